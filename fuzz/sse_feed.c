@@ -1,0 +1,33 @@
+/* libFuzzer: the SSE event splitter, fed the input in two pieces split at its first byte's
+ * value, with a small event bound. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "proxy/sse.h"
+
+static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data,
+                    size_t data_len) {
+    size_t *total = arg;
+    *total += raw_len;
+    if (data_len > raw_len || strlen(data) != data_len)
+        __builtin_trap();
+    (void)raw;
+    return BW_OK;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0)
+        return 0;
+    size_t cut = data[0] % size;
+    struct bw_sse sse;
+    size_t total = 0;
+    bw_sse_init(&sse, 4096);
+    if (bw_sse_feed(&sse, (const char *)data, cut, check, &total) == BW_OK &&
+        bw_sse_feed(&sse, (const char *)data + cut, size - cut, check, &total) == BW_OK) {
+        if (total + bw_sse_pending(&sse) != size)
+            __builtin_trap(); /* every byte is either in an event or still pending */
+    }
+    bw_sse_cleanup(&sse);
+    return 0;
+}

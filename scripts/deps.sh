@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Bulwark's build, tests and benchmark need, when missing.
+# Usage: scripts/deps.sh [build|test|bench]   (default: test, which includes build)
+set -euo pipefail
+what=${1:-test}
+build_pkgs="build-essential pkg-config libevent-dev libcurl4-openssl-dev libsodium-dev libssl-dev
+  libjansson-dev libsqlite3-dev libpq-dev libyaml-dev"
+test_pkgs="libcmocka-dev clang curl nodejs npm"
+bench_pkgs="nginx-light wrk"
+pkgs=$build_pkgs
+case "$what" in
+  build) ;;
+  test) pkgs="$pkgs $test_pkgs" ;;
+  bench) pkgs="$pkgs $test_pkgs $bench_pkgs" ;;
+  *) echo "deps.sh: unknown set '$what' (build|test|bench)" >&2; exit 2 ;;
+esac
+missing=()
+for p in $pkgs; do
+  # node/npm may come from outside Debian (nvm, nodesource): accept the commands.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps.sh: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

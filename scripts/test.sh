@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds, and runs every test: unit + integration, then the same
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then a short libFuzzer smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test
+jobs=$(nproc 2>/dev/null || echo 2)
+make -j"$jobs"
+make test
+make asan
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} make -j"$jobs" fuzz-run
+echo "all tests passed"

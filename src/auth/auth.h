@@ -1,0 +1,36 @@
+/* auth.h: API keys: generation, keyed hashing, and identifying the caller of a request.
+ *
+ * A key is "bwk_" + base64url(32 random bytes) (47 characters): high-entropy with a prefix
+ * secret scanners can match. Only its keyed hash is stored: BLAKE2b-256 keyed with a pepper
+ * derived from the master key, so a stolen database cannot be checked offline without the
+ * master key. Lookup is by hash; the stored and computed hashes are then compared in constant
+ * time. Thread-safe given one store handle per thread. */
+#ifndef BW_AUTH_AUTH_H
+#define BW_AUTH_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+#define BW_KEY_PREFIX "bwk_"
+#define BW_KEY_CHARS 47
+#define BW_KEY_SIZE 48 /* with NUL */
+#define BW_PEPPER_KDF_CTX "bwkeyhsh"
+#define BW_PEPPER_KDF_ID 1
+
+/* Writes a fresh key (NUL-terminated) into out. The caller shows it once and wipes it. */
+void bw_auth_key_generate(char out[BW_KEY_SIZE]);
+
+/* Keyed hash of a presented key. */
+void bw_auth_key_hash(const uint8_t pepper[32], const char *key, size_t len, uint8_t out[32]);
+
+/* Identifies the caller from an Authorization header value ("Bearer <key>", scheme
+ * case-insensitive). Writes the key record on success. Errors: BW_E_UNAUTH (missing, malformed,
+ * unknown, revoked or expired: one error so callers cannot tell which), BW_E_UNAVAILABLE (store
+ * failure: the caller denies). Never logs the key. */
+bw_err bw_auth_identify(struct bw_store *s, const uint8_t pepper[32], const char *authorization,
+                        int64_t now_ms, struct bw_key_record *out) BW_MUST_CHECK;
+
+#endif

@@ -1,0 +1,164 @@
+/* bulwark init: creates a data directory with keys, database, ledger and default config. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
+#include "store/store.h"
+#include "util/time.h"
+#include "vault/master.h"
+
+#define PATH_SIZE 4096
+
+static const char usage[] =
+    "usage: bulwark init --data DIR\n"
+    "\n"
+    "Creates DIR (mode 0700) holding a master key and the ledger's signing key (files mode\n"
+    "0600, never printed), the SQLite database, an org named 'default' with an admin key and an\n"
+    "agent key, and a default bulwark.yaml. Prints one JSON object with org_id, admin_key,\n"
+    "agent_key and public_key (the ledger's verifier key). The keys are shown only once: only\n"
+    "their hashes are stored. Refuses to touch an existing DIR.\n";
+
+struct paths {
+    char dir[PATH_SIZE], master[PATH_SIZE], db[PATH_SIZE], ledger[PATH_SIZE], config[PATH_SIZE];
+};
+
+static int make_paths(const char *dir, struct paths *p) {
+    int bad = snprintf(p->dir, PATH_SIZE, "%s", dir) >= PATH_SIZE;
+    bad |= snprintf(p->master, PATH_SIZE, "%s/master.key", dir) >= PATH_SIZE;
+    bad |= snprintf(p->db, PATH_SIZE, "%s/bulwark.db", dir) >= PATH_SIZE;
+    bad |= snprintf(p->ledger, PATH_SIZE, "%s/ledger", dir) >= PATH_SIZE;
+    bad |= snprintf(p->config, PATH_SIZE, "%s/bulwark.yaml", dir) >= PATH_SIZE;
+    return bad ? -1 : 0;
+}
+
+static bw_err write_file(const char *path, const char *text, mode_t mode) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0)
+        return BW_E_IO;
+    size_t n = strlen(text);
+    int ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    close(fd);
+    return ok ? BW_OK : BW_E_IO;
+}
+
+static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *org_id,
+                      const char *role, const char *agent, char key[BW_KEY_SIZE]) {
+    struct bw_key_record k;
+    memset(&k, 0, sizeof k);
+    bw_store_new_id("key", k.id);
+    snprintf(k.org_id, sizeof k.org_id, "%s", org_id);
+    snprintf(k.role, sizeof k.role, "%s", role);
+    snprintf(k.agent, sizeof k.agent, "%s", agent);
+    k.created_ms = bw_now_ms();
+    bw_auth_key_generate(key);
+    bw_auth_key_hash(pepper, key, strlen(key), k.hash);
+    return bw_store_key_insert(s, &k);
+}
+
+/* Everything after the directory exists. Keys go to the caller's secure buffers. */
+static bw_err populate(const struct paths *p, char *org_id, char *admin_key, char *agent_key,
+                       char *vkey, size_t vkey_size) {
+    bw_err result = BW_OK;
+    struct bw_master *m = NULL;
+    struct bw_store *s = NULL;
+    uint8_t *pepper = sodium_malloc(32);
+    if (!pepper)
+        return BW_E_NOMEM;
+    BW_GOTO(bw_master_create(p->master));
+    BW_GOTO(bw_master_load(p->master, &m));
+    BW_GOTO(bw_master_derive(m, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, pepper));
+    BW_GOTO(bw_store_open_sqlite(p->db, 1, &s));
+    BW_GOTO(bw_store_org_create(s, "default", org_id));
+    BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
+    BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
+    BW_GOTO_IF(mkdir(p->ledger, 0700) != 0, BW_E_IO);
+    BW_GOTO(bw_ledger_create(p->ledger, "bulwark", vkey, vkey_size));
+    BW_GOTO(write_file(p->config, bw_config_default_text, 0600));
+out:
+    bw_store_close(s);
+    bw_master_free(m);
+    sodium_free(pepper);
+    return result;
+}
+
+/* Removes what a failed init created, so the command can be retried. */
+static void undo(const struct paths *p) {
+    const char *ledger_files[] = {"signing.key", "origin", "log", "log.lock"};
+    char path[PATH_SIZE + 32];
+    for (size_t i = 0; i < sizeof ledger_files / sizeof ledger_files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", p->ledger, ledger_files[i]);
+        unlink(path);
+    }
+    rmdir(p->ledger);
+    const char *db_side[] = {"-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", p->db, db_side[i]);
+        unlink(path);
+    }
+    unlink(p->db);
+    unlink(p->master);
+    unlink(p->config);
+    rmdir(p->dir);
+}
+
+static int run(int argc, char **argv) {
+    const struct bw_cmd *cmd = &bw_cmd_init;
+    if (bw_cli_wants_help(cmd, argc, argv))
+        return 0;
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else
+            return bw_cli_usage_error(cmd, "unexpected argument '%.64s'", argv[i]);
+    }
+    if (!dir || !*dir)
+        return bw_cli_usage_error(cmd, "--data DIR is required");
+    struct paths p;
+    if (make_paths(dir, &p) != 0)
+        return bw_cli_usage_error(cmd, "path too long");
+    if (sodium_init() < 0)
+        return bw_cli_fail(cmd, "libsodium failed to initialise");
+    struct stat st;
+    if (lstat(dir, &st) == 0)
+        return bw_cli_fail(cmd, "%s already exists; refusing to overwrite a data directory", dir);
+    if (mkdir(dir, 0700) != 0)
+        return bw_cli_fail(cmd, "cannot create %s: %s", dir, strerror(errno));
+    if (chmod(dir, 0700) != 0) { /* mkdir's mode is filtered by umask; be exact */
+        rmdir(dir);
+        return bw_cli_fail(cmd, "cannot set mode on %s: %s", dir, strerror(errno));
+    }
+    char org_id[BW_ID_SIZE] = "";
+    char vkey[512] = "";
+    char *keys = sodium_malloc(2 * BW_KEY_SIZE);
+    if (!keys) {
+        undo(&p);
+        return bw_cli_fail(cmd, "out of memory");
+    }
+    bw_err e = populate(&p, org_id, keys, keys + BW_KEY_SIZE, vkey, sizeof vkey);
+    if (e != BW_OK) {
+        sodium_free(keys);
+        undo(&p);
+        return bw_cli_fail(cmd, "initialisation failed (%s); nothing was kept", bw_err_str(e));
+    }
+    printf("{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
+           org_id, keys, keys + BW_KEY_SIZE, vkey);
+    fflush(stdout);
+    sodium_free(keys); /* wipes */
+    return 0;
+}
+
+const struct bw_cmd bw_cmd_init = {
+    .name = "init",
+    .summary = "create a data directory: keys, database, ledger, default config",
+    .usage = usage,
+    .run = run,
+};

@@ -1,0 +1,301 @@
+/* bulwark serve: runs the gateway until SIGTERM/SIGINT, then drains and exits 0. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "cli/cli.h"
+#include "config/config.h"
+#include "http/server.h"
+#include "ledger/ledger.h"
+#include "mock/mock.h"
+#include "proxy/proxy.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "vault/master.h"
+
+#define DRAIN_MS 30000
+#define MAX_UPSTREAM_KEY 1024
+
+static const char usage[] =
+    "usage: bulwark serve --data DIR [--config FILE] [--listen HOST:PORT] [--upstream URL|mock]\n"
+    "                     [--workers N]\n"
+    "\n"
+    "Serves the governed OpenAI-compatible API until SIGTERM or SIGINT, then stops accepting,\n"
+    "drains in-flight requests, flushes the ledger and exits 0.\n"
+    "  --config FILE   configuration (default DIR/bulwark.yaml)\n"
+    "  --listen H:P    listen address (default from config, 127.0.0.1:8080; port 0 = any free)\n"
+    "  --upstream U    upstream base URL including /v1, or 'mock' for the built-in mock model\n"
+    "  --workers N     event-loop threads (default from config; 0 = one per core)\n";
+
+struct serve_args {
+    const char *dir, *config, *listen, *upstream, *workers;
+};
+
+struct mock_thread {
+    struct event_base *base;
+    struct bw_mock *mock;
+    pthread_t thread;
+    int running;
+};
+
+struct serve_state {
+    struct bw_config cfg;
+    struct bw_master *master;
+    uint8_t *pepper;      /* sodium_malloc */
+    char *upstream_auth;  /* sodium_malloc, "Bearer <key>" */
+    struct bw_ledger *ledger;
+    struct mock_thread mock;
+    struct bw_gateway gw;
+};
+
+static int parse_args(int argc, char **argv, struct serve_args *a) {
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char **slot = NULL;
+        if (strcmp(argv[i], "--data") == 0)
+            slot = &a->dir;
+        else if (strcmp(argv[i], "--config") == 0)
+            slot = &a->config;
+        else if (strcmp(argv[i], "--listen") == 0)
+            slot = &a->listen;
+        else if (strcmp(argv[i], "--upstream") == 0)
+            slot = &a->upstream;
+        else if (strcmp(argv[i], "--workers") == 0)
+            slot = &a->workers;
+        if (!slot || i + 1 >= argc)
+            return bw_cli_usage_error(&bw_cmd_serve, "unexpected argument '%.64s'", argv[i]);
+        *slot = argv[++i];
+    }
+    if (!a->dir)
+        return bw_cli_usage_error(&bw_cmd_serve, "--data DIR is required");
+    return 0;
+}
+
+static int apply_overrides(const struct serve_args *a, struct bw_config *c) {
+    const struct bw_cmd *cmd = &bw_cmd_serve;
+    if (a->listen &&
+        bw_cli_parse_hostport(a->listen, c->listen_host, sizeof c->listen_host, &c->listen_port,
+                              1) != 0)
+        return bw_cli_usage_error(cmd, "--listen must be HOST:PORT");
+    if (a->upstream) {
+        if (strlen(a->upstream) >= sizeof c->upstream_url)
+            return bw_cli_usage_error(cmd, "--upstream is too long");
+        snprintf(c->upstream_url, sizeof c->upstream_url, "%s", a->upstream);
+    }
+    if (a->workers) {
+        char *end = NULL;
+        long n = strtol(a->workers, &end, 10);
+        if (*end || n < 0 || n > 256)
+            return bw_cli_usage_error(cmd, "--workers must be 0..256");
+        c->workers = (int)n;
+    }
+    if (c->workers == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = cores > 0 ? (int)cores : 1;
+    }
+    return 0;
+}
+
+/* Reads the upstream key from the environment variable or file the config names. A config that
+ * names a source which is missing is an error: fail closed rather than call unauthenticated. */
+static int load_upstream_key(const struct bw_config *c, char **out) {
+    const struct bw_cmd *cmd = &bw_cmd_serve;
+    char *buf = sodium_malloc(MAX_UPSTREAM_KEY + 16);
+    if (!buf)
+        return bw_cli_fail(cmd, "out of memory");
+    memcpy(buf, "Bearer ", 8);
+    size_t len = 0;
+    if (c->upstream_key_env[0]) {
+        const char *v = getenv(c->upstream_key_env);
+        if (!v || !*v) {
+            sodium_free(buf);
+            return bw_cli_fail(cmd, "upstream.api_key_env names %.64s, which is not set",
+                               c->upstream_key_env);
+        }
+        len = strnlen(v, MAX_UPSTREAM_KEY + 1);
+        if (len <= MAX_UPSTREAM_KEY)
+            memcpy(buf + 7, v, len);
+    } else if (c->upstream_key_file[0]) {
+        int fd = open(c->upstream_key_file, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+            if (fd >= 0)
+                close(fd);
+            sodium_free(buf);
+            return bw_cli_fail(cmd, "upstream.api_key_file is unreadable or not mode 0600");
+        }
+        ssize_t n = read(fd, buf + 7, MAX_UPSTREAM_KEY + 1);
+        close(fd);
+        len = n > 0 ? (size_t)n : 0;
+        while (len > 0 && (buf[7 + len - 1] == '\n' || buf[7 + len - 1] == '\r'))
+            len--;
+    } else {
+        sodium_free(buf);
+        *out = NULL; /* none configured: e.g. the mock, or a local upstream */
+        return 0;
+    }
+    for (size_t i = 0; i < len && len <= MAX_UPSTREAM_KEY; i++)
+        if (buf[7 + i] < 0x21 || buf[7 + i] > 0x7e)
+            len = MAX_UPSTREAM_KEY + 1; /* a header-injecting or binary key: refuse */
+    if (len == 0 || len > MAX_UPSTREAM_KEY) {
+        sodium_free(buf);
+        return bw_cli_fail(cmd, "the upstream key is empty, too long or not printable");
+    }
+    buf[7 + len] = 0;
+    *out = buf;
+    return 0;
+}
+
+static void *mock_loop(void *arg) {
+    struct mock_thread *m = arg;
+    event_base_dispatch(m->base);
+    return NULL;
+}
+
+static int start_mock(struct mock_thread *m, char *url, size_t url_size) {
+    int port = 0;
+    m->base = event_base_new();
+    if (!m->base || bw_mock_start(m->base, "127.0.0.1", 0, 0, &m->mock, &port) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the built-in mock upstream");
+    if (pthread_create(&m->thread, NULL, mock_loop, m) != 0)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the mock thread");
+    m->running = 1;
+    snprintf(url, url_size, "http://127.0.0.1:%d/v1", port);
+    return 0;
+}
+
+static void stop_mock(struct mock_thread *m) {
+    if (m->running) {
+        event_base_loopexit(m->base, NULL);
+        pthread_join(m->thread, NULL);
+    }
+    bw_mock_free(m->mock);
+    if (m->base)
+        event_base_free(m->base);
+}
+
+static int setup(const struct serve_args *a, struct serve_state *st) {
+    const struct bw_cmd *cmd = &bw_cmd_serve;
+    char path[4096], err[600];
+    if (a->config)
+        snprintf(path, sizeof path, "%s", a->config);
+    else
+        snprintf(path, sizeof path, "%s/bulwark.yaml", a->dir);
+    if (bw_config_load(path, &st->cfg, err, sizeof err) != BW_OK)
+        return bw_cli_fail(cmd, "%s", err);
+    int rc = apply_overrides(a, &st->cfg);
+    if (rc)
+        return rc;
+    snprintf(path, sizeof path, "%s/master.key", a->dir);
+    bw_err e = bw_master_load(path, &st->master);
+    if (e != BW_OK)
+        return bw_cli_fail(cmd, "cannot load the master key (%s): %s", path, bw_err_str(e));
+    st->pepper = sodium_malloc(32);
+    if (!st->pepper ||
+        bw_master_derive(st->master, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, st->pepper) != BW_OK)
+        return bw_cli_fail(cmd, "cannot derive the key-hash key");
+    if ((rc = load_upstream_key(&st->cfg, &st->upstream_auth)) != 0)
+        return rc;
+    snprintf(st->gw.db_path, sizeof st->gw.db_path, "%s/bulwark.db", a->dir);
+    struct bw_store *probe = NULL;
+    if ((e = bw_store_open_sqlite(st->gw.db_path, 0, &probe)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot open the database %s: %s (run `bulwark init` first?)",
+                           st->gw.db_path, bw_err_str(e));
+    bw_store_close(probe);
+    char upstream[1100];
+    snprintf(upstream, sizeof upstream, "%s", st->cfg.upstream_url);
+    if (strcmp(upstream, "mock") == 0 && (rc = start_mock(&st->mock, upstream, sizeof upstream)))
+        return rc;
+    if (bw_gateway_set_upstream(&st->gw, upstream) != BW_OK)
+        return bw_cli_fail(cmd, "upstream must be an http(s) URL or 'mock'");
+    snprintf(path, sizeof path, "%s/ledger", a->dir);
+    struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us, 0};
+    if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
+    st->gw.cfg = &st->cfg;
+    st->gw.ledger = st->ledger;
+    st->gw.pepper = st->pepper;
+    st->gw.upstream_auth = st->upstream_auth;
+    return 0;
+}
+
+static void teardown(struct serve_state *st) {
+    bw_ledger_close(st->ledger);
+    stop_mock(&st->mock);
+    sodium_free(st->upstream_auth);
+    sodium_free(st->pepper);
+    bw_master_free(st->master);
+    bw_config_cleanup(&st->cfg);
+}
+
+static int serve(const struct serve_args *a, struct serve_state *st) {
+    int rc = setup(a, st);
+    if (rc)
+        return rc;
+    struct bw_server_opts so = {st->cfg.listen_host, st->cfg.listen_port, st->cfg.workers,
+                                st->cfg.max_body_bytes, st->cfg.max_header_bytes,
+                                st->cfg.client_timeout_s};
+    struct bw_server_app app;
+    bw_gateway_app(&st->gw, &app);
+    struct bw_server *server = NULL;
+    int port = 0;
+    if (bw_server_start(&so, &app, &server, &port) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot serve on %s:%d", so.host, so.port);
+    bw_info("bulwark listening on %s:%d (workers=%d, ledger %s)", so.host, port, so.workers,
+            bw_ledger_origin(st->ledger));
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    int sig = 0;
+    sigwait(&set, &sig);
+    bw_info("signal %d: draining", sig);
+    atomic_store(&st->gw.stopping, 1);
+    long left = bw_server_stop(server, DRAIN_MS);
+    if (left)
+        bw_warn("drain timed out with %ld in flight", left);
+    bw_info("stopped");
+    return 0;
+}
+
+static int run(int argc, char **argv) {
+    if (bw_cli_wants_help(&bw_cmd_serve, argc, argv))
+        return 0;
+    struct serve_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc;
+    /* Every thread inherits this mask, so only sigwait in the main thread sees these. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (sodium_init() < 0 || evthread_use_pthreads() != 0 ||
+        curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return bw_cli_fail(&bw_cmd_serve, "library initialisation failed");
+    static struct serve_state st; /* large; zero-initialised */
+    rc = serve(&a, &st);
+    teardown(&st);
+    curl_global_cleanup();
+    return rc;
+}
+
+const struct bw_cmd bw_cmd_serve = {
+    .name = "serve",
+    .summary = "run the gateway",
+    .usage = usage,
+    .run = run,
+};

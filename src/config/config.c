@@ -1,0 +1,365 @@
+#include "config/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/codec.h"
+
+#define MAX_CONFIG_BYTES (1u << 20)
+
+const char bw_config_default_text[] =
+    "# Bulwark gateway configuration. Holds no secret: the upstream key is read from the\n"
+    "# environment variable named by upstream.api_key_env (or the 0600 file api_key_file).\n"
+    "listen: 127.0.0.1:8080\n"
+    "workers: 0                 # event-loop threads; 0 = one per core\n"
+    "upstream:\n"
+    "  url: mock                # built-in mock model; or e.g. https://api.openai.com/v1\n"
+    "  # api_key_env: OPENAI_API_KEY\n"
+    "  connect_timeout_ms: 2000\n"
+    "  timeout_ms: 60000\n"
+    "limits:\n"
+    "  max_body_bytes: 4194304\n"
+    "  max_json_depth: 32\n"
+    "  max_header_bytes: 16384\n"
+    "  client_timeout_s: 30\n"
+    "ledger:\n"
+    "  batch_max: 256\n"
+    "  batch_wait_us: 0\n"
+    "orgs:\n"
+    "  default:\n"
+    "    allowed_models: [gpt-4o-mini, gpt-4o, text-embedding-3-small]\n";
+
+void bw_config_defaults(struct bw_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = 8080;
+    snprintf(c->upstream_url, sizeof c->upstream_url, "mock");
+    c->connect_timeout_ms = 2000;
+    c->timeout_ms = 60000;
+    c->max_body_bytes = 4u << 20;
+    c->max_json_depth = 32;
+    c->max_header_bytes = 16384;
+    c->client_timeout_s = 30;
+    c->ledger_batch_max = 256;
+}
+
+void bw_config_cleanup(struct bw_config *c) {
+    for (size_t i = 0; i < c->n_orgs; i++) {
+        for (size_t j = 0; j < c->orgs[i].n_allowed_models; j++)
+            free(c->orgs[i].allowed_models[j]);
+        free(c->orgs[i].allowed_models);
+        free(c->orgs[i].name);
+    }
+    free(c->orgs);
+    c->orgs = NULL;
+    c->n_orgs = 0;
+}
+
+const struct bw_org_config *bw_config_org(const struct bw_config *c, const char *name) {
+    for (size_t i = 0; i < c->n_orgs; i++)
+        if (strcmp(c->orgs[i].name, name) == 0)
+            return &c->orgs[i];
+    return NULL;
+}
+
+/* ---- walking the libyaml document ---- */
+
+struct walk {
+    yaml_document_t *doc;
+    const char *name;
+    char *err;
+    size_t err_size;
+    struct bw_config *c;
+    struct bw_org_config *org; /* the org being filled by org_field */
+};
+
+static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...) {
+    int off = snprintf(w->err, w->err_size, "%s:%zu: ", w->name,
+                       n ? (size_t)n->start_mark.line + 1 : (size_t)0);
+    if (off < 0 || (size_t)off >= w->err_size)
+        return BW_E_INVALID;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->err + off, w->err_size - (size_t)off, fmt, ap);
+    va_end(ap);
+    return BW_E_INVALID;
+}
+
+static const char *scalar(const yaml_node_t *n) {
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static bw_err get_int(struct walk *w, const yaml_node_t *n, const char *key, long lo, long hi,
+                      long *out) {
+    const char *s = scalar(n);
+    if (!s || !*s)
+        return fail(w, n, "%s: expected an integer", key);
+    errno = 0;
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (errno || *end)
+        return fail(w, n, "%s: expected an integer", key);
+    if (v < lo || v > hi)
+        return fail(w, n, "%s: must be between %ld and %ld", key, lo, hi);
+    *out = v;
+    return BW_OK;
+}
+
+static bw_err get_str(struct walk *w, const yaml_node_t *n, const char *key, char *out,
+                      size_t out_size) {
+    const char *s = scalar(n);
+    if (!s)
+        return fail(w, n, "%s: expected a string", key);
+    if (strlen(s) >= out_size)
+        return fail(w, n, "%s: longer than %zu bytes", key, out_size - 1);
+    memcpy(out, s, strlen(s) + 1);
+    return BW_OK;
+}
+
+typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v);
+
+/* Calls fn for each key of a mapping node; non-mappings and non-scalar keys are errors. */
+static bw_err each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn) {
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return fail(w, map, "%s: expected a mapping", what);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
+        const char *key = scalar(k);
+        if (!key)
+            return fail(w, k, "%s: keys must be strings", what);
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
+            if (strcmp(scalar(yaml_document_get_node(w->doc, q->key)), key) == 0)
+                return fail(w, k, "%s: duplicate key '%.64s'", what, key);
+        BW_TRY(fn(w, key, v));
+    }
+    return BW_OK;
+}
+
+static bw_err listen_field(struct walk *w, const yaml_node_t *v) {
+    char hp[300];
+    BW_TRY(get_str(w, v, "listen", hp, sizeof hp));
+    char *colon = strrchr(hp, ':');
+    if (!colon || colon == hp)
+        return fail(w, v, "listen: expected HOST:PORT");
+    *colon = 0;
+    char *end = NULL;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || colon[1] == 0 || port < 0 || port > 65535)
+        return fail(w, v, "listen: port must be 0..65535");
+    if (strlen(hp) >= sizeof w->c->listen_host)
+        return fail(w, v, "listen: host too long");
+    memcpy(w->c->listen_host, hp, strlen(hp) + 1);
+    w->c->listen_port = (int)port;
+    return BW_OK;
+}
+
+static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    long n;
+    if (strcmp(key, "url") == 0)
+        return get_str(w, v, "upstream.url", c->upstream_url, sizeof c->upstream_url);
+    if (strcmp(key, "api_key_env") == 0)
+        return get_str(w, v, "upstream.api_key_env", c->upstream_key_env,
+                       sizeof c->upstream_key_env);
+    if (strcmp(key, "api_key_file") == 0)
+        return get_str(w, v, "upstream.api_key_file", c->upstream_key_file,
+                       sizeof c->upstream_key_file);
+    if (strcmp(key, "connect_timeout_ms") == 0) {
+        BW_TRY(get_int(w, v, "upstream.connect_timeout_ms", 1, 600000, &n));
+        c->connect_timeout_ms = (int)n;
+        return BW_OK;
+    }
+    if (strcmp(key, "timeout_ms") == 0) {
+        BW_TRY(get_int(w, v, "upstream.timeout_ms", 1, 3600000, &n));
+        c->timeout_ms = (int)n;
+        return BW_OK;
+    }
+    return fail(w, v, "upstream: unknown key '%.64s'", key);
+}
+
+static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    long n;
+    if (strcmp(key, "max_body_bytes") == 0) {
+        BW_TRY(get_int(w, v, "limits.max_body_bytes", 1024, 256L << 20, &n));
+        c->max_body_bytes = (size_t)n;
+    } else if (strcmp(key, "max_json_depth") == 0) {
+        BW_TRY(get_int(w, v, "limits.max_json_depth", 2, 512, &n));
+        c->max_json_depth = (size_t)n;
+    } else if (strcmp(key, "max_header_bytes") == 0) {
+        BW_TRY(get_int(w, v, "limits.max_header_bytes", 1024, 1L << 20, &n));
+        c->max_header_bytes = (size_t)n;
+    } else if (strcmp(key, "client_timeout_s") == 0) {
+        BW_TRY(get_int(w, v, "limits.client_timeout_s", 1, 3600, &n));
+        c->client_timeout_s = (int)n;
+    } else {
+        return fail(w, v, "limits: unknown key '%.64s'", key);
+    }
+    return BW_OK;
+}
+
+static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n;
+    if (strcmp(key, "batch_max") == 0) {
+        BW_TRY(get_int(w, v, "ledger.batch_max", 1, 65536, &n));
+        w->c->ledger_batch_max = (size_t)n;
+    } else if (strcmp(key, "batch_wait_us") == 0) {
+        BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
+        w->c->ledger_batch_wait_us = (int)n;
+    } else {
+        return fail(w, v, "ledger: unknown key '%.64s'", key);
+    }
+    return BW_OK;
+}
+
+/* A model name is printable ASCII without spaces or quotes: it goes into receipts verbatim. */
+static int model_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 127)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static bw_err org_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    if (strcmp(key, "allowed_models") != 0)
+        return fail(w, v, "orgs.%s: unknown key '%.64s'", w->org->name, key);
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(w, v, "allowed_models: expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > BW_CONFIG_MAX_MODELS)
+        return fail(w, v, "allowed_models: more than %d entries", BW_CONFIG_MAX_MODELS);
+    w->org->allowed_models = calloc(n ? n : 1, sizeof(char *));
+    if (!w->org->allowed_models)
+        return BW_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
+        const char *s = scalar(item);
+        if (!s || !model_name_ok(s))
+            return fail(w, item, "allowed_models: invalid model name");
+        w->org->allowed_models[i] = strdup(s);
+        if (!w->org->allowed_models[i])
+            return BW_E_NOMEM;
+        w->org->n_allowed_models = i + 1;
+    }
+    return BW_OK;
+}
+
+static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (c->n_orgs >= BW_CONFIG_MAX_ORGS)
+        return fail(w, v, "orgs: more than %d orgs", BW_CONFIG_MAX_ORGS);
+    if (strlen(key) == 0 || strlen(key) > 63 || !model_name_ok(key))
+        return fail(w, v, "orgs: invalid org name");
+    if (bw_config_org(c, key))
+        return fail(w, v, "orgs: '%.64s' listed twice", key);
+    struct bw_org_config *orgs = realloc(c->orgs, (c->n_orgs + 1) * sizeof *orgs);
+    if (!orgs)
+        return BW_E_NOMEM;
+    c->orgs = orgs;
+    struct bw_org_config *o = &orgs[c->n_orgs++];
+    memset(o, 0, sizeof *o);
+    o->name = strdup(key);
+    if (!o->name)
+        return BW_E_NOMEM;
+    w->org = o;
+    return each_pair(w, v, key, org_field);
+}
+
+static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n;
+    if (strcmp(key, "listen") == 0)
+        return listen_field(w, v);
+    if (strcmp(key, "workers") == 0) {
+        BW_TRY(get_int(w, v, "workers", 0, 256, &n));
+        w->c->workers = (int)n;
+        return BW_OK;
+    }
+    if (strcmp(key, "upstream") == 0)
+        return each_pair(w, v, "upstream", upstream_field);
+    if (strcmp(key, "limits") == 0)
+        return each_pair(w, v, "limits", limits_field);
+    if (strcmp(key, "ledger") == 0)
+        return each_pair(w, v, "ledger", ledger_field);
+    if (strcmp(key, "orgs") == 0)
+        return each_pair(w, v, "orgs", orgs_field);
+    return fail(w, v, "unknown key '%.64s'", key);
+}
+
+bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw_config *c,
+                       char *err, size_t err_size) {
+    bw_err result = BW_OK;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int have_doc = 0;
+    struct walk w = {&doc, name, err, err_size, c, NULL};
+
+    bw_config_defaults(c);
+    if (!yaml_parser_initialize(&parser))
+        return BW_E_NOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        snprintf(err, err_size, "%s:%zu: %s", name, (size_t)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "YAML syntax error");
+        result = BW_E_INVALID;
+        goto out;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        snprintf(err, err_size, "%s: empty configuration", name);
+        result = BW_E_INVALID;
+        goto out;
+    }
+    BW_GOTO(each_pair(&w, root, "configuration", top_field));
+    bw_sha256(text, len, c->sha256);
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (result != BW_OK) {
+        bw_config_cleanup(c);
+        bw_config_defaults(c);
+    }
+    return result;
+}
+
+bw_err bw_config_load(const char *path, struct bw_config *c, char *err, size_t err_size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+        return BW_E_IO;
+    }
+    char *text = malloc(MAX_CONFIG_BYTES + 1);
+    if (!text) {
+        fclose(f);
+        return BW_E_NOMEM;
+    }
+    size_t n = fread(text, 1, MAX_CONFIG_BYTES + 1, f);
+    int rd_err = ferror(f);
+    fclose(f);
+    bw_err result;
+    if (rd_err) {
+        snprintf(err, err_size, "%s: read error", path);
+        result = BW_E_IO;
+    } else if (n > MAX_CONFIG_BYTES) {
+        snprintf(err, err_size, "%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
+        result = BW_E_INVALID;
+    } else {
+        result = bw_config_parse(text, n, path, c, err, err_size);
+    }
+    free(text);
+    return result;
+}

@@ -1,0 +1,78 @@
+#include "http/reply.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *bw_http_error_type(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+static const char *reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return status < 400 ? "OK" : "Error";
+    }
+}
+
+void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt_id,
+                                 const char *decision) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (receipt_id && *receipt_id)
+        evhttp_add_header(h, "bulwark-receipt-id", receipt_id);
+    if (decision && *decision)
+        evhttp_add_header(h, "bulwark-decision", decision);
+}
+
+void bw_http_reply_json(struct evhttp_request *req, int status, const char *body, size_t len) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    struct evbuffer *out = evbuffer_new();
+    if (out)
+        evbuffer_add(out, body, len);
+    evhttp_send_reply(req, status, reason_phrase(status), out);
+    if (out)
+        evbuffer_free(out);
+}
+
+void bw_http_reply_error(struct evhttp_request *req, int status, const char *code,
+                         const char *message, const char *receipt_id, const char *decision) {
+    json_t *err = json_pack("{s:s, s:s, s:s}", "message", message, "type",
+                            bw_http_error_type(status), "code", code);
+    if (err && receipt_id && *receipt_id)
+        json_object_set_new(err, "receipt_id", json_string(receipt_id));
+    json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
+    char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    bw_http_add_receipt_headers(req, receipt_id, decision);
+    if (text) {
+        bw_http_reply_json(req, status, text, strlen(text));
+    } else {
+        static const char fallback[] =
+            "{\"error\":{\"message\":\"internal error\",\"type\":\"server_error\","
+            "\"code\":\"INTERNAL\"}}";
+        bw_http_reply_json(req, 500, fallback, sizeof fallback - 1);
+    }
+    free(text);
+    json_decref(root);
+}

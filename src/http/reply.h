@@ -1,0 +1,28 @@
+/* reply.h: JSON responses and errors in OpenAI's error shape plus Bulwark's reason code:
+ *   {"error":{"message":..,"type":..,"code":"<REASON_CODE>","receipt_id":..}}
+ * Messages are fixed text chosen by Bulwark, never an echo of secrets or request content.
+ * Run on the request's worker thread. */
+#ifndef BW_HTTP_REPLY_H
+#define BW_HTTP_REPLY_H
+
+#include <stddef.h>
+
+struct evhttp_request;
+
+/* The OpenAI error "type" for an HTTP status (invalid_request_error, authentication_error,
+ * permission_error, not_found_error, rate_limit_error, server_error, ...). */
+const char *bw_http_error_type(int status);
+
+/* Sends an error reply. receipt_id and decision may be NULL (then the headers are omitted).
+ * Frees req (evhttp semantics). */
+void bw_http_reply_error(struct evhttp_request *req, int status, const char *code,
+                         const char *message, const char *receipt_id, const char *decision);
+
+/* Sends a JSON body (copied) with the given status. */
+void bw_http_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);
+
+/* Adds bulwark-receipt-id / bulwark-decision headers to the response (NULLs skipped). */
+void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt_id,
+                                 const char *decision);
+
+#endif

@@ -1,0 +1,240 @@
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/time.h"
+
+struct worker {
+    struct bw_server *server;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    void *ctx;
+    pthread_t thread;
+    int started;
+};
+
+struct bw_server {
+    struct bw_server_opts opts;
+    struct bw_server_app app;
+    struct worker *workers;
+    int n_workers;
+};
+
+/* ---- slowloris guard: a pass-through filter under evhttp ----
+ * evhttp (libevent 2.1) resets its read timeout on every byte, so a client trickling one byte
+ * per interval could hold a connection forever. The filter notes when the first byte of a
+ * request arrives and fails the connection if bytes are still arriving client_timeout_s later
+ * without the server having started a reply; a client that stops sending entirely is caught by
+ * evhttp's idle timeout. Bytes pass through unchanged: no HTTP parsing here. */
+struct conn_guard {
+    int64_t request_start_us;
+    int receiving;
+    int64_t limit_us;
+};
+
+static enum bufferevent_filter_result guard_in(struct evbuffer *src, struct evbuffer *dst,
+                                               ev_ssize_t lim, enum bufferevent_flush_mode mode,
+                                               void *arg) {
+    (void)lim;
+    (void)mode;
+    struct conn_guard *g = arg;
+    if (evbuffer_get_length(src) > 0) {
+        int64_t now = bw_mono_us();
+        if (!g->receiving) {
+            g->receiving = 1;
+            g->request_start_us = now;
+        } else if (now - g->request_start_us > g->limit_us) {
+            return BEV_ERROR;
+        }
+    }
+    evbuffer_add_buffer(dst, src);
+    return BEV_OK;
+}
+
+static enum bufferevent_filter_result guard_out(struct evbuffer *src, struct evbuffer *dst,
+                                                ev_ssize_t lim, enum bufferevent_flush_mode mode,
+                                                void *arg) {
+    (void)lim;
+    (void)mode;
+    struct conn_guard *g = arg;
+    if (evbuffer_get_length(src) > 0)
+        g->receiving = 0; /* a reply is under way: the next bytes start a new request */
+    evbuffer_add_buffer(dst, src);
+    return BEV_OK;
+}
+
+static struct bufferevent *make_bev(struct event_base *base, void *arg) {
+    struct bw_server *s = arg;
+    struct conn_guard *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->limit_us = (int64_t)s->opts.client_timeout_s * 1000000;
+    struct bufferevent *raw = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!raw) {
+        free(g);
+        return NULL;
+    }
+    struct bufferevent *f = bufferevent_filter_new(raw, guard_in, guard_out,
+                                                   BEV_OPT_CLOSE_ON_FREE, free, g);
+    if (!f) {
+        bufferevent_free(raw);
+        free(g);
+    }
+    return f;
+}
+
+/* ---- listeners and workers ---- */
+
+static void on_request(struct evhttp_request *req, void *arg) {
+    struct worker *w = arg;
+    w->server->app.handle(w->ctx, req);
+}
+
+static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *bound_port) {
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, s->opts.host, &sa.sin_addr) != 1) {
+        bw_error("server: listen host must be an IPv4 address: %.64s", s->opts.host);
+        return BW_E_INVALID;
+    }
+    struct evconnlistener *l = evconnlistener_new_bind(
+        w->base, NULL, NULL,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
+            LEV_OPT_CLOSE_ON_EXEC,
+        1024, (struct sockaddr *)&sa, sizeof sa);
+    if (!l) {
+        bw_error("server: cannot listen on %s:%d: %s", s->opts.host, port, strerror(errno));
+        return BW_E_IO;
+    }
+    w->bound = evhttp_bind_listener(w->http, l);
+    if (!w->bound) {
+        evconnlistener_free(l);
+        return BW_E_IO;
+    }
+    struct sockaddr_in got;
+    socklen_t len = sizeof got;
+    if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&got, &len) != 0)
+        return BW_E_IO;
+    *bound_port = ntohs(got.sin_port);
+    return BW_OK;
+}
+
+static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
+    w->server = s;
+    w->base = event_base_new();
+    if (!w->base)
+        return BW_E_NOMEM;
+    w->http = evhttp_new(w->base);
+    if (!w->http)
+        return BW_E_NOMEM;
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->opts.max_body_bytes);
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->opts.max_header_bytes);
+    evhttp_set_timeout(w->http, s->opts.client_timeout_s);
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_default_content_type(w->http, "application/json");
+    evhttp_set_bevcb(w->http, make_bev, s);
+    evhttp_set_gencb(w->http, on_request, w);
+    w->ctx = s->app.worker_init(s->app.arg, w->base, index);
+    return w->ctx ? BW_OK : BW_E_UNAVAILABLE;
+}
+
+static void *run_worker(void *arg) {
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static void free_workers(struct bw_server *s) {
+    for (int i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->http)
+            evhttp_free(w->http);
+        if (w->ctx)
+            s->app.worker_fini(w->ctx);
+        if (w->base)
+            event_base_free(w->base);
+    }
+    free(s->workers);
+    free(s);
+}
+
+bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server_app *app,
+                       struct bw_server **out, int *bound_port) {
+    bw_err result = BW_OK;
+    struct bw_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return BW_E_NOMEM;
+    s->opts = *opts;
+    s->app = *app;
+    s->n_workers = opts->workers > 0 ? opts->workers : 1;
+    s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
+    BW_GOTO_IF(!s->workers, BW_E_NOMEM);
+    int port = opts->port;
+    for (int i = 0; i < s->n_workers; i++) {
+        BW_GOTO(init_worker(s, &s->workers[i], i));
+        BW_GOTO(bind_worker(s, &s->workers[i], port, &port)); /* later workers share port */
+    }
+    for (int i = 0; i < s->n_workers; i++) {
+        BW_GOTO_IF(pthread_create(&s->workers[i].thread, NULL, run_worker, &s->workers[i]) != 0,
+                   BW_E_NOMEM);
+        s->workers[i].started = 1;
+    }
+    *bound_port = port;
+    *out = s;
+    return BW_OK;
+out:
+    for (int i = 0; i < s->n_workers && s->workers; i++)
+        if (s->workers[i].started) {
+            event_base_loopbreak(s->workers[i].base);
+            pthread_join(s->workers[i].thread, NULL);
+        }
+    if (s->workers)
+        free_workers(s);
+    else
+        free(s);
+    return result;
+}
+
+static void stop_accepting(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (w->bound) {
+        evhttp_del_accept_socket(w->http, w->bound);
+        w->bound = NULL;
+    }
+}
+
+long bw_server_stop(struct bw_server *s, int drain_ms) {
+    for (int i = 0; i < s->n_workers; i++)
+        event_base_once(s->workers[i].base, -1, EV_TIMEOUT, stop_accepting, &s->workers[i],
+                        NULL);
+    int64_t deadline = bw_mono_us() + (int64_t)drain_ms * 1000;
+    while (s->app.inflight(s->app.arg) > 0 && bw_mono_us() < deadline)
+        usleep(10000);
+    long left = s->app.inflight(s->app.arg);
+    for (int i = 0; i < s->n_workers; i++) {
+        event_base_loopexit(s->workers[i].base, NULL);
+        pthread_join(s->workers[i].thread, NULL);
+    }
+    free_workers(s);
+    return left;
+}

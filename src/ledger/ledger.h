@@ -1,0 +1,76 @@
+/* ledger.h: the durable, append-only, signed evidence log.
+ *
+ * Receipts are leaves of an RFC 6962 / RFC 9162 Merkle tree (leaf = SHA-256(0x00 || bytes),
+ * node = SHA-256(0x01 || l || r)); the leaf index is the receipt's sequence number. One ledger
+ * thread owns the file and the signing key: it takes every pending append (group commit: up to
+ * batch_max entries, waiting at most batch_wait_us for more), encodes and frames them, writes
+ * them plus a signed C2SP checkpoint for the new size, fdatasyncs once, then completes the
+ * waiters. A completion with BW_OK means the receipt is durable: nothing is forwarded before.
+ *
+ * Files under `dir` (created by bw_ledger_create): signing.key (0600, Ed25519 seed), origin
+ * (the log's name), log (framed records), log.lock. Record framing, recovery and formats are in
+ * docs/EVIDENCE.md.
+ *
+ * Thread-safety: bw_ledger_append may be called from any thread; completions run on the
+ * event_base given to append, on that base's thread. open/close from one thread. */
+#ifndef BW_LEDGER_LEDGER_H
+#define BW_LEDGER_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ledger/receipt.h"
+#include "util/err.h"
+
+struct event_base;
+struct bw_ledger;
+
+struct bw_ledger_opts {
+    size_t batch_max;     /* flush at this many entries (default 256) */
+    int batch_wait_us;    /* or after waiting this long for more (default 0: no added wait) */
+    int no_sync;          /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
+};
+
+/* Completion: err is BW_OK (durable) or BW_E_UNAVAILABLE (ledger failed or closing: the caller
+ * must deny). On success `index` is the leaf index and `leaf_hash` its RFC 6962 leaf hash. */
+typedef void (*bw_ledger_done_fn)(void *arg, bw_err err, uint64_t index,
+                                  const uint8_t leaf_hash[32]);
+
+/* Creates a new log in dir (which must exist and be empty of ledger files): a fresh Ed25519
+ * key (file mode 0600, never printed) and origin "<origin_prefix>/<8 random hex>". Writes the
+ * C2SP verifier key string ("name+hexkeyid+base64(0x01||pk)") into vkey. Errors: BW_E_EXISTS,
+ * BW_E_IO. */
+bw_err bw_ledger_create(const char *dir, const char *origin_prefix, char *vkey,
+                        size_t vkey_size) BW_MUST_CHECK;
+
+/* Opens the log: takes the writer lock (BW_E_UNAVAILABLE if another process holds it),
+ * truncates a torn tail, rebuilds the frontier, checks the root against the last signed
+ * checkpoint, and starts the ledger thread. */
+bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts,
+                      struct bw_ledger **out) BW_MUST_CHECK;
+
+/* Queues r (copied) for the log. fn runs later on `base`'s thread, exactly once, also when the
+ * ledger is failed or closing (with BW_E_UNAVAILABLE). Never blocks on I/O. */
+void bw_ledger_append(struct bw_ledger *l, const struct bw_receipt *r, struct event_base *base,
+                      bw_ledger_done_fn fn, void *arg);
+
+/* Receipt id for a leaf: "<8 hex key id>.<index>" (fits in 32 bytes). */
+void bw_ledger_receipt_id(const struct bw_ledger *l, uint64_t index, char out[32]);
+
+/* The C2SP verifier key string of this log. */
+const char *bw_ledger_vkey(const struct bw_ledger *l);
+const char *bw_ledger_origin(const struct bw_ledger *l);
+
+/* Durable size and the latest signed checkpoint text (signed-note format). Thread-safe; copies
+ * into out (BW_E_TOO_LARGE if it does not fit). */
+bw_err bw_ledger_checkpoint(struct bw_ledger *l, char *out, size_t out_size,
+                            uint64_t *size) BW_MUST_CHECK;
+
+/* Flushes pending appends, completes their waiters, stops the thread, releases the lock. Waiters
+ * whose bases no longer run are not called: stop the workers' intake first. NULL is a no-op. */
+void bw_ledger_close(struct bw_ledger *l);
+
+/* Test hook: the next write fails as if the disk were full (for fail-closed tests). */
+void bw_ledger_fail_next_write(struct bw_ledger *l);
+
+#endif

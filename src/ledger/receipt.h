@@ -1,0 +1,70 @@
+/* receipt.h: the receipt record and its canonical encoding.
+ *
+ * A receipt is one JSON object whose bytes are canonical by construction: RFC 8785 restricted
+ * to a profile (integers within +-(2^53-1), no floats, ASCII keys, string values printable ASCII
+ * 0x20..0x7E only, members written in byte order of their keys). Shape: an in-toto Statement v1
+ * whose subject is the SHA-256 of the exact request bytes and whose predicate (type
+ * BW_RECEIPT_PREDICATE_TYPE) holds the decision. Prompts, completions and secrets never appear,
+ * only hashes. docs/EVIDENCE.md specifies every byte. */
+#ifndef BW_LEDGER_RECEIPT_H
+#define BW_LEDGER_RECEIPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define BW_RECEIPT_PREDICATE_TYPE "https://bulwark.dev/receipt/v1"
+#define BW_RECEIPT_MAX_BYTES 4096
+
+enum bw_receipt_kind {
+    BW_RECEIPT_DECISION = 0,
+    BW_RECEIPT_OUTCOME,
+    BW_RECEIPT_REVIEW,
+    BW_RECEIPT_ADMIN,
+};
+
+/* Fixed-size so a receipt can be copied into the ledger queue without allocation. Empty strings
+ * and has_* = 0 mean "absent": the member is omitted from the encoding. */
+struct bw_receipt {
+    enum bw_receipt_kind kind;
+    int64_t time_ms;        /* Unix ms when the event happened */
+    char org_id[48];
+    char principal[48];     /* API key id (never the key) */
+    char agent[64];
+    char route[32];         /* chat | embeddings | models | ... */
+    char model[128];
+    char decision[24];      /* allow | deny | require_approval (decision kind) */
+    char reason[48];        /* stable reason code, docs/REASON_CODES.md */
+    char rule[64];          /* matched rule id */
+    char status[32];        /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
+    int http_status;        /* outcome: status sent to the client (0 = absent) */
+    uint8_t request_sha256[32];
+    int has_policy;
+    uint8_t policy_sha256[32];
+    int has_response;
+    uint8_t response_sha256[32];
+    int has_parent;
+    uint8_t parent_leaf_hash[32]; /* outcome -> its decision receipt's leaf hash */
+    int has_usage;
+    int64_t prompt_tokens, completion_tokens, total_tokens;
+    int64_t duration_ms;    /* outcome: time from admission to end (-1 = absent) */
+};
+
+/* Initialises r to an empty receipt of the given kind (all absent, duration_ms = -1). */
+void bw_receipt_init(struct bw_receipt *r, enum bw_receipt_kind kind);
+
+/* Appends the canonical bytes of r, as the leaf at `index` of the log named `origin`, to out.
+ * Errors: BW_E_INVALID if any string is outside the profile (non-printable or non-ASCII) or an
+ * integer is outside +-(2^53-1); BW_E_TOO_LARGE if out's cap is hit. On error out may hold a
+ * partial encoding: callers reset it. */
+bw_err bw_receipt_encode(const struct bw_receipt *r, const char *origin, uint64_t index,
+                         struct bw_buf *out) BW_MUST_CHECK;
+
+const char *bw_receipt_kind_name(enum bw_receipt_kind kind);
+
+/* 1 if s is non-NULL and every byte is printable ASCII (0x20..0x7E): the receipt string profile. */
+int bw_receipt_str_ok(const char *s);
+
+#endif

@@ -1,0 +1,39 @@
+/* proxy.h: the governed data plane. For every call on /v1/chat/completions, /v1/embeddings and
+ * /v1/models: bound the input, identify the caller (auth/), decide (policy/), make the decision
+ * receipt durable (ledger/), and only then forward to the upstream (upstream.h), stream the
+ * answer back, and record an outcome receipt. Any failure before forwarding denies.
+ *
+ * struct bw_gateway is shared read-only by all workers once serving starts (plus an atomic
+ * in-flight counter). Secrets it holds (pepper, upstream authorization) live in sodium_malloc'd
+ * memory owned by the caller of bw_gateway_app. */
+#ifndef BW_PROXY_PROXY_H
+#define BW_PROXY_PROXY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "http/server.h"
+#include "ledger/ledger.h"
+
+struct bw_gateway {
+    const struct bw_config *cfg;
+    struct bw_ledger *ledger;
+    const uint8_t *pepper;       /* 32 bytes, key-hash pepper */
+    const char *upstream_auth;   /* "Bearer ..." or NULL */
+    char url_chat[1100];
+    char url_embeddings[1100];
+    char url_models[1100];
+    char db_path[4096];
+    atomic_long inflight;        /* requests and receipts not yet done */
+    atomic_int stopping;         /* set on SIGTERM: new requests get 503 */
+};
+
+/* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
+ * http(s). */
+bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_CHECK;
+
+/* The server callbacks for this gateway (app.arg = gw). */
+void bw_gateway_app(struct bw_gateway *gw, struct bw_server_app *app);
+
+#endif

@@ -1,0 +1,303 @@
+/* proxy_call.c: one governed call, steps 1 to 5 and 9 of DESIGN.md: bound, identify, decide,
+ * record (durable before anything is forwarded), and the outcome receipt at the end. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/auth.h"
+#include "http/reply.h"
+#include "ledger/ledger.h"
+#include "policy/reasons.h"
+#include "proxy/proxy_internal.h"
+#include "util/codec.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/time.h"
+
+void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
+
+static const char *route_name(enum bw_route r) {
+    switch (r) {
+    case BW_ROUTE_CHAT: return "chat";
+    case BW_ROUTE_EMBEDDINGS: return "embeddings";
+    case BW_ROUTE_MODELS: return "models";
+    default: return "unknown";
+    }
+}
+
+static void call_free(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    if (c->gone_ev)
+        event_free(c->gone_ev);
+    if (c->idle_ev)
+        event_free(c->idle_ev);
+    bw_buf_cleanup(&c->resp);
+    bw_sse_cleanup(&c->sse);
+    bw_sha256_stream_cleanup(&c->resp_sha);
+    free(c);
+    atomic_fetch_sub(&gw->inflight, 1);
+}
+
+/* The connection died (EOF, reset, timeout). evhttp has detached req from the connection
+ * (it stays ours to free by finishing it) and is inside evhttp_connection_free: defer work. */
+static void on_client_gone_deferred(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct bw_call *c = arg;
+    if (c->xfer) {
+        bw_forward_cancel(c);
+        bw_call_finish(c, "client_disconnected", 499);
+    }
+    /* else: waiting for the ledger; its completion sees client_gone and finishes. */
+}
+
+static void on_close(struct evhttp_connection *evcon, void *arg) {
+    (void)evcon;
+    struct bw_call *c = arg;
+    c->client_gone = 1;
+    if (!c->gone_ev)
+        c->gone_ev = event_new(c->w->base, -1, 0, on_client_gone_deferred, c);
+    if (c->gone_ev)
+        event_active(c->gone_ev, EV_TIMEOUT, 0);
+}
+
+static void detach_close_cb(struct bw_call *c) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+}
+
+static void on_outcome_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
+    (void)index;
+    (void)leaf;
+    struct bw_gateway *gw = arg;
+    if (err != BW_OK)
+        bw_error("proxy: outcome receipt not recorded: %s", bw_err_str(err));
+    atomic_fetch_sub(&gw->inflight, 1);
+}
+
+static void append_outcome(struct bw_call *c, const char *status, int http_status) {
+    struct bw_gateway *gw = c->w->gw;
+    struct bw_receipt r;
+    bw_receipt_init(&r, BW_RECEIPT_OUTCOME);
+    r.time_ms = bw_now_ms();
+    snprintf(r.org_id, sizeof r.org_id, "%s", c->key.org_id);
+    snprintf(r.principal, sizeof r.principal, "%s", c->key.id);
+    snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
+    snprintf(r.route, sizeof r.route, "%s", route_name(c->route));
+    snprintf(r.model, sizeof r.model, "%s", c->model);
+    snprintf(r.status, sizeof r.status, "%s", status);
+    r.http_status = http_status;
+    memcpy(r.request_sha256, c->request_sha256, 32);
+    r.has_parent = 1;
+    memcpy(r.parent_leaf_hash, c->decision_leaf, 32);
+    if (c->forwarded) {
+        bw_sha256_stream_final(&c->resp_sha, r.response_sha256);
+        r.has_response = 1;
+    }
+    if (c->has_usage) {
+        r.has_usage = 1;
+        r.prompt_tokens = c->prompt_tokens;
+        r.completion_tokens = c->completion_tokens;
+        r.total_tokens = c->total_tokens;
+    }
+    r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
+    atomic_fetch_add(&gw->inflight, 1);
+    bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);
+}
+
+/* Ends an allowed call whose response has been streamed (or whose client is gone): outcome
+ * receipt, end of the chunked reply, free. */
+void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
+    append_outcome(c, status, http_status);
+    if (!c->client_gone)
+        detach_close_cb(c);
+    if (c->reply_started)
+        evhttp_send_reply_end(c->req); /* frees req, also when detached */
+    else
+        evhttp_send_reply(c->req, 499, "Client Closed", NULL); /* detached: only frees req */
+    call_free(c);
+}
+
+/* Ends an allowed, forwarded call with a whole response body (copied). */
+void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_t len,
+                     const char *status) {
+    append_outcome(c, status, http_status);
+    if (!c->client_gone)
+        detach_close_cb(c);
+    bw_http_add_receipt_headers(c->req, c->receipt_id, "allow");
+    bw_http_reply_json(c->req, http_status, body, len);
+    call_free(c);
+}
+
+/* Ends a call with an error body; an outcome receipt is added when the call was forwarded
+ * (outcome_status non-NULL). */
+void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
+                  const char *outcome_status) {
+    if (outcome_status)
+        append_outcome(c, outcome_status, http_status);
+    if (!c->client_gone)
+        detach_close_cb(c);
+    bw_http_reply_error(c->req, http_status, code, message, c->receipt_id[0] ? c->receipt_id : NULL,
+                        c->receipt_id[0] ? bw_decision_name(c->verdict.decision) : NULL);
+    call_free(c);
+}
+
+static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
+    struct bw_call *c = arg;
+    if (err != BW_OK) {
+        bw_error("proxy: decision receipt not durable (%s): denying", bw_err_str(err));
+        bw_call_fail(c, 503, BW_R_LEDGER_UNAVAILABLE,
+                     "the evidence ledger is unavailable; nothing was forwarded", NULL);
+        return;
+    }
+    bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
+    memcpy(c->decision_leaf, leaf, 32);
+    if (c->verdict.decision != BW_DECISION_ALLOW) {
+        bw_call_fail(c, c->verdict.http_status, c->verdict.reason,
+                     "the policy does not allow this call", NULL);
+        return;
+    }
+    if (c->client_gone) {
+        bw_call_finish(c, "client_disconnected", 499);
+        return;
+    }
+    if (bw_sha256_stream_init(&c->resp_sha) != BW_OK) {
+        bw_call_fail(c, 503, BW_R_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    c->forwarded = 1;
+    bw_forward_start(c);
+}
+
+static void record_decision(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    struct bw_receipt r;
+    bw_receipt_init(&r, BW_RECEIPT_DECISION);
+    r.time_ms = bw_now_ms();
+    snprintf(r.org_id, sizeof r.org_id, "%s", c->key.org_id);
+    snprintf(r.principal, sizeof r.principal, "%s", c->key.id);
+    snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
+    snprintf(r.route, sizeof r.route, "%s", route_name(c->route));
+    snprintf(r.model, sizeof r.model, "%s", c->model);
+    snprintf(r.decision, sizeof r.decision, "%s", bw_decision_name(c->verdict.decision));
+    snprintf(r.reason, sizeof r.reason, "%s", c->verdict.reason);
+    snprintf(r.rule, sizeof r.rule, "%s", c->verdict.rule);
+    memcpy(r.request_sha256, c->request_sha256, 32);
+    r.has_policy = 1;
+    memcpy(r.policy_sha256, gw->cfg->sha256, 32);
+    bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
+}
+
+static int content_type_is_json(struct evhttp_request *req) {
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (!ct)
+        return 0;
+    size_t n = strlen("application/json");
+    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == 0 || ct[n] == ';' ||
+                                                           ct[n] == ' ');
+}
+
+/* Same profile as receipts and config: printable ASCII without spaces, quotes or backslash. */
+static int model_ok(const char *m) {
+    size_t n = strlen(m);
+    if (n == 0 || n > 127)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (m[i] <= 0x20 || m[i] >= 0x7f || m[i] == '"' || m[i] == '\\')
+            return 0;
+    return 1;
+}
+
+/* Step 1 for POST bodies: content type, JSON (duplicates rejected, depth bounded), and the
+ * fields this route needs. Replies and returns non-zero on failure. */
+static int parse_body(struct bw_call *c) {
+    const struct bw_config *cfg = c->w->gw->cfg;
+    if (!content_type_is_json(c->req)) {
+        bw_call_fail(c, 415, BW_R_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json", NULL);
+        return -1;
+    }
+    json_t *j = NULL;
+    char why[200];
+    bw_err e = bw_json_parse((const char *)c->body, c->body_len, cfg->max_json_depth, &j, why,
+                             sizeof why);
+    if (e != BW_OK) {
+        bw_call_fail(c, 400, e == BW_E_TOO_LARGE ? BW_R_JSON_TOO_DEEP : BW_R_INVALID_JSON, why, NULL);
+        return -1;
+    }
+    const char *model = bw_json_str(j, "model");
+    json_t *stream = json_object_get(j, "stream");
+    const char *problem = NULL;
+    if (!model || !model_ok(model))
+        problem = "\"model\" must be a non-empty printable ASCII string of at most 127 bytes";
+    else if (stream && !json_is_boolean(stream))
+        problem = "\"stream\" must be a boolean";
+    else if (c->route == BW_ROUTE_CHAT && !json_is_array(json_object_get(j, "messages")))
+        problem = "\"messages\" must be an array";
+    else if (c->route == BW_ROUTE_EMBEDDINGS && !json_object_get(j, "input"))
+        problem = "\"input\" is required";
+    else if (c->route == BW_ROUTE_EMBEDDINGS && json_is_true(stream))
+        problem = "embeddings cannot stream";
+    if (!problem) {
+        snprintf(c->model, sizeof c->model, "%s", model);
+        c->stream = json_is_true(stream);
+    }
+    json_decref(j);
+    if (problem) {
+        bw_call_fail(c, 400, BW_R_INVALID_REQUEST, problem, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int identify(struct bw_call *c) {
+    struct bw_gw_worker *w = c->w;
+    const char *authz =
+        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+    bw_err e = bw_auth_identify(w->store, w->gw->pepper, authz, bw_now_ms(), &c->key);
+    if (e == BW_E_UNAUTH) {
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
+                          "Bearer");
+        bw_call_fail(c, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL);
+        return -1;
+    }
+    if (e != BW_OK) {
+        bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route) {
+    struct bw_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        bw_http_reply_error(req, 503, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    atomic_fetch_add(&w->gw->inflight, 1);
+    c->w = w;
+    c->req = req;
+    c->route = route;
+    c->start_us = bw_mono_us();
+    bw_buf_init(&c->resp, BW_MAX_UPSTREAM_BODY);
+    bw_sse_init(&c->sse, BW_MAX_SSE_EVENT);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    c->body_len = evbuffer_get_length(in);
+    c->body = c->body_len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+
+    if (identify(c) != 0)
+        return;
+    if (route != BW_ROUTE_MODELS && parse_body(c) != 0)
+        return;
+    bw_sha256(c->body, c->body_len, c->request_sha256);
+    if (route == BW_ROUTE_MODELS) {
+        c->verdict = (struct bw_verdict){BW_DECISION_ALLOW, BW_R_ALLOWED, "models.list", 200};
+    } else {
+        bw_policy_decide_model(w->gw->cfg, c->key.org_name, c->model, &c->verdict);
+    }
+    record_decision(c);
+}

@@ -1,0 +1,253 @@
+/* proxy_forward.c: steps 6 to 8 of DESIGN.md: dispatch to the upstream, pass a stream through
+ * event by event (nothing buffers the whole answer), validate what comes back, and take the
+ * usage for the outcome receipt. An upstream that answers garbage never reaches the client as
+ * if it were an answer. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/reply.h"
+#include "policy/reasons.h"
+#include "proxy/proxy_internal.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#define MAX_STREAM_MS (3600L * 1000) /* hard cap on one streamed answer */
+#define RESPONSE_JSON_DEPTH 64
+
+static void take_usage(struct bw_call *c, const json_t *root) {
+    json_t *u = json_object_get(root, "usage");
+    if (!json_is_object(u))
+        return;
+    json_t *p = json_object_get(u, "prompt_tokens");
+    json_t *k = json_object_get(u, "completion_tokens");
+    json_t *t = json_object_get(u, "total_tokens");
+    if (!json_is_integer(p) || !json_is_integer(t))
+        return;
+    c->prompt_tokens = json_integer_value(p);
+    c->completion_tokens = json_is_integer(k) ? json_integer_value(k) : 0;
+    c->total_tokens = json_integer_value(t);
+    c->has_usage = 1;
+}
+
+static int is_event_stream(const char *ct) {
+    return ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+}
+
+static void start_stream_reply(struct bw_call *c) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    bw_http_add_receipt_headers(c->req, c->receipt_id, "allow");
+    evhttp_send_reply_start(c->req, 200, "OK");
+    c->reply_started = 1;
+}
+
+static void send_chunk(struct bw_call *c, const char *p, size_t n) {
+    if (c->client_gone)
+        return;
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    evbuffer_add(b, p, n);
+    evhttp_send_reply_chunk(c->req, b);
+    evbuffer_free(b);
+}
+
+/* One complete SSE event from the upstream: check it, take usage, release it to the client. */
+static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *data,
+                       size_t data_len) {
+    struct bw_call *c = arg;
+    if (!(data_len == 6 && memcmp(data, "[DONE]", 6) == 0)) {
+        json_t *j = NULL;
+        char why[160];
+        if (data_len == 0 ||
+            bw_json_parse(data, data_len, RESPONSE_JSON_DEPTH, &j, why, sizeof why) != BW_OK)
+            return BW_E_UPSTREAM;
+        take_usage(c, j);
+        json_decref(j);
+    }
+    if (!c->reply_started)
+        start_stream_reply(c);
+    send_chunk(c, raw, raw_len);
+    return BW_OK;
+}
+
+static void arm_idle(struct bw_call *c) {
+    if (!c->idle_ev)
+        return;
+    int ms = c->w->gw->cfg->timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->idle_ev, &tv);
+}
+
+static int on_data(void *arg, long status, const char *ct, const char *p, size_t n) {
+    struct bw_call *c = arg;
+    bw_sha256_stream_update(&c->resp_sha, p, n);
+    if (c->stream && status == 200 && is_event_stream(ct)) {
+        c->streaming = 1;
+        arm_idle(c);
+        return bw_sse_feed(&c->sse, p, n, on_event, c) == BW_OK ? 0 : -1;
+    }
+    return bw_buf_append(&c->resp, p, n) == BW_OK ? 0 : -1;
+}
+
+/* A stream already under way cannot change its status: tell the client in-band, then end. */
+static void end_stream_with_error(struct bw_call *c, const char *code, const char *message,
+                                  const char *status, int http_status) {
+    char ev[512];
+    int n = snprintf(ev, sizeof ev,
+                     "data: {\"error\":{\"message\":\"%s\",\"type\":\"server_error\","
+                     "\"code\":\"%s\",\"receipt_id\":\"%s\"}}\n\n",
+                     message, code, c->receipt_id);
+    if (n > 0 && (size_t)n < sizeof ev)
+        send_chunk(c, ev, (size_t)n);
+    bw_call_finish(c, status, http_status);
+}
+
+static void fail_forwarded(struct bw_call *c, int http_status, const char *code,
+                           const char *message, const char *status) {
+    if (c->reply_started)
+        end_stream_with_error(c, code, message, status, http_status);
+    else
+        bw_call_fail(c, http_status, code, message, status);
+}
+
+/* Keeps only the models this org may use in a /v1/models list. */
+static char *filter_models(struct bw_call *c, json_t *root) {
+    json_t *data = json_object_get(root, "data");
+    if (!json_is_array(data))
+        return NULL;
+    json_t *kept = json_array();
+    size_t i;
+    json_t *m;
+    json_array_foreach(data, i, m) {
+        const char *id = bw_json_str(m, "id");
+        if (id && bw_policy_model_allowed(c->w->gw->cfg, c->key.org_name, id))
+            json_array_append(kept, m);
+    }
+    json_object_set_new(root, "data", kept);
+    return json_dumps(root, JSON_COMPACT);
+}
+
+static void finish_buffered(struct bw_call *c, long status) {
+    json_t *j = NULL;
+    char why[160];
+    if (bw_json_parse((const char *)c->resp.ptr, c->resp.len, RESPONSE_JSON_DEPTH, &j, why,
+                      sizeof why) != BW_OK) {
+        bw_warn("proxy: upstream answered %ld with a body that is not a JSON object", status);
+        fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                       "the upstream answered with an invalid body", "upstream_bad_response");
+        return;
+    }
+    int ok = status >= 200 && status < 300;
+    if (ok)
+        take_usage(c, j);
+    if (ok && c->route == BW_ROUTE_MODELS) {
+        char *filtered = filter_models(c, j);
+        json_decref(j);
+        if (!filtered) {
+            fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                           "the upstream's model list is malformed", "upstream_bad_response");
+            return;
+        }
+        bw_call_respond(c, 200, filtered, strlen(filtered), "ok");
+        free(filtered);
+        return;
+    }
+    json_decref(j);
+    /* An upstream's own JSON error (4xx/5xx) is a real answer: pass it through unchanged. */
+    bw_call_respond(c, ok ? 200 : (int)status, (const char *)c->resp.ptr, c->resp.len,
+                    ok ? "ok" : "upstream_error");
+}
+
+static void on_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
+    (void)ct;
+    struct bw_call *c = arg;
+    c->xfer = NULL;
+    if (c->idle_ev)
+        evtimer_del(c->idle_ev);
+    if (r == BW_UP_OK && c->streaming && bw_sse_pending(&c->sse) == 0 && c->reply_started) {
+        bw_call_finish(c, "ok", 200);
+        return;
+    }
+    switch (r) {
+    case BW_UP_OK:
+        if (c->streaming) {
+            fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                           "the upstream's stream ended mid-event", "upstream_bad_response");
+            return;
+        }
+        finish_buffered(c, status);
+        return;
+    case BW_UP_TIMEOUT:
+        fail_forwarded(c, 504, BW_R_UPSTREAM_TIMEOUT, "the upstream did not answer in time",
+                       "upstream_timeout");
+        return;
+    case BW_UP_CONNECT:
+        fail_forwarded(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "the upstream is unreachable",
+                       "upstream_unavailable");
+        return;
+    case BW_UP_ABORTED:
+        fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                       "the upstream answered with an invalid or oversized body",
+                       "upstream_bad_response");
+        return;
+    default:
+        fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE, "the upstream connection failed",
+                       "upstream_error");
+        return;
+    }
+}
+
+static void on_idle(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct bw_call *c = arg;
+    if (!c->xfer)
+        return;
+    bw_forward_cancel(c);
+    fail_forwarded(c, 504, BW_R_UPSTREAM_TIMEOUT, "the upstream stopped sending",
+                   "upstream_timeout");
+}
+
+static const struct bw_upstream_callbacks callbacks = {on_data, on_done};
+
+void bw_forward_start(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    const struct bw_config *cfg = gw->cfg;
+    struct bw_upstream_request r = {
+        .method = c->route == BW_ROUTE_MODELS ? "GET" : "POST",
+        .url = c->route == BW_ROUTE_CHAT         ? gw->url_chat
+               : c->route == BW_ROUTE_EMBEDDINGS ? gw->url_embeddings
+                                                 : gw->url_models,
+        .body = c->body,
+        .body_len = c->body_len,
+        .authorization = gw->upstream_auth,
+        .connect_timeout_ms = cfg->connect_timeout_ms,
+        .timeout_ms = c->stream ? MAX_STREAM_MS : cfg->timeout_ms,
+    };
+    if (c->stream) {
+        /* Streams get an idle deadline instead of a total one: first byte, then each event. */
+        c->idle_ev = evtimer_new(c->w->base, on_idle, c);
+        arm_idle(c);
+    }
+    if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
+        c->xfer = NULL;
+        bw_call_fail(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "cannot start the upstream request",
+                     "upstream_unavailable");
+    }
+}
+
+void bw_forward_cancel(struct bw_call *c) {
+    if (!c->xfer)
+        return;
+    bw_upstream_cancel(c->xfer);
+    c->xfer = NULL;
+    if (c->idle_ev)
+        evtimer_del(c->idle_ev);
+}

@@ -1,0 +1,110 @@
+/* proxy_worker.c: per-worker state and request routing. */
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/reply.h"
+#include "policy/reasons.h"
+#include "proxy/proxy_internal.h"
+#include "util/log.h"
+
+void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
+
+bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) {
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (n > 1000 || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0))
+        return BW_E_INVALID;
+    snprintf(gw->url_chat, sizeof gw->url_chat, "%.*s/chat/completions", (int)n, base);
+    snprintf(gw->url_embeddings, sizeof gw->url_embeddings, "%.*s/embeddings", (int)n, base);
+    snprintf(gw->url_models, sizeof gw->url_models, "%.*s/models", (int)n, base);
+    return BW_OK;
+}
+
+static void *worker_init(void *arg, struct event_base *base, int index) {
+    (void)index;
+    struct bw_gateway *gw = arg;
+    struct bw_gw_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->gw = gw;
+    w->base = base;
+    if (bw_store_open_sqlite(gw->db_path, 0, &w->store) != BW_OK ||
+        bw_upstream_new(base, &w->up) != BW_OK) {
+        bw_error("proxy: worker %d: cannot open the store or the upstream client", index);
+        bw_store_close(w->store);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void worker_fini(void *ctx) {
+    struct bw_gw_worker *w = ctx;
+    bw_upstream_free(w->up);
+    bw_store_close(w->store);
+    free(w);
+}
+
+static long inflight(void *arg) {
+    struct bw_gateway *gw = arg;
+    return atomic_load(&gw->inflight);
+}
+
+struct route_entry {
+    const char *path;
+    enum evhttp_cmd_type method;
+    enum bw_route route;
+};
+
+static const struct route_entry routes[] = {
+    {"/v1/chat/completions", EVHTTP_REQ_POST, BW_ROUTE_CHAT},
+    {"/v1/embeddings", EVHTTP_REQ_POST, BW_ROUTE_EMBEDDINGS},
+    {"/v1/models", EVHTTP_REQ_GET, BW_ROUTE_MODELS},
+};
+
+static void handle(void *ctx, struct evhttp_request *req) {
+    struct bw_gw_worker *w = ctx;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (!path) {
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed request target", NULL,
+                            NULL);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        bw_http_reply_json(req, 200, ok, sizeof ok - 1);
+        return;
+    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (strcmp(path, routes[i].path) != 0)
+            continue;
+        if (method != routes[i].method) {
+            bw_http_reply_error(req, 405, BW_R_METHOD_NOT_ALLOWED,
+                                "method not allowed on this path", NULL, NULL);
+            return;
+        }
+        if (atomic_load(&w->gw->stopping)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            bw_http_reply_error(req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down", NULL,
+                                NULL);
+            return;
+        }
+        bw_call_begin(w, req, routes[i].route);
+        return;
+    }
+    bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
+}
+
+void bw_gateway_app(struct bw_gateway *gw, struct bw_server_app *app) {
+    app->arg = gw;
+    app->worker_init = worker_init;
+    app->worker_fini = worker_fini;
+    app->handle = handle;
+    app->inflight = inflight;
+}

@@ -1,0 +1,71 @@
+#include "util/codec.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+#include <string.h>
+
+bw_err bw_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_size) {
+    if (n > (SIZE_MAX - 1) / 2 || out_size < 2 * n + 1)
+        return BW_E_TOO_LARGE;
+    sodium_bin2hex(out, out_size, in, n);
+    return BW_OK;
+}
+
+bw_err bw_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_size) {
+    if (out_size < sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL))
+        return BW_E_TOO_LARGE;
+    sodium_bin2base64(out, out_size, in, n, sodium_base64_VARIANT_ORIGINAL);
+    return BW_OK;
+}
+
+bw_err bw_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_size, size_t *out_len) {
+    size_t len = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, out_size, in, n, NULL, &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return BW_E_INVALID;
+    if (end != in + n)
+        return BW_E_INVALID;
+    *out_len = len;
+    return BW_OK;
+}
+
+bw_err bw_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_size) {
+    if (out_size < sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return BW_E_TOO_LARGE;
+    sodium_bin2base64(out, out_size, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return BW_OK;
+}
+
+void bw_sha256(const void *p, size_t n, uint8_t out[32]) {
+    SHA256(p, n, out);
+}
+
+bw_err bw_sha256_stream_init(struct bw_sha256_stream *s) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        s->ctx = NULL;
+        return BW_E_NOMEM;
+    }
+    s->ctx = ctx;
+    return BW_OK;
+}
+
+void bw_sha256_stream_update(struct bw_sha256_stream *s, const void *p, size_t n) {
+    if (s->ctx)
+        EVP_DigestUpdate(s->ctx, p, n);
+}
+
+void bw_sha256_stream_final(struct bw_sha256_stream *s, uint8_t out[32]) {
+    unsigned len = 32;
+    if (!s->ctx || EVP_DigestFinal_ex(s->ctx, out, &len) != 1)
+        memset(out, 0, 32);
+    bw_sha256_stream_cleanup(s);
+}
+
+void bw_sha256_stream_cleanup(struct bw_sha256_stream *s) {
+    EVP_MD_CTX_free(s->ctx);
+    s->ctx = NULL;
+}

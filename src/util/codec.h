@@ -1,0 +1,35 @@
+/* codec.h: hex and base64 encodings (libsodium underneath), and SHA-256 (OpenSSL: SHA-NI).
+ *
+ * Output buffers are caller-supplied with their size; functions fail with BW_E_TOO_LARGE rather
+ * than truncate. Thread-safe. */
+#ifndef BW_UTIL_CODEC_H
+#define BW_UTIL_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+/* Lowercase hex; out must hold 2*n+1 bytes. */
+bw_err bw_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_size) BW_MUST_CHECK;
+/* Standard base64 with padding (RFC 4648 section 4). */
+bw_err bw_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_size) BW_MUST_CHECK;
+/* Decodes standard padded base64; *out_len is the decoded length. Rejects anything else. */
+bw_err bw_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_size,
+                     size_t *out_len) BW_MUST_CHECK;
+/* base64url without padding (RFC 4648 section 5), for tokens. */
+bw_err bw_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_size) BW_MUST_CHECK;
+
+void bw_sha256(const void *p, size_t n, uint8_t out[32]);
+
+/* Incremental SHA-256 (OpenSSL EVP). init may fail with BW_E_NOMEM; final frees the state and
+ * may be called once; cleanup frees without a digest (safe after final, or on a zeroed struct). */
+struct bw_sha256_stream {
+    void *ctx;
+};
+bw_err bw_sha256_stream_init(struct bw_sha256_stream *s) BW_MUST_CHECK;
+void bw_sha256_stream_update(struct bw_sha256_stream *s, const void *p, size_t n);
+void bw_sha256_stream_final(struct bw_sha256_stream *s, uint8_t out[32]);
+void bw_sha256_stream_cleanup(struct bw_sha256_stream *s);
+
+#endif

@@ -1,0 +1,92 @@
+#include "vault/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct bw_master {
+    uint8_t *key; /* sodium_malloc'd, PROT_READ except while loading */
+};
+
+bw_err bw_master_create(const char *path) {
+    uint8_t key[BW_MASTER_KEY_BYTES];
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? BW_E_EXISTS : BW_E_IO;
+    randombytes_buf(key, sizeof key);
+    ssize_t w = write(fd, key, sizeof key);
+    sodium_memzero(key, sizeof key);
+    int ok = w == (ssize_t)sizeof key && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        unlink(path);
+        return BW_E_IO;
+    }
+    return BW_OK;
+}
+
+static bw_err read_file(const char *path, uint8_t *out) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? BW_E_NOT_FOUND : BW_E_IO;
+    struct stat st;
+    bw_err result = BW_OK;
+    if (fstat(fd, &st) != 0) {
+        result = BW_E_IO;
+    } else if ((st.st_mode & 077) != 0 || !S_ISREG(st.st_mode)) {
+        result = BW_E_DENIED; /* readable by others: refuse rather than trust it */
+    } else if (st.st_size != BW_MASTER_KEY_BYTES ||
+               read(fd, out, BW_MASTER_KEY_BYTES) != BW_MASTER_KEY_BYTES) {
+        result = BW_E_INVALID;
+    }
+    close(fd);
+    return result;
+}
+
+static bw_err read_env(const char *b64, uint8_t *out) {
+    size_t len = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, BW_MASTER_KEY_BYTES, b64, strlen(b64), NULL, &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        len != BW_MASTER_KEY_BYTES || *end != 0)
+        return BW_E_INVALID;
+    return BW_OK;
+}
+
+bw_err bw_master_load(const char *path, struct bw_master **out) {
+    if (sodium_init() < 0)
+        return BW_E_CRYPTO;
+    struct bw_master *m = calloc(1, sizeof *m);
+    if (!m)
+        return BW_E_NOMEM;
+    m->key = sodium_malloc(BW_MASTER_KEY_BYTES);
+    if (!m->key) {
+        free(m);
+        return BW_E_NOMEM;
+    }
+    const char *env = getenv(BW_MASTER_ENV);
+    bw_err result = env && *env ? read_env(env, m->key) : read_file(path, m->key);
+    if (result != BW_OK) {
+        bw_master_free(m);
+        return result;
+    }
+    sodium_mprotect_readonly(m->key);
+    *out = m;
+    return BW_OK;
+}
+
+void bw_master_free(struct bw_master *m) {
+    if (!m)
+        return;
+    sodium_free(m->key); /* sodium_free wipes before unmapping */
+    free(m);
+}
+
+bw_err bw_master_derive(const struct bw_master *m, uint64_t id, const char context[8],
+                        uint8_t out[32]) {
+    return crypto_kdf_derive_from_key(out, 32, id, context, m->key) == 0 ? BW_OK : BW_E_CRYPTO;
+}

@@ -1,0 +1,130 @@
+/* Unit tests: auth/ + store/ (key generation, keyed hashing, identify against SQLite). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "auth/auth.h"
+#include "store/store.h"
+
+struct fixture {
+    char dir[64];
+    char db[128];
+    struct bw_store *s;
+    uint8_t pepper[32];
+    char org[BW_ID_SIZE];
+};
+
+static int setup(void **state) {
+    struct fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/bw-auth-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof f->db, "%s/t.db", f->dir);
+    assert_int_equal(sodium_init() >= 0, 1);
+    randombytes_buf(f->pepper, 32);
+    assert_int_equal(bw_store_open_sqlite(f->db, 1, &f->s), BW_OK);
+    assert_int_equal(bw_store_org_create(f->s, "acme", f->org), BW_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    bw_store_close(f->s);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void insert_key(struct fixture *f, const char *key, int64_t expires, const char *role) {
+    struct bw_key_record k;
+    memset(&k, 0, sizeof k);
+    bw_store_new_id("key", k.id);
+    snprintf(k.org_id, sizeof k.org_id, "%s", f->org);
+    snprintf(k.role, sizeof k.role, "%s", role);
+    k.created_ms = 1;
+    k.expires_ms = expires;
+    bw_auth_key_hash(f->pepper, key, strlen(key), k.hash);
+    assert_int_equal(bw_store_key_insert(f->s, &k), BW_OK);
+}
+
+static void generated_keys_have_shape(void **state) {
+    (void)state;
+    char a[BW_KEY_SIZE], b[BW_KEY_SIZE];
+    bw_auth_key_generate(a);
+    bw_auth_key_generate(b);
+    assert_int_equal(strlen(a), BW_KEY_CHARS);
+    assert_memory_equal(a, "bwk_", 4);
+    assert_string_not_equal(a, b);
+}
+
+static void identify_accepts_only_known_keys(void **state) {
+    struct fixture *f = *state;
+    char key[BW_KEY_SIZE], header[80];
+    bw_auth_key_generate(key);
+    insert_key(f, key, 0, "agent");
+    struct bw_key_record rec;
+    snprintf(header, sizeof header, "Bearer %s", key);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_OK);
+    assert_string_equal(rec.org_id, f->org);
+    assert_string_equal(rec.org_name, "acme");
+    assert_string_equal(rec.role, "agent");
+    snprintf(header, sizeof header, "bearer %s", key); /* scheme is case-insensitive */
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_OK);
+
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, NULL, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, "Basic abc", 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, "Bearer ", 100, &rec), BW_E_UNAUTH);
+    char other[BW_KEY_SIZE];
+    bw_auth_key_generate(other);
+    snprintf(header, sizeof header, "Bearer %s", other);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_E_UNAUTH);
+    snprintf(header, sizeof header, "Bearer %s'--", key);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_E_UNAUTH);
+    /* Another pepper (another master key) cannot use the same database. */
+    uint8_t pepper2[32];
+    memset(pepper2, 7, 32);
+    snprintf(header, sizeof header, "Bearer %s", key);
+    assert_int_equal(bw_auth_identify(f->s, pepper2, header, 100, &rec), BW_E_UNAUTH);
+}
+
+static void expired_keys_are_refused(void **state) {
+    struct fixture *f = *state;
+    char key[BW_KEY_SIZE], header[80];
+    bw_auth_key_generate(key);
+    insert_key(f, key, 50, "agent");
+    snprintf(header, sizeof header, "Bearer %s", key);
+    struct bw_key_record rec;
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 49, &rec), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 50, &rec), BW_E_UNAUTH);
+}
+
+static void store_refuses_duplicates_and_reopens(void **state) {
+    struct fixture *f = *state;
+    char id[BW_ID_SIZE];
+    assert_int_equal(bw_store_org_create(f->s, "acme", id), BW_E_EXISTS);
+    struct bw_store *again = NULL;
+    assert_int_equal(bw_store_open_sqlite(f->db, 1, &again), BW_E_EXISTS);
+    assert_int_equal(bw_store_open_sqlite(f->db, 0, &again), BW_OK);
+    assert_int_equal(bw_store_schema_version(again), 1);
+    bw_store_close(again);
+    assert_int_equal(bw_store_open_sqlite("/nonexistent/x.db", 0, &again), BW_E_NOT_FOUND);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(generated_keys_have_shape),
+        cmocka_unit_test_setup_teardown(identify_accepts_only_known_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_keys_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_refuses_duplicates_and_reopens, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
+}

@@ -1,0 +1,81 @@
+/* Unit tests: config/ (strict YAML loading with file:line errors). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "policy/policy.h"
+#include "policy/reasons.h"
+
+static bw_err parse(const char *text, struct bw_config *c, char *err) {
+    return bw_config_parse(text, strlen(text), "test.yaml", c, err, 300);
+}
+
+static void default_text_loads(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse(bw_config_default_text, &c, err), BW_OK);
+    assert_string_equal(c.listen_host, "127.0.0.1");
+    assert_int_equal(c.listen_port, 8080);
+    assert_string_equal(c.upstream_url, "mock");
+    assert_int_equal(c.max_body_bytes, 4u << 20);
+    const struct bw_org_config *o = bw_config_org(&c, "default");
+    assert_non_null(o);
+    assert_int_equal(o->n_allowed_models, 3);
+    bw_config_cleanup(&c);
+}
+
+static void errors_name_line_and_key(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("listen: 127.0.0.1:80\nbogus: 1\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "test.yaml:2:"));
+    assert_non_null(strstr(err, "bogus"));
+    assert_int_equal(parse("limits:\n  max_body_bytes: lots\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "max_body_bytes"));
+    assert_int_equal(parse("limits:\n  max_body_bytes: 10\n", &c, err), BW_E_INVALID);
+    assert_int_equal(parse("listen: nope\n", &c, err), BW_E_INVALID);
+    assert_int_equal(parse("workers: 1\nworkers: 2\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "duplicate"));
+    assert_int_equal(parse("orgs:\n  a:\n    allowed_models: [\"bad model\"]\n", &c, err),
+                     BW_E_INVALID);
+    assert_int_equal(parse("orgs:\n  a:\n    allowed_models: [x]\n    allowed_models: [y]\n", &c,
+                           err),
+                     BW_E_INVALID);
+    assert_int_equal(parse("listen: [unclosed\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "test.yaml:"));
+    assert_int_equal(parse("", &c, err), BW_E_INVALID);
+}
+
+static void policy_allows_only_listed_models(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("orgs:\n  acme:\n    allowed_models: [gpt-4o-mini]\n", &c, err),
+                     BW_OK);
+    struct bw_verdict v;
+    bw_policy_decide_model(&c, "acme", "gpt-4o-mini", &v);
+    assert_int_equal(v.decision, BW_DECISION_ALLOW);
+    bw_policy_decide_model(&c, "acme", "gpt-4o", &v);
+    assert_int_equal(v.decision, BW_DECISION_DENY);
+    assert_string_equal(v.reason, BW_R_MODEL_NOT_ALLOWED);
+    assert_int_equal(v.http_status, 403);
+    bw_policy_decide_model(&c, "other", "gpt-4o-mini", &v);
+    assert_int_equal(v.decision, BW_DECISION_DENY);
+    assert_string_equal(v.reason, BW_R_ORG_NOT_CONFIGURED);
+    bw_config_cleanup(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(default_text_loads),
+        cmocka_unit_test(errors_name_line_and_key),
+        cmocka_unit_test(policy_allows_only_listed_models),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,98 @@
+/* Unit tests: proxy/sse (event framing across arbitrary splits, bounds). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "proxy/sse.h"
+
+struct seen {
+    char data[8][64];
+    size_t raw_total;
+    int n;
+};
+
+static bw_err collect(void *arg, const char *raw, size_t raw_len, const char *data,
+                      size_t data_len) {
+    (void)raw;
+    struct seen *s = arg;
+    if (s->n >= 8)
+        return BW_E_TOO_LARGE;
+    snprintf(s->data[s->n++], 64, "%.*s", (int)data_len, data);
+    s->raw_total += raw_len;
+    return BW_OK;
+}
+
+static const char stream[] = "data: {\"a\":1}\n\n"
+                             ": comment\ndata: x\ndata: y\n\n"
+                             "event: e\r\ndata:{\"b\":2}\r\n\r\n"
+                             "data: [DONE]\n\n";
+
+static void every_split_gives_same_events(void **state) {
+    (void)state;
+    size_t n = strlen(stream);
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct bw_sse sse;
+        struct seen s;
+        memset(&s, 0, sizeof s);
+        bw_sse_init(&sse, 1024);
+        assert_int_equal(bw_sse_feed(&sse, stream, cut, collect, &s), BW_OK);
+        assert_int_equal(bw_sse_feed(&sse, stream + cut, n - cut, collect, &s), BW_OK);
+        assert_int_equal(s.n, 4);
+        assert_string_equal(s.data[0], "{\"a\":1}");
+        assert_string_equal(s.data[1], "x\ny");
+        assert_string_equal(s.data[2], "{\"b\":2}");
+        assert_string_equal(s.data[3], "[DONE]");
+        assert_int_equal(s.raw_total, n);
+        assert_int_equal(bw_sse_pending(&sse), 0);
+        bw_sse_cleanup(&sse);
+    }
+}
+
+static void bytewise_feed(void **state) {
+    (void)state;
+    struct bw_sse sse;
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    bw_sse_init(&sse, 1024);
+    for (size_t i = 0; i < strlen(stream); i++)
+        assert_int_equal(bw_sse_feed(&sse, stream + i, 1, collect, &s), BW_OK);
+    assert_int_equal(s.n, 4);
+    bw_sse_cleanup(&sse);
+}
+
+static void oversized_event_is_refused(void **state) {
+    (void)state;
+    struct bw_sse sse;
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    bw_sse_init(&sse, 16);
+    assert_int_equal(bw_sse_feed(&sse, "data: 0123456789abcdef", 22, collect, &s),
+                     BW_E_TOO_LARGE);
+    bw_sse_cleanup(&sse);
+}
+
+static void unfinished_event_is_pending(void **state) {
+    (void)state;
+    struct bw_sse sse;
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    bw_sse_init(&sse, 64);
+    assert_int_equal(bw_sse_feed(&sse, "data: 1\n\ndata: 2\n", 17, collect, &s), BW_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(bw_sse_pending(&sse), 8);
+    bw_sse_cleanup(&sse);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_split_gives_same_events),
+        cmocka_unit_test(bytewise_feed),
+        cmocka_unit_test(oversized_event_is_refused),
+        cmocka_unit_test(unfinished_event_is_pending),
+    };
+    return cmocka_run_group_tests_name("sse", tests, NULL, NULL);
+}
