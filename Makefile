@@ -6,16 +6,21 @@ PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3
 BUILD    ?= build
 HARDEN   := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wwrite-strings -Werror
+# CFLAGS/LDFLAGS are the user's (overridable on the command line); the project's flags are
+# added in ALL_CFLAGS/ALL_LDFLAGS so an override never drops -Isrc or the libraries.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS))
-LDFLAGS  += -pie -Wl,-z,relro,-z,now
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS)) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 ifeq ($(SANITIZE),1)
-  CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-  LDFLAGS += -fsanitize=address,undefined
+  ALL_CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  ALL_LDFLAGS += -fsanitize=address,undefined
   BUILD   := build/asan
+else ifeq ($(FUZZLIB),1)
+  ALL_CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined
+  BUILD   := build/fuzzlib
 else
-  CFLAGS  += $(HARDEN)
+  ALL_CFLAGS  += $(HARDEN)
 endif
 
 SRCS      := $(shell find src -name '*.c' | sort)
@@ -30,18 +35,18 @@ FUZZ_SRCS := $(wildcard fuzz/*.c)
 all: $(BUILD)/bulwark
 
 $(BUILD)/bulwark: $(OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libbulwark.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbulwark.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libbulwark.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbulwark.a $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -56,8 +61,7 @@ asan:
 
 fuzz:
 	@mkdir -p build/fuzz
-	$(MAKE) BUILD=build/fuzzlib CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
-	  LDFLAGS="-fsanitize=address,undefined" build/fuzzlib/libbulwark.a
+	$(MAKE) FUZZLIB=1 CC=clang CFLAGS="-O1 -g" build/fuzzlib/libbulwark.a
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> build/fuzz/$$n"; \
 	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc $$(pkg-config --cflags $(PKGS)) \

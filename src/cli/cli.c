@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void vline(const struct bw_cmd *cmd, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void vline(const struct bw_cmd *cmd, const char *fmt, va_list ap) {
     fprintf(stderr, "bulwark %s: ", cmd->name);
     vfprintf(stderr, fmt, ap);
