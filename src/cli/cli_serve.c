@@ -159,7 +159,7 @@ static int load_upstream_key(const struct bw_config *c, char **out) {
 
 static void *mock_loop(void *arg) {
     struct mock_thread *m = arg;
-    event_base_dispatch(m->base);
+    event_base_loop(m->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
 

@@ -26,9 +26,9 @@ struct event_base;
 struct bw_ledger;
 
 struct bw_ledger_opts {
-    size_t batch_max;     /* flush at this many entries (default 256) */
-    int batch_wait_us;    /* or after waiting this long for more (default 0: no added wait) */
-    int no_sync;          /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
+    size_t batch_max;  /* flush at this many entries (default 256) */
+    int batch_wait_us; /* or after waiting this long for more (default 0: no added wait) */
+    int no_sync;       /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
 };
 
 /* Completion: err is BW_OK (durable) or BW_E_UNAVAILABLE (ledger failed or closing: the caller
@@ -50,7 +50,12 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts,
                       struct bw_ledger **out) BW_MUST_CHECK;
 
 /* Queues r (copied) for the log. fn runs later on `base`'s thread, exactly once, also when the
- * ledger is failed or closing (with BW_E_UNAVAILABLE). Never blocks on I/O. */
+ * ledger is failed or closing (with BW_E_UNAVAILABLE). Never blocks on I/O (takes a mutex
+ * briefly). evthread_use_pthreads() must have been called before `base` was created. A
+ * receipt that fails bw_receipt_encode completes alone with BW_E_UNAVAILABLE. Only if memory
+ * runs out does fn run inside this call, with BW_E_UNAVAILABLE. The completion is scheduled on
+ * `base` from the ledger thread: keep the base alive and looping (a loop with nothing else
+ * pending needs EVLOOP_NO_EXIT_ON_EMPTY) until it has run. */
 void bw_ledger_append(struct bw_ledger *l, const struct bw_receipt *r, struct event_base *base,
                       bw_ledger_done_fn fn, void *arg);
 
@@ -66,11 +71,46 @@ const char *bw_ledger_origin(const struct bw_ledger *l);
 bw_err bw_ledger_checkpoint(struct bw_ledger *l, char *out, size_t out_size,
                             uint64_t *size) BW_MUST_CHECK;
 
-/* Flushes pending appends, completes their waiters, stops the thread, releases the lock. Waiters
- * whose bases no longer run are not called: stop the workers' intake first. NULL is a no-op. */
+/* Flushes pending appends (they are committed, or fail with BW_E_UNAVAILABLE), stops the
+ * thread, releases the lock and frees the ledger. NULL is a no-op. Completions already decided
+ * but not yet run on their base stay scheduled there and run if that base runs again (they do
+ * not touch the closed ledger); if the base is freed without running them they are dropped and
+ * their small per-base queue is leaked. For a clean shutdown: stop the workers' intake, run
+ * their bases until completions are delivered, then close, then free the bases (either order of
+ * the last two is memory-safe). */
 void bw_ledger_close(struct bw_ledger *l);
 
 /* Test hook: the next write fails as if the disk were full (for fail-closed tests). */
 void bw_ledger_fail_next_write(struct bw_ledger *l);
+
+/* ---- Read-back and proofs (for GET /api/v1/receipts/{id} and evidence packs). ----
+ * Thread-safe and lock-free against the ledger thread: they only touch leaves below the
+ * published durable size, whose index entries never move or change. */
+
+/* Number of durable receipts (the size of the latest published checkpoint). */
+uint64_t bw_ledger_size(const struct bw_ledger *l);
+
+/* Copies the RFC 6962 leaf hash of a durable receipt. BW_E_NOT_FOUND if index >= size. */
+bw_err bw_ledger_leaf_hash(const struct bw_ledger *l, uint64_t index,
+                           uint8_t out[32]) BW_MUST_CHECK;
+
+/* Appends the canonical bytes of a durable receipt to out (read back from the log file) after
+ * checking them against the in-memory leaf hash. Errors: BW_E_NOT_FOUND (index >= size),
+ * BW_E_IO, BW_E_CRYPTO (the file no longer holds what was committed), BW_E_TOO_LARGE. */
+bw_err bw_ledger_read_receipt(const struct bw_ledger *l, uint64_t index,
+                              struct bw_buf *out) BW_MUST_CHECK;
+
+/* RFC 9162 inclusion proof of index in the tree of `size` leaves (size <= bw_ledger_size), and
+ * consistency proof between two sizes, written to proof (max hashes; BW_MERKLE_MAX_PROOF always
+ * fits). Cost O(size) hashes. Errors: BW_E_INVALID, BW_E_NOT_FOUND (size not durable),
+ * BW_E_TOO_LARGE. */
+bw_err bw_ledger_inclusion_proof(const struct bw_ledger *l, uint64_t index, uint64_t size,
+                                 uint8_t (*proof)[32], size_t max, size_t *len) BW_MUST_CHECK;
+bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size, uint64_t new_size,
+                                   uint8_t (*proof)[32], size_t max, size_t *len) BW_MUST_CHECK;
+
+/* 1 if the log refuses to sign (recovery found a mismatch, or fdatasync failed): every append
+ * completes with BW_E_UNAVAILABLE until an operator starts a new log. */
+int bw_ledger_frozen(const struct bw_ledger *l);
 
 #endif

@@ -29,17 +29,17 @@ enum bw_receipt_kind {
  * and has_* = 0 mean "absent": the member is omitted from the encoding. */
 struct bw_receipt {
     enum bw_receipt_kind kind;
-    int64_t time_ms;        /* Unix ms when the event happened */
+    int64_t time_ms; /* Unix ms when the event happened */
     char org_id[48];
-    char principal[48];     /* API key id (never the key) */
+    char principal[48]; /* API key id (never the key) */
     char agent[64];
-    char route[32];         /* chat | embeddings | models | ... */
+    char route[32]; /* chat | embeddings | models | ... */
     char model[128];
-    char decision[24];      /* allow | deny | require_approval (decision kind) */
-    char reason[48];        /* stable reason code, docs/REASON_CODES.md */
-    char rule[64];          /* matched rule id */
-    char status[32];        /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
-    int http_status;        /* outcome: status sent to the client (0 = absent) */
+    char decision[24]; /* allow | deny | require_approval (decision kind) */
+    char reason[48];   /* stable reason code, docs/REASON_CODES.md */
+    char rule[64];     /* matched rule id */
+    char status[32]; /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
+    int http_status; /* outcome: status sent to the client (0 = absent) */
     uint8_t request_sha256[32];
     int has_policy;
     uint8_t policy_sha256[32];
@@ -49,7 +49,7 @@ struct bw_receipt {
     uint8_t parent_leaf_hash[32]; /* outcome -> its decision receipt's leaf hash */
     int has_usage;
     int64_t prompt_tokens, completion_tokens, total_tokens;
-    int64_t duration_ms;    /* outcome: time from admission to end (-1 = absent) */
+    int64_t duration_ms; /* outcome: time from admission to end (-1 = absent) */
 };
 
 /* Initialises r to an empty receipt of the given kind (all absent, duration_ms = -1). */

@@ -1,0 +1,204 @@
+/* log_commit.c: the ledger thread and group commit.
+ *
+ * One commit = every receipt taken from the queue (up to batch_max) framed, plus one signed
+ * checkpoint frame for the new size, written with one pwrite at the durable end of the file,
+ * made durable with one fdatasync, and only then published and acknowledged. Write failures
+ * (ENOSPC, EFBIG from RLIMIT_FSIZE, a short write) are undone by truncating back and failing
+ * that batch only; an fdatasync failure freezes the log because the page cache state is then
+ * unknown (see docs/EVIDENCE.md "Failures"). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger/log_frame.h"
+#include "ledger/log_internal.h"
+#include "util/log.h"
+
+/* Under l->mu: give late appends batch_wait_us to arrive, unless the batch is already full. */
+static void wait_for_more(struct bw_ledger *l) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    long ns = deadline.tv_nsec + (long)l->opts.batch_wait_us * 1000L;
+    deadline.tv_sec += ns / 1000000000L;
+    deadline.tv_nsec = ns % 1000000000L;
+    while (l->npending < l->opts.batch_max && !l->stopping)
+        if (pthread_cond_timedwait(&l->cond, &l->mu, &deadline) == ETIMEDOUT)
+            break;
+}
+
+/* Under l->mu: detach up to batch_max entries in FIFO order. */
+static struct bw_ledger_pending *take_batch(struct bw_ledger *l) {
+    struct bw_ledger_pending *first = l->head, *last = l->head;
+    size_t n = 1;
+    while (n < l->opts.batch_max && last->next) {
+        last = last->next;
+        n++;
+    }
+    l->head = last->next;
+    if (!l->head)
+        l->tail = NULL;
+    last->next = NULL;
+    l->npending -= n;
+    return first;
+}
+
+static void store_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* Encodes p's receipt as leaf `index` straight into the write buffer as an R frame. On error
+ * the buffer is rolled back to where it was. */
+static bw_err frame_receipt(struct bw_ledger *l, struct bw_ledger_pending *p, uint64_t index) {
+    struct bw_buf *w = &l->wbuf;
+    size_t start = w->len;
+    bw_err result = BW_OK;
+    static const uint8_t hdr[BW_FRAME_HEADER] = {BW_FRAME_RECEIPT, 0, 0, 0, 0};
+    BW_GOTO(bw_buf_append(w, hdr, sizeof hdr));
+    BW_GOTO(bw_receipt_encode(&p->receipt, l->origin, index, w));
+    size_t plen = w->len - start - BW_FRAME_HEADER;
+    BW_GOTO_IF(plen > BW_RECEIPT_MAX_BYTES, BW_E_TOO_LARGE);
+    store_be32(w->ptr + start + 1, (uint32_t)plen);
+    /* RFC 6962 leaf hash; doubles as the frame checksum. */
+    bw_merkle_leaf_hash(w->ptr + start + BW_FRAME_HEADER, plen, p->leaf_hash);
+    BW_GOTO(bw_buf_append(w, p->leaf_hash, 32));
+    BW_GOTO(bw_ledger_index_set(l, index, l->file_end + start, p->leaf_hash));
+    BW_GOTO(bw_merkle_frontier_append(&l->frontier, p->leaf_hash));
+out:
+    if (result != BW_OK) {
+        w->len = start;
+        if (w->ptr)
+            w->ptr[start] = 0;
+    }
+    return result;
+}
+
+/* pwrite everything at the durable end. A short write is a failure (on a regular file it means
+ * the disk or RLIMIT_FSIZE stopped us). */
+static int write_all(struct bw_ledger *l) {
+    const uint8_t *p = l->wbuf.ptr;
+    size_t left = l->wbuf.len;
+    off_t at = (off_t)l->file_end;
+    if (atomic_exchange(&l->fail_next_write, 0)) {
+        /* Test hook: leave a real partial write behind, as a full disk would. */
+        ssize_t w = pwrite(l->fd, p, left / 2, at);
+        (void)w;
+        errno = ENOSPC;
+        return -1;
+    }
+    while (left > 0) {
+        ssize_t w = pwrite(l->fd, p, left, at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        at += w;
+        left -= (size_t)w;
+    }
+    return 0;
+}
+
+static void fail_batch(struct bw_ledger_pending *batch) {
+    for (struct bw_ledger_pending *p = batch; p; p = p->next)
+        p->err = BW_E_UNAVAILABLE;
+}
+
+/* Undo a failed write: the file and the tree go back to the last durable state. */
+static void roll_back(struct bw_ledger *l, const struct bw_merkle_frontier *saved, int err) {
+    bw_error("ledger: write failed (%s): batch rejected, log truncated back to %llu bytes",
+             strerror(err), (unsigned long long)l->file_end);
+    l->frontier = *saved;
+    if (ftruncate(l->fd, (off_t)l->file_end) != 0)
+        bw_ledger_freeze(l, "cannot truncate after a failed write");
+}
+
+static void publish(struct bw_ledger *l) {
+    pthread_mutex_lock(&l->state_mu);
+    memcpy(l->checkpoint, l->note.ptr, l->note.len);
+    l->checkpoint[l->note.len] = 0;
+    l->checkpoint_len = l->note.len;
+    l->checkpoint_size = l->frontier.size;
+    atomic_store_explicit(&l->durable_size, l->frontier.size, memory_order_release);
+    pthread_mutex_unlock(&l->state_mu);
+}
+
+/* Frames the batch; returns how many receipts made it (invalid ones fail alone). */
+static size_t frame_batch(struct bw_ledger *l, struct bw_ledger_pending *batch) {
+    size_t n = 0;
+    for (struct bw_ledger_pending *p = batch; p; p = p->next) {
+        uint64_t index = l->frontier.size;
+        bw_err e = frame_receipt(l, p, index);
+        if (e != BW_OK) {
+            bw_error("ledger: receipt rejected (%s)", bw_err_str(e));
+            p->err = BW_E_UNAVAILABLE;
+            continue;
+        }
+        p->index = index;
+        p->err = BW_OK;
+        n++;
+    }
+    return n;
+}
+
+static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
+    if (atomic_load(&l->frozen)) {
+        fail_batch(batch);
+        return;
+    }
+    struct bw_merkle_frontier saved = l->frontier;
+    bw_buf_reset(&l->wbuf);
+    if (frame_batch(l, batch) == 0)
+        return;
+    if (bw_ledger_sign_checkpoint(l, &l->frontier, &l->note) != BW_OK ||
+        bw_ledger_frame_append_checkpoint(&l->wbuf, (const char *)l->note.ptr, l->note.len) !=
+            BW_OK) {
+        bw_error("ledger: cannot sign the checkpoint: batch rejected");
+        l->frontier = saved;
+        fail_batch(batch);
+        return;
+    }
+    if (write_all(l) != 0) {
+        roll_back(l, &saved, errno);
+        fail_batch(batch);
+        return;
+    }
+    if (!l->opts.no_sync && fdatasync(l->fd) != 0) {
+        /* After a failed fsync the kernel may have dropped the dirty pages and cleared the
+         * error: retrying could report success for data that is gone. Stop signing. */
+        bw_error("ledger: fdatasync failed (%s)", strerror(errno));
+        bw_ledger_freeze(l, "fdatasync failed");
+        l->frontier = saved;
+        fail_batch(batch);
+        return;
+    }
+    l->file_end += l->wbuf.len;
+    publish(l);
+}
+
+void *bw_ledger_thread_main(void *arg) {
+    struct bw_ledger *l = arg;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->head && !l->stopping)
+            pthread_cond_wait(&l->cond, &l->mu);
+        if (!l->head)
+            break; /* stopping and drained */
+        if (l->opts.batch_wait_us > 0)
+            wait_for_more(l);
+        struct bw_ledger_pending *batch = take_batch(l);
+        pthread_mutex_unlock(&l->mu);
+        commit(l, batch);
+        bw_ledger_deliver(batch);
+        pthread_mutex_lock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}

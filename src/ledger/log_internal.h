@@ -1,0 +1,116 @@
+/* log_internal.h: the ledger object shared by log_open.c, log_commit.c and log_complete.c.
+ * Not a public contract. */
+#ifndef BW_LEDGER_LOG_INTERNAL_H
+#define BW_LEDGER_LOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "ledger/ledger.h"
+#include "ledger/merkle.h"
+#include "ledger/note.h"
+#include "util/buf.h"
+
+struct event;
+struct bw_ledger_baseq;
+
+/* One queued append. Recycled through the ledger's free list: no allocation per receipt once
+ * the list has grown to the peak number of appends in flight. */
+struct bw_ledger_pending {
+    struct bw_ledger_pending *next;
+    struct bw_ledger_baseq *q;
+    bw_ledger_done_fn fn;
+    void *arg;
+    bw_err err;
+    uint64_t index;
+    uint8_t leaf_hash[32];
+    struct bw_receipt receipt;
+};
+
+/* Completions for one event_base: filled by the ledger thread, drained on the base's thread by
+ * one event_base_once per batch (evthread_use_pthreads makes that thread-safe). The base owns
+ * the one-shot event, so freeing a base never leaves the ledger holding a dangling event.
+ * Finished nodes are recycled per base (a worker appends and completes on the same thread).
+ * Lock order: ledger mu before q mu. The callback touches only q, never the ledger, so it is
+ * safe to run after bw_ledger_close: a queue still scheduled or running at close is marked
+ * orphaned and freed by its last callback. */
+struct bw_ledger_baseq {
+    struct event_base *base;
+    pthread_mutex_t mu;
+    struct bw_ledger_pending *head, *tail; /* finished, waiting for the callback */
+    struct bw_ledger_pending *free_list;   /* recycled nodes */
+    int scheduled;                         /* an event_base_once is pending */
+    int running;                           /* the callback is calling waiters */
+    int orphaned;                          /* the ledger is closed: last callback frees q */
+};
+
+/* Leaf index: fixed chunks that never move, so entries below the published durable size are
+ * readable without a lock (the release store of durable_size orders them). */
+#define BW_LEDGER_CHUNK_BITS 16
+#define BW_LEDGER_CHUNK ((uint64_t)1 << BW_LEDGER_CHUNK_BITS)
+#define BW_LEDGER_MAX_CHUNKS ((uint64_t)1 << 16) /* 2^32 receipts per log */
+
+struct bw_ledger_chunk {
+    uint8_t leaf_hash[BW_LEDGER_CHUNK][32];
+    uint64_t offset[BW_LEDGER_CHUNK]; /* file offset of the receipt's R frame */
+};
+
+#define BW_LEDGER_PATH_MAX 4096
+
+struct bw_ledger {
+    /* Immutable after open. */
+    char origin[BW_NOTE_NAME_MAX + 1];
+    char vkey[BW_NOTE_VKEY_MAX];
+    char key_id_hex[9];
+    struct bw_note_signer *signer;
+    struct bw_note_verifier verifier;
+    struct bw_ledger_opts opts;
+    int fd;
+    int lock_fd;
+    pthread_t thread;
+    int thread_started;
+
+    /* Queue, base queues and free list: under mu. */
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC: batch_wait_us deadlines */
+    struct bw_ledger_pending *head, *tail;
+    size_t npending;
+    struct bw_ledger_baseq **baseqs;
+    size_t nbaseqs, baseqs_cap;
+    int stopping;
+
+    /* Published by the ledger thread. */
+    pthread_mutex_t state_mu; /* guards the checkpoint text */
+    char checkpoint[BW_NOTE_MAX_TEXT + 1];
+    size_t checkpoint_len;
+    uint64_t checkpoint_size;
+    _Atomic uint64_t durable_size;
+    atomic_int frozen;
+    atomic_int fail_next_write;
+
+    /* Owned by the ledger thread (by open before it starts). */
+    struct bw_ledger_chunk **chunks; /* BW_LEDGER_MAX_CHUNKS slots */
+    struct bw_merkle_frontier frontier;
+    uint64_t file_end;  /* durable length of the log file */
+    struct bw_buf wbuf; /* one commit: R frames + C frame */
+    struct bw_buf note; /* checkpoint body and signed note */
+};
+
+/* log_open.c */
+bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
+                           const uint8_t leaf_hash[32]) BW_MUST_CHECK;
+void bw_ledger_freeze(struct bw_ledger *l, const char *why);
+/* Signs the checkpoint for the current frontier into l->note (body, then signed note). */
+bw_err bw_ledger_sign_checkpoint(struct bw_ledger *l, const struct bw_merkle_frontier *f,
+                                 struct bw_buf *note) BW_MUST_CHECK;
+
+/* log_commit.c */
+void *bw_ledger_thread_main(void *arg);
+
+/* log_complete.c */
+/* Hands finished entries (a list linked by next) to their bases' queues. */
+void bw_ledger_deliver(struct bw_ledger_pending *list);
+void bw_ledger_baseqs_free(struct bw_ledger *l);
+void bw_ledger_pending_free_all(struct bw_ledger_pending *list);
+
+#endif
