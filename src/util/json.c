@@ -33,15 +33,34 @@ size_t bw_json_depth(const json_t *v, size_t limit) {
     return 0;
 }
 
+static const char *json_problem(enum json_error_code code) {
+    switch (code) {
+    case json_error_duplicate_key: return "duplicate object key";
+    case json_error_invalid_utf8: return "invalid UTF-8";
+    case json_error_premature_end_of_input: return "unexpected end of input";
+    case json_error_end_of_input_expected: return "trailing data after the value";
+    case json_error_null_character:
+    case json_error_null_byte_in_key: return "NUL character";
+    case json_error_numeric_overflow: return "number out of range";
+    case json_error_out_of_memory: return "out of memory";
+    default: return "syntax error";
+    }
+}
+
 bw_err bw_json_parse(const char *p, size_t len, size_t max_depth, json_t **out, char *why,
                      size_t why_size) {
     json_error_t e;
     json_t *v = json_loadb(p, len, JSON_REJECT_DUPLICATES, &e);
     if (!v) {
-        /* jansson's text names the problem (e.g. "duplicate object key") without echoing
-         * more than a short token; keep the position so clients can find it. */
+        /* jansson's own text quotes the offending token ("near '...'"): never echo request
+         * bytes, say only what kind of problem and where. */
+        enum json_error_code code = json_error_code(&e);
+        if (code == json_error_stack_overflow) {
+            snprintf(why, why_size, "JSON nested deeper than %zu levels", max_depth);
+            return BW_E_TOO_LARGE;
+        }
         snprintf(why, why_size, "invalid JSON at line %d column %d: %s", e.line, e.column,
-                 e.text);
+                 json_problem(code));
         return BW_E_INVALID;
     }
     if (!json_is_object(v)) {

@@ -32,6 +32,9 @@ static void json_rejects_duplicates_and_depth(void **state) {
     const char dup[] = "{\"model\":\"a\",\"model\":\"b\"}";
     assert_int_equal(bw_json_parse(dup, strlen(dup), 32, &j, why, sizeof why), BW_E_INVALID);
     assert_non_null(strstr(why, "duplicate"));
+    const char secret[] = "{\"k\":\"pw-Hunter2x\",\"pw-Hunter2x\":1,\"pw-Hunter2x\":2}";
+    assert_int_equal(bw_json_parse(secret, strlen(secret), 32, &j, why, sizeof why), BW_E_INVALID);
+    assert_null(strstr(why, "Hunter2")); /* never echo request bytes */
     const char arr[] = "[1,2]";
     assert_int_equal(bw_json_parse(arr, strlen(arr), 32, &j, why, sizeof why), BW_E_INVALID);
     const char bad_utf8[] = "{\"a\":\"\xff\"}";

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# bench/run.sh: throughput and latency of Bulwark against the same mock upstream reached
+# directly and through nginx (a plain reverse proxy, as the reference for "proxy overhead").
+#
+# Starts `bulwark mock-upstream`, nginx (reverse proxy to the mock, keep-alive upstream), and
+# `bulwark serve` (fresh `bulwark init` data dir, upstream = the mock); runs wrk with
+# bench/chat.lua (a small chat completion POST) for the same duration and connections against
+# each; prints a markdown table and writes it to bench/RESULTS.md. Every process it starts is
+# stopped on exit.
+#
+# Env: DURATION (seconds per target, default 10), CONNS (default 50), THREADS (wrk threads,
+# default 2), WARMUP (seconds, default 2), BULWARK_BIN (default build/bulwark; `make` is run if
+# it is missing), RESULTS (path to write, default bench/RESULTS.md; "-" to skip writing).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+DURATION="${DURATION:-10}"
+CONNS="${CONNS:-50}"
+THREADS="${THREADS:-2}"
+WARMUP="${WARMUP:-2}"
+BIN="${BULWARK_BIN:-$repo/build/bulwark}"
+RESULTS="${RESULTS:-$here/RESULTS.md}"
+LUA="$here/chat.lua"
+
+die() { echo "bench: $*" >&2; exit 1; }
+for n in DURATION CONNS THREADS WARMUP; do
+    [[ "${!n}" =~ ^[0-9]+$ ]] && [ "${!n}" -gt 0 ] || die "$n must be a positive integer"
+done
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
+command -v curl >/dev/null || die "curl is not installed"
+if [ ! -x "$BIN" ]; then
+    echo "bench: $BIN missing, running make" >&2
+    make -C "$repo" >&2
+fi
+[ -x "$BIN" ] || die "$BIN is not executable"
+
+tmp="$(mktemp -d /tmp/bulwark-bench.XXXXXX)"
+pids=()
+wrk_pid=""
+cleanup() {
+    local p
+    [ -n "$wrk_pid" ] && kill -TERM "$wrk_pid" 2>/dev/null
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in $(seq 50); do
+        local alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Waits for "<what> listening on 127.0.0.1:PORT" in a log file; prints PORT.
+wait_listen() {
+    local log="$1" what="$2" pid="$3" port=""
+    for _ in $(seq 200); do
+        port="$(sed -n "s/.*$what listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$log" | head -1)"
+        [ -n "$port" ] && { echo "$port"; return 0; }
+        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$what exited before listening"; }
+        sleep 0.05
+    done
+    cat "$log" >&2
+    die "$what did not report its port"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# 1. The mock upstream (one thread if it can be told so, to leave cores to the proxies).
+mock_args=(mock-upstream --listen 127.0.0.1:0)
+if "$BIN" mock-upstream --help 2>/dev/null | grep -q -- '--threads'; then
+    mock_args+=(--threads 1)
+fi
+: >"$tmp/mock.log"
+"$BIN" "${mock_args[@]}" 2>"$tmp/mock.log" &
+pids+=("$!")
+mock_port="$(wait_listen "$tmp/mock.log" mock-upstream "$!")"
+
+# 2. Bulwark: a fresh data dir, the default config, upstream = the mock.
+"$BIN" init --data "$tmp/data" >"$tmp/init.json"
+agent_key="$(sed -n 's/.*"agent_key":"\([^"]*\)".*/\1/p' "$tmp/init.json")"
+[ -n "$agent_key" ] || die "no agent_key in init output"
+: >"$tmp/serve.log"
+"$BIN" serve --data "$tmp/data" --listen 127.0.0.1:0 \
+    --upstream "http://127.0.0.1:$mock_port/v1" 2>"$tmp/serve.log" &
+pids+=("$!")
+bulwark_port="$(wait_listen "$tmp/serve.log" bulwark "$!")"
+
+# 3. nginx as a plain keep-alive reverse proxy to the mock.
+nginx_port="$(free_port)"
+mkdir -p "$tmp/nginx"
+cat >"$tmp/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+error_log stderr warn;
+pid $tmp/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    upstream m { server 127.0.0.1:$mock_port; keepalive 64; }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location / {
+            proxy_pass http://m;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+nginx -e stderr -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" 2>"$tmp/nginx.log" &
+pids+=("$!")
+
+body='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in five words."}],"max_tokens":16}'
+check() { # name url: one request must answer 200 before we measure
+    local code
+    for _ in $(seq 100); do
+        code="$(curl -s -o "$tmp/check.out" -w '%{http_code}' -X POST "$2" \
+            -H 'Content-Type: application/json' -H "Authorization: Bearer $agent_key" \
+            --data "$body" || true)"
+        [ "$code" = 200 ] && return 0
+        sleep 0.1
+    done
+    cat "$tmp/check.out" "$tmp/nginx.log" >&2 || true
+    die "$1 ($2) answered $code, not 200"
+}
+
+declare -A URL=(
+    [direct]="http://127.0.0.1:$mock_port/v1/chat/completions"
+    [nginx]="http://127.0.0.1:$nginx_port/v1/chat/completions"
+    [bulwark]="http://127.0.0.1:$bulwark_port/v1/chat/completions"
+)
+TARGETS=(direct nginx bulwark)
+for t in "${TARGETS[@]}"; do check "$t" "${URL[$t]}"; done
+
+wrk_cmd="wrk -t$THREADS -c$CONNS -d${DURATION}s --latency -s bench/chat.lua <url>"
+declare -A RPS P50 P90 P99 NON2XX SOCKERR
+for t in "${TARGETS[@]}"; do
+    echo "bench: $t: warmup ${WARMUP}s, then ${DURATION}s (${CONNS} connections, $THREADS threads)" >&2
+    # wrk runs in the background and is waited for, so a signal to this script stops it too.
+    BULWARK_AGENT_KEY="$agent_key" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$LUA" \
+        "${URL[$t]}" >/dev/null &
+    wrk_pid="$!"
+    wait "$wrk_pid" || true
+    wrk_pid=""
+    BULWARK_AGENT_KEY="$agent_key" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
+        -s "$LUA" "${URL[$t]}" >"$tmp/wrk-$t.txt" &
+    wrk_pid="$!"
+    wait "$wrk_pid" || die "wrk failed against $t: $(cat "$tmp/wrk-$t.txt")"
+    wrk_pid=""
+    line="$(grep '^BENCH ' "$tmp/wrk-$t.txt" || true)"
+    [ -n "$line" ] || { cat "$tmp/wrk-$t.txt" >&2; die "no result line from wrk for $t"; }
+    get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
+    RPS[$t]="$(get rps)"
+    P50[$t]="$(awk -v u="$(get p50_us)" 'BEGIN{printf "%.2f", u/1000}')"
+    P90[$t]="$(awk -v u="$(get p90_us)" 'BEGIN{printf "%.2f", u/1000}')"
+    P99[$t]="$(awk -v u="$(get p99_us)" 'BEGIN{printf "%.2f", u/1000}')"
+    NON2XX[$t]="$(get err_status)"
+    SOCKERR[$t]=$(( $(get err_connect) + $(get err_read) + $(get err_write) + $(get err_timeout) ))
+done
+
+ratio="$(awk -v a="${RPS[bulwark]}" -v b="${RPS[nginx]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+ratio_direct="$(awk -v a="${RPS[bulwark]}" -v b="${RPS[direct]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+p50_over="$(awk -v a="${P50[bulwark]}" -v b="${P50[direct]}" 'BEGIN{printf "%+.2f", a-b}')"
+p50_over_nginx="$(awk -v a="${P50[bulwark]}" -v b="${P50[nginx]}" 'BEGIN{printf "%+.2f", a-b}')"
+
+table="| target | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |
+|---|---:|---:|---:|---:|---:|---:|"
+for t in "${TARGETS[@]}"; do
+    label="$t"
+    case "$t" in
+        direct) label="mock direct" ;;
+        nginx) label="nginx → mock" ;;
+        bulwark) label="bulwark → mock" ;;
+    esac
+    table+="
+| $label | $(printf '%.0f' "${RPS[$t]}") | ${P50[$t]} | ${P90[$t]} | ${P99[$t]} | ${NON2XX[$t]} | ${SOCKERR[$t]} |"
+done
+summary="- bulwark / nginx throughput: **${ratio}** (bulwark / direct: ${ratio_direct})
+- bulwark p50 − direct p50: **${p50_over} ms** (bulwark p50 − nginx p50: ${p50_over_nginx} ms)"
+
+echo
+echo "$table"
+echo
+echo "$summary"
+warn=""
+for t in "${TARGETS[@]}"; do
+    if [ "${NON2XX[$t]}" != 0 ] || [ "${SOCKERR[$t]}" != 0 ]; then
+        warn+="- WARNING: $t had ${NON2XX[$t]} non-2xx answers and ${SOCKERR[$t]} socket errors: its numbers are not comparable.
+"
+    fi
+done
+[ -n "$warn" ] && printf '\n%s' "$warn"
+
+if [ "$RESULTS" != "-" ]; then
+    cpu="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //' || echo unknown)"
+    commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo 'none')"
+    if [ -n "$(git -C "$repo" status --porcelain -- src Makefile 2>/dev/null)" ]; then
+        commit+="+uncommitted changes"
+    fi
+    version="$("$BIN" version 2>/dev/null || echo unknown)"
+    cmd="DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS bench/run.sh"
+    [ -n "${BULWARK_BIN:-}" ] && cmd="BULWARK_BIN=$BULWARK_BIN $cmd"
+    cat >"$RESULTS" <<EOF
+# Bulwark benchmark results
+
+Latest run of \`bench/run.sh\` (what it measures: bench/README.md). wrk, the mock upstream, nginx
+and Bulwark all share this machine's cores, so compare the rows with each other, not with
+numbers from another machine.
+
+- date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- machine: $(nproc) cores, ${cpu}, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, Linux $(uname -r)
+- build: ${version} (commit ${commit}), default \`bulwark init\` config (ledger fdatasync on)
+- command: \`$cmd\`
+- each target: \`$wrk_cmd\` after a ${WARMUP}s warmup
+
+$table
+
+$summary
+${warn:+
+$warn}
+EOF
+    echo >&2
+    echo "bench: wrote $RESULTS" >&2
+fi
