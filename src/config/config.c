@@ -46,6 +46,7 @@ void bw_config_defaults(struct bw_config *c) {
     c->max_header_bytes = 16384;
     c->client_timeout_s = 30;
     c->ledger_batch_max = 256;
+    c->ledger_fsync = 1;
 }
 
 void bw_config_cleanup(struct bw_config *c) {
@@ -213,6 +214,11 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
     if (strcmp(key, "batch_max") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_max", 1, 65536, &n));
         w->c->ledger_batch_max = (size_t)n;
+    } else if (strcmp(key, "fsync") == 0) {
+        const char *b = scalar(v);
+        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
+            return fail(w, v, "ledger.fsync: expected true or false");
+        w->c->ledger_fsync = strcmp(b, "true") == 0;
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;

@@ -39,6 +39,7 @@ struct bw_config {
 
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
+    int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
 
     struct bw_org_config *orgs;
     size_t n_orgs;
