@@ -1,8 +1,83 @@
 #include "auth/auth.h"
 
 #include <sodium.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+struct cache_entry {
+    struct bw_key_record rec; /* rec.hash is the cache key */
+    int64_t fetched_ms;
+    unsigned long generation;
+    int used;
+};
+
+struct bw_auth_cache {
+    struct cache_entry *slots;
+    size_t n;
+    int64_t ttl_ms;
+};
+
+static atomic_ulong cache_generation = 1;
+
+void bw_auth_cache_invalidate_all(void) {
+    atomic_fetch_add(&cache_generation, 1);
+}
+
+bw_err bw_auth_cache_new(size_t slots, int64_t ttl_ms, struct bw_auth_cache **out) {
+    struct bw_auth_cache *c = calloc(1, sizeof *c);
+    if (!c || slots == 0)
+        goto fail;
+    c->slots = calloc(slots, sizeof *c->slots);
+    if (!c->slots)
+        goto fail;
+    c->n = slots;
+    c->ttl_ms = ttl_ms;
+    *out = c;
+    return BW_OK;
+fail:
+    free(c);
+    return BW_E_NOMEM;
+}
+
+void bw_auth_cache_free(struct bw_auth_cache *c) {
+    if (!c)
+        return;
+    sodium_memzero(c->slots, c->n * sizeof *c->slots);
+    free(c->slots);
+    free(c);
+}
+
+/* Direct-mapped: the keyed hash is uniformly distributed, so its first bytes pick the slot. */
+static struct cache_entry *slot_for(struct bw_auth_cache *c, const uint8_t h[32]) {
+    uint64_t x;
+    memcpy(&x, h, sizeof x);
+    return &c->slots[x % c->n];
+}
+
+static int cache_get(struct bw_auth_cache *c, const uint8_t h[32], int64_t now_ms,
+                     struct bw_key_record *out) {
+    if (!c)
+        return 0;
+    struct cache_entry *e = slot_for(c, h);
+    if (!e->used || e->generation != atomic_load(&cache_generation) ||
+        now_ms - e->fetched_ms >= c->ttl_ms || now_ms < e->fetched_ms ||
+        sodium_memcmp(e->rec.hash, h, 32) != 0)
+        return 0;
+    *out = e->rec;
+    return 1;
+}
+
+static void cache_put(struct bw_auth_cache *c, const struct bw_key_record *rec, int64_t now_ms) {
+    if (!c)
+        return;
+    struct cache_entry *e = slot_for(c, rec->hash);
+    e->rec = *rec;
+    e->fetched_ms = now_ms;
+    e->generation = atomic_load(&cache_generation);
+    e->used = 1;
+}
 
 void bw_auth_key_generate(char out[BW_KEY_SIZE]) {
     uint8_t r[32];
@@ -30,8 +105,8 @@ static int key_shape_ok(const char *k, size_t n) {
     return 1;
 }
 
-bw_err bw_auth_identify(struct bw_store *s, const uint8_t pepper[32], const char *authorization,
-                        int64_t now_ms, struct bw_key_record *out) {
+bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const uint8_t pepper[32],
+                        const char *authorization, int64_t now_ms, struct bw_key_record *out) {
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return BW_E_UNAUTH;
     const char *key = authorization + 7;
@@ -45,13 +120,16 @@ bw_err bw_auth_identify(struct bw_store *s, const uint8_t pepper[32], const char
     uint8_t h[32];
     bw_auth_key_hash(pepper, key, n, h);
     struct bw_key_record rec;
-    bw_err e = bw_store_key_by_hash(s, h, &rec);
-    if (e == BW_E_NOT_FOUND)
-        return BW_E_UNAUTH;
-    if (e != BW_OK)
-        return BW_E_UNAVAILABLE;
-    if (sodium_memcmp(rec.hash, h, 32) != 0)
-        return BW_E_UNAUTH;
+    if (!cache_get(cache, h, now_ms, &rec)) {
+        bw_err e = bw_store_key_by_hash(s, h, &rec);
+        if (e == BW_E_NOT_FOUND)
+            return BW_E_UNAUTH;
+        if (e != BW_OK)
+            return BW_E_UNAVAILABLE;
+        if (sodium_memcmp(rec.hash, h, 32) != 0)
+            return BW_E_UNAUTH;
+        cache_put(cache, &rec, now_ms);
+    }
     if (rec.revoked_ms != 0 || (rec.expires_ms != 0 && rec.expires_ms <= now_ms))
         return BW_E_UNAUTH;
     *out = rec;

@@ -26,11 +26,22 @@ void bw_auth_key_generate(char out[BW_KEY_SIZE]);
 /* Keyed hash of a presented key. */
 void bw_auth_key_hash(const uint8_t pepper[32], const char *key, size_t len, uint8_t out[32]);
 
+/* A per-worker cache of recently verified key records, keyed by the keyed hash (never by the
+ * key), so the store is not read on every call. Only successful lookups are cached, for at most
+ * ttl_ms, and every entry is dropped when bw_auth_cache_invalidate_all() is called (any key
+ * change in this process). Expiry and revocation are re-checked on every use. Not thread-safe:
+ * one per worker. */
+struct bw_auth_cache;
+bw_err bw_auth_cache_new(size_t slots, int64_t ttl_ms, struct bw_auth_cache **out) BW_MUST_CHECK;
+void bw_auth_cache_free(struct bw_auth_cache *c); /* NULL is a no-op */
+void bw_auth_cache_invalidate_all(void);           /* thread-safe */
+
 /* Identifies the caller from an Authorization header value ("Bearer <key>", scheme
- * case-insensitive). Writes the key record on success. Errors: BW_E_UNAUTH (missing, malformed,
- * unknown, revoked or expired: one error so callers cannot tell which), BW_E_UNAVAILABLE (store
- * failure: the caller denies). Never logs the key. */
-bw_err bw_auth_identify(struct bw_store *s, const uint8_t pepper[32], const char *authorization,
-                        int64_t now_ms, struct bw_key_record *out) BW_MUST_CHECK;
+ * case-insensitive). cache may be NULL. Writes the key record on success. Errors: BW_E_UNAUTH
+ * (missing, malformed, unknown, revoked or expired: one error so callers cannot tell which),
+ * BW_E_UNAVAILABLE (store failure: the caller denies). Never logs the key. */
+bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const uint8_t pepper[32],
+                        const char *authorization, int64_t now_ms,
+                        struct bw_key_record *out) BW_MUST_CHECK;
 
 #endif

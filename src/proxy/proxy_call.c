@@ -257,7 +257,7 @@ static int identify(struct bw_call *c) {
     struct bw_gw_worker *w = c->w;
     const char *authz =
         evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
-    bw_err e = bw_auth_identify(w->store, w->gw->pepper, authz, bw_now_ms(), &c->key);
+    bw_err e = bw_auth_identify(w->store, w->keys, w->gw->pepper, authz, bw_now_ms(), &c->key);
     if (e == BW_E_UNAUTH) {
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
                           "Bearer");

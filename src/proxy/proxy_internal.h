@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "auth/auth.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
 #include "proxy/sse.h"
@@ -25,6 +26,7 @@ struct bw_gw_worker {
     struct event_base *base;
     struct bw_store *store;
     struct bw_upstream *up;
+    struct bw_auth_cache *keys;
 };
 
 struct bw_call {

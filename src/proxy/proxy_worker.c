@@ -10,6 +10,11 @@
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 
+/* Verified key records are reused for up to a second: a key change in this process drops them
+ * at once (bw_auth_cache_invalidate_all); another process's change is seen within the TTL. */
+#define KEY_CACHE_SLOTS 4096
+#define KEY_CACHE_TTL_MS 1000
+
 void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
 
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) {
@@ -33,8 +38,10 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
     w->gw = gw;
     w->base = base;
     if (bw_store_open_sqlite(gw->db_path, 0, &w->store) != BW_OK ||
-        bw_upstream_new(base, &w->up) != BW_OK) {
+        bw_upstream_new(base, &w->up) != BW_OK ||
+        bw_auth_cache_new(KEY_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->keys) != BW_OK) {
         bw_error("proxy: worker %d: cannot open the store or the upstream client", index);
+        bw_upstream_free(w->up);
         bw_store_close(w->store);
         free(w);
         return NULL;
@@ -44,6 +51,7 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
 
 static void worker_fini(void *ctx) {
     struct bw_gw_worker *w = ctx;
+    bw_auth_cache_free(w->keys);
     bw_upstream_free(w->up);
     bw_store_close(w->store);
     free(w);

@@ -1,7 +1,8 @@
 #include "util/codec.h"
 
 #include <openssl/evp.h>
-#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -38,8 +39,37 @@ bw_err bw_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_size)
     return BW_OK;
 }
 
+/* OpenSSL 3's one-shot SHA256() fetches the algorithm and allocates a context on every call,
+ * which costs more than hashing a receipt. Fetch once per process, keep one context per
+ * thread. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha256_key; /* per-thread EVP_MD_CTX, freed at thread exit */
+
+static void free_ctx(void *ctx) {
+    EVP_MD_CTX_free(ctx);
+}
+
+static void sha256_fetch(void) {
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (pthread_key_create(&sha256_key, free_ctx) != 0)
+        abort();
+}
+
 void bw_sha256(const void *p, size_t n, uint8_t out[32]) {
-    SHA256(p, n, out);
+    pthread_once(&sha256_once, sha256_fetch);
+    EVP_MD_CTX *ctx = pthread_getspecific(sha256_key);
+    if (!ctx) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx && pthread_setspecific(sha256_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            ctx = NULL;
+        }
+    }
+    unsigned len = 32;
+    if (!sha256_md || !ctx || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, p, n) != 1 || EVP_DigestFinal_ex(ctx, out, &len) != 1)
+        abort(); /* a failing SHA-256 means a broken libcrypto: no safe way to continue */
 }
 
 bw_err bw_sha256_stream_init(struct bw_sha256_stream *s) {

@@ -73,27 +73,27 @@ static void identify_accepts_only_known_keys(void **state) {
     insert_key(f, key, 0, "agent");
     struct bw_key_record rec;
     snprintf(header, sizeof header, "Bearer %s", key);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 100, &rec), BW_OK);
     assert_string_equal(rec.org_id, f->org);
     assert_string_equal(rec.org_name, "acme");
     assert_string_equal(rec.role, "agent");
     snprintf(header, sizeof header, "bearer %s", key); /* scheme is case-insensitive */
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 100, &rec), BW_OK);
 
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, NULL, 100, &rec), BW_E_UNAUTH);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, "Basic abc", 100, &rec), BW_E_UNAUTH);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, "Bearer ", 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, NULL, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, "Basic abc", 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, "Bearer ", 100, &rec), BW_E_UNAUTH);
     char other[BW_KEY_SIZE];
     bw_auth_key_generate(other);
     snprintf(header, sizeof header, "Bearer %s", other);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 100, &rec), BW_E_UNAUTH);
     snprintf(header, sizeof header, "Bearer %s'--", key);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 100, &rec), BW_E_UNAUTH);
     /* Another pepper (another master key) cannot use the same database. */
     uint8_t pepper2[32];
     memset(pepper2, 7, 32);
     snprintf(header, sizeof header, "Bearer %s", key);
-    assert_int_equal(bw_auth_identify(f->s, pepper2, header, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, pepper2, header, 100, &rec), BW_E_UNAUTH);
 }
 
 static void expired_keys_are_refused(void **state) {
@@ -103,8 +103,8 @@ static void expired_keys_are_refused(void **state) {
     insert_key(f, key, 50, "agent");
     snprintf(header, sizeof header, "Bearer %s", key);
     struct bw_key_record rec;
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 49, &rec), BW_OK);
-    assert_int_equal(bw_auth_identify(f->s, f->pepper, header, 50, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 49, &rec), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, NULL, f->pepper, header, 50, &rec), BW_E_UNAUTH);
 }
 
 static void store_refuses_duplicates_and_reopens(void **state) {
@@ -119,12 +119,44 @@ static void store_refuses_duplicates_and_reopens(void **state) {
     assert_int_equal(bw_store_open_sqlite("/nonexistent/x.db", 0, &again), BW_E_NOT_FOUND);
 }
 
+static void cache_serves_then_expires_and_invalidates(void **state) {
+    struct fixture *f = *state;
+    char key[BW_KEY_SIZE], header[80];
+    bw_auth_key_generate(key);
+    insert_key(f, key, 0, "agent");
+    snprintf(header, sizeof header, "Bearer %s", key);
+    struct bw_auth_cache *cache = NULL;
+    assert_int_equal(bw_auth_cache_new(64, 1000, &cache), BW_OK);
+    struct bw_key_record rec;
+    assert_int_equal(bw_auth_identify(f->s, cache, f->pepper, header, 100, &rec), BW_OK);
+    /* With the store closed, only the cache can answer. */
+    struct bw_store *saved = f->s;
+    char other_db[160];
+    snprintf(other_db, sizeof other_db, "%s/empty.db", f->dir);
+    assert_int_equal(bw_store_open_sqlite(other_db, 1, &f->s), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, cache, f->pepper, header, 500, &rec), BW_OK);
+    assert_string_equal(rec.org_name, "acme");
+    /* Past the TTL the store is asked again (and this one does not know the key). */
+    assert_int_equal(bw_auth_identify(f->s, cache, f->pepper, header, 1100, &rec), BW_E_UNAUTH);
+    bw_store_close(f->s);
+    f->s = saved;
+    assert_int_equal(bw_auth_identify(f->s, cache, f->pepper, header, 2000, &rec), BW_OK);
+    /* Invalidation drops cached entries at once. */
+    bw_auth_cache_invalidate_all();
+    assert_int_equal(bw_store_open_sqlite(other_db, 0, &f->s), BW_OK);
+    assert_int_equal(bw_auth_identify(f->s, cache, f->pepper, header, 2001, &rec), BW_E_UNAUTH);
+    bw_store_close(f->s);
+    f->s = saved;
+    bw_auth_cache_free(cache);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generated_keys_have_shape),
         cmocka_unit_test_setup_teardown(identify_accepts_only_known_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_keys_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(store_refuses_duplicates_and_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(cache_serves_then_expires_and_invalidates, setup, teardown),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
