@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +31,8 @@ struct bw_upstream {
 };
 
 struct sock_ctx {
-    struct event *ev;
-    struct bw_upstream *u;
+    struct event ev; /* re-assigned in place when curl changes its interest: no allocation */
+    int assigned;
 };
 
 const char *bw_upstream_result_name(enum bw_upstream_result r) {
@@ -117,7 +118,8 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     struct sock_ctx *sc = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (sc) {
-            event_free(sc->ev);
+            if (sc->assigned)
+                event_del(&sc->ev);
             free(sc);
             curl_multi_assign(u->multi, s, NULL);
         }
@@ -127,17 +129,16 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
         sc = calloc(1, sizeof *sc);
         if (!sc)
             return -1;
-        sc->u = u;
         curl_multi_assign(u->multi, s, sc);
-    } else {
-        event_free(sc->ev);
+    } else if (sc->assigned) {
+        event_del(&sc->ev);
     }
     short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
                          EV_PERSIST);
-    sc->ev = event_new(u->base, s, kind, on_socket_event, u);
-    if (!sc->ev)
+    if (event_assign(&sc->ev, u->base, s, kind, on_socket_event, u) != 0)
         return -1;
-    event_add(sc->ev, NULL);
+    sc->assigned = 1;
+    event_add(&sc->ev, NULL);
     return 0;
 }
 
