@@ -2,7 +2,8 @@
 # `make asan` runs them under AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` builds
 # the libFuzzer targets (clang). Sources are found by wildcard: one folder per module under src/.
 CC       ?= cc
-PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq
+PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
+            libpcre2-8
 BUILD    ?= build
 HARDEN   := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wwrite-strings -Werror

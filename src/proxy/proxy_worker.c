@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "http/reply.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -82,6 +83,11 @@ static void handle(void *ctx, struct evhttp_request *req) {
     if (!path) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed request target", NULL,
                             NULL);
+        return;
+    }
+    if (strncmp(path, "/api/", 5) == 0) {
+        struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+        bw_api_handle(&api, req, path);
         return;
     }
     if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {

@@ -1,0 +1,102 @@
+/* api.c: the /api/v1/ routing table and access checks. */
+#include "api/api.h"
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/reply.h"
+#include "policy/reasons.h"
+#include "proxy/proxy.h"
+#include "util/time.h"
+
+/* One table per surface (api_<surface>.c), each ending with a {0, NULL, 0, NULL} entry. */
+static const struct bw_api_route *const tables[] = {
+    bw_api_routes_ledger,
+};
+
+void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
+    json_t *v = json_value;
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text) {
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "cannot encode the response", NULL, NULL);
+        return;
+    }
+    bw_http_reply_json(req, status, text, strlen(text));
+    free(text);
+}
+
+static int route_matches(const struct bw_api_route *r, const char *path, const char **rest) {
+    size_t n = strlen(r->path);
+    if (r->path[n - 1] == '/') {
+        if (strncmp(path, r->path, n) != 0 || path[n] == 0)
+            return 0;
+        *rest = path + n;
+        return 1;
+    }
+    if (strcmp(path, r->path) != 0)
+        return 0;
+    *rest = "";
+    return 1;
+}
+
+static int is_admin(const struct bw_key_record *k) {
+    return strcmp(k->role, "owner") == 0 || strcmp(k->role, "admin") == 0;
+}
+
+/* Finds the route for (method, path). *path_known tells a 405 from a 404. */
+static const struct bw_api_route *find_route(int method, const char *path, const char **rest,
+                                             int *path_known) {
+    *path_known = 0;
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+        for (const struct bw_api_route *r = tables[t]; r->path; r++) {
+            if (!route_matches(r, path, rest))
+                continue;
+            *path_known = 1;
+            if (r->method == method)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path) {
+    const char *rest = NULL;
+    int path_known = 0;
+    const struct bw_api_route *r =
+        find_route((int)evhttp_request_get_command(req), path, &rest, &path_known);
+    if (!r) {
+        if (path_known)
+            bw_http_reply_error(req, 405, BW_R_METHOD_NOT_ALLOWED,
+                                "method not allowed on this path", NULL, NULL);
+        else
+            bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
+        return;
+    }
+    if (r->access == BW_API_PUBLIC) {
+        r->handler(ctx, req, rest, NULL);
+        return;
+    }
+    struct bw_key_record caller;
+    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    bw_err e =
+        bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), &caller);
+    if (e == BW_E_UNAUTH) {
+        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
+                            NULL);
+        return;
+    }
+    if (e != BW_OK) {
+        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
+                            NULL);
+        return;
+    }
+    if (r->access == BW_API_ADMIN && !is_admin(&caller)) {
+        bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                            "this endpoint needs an owner or admin key", NULL, NULL);
+        return;
+    }
+    r->handler(ctx, req, rest, &caller);
+}
