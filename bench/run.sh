@@ -147,39 +147,49 @@ TARGETS=(direct nginx bulwark)
 for t in "${TARGETS[@]}"; do check "$t" "${URL[$t]}"; done
 
 wrk_cmd="wrk -t$THREADS -c$CONNS -d${DURATION}s --latency -s bench/chat.lua <url>"
+lat_cmd="wrk -t1 -c1 -d${DURATION}s --latency -s bench/chat.lua <url>"
 declare -A RPS P50 P90 P99 NON2XX SOCKERR
-for t in "${TARGETS[@]}"; do
-    echo "bench: $t: warmup ${WARMUP}s, then ${DURATION}s (${CONNS} connections, $THREADS threads)" >&2
+# measure PHASE TARGET THREADS CONNS: warm up, run wrk, store its numbers under "PHASE:TARGET".
+measure() {
+    local phase="$1" t="$2" th="$3" co="$4" k="$1:$2"
+    echo "bench: $phase $t: warmup ${WARMUP}s, then ${DURATION}s (${co} connections, $th threads)" >&2
     # wrk runs in the background and is waited for, so a signal to this script stops it too.
-    BULWARK_AGENT_KEY="$agent_key" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$LUA" \
+    BULWARK_AGENT_KEY="$agent_key" wrk -t"$th" -c"$co" -d"${WARMUP}s" -s "$LUA" \
         "${URL[$t]}" >/dev/null &
     wrk_pid="$!"
     wait "$wrk_pid" || true
     wrk_pid=""
-    BULWARK_AGENT_KEY="$agent_key" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency \
-        -s "$LUA" "${URL[$t]}" >"$tmp/wrk-$t.txt" &
+    BULWARK_AGENT_KEY="$agent_key" wrk -t"$th" -c"$co" -d"${DURATION}s" --latency \
+        -s "$LUA" "${URL[$t]}" >"$tmp/wrk-$phase-$t.txt" &
     wrk_pid="$!"
-    wait "$wrk_pid" || die "wrk failed against $t: $(cat "$tmp/wrk-$t.txt")"
+    wait "$wrk_pid" || die "wrk failed against $t: $(cat "$tmp/wrk-$phase-$t.txt")"
     wrk_pid=""
-    line="$(grep '^BENCH ' "$tmp/wrk-$t.txt" || true)"
-    [ -n "$line" ] || { cat "$tmp/wrk-$t.txt" >&2; die "no result line from wrk for $t"; }
+    line="$(grep '^BENCH ' "$tmp/wrk-$phase-$t.txt" || true)"
+    [ -n "$line" ] || { cat "$tmp/wrk-$phase-$t.txt" >&2; die "no result line from wrk for $t"; }
     get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
-    RPS[$t]="$(get rps)"
-    P50[$t]="$(awk -v u="$(get p50_us)" 'BEGIN{printf "%.2f", u/1000}')"
-    P90[$t]="$(awk -v u="$(get p90_us)" 'BEGIN{printf "%.2f", u/1000}')"
-    P99[$t]="$(awk -v u="$(get p99_us)" 'BEGIN{printf "%.2f", u/1000}')"
-    NON2XX[$t]="$(get err_status)"
-    SOCKERR[$t]=$(( $(get err_connect) + $(get err_read) + $(get err_write) + $(get err_timeout) ))
-done
+    RPS[$k]="$(get rps)"
+    P50[$k]="$(awk -v u="$(get p50_us)" 'BEGIN{printf "%.3f", u/1000}')"
+    P90[$k]="$(awk -v u="$(get p90_us)" 'BEGIN{printf "%.3f", u/1000}')"
+    P99[$k]="$(awk -v u="$(get p99_us)" 'BEGIN{printf "%.3f", u/1000}')"
+    NON2XX[$k]="$(get err_status)"
+    SOCKERR[$k]=$(( $(get err_connect) + $(get err_read) + $(get err_write) + $(get err_timeout) ))
+}
+# Phase "load": throughput under concurrency. Phase "idle": one connection, so latency is the
+# cost each hop adds, not queueing behind other requests.
+for t in "${TARGETS[@]}"; do measure load "$t" "$THREADS" "$CONNS"; done
+for t in "${TARGETS[@]}"; do measure idle "$t" 1 1; done
 
-ratio="$(awk -v a="${RPS[bulwark]}" -v b="${RPS[nginx]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
-ratio_direct="$(awk -v a="${RPS[bulwark]}" -v b="${RPS[direct]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
-p50_over="$(awk -v a="${P50[bulwark]}" -v b="${P50[direct]}" 'BEGIN{printf "%+.2f", a-b}')"
-p50_over_nginx="$(awk -v a="${P50[bulwark]}" -v b="${P50[nginx]}" 'BEGIN{printf "%+.2f", a-b}')"
+ratio="$(awk -v a="${RPS[load:bulwark]}" -v b="${RPS[load:nginx]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+ratio_direct="$(awk -v a="${RPS[load:bulwark]}" -v b="${RPS[load:direct]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+p50_over="$(awk -v a="${P50[idle:bulwark]}" -v b="${P50[idle:direct]}" 'BEGIN{printf "%+.3f", a-b}')"
+p50_over_nginx="$(awk -v a="${P50[idle:bulwark]}" -v b="${P50[idle:nginx]}" 'BEGIN{printf "%+.3f", a-b}')"
+p50_over_load="$(awk -v a="${P50[load:bulwark]}" -v b="${P50[load:direct]}" 'BEGIN{printf "%+.2f", a-b}')"
 
-table="| target | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |
-|---|---:|---:|---:|---:|---:|---:|"
-for t in "${TARGETS[@]}"; do
+table="| phase | target | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |
+|---|---|---:|---:|---:|---:|---:|---:|"
+for k in "${TARGETS[@]/#/load:}" "${TARGETS[@]/#/idle:}"; do
+    t="${k#*:}"
+    phase="${k%%:*}"
     label="$t"
     case "$t" in
         direct) label="mock direct" ;;
@@ -187,19 +197,19 @@ for t in "${TARGETS[@]}"; do
         bulwark) label="bulwark → mock" ;;
     esac
     table+="
-| $label | $(printf '%.0f' "${RPS[$t]}") | ${P50[$t]} | ${P90[$t]} | ${P99[$t]} | ${NON2XX[$t]} | ${SOCKERR[$t]} |"
+| $phase | $label | $(printf '%.0f' "${RPS[$k]}") | ${P50[$k]} | ${P90[$k]} | ${P99[$k]} | ${NON2XX[$k]} | ${SOCKERR[$k]} |"
 done
-summary="- bulwark / nginx throughput: **${ratio}** (bulwark / direct: ${ratio_direct})
-- bulwark p50 − direct p50: **${p50_over} ms** (bulwark p50 − nginx p50: ${p50_over_nginx} ms)"
+summary="- load phase ($CONNS connections): bulwark / nginx throughput **${ratio}** (bulwark / direct: ${ratio_direct}); p50 over direct under load ${p50_over_load} ms (queueing included)
+- idle phase (1 connection): bulwark p50 − direct p50 **${p50_over} ms** added per call (bulwark − nginx: ${p50_over_nginx} ms)"
 
 echo
 echo "$table"
 echo
 echo "$summary"
 warn=""
-for t in "${TARGETS[@]}"; do
-    if [ "${NON2XX[$t]}" != 0 ] || [ "${SOCKERR[$t]}" != 0 ]; then
-        warn+="- WARNING: $t had ${NON2XX[$t]} non-2xx answers and ${SOCKERR[$t]} socket errors: its numbers are not comparable.
+for k in "${!RPS[@]}"; do
+    if [ "${NON2XX[$k]}" != 0 ] || [ "${SOCKERR[$k]}" != 0 ]; then
+        warn+="- WARNING: $k had ${NON2XX[$k]} non-2xx answers and ${SOCKERR[$k]} socket errors: its numbers are not comparable.
 "
     fi
 done
@@ -225,7 +235,7 @@ numbers from another machine.
 - machine: $(nproc) cores, ${cpu}, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, Linux $(uname -r)
 - build: ${version} (commit ${commit}), default \`bulwark init\` config (ledger fdatasync on)
 - command: \`$cmd\`
-- each target: \`$wrk_cmd\` after a ${WARMUP}s warmup
+- each target, load phase: \`$wrk_cmd\`; idle phase: \`$lat_cmd\`; each after a ${WARMUP}s warmup
 
 $table
 

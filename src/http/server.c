@@ -162,7 +162,15 @@ static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *
 
 static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
     w->server = s;
-    w->base = event_base_new();
+    /* The changelist folds the many interest changes of one loop iteration (evhttp toggling
+     * read/write, curl switching a socket from sending to receiving) into at most one
+     * epoll_ctl per descriptor. Safe here: no descriptor is dup()ed. */
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        return BW_E_NOMEM;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (!w->base)
         return BW_E_NOMEM;
     w->http = evhttp_new(w->base);
