@@ -14,6 +14,7 @@
 /* One table per surface (api_<surface>.c), each ending with a {0, NULL, 0, NULL} entry. */
 static const struct bw_api_route *const tables[] = {
     bw_api_routes_ledger,
+    bw_api_routes_billing,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
