@@ -138,7 +138,7 @@ static int run(int argc, char **argv) {
     }
     char org_id[BW_ID_SIZE] = "";
     char vkey[512] = "";
-    char *keys = sodium_malloc(2 * BW_KEY_SIZE);
+    char *keys = sodium_malloc((size_t)2 * BW_KEY_SIZE);
     if (!keys) {
         undo(&p);
         return bw_cli_fail(cmd, "out of memory");

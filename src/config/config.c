@@ -166,7 +166,7 @@ static bw_err listen_field(struct walk *w, const yaml_node_t *v) {
 
 static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
-    long n;
+    long n = 0;
     if (strcmp(key, "url") == 0)
         return get_str(w, v, "upstream.url", c->upstream_url, sizeof c->upstream_url);
     if (strcmp(key, "api_key_env") == 0)
@@ -190,7 +190,7 @@ static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t 
 
 static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
-    long n;
+    long n = 0;
     if (strcmp(key, "max_body_bytes") == 0) {
         BW_TRY(get_int(w, v, "limits.max_body_bytes", 1024, 256L << 20, &n));
         c->max_body_bytes = (size_t)n;
@@ -210,7 +210,7 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
 }
 
 static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v) {
-    long n;
+    long n = 0;
     if (strcmp(key, "batch_max") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_max", 1, 65536, &n));
         w->c->ledger_batch_max = (size_t)n;
@@ -285,7 +285,7 @@ static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) 
 }
 
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
-    long n;
+    long n = 0;
     if (strcmp(key, "listen") == 0)
         return listen_field(w, v);
     if (strcmp(key, "workers") == 0) {

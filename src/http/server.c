@@ -152,7 +152,7 @@ static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *
         evconnlistener_free(l);
         return BW_E_IO;
     }
-    struct sockaddr_in got;
+    struct sockaddr_in got = {0};
     socklen_t len = sizeof got;
     if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&got, &len) != 0)
         return BW_E_IO;

@@ -81,7 +81,7 @@ static void arm_idle(struct bw_call *c) {
     if (!c->idle_ev)
         return;
     int ms = c->w->gw->cfg->timeout_ms;
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
     evtimer_add(c->idle_ev, &tv);
 }
 
