@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -18,13 +19,26 @@
 #define PATH_SIZE 4096
 
 static const char usage[] =
-    "usage: bulwark init --data DIR\n"
+    "usage: bulwark init --data DIR [--database URL [--join] [--master-key FILE]]\n"
     "\n"
     "Creates DIR (mode 0700) holding a master key and the ledger's signing key (files mode\n"
     "0600, never printed), the SQLite database, an org named 'default' with an admin key and an\n"
     "agent key, and a default bulwark.yaml. Prints one JSON object with org_id, admin_key,\n"
     "agent_key and public_key (the ledger's verifier key). The keys are shown only once: only\n"
-    "their hashes are stored. Refuses to touch an existing DIR.\n";
+    "their hashes are stored. Refuses to touch an existing DIR.\n"
+    "\n"
+    "  --database URL    use PostgreSQL (postgres://user@host/db; the schema applied by the owner\n"
+    "                    role) instead of DIR/bulwark.db; no password in the URL: use PGPASSWORD\n"
+    "                    or a .pgpass file\n"
+    "  --join            add a replica to a database another init populated: creates only this\n"
+    "                    replica's ledger and config; prints {\"public_key\":..}\n"
+    "  --master-key FILE the master key to share (mode 0600), copied into DIR; or set\n"
+    "                    BULWARK_MASTER_KEY. Every replica needs the same master key.\n";
+
+struct init_opts {
+    const char *dir, *database, *master_key;
+    int join;
+};
 
 struct paths {
     char dir[PATH_SIZE], master[PATH_SIZE], db[PATH_SIZE], ledger[PATH_SIZE], config[PATH_SIZE];
@@ -39,14 +53,47 @@ static int make_paths(const char *dir, struct paths *p) {
     return bad ? -1 : 0;
 }
 
-static bw_err write_file(const char *path, const char *text, mode_t mode) {
+static bw_err write_bytes(const char *path, const void *p, size_t n, mode_t mode) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0)
         return BW_E_IO;
-    size_t n = strlen(text);
-    int ok = write(fd, text, n) == (ssize_t)n && fsync(fd) == 0;
+    int ok = write(fd, p, n) == (ssize_t)n && fsync(fd) == 0;
     close(fd);
     return ok ? BW_OK : BW_E_IO;
+}
+
+/* The default config, pointing at the database when one was given. */
+static bw_err write_config(const char *path, const char *database) {
+    if (!database)
+        return write_bytes(path, bw_config_default_text, strlen(bw_config_default_text), 0600);
+    char text[8192];
+    int n = snprintf(text, sizeof text, "%sdatabase: \"%s\"\n", bw_config_default_text, database);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return BW_E_TOO_LARGE;
+    return write_bytes(path, text, (size_t)n, 0600);
+}
+
+/* A shared master key: copied from a file (which must be 0600 and 32 bytes), or none to write
+ * when it comes from the environment. */
+static bw_err place_master_key(const struct init_opts *o, const char *dest) {
+    if (getenv(BW_MASTER_ENV))
+        return BW_OK; /* every process of this replica reads it from the environment */
+    if (!o->master_key)
+        return o->join ? BW_E_INVALID : bw_master_create(dest);
+    struct bw_master *m = NULL;
+    BW_TRY(bw_master_load(o->master_key, &m)); /* checks mode and length */
+    bw_master_free(m);
+    uint8_t *key = sodium_malloc(BW_MASTER_KEY_BYTES);
+    if (!key)
+        return BW_E_NOMEM;
+    FILE *f = fopen(o->master_key, "rb");
+    bw_err e = f && fread(key, 1, BW_MASTER_KEY_BYTES, f) == BW_MASTER_KEY_BYTES ? BW_OK : BW_E_IO;
+    if (f)
+        fclose(f);
+    if (e == BW_OK)
+        e = write_bytes(dest, key, BW_MASTER_KEY_BYTES, 0600);
+    sodium_free(key);
+    return e;
 }
 
 static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *org_id,
@@ -63,25 +110,28 @@ static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *
     return bw_store_key_insert(s, &k);
 }
 
-/* Everything after the directory exists. Keys go to the caller's secure buffers. */
-static bw_err populate(const struct paths *p, char *org_id, char *admin_key, char *agent_key,
-                       char *vkey, size_t vkey_size) {
+/* Everything after the directory exists: local files first, the database last (a database
+ * write cannot be undone by removing DIR). Keys go to the caller's secure buffers. */
+static bw_err populate(const struct init_opts *o, const struct paths *p, char *org_id,
+                       char *admin_key, char *agent_key, char *vkey, size_t vkey_size) {
     bw_err result = BW_OK;
     struct bw_master *m = NULL;
     struct bw_store *s = NULL;
     uint8_t *pepper = sodium_malloc(32);
     if (!pepper)
         return BW_E_NOMEM;
-    BW_GOTO(bw_master_create(p->master));
+    BW_GOTO(place_master_key(o, p->master));
     BW_GOTO(bw_master_load(p->master, &m));
     BW_GOTO(bw_master_derive(m, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, pepper));
-    BW_GOTO(bw_store_open_sqlite(p->db, 1, &s));
-    BW_GOTO(bw_store_org_create(s, "default", org_id));
-    BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
-    BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
     BW_GOTO_IF(mkdir(p->ledger, 0700) != 0, BW_E_IO);
     BW_GOTO(bw_ledger_create(p->ledger, "bulwark", vkey, vkey_size));
-    BW_GOTO(write_file(p->config, bw_config_default_text, 0600));
+    BW_GOTO(write_config(p->config, o->database));
+    BW_GOTO(bw_store_open(o->database ? o->database : p->db, 1, &s));
+    if (!o->join) {
+        BW_GOTO(bw_store_org_create(s, "default", org_id));
+        BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
+        BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
+    }
 out:
     bw_store_close(s);
     bw_master_free(m);
@@ -109,19 +159,49 @@ static void undo(const struct paths *p) {
     rmdir(p->dir);
 }
 
+/* postgres://user:password@host/...: the config file must hold no secret. */
+static int url_has_password(const char *url) {
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    const char *at = strchr(auth, '@');
+    const char *slash = strchr(auth, '/');
+    if (!at || (slash && slash < at))
+        return 0;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    return colon != NULL;
+}
+
 static int run(int argc, char **argv) {
     const struct bw_cmd *cmd = &bw_cmd_init;
     if (bw_cli_wants_help(cmd, argc, argv))
         return 0;
-    const char *dir = NULL;
+    struct init_opts o = {0};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
-            dir = argv[++i];
+            o.dir = argv[++i];
+        else if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
+            o.database = argv[++i];
+        else if (strcmp(argv[i], "--master-key") == 0 && i + 1 < argc)
+            o.master_key = argv[++i];
+        else if (strcmp(argv[i], "--join") == 0)
+            o.join = 1;
         else
             return bw_cli_usage_error(cmd, "unexpected argument '%.64s'", argv[i]);
     }
+    const char *dir = o.dir;
     if (!dir || !*dir)
         return bw_cli_usage_error(cmd, "--data DIR is required");
+    if (o.database && !bw_store_is_postgres(o.database))
+        return bw_cli_usage_error(cmd, "--database must be a postgres:// or postgresql:// URL");
+    if (o.database && url_has_password(o.database))
+        return bw_cli_usage_error(cmd, "no password in --database: use PGPASSWORD or a .pgpass file");
+    if (o.join && !o.database)
+        return bw_cli_usage_error(cmd, "--join needs --database");
+    if (o.join && !o.master_key && !getenv(BW_MASTER_ENV))
+        return bw_cli_usage_error(cmd, "--join needs the shared master key: --master-key FILE or "
+                                       BW_MASTER_ENV);
     struct paths p;
     if (make_paths(dir, &p) != 0)
         return bw_cli_usage_error(cmd, "path too long");
@@ -143,14 +223,21 @@ static int run(int argc, char **argv) {
         undo(&p);
         return bw_cli_fail(cmd, "out of memory");
     }
-    bw_err e = populate(&p, org_id, keys, keys + BW_KEY_SIZE, vkey, sizeof vkey);
+    bw_err e = populate(&o, &p, org_id, keys, keys + BW_KEY_SIZE, vkey, sizeof vkey);
     if (e != BW_OK) {
         sodium_free(keys);
         undo(&p);
-        return bw_cli_fail(cmd, "initialisation failed (%s); nothing was kept", bw_err_str(e));
+        return bw_cli_fail(cmd, "initialisation failed (%s); nothing was kept%s", bw_err_str(e),
+                           e == BW_E_EXISTS && o.database
+                               ? " (the database already has an org 'default': add a replica"
+                                 " with --join)"
+                               : "");
     }
-    printf("{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
-           org_id, keys, keys + BW_KEY_SIZE, vkey);
+    if (o.join)
+        printf("{\"public_key\":\"%s\"}\n", vkey);
+    else
+        printf("{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
+               org_id, keys, keys + BW_KEY_SIZE, vkey);
     fflush(stdout);
     sodium_free(keys); /* wipes */
     return 0;

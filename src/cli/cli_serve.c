@@ -29,17 +29,18 @@
 
 static const char usage[] =
     "usage: bulwark serve --data DIR [--config FILE] [--listen HOST:PORT] [--upstream URL|mock]\n"
-    "                     [--workers N]\n"
+    "                     [--workers N] [--database URL]\n"
     "\n"
     "Serves the governed OpenAI-compatible API until SIGTERM or SIGINT, then stops accepting,\n"
     "drains in-flight requests, flushes the ledger and exits 0.\n"
     "  --config FILE   configuration (default DIR/bulwark.yaml)\n"
     "  --listen H:P    listen address (default from config, 127.0.0.1:8080; port 0 = any free)\n"
     "  --upstream U    upstream base URL including /v1, or 'mock' for the built-in mock model\n"
-    "  --workers N     event-loop threads (default from config; 0 = one per core)\n";
+    "  --workers N     event-loop threads (default from config; 0 = one per core)\n"
+    "  --database URL  PostgreSQL shared by replicas (default from config, else DIR/bulwark.db)\n";
 
 struct serve_args {
-    const char *dir, *config, *listen, *upstream, *workers;
+    const char *dir, *config, *listen, *upstream, *workers, *database;
 };
 
 struct mock_thread {
@@ -73,6 +74,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a) {
             slot = &a->upstream;
         else if (strcmp(argv[i], "--workers") == 0)
             slot = &a->workers;
+        else if (strcmp(argv[i], "--database") == 0)
+            slot = &a->database;
         if (!slot || i + 1 >= argc)
             return bw_cli_usage_error(&bw_cmd_serve, "unexpected argument '%.64s'", argv[i]);
         *slot = argv[++i];
@@ -92,6 +95,11 @@ static int apply_overrides(const struct serve_args *a, struct bw_config *c) {
         if (strlen(a->upstream) >= sizeof c->upstream_url)
             return bw_cli_usage_error(cmd, "--upstream is too long");
         snprintf(c->upstream_url, sizeof c->upstream_url, "%s", a->upstream);
+    }
+    if (a->database) {
+        if (!bw_store_is_postgres(a->database) || strlen(a->database) >= sizeof c->database)
+            return bw_cli_usage_error(cmd, "--database must be a postgres:// URL");
+        snprintf(c->database, sizeof c->database, "%s", a->database);
     }
     if (a->workers) {
         char *end = NULL;
@@ -207,11 +215,14 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "cannot derive the key-hash key");
     if ((rc = load_upstream_key(&st->cfg, &st->upstream_auth)) != 0)
         return rc;
-    snprintf(st->gw.db_path, sizeof st->gw.db_path, "%s/bulwark.db", a->dir);
+    if (st->cfg.database[0])
+        snprintf(st->gw.db_path, sizeof st->gw.db_path, "%s", st->cfg.database);
+    else
+        snprintf(st->gw.db_path, sizeof st->gw.db_path, "%s/bulwark.db", a->dir);
     struct bw_store *probe = NULL;
-    if ((e = bw_store_open_sqlite(st->gw.db_path, 0, &probe)) != BW_OK)
-        return bw_cli_fail(cmd, "cannot open the database %s: %s (run `bulwark init` first?)",
-                           st->gw.db_path, bw_err_str(e));
+    if ((e = bw_store_open(st->gw.db_path, 0, &probe)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot open the database (%s)%s", bw_err_str(e),
+                           st->cfg.database[0] ? "" : ": run `bulwark init` first?");
     bw_store_close(probe);
     char upstream[1100];
     snprintf(upstream, sizeof upstream, "%s", st->cfg.upstream_url);

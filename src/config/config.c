@@ -293,6 +293,13 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         w->c->workers = (int)n;
         return BW_OK;
     }
+    if (strcmp(key, "database") == 0) {
+        BW_TRY(get_str(w, v, "database", w->c->database, sizeof w->c->database));
+        if (strncmp(w->c->database, "postgres://", 11) != 0 &&
+            strncmp(w->c->database, "postgresql://", 13) != 0)
+            return fail(w, v, "database: expected a postgres:// or postgresql:// URL");
+        return BW_OK;
+    }
     if (strcmp(key, "upstream") == 0)
         return each_pair(w, v, "upstream", upstream_field);
     if (strcmp(key, "limits") == 0)

@@ -21,10 +21,53 @@ struct bw_org_config {
     size_t n_allowed_models;
 };
 
+/* A token bucket: per_minute 0 = off; burst 0 = per_minute. */
+struct bw_rate_config {
+    int64_t per_minute;
+    int64_t burst;
+};
+
+/* Monthly budget limits; -1 = unlimited. */
+struct bw_budget_limits {
+    int64_t monthly_tokens;
+    int64_t monthly_cost_micros;
+};
+
+struct bw_agent_budget_config {
+    char *agent;
+    struct bw_budget_limits limits;
+};
+
+/* budgets.<org>: the org's monthly budget when no billing plan is recorded for it, plus
+ * optional per-agent budgets (which always apply on top of the org's). */
+struct bw_budget_config {
+    char *org;
+    struct bw_budget_limits limits;
+    struct bw_agent_budget_config *agents;
+    size_t n_agents;
+};
+
+/* prices.<model>: micro-units of currency per 1M tokens. */
+struct bw_price_config {
+    char *model;
+    int64_t prompt_per_1m_micros;
+    int64_t completion_per_1m_micros;
+};
+
+/* plans.<name>: the budget a billing plan grants per month. */
+struct bw_plan_config {
+    char *name;
+    struct bw_budget_limits limits;
+};
+
+#define BW_CONFIG_MAX_PLANS 64
+#define BW_CONFIG_MAX_AGENTS 256
+
 struct bw_config {
     char listen_host[256];
     int listen_port;
     int workers; /* 0 = one per core */
+    char database[1024]; /* postgres:// URL; empty = DIR/bulwark.db (SQLite) */
 
     char upstream_url[1024]; /* base including /v1, or "mock" */
     char upstream_key_env[128];
@@ -36,6 +79,30 @@ struct bw_config {
     size_t max_json_depth;
     size_t max_header_bytes;
     int client_timeout_s;
+
+    /* limits: admission (src/limits/, docs/SPEND.md) */
+    struct bw_rate_config key_requests, key_tokens;     /* per API key */
+    struct bw_rate_config agent_requests, agent_tokens; /* per (org, agent) */
+    struct bw_rate_config org_requests, org_tokens;     /* per org (burst across its keys) */
+    int64_t org_max_concurrent;  /* in-flight calls per org; 0 = no cap */
+    int64_t default_max_tokens;  /* completion cap assumed when a request has none; -1 = none */
+    int clamp_max_tokens;        /* 1: lower max_tokens to what the budget fits */
+
+    /* billing: webhook secrets are named here (env var or 0600 file), never held here */
+    char billing_stripe_secret_env[128];
+    char billing_stripe_secret_file[1024];
+    char billing_standard_secret_env[128];
+    char billing_standard_secret_file[1024];
+    int billing_tolerance_s;         /* accepted webhook timestamp skew, default 300 */
+    size_t billing_max_body_bytes;   /* default 1 MiB */
+    char billing_free_plan[64];      /* plan after customer.subscription.deleted ("free") */
+
+    struct bw_budget_config *budgets;
+    size_t n_budgets;
+    struct bw_price_config *prices;
+    size_t n_prices;
+    struct bw_plan_config *plans;
+    size_t n_plans;
 
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
@@ -63,6 +130,13 @@ void bw_config_cleanup(struct bw_config *c);
 
 /* The org named `name`, or NULL. */
 const struct bw_org_config *bw_config_org(const struct bw_config *c, const char *name);
+
+/* Lookups (NULL if absent). */
+const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const char *org);
+const struct bw_price_config *bw_config_price(const struct bw_config *c, const char *model);
+const struct bw_plan_config *bw_config_plan(const struct bw_config *c, const char *name);
+/* 1 if a webhook secret source is configured (billing.*_secret_env or _file). */
+int bw_config_billing_enabled(const struct bw_config *c);
 
 /* The default config text `bulwark init` writes. */
 extern const char bw_config_default_text[];

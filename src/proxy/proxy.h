@@ -24,7 +24,7 @@ struct bw_gateway {
     char url_chat[1100];
     char url_embeddings[1100];
     char url_models[1100];
-    char db_path[4096];
+    char db_path[4096];          /* SQLite path or PostgreSQL URL */
     atomic_long inflight;        /* requests and receipts not yet done */
     atomic_int stopping;         /* set on SIGTERM: new requests get 503 */
 };

@@ -38,7 +38,7 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
         return NULL;
     w->gw = gw;
     w->base = base;
-    if (bw_store_open_sqlite(gw->db_path, 0, &w->store) != BW_OK ||
+    if (bw_store_open(gw->db_path, 0, &w->store) != BW_OK ||
         bw_upstream_new(base, &w->up) != BW_OK ||
         bw_auth_cache_new(KEY_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->keys) != BW_OK) {
         bw_error("proxy: worker %d: cannot open the store or the upstream client", index);

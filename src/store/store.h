@@ -1,9 +1,13 @@
-/* store.h: the persistent store's interface (orgs, API keys), over SQLite (embedded default).
- *
- * Every tenant-scoped statement binds org_id; every statement is prepared with bound
- * parameters. A handle is used by one thread at a time: each event-loop worker opens its own
- * (SQLite in WAL mode, so readers never block the writer). The PostgreSQL backend will implement
- * the same interface (issue 4). */
+/* store.h: the persistent store's interface (orgs, API keys), with two backends:
+ *   SQLite (embedded default): a file path; WAL, so readers never block the writer; every
+ *     tenant statement binds org_id.
+ *   PostgreSQL (scale-out, many gateway replicas): a "postgres://" or "postgresql://" URL; the
+ *     connecting role is the runtime role (owns nothing, no BYPASSRLS), every tenant table has
+ *     forced row-level security, and each transaction sets its tenant with
+ *     set_config('app.org_id', $1, true). Migrations are applied by the owner role
+ *     (the files in src/store/pg/; scripts/pg-test.sh shows how), not by the gateway.
+ * Every statement is parameterized. A handle is used by one thread at a time: each event-loop
+ * worker opens its own. */
 #ifndef BW_STORE_STORE_H
 #define BW_STORE_STORE_H
 
@@ -27,9 +31,17 @@ struct bw_key_record {
     int64_t revoked_ms; /* 0 = active */
 };
 
-/* Opens (create=1: creates, failing with BW_E_EXISTS if the file exists) the SQLite database at
- * path with WAL, foreign keys and a busy timeout, and applies pending migrations. */
+/* Opens the SQLite database at path (create=1: creates it, failing with BW_E_EXISTS if the file
+ * exists) with WAL, foreign keys and a busy timeout, and applies pending migrations. */
 bw_err bw_store_open_sqlite(const char *path, int create, struct bw_store **out) BW_MUST_CHECK;
+
+/* Opens `where`: a PostgreSQL URL (the schema must exist: BW_E_UNAVAILABLE otherwise, and if
+ * the server is unreachable) or else a SQLite path as bw_store_open_sqlite (create ignored for
+ * PostgreSQL). */
+bw_err bw_store_open(const char *where, int create, struct bw_store **out) BW_MUST_CHECK;
+
+/* 1 if `where` names a PostgreSQL database. */
+int bw_store_is_postgres(const char *where);
 void bw_store_close(struct bw_store *s); /* NULL is a no-op */
 
 /* Schema version after migrations. */

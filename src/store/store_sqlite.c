@@ -6,24 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/store.h"
+#include "store/store_internal.h"
 #include "store/store_migrations.h"
 #include "util/log.h"
 #include "util/time.h"
-
-struct bw_store {
-    sqlite3 *db;
-    sqlite3_stmt *key_by_hash;
-    int version;
-};
-
-void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]) {
-    uint8_t r[8];
-    char hex[17];
-    randombytes_buf(r, sizeof r);
-    sodium_bin2hex(hex, sizeof hex, r, sizeof r);
-    snprintf(id, BW_ID_SIZE, "%.8s_%s", prefix, hex);
-}
 
 static bw_err exec(struct bw_store *s, const char *sql) {
     char *msg = NULL;
@@ -68,16 +54,15 @@ static bw_err migrate(struct bw_store *s) {
     return BW_OK;
 }
 
-bw_err bw_store_open_sqlite(const char *path, int create, struct bw_store **out) {
+/* Fills s (zeroed by the caller) or leaves it for bw_store_sqlite_close. */
+bw_err bw_store_sqlite_open(const char *path, int create, struct bw_store *s) {
     bw_err result = BW_OK;
     struct stat st;
     if (create && stat(path, &st) == 0)
         return BW_E_EXISTS;
     if (!create && stat(path, &st) != 0)
         return BW_E_NOT_FOUND;
-    struct bw_store *s = calloc(1, sizeof *s);
-    if (!s)
-        return BW_E_NOMEM;
+    s->kind = BW_STORE_SQLITE;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
     mode_t old = umask(077); /* the database holds key hashes: owner-only */
     int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
@@ -92,25 +77,16 @@ bw_err bw_store_open_sqlite(const char *path, int create, struct bw_store **out)
                             " ON o.id = k.org_id WHERE k.hash = ?1",
                             -1, SQLITE_PREPARE_PERSISTENT, &s->key_by_hash, NULL);
     BW_GOTO_IF(rc != SQLITE_OK, BW_E_UNAVAILABLE);
-    *out = s;
     return BW_OK;
 out:
     if (s->db)
         bw_error("store: %s: %s", path, sqlite3_errmsg(s->db));
-    bw_store_close(s);
     return result;
 }
 
-void bw_store_close(struct bw_store *s) {
-    if (!s)
-        return;
+void bw_store_sqlite_close(struct bw_store *s) {
     sqlite3_finalize(s->key_by_hash);
     sqlite3_close_v2(s->db);
-    free(s);
-}
-
-int bw_store_schema_version(struct bw_store *s) {
-    return s->version;
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size) {
@@ -118,9 +94,7 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size) {
     snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
-bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) {
-    char new_id[BW_ID_SIZE];
-    bw_store_new_id("org", new_id);
+bw_err bw_store_sqlite_org_create(struct bw_store *s, const char *new_id, const char *name) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, "INSERT INTO orgs(id, name, created_ms) VALUES (?1, ?2, ?3)",
                            -1, &st, NULL) != SQLITE_OK)
@@ -132,13 +106,10 @@ bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_S
     sqlite3_finalize(st);
     if (rc == SQLITE_CONSTRAINT)
         return BW_E_EXISTS;
-    if (rc != SQLITE_DONE)
-        return BW_E_UNAVAILABLE;
-    memcpy(id, new_id, BW_ID_SIZE);
-    return BW_OK;
+    return rc == SQLITE_DONE ? BW_OK : BW_E_UNAVAILABLE;
 }
 
-bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
+bw_err bw_store_sqlite_key_insert(struct bw_store *s, const struct bw_key_record *k) {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO api_keys(id, org_id, role, agent, hash, created_ms,"
@@ -159,8 +130,8 @@ bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
     return rc == SQLITE_DONE ? BW_OK : BW_E_UNAVAILABLE;
 }
 
-bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
-                            struct bw_key_record *out) {
+bw_err bw_store_sqlite_key_by_hash(struct bw_store *s, const uint8_t hash[32],
+                                   struct bw_key_record *out) {
     sqlite3_stmt *st = s->key_by_hash;
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     int rc = sqlite3_step(st);

@@ -1,0 +1,74 @@
+/* store.c: the store's public functions, dispatching to the SQLite or PostgreSQL backend. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_internal.h"
+
+void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]) {
+    uint8_t r[8];
+    char hex[17];
+    randombytes_buf(r, sizeof r);
+    sodium_bin2hex(hex, sizeof hex, r, sizeof r);
+    snprintf(id, BW_ID_SIZE, "%.8s_%s", prefix, hex);
+}
+
+int bw_store_is_postgres(const char *where) {
+    return strncmp(where, "postgres://", 11) == 0 || strncmp(where, "postgresql://", 13) == 0;
+}
+
+bw_err bw_store_open(const char *where, int create, struct bw_store **out) {
+    struct bw_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return BW_E_NOMEM;
+    bw_err e = bw_store_is_postgres(where) ? bw_store_pg_open(where, s)
+                                           : bw_store_sqlite_open(where, create, s);
+    if (e != BW_OK) {
+        bw_store_close(s);
+        return e;
+    }
+    *out = s;
+    return BW_OK;
+}
+
+bw_err bw_store_open_sqlite(const char *path, int create, struct bw_store **out) {
+    if (bw_store_is_postgres(path))
+        return BW_E_INVALID;
+    return bw_store_open(path, create, out);
+}
+
+void bw_store_close(struct bw_store *s) {
+    if (!s)
+        return;
+    if (s->kind == BW_STORE_POSTGRES)
+        bw_store_pg_close(s);
+    else
+        bw_store_sqlite_close(s);
+    free(s);
+}
+
+int bw_store_schema_version(struct bw_store *s) {
+    return s->version;
+}
+
+bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) {
+    char new_id[BW_ID_SIZE];
+    bw_store_new_id("org", new_id);
+    bw_err e = s->kind == BW_STORE_POSTGRES ? bw_store_pg_org_create(s, new_id, name)
+                                            : bw_store_sqlite_org_create(s, new_id, name);
+    if (e == BW_OK)
+        memcpy(id, new_id, BW_ID_SIZE);
+    return e;
+}
+
+bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
+    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_insert(s, k)
+                                        : bw_store_sqlite_key_insert(s, k);
+}
+
+bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
+                            struct bw_key_record *out) {
+    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_by_hash(s, hash, out)
+                                        : bw_store_sqlite_key_by_hash(s, hash, out);
+}
