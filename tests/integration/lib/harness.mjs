@@ -541,3 +541,46 @@ export function sseData(text) {
 export function fileMode(p) {
     return fs.statSync(p).mode & 0o777;
 }
+
+// ---- egress: a resolver the test controls ----
+
+// Runs `file argv...` to completion: {code, signal, stdout, stderr}. Fails on a sanitizer report.
+export async function runCommand(file, argv, { env = {}, timeoutMs = 15000 } = {}) {
+    const child = spawn(file, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = new Proc(child, `${file} ${argv.join(' ')}`);
+    try {
+        await p.waitExit(timeoutMs);
+    } catch (e) {
+        p.kill('SIGKILL');
+        await p.exited;
+        throw e;
+    }
+    const rep = sanitizerReport(p.stderr);
+    if (rep) throw new Error(`${p.name}: ${rep}\n${p.stderr}`);
+    return { code: p.exitCode, signal: p.signal, stdout: p.stdout, stderr: p.stderr };
+}
+
+// Runs the binary with `hostsFile` bind-mounted over /etc/hosts in a private mount namespace
+// (unshare -m; needs root or CAP_SYS_ADMIN), so the system resolver answers what the test wrote.
+// The production binary is unchanged: it reads /etc/hosts through glibc as always.
+export function runWithHosts(hostsFile, args, opts = {}) {
+    const script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"';
+    return runCommand('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh',
+                                  hostsFile, BIN, ...args], opts);
+}
+
+// null if runWithHosts works here, else why not (for a skip message).
+export async function hostsNamespaceUnavailable() {
+    const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'bw-ns-'));
+    try {
+        const f = path.join(d, 'hosts');
+        await fsp.writeFile(f, '127.0.0.1 localhost\n');
+        const r = await runCommand('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+                                               'mount --bind "$1" /etc/hosts', 'sh', f]);
+        return r.code === 0 ? null : `unshare -m / mount --bind not permitted: ${r.stderr.trim()}`;
+    } catch (e) {
+        return `unshare unavailable: ${e.message}`;
+    } finally {
+        await fsp.rm(d, { recursive: true, force: true });
+    }
+}
