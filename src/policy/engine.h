@@ -1,0 +1,174 @@
+/* engine.h: the policy engine (issue 3). A YAML policy of ordered rules is compiled once into an
+ * immutable, reference-counted object; each request (and each tool call) is decided against it.
+ * The language is documented in docs/POLICY.md; reason codes in docs/REASON_CODES.md.
+ *
+ * Evaluation, precisely. One "decision" runs the layers over the request plus at most one
+ * tool:
+ *   1. The `global` layer runs first, first match wins. A matching `deny`, `require_approval`
+ *      or `strip` stands. A matching `allow`, or no match, means "no objection": go to 2.
+ *   2. The `rules` layer (the org-level policy) runs the same way and its first match decides;
+ *      no match is a deny with NO_MATCHING_RULE.
+ *   A regex match-limit error anywhere is a deny with POLICY_MATCH_LIMIT (fail closed).
+ * A request is decided once on its own (no tool: rules with a `tool` matcher cannot match) and
+ * once per declared tool (as if it carried only that tool). The result is the first deny, else
+ * the first require_approval, else allow with the tools whose decision was `strip` marked as
+ * stripped. So cost is (1 + tools) x rules at worst.
+ *
+ * Threads: a compiled policy is never modified after bw_policy_parse returns; any number of
+ * threads may evaluate it at once. Reference counting is atomic: a worker takes a reference for
+ * the length of a request (bw_policy_ref) while a reload publishes a new pointer; the last
+ * bw_policy_unref frees it. Swapping the published pointer is the caller's job. */
+#ifndef BW_POLICY_ENGINE_H
+#define BW_POLICY_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+#define BW_POLICY_MAX_BYTES (4u << 20)  /* a policy file larger than this is refused */
+#define BW_POLICY_MAX_RULES 20000       /* both layers together */
+#define BW_POLICY_MAX_TOOLS 128         /* tools in one request; more is INVALID_REQUEST */
+#define BW_POLICY_MAX_TEXTS 4096        /* message texts in one request */
+#define BW_POLICY_MAX_ARGS_BYTES 262144 /* a tool call's arguments JSON text */
+#define BW_POLICY_ID_SIZE 65            /* rule ids: 1..64 bytes */
+#define BW_POLICY_REASON_SIZE 49        /* reason codes: 3..48 bytes */
+#define BW_POLICY_ROLE_SIZE 65
+
+struct bw_policy;
+
+enum bw_policy_effect {
+    BW_POLICY_DENY = 0, /* zero so that a forgotten initialisation denies */
+    BW_POLICY_ALLOW,
+    BW_POLICY_REQUIRE_APPROVAL,
+    BW_POLICY_STRIP, /* per-tool decisions only: remove this tool, the request goes on */
+};
+
+/* One tool: a declared tool of a request (args NULL: it has no arguments yet) or a call (args
+ * is the parsed arguments object). Both borrowed. */
+struct bw_policy_tool {
+    const char *name;
+    const json_t *args;
+};
+
+/* What a decision reads. Every pointer is borrowed for the call. NULL strings match nothing
+ * but a rule that does not constrain that field. */
+struct bw_policy_input {
+    const char *org, *agent, *role, *route, *model;
+    int64_t max_tokens;    /* < 0: absent, treated as unbounded */
+    double estimated_cost; /* USD; < 0: unknown, treated as unbounded */
+    const struct bw_policy_tool *tools;
+    size_t n_tools;               /* <= BW_POLICY_MAX_TOOLS */
+    const struct bw_slice *texts; /* message texts, any bytes (invalid UTF-8 is matched safely) */
+    size_t n_texts;
+    int64_t now_s; /* Unix seconds, for time windows */
+};
+
+/* A self-contained verdict (no pointer into the policy): it may outlive the policy. */
+struct bw_policy_decision {
+    enum bw_policy_effect effect;
+    char reason[BW_POLICY_REASON_SIZE];      /* ALLOWED, a registered code, or a custom code */
+    char rule[BW_POLICY_ID_SIZE];            /* id of the deciding rule; "" when no rule matched */
+    const char *layer;                       /* static: "global", "rules" or "default" */
+    int http_status;                         /* 200 for allow, else the reason's status */
+    char reviewer_role[BW_POLICY_ROLE_SIZE]; /* require_approval only */
+    uint32_t quorum;                         /* require_approval only */
+    uint32_t expiry_s;                       /* require_approval only */
+    uint64_t stripped[BW_POLICY_MAX_TOOLS / 64]; /* bit i: input tool i was stripped */
+    uint8_t policy_sha256[32];                   /* SHA-256 of the exact policy file bytes */
+};
+
+/* Compiles a policy from YAML text. `name` is used in error messages. On success *out holds
+ * one reference. On failure writes "<name>:<line>: <why>" into err and leaves *out untouched.
+ * Errors: BW_E_INVALID (any problem with the text), BW_E_TOO_LARGE (over
+ * BW_POLICY_MAX_BYTES), BW_E_NOMEM. */
+bw_err bw_policy_parse(const char *text, size_t len, const char *name, struct bw_policy **out,
+                       char *err, size_t err_size) BW_MUST_CHECK;
+
+/* Reads and compiles a policy file; as bw_policy_parse plus BW_E_IO when unreadable. A failed
+ * load never affects a policy the caller already holds. */
+bw_err bw_policy_load(const char *path, struct bw_policy **out, char *err,
+                      size_t err_size) BW_MUST_CHECK;
+
+/* Takes another reference (atomic). Returns p. */
+struct bw_policy *bw_policy_ref(struct bw_policy *p);
+/* Drops a reference (atomic); the last one frees. NULL is a no-op. */
+void bw_policy_unref(struct bw_policy *p);
+
+/* The SHA-256 of the exact bytes the policy was compiled from (32 bytes, owned by p). */
+const uint8_t *bw_policy_sha256(const struct bw_policy *p);
+/* Number of rules in both layers. */
+size_t bw_policy_rule_count(const struct bw_policy *p);
+
+/* Decides a request. Always writes *out (a deny on any failure): the return value only says
+ * why it failed: BW_E_INVALID (more than BW_POLICY_MAX_TOOLS tools), BW_E_NOMEM. Thread-safe.
+ * Cost: linear in the rules, plus what the matching rules' matchers read (content patterns
+ * read the texts, argument constraints read the named paths). */
+bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
+                      struct bw_policy_decision *out);
+
+/* Decides each of n tools on its own (the context's own tools are ignored): out[i] is the
+ * decision for tools[i] as if the request carried only that tool. Declared tools (args NULL)
+ * and calls (args set) follow the rules in docs/POLICY.md. Always writes all n decisions. */
+bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                              const struct bw_policy_tool *tools, size_t n,
+                              struct bw_policy_decision *out);
+
+/* 1 if tool i was stripped by decision d. */
+int bw_policy_stripped(const struct bw_policy_decision *d, size_t i);
+
+/* Static lowercase name: "allow", "deny", "require_approval", "strip". */
+const char *bw_policy_effect_name(enum bw_policy_effect e);
+
+/* ---- views of OpenAI bodies ---- */
+
+/* The policy-relevant parts of an OpenAI chat request body, borrowed from the body (which must
+ * outlive the view): model, max_tokens (or max_completion_tokens), declared tools, and every
+ * message text (string contents and the text parts of array contents). */
+struct bw_policy_request_view {
+    const char *model;
+    int64_t max_tokens;
+    struct bw_policy_tool *tools;
+    size_t n_tools;
+    struct bw_slice *texts;
+    size_t n_texts;
+};
+
+/* Fills v from body. Errors: BW_E_INVALID (not an object, model not a string, malformed tools
+ * or messages), BW_E_TOO_LARGE (more than BW_POLICY_MAX_TOOLS tools or BW_POLICY_MAX_TEXTS
+ * texts), BW_E_NOMEM. On error v is left empty (cleanup is still safe). */
+bw_err bw_policy_request_view_init(struct bw_policy_request_view *v,
+                                   const json_t *body) BW_MUST_CHECK;
+void bw_policy_request_view_cleanup(struct bw_policy_request_view *v);
+
+/* A model's tool call (from a response's tool_calls or an assembled stream) and its verdict. */
+struct bw_policy_call_verdict {
+    char id[BW_POLICY_ID_SIZE * 2]; /* the call id, truncated if longer */
+    struct bw_policy_decision decision;
+};
+
+/* Parses a tool call's arguments text (JSON object, duplicate keys rejected, at most
+ * BW_POLICY_MAX_ARGS_BYTES; "" is {}). *out gets a new reference. Errors: BW_E_INVALID,
+ * BW_E_TOO_LARGE. */
+bw_err bw_policy_parse_args(const char *text, size_t len, json_t **out) BW_MUST_CHECK;
+
+/* Decides one model tool call: arguments text is parsed with bw_policy_parse_args (a failure is
+ * a deny with TOOL_ARGS_INVALID / TOOL_ARGS_TOO_LARGE), then decided as bw_policy_decide_tools
+ * does. Always writes *v (a deny on any failure). */
+void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                           const char *id, const char *name, const char *args, size_t args_len,
+                           struct bw_policy_call_verdict *v);
+
+/* Decides every tool call in a chat.completion response (choices[].message.tool_calls[]) and
+ * removes, in place, each call that is not allowed; a choice whose calls were all removed gets
+ * finish_reason "stop" if it was "tool_calls". *verdicts (malloc'd, caller frees) gets one entry
+ * per call in order, *n their count. A call whose arguments do not parse or are too large is
+ * denied (TOOL_ARGS_INVALID / TOOL_ARGS_TOO_LARGE). Errors: BW_E_INVALID (malformed
+ * tool_calls, duplicate call ids: the caller must not forward the response), BW_E_NOMEM. */
+bw_err bw_policy_enforce_response(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                                  json_t *response, struct bw_policy_call_verdict **verdicts,
+                                  size_t *n) BW_MUST_CHECK;
+
+#endif

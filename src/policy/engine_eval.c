@@ -1,0 +1,356 @@
+/* engine_eval.c: deciding a request against a compiled policy (the semantics are in engine.h
+ * and docs/POLICY.md). No allocation except one PCRE2 match block, made only when a rule with
+ * a regex is actually reached. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/engine_internal.h"
+#include "policy/reasons.h"
+
+struct eval {
+    const struct bw_policy *p;
+    const struct bw_policy_input *in;
+    uint64_t h_org, h_agent, h_role, h_route, h_model;
+    const struct bw_policy_tool *tool; /* the one tool being decided, or NULL */
+    uint64_t h_tool;
+    /* The request pass (no tool): index of the first matching rule per layer (n: none), and
+     * whether a regex limit was hit. A tool pass reuses them: a rule without a tool matcher
+     * matches the same with or without the tool, so only tool rules before that index need
+     * looking at. This keeps a request with k tools close to one pass over the rules. */
+    size_t g_idx, r_idx;
+    int limit;
+    pcre2_match_data *md; /* made on the first regex, shared by all sub-decisions */
+};
+
+static uint64_t hash_or_zero(const char *s) {
+    return s ? bw_policy_hash(s) : 0;
+}
+
+static int rx(struct eval *e, const struct bw_policy_rx *r, const uint8_t *s, size_t n) {
+    if (!e->md && !(e->md = pcre2_match_data_create(1, NULL)))
+        return -1; /* out of memory: fail closed like a limit */
+    return bw_policy_rx_match(e->p, r, e->md, s, n);
+}
+
+/* One argument constraint against a call's arguments: 1, 0, or -1 (regex limit). */
+static int arg_ok(struct eval *e, const struct bw_policy_argc *c, const json_t *args) {
+    const json_t *v = bw_policy_jpath_get(&c->path, args);
+    if (!v)
+        return 0;
+    switch (c->op) {
+    case BW_POLICY_ARG_EQUALS:
+        return bw_policy_json_equal(v, c->values);
+    case BW_POLICY_ARG_PREFIX: {
+        size_t n = strlen(c->prefix);
+        return json_is_string(v) && json_string_length(v) >= n &&
+               memcmp(json_string_value(v), c->prefix, n) == 0;
+    }
+    case BW_POLICY_ARG_REGEX:
+        return json_is_string(v)
+                   ? rx(e, &c->rx, (const uint8_t *)json_string_value(v), json_string_length(v))
+                   : 0;
+    case BW_POLICY_ARG_RANGE:
+        return json_is_number(v) && json_number_value(v) >= c->min &&
+               json_number_value(v) <= c->max;
+    case BW_POLICY_ARG_ENUM: {
+        size_t i;
+        json_t *x;
+        json_array_foreach(c->values, i, x) if (bw_policy_json_equal(v, x)) return 1;
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* A declared tool has no arguments yet. A rule with argument constraints then matches only if
+ * it allows (some call could be allowed; every call is decided again with its arguments), so a
+ * deny on particular arguments does not refuse the declaration itself. */
+static int tool_args_ok(struct eval *e, const struct bw_policy_rule *r, const json_t *args) {
+    if (r->n_args == 0)
+        return 1;
+    if (!args)
+        return r->effect == BW_POLICY_ALLOW;
+    for (size_t i = 0; i < r->n_args; i++) {
+        int m = arg_ok(e, &r->args[i], args);
+        if (m != 1)
+            return m;
+    }
+    return 1;
+}
+
+/* The tool being decided against the rule's tool matcher; no tool never matches. */
+static int tool_match(struct eval *e, const struct bw_policy_rule *r) {
+    if (!e->tool || !bw_policy_strset_match(&r->tool, e->tool->name, e->h_tool))
+        return 0;
+    return tool_args_ok(e, r, e->tool->args);
+}
+
+static int content_match(struct eval *e, const struct bw_policy_rule *r) {
+    for (size_t i = 0; i < r->n_content; i++) {
+        for (size_t j = 0; j < e->in->n_texts; j++) {
+            int m = rx(e, &r->content[i], e->in->texts[j].ptr, e->in->texts[j].len);
+            if (m != 0)
+                return m;
+        }
+    }
+    return 0;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static int time_match(const struct bw_policy_timewin *t, int64_t now_s) {
+    int64_t local = now_s + (int64_t)t->tz_offset_min * 60;
+    int64_t days = floor_div(local, 86400);
+    int minute = (int)((local - days * 86400) / 60);
+    int dow = (int)(((days % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday (4) */
+    if (!(t->days & (1u << dow)))
+        return 0;
+    if (t->start_min < t->end_min)
+        return minute >= t->start_min && minute < t->end_min;
+    return minute >= t->start_min || minute < t->end_min;
+}
+
+/* Cheap scalar matchers first; tools and regexes (which read the request) last. */
+static int scalars_match(const struct eval *e, const struct bw_policy_rule *r) {
+    const struct bw_policy_input *in = e->in;
+    unsigned f = r->fields;
+    if ((f & BW_PF_ROUTE) && !bw_policy_strset_match(&r->route, in->route, e->h_route))
+        return 0;
+    if ((f & BW_PF_ORG) && !bw_policy_strset_match(&r->org, in->org, e->h_org))
+        return 0;
+    if ((f & BW_PF_ROLE) && !bw_policy_strset_match(&r->role, in->role, e->h_role))
+        return 0;
+    if ((f & BW_PF_AGENT) && !bw_policy_strset_match(&r->agent, in->agent, e->h_agent))
+        return 0;
+    if ((f & BW_PF_MODEL) && !bw_policy_strset_match(&r->model, in->model, e->h_model))
+        return 0;
+    if (f & BW_PF_TOKENS) { /* absent max_tokens is unbounded: above any max */
+        int64_t t = in->max_tokens < 0 ? INT64_MAX : in->max_tokens;
+        if (t < r->tokens_min || t > r->tokens_max)
+            return 0;
+    }
+    if (f & BW_PF_COST) {
+        double c =
+            in->estimated_cost < 0 || isnan(in->estimated_cost) ? INFINITY : in->estimated_cost;
+        if (c < r->cost_min || c > r->cost_max)
+            return 0;
+    }
+    if ((f & BW_PF_TIME) && !time_match(&r->time, in->now_s))
+        return 0;
+    return 1;
+}
+
+static int rule_match(struct eval *e, const struct bw_policy_rule *r) {
+    if (!scalars_match(e, r))
+        return 0;
+    if (r->fields & BW_PF_TOOL) {
+        int m = tool_match(e, r);
+        if (m <= 0)
+            return m;
+    }
+    if (r->fields & BW_PF_CONTENT)
+        return content_match(e, r);
+    return 1;
+}
+
+/* Request pass over one layer: first match wins. Returns the index (l->n: none) or -1 for a
+ * regex limit. */
+static int hot_miss(const struct eval *e, const struct bw_policy_hot *h) {
+    return h->org_single && h->org_hash != e->h_org;
+}
+
+static long request_layer(struct eval *e, const struct bw_policy_layer *l) {
+    for (size_t i = 0; i < l->n; i++) {
+        if (hot_miss(e, &l->hot[i]))
+            continue;
+        int m = rule_match(e, &l->rules[i]);
+        if (m)
+            return m < 0 ? -1 : (long)i;
+    }
+    return (long)l->n;
+}
+
+/* Tool pass over one layer: the first tool rule before the request pass's hit that matches
+ * with the tool, else that hit. NULL: no match; *limit on a regex limit. */
+static const struct bw_policy_rule *tool_layer(struct eval *e, const struct bw_policy_layer *l,
+                                               size_t request_idx, int *limit) {
+    for (size_t i = 0; i < request_idx; i++) {
+        if (!(l->hot[i].fields & BW_PF_TOOL) || hot_miss(e, &l->hot[i]))
+            continue;
+        const struct bw_policy_rule *r = &l->rules[i];
+        int m = rule_match(e, r);
+        if (m < 0)
+            *limit = 1;
+        if (m)
+            return m < 0 ? NULL : r;
+    }
+    return request_idx < l->n ? &l->rules[request_idx] : NULL;
+}
+
+static void set_plain(struct bw_policy_decision *d, enum bw_policy_effect eff, const char *reason,
+                      const char *rule, const char *layer, int status) {
+    d->effect = eff;
+    snprintf(d->reason, sizeof d->reason, "%s", reason);
+    snprintf(d->rule, sizeof d->rule, "%s", rule);
+    d->layer = layer;
+    d->http_status = status;
+}
+
+static void from_rule(struct bw_policy_decision *d, const struct bw_policy_rule *r,
+                      const char *layer) {
+    set_plain(d, r->effect, r->reason, r->id, layer, r->http_status);
+    if (r->effect == BW_POLICY_REQUIRE_APPROVAL) {
+        snprintf(d->reviewer_role, sizeof d->reviewer_role, "%s", r->reviewer_role);
+        d->quorum = r->quorum;
+        d->expiry_s = r->expiry_s;
+    }
+}
+
+static void init_eval(struct eval *e, const struct bw_policy *p, const struct bw_policy_input *in) {
+    e->p = p;
+    e->in = in;
+    e->h_org = hash_or_zero(in->org);
+    e->h_agent = hash_or_zero(in->agent);
+    e->h_role = hash_or_zero(in->role);
+    e->h_route = hash_or_zero(in->route);
+    e->h_model = hash_or_zero(in->model);
+    e->tool = NULL;
+    e->h_tool = 0;
+    e->md = NULL;
+}
+
+/* Both layers are always passed: a tool pass may get past a global non-allow (an allowing
+ * global tool rule before it) and then needs the rules layer's request-pass hit. */
+static void request_pass(struct eval *e) {
+    long g = request_layer(e, &e->p->global);
+    long r = request_layer(e, &e->p->rules);
+    e->limit = g < 0 || r < 0;
+    e->g_idx = g < 0 ? 0 : (size_t)g;
+    e->r_idx = r < 0 ? 0 : (size_t)r;
+}
+
+static const struct bw_policy_rule *layer_hit(struct eval *e, const struct bw_policy_layer *l,
+                                              size_t request_idx, int *limit) {
+    if (e->tool)
+        return tool_layer(e, l, request_idx, limit);
+    return request_idx < l->n ? &l->rules[request_idx] : NULL;
+}
+
+/* Global first: anything but allow there stands; else the rules layer; else
+ * NO_MATCHING_RULE. With e->tool NULL this is the request pass's own outcome. */
+static void decide_one(struct eval *e, struct bw_policy_decision *out) {
+    int limit = e->limit;
+    const struct bw_policy_rule *g = limit ? NULL : layer_hit(e, &e->p->global, e->g_idx, &limit);
+    if (!limit && g && g->effect != BW_POLICY_ALLOW) {
+        from_rule(out, g, "global");
+        return;
+    }
+    const struct bw_policy_rule *r = limit ? NULL : layer_hit(e, &e->p->rules, e->r_idx, &limit);
+    if (limit)
+        set_plain(out, BW_POLICY_DENY, BW_R_POLICY_MATCH_LIMIT, "", "default", 403);
+    else if (r)
+        from_rule(out, r, "rules");
+    else
+        set_plain(out, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "", "default", 403);
+}
+
+static void decide_tool(struct eval *e, const struct bw_policy_tool *t,
+                        struct bw_policy_decision *out) {
+    e->tool = t;
+    e->h_tool = hash_or_zero(t->name);
+    memcpy(out->policy_sha256, e->p->sha256, 32);
+    decide_one(e, out);
+    e->tool = NULL;
+}
+
+static int severity(enum bw_policy_effect eff) {
+    return eff == BW_POLICY_DENY ? 2 : eff == BW_POLICY_REQUIRE_APPROVAL ? 1 : 0;
+}
+
+/* The request alone, then each tool alone; the first of the most severe outcome wins (deny
+ * over require_approval over allow), and stripped tools are marked. */
+static void decide_request(struct eval *e, struct bw_policy_decision *out) {
+    request_pass(e);
+    decide_one(e, out);
+    for (size_t i = 0; i < e->in->n_tools && out->effect != BW_POLICY_DENY; i++) {
+        struct bw_policy_decision t;
+        memset(&t, 0, sizeof t);
+        decide_tool(e, &e->in->tools[i], &t);
+        if (t.effect == BW_POLICY_STRIP)
+            out->stripped[i / 64] |= 1ull << (i % 64);
+        else if (severity(t.effect) > severity(out->effect))
+            *out = t;
+    }
+    if (out->effect != BW_POLICY_ALLOW)
+        memset(out->stripped, 0, sizeof out->stripped);
+}
+
+static bw_err check_input(const struct bw_policy *p, const struct bw_policy_input *in,
+                          struct bw_policy_decision *out) {
+    memset(out, 0, sizeof *out);
+    if (!p) {
+        set_plain(out, BW_POLICY_DENY, BW_R_POLICY_UNAVAILABLE, "", "default", 503);
+        return BW_E_UNAVAILABLE;
+    }
+    memcpy(out->policy_sha256, p->sha256, 32);
+    if (in->n_tools > BW_POLICY_MAX_TOOLS || (in->n_tools && !in->tools) ||
+        (in->n_texts && !in->texts)) {
+        set_plain(out, BW_POLICY_DENY, BW_R_INVALID_REQUEST, "", "default", 400);
+        return BW_E_INVALID;
+    }
+    return BW_OK;
+}
+
+bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
+                      struct bw_policy_decision *out) {
+    BW_TRY(check_input(p, in, out));
+    struct eval e;
+    init_eval(&e, p, in);
+    decide_request(&e, out);
+    pcre2_match_data_free(e.md);
+    return BW_OK;
+}
+
+bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                              const struct bw_policy_tool *tools, size_t n,
+                              struct bw_policy_decision *out) {
+    struct bw_policy_input base = *ctx;
+    base.tools = NULL;
+    base.n_tools = 0;
+    struct bw_policy_decision first;
+    bw_err err = check_input(p, &base, &first);
+    for (size_t i = 0; i < n; i++)
+        out[i] = first; /* a deny, if the check failed */
+    if (err != BW_OK)
+        return err;
+    struct eval e;
+    init_eval(&e, p, &base);
+    request_pass(&e);
+    for (size_t i = 0; i < n; i++)
+        decide_tool(&e, &tools[i], &out[i]);
+    pcre2_match_data_free(e.md);
+    return BW_OK;
+}
+
+int bw_policy_stripped(const struct bw_policy_decision *d, size_t i) {
+    return i < BW_POLICY_MAX_TOOLS && ((d->stripped[i / 64] >> (i % 64)) & 1);
+}
+
+const char *bw_policy_effect_name(enum bw_policy_effect e) {
+    switch (e) {
+    case BW_POLICY_ALLOW:
+        return "allow";
+    case BW_POLICY_DENY:
+        return "deny";
+    case BW_POLICY_REQUIRE_APPROVAL:
+        return "require_approval";
+    case BW_POLICY_STRIP:
+        return "strip";
+    default:
+        return "deny";
+    }
+}

@@ -1,0 +1,152 @@
+/* engine_internal.h: the compiled form of a policy, shared by the loader (engine_load.c), the
+ * matchers (engine_match.c) and the evaluator (engine_eval.c). Not a public interface. */
+#ifndef BW_POLICY_ENGINE_INTERNAL_H
+#define BW_POLICY_ENGINE_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdatomic.h>
+
+#include "policy/engine.h"
+
+#define BW_POLICY_MAX_GLOB 256
+#define BW_POLICY_MAX_PATH_SEGS 16
+#define BW_POLICY_DEFAULT_MATCH_LIMIT 100000
+#define BW_POLICY_DEFAULT_DEPTH_LIMIT 5000
+
+/* One glob of a string matcher. Exact strings (no wildcard) compare by hash first: that keeps
+ * a miss to a couple of integer compares, which is what makes 1,000 rules cheap. */
+struct bw_policy_pat {
+    char *text;
+    uint64_t hash;
+    int is_glob;
+};
+
+struct bw_policy_strset {
+    struct bw_policy_pat *v;
+    size_t n; /* 0: the field is not constrained */
+};
+
+struct bw_policy_rx {
+    pcre2_code *code;
+    char *source;
+};
+
+struct bw_policy_seg {
+    char *key; /* NULL for an array index */
+    size_t index;
+};
+
+struct bw_policy_jpath {
+    struct bw_policy_seg seg[BW_POLICY_MAX_PATH_SEGS];
+    size_t n;
+    char *text;
+};
+
+enum bw_policy_argop {
+    BW_POLICY_ARG_EQUALS,
+    BW_POLICY_ARG_PREFIX,
+    BW_POLICY_ARG_REGEX,
+    BW_POLICY_ARG_RANGE,
+    BW_POLICY_ARG_ENUM,
+};
+
+struct bw_policy_argc {
+    struct bw_policy_jpath path;
+    enum bw_policy_argop op;
+    json_t *values; /* equals: one value; enum: an array */
+    char *prefix;
+    struct bw_policy_rx rx;
+    double min, max; /* range: -inf / +inf when not given */
+};
+
+struct bw_policy_timewin {
+    uint8_t days;      /* bit 0 = Sunday .. bit 6 = Saturday */
+    int start_min;     /* minutes after local midnight, inclusive */
+    int end_min;       /* exclusive; < start_min wraps past midnight */
+    int tz_offset_min; /* local = UTC + offset */
+};
+
+/* Bits of bw_policy_rule.fields: which matchers the rule has. */
+enum {
+    BW_PF_ORG = 1 << 0,
+    BW_PF_AGENT = 1 << 1,
+    BW_PF_ROLE = 1 << 2,
+    BW_PF_ROUTE = 1 << 3,
+    BW_PF_MODEL = 1 << 4,
+    BW_PF_TOOL = 1 << 5,
+    BW_PF_TOKENS = 1 << 6,
+    BW_PF_COST = 1 << 7,
+    BW_PF_CONTENT = 1 << 8,
+    BW_PF_TIME = 1 << 9,
+};
+
+struct bw_policy_rule {
+    char id[BW_POLICY_ID_SIZE];
+    size_t line;
+    unsigned fields;
+    struct bw_policy_strset org, agent, role, route, model, tool;
+    struct bw_policy_argc *args;
+    size_t n_args;
+    int64_t tokens_min, tokens_max;
+    double cost_min, cost_max;
+    struct bw_policy_rx *content;
+    size_t n_content;
+    struct bw_policy_timewin time;
+    enum bw_policy_effect effect;
+    char reason[BW_POLICY_REASON_SIZE];
+    int http_status;
+    char reviewer_role[BW_POLICY_ROLE_SIZE];
+    uint32_t quorum, expiry_s;
+};
+
+/* 16 bytes per rule, scanned before the rule itself: a 1,000-rule layer's hot array fits in
+ * L1/L2, while the rules (hundreds of bytes each, with pointers) would not. A rule whose org
+ * matcher is one exact name is skipped on a hash mismatch without touching it. */
+struct bw_policy_hot {
+    uint64_t org_hash;
+    uint32_t fields;
+    uint32_t org_single; /* 1: org_hash is the only org the rule accepts */
+};
+
+struct bw_policy_layer {
+    struct bw_policy_rule *rules;
+    struct bw_policy_hot *hot;
+    size_t n;
+};
+
+struct bw_policy {
+    atomic_uint refs;
+    struct bw_policy_layer global, rules;
+    uint32_t match_limit, depth_limit;
+    pcre2_match_context *mctx; /* read-only after load: shared by all threads */
+    uint8_t sha256[32];
+};
+
+/* FNV-1a, for the exact-string fast path (not a security boundary: equal hashes still strcmp). */
+uint64_t bw_policy_hash(const char *s);
+
+/* Glob over bytes: '*' any run (also empty), '?' one byte, everything else literal. */
+int bw_policy_glob_match(const char *pat, const char *s);
+/* NULL if pat is a valid glob, else why not (static). */
+const char *bw_policy_glob_invalid(const char *pat);
+
+/* 1 if s matches any pattern of set (s NULL matches nothing). h is bw_policy_hash(s). */
+int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h);
+
+/* Compiles a JSON path ("$", "$.a.b[0]"). NULL on success, else why not (static). */
+const char *bw_policy_jpath_compile(const char *text, struct bw_policy_jpath *out);
+/* The value at path inside v, or NULL. */
+const json_t *bw_policy_jpath_get(const struct bw_policy_jpath *path, const json_t *v);
+
+/* Regex match over bytes: 1 match, 0 no match, -1 limit hit or other matcher error (the
+ * caller must fail closed). */
+int bw_policy_rx_match(const struct bw_policy *p, const struct bw_policy_rx *rx,
+                       pcre2_match_data *md, const uint8_t *s, size_t n);
+
+/* Numeric/string/bool/null equality between a JSON argument and a policy value. */
+int bw_policy_json_equal(const json_t *a, const json_t *b);
+
+void bw_policy_rule_cleanup(struct bw_policy_rule *r);
+
+#endif

@@ -1,0 +1,155 @@
+/* engine_match.c: the primitive matchers of the policy engine: globs, exact-string sets, the
+ * JSON path subset, argument equality and bounded regex matching. All pure and thread-safe. */
+#include <string.h>
+
+#include "policy/engine_internal.h"
+
+uint64_t bw_policy_hash(const char *s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Iterative glob with single backtrack point: O(len(pat) * len(s)) worst case, no recursion,
+ * so a hostile tool name cannot blow the stack or take exponential time. */
+int bw_policy_glob_match(const char *pat, const char *s) {
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*pat == '*') {
+            star = pat++;
+            resume = s;
+        } else if (*pat == '?' || (*pat && *pat == *s)) {
+            pat++;
+            s++;
+        } else if (star) {
+            pat = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == 0;
+}
+
+/* Brackets, braces and backslashes are reserved so that a later, richer glob syntax can never
+ * silently change what an existing policy means. */
+const char *bw_policy_glob_invalid(const char *pat) {
+    size_t n = strlen(pat);
+    if (n == 0)
+        return "empty pattern";
+    if (n >= BW_POLICY_MAX_GLOB)
+        return "pattern longer than 255 bytes";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)pat[i];
+        if (c < 0x20 || c == 0x7f)
+            return "control character in pattern";
+        if (c == '[' || c == ']' || c == '{' || c == '}' || c == '\\')
+            return "'[', ']', '{', '}' and '\\' are reserved in globs";
+    }
+    return NULL;
+}
+
+int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h) {
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const struct bw_policy_pat *p = &set->v[i];
+        if (p->is_glob ? bw_policy_glob_match(p->text, s)
+                       : (p->hash == h && strcmp(p->text, s) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static int ident_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+static const char *jpath_index(const char **pp, struct bw_policy_seg *seg) {
+    const char *p = *pp + 1; /* past '[' */
+    size_t v = 0, digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (digits >= 6)
+            return "array index larger than 999999";
+        v = v * 10 + (size_t)(*p - '0');
+    }
+    if (digits == 0 || *p != ']')
+        return "expected [N] with a decimal index";
+    seg->key = NULL;
+    seg->index = v;
+    *pp = p + 1;
+    return NULL;
+}
+
+static const char *jpath_key(const char **pp, struct bw_policy_seg *seg) {
+    const char *start = *pp + 1; /* past '.' */
+    const char *p = start;
+    while (ident_char(*p))
+        p++;
+    if (p == start)
+        return "expected a key name after '.' (letters, digits, '_', '-')";
+    seg->key = strndup(start, (size_t)(p - start));
+    if (!seg->key)
+        return "out of memory";
+    *pp = p;
+    return NULL;
+}
+
+const char *bw_policy_jpath_compile(const char *text, struct bw_policy_jpath *out) {
+    memset(out, 0, sizeof *out);
+    if (text[0] != '$')
+        return "a path starts with '$'";
+    const char *p = text + 1;
+    while (*p) {
+        if (out->n >= BW_POLICY_MAX_PATH_SEGS)
+            return "path deeper than 16 segments";
+        const char *why = *p == '.'   ? jpath_key(&p, &out->seg[out->n])
+                          : *p == '[' ? jpath_index(&p, &out->seg[out->n])
+                                      : "expected '.key' or '[N]'";
+        if (why)
+            return why;
+        out->n++;
+    }
+    out->text = strdup(text);
+    return out->text ? NULL : "out of memory";
+}
+
+const json_t *bw_policy_jpath_get(const struct bw_policy_jpath *path, const json_t *v) {
+    for (size_t i = 0; v && i < path->n; i++) {
+        const struct bw_policy_seg *s = &path->seg[i];
+        if (s->key)
+            v = json_is_object(v) ? json_object_get(v, s->key) : NULL;
+        else
+            v = json_is_array(v) ? json_array_get(v, s->index) : NULL;
+    }
+    return v;
+}
+
+int bw_policy_json_equal(const json_t *a, const json_t *b) {
+    if (json_is_number(a) && json_is_number(b))
+        return json_number_value(a) == json_number_value(b);
+    if (json_is_string(a) && json_is_string(b))
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    if (json_is_boolean(a) || json_is_null(a))
+        return json_typeof(a) == json_typeof(b);
+    return 0;
+}
+
+int bw_policy_rx_match(const struct bw_policy *p, const struct bw_policy_rx *rx,
+                       pcre2_match_data *md, const uint8_t *s, size_t n) {
+    int rc = pcre2_match(rx->code, (PCRE2_SPTR)(s ? s : (const uint8_t *)""), n, 0, 0, md, p->mctx);
+    if (rc >= 0)
+        return 1;
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    /* Match limit, depth limit, JIT stack, heap limit, or anything else: the caller cannot know
+     * what the pattern would have said, so it must fail closed. */
+    return -1;
+}

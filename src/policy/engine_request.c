@@ -1,0 +1,294 @@
+/* engine_request.c: views of OpenAI bodies for the policy engine: what a request declares
+ * (model, max_tokens, tools, message texts) and the tool calls a response makes, which are
+ * decided one by one and removed from the response when not allowed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/engine_internal.h"
+#include "policy/reasons.h"
+#include "util/json.h"
+
+#define MAX_ARGS_DEPTH 64
+
+struct texts {
+    struct bw_slice *v;
+    size_t n;
+};
+
+static bw_err add_text(struct texts *t, const json_t *s) {
+    if (!json_is_string(s))
+        return BW_OK;
+    if (t->n >= BW_POLICY_MAX_TEXTS)
+        return BW_E_TOO_LARGE;
+    t->v[t->n++] = bw_slice_of(json_string_value(s), json_string_length(s));
+    return BW_OK;
+}
+
+/* A string, or an array whose strings / {"type":"text","text":..} parts are texts. */
+static bw_err add_content(struct texts *t, const json_t *c) {
+    if (json_is_string(c))
+        return add_text(t, c);
+    if (!json_is_array(c))
+        return json_is_null(c) || !c ? BW_OK : BW_E_INVALID;
+    size_t i;
+    json_t *part;
+    json_array_foreach(c, i, part) {
+        if (json_is_string(part))
+            BW_TRY(add_text(t, part));
+        else if (json_is_object(part))
+            BW_TRY(add_text(t, json_object_get(part, "text")));
+        else
+            return BW_E_INVALID;
+    }
+    return BW_OK;
+}
+
+/* Message contents, plus the arguments of earlier assistant tool calls in the history: they go
+ * to the model too, so content patterns must see them. */
+static bw_err add_messages(struct texts *t, const json_t *msgs) {
+    if (!msgs)
+        return BW_OK;
+    if (!json_is_array(msgs))
+        return BW_E_INVALID;
+    size_t i, j;
+    json_t *m, *call;
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m))
+            return BW_E_INVALID;
+        BW_TRY(add_content(t, json_object_get(m, "content")));
+        json_t *calls = json_object_get(m, "tool_calls");
+        if (json_is_array(calls))
+            json_array_foreach(calls, j, call) BW_TRY(
+                add_text(t, json_object_get(json_object_get(call, "function"), "arguments")));
+    }
+    return BW_OK;
+}
+
+/* tools: [{type:function, function:{name}}] (or {name} for other tool types); the legacy
+ * `functions: [{name}]` is read the same way. */
+static bw_err add_tools(struct bw_policy_request_view *v, const json_t *tools) {
+    if (!tools || json_is_null(tools))
+        return BW_OK;
+    if (!json_is_array(tools))
+        return BW_E_INVALID;
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t) {
+        if (!json_is_object(t))
+            return BW_E_INVALID;
+        const json_t *fn = json_object_get(t, "function");
+        const char *name = bw_json_str(json_is_object(fn) ? fn : t, "name");
+        if (!name)
+            return BW_E_INVALID;
+        if (v->n_tools >= BW_POLICY_MAX_TOOLS)
+            return BW_E_TOO_LARGE;
+        v->tools[v->n_tools].name = name;
+        v->tools[v->n_tools].args = NULL;
+        v->n_tools++;
+    }
+    return BW_OK;
+}
+
+/* The larger of max_tokens and max_completion_tokens: a bound must hold for either. */
+static bw_err read_max_tokens(struct bw_policy_request_view *v, const json_t *body) {
+    const char *keys[] = {"max_tokens", "max_completion_tokens"};
+    v->max_tokens = -1;
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *n = json_object_get(body, keys[i]);
+        if (!n || json_is_null(n))
+            continue;
+        if (!json_is_integer(n) || json_integer_value(n) < 0)
+            return BW_E_INVALID;
+        if (json_integer_value(n) > v->max_tokens)
+            v->max_tokens = json_integer_value(n);
+    }
+    return BW_OK;
+}
+
+static bw_err fill_view(struct bw_policy_request_view *v, const json_t *body) {
+    if (!json_is_object(body))
+        return BW_E_INVALID;
+    const json_t *model = json_object_get(body, "model");
+    if (model && !json_is_string(model))
+        return BW_E_INVALID;
+    v->model = model ? json_string_value(model) : NULL;
+    BW_TRY(read_max_tokens(v, body));
+    v->tools = calloc(BW_POLICY_MAX_TOOLS, sizeof *v->tools);
+    v->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *v->texts);
+    if (!v->tools || !v->texts)
+        return BW_E_NOMEM;
+    BW_TRY(add_tools(v, json_object_get(body, "tools")));
+    BW_TRY(add_tools(v, json_object_get(body, "functions")));
+    struct texts t = {v->texts, 0};
+    BW_TRY(add_messages(&t, json_object_get(body, "messages")));
+    BW_TRY(add_content(&t, json_object_get(body, "input")));  /* embeddings, responses */
+    BW_TRY(add_content(&t, json_object_get(body, "prompt"))); /* legacy completions */
+    v->n_texts = t.n;
+    return BW_OK;
+}
+
+bw_err bw_policy_request_view_init(struct bw_policy_request_view *v, const json_t *body) {
+    memset(v, 0, sizeof *v);
+    bw_err e = fill_view(v, body);
+    if (e != BW_OK)
+        bw_policy_request_view_cleanup(v);
+    return e;
+}
+
+void bw_policy_request_view_cleanup(struct bw_policy_request_view *v) {
+    free(v->tools);
+    free(v->texts);
+    memset(v, 0, sizeof *v);
+    v->max_tokens = -1;
+}
+
+bw_err bw_policy_parse_args(const char *text, size_t len, json_t **out) {
+    BW_ENSURE(len <= BW_POLICY_MAX_ARGS_BYTES, BW_E_TOO_LARGE);
+    json_t *v = len == 0 ? json_object() : json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!v)
+        return BW_E_INVALID;
+    if (!json_is_object(v) || bw_json_depth(v, MAX_ARGS_DEPTH) > MAX_ARGS_DEPTH) {
+        json_decref(v);
+        return BW_E_INVALID;
+    }
+    *out = v;
+    return BW_OK;
+}
+
+/* ---- response tool calls ---- */
+
+struct call_ref {
+    json_t *calls; /* the tool_calls array it sits in */
+    json_t *call;
+    const char *id, *name, *args;
+    size_t args_len;
+};
+
+static bw_err read_call(json_t *calls, json_t *call, struct call_ref *c) {
+    const json_t *fn = json_object_get(call, "function");
+    const json_t *args = json_object_get(fn, "arguments");
+    c->calls = calls;
+    c->call = call;
+    c->id = bw_json_str(call, "id");
+    c->name = bw_json_str(fn, "name");
+    if (!json_is_object(call) || !c->id || !c->name || (args && !json_is_string(args)))
+        return BW_E_INVALID;
+    c->args = args ? json_string_value(args) : "";
+    c->args_len = args ? json_string_length(args) : 0;
+    return BW_OK;
+}
+
+/* Collects every call of every choice; malformed calls and duplicate ids are errors: such a
+ * response cannot be governed call by call, so it must not be forwarded at all. */
+static bw_err collect_calls(json_t *response, struct call_ref **out, size_t *n) {
+    json_t *choices = json_object_get(response, "choices");
+    size_t total = 0, i, j;
+    json_t *ch, *call;
+    BW_ENSURE(json_is_object(response) && (!choices || json_is_array(choices)), BW_E_INVALID);
+    json_array_foreach(choices, i, ch) {
+        json_t *calls = json_object_get(json_object_get(ch, "message"), "tool_calls");
+        BW_ENSURE(!calls || json_is_null(calls) || json_is_array(calls), BW_E_INVALID);
+        total += json_is_array(calls) ? json_array_size(calls) : 0;
+    }
+    struct call_ref *v = calloc(total ? total : 1, sizeof *v);
+    BW_ENSURE(v, BW_E_NOMEM);
+    size_t k = 0;
+    bw_err e = BW_OK;
+    json_array_foreach(choices, i, ch) {
+        json_t *calls = json_object_get(json_object_get(ch, "message"), "tool_calls");
+        json_array_foreach(calls, j, call) {
+            if (e == BW_OK && (e = read_call(calls, call, &v[k])) == BW_OK)
+                for (size_t m = 0; m < k && e == BW_OK; m++)
+                    if (strcmp(v[m].id, v[k].id) == 0)
+                        e = BW_E_INVALID;
+            k++;
+        }
+    }
+    if (e != BW_OK) {
+        free(v);
+        return e;
+    }
+    *out = v;
+    *n = total;
+    return BW_OK;
+}
+
+void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                           const char *id, const char *name, const char *args, size_t args_len,
+                           struct bw_policy_call_verdict *v) {
+    memset(v, 0, sizeof *v);
+    snprintf(v->id, sizeof v->id, "%s", id ? id : "");
+    json_t *parsed = NULL;
+    bw_err e = p ? bw_policy_parse_args(args, args_len, &parsed) : BW_E_UNAVAILABLE;
+    if (e != BW_OK || !name) {
+        const char *why = !p                    ? BW_R_POLICY_UNAVAILABLE
+                          : !name               ? BW_R_TOOL_CALL_INCOMPLETE
+                          : e == BW_E_TOO_LARGE ? BW_R_TOOL_ARGS_TOO_LARGE
+                                                : BW_R_TOOL_ARGS_INVALID;
+        v->decision.effect = BW_POLICY_DENY;
+        snprintf(v->decision.reason, sizeof v->decision.reason, "%s", why);
+        v->decision.layer = "default";
+        v->decision.http_status = p ? 403 : 503;
+        if (p)
+            memcpy(v->decision.policy_sha256, bw_policy_sha256(p), 32);
+        json_decref(parsed);
+        return;
+    }
+    struct bw_policy_tool t = {name, parsed};
+    (void)bw_policy_decide_tools(p, ctx, &t, 1, &v->decision); /* a failure is a deny */
+    json_decref(parsed);
+}
+
+/* Removes refused calls; a choice left with none no longer claims finish_reason tool_calls. */
+static bw_err prune(json_t *response, const struct call_ref *c,
+                    const struct bw_policy_call_verdict *v, size_t n) {
+    for (size_t i = n; i-- > 0;) {
+        if (v[i].decision.effect == BW_POLICY_ALLOW)
+            continue;
+        size_t j, m = json_array_size(c[i].calls);
+        for (j = 0; j < m && json_array_get(c[i].calls, j) != c[i].call; j++)
+            ;
+        BW_ENSURE(j < m && json_array_remove(c[i].calls, j) == 0, BW_E_INTERNAL);
+    }
+    size_t i;
+    json_t *ch;
+    json_array_foreach(json_object_get(response, "choices"), i, ch) {
+        json_t *msg = json_object_get(ch, "message");
+        json_t *calls = json_object_get(msg, "tool_calls");
+        if (json_is_array(calls) && json_array_size(calls) == 0) {
+            json_object_del(msg, "tool_calls");
+            const char *fr = bw_json_str(ch, "finish_reason");
+            if (fr && strcmp(fr, "tool_calls") == 0)
+                BW_ENSURE(json_object_set_new(ch, "finish_reason", json_string("stop")) == 0,
+                          BW_E_NOMEM);
+        }
+    }
+    return BW_OK;
+}
+
+bw_err bw_policy_enforce_response(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                                  json_t *response, struct bw_policy_call_verdict **verdicts,
+                                  size_t *n) {
+    struct call_ref *calls = NULL;
+    size_t count = 0;
+    BW_ENSURE(p, BW_E_UNAVAILABLE);
+    BW_TRY(collect_calls(response, &calls, &count));
+    struct bw_policy_call_verdict *v = calloc(count ? count : 1, sizeof *v);
+    if (!v) {
+        free(calls);
+        return BW_E_NOMEM;
+    }
+    for (size_t i = 0; i < count; i++)
+        bw_policy_decide_call(p, ctx, calls[i].id, calls[i].name, calls[i].args, calls[i].args_len,
+                              &v[i]);
+    bw_err e = prune(response, calls, v, count);
+    free(calls);
+    if (e != BW_OK) {
+        free(v);
+        return e;
+    }
+    *verdicts = v;
+    *n = count;
+    return BW_OK;
+}
