@@ -113,4 +113,26 @@ bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size,
  * completes with BW_E_UNAVAILABLE until an operator starts a new log. */
 int bw_ledger_frozen(const struct bw_ledger *l);
 
+/* ---- Evidence export helpers (src/evidence/). ---- */
+
+/* The directory the ledger was opened from (for reading its log file offline). */
+const char *bw_ledger_dir(const struct bw_ledger *l);
+
+/* Loads the log key of the ledger directory `dir` without opening the log (no lock: export
+ * works while the gateway runs), with the same checks as open (origin file; signing.key exactly
+ * 32 bytes, mode 0600). The caller frees *out with bw_note_signer_free. Errors: BW_E_IO,
+ * BW_E_INVALID, BW_E_NOMEM. */
+struct bw_note_signer;
+bw_err bw_ledger_load_signer(const char *dir, struct bw_note_signer **out) BW_MUST_CHECK;
+
+/* Signs a statement that is not a checkpoint (an evidence-pack manifest) with the log key,
+ * appending the signed note to out. Domain separation: text that parses as a C2SP checkpoint
+ * body is refused (BW_E_INVALID), so the log key can never be made to sign a tree head outside
+ * the commit path. Reentrant. */
+bw_err bw_ledger_sign_statement(const struct bw_note_signer *s, const char *text, size_t len,
+                                struct bw_buf *out) BW_MUST_CHECK;
+/* The same with the open ledger's key. */
+bw_err bw_ledger_sign_manifest(const struct bw_ledger *l, const char *text, size_t len,
+                               struct bw_buf *out) BW_MUST_CHECK;
+
 #endif

@@ -62,6 +62,7 @@ struct bw_ledger {
     char origin[BW_NOTE_NAME_MAX + 1];
     char vkey[BW_NOTE_VKEY_MAX];
     char key_id_hex[9];
+    char dir[BW_LEDGER_PATH_MAX];
     struct bw_note_signer *signer;
     struct bw_note_verifier verifier;
     struct bw_ledger_opts opts;
@@ -97,6 +98,10 @@ struct bw_ledger {
 };
 
 /* log_open.c */
+/* Reads dir's origin file / signing key with the checks of docs/EVIDENCE.md "Files". */
+bw_err bw_ledger_load_origin_at(int dfd, char origin[BW_NOTE_NAME_MAX + 1]) BW_MUST_CHECK;
+bw_err bw_ledger_load_signer_at(int dfd, const char *origin,
+                                struct bw_note_signer **out) BW_MUST_CHECK;
 bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
                            const uint8_t leaf_hash[32]) BW_MUST_CHECK;
 void bw_ledger_freeze(struct bw_ledger *l, const char *why);

@@ -141,7 +141,7 @@ bw_err bw_ledger_sign_checkpoint(struct bw_ledger *l, const struct bw_merkle_fro
     return e;
 }
 
-static bw_err load_origin(struct bw_ledger *l, int dfd) {
+bw_err bw_ledger_load_origin_at(int dfd, char origin[BW_NOTE_NAME_MAX + 1]) {
     uint8_t buf[BW_NOTE_NAME_MAX + 3];
     size_t n = 0;
     BW_TRY(read_small(dfd, "origin", buf, sizeof buf, &n));
@@ -149,13 +149,13 @@ static bw_err load_origin(struct bw_ledger *l, int dfd) {
         buf[--n] = 0;
     BW_ENSURE(n > 0 && n <= BW_NOTE_NAME_MAX && strlen((char *)buf) == n, BW_E_INVALID);
     BW_ENSURE(bw_note_name_ok((const char *)buf), BW_E_INVALID);
-    memcpy(l->origin, buf, n + 1);
+    memcpy(origin, buf, n + 1);
     return BW_OK;
 }
 
 /* The key file must be exactly a seed and private to the owner: a group- or world-readable
  * signing key has to be treated as leaked, so refuse to use it. */
-static bw_err load_signer(struct bw_ledger *l, int dfd) {
+bw_err bw_ledger_load_signer_at(int dfd, const char *origin, struct bw_note_signer **out) {
     bw_err result = BW_OK;
     uint8_t *seed = sodium_malloc(SEED_LEN + 1);
     BW_ENSURE(seed, BW_E_NOMEM);
@@ -167,7 +167,7 @@ static bw_err load_signer(struct bw_ledger *l, int dfd) {
         BW_GOTO(BW_E_IO);
     }
     BW_GOTO_IF(read(fd, seed, SEED_LEN + 1) != SEED_LEN, BW_E_IO);
-    BW_GOTO(bw_note_signer_new(l->origin, seed, &l->signer));
+    BW_GOTO(bw_note_signer_new(origin, seed, out));
 out:
     if (fd >= 0)
         close(fd);
@@ -262,8 +262,8 @@ static bw_err open_files(struct bw_ledger *l, int dfd) {
     BW_ENSURE(l->lock_fd >= 0, BW_E_IO);
     if (flock(l->lock_fd, LOCK_EX | LOCK_NB) != 0)
         return errno == EWOULDBLOCK ? BW_E_UNAVAILABLE : BW_E_IO;
-    BW_TRY(load_origin(l, dfd));
-    BW_TRY(load_signer(l, dfd));
+    BW_TRY(bw_ledger_load_origin_at(dfd, l->origin));
+    BW_TRY(bw_ledger_load_signer_at(dfd, l->origin, &l->signer));
     BW_TRY(bw_note_signer_vkey(l->signer, l->vkey, sizeof l->vkey));
     BW_TRY(bw_note_verifier_parse(l->vkey, strlen(l->vkey), &l->verifier));
     BW_TRY(bw_hex_encode(bw_note_signer_key_id(l->signer), 4, l->key_id_hex, sizeof l->key_id_hex));
@@ -292,6 +292,8 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts, struct
     BW_GOTO_IF(!l->chunks, BW_E_NOMEM);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     BW_GOTO_IF(dfd < 0, BW_E_IO);
+    BW_GOTO_IF(strlen(dir) >= sizeof l->dir, BW_E_INVALID);
+    memcpy(l->dir, dir, strlen(dir) + 1);
     BW_GOTO(open_files(l, dfd));
     BW_GOTO(recover(l));
     BW_GOTO_IF(pthread_create(&l->thread, NULL, bw_ledger_thread_main, l) != 0, BW_E_INTERNAL);

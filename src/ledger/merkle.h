@@ -81,4 +81,27 @@ bw_err bw_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                                     const uint8_t old_root[32], const uint8_t new_root[32],
                                     const uint8_t (*proof)[32], size_t len) BW_MUST_CHECK;
 
+/* ---- Level cache: O(log^2 n) proofs over a fixed set of leaves (evidence packs). ----
+ * Holds every complete, aligned perfect subtree hash (level k, slot i = MTH of leaves
+ * [i*2^k, (i+1)*2^k)): about 2 * n hashes (64 MiB per million leaves). RFC 9162 subtrees are
+ * always aligned this way, so PATH and PROOF need only O(log n) lookups plus O(log n) hashes
+ * for the ragged right edge. Immutable after build: thread-safe for reads. */
+struct bw_merkle_cache;
+
+/* Builds the cache over n leaf hashes (copied). Errors: BW_E_NOMEM, BW_E_TOO_LARGE (n > 2^40). */
+bw_err bw_merkle_cache_new(const uint8_t (*leaves)[32], uint64_t n,
+                           struct bw_merkle_cache **out) BW_MUST_CHECK;
+void bw_merkle_cache_free(struct bw_merkle_cache *c);
+uint64_t bw_merkle_cache_size(const struct bw_merkle_cache *c);
+/* MTH(D[0:size]) for size <= the cache's n (the empty root for 0). BW_E_INVALID otherwise. */
+bw_err bw_merkle_cache_root(const struct bw_merkle_cache *c, uint64_t size,
+                            uint8_t out[32]) BW_MUST_CHECK;
+/* Same proofs and errors as bw_merkle_inclusion_proof / bw_merkle_consistency_proof, for
+ * size <= the cache's n. */
+bw_err bw_merkle_cache_inclusion(const struct bw_merkle_cache *c, uint64_t index, uint64_t size,
+                                 uint8_t (*proof)[32], size_t max, size_t *len) BW_MUST_CHECK;
+bw_err bw_merkle_cache_consistency(const struct bw_merkle_cache *c, uint64_t old_size,
+                                   uint64_t new_size, uint8_t (*proof)[32], size_t max,
+                                   size_t *len) BW_MUST_CHECK;
+
 #endif

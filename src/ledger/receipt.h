@@ -36,8 +36,8 @@ struct bw_receipt {
     char route[32]; /* chat | embeddings | models | ... */
     char model[128];
     char decision[24]; /* allow | deny | require_approval (decision kind) */
-    char reason[48];   /* stable reason code, docs/REASON_CODES.md */
-    char rule[64];     /* matched rule id */
+    char reason[49];   /* stable reason code, docs/REASON_CODES.md */
+    char rule[65];     /* matched rule id */
     char status[32]; /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
     int http_status; /* outcome: status sent to the client (0 = absent) */
     uint8_t request_sha256[32];

@@ -1,0 +1,322 @@
+/* evidence_verify_receipts.c: the per-receipt checks (canonical form, inclusion), sequence,
+ * decision/outcome links, policies, and the verifier's entry point. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "evidence/proof.h"
+#include "evidence/receipt_check.h"
+#include "evidence/verify_internal.h"
+#include "util/codec.h"
+
+/* First failure per check across threads: the lowest receipt position wins, so the report is
+ * the same however the work was split. */
+struct rec_job {
+    struct vstate *v;
+    const struct member *final;
+    const uint8_t *final_root;
+    pthread_mutex_t mu;
+    size_t bad_canon, bad_incl;
+    char why_canon[160], why_incl[160];
+};
+
+static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const char *msg) {
+    pthread_mutex_lock(&j->mu);
+    if (k < *bad) {
+        *bad = k;
+        snprintf(why, 160, "%s: %s", j->v->m[2 * k].name, msg);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
+    const struct member *m = &j->v->m[2 * k];
+    struct bw_evidence_receipt info;
+    const char *why = NULL;
+    if (bw_evidence_receipt_parse(m->data.ptr, m->data.len, &info, &why) != BW_OK)
+        return why;
+    if (info.index != m->a)
+        return "predicate.log.index differs from the member name";
+    if (strcmp(info.origin, j->v->trust->name) != 0)
+        return "predicate.log.origin is not the trusted log";
+    if (j->v->st.trusted && j->v->st.org[0] && strcmp(info.org_id, j->v->st.org) != 0)
+        return "receipt of another org in an org-scoped pack";
+    r->kind = (uint8_t)info.kind;
+    r->has_parent = (uint8_t)info.has_parent;
+    r->has_policy = (uint8_t)info.has_policy;
+    memcpy(r->parent, info.parent_leaf_hash, 32);
+    memcpy(r->policy, info.policy_sha256, 32);
+    r->canonical = 1;
+    return NULL;
+}
+
+static const char *incl_one(struct rec_job *j, size_t k, const struct rec *r) {
+    const struct member *m = &j->v->m[2 * k + 1];
+    struct bw_evidence_proof *p = malloc(sizeof *p);
+    const char *why = NULL;
+    if (!p)
+        return "out of memory";
+    uint64_t size = j->final->a;
+    if (bw_evidence_proof_decode((const char *)m->data.ptr, m->data.len, p) != BW_OK)
+        why = "not a C2SP tlog-proof";
+    else if (p->index != m->a)
+        why = "proof index differs from the member name";
+    else if (p->note.len != j->final->data.len ||
+             memcmp(p->note.ptr, j->final->data.ptr, p->note.len) != 0)
+        why = "proof is not against the pack's final checkpoint";
+    else if (p->index >= size)
+        why = "index not below the checkpoint size";
+    else if (bw_merkle_verify_inclusion(r->leaf, r->index, size, (const uint8_t(*)[32])p->hashes,
+                                        p->n, j->final_root) != BW_OK)
+        why = "inclusion proof does not verify (wrong hashes or length)";
+    free(p);
+    return why;
+}
+
+static void rec_range(void *ctx, size_t lo, size_t hi) {
+    struct rec_job *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        struct rec *r = &j->v->recs[k];
+        const struct member *m = &j->v->m[2 * k];
+        r->index = m->a;
+        bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
+        const char *why = canon_one(j, k, r);
+        if (why)
+            note_bad(j, k, &j->bad_canon, j->why_canon, why);
+        if ((why = incl_one(j, k, r)) != NULL)
+            note_bad(j, k, &j->bad_incl, j->why_incl, why);
+    }
+}
+
+static void check_receipts(struct vstate *v) {
+    struct rec_job j;
+    memset(&j, 0, sizeof j);
+    pthread_mutex_init(&j.mu, NULL);
+    j.v = v;
+    j.final = &v->m[v->cp0 + v->ncp - 1];
+    j.final_root = v->cp_root[v->ncp - 1];
+    j.bad_canon = j.bad_incl = v->nrec;
+    bw_evidence_parallel(v->nrec, rec_range, &j);
+    pthread_mutex_destroy(&j.mu);
+    if (j.bad_canon < v->nrec)
+        bw_evidence_vfail(v, BW_CHECK_RECEIPT_CANONICAL, "%s", j.why_canon);
+    bw_evidence_vpass(v, BW_CHECK_RECEIPT_CANONICAL);
+    if (v->rep->status[BW_CHECK_CHECKPOINT_SIGNATURES] != BW_STATUS_PASS)
+        bw_evidence_vfail(v, BW_CHECK_INCLUSION, "the final checkpoint is not trusted");
+    else if (j.bad_incl < v->nrec)
+        bw_evidence_vfail(v, BW_CHECK_INCLUSION, "%s", j.why_incl);
+    bw_evidence_vpass(v, BW_CHECK_INCLUSION);
+}
+
+/* Scope all: exactly the leaves [first, size). Scope org: strictly increasing (the member
+ * order already guarantees it) and below size; continuity cannot be shown without the other
+ * orgs' receipts. Both: the count and first index the log signed. */
+static void check_sequence(struct vstate *v) {
+    const struct statement *st = &v->st;
+    if (!st->trusted) {
+        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "no trusted statement to check against");
+        return;
+    }
+    if (st->receipts != v->nrec) {
+        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%zu receipts, the statement signs %llu", v->nrec,
+                          (unsigned long long)st->receipts);
+        return;
+    }
+    uint64_t first = v->nrec ? v->recs[0].index : st->size;
+    if (first != st->first) {
+        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "first receipt %llu, the statement signs %llu",
+                          (unsigned long long)first, (unsigned long long)st->first);
+        return;
+    }
+    for (size_t k = 0; k < v->nrec; k++) {
+        uint64_t want = st->first + k;
+        if (v->recs[k].index >= st->size || (!st->org[0] && v->recs[k].index != want)) {
+            bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s: gap, duplicate or beyond size %llu",
+                              v->m[2 * k].name, (unsigned long long)st->size);
+            return;
+        }
+    }
+    if (!st->org[0] && st->first + v->nrec != st->size && v->nrec) {
+        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "receipts stop before the checkpoint size");
+        return;
+    }
+    bw_evidence_vpass(v, BW_CHECK_SEQUENCE);
+}
+
+struct leaf_key {
+    uint8_t leaf[32];
+    size_t k;
+};
+
+static int leaf_key_cmp(const void *a, const void *b) {
+    return memcmp(a, b, 32);
+}
+
+/* An outcome's parent_leaf_hash must be the leaf hash of a decision receipt earlier in the pack
+ * (the pack proves that leaf's inclusion too). */
+static void check_parents(struct vstate *v) {
+    struct leaf_key *keys = malloc((v->nrec + 1) * sizeof *keys);
+    if (!keys) {
+        bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS, "out of memory");
+        return;
+    }
+    for (size_t k = 0; k < v->nrec; k++) {
+        memcpy(keys[k].leaf, v->recs[k].leaf, 32);
+        keys[k].k = k;
+    }
+    qsort(keys, v->nrec, sizeof *keys, leaf_key_cmp);
+    for (size_t k = 0; k < v->nrec; k++) {
+        const struct rec *r = &v->recs[k];
+        if (!r->canonical || r->kind != BW_RECEIPT_OUTCOME)
+            continue;
+        const struct leaf_key *hit =
+            r->has_parent ? bsearch(r->parent, keys, v->nrec, sizeof *keys, leaf_key_cmp) : NULL;
+        if (!hit || v->recs[hit->k].kind != BW_RECEIPT_DECISION || hit->k >= k) {
+            bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
+                              "%s: outcome without its decision receipt in the pack",
+                              v->m[2 * k].name);
+            break;
+        }
+    }
+    free(keys);
+    bw_evidence_vpass(v, BW_CHECK_PARENT_LINKS);
+}
+
+static int hash_cmp(const void *a, const void *b) {
+    return memcmp(a, b, 32);
+}
+
+/* The referenced policy hashes, sorted and unique. */
+static size_t referenced(struct vstate *v, uint8_t (*out)[32]) {
+    size_t n = 0;
+    for (size_t k = 0; k < v->nrec; k++)
+        if (v->recs[k].canonical && v->recs[k].has_policy)
+            memcpy(out[n++], v->recs[k].policy, 32);
+    qsort(out, n, 32, hash_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || memcmp(out[u - 1], out[i], 32) != 0)
+            memmove(out[u++], out[i], 32);
+    return u;
+}
+
+static const struct member *policy_member(struct vstate *v, const uint8_t h[32]) {
+    for (size_t i = 0; i < v->npol; i++)
+        if (memcmp(v->m[v->pol0 + i].hash, h, 32) == 0)
+            return &v->m[v->pol0 + i];
+    return NULL;
+}
+
+static int policy_files_ok(struct vstate *v) {
+    for (size_t i = 0; i < v->npol; i++) {
+        const struct member *m = &v->m[v->pol0 + i];
+        uint8_t h[32];
+        bw_sha256(m->data.ptr, m->data.len, h);
+        if (memcmp(h, m->hash, 32) != 0) {
+            bw_evidence_vfail(v, BW_CHECK_POLICIES, "%s: content does not hash to its name",
+                              m->name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void check_policies(struct vstate *v) {
+    if (!policy_files_ok(v))
+        return;
+    uint8_t (*refs)[32] = malloc((v->nrec + 1) * 32);
+    struct bw_buf missing;
+    bw_buf_init(&missing, 1u << 24);
+    size_t n = refs ? referenced(v, refs) : 0;
+    bw_err e = refs ? BW_OK : BW_E_NOMEM;
+    struct bw_evidence_report *rep = v->rep;
+    for (size_t i = 0; i < n && e == BW_OK; i++) {
+        if (policy_member(v, refs[i]))
+            continue;
+        char hex[65];
+        e = bw_hex_encode(refs[i], 32, hex, sizeof hex);
+        if (e == BW_OK)
+            e = bw_buf_appendf(&missing, "%s\n", hex);
+        if (e == BW_OK && rep->n_missing_policies < 16)
+            memcpy(rep->missing_policies[rep->n_missing_policies], hex, 65);
+        rep->n_missing_policies++;
+    }
+    const struct member *listed = v->missing >= 0 ? &v->m[v->missing] : NULL;
+    size_t llen = listed ? listed->data.len : 0;
+    if (e != BW_OK)
+        bw_evidence_vfail(v, BW_CHECK_POLICIES, "out of memory");
+    else if (llen != missing.len || (llen && memcmp(listed->data.ptr, missing.ptr, llen) != 0))
+        bw_evidence_vfail(v, BW_CHECK_POLICIES, "missing-policies.txt does not list exactly the "
+                                                "referenced policies absent from the pack");
+    else if (rep->n_missing_policies && !v->opts->allow_missing_policies)
+        bw_evidence_vfail(v, BW_CHECK_POLICIES, "%zu referenced policy hash(es) not in the pack, "
+                          "first %s", rep->n_missing_policies, rep->missing_policies[0]);
+    else if (rep->n_missing_policies) {
+        rep->status[BW_CHECK_POLICIES] = BW_STATUS_WARN;
+        snprintf(rep->detail[BW_CHECK_POLICIES], sizeof rep->detail[0],
+                 "%zu referenced policy hash(es) not in the pack (allowed)",
+                 rep->n_missing_policies);
+    }
+    bw_evidence_vpass(v, BW_CHECK_POLICIES);
+    bw_buf_cleanup(&missing);
+    free(refs);
+}
+
+static void fill_summary(struct vstate *v) {
+    struct bw_evidence_report *rep = v->rep;
+    snprintf(rep->origin, sizeof rep->origin, "%s", v->trust->name);
+    if (v->st.trusted)
+        snprintf(rep->scope, sizeof rep->scope, "%s%s", v->st.org[0] ? "org " : "all", v->st.org);
+    rep->receipts = v->nrec;
+    rep->checkpoints = v->ncp;
+    rep->size = v->ncp ? v->m[v->cp0 + v->ncp - 1].a : 0;
+    rep->first = v->st.first;
+    rep->ok = 1;
+    for (int c = 0; c < BW_CHECK_COUNT; c++)
+        if (rep->status[c] == BW_STATUS_FAIL)
+            rep->ok = 0;
+}
+
+static void run_checks(struct vstate *v) {
+    bw_evidence_check_statement(v);
+    bw_evidence_check_hashes(v);
+    bw_evidence_check_checkpoints(v);
+    bw_evidence_check_consistency(v);
+    check_receipts(v);
+    check_sequence(v);
+    check_parents(v);
+    check_policies(v);
+    snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
+             "pack format v1 carries no per-receipt signatures");
+}
+
+bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_verifier *trust,
+                          const struct bw_evidence_verify_opts *opts,
+                          struct bw_evidence_report *report) {
+    static const struct bw_evidence_verify_opts defaults;
+    memset(report, 0, sizeof *report);
+    for (int c = 0; c < BW_CHECK_COUNT; c++)
+        report->status[c] = BW_STATUS_SKIP;
+    struct vstate v;
+    memset(&v, 0, sizeof v);
+    v.trust = trust;
+    v.opts = opts ? opts : &defaults;
+    v.rep = report;
+    bw_err e = BW_OK;
+    if (bw_evidence_read_members(&v, pack, len)) {
+        v.recs = calloc(v.nrec + 1, sizeof *v.recs);
+        v.cp_root = calloc(v.ncp + 1, 32);
+        if (v.recs && v.cp_root)
+            run_checks(&v);
+        else
+            e = BW_E_NOMEM;
+    }
+    fill_summary(&v);
+    free(v.recs);
+    free(v.cp_root);
+    free(v.m);
+    if (e != BW_OK)
+        return e;
+    return report->ok ? BW_OK : BW_E_CRYPTO;
+}

@@ -1,0 +1,76 @@
+/* verify_internal.h: state shared by the verifier's files (not a public contract). */
+#ifndef BW_EVIDENCE_VERIFY_INTERNAL_H
+#define BW_EVIDENCE_VERIFY_INTERNAL_H
+
+#include <stdint.h>
+
+#include "evidence/pack.h"
+#include "util/buf.h"
+
+enum member_kind {
+    M_RECEIPT = 0,
+    M_PROOF,
+    M_CHECKPOINT,
+    M_CONSISTENCY,
+    M_POLICY,
+    M_MISSING,
+    M_MANIFEST,
+    M_SIG,
+};
+
+struct member {
+    char name[BW_TAR_NAME_MAX + 1];
+    struct bw_slice data;
+    enum member_kind kind;
+    uint64_t a, b;       /* index / size / consistency pair */
+    uint8_t hash[32];    /* policies: the hash in the name */
+};
+
+/* One exported receipt, as the checks see it. */
+struct rec {
+    uint64_t index;
+    uint8_t leaf[32];
+    uint8_t parent[32];
+    uint8_t policy[32];
+    uint8_t kind, has_parent, has_policy, canonical;
+};
+
+struct statement {
+    int trusted; /* signature verified and well formed */
+    char org[BW_PACK_ORG_MAX + 1]; /* "" = scope all */
+    int64_t since;
+    uint64_t first, size, receipts;
+    uint8_t manifest[32];
+};
+
+struct vstate {
+    const struct bw_note_verifier *trust;
+    const struct bw_evidence_verify_opts *opts;
+    struct bw_evidence_report *rep;
+    struct member *m;
+    size_t nm, cap;
+    size_t nrec, cp0, ncp, cons0, ncons, pol0, npol;
+    long missing, manifest, sig; /* member positions, -1 if absent */
+    struct rec *recs;
+    struct statement st;
+    uint8_t (*cp_root)[32];
+};
+
+/* Sets a check's status (the first FAIL detail wins). */
+void bw_evidence_vfail(struct vstate *v, enum bw_evidence_check c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void bw_evidence_vpass(struct vstate *v, enum bw_evidence_check c);
+
+/* evidence_members.c: the container walk (pack-format). 1 if the layout is valid. */
+int bw_evidence_read_members(struct vstate *v, const uint8_t *pack, size_t len);
+
+/* evidence_verify.c: the container-level checks, in run order. */
+void bw_evidence_check_statement(struct vstate *v);   /* manifest-signature */
+void bw_evidence_check_hashes(struct vstate *v);      /* file-hashes */
+void bw_evidence_check_checkpoints(struct vstate *v); /* checkpoint-signatures */
+void bw_evidence_check_consistency(struct vstate *v); /* consistency */
+
+/* Runs fn(ctx, lo, hi) over [0, n) split across threads; returns when all are done. */
+void bw_evidence_parallel(size_t n, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);
+
+#endif
