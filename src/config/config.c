@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,10 @@ void bw_config_defaults(struct bw_config *c) {
     c->client_timeout_s = 30;
     c->ledger_batch_max = 256;
     c->ledger_fsync = 1;
+    c->default_max_tokens = -1;
+    c->billing_tolerance_s = 300;
+    c->billing_max_body_bytes = 1u << 20;
+    snprintf(c->billing_free_plan, sizeof c->billing_free_plan, "free");
 }
 
 void bw_config_cleanup(struct bw_config *c) {
@@ -59,6 +64,51 @@ void bw_config_cleanup(struct bw_config *c) {
     free(c->orgs);
     c->orgs = NULL;
     c->n_orgs = 0;
+    for (size_t i = 0; i < c->n_budgets; i++) {
+        for (size_t j = 0; j < c->budgets[i].n_agents; j++)
+            free(c->budgets[i].agents[j].agent);
+        free(c->budgets[i].agents);
+        free(c->budgets[i].org);
+    }
+    free(c->budgets);
+    c->budgets = NULL;
+    c->n_budgets = 0;
+    for (size_t i = 0; i < c->n_prices; i++)
+        free(c->prices[i].model);
+    free(c->prices);
+    c->prices = NULL;
+    c->n_prices = 0;
+    for (size_t i = 0; i < c->n_plans; i++)
+        free(c->plans[i].name);
+    free(c->plans);
+    c->plans = NULL;
+    c->n_plans = 0;
+}
+
+const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const char *org) {
+    for (size_t i = 0; i < c->n_budgets; i++)
+        if (strcmp(c->budgets[i].org, org) == 0)
+            return &c->budgets[i];
+    return NULL;
+}
+
+const struct bw_price_config *bw_config_price(const struct bw_config *c, const char *model) {
+    for (size_t i = 0; i < c->n_prices; i++)
+        if (strcmp(c->prices[i].model, model) == 0)
+            return &c->prices[i];
+    return NULL;
+}
+
+const struct bw_plan_config *bw_config_plan(const struct bw_config *c, const char *name) {
+    for (size_t i = 0; i < c->n_plans; i++)
+        if (strcmp(c->plans[i].name, name) == 0)
+            return &c->plans[i];
+    return NULL;
+}
+
+int bw_config_billing_enabled(const struct bw_config *c) {
+    return c->billing_stripe_secret_env[0] || c->billing_stripe_secret_file[0] ||
+           c->billing_standard_secret_env[0] || c->billing_standard_secret_file[0];
 }
 
 const struct bw_org_config *bw_config_org(const struct bw_config *c, const char *name) {
@@ -77,6 +127,10 @@ struct walk {
     size_t err_size;
     struct bw_config *c;
     struct bw_org_config *org; /* the org being filled by org_field */
+    struct bw_budget_limits *limits; /* the budget or plan being filled by budget_limit_field */
+    struct bw_budget_config *budget;  /* the org budget being filled by budget_field */
+    struct bw_price_config *price;
+    const char *section;              /* for messages: "budgets.acme", "plans.pro" */
 };
 
 static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
@@ -188,6 +242,49 @@ static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t 
     return fail(w, v, "upstream: unknown key '%.64s'", key);
 }
 
+/* Bounds shared with src/limits/limits.h (kept numeric here so config does not depend on it). */
+#define RATE_MAX 1000000000L
+#define TOKENS_MAX 100000000L
+#define PRICE_MAX 10000000000L
+#define BUDGET_MAX 4000000000000000000L
+
+static bw_err get_bool(struct walk *w, const yaml_node_t *n, const char *key, int *out) {
+    const char *b = scalar(n);
+    if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
+        return fail(w, n, "%s: expected true or false", key);
+    *out = strcmp(b, "true") == 0;
+    return BW_OK;
+}
+
+/* The rate settings of `limits:`: <scope>_<requests|tokens>_<per_minute|burst>. */
+static int64_t *rate_key(struct bw_config *c, const char *key) {
+    static const struct {
+        const char *name;
+        size_t off;
+        int burst;
+    } keys[] = {
+        {"key_requests_per_minute", offsetof(struct bw_config, key_requests), 0},
+        {"key_requests_burst", offsetof(struct bw_config, key_requests), 1},
+        {"key_tokens_per_minute", offsetof(struct bw_config, key_tokens), 0},
+        {"key_tokens_burst", offsetof(struct bw_config, key_tokens), 1},
+        {"agent_requests_per_minute", offsetof(struct bw_config, agent_requests), 0},
+        {"agent_requests_burst", offsetof(struct bw_config, agent_requests), 1},
+        {"agent_tokens_per_minute", offsetof(struct bw_config, agent_tokens), 0},
+        {"agent_tokens_burst", offsetof(struct bw_config, agent_tokens), 1},
+        {"org_requests_per_minute", offsetof(struct bw_config, org_requests), 0},
+        {"org_requests_burst", offsetof(struct bw_config, org_requests), 1},
+        {"org_tokens_per_minute", offsetof(struct bw_config, org_tokens), 0},
+        {"org_tokens_burst", offsetof(struct bw_config, org_tokens), 1},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strcmp(key, keys[i].name) != 0)
+            continue;
+        struct bw_rate_config *r = (struct bw_rate_config *)((char *)c + keys[i].off);
+        return keys[i].burst ? &r->burst : &r->per_minute;
+    }
+    return NULL;
+}
+
 static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     long n = 0;
@@ -203,6 +300,19 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
     } else if (strcmp(key, "client_timeout_s") == 0) {
         BW_TRY(get_int(w, v, "limits.client_timeout_s", 1, 3600, &n));
         c->client_timeout_s = (int)n;
+    } else if (rate_key(c, key)) {
+        char what[80];
+        snprintf(what, sizeof what, "limits.%s", key);
+        BW_TRY(get_int(w, v, what, 0, RATE_MAX, &n));
+        *rate_key(c, key) = n;
+    } else if (strcmp(key, "org_max_concurrent") == 0) {
+        BW_TRY(get_int(w, v, "limits.org_max_concurrent", 0, 1000000, &n));
+        c->org_max_concurrent = n;
+    } else if (strcmp(key, "default_max_tokens") == 0) {
+        BW_TRY(get_int(w, v, "limits.default_max_tokens", -1, TOKENS_MAX, &n));
+        c->default_max_tokens = n;
+    } else if (strcmp(key, "clamp_max_tokens") == 0) {
+        BW_TRY(get_bool(w, v, "limits.clamp_max_tokens", &c->clamp_max_tokens));
     } else {
         return fail(w, v, "limits: unknown key '%.64s'", key);
     }
@@ -284,6 +394,200 @@ static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) 
     return each_pair(w, v, key, org_field);
 }
 
+static bw_err billing_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    long n;
+    if (strcmp(key, "stripe_secret_env") == 0)
+        return get_str(w, v, "billing.stripe_secret_env", c->billing_stripe_secret_env,
+                       sizeof c->billing_stripe_secret_env);
+    if (strcmp(key, "stripe_secret_file") == 0)
+        return get_str(w, v, "billing.stripe_secret_file", c->billing_stripe_secret_file,
+                       sizeof c->billing_stripe_secret_file);
+    if (strcmp(key, "standard_secret_env") == 0)
+        return get_str(w, v, "billing.standard_secret_env", c->billing_standard_secret_env,
+                       sizeof c->billing_standard_secret_env);
+    if (strcmp(key, "standard_secret_file") == 0)
+        return get_str(w, v, "billing.standard_secret_file", c->billing_standard_secret_file,
+                       sizeof c->billing_standard_secret_file);
+    if (strcmp(key, "free_plan") == 0) {
+        BW_TRY(get_str(w, v, "billing.free_plan", c->billing_free_plan,
+                       sizeof c->billing_free_plan));
+        if (!model_name_ok(c->billing_free_plan))
+            return fail(w, v, "billing.free_plan: invalid plan name");
+        return BW_OK;
+    }
+    if (strcmp(key, "tolerance_s") == 0) {
+        BW_TRY(get_int(w, v, "billing.tolerance_s", 1, 3600, &n));
+        c->billing_tolerance_s = (int)n;
+        return BW_OK;
+    }
+    if (strcmp(key, "max_body_bytes") == 0) {
+        BW_TRY(get_int(w, v, "billing.max_body_bytes", 1024, 16L << 20, &n));
+        c->billing_max_body_bytes = (size_t)n;
+        return BW_OK;
+    }
+    return fail(w, v, "billing: unknown key '%.64s'", key);
+}
+
+/* monthly_tokens / monthly_cost_micros of a budget or plan (absent = unlimited). */
+static bw_err budget_limit_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n;
+    char what[160];
+    snprintf(what, sizeof what, "%s.%.64s", w->section, key);
+    if (strcmp(key, "monthly_tokens") == 0) {
+        BW_TRY(get_int(w, v, what, 0, BUDGET_MAX, &n));
+        w->limits->monthly_tokens = n;
+    } else if (strcmp(key, "monthly_cost_micros") == 0) {
+        BW_TRY(get_int(w, v, what, 0, BUDGET_MAX, &n));
+        w->limits->monthly_cost_micros = n;
+    } else {
+        return fail(w, v, "%s: unknown key '%.64s'", w->section, key);
+    }
+    return BW_OK;
+}
+
+static bw_err agent_budget_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_budget_config *b = w->budget;
+    if (b->n_agents >= BW_CONFIG_MAX_AGENTS)
+        return fail(w, v, "budgets.%s.agents: more than %d agents", b->org, BW_CONFIG_MAX_AGENTS);
+    if (!model_name_ok(key) || strlen(key) > 63)
+        return fail(w, v, "budgets.%s.agents: invalid agent name", b->org);
+    for (size_t i = 0; i < b->n_agents; i++)
+        if (strcmp(b->agents[i].agent, key) == 0)
+            return fail(w, v, "budgets.%s.agents: '%.64s' listed twice", b->org, key);
+    struct bw_agent_budget_config *a = realloc(b->agents, (b->n_agents + 1) * sizeof *a);
+    if (!a)
+        return BW_E_NOMEM;
+    b->agents = a;
+    struct bw_agent_budget_config *ab = &a[b->n_agents];
+    ab->agent = strdup(key);
+    if (!ab->agent)
+        return BW_E_NOMEM;
+    ab->limits.monthly_tokens = -1;
+    ab->limits.monthly_cost_micros = -1;
+    b->n_agents++;
+    char section[160];
+    snprintf(section, sizeof section, "budgets.%s.agents.%s", b->org, key);
+    w->section = section;
+    w->limits = &ab->limits;
+    bw_err e = each_pair(w, v, section, budget_limit_field);
+    w->section = NULL;
+    return e;
+}
+
+static bw_err budget_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    if (strcmp(key, "agents") == 0)
+        return each_pair(w, v, "agents", agent_budget_field);
+    char section[160];
+    snprintf(section, sizeof section, "budgets.%s", w->budget->org);
+    w->section = section;
+    w->limits = &w->budget->limits;
+    bw_err e = budget_limit_field(w, key, v);
+    w->section = NULL;
+    return e;
+}
+
+static bw_err budgets_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (c->n_budgets >= BW_CONFIG_MAX_ORGS)
+        return fail(w, v, "budgets: more than %d orgs", BW_CONFIG_MAX_ORGS);
+    if (strlen(key) > 63 || !model_name_ok(key))
+        return fail(w, v, "budgets: invalid org name");
+    if (bw_config_budget(c, key))
+        return fail(w, v, "budgets: '%.64s' listed twice", key);
+    struct bw_budget_config *b = realloc(c->budgets, (c->n_budgets + 1) * sizeof *b);
+    if (!b)
+        return BW_E_NOMEM;
+    c->budgets = b;
+    struct bw_budget_config *nb = &b[c->n_budgets++];
+    memset(nb, 0, sizeof *nb);
+    nb->limits.monthly_tokens = -1;
+    nb->limits.monthly_cost_micros = -1;
+    nb->org = strdup(key);
+    if (!nb->org)
+        return BW_E_NOMEM;
+    w->budget = nb;
+    return each_pair(w, v, key, budget_field);
+}
+
+static bw_err price_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n;
+    char what[200];
+    snprintf(what, sizeof what, "prices.%s.%.64s", w->price->model, key);
+    if (strcmp(key, "prompt_per_1m_micros") == 0) {
+        BW_TRY(get_int(w, v, what, 0, PRICE_MAX, &n));
+        w->price->prompt_per_1m_micros = n;
+    } else if (strcmp(key, "completion_per_1m_micros") == 0) {
+        BW_TRY(get_int(w, v, what, 0, PRICE_MAX, &n));
+        w->price->completion_per_1m_micros = n;
+    } else {
+        return fail(w, v, "prices.%s: unknown key '%.64s'", w->price->model, key);
+    }
+    return BW_OK;
+}
+
+static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (c->n_prices >= BW_CONFIG_MAX_MODELS)
+        return fail(w, v, "prices: more than %d models", BW_CONFIG_MAX_MODELS);
+    if (!model_name_ok(key))
+        return fail(w, v, "prices: invalid model name");
+    if (bw_config_price(c, key))
+        return fail(w, v, "prices: '%.64s' listed twice", key);
+    struct bw_price_config *p = realloc(c->prices, (c->n_prices + 1) * sizeof *p);
+    if (!p)
+        return BW_E_NOMEM;
+    c->prices = p;
+    struct bw_price_config *np = &p[c->n_prices++];
+    memset(np, 0, sizeof *np);
+    np->model = strdup(key);
+    if (!np->model)
+        return BW_E_NOMEM;
+    w->price = np;
+    /* both prices are required: a missing one must not silently price tokens at zero */
+    if (v->type == YAML_MAPPING_NODE) {
+        int seen = 0;
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+             q++) {
+            const char *k = scalar(yaml_document_get_node(w->doc, q->key));
+            seen += k && (strcmp(k, "prompt_per_1m_micros") == 0 ||
+                          strcmp(k, "completion_per_1m_micros") == 0);
+        }
+        if (seen != 2)
+            return fail(w, v, "prices.%.64s: needs prompt_per_1m_micros and "
+                              "completion_per_1m_micros", key);
+    }
+    return each_pair(w, v, key, price_field);
+}
+
+static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (c->n_plans >= BW_CONFIG_MAX_PLANS)
+        return fail(w, v, "plans: more than %d plans", BW_CONFIG_MAX_PLANS);
+    if (strlen(key) > 31 || !model_name_ok(key))
+        return fail(w, v, "plans: invalid plan name (printable, up to 31 bytes)");
+    if (bw_config_plan(c, key))
+        return fail(w, v, "plans: '%.64s' listed twice", key);
+    struct bw_plan_config *p = realloc(c->plans, (c->n_plans + 1) * sizeof *p);
+    if (!p)
+        return BW_E_NOMEM;
+    c->plans = p;
+    struct bw_plan_config *np = &p[c->n_plans++];
+    memset(np, 0, sizeof *np);
+    np->limits.monthly_tokens = -1;
+    np->limits.monthly_cost_micros = -1;
+    np->name = strdup(key);
+    if (!np->name)
+        return BW_E_NOMEM;
+    char section[80];
+    snprintf(section, sizeof section, "plans.%s", key);
+    w->section = section;
+    w->limits = &np->limits;
+    bw_err e = each_pair(w, v, section, budget_limit_field);
+    w->section = NULL;
+    return e;
+}
+
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
     if (strcmp(key, "listen") == 0)
@@ -293,6 +597,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         w->c->workers = (int)n;
         return BW_OK;
     }
+    if (strcmp(key, "policy") == 0)
+        return get_str(w, v, "policy", w->c->policy, sizeof w->c->policy);
     if (strcmp(key, "database") == 0) {
         BW_TRY(get_str(w, v, "database", w->c->database, sizeof w->c->database));
         if (strncmp(w->c->database, "postgres://", 11) != 0 &&
@@ -308,7 +614,32 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return each_pair(w, v, "ledger", ledger_field);
     if (strcmp(key, "orgs") == 0)
         return each_pair(w, v, "orgs", orgs_field);
+    if (strcmp(key, "billing") == 0)
+        return each_pair(w, v, "billing", billing_field);
+    if (strcmp(key, "budgets") == 0)
+        return each_pair(w, v, "budgets", budgets_field);
+    if (strcmp(key, "prices") == 0)
+        return each_pair(w, v, "prices", prices_field);
+    if (strcmp(key, "plans") == 0)
+        return each_pair(w, v, "plans", plans_field);
     return fail(w, v, "unknown key '%.64s'", key);
+}
+
+/* Cross-section checks: both secret sources of one scheme is ambiguous; a rate burst without
+ * its rate does nothing (a typo). */
+static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
+    struct bw_config *c = w->c;
+    if (c->billing_stripe_secret_env[0] && c->billing_stripe_secret_file[0])
+        return fail(w, root, "billing: set stripe_secret_env or stripe_secret_file, not both");
+    if (c->billing_standard_secret_env[0] && c->billing_standard_secret_file[0])
+        return fail(w, root, "billing: set standard_secret_env or standard_secret_file, not both");
+    const struct bw_rate_config *rates[] = {&c->key_requests,   &c->key_tokens,
+                                            &c->agent_requests, &c->agent_tokens,
+                                            &c->org_requests,   &c->org_tokens};
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+        if (rates[i]->burst && !rates[i]->per_minute)
+            return fail(w, root, "limits: a *_burst is set without its *_per_minute");
+    return BW_OK;
 }
 
 bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw_config *c,
@@ -317,7 +648,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
     yaml_parser_t parser;
     yaml_document_t doc;
     int have_doc = 0;
-    struct walk w = {&doc, name, err, err_size, c, NULL};
+    struct walk w = {&doc, name, err, err_size, c, NULL, NULL, NULL, NULL, NULL};
 
     bw_config_defaults(c);
     if (!yaml_parser_initialize(&parser))
@@ -337,6 +668,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
         goto out;
     }
     BW_GOTO(each_pair(&w, root, "configuration", top_field));
+    BW_GOTO(check_spend(&w, root));
     bw_sha256(text, len, c->sha256);
 out:
     if (have_doc)

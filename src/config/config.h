@@ -68,6 +68,8 @@ struct bw_config {
     int listen_port;
     int workers; /* 0 = one per core */
     char database[1024]; /* postgres:// URL; empty = DIR/bulwark.db (SQLite) */
+    char policy[1024];   /* rule-engine policy file (relative to the config's folder); empty =
+                          * orgs.*.allowed_models decide */
 
     char upstream_url[1024]; /* base including /v1, or "mock" */
     char upstream_key_env[128];

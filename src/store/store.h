@@ -61,4 +61,99 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
 /* New random id "<prefix>_<16 hex>" (prefix up to 8 chars). */
 void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]);
 
+/* ---- Spend: usage metering and billing state (store_billing.c, migration 2, SPEND.md) ----
+ * Tenant-facing reads bind org_id. bw_store_usage_month_totals and the billing-event functions
+ * are not tenant reads: they serve startup restore and the signed billing webhook. */
+
+struct bw_usage_record {
+    char id[BW_ID_SIZE]; /* "" = generate ("use_<16 hex>") */
+    char org_id[BW_ID_SIZE];
+    char agent[64];
+    char key_id[BW_ID_SIZE];
+    char model[128];
+    int64_t prompt_tokens, completion_tokens, total_tokens, cost_micros;
+    char status[32]; /* outcome status: ok | upstream_error | ... */
+    int64_t started_ms, ended_ms;
+    int32_t month; /* budget month of the reservation (bw_limits_month_of(started_ms)) */
+    char receipt_id[32];
+};
+
+/* Inserts one usage row (one model call). Errors: BW_E_INVALID (negative counts, empty
+ * org/model), BW_E_EXISTS, BW_E_UNAVAILABLE. */
+bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u) BW_MUST_CHECK;
+
+/* Calls fn once per (org_id, agent) with that month's settled tokens and cost, agent "" being
+ * the org's total. For restoring budgets at start. fn returning non-zero stops (BW_E_INTERNAL). */
+typedef int (*bw_store_usage_total_fn)(void *arg, const char *org_id, const char *agent,
+                                       int64_t tokens, int64_t cost_micros);
+bw_err bw_store_usage_month_totals(struct bw_store *s, int32_t month, bw_store_usage_total_fn fn,
+                                   void *arg) BW_MUST_CHECK;
+
+/* One org's settled tokens and cost in a month (0, 0 if none). */
+bw_err bw_store_usage_month_org(struct bw_store *s, const char *org_id, int32_t month,
+                                int64_t *tokens, int64_t *cost_micros) BW_MUST_CHECK;
+
+enum bw_usage_group { BW_USAGE_BY_NONE, BW_USAGE_BY_MODEL, BW_USAGE_BY_AGENT, BW_USAGE_BY_DAY };
+
+struct bw_usage_row {
+    const char *group; /* model, agent, "YYYY-MM-DD" (UTC), or "" for NONE */
+    int64_t calls, prompt_tokens, completion_tokens, total_tokens, cost_micros;
+};
+/* Aggregates org_id's usage with from_ms <= started_ms < to_ms, ordered by group. fn is called
+ * per row (row strings valid during the call); non-zero stops with BW_E_INTERNAL. At most
+ * max_rows rows (BW_E_TOO_LARGE after). */
+typedef int (*bw_store_usage_row_fn)(void *arg, const struct bw_usage_row *row);
+bw_err bw_store_usage_query(struct bw_store *s, const char *org_id, int64_t from_ms,
+                            int64_t to_ms, enum bw_usage_group group, size_t max_rows,
+                            bw_store_usage_row_fn fn, void *arg) BW_MUST_CHECK;
+
+struct bw_billing_state {
+    char org_id[BW_ID_SIZE];
+    char plan[32];
+    int64_t monthly_tokens, monthly_cost_micros; /* -1 = unlimited */
+    int64_t event_created; /* the provider's `created` of the event that set this state */
+    char event_id[128];
+    int64_t updated_ms;
+};
+
+/* The org's billing state. BW_E_NOT_FOUND if no event ever set one. */
+bw_err bw_store_billing_get(struct bw_store *s, const char *org_id,
+                            struct bw_billing_state *out) BW_MUST_CHECK;
+
+/* Whether a billing event id was already recorded: BW_OK (seen; its outcome copied into
+ * outcome[16]) or BW_E_NOT_FOUND. */
+bw_err bw_store_billing_event_seen(struct bw_store *s, const char *event_id,
+                                   char outcome[16]) BW_MUST_CHECK;
+
+struct bw_billing_event {
+    const char *event_id; /* scheme-qualified: "stripe:evt_..", "standard:msg_.." */
+    const char *org_id;   /* "" if none */
+    const char *type;
+    int64_t created;
+    const char *receipt_id;
+};
+
+enum bw_billing_outcome {
+    BW_BILLING_APPLIED,
+    BW_BILLING_DUPLICATE, /* the event id was already recorded: nothing written */
+    BW_BILLING_STALE,     /* older than the org's state: recorded, state unchanged */
+    BW_BILLING_IGNORED,   /* state == NULL: recorded only */
+};
+
+/* In one IMMEDIATE transaction: if the event id is recorded, nothing (DUPLICATE); else if state
+ * is given and the org's current event_created is newer than ev->created, record it as stale;
+ * else upsert state and record the event as applied. Ties apply (the later delivery wins).
+ * Errors: BW_E_UNAVAILABLE (rolled back: nothing written). */
+bw_err bw_store_billing_apply(struct bw_store *s, const struct bw_billing_event *ev,
+                              const struct bw_billing_state *state,
+                              enum bw_billing_outcome *outcome) BW_MUST_CHECK;
+
+/* The id of the org called name. BW_E_NOT_FOUND if none. */
+bw_err bw_store_org_by_name(struct bw_store *s, const char *name,
+                            char id[BW_ID_SIZE]) BW_MUST_CHECK;
+
+/* Calls fn for every org (id, name); for startup restore. */
+typedef int (*bw_store_org_fn)(void *arg, const char *id, const char *name);
+bw_err bw_store_orgs_each(struct bw_store *s, bw_store_org_fn fn, void *arg) BW_MUST_CHECK;
+
 #endif

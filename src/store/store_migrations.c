@@ -20,7 +20,52 @@ static const char m001_sqlite[] =
     ");"
     "CREATE INDEX api_keys_org ON api_keys(org_id);";
 
+/* 002: spend (issue 6, docs/SPEND.md). `usage` has one row per model call, written at
+ * settlement; it is both the metering record and what restores a month's budget spend after a
+ * restart (grouped by the reservation's month). `org_billing` is an org's plan as set by the
+ * latest billing event (by the provider's `created` time); `billing_events` makes webhooks
+ * idempotent: its row is inserted in the same transaction as the event's effect. Limits of -1
+ * mean unlimited. */
+static const char m002_sqlite[] =
+    "CREATE TABLE usage ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  key_id TEXT NOT NULL DEFAULT '',"
+    "  model TEXT NOT NULL,"
+    "  prompt_tokens INTEGER NOT NULL CHECK (prompt_tokens >= 0),"
+    "  completion_tokens INTEGER NOT NULL CHECK (completion_tokens >= 0),"
+    "  total_tokens INTEGER NOT NULL CHECK (total_tokens >= 0),"
+    "  cost_micros INTEGER NOT NULL CHECK (cost_micros >= 0),"
+    "  status TEXT NOT NULL,"
+    "  started_ms INTEGER NOT NULL,"
+    "  ended_ms INTEGER NOT NULL,"
+    "  month INTEGER NOT NULL,"
+    "  receipt_id TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX usage_org_time ON usage(org_id, started_ms);"
+    "CREATE INDEX usage_month ON usage(month, org_id);"
+    "CREATE TABLE org_billing ("
+    "  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  plan TEXT NOT NULL,"
+    "  monthly_tokens INTEGER NOT NULL CHECK (monthly_tokens >= -1),"
+    "  monthly_cost_micros INTEGER NOT NULL CHECK (monthly_cost_micros >= -1),"
+    "  event_created INTEGER NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE billing_events ("
+    "  event_id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL DEFAULT '',"
+    "  type TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('applied','stale','ignored')),"
+    "  receipt_id TEXT NOT NULL DEFAULT '',"
+    "  received_ms INTEGER NOT NULL"
+    ");";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
+    {2, m002_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -1,0 +1,649 @@
+/* limits.c: token buckets, in-flight counters and monthly budgets (limits.h).
+ *
+ * Three sharded hash tables. A shard is a mutex, a fixed array of chain heads and a count; an
+ * entry is found by (hash, key). Budget scopes are sharded by the org alone, so an org scope and
+ * its agents' scopes share one lock and a reservation over both is one critical section. */
+#include "limits/limits.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy/reasons.h"
+
+#define NSHARDS 64
+#define NHEADS 256
+#define DEFAULT_MAX_KEYS 65536
+#define SCALE 60000000LL /* bucket units per token: microseconds per minute */
+
+struct entry {
+    struct entry *next;
+    uint64_t hash;
+    char key[2 * BW_LIMITS_KEY_MAX + 2]; /* budgets: org '\x1f' agent */
+    /* bucket */
+    struct bw_limits_rate rate;
+    int64_t level; /* in 1/SCALE tokens */
+    int64_t last_us;
+    /* in-flight */
+    int64_t count;
+    /* budget */
+    struct bw_limits_budget_state b;
+};
+
+struct shard {
+    pthread_mutex_t mu;
+    struct entry *heads[NHEADS];
+    size_t n;
+};
+
+struct table {
+    struct shard shards[NSHARDS];
+    size_t per_shard_max;
+};
+
+struct bw_limits {
+    struct table buckets, inflight, budgets;
+};
+
+struct bw_limits_reservation {
+    char org[BW_LIMITS_KEY_MAX];
+    char agent[BW_LIMITS_KEY_MAX];
+    int agent_scope; /* the agent scope was charged too */
+    int32_t month;
+    int64_t tokens, cost;
+    int has_price;
+    struct bw_limits_price price;
+};
+
+/* FNV-1a 64 */
+static uint64_t hash_str(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static bw_err table_init(struct table *t, size_t max_keys) {
+    memset(t, 0, sizeof *t);
+    t->per_shard_max = (max_keys + NSHARDS - 1) / NSHARDS;
+    for (size_t i = 0; i < NSHARDS; i++) {
+        if (pthread_mutex_init(&t->shards[i].mu, NULL) != 0) {
+            for (size_t j = 0; j < i; j++)
+                pthread_mutex_destroy(&t->shards[j].mu);
+            return BW_E_INTERNAL;
+        }
+    }
+    return BW_OK;
+}
+
+static void table_cleanup(struct table *t) {
+    for (size_t i = 0; i < NSHARDS; i++) {
+        struct shard *s = &t->shards[i];
+        for (size_t h = 0; h < NHEADS; h++) {
+            struct entry *e = s->heads[h];
+            while (e) {
+                struct entry *next = e->next;
+                free(e);
+                e = next;
+            }
+        }
+        pthread_mutex_destroy(&s->mu);
+    }
+}
+
+static struct shard *shard_of(struct table *t, uint64_t h) {
+    return &t->shards[h % NSHARDS];
+}
+
+/* Caller holds the shard's lock. */
+static struct entry *find(struct shard *s, uint64_t h, const char *key) {
+    for (struct entry *e = s->heads[(h / NSHARDS) % NHEADS]; e; e = e->next)
+        if (e->hash == h && strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+/* Caller holds the lock and has checked the count. */
+static struct entry *insert(struct shard *s, uint64_t h, const char *key) {
+    struct entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->hash = h;
+    memcpy(e->key, key, strlen(key) + 1);
+    struct entry **head = &s->heads[(h / NSHARDS) % NHEADS];
+    e->next = *head;
+    *head = e;
+    s->n++;
+    return e;
+}
+
+static void unlink_entry(struct shard *s, struct entry *victim) {
+    for (struct entry **p = &s->heads[(victim->hash / NSHARDS) % NHEADS]; *p; p = &(*p)->next) {
+        if (*p == victim) {
+            *p = victim->next;
+            free(victim);
+            s->n--;
+            return;
+        }
+    }
+}
+
+static int key_ok(const char *k) {
+    return k && k[0] && strnlen(k, BW_LIMITS_KEY_MAX) < BW_LIMITS_KEY_MAX;
+}
+
+bw_err bw_limits_new(const struct bw_limits_opts *opts, struct bw_limits **out) {
+    size_t max_keys = opts && opts->max_keys ? opts->max_keys : DEFAULT_MAX_KEYS;
+    struct bw_limits *l = calloc(1, sizeof *l);
+    if (!l)
+        return BW_E_NOMEM;
+    if (table_init(&l->buckets, max_keys) != BW_OK) {
+        free(l);
+        return BW_E_INTERNAL;
+    }
+    if (table_init(&l->inflight, max_keys) != BW_OK) {
+        table_cleanup(&l->buckets);
+        free(l);
+        return BW_E_INTERNAL;
+    }
+    if (table_init(&l->budgets, max_keys) != BW_OK) {
+        table_cleanup(&l->buckets);
+        table_cleanup(&l->inflight);
+        free(l);
+        return BW_E_INTERNAL;
+    }
+    *out = l;
+    return BW_OK;
+}
+
+void bw_limits_free(struct bw_limits *l) {
+    if (!l)
+        return;
+    table_cleanup(&l->buckets);
+    table_cleanup(&l->inflight);
+    table_cleanup(&l->budgets);
+    free(l);
+}
+
+/* ---- token buckets ---- */
+
+static int rate_ok(const struct bw_limits_rate *r) {
+    return r && r->rate_per_min >= 1 && r->rate_per_min <= BW_LIMITS_MAX_RATE && r->burst >= 1 &&
+           r->burst <= BW_LIMITS_MAX_RATE;
+}
+
+/* Brings a bucket to now_us. Overflow-free: level <= burst*SCALE <= 6e16, and elapsed*rate is
+ * only computed when it is below the room left plus one rate. */
+static void refill(struct entry *e, const struct bw_limits_rate *rate, int64_t now_us) {
+    int64_t cap = rate->burst * SCALE;
+    if (e->rate.rate_per_min != rate->rate_per_min || e->rate.burst != rate->burst)
+        e->rate = *rate; /* a changed spec applies from now; the level is capped below */
+    if (now_us > e->last_us) {
+        int64_t elapsed = now_us - e->last_us;
+        int64_t room = cap > e->level ? cap - e->level : 0;
+        if (elapsed >= room / rate->rate_per_min + 1)
+            e->level = cap;
+        else
+            e->level += elapsed * rate->rate_per_min;
+        e->last_us = now_us;
+    }
+    if (e->level > cap)
+        e->level = cap;
+}
+
+/* Drops buckets that are full as of now: an absent bucket is a full one. Caller holds the lock. */
+static void evict_full(struct shard *s, int64_t now_us) {
+    for (size_t h = 0; h < NHEADS; h++) {
+        struct entry *e = s->heads[h];
+        while (e) {
+            struct entry *next = e->next;
+            refill(e, &e->rate, now_us);
+            if (e->level >= e->rate.burst * SCALE)
+                unlink_entry(s, e);
+            e = next;
+        }
+    }
+}
+
+bw_err bw_limits_take(struct bw_limits *l, const char *key, const struct bw_limits_rate *rate,
+                      int64_t n, int64_t now_us, int64_t *retry_after_ms) {
+    BW_ENSURE(key_ok(key) && rate_ok(rate) && n >= 1 && n <= BW_LIMITS_MAX_RATE, BW_E_INVALID);
+    if (n > rate->burst) {
+        *retry_after_ms = -1;
+        return BW_E_LIMIT;
+    }
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->buckets, h);
+    bw_err result = BW_OK;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    if (!e) {
+        if (s->n >= l->buckets.per_shard_max)
+            evict_full(s, now_us);
+        BW_GOTO_IF(s->n >= l->buckets.per_shard_max, BW_E_UNAVAILABLE);
+        e = insert(s, h, key);
+        BW_GOTO_IF(!e, BW_E_NOMEM);
+        e->rate = *rate;
+        e->level = rate->burst * SCALE;
+        e->last_us = now_us;
+    }
+    refill(e, rate, now_us);
+    int64_t need = n * SCALE;
+    if (e->level >= need) {
+        e->level -= need;
+    } else {
+        int64_t wait_us = (need - e->level + rate->rate_per_min - 1) / rate->rate_per_min;
+        int64_t ms = (wait_us + 999) / 1000;
+        *retry_after_ms = ms < 1 ? 1 : ms;
+        result = BW_E_LIMIT;
+    }
+out:
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+void bw_limits_refund(struct bw_limits *l, const char *key, const struct bw_limits_rate *rate,
+                      int64_t n, int64_t now_us) {
+    if (!key_ok(key) || !rate_ok(rate) || n < 1 || n > BW_LIMITS_MAX_RATE)
+        return;
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->buckets, h);
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    if (e) {
+        refill(e, rate, now_us);
+        int64_t cap = rate->burst * SCALE;
+        e->level = e->level + n * SCALE > cap ? cap : e->level + n * SCALE;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- in-flight ---- */
+
+bw_err bw_limits_inflight_acquire(struct bw_limits *l, const char *key, int64_t max) {
+    BW_ENSURE(key_ok(key) && max >= 1, BW_E_INVALID);
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->inflight, h);
+    bw_err result = BW_OK;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    if (!e) {
+        BW_GOTO_IF(s->n >= l->inflight.per_shard_max, BW_E_UNAVAILABLE);
+        e = insert(s, h, key);
+        BW_GOTO_IF(!e, BW_E_NOMEM);
+    }
+    if (e->count >= max)
+        result = BW_E_LIMIT;
+    else
+        e->count++;
+out:
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+void bw_limits_inflight_release(struct bw_limits *l, const char *key) {
+    if (!key_ok(key))
+        return;
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->inflight, h);
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    if (e && --e->count <= 0)
+        unlink_entry(s, e); /* counters at zero hold no state */
+    pthread_mutex_unlock(&s->mu);
+}
+
+int64_t bw_limits_inflight_count(struct bw_limits *l, const char *key) {
+    if (!key_ok(key))
+        return 0;
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->inflight, h);
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    int64_t n = e ? e->count : 0;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+/* ---- budgets ---- */
+
+int32_t bw_limits_month_of(int64_t unix_ms) {
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return 0;
+    return (int32_t)((tm.tm_year + 1900) * 12 + tm.tm_mon);
+}
+
+int64_t bw_limits_estimate_prompt_tokens(size_t bytes) {
+    size_t t = bytes / 4 + (bytes % 4 != 0);
+    if (t < 1)
+        t = 1;
+    return t > (size_t)BW_LIMITS_MAX_TOKENS ? BW_LIMITS_MAX_TOKENS + 1 : (int64_t)t;
+}
+
+int64_t bw_limits_cost(const struct bw_limits_price *p, int64_t prompt, int64_t completion) {
+    if (!p)
+        return 0;
+    /* 128-bit: tokens <= 1e8 and prices <= 1e10 keep this far below 2^127 whatever callers do */
+    __int128 x = (__int128)prompt * p->prompt_per_1m + (__int128)completion * p->completion_per_1m;
+    if (x <= 0)
+        return 0;
+    __int128 c = (x + 999999) / 1000000;
+    return c > INT64_MAX ? INT64_MAX : (int64_t)c;
+}
+
+/* Budget key: org '\x1f' agent (both validated: no 0x1f can appear inside, keys are printable) */
+static int scope_key(const char *org, const char *agent, char *out, size_t out_size) {
+    size_t no = strlen(org), na = agent ? strlen(agent) : 0;
+    if (no + 1 + na + 1 > out_size)
+        return -1;
+    memcpy(out, org, no);
+    out[no] = 0x1f;
+    if (na)
+        memcpy(out + no + 1, agent, na);
+    out[no + 1 + na] = 0;
+    return 0;
+}
+
+static int name_ok(const char *s, int may_be_empty) {
+    if (!s)
+        return may_be_empty;
+    size_t n = strnlen(s, BW_LIMITS_KEY_MAX);
+    if (n >= BW_LIMITS_KEY_MAX || (n == 0 && !may_be_empty))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return 0;
+    return 1;
+}
+
+static int limit_ok(int64_t v) {
+    return v == BW_LIMITS_UNLIMITED || (v >= 0 && v <= BW_LIMITS_MAX_BUDGET);
+}
+
+/* Caller holds the shard lock. Moves a scope into month m if it is behind. */
+static void roll(struct entry *e, int32_t m) {
+    if (e->b.month < m) {
+        e->b.month = m;
+        e->b.spent_tokens = e->b.spent_cost_micros = 0;
+        e->b.reserved_tokens = e->b.reserved_cost_micros = 0;
+    }
+}
+
+/* Finds or creates a scope. Caller holds the lock. */
+static bw_err scope_get(struct bw_limits *l, struct shard *s, uint64_t h, const char *key,
+                        int create, struct entry **out) {
+    struct entry *e = find(s, h, key);
+    if (!e) {
+        if (!create)
+            return BW_E_NOT_FOUND;
+        if (s->n >= l->budgets.per_shard_max)
+            return BW_E_UNAVAILABLE;
+        e = insert(s, h, key);
+        if (!e)
+            return BW_E_NOMEM;
+        e->b.max_tokens = BW_LIMITS_UNLIMITED;
+        e->b.max_cost_micros = BW_LIMITS_UNLIMITED;
+    }
+    *out = e;
+    return BW_OK;
+}
+
+bw_err bw_limits_budget_set(struct bw_limits *l, const char *org, const char *agent,
+                            int64_t max_tokens, int64_t max_cost_micros) {
+    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
+    BW_ENSURE(limit_ok(max_tokens) && limit_ok(max_cost_micros), BW_E_INVALID);
+    char key[sizeof((struct entry *)0)->key];
+    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
+    uint64_t h = hash_str(org, strlen(org));
+    struct shard *s = shard_of(&l->budgets, h);
+    struct entry *e = NULL;
+    pthread_mutex_lock(&s->mu);
+    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 1, &e);
+    if (result == BW_OK) {
+        e->b.max_tokens = max_tokens;
+        e->b.max_cost_micros = max_cost_micros;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+bw_err bw_limits_budget_add_spent(struct bw_limits *l, const char *org, const char *agent,
+                                  int32_t month, int64_t tokens, int64_t cost_micros) {
+    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
+    BW_ENSURE(tokens >= 0 && tokens <= BW_LIMITS_MAX_BUDGET && cost_micros >= 0 &&
+                  cost_micros <= BW_LIMITS_MAX_BUDGET,
+              BW_E_INVALID);
+    char key[sizeof((struct entry *)0)->key];
+    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
+    uint64_t h = hash_str(org, strlen(org));
+    struct shard *s = shard_of(&l->budgets, h);
+    struct entry *e = NULL;
+    pthread_mutex_lock(&s->mu);
+    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 1, &e);
+    if (result == BW_OK) {
+        roll(e, month);
+        if (e->b.month == month) {
+            e->b.spent_tokens += tokens;
+            e->b.spent_cost_micros += cost_micros;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+bw_err bw_limits_budget_get(struct bw_limits *l, const char *org, const char *agent, int64_t now_ms,
+                            struct bw_limits_budget_state *out) {
+    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
+    char key[sizeof((struct entry *)0)->key];
+    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
+    uint64_t h = hash_str(org, strlen(org));
+    struct shard *s = shard_of(&l->budgets, h);
+    struct entry *e = NULL;
+    pthread_mutex_lock(&s->mu);
+    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 0, &e);
+    if (result == BW_OK) {
+        roll(e, bw_limits_month_of(now_ms));
+        *out = e->b;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+#define FIT_INF INT64_MAX
+
+/* The largest completion cap m such that prompt + m fits the scope's tokens and
+ * cost(prompt, m) fits its cost (cost(p, m) <= R  <=>  p*pp + m*cp <= R*1e6, integers).
+ * Negative when even m = 0 does not fit. */
+static int64_t scope_fit(const struct bw_limits_budget_state *b, int64_t prompt,
+                         const struct bw_limits_price *price) {
+    int64_t fit = FIT_INF;
+    if (b->max_tokens != BW_LIMITS_UNLIMITED) {
+        int64_t rem = b->max_tokens - b->spent_tokens - b->reserved_tokens;
+        fit = rem - prompt;
+    }
+    if (b->max_cost_micros != BW_LIMITS_UNLIMITED && price) {
+        __int128 rem =
+            ((__int128)b->max_cost_micros - b->spent_cost_micros - b->reserved_cost_micros) *
+                1000000 -
+            (__int128)prompt * price->prompt_per_1m;
+        __int128 m;
+        if (rem < 0)
+            m = -1;
+        else if (price->completion_per_1m == 0)
+            m = FIT_INF;
+        else
+            m = rem / price->completion_per_1m;
+        if (m < fit)
+            fit = (int64_t)m;
+    }
+    return fit;
+}
+
+static int scope_limited(const struct bw_limits_budget_state *b) {
+    return b->max_tokens != BW_LIMITS_UNLIMITED || b->max_cost_micros != BW_LIMITS_UNLIMITED;
+}
+
+static void charge(struct bw_limits_budget_state *b, int64_t tokens, int64_t cost) {
+    b->reserved_tokens += tokens;
+    b->reserved_cost_micros += cost;
+}
+
+bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call, int64_t now_ms,
+                         struct bw_limits_reservation **out, struct bw_limits_verdict *v) {
+    memset(v, 0, sizeof *v);
+    if (!call || !name_ok(call->org, 0) || !name_ok(call->agent, 1) || call->prompt_tokens < 0 ||
+        call->prompt_tokens > BW_LIMITS_MAX_TOKENS || call->max_tokens < -1 ||
+        call->max_tokens > BW_LIMITS_MAX_TOKENS || call->default_max_tokens < -1 ||
+        call->default_max_tokens > BW_LIMITS_MAX_TOKENS)
+        return BW_E_INVALID;
+    const struct bw_limits_price *price = call->price;
+    if (price && (price->prompt_per_1m < 0 || price->prompt_per_1m > BW_LIMITS_MAX_PRICE ||
+                  price->completion_per_1m < 0 || price->completion_per_1m > BW_LIMITS_MAX_PRICE))
+        return BW_E_INVALID;
+    int64_t cap = call->max_tokens >= 0 ? call->max_tokens : call->default_max_tokens;
+    int has_agent = call->agent && call->agent[0];
+    char org_key[sizeof((struct entry *)0)->key], agent_key[sizeof org_key];
+    if (scope_key(call->org, "", org_key, sizeof org_key) != 0 ||
+        (has_agent && scope_key(call->org, call->agent, agent_key, sizeof agent_key) != 0))
+        return BW_E_INVALID;
+
+    struct bw_limits_reservation *r = calloc(1, sizeof *r);
+    if (!r)
+        return BW_E_NOMEM;
+    int32_t month = bw_limits_month_of(now_ms);
+    uint64_t h = hash_str(call->org, strlen(call->org));
+    struct shard *s = shard_of(&l->budgets, h);
+    struct entry *eo = NULL, *ea = NULL;
+    bw_err result = BW_OK;
+
+    pthread_mutex_lock(&s->mu);
+    BW_GOTO(scope_get(l, s, hash_str(org_key, strlen(org_key)), org_key, 1, &eo));
+    if (has_agent) {
+        result = scope_get(l, s, hash_str(agent_key, strlen(agent_key)), agent_key, 0, &ea);
+        if (result == BW_E_NOT_FOUND)
+            result = BW_OK; /* no agent budget configured: the org scope alone */
+        BW_GOTO(result);
+    }
+    /* a clock that went back stays in the scopes' month, so the reservation is released into
+     * the month it was charged to */
+    if (eo->b.month > month)
+        month = eo->b.month;
+    if (ea && ea->b.month > month)
+        month = ea->b.month;
+    roll(eo, month);
+    if (ea)
+        roll(ea, month);
+    int limited = scope_limited(&eo->b) || (ea && scope_limited(&ea->b));
+    int cost_limited = eo->b.max_cost_micros != BW_LIMITS_UNLIMITED ||
+                       (ea && ea->b.max_cost_micros != BW_LIMITS_UNLIMITED);
+    if (limited && cap < 0) {
+        v->reason = BW_R_BUDGET_UNBOUNDED;
+        BW_GOTO(BW_E_INVALID);
+    }
+    if (cost_limited && !price) {
+        v->reason = BW_R_PRICE_UNKNOWN;
+        BW_GOTO(BW_E_DENIED);
+    }
+    if (cap < 0)
+        cap = 0; /* unlimited scopes and no cap: nothing to reserve for the completion */
+    int64_t fit = scope_fit(&eo->b, call->prompt_tokens, price);
+    if (ea) {
+        int64_t fa = scope_fit(&ea->b, call->prompt_tokens, price);
+        fit = fa < fit ? fa : fit;
+    }
+    int64_t m = cap;
+    if (fit < cap) {
+        if (!call->allow_clamp || fit < 1) {
+            v->reason = BW_R_BUDGET_EXHAUSTED;
+            v->fit_max_tokens = fit > 0 ? fit : 0;
+            v->worst_tokens = call->prompt_tokens + cap;
+            v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, cap);
+            BW_GOTO(BW_E_LIMIT);
+        }
+        m = fit;
+        v->clamped = 1;
+    }
+    r->tokens = call->prompt_tokens + m;
+    r->cost = bw_limits_cost(price, call->prompt_tokens, m);
+    charge(&eo->b, r->tokens, r->cost);
+    if (ea)
+        charge(&ea->b, r->tokens, r->cost);
+    r->agent_scope = ea != NULL;
+out:
+    pthread_mutex_unlock(&s->mu);
+    if (result != BW_OK) {
+        free(r);
+        return result;
+    }
+    memcpy(r->org, call->org, strlen(call->org) + 1);
+    if (has_agent)
+        memcpy(r->agent, call->agent, strlen(call->agent) + 1);
+    r->month = month;
+    if (price) {
+        r->has_price = 1;
+        r->price = *price;
+    }
+    v->max_tokens = m;
+    v->worst_tokens = r->tokens;
+    v->worst_cost_micros = r->cost;
+    *out = r;
+    return BW_OK;
+}
+
+/* Releases r's reservation from a scope and charges (tokens, cost) if the scope is still in r's
+ * month. Caller holds the lock. */
+static void release_scope(struct entry *e, const struct bw_limits_reservation *r, int64_t tokens,
+                          int64_t cost) {
+    if (!e || e->b.month != r->month)
+        return; /* rolled over: last month's reservations were dropped with its totals */
+    e->b.reserved_tokens -= r->tokens;
+    e->b.reserved_cost_micros -= r->cost;
+    if (e->b.reserved_tokens < 0)
+        e->b.reserved_tokens = 0;
+    if (e->b.reserved_cost_micros < 0)
+        e->b.reserved_cost_micros = 0;
+    e->b.spent_tokens += tokens;
+    e->b.spent_cost_micros += cost;
+}
+
+static void finish(struct bw_limits *l, struct bw_limits_reservation *r, int64_t tokens,
+                   int64_t cost) {
+    char org_key[sizeof((struct entry *)0)->key], agent_key[sizeof org_key];
+    uint64_t h = hash_str(r->org, strlen(r->org));
+    struct shard *s = shard_of(&l->budgets, h);
+    pthread_mutex_lock(&s->mu);
+    if (scope_key(r->org, "", org_key, sizeof org_key) == 0)
+        release_scope(find(s, hash_str(org_key, strlen(org_key)), org_key), r, tokens, cost);
+    if (r->agent_scope && scope_key(r->org, r->agent, agent_key, sizeof agent_key) == 0)
+        release_scope(find(s, hash_str(agent_key, strlen(agent_key)), agent_key), r, tokens, cost);
+    pthread_mutex_unlock(&s->mu);
+    free(r);
+}
+
+void bw_limits_settle(struct bw_limits *l, struct bw_limits_reservation *r, int64_t prompt_tokens,
+                      int64_t completion_tokens, int64_t *cost_micros) {
+    if (!r)
+        return;
+    if (prompt_tokens < 0 || prompt_tokens > BW_LIMITS_MAX_TOKENS)
+        prompt_tokens = prompt_tokens < 0 ? 0 : BW_LIMITS_MAX_TOKENS;
+    if (completion_tokens < 0 || completion_tokens > BW_LIMITS_MAX_TOKENS)
+        completion_tokens = completion_tokens < 0 ? 0 : BW_LIMITS_MAX_TOKENS;
+    int64_t cost = r->has_price ? bw_limits_cost(&r->price, prompt_tokens, completion_tokens) : 0;
+    if (cost_micros)
+        *cost_micros = cost;
+    finish(l, r, prompt_tokens + completion_tokens, cost);
+}
+
+void bw_limits_cancel(struct bw_limits *l, struct bw_limits_reservation *r) {
+    if (r)
+        finish(l, r, 0, 0);
+}
+
+int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r) {
+    return r->month;
+}
