@@ -19,10 +19,13 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "mock/mock.h"
+#include "policy/engine.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
+#include "util/codec.h"
 #include "util/log.h"
 #include "vault/master.h"
+#include "webhook/billing.h"
 
 #define DRAIN_MS 30000
 #define MAX_UPSTREAM_KEY 1024
@@ -52,6 +55,7 @@ struct mock_thread {
 
 struct serve_state {
     struct bw_config cfg;
+    char policy_path[4096]; /* resolved policy file, or "" */
     struct bw_master *master;
     uint8_t *pepper;      /* sodium_malloc */
     char *upstream_auth;  /* sodium_malloc, "Bearer <key>" */
@@ -193,6 +197,35 @@ static void stop_mock(struct mock_thread *m) {
         event_base_free(m->base);
 }
 
+/* A relative policy path is relative to the config file's folder, as operators expect. */
+static void resolve_policy_path(const char *config_path, const char *policy, char *out,
+                                size_t size) {
+    const char *slash = strrchr(config_path, '/');
+    if (policy[0] == '/' || !slash)
+        snprintf(out, size, "%s", policy);
+    else
+        snprintf(out, size, "%.*s/%s", (int)(slash - config_path), config_path, policy);
+}
+
+/* Loads and publishes the policy. A policy that fails never replaces the running one. */
+static int load_policy(struct serve_state *st, int at_start) {
+    struct bw_policy *p = NULL;
+    char err[600];
+    if (bw_policy_load(st->policy_path, &p, err, sizeof err) != BW_OK) {
+        if (at_start)
+            return bw_cli_fail(&bw_cmd_serve, "policy: %s", err);
+        bw_error("policy reload refused, the running policy stays: %s", err);
+        return 1;
+    }
+    char hex[65];
+    if (bw_hex_encode(bw_policy_sha256(p), 32, hex, sizeof hex) != BW_OK)
+        hex[0] = 0;
+    bw_info("policy %s loaded: %zu rules, sha256 %s", st->policy_path, bw_policy_rule_count(p),
+            hex);
+    bw_gateway_policy_swap(&st->gw, p);
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -205,6 +238,14 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     int rc = apply_overrides(a, &st->cfg);
     if (rc)
         return rc;
+    bw_gateway_policy_init(&st->gw);
+    if (st->cfg.policy[0]) {
+        resolve_policy_path(path, st->cfg.policy, st->policy_path, sizeof st->policy_path);
+        if ((rc = load_policy(st, 1)) != 0)
+            return rc;
+    }
+    if (bw_billing_load_secrets(&st->cfg, err, sizeof err) != BW_OK)
+        return bw_cli_fail(cmd, "%s", err);
     snprintf(path, sizeof path, "%s/master.key", a->dir);
     bw_err e = bw_master_load(path, &st->master);
     if (e != BW_OK)
@@ -243,6 +284,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 
 static void teardown(struct serve_state *st) {
     bw_ledger_close(st->ledger);
+    bw_gateway_policy_swap(&st->gw, NULL);
+    bw_billing_unload();
     stop_mock(&st->mock);
     sodium_free(st->upstream_auth);
     sodium_free(st->pepper);
@@ -269,8 +312,17 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
-    sigwait(&set, &sig);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGHUP)
+            break;
+        if (st->policy_path[0])
+            (void)load_policy(st, 0);
+        else
+            bw_info("SIGHUP: no policy file configured, nothing to reload");
+    }
     bw_info("signal %d: draining", sig);
     atomic_store(&st->gw.stopping, 1);
     long left = bw_server_stop(server, DRAIN_MS);

@@ -613,6 +613,7 @@ static const char *const reserved_reasons[] = {
     BW_R_TOOL_ARGS_TOO_LARGE,
     BW_R_TOOL_CALL_INCOMPLETE,
     BW_R_TOOL_CALL_DUPLICATE_ID,
+    BW_R_TOOL_STREAM_INVALID,
     /* issue 6 (limits, webhooks): a policy must not impersonate these either */
     BW_R_RATE_LIMITED,
     BW_R_CONCURRENCY_LIMITED,

@@ -9,6 +9,7 @@
 #ifndef BW_PROXY_PROXY_H
 #define BW_PROXY_PROXY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -26,12 +27,24 @@ struct bw_gateway {
     char url_models[1100];
     char db_path[4096];          /* SQLite path or PostgreSQL URL */
     atomic_long inflight;        /* requests and receipts not yet done */
+    pthread_mutex_t policy_mu;   /* guards `policy` between a reader's ref and a swap */
+    struct bw_policy *policy;    /* the rule engine's policy, or NULL: orgs.allowed_models */
     atomic_int stopping;         /* set on SIGTERM: new requests get 503 */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
  * http(s). */
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_CHECK;
+
+struct bw_policy;
+
+/* Initialises the policy holder (no policy: the config's allowed_models decide). */
+void bw_gateway_policy_init(struct bw_gateway *gw);
+/* A reference to the policy in force, or NULL; the caller unrefs it. Any thread. */
+struct bw_policy *bw_gateway_policy_acquire(struct bw_gateway *gw);
+/* Publishes p (taking the caller's reference) and drops the old one once its last request
+ * ends. NULL clears. Any thread. */
+void bw_gateway_policy_swap(struct bw_gateway *gw, struct bw_policy *p);
 
 /* The server callbacks for this gateway (app.arg = gw). */
 void bw_gateway_app(struct bw_gateway *gw, struct bw_server_app *app);

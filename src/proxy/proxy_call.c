@@ -34,6 +34,7 @@ static void call_free(struct bw_call *c) {
         event_free(c->gone_ev);
     if (c->idle_ev)
         event_free(c->idle_ev);
+    bw_call_policy_cleanup(c);
     bw_buf_cleanup(&c->resp);
     bw_sse_cleanup(&c->sse);
     bw_sha256_stream_cleanup(&c->resp_sha);
@@ -142,7 +143,7 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
     if (!c->client_gone)
         detach_close_cb(c);
     bw_http_reply_error(c->req, http_status, code, message, c->receipt_id[0] ? c->receipt_id : NULL,
-                        c->receipt_id[0] ? bw_decision_name(c->verdict.decision) : NULL);
+                        c->receipt_id[0] ? bw_call_decision_name(c) : NULL);
     call_free(c);
 }
 
@@ -156,9 +157,13 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     }
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
-    if (c->verdict.decision != BW_DECISION_ALLOW) {
-        bw_call_fail(c, c->verdict.http_status, c->verdict.reason,
-                     "the policy does not allow this call", NULL);
+    if (c->decision.effect != BW_POLICY_ALLOW) {
+        bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403,
+                     c->decision.reason,
+                     c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
+                         ? "the policy requires a reviewer's approval for this call"
+                         : "the policy does not allow this call",
+                     NULL);
         return;
     }
     if (c->client_gone) {
@@ -183,12 +188,12 @@ static void record_decision(struct bw_call *c) {
     snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
     snprintf(r.route, sizeof r.route, "%s", route_name(c->route));
     snprintf(r.model, sizeof r.model, "%s", c->model);
-    snprintf(r.decision, sizeof r.decision, "%s", bw_decision_name(c->verdict.decision));
-    snprintf(r.reason, sizeof r.reason, "%s", c->verdict.reason);
-    snprintf(r.rule, sizeof r.rule, "%s", c->verdict.rule);
+    snprintf(r.decision, sizeof r.decision, "%s", bw_call_decision_name(c));
+    snprintf(r.reason, sizeof r.reason, "%s", c->decision.reason);
+    snprintf(r.rule, sizeof r.rule, "%s", c->decision.rule);
     memcpy(r.request_sha256, c->request_sha256, 32);
     r.has_policy = 1;
-    memcpy(r.policy_sha256, gw->cfg->sha256, 32);
+    memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 
@@ -244,8 +249,10 @@ static int parse_body(struct bw_call *c) {
     if (!problem) {
         snprintf(c->model, sizeof c->model, "%s", model);
         c->stream = json_is_true(stream);
+        c->body_json = j; /* kept for the policy's view of the request */
+    } else {
+        json_decref(j);
     }
-    json_decref(j);
     if (problem) {
         bw_call_fail(c, 400, BW_R_INVALID_REQUEST, problem, NULL);
         return -1;
@@ -294,10 +301,6 @@ void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_r
     if (route != BW_ROUTE_MODELS && parse_body(c) != 0)
         return;
     bw_sha256(c->body, c->body_len, c->request_sha256);
-    if (route == BW_ROUTE_MODELS) {
-        c->verdict = (struct bw_verdict){BW_DECISION_ALLOW, BW_R_ALLOWED, "models.list", 200};
-    } else {
-        bw_policy_decide_model(w->gw->cfg, c->key.org_name, c->model, &c->verdict);
-    }
+    bw_call_decide(c);
     record_decision(c);
 }

@@ -58,17 +58,45 @@ static void send_chunk(struct bw_call *c, const char *p, size_t n) {
     evbuffer_free(b);
 }
 
-/* One complete SSE event from the upstream: check it, take usage, release it to the client. */
+void bw_forward_send_json_event(struct bw_call *c, const json_t *chunk) {
+    char *text = json_dumps(chunk, JSON_COMPACT);
+    if (!text)
+        return;
+    if (!c->reply_started)
+        start_stream_reply(c);
+    send_chunk(c, "data: ", 6);
+    send_chunk(c, text, strlen(text));
+    send_chunk(c, "\n\n", 2);
+    free(text);
+}
+
+/* One complete SSE event from the upstream: check it, take usage, and release it to the client:
+ * verbatim without a policy, through the tool-call governor with one. */
 static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *data,
                        size_t data_len) {
     struct bw_call *c = arg;
-    if (!(data_len == 6 && memcmp(data, "[DONE]", 6) == 0)) {
+    int done = data_len == 6 && memcmp(data, "[DONE]", 6) == 0;
+    int governed = c->policy && c->route == BW_ROUTE_CHAT;
+    if (done && governed && bw_call_govern_stream_end(c) != 0) {
+        c->stream_fail = BW_R_TOOL_CALL_INCOMPLETE;
+        return BW_E_UPSTREAM;
+    }
+    if (!done) {
         json_t *j = NULL;
         char why[160];
         if (data_len == 0 ||
             bw_json_parse(data, data_len, RESPONSE_JSON_DEPTH, &j, why, sizeof why) != BW_OK)
             return BW_E_UPSTREAM;
         take_usage(c, j);
+        if (governed) {
+            int bad = bw_call_govern_stream(c, j);
+            json_decref(j);
+            if (bad) {
+                c->stream_fail = BW_R_TOOL_STREAM_INVALID;
+                return BW_E_UPSTREAM;
+            }
+            return BW_OK;
+        }
         json_decref(j);
     }
     if (!c->reply_started)
@@ -159,6 +187,25 @@ static void finish_buffered(struct bw_call *c, long status) {
         free(filtered);
         return;
     }
+    int changed = 0;
+    if (ok && bw_call_govern_response(c, j, &changed) != 0) {
+        json_decref(j);
+        fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                       "the upstream's tool calls are malformed", "upstream_bad_response");
+        return;
+    }
+    if (changed) {
+        /* Refused tool calls were removed: the client gets the governed answer. */
+        char *text = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        if (!text) {
+            fail_forwarded(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
+            return;
+        }
+        bw_call_respond(c, 200, text, strlen(text), "ok_tool_calls_removed");
+        free(text);
+        return;
+    }
     json_decref(j);
     /* An upstream's own JSON error (4xx/5xx) is a real answer: pass it through unchanged. */
     bw_call_respond(c, ok ? 200 : (int)status, (const char *)c->resp.ptr, c->resp.len,
@@ -193,6 +240,12 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                        "upstream_unavailable");
         return;
     case BW_UP_ABORTED:
+        if (c->stream_fail) {
+            fail_forwarded(c, 502, c->stream_fail,
+                           "the stream's tool calls could not be governed; it was ended",
+                           "tool_call_refused");
+            return;
+        }
         fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
                        "the upstream answered with an invalid or oversized body",
                        "upstream_bad_response");
@@ -225,8 +278,8 @@ void bw_forward_start(struct bw_call *c) {
         .url = c->route == BW_ROUTE_CHAT         ? gw->url_chat
                : c->route == BW_ROUTE_EMBEDDINGS ? gw->url_embeddings
                                                  : gw->url_models,
-        .body = c->body,
-        .body_len = c->body_len,
+        .body = c->forward_body ? (const uint8_t *)c->forward_body : c->body,
+        .body_len = c->forward_body ? c->forward_len : c->body_len,
         .authorization = gw->upstream_auth,
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .timeout_ms = c->stream ? MAX_STREAM_MS : cfg->timeout_ms,

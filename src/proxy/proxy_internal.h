@@ -5,7 +5,9 @@
 #include <jansson.h>
 
 #include "auth/auth.h"
+#include "policy/engine.h"
 #include "policy/policy.h"
+#include "policy/toolstream.h"
 #include "proxy/proxy.h"
 #include "proxy/sse.h"
 #include "proxy/upstream.h"
@@ -40,7 +42,14 @@ struct bw_call {
     int stream;
     uint8_t request_sha256[32];
     int64_t start_us;
-    struct bw_verdict verdict;
+    struct bw_policy_decision decision; /* from the engine, or the allowed_models step */
+    struct bw_policy *policy;           /* a reference held for the whole call, or NULL */
+    json_t *body_json;                  /* the parsed request (chat/embeddings) */
+    struct bw_policy_request_view view; /* policy-relevant parts of body_json */
+    struct bw_policy_input input;       /* the decision's input, reused for tool calls */
+    char *forward_body;                 /* the body to forward when tools were stripped */
+    size_t forward_len;
+    struct bw_toolstream *toolstream;   /* stream tool-call governance (policy + stream) */
     char receipt_id[32];
     uint8_t decision_leaf[32];
 
@@ -51,6 +60,7 @@ struct bw_call {
     int streaming;        /* upstream answered 200 text/event-stream */
     int forwarded;        /* the decision allowed it and the upstream was called */
     int reply_started;
+    const char *stream_fail; /* reason code when stream governance ended the stream */
     int client_gone;
     int64_t prompt_tokens, completion_tokens, total_tokens;
     int has_usage;
@@ -64,6 +74,20 @@ void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_
                      const char *status);
 void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
                   const char *outcome_status);
+
+/* proxy_policy.c */
+void bw_call_decide(struct bw_call *c);
+void bw_call_policy_cleanup(struct bw_call *c);
+/* Governs tool calls in a plain answer (parsed, modified in place). 0 = forward it (possibly
+ * changed: *changed set), -1 = refuse the answer (malformed tool calls). */
+int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed);
+/* Governs one streamed event's JSON: emits what may reach the client through send_event.
+ * 0 = ok, -1 = the stream must end with an error. */
+int bw_call_govern_stream(struct bw_call *c, json_t *chunk);
+int bw_call_govern_stream_end(struct bw_call *c);
+const char *bw_call_decision_name(const struct bw_call *c);
+/* proxy_forward.c: sends one "data: <json>" event to the client. */
+void bw_forward_send_json_event(struct bw_call *c, const json_t *chunk);
 
 /* proxy_forward.c */
 void bw_forward_start(struct bw_call *c);

@@ -584,3 +584,32 @@ export async function hostsNamespaceUnavailable() {
         await fsp.rm(d, { recursive: true, force: true });
     }
 }
+
+// ---- spend (billing webhooks, budgets, usage) ----
+
+// Like startGateway, but appends `extraYaml` (top-level sections such as billing:, plans:,
+// budgets:, prices:) to the generated config. o: as startGateway (data, config, env).
+export async function startGatewayWithYaml(scope, extraYaml, o = {}) {
+    const data = o.data || (await initData(scope));
+    const cfgOpts = { ...o.config, upstream: 'mock' };
+    const configPath = path.join(data.dir, 'test-config.yaml');
+    await fsp.writeFile(configPath, configYaml(cfgOpts) + extraYaml);
+    const env = { BULWARK_UPSTREAM_KEY: `sk-upstream-${crypto.randomBytes(8).toString('hex')}`,
+                  ...(o.env || {}) };
+    const args = ['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0'];
+    const proc = scope.spawn(args, { env, name: 'bulwark serve' });
+    const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
+    return { proc, pid: proc.pid, port: Number(m[1]), dir: data.dir, keys: data.keys, data,
+             configPath };
+}
+
+// POSTs raw bytes to the billing webhook endpoint with the given headers.
+export function postWebhook(port, body, headers) {
+    return request(port, { method: 'POST', path: '/api/v1/webhooks/billing',
+                           headers: { 'content-type': 'application/json', ...headers }, body });
+}
+
+// GET with a bearer key; returns request()'s result.
+export function getWithKey(port, p, key) {
+    return request(port, { path: p, headers: { authorization: `Bearer ${key}` } });
+}
