@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -196,12 +196,13 @@ static int run(int argc, char **argv) {
     if (o.database && !bw_store_is_postgres(o.database))
         return bw_cli_usage_error(cmd, "--database must be a postgres:// or postgresql:// URL");
     if (o.database && url_has_password(o.database))
-        return bw_cli_usage_error(cmd, "no password in --database: use PGPASSWORD or a .pgpass file");
+        return bw_cli_usage_error(cmd,
+                                  "no password in --database: use PGPASSWORD or a .pgpass file");
     if (o.join && !o.database)
         return bw_cli_usage_error(cmd, "--join needs --database");
     if (o.join && !o.master_key && !getenv(BW_MASTER_ENV))
-        return bw_cli_usage_error(cmd, "--join needs the shared master key: --master-key FILE or "
-                                       BW_MASTER_ENV);
+        return bw_cli_usage_error(
+            cmd, "--join needs the shared master key: --master-key FILE or " BW_MASTER_ENV);
     struct paths p;
     if (make_paths(dir, &p) != 0)
         return bw_cli_usage_error(cmd, "path too long");
@@ -236,8 +237,9 @@ static int run(int argc, char **argv) {
     if (o.join)
         printf("{\"public_key\":\"%s\"}\n", vkey);
     else
-        printf("{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
-               org_id, keys, keys + BW_KEY_SIZE, vkey);
+        printf(
+            "{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
+            org_id, keys, keys + BW_KEY_SIZE, vkey);
     fflush(stdout);
     sodium_free(keys); /* wipes */
     return 0;

@@ -57,8 +57,8 @@ struct serve_state {
     struct bw_config cfg;
     char policy_path[4096]; /* resolved policy file, or "" */
     struct bw_master *master;
-    uint8_t *pepper;      /* sodium_malloc */
-    char *upstream_auth;  /* sodium_malloc, "Bearer <key>" */
+    uint8_t *pepper;     /* sodium_malloc */
+    char *upstream_auth; /* sodium_malloc, "Bearer <key>" */
     struct bw_ledger *ledger;
     struct mock_thread mock;
     struct bw_gateway gw;
@@ -91,9 +91,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a) {
 
 static int apply_overrides(const struct serve_args *a, struct bw_config *c) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
-    if (a->listen &&
-        bw_cli_parse_hostport(a->listen, c->listen_host, sizeof c->listen_host, &c->listen_port,
-                              1) != 0)
+    if (a->listen && bw_cli_parse_hostport(a->listen, c->listen_host, sizeof c->listen_host,
+                                           &c->listen_port, 1) != 0)
         return bw_cli_usage_error(cmd, "--listen must be HOST:PORT");
     if (a->upstream) {
         if (strlen(a->upstream) >= sizeof c->upstream_url)
@@ -272,7 +271,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if (bw_gateway_set_upstream(&st->gw, upstream) != BW_OK)
         return bw_cli_fail(cmd, "upstream must be an http(s) URL or 'mock'");
     snprintf(path, sizeof path, "%s/ledger", a->dir);
-    struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us, !st->cfg.ledger_fsync};
+    struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us,
+                                !st->cfg.ledger_fsync};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     st->gw.cfg = &st->cfg;
@@ -297,9 +297,9 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     int rc = setup(a, st);
     if (rc)
         return rc;
-    struct bw_server_opts so = {st->cfg.listen_host, st->cfg.listen_port, st->cfg.workers,
-                                st->cfg.max_body_bytes, st->cfg.max_header_bytes,
-                                st->cfg.client_timeout_s};
+    struct bw_server_opts so = {st->cfg.listen_host,      st->cfg.listen_port,
+                                st->cfg.workers,          st->cfg.max_body_bytes,
+                                st->cfg.max_header_bytes, st->cfg.client_timeout_s};
     struct bw_server_app app;
     bw_gateway_app(&st->gw, &app);
     struct bw_server *server = NULL;

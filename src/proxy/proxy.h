@@ -20,16 +20,16 @@
 struct bw_gateway {
     const struct bw_config *cfg;
     struct bw_ledger *ledger;
-    const uint8_t *pepper;       /* 32 bytes, key-hash pepper */
-    const char *upstream_auth;   /* "Bearer ..." or NULL */
+    const uint8_t *pepper;     /* 32 bytes, key-hash pepper */
+    const char *upstream_auth; /* "Bearer ..." or NULL */
     char url_chat[1100];
     char url_embeddings[1100];
     char url_models[1100];
-    char db_path[4096];          /* SQLite path or PostgreSQL URL */
-    atomic_long inflight;        /* requests and receipts not yet done */
-    pthread_mutex_t policy_mu;   /* guards `policy` between a reader's ref and a swap */
-    struct bw_policy *policy;    /* the rule engine's policy, or NULL: orgs.allowed_models */
-    atomic_int stopping;         /* set on SIGTERM: new requests get 503 */
+    char db_path[4096];        /* SQLite path or PostgreSQL URL */
+    atomic_long inflight;      /* requests and receipts not yet done */
+    pthread_mutex_t policy_mu; /* guards `policy` between a reader's ref and a swap */
+    struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
+    atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not

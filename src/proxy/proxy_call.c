@@ -19,15 +19,6 @@
 
 void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
 
-static const char *route_name(enum bw_route r) {
-    switch (r) {
-    case BW_ROUTE_CHAT: return "chat";
-    case BW_ROUTE_EMBEDDINGS: return "embeddings";
-    case BW_ROUTE_MODELS: return "models";
-    default: return "unknown";
-    }
-}
-
 static void call_free(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     if (c->gone_ev)
@@ -80,19 +71,25 @@ static void on_outcome_durable(void *arg, bw_err err, uint64_t index, const uint
     atomic_fetch_sub(&gw->inflight, 1);
 }
 
+/* The fields every receipt of a call carries: who, what, and the request's hash. */
+static void receipt_for_call(const struct bw_call *c, enum bw_receipt_kind kind,
+                             struct bw_receipt *r) {
+    bw_receipt_init(r, kind);
+    r->time_ms = bw_now_ms();
+    snprintf(r->org_id, sizeof r->org_id, "%s", c->key.org_id);
+    snprintf(r->principal, sizeof r->principal, "%s", c->key.id);
+    snprintf(r->agent, sizeof r->agent, "%s", c->key.agent);
+    snprintf(r->route, sizeof r->route, "%s", bw_route_name(c->route));
+    snprintf(r->model, sizeof r->model, "%s", c->model);
+    memcpy(r->request_sha256, c->request_sha256, 32);
+}
+
 static void append_outcome(struct bw_call *c, const char *status, int http_status) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_receipt r;
-    bw_receipt_init(&r, BW_RECEIPT_OUTCOME);
-    r.time_ms = bw_now_ms();
-    snprintf(r.org_id, sizeof r.org_id, "%s", c->key.org_id);
-    snprintf(r.principal, sizeof r.principal, "%s", c->key.id);
-    snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
-    snprintf(r.route, sizeof r.route, "%s", route_name(c->route));
-    snprintf(r.model, sizeof r.model, "%s", c->model);
+    receipt_for_call(c, BW_RECEIPT_OUTCOME, &r);
     snprintf(r.status, sizeof r.status, "%s", status);
     r.http_status = http_status;
-    memcpy(r.request_sha256, c->request_sha256, 32);
     r.has_parent = 1;
     memcpy(r.parent_leaf_hash, c->decision_leaf, 32);
     if (c->forwarded) {
@@ -158,8 +155,7 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
     if (c->decision.effect != BW_POLICY_ALLOW) {
-        bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403,
-                     c->decision.reason,
+        bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
                      c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
                          ? "the policy requires a reviewer's approval for this call"
                          : "the policy does not allow this call",
@@ -181,17 +177,10 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
 static void record_decision(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_receipt r;
-    bw_receipt_init(&r, BW_RECEIPT_DECISION);
-    r.time_ms = bw_now_ms();
-    snprintf(r.org_id, sizeof r.org_id, "%s", c->key.org_id);
-    snprintf(r.principal, sizeof r.principal, "%s", c->key.id);
-    snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
-    snprintf(r.route, sizeof r.route, "%s", route_name(c->route));
-    snprintf(r.model, sizeof r.model, "%s", c->model);
+    receipt_for_call(c, BW_RECEIPT_DECISION, &r);
     snprintf(r.decision, sizeof r.decision, "%s", bw_call_decision_name(c));
     snprintf(r.reason, sizeof r.reason, "%s", c->decision.reason);
     snprintf(r.rule, sizeof r.rule, "%s", c->decision.rule);
-    memcpy(r.request_sha256, c->request_sha256, 32);
     r.has_policy = 1;
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
@@ -202,8 +191,8 @@ static int content_type_is_json(struct evhttp_request *req) {
     if (!ct)
         return 0;
     size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == 0 || ct[n] == ';' ||
-                                                           ct[n] == ' ');
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
 }
 
 /* Same profile as receipts and config: printable ASCII without spaces, quotes or backslash. */
@@ -222,15 +211,17 @@ static int model_ok(const char *m) {
 static int parse_body(struct bw_call *c) {
     const struct bw_config *cfg = c->w->gw->cfg;
     if (!content_type_is_json(c->req)) {
-        bw_call_fail(c, 415, BW_R_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json", NULL);
+        bw_call_fail(c, 415, BW_R_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json",
+                     NULL);
         return -1;
     }
     json_t *j = NULL;
     char why[200];
-    bw_err e = bw_json_parse((const char *)c->body, c->body_len, cfg->max_json_depth, &j, why,
-                             sizeof why);
+    bw_err e =
+        bw_json_parse((const char *)c->body, c->body_len, cfg->max_json_depth, &j, why, sizeof why);
     if (e != BW_OK) {
-        bw_call_fail(c, 400, e == BW_E_TOO_LARGE ? BW_R_JSON_TOO_DEEP : BW_R_INVALID_JSON, why, NULL);
+        bw_call_fail(c, 400, e == BW_E_TOO_LARGE ? BW_R_JSON_TOO_DEEP : BW_R_INVALID_JSON, why,
+                     NULL);
         return -1;
     }
     const char *model = bw_json_str(j, "model");
@@ -266,8 +257,7 @@ static int identify(struct bw_call *c) {
         evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
     bw_err e = bw_auth_identify(w->store, w->keys, w->gw->pepper, authz, bw_now_ms(), &c->key);
     if (e == BW_E_UNAUTH) {
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
-                          "Bearer");
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
         bw_call_fail(c, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL);
         return -1;
     }

@@ -49,24 +49,27 @@ struct bw_call {
     struct bw_policy_input input;       /* the decision's input, reused for tool calls */
     char *forward_body;                 /* the body to forward when tools were stripped */
     size_t forward_len;
-    struct bw_toolstream *toolstream;   /* stream tool-call governance (policy + stream) */
+    struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
     char receipt_id[32];
     uint8_t decision_leaf[32];
 
     struct bw_upstream_xfer *xfer;
-    struct bw_buf resp;   /* non-streamed response, or a streamed error body */
+    struct bw_buf resp; /* non-streamed response, or a streamed error body */
     struct bw_sse sse;
     struct bw_sha256_stream resp_sha;
-    int streaming;        /* upstream answered 200 text/event-stream */
-    int forwarded;        /* the decision allowed it and the upstream was called */
+    int streaming; /* upstream answered 200 text/event-stream */
+    int forwarded; /* the decision allowed it and the upstream was called */
     int reply_started;
     const char *stream_fail; /* reason code when stream governance ended the stream */
     int client_gone;
     int64_t prompt_tokens, completion_tokens, total_tokens;
     int has_usage;
-    struct event *gone_ev;   /* deferred cancel after the client went away */
-    struct event *idle_ev;   /* stream idle timeout */
+    struct event *gone_ev; /* deferred cancel after the client went away */
+    struct event *idle_ev; /* stream idle timeout */
 };
+
+/* proxy_worker.c: the route's name in receipts and policies ("chat", "embeddings", "models"). */
+const char *bw_route_name(enum bw_route r);
 
 /* proxy_call.c */
 void bw_call_finish(struct bw_call *c, const char *status, int http_status);

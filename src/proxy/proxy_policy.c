@@ -39,10 +39,6 @@ const char *bw_call_decision_name(const struct bw_call *c) {
     return bw_policy_effect_name(c->decision.effect);
 }
 
-static const char *route_name(enum bw_route r) {
-    return r == BW_ROUTE_CHAT ? "chat" : r == BW_ROUTE_EMBEDDINGS ? "embeddings" : "models";
-}
-
 /* The first policy step: allowed_models from the config. */
 static void decide_by_config(struct bw_call *c) {
     struct bw_policy_decision *d = &c->decision;
@@ -102,7 +98,7 @@ static void fill_input(struct bw_call *c) {
     in->org = c->key.org_name;
     in->agent = c->key.agent[0] ? c->key.agent : NULL;
     in->role = c->key.role;
-    in->route = route_name(c->route);
+    in->route = bw_route_name(c->route);
     in->model = c->model[0] ? c->model : NULL;
     in->max_tokens = c->view.max_tokens;
     in->estimated_cost = -1; /* prices arrive with spend control (issue 6) */

@@ -75,14 +75,26 @@ static const struct route_entry routes[] = {
     {"/v1/models", EVHTTP_REQ_GET, BW_ROUTE_MODELS},
 };
 
+const char *bw_route_name(enum bw_route r) {
+    switch (r) {
+    case BW_ROUTE_CHAT:
+        return "chat";
+    case BW_ROUTE_EMBEDDINGS:
+        return "embeddings";
+    case BW_ROUTE_MODELS:
+        return "models";
+    default:
+        return "unknown";
+    }
+}
+
 static void handle(void *ctx, struct evhttp_request *req) {
     struct bw_gw_worker *w = ctx;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
     if (!path) {
-        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed request target", NULL,
-                            NULL);
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed request target", NULL, NULL);
         return;
     }
     if (strncmp(path, "/api/", 5) == 0) {

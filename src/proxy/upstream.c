@@ -37,22 +37,32 @@ struct sock_ctx {
 
 const char *bw_upstream_result_name(enum bw_upstream_result r) {
     switch (r) {
-    case BW_UP_OK: return "ok";
-    case BW_UP_TIMEOUT: return "timeout";
-    case BW_UP_CONNECT: return "connect";
-    case BW_UP_ABORTED: return "aborted";
-    default: return "error";
+    case BW_UP_OK:
+        return "ok";
+    case BW_UP_TIMEOUT:
+        return "timeout";
+    case BW_UP_CONNECT:
+        return "connect";
+    case BW_UP_ABORTED:
+        return "aborted";
+    default:
+        return "error";
     }
 }
 
 static enum bw_upstream_result classify(CURLcode rc) {
     switch (rc) {
-    case CURLE_OK: return BW_UP_OK;
-    case CURLE_OPERATION_TIMEDOUT: return BW_UP_TIMEOUT;
+    case CURLE_OK:
+        return BW_UP_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return BW_UP_TIMEOUT;
     case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST: return BW_UP_CONNECT;
-    case CURLE_WRITE_ERROR: return BW_UP_ABORTED;
-    default: return BW_UP_ERROR;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return BW_UP_CONNECT;
+    case CURLE_WRITE_ERROR:
+        return BW_UP_ABORTED;
+    default:
+        return BW_UP_ERROR;
     }
 }
 
@@ -133,8 +143,8 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     } else if (sc->assigned) {
         event_del(&sc->ev);
     }
-    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0) |
-                         EV_PERSIST);
+    short kind = (short)((what & CURL_POLL_IN ? EV_READ : 0) |
+                         (what & CURL_POLL_OUT ? EV_WRITE : 0) | EV_PERSIST);
     if (event_assign(&sc->ev, u->base, s, kind, on_socket_event, u) != 0)
         return -1;
     sc->assigned = 1;
@@ -236,9 +246,8 @@ static bw_err set_options(struct bw_upstream_xfer *x, const struct bw_upstream_r
         /* Built on the stack and freed with the list: the upstream key is never logged. */
         char line[1100];
         int n = snprintf(line, sizeof line, "Authorization: %s", r->authorization);
-        struct curl_slist *h = n > 0 && (size_t)n < sizeof line
-                                   ? curl_slist_append(x->headers, line)
-                                   : NULL;
+        struct curl_slist *h =
+            n > 0 && (size_t)n < sizeof line ? curl_slist_append(x->headers, line) : NULL;
         memset(line, 0, sizeof line);
         if (!h) {
             curl_slist_free_all(x->headers);

@@ -67,8 +67,7 @@ bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
                                         : bw_store_sqlite_key_insert(s, k);
 }
 
-bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
-                            struct bw_key_record *out) {
+bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct bw_key_record *out) {
     return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_by_hash(s, hash, out)
                                         : bw_store_sqlite_key_by_hash(s, hash, out);
 }

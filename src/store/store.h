@@ -23,8 +23,8 @@ struct bw_key_record {
     char id[BW_ID_SIZE];
     char org_id[BW_ID_SIZE];
     char org_name[64];
-    char role[16];   /* owner | admin | reviewer | member | agent */
-    char agent[64];  /* optional agent name the key is bound to ("" = none) */
+    char role[16];  /* owner | admin | reviewer | member | agent */
+    char agent[64]; /* optional agent name the key is bound to ("" = none) */
     uint8_t hash[32];
     int64_t created_ms;
     int64_t expires_ms; /* 0 = never */
@@ -103,9 +103,9 @@ struct bw_usage_row {
  * per row (row strings valid during the call); non-zero stops with BW_E_INTERNAL. At most
  * max_rows rows (BW_E_TOO_LARGE after). */
 typedef int (*bw_store_usage_row_fn)(void *arg, const struct bw_usage_row *row);
-bw_err bw_store_usage_query(struct bw_store *s, const char *org_id, int64_t from_ms,
-                            int64_t to_ms, enum bw_usage_group group, size_t max_rows,
-                            bw_store_usage_row_fn fn, void *arg) BW_MUST_CHECK;
+bw_err bw_store_usage_query(struct bw_store *s, const char *org_id, int64_t from_ms, int64_t to_ms,
+                            enum bw_usage_group group, size_t max_rows, bw_store_usage_row_fn fn,
+                            void *arg) BW_MUST_CHECK;
 
 struct bw_billing_state {
     char org_id[BW_ID_SIZE];

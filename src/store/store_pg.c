@@ -49,7 +49,8 @@ bw_err bw_store_pg_open(const char *conninfo, struct bw_store *s) {
              strcmp(PQgetvalue(r, 0, 0), "t") == 0;
     PQclear(r);
     if (!ok) {
-        bw_error("store: the Bulwark schema is missing: apply the migrations in src/store/pg as the owner role");
+        bw_error("store: the Bulwark schema is missing: apply the migrations in src/store/pg as "
+                 "the owner role");
         return BW_E_UNAVAILABLE;
     }
     s->version = 1;
@@ -67,8 +68,8 @@ static bw_err tenant_exec(struct bw_store *s, const char *org_id, const char *sq
                           const char *const *vals, const int *lens, const int *fmts) {
     BW_TRY(simple(s, "BEGIN"));
     const char *tenant[1] = {org_id};
-    PGresult *r = PQexecParams(s->pg, "SELECT set_config('app.org_id', $1, true)", 1, NULL,
-                               tenant, NULL, NULL, 0);
+    PGresult *r = PQexecParams(s->pg, "SELECT set_config('app.org_id', $1, true)", 1, NULL, tenant,
+                               NULL, NULL, 0);
     bw_err e = PQresultStatus(r) == PGRES_TUPLES_OK ? BW_OK : pg_failed(s, r, "set tenant");
     PQclear(r);
     if (e == BW_OK) {
@@ -95,7 +96,7 @@ bw_err bw_store_pg_key_insert(struct bw_store *s, const struct bw_key_record *k)
     char created[24], expires[24];
     snprintf(created, sizeof created, "%lld", (long long)k->created_ms);
     snprintf(expires, sizeof expires, "%lld", (long long)k->expires_ms);
-    const char *vals[7] = {k->id, k->org_id, k->role, k->agent, (const char *)k->hash,
+    const char *vals[7] = {k->id,   k->org_id, k->role, k->agent, (const char *)k->hash,
                            created, expires};
     int lens[7] = {0, 0, 0, 0, 32, 0, 0};
     int fmts[7] = {0, 0, 0, 0, 1, 0, 0}; /* the hash goes as binary bytea */

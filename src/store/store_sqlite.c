@@ -96,8 +96,8 @@ static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size) {
 
 bw_err bw_store_sqlite_org_create(struct bw_store *s, const char *new_id, const char *name) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO orgs(id, name, created_ms) VALUES (?1, ?2, ?3)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "INSERT INTO orgs(id, name, created_ms) VALUES (?1, ?2, ?3)", -1,
+                           &st, NULL) != SQLITE_OK)
         return BW_E_UNAVAILABLE;
     sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
