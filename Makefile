@@ -69,11 +69,14 @@ fuzz:
 	    -fsanitize=fuzzer,address,undefined -o build/fuzz/$$n $$f build/fuzzlib/libbulwark.a \
 	    $(LDLIBS); done
 
-# Runs each fuzz target briefly over its seed corpus (CI smoke run).
+# Runs each fuzz target over its seed corpus, then a fixed number of new inputs from a fixed
+# seed, so a CI run is repeatable (FUZZ_RUNS, FUZZ_SEED; FUZZ_SECONDS caps each target).
+# Longer exploration: build/fuzz/<target> fuzz/corpus/<target> by hand.
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p fuzz/corpus/$$n; \
-	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-10} -rss_limit_mb=2048 \
-	    -artifact_prefix=build/fuzz/ fuzz/corpus/$$n -runs=$${FUZZ_RUNS:--1} >build/fuzz/$$n.log 2>&1 \
+	  build/fuzz/$$n -seed=$${FUZZ_SEED:-1} -runs=$${FUZZ_RUNS:-5000} \
+	    -max_total_time=$${FUZZ_SECONDS:-20} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
+	    fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; echo "fuzz $$n ok"; done
 
 bench: $(BUILD)/bulwark
