@@ -18,12 +18,14 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
+#include "limits/limits.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
 #include "util/codec.h"
 #include "util/log.h"
+#include "util/time.h"
 #include "vault/master.h"
 #include "webhook/billing.h"
 
@@ -225,6 +227,26 @@ static int load_policy(struct serve_state *st, int at_start) {
     return 0;
 }
 
+/* Admission state: rate limits, in-flight caps and budgets, with this month's spend restored
+ * from the usage table so a restart forgets nothing. */
+static int setup_limits(struct serve_state *st, struct bw_store *s) {
+    if (bw_limits_new(NULL, &st->gw.limits) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot create the admission state");
+    if (bw_store_is_postgres(st->gw.db_path)) {
+        /* Migration 2 (usage, billing) exists for SQLite only so far: on PostgreSQL, limits and
+         * budgets hold per replica and spend is metered in the outcome receipts. */
+        if (st->cfg.n_budgets || st->cfg.n_plans)
+            bw_warn("budgets on PostgreSQL are per replica until the spend tables exist there");
+        st->gw.meter_off = 1;
+    } else {
+        char err[300] = "";
+        if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
+            return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend %s", err);
+    }
+    bw_billing_attach_limits(st->gw.limits);
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -263,7 +285,10 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if ((e = bw_store_open(st->gw.db_path, 0, &probe)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the database (%s)%s", bw_err_str(e),
                            st->cfg.database[0] ? "" : ": run `bulwark init` first?");
+    rc = setup_limits(st, probe);
     bw_store_close(probe);
+    if (rc)
+        return rc;
     char upstream[1100];
     snprintf(upstream, sizeof upstream, "%s", st->cfg.upstream_url);
     if (strcmp(upstream, "mock") == 0 && (rc = start_mock(&st->mock, upstream, sizeof upstream)))
@@ -285,7 +310,9 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
+    bw_billing_attach_limits(NULL);
     bw_billing_unload();
+    bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);
     sodium_free(st->upstream_auth);
     sodium_free(st->pepper);

@@ -29,6 +29,8 @@ struct bw_gateway {
     atomic_long inflight;      /* requests and receipts not yet done */
     pthread_mutex_t policy_mu; /* guards `policy` between a reader's ref and a swap */
     struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
+    struct bw_limits *limits;  /* admission state (rates, in-flight, budgets); NULL = none */
+    int meter_off;             /* no usage table on this backend: receipts carry the usage */
     atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
 };
 

@@ -25,6 +25,7 @@ static void call_free(struct bw_call *c) {
         event_free(c->gone_ev);
     if (c->idle_ev)
         event_free(c->idle_ev);
+    bw_call_release_admission(c); /* a call that never reached the upstream gives all back */
     bw_call_policy_cleanup(c);
     bw_buf_cleanup(&c->resp);
     bw_sse_cleanup(&c->sse);
@@ -102,6 +103,13 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         r.completion_tokens = c->completion_tokens;
         r.total_tokens = c->total_tokens;
     }
+    if (c->forwarded && c->route != BW_ROUTE_MODELS) {
+        /* Step 8: settle the reservation with the real usage and meter the call. */
+        struct bw_usage_record u;
+        bw_call_settle(c, &u);
+        snprintf(u.status, sizeof u.status, "%s", status);
+        bw_worker_meter(c->w, &u);
+    }
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);
@@ -155,6 +163,7 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
     if (c->decision.effect != BW_POLICY_ALLOW) {
+        bw_call_add_retry_after(c);
         bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
                      c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
                          ? "the policy requires a reviewer's approval for this call"
@@ -279,6 +288,7 @@ void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_r
     c->req = req;
     c->route = route;
     c->start_us = bw_mono_us();
+    c->start_ms = bw_now_ms();
     bw_buf_init(&c->resp, BW_MAX_UPSTREAM_BODY);
     bw_sse_init(&c->sse, BW_MAX_SSE_EVENT);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
@@ -291,6 +301,7 @@ void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_r
     if (route != BW_ROUTE_MODELS && parse_body(c) != 0)
         return;
     bw_sha256(c->body, c->body_len, c->request_sha256);
-    bw_call_decide(c);
+    if (bw_call_admit(c) == 0)
+        bw_call_decide(c);
     record_decision(c);
 }

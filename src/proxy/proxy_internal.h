@@ -29,6 +29,9 @@ struct bw_gw_worker {
     struct bw_store *store;
     struct bw_upstream *up;
     struct bw_auth_cache *keys;
+    struct bw_usage_record *usage; /* metering rows waiting for the next batched write */
+    size_t n_usage;
+    struct event *usage_ev;
 };
 
 struct bw_call {
@@ -50,6 +53,15 @@ struct bw_call {
     char *forward_body;                 /* the body to forward when tools were stripped */
     size_t forward_len;
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
+    int body_modified;                /* body_json changed (clamped max_tokens, stripped tools) */
+    /* admission (proxy_admit.c) */
+    struct bw_limits_reservation *reservation;
+    int inflight_held;
+    int tok_taken; /* token buckets the worst case was taken from */
+    int64_t worst_tokens;
+    int64_t retry_after_ms; /* for Retry-After on a limit refusal; -1 = never fits */
+    int admission_refused;
+    int64_t start_ms;
     char receipt_id[32];
     uint8_t decision_leaf[32];
 
@@ -77,6 +89,15 @@ void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_
                      const char *status);
 void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
                   const char *outcome_status);
+
+/* proxy_admit.c */
+struct bw_usage_record;
+int bw_call_admit(struct bw_call *c);
+void bw_call_release_admission(struct bw_call *c);
+int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u);
+void bw_call_add_retry_after(struct bw_call *c);
+/* proxy_worker.c: queues a metering row for the worker's next batched write. */
+void bw_worker_meter(struct bw_gw_worker *w, const struct bw_usage_record *u);
 
 /* proxy_policy.c */
 void bw_call_decide(struct bw_call *c);

@@ -81,10 +81,18 @@ static int strip_tools(struct bw_call *c) {
     }
     if (!any)
         return 0;
+    c->body_modified = 1;
     if (json_array_size(tools) == 0) {
         json_object_del(c->body_json, "tools");
         json_object_del(c->body_json, "tool_choice");
     }
+    return 0;
+}
+
+/* Serializes the body to forward when admission or policy changed it. */
+static int finalize_body(struct bw_call *c) {
+    if (!c->body_modified || !c->body_json)
+        return 0;
     c->forward_body = json_dumps(c->body_json, JSON_COMPACT);
     if (!c->forward_body)
         return -1;
@@ -113,6 +121,8 @@ void bw_call_decide(struct bw_call *c) {
     c->policy = bw_gateway_policy_acquire(c->w->gw);
     if (!c->policy) {
         decide_by_config(c);
+        if (c->decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)
+            deny(c, BW_R_INTERNAL, 500);
         return;
     }
     c->view.max_tokens = -1;
@@ -128,7 +138,7 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
-    if (c->decision.effect == BW_POLICY_ALLOW && strip_tools(c) != 0)
+    if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
 

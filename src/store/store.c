@@ -71,3 +71,25 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct b
     return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_by_hash(s, hash, out)
                                         : bw_store_sqlite_key_by_hash(s, hash, out);
 }
+
+static bw_err run_simple(struct bw_store *s, const char *sql) {
+    if (s->kind == BW_STORE_POSTGRES) {
+        PGresult *r = PQexec(s->pg, sql);
+        bw_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? BW_OK : BW_E_UNAVAILABLE;
+        PQclear(r);
+        return e;
+    }
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? BW_OK : BW_E_UNAVAILABLE;
+}
+
+bw_err bw_store_tx_begin(struct bw_store *s) {
+    return run_simple(s, s->kind == BW_STORE_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+bw_err bw_store_tx_commit(struct bw_store *s) {
+    return run_simple(s, "COMMIT");
+}
+
+void bw_store_tx_rollback(struct bw_store *s) {
+    (void)run_simple(s, "ROLLBACK");
+}

@@ -58,6 +58,11 @@ bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) BW
 bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
                             struct bw_key_record *out) BW_MUST_CHECK;
 
+/* Groups the following writes into one transaction (one fsync): for batched metering. */
+bw_err bw_store_tx_begin(struct bw_store *s) BW_MUST_CHECK;
+bw_err bw_store_tx_commit(struct bw_store *s) BW_MUST_CHECK;
+void bw_store_tx_rollback(struct bw_store *s);
+
 /* New random id "<prefix>_<16 hex>" (prefix up to 8 chars). */
 void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]);
 
