@@ -19,6 +19,7 @@
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "limits/limits.h"
+#include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
 #include "proxy/proxy.h"
@@ -237,8 +238,9 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
          * budgets hold per replica and spend is metered in the outcome receipts. */
         if (st->cfg.n_budgets || st->cfg.n_plans)
             bw_warn("budgets on PostgreSQL are per replica until the spend tables exist there");
-        st->gw.meter_off = 1;
     } else {
+        if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+            return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
         char err[300] = "";
         if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
             return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend %s", err);
@@ -312,6 +314,7 @@ static void teardown(struct serve_state *st) {
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
+    bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
     bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);
     sodium_free(st->upstream_auth);

@@ -30,7 +30,7 @@ struct bw_gateway {
     pthread_mutex_t policy_mu; /* guards `policy` between a reader's ref and a swap */
     struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
     struct bw_limits *limits;  /* admission state (rates, in-flight, budgets); NULL = none */
-    int meter_off;             /* no usage table on this backend: receipts carry the usage */
+    struct bw_meter *meter;    /* metering writer; NULL: no usage table on this backend */
     atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
 };
 

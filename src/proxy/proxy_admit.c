@@ -243,6 +243,8 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
         u->ended_ms = bw_now_ms();
         u->month = month;
         snprintf(u->receipt_id, sizeof u->receipt_id, "%s", c->receipt_id);
+        /* Receipt ids are unique per log and logs per replica: no random id needed. */
+        snprintf(u->id, sizeof u->id, "use_%s", c->receipt_id);
     }
     return cost;
 }

@@ -10,6 +10,7 @@
 #include "auth/auth.h"
 #include "http/reply.h"
 #include "ledger/ledger.h"
+#include "limits/meter.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "util/codec.h"
@@ -108,7 +109,8 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         struct bw_usage_record u;
         bw_call_settle(c, &u);
         snprintf(u.status, sizeof u.status, "%s", status);
-        bw_worker_meter(c->w, &u);
+        if (gw->meter)
+            bw_meter_push(gw->meter, &u);
     }
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);

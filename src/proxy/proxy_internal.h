@@ -29,9 +29,6 @@ struct bw_gw_worker {
     struct bw_store *store;
     struct bw_upstream *up;
     struct bw_auth_cache *keys;
-    struct bw_usage_record *usage; /* metering rows waiting for the next batched write */
-    size_t n_usage;
-    struct event *usage_ev;
 };
 
 struct bw_call {
@@ -96,8 +93,6 @@ int bw_call_admit(struct bw_call *c);
 void bw_call_release_admission(struct bw_call *c);
 int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u);
 void bw_call_add_retry_after(struct bw_call *c);
-/* proxy_worker.c: queues a metering row for the worker's next batched write. */
-void bw_worker_meter(struct bw_gw_worker *w, const struct bw_usage_record *u);
 
 /* proxy_policy.c */
 void bw_call_decide(struct bw_call *c);

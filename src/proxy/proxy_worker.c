@@ -50,62 +50,9 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
     return w;
 }
 
-#define METER_BATCH 256
-#define METER_FLUSH_MS 100
-
-/* Writes the queued metering rows in one transaction (one fsync for the batch). The outcome
- * receipts, already in the ledger, carry the same usage: a row lost to a crash is recoverable
- * from the evidence. */
-static void meter_flush(struct bw_gw_worker *w) {
-    if (w->n_usage == 0)
-        return;
-    bw_err e = bw_store_tx_begin(w->store);
-    for (size_t i = 0; e == BW_OK && i < w->n_usage; i++)
-        e = bw_store_usage_insert(w->store, &w->usage[i]);
-    if (e == BW_OK)
-        e = bw_store_tx_commit(w->store);
-    if (e != BW_OK) {
-        bw_store_tx_rollback(w->store);
-        bw_error("metering: %zu usage rows not written (%s); the outcome receipts hold them",
-                 w->n_usage, bw_err_str(e));
-    }
-    w->n_usage = 0;
-}
-
-static void on_meter_timer(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    meter_flush(arg);
-}
-
-void bw_worker_meter(struct bw_gw_worker *w, const struct bw_usage_record *u) {
-    if (w->gw->meter_off)
-        return;
-    if (!w->usage) {
-        w->usage = calloc(METER_BATCH, sizeof *w->usage);
-        w->usage_ev = evtimer_new(w->base, on_meter_timer, w);
-        if (!w->usage || !w->usage_ev) {
-            bw_error("metering: out of memory; the outcome receipt holds this call's usage");
-            return;
-        }
-    }
-    w->usage[w->n_usage++] = *u;
-    if (w->n_usage == METER_BATCH) {
-        meter_flush(w);
-        return;
-    }
-    if (!evtimer_pending(w->usage_ev, NULL)) {
-        struct timeval tv = {0, METER_FLUSH_MS * 1000};
-        evtimer_add(w->usage_ev, &tv);
-    }
-}
-
 static void worker_fini(void *ctx) {
     struct bw_gw_worker *w = ctx;
-    meter_flush(w);
-    if (w->usage_ev)
-        event_free(w->usage_ev);
-    free(w->usage);
+
     bw_auth_cache_free(w->keys);
     bw_upstream_free(w->up);
     bw_store_close(w->store);

@@ -93,3 +93,8 @@ bw_err bw_store_tx_commit(struct bw_store *s) {
 void bw_store_tx_rollback(struct bw_store *s) {
     (void)run_simple(s, "ROLLBACK");
 }
+
+void bw_store_relax_durability(struct bw_store *s) {
+    if (s->kind == BW_STORE_SQLITE)
+        (void)run_simple(s, "PRAGMA synchronous=NORMAL");
+}

@@ -58,6 +58,12 @@ bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) BW
 bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
                             struct bw_key_record *out) BW_MUST_CHECK;
 
+/* For a handle that only writes data recoverable from elsewhere (metering rows, whose usage the
+ * outcome receipts also hold): commits stop waiting for fsync (SQLite WAL synchronous=NORMAL:
+ * still atomic and consistent, the last commits may be lost on power failure). PostgreSQL:
+ * no-op. */
+void bw_store_relax_durability(struct bw_store *s);
+
 /* Groups the following writes into one transaction (one fsync): for batched metering. */
 bw_err bw_store_tx_begin(struct bw_store *s) BW_MUST_CHECK;
 bw_err bw_store_tx_commit(struct bw_store *s) BW_MUST_CHECK;

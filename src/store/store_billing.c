@@ -37,12 +37,15 @@ bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u
         snprintf(id, sizeof id, "%s", u->id);
     else
         bw_store_new_id("use", id);
-    sqlite3_stmt *st = NULL;
-    BW_TRY(prepare(s,
-                   "INSERT INTO usage(id, org_id, agent, key_id, model, prompt_tokens,"
-                   " completion_tokens, total_tokens, cost_micros, status, started_ms, ended_ms,"
-                   " month, receipt_id) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-                   &st));
+    /* Metering inserts one row per model call: keep the statement prepared. */
+    if (!s->usage_insert)
+        BW_TRY(prepare(s,
+                       "INSERT INTO usage(id, org_id, agent, key_id, model, prompt_tokens,"
+                       " completion_tokens, total_tokens, cost_micros, status, started_ms,"
+                       " ended_ms, month, receipt_id)"
+                       " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                       &s->usage_insert));
+    sqlite3_stmt *st = s->usage_insert;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, u->org_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, u->agent, -1, SQLITE_STATIC);
@@ -58,7 +61,8 @@ bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u
     sqlite3_bind_int(st, 13, u->month);
     sqlite3_bind_text(st, 14, u->receipt_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     if (rc == SQLITE_CONSTRAINT)
         return BW_E_EXISTS;
     return rc == SQLITE_DONE ? BW_OK : BW_E_UNAVAILABLE;

@@ -16,6 +16,7 @@ struct bw_store {
     /* SQLite */
     sqlite3 *db;
     sqlite3_stmt *key_by_hash;
+    sqlite3_stmt *usage_insert; /* prepared on first use (store_billing.c) */
     /* PostgreSQL */
     PGconn *pg;
 };

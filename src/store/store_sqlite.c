@@ -86,6 +86,7 @@ out:
 
 void bw_store_sqlite_close(struct bw_store *s) {
     sqlite3_finalize(s->key_by_hash);
+    sqlite3_finalize(s->usage_insert);
     sqlite3_close_v2(s->db);
 }
 
