@@ -129,6 +129,23 @@ static void on_request(struct evhttp_request *req, void *arg) {
     w->server->app.handle(w->ctx, req);
 }
 
+/* SO_REUSEPORT lets every worker bind the port, but it would also let a second gateway (same
+ * user) bind it silently and take half the traffic. Probe first with a plain socket: it fails
+ * with EADDRINUSE if anything already listens there. */
+static bw_err port_is_free(const struct sockaddr_in *sa) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return BW_E_IO;
+    int rc = bind(fd, (const struct sockaddr *)sa, sizeof *sa);
+    int err = errno;
+    close(fd);
+    if (rc != 0) {
+        bw_error("server: cannot listen on port %d: %s", ntohs(sa->sin_port), strerror(err));
+        return BW_E_IO;
+    }
+    return BW_OK;
+}
+
 static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *bound_port) {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -138,6 +155,8 @@ static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *
         bw_error("server: listen host must be an IPv4 address: %.64s", s->opts.host);
         return BW_E_INVALID;
     }
+    if (w == &s->workers[0] && port != 0)
+        BW_TRY(port_is_free(&sa));
     struct evconnlistener *l = evconnlistener_new_bind(
         w->base, NULL, NULL,
         LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
