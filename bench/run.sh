@@ -224,8 +224,12 @@ if [ "$RESULTS" != "-" ]; then
     version="$("$BIN" version 2>/dev/null || echo unknown)"
     cmd="DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS bench/run.sh"
     [ -n "${BULWARK_BIN:-}" ] && cmd="BULWARK_BIN=$BULWARK_BIN $cmd"
-    cat >"$RESULTS" <<EOF
-# Bulwark benchmark results
+    # Only the section between the markers is this script's: other benchmarks' results in the
+    # same file are kept.
+    section="$tmp/section.md"
+    cat >"$section" <<EOF
+<!-- bench/run.sh:start -->
+## Gateway vs nginx (bench/run.sh)
 
 Latest run of \`bench/run.sh\` (what it measures: bench/README.md). wrk, the mock upstream, nginx
 and Bulwark all share this machine's cores, so compare the rows with each other, not with
@@ -242,7 +246,17 @@ $table
 $summary
 ${warn:+
 $warn}
+<!-- bench/run.sh:end -->
 EOF
+    if [ -f "$RESULTS" ] && grep -q '<!-- bench/run.sh:start -->' "$RESULTS"; then
+        awk -v f="$section" '
+            /<!-- bench\/run.sh:start -->/ { while ((getline l < f) > 0) print l; skip = 1; next }
+            /<!-- bench\/run.sh:end -->/ { skip = 0; next }
+            !skip { print }' "$RESULTS" >"$tmp/results.md"
+    else
+        { echo "# Bulwark benchmark results"; echo; cat "$section"; } >"$tmp/results.md"
+    fi
+    cp "$tmp/results.md" "$RESULTS"
     echo >&2
     echo "bench: wrote $RESULTS" >&2
 fi
