@@ -71,12 +71,14 @@ fuzz:
 
 # Runs each fuzz target over its seed corpus, then a fixed number of new inputs from a fixed
 # seed, so a CI run is repeatable (FUZZ_RUNS, FUZZ_SEED; FUZZ_SECONDS caps each target).
-# Longer exploration: build/fuzz/<target> fuzz/corpus/<target> by hand.
+# New inputs go to build/fuzz/corpus-<target>; the committed seeds in fuzz/corpus/ are only
+# read. Longer exploration: build/fuzz/<target> fuzz/corpus/<target> by hand.
 fuzz-run: fuzz
 	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p fuzz/corpus/$$n; \
+	  rm -rf build/fuzz/corpus-$$n; mkdir -p build/fuzz/corpus-$$n; \
 	  build/fuzz/$$n -seed=$${FUZZ_SEED:-1} -runs=$${FUZZ_RUNS:-5000} \
 	    -max_total_time=$${FUZZ_SECONDS:-20} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
-	    fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
+	    build/fuzz/corpus-$$n fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; echo "fuzz $$n ok"; done
 
 bench: $(BUILD)/bulwark
