@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "util/codec.h"
+#include "util/file.h"
 
 #define MAX_CONFIG_BYTES (1u << 20)
 
@@ -126,11 +127,11 @@ struct walk {
     char *err;
     size_t err_size;
     struct bw_config *c;
-    struct bw_org_config *org; /* the org being filled by org_field */
+    struct bw_org_config *org;       /* the org being filled by org_field */
     struct bw_budget_limits *limits; /* the budget or plan being filled by budget_limit_field */
-    struct bw_budget_config *budget;  /* the org budget being filled by budget_field */
+    struct bw_budget_config *budget; /* the org budget being filled by budget_field */
     struct bw_price_config *price;
-    const char *section;              /* for messages: "budgets.acme", "plans.pro" */
+    const char *section; /* for messages: "budgets.acme", "plans.pro" */
 };
 
 static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
@@ -410,8 +411,8 @@ static bw_err billing_field(struct walk *w, const char *key, const yaml_node_t *
         return get_str(w, v, "billing.standard_secret_file", c->billing_standard_secret_file,
                        sizeof c->billing_standard_secret_file);
     if (strcmp(key, "free_plan") == 0) {
-        BW_TRY(get_str(w, v, "billing.free_plan", c->billing_free_plan,
-                       sizeof c->billing_free_plan));
+        BW_TRY(
+            get_str(w, v, "billing.free_plan", c->billing_free_plan, sizeof c->billing_free_plan));
         if (!model_name_ok(c->billing_free_plan))
             return fail(w, v, "billing.free_plan: invalid plan name");
         return BW_OK;
@@ -554,8 +555,10 @@ static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v
                           strcmp(k, "completion_per_1m_micros") == 0);
         }
         if (seen != 2)
-            return fail(w, v, "prices.%.64s: needs prompt_per_1m_micros and "
-                              "completion_per_1m_micros", key);
+            return fail(w, v,
+                        "prices.%.64s: needs prompt_per_1m_micros and "
+                        "completion_per_1m_micros",
+                        key);
     }
     return each_pair(w, v, key, price_field);
 }
@@ -633,9 +636,8 @@ static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
         return fail(w, root, "billing: set stripe_secret_env or stripe_secret_file, not both");
     if (c->billing_standard_secret_env[0] && c->billing_standard_secret_file[0])
         return fail(w, root, "billing: set standard_secret_env or standard_secret_file, not both");
-    const struct bw_rate_config *rates[] = {&c->key_requests,   &c->key_tokens,
-                                            &c->agent_requests, &c->agent_tokens,
-                                            &c->org_requests,   &c->org_tokens};
+    const struct bw_rate_config *rates[] = {&c->key_requests, &c->key_tokens,   &c->agent_requests,
+                                            &c->agent_tokens, &c->org_requests, &c->org_tokens};
     for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
         if (rates[i]->burst && !rates[i]->per_minute)
             return fail(w, root, "limits: a *_burst is set without its *_per_minute");
@@ -682,24 +684,11 @@ out:
 }
 
 bw_err bw_config_load(const char *path, struct bw_config *c, char *err, size_t err_size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return BW_E_IO;
-    }
-    char *text = malloc(MAX_CONFIG_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return BW_E_NOMEM;
-    }
-    size_t n = fread(text, 1, MAX_CONFIG_BYTES + 1, f);
-    int rd_err = ferror(f);
-    fclose(f);
+    char *text = NULL;
+    size_t n = 0;
+    BW_TRY(bw_file_read_bounded(path, MAX_CONFIG_BYTES, &text, &n, err, err_size));
     bw_err result;
-    if (rd_err) {
-        snprintf(err, err_size, "%s: read error", path);
-        result = BW_E_IO;
-    } else if (n > MAX_CONFIG_BYTES) {
+    if (n > MAX_CONFIG_BYTES) {
         snprintf(err, err_size, "%s: larger than %u bytes", path, MAX_CONFIG_BYTES);
         result = BW_E_INVALID;
     } else {

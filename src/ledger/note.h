@@ -52,6 +52,11 @@ bw_err bw_note_sign(const struct bw_note_signer *s, const char *text, size_t len
  * space, no '+'). */
 int bw_note_name_ok(const char *name);
 
+/* 1 if text fits the note text profile both the signer and the verifier enforce: non-empty,
+ * printable ASCII lines, each ending in '\n', none empty (an empty line would be taken for the
+ * text/signature separator). */
+int bw_note_text_ok(const char *text, size_t len);
+
 /* C2SP signed-note key id for an Ed25519 key: SHA-256(name || 0x0A || 0x01 || pk)[0:4]. */
 void bw_note_key_id(const char *name, const uint8_t public_key[32], uint8_t out[4]);
 

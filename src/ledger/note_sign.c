@@ -102,9 +102,7 @@ bw_err bw_note_signer_vkey(const struct bw_note_signer *s, char *out, size_t out
     return BW_OK;
 }
 
-/* Note text profile: non-empty, printable ASCII lines, each ending in '\n', none empty (an
- * empty line would be taken for the text/signature separator). */
-static int text_ok(const char *text, size_t len) {
+int bw_note_text_ok(const char *text, size_t len) {
     if (len == 0 || text[len - 1] != '\n' || text[0] == '\n')
         return 0;
     for (size_t i = 0; i < len; i++) {
@@ -121,7 +119,7 @@ static int text_ok(const char *text, size_t len) {
 
 bw_err bw_note_sign(const struct bw_note_signer *s, const char *text, size_t len,
                     struct bw_buf *out) {
-    BW_ENSURE(text_ok(text, len), BW_E_INVALID);
+    BW_ENSURE(bw_note_text_ok(text, len), BW_E_INVALID);
     uint8_t sig[BW_NOTE_KEY_ID_LEN + crypto_sign_BYTES];
     memcpy(sig, s->key_id, BW_NOTE_KEY_ID_LEN);
     /* C2SP signed-note: the signature covers exactly the text bytes, final newline included. */

@@ -79,22 +79,6 @@ bw_err bw_note_verifier_parse(const char *vkey, size_t len, struct bw_note_verif
     return BW_OK;
 }
 
-/* Same profile as the signer: printable ASCII lines, no empty line, final '\n'. */
-static int text_ok(const char *text, size_t len) {
-    if (len == 0 || text[len - 1] != '\n' || text[0] == '\n')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n') {
-            if (i + 1 < len && text[i + 1] == '\n')
-                return 0;
-        } else if (c < 0x20 || c > 0x7E) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* Position of the last "\n\n" (C2SP signed-note: the text ends at the last blank line). */
 static int find_separator(const char *note, size_t len, size_t *at) {
     for (size_t i = len; i >= 2; i--)
@@ -138,7 +122,7 @@ bw_err bw_note_verify(const struct bw_note_verifier *v, const char *note, size_t
     size_t sep = 0;
     BW_ENSURE(find_separator(note, len, &sep), BW_E_INVALID);
     size_t tlen = sep + 1;
-    BW_ENSURE(text_ok(note, tlen), BW_E_INVALID);
+    BW_ENSURE(bw_note_text_ok(note, tlen), BW_E_INVALID);
     struct cursor c = {note, len, sep + 2};
     BW_ENSURE(c.pos < len && note[len - 1] == '\n', BW_E_INVALID);
     int verified = 0, count = 0;
@@ -171,7 +155,7 @@ static int parse_u64(const char *p, size_t n, uint64_t *out) {
 }
 
 bw_err bw_note_checkpoint_parse(const char *text, size_t len, struct bw_checkpoint *out) {
-    BW_ENSURE(text && len <= BW_NOTE_MAX_TEXT && text_ok(text, len), BW_E_INVALID);
+    BW_ENSURE(text && len <= BW_NOTE_MAX_TEXT && bw_note_text_ok(text, len), BW_E_INVALID);
     struct cursor c = {text, len, 0};
     const char *line;
     size_t n;
@@ -183,7 +167,7 @@ bw_err bw_note_checkpoint_parse(const char *text, size_t len, struct bw_checkpoi
                   bw_b64_decode(line, n, cp.root, sizeof cp.root, &root_len) == BW_OK &&
                   root_len == 32,
               BW_E_INVALID);
-    /* Remaining lines are extensions: text_ok already checked their shape. */
+    /* Remaining lines are extensions: bw_note_text_ok already checked their shape. */
     *out = cp;
     return BW_OK;
 }

@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "policy/engine_internal.h"
+#include "util/file.h"
 #include "policy/reasons.h"
 #include "util/codec.h"
 
@@ -998,26 +999,11 @@ out:
 }
 
 bw_err bw_policy_load(const char *path, struct bw_policy **out, char *err, size_t err_size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return BW_E_IO;
-    }
-    char *text = malloc(BW_POLICY_MAX_BYTES + 1);
-    if (!text) {
-        fclose(f);
-        return BW_E_NOMEM;
-    }
-    size_t n = fread(text, 1, BW_POLICY_MAX_BYTES + 1, f);
-    int rd_err = ferror(f);
-    fclose(f);
-    bw_err result;
-    if (rd_err) {
-        snprintf(err, err_size, "%s: read error", path);
-        result = BW_E_IO;
-    } else {
-        result = bw_policy_parse(text, n, path, out, err, err_size);
-    }
+    char *text = NULL;
+    size_t n = 0;
+    /* One byte over the bound is read so bw_policy_parse reports the file as too large. */
+    BW_TRY(bw_file_read_bounded(path, BW_POLICY_MAX_BYTES, &text, &n, err, err_size));
+    bw_err result = bw_policy_parse(text, n, path, out, err, err_size);
     free(text);
     return result;
 }

@@ -3,11 +3,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util/buf.h"
 #include "util/codec.h"
+#include "util/file.h"
 #include "util/json.h"
 
 static void buf_respects_cap(void **state) {
@@ -93,12 +96,37 @@ static void codec_known_answers(void **state) {
     assert_int_equal(bw_b64_decode("a G", 3, raw, sizeof raw, &len), BW_E_INVALID);
 }
 
+static void file_read_is_bounded(void **state) {
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    char err[200] = "";
+    assert_int_equal(bw_file_read_bounded("/nonexistent/x", 16, &text, &len, err, sizeof err),
+                     BW_E_IO);
+    assert_non_null(strstr(err, "cannot open"));
+    char path[] = "/tmp/bw-file-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789", 10), 10);
+    close(fd);
+    assert_int_equal(bw_file_read_bounded(path, 16, &text, &len, err, sizeof err), BW_OK);
+    assert_int_equal(len, 10);
+    assert_string_equal(text, "0123456789");
+    free(text);
+    /* Over the bound: max + 1 bytes come back so the caller can refuse in its own words. */
+    assert_int_equal(bw_file_read_bounded(path, 4, &text, &len, err, sizeof err), BW_OK);
+    assert_int_equal(len, 5);
+    free(text);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_respects_cap),
         cmocka_unit_test(json_rejects_duplicates_and_depth),
         cmocka_unit_test(json_depth_counts_levels),
         cmocka_unit_test(codec_known_answers),
+        cmocka_unit_test(file_read_is_bounded),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
