@@ -183,7 +183,7 @@ static int read_create(struct evhttp_request *req, const json_t *body,
         bw_api_text(req, body, "name", 63, 0, k->name, sizeof k->name) < 0 ||
         bw_api_text(req, body, "member_id", BW_ID_SIZE - 1, 0, k->member_id,
                     sizeof k->member_id) < 0 ||
-        bw_api_int(req, body, "expires_in_s", 60, MAX_EXPIRES_S, &expires_in) < 0)
+        bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) < 0)
         return 0;
     if (rank(k->role) == 0) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
