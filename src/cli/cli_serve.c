@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
+#include "limits/lease.h"
 #include "limits/limits.h"
 #include "limits/meter.h"
 #include "mock/mock.h"
@@ -233,6 +234,11 @@ static int load_policy(struct serve_state *st, int at_start) {
 static int setup_limits(struct serve_state *st, struct bw_store *s) {
     if (bw_limits_new(NULL, &st->gw.limits) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot create the admission state");
+    /* Several replicas may share a PostgreSQL database: admit against leases from the shared
+     * pools (docs/SPEND.md, "Several replicas"); the lease manager starts once the ledger
+     * (the replica's identity) is open. */
+    if (bw_store_is_postgres(st->gw.db_path))
+        bw_limits_set_leased(st->gw.limits);
     /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
      * are shared by every replica; the in-memory budget counters are per replica between
      * restarts (docs/SPEND.md). */
@@ -241,6 +247,41 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
     if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
     bw_billing_attach_limits(st->gw.limits);
+    return 0;
+}
+
+static bw_err lease_limits(void *arg, struct bw_store *s, const char *org_id,
+                           const char *org_name, const char *agent, int64_t *max_tokens,
+                           int64_t *max_cost) {
+    return bw_billing_scope_limits(arg, s, org_id, org_name, agent, max_tokens, max_cost);
+}
+
+static bw_err lease_refresh(void *arg, struct bw_store *s, struct bw_limits *l, int64_t now_ms) {
+    return bw_billing_restore(arg, s, l, now_ms); /* leased mode: limits only */
+}
+
+/* The replica's identity is its evidence log's key id: the 8 hex digits before the dot of
+ * every receipt id it issues. */
+static int setup_leases(struct serve_state *st) {
+    if (!bw_limits_leased(st->gw.limits))
+        return 0;
+    char rid[32];
+    bw_ledger_receipt_id(st->ledger, 0, rid);
+    char *dot = strchr(rid, '.');
+    if (dot)
+        *dot = 0;
+    struct bw_lease_opts o = {
+        .where = st->gw.db_path,
+        .replica = rid,
+        .incarnation = bw_now_ms(),
+        .limits_fn = lease_limits,
+        .refresh_fn = lease_refresh,
+        .arg = &st->cfg,
+    };
+    bw_err e = bw_lease_new(st->gw.limits, &o, &st->gw.lease);
+    if (e != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the budget leases (%s)", bw_err_str(e));
+    bw_info("limits: budgets and rate limits are leased from PostgreSQL (replica %s)", rid);
     return 0;
 }
 
@@ -297,6 +338,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
                                 !st->cfg.ledger_fsync};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
+    if ((rc = setup_leases(st)) != 0)
+        return rc;
     st->gw.cfg = &st->cfg;
     st->gw.ledger = st->ledger;
     st->gw.pepper = st->pepper;
@@ -309,6 +352,7 @@ static void teardown(struct serve_state *st) {
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
+    bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
     bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);

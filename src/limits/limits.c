@@ -6,6 +6,7 @@
 #include "limits/limits.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,15 @@ struct entry {
     int64_t count;
     /* budget */
     struct bw_limits_budget_state b;
+    /* leased mode (several replicas): budget scopes hold b.held_* granted from the shared pool;
+     * buckets hold `level` leased from the shared bucket until expires_us */
+    int64_t last_grant_tokens, last_grant_cost;
+    int64_t dry_until;   /* the shared pool or bucket said no: budgets ms (wall), buckets us */
+    int64_t dry_retry_ms; /* buckets: the Retry-After the shared bucket gave */
+    int64_t expires_us;  /* buckets: the holding is void after this */
+    int prefetch_pending;
+    int left_known; /* budgets: the pool's remainder after the last grant */
+    int64_t left_tokens, left_cost;
 };
 
 struct shard {
@@ -44,6 +54,7 @@ struct table {
 
 struct bw_limits {
     struct table buckets, inflight, budgets;
+    int leased; /* set once before use (bw_limits_set_leased) */
 };
 
 struct bw_limits_reservation {
@@ -253,7 +264,13 @@ void bw_limits_refund(struct bw_limits *l, const char *key, const struct bw_limi
     struct shard *s = shard_of(&l->buckets, h);
     pthread_mutex_lock(&s->mu);
     struct entry *e = find(s, h, key);
-    if (e) {
+    if (e && l->leased) {
+        /* back into the holding while it is valid; an expired holding is gone (the shared
+         * bucket refills by time, so dropping units never over-admits) */
+        int64_t cap = rate->burst * SCALE;
+        if (now_us <= e->expires_us)
+            e->level = e->level + n * SCALE > cap ? cap : e->level + n * SCALE;
+    } else if (e) {
         refill(e, rate, now_us);
         int64_t cap = rate->burst * SCALE;
         e->level = e->level + n * SCALE > cap ? cap : e->level + n * SCALE;
@@ -371,6 +388,11 @@ static void roll(struct entry *e, int32_t m) {
         e->b.month = m;
         e->b.spent_tokens = e->b.spent_cost_micros = 0;
         e->b.reserved_tokens = e->b.reserved_cost_micros = 0;
+        e->b.held_tokens = e->b.held_cost_micros = 0; /* leases are per month */
+        e->last_grant_tokens = e->last_grant_cost = 0;
+        e->dry_until = 0;
+        e->prefetch_pending = 0;
+        e->left_known = 0;
     }
 }
 
@@ -405,6 +427,8 @@ bw_err bw_limits_budget_set(struct bw_limits *l, const char *org, const char *ag
     pthread_mutex_lock(&s->mu);
     bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 1, &e);
     if (result == BW_OK) {
+        if (e->b.max_tokens != max_tokens || e->b.max_cost_micros != max_cost_micros)
+            e->dry_until = 0; /* a changed limit may refill the pool: ask again */
         e->b.max_tokens = max_tokens;
         e->b.max_cost_micros = max_cost_micros;
     }
@@ -460,16 +484,18 @@ bw_err bw_limits_budget_get(struct bw_limits *l, const char *org, const char *ag
  * cost(prompt, m) fits its cost (cost(p, m) <= R  <=>  p*pp + m*cp <= R*1e6, integers).
  * Negative when even m = 0 does not fit. */
 static int64_t scope_fit(const struct bw_limits_budget_state *b, int64_t prompt,
-                         const struct bw_limits_price *price) {
+                         const struct bw_limits_price *price, int leased) {
     int64_t fit = FIT_INF;
+    /* leased mode: the ceiling is what this replica holds, not the whole limit */
+    int64_t ceil_tokens = leased ? b->held_tokens : b->max_tokens;
+    int64_t ceil_cost = leased ? b->held_cost_micros : b->max_cost_micros;
     if (b->max_tokens != BW_LIMITS_UNLIMITED) {
-        int64_t rem = b->max_tokens - b->spent_tokens - b->reserved_tokens;
+        int64_t rem = ceil_tokens - b->spent_tokens - b->reserved_tokens;
         fit = rem - prompt;
     }
     if (b->max_cost_micros != BW_LIMITS_UNLIMITED && price) {
         __int128 rem =
-            ((__int128)b->max_cost_micros - b->spent_cost_micros - b->reserved_cost_micros) *
-                1000000 -
+            ((__int128)ceil_cost - b->spent_cost_micros - b->reserved_cost_micros) * 1000000 -
             (__int128)prompt * price->prompt_per_1m;
         __int128 m;
         if (rem < 0)
@@ -491,6 +517,72 @@ static int scope_limited(const struct bw_limits_budget_state *b) {
 static void charge(struct bw_limits_budget_state *b, int64_t tokens, int64_t cost) {
     b->reserved_tokens += tokens;
     b->reserved_cost_micros += cost;
+}
+
+/* Leased mode: how much more a scope must hold for a worst case of (tokens, cost), per limited
+ * dimension (0 when it holds enough). */
+static void scope_short(const struct entry *e, int64_t tokens, int64_t cost, int64_t *st,
+                        int64_t *sc) {
+    const struct bw_limits_budget_state *b = &e->b;
+    *st = *sc = 0;
+    if (b->max_tokens != BW_LIMITS_UNLIMITED) {
+        int64_t avail = b->held_tokens - b->spent_tokens - b->reserved_tokens;
+        *st = tokens > avail ? tokens - avail : 0;
+    }
+    if (b->max_cost_micros != BW_LIMITS_UNLIMITED) {
+        int64_t avail = b->held_cost_micros - b->spent_cost_micros - b->reserved_cost_micros;
+        *sc = cost > avail ? cost - avail : 0;
+    }
+}
+
+/* Leased mode, the worst case does not fit the holding: 1 (and v->lease_short, short_*) if a
+ * short scope's pool may still give more; 0 if every short scope's pool was found empty
+ * recently (then the verdict is final: clamp or BUDGET_EXHAUSTED as on one node). Caller holds
+ * the lock. */
+static int lease_shortfall(const struct entry *eo, const struct entry *ea,
+                           const struct bw_limits_call *call, int64_t cap, int64_t now_ms,
+                           struct bw_limits_verdict *v) {
+    int64_t tokens = call->prompt_tokens + cap;
+    int64_t cost = bw_limits_cost(call->price, call->prompt_tokens, cap);
+    const struct entry *scopes[2] = {eo, ea};
+    int askable = 0;
+    for (int i = 0; i < 2; i++) {
+        if (!scopes[i])
+            continue;
+        scope_short(scopes[i], tokens, cost, &v->short_tokens[i], &v->short_cost[i]);
+        if ((v->short_tokens[i] == 0 && v->short_cost[i] == 0) ||
+            scopes[i]->dry_until > now_ms) {
+            v->short_tokens[i] = v->short_cost[i] = 0; /* enough, or its pool is empty */
+            continue;
+        }
+        v->lease_short |= 1 << i;
+        askable = 1;
+    }
+    if (!askable) {
+        v->lease_short = 0;
+        memset(v->short_tokens, 0, sizeof v->short_tokens);
+        memset(v->short_cost, 0, sizeof v->short_cost);
+    }
+    return askable;
+}
+
+/* Leased mode, after a reservation: 1 once when the unused holding of a limited dimension fell
+ * below half its last grant (the prefetch threshold). Caller holds the lock. */
+static int holding_low(struct entry *e) {
+    const struct bw_limits_budget_state *b = &e->b;
+    if (e->prefetch_pending || !scope_limited(b))
+        return 0;
+    int low = 0;
+    if (b->max_tokens != BW_LIMITS_UNLIMITED &&
+        b->held_tokens - b->spent_tokens - b->reserved_tokens < e->last_grant_tokens / 2 + 1)
+        low = 1;
+    if (b->max_cost_micros != BW_LIMITS_UNLIMITED &&
+        b->held_cost_micros - b->spent_cost_micros - b->reserved_cost_micros <
+            e->last_grant_cost / 2 + 1)
+        low = 1;
+    if (low)
+        e->prefetch_pending = 1;
+    return low;
 }
 
 bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call, int64_t now_ms,
@@ -551,12 +643,18 @@ bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call,
     }
     if (cap < 0)
         cap = 0; /* unlimited scopes and no cap: nothing to reserve for the completion */
-    int64_t fit = scope_fit(&eo->b, call->prompt_tokens, price);
+    int64_t fit = scope_fit(&eo->b, call->prompt_tokens, price, l->leased);
     if (ea) {
-        int64_t fa = scope_fit(&ea->b, call->prompt_tokens, price);
+        int64_t fa = scope_fit(&ea->b, call->prompt_tokens, price, l->leased);
         fit = fa < fit ? fa : fit;
     }
     int64_t m = cap;
+    if (fit < cap && l->leased && lease_shortfall(eo, ea, call, cap, now_ms, v)) {
+        v->reason = BW_R_BUDGET_EXHAUSTED;
+        v->worst_tokens = call->prompt_tokens + cap;
+        v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, cap);
+        BW_GOTO(BW_E_LIMIT); /* the caller leases more and reserves again */
+    }
     if (fit < cap) {
         if (!call->allow_clamp || fit < 1) {
             v->reason = BW_R_BUDGET_EXHAUSTED;
@@ -574,6 +672,9 @@ bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call,
     if (ea)
         charge(&ea->b, r->tokens, r->cost);
     r->agent_scope = ea != NULL;
+    if (l->leased) {
+        v->lease_low = (holding_low(eo) ? 1 : 0) | (ea && holding_low(ea) ? 2 : 0);
+    }
 out:
     pthread_mutex_unlock(&s->mu);
     if (result != BW_OK) {
@@ -646,4 +747,281 @@ void bw_limits_cancel(struct bw_limits *l, struct bw_limits_reservation *r) {
 
 int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r) {
     return r->month;
+}
+
+/* ---- leased mode ---- */
+
+void bw_limits_set_leased(struct bw_limits *l) {
+    l->leased = 1;
+}
+
+int bw_limits_leased(const struct bw_limits *l) {
+    return l->leased;
+}
+
+int64_t bw_limits_lease_want(int64_t limit, int64_t left_seen, int64_t need) {
+    if (limit < 0)
+        return 0;
+    if (need < 0)
+        need = 0;
+    int64_t base = (left_seen >= 0 && left_seen < limit ? left_seen : limit) / BW_LIMITS_LEASE_DIV;
+    int64_t want = need > base ? need : base;
+    return want > limit ? (need > limit ? need : limit) : want;
+}
+
+int64_t bw_limits_rate_lease_want(const struct bw_limits_rate *rate, int64_t need) {
+    int64_t second = (rate->rate_per_min + 59) / 60;
+    int64_t quarter = rate->burst / 4 > 0 ? rate->burst / 4 : 1;
+    int64_t chunk = second < quarter ? second : quarter;
+    int64_t want = need > chunk ? need : chunk;
+    return want > rate->burst ? rate->burst : want;
+}
+
+/* Finds a budget scope under its org's lock: calls fn with the entry (NULL if none). */
+static bw_err with_scope(struct bw_limits *l, const char *org, const char *agent, int create,
+                         void (*fn)(struct entry *e, void *arg), void *arg) {
+    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
+    char key[sizeof((struct entry *)0)->key];
+    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
+    struct shard *s = shard_of(&l->budgets, hash_str(org, strlen(org)));
+    struct entry *e = NULL;
+    pthread_mutex_lock(&s->mu);
+    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, create, &e);
+    fn(result == BW_OK ? e : NULL, arg);
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+struct grant_args {
+    int32_t month;
+    int64_t tokens, cost, left_tokens, left_cost;
+};
+
+static void do_grant(struct entry *e, void *arg) {
+    struct grant_args *g = arg;
+    if (!e)
+        return;
+    roll(e, g->month);
+    if (e->b.month != g->month)
+        return; /* a grant for a month that is over */
+    e->b.held_tokens += g->tokens;
+    e->b.held_cost_micros += g->cost;
+    e->last_grant_tokens = g->tokens;
+    e->last_grant_cost = g->cost;
+    e->left_known = 1;
+    e->left_tokens = g->left_tokens;
+    e->left_cost = g->left_cost;
+    e->dry_until = 0;
+    e->prefetch_pending = 0;
+}
+
+bw_err bw_limits_budget_grant(struct bw_limits *l, const char *org, const char *agent,
+                              int32_t month, int64_t tokens, int64_t cost_micros,
+                              int64_t left_tokens, int64_t left_cost) {
+    BW_ENSURE(tokens >= 0 && tokens <= BW_LIMITS_MAX_BUDGET && cost_micros >= 0 &&
+                  cost_micros <= BW_LIMITS_MAX_BUDGET,
+              BW_E_INVALID);
+    struct grant_args g = {month, tokens, cost_micros, left_tokens, left_cost};
+    return with_scope(l, org, agent, 1, do_grant, &g);
+}
+
+static void do_dry(struct entry *e, void *arg) {
+    if (!e)
+        return;
+    e->dry_until = *(int64_t *)arg + BW_LIMITS_DRY_MS;
+    e->prefetch_pending = 0;
+}
+
+void bw_limits_budget_dry(struct bw_limits *l, const char *org, const char *agent,
+                          int64_t now_ms) {
+    (void)with_scope(l, org, agent, 0, do_dry, &now_ms);
+}
+
+static void do_prefetch_done(struct entry *e, void *arg) {
+    (void)arg;
+    if (e)
+        e->prefetch_pending = 0;
+}
+
+void bw_limits_budget_prefetch_done(struct bw_limits *l, const char *org, const char *agent) {
+    (void)with_scope(l, org, agent, 0, do_prefetch_done, NULL);
+}
+
+static void do_left_seen(struct entry *e, void *arg) {
+    int64_t *v = arg;
+    v[0] = v[1] = -2;
+    if (e && e->left_known) {
+        v[0] = e->left_tokens;
+        v[1] = e->left_cost;
+    }
+}
+
+void bw_limits_budget_left_seen(struct bw_limits *l, const char *org, const char *agent,
+                                int64_t *left_tokens, int64_t *left_cost) {
+    int64_t v[2] = {-2, -2};
+    (void)with_scope(l, org, agent, 0, do_left_seen, v);
+    *left_tokens = v[0];
+    *left_cost = v[1];
+}
+
+struct unused_args {
+    int found;
+    int32_t month;
+    int64_t tokens, cost;
+};
+
+static void do_take_unused(struct entry *e, void *arg) {
+    struct unused_args *u = arg;
+    if (!e)
+        return;
+    struct bw_limits_budget_state *b = &e->b;
+    u->found = 1;
+    u->month = b->month;
+    u->tokens = b->held_tokens - b->spent_tokens - b->reserved_tokens;
+    u->cost = b->held_cost_micros - b->spent_cost_micros - b->reserved_cost_micros;
+    b->held_tokens -= u->tokens;
+    b->held_cost_micros -= u->cost;
+}
+
+bw_err bw_limits_budget_take_unused(struct bw_limits *l, const char *org, const char *agent,
+                                    int32_t *month, int64_t *tokens, int64_t *cost_micros) {
+    struct unused_args u = {0, 0, 0, 0};
+    BW_TRY(with_scope(l, org, agent, 0, do_take_unused, &u));
+    BW_ENSURE(u.found, BW_E_NOT_FOUND);
+    *month = u.month;
+    *tokens = u.tokens;
+    *cost_micros = u.cost;
+    return BW_OK;
+}
+
+struct scope_copy {
+    char org[BW_LIMITS_KEY_MAX];
+    char agent[BW_LIMITS_KEY_MAX];
+    struct bw_limits_budget_state st;
+};
+
+bw_err bw_limits_budget_each(struct bw_limits *l, bw_limits_scope_fn fn, void *arg) {
+    struct scope_copy *v = NULL;
+    size_t n = 0, cap = 0;
+    bw_err result = BW_OK;
+    for (size_t i = 0; i < NSHARDS && result == BW_OK; i++) {
+        struct shard *s = &l->budgets.shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t h = 0; h < NHEADS && result == BW_OK; h++) {
+            for (struct entry *e = s->heads[h]; e && result == BW_OK; e = e->next) {
+                if (n == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    struct scope_copy *nv = realloc(v, ncap * sizeof *nv);
+                    if (!nv) {
+                        result = BW_E_NOMEM;
+                        break;
+                    }
+                    v = nv;
+                    cap = ncap;
+                }
+                const char *sep = strchr(e->key, 0x1f);
+                size_t no = sep ? (size_t)(sep - e->key) : strlen(e->key);
+                memcpy(v[n].org, e->key, no);
+                v[n].org[no] = 0;
+                snprintf(v[n].agent, sizeof v[n].agent, "%s", sep ? sep + 1 : "");
+                v[n].st = e->b;
+                n++;
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    for (size_t i = 0; result == BW_OK && i < n; i++)
+        if (fn(arg, v[i].org, v[i].agent, &v[i].st) != 0)
+            break;
+    free(v);
+    return result;
+}
+
+bw_err bw_limits_take_held(struct bw_limits *l, const char *key, int64_t n, int64_t now_us,
+                           int64_t *short_n, int64_t *retry_after_ms) {
+    BW_ENSURE(l->leased && key_ok(key) && n >= 1 && n <= BW_LIMITS_MAX_RATE, BW_E_INVALID);
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->buckets, h);
+    bw_err result = BW_OK;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    int64_t held = e && now_us <= e->expires_us ? e->level : 0;
+    if (held >= n * SCALE) {
+        e->level -= n * SCALE;
+    } else if (e && e->dry_until > now_us) {
+        *short_n = 0;
+        *retry_after_ms = e->dry_retry_ms;
+        result = BW_E_LIMIT;
+    } else {
+        *short_n = n - held / SCALE;
+        *retry_after_ms = 0;
+        result = BW_E_LIMIT;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+/* Leased buckets that hold nothing and are not dry carry no state. Caller holds the lock. */
+static void evict_leased(struct shard *s, int64_t now_us) {
+    for (size_t h = 0; h < NHEADS; h++) {
+        struct entry *e = s->heads[h];
+        while (e) {
+            struct entry *next = e->next;
+            if ((now_us > e->expires_us || e->level == 0) && e->dry_until <= now_us)
+                unlink_entry(s, e);
+            e = next;
+        }
+    }
+}
+
+static bw_err leased_bucket(struct bw_limits *l, const char *key, int64_t now_us,
+                            struct shard **sp, struct entry **out) {
+    uint64_t h = hash_str(key, strlen(key));
+    struct shard *s = shard_of(&l->buckets, h);
+    *sp = s;
+    pthread_mutex_lock(&s->mu);
+    struct entry *e = find(s, h, key);
+    if (!e) {
+        if (s->n >= l->buckets.per_shard_max)
+            evict_leased(s, now_us);
+        if (s->n >= l->buckets.per_shard_max)
+            return BW_E_UNAVAILABLE;
+        e = insert(s, h, key);
+        if (!e)
+            return BW_E_NOMEM;
+    }
+    *out = e;
+    return BW_OK;
+}
+
+bw_err bw_limits_bucket_grant(struct bw_limits *l, const char *key,
+                              const struct bw_limits_rate *rate, int64_t n, int64_t now_us) {
+    BW_ENSURE(l->leased && key_ok(key) && rate_ok(rate) && n >= 0 && n <= BW_LIMITS_MAX_RATE,
+              BW_E_INVALID);
+    struct shard *s = NULL;
+    struct entry *e = NULL;
+    bw_err result = leased_bucket(l, key, now_us, &s, &e);
+    if (result == BW_OK) {
+        int64_t cap = rate->burst * SCALE;
+        int64_t held = now_us <= e->expires_us ? e->level : 0;
+        e->level = held + n * SCALE > cap ? cap : held + n * SCALE;
+        e->expires_us = now_us + BW_LIMITS_RATE_LEASE_US;
+        e->dry_until = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return result;
+}
+
+void bw_limits_bucket_dry(struct bw_limits *l, const char *key, int64_t now_us,
+                          int64_t retry_after_ms) {
+    if (!l->leased || !key_ok(key))
+        return;
+    struct shard *s = NULL;
+    struct entry *e = NULL;
+    if (leased_bucket(l, key, now_us, &s, &e) == BW_OK) {
+        int64_t ms = retry_after_ms < 0 || retry_after_ms > 1000 ? 1000 : retry_after_ms;
+        e->dry_until = now_us + ms * 1000;
+        e->dry_retry_ms = retry_after_ms;
+    }
+    pthread_mutex_unlock(&s->mu);
 }

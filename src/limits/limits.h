@@ -12,8 +12,15 @@
  * 60 s with no rounding drift.
  *
  * Limits are in memory (one process). Spend survives a restart because settled calls are
- * metered in the `usage` table and bw_billing_restore (billing.h) reloads the month's totals;
- * the PostgreSQL path for several replicas is a conditional UPDATE (docs/SPEND.md). */
+ * metered in the `usage` table and bw_billing_restore (billing.h) reloads the month's totals.
+ *
+ * Leased mode (several replicas on one PostgreSQL; lease.h, docs/SPEND.md "Several
+ * replicas"): the same calls admit against what this replica HOLDS, granted from shared pools
+ * in the database, instead of against the whole limit. A budget scope admits while
+ * spent + reserved + worst <= held (per limited dimension); a bucket admits from units leased
+ * from the shared bucket, which expire BW_LIMITS_RATE_LEASE_US after their grant. When the
+ * holding is short these functions say so (verdict lease_short, bw_limits_take_held's
+ * *short_n) and the caller leases more; they never do I/O themselves. */
 #ifndef BW_LIMITS_LIMITS_H
 #define BW_LIMITS_LIMITS_H
 
@@ -97,6 +104,7 @@ struct bw_limits_budget_state {
     int64_t max_tokens, max_cost_micros; /* -1 = unlimited */
     int64_t spent_tokens, spent_cost_micros;
     int64_t reserved_tokens, reserved_cost_micros;
+    int64_t held_tokens, held_cost_micros; /* leased mode: granted to this replica this month */
 };
 /* Reads a scope as of now_ms (a new month reads as zero spend). BW_E_NOT_FOUND if never set. */
 bw_err bw_limits_budget_get(struct bw_limits *l, const char *org, const char *agent, int64_t now_ms,
@@ -133,6 +141,13 @@ struct bw_limits_verdict {
     int clamped;
     int64_t fit_max_tokens; /* on BUDGET_EXHAUSTED: the largest max_tokens that fits (0 = none) */
     int64_t worst_tokens, worst_cost_micros;
+    /* Leased mode. lease_short (with BW_E_LIMIT BUDGET_EXHAUSTED): bit 1 the org scope, bit 2
+     * the agent scope holds too little for the worst case and its pool was not found empty in
+     * the last BW_LIMITS_DRY_MS: lease short_*[0] (org) / [1] (agent) more, then reserve again.
+     * lease_low (with BW_OK): the same bits for scopes whose unused holding fell below half
+     * their last grant; each is reported once until bw_limits_budget_grant/_dry (prefetch). */
+    int lease_short, lease_low;
+    int64_t short_tokens[2], short_cost[2];
 };
 
 /* Reserves the worst case of a call (prompt_tokens + max_tokens, and its cost) against the org
@@ -160,5 +175,80 @@ void bw_limits_cancel(struct bw_limits *l, struct bw_limits_reservation *r);
 
 /* The month a reservation was made in (for metering). */
 int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r);
+
+/* ---- Leased mode (several replicas; see the top of this file) ---- */
+
+#define BW_LIMITS_LEASE_DIV 8            /* a budget lease asks for 1/8 of the pool's remainder */
+#define BW_LIMITS_DRY_MS 1000            /* a pool found empty is not asked again for this long */
+#define BW_LIMITS_RATE_LEASE_US 1000000  /* leased bucket units expire after 1 s */
+
+/* Switches l to leased mode. Call once, before any other use. */
+void bw_limits_set_leased(struct bw_limits *l);
+int bw_limits_leased(const struct bw_limits *l);
+
+/* Lease arithmetic (pure). How much a budget lease asks for in one dimension: 0 if limit is -1
+ * (unlimited), else max(need, remainder / BW_LIMITS_LEASE_DIV) and at most the limit, where
+ * remainder is the pool's remainder last seen (left_seen >= 0) or the whole limit. The pool
+ * grants min(want, what it has), so leases shrink as the pool empties and the last tokens go
+ * one call's worth at a time instead of being stranded on one replica. */
+int64_t bw_limits_lease_want(int64_t limit, int64_t left_seen, int64_t need);
+
+/* How much a rate lease asks for: max(need, min(one second of refill (ceil(rate/60)), burst/4,
+ * at least 1)), never more than burst. need must be 1..burst. */
+int64_t bw_limits_rate_lease_want(const struct bw_limits_rate *rate, int64_t need);
+
+/* Adds a grant from the shared pool to the scope's holding in `month` (creating the scope with
+ * unlimited limits if it does not exist; ignored if the scope is in a later month) and records
+ * the pool's remainder after it (-1 unlimited) for the next lease's size. Clears the scope's
+ * dry mark and pending prefetch. Errors: BW_E_INVALID, BW_E_UNAVAILABLE (table full). */
+bw_err bw_limits_budget_grant(struct bw_limits *l, const char *org, const char *agent,
+                              int32_t month, int64_t tokens, int64_t cost_micros,
+                              int64_t left_tokens, int64_t left_cost) BW_MUST_CHECK;
+
+/* Marks the scope's pool empty until now_ms + BW_LIMITS_DRY_MS (reservations that need more
+ * than the holding then fail at once, BUDGET_EXHAUSTED, without asking the database) and
+ * clears a pending prefetch. bw_limits_budget_set and a grant clear the mark. */
+void bw_limits_budget_dry(struct bw_limits *l, const char *org, const char *agent, int64_t now_ms);
+
+/* The scope's prefetch is over (failed for another reason than an empty pool). */
+void bw_limits_budget_prefetch_done(struct bw_limits *l, const char *org, const char *agent);
+
+/* Reads the scope's last seen pool remainder (for the next lease's size): -2 if never seen. */
+void bw_limits_budget_left_seen(struct bw_limits *l, const char *org, const char *agent,
+                                int64_t *left_tokens, int64_t *left_cost);
+
+/* Takes the scope's unused holding out of it, for giving back to the pool at shutdown:
+ * *tokens = held - spent - reserved (reservations still open count as spent), and the same for
+ * cost; the holding becomes spent + reserved. A negative result is spend beyond the holding
+ * (charged to the pool by the caller). *month is the scope's month. BW_E_NOT_FOUND if none. */
+bw_err bw_limits_budget_take_unused(struct bw_limits *l, const char *org, const char *agent,
+                                    int32_t *month, int64_t *tokens,
+                                    int64_t *cost_micros) BW_MUST_CHECK;
+
+/* Calls fn for every budget scope (agent "" for an org) with a copy of its state, outside the
+ * locks (the scopes are gathered first), so fn may call back into l. Stops when fn returns
+ * non-zero. BW_E_NOMEM if the list cannot be built. */
+typedef int (*bw_limits_scope_fn)(void *arg, const char *org, const char *agent,
+                                  const struct bw_limits_budget_state *st);
+bw_err bw_limits_budget_each(struct bw_limits *l, bw_limits_scope_fn fn, void *arg) BW_MUST_CHECK;
+
+/* Takes n (1..BW_LIMITS_MAX_RATE) units from this replica's leased holding of bucket key.
+ * BW_OK: taken. BW_E_LIMIT: either the holding is short by *short_n (> 0: lease that much more,
+ * then call again), or the shared bucket refused within the last moments (*short_n = 0 and
+ * *retry_after_ms its Retry-After). Leased mode only (BW_E_INVALID otherwise). */
+bw_err bw_limits_take_held(struct bw_limits *l, const char *key, int64_t n, int64_t now_us,
+                           int64_t *short_n, int64_t *retry_after_ms) BW_MUST_CHECK;
+
+/* Adds n units leased from the shared bucket to key's holding, valid until
+ * now_us + BW_LIMITS_RATE_LEASE_US (the whole holding takes the new expiry). The holding is
+ * capped at the bucket's burst. Errors: BW_E_INVALID, BW_E_UNAVAILABLE (table full). */
+bw_err bw_limits_bucket_grant(struct bw_limits *l, const char *key,
+                              const struct bw_limits_rate *rate, int64_t n,
+                              int64_t now_us) BW_MUST_CHECK;
+
+/* The shared bucket refused: key answers BW_E_LIMIT with retry_after_ms from bw_limits_take_held
+ * until now_us + retry_after_ms (at most 1 s), without asking the database. */
+void bw_limits_bucket_dry(struct bw_limits *l, const char *key, int64_t now_us,
+                          int64_t retry_after_ms);
 
 #endif

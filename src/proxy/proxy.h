@@ -31,6 +31,7 @@ struct bw_gateway {
     struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
     struct bw_limits *limits;  /* admission state (rates, in-flight, budgets); NULL = none */
     struct bw_meter *meter;    /* metering writer; NULL: no usage table on this backend */
+    struct bw_lease *lease;    /* budget and rate leases (several replicas); NULL: one node */
     atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
 };
 

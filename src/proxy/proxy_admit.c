@@ -5,13 +5,19 @@
  * A refusal here is a decision like any other: it gets a deny receipt with its reason code
  * (RATE_LIMITED, CONCURRENCY_LIMITED, BUDGET_EXHAUSTED, ...) and nothing is forwarded. What a
  * call took (a reservation, an in-flight slot, tokens from the buckets) is given back exactly
- * once: settled when the upstream answered, cancelled and refunded otherwise. */
+ * once: settled when the upstream answered, cancelled and refunded otherwise.
+ *
+ * Several replicas on one PostgreSQL (gw->lease set): the same admission runs against what this
+ * replica holds of the shared budgets and buckets (limits.h, leased mode). A call that finds the
+ * holding short leases more on its worker's store handle and tries again; a database that cannot
+ * be reached then denies it with LIMITS_UNAVAILABLE (fail closed: never admitted on credit). */
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits/lease.h"
 #include "limits/limits.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -53,6 +59,34 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     c->admission_refused = 1;
 }
 
+/* Takes n units from a bucket: in memory on one node; from this replica's leased holding with
+ * several replicas, leasing more from the shared bucket when it is short (at most twice: a
+ * holding drained by another worker in between is refused like an empty bucket). */
+static bw_err take_bucket(struct bw_call *c, struct bw_limits *l, const char *key,
+                          const struct bw_limits_rate *r, int64_t n, int64_t now_us,
+                          int64_t *retry) {
+    struct bw_lease *m = c->w->gw->lease;
+    if (!m)
+        return bw_limits_take(l, key, r, n, now_us, retry);
+    if (n > r->burst) {
+        *retry = -1;
+        return BW_E_LIMIT;
+    }
+    for (int round = 0;; round++) {
+        int64_t short_n = 0;
+        bw_err e = bw_limits_take_held(l, key, n, now_us, &short_n, retry);
+        if (e != BW_E_LIMIT || short_n == 0)
+            return e;
+        if (round == 2) {
+            *retry = 1;
+            return BW_E_LIMIT;
+        }
+        e = bw_lease_rate(m, c->w->store, c->key.org_id, key, r, short_n, now_us, retry);
+        if (e != BW_OK)
+            return e == BW_E_LIMIT ? BW_E_LIMIT : BW_E_UNAVAILABLE;
+    }
+}
+
 /* Takes one unit from each configured request bucket; a miss refuses with Retry-After. */
 static int take_requests(struct bw_call *c, struct bw_limits *l, int64_t now_us) {
     const struct bw_config *cfg = c->w->gw->cfg;
@@ -70,7 +104,7 @@ static int take_requests(struct bw_call *c, struct bw_limits *l, int64_t now_us)
         bucket(key, sizeof key, kinds[i].kind, c);
         struct bw_limits_rate r = rate_of(kinds[i].rate);
         int64_t retry = 0;
-        bw_err e = bw_limits_take(l, key, &r, 1, now_us, &retry);
+        bw_err e = take_bucket(c, l, key, &r, 1, now_us, &retry);
         if (e == BW_E_LIMIT) {
             refuse(c, BW_R_RATE_LIMITED, 429, retry);
             return -1;
@@ -115,7 +149,7 @@ static int take_tokens(struct bw_call *c, struct bw_limits *l, int64_t worst, in
         bucket(key, sizeof key, token_kind(bit), c);
         struct bw_limits_rate r = rate_of(token_rate(cfg, bit));
         int64_t retry = 0;
-        bw_err e = bw_limits_take(l, key, &r, worst, now_us, &retry);
+        bw_err e = take_bucket(c, l, key, &r, worst, now_us, &retry);
         if (e != BW_OK) {
             /* retry is -1 when the worst case exceeds the bucket's size: it never fits. */
             if (e == BW_E_LIMIT)
@@ -136,6 +170,24 @@ static int64_t request_max_tokens(const json_t *body) {
     return json_is_integer(m) && json_integer_value(m) >= 0 ? json_integer_value(m) : -1;
 }
 
+/* Leases what the verdict says each short scope lacks. 0: granted or found empty (reserve
+ * again: the verdict is then final); -1: the database failed (deny, fail closed). */
+static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, int allow_partial,
+                        int64_t now_ms) {
+    for (int i = 0; i < 2; i++) {
+        if (!(v->lease_short & (1 << i)))
+            continue;
+        bw_err e = bw_lease_budget(c->w->gw->lease, c->w->store, c->key.org_id, c->key.org_name,
+                                   i ? c->key.agent : "", v->short_tokens[i], v->short_cost[i],
+                                   allow_partial, now_ms);
+        if (e != BW_OK && e != BW_E_LIMIT) {
+            bw_error("admit: a budget lease failed (%s): denying", bw_err_str(e));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     const struct bw_config *cfg = c->w->gw->cfg;
     const struct bw_price_config *pc = bw_config_price(cfg, c->model);
@@ -154,7 +206,26 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     };
     struct bw_limits_verdict v;
     memset(&v, 0, sizeof v);
-    bw_err e = bw_limits_reserve(l, &call, bw_now_ms(), &c->reservation, &v);
+    int64_t now_ms = bw_now_ms();
+    bw_err e = bw_limits_reserve(l, &call, now_ms, &c->reservation, &v);
+    /* Several replicas: the holding is short but the pool may have more. Each round either
+     * grants (and the reservation is tried again) or marks the pool dry (and the next verdict
+     * is final), so two rounds per scope suffice; four bounds it whatever happens. */
+    for (int round = 0; e == BW_E_LIMIT && v.lease_short && round < 4; round++) {
+        if (lease_budget(c, &v, cfg->clamp_max_tokens, now_ms) != 0) {
+            c->reservation = NULL;
+            refuse(c, BW_R_LIMITS_UNAVAILABLE, 503, 0);
+            return -1;
+        }
+        memset(&v, 0, sizeof v);
+        e = bw_limits_reserve(l, &call, now_ms, &c->reservation, &v);
+    }
+    if (e == BW_OK && v.lease_low && c->w->gw->lease) {
+        if (v.lease_low & 1)
+            bw_lease_prefetch(c->w->gw->lease, c->key.org_id, c->key.org_name, "");
+        if (v.lease_low & 2)
+            bw_lease_prefetch(c->w->gw->lease, c->key.org_id, c->key.org_name, c->key.agent);
+    }
     if (e != BW_OK) {
         c->reservation = NULL;
         int status = e == BW_E_LIMIT ? 429 : e == BW_E_DENIED ? 403 : e == BW_E_INVALID ? 400 : 503;

@@ -131,9 +131,54 @@ static const char m003_sqlite[] =
     "  used_ms INTEGER NOT NULL DEFAULT 0"
     ");";
 
+/* 005: budget and rate leases for several replicas on one PostgreSQL (docs/SPEND.md, "Several
+ * replicas"). budget_pools: per (org, agent, month) how much of the budget all replicas together
+ * have been granted (a conditional UPDATE never grants past the limit); last_grant_* hold the size
+ * of the latest grant so one statement can return it. budget_leases: what each replica (its log
+ * key id) and process incarnation took and gave back; an incarnation that crashed is marked
+ * 'lost' at the replica's next start and its lease is never spent again. rate_buckets: shared
+ * token buckets (level in 1/60,000 token, so a rate of R per minute refills R units per ms),
+ * leased in chunks. SQLite (one process) never uses them; they exist so the version numbers and
+ * the statements stay the same on both backends. Number 4 is the review queue (another branch). */
+static const char m005_sqlite[] =
+    "CREATE TABLE budget_pools ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  month INTEGER NOT NULL,"
+    "  granted_tokens INTEGER NOT NULL CHECK (granted_tokens >= 0),"
+    "  granted_cost INTEGER NOT NULL CHECK (granted_cost >= 0),"
+    "  last_grant_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  last_grant_cost INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (org_id, agent, month)"
+    ");"
+    "CREATE TABLE budget_leases ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  month INTEGER NOT NULL,"
+    "  replica TEXT NOT NULL,"
+    "  incarnation INTEGER NOT NULL,"
+    "  granted_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  granted_cost INTEGER NOT NULL DEFAULT 0,"
+    "  returned_tokens INTEGER NOT NULL DEFAULT 0,"
+    "  returned_cost INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open','returned','lost')),"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, agent, month, replica, incarnation)"
+    ");"
+    "CREATE TABLE rate_buckets ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  bucket TEXT NOT NULL,"
+    "  level INTEGER NOT NULL CHECK (level >= 0),"
+    "  last_ms INTEGER NOT NULL,"
+    "  last_grant INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (org_id, bucket)"
+    ");";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
     {3, m003_sqlite},
+    /* 4: the review queue, on another branch */
+    {5, m005_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

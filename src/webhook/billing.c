@@ -229,12 +229,41 @@ static int restore_spent(void *arg, const char *org_id, const char *agent, int64
     return r->err != BW_OK;
 }
 
+bw_err bw_billing_scope_limits(const struct bw_config *cfg, struct bw_store *s,
+                               const char *org_id, const char *org_name, const char *agent,
+                               int64_t *max_tokens, int64_t *max_cost) {
+    if (agent && agent[0]) {
+        const struct bw_budget_config *b = bw_config_budget(cfg, org_name);
+        for (size_t i = 0; b && i < b->n_agents; i++) {
+            if (strcmp(b->agents[i].agent, agent) == 0) {
+                *max_tokens = b->agents[i].limits.monthly_tokens;
+                *max_cost = b->agents[i].limits.monthly_cost_micros;
+                return BW_OK;
+            }
+        }
+        *max_tokens = *max_cost = -1;
+        return BW_OK;
+    }
+    struct bw_budget_limits lim;
+    char plan[32];
+    const char *source;
+    BW_TRY(bw_billing_org_limits(cfg, s, org_id, org_name, &lim, plan, &source));
+    *max_tokens = lim.monthly_tokens;
+    *max_cost = lim.monthly_cost_micros;
+    return BW_OK;
+}
+
 bw_err bw_billing_restore(const struct bw_config *cfg, struct bw_store *s, struct bw_limits *l,
                           int64_t now_ms) {
     struct restore r = {cfg, s, l, bw_limits_month_of(now_ms), BW_OK};
     bw_err e = bw_store_orgs_each(s, restore_org, &r);
     if (e != BW_OK)
         return r.err != BW_OK ? r.err : e;
+    /* Leased mode (several replicas): this replica's counters hold only its own leases; the
+     * month's spend so far is counted in the shared pools (a pool starts from the usage
+     * table), so adding it here would count it twice. */
+    if (bw_limits_leased(l))
+        return BW_OK;
     e = bw_store_usage_month_totals(s, r.month, restore_spent, &r);
     if (e != BW_OK)
         return r.err != BW_OK ? r.err : e;
