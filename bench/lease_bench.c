@@ -5,9 +5,10 @@
  * proxy_admit.c does them, on 2 threads.
  *   1. one node: bw_limits_reserve / bw_limits_take / bw_limits_settle (in memory);
  *   2. leased, holding ample: the same calls in leased mode (the common case on a replica);
- *   3. leased end to end on PostgreSQL: a budget of 50M tokens and a rate of 6M/min, so the
- *      holdings run short and the workers lease (plus the prefetch thread), worst case 500
- *      tokens per call: every database round trip on the admission path is included;
+ *   3. leased end to end on PostgreSQL: a budget of 480,000 worst cases (500 tokens), so the
+ *      400,000 calls drain most of the pool and the leases shrink, and a rate of 6M/min: the
+ *      workers lease when short (plus the prefetch thread); every database round trip on the
+ *      admission path is included;
  *   4. one lease round trip alone (bw_store_budget_lease, bw_store_rate_lease), sequential.
  * 3 and 4 need a database URL (runtime role), e.g. from scripts/pg-test.sh.
  *
@@ -30,6 +31,7 @@
 #include "util/time.h"
 
 #define THREADS 2
+#define BENCH_BUDGET 240000000LL /* 480,000 worst cases of 500 tokens */
 
 struct run {
     struct bw_limits *l;
@@ -120,7 +122,7 @@ static bw_err bench_limits(void *arg, struct bw_store *s, const char *org_id, co
     (void)s;
     (void)org_id;
     (void)org_name;
-    *max_tokens = agent[0] ? -1 : 50000000;
+    *max_tokens = agent[0] ? -1 : BENCH_BUDGET;
     *max_cost = -1;
     return BW_OK;
 }
@@ -155,14 +157,17 @@ int main(int argc, char **argv) {
         return 0;
 
     struct bw_store *s = NULL;
-    char org[BW_ID_SIZE];
-    if (bw_store_open(url, 0, &s) != BW_OK || bw_store_org_create(s, "bench", org) != BW_OK) {
+    char org[BW_ID_SIZE], name[64];
+    snprintf(name, sizeof name, "bench-%lld", (long long)bw_now_ms());
+    if (bw_store_open(url, 0, &s) != BW_OK || bw_store_org_create(s, name, org) != BW_OK) {
         fprintf(stderr, "cannot open %s or create the bench org\n", url);
         return 1;
     }
     if (bw_limits_new(NULL, &l) != BW_OK)
         return 1;
     bw_limits_set_leased(l);
+    if (bw_limits_budget_set(l, org, "", BENCH_BUDGET, -1) != BW_OK) /* as serve's restore */
+        return 1;
     struct bw_lease_opts o = {url, "bench001", bw_now_ms(), bench_limits, NULL, NULL, 0};
     struct bw_lease *m = NULL;
     if (bw_lease_new(l, &o, &m) != BW_OK)
