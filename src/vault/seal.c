@@ -5,8 +5,8 @@
 #include <string.h>
 
 #define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
-#define KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES     /* 32 */
-#define WRAPPED_BYTES (KEY_BYTES + BW_VAULT_TAG_BYTES)            /* 48 */
+#define KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES    /* 32 */
+#define WRAPPED_BYTES (KEY_BYTES + BW_VAULT_TAG_BYTES)           /* 48 */
 
 /* Field offsets of the version-1 layout (seal.h). */
 #define OFF_MASTER_ID 1
@@ -123,9 +123,9 @@ static bw_err wrap_key(const struct keys *k, const uint8_t master_id[BW_VAULT_MA
     memcpy(out + OFF_MASTER_ID, master_id, BW_VAULT_MASTER_ID_BYTES);
     randombytes_buf(out + OFF_WRAP_NONCE, NONCE_BYTES);
     unsigned long long clen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + OFF_WRAPPED, &clen, k->data_key,
-                                                   KEY_BYTES, ad, ad_len, NULL,
-                                                   out + OFF_WRAP_NONCE, k->kek) != 0 ||
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(out + OFF_WRAPPED, &clen, k->data_key, KEY_BYTES,
+                                                   ad, ad_len, NULL, out + OFF_WRAP_NONCE,
+                                                   k->kek) != 0 ||
         clen != WRAPPED_BYTES)
         return BW_E_CRYPTO;
     return BW_OK;
@@ -146,9 +146,8 @@ static bw_err unwrap_key(struct keys *k, const struct bw_vault_sealed *s, const 
 }
 
 /* Decrypts s's secret with k->data_key into a new read-only bw_vault_secret. */
-static bw_err open_secret(const struct keys *k, const struct bw_vault_sealed *s,
-                          const char *org_id, const char *record_id,
-                          struct bw_vault_secret **out) {
+static bw_err open_secret(const struct keys *k, const struct bw_vault_sealed *s, const char *org_id,
+                          const char *record_id, struct bw_vault_secret **out) {
     size_t len = s->ciphertext_len - BW_VAULT_TAG_BYTES;
     struct bw_vault_secret *sec = sodium_malloc(sizeof *sec + len + 1);
     BW_ENSURE(sec, BW_E_NOMEM);

@@ -73,12 +73,12 @@ struct bw_vault_sealed {
 /* Decodes the layout above, without any key: checks the version and the exact length (the
  * secret must be 1..BW_VAULT_SECRET_MAX bytes). Authenticates nothing. Errors: BW_E_INVALID
  * (unknown version, truncated, trailing bytes, inconsistent length), BW_E_TOO_LARGE. */
-bw_err bw_vault_sealed_parse(const uint8_t *p, size_t len, struct bw_vault_sealed *out)
-    BW_MUST_CHECK;
+bw_err bw_vault_sealed_parse(const uint8_t *p, size_t len,
+                             struct bw_vault_sealed *out) BW_MUST_CHECK;
 
 /* The id of a master key (what records wrapped by it carry). Errors: BW_E_CRYPTO. */
-bw_err bw_vault_master_id(const struct bw_master *m, uint8_t out[BW_VAULT_MASTER_ID_BYTES])
-    BW_MUST_CHECK;
+bw_err bw_vault_master_id(const struct bw_master *m,
+                          uint8_t out[BW_VAULT_MASTER_ID_BYTES]) BW_MUST_CHECK;
 
 /* Seals secret[0..secret_len) for (org_id, record_id) into out[0..out_size), writing the record
  * length (BW_VAULT_SEALED_SIZE(secret_len)) to *out_len. The secret is borrowed and not

@@ -33,8 +33,8 @@ bw_err bw_webhook_sign_standard(const struct bw_webhook_keys *keys, const char *
             e = bw_b64_encode(mac, sizeof mac, b64, sizeof b64);
         sodium_memzero(mac, sizeof mac);
         BW_TRY(e);
-        int n = snprintf(s.signature + used, sizeof s.signature - used, "%sv1,%s", k ? " " : "",
-                         b64);
+        int n =
+            snprintf(s.signature + used, sizeof s.signature - used, "%sv1,%s", k ? " " : "", b64);
         BW_ENSURE(n > 0 && (size_t)n < sizeof s.signature - used, BW_E_INTERNAL);
         used += (size_t)n;
     }

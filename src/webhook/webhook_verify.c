@@ -245,7 +245,8 @@ bw_err bw_webhook_verify_standard(const struct bw_webhook_keys *keys, const char
     struct bw_slice parts[BW_WEBHOOK_STANDARD_PARTS];
     bw_webhook_standard_parts(msg_id, timestamp, body, body_len, parts);
     int match = 0;
-    BW_TRY(any_match(keys, parts, BW_WEBHOOK_STANDARD_PARTS, (const uint8_t(*)[32])sig.v1, sig.n_v1, &match));
+    BW_TRY(any_match(keys, parts, BW_WEBHOOK_STANDARD_PARTS, (const uint8_t(*)[32])sig.v1, sig.n_v1,
+                     &match));
     if (!match) {
         if (reason)
             *reason = BW_R_WEBHOOK_SIGNATURE_INVALID;

@@ -192,9 +192,9 @@ static void rotate(void **state) {
     struct bw_master *old_m = master_random(), *new_m = master_random(), *third = master_random();
     static struct sealed a, r, r2, t;
     seal_ok(old_m, ORG, REC, SECRET, strlen(SECRET), &a);
-    assert_int_equal(bw_vault_rewrap(old_m, new_m, ORG, REC, a.bytes, a.len, r.bytes,
-                                     sizeof r.bytes, &r.len),
-                     BW_OK);
+    assert_int_equal(
+        bw_vault_rewrap(old_m, new_m, ORG, REC, a.bytes, a.len, r.bytes, sizeof r.bytes, &r.len),
+        BW_OK);
     assert_int_equal(r.len, a.len);
     /* the secret's nonce, length and ciphertext are untouched; the wrap is new */
     assert_memory_equal(r.bytes + 81, a.bytes + 81, a.len - 81);
@@ -210,16 +210,16 @@ static void rotate(void **state) {
     assert_int_equal(try_open(old_m, ORG, REC, &r), BW_E_NOT_FOUND);
 
     /* running the rotation again is harmless: the record is authenticated and copied as is */
-    assert_int_equal(bw_vault_rewrap(old_m, new_m, ORG, REC, r.bytes, r.len, r2.bytes,
-                                     sizeof r2.bytes, &r2.len),
-                     BW_OK);
+    assert_int_equal(
+        bw_vault_rewrap(old_m, new_m, ORG, REC, r.bytes, r.len, r2.bytes, sizeof r2.bytes, &r2.len),
+        BW_OK);
     assert_int_equal(r2.len, r.len);
     assert_memory_equal(r2.bytes, r.bytes, r.len);
 
     /* a record wrapped by neither key */
-    assert_int_equal(bw_vault_rewrap(third, new_m, ORG, REC, a.bytes, a.len, r2.bytes,
-                                     sizeof r2.bytes, &r2.len),
-                     BW_E_NOT_FOUND);
+    assert_int_equal(
+        bw_vault_rewrap(third, new_m, ORG, REC, a.bytes, a.len, r2.bytes, sizeof r2.bytes, &r2.len),
+        BW_E_NOT_FOUND);
     /* a record moved to another id is not re-wrapped (and so not laundered into the new id) */
     assert_int_equal(bw_vault_rewrap(old_m, new_m, ORG, "sec_moved", a.bytes, a.len, r2.bytes,
                                      sizeof r2.bytes, &r2.len),
@@ -236,9 +236,9 @@ static void rotate(void **state) {
     for (size_t i = 0; i < t.len; i++)
         assert_true(r2.bytes[i] == 0 || r2.bytes[i] == 0xAA);
     /* the output buffer must hold the whole record */
-    assert_int_equal(bw_vault_rewrap(old_m, new_m, ORG, REC, a.bytes, a.len, r2.bytes, a.len - 1,
-                                     &r2.len),
-                     BW_E_TOO_LARGE);
+    assert_int_equal(
+        bw_vault_rewrap(old_m, new_m, ORG, REC, a.bytes, a.len, r2.bytes, a.len - 1, &r2.len),
+        BW_E_TOO_LARGE);
     bw_master_free(old_m);
     bw_master_free(new_m);
     bw_master_free(third);
@@ -267,8 +267,8 @@ static void decoder_limits(void **state) {
     t.bytes[0] = 2;
     assert_int_equal(bw_vault_sealed_parse(t.bytes, a.len, &v), BW_E_INVALID);
     /* length field: empty secret (16), over the cap, overflowing values */
-    static const uint32_t bad_len[] = {0, 15, 16, BW_VAULT_SECRET_MAX + 17, 0x7fffffffu,
-                                       0xffffffffu};
+    static const uint32_t bad_len[] = {0,           15,         16, BW_VAULT_SECRET_MAX + 17,
+                                       0x7fffffffu, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad_len / sizeof *bad_len; i++) {
         t = a;
         t.bytes[105] = (uint8_t)(bad_len[i] >> 24);
@@ -296,9 +296,9 @@ static void seal_limits(void **state) {
                      BW_E_INVALID);
     assert_int_equal(bw_vault_seal(m, ORG, REC, big, sizeof big, a.bytes, sizeof a.bytes, &len),
                      BW_E_TOO_LARGE);
-    assert_int_equal(bw_vault_seal(m, ORG, REC, big, 10, a.bytes, BW_VAULT_SEALED_SIZE(10) - 1,
-                                   &len),
-                     BW_E_TOO_LARGE);
+    assert_int_equal(
+        bw_vault_seal(m, ORG, REC, big, 10, a.bytes, BW_VAULT_SEALED_SIZE(10) - 1, &len),
+        BW_E_TOO_LARGE);
     assert_int_equal(len, 999);
     assert_int_equal(bw_vault_seal(m, ORG, REC, big, 10, a.bytes, BW_VAULT_SEALED_SIZE(10), &len),
                      BW_OK);
@@ -331,7 +331,8 @@ static void fingerprint(void **state) {
     bw_vault_fingerprint((const uint8_t *)"0123456789abcde", 15, fp);
     assert_string_equal(fp, "\xe2\x80\xa6");
     bw_vault_fingerprint((const uint8_t *)"0123456789abcdef", 16, fp);
-    assert_string_equal(fp, "\xe2\x80\xa6" "cdef");
+    assert_string_equal(fp, "\xe2\x80\xa6"
+                            "cdef");
     bw_vault_fingerprint(NULL, 0, fp);
     assert_string_equal(fp, "\xe2\x80\xa6");
     /* a tail that is not printable ASCII (binary key, UTF-8, spaces) is not shown */
@@ -358,10 +359,14 @@ int main(void) {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),      cmocka_unit_test(bound_to_org_and_record),
-        cmocka_unit_test(every_flipped_bit_fails), cmocka_unit_test(wrong_master),
-        cmocka_unit_test(rotate),          cmocka_unit_test(decoder_limits),
-        cmocka_unit_test(seal_limits),     cmocka_unit_test(fingerprint),
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(bound_to_org_and_record),
+        cmocka_unit_test(every_flipped_bit_fails),
+        cmocka_unit_test(wrong_master),
+        cmocka_unit_test(rotate),
+        cmocka_unit_test(decoder_limits),
+        cmocka_unit_test(seal_limits),
+        cmocka_unit_test(fingerprint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,25 +91,25 @@ static void verifier_accepts_signer(void **state) {
         struct bw_webhook_signed h;
         assert_int_equal(bw_webhook_sign_standard(signer, id, ts, body, n, &h), BW_OK);
         /* a receiver holding either key accepts */
-        assert_int_equal(bw_webhook_verify_standard(v1, h.id, h.timestamp, h.signature, body, n,
-                                                    ts, 300, &reason),
+        assert_int_equal(bw_webhook_verify_standard(v1, h.id, h.timestamp, h.signature, body, n, ts,
+                                                    300, &reason),
                          BW_OK);
         assert_int_equal(bw_webhook_verify_standard(v2, h.id, h.timestamp, h.signature, body, n,
                                                     ts + 300, 300, &reason),
                          BW_OK);
         /* another key, another id, another timestamp, a changed body: refused */
-        assert_int_equal(bw_webhook_verify_standard(other, h.id, h.timestamp, h.signature, body,
-                                                    n, ts, 300, &reason),
+        assert_int_equal(bw_webhook_verify_standard(other, h.id, h.timestamp, h.signature, body, n,
+                                                    ts, 300, &reason),
                          BW_E_UNAUTH);
         assert_string_equal(reason, BW_R_WEBHOOK_SIGNATURE_INVALID);
-        assert_int_equal(bw_webhook_verify_standard(v1, "msg_other", h.timestamp, h.signature,
-                                                    body, n, ts, 300, &reason),
+        assert_int_equal(bw_webhook_verify_standard(v1, "msg_other", h.timestamp, h.signature, body,
+                                                    n, ts, 300, &reason),
                          BW_E_UNAUTH);
         char ts2[16];
         snprintf(ts2, sizeof ts2, "%lld", (long long)ts + 1);
-        assert_int_equal(bw_webhook_verify_standard(v1, h.id, ts2, h.signature, body, n, ts, 300,
-                                                    &reason),
-                         BW_E_UNAUTH);
+        assert_int_equal(
+            bw_webhook_verify_standard(v1, h.id, ts2, h.signature, body, n, ts, 300, &reason),
+            BW_E_UNAUTH);
         /* a replay outside the tolerance is named as such */
         assert_int_equal(bw_webhook_verify_standard(v1, h.id, h.timestamp, h.signature, body, n,
                                                     ts + 301, 300, &reason),
@@ -117,8 +117,8 @@ static void verifier_accepts_signer(void **state) {
         assert_string_equal(reason, BW_R_WEBHOOK_TIMESTAMP_OUT_OF_RANGE);
         if (n > 0) {
             body[randombytes_uniform((uint32_t)n)] ^= 0x01;
-            assert_int_equal(bw_webhook_verify_standard(v1, h.id, h.timestamp, h.signature, body,
-                                                        n, ts, 300, &reason),
+            assert_int_equal(bw_webhook_verify_standard(v1, h.id, h.timestamp, h.signature, body, n,
+                                                        ts, 300, &reason),
                              BW_E_UNAUTH);
         }
     }
@@ -174,8 +174,8 @@ static void generated_ids_and_secrets(void **state) {
     assert_memory_equal(id, "msg_", 4);
     assert_string_not_equal(id, id2);
     for (size_t i = 4; i < strlen(id); i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               id[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", id[i]));
 
     char *secret = sodium_malloc(BW_WEBHOOK_SECRET_SIZE);
     assert_non_null(secret);
