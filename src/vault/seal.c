@@ -2,6 +2,7 @@
 #include "vault/seal.h"
 
 #include <sodium.h>
+#include <stddef.h>
 #include <string.h>
 
 #define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES /* 24 */
@@ -149,7 +150,11 @@ static bw_err unwrap_key(struct keys *k, const struct bw_vault_sealed *s, const 
 static bw_err open_secret(const struct keys *k, const struct bw_vault_sealed *s, const char *org_id,
                           const char *record_id, struct bw_vault_secret **out) {
     size_t len = s->ciphertext_len - BW_VAULT_TAG_BYTES;
-    struct bw_vault_secret *sec = sodium_malloc(sizeof *sec + len + 1);
+    /* sodium_malloc puts the block at the very end of a page, so its address is only as
+     * aligned as its size: round the size up to keep `len` (a size_t) aligned. */
+    size_t alloc = (sizeof(struct bw_vault_secret) + len + 1 + _Alignof(max_align_t) - 1) &
+                   ~(size_t)(_Alignof(max_align_t) - 1);
+    struct bw_vault_secret *sec = sodium_malloc(alloc);
     BW_ENSURE(sec, BW_E_NOMEM);
     uint8_t ad[AD_MAX];
     size_t ad_len = build_ad(ad, AD_SECRET, NULL, org_id, record_id);
