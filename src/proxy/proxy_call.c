@@ -276,6 +276,10 @@ static int identify(struct bw_call *c) {
         bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL);
         return -1;
     }
+    if (!c->key.org_id[0]) { /* an operator key: outside every org, so no tenant to bill */
+        bw_call_fail(c, 403, BW_R_ROLE_FORBIDDEN, "operator keys cannot call models", NULL);
+        return -1;
+    }
     return 0;
 }
 

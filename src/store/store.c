@@ -52,26 +52,6 @@ int bw_store_schema_version(struct bw_store *s) {
     return s->version;
 }
 
-bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) {
-    char new_id[BW_ID_SIZE];
-    bw_store_new_id("org", new_id);
-    bw_err e = s->kind == BW_STORE_POSTGRES ? bw_store_pg_org_create(s, new_id, name)
-                                            : bw_store_sqlite_org_create(s, new_id, name);
-    if (e == BW_OK)
-        memcpy(id, new_id, BW_ID_SIZE);
-    return e;
-}
-
-bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
-    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_insert(s, k)
-                                        : bw_store_sqlite_key_insert(s, k);
-}
-
-bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct bw_key_record *out) {
-    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_by_hash(s, hash, out)
-                                        : bw_store_sqlite_key_by_hash(s, hash, out);
-}
-
 static bw_err run_simple(struct bw_store *s, const char *sql) {
     if (s->kind == BW_STORE_POSTGRES) {
         PGresult *r = PQexec(s->pg, sql);

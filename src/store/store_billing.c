@@ -308,36 +308,3 @@ out:
         *outcome = o;
     return result;
 }
-
-bw_err bw_store_org_by_name(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) {
-    sqlite3_stmt *st = NULL;
-    BW_TRY(prepare(s, "SELECT id FROM orgs WHERE name = ?1", &st));
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    bw_err result = rc == SQLITE_ROW    ? BW_OK
-                    : rc == SQLITE_DONE ? BW_E_NOT_FOUND
-                                        : BW_E_UNAVAILABLE;
-    if (result == BW_OK)
-        copy_col(st, 0, id, BW_ID_SIZE);
-    sqlite3_finalize(st);
-    return result;
-}
-
-bw_err bw_store_orgs_each(struct bw_store *s, bw_store_org_fn fn, void *arg) {
-    sqlite3_stmt *st = NULL;
-    BW_TRY(prepare(s, "SELECT id, name FROM orgs ORDER BY id", &st));
-    bw_err result = BW_OK;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *id = (const char *)sqlite3_column_text(st, 0);
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        if (fn(arg, id ? id : "", name ? name : "") != 0) {
-            result = BW_E_INTERNAL;
-            break;
-        }
-    }
-    if (result == BW_OK && rc != SQLITE_DONE)
-        result = BW_E_UNAVAILABLE;
-    sqlite3_finalize(st);
-    return result;
-}
