@@ -98,12 +98,6 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         bw_sha256_stream_final(&c->resp_sha, r.response_sha256);
         r.has_response = 1;
     }
-    if (c->has_usage) {
-        r.has_usage = 1;
-        r.prompt_tokens = c->prompt_tokens;
-        r.completion_tokens = c->completion_tokens;
-        r.total_tokens = c->total_tokens;
-    }
     if (c->forwarded && c->route != BW_ROUTE_MODELS) {
         /* Step 8: settle the reservation with the real usage and meter the call. */
         struct bw_usage_record u;
@@ -111,6 +105,20 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         snprintf(u.status, sizeof u.status, "%s", status);
         if (gw->meter)
             bw_meter_push(gw->meter, &u);
+    }
+    if (c->settled) { /* the bill is provable from the evidence: usage and cost */
+        r.has_usage = 1;
+        r.prompt_tokens = c->settled_prompt;
+        r.completion_tokens = c->settled_completion;
+        r.total_tokens = c->has_usage ? c->total_tokens : c->settled_prompt + c->settled_completion;
+        r.usage_estimated = c->usage_estimated;
+        r.has_cost = 1;
+        r.cost_micros = c->cost_micros;
+    } else if (c->has_usage) {
+        r.has_usage = 1;
+        r.prompt_tokens = c->prompt_tokens;
+        r.completion_tokens = c->completion_tokens;
+        r.total_tokens = c->total_tokens;
     }
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);

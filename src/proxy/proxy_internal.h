@@ -72,7 +72,17 @@ struct bw_call {
     const char *stream_fail; /* reason code when stream governance ended the stream */
     int client_gone;
     int64_t prompt_tokens, completion_tokens, total_tokens;
-    int has_usage;
+    int has_usage; /* the upstream reported usage */
+    /* stream metering (proxy_forward.c): what the upstream produced, for billing when it reports
+     * no usage and for cutting a stream off at the reservation (docs/SPEND.md) */
+    int64_t prompt_estimate; /* the admission's prompt estimate */
+    int64_t cap_tokens;      /* completion tokens reserved; 0 = no finite budget to protect */
+    int64_t stream_units;    /* delta events that carried text or tool-call bytes */
+    int64_t stream_bytes;    /* those bytes */
+    /* settlement (proxy_admit.c), for the outcome receipt */
+    int settled;
+    int usage_estimated;
+    int64_t settled_prompt, settled_completion, cost_micros;
     struct event *gone_ev; /* deferred cancel after the client went away */
     struct event *idle_ev; /* stream idle timeout */
 };
