@@ -83,6 +83,22 @@ bw_err bw_store_agent_get(struct bw_store *s, const char *org_id, const char *ag
     return BW_OK;
 }
 
+bw_err bw_store_agent_by_name(struct bw_store *s, const char *org_id, const char *name,
+                              struct bw_agent_record *out) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct bw_agent_record a;
+    memset(&a, 0, sizeof a);
+    struct agent_each e = {agent_one, &a};
+    struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(name)};
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
+                       " WHERE a.org_id = $1 AND a.name = $2",
+                       v, 2, agent_row, &e, NULL));
+    BW_ENSURE(a.id[0], BW_E_NOT_FOUND);
+    *out = a;
+    return BW_OK;
+}
+
 bw_err bw_store_agent_update(struct bw_store *s, const struct bw_agent_record *a) {
     BW_ENSURE(bw_sql_id_ok(a->org_id) && bw_sql_id_ok(a->id), BW_E_NOT_FOUND);
     struct bw_sql_arg v[7] = {BW_SQL_T(a->org_id),         BW_SQL_T(a->id),

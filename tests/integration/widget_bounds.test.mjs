@@ -6,8 +6,10 @@
 // upstream, writes a receipt or stores a transcript.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, startMock, assertError, receipts } from './lib/harness.mjs';
-import { startWidgetGateway, enableWidget, widgetPost, transcripts } from './lib/widget.mjs';
+import { Scope, startMock, assertError } from './lib/harness.mjs';
+import {
+    startWidgetGateway, enableWidget, widgetPost, transcripts, widgetReceipts,
+} from './lib/widget.mjs';
 
 const scope = new Scope();
 after(() => scope.cleanup());
@@ -24,12 +26,12 @@ before(async () => {
 // What exists before a test's refused requests, to compare with after them.
 async function snapshot() {
     await mock.reset();
-    return { receipts: receipts(gw.dir).length, transcripts: (await transcripts(gw)).length };
+    return { receipts: widgetReceipts(gw).length, transcripts: (await transcripts(gw)).length };
 }
 
 async function assertNothingHappened(before) {
     assert.equal((await mock.stats()).requests, 0, 'reached the upstream');
-    assert.equal(receipts(gw.dir).length, before.receipts, 'wrote a receipt');
+    assert.equal(widgetReceipts(gw).length, before.receipts, 'wrote a receipt');
     assert.equal((await transcripts(gw)).length, before.transcripts, 'stored a transcript');
 }
 
@@ -92,5 +94,5 @@ test('a full conversation is 409 CONFLICT: start a new one', async () => {
     const third = await widgetPost(gw.port, key, { conversation_id: cnv, message: 'three' });
     assertError(third, 409, 'CONFLICT', { receipt: false });
     assert.equal((await mock.stats()).requests, 0);
-    assert.equal((await transcripts(gw, `conversation = '${cnv}'`)).length, 4);
+    assert.equal((await transcripts(gw, { conversation_id: cnv })).length, 4);
 });

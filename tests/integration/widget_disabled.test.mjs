@@ -4,9 +4,10 @@
 // the upstream and no receipt is written.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, startMock, assertError, receipts, waitFor, request } from './lib/harness.mjs';
+import { Scope, startMock, assertError, request } from './lib/harness.mjs';
 import {
-    startWidgetGateway, enableWidget, disableWidget, newWidgetKey, widgetPost, widgetPreflight, sql,
+    startWidgetGateway, enableWidget, disableWidget, newWidgetKey, widgetPost, widgetPreflight,
+    adminApi, setWidget, widgetReceipts,
 } from './lib/widget.mjs';
 
 const scope = new Scope();
@@ -15,7 +16,8 @@ after(() => scope.cleanup());
 let mock, gw;
 before(async () => {
     mock = await startMock(scope);
-    gw = await startWidgetGateway(scope, mock);
+    gw = await startWidgetGateway(scope, mock, { // many calls here: no widget rate limit
+        extraYaml: 'widget:\n  requests_per_minute: 0\n' });
 });
 
 // The parts of an answer a client can see, minus the Date header.
@@ -25,17 +27,20 @@ const visible = (r) => {
 };
 
 test('agents start with the widget disabled and no key', async () => {
-    const rows = await sql(gw, 'SELECT widget_enabled, widget_key FROM agents');
-    assert.ok(rows.length >= 1);
-    for (const r of rows) {
-        assert.equal(r.widget_enabled, 0);
-        assert.equal(r.widget_key, null);
+    const r = await adminApi(gw, 'POST', '/api/v1/agents', { name: 'fresh', model: 'gpt-4o' });
+    assert.equal(r.status, 201, r.text);
+    const list = await adminApi(gw, 'GET', '/api/v1/agents');
+    assert.equal(list.status, 200, list.text);
+    assert.ok(list.json.data.length >= 2);
+    for (const a of list.json.data) {
+        assert.equal(a.widget.enabled, false, a.name);
+        assert.equal(a.widget.public_key ?? null, null, a.name);
     }
 });
 
 test('unknown, malformed and disabled keys get the same 404 WIDGET_DISABLED', async () => {
     const { key } = await enableWidget(gw);
-    await disableWidget(gw); // disabled before the gateway ever saw it: nothing cached
+    await disableWidget(gw);
     const keys = { disabled: key, unknown: newWidgetKey(), malformed: 'bwp_short',
                    apiKey: gw.keys.agent_key };
     const answers = {};
@@ -54,20 +59,31 @@ test('unknown, malformed and disabled keys get the same 404 WIDGET_DISABLED', as
         assert.deepEqual(a, answers[what.endsWith('preflight') ? 'disabled preflight' : 'disabled'],
                          `${what} differs from a disabled widget's answer`);
     assert.equal((await mock.stats()).requests, 0, 'a disabled widget reached the upstream');
-    assert.equal(receipts(gw.dir).length, 0, 'a disabled widget wrote receipts');
+    assert.equal(widgetReceipts(gw).length, 0, 'a disabled widget wrote receipts');
 });
 
-test('turning the widget off stops it (within the cache lifetime of 1 s)', async () => {
-    const { key } = await enableWidget(gw);
-    const ok = await widgetPost(gw.port, key, { message: 'hello' });
-    assert.equal(ok.status, 200, ok.text);
+test('turning the widget off, or a new key, takes effect at once', async () => {
+    const { key, agent } = await enableWidget(gw);
+    // several calls, so both workers have the agent in their caches
+    for (let i = 0; i < 4; i++)
+        assert.equal((await widgetPost(gw.port, key, { message: 'hello' })).status, 200);
     await disableWidget(gw);
-    // This change bypassed the gateway (SQL), so only the cache's TTL bounds it.
-    const r = await waitFor(async () => {
-        const x = await widgetPost(gw.port, key, { message: 'hello' });
-        return x.status === 404 ? x : null;
-    }, { timeoutMs: 3000, intervalMs: 100, what: 'the disabled widget to answer 404' });
-    assertError(r, 404, 'WIDGET_DISABLED', { receipt: false });
+    for (let i = 0; i < 4; i++)
+        assertError(await widgetPost(gw.port, key, { message: 'hello' }), 404, 'WIDGET_DISABLED',
+                    { receipt: false });
+    // enabled again: the same key (no rotation asked for)
+    const again = await setWidget(gw, agent.id, { enabled: true });
+    assert.equal(again.widget.public_key, key);
+    for (let i = 0; i < 4; i++)
+        assert.equal((await widgetPost(gw.port, key, { message: 'hello' })).status, 200);
+    const rotated = await setWidget(gw, agent.id, { enabled: true, rotate_key: true });
+    assert.notEqual(rotated.widget.public_key, key);
+    for (let i = 0; i < 4; i++) {
+        assertError(await widgetPost(gw.port, key, { message: 'hello' }), 404, 'WIDGET_DISABLED',
+                    { receipt: false });
+        assert.equal((await widgetPost(gw.port, rotated.widget.public_key, { message: 'hi' })).status,
+                     200);
+    }
 });
 
 test('other paths under /widget/ are 404 NOT_FOUND, other methods 405', async () => {

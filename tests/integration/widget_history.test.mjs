@@ -7,18 +7,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope } from './lib/harness.mjs';
 import {
-    startWidgetGateway, enableWidget, widgetPost, startRecordingUpstream, sql,
+    startWidgetGateway, enableWidget, widgetPost, startRecordingUpstream, setAgentModel,
 } from './lib/widget.mjs';
 
 const scope = new Scope();
 after(() => scope.cleanup());
 
-let up, gw, key;
+let up, gw, key, agent;
 before(async () => {
     up = await startRecordingUpstream(scope);
     gw = await startWidgetGateway(scope, up, {
         extraYaml: 'widget:\n  model: gpt-4o-mini\n  max_tokens: 77\n  history_messages: 3\n' });
-    ({ key } = await enableWidget(gw, { model: 'gpt-4o' }));
+    ({ key, agent } = await enableWidget(gw, { model: 'gpt-4o' }));
 });
 
 test('model, max_tokens and messages are the gateway\'s, with a bounded history', async () => {
@@ -49,8 +49,7 @@ test('model, max_tokens and messages are the gateway\'s, with a bounded history'
 });
 
 test('an agent without a model uses widget.model', async () => {
-    await sql(gw, "UPDATE agents SET model = '' WHERE name = 'default'");
-    await new Promise((r) => setTimeout(r, 1100)); // the gateway's agent cache lives 1 s
+    await setAgentModel(gw, agent.id, '');
     const r = await widgetPost(gw.port, key, { message: 'which model?' });
     assert.equal(r.status, 200, r.text);
     assert.equal(up.bodies.at(-1).json.model, 'gpt-4o-mini');

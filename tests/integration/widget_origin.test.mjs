@@ -4,8 +4,10 @@
 // Access-Control-Allow-Origin header; nothing is forwarded, stored or receipted. Never `*`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, startMock, assertError, receipts } from './lib/harness.mjs';
-import { startWidgetGateway, enableWidget, widgetPost, transcripts, ORIGIN } from './lib/widget.mjs';
+import { Scope, startMock, assertError } from './lib/harness.mjs';
+import {
+    startWidgetGateway, enableWidget, widgetPost, transcripts, widgetReceipts, ORIGIN,
+} from './lib/widget.mjs';
 
 const scope = new Scope();
 after(() => scope.cleanup());
@@ -28,7 +30,7 @@ test('origins not on the list, and no origin, are refused before anything happen
         assert.match(String(r.headers.vary), /Origin/);
     }
     assert.equal((await mock.stats()).requests, 0, 'a refused origin reached the upstream');
-    assert.equal(receipts(gw.dir).length, 0);
+    assert.equal(widgetReceipts(gw).length, 0);
     assert.equal((await transcripts(gw)).length, 0);
 });
 

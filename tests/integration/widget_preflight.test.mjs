@@ -5,8 +5,10 @@
 // preflight is never a call: nothing forwarded, no receipt.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, startMock, assertError, receipts } from './lib/harness.mjs';
-import { startWidgetGateway, enableWidget, widgetPreflight, ORIGIN } from './lib/widget.mjs';
+import { Scope, startMock, assertError } from './lib/harness.mjs';
+import {
+    startWidgetGateway, enableWidget, widgetPreflight, widgetReceipts, ORIGIN,
+} from './lib/widget.mjs';
 
 const scope = new Scope();
 after(() => scope.cleanup());
@@ -43,5 +45,5 @@ test('another origin is 403, another method or header 400', async () => {
         assert.equal(r.headers['access-control-allow-methods'], undefined);
     }
     assert.equal((await mock.stats()).requests, 0);
-    assert.equal(receipts(gw.dir).length, 0);
+    assert.equal(widgetReceipts(gw).length, 0);
 });

@@ -1,16 +1,13 @@
 // widget.mjs: helpers for the public chat widget's integration tests (POST
-// /widget/v1/{public_key}/chat). A gateway with extra config lines, enabling an agent's widget,
-// calling it like a browser does, and reading the transcripts the gateway stored.
-import { execFile } from 'node:child_process';
+// /widget/v1/{public_key}/chat). A gateway with extra config lines, enabling an agent's widget
+// through the agents API, calling it like a browser does, reading the transcripts the gateway
+// stored through the transcripts API, and an upstream that records what it is sent.
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
-import { initData, configYaml, request } from './harness.mjs';
-
-const exec = promisify(execFile);
+import { initData, configYaml, request, receipts, predicate } from './harness.mjs';
 
 export const ORIGIN = 'https://shop.example';
 
@@ -26,38 +23,69 @@ export async function startWidgetGateway(scope, mock, { limitsLines = '', extraY
     const proc = scope.spawn(['serve', '--data', data.dir, '--config', cfg,
                               '--listen', '127.0.0.1:0']);
     const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
-    return { proc, port: Number(m[1]), dir: data.dir, keys: data.keys, db: path.join(data.dir, 'bulwark.db') };
-}
-
-// Runs SQL on the gateway's SQLite database (the sqlite3 CLI, waiting on the gateway's locks).
-export async function sql(gw, statement) {
-    const r = await exec('sqlite3', ['-cmd', '.timeout 5000', '-json', gw.db, statement]);
-    return r.stdout.trim() ? JSON.parse(r.stdout) : [];
+    return { proc, port: Number(m[1]), dir: data.dir, keys: data.keys };
 }
 
 export const newWidgetKey = () => 'bwp_' + crypto.randomBytes(32).toString('base64url');
 
-// Turns the widget of agent `name` on with `origins` (and, if given, a model); returns
-// {key, agent}. model: the agent's model (null leaves it as it is).
+// The receipts of widget calls (decisions and outcomes with route "widget"; admin receipts of
+// the agents API are not counted).
+export const widgetReceipts = (gw) => receipts(gw.dir).map(predicate)
+    .filter((p) => p.route === 'widget');
+
+// One management call with the org's admin key: {status, json, headers}.
+export function adminApi(gw, method, p, body) {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${gw.keys.admin_key}` };
+    return request(gw.port, { method, path: p, headers,
+                              body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+// The agent called `name` as the agents API shows it.
+export async function agentByName(gw, name = 'default') {
+    const r = await adminApi(gw, 'GET', '/api/v1/agents');
+    assert.equal(r.status, 200, r.text);
+    const a = r.json.data.find((x) => x.name === name);
+    assert.ok(a, `no agent ${name}`);
+    return a;
+}
+
+// Sets an agent's model through the agents API ('' = none).
+export async function setAgentModel(gw, id, model) {
+    const r = await adminApi(gw, 'PATCH', `/api/v1/agents/${id}`, { model });
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+}
+
+// POST /api/v1/agents/{id}/widget; returns the agent JSON (widget.public_key, ...).
+export async function setWidget(gw, id, body) {
+    const r = await adminApi(gw, 'POST', `/api/v1/agents/${id}/widget`, body);
+    assert.equal(r.status, 200, r.text);
+    return r.json;
+}
+
+// Turns the widget of agent `name` on with `origins` through the agents API, after setting the
+// agent's model (model null leaves it as it is); returns {key, agent}.
 export async function enableWidget(gw, { name = 'default', origins = [ORIGIN], model = 'gpt-4o-mini' } = {}) {
-    const key = newWidgetKey();
-    const q = (s) => `'${String(s).replaceAll("'", "''")}'`;
-    const setModel = model === null ? '' : `, model = ${q(model)}`;
-    await sql(gw, `UPDATE agents SET widget_enabled = 1, widget_key = ${q(key)}, widget_origins = ` +
-                  `${q(origins.join(' '))}${setModel} WHERE name = ${q(name)}`);
-    const [agent] = await sql(gw, `SELECT id, org_id, name, model FROM agents WHERE name = ${q(name)}`);
-    assert.ok(agent, `no agent ${name}`);
-    return { key, agent };
+    const a = await agentByName(gw, name);
+    if (model !== null) await setAgentModel(gw, a.id, model);
+    const agent = await setWidget(gw, a.id, { enabled: true, origins });
+    assert.equal(agent.widget.enabled, true);
+    assert.match(agent.widget.public_key, /^bwp_[A-Za-z0-9_-]{43}$/);
+    return { key: agent.widget.public_key, agent };
 }
 
 export async function disableWidget(gw, { name = 'default' } = {}) {
-    await sql(gw, `UPDATE agents SET widget_enabled = 0 WHERE name = '${name}'`);
+    const a = await agentByName(gw, name);
+    return setWidget(gw, a.id, { enabled: false });
 }
 
-// The stored transcript messages, oldest first.
-export function transcripts(gw, where = '1 = 1') {
-    return sql(gw, `SELECT id, org_id, agent_id, conversation, role, content, receipt_id, ` +
-                   `created_ms FROM transcripts WHERE ${where} ORDER BY created_ms, id`);
+// The stored transcript messages as GET /api/v1/transcripts lists them (oldest first);
+// query: e.g. {conversation_id, agent_id}.
+export async function transcripts(gw, query = {}) {
+    const q = new URLSearchParams(query).toString();
+    const r = await adminApi(gw, 'GET', `/api/v1/transcripts${q ? `?${q}` : ''}`);
+    assert.equal(r.status, 200, r.text);
+    return r.json.data;
 }
 
 // POSTs a widget body like a browser: Origin and Content-Type (origin: null omits it). body: an
