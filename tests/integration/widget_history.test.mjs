@@ -2,7 +2,7 @@
 // records what it receives: the model is the agent's (or widget.model for an agent without
 // one), max_tokens is widget.max_tokens, there are no tools, no system prompt the browser sent,
 // and the messages are the conversation's stored history (at most widget.history_messages, the
-// newest) followed by the new message.
+// newest, within widget.history_bytes of text) followed by the new message.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope } from './lib/harness.mjs';
@@ -53,4 +53,19 @@ test('an agent without a model uses widget.model', async () => {
     const r = await widgetPost(gw.port, key, { message: 'which model?' });
     assert.equal(r.status, 200, r.text);
     assert.equal(up.bodies.at(-1).json.model, 'gpt-4o-mini');
+});
+
+test('widget.history_bytes keeps only the newest messages that fit', async () => {
+    const up2 = await startRecordingUpstream(scope);
+    const gw2 = await startWidgetGateway(scope, up2, { extraYaml: 'widget:\n  history_bytes: 20\n' });
+    const { key: k } = await enableWidget(gw2);
+    const a = await widgetPost(gw2.port, k, { message: 'first' });
+    assert.equal(a.status, 200, a.text);
+    const cnv = a.json.conversation_id;
+    assert.equal((await widgetPost(gw2.port, k, { conversation_id: cnv, message: 'second' })).status, 200);
+    assert.equal((await widgetPost(gw2.port, k, { conversation_id: cnv, message: 'third' })).status, 200);
+    // newest first: "answer 2" (8) + "second" (6) = 14 fit in 20, "answer 1" (8) would not
+    assert.deepEqual(up2.bodies[2].json.messages, [
+        { role: 'user', content: 'second' }, { role: 'assistant', content: 'answer 2' },
+        { role: 'user', content: 'third' }]);
 });
