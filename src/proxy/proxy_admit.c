@@ -53,16 +53,20 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     c->admission_refused = 1;
 }
 
-/* Takes one unit from each configured request bucket; a miss refuses with Retry-After. */
+/* Takes one unit from each configured request bucket; a miss refuses with Retry-After. A
+ * widget call's principal is its widget ("widget:<agent id>"): its per-key bucket has the
+ * widget's own, public-facing rate (widget.requests_*), and the agent and org buckets apply as
+ * to every call of the agent. */
 static int take_requests(struct bw_call *c, struct bw_limits *l, int64_t now_us) {
     const struct bw_config *cfg = c->w->gw->cfg;
     const struct {
         const char *kind;
         const struct bw_rate_config *rate;
         int needs_agent;
-    } kinds[] = {{"rk", &cfg->key_requests, 0},
-                 {"ra", &cfg->agent_requests, 1},
-                 {"ro", &cfg->org_requests, 0}};
+    } kinds[] = {
+        {"rk", c->route == BW_ROUTE_WIDGET ? &cfg->widget_requests : &cfg->key_requests, 0},
+        {"ra", &cfg->agent_requests, 1},
+        {"ro", &cfg->org_requests, 0}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (!rate_on(kinds[i].rate) || (kinds[i].needs_agent && !c->key.agent[0]))
             continue;

@@ -110,7 +110,7 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
                        size_t data_len) {
     struct bw_call *c = arg;
     int done = data_len == 6 && memcmp(data, "[DONE]", 6) == 0;
-    int governed = c->policy && c->route == BW_ROUTE_CHAT;
+    int governed = c->policy && bw_route_is_chat(c->route);
     if (done && governed && bw_call_govern_stream_end(c) != 0) {
         c->stream_fail = BW_R_TOOL_CALL_INCOMPLETE;
         return BW_E_UPSTREAM;
@@ -234,6 +234,12 @@ static void finish_buffered(struct bw_call *c, long status) {
                        "the upstream's tool calls are malformed", "upstream_bad_response");
         return;
     }
+    if (c->hooks) {
+        /* A prepared call answers in its own shape (the widget): it ends the call. */
+        c->hooks->on_answer(c, status, j);
+        json_decref(j);
+        return;
+    }
     if (changed) {
         /* Refused tool calls were removed: the client gets the governed answer. */
         char *text = json_dumps(j, JSON_COMPACT);
@@ -322,7 +328,7 @@ void bw_forward_start(struct bw_call *c) {
     const struct bw_config *cfg = gw->cfg;
     struct bw_upstream_request r = {
         .method = c->route == BW_ROUTE_MODELS ? "GET" : "POST",
-        .url = c->route == BW_ROUTE_CHAT         ? gw->url_chat
+        .url = bw_route_is_chat(c->route)        ? gw->url_chat
                : c->route == BW_ROUTE_EMBEDDINGS ? gw->url_embeddings
                                                  : gw->url_models,
         .body = c->forward_body ? (const uint8_t *)c->forward_body : c->body,
