@@ -23,6 +23,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
 #include "util/codec.h"
@@ -340,6 +341,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)
         return rc;
+    if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)
+        return bw_cli_fail(cmd, "out of memory");
     st->gw.cfg = &st->cfg;
     st->gw.ledger = st->ledger;
     st->gw.pepper = st->pepper;
@@ -350,6 +353,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
+    bw_org_policies_free(st->gw.org_policies);
+    st->gw.org_policies = NULL;
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
     bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
