@@ -188,7 +188,7 @@ int main(int argc, char **argv) {
     int n = 2000;
     int64_t t0 = bw_mono_us();
     for (int i = 0; i < n; i++) {
-        struct bw_budget_ask a = {1000000000000LL, -1, 1000, 0, 1, 0};
+        struct bw_budget_ask a = {1000000000000LL, -1, 1000, 0, 1, 0, 8};
         struct bw_budget_grant g;
         if (bw_store_budget_lease(s, &sc, &h, &a, bw_now_ms(), &g) != BW_OK)
             return 1;

@@ -73,6 +73,7 @@ bw_err bw_lease_budget(struct bw_lease *m, struct bw_store *s, const char *org_i
         .want_cost = bw_limits_lease_want(max_cost, left_c, need_cost),
         .need_tokens = need_tokens,
         .need_cost = need_cost,
+        .divisor = BW_LIMITS_LEASE_DIV, /* of the pool's remainder now, in the same UPDATE */
     };
     struct bw_lease_scope sc = {org_id, agent ? agent : "", bw_limits_month_of(now_ms)};
     struct bw_lease_holder h = holder_of(m);
@@ -87,6 +88,7 @@ bw_err bw_lease_budget(struct bw_lease *m, struct bw_store *s, const char *org_i
         ask.need_cost = ask.need_cost ? 1 : 0;
         ask.want_tokens = g.left_tokens > 0 ? g.left_tokens : 0;
         ask.want_cost = g.left_cost > 0 ? g.left_cost : 0;
+        ask.divisor = 1;
         e = bw_store_budget_lease(s, &sc, &h, &ask, now_ms, &g);
         partial = 1;
     }

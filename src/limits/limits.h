@@ -186,10 +186,11 @@ int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r);
 void bw_limits_set_leased(struct bw_limits *l);
 int bw_limits_leased(const struct bw_limits *l);
 
-/* Lease arithmetic (pure). How much a budget lease asks for in one dimension: 0 if limit is -1
- * (unlimited), else max(need, remainder / BW_LIMITS_LEASE_DIV) and at most the limit, where
- * remainder is the pool's remainder last seen (left_seen >= 0) or the whole limit. The pool
- * grants min(want, what it has), so leases shrink as the pool empties and the last tokens go
+/* Lease arithmetic (pure). The most a budget lease asks for in one dimension (its cap): 0 if
+ * limit is -1 (unlimited), else max(need, remainder / BW_LIMITS_LEASE_DIV) and at most the
+ * limit, where remainder is the pool's remainder last seen (left_seen >= 0) or the whole limit.
+ * The pool grants min(left, max(need, min(cap, left / BW_LIMITS_LEASE_DIV))) from what it has
+ * at that moment (store/leases.h), so leases shrink as the pool empties and the last tokens go
  * one call's worth at a time instead of being stranded on one replica. */
 int64_t bw_limits_lease_want(int64_t limit, int64_t left_seen, int64_t need);
 

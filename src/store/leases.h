@@ -36,12 +36,15 @@ struct bw_lease_scope {
 };
 
 /* Per dimension (tokens, cost micro-units): limit -1 = unlimited (nothing is counted; the
- * grant is 0). 0 <= need <= want. The grant is min(want, limit - granted) and is refused when
- * that is below need. */
+ * grant is 0). 0 <= need <= want. With rem = limit - granted (the pool's remainder at the
+ * moment of the grant), the grant is min(rem, max(need, min(want, rem / divisor))), refused
+ * when rem < need: a fraction of what is left, at least what the call needs, at most want.
+ * divisor 0 or 1: min(want, rem). */
 struct bw_budget_ask {
     int64_t limit_tokens, limit_cost;
     int64_t want_tokens, want_cost;
     int64_t need_tokens, need_cost;
+    int64_t divisor;
 };
 
 struct bw_budget_grant {

@@ -40,20 +40,30 @@ static int holder_ok(const struct bw_lease_holder *h) {
 #define LIM_C "CAST($5 AS BIGINT)"
 #define WANT_T "CAST($6 AS BIGINT)"
 #define WANT_C "CAST($7 AS BIGINT)"
-#define GRANT_T                                                                                    \
-    "(CASE WHEN " LIM_T " < 0 THEN 0 WHEN " LIM_T " - granted_tokens < " WANT_T " THEN " LIM_T   \
-    " - granted_tokens ELSE " WANT_T " END)"
-#define GRANT_C                                                                                    \
-    "(CASE WHEN " LIM_C " < 0 THEN 0 WHEN " LIM_C " - granted_cost < " WANT_C " THEN " LIM_C     \
-    " - granted_cost ELSE " WANT_C " END)"
+#define NEED_T "CAST($8 AS BIGINT)"
+#define NEED_C "CAST($9 AS BIGINT)"
+#define DIV "CAST($10 AS BIGINT)"
+/* grant = min(rem, max(need, min(want, rem / div))), rem = limit - granted: a fraction of what
+ * the pool has NOW, so leases shrink as it empties whoever emptied it; 0 when unlimited. */
+#define GRANT_OF(LIM, GRANTED, WANT, NEED)                                                         \
+    "(CASE WHEN " LIM " < 0 THEN 0 WHEN (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV     \
+    " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED \
+    " ELSE (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED     \
+    ") / " DIV " ELSE " WANT " END) END) > " LIM " - " GRANTED " THEN " LIM " - " GRANTED         \
+    " ELSE (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - "   \
+    GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED " ELSE (CASE WHEN (" LIM       \
+    " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT     \
+    " END) END) END)"
+#define GRANT_T GRANT_OF(LIM_T, "granted_tokens", WANT_T, NEED_T)
+#define GRANT_C GRANT_OF(LIM_C, "granted_cost", WANT_C, NEED_C)
 
 /* The grant: never past the limit (WHERE), never below need, at most want. */
 static const char grant_sql[] =
     "UPDATE budget_pools SET last_grant_tokens = " GRANT_T ", last_grant_cost = " GRANT_C ","
     " granted_tokens = granted_tokens + " GRANT_T ", granted_cost = granted_cost + " GRANT_C
     " WHERE org_id = $1 AND agent = $2 AND month = $3"
-    " AND (" LIM_T " < 0 OR " LIM_T " - granted_tokens >= CAST($8 AS BIGINT))"
-    " AND (" LIM_C " < 0 OR " LIM_C " - granted_cost >= CAST($9 AS BIGINT))"
+    " AND (" LIM_T " < 0 OR " LIM_T " - granted_tokens >= " NEED_T ")"
+    " AND (" LIM_C " < 0 OR " LIM_C " - granted_cost >= " NEED_C ")"
     " RETURNING last_grant_tokens, last_grant_cost, granted_tokens, granted_cost";
 
 /* A new pool starts with what the month's usage rows already hold for the scope. The SELECT's
@@ -106,13 +116,14 @@ static int64_t left_of(int64_t limit, int64_t granted) {
 /* Inside the open scope: the grant, creating the pool if it does not exist yet. */
 static bw_err grant_in_scope(struct bw_store *s, const struct bw_lease_scope *sc,
                              const struct bw_budget_ask *ask, struct grant_row *g) {
-    struct bw_sql_arg a[9] = {
+    struct bw_sql_arg a[10] = {
         BW_SQL_T(sc->org_id),         BW_SQL_T(sc->agent),          BW_SQL_I(sc->month),
         BW_SQL_I(ask->limit_tokens),  BW_SQL_I(ask->limit_cost),    BW_SQL_I(ask->want_tokens),
         BW_SQL_I(ask->want_cost),     BW_SQL_I(ask->need_tokens),   BW_SQL_I(ask->need_cost),
+        BW_SQL_I(ask->divisor > 0 ? ask->divisor : 1),
     };
     int64_t n = 0;
-    BW_TRY(bw_sql_run(s, grant_sql, a, 9, four_ints, g, &n));
+    BW_TRY(bw_sql_run(s, grant_sql, a, 10, four_ints, g, &n));
     if (g->found)
         return BW_OK;
     /* No row changed: either the pool is short or it does not exist yet. */
@@ -124,7 +135,7 @@ static bw_err grant_in_scope(struct bw_store *s, const struct bw_lease_scope *sc
         return BW_E_LIMIT;
     }
     BW_TRY(bw_sql_run(s, pool_create_sql, a, 3, NULL, NULL, NULL));
-    BW_TRY(bw_sql_run(s, grant_sql, a, 9, four_ints, g, &n));
+    BW_TRY(bw_sql_run(s, grant_sql, a, 10, four_ints, g, &n));
     if (g->found)
         return BW_OK;
     BW_TRY(bw_sql_run(s, pool_get_sql, a, 3, two_ints, &cur, NULL));
@@ -140,7 +151,8 @@ bw_err bw_store_budget_lease(struct bw_store *s, const struct bw_lease_scope *sc
     BW_ENSURE(limit_ok(ask->limit_tokens) && limit_ok(ask->limit_cost), BW_E_INVALID);
     BW_ENSURE(amount_ok(ask->need_tokens) && amount_ok(ask->need_cost) &&
                   amount_ok(ask->want_tokens) && amount_ok(ask->want_cost) &&
-                  ask->want_tokens >= ask->need_tokens && ask->want_cost >= ask->need_cost,
+                  ask->want_tokens >= ask->need_tokens && ask->want_cost >= ask->need_cost &&
+                  ask->divisor >= 0 && ask->divisor <= 1000000,
               BW_E_INVALID);
     struct grant_row g = {0, {0}};
     BW_TRY(bw_sql_begin(s, sc->org_id, 1));

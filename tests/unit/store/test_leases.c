@@ -57,7 +57,7 @@ static int teardown(void **state) {
 static const struct bw_lease_holder H1 = {"aaaa1111", 1}, H2 = {"bbbb2222", 1};
 
 static struct bw_budget_ask ask(int64_t limit, int64_t want, int64_t need) {
-    struct bw_budget_ask a = {limit, -1, want, 0, need, 0};
+    struct bw_budget_ask a = {limit, -1, want, 0, need, 0, 0};
     return a;
 }
 
@@ -100,10 +100,39 @@ static void grants_never_pass_the_limit(void **state) {
     assert_int_equal(t, 0); /* clamped: never below zero */
 }
 
+/* With a divisor the grant is a fraction of what the pool has now, so a replica that comes
+ * late (or a pool another replica drained) gets a small lease, and the tail goes one need at a
+ * time. */
+static void grants_shrink_with_the_pool(void **state) {
+    struct fixture *f = *state;
+    struct bw_lease_scope sc = {f->org, "", f->month};
+    struct bw_budget_grant g;
+    struct bw_budget_ask a = {8000, -1, 1000, 0, 10, 0, 8};
+    assert_int_equal(bw_store_budget_lease(f->s, &sc, &H1, &a, MARCH_MS, &g), BW_OK);
+    assert_int_equal(g.tokens, 1000); /* 8000 / 8 */
+    assert_int_equal(bw_store_budget_lease(f->s, &sc, &H1, &a, MARCH_MS, &g), BW_OK);
+    assert_int_equal(g.tokens, 875); /* 7000 / 8 */
+    struct bw_budget_ask drain = {8000, -1, 5965, 0, 1, 0, 1};
+    assert_int_equal(bw_store_budget_lease(f->s, &sc, &H1, &drain, MARCH_MS, &g), BW_OK);
+    assert_int_equal(g.left_tokens, 160);
+    /* a second replica's first lease, asking for its usual cap: an eighth of what is left */
+    assert_int_equal(bw_store_budget_lease(f->s, &sc, &H2, &a, MARCH_MS, &g), BW_OK);
+    assert_int_equal(g.tokens, 20);
+    int64_t total = 0;
+    while (bw_store_budget_lease(f->s, &sc, &H2, &a, MARCH_MS, &g) == BW_OK) {
+        assert_true(g.tokens >= 10 && g.tokens <= 140);
+        total += g.tokens;
+    }
+    assert_int_equal(g.left_tokens, 140 - total);
+    assert_true(g.left_tokens < 10); /* only less than one need is left */
+    a.divisor = -1;
+    assert_int_equal(bw_store_budget_lease(f->s, &sc, &H2, &a, MARCH_MS, &g), BW_E_INVALID);
+}
+
 static void cost_dimension_and_bad_input(void **state) {
     struct fixture *f = *state;
     struct bw_lease_scope sc = {f->org, "bot", f->month};
-    struct bw_budget_ask a = {-1, 5000, 0, 2000, 0, 1500};
+    struct bw_budget_ask a = {-1, 5000, 0, 2000, 0, 1500, 0};
     struct bw_budget_grant g;
     assert_int_equal(bw_store_budget_lease(f->s, &sc, &H1, &a, MARCH_MS, &g), BW_OK);
     assert_int_equal(g.tokens, 0); /* unlimited tokens: nothing counted */
@@ -255,7 +284,7 @@ static void *racer(void *arg) {
     struct bw_lease_holder h = {id, 1};
     struct bw_lease_scope sc = {r->org, "", r->month};
     for (int i = 0; i < 40; i++) {
-        struct bw_budget_ask a = {100003, -1, 997 + i * 31, 0, 500, 0};
+        struct bw_budget_ask a = {100003, -1, 997 + i * 31, 0, 500, 0, 8};
         struct bw_budget_grant g;
         bw_err e = bw_store_budget_lease(s, &sc, &h, &a, MARCH_MS, &g);
         if (e == BW_OK)
@@ -408,6 +437,7 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(grants_never_pass_the_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(grants_shrink_with_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(cost_dimension_and_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(a_new_pool_counts_the_months_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(crashed_incarnations_are_marked_lost, setup, teardown),
