@@ -17,6 +17,7 @@
 static const struct bw_api_route *const tables[] = {
     bw_api_routes_ledger,
     bw_api_routes_billing,
+    bw_api_routes_review,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {

@@ -55,6 +55,7 @@ struct bw_api_route {
 /* The surfaces' route tables (api_<surface>.c). */
 extern const struct bw_api_route bw_api_routes_ledger[];
 extern const struct bw_api_route bw_api_routes_billing[];
+extern const struct bw_api_route bw_api_routes_review[];
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */
