@@ -34,6 +34,21 @@ const char *bw_receipt_kind_name(enum bw_receipt_kind kind) {
     }
 }
 
+/* Copies s if it is 1..size-1 bytes of [A-Za-z0-9_.:-] (OpenAI's function-name alphabet plus
+ * '.' and ':'): nothing to escape, so the listed calls' size is known in advance (test_cap). */
+static void copy_plain(char *out, size_t size, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= size)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return;
+    }
+    memcpy(out, s, n + 1);
+}
+
 void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name,
                               const char *decision, const char *reason,
                               const uint8_t *args_sha256) {
@@ -42,14 +57,11 @@ void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name
         return;
     struct bw_receipt_tool_call *t = &tc->list[tc->n++];
     memset(t, 0, sizeof *t);
-    /* A name the profile cannot carry is left out rather than cleaned: a cleaned name could
+    /* A name outside the plain charset is left out rather than cleaned: a cleaned name could
      * equal another tool's. The argument hash still binds the call. */
-    if (name && strlen(name) < sizeof t->name && bw_receipt_str_ok(name))
-        memcpy(t->name, name, strlen(name) + 1);
-    if (decision && strlen(decision) < sizeof t->decision && bw_receipt_str_ok(decision))
-        memcpy(t->decision, decision, strlen(decision) + 1);
-    if (reason && strlen(reason) < sizeof t->reason && bw_receipt_str_ok(reason))
-        memcpy(t->reason, reason, strlen(reason) + 1);
+    copy_plain(t->name, sizeof t->name, name);
+    copy_plain(t->decision, sizeof t->decision, decision);
+    copy_plain(t->reason, sizeof t->reason, reason);
     if (args_sha256) {
         t->has_args = 1;
         memcpy(t->args_sha256, args_sha256, 32);

@@ -27,11 +27,12 @@ enum bw_receipt_kind {
 
 /* Outcome receipts list the tool calls decided in the answer (plain or streamed), in decision
  * order, at most this many; tool_calls_total counts them all. Bounded so that a receipt with
- * every field at its maximum stays under BW_RECEIPT_MAX_BYTES. */
-#define BW_RECEIPT_MAX_TOOL_CALLS 8
+ * every field at its maximum stays under BW_RECEIPT_MAX_BYTES (about 250 bytes to spare:
+ * test_cap). */
+#define BW_RECEIPT_MAX_TOOL_CALLS 6
 
 struct bw_receipt_tool_call {
-    char name[65];     /* "" when the model's name is not printable ASCII of at most 64 bytes */
+    char name[65];     /* "" unless the model's name is 1..64 bytes of [A-Za-z0-9_.:-] */
     char decision[24]; /* allow | deny | require_approval | strip */
     char reason[49];   /* the decision's reason code */
     int has_args;
@@ -82,8 +83,8 @@ void bw_receipt_init(struct bw_receipt *r, enum bw_receipt_kind kind);
 bw_err bw_receipt_encode(const struct bw_receipt *r, const char *origin, uint64_t index,
                          struct bw_buf *out) BW_MUST_CHECK;
 
-/* Counts one decided tool call and lists it while there is room. name (may be NULL) outside the
- * string profile or over 64 bytes is recorded as absent; args_sha256 may be NULL (arguments
+/* Counts one decided tool call and lists it while there is room. A name, decision or reason
+ * (any may be NULL) that is not 1..size-1 bytes of [A-Za-z0-9_.:-] is recorded as absent; args_sha256 may be NULL (arguments
  * never received whole). decision and reason are static codes. */
 void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name, const char *decision,
                               const char *reason, const uint8_t *args_sha256);
