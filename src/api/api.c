@@ -17,6 +17,9 @@
 static const struct bw_api_route *const tables[] = {
     bw_api_routes_ledger,
     bw_api_routes_billing,
+    bw_api_routes_keys,
+    bw_api_routes_agents,
+    bw_api_routes_orgs,
     bw_api_routes_review,
 };
 

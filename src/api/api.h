@@ -55,6 +55,9 @@ struct bw_api_route {
 /* The surfaces' route tables (api_<surface>.c). */
 extern const struct bw_api_route bw_api_routes_ledger[];
 extern const struct bw_api_route bw_api_routes_billing[];
+extern const struct bw_api_route bw_api_routes_keys[];
+extern const struct bw_api_route bw_api_routes_agents[];
+extern const struct bw_api_route bw_api_routes_orgs[];
 extern const struct bw_api_route bw_api_routes_review[];
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
@@ -91,5 +94,46 @@ void bw_api_reply_ledger_error(struct evhttp_request *req);
 void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *caller,
                           const char *org_id, const char *action, const char *target,
                           const char *reason, const void *body, size_t body_len);
+
+/* ---- request fields (api_record.c) ---- */
+
+/* Copies the optional string member `name` of body into out (size bytes). It must be a string
+ * of at most max_len bytes with no control characters (jansson has already checked UTF-8).
+ * Returns 1 if present, 0 if absent (out untouched; a JSON null counts as absent), -1 after
+ * replying 400 INVALID_REQUEST. required: absent is -1 too. */
+int bw_api_text(struct evhttp_request *req, const void *body, const char *name, size_t max_len,
+                int required, char *out, size_t size);
+/* The same for an integer member within [min, max]. */
+int bw_api_int(struct evhttp_request *req, const void *body, const char *name, int64_t min,
+               int64_t max, int64_t *out);
+/* Splits rest ("ID" or "ID/ACTION") into id and action ("" if none). 0 if the id is not the
+ * shape of one of our ids or the action is too long: the caller answers 404. */
+int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]);
+/* The value of query parameter `name` (copied, at most size-1 bytes) or "" — 0 if absent. */
+int bw_api_query(struct evhttp_request *req, const char *name, char *out, size_t size);
+
+/* ---- destructive actions: dry run, then confirm (api_confirm.c, docs/ACCESS.md) ---- */
+
+enum bw_confirm_step {
+    BW_CONFIRM_DRY_RUN, /* ?dry_run=1 or {"dry_run": true} */
+    BW_CONFIRM_GO,      /* {"confirm_token": "..."}: *token set (borrowed from body) */
+    BW_CONFIRM_MISSING, /* neither: answer with bw_api_confirm_required */
+};
+enum bw_confirm_step bw_api_confirm_step(struct evhttp_request *req, const void *body,
+                                         const char **token);
+/* 428 CONFIRM_REQUIRED. */
+void bw_api_confirm_required(struct evhttp_request *req);
+/* Dry run: stores the plan's hash with a fresh confirm token (10 minutes) and replies 200
+ * {dry_run, action, target, plan, confirm_token, expires_ms}. Steals plan_json (a json_t *).
+ * The plan must be deterministic (ids and counts, no times). */
+void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                          const struct bw_key_record *caller, const char *org_id,
+                          const char *action, const char *target, void *plan_json);
+/* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
+ * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
+ * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0. */
+int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const char *org_id, const char *action, const char *target,
+                         const char *token, const void *plan_json);
 
 #endif

@@ -8,6 +8,7 @@
  * every other writer for a whole group commit, so it is not done. */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "ledger/receipt.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
+#include "store/sql.h"
 #include "util/codec.h"
 #include "util/json.h"
 #include "util/time.h"
@@ -108,4 +110,78 @@ void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_
     /* counted in flight so a graceful shutdown waits for the change to land */
     atomic_fetch_add(&ctx->gw->inflight, 1);
     bw_ledger_append(ctx->gw->ledger, r, ctx->base, on_durable, p);
+}
+
+/* ---- request fields ---- */
+
+static int bad_field(struct evhttp_request *req, const char *name, const char *why) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "field '%.32s' %s", name, why);
+    bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
+    return -1;
+}
+
+int bw_api_text(struct evhttp_request *req, const void *body, const char *name, size_t max_len,
+                int required, char *out, size_t size) {
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v))
+        return required ? bad_field(req, name, "is required") : 0;
+    if (!json_is_string(v))
+        return bad_field(req, name, "must be a string");
+    const char *t = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n > max_len || n >= size)
+        return bad_field(req, name, "is too long");
+    if (required && n == 0)
+        return bad_field(req, name, "must not be empty");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c < 0x20 || c == 0x7f) /* also NUL: jansson allows \u0000 inside strings */
+            return bad_field(req, name, "must not contain control characters");
+    }
+    memcpy(out, t, n + 1);
+    return 1;
+}
+
+int bw_api_int(struct evhttp_request *req, const void *body, const char *name, int64_t min,
+               int64_t max, int64_t *out) {
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v))
+        return bad_field(req, name, "must be an integer");
+    json_int_t n = json_integer_value(v);
+    if (n < min || n > max)
+        return bad_field(req, name, "is out of range");
+    *out = (int64_t)n;
+    return 1;
+}
+
+int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]) {
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (n == 0 || n >= BW_ID_SIZE)
+        return 0;
+    memcpy(id, rest, n);
+    id[n] = 0;
+    if (!bw_sql_id_ok(id))
+        return 0;
+    const char *a = slash ? slash + 1 : "";
+    if (strlen(a) >= 32 || strchr(a, '/'))
+        return 0;
+    snprintf(action, 32, "%s", a);
+    return 1;
+}
+
+int bw_api_query(struct evhttp_request *req, const char *name, char *out, size_t size) {
+    out[0] = 0;
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq params;
+    if (!q || evhttp_parse_query_str(q, &params) != 0)
+        return 0;
+    const char *v = evhttp_find_header(&params, name);
+    if (v)
+        snprintf(out, size, "%s", v);
+    evhttp_clear_headers(&params);
+    return v != NULL;
 }

@@ -50,6 +50,7 @@ void bw_config_defaults(struct bw_config *c) {
     c->ledger_batch_max = 256;
     c->ledger_fsync = 1;
     c->default_max_tokens = -1;
+    c->key_rotation_grace_s = 86400;
     c->billing_tolerance_s = 300;
     c->billing_max_body_bytes = 1u << 20;
     snprintf(c->billing_free_plan, sizeof c->billing_free_plan, "free");
@@ -339,6 +340,17 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
     return BW_OK;
 }
 
+static bw_err keys_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n = 0;
+    if (strcmp(key, "rotation_grace_s") == 0) {
+        BW_TRY(get_int(w, v, "keys.rotation_grace_s", 0, 30L * 86400, &n));
+        w->c->key_rotation_grace_s = n;
+    } else {
+        return fail(w, v, "keys: unknown key '%.64s'", key);
+    }
+    return BW_OK;
+}
+
 /* A model name is printable ASCII without spaces or quotes: it goes into receipts verbatim. */
 static int model_name_ok(const char *s) {
     size_t n = strlen(s);
@@ -615,6 +627,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return each_pair(w, v, "limits", limits_field);
     if (strcmp(key, "ledger") == 0)
         return each_pair(w, v, "ledger", ledger_field);
+    if (strcmp(key, "keys") == 0)
+        return each_pair(w, v, "keys", keys_field);
     if (strcmp(key, "orgs") == 0)
         return each_pair(w, v, "orgs", orgs_field);
     if (strcmp(key, "billing") == 0)

@@ -113,6 +113,8 @@ struct bw_config {
     struct bw_org_config *orgs;
     size_t n_orgs;
 
+    long key_rotation_grace_s; /* keys.rotation_grace_s: both keys work this long (default 1 day) */
+
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
 

@@ -109,6 +109,8 @@ bw_err bw_store_agent_list(struct bw_store *s, const char *org_id, bw_store_agen
                            void *arg) BW_MUST_CHECK;
 bw_err bw_store_agent_get(struct bw_store *s, const char *org_id, const char *agent_id,
                           struct bw_agent_record *out) BW_MUST_CHECK;
+bw_err bw_store_agent_by_name(struct bw_store *s, const char *org_id, const char *name,
+                              struct bw_agent_record *out) BW_MUST_CHECK;
 /* Writes description, model and the widget fields of a (matched by org_id and id). */
 bw_err bw_store_agent_update(struct bw_store *s, const struct bw_agent_record *a) BW_MUST_CHECK;
 /* Row counts the delete would remove (transcripts) and keys bound to the agent's name. */
