@@ -13,7 +13,6 @@
 #include "api/api.h"
 
 #include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,19 +71,10 @@ static int list_row(void *arg, const struct bw_review_item *it) {
 static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                          const char *rest, const struct bw_key_record *caller) {
     (void)rest;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-    struct evkeyvalq params = {0};
-    if (q && evhttp_parse_query_str(q, &params) != 0) {
-        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed query", NULL, NULL);
-        return;
-    }
-    const char *status = q ? evhttp_find_header(&params, "status") : NULL;
+    char status[16];
+    int has_status = bw_api_query(req, "status", status, sizeof status);
     enum bw_review_status st = BW_REVIEW_PENDING;
-    int bad = status && bw_review_status_parse(status, &st) != 0;
-    int has_status = status != NULL;
-    evhttp_clear_headers(&params);
-    if (bad) {
+    if (has_status && bw_review_status_parse(status, &st) != 0) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
                             "status must be pending, approved, denied, expired or used", NULL,
                             NULL);
@@ -343,23 +333,10 @@ static void vote_review(const struct bw_api_ctx *ctx, struct evhttp_request *req
     bw_api_record(ctx, &r, apply_vote, p);
 }
 
-/* "/api/v1/reviews/" + "{id}" or "{id}/approve" or "{id}/deny". */
-static int split_rest(const char *rest, char id[BW_ID_SIZE], const char **action) {
-    const char *slash = strchr(rest, '/');
-    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (n == 0 || n >= BW_ID_SIZE)
-        return -1;
-    memcpy(id, rest, n);
-    id[n] = 0;
-    *action = slash ? slash + 1 : "";
-    return 0;
-}
-
 static void review_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                        const struct bw_key_record *caller) {
-    char id[BW_ID_SIZE];
-    const char *action;
-    if (split_rest(rest, id, &action) != 0 || action[0] || strchr(rest, '/')) {
+    char id[BW_ID_SIZE], action[32];
+    if (!bw_api_split_rest(rest, id, action) || action[0] || strchr(rest, '/')) {
         bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
         return;
     }
@@ -368,10 +345,9 @@ static void review_get(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 
 static void review_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                         const struct bw_key_record *caller) {
-    char id[BW_ID_SIZE];
-    const char *action;
+    char id[BW_ID_SIZE], action[32];
     int approve = -1;
-    if (split_rest(rest, id, &action) == 0)
+    if (bw_api_split_rest(rest, id, action))
         approve = strcmp(action, "approve") == 0 ? 1 : strcmp(action, "deny") == 0 ? 0 : -1;
     if (approve < 0) {
         bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
@@ -416,19 +392,9 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     char org[BW_ID_SIZE];
     snprintf(org, sizeof org, "%s", caller->org_id);
     int detail = bw_api_role_bit(caller->role) & (BW_API_ADMIN | BW_API_OPERATOR);
-    if (!org[0]) { /* the operator names the org */
-        const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-        const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
-        struct evkeyvalq params = {0};
-        const char *v = NULL;
-        if (q && evhttp_parse_query_str(q, &params) == 0)
-            v = evhttp_find_header(&params, "org_id");
-        snprintf(org, sizeof org, "%s", v ? v : "");
-        evhttp_clear_headers(&params);
-        if (!org[0]) {
-            bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "org_id is required", NULL, NULL);
-            return;
-        }
+    if (!org[0] && !bw_api_query(req, "org_id", org, sizeof org)) { /* the operator names it */
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "org_id is required", NULL, NULL);
+        return;
     }
     struct roles rs = {.n = 0};
     struct bw_policy *pol = bw_gateway_policy_acquire(ctx->gw);

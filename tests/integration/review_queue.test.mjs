@@ -1,18 +1,19 @@
-// review_queue: require_approval through the real gateway. A gated call answers 403
-// APPROVAL_REQUIRED with a review_id; reviewers list, approve and deny it over the API; the same
-// request re-sent with bulwark-approval goes through exactly once. Refused: a different body, a
-// second use, a denied or expired review, the requester approving its own item (four eyes), a
-// second vote by one key, another org's review (404). Quorum 2 needs two distinct reviewers.
-// Every status change is a `review` receipt in the ledger.
-import { test, before, after } from 'node:test';
+// review_queue: require_approval through the real gateway, on SQLite and on PostgreSQL. A gated
+// call answers 403 APPROVAL_REQUIRED with a review_id; reviewers (keys made over the API) list,
+// approve and deny it; the same request re-sent with bulwark-approval goes through exactly once,
+// also under concurrent re-sends. Refused: a different body, another key, a second use, a denied
+// or expired review, the requester (or another key of the same member) approving its own item,
+// a second vote by one key or member, another org's review (404). Quorum 2 needs two distinct
+// reviewers. Every status change is a `review` receipt in the ledger.
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
-    Scope, initData, startGatewayWithYaml, postJson, request, assertError, assertDecision,
-    receiptAt, receipts, predicate, sha256, sleep, waitFor, RECEIPT_ID_RE,
+    Scope, postJson, request, assertError, assertDecision, receiptAt, receipts, predicate,
+    sha256, sleep, waitFor, RECEIPT_ID_RE,
 } from './lib/harness.mjs';
-import { addKey, addOrg } from './lib/keys.mjs';
+import { startTenants, api as apiCall } from './lib/tenants.mjs';
 
 const POLICY = `version: 1
 rules:
@@ -33,24 +34,40 @@ rules:
     effect: allow
 `;
 
+for (const backend of ['sqlite', 'pg']) describe(`review queue on ${backend}`, () => {
+
 const scope = new Scope();
-after(() => scope.cleanup());
-let gw, agent, admin, rev1, rev2, otherAdmin, otherAgent;
+let gw, agent, admin, rev1, rev2, mem1, mem2, otherAdmin, otherAgent;
+
+// A key made by an admin over the API (docs/ACCESS.md): {id, key}.
+async function newKey(port, adminKey, body) {
+    const r = await apiCall(port, 'POST', '/api/v1/keys', adminKey, body);
+    assert.equal(r.status, 201, r.text);
+    return { id: r.json.id, key: r.json.key };
+}
 
 before(async () => {
-    const data = await initData(scope);
-    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
-    const org = data.keys.org_id;
-    rev1 = addKey(data.dir, { orgId: org, role: 'reviewer' }).key;
-    rev2 = addKey(data.dir, { orgId: org, role: 'reviewer' }).key;
-    const other = addOrg(data.dir, 'other');
-    otherAdmin = addKey(data.dir, { orgId: other, role: 'admin' }).key;
-    otherAgent = addKey(data.dir, { orgId: other, role: 'agent', agent: 'default' }).key;
-    gw = await startGatewayWithYaml(scope, 'policy: policy.yaml\n', {
-        data, config: { orgs: { default: ['gpt-4o-mini'], other: ['gpt-4o-mini'] } },
-    });
-    agent = gw.keys.agent_key;
-    admin = gw.keys.admin_key;
+    const pdir = await scope.tmpdir('bw-it-review-');
+    const policyPath = path.join(pdir, 'policy.yaml');
+    await fsp.writeFile(policyPath, POLICY);
+    const w = await startTenants(scope, backend, { yaml: `policy: ${policyPath}\n` });
+    gw = w;
+    agent = w.A.agent;
+    admin = w.A.admin;
+    rev1 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rev1' })).key;
+    rev2 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rev2' })).key;
+    // Two keys of one person (a member): four eyes and quorum count people, not keys.
+    const m = await apiCall(w.port, 'POST', '/api/v1/members', admin, { email: 'rita@a.example', role: 'reviewer' });
+    assert.equal(m.status, 201, m.text);
+    mem1 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rita-1', member_id: m.json.id })).key;
+    mem2 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rita-2', member_id: m.json.id })).key;
+    otherAdmin = w.B.owner;
+    otherAgent = (await newKey(w.port, otherAdmin, { role: 'agent' })).key;
+});
+
+after(async () => {
+    await gw?.stop();
+    await scope.cleanup();
 });
 
 const body = (content) => JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }] });
@@ -81,7 +98,7 @@ test('a gated call is held: 403 with a review_id, a decision receipt, then a rev
     const raw = body('TRANSFER 10 to bob');
     const r = await chat(raw, agent);
     const e = assertError(r, 403, 'APPROVAL_REQUIRED', { receipt: true });
-    const decision = receiptAt(gw.dir, assertDecision(r, 'require_approval', gw.keys));
+    const decision = receiptAt(gw.dir, assertDecision(r, 'require_approval', null));
     assert.equal(predicate(decision).rule, 'transfer-needs-review');
     const [created] = reviewReceipts(e.review_id);
     assert.ok(created, 'no review receipt for the new item');
@@ -123,7 +140,7 @@ test('approval is bound to the request and goes through exactly once', async () 
 
     const ok = await chat(raw, agent, id);
     assert.equal(ok.status, 200, ok.text);
-    const d = predicate(receiptAt(gw.dir, assertDecision(ok, 'allow', gw.keys)));
+    const d = predicate(receiptAt(gw.dir, assertDecision(ok, 'allow', null)));
     assert.equal(d.reason, 'APPROVAL_GRANTED');
     assert.equal(d.rule, 'transfer-needs-review');
 
@@ -236,4 +253,43 @@ test('signoff readiness: public-safe for every key, detailed for admins', async 
     assert.ok(role.keys >= 3, d.text); // two reviewers and the admin
     assert.equal(role.covered, true);
     assertError(await request(gw.port, { path: '/api/v1/signoff/readiness' }), 401, 'UNAUTHENTICATED');
+    // The operator is outside every org: it names one.
+    assertError(await api('GET', '/api/v1/signoff/readiness', gw.op), 400, 'INVALID_REQUEST');
+    const op = await api('GET', `/api/v1/signoff/readiness?org_id=${gw.A.org_id}`, gw.op);
+    assert.equal(op.status, 200, op.text);
+    assert.equal(op.json.roles.find((x) => x.role === 'reviewer').covered, true);
+    // Org B has no reviewer key beyond its owner: quorum 2 cannot be met there.
+    const b = await api('GET', '/api/v1/signoff/readiness', otherAdmin);
+    assert.equal(b.json.ready, false, b.text);
+    assert.equal(b.json.reviewers_available, false);
+    assertError(await api('GET', '/api/v1/signoff/readiness?org_id=nope', gw.op), 404, 'NOT_FOUND');
+});
+
+
+test('four eyes and quorum count people: two keys of one member are one reviewer', async () => {
+    const raw = body('TRANSFER 90 to kim');
+    const id = await gated(raw, mem1); // requested with one of rita's keys
+    assertError(await vote(id, 'approve', mem2), 403, 'REVIEW_SELF_APPROVAL');
+    const wire = body('WIRE 91 to lee');
+    const id2 = await gated(wire);
+    assert.equal((await vote(id2, 'approve', mem1)).json.status, 'pending');
+    assertError(await vote(id2, 'approve', mem2), 409, 'REVIEW_ALREADY_VOTED');
+    assert.equal((await vote(id2, 'approve', rev1)).json.status, 'approved');
+});
+
+test('concurrent re-sends spend an approval once; concurrent votes apply once', async () => {
+    const raw = body('TRANSFER 100 to mia');
+    const id = await gated(raw);
+    const votes = await Promise.all([vote(id, 'approve', rev1), vote(id, 'approve', rev2)]);
+    assert.deepEqual(votes.map((v) => v.status).sort(), [200, 409], votes.map((v) => v.text).join('\n'));
+    const item = await api('GET', `/api/v1/reviews/${id}`, rev1);
+    assert.equal(item.json.approvals, 1, item.text);
+    assert.equal(item.json.votes.length, 1);
+    const sends = await Promise.all(Array.from({ length: 6 }, () => chat(raw, agent, id)));
+    const ok = sends.filter((r) => r.status === 200);
+    assert.equal(ok.length, 1, sends.map((r) => r.status).join(','));
+    for (const r of sends.filter((x) => x.status !== 200))
+        assertError(r, 403, 'APPROVAL_USED', { receipt: true });
+});
+
 });
