@@ -11,7 +11,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
     Scope, postJson, request, assertError, assertDecision, receiptAt, receipts, predicate,
-    sha256, sleep, waitFor, RECEIPT_ID_RE,
+    sha256, sleep, waitFor, run, RECEIPT_ID_RE,
 } from './lib/harness.mjs';
 import { startTenants, api as apiCall } from './lib/tenants.mjs';
 
@@ -290,6 +290,22 @@ test('concurrent re-sends spend an approval once; concurrent votes apply once', 
     assert.equal(ok.length, 1, sends.map((r) => r.status).join(','));
     for (const r of sends.filter((x) => x.status !== 200))
         assertError(r, 403, 'APPROVAL_USED', { receipt: true });
+});
+
+
+test('the org\'s evidence pack with its review receipts verifies offline', async () => {
+    // The pack carries the policies its receipts name, found among the data dir's files.
+    await fsp.writeFile(path.join(gw.dir, 'policy.yaml'), POLICY);
+    const vkey = (await request(gw.port, { path: '/api/v1/ledger/public-key' })).text.trim();
+    const x = await request(gw.port, { method: 'POST', path: '/api/v1/evidence/export',
+                                       headers: { authorization: `Bearer ${admin}` } });
+    assert.equal(x.status, 200, x.text);
+    const pack = path.join(await scope.tmpdir('bw-it-review-pack-'), 'pack.tar');
+    await fsp.writeFile(pack, x.body);
+    const v = await run(['verify', '--trust', vkey, pack, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    const kinds = new Set(receipts(gw.dir).map((r) => predicate(r).kind));
+    assert.ok(kinds.has('review') && kinds.has('decision') && kinds.has('outcome'), [...kinds].join());
 });
 
 });
