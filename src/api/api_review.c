@@ -37,14 +37,14 @@ static json_t *item_json(const struct bw_review_item *it, int64_t now_ms) {
     char hex[65];
     if (bw_hex_encode(it->request_sha256, 32, hex, sizeof hex) != BW_OK)
         return NULL;
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "id", it->id,
-        "status", bw_review_status_name(bw_review_status_at(it, now_ms)), "agent", it->agent,
-        "requester_key_id", it->requester_key, "route", it->route, "model", it->model, "rule",
-        it->rule, "reviewer_role", it->reviewer_role, "request_sha256", hex, "quorum",
-        (json_int_t)it->quorum, "approvals", (json_int_t)it->approvals, "created_ms",
-        (json_int_t)it->created_ms, "expires_ms", (json_int_t)it->expires_ms,
-        "decision_receipt_id", it->decision_receipt);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s}", "id",
+                  it->id, "status", bw_review_status_name(bw_review_status_at(it, now_ms)), "agent",
+                  it->agent, "requester_key_id", it->requester_key, "route", it->route, "model",
+                  it->model, "rule", it->rule, "reviewer_role", it->reviewer_role, "request_sha256",
+                  hex, "quorum", (json_int_t)it->quorum, "approvals", (json_int_t)it->approvals,
+                  "created_ms", (json_int_t)it->created_ms, "expires_ms",
+                  (json_int_t)it->expires_ms, "decision_receipt_id", it->decision_receipt);
     if (o && it->decided_ms)
         json_object_set_new(o, "decided_ms", json_integer(it->decided_ms));
     if (o && it->used_ms)
@@ -68,8 +68,8 @@ static int list_row(void *arg, const struct bw_review_item *it) {
     return a->oom;
 }
 
-static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     (void)rest;
     char status[16];
     int has_status = bw_api_query(req, "status", status, sizeof status);
@@ -85,8 +85,8 @@ static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *re
         bw_http_reply_error(req, 503, BW_R_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
-    bw_err e = bw_store_review_list(ctx->store, caller->org_id, has_status, st, a.now,
-                                    LIST_LIMIT, list_row, &a);
+    bw_err e = bw_store_review_list(ctx->store, caller->org_id, has_status, st, a.now, LIST_LIMIT,
+                                    list_row, &a);
     if (e != BW_OK || a.oom) {
         json_decref(a.items);
         bw_api_reply_store_error(req, a.oom ? BW_E_NOMEM : e, "review");
@@ -109,7 +109,8 @@ static void reply_item(struct evhttp_request *req, struct bw_store *store,
                        const struct bw_review_item *it, const char *receipt_id) {
     json_t *votes = json_array();
     json_t *o = item_json(it, bw_now_ms());
-    if (!votes || !o || bw_store_review_votes(store, it->org_id, it->id, vote_row, votes) != BW_OK ||
+    if (!votes || !o ||
+        bw_store_review_votes(store, it->org_id, it->id, vote_row, votes) != BW_OK ||
         json_object_set_new(o, "votes", votes) != 0) {
         json_decref(o);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
@@ -420,11 +421,10 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         return;
     }
     int64_t age_s = oldest ? (now - oldest) / 1000 : 0;
-    json_t *o = json_pack("{s:b, s:I, s:I, s:b, s:b}", "ready",
-                          covered && pending <= QUEUE_BOUND, "pending", (json_int_t)pending,
-                          "oldest_pending_age_s", (json_int_t)(age_s < 0 ? 0 : age_s),
-                          "reviewers_available", covered, "queue_within_bound",
-                          pending <= QUEUE_BOUND);
+    json_t *o = json_pack("{s:b, s:I, s:I, s:b, s:b}", "ready", covered && pending <= QUEUE_BOUND,
+                          "pending", (json_int_t)pending, "oldest_pending_age_s",
+                          (json_int_t)(age_s < 0 ? 0 : age_s), "reviewers_available", covered,
+                          "queue_within_bound", pending <= QUEUE_BOUND);
     if (o && detail) {
         json_object_set_new(o, "queue_bound", json_integer(QUEUE_BOUND));
         json_object_set(o, "roles", roles);

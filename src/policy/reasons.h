@@ -43,7 +43,7 @@
 
 /* Review queue (issue 3; src/review/). APPROVAL_*: a call re-sent with bulwark-approval;
  * REVIEW_*: the reviewers' API. */
-#define BW_R_APPROVAL_GRANTED "APPROVAL_GRANTED"     /* receipts: an approved review let it through */
+#define BW_R_APPROVAL_GRANTED "APPROVAL_GRANTED" /* receipts: an approved review let it through */
 #define BW_R_APPROVAL_NOT_FOUND "APPROVAL_NOT_FOUND" /* no such review in the caller's org */
 #define BW_R_APPROVAL_MISMATCH "APPROVAL_MISMATCH"   /* the review is for another request */
 #define BW_R_APPROVAL_PENDING "APPROVAL_PENDING"     /* not (yet) approved by its quorum */
@@ -57,7 +57,7 @@
 #define BW_R_REVIEW_USED "REVIEW_USED"               /* review receipts: the approval was spent */
 #define BW_R_REVIEW_SELF_APPROVAL "REVIEW_SELF_APPROVAL" /* four eyes: the requester's own item */
 #define BW_R_REVIEW_ROLE_MISMATCH "REVIEW_ROLE_MISMATCH" /* the key lacks the reviewer role */
-#define BW_R_REVIEW_NOT_PENDING "REVIEW_NOT_PENDING" /* already decided, used or expired */
+#define BW_R_REVIEW_NOT_PENDING "REVIEW_NOT_PENDING"     /* already decided, used or expired */
 #define BW_R_REVIEW_ALREADY_VOTED "REVIEW_ALREADY_VOTED" /* this key or member voted already */
 
 /* Spend limits, budgets and billing webhooks (issue 6; src/limits/, src/webhook/). */

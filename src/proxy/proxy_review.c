@@ -85,7 +85,8 @@ void bw_call_review_create(struct bw_call *c) {
     snprintf(it->decision_receipt, sizeof it->decision_receipt, "%s", c->receipt_id);
 
     struct bw_receipt r;
-    bw_review_receipt(&r, it, bw_now_ms(), c->key.id, "create", BW_R_REVIEW_CREATED, BW_REVIEW_PENDING);
+    bw_review_receipt(&r, it, bw_now_ms(), c->key.id, "create", BW_R_REVIEW_CREATED,
+                      BW_REVIEW_PENDING);
     r.has_policy = 1;
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_parent = 1; /* the APPROVAL_REQUIRED decision this item answers */
@@ -106,8 +107,8 @@ static void on_expired_durable(void *arg, bw_err err, uint64_t index, const uint
     (void)leaf;
     struct expire_job *j = arg;
     /* BW_E_EXISTS: another reader persisted it first. Either way the item denies. */
-    bw_err e = err == BW_OK ? bw_store_review_expire(j->store, j->it.org_id, j->it.id, bw_now_ms())
-                            : err;
+    bw_err e =
+        err == BW_OK ? bw_store_review_expire(j->store, j->it.org_id, j->it.id, bw_now_ms()) : err;
     if (e != BW_OK && e != BW_E_EXISTS)
         bw_warn("review: expiry of %s not persisted: %s", j->it.id, bw_err_str(e));
     atomic_fetch_sub(&j->gw->inflight, 1);
@@ -197,8 +198,7 @@ static void use_approval(struct bw_call *c, const char *review_id) {
 }
 
 void bw_call_review_gate(struct bw_call *c) {
-    const char *hdr =
-        evhttp_find_header(evhttp_request_get_input_headers(c->req), APPROVAL_HEADER);
+    const char *hdr = evhttp_find_header(evhttp_request_get_input_headers(c->req), APPROVAL_HEADER);
     /* The header only matters where the policy asks for approval: elsewhere it is ignored,
      * never a way to loosen a deny. */
     if (c->decision.effect != BW_POLICY_REQUIRE_APPROVAL || !hdr) {

@@ -61,8 +61,8 @@ const char *bw_review_check_vote(const struct bw_review_item *it, const struct b
     }
     /* Four eyes: the requester never approves its own call, neither with the requesting key
      * nor with another key of the same person. Denying (withdrawing) is harmless. */
-    if (approve && (same_id(v->key_id, it->requester_key) ||
-                    same_id(v->member_id, it->requester_member))) {
+    if (approve &&
+        (same_id(v->key_id, it->requester_key) || same_id(v->member_id, it->requester_member))) {
         *http_status = 403;
         return BW_R_REVIEW_SELF_APPROVAL;
     }

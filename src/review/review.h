@@ -49,9 +49,9 @@ struct bw_review_item {
     char rule[65];
     char reviewer_role[BW_REVIEW_ROLE_SIZE];
     uint8_t request_sha256[32];
-    uint32_t quorum;    /* 1..BW_REVIEW_MAX_QUORUM */
-    uint32_t approvals; /* approving votes so far */
-    enum bw_review_status status; /* as stored; see bw_review_status_at */
+    uint32_t quorum;                                     /* 1..BW_REVIEW_MAX_QUORUM */
+    uint32_t approvals;                                  /* approving votes so far */
+    enum bw_review_status status;                        /* as stored; see bw_review_status_at */
     int64_t created_ms, expires_ms, decided_ms, used_ms; /* 0 = not yet */
     char decision_receipt[32]; /* the APPROVAL_REQUIRED decision receipt's id */
 };

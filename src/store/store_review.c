@@ -9,13 +9,13 @@
 #include "store/sql.h"
 
 #define ITEM_COLUMNS                                                                               \
-    "id, org_id, agent, requester_key, requester_member, route, model, rule, reviewer_role,"      \
-    " request_sha256, quorum, approvals, status, created_ms, expires_ms, decided_ms, used_ms,"    \
+    "id, org_id, agent, requester_key, requester_member, route, model, rule, reviewer_role,"       \
+    " request_sha256, quorum, approvals, status, created_ms, expires_ms, decided_ms, used_ms,"     \
     " decision_receipt"
 
 /* The status a row has at $now, as SQL: the filter of bw_store_review_list. */
 #define STATUS_AT(now)                                                                             \
-    "(CASE WHEN status IN ('pending', 'approved') AND expires_ms <= " now " THEN 'expired'"       \
+    "(CASE WHEN status IN ('pending', 'approved') AND expires_ms <= " now " THEN 'expired'"        \
     " ELSE status END)"
 
 bw_err bw_store_review_insert(struct bw_store *s, const struct bw_review_item *it) {
@@ -122,8 +122,9 @@ bw_err bw_store_review_list(struct bw_store *s, const char *org_id, int has_stat
                               BW_SQL_T(name ? name : ""), BW_SQL_I(limit)};
     bw_err err = bw_sql_once(s, org_id, 0,
                              "SELECT " ITEM_COLUMNS " FROM review_items"
-                             " WHERE org_id = $1 AND ($2 = 0 OR " STATUS_AT("$3") " = $4)"
-                             " ORDER BY created_ms DESC, id LIMIT $5",
+                             " WHERE org_id = $1 AND ($2 = 0 OR " STATUS_AT(
+                                 "$3") " = $4)"
+                                       " ORDER BY created_ms DESC, id LIMIT $5",
                              a, 5, item_row, &e, NULL);
     BW_ENSURE(!e.bad, BW_E_UNAVAILABLE);
     return err;
@@ -137,16 +138,19 @@ bw_err bw_store_review_vote(struct bw_store *s, const struct bw_review_vote *v,
     const char *next_name = bw_review_status_name(next);
     BW_ENSURE(next_name, BW_E_INVALID);
     struct bw_sql_arg vote[8] = {
-        BW_SQL_T(v->org_id),     BW_SQL_T(v->review_id),
-        BW_SQL_T(v->key_id),     BW_SQL_T(v->member_id),
+        BW_SQL_T(v->org_id),
+        BW_SQL_T(v->review_id),
+        BW_SQL_T(v->key_id),
+        BW_SQL_T(v->member_id),
         BW_SQL_T(v->approve ? "approve" : "deny"),
         BW_SQL_T(v->comment ? v->comment : ""),
-        BW_SQL_I(v->created_ms), BW_SQL_T(v->receipt_id),
+        BW_SQL_I(v->created_ms),
+        BW_SQL_T(v->receipt_id),
     };
     struct bw_sql_arg upd[6] = {
-        BW_SQL_T(v->org_id),        BW_SQL_T(v->review_id),
-        BW_SQL_I(seen->approvals),  BW_SQL_I(seen->approvals + (v->approve ? 1 : 0)),
-        BW_SQL_T(next_name),        BW_SQL_I(v->created_ms),
+        BW_SQL_T(v->org_id),       BW_SQL_T(v->review_id),
+        BW_SQL_I(seen->approvals), BW_SQL_I(seen->approvals + (v->approve ? 1 : 0)),
+        BW_SQL_T(next_name),       BW_SQL_I(v->created_ms),
     };
     int64_t n = 0;
     BW_TRY(bw_sql_begin(s, v->org_id, 1));

@@ -216,10 +216,10 @@ static void test_receipt(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_expiry_is_lazy_and_closed),
-        cmocka_unit_test(test_four_eyes),    cmocka_unit_test(test_roles),
-        cmocka_unit_test(test_vote_states),  cmocka_unit_test(test_quorum),
-        cmocka_unit_test(test_use_binding),  cmocka_unit_test(test_use_states),
+        cmocka_unit_test(test_names),       cmocka_unit_test(test_expiry_is_lazy_and_closed),
+        cmocka_unit_test(test_four_eyes),   cmocka_unit_test(test_roles),
+        cmocka_unit_test(test_vote_states), cmocka_unit_test(test_quorum),
+        cmocka_unit_test(test_use_binding), cmocka_unit_test(test_use_states),
         cmocka_unit_test(test_receipt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
