@@ -233,18 +233,13 @@ static int load_policy(struct serve_state *st, int at_start) {
 static int setup_limits(struct serve_state *st, struct bw_store *s) {
     if (bw_limits_new(NULL, &st->gw.limits) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot create the admission state");
-    if (bw_store_is_postgres(st->gw.db_path)) {
-        /* Migration 2 (usage, billing) exists for SQLite only so far: on PostgreSQL, limits and
-         * budgets hold per replica and spend is metered in the outcome receipts. */
-        if (st->cfg.n_budgets || st->cfg.n_plans)
-            bw_warn("budgets on PostgreSQL are per replica until the spend tables exist there");
-    } else {
-        if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
-            return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
-        char err[300] = "";
-        if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
-            return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend %s", err);
-    }
+    /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
+     * are shared by every replica; the in-memory budget counters are per replica between
+     * restarts (docs/SPEND.md). */
+    if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
+    if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
     bw_billing_attach_limits(st->gw.limits);
     return 0;
 }

@@ -243,8 +243,21 @@ static bw_err pg_simple(struct bw_store *s, const char *sql) {
 
 /* ---- scopes ---- */
 
+static bw_err set_tenant(struct bw_store *s, const char *org_id) {
+    struct bw_sql_arg a = BW_SQL_T(org_id);
+    return pg_run(s, "SELECT set_config('app.org_id', $1, true)", &a, 1, NULL, NULL, NULL);
+}
+
+bw_err bw_sql_tenant(struct bw_store *s, const char *org_id) {
+    BW_ENSURE(s->in_tx, BW_E_INTERNAL);
+    BW_ENSURE(!*org_id || bw_sql_id_ok(org_id), BW_E_INVALID);
+    return s->kind == BW_STORE_POSTGRES ? set_tenant(s, org_id) : BW_OK;
+}
+
 bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) {
     BW_ENSURE(!s->in_tx, BW_E_INTERNAL);
+    if (org_id && !*org_id)
+        org_id = NULL;
     BW_ENSURE(!org_id || bw_sql_id_ok(org_id), BW_E_INVALID);
     if (s->kind == BW_STORE_SQLITE) {
         const char *begin = write ? "BEGIN IMMEDIATE" : "BEGIN";
@@ -256,8 +269,7 @@ bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) {
     BW_TRY(pg_simple(s, "BEGIN"));
     s->in_tx = 1;
     if (org_id) {
-        struct bw_sql_arg a = BW_SQL_T(org_id);
-        bw_err e = pg_run(s, "SELECT set_config('app.org_id', $1, true)", &a, 1, NULL, NULL, NULL);
+        bw_err e = set_tenant(s, org_id);
         if (e != BW_OK) {
             bw_sql_rollback(s);
             return e;

@@ -55,8 +55,12 @@ void bw_sql_copy(const struct bw_sql_row *r, int col, char *out, size_t size);
 /* Called once per row; a non-zero return stops the statement with BW_E_INTERNAL. */
 typedef int (*bw_sql_row_fn)(void *arg, const struct bw_sql_row *row);
 
-/* Opens the tenant scope (see above). write: take the write lock now (SQLite). */
+/* Opens the tenant scope (see above). write: take the write lock now (SQLite). org_id "" is
+ * the same as NULL (no tenant: only rows whose org_id is '' where a policy allows them). */
 bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) BW_MUST_CHECK;
+/* Switches the open scope to another tenant (PostgreSQL: set_config again, still transaction
+ * local; SQLite: only the shape check). For batches that write rows of several orgs. */
+bw_err bw_sql_tenant(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
 bw_err bw_sql_commit(struct bw_store *s) BW_MUST_CHECK;
 void bw_sql_rollback(struct bw_store *s);
 

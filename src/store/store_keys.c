@@ -1,6 +1,7 @@
 /* store_keys.c: orgs, API keys and members (store.h, identity.h), one code path for both
  * backends through sql.h. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/identity.h"
@@ -45,25 +46,39 @@ bw_err bw_store_org_get(struct bw_store *s, const char *org_id, struct bw_org_re
     return BW_OK;
 }
 
-struct org_each {
-    bw_store_org_fn fn;
-    void *arg;
+/* Rows are gathered first and fn runs after the transaction ends, so fn may use the store. */
+struct org_list {
+    struct bw_org_record *v;
+    size_t n, cap;
 };
 
-static int org_each_row(void *arg, const struct bw_sql_row *r) {
-    struct org_each *e = arg;
-    return e->fn(e->arg, bw_sql_text(r, 0), bw_sql_text(r, 1));
+static int org_list_row(void *arg, const struct bw_sql_row *r) {
+    struct org_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        struct bw_org_record *v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return 1;
+        l->v = v;
+        l->cap = cap;
+    }
+    return org_row(&l->v[l->n++], r);
 }
 
 /* Every org: an operator's and a restoring process's view, not a tenant read. On PostgreSQL
  * through the SECURITY DEFINER function bulwark_orgs_list (ids and names only). */
 bw_err bw_store_orgs_each(struct bw_store *s, bw_store_org_fn fn, void *arg) {
-    struct org_each e = {fn, arg};
-    return bw_sql_once(s, NULL, 0,
-                       s->kind == BW_STORE_POSTGRES
-                           ? "SELECT id, name FROM bulwark_orgs_list()"
-                           : "SELECT id, name FROM orgs ORDER BY name",
-                       NULL, 0, org_each_row, &e, NULL);
+    struct org_list l = {NULL, 0, 0};
+    bw_err e = bw_sql_once(s, NULL, 0,
+                           s->kind == BW_STORE_POSTGRES
+                               ? "SELECT id, name, created_ms FROM bulwark_orgs_list()"
+                               : "SELECT id, name, created_ms FROM orgs ORDER BY name",
+                           NULL, 0, org_list_row, &l, NULL);
+    for (size_t i = 0; e == BW_OK && i < l.n; i++)
+        if (fn(arg, l.v[i].id, l.v[i].name) != 0)
+            e = BW_E_INTERNAL;
+    free(l.v);
+    return e;
 }
 
 static int id_row(void *arg, const struct bw_sql_row *r) {

@@ -86,3 +86,14 @@ AS $$
     FROM public.usage u WHERE u.month = for_month GROUP BY u.org_id
 $$;
 REVOKE ALL ON FUNCTION bulwark_usage_month_totals(integer) FROM PUBLIC;
+
+-- Billing webhooks are idempotent by event id before the event's org is known: the outcome
+-- word of a recorded event id, and nothing else.
+CREATE FUNCTION bulwark_billing_event_outcome(id text)
+RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+    SELECT e.outcome FROM public.billing_events e WHERE e.event_id = id
+$$;
+REVOKE ALL ON FUNCTION bulwark_billing_event_outcome(text) FROM PUBLIC;
