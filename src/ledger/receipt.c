@@ -165,7 +165,13 @@ static bw_err encode_usage(struct enc *e, const struct bw_receipt *r) {
     BW_TRY(put_key(e, "usage"));
     BW_TRY(open_obj(e));
     BW_TRY(member_int(e, "completion_tokens", r->completion_tokens));
+    if (r->has_cost)
+        BW_TRY(member_int(e, "cost_micros", r->cost_micros));
     BW_TRY(member_int(e, "prompt_tokens", r->prompt_tokens));
+    if (r->usage_estimated) {
+        BW_TRY(put_key(e, "source"));
+        BW_TRY(PUT_LIT(e, "\"estimated\""));
+    }
     BW_TRY(member_int(e, "total_tokens", r->total_tokens));
     return close_obj(e);
 }

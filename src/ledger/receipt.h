@@ -69,7 +69,10 @@ struct bw_receipt {
     uint8_t parent_leaf_hash[32]; /* outcome -> its decision receipt's leaf hash */
     int has_usage;
     int64_t prompt_tokens, completion_tokens, total_tokens;
-    int64_t duration_ms;                     /* outcome: time from admission to end (-1 = absent) */
+    int usage_estimated; /* 1: counted by the gateway, the upstream reported none */
+    int has_cost;
+    int64_t cost_micros; /* settled cost in micro-units (docs/SPEND.md) */
+    int64_t duration_ms; /* outcome: time from admission to end (-1 = absent) */
     struct bw_receipt_tool_calls tool_calls; /* outcome: the answer's decided tool calls */
 };
 

@@ -126,7 +126,7 @@ void bw_call_decide(struct bw_call *c) {
         return;
     }
     c->view.max_tokens = -1;
-    if (c->route == BW_ROUTE_CHAT && c->body_json) {
+    if (bw_route_is_chat(c->route) && c->body_json) {
         bw_err e = bw_policy_request_view_init(&c->view, c->body_json);
         if (e != BW_OK) {
             memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
@@ -167,7 +167,7 @@ static void on_stream_verdict(void *arg, const struct bw_policy_call_verdict *v)
 
 int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed) {
     *changed = 0;
-    if (!c->policy || c->route != BW_ROUTE_CHAT)
+    if (!c->policy || !bw_route_is_chat(c->route))
         return 0;
     struct bw_policy_call_verdict *v = NULL;
     size_t n = 0;

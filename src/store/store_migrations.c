@@ -66,7 +66,8 @@ static const char m002_sqlite[] =
 
 /* 003: identity and access (issue 4, docs/ACCESS.md). Keys gain a name, the member they belong
  * to, who made them, when they were last used and what replaced them on rotation (the old key's
- * expires_ms then ends its grace period). Operator keys belong to no org. Members are the people
+ * expires_ms then ends its grace period); a usage row says whether its tokens were counted by
+ * the gateway (the upstream reported none). Operator keys belong to no org. Members are the people
  * of an org, each with a role; agents are named per org with an optional public widget key
  * (NULL until the widget is first enabled); transcripts hold widget conversations; plans are
  * the confirm tokens of destructive actions (only the token's hash is stored). Composite
@@ -77,6 +78,8 @@ static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE api_keys ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE api_keys ADD COLUMN rotated_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (estimated IN (0, 1));"
     "CREATE TABLE operator_keys ("
     "  id TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL DEFAULT '',"

@@ -11,6 +11,8 @@ ALTER TABLE api_keys ADD COLUMN member_id text NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN created_by text NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN last_used_ms bigint NOT NULL DEFAULT 0;
 ALTER TABLE api_keys ADD COLUMN rotated_to text NOT NULL DEFAULT '';
+-- 1: the upstream reported no usage and the gateway counted the tokens (docs/SPEND.md).
+ALTER TABLE usage ADD COLUMN estimated integer NOT NULL DEFAULT 0 CHECK (estimated IN (0, 1));
 
 -- Operator keys: no org, so no tenant can ever see them. Only the owner role (BYPASSRLS) and
 -- the lookup function below read or write them.

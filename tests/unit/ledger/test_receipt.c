@@ -209,7 +209,11 @@ static void test_cap(void **state) {
     bw_buf_init(&b, BW_RECEIPT_MAX_BYTES);
     assert_int_equal(bw_receipt_encode(&r, origin, 9007199254740991ULL, &b), BW_OK);
     bw_buf_reset(&b);
-    /* ... and with every tool-call slot full at its longest. */
+    /* ... and with every optional member present and every tool-call slot full at its longest. */
+    r.has_response = r.has_parent = r.has_usage = r.has_cost = r.usage_estimated = 1;
+    r.prompt_tokens = r.completion_tokens = r.total_tokens = -9007199254740991LL;
+    r.cost_micros = r.duration_ms = -9007199254740991LL;
+    r.http_status = -9007199;
     char name[65], reason[49];
     memset(name, 'n', 64);
     name[64] = 0;
