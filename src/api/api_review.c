@@ -22,10 +22,12 @@
 #include "ledger/receipt.h"
 #include "policy/engine.h"
 #include "policy/reasons.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "review/review.h"
 #include "store/identity.h"
 #include "store/review_store.h"
+#include "store/sql.h"
 #include "util/codec.h"
 #include "util/time.h"
 
@@ -398,12 +400,22 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         return;
     }
     struct roles rs = {.n = 0};
-    struct bw_policy *pol = bw_gateway_policy_acquire(ctx->gw);
+    int64_t now = bw_now_ms(), pending = 0, oldest = 0;
+    /* The roles the org's calls can ask for: the policy in force for it (the platform's
+     * composed with the org's own, as the gateway decides its calls). */
+    struct bw_policy *platform = bw_gateway_policy_acquire(ctx->gw), *pol = platform;
+    bw_err e = BW_OK;
+    if (ctx->gw->org_policies && bw_sql_id_ok(org)) {
+        e = bw_org_policies_acquire(ctx->gw->org_policies, ctx->store, org, platform, now, &pol);
+        bw_policy_unref(platform);
+        if (e != BW_OK)
+            pol = NULL;
+    }
     if (pol)
         bw_policy_each_approval(pol, add_role, &rs);
     bw_policy_unref(pol);
-    int64_t now = bw_now_ms(), pending = 0, oldest = 0;
-    bw_err e = bw_store_review_pending_stats(ctx->store, org, now, &pending, &oldest);
+    if (e == BW_OK)
+        e = bw_store_review_pending_stats(ctx->store, org, now, &pending, &oldest);
     json_t *roles = json_array();
     int covered = !rs.overflow;
     for (size_t i = 0; e == BW_OK && i < rs.n; i++) {

@@ -227,6 +227,8 @@ static bw_err encode_predicate(struct enc *e, const struct bw_receipt *r, const 
     BW_TRY(encode_log(e, origin, index));
     BW_TRY(MEMBER_STR(e, "model", r, model));
     BW_TRY(MEMBER_STR(e, "org_id", r, org_id));
+    if (r->has_org_policy)
+        BW_TRY(member_hex(e, "org_policy_sha256", r->org_policy_sha256));
     if (r->has_parent)
         BW_TRY(member_hex(e, "parent_leaf_hash", r->parent_leaf_hash));
     if (r->has_policy)

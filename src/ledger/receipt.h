@@ -63,6 +63,8 @@ struct bw_receipt {
     uint8_t request_sha256[32];
     int has_policy;
     uint8_t policy_sha256[32];
+    int has_org_policy;
+    uint8_t org_policy_sha256[32]; /* the org's own policy, when it has one (POLICY.md) */
     int has_response;
     uint8_t response_sha256[32];
     int has_parent;

@@ -217,6 +217,8 @@ void bw_call_record_decision(struct bw_call *c) {
     snprintf(r.rule, sizeof r.rule, "%s", c->decision.rule);
     r.has_policy = 1;
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
+    r.has_org_policy = c->decision.has_org_policy;
+    memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 

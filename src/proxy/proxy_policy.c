@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy/reasons.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -117,8 +118,30 @@ static void fill_input(struct bw_call *c) {
     in->now_s = bw_now_ms() / 1000;
 }
 
+/* The policy in force for the caller's org: the platform's composed with the org's own (if
+ * any). 0, or -1 after denying (the org's policy could not be read: fail closed). */
+static int acquire_policy(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    struct bw_policy *platform = bw_gateway_policy_acquire(gw);
+    if (!gw->org_policies) {
+        c->policy = platform;
+        return 0;
+    }
+    bw_err e = bw_org_policies_acquire(gw->org_policies, c->w->store, c->key.org_id, platform,
+                                       bw_now_ms(), &c->policy);
+    bw_policy_unref(platform);
+    if (e != BW_OK) {
+        c->policy = NULL;
+        memcpy(c->decision.policy_sha256, gw->cfg->sha256, 32);
+        deny(c, BW_R_POLICY_UNAVAILABLE, 503);
+        return -1;
+    }
+    return 0;
+}
+
 void bw_call_decide(struct bw_call *c) {
-    c->policy = bw_gateway_policy_acquire(c->w->gw);
+    if (acquire_policy(c) != 0)
+        return;
     if (!c->policy) {
         decide_by_config(c);
         if (c->decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)

@@ -70,7 +70,8 @@ static const char m002_sqlite[] =
  * the gateway (the upstream reported none). Operator keys belong to no org. Members are the people
  * of an org, each with a role; agents are named per org with an optional public widget key
  * (NULL until the widget is first enabled); transcripts hold widget conversations; plans are
- * the confirm tokens of destructive actions (only the token's hash is stored). Composite
+ * the confirm tokens of destructive actions (only the token's hash is stored); org_policies an
+ * org's own policy rules (docs/POLICY.md, exact bytes and their SHA-256). Composite
  * foreign keys (org_id, id) keep a child row in its parent's org. */
 static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';"
@@ -132,6 +133,13 @@ static const char m003_sqlite[] =
     "  created_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL,"
     "  used_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE org_policies ("
+    "  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  text TEXT NOT NULL,"
+    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  updated_ms INTEGER NOT NULL,"
+    "  updated_by TEXT NOT NULL"
     ");";
 
 /* 004: the review queue (issue 3, src/review/review.h). One row per review item, bound to the

@@ -77,6 +77,19 @@ CREATE TABLE plans (
     used_ms     bigint NOT NULL DEFAULT 0
 );
 
+CREATE TABLE org_policies (
+    org_id     text PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+    text       text NOT NULL,
+    sha256     bytea NOT NULL CHECK (length(sha256) = 32),
+    updated_ms bigint NOT NULL,
+    updated_by text NOT NULL
+);
+ALTER TABLE org_policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE org_policies FORCE ROW LEVEL SECURITY;
+CREATE POLICY org_policies_tenant ON org_policies
+    USING (org_id = current_setting('app.org_id', true))
+    WITH CHECK (org_id = current_setting('app.org_id', true));
+
 ALTER TABLE members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE members FORCE ROW LEVEL SECURITY;
 CREATE POLICY members_tenant ON members
