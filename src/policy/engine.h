@@ -104,8 +104,9 @@ const uint8_t *bw_policy_sha256(const struct bw_policy *p);
 /* Number of rules in both layers. */
 size_t bw_policy_rule_count(const struct bw_policy *p);
 
-/* Calls fn once per require_approval rule (both layers, in order) with its reviewer role and
- * quorum (the signoff readiness check). */
+/* Calls fn once per require_approval rule (both layers, in order; a composite's global layer is
+ * its platform's and its rules its org's) with its reviewer role and quorum (the signoff
+ * readiness check). */
 void bw_policy_each_approval(const struct bw_policy *p,
                              void (*fn)(void *arg, const char *reviewer_role, uint32_t quorum),
                              void *arg);

@@ -925,9 +925,13 @@ size_t bw_policy_rule_count(const struct bw_policy *p) {
 void bw_policy_each_approval(const struct bw_policy *p,
                              void (*fn)(void *arg, const char *reviewer_role, uint32_t quorum),
                              void *arg) {
-    const struct bw_policy_layer *layers[2] = {&p->global, &p->rules};
+    /* A composite's layers are its parts': base's global layer, overlay's rules. */
+    const struct bw_policy_layer *layers[2] = {
+        p->overlay ? (p->base ? &p->base->global : NULL) : &p->global,
+        p->overlay ? &p->overlay->rules : &p->rules,
+    };
     for (size_t l = 0; l < 2; l++)
-        for (size_t i = 0; i < layers[l]->n; i++)
+        for (size_t i = 0; layers[l] && i < layers[l]->n; i++)
             if (layers[l]->rules[i].effect == BW_POLICY_REQUIRE_APPROVAL)
                 fn(arg, layers[l]->rules[i].reviewer_role, layers[l]->rules[i].quorum);
 }

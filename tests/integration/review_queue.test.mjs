@@ -263,6 +263,19 @@ test('signoff readiness: public-safe for every key, detailed for admins', async 
     assert.equal(b.json.ready, false, b.text);
     assert.equal(b.json.reviewers_available, false);
     assertError(await api('GET', '/api/v1/signoff/readiness?org_id=nope', gw.op), 404, 'NOT_FOUND');
+    // An org's own policy naming a role nobody holds makes that org, and only it, not ready.
+    const orgPolicy = 'version: 1\nrules:\n  - id: pay\n    match: {content: PAY}\n' +
+        '    effect: require_approval\n    approval: {reviewer_role: finance, quorum: 2}\n' +
+        '  - id: chat\n    match: {route: chat}\n    effect: allow\n';
+    const put = await request(gw.port, {
+        method: 'PUT', path: '/api/v1/policies', body: orgPolicy,
+        headers: { authorization: `Bearer ${otherAdmin}`, 'content-type': 'application/yaml' },
+    });
+    assert.equal(put.status, 200, put.text);
+    const bo = await api('GET', '/api/v1/signoff/readiness', otherAdmin);
+    const finance = bo.json.roles.find((x) => x.role === 'finance');
+    assert.deepEqual(finance, { role: 'finance', quorum: 2, keys: 1, covered: false }, bo.text);
+    assert.equal((await api('GET', '/api/v1/signoff/readiness', agent)).json.ready, true);
 });
 
 
