@@ -167,6 +167,7 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     }
     c->worst_tokens = v.worst_tokens;
     c->prompt_estimate = call.prompt_tokens;
+    c->worst_cost_micros = pc ? v.worst_cost_micros : -1;
     /* A stream is cut off past its reservation only when a finite budget is at stake. */
     struct bw_limits_budget_state org;
     if (bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
@@ -183,6 +184,7 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
 
 int bw_call_admit(struct bw_call *c) {
     struct bw_limits *l = c->w->gw->limits;
+    c->worst_cost_micros = -1;
     if (!l || c->route == BW_ROUTE_MODELS)
         return 0;
     int64_t now_us = bw_mono_us();

@@ -117,6 +117,7 @@ struct bw_call {
      * no usage and for cutting a stream off at the reservation (docs/SPEND.md) */
     int64_t prompt_estimate; /* the admission's prompt estimate */
     int64_t cap_tokens;      /* completion tokens reserved; 0 = no finite budget to protect */
+    int64_t worst_cost_micros; /* the reservation's worst-case cost; -1 = no price known */
     int64_t stream_units;    /* delta events that carried text or tool-call bytes */
     int64_t stream_bytes;    /* those bytes */
     /* settlement (proxy_admit.c), for the outcome receipt */

@@ -110,7 +110,9 @@ static void fill_input(struct bw_call *c) {
     in->route = bw_route_name(c->route);
     in->model = c->model[0] ? c->model : NULL;
     in->max_tokens = c->view.max_tokens;
-    in->estimated_cost = -1; /* prices arrive with spend control (issue 6) */
+    /* the worst case admission reserved, in currency units (the price table's micro-units
+     * / 1e6); unknown price: -1, which a cost bound treats as unbounded (docs/POLICY.md) */
+    in->estimated_cost = c->worst_cost_micros >= 0 ? (double)c->worst_cost_micros / 1e6 : -1;
     in->tools = c->view.tools;
     in->n_tools = c->view.n_tools;
     in->texts = c->view.texts;
