@@ -22,6 +22,7 @@
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
 #include "store/identity.h"
+#include "util/codec.h"
 #include "util/text.h"
 #include "util/time.h"
 
@@ -238,14 +239,12 @@ static void widget(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         ok = read_origins(req, origins, a->widget_origins, sizeof a->widget_origins);
     if (ok) {
         a->widget_enabled = json_is_true(enabled);
-        if ((a->widget_enabled && !a->widget_key[0]) || json_is_true(rotate)) {
-            uint8_t raw[32];
-            randombytes_buf(raw, sizeof raw);
-            memcpy(a->widget_key, BW_WIDGET_KEY_PREFIX, 4);
-            sodium_bin2base64(a->widget_key + 4, sizeof a->widget_key - 4, raw, sizeof raw,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        }
-        record_change(ctx, req, caller, a, "agent.widget", 0, 0);
+        if (((a->widget_enabled && !a->widget_key[0]) || json_is_true(rotate)) &&
+            bw_token_generate(BW_WIDGET_KEY_PREFIX, a->widget_key, sizeof a->widget_key) !=
+                BW_OK)
+            bw_http_reply_error(req, 500, BW_R_INTERNAL, "cannot make a widget key", NULL, NULL);
+        else
+            record_change(ctx, req, caller, a, "agent.widget", 0, 0);
     }
     json_decref(body);
 }

@@ -59,10 +59,18 @@ void bw_http_reply_json(struct evhttp_request *req, int status, const char *body
 
 void bw_http_reply_error(struct evhttp_request *req, int status, const char *code,
                          const char *message, const char *receipt_id, const char *decision) {
+    bw_http_reply_error_with(req, status, code, message, receipt_id, decision, NULL, NULL);
+}
+
+void bw_http_reply_error_with(struct evhttp_request *req, int status, const char *code,
+                              const char *message, const char *receipt_id, const char *decision,
+                              const char *extra_key, const char *extra_value) {
     json_t *err = json_pack("{s:s, s:s, s:s}", "message", message, "type",
                             bw_http_error_type(status), "code", code);
     if (err && receipt_id && *receipt_id)
         json_object_set_new(err, "receipt_id", json_string(receipt_id));
+    if (err && extra_key && extra_value)
+        json_object_set_new(err, extra_key, json_string(extra_value));
     json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     bw_http_add_receipt_headers(req, receipt_id, decision);

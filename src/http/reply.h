@@ -18,6 +18,12 @@ const char *bw_http_error_type(int status);
 void bw_http_reply_error(struct evhttp_request *req, int status, const char *code,
                          const char *message, const char *receipt_id, const char *decision);
 
+/* As bw_http_reply_error, plus one more string member in the error object when extra_key is
+ * not NULL (e.g. "review_id"). */
+void bw_http_reply_error_with(struct evhttp_request *req, int status, const char *code,
+                              const char *message, const char *receipt_id, const char *decision,
+                              const char *extra_key, const char *extra_value);
+
 /* Sends a JSON body (copied) with the given status. */
 void bw_http_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);
 

@@ -34,6 +34,40 @@ const char *bw_receipt_kind_name(enum bw_receipt_kind kind) {
     }
 }
 
+/* Copies s if it is 1..size-1 bytes of [A-Za-z0-9_.:-] (OpenAI's function-name alphabet plus
+ * '.' and ':'): nothing to escape, so the listed calls' size is known in advance (test_cap). */
+static void copy_plain(char *out, size_t size, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n >= size)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == ':' || c == '-'))
+            return;
+    }
+    memcpy(out, s, n + 1);
+}
+
+void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name,
+                              const char *decision, const char *reason,
+                              const uint8_t *args_sha256) {
+    tc->total++;
+    if (tc->n >= BW_RECEIPT_MAX_TOOL_CALLS)
+        return;
+    struct bw_receipt_tool_call *t = &tc->list[tc->n++];
+    memset(t, 0, sizeof *t);
+    /* A name outside the plain charset is left out rather than cleaned: a cleaned name could
+     * equal another tool's. The argument hash still binds the call. */
+    copy_plain(t->name, sizeof t->name, name);
+    copy_plain(t->decision, sizeof t->decision, decision);
+    copy_plain(t->reason, sizeof t->reason, reason);
+    if (args_sha256) {
+        t->has_args = 1;
+        memcpy(t->args_sha256, args_sha256, 32);
+    }
+}
+
 int bw_receipt_str_ok(const char *s) {
     if (!s)
         return 0;
@@ -142,6 +176,29 @@ static bw_err encode_usage(struct enc *e, const struct bw_receipt *r) {
     return close_obj(e);
 }
 
+/* "tool_calls":[{"args_sha256":..,"decision":..,"name":..,"reason":..},..] in decision order
+ * (an array keeps its order; only members are sorted). */
+static bw_err encode_tool_calls(struct enc *e, const struct bw_receipt_tool_calls *tc) {
+    BW_ENSURE(tc->n >= 1 && tc->n <= BW_RECEIPT_MAX_TOOL_CALLS && (int64_t)tc->n <= tc->total,
+              BW_E_INVALID);
+    BW_TRY(put_key(e, "tool_calls"));
+    BW_TRY(PUT_LIT(e, "["));
+    for (size_t i = 0; i < tc->n; i++) {
+        const struct bw_receipt_tool_call *t = &tc->list[i];
+        if (i)
+            BW_TRY(PUT_LIT(e, ","));
+        BW_TRY(open_obj(e));
+        if (t->has_args)
+            BW_TRY(member_hex(e, "args_sha256", t->args_sha256));
+        BW_TRY(MEMBER_STR(e, "decision", t, decision));
+        BW_TRY(MEMBER_STR(e, "name", t, name));
+        BW_TRY(MEMBER_STR(e, "reason", t, reason));
+        BW_TRY(close_obj(e));
+    }
+    BW_TRY(PUT_LIT(e, "]"));
+    return member_int(e, "tool_calls_total", tc->total);
+}
+
 static bw_err encode_log(struct enc *e, const char *origin, uint64_t index) {
     BW_ENSURE(index <= (uint64_t)SAFE_INT_MAX, BW_E_INVALID);
     BW_TRY(put_key(e, "log"));
@@ -184,6 +241,8 @@ static bw_err encode_predicate(struct enc *e, const struct bw_receipt *r, const 
     BW_TRY(MEMBER_STR(e, "rule", r, rule));
     BW_TRY(MEMBER_STR(e, "status", r, status));
     BW_TRY(member_int(e, "time_ms", r->time_ms));
+    if (r->tool_calls.total > 0)
+        BW_TRY(encode_tool_calls(e, &r->tool_calls));
     if (r->has_usage)
         BW_TRY(encode_usage(e, r));
     return close_obj(e);

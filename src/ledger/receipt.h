@@ -25,6 +25,26 @@ enum bw_receipt_kind {
     BW_RECEIPT_ADMIN,
 };
 
+/* Outcome receipts list the tool calls decided in the answer (plain or streamed), in decision
+ * order, at most this many; tool_calls_total counts them all. Bounded so that a receipt with
+ * every field at its maximum stays under BW_RECEIPT_MAX_BYTES (about 250 bytes to spare:
+ * test_cap). */
+#define BW_RECEIPT_MAX_TOOL_CALLS 6
+
+struct bw_receipt_tool_call {
+    char name[65];     /* "" unless the model's name is 1..64 bytes of [A-Za-z0-9_.:-] */
+    char decision[24]; /* allow | deny | require_approval | strip */
+    char reason[49];   /* the decision's reason code */
+    int has_args;
+    uint8_t args_sha256[32]; /* SHA-256 of the arguments text as the model sent it */
+};
+
+struct bw_receipt_tool_calls {
+    int64_t total; /* tool calls decided (0 = the members are absent) */
+    size_t n;      /* listed: min(total, BW_RECEIPT_MAX_TOOL_CALLS) */
+    struct bw_receipt_tool_call list[BW_RECEIPT_MAX_TOOL_CALLS];
+};
+
 /* Fixed-size so a receipt can be copied into the ledger queue without allocation. Empty strings
  * and has_* = 0 mean "absent": the member is omitted from the encoding. */
 struct bw_receipt {
@@ -55,6 +75,7 @@ struct bw_receipt {
     int has_cost;
     int64_t cost_micros; /* settled cost in micro-units (docs/SPEND.md) */
     int64_t duration_ms; /* outcome: time from admission to end (-1 = absent) */
+    struct bw_receipt_tool_calls tool_calls; /* outcome: the answer's decided tool calls */
 };
 
 /* Initialises r to an empty receipt of the given kind (all absent, duration_ms = -1). */
@@ -66,6 +87,12 @@ void bw_receipt_init(struct bw_receipt *r, enum bw_receipt_kind kind);
  * partial encoding: callers reset it. */
 bw_err bw_receipt_encode(const struct bw_receipt *r, const char *origin, uint64_t index,
                          struct bw_buf *out) BW_MUST_CHECK;
+
+/* Counts one decided tool call and lists it while there is room. A name, decision or reason
+ * (any may be NULL) that is not 1..size-1 bytes of [A-Za-z0-9_.:-] is recorded as absent; args_sha256 may be NULL (arguments
+ * never received whole). decision and reason are static codes. */
+void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name, const char *decision,
+                              const char *reason, const uint8_t *args_sha256);
 
 const char *bw_receipt_kind_name(enum bw_receipt_kind kind);
 

@@ -104,6 +104,13 @@ const uint8_t *bw_policy_sha256(const struct bw_policy *p);
 /* Number of rules in both layers. */
 size_t bw_policy_rule_count(const struct bw_policy *p);
 
+/* Calls fn once per require_approval rule (both layers, in order; a composite's global layer is
+ * its platform's and its rules its org's) with its reviewer role and quorum (the signoff
+ * readiness check). */
+void bw_policy_each_approval(const struct bw_policy *p,
+                             void (*fn)(void *arg, const char *reviewer_role, uint32_t quorum),
+                             void *arg);
+
 /* Decides a request. Always writes *out (a deny on any failure): the return value only says
  * why it failed: BW_E_INVALID (more than BW_POLICY_MAX_TOOLS tools), BW_E_NOMEM. Thread-safe.
  * Cost: linear in the rules, plus what the matching rules' matchers read (content patterns
@@ -162,6 +169,9 @@ void bw_policy_request_view_cleanup(struct bw_policy_request_view *v);
 struct bw_policy_call_verdict {
     char id[BW_POLICY_ID_SIZE * 2]; /* the call id, truncated if longer */
     struct bw_policy_decision decision;
+    char name[BW_POLICY_ID_SIZE]; /* the tool's name ("" if none or longer than 64 bytes) */
+    int has_args;                 /* args_sha256 is set: the arguments arrived whole */
+    uint8_t args_sha256[32];      /* SHA-256 of the arguments text, for outcome receipts */
 };
 
 /* Parses a tool call's arguments text (JSON object, duplicate keys rejected, at most

@@ -664,7 +664,7 @@ static bw_err approval_field(struct load *w, const char *key, const yaml_node_t 
         return BW_OK;
     }
     if (strcmp(key, "expires_in_s") == 0) {
-        BW_TRY(get_int(w, v, "approval.expires_in_s", 60, 30 * 86400, &n));
+        BW_TRY(get_int(w, v, "approval.expires_in_s", 1, 30 * 86400, &n));
         r->expiry_s = (uint32_t)n;
         return BW_OK;
     }
@@ -920,6 +920,20 @@ size_t bw_policy_global_count(const struct bw_policy *p) {
 size_t bw_policy_rule_count(const struct bw_policy *p) {
     return p->overlay ? bw_policy_global_count(p) + p->overlay->rules.n
                       : p->global.n + p->rules.n;
+}
+
+void bw_policy_each_approval(const struct bw_policy *p,
+                             void (*fn)(void *arg, const char *reviewer_role, uint32_t quorum),
+                             void *arg) {
+    /* A composite's layers are its parts': base's global layer, overlay's rules. */
+    const struct bw_policy_layer *layers[2] = {
+        p->overlay ? (p->base ? &p->base->global : NULL) : &p->global,
+        p->overlay ? &p->overlay->rules : &p->rules,
+    };
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; layers[l] && i < layers[l]->n; i++)
+            if (layers[l]->rules[i].effect == BW_POLICY_REQUIRE_APPROVAL)
+                fn(arg, layers[l]->rules[i].reviewer_role, layers[l]->rules[i].quorum);
 }
 
 /* ---- entry points ---- */

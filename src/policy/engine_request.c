@@ -7,6 +7,7 @@
 
 #include "policy/engine_internal.h"
 #include "policy/reasons.h"
+#include "util/codec.h"
 #include "util/json.h"
 
 #define MAX_ARGS_DEPTH 64
@@ -219,6 +220,14 @@ void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_inp
                            struct bw_policy_call_verdict *v) {
     memset(v, 0, sizeof *v);
     snprintf(v->id, sizeof v->id, "%s", id ? id : "");
+    if (name && strlen(name) < sizeof v->name)
+        memcpy(v->name, name, strlen(name) + 1);
+    /* An oversized call's excess was discarded unread (args_len is then only a marker): it
+     * has no hash. */
+    if (args_len <= BW_POLICY_MAX_ARGS_BYTES) {
+        bw_sha256(args ? args : "", args ? args_len : 0, v->args_sha256);
+        v->has_args = 1;
+    }
     json_t *parsed = NULL;
     bw_err e = p ? bw_policy_parse_args(args, args_len, &parsed) : BW_E_UNAVAILABLE;
     if (e != BW_OK || !name) {

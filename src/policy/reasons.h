@@ -41,6 +41,25 @@
 #define BW_R_COST_OVER_LIMIT "COST_OVER_LIMIT"
 #define BW_R_OUTSIDE_TIME_WINDOW "OUTSIDE_TIME_WINDOW"
 
+/* Review queue (issue 3; src/review/). APPROVAL_*: a call re-sent with bulwark-approval;
+ * REVIEW_*: the reviewers' API. */
+#define BW_R_APPROVAL_GRANTED "APPROVAL_GRANTED" /* receipts: an approved review let it through */
+#define BW_R_APPROVAL_NOT_FOUND "APPROVAL_NOT_FOUND" /* no such review in the caller's org */
+#define BW_R_APPROVAL_MISMATCH "APPROVAL_MISMATCH"   /* the review is for another request */
+#define BW_R_APPROVAL_PENDING "APPROVAL_PENDING"     /* not (yet) approved by its quorum */
+#define BW_R_APPROVAL_DENIED "APPROVAL_DENIED"       /* a reviewer denied it */
+#define BW_R_APPROVAL_EXPIRED "APPROVAL_EXPIRED"     /* past its expiry: fail closed */
+#define BW_R_APPROVAL_USED "APPROVAL_USED"           /* already let one call through */
+#define BW_R_REVIEW_CREATED "REVIEW_CREATED"         /* review receipts: a new pending item */
+#define BW_R_REVIEW_APPROVED "REVIEW_APPROVED"       /* review receipts: an approving vote */
+#define BW_R_REVIEW_DENIED "REVIEW_DENIED"           /* review receipts: a denying vote */
+#define BW_R_REVIEW_EXPIRED "REVIEW_EXPIRED"         /* review receipts and API: past expiry */
+#define BW_R_REVIEW_USED "REVIEW_USED"               /* review receipts: the approval was spent */
+#define BW_R_REVIEW_SELF_APPROVAL "REVIEW_SELF_APPROVAL" /* four eyes: the requester's own item */
+#define BW_R_REVIEW_ROLE_MISMATCH "REVIEW_ROLE_MISMATCH" /* the key lacks the reviewer role */
+#define BW_R_REVIEW_NOT_PENDING "REVIEW_NOT_PENDING"     /* already decided, used or expired */
+#define BW_R_REVIEW_ALREADY_VOTED "REVIEW_ALREADY_VOTED" /* this key or member voted already */
+
 /* Spend limits, budgets and billing webhooks (issue 6; src/limits/, src/webhook/). */
 #define BW_R_RATE_LIMITED "RATE_LIMITED"
 #define BW_R_CONCURRENCY_LIMITED "CONCURRENCY_LIMITED"

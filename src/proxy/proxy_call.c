@@ -31,6 +31,7 @@ static void call_free(struct bw_call *c) {
         event_free(c->idle_ev);
     bw_call_release_admission(c); /* a call that never reached the upstream gives all back */
     bw_call_policy_cleanup(c);
+    free(c->review);
     bw_buf_cleanup(&c->resp);
     bw_sse_cleanup(&c->sse);
     bw_sha256_stream_cleanup(&c->resp_sha);
@@ -112,6 +113,7 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         if (gw->meter)
             bw_meter_push(gw->meter, &u);
     }
+    r.tool_calls = c->tool_calls;
     if (c->settled) { /* the bill is provable from the evidence: usage and cost */
         r.has_usage = 1;
         r.prompt_tokens = c->settled_prompt;
@@ -163,8 +165,10 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
         append_outcome(c, outcome_status, http_status);
     if (!c->client_gone)
         detach_close_cb(c);
-    bw_http_reply_error(c->req, http_status, code, message, c->receipt_id[0] ? c->receipt_id : NULL,
-                        c->receipt_id[0] ? bw_call_decision_name(c) : NULL);
+    bw_http_reply_error_with(c->req, http_status, code, message,
+                             c->receipt_id[0] ? c->receipt_id : NULL,
+                             c->receipt_id[0] ? bw_call_decision_name(c) : NULL,
+                             c->review_id[0] ? "review_id" : NULL, c->review_id);
     call_free(c);
 }
 
@@ -178,6 +182,10 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     }
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
+    if (c->decision.effect == BW_POLICY_REQUIRE_APPROVAL && c->review_create) {
+        bw_call_review_create(c); /* review receipt, item, then the 403 with its id */
+        return;
+    }
     if (c->decision.effect != BW_POLICY_ALLOW) {
         bw_call_add_retry_after(c);
         bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
@@ -201,7 +209,7 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     bw_forward_start(c);
 }
 
-static void record_decision(struct bw_call *c) {
+void bw_call_record_decision(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_receipt r;
     receipt_for_call(c, BW_RECEIPT_DECISION, &r);
@@ -310,7 +318,7 @@ static struct bw_call *call_new(struct bw_gw_worker *w, struct evhttp_request *r
 static void call_run(struct bw_call *c) {
     if (bw_call_admit(c) == 0)
         bw_call_decide(c);
-    record_decision(c);
+    bw_call_review_gate(c); /* records the decision, after spending an approval if presented */
 }
 
 void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route) {

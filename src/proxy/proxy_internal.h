@@ -5,12 +5,14 @@
 #include <jansson.h>
 
 #include "auth/auth.h"
+#include "ledger/receipt.h"
 #include "policy/engine.h"
 #include "policy/policy.h"
 #include "policy/toolstream.h"
 #include "proxy/proxy.h"
 #include "proxy/sse.h"
 #include "proxy/upstream.h"
+#include "review/review.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/codec.h"
@@ -84,6 +86,7 @@ struct bw_call {
     size_t forward_len;
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
     int body_modified;                /* body_json changed (clamped max_tokens, stripped tools) */
+    struct bw_receipt_tool_calls tool_calls; /* the answer's decided calls, for the outcome */
     /* admission (proxy_admit.c) */
     struct bw_limits_reservation *reservation;
     int inflight_held;
@@ -94,6 +97,10 @@ struct bw_call {
     int64_t start_ms;
     char receipt_id[32];
     uint8_t decision_leaf[32];
+    /* review (proxy_review.c) */
+    struct bw_review_item *review; /* the item created or presented, or NULL */
+    int review_create;             /* require_approval without a header: create one */
+    char review_id[BW_ID_SIZE];    /* set once created: sent in the 403's error body */
 
     struct bw_upstream_xfer *xfer;
     struct bw_buf resp; /* non-streamed response, or a streamed error body */
@@ -142,6 +149,16 @@ void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_
 void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
                   const char *outcome_status);
 
+/* Appends the decision receipt; its completion replies a refusal or forwards. */
+void bw_call_record_decision(struct bw_call *c);
+
+/* proxy_review.c */
+/* Step 4's require_approval: creates nothing yet (the decision receipt comes first) or, with
+ * a bulwark-approval header, checks and spends the approval; then records the decision. */
+void bw_call_review_gate(struct bw_call *c);
+/* After the APPROVAL_REQUIRED decision receipt is durable: review receipt, item, 403. */
+void bw_call_review_create(struct bw_call *c);
+
 /* proxy_admit.c */
 struct bw_usage_record;
 int bw_call_admit(struct bw_call *c);
@@ -152,6 +169,9 @@ void bw_call_add_retry_after(struct bw_call *c);
 /* proxy_policy.c */
 void bw_call_decide(struct bw_call *c);
 void bw_call_policy_cleanup(struct bw_call *c);
+/* For a call allowed after the engine decided (an approval): strips the stripped tools and
+ * serializes the body to forward. 0, or -1 (out of memory). */
+int bw_call_policy_finalize(struct bw_call *c);
 /* Governs tool calls in a plain answer (parsed, modified in place). 0 = forward it (possibly
  * changed: *changed set), -1 = refuse the answer (malformed tool calls). */
 int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed);

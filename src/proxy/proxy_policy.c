@@ -167,12 +167,27 @@ void bw_call_decide(struct bw_call *c) {
         deny(c, BW_R_INTERNAL, 500);
 }
 
+int bw_call_policy_finalize(struct bw_call *c) {
+    return strip_tools(c) != 0 || finalize_body(c) != 0 ? -1 : 0;
+}
+
 void bw_call_policy_cleanup(struct bw_call *c) {
     bw_toolstream_free(c->toolstream);
     bw_policy_request_view_cleanup(&c->view);
     json_decref(c->body_json);
     free(c->forward_body);
     bw_policy_unref(c->policy);
+}
+
+/* Step 9 lists every decided call in the outcome receipt: name, decision, argument hash. */
+static void record_verdict(struct bw_call *c, const struct bw_policy_call_verdict *v) {
+    bw_receipt_add_tool_call(&c->tool_calls, v->name[0] ? v->name : NULL,
+                             bw_policy_effect_name(v->decision.effect), v->decision.reason,
+                             v->has_args ? v->args_sha256 : NULL);
+}
+
+static void on_stream_verdict(void *arg, const struct bw_policy_call_verdict *v) {
+    record_verdict(arg, v);
 }
 
 int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed) {
@@ -186,6 +201,7 @@ int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed) {
     for (size_t i = 0; i < n; i++) {
         if (v[i].decision.effect != BW_POLICY_ALLOW)
             *changed = 1;
+        record_verdict(c, &v[i]);
         bw_info("proxy: tool call %zu: %s (%s, rule %s)", i,
                 bw_policy_effect_name(v[i].decision.effect), v[i].decision.reason,
                 v[i].decision.rule[0] ? v[i].decision.rule : "-");
@@ -206,6 +222,7 @@ int bw_call_govern_stream(struct bw_call *c, json_t *chunk) {
             .ctx = &c->input,
             .call_timeout_ms = STREAM_CALL_TIMEOUT_MS,
             .emit = emit_chunk,
+            .on_verdict = on_stream_verdict,
             .arg = c,
         };
         if (bw_toolstream_new(&cfg, &c->toolstream) != BW_OK)

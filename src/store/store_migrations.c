@@ -142,6 +142,49 @@ static const char m003_sqlite[] =
     "  updated_by TEXT NOT NULL"
     ");";
 
+/* 004: the review queue (issue 3, src/review/review.h). One row per review item, bound to the
+ * request it gates (request hash, org, agent, requester key and member, route, model, rule);
+ * status moves only by conditional UPDATEs (store_review.c). One row per vote: a key votes at
+ * most once per item, and so does a member (partial unique index), which is what makes a
+ * quorum of N mean N distinct people where keys belong to members. */
+static const char m004_sqlite[] =
+    "CREATE TABLE review_items ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  requester_key TEXT NOT NULL,"
+    "  requester_member TEXT NOT NULL DEFAULT '',"
+    "  route TEXT NOT NULL,"
+    "  model TEXT NOT NULL DEFAULT '',"
+    "  rule TEXT NOT NULL DEFAULT '',"
+    "  reviewer_role TEXT NOT NULL,"
+    "  request_sha256 BLOB NOT NULL CHECK (length(request_sha256) = 32),"
+    "  quorum INTEGER NOT NULL CHECK (quorum BETWEEN 1 AND 16),"
+    "  approvals INTEGER NOT NULL DEFAULT 0 CHECK (approvals >= 0),"
+    "  status TEXT NOT NULL CHECK (status IN ('pending','approved','denied','expired','used')),"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  decided_ms INTEGER NOT NULL DEFAULT 0,"
+    "  used_ms INTEGER NOT NULL DEFAULT 0,"
+    "  decision_receipt TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (org_id, id)"
+    ");"
+    "CREATE INDEX review_items_org_status ON review_items(org_id, status, created_ms);"
+    "CREATE TABLE review_votes ("
+    "  org_id TEXT NOT NULL,"
+    "  review_id TEXT NOT NULL,"
+    "  key_id TEXT NOT NULL,"
+    "  member_id TEXT NOT NULL DEFAULT '',"
+    "  vote TEXT NOT NULL CHECK (vote IN ('approve','deny')),"
+    "  comment TEXT NOT NULL DEFAULT '',"
+    "  receipt_id TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, review_id, key_id),"
+    "  FOREIGN KEY (org_id, review_id) REFERENCES review_items(org_id, id) ON DELETE CASCADE"
+    ");"
+    "CREATE UNIQUE INDEX review_votes_member ON review_votes(org_id, review_id, member_id)"
+    "  WHERE member_id <> '';";
+
 /* 005: budget and rate leases for several replicas on one PostgreSQL (docs/SPEND.md, "Several
  * replicas"). budget_pools: per (org, agent, month) how much of the budget all replicas together
  * have been granted (a conditional UPDATE never grants past the limit); last_grant_* hold the size
@@ -150,7 +193,7 @@ static const char m003_sqlite[] =
  * 'lost' at the replica's next start and its lease is never spent again. rate_buckets: shared
  * token buckets (level in 1/60,000 token, so a rate of R per minute refills R units per ms),
  * leased in chunks. SQLite (one process) never uses them; they exist so the version numbers and
- * the statements stay the same on both backends. Number 4 is the review queue (another branch). */
+ * the statements stay the same on both backends. */
 static const char m005_sqlite[] =
     "CREATE TABLE budget_pools ("
     "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
@@ -189,7 +232,7 @@ const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
     {3, m003_sqlite},
-    /* 4: the review queue, on another branch */
+    {4, m004_sqlite},
     {5, m005_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -8,7 +8,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
     Scope, initData, startGatewayWithYaml, postJson, assertError, assertDecision, receiptAt,
-    predicate, sha256, waitFor, sseData,
+    predicate, sha256, waitFor, waitOutcome, sseData,
 } from './lib/harness.mjs';
 
 const POLICY = `version: 1
@@ -108,6 +108,27 @@ test('a refused tool call in a plain answer is removed before the client sees it
         return rs && predicate(rs).kind === 'outcome' ? rs : null;
     }, { what: 'outcome receipt' });
     assert.equal(predicate(outcome).status, 'ok_tool_calls_removed');
+});
+
+test('the outcome receipt lists each decided tool call with its decision and argument hash', async () => {
+    const r = await post(chat('/data/report.txt use read_file', { tools: [tool('read_file')] }));
+    assert.equal(r.status, 200, r.text);
+    const call = r.json.choices[0].message.tool_calls[0];
+    const outcome = predicate(await waitOutcome(gw.dir, assertDecision(r, 'allow', gw.keys)));
+    assert.deepEqual(outcome.tool_calls, [{
+        args_sha256: sha256(call.function.arguments), decision: 'allow', name: 'read_file',
+        reason: 'ALLOWED',
+    }]);
+    assert.equal(outcome.tool_calls_total, 1);
+
+    const s = await post(chat('read_file /etc/passwd', { tools: [tool('read_file')], stream: true }));
+    assert.equal(s.status, 200, s.text);
+    const so = predicate(await waitOutcome(gw.dir, assertDecision(s, 'allow', gw.keys)));
+    assert.equal(so.tool_calls_total, 1);
+    assert.equal(so.tool_calls[0].name, 'read_file');
+    assert.equal(so.tool_calls[0].decision, 'deny');
+    assert.equal(so.tool_calls[0].reason, 'TOOL_DENIED');
+    assert.match(so.tool_calls[0].args_sha256, /^[0-9a-f]{64}$/);
 });
 
 test('a refused streamed tool call never appears in the bytes the client receives', async () => {

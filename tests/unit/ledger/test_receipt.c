@@ -208,6 +208,55 @@ static void test_cap(void **state) {
     origin[255] = 0;
     bw_buf_init(&b, BW_RECEIPT_MAX_BYTES);
     assert_int_equal(bw_receipt_encode(&r, origin, 9007199254740991ULL, &b), BW_OK);
+    bw_buf_reset(&b);
+    /* ... and with every optional member present and every tool-call slot full at its longest. */
+    r.has_response = r.has_parent = r.has_usage = r.has_cost = r.usage_estimated = 1;
+    r.prompt_tokens = r.completion_tokens = r.total_tokens = -9007199254740991LL;
+    r.cost_micros = r.duration_ms = -9007199254740991LL;
+    r.http_status = -9007199;
+    char name[65], reason[49];
+    memset(name, 'n', 64);
+    name[64] = 0;
+    memset(reason, 'R', 48);
+    reason[48] = 0;
+    uint8_t h[32];
+    fill(h, 0x11);
+    for (int i = 0; i < BW_RECEIPT_MAX_TOOL_CALLS + 3; i++)
+        bw_receipt_add_tool_call(&r.tool_calls, name, "require_approval", reason, h);
+    r.tool_calls.total = 9007199254740991LL;
+    assert_int_equal(bw_receipt_encode(&r, origin, 9007199254740991ULL, &b), BW_OK);
+    assert_true(b.len <= BW_RECEIPT_MAX_BYTES);
+    bw_buf_cleanup(&b);
+}
+
+/* Outcome receipts list decided tool calls in order; names outside the plain charset are
+ * absent, never cleaned. Golden bytes pin the encoding. */
+static void test_tool_calls(void **state) {
+    (void)state;
+    struct bw_receipt r;
+    make_outcome(&r);
+    uint8_t h[32];
+    fill(h, 0x20);
+    bw_receipt_add_tool_call(&r.tool_calls, "read_file", "allow", "ALLOWED", h);
+    bw_receipt_add_tool_call(&r.tool_calls, "run \"shell\"", "deny", "TOOL_DENIED", h);
+    bw_receipt_add_tool_call(&r.tool_calls, NULL, "deny", "TOOL_CALL_INCOMPLETE", NULL);
+    assert_int_equal(r.tool_calls.total, 3);
+    assert_string_equal(r.tool_calls.list[1].name, "");
+    struct bw_buf b;
+    bw_buf_init(&b, BW_RECEIPT_MAX_BYTES);
+    assert_int_equal(bw_receipt_encode(&r, ORIGIN, 7, &b), BW_OK);
+    check_golden("outcome_tools.json", &b);
+    /* More calls than slots: all counted, the first ones listed. */
+    for (int i = 0; i < 20; i++)
+        bw_receipt_add_tool_call(&r.tool_calls, "t", "allow", "ALLOWED", h);
+    assert_int_equal(r.tool_calls.total, 23);
+    assert_int_equal(r.tool_calls.n, BW_RECEIPT_MAX_TOOL_CALLS);
+    bw_buf_reset(&b);
+    assert_int_equal(bw_receipt_encode(&r, ORIGIN, 7, &b), BW_OK);
+    /* A count below the listed calls is not a receipt the encoder writes. */
+    r.tool_calls.total = 1;
+    bw_buf_reset(&b);
+    assert_int_equal(bw_receipt_encode(&r, ORIGIN, 7, &b), BW_E_INVALID);
     bw_buf_cleanup(&b);
 }
 
@@ -219,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_rejects_bad_strings),
         cmocka_unit_test(test_rejects_out_of_range_ints),
         cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_tool_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
