@@ -58,6 +58,7 @@ extern const struct bw_api_route bw_api_routes_billing[];
 extern const struct bw_api_route bw_api_routes_keys[];
 extern const struct bw_api_route bw_api_routes_agents[];
 extern const struct bw_api_route bw_api_routes_orgs[];
+extern const struct bw_api_route bw_api_routes_connections[];
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */
