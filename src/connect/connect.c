@@ -96,6 +96,16 @@ static bw_err split(struct bw_connect_cred *c) {
     }
 }
 
+/* Every part of an opened or new credential is printable ASCII without spaces: a record that
+ * opens into anything else is not this kind's (or was written by something else). */
+static bw_err split_checked(struct bw_connect_cred *c) {
+    BW_TRY(split(c));
+    BW_ENSURE(printable_no_space(c->url, strlen(c->url)) &&
+                  printable_no_space(c->secret, strlen(c->secret)),
+              BW_E_INVALID);
+    return BW_OK;
+}
+
 static bw_err cred_alloc(enum bw_connect_kind kind, size_t len, struct bw_connect_cred **out) {
     BW_ENSURE(len > 0 && len <= BW_VAULT_SECRET_MAX, BW_E_INVALID);
     struct bw_connect_cred *c = sodium_malloc(sizeof *c + 2 * (len + 1));
@@ -160,7 +170,7 @@ bw_err bw_connect_cred_new(enum bw_connect_kind kind, const char *url, const cha
     if (secret)
         memcpy(p, secret, sl);
     c->bytes[len] = 0;
-    e = split(c);
+    e = split_checked(c);
     if (e != BW_OK) {
         bw_connect_cred_free(c);
         set(why, why_size, "malformed credential");
@@ -180,7 +190,7 @@ bw_err bw_connect_cred_open(const struct bw_connect_env *env, enum bw_connect_ki
     if (e == BW_OK) {
         memcpy(c->bytes, s->bytes, s->len);
         c->bytes[s->len] = 0;
-        e = split(c);
+        e = split_checked(c);
     }
     bw_vault_secret_free(s);
     if (e != BW_OK) {
@@ -266,14 +276,20 @@ static bw_err kind_rules(const struct bw_connect_env *env, enum bw_connect_kind 
     return BW_E_DENIED;
 }
 
-/* Save time (DNS: every address allowed) or dispatch time (static) check of url, then the kind
- * rules. t is the caller's (sodium_malloc'd: it holds the URL). */
+/* The kind rules on the URL as written (no DNS: a Slack URL on the wrong host is refused
+ * before anything is resolved), then, at save time, the guard's check with DNS (every address
+ * allowed). t is the caller's (sodium_malloc'd: it holds the URL). */
 static bw_err check_url(const struct bw_connect_env *env, enum bw_connect_kind kind,
                         const char *url, int resolve, struct bw_egress_target *t,
                         struct bw_connect_result *res) {
     char why[BW_EGRESS_WHY_SIZE];
-    bw_err e = resolve ? bw_egress_check_url(env->policy, url, t, why, sizeof why)
-                       : bw_egress_check_url_static(env->policy, url, t, why, sizeof why);
+    bw_err e = bw_egress_check_url_static(env->policy, url, t, why, sizeof why);
+    if (e == BW_OK) {
+        display_of(t, res->display, sizeof res->display);
+        BW_TRY(kind_rules(env, kind, t, res));
+        if (resolve)
+            e = bw_egress_check_url(env->policy, url, t, why, sizeof why);
+    }
     if (e == BW_E_NOMEM)
         return e;
     if (e == BW_E_UNAVAILABLE) {
@@ -288,8 +304,7 @@ static bw_err check_url(const struct bw_connect_env *env, enum bw_connect_kind k
         res->blocked = 1;
         return BW_E_DENIED;
     }
-    display_of(t, res->display, sizeof res->display);
-    return kind_rules(env, kind, t, res);
+    return BW_OK;
 }
 
 /* ---- the calls ---- */

@@ -89,3 +89,19 @@ export function connectionsYaml(rx, extra = '') {
             `  github_api_url: "http://127.0.0.1:${rx.port}/github"`,
             `  notion_api_url: "http://127.0.0.1:${rx.port}/notion"`, extra].join('\n') + '\n';
 }
+
+// Starts `bulwark serve` again on a tenants world's data dir (after w.proc was stopped or
+// killed) with a new config: the generated base, the world's database, then `yaml`. Returns
+// {proc, port}.
+export async function restartGateway(scope, w, yaml) {
+    const { configYaml } = await import('./harness.mjs');
+    const fsp = await import('node:fs/promises');
+    const path = await import('node:path');
+    const configPath = path.join(w.dir, 'test-config.yaml');
+    await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }) +
+                        (w.database ? `database: "${w.database}"\n` : '') + yaml);
+    const proc = scope.spawn(['serve', '--data', w.dir, '--config', configPath, '--listen',
+                              '127.0.0.1:0'], { name: 'serve (restarted)' });
+    const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
+    return { proc, port: Number(m[1]) };
+}
