@@ -538,7 +538,163 @@ static void post_item(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
 }
 
+/* ---- BYOK: the org's own upstream provider key (/api/v1/provider-key) ----
+ * Sealed like a connection's credential (kind `provider`, record id + org as associated data);
+ * the gateway then sends it, instead of the platform key, on this org's upstream calls
+ * (proxy_byok.c). Not verified live: an upstream call with a wrong key fails as the provider
+ * answers it. */
+
+static json_t *provider_json(const struct bw_provider_key_record *k) {
+    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "object", "provider_key", "id", k->secret_id,
+                     "fingerprint", k->fingerprint, "created_ms", (json_int_t)k->created_ms,
+                     "updated_ms", (json_int_t)k->updated_ms);
+}
+
+struct provider_change {
+    struct evhttp_request *req;
+    struct bw_gateway *gw;
+    struct bw_store *store;
+    char org_id[BW_ID_SIZE];
+    char secret_id[BW_ID_SIZE];
+    int delete;
+    uint8_t *sealed;
+    struct bw_sealed_secret sec;
+};
+
+static void provider_apply(void *arg, bw_err err, const char *rid) {
+    struct provider_change *p = arg;
+    bw_err e = err;
+    if (err == BW_OK)
+        e = p->delete ? bw_store_provider_key_delete(p->store, p->org_id)
+                      : bw_store_provider_key_put(p->store, p->org_id, p->secret_id, &p->sec,
+                                                  bw_now_ms());
+    if (err != BW_OK) {
+        bw_api_reply_ledger_error(p->req);
+    } else if (e != BW_OK) {
+        bw_api_reply_store_error(p->req, e, "provider key");
+    } else {
+        atomic_fetch_add(&p->gw->byok_generation, 1); /* every worker re-reads it now */
+        struct bw_provider_key_record k;
+        json_t *o = p->delete
+                        ? json_pack("{s:s, s:b}", "object", "provider_key", "deleted", 1)
+                        : bw_store_provider_key_get(p->store, p->org_id, &k, NULL, 0, NULL) == BW_OK
+                              ? provider_json(&k)
+                              : json_pack("{s:s}", "object", "provider_key");
+        if (o)
+            json_object_set_new(o, "receipt_id", json_string(rid));
+        bw_http_add_receipt_headers(p->req, rid, NULL);
+        bw_api_reply(p->req, 200, o);
+    }
+    free(p->sealed);
+    free(p);
+}
+
+static void provider_record(const struct bw_api_ctx *ctx, const struct bw_key_record *caller,
+                            struct provider_change *p) {
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, caller, caller->org_id,
+                         p->delete ? "provider_key.delete" : "provider_key.set", p->secret_id,
+                         BW_R_ADMIN_CHANGE, NULL, 0);
+    bw_api_record(ctx, &r, provider_apply, p);
+}
+
+static struct provider_change *provider_new(const struct bw_api_ctx *ctx,
+                                            struct evhttp_request *req,
+                                            const struct bw_key_record *caller) {
+    struct provider_change *p = calloc(1, sizeof *p);
+    if (!p) {
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return NULL;
+    }
+    p->req = req;
+    p->gw = ctx->gw;
+    p->store = ctx->store;
+    snprintf(p->org_id, sizeof p->org_id, "%s", caller->org_id);
+    return p;
+}
+
+static void provider_get(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const char *rest, const struct bw_key_record *caller) {
+    (void)rest;
+    struct bw_provider_key_record k;
+    bw_err e = bw_store_provider_key_get(ctx->store, caller->org_id, &k, NULL, 0, NULL);
+    if (e != BW_OK)
+        bw_api_reply_store_error(req, e, "provider key");
+    else
+        bw_api_reply(req, 200, provider_json(&k));
+}
+
+static void provider_put(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const char *rest, const struct bw_key_record *caller) {
+    (void)rest;
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    struct raw_cred raw;
+    take_cred(req, body, &raw);
+    json_decref(body);
+    struct bw_connect_cred *cred = NULL;
+    char why[160];
+    /* A provider key has a token's shape: printable ASCII without spaces, at most 1024 bytes. */
+    bw_err e = raw.bad || raw.url ? BW_E_INVALID
+                                  : bw_connect_cred_new(BW_CONNECT_GITHUB, NULL, raw.secret, &cred,
+                                                        why, sizeof why);
+    raw_free(&raw);
+    if (e != BW_OK) {
+        bad(req, "secret (the provider key) is required: printable ASCII without spaces, at "
+                 "most 1024 bytes");
+        return;
+    }
+    struct provider_change *p = provider_new(ctx, req, caller);
+    struct bw_provider_key_record old;
+    if (p) {
+        e = bw_store_provider_key_get(ctx->store, caller->org_id, &old, NULL, 0, NULL);
+        if (e == BW_OK)
+            snprintf(p->secret_id, sizeof p->secret_id, "%s", old.secret_id);
+        else if (e == BW_E_NOT_FOUND)
+            bw_store_new_id("sec", p->secret_id);
+        p->sealed = e == BW_OK || e == BW_E_NOT_FOUND ? malloc(BW_VAULT_SEALED_MAX) : NULL;
+        if (p->sealed)
+            e = bw_connect_cred_seal(ctx->gw->connect, cred, caller->org_id, p->secret_id,
+                                     p->sealed, BW_VAULT_SEALED_MAX, &p->sec.sealed_len,
+                                     p->sec.master_id, p->sec.fingerprint);
+        else if (e == BW_OK || e == BW_E_NOT_FOUND)
+            e = BW_E_NOMEM;
+        p->sec.sealed = p->sealed;
+    }
+    bw_connect_cred_free(cred);
+    if (!p)
+        return;
+    if (e != BW_OK) {
+        bw_api_reply_store_error(req, e, "provider key");
+        free(p->sealed);
+        free(p);
+        return;
+    }
+    provider_record(ctx, caller, p);
+}
+
+static void provider_delete(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                            const char *rest, const struct bw_key_record *caller) {
+    (void)rest;
+    struct bw_provider_key_record old;
+    bw_err e = bw_store_provider_key_get(ctx->store, caller->org_id, &old, NULL, 0, NULL);
+    if (e != BW_OK) {
+        bw_api_reply_store_error(req, e, "provider key");
+        return;
+    }
+    struct provider_change *p = provider_new(ctx, req, caller);
+    if (!p)
+        return;
+    p->delete = 1;
+    snprintf(p->secret_id, sizeof p->secret_id, "%s", old.secret_id);
+    provider_record(ctx, caller, p);
+}
+
 const struct bw_api_route bw_api_routes_connections[] = {
+    {EVHTTP_REQ_GET, "/api/v1/provider-key", BW_API_ADMIN, provider_get},
+    {EVHTTP_REQ_PUT, "/api/v1/provider-key", BW_API_ADMIN, provider_put},
+    {EVHTTP_REQ_DELETE, "/api/v1/provider-key", BW_API_ADMIN, provider_delete},
     {EVHTTP_REQ_POST, "/api/v1/connections", BW_API_ADMIN, create},
     {EVHTTP_REQ_GET, "/api/v1/connections", BW_API_ADMIN, list},
     {EVHTTP_REQ_GET, "/api/v1/connections/", BW_API_ADMIN, get},

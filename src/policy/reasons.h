@@ -71,5 +71,6 @@
 #define BW_R_CONNECTION_VERIFY_FAILED "CONNECTION_VERIFY_FAILED" /* the live call failed */
 #define BW_R_CONNECTION_CREDENTIAL "CONNECTION_CREDENTIAL" /* the sealed credential won't open */
 #define BW_R_CONNECTIONS_BUSY "CONNECTIONS_BUSY" /* too many verifications in flight */
+#define BW_R_PROVIDER_KEY_UNAVAILABLE "PROVIDER_KEY_UNAVAILABLE" /* BYOK record won't open */
 
 #endif

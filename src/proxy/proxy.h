@@ -35,6 +35,7 @@ struct bw_gateway {
     const struct bw_connect_env *connect; /* vault and egress for connections; NULL = none */
     struct bw_outbox *outbox;  /* durable delivery of events (connect/outbox.h); may be NULL */
     atomic_int verifying;      /* connection checks in flight (api_connections.c) */
+    atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not

@@ -81,6 +81,29 @@ bw_err bw_store_connection_status(struct bw_store *s, const char *org_id, const 
 bw_err bw_store_connection_delete(struct bw_store *s, const char *org_id,
                                   const char *id) BW_MUST_CHECK;
 
+/* ---- BYOK: the org's own upstream provider key (store_vault.c) ----
+ * One `provider` secret per org at most (a unique index). Its last use is not recorded: that
+ * would be a write per model call. */
+
+struct bw_provider_key_record {
+    char secret_id[BW_ID_SIZE];
+    char fingerprint[BW_VAULT_FINGERPRINT_SIZE + 4];
+    int64_t created_ms, updated_ms;
+};
+
+/* The org's provider key: metadata, and (if sealed is not NULL) the sealed record copied into
+ * sealed[0..size) (*sealed_len). BW_E_NOT_FOUND if the org has none, BW_E_TOO_LARGE if size is
+ * too small. */
+bw_err bw_store_provider_key_get(struct bw_store *s, const char *org_id,
+                                 struct bw_provider_key_record *out, uint8_t *sealed,
+                                 size_t size, size_t *sealed_len) BW_MUST_CHECK;
+/* Stores the org's provider key under secret_id (the id the record was sealed for): inserted,
+ * or replacing the record of that id. BW_E_EXISTS if the org has one under another id. */
+bw_err bw_store_provider_key_put(struct bw_store *s, const char *org_id, const char *secret_id,
+                                 const struct bw_sealed_secret *sec, int64_t now_ms) BW_MUST_CHECK;
+/* Deletes it: BW_E_NOT_FOUND if none. */
+bw_err bw_store_provider_key_delete(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
+
 /* ---- the outbox (store_outbox.c) ---- */
 
 #define BW_OUTBOX_PAYLOAD_MAX (64 * 1024) /* bytes of one event's data (JSON) */

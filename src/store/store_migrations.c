@@ -137,7 +137,8 @@ static const char m003_sqlite[] =
  * is kept in clear so a rotation can find what it has not re-wrapped. Only a fingerprint (at
  * most the last 4 characters) is ever shown. `connections` are the org's verified destinations
  * and tokens, each pointing at its secret; `outbox` is the durable delivery queue: one row per
- * (event, connection), its primary key making a second enqueue of the same event a no-op.
+ * (event, connection), its primary key making a second enqueue of the same event a no-op. An
+ * org has at most one `provider` secret: its own upstream key (BYOK).
  * Composite foreign keys (org_id, id) keep children in their parent's org. Numbers 4 and 5 are
  * other branches' migrations. */
 static const char m006_sqlite[] =
@@ -155,6 +156,7 @@ static const char m006_sqlite[] =
     "  last_used_ms INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE (org_id, id)"
     ");"
+    "CREATE UNIQUE INDEX secrets_one_provider ON secrets(org_id) WHERE kind = 'provider';"
     "CREATE TABLE connections ("
     "  id TEXT PRIMARY KEY,"
     "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"

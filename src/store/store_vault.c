@@ -246,3 +246,86 @@ bw_err bw_store_connection_delete(struct bw_store *s, const char *org_id, const 
     }
     return bw_sql_commit(s);
 }
+
+/* ---- BYOK ---- */
+
+struct provider_read {
+    struct bw_provider_key_record rec;
+    uint8_t *out;
+    size_t size, len;
+    int found, bad;
+};
+
+static int provider_row(void *arg, const struct bw_sql_row *r) {
+    struct provider_read *x = arg;
+    x->found = 1;
+    bw_sql_copy(r, 0, x->rec.secret_id, sizeof x->rec.secret_id);
+    bw_sql_copy(r, 1, x->rec.fingerprint, sizeof x->rec.fingerprint);
+    x->rec.created_ms = bw_sql_int(r, 2);
+    x->rec.updated_ms = bw_sql_int(r, 3);
+    if (!x->out)
+        return 0;
+    int64_t n = bw_sql_int(r, 4);
+    if (n <= 0 || (uint64_t)n > x->size) {
+        x->bad = 2;
+        return 0;
+    }
+    if (bw_sql_blob(r, 5, x->out, (size_t)n) != 0)
+        x->bad = 1;
+    x->len = (size_t)n;
+    return 0;
+}
+
+bw_err bw_store_provider_key_get(struct bw_store *s, const char *org_id,
+                                 struct bw_provider_key_record *out, uint8_t *sealed,
+                                 size_t size, size_t *sealed_len) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct provider_read x;
+    memset(&x, 0, sizeof x);
+    x.out = sealed;
+    x.size = size;
+    struct bw_sql_arg v = BW_SQL_T(org_id);
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       sealed ? "SELECT id, fingerprint, created_ms, updated_ms, length(sealed),"
+                                " sealed FROM secrets WHERE org_id = $1 AND kind = 'provider'"
+                              : "SELECT id, fingerprint, created_ms, updated_ms FROM secrets"
+                                " WHERE org_id = $1 AND kind = 'provider'",
+                       &v, 1, provider_row, &x, NULL));
+    BW_ENSURE(x.found, BW_E_NOT_FOUND);
+    BW_ENSURE(x.bad != 2, BW_E_TOO_LARGE);
+    BW_ENSURE(!x.bad, BW_E_UNAVAILABLE);
+    *out = x.rec;
+    if (sealed_len)
+        *sealed_len = x.len;
+    return BW_OK;
+}
+
+bw_err bw_store_provider_key_put(struct bw_store *s, const char *org_id, const char *secret_id,
+                                 const struct bw_sealed_secret *sec, int64_t now_ms) {
+    BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(secret_id), BW_E_NOT_FOUND);
+    struct bw_sql_arg v[6] = {BW_SQL_T(secret_id),
+                              BW_SQL_T(org_id),
+                              BW_SQL_B(sec->sealed, sec->sealed_len),
+                              BW_SQL_B(sec->master_id, sizeof sec->master_id),
+                              BW_SQL_T(sec->fingerprint),
+                              BW_SQL_I(now_ms)};
+    /* The conflict target is the id: a second key under another id hits the per-org unique
+     * index instead and is refused (BW_E_EXISTS). */
+    return bw_sql_once(s, org_id, 1,
+                       "INSERT INTO secrets(id, org_id, kind, name, sealed, master_id, fingerprint,"
+                       " created_ms, updated_ms) VALUES ($1, $2, 'provider', 'provider', $3, $4,"
+                       " $5, $6, $6) ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed,"
+                       " master_id = excluded.master_id, fingerprint = excluded.fingerprint,"
+                       " updated_ms = excluded.updated_ms WHERE secrets.org_id = excluded.org_id"
+                       " AND secrets.kind = 'provider'",
+                       v, 6, NULL, NULL, NULL);
+}
+
+bw_err bw_store_provider_key_delete(struct bw_store *s, const char *org_id) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct bw_sql_arg v = BW_SQL_T(org_id);
+    int64_t n = 0;
+    BW_TRY(bw_sql_once(s, org_id, 1, "DELETE FROM secrets WHERE org_id = $1 AND kind = 'provider'",
+                       &v, 1, NULL, NULL, &n));
+    return n > 0 ? BW_OK : BW_E_NOT_FOUND;
+}

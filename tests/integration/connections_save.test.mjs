@@ -141,6 +141,15 @@ for (const backend of ['sqlite', 'pg']) {
             // roles: an agent key may not read or write connections
             assertError(await api(w.port, 'GET', '/api/v1/connections', w.A.agent), 403, 'ROLE_FORBIDDEN');
 
+            // BYOK records on this backend (byok.test.mjs shows them used upstream)
+            const pk = await api(w.port, 'PUT', '/api/v1/provider-key', admin, { secret: `sk-${GITHUB}` });
+            assert.equal(pk.status, 200, pk.text);
+            const pk2 = await api(w.port, 'PUT', '/api/v1/provider-key', admin, { secret: `sk-${NOTION}` });
+            assert.equal(pk2.json.id, pk.json.id);
+            assert.equal(pk2.json.fingerprint, `…${NOTION.slice(-4)}`);
+            assertError(await api(w.port, 'GET', '/api/v1/provider-key', w.B.owner), 404, 'NOT_FOUND');
+            assert.equal((await api(w.port, 'DELETE', '/api/v1/provider-key', admin)).status, 200);
+
             // delete
             const del = await api(w.port, 'POST', `/api/v1/connections/${no.json.id}/delete`, admin, {});
             assert.equal(del.status, 200, del.text);

@@ -7,6 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { Scope, sleep, waitFor } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 import { startReceiver, connectionsYaml } from './lib/receiver.mjs';
@@ -18,11 +19,15 @@ const SECRET = `whsec_${crypto.randomBytes(32).toString('base64')}`;
 const OUTBOX = 'outbox:\n  backoff_base_ms: 200\n  backoff_max_ms: 1600\n  poll_ms: 100\n  max_attempts: 5';
 
 const byId = (rx, id) => rx.hits.filter((h) => h.headers['webhook-id'] === id);
+const pgAvailable = () => spawnSync('sh', ['-c', 'ls /usr/lib/postgresql/*/bin/initdb'],
+                                    { encoding: 'utf8' }).status === 0;
 
-test('key events are delivered signed, retried with backoff, never twice, dead after max attempts',
+for (const backend of ['sqlite', 'pg'])
+test(`key events are delivered signed, retried with backoff, never twice, dead after max attempts (${backend})`,
+     { skip: backend === 'pg' && !pgAvailable() && 'PostgreSQL server binaries missing' },
      async () => {
     const rx = await startReceiver({ secret: SECRET });
-    const w = await startTenants(scope, 'sqlite', { yaml: connectionsYaml(rx, OUTBOX) });
+    const w = await startTenants(scope, backend, { yaml: connectionsYaml(rx, OUTBOX) });
     try {
         const admin = w.A.admin;
         const c = await api(w.port, 'POST', '/api/v1/connections', admin,

@@ -26,6 +26,9 @@ CREATE TABLE secrets (
     UNIQUE (org_id, id)
 );
 
+-- BYOK: at most one upstream provider key per org.
+CREATE UNIQUE INDEX secrets_one_provider ON secrets (org_id) WHERE kind = 'provider';
+
 CREATE TABLE connections (
     id            text PRIMARY KEY,
     org_id        text NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,

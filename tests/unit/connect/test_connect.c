@@ -303,6 +303,14 @@ static void store_connections_outbox(void **state) {
     assert_int_equal(bw_store_connection_get(s, org_a, c.id, &got), BW_E_NOT_FOUND);
     assert_int_equal(bw_store_outbox_due(s, org_a, 1LL << 40, 4, rows, &nrows), BW_OK);
     assert_int_equal(nrows, 0);
+    /* deleting an org takes its connections, secrets and queue with it */
+    assert_int_equal(bw_store_outbox_enqueue(s, org_b, "msg_3", "key.create", "t", "{}", 1, 1, &q),
+                     BW_OK);
+    assert_int_equal(q, 1);
+    assert_int_equal(bw_store_org_delete(s, org_b), BW_OK);
+    assert_int_equal(bw_store_connection_get(s, org_b, other.id, &got), BW_E_NOT_FOUND);
+    assert_int_equal(bw_store_outbox_due(s, org_b, 1LL << 40, 4, rows, &nrows), BW_OK);
+    assert_int_equal(nrows, 0);
 }
 
 int main(void) {
