@@ -52,8 +52,7 @@ static json_t *conn_json(const struct bw_connection_record *c) {
                      "fingerprint", c->fingerprint, "status", c->status, "status_reason",
                      c->status_reason, "verified_ms", (json_int_t)c->verified_ms, "created_ms",
                      (json_int_t)c->created_ms, "secret_updated_ms",
-                     (json_int_t)c->secret_updated_ms, "last_used_ms",
-                     (json_int_t)c->last_used_ms);
+                     (json_int_t)c->secret_updated_ms, "last_used_ms", (json_int_t)c->last_used_ms);
 }
 
 static int bad(struct evhttp_request *req, const char *msg) {
@@ -234,8 +233,8 @@ static void job_apply(void *arg, bw_err err, const char *rid) {
             e = bw_store_connection_create(s, &j->conn, &j->sec);
             break;
         case OP_REPLACE:
-            e = bw_store_connection_replace(s, j->conn.org_id, j->conn.id, j->res.display,
-                                            &j->sec, now);
+            e = bw_store_connection_replace(s, j->conn.org_id, j->conn.id, j->res.display, &j->sec,
+                                            now);
             break;
         default:
             e = bw_store_connection_status(s, j->conn.org_id, j->conn.id, j->result == BW_OK,
@@ -281,11 +280,11 @@ static void job_done(evutil_socket_t fd, short what, void *arg) {
         return;
     }
     struct bw_receipt r;
-    const char *reason = j->op == OP_VERIFY && j->result != BW_OK ? j->res.reason
-                                                                   : BW_R_ADMIN_CHANGE;
+    const char *reason =
+        j->op == OP_VERIFY && j->result != BW_OK ? j->res.reason : BW_R_ADMIN_CHANGE;
     /* No request body hash: the body holds the credential. */
-    bw_api_admin_receipt(&r, &j->caller, j->conn.org_id, op_action[j->op], j->conn.id, reason,
-                         NULL, 0);
+    bw_api_admin_receipt(&r, &j->caller, j->conn.org_id, op_action[j->op], j->conn.id, reason, NULL,
+                         0);
     bw_api_record(&j->ctx, &r, job_apply, j);
 }
 
@@ -472,11 +471,11 @@ static void verify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return;
     j->conn = *c;
     j->sealed = malloc(BW_VAULT_SEALED_MAX);
-    bw_err e = j->sealed && bw_connect_kind_parse(c->kind, &j->kind)
-                   ? bw_store_connection_sealed(ctx->store, caller->org_id, c->id, bw_now_ms(),
-                                                &j->conn, j->sealed, BW_VAULT_SEALED_MAX,
-                                                &j->sealed_len)
-                   : BW_E_NOMEM;
+    bw_err e =
+        j->sealed && bw_connect_kind_parse(c->kind, &j->kind)
+            ? bw_store_connection_sealed(ctx->store, caller->org_id, c->id, bw_now_ms(), &j->conn,
+                                         j->sealed, BW_VAULT_SEALED_MAX, &j->sealed_len)
+            : BW_E_NOMEM;
     if (e != BW_OK) {
         bw_api_reply_store_error(req, e, "connection");
         job_free(j);
@@ -493,17 +492,17 @@ struct removal {
 
 static void delete_apply(void *arg, bw_err err, const char *rid) {
     struct removal *d = arg;
-    bw_err e = err == BW_OK ? bw_store_connection_delete(d->store, d->conn.org_id, d->conn.id)
-                            : err;
+    bw_err e =
+        err == BW_OK ? bw_store_connection_delete(d->store, d->conn.org_id, d->conn.id) : err;
     if (err != BW_OK) {
         bw_api_reply_ledger_error(d->req);
     } else if (e != BW_OK) {
         bw_api_reply_store_error(d->req, e, "connection");
     } else {
         bw_http_add_receipt_headers(d->req, rid, NULL);
-        bw_api_reply(d->req, 200,
-                     json_pack("{s:s, s:b, s:s}", "id", d->conn.id, "deleted", 1, "receipt_id",
-                               rid));
+        bw_api_reply(
+            d->req, 200,
+            json_pack("{s:s, s:b, s:s}", "id", d->conn.id, "deleted", 1, "receipt_id", rid));
     }
     free(d);
 }
@@ -519,8 +518,8 @@ static void delete_conn(const struct bw_api_ctx *ctx, struct evhttp_request *req
     d->store = ctx->store;
     d->conn = *c;
     struct bw_receipt r;
-    bw_api_admin_receipt(&r, caller, caller->org_id, "connection.delete", c->id,
-                         BW_R_ADMIN_CHANGE, NULL, 0);
+    bw_api_admin_receipt(&r, caller, caller->org_id, "connection.delete", c->id, BW_R_ADMIN_CHANGE,
+                         NULL, 0);
     bw_api_record(ctx, &r, delete_apply, d);
 }
 
@@ -575,11 +574,10 @@ static void provider_apply(void *arg, bw_err err, const char *rid) {
     } else {
         atomic_fetch_add(&p->gw->byok_generation, 1); /* every worker re-reads it now */
         struct bw_provider_key_record k;
-        json_t *o = p->delete
-                        ? json_pack("{s:s, s:b}", "object", "provider_key", "deleted", 1)
-                        : bw_store_provider_key_get(p->store, p->org_id, &k, NULL, 0, NULL) == BW_OK
-                              ? provider_json(&k)
-                              : json_pack("{s:s}", "object", "provider_key");
+        json_t *o = p->delete ? json_pack("{s:s, s:b}", "object", "provider_key", "deleted", 1)
+                    : bw_store_provider_key_get(p->store, p->org_id, &k, NULL, 0, NULL) == BW_OK
+                        ? provider_json(&k)
+                        : json_pack("{s:s}", "object", "provider_key");
         if (o)
             json_object_set_new(o, "receipt_id", json_string(rid));
         bw_http_add_receipt_headers(p->req, rid, NULL);
@@ -613,8 +611,8 @@ static struct provider_change *provider_new(const struct bw_api_ctx *ctx,
     return p;
 }
 
-static void provider_get(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void provider_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     (void)rest;
     struct bw_provider_key_record k;
     bw_err e = bw_store_provider_key_get(ctx->store, caller->org_id, &k, NULL, 0, NULL);
@@ -624,8 +622,8 @@ static void provider_get(const struct bw_api_ctx *ctx, struct evhttp_request *re
         bw_api_reply(req, 200, provider_json(&k));
 }
 
-static void provider_put(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void provider_put(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     (void)rest;
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)

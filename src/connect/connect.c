@@ -108,7 +108,10 @@ static bw_err split_checked(struct bw_connect_cred *c) {
 
 static bw_err cred_alloc(enum bw_connect_kind kind, size_t len, struct bw_connect_cred **out) {
     BW_ENSURE(len > 0 && len <= BW_VAULT_SECRET_MAX, BW_E_INVALID);
-    struct bw_connect_cred *c = sodium_malloc(sizeof *c + 2 * (len + 1));
+    /* sodium_malloc puts the block at the end of its page: a size that is not a multiple of
+     * the alignment gives a misaligned struct, so round up. */
+    size_t size = (sizeof(struct bw_connect_cred) + 2 * (len + 1) + 15) & ~(size_t)15;
+    struct bw_connect_cred *c = sodium_malloc(size);
     if (!c)
         return BW_E_NOMEM;
     c->kind = kind;
@@ -414,8 +417,8 @@ static bw_err probe(const struct bw_connect_env *env, const struct bw_connect_cr
         set(res->reason, sizeof res->reason, "EGRESS_BLOCKED");
         set(res->why, sizeof res->why, "blocked: %s", st->conn.why);
         result = BW_E_DENIED;
-    } else if (cr != CURLE_OK && !(status > 0 && (st->conn.too_large ||
-                                                  cr == CURLE_FILESIZE_EXCEEDED))) {
+    } else if (cr != CURLE_OK &&
+               !(status > 0 && (st->conn.too_large || cr == CURLE_FILESIZE_EXCEEDED))) {
         res->retryable = 1;
         set(res->reason, sizeof res->reason, "CONNECTION_VERIFY_FAILED");
         set(res->why, sizeof res->why, "transfer failed: %s", curl_easy_strerror(cr));

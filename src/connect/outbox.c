@@ -89,8 +89,8 @@ static void attempt(struct bw_outbox *o, const struct bw_outbox_row *r) {
     int64_t attempts = r->attempts + 1;
     struct bw_connection_record c;
     size_t sealed_len = 0;
-    bw_err e = bw_store_connection_sealed(o->store, r->org_id, r->connection_id, now, &c,
-                                          o->sealed, BW_VAULT_SEALED_MAX, &sealed_len);
+    bw_err e = bw_store_connection_sealed(o->store, r->org_id, r->connection_id, now, &c, o->sealed,
+                                          BW_VAULT_SEALED_MAX, &sealed_len);
     if (e != BW_OK)
         return; /* deleted meanwhile (its rows went with it), or the store is down: lease ends */
     struct bw_connect_result res;
@@ -103,8 +103,7 @@ static void attempt(struct bw_outbox *o, const struct bw_outbox_row *r) {
         snprintf(res.reason, sizeof res.reason, "CONNECTION_CREDENTIAL");
         e = BW_E_CRYPTO;
     } else {
-        struct bw_connect_event ev = {r->event_id, r->event_type, r->text, r->payload,
-                                      r->event_ms};
+        struct bw_connect_event ev = {r->event_id, r->event_type, r->text, r->payload, r->event_ms};
         e = bw_connect_deliver(env, cred, &ev, &res);
     }
     bw_connect_cred_free(cred);
@@ -238,8 +237,8 @@ static int type_ok(const char *t) {
     return 1;
 }
 
-bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id,
-                      const char *type, const char *text, const json_t *data, char *event_id) {
+bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id, const char *type,
+                      const char *text, const json_t *data, char *event_id) {
     BW_ENSURE(type_ok(type) && text && strlen(text) <= 4000, BW_E_INVALID);
     BW_ENSURE(!data || json_is_object(data), BW_E_INVALID);
     char *payload = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");

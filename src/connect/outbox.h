@@ -60,9 +60,8 @@ void bw_outbox_free(struct bw_outbox *o);
  * 63 bytes; text: the human summary (Slack, Discord), UTF-8, at most 4000 bytes; data: a JSON
  * object (borrowed; NULL = {}), which must never hold a secret. *event_id (may be NULL, 64
  * bytes) gets the new event's id. An org without connections queues nothing (BW_OK). */
-bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id,
-                      const char *type, const char *text, const json_t *data,
-                      char *event_id) BW_MUST_CHECK;
+bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id, const char *type,
+                      const char *text, const json_t *data, char *event_id) BW_MUST_CHECK;
 
 /* The hook the review queue (issue 3) calls when a review item is created or decided: emits
  * "review.created" or "review.decided" with {review_id, state, agent} and a one-line text. */

@@ -24,9 +24,9 @@
 struct bw_connection_record {
     char id[BW_ID_SIZE];
     char org_id[BW_ID_SIZE];
-    char kind[16];  /* slack | discord | webhook | github | notion */
+    char kind[16]; /* slack | discord | webhook | github | notion */
     char name[64];
-    char url[300];  /* display form only: scheme://host[:port] (never a path, query or token) */
+    char url[300]; /* display form only: scheme://host[:port] (never a path, query or token) */
     char secret_id[BW_ID_SIZE];
     char status[16]; /* healthy | unhealthy */
     char status_reason[64];
@@ -61,9 +61,8 @@ bw_err bw_store_connection_get(struct bw_store *s, const char *org_id, const cha
 /* The connection and its sealed record, copied into sealed[0..size) (*sealed_len). Marks the
  * secret used at now_ms (last_used_ms). BW_E_TOO_LARGE if size is too small. */
 bw_err bw_store_connection_sealed(struct bw_store *s, const char *org_id, const char *id,
-                                  int64_t now_ms, struct bw_connection_record *out,
-                                  uint8_t *sealed, size_t size,
-                                  size_t *sealed_len) BW_MUST_CHECK;
+                                  int64_t now_ms, struct bw_connection_record *out, uint8_t *sealed,
+                                  size_t size, size_t *sealed_len) BW_MUST_CHECK;
 
 /* Replaces the connection's secret (the same secret id: the record must have been sealed for
  * it) and its display URL, and marks the connection healthy, verified at now_ms; the
@@ -95,8 +94,8 @@ struct bw_provider_key_record {
  * sealed[0..size) (*sealed_len). BW_E_NOT_FOUND if the org has none, BW_E_TOO_LARGE if size is
  * too small. */
 bw_err bw_store_provider_key_get(struct bw_store *s, const char *org_id,
-                                 struct bw_provider_key_record *out, uint8_t *sealed,
-                                 size_t size, size_t *sealed_len) BW_MUST_CHECK;
+                                 struct bw_provider_key_record *out, uint8_t *sealed, size_t size,
+                                 size_t *sealed_len) BW_MUST_CHECK;
 /* Stores the org's provider key under secret_id (the id the record was sealed for): inserted,
  * or replacing the record of that id. BW_E_EXISTS if the org has one under another id. */
 bw_err bw_store_provider_key_put(struct bw_store *s, const char *org_id, const char *secret_id,
@@ -153,8 +152,8 @@ bw_err bw_store_outbox_claim(struct bw_store *s, const struct bw_outbox_row *r,
 
 /* Records the attempt's outcome: state delivered (delivered_ms = now_ms), failed (retry at
  * next_ms) or dead; last_error is a short class ("" on success). */
-bw_err bw_store_outbox_finish(struct bw_store *s, const struct bw_outbox_row *r,
-                              const char *state, int64_t next_ms, const char *last_error,
+bw_err bw_store_outbox_finish(struct bw_store *s, const struct bw_outbox_row *r, const char *state,
+                              int64_t next_ms, const char *last_error,
                               int64_t now_ms) BW_MUST_CHECK;
 
 /* Counts of the connection's rows by state (for the API). */

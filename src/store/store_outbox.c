@@ -16,8 +16,8 @@ bw_err bw_store_outbox_enqueue(struct bw_store *s, const char *org_id, const cha
                   strlen(type) < 64 && text && strlen(text) <= 4000 && payload &&
                   strlen(payload) <= BW_OUTBOX_PAYLOAD_MAX,
               BW_E_INVALID);
-    struct bw_sql_arg v[7] = {BW_SQL_T(org_id),  BW_SQL_T(event_id), BW_SQL_T(type),
-                              BW_SQL_T(text),    BW_SQL_T(payload),  BW_SQL_I(event_ms),
+    struct bw_sql_arg v[7] = {BW_SQL_T(org_id), BW_SQL_T(event_id), BW_SQL_T(type),
+                              BW_SQL_T(text),   BW_SQL_T(payload),  BW_SQL_I(event_ms),
                               BW_SQL_I(now_ms)};
     int64_t n = 0;
     BW_TRY(bw_sql_once(s, org_id, 1,
@@ -128,9 +128,9 @@ void bw_outbox_rows_free(struct bw_outbox_row *rows, size_t n) {
 bw_err bw_store_outbox_claim(struct bw_store *s, const struct bw_outbox_row *r,
                              int64_t lease_until_ms, int *claimed) {
     BW_ENSURE(bw_sql_id_ok(r->org_id), BW_E_NOT_FOUND);
-    struct bw_sql_arg v[7] = {BW_SQL_T(r->org_id),   BW_SQL_T(r->connection_id),
-                              BW_SQL_T(r->event_id), BW_SQL_I(lease_until_ms),
-                              BW_SQL_T(r->state),    BW_SQL_I(r->attempts),
+    struct bw_sql_arg v[7] = {BW_SQL_T(r->org_id),         BW_SQL_T(r->connection_id),
+                              BW_SQL_T(r->event_id),       BW_SQL_I(lease_until_ms),
+                              BW_SQL_T(r->state),          BW_SQL_I(r->attempts),
                               BW_SQL_I(r->next_attempt_ms)};
     int64_t n = 0;
     BW_TRY(bw_sql_once(s, r->org_id, 1,
@@ -142,14 +142,16 @@ bw_err bw_store_outbox_claim(struct bw_store *s, const struct bw_outbox_row *r,
     return BW_OK;
 }
 
-bw_err bw_store_outbox_finish(struct bw_store *s, const struct bw_outbox_row *r,
-                              const char *state, int64_t next_ms, const char *last_error,
-                              int64_t now_ms) {
+bw_err bw_store_outbox_finish(struct bw_store *s, const struct bw_outbox_row *r, const char *state,
+                              int64_t next_ms, const char *last_error, int64_t now_ms) {
     BW_ENSURE(bw_sql_id_ok(r->org_id), BW_E_NOT_FOUND);
     int delivered = strcmp(state, "delivered") == 0;
-    struct bw_sql_arg v[7] = {BW_SQL_T(r->org_id),   BW_SQL_T(r->connection_id),
-                              BW_SQL_T(r->event_id), BW_SQL_T(state),
-                              BW_SQL_I(next_ms),     BW_SQL_T(last_error),
+    struct bw_sql_arg v[7] = {BW_SQL_T(r->org_id),
+                              BW_SQL_T(r->connection_id),
+                              BW_SQL_T(r->event_id),
+                              BW_SQL_T(state),
+                              BW_SQL_I(next_ms),
+                              BW_SQL_T(last_error),
                               BW_SQL_I(delivered ? now_ms : 0)};
     int64_t n = 0;
     BW_TRY(bw_sql_once(s, r->org_id, 1,

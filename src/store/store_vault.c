@@ -10,7 +10,7 @@
 #include "store/store_internal.h"
 
 #define CONN_COLUMNS                                                                               \
-    "c.id, c.org_id, c.kind, c.name, c.url, c.secret_id, c.status, c.status_reason,"              \
+    "c.id, c.org_id, c.kind, c.name, c.url, c.secret_id, c.status, c.status_reason,"               \
     " s.fingerprint, c.verified_ms, c.created_ms, s.updated_ms, s.last_used_ms"
 #define CONN_FROM " FROM connections c JOIN secrets s ON s.org_id = c.org_id AND s.id = c.secret_id"
 
@@ -36,15 +36,18 @@ bw_err bw_store_connection_create(struct bw_store *s, const struct bw_connection
     BW_ENSURE(bw_sql_id_ok(c->org_id) && bw_sql_id_ok(c->id) && bw_sql_id_ok(c->secret_id),
               BW_E_NOT_FOUND);
     struct bw_sql_arg a[8] = {
-        BW_SQL_T(c->secret_id),      BW_SQL_T(c->org_id),
-        BW_SQL_T(c->kind),           BW_SQL_T(c->name),
-        BW_SQL_B(sec->sealed, sec->sealed_len), BW_SQL_B(sec->master_id, sizeof sec->master_id),
-        BW_SQL_T(sec->fingerprint),  BW_SQL_I(c->created_ms),
+        BW_SQL_T(c->secret_id),
+        BW_SQL_T(c->org_id),
+        BW_SQL_T(c->kind),
+        BW_SQL_T(c->name),
+        BW_SQL_B(sec->sealed, sec->sealed_len),
+        BW_SQL_B(sec->master_id, sizeof sec->master_id),
+        BW_SQL_T(sec->fingerprint),
+        BW_SQL_I(c->created_ms),
     };
     struct bw_sql_arg b[8] = {
-        BW_SQL_T(c->id),   BW_SQL_T(c->org_id),    BW_SQL_T(c->kind),
-        BW_SQL_T(c->name), BW_SQL_T(c->url),       BW_SQL_T(c->secret_id),
-        BW_SQL_I(c->verified_ms), BW_SQL_I(c->created_ms),
+        BW_SQL_T(c->id),  BW_SQL_T(c->org_id),    BW_SQL_T(c->kind),        BW_SQL_T(c->name),
+        BW_SQL_T(c->url), BW_SQL_T(c->secret_id), BW_SQL_I(c->verified_ms), BW_SQL_I(c->created_ms),
     };
     BW_TRY(bw_sql_begin(s, c->org_id, 1));
     bw_err e = bw_sql_run(s,
@@ -101,8 +104,8 @@ bw_err bw_store_connection_get(struct bw_store *s, const char *org_id, const cha
     struct conn_each e = {conn_one, &c};
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(id)};
     BW_TRY(bw_sql_once(s, org_id, 0,
-                       "SELECT " CONN_COLUMNS CONN_FROM " WHERE c.org_id = $1 AND c.id = $2", v,
-                       2, conn_row, &e, NULL));
+                       "SELECT " CONN_COLUMNS CONN_FROM " WHERE c.org_id = $1 AND c.id = $2", v, 2,
+                       conn_row, &e, NULL));
     BW_ENSURE(c.id[0], BW_E_NOT_FOUND);
     *out = c;
     return BW_OK;
@@ -131,8 +134,8 @@ static int sealed_row(void *arg, const struct bw_sql_row *r) {
 }
 
 bw_err bw_store_connection_sealed(struct bw_store *s, const char *org_id, const char *id,
-                                  int64_t now_ms, struct bw_connection_record *out,
-                                  uint8_t *sealed, size_t size, size_t *sealed_len) {
+                                  int64_t now_ms, struct bw_connection_record *out, uint8_t *sealed,
+                                  size_t size, size_t *sealed_len) {
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(id), BW_E_NOT_FOUND);
     struct sealed_read x;
     memset(&x, 0, sizeof x);
@@ -277,8 +280,8 @@ static int provider_row(void *arg, const struct bw_sql_row *r) {
 }
 
 bw_err bw_store_provider_key_get(struct bw_store *s, const char *org_id,
-                                 struct bw_provider_key_record *out, uint8_t *sealed,
-                                 size_t size, size_t *sealed_len) {
+                                 struct bw_provider_key_record *out, uint8_t *sealed, size_t size,
+                                 size_t *sealed_len) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct provider_read x;
     memset(&x, 0, sizeof x);

@@ -47,8 +47,8 @@ static int setup(void **state) {
         return -1;
     if (bw_store_org_create(s, "a", org_a) != BW_OK || bw_store_org_create(s, "b", org_b) != BW_OK)
         return -1;
-    env = (struct bw_connect_env){master, NULL, 0, "https://api.github.com",
-                                  "https://api.notion.com", 2000};
+    env = (struct bw_connect_env){
+        master, NULL, 0, "https://api.github.com", "https://api.notion.com", 2000};
     return 0;
 }
 
@@ -84,12 +84,12 @@ static void cred_shapes(void **state) {
     assert_int_equal(bw_connect_cred_new(BW_CONNECT_SLACK, "https://hooks.slack.com/services/x",
                                          "tok", &c, why, sizeof why),
                      BW_E_INVALID);
-    assert_int_equal(bw_connect_cred_new(BW_CONNECT_GITHUB, "https://x.example", "ghp_x", &c, why,
-                                         sizeof why),
-                     BW_E_INVALID);
-    assert_int_equal(bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", "nope", &c,
-                                         why, sizeof why),
-                     BW_E_INVALID);
+    assert_int_equal(
+        bw_connect_cred_new(BW_CONNECT_GITHUB, "https://x.example", "ghp_x", &c, why, sizeof why),
+        BW_E_INVALID);
+    assert_int_equal(
+        bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", "nope", &c, why, sizeof why),
+        BW_E_INVALID);
     assert_int_equal(bw_connect_cred_new(BW_CONNECT_GITHUB, NULL, "two words", &c, why, sizeof why),
                      BW_E_INVALID);
     assert_int_equal(bw_connect_cred_new(BW_CONNECT_GITHUB, NULL, "tab\there", &c, why, sizeof why),
@@ -103,9 +103,9 @@ static void cred_shapes(void **state) {
     assert_int_equal(bw_connect_cred_new(BW_CONNECT_NOTION, NULL, big, &c, why, sizeof why), BW_OK);
     bw_connect_cred_free(c);
     /* a webhook keeps both parts */
-    assert_int_equal(bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", WHSEC, &c, why,
-                                         sizeof why),
-                     BW_OK);
+    assert_int_equal(
+        bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", WHSEC, &c, why, sizeof why),
+        BW_OK);
     assert_string_equal(c->url, "https://x.example/h");
     assert_string_equal(c->secret, WHSEC);
     bw_connect_cred_free(c);
@@ -116,9 +116,9 @@ static void seal_open(void **state) {
     (void)state;
     struct bw_connect_cred *c = NULL, *o = NULL;
     char why[160];
-    assert_int_equal(bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", WHSEC, &c, why,
-                                         sizeof why),
-                     BW_OK);
+    assert_int_equal(
+        bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", WHSEC, &c, why, sizeof why),
+        BW_OK);
     uint8_t sealed[BW_VAULT_SEALED_MAX], mid[BW_VAULT_MASTER_ID_BYTES];
     char fp[BW_VAULT_FINGERPRINT_SIZE];
     size_t n = 0;
@@ -142,9 +142,9 @@ static void seal_open(void **state) {
                                           sealed, n, &o),
                      BW_E_CRYPTO);
     /* opened as a kind whose shape it lacks: refused */
-    assert_int_equal(bw_connect_cred_open(&env, BW_CONNECT_GITHUB, org_a, "sec_0123456789abcdef",
-                                          sealed, n, &o),
-                     BW_E_INVALID);
+    assert_int_equal(
+        bw_connect_cred_open(&env, BW_CONNECT_GITHUB, org_a, "sec_0123456789abcdef", sealed, n, &o),
+        BW_E_INVALID);
     bw_connect_cred_free(c);
 }
 
@@ -167,8 +167,7 @@ static void verify_refusals(void **state) {
         {BW_CONNECT_SLACK, "https://hooks.slack.com/other/x", "CONNECTION_URL_REJECTED"},
         {BW_CONNECT_SLACK, "https://hooks.slack.com:8443/services/x", "CONNECTION_URL_REJECTED"},
         {BW_CONNECT_DISCORD, "https://discord.com/webhooks/1/x", "CONNECTION_URL_REJECTED"},
-        {BW_CONNECT_DISCORD, "https://discord.example/api/webhooks/1/x",
-         "CONNECTION_URL_REJECTED"},
+        {BW_CONNECT_DISCORD, "https://discord.example/api/webhooks/1/x", "CONNECTION_URL_REJECTED"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct bw_connect_cred *c = NULL;
@@ -218,8 +217,8 @@ static struct bw_connection_record make_conn(const char *org, const char *name,
     assert_int_equal(bw_connect_cred_new(BW_CONNECT_WEBHOOK, "https://x.example/h", WHSEC, &cred,
                                          why, sizeof why),
                      BW_OK);
-    assert_int_equal(bw_connect_cred_seal(&env, cred, org, c.secret_id, buf, size,
-                                          &sec->sealed_len, sec->master_id, sec->fingerprint),
+    assert_int_equal(bw_connect_cred_seal(&env, cred, org, c.secret_id, buf, size, &sec->sealed_len,
+                                          sec->master_id, sec->fingerprint),
                      BW_OK);
     sec->sealed = buf;
     bw_connect_cred_free(cred);
@@ -315,9 +314,9 @@ static void store_connections_outbox(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(kinds),           cmocka_unit_test(cred_shapes),
-        cmocka_unit_test(seal_open),       cmocka_unit_test(verify_refusals),
-        cmocka_unit_test(backoff),         cmocka_unit_test(store_connections_outbox),
+        cmocka_unit_test(kinds),     cmocka_unit_test(cred_shapes),
+        cmocka_unit_test(seal_open), cmocka_unit_test(verify_refusals),
+        cmocka_unit_test(backoff),   cmocka_unit_test(store_connections_outbox),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
