@@ -21,6 +21,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_agents,
     bw_api_routes_orgs,
     bw_api_routes_connections,
+    bw_api_routes_policies,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {

@@ -25,6 +25,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
 #include "util/codec.h"
@@ -324,6 +325,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
                                 !st->cfg.ledger_fsync};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
+    if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)
+        return bw_cli_fail(cmd, "out of memory");
     st->gw.cfg = &st->cfg;
     st->gw.ledger = st->ledger;
     st->gw.pepper = st->pepper;
@@ -334,6 +337,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
+    bw_org_policies_free(st->gw.org_policies);
+    st->gw.org_policies = NULL;
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */

@@ -94,6 +94,7 @@ struct bw_usage_record {
     char model[128];
     int64_t prompt_tokens, completion_tokens, total_tokens, cost_micros;
     char status[32]; /* outcome status: ok | upstream_error | ... */
+    int estimated;   /* 1: the upstream reported no usage; the gateway counted (SPEND.md) */
     int64_t started_ms, ended_ms;
     int32_t month; /* budget month of the reservation (bw_limits_month_of(started_ms)) */
     char receipt_id[32];

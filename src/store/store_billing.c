@@ -31,20 +31,20 @@ bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u
         bw_store_new_id("use", id);
     static const char sql[] =
         "INSERT INTO usage(id, org_id, agent, key_id, model, prompt_tokens, completion_tokens,"
-        " total_tokens, cost_micros, status, started_ms, ended_ms, month, receipt_id)"
-        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)";
-    struct bw_sql_arg a[14] = {
+        " total_tokens, cost_micros, status, started_ms, ended_ms, month, receipt_id, estimated)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)";
+    struct bw_sql_arg a[15] = {
         BW_SQL_T(id),           BW_SQL_T(u->org_id),        BW_SQL_T(u->agent),
         BW_SQL_T(u->key_id),    BW_SQL_T(u->model),         BW_SQL_I(u->prompt_tokens),
         BW_SQL_I(u->completion_tokens), BW_SQL_I(u->total_tokens), BW_SQL_I(u->cost_micros),
         BW_SQL_T(u->status),    BW_SQL_I(u->started_ms),    BW_SQL_I(u->ended_ms),
-        BW_SQL_I(u->month),     BW_SQL_T(u->receipt_id),
+        BW_SQL_I(u->month),     BW_SQL_T(u->receipt_id),    BW_SQL_I(u->estimated ? 1 : 0),
     };
     if (!s->in_tx) /* one row, its own transaction */
-        return bw_sql_once(s, u->org_id, 1, sql, a, 14, NULL, NULL, NULL);
+        return bw_sql_once(s, u->org_id, 1, sql, a, 15, NULL, NULL, NULL);
     /* inside a metering batch: each row under its own org */
     BW_TRY(bw_sql_tenant(s, u->org_id));
-    return bw_sql_run(s, sql, a, 14, NULL, NULL, NULL);
+    return bw_sql_run(s, sql, a, 15, NULL, NULL, NULL);
 }
 
 struct totals {

@@ -66,10 +66,12 @@ static const char m002_sqlite[] =
 
 /* 003: identity and access (issue 4, docs/ACCESS.md). Keys gain a name, the member they belong
  * to, who made them, when they were last used and what replaced them on rotation (the old key's
- * expires_ms then ends its grace period). Operator keys belong to no org. Members are the people
+ * expires_ms then ends its grace period); a usage row says whether its tokens were counted by
+ * the gateway (the upstream reported none). Operator keys belong to no org. Members are the people
  * of an org, each with a role; agents are named per org with an optional public widget key
  * (NULL until the widget is first enabled); transcripts hold widget conversations; plans are
- * the confirm tokens of destructive actions (only the token's hash is stored). Composite
+ * the confirm tokens of destructive actions (only the token's hash is stored); org_policies an
+ * org's own policy rules (docs/POLICY.md, exact bytes and their SHA-256). Composite
  * foreign keys (org_id, id) keep a child row in its parent's org. */
 static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';"
@@ -77,6 +79,8 @@ static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE api_keys ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE api_keys ADD COLUMN rotated_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE usage ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (estimated IN (0, 1));"
     "CREATE TABLE operator_keys ("
     "  id TEXT PRIMARY KEY,"
     "  name TEXT NOT NULL DEFAULT '',"
@@ -129,6 +133,13 @@ static const char m003_sqlite[] =
     "  created_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL,"
     "  used_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE org_policies ("
+    "  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  text TEXT NOT NULL,"
+    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  updated_ms INTEGER NOT NULL,"
+    "  updated_by TEXT NOT NULL"
     ");";
 
 /* 006: the vault and connections (issue 5, docs/SECURITY.md, docs/API.md "Connections").

@@ -11,6 +11,8 @@ ALTER TABLE api_keys ADD COLUMN member_id text NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN created_by text NOT NULL DEFAULT '';
 ALTER TABLE api_keys ADD COLUMN last_used_ms bigint NOT NULL DEFAULT 0;
 ALTER TABLE api_keys ADD COLUMN rotated_to text NOT NULL DEFAULT '';
+-- 1: the upstream reported no usage and the gateway counted the tokens (docs/SPEND.md).
+ALTER TABLE usage ADD COLUMN estimated integer NOT NULL DEFAULT 0 CHECK (estimated IN (0, 1));
 
 -- Operator keys: no org, so no tenant can ever see them. Only the owner role (BYPASSRLS) and
 -- the lookup function below read or write them.
@@ -74,6 +76,19 @@ CREATE TABLE plans (
     expires_ms  bigint NOT NULL,
     used_ms     bigint NOT NULL DEFAULT 0
 );
+
+CREATE TABLE org_policies (
+    org_id     text PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
+    text       text NOT NULL,
+    sha256     bytea NOT NULL CHECK (length(sha256) = 32),
+    updated_ms bigint NOT NULL,
+    updated_by text NOT NULL
+);
+ALTER TABLE org_policies ENABLE ROW LEVEL SECURITY;
+ALTER TABLE org_policies FORCE ROW LEVEL SECURITY;
+CREATE POLICY org_policies_tenant ON org_policies
+    USING (org_id = current_setting('app.org_id', true))
+    WITH CHECK (org_id = current_setting('app.org_id', true));
 
 ALTER TABLE members ENABLE ROW LEVEL SECURITY;
 ALTER TABLE members FORCE ROW LEVEL SECURITY;

@@ -6,6 +6,7 @@
 //           w.B = {org_id, owner}         (an org made with `bulwark org create`)
 //           w.op                          (an operator key: `bulwark key create --operator`)
 //   await w.stop();                        (stops PostgreSQL; scope.cleanup() stops the rest)
+// Options: yaml (appended to the config), files ({name: text} written into the data dir first).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -26,7 +27,7 @@ async function cli(args) {
     return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-export async function startTenants(scope, backend, { yaml = '' } = {}) {
+export async function startTenants(scope, backend, { yaml = '', files = {} } = {}) {
     const parent = await scope.tmpdir('bw-it-tenants-');
     const dir = path.join(parent, 'data');
     let pgDir = null, database = null;
@@ -44,6 +45,8 @@ export async function startTenants(scope, backend, { yaml = '' } = {}) {
     const op = await cli(['key', 'create', '--data', dir, '--operator', '--name', 'ops',
                           ...(ownerDb ? ['--database', ownerDb] : [])]);
     const b = await cli(['org', 'create', '--data', dir, 'orgb']);
+    for (const [name, text] of Object.entries(files))
+        await fsp.writeFile(path.join(dir, name), text);
     const configPath = path.join(dir, 'test-config.yaml');
     await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }) +
                         (database ? `database: "${database}"\n` : '') + yaml);
