@@ -237,23 +237,42 @@ static int type_ok(const char *t) {
     return 1;
 }
 
-bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id, const char *type,
-                      const char *text, const json_t *data, char *event_id) {
-    BW_ENSURE(type_ok(type) && text && strlen(text) <= 4000, BW_E_INVALID);
+static int event_id_ok(const char *id) {
+    size_t n = strlen(id);
+    if (n == 0 || n > 63)
+        return 0;
+    for (; *id; id++)
+        if (*id <= 0x20 || *id >= 0x7f)
+            return 0;
+    return 1;
+}
+
+bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                         const char *event_id, const char *type, const char *text,
+                         const json_t *data) {
+    BW_ENSURE(event_id_ok(event_id) && type_ok(type) && text && strlen(text) <= 4000,
+              BW_E_INVALID);
     BW_ENSURE(!data || json_is_object(data), BW_E_INVALID);
     char *payload = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     if (!payload)
         return BW_E_NOMEM;
-    char id[BW_WEBHOOK_MSG_ID_SIZE];
-    bw_webhook_msg_id_new(id);
     int64_t now = bw_now_ms(), queued = 0;
-    bw_err e = bw_store_outbox_enqueue(s, org_id, id, type, text, payload, now, now, &queued);
+    bw_err e = bw_store_outbox_enqueue(s, org_id, event_id, type, text, payload, now, now,
+                                       &queued);
     free(payload);
     BW_TRY(e);
-    if (event_id)
-        snprintf(event_id, 64, "%s", id);
     if (queued > 0)
         bw_outbox_wake(o);
+    return BW_OK;
+}
+
+bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                      const char *type, const char *text, const json_t *data, char *event_id) {
+    char id[BW_WEBHOOK_MSG_ID_SIZE];
+    bw_webhook_msg_id_new(id);
+    BW_TRY(bw_outbox_emit_as(o, s, org_id, id, type, text, data));
+    if (event_id)
+        snprintf(event_id, 64, "%s", id);
     return BW_OK;
 }
 

@@ -63,6 +63,14 @@ void bw_outbox_free(struct bw_outbox *o);
 bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id, const char *type,
                       const char *text, const json_t *data, char *event_id) BW_MUST_CHECK;
 
+/* The same with the caller's own event id (printable ASCII without spaces, 1..63 bytes): an id
+ * derived from what happened (e.g. "budget_202611_tokens_80") makes the event idempotent: the
+ * outbox's primary key queues it once per connection however many times, threads or replicas
+ * emit it. */
+bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                         const char *event_id, const char *type, const char *text,
+                         const json_t *data) BW_MUST_CHECK;
+
 /* The hook the review queue (issue 3) calls when a review item is created or decided: emits
  * "review.created" or "review.decided" with {review_id, state, agent} and a one-line text. */
 bw_err bw_outbox_emit_review(struct bw_outbox *o, struct bw_store *s, const char *org_id,
