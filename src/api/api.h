@@ -58,6 +58,7 @@ extern const struct bw_api_route bw_api_routes_billing[];
 extern const struct bw_api_route bw_api_routes_keys[];
 extern const struct bw_api_route bw_api_routes_agents[];
 extern const struct bw_api_route bw_api_routes_orgs[];
+extern const struct bw_api_route bw_api_routes_connections[];
 extern const struct bw_api_route bw_api_routes_policies[];
 extern const struct bw_api_route bw_api_routes_review[];
 
