@@ -40,7 +40,7 @@ static int parse_pair(const char *name, uint64_t *a, uint64_t *b) {
            digits20(name + p, a) && digits20(name + p + IDX_DIGITS + 1, b) && *a < *b;
 }
 
-static int parse_policy(const char *name, uint8_t hash[32]) {
+int bw_evidence_policy_name_hash(const char *name, uint8_t hash[32]) {
     if (strlen(name) != 9 + 64 + 5 || memcmp(name, "policies/", 9) != 0 ||
         memcmp(name + 73, ".yaml", 5) != 0)
         return 0;
@@ -76,7 +76,8 @@ static uint64_t classify(struct member *m) {
         m->kind = M_CONSISTENCY;
         return BW_EVIDENCE_MAX_PROOF * 45;
     }
-    if (parse_policy(m->name, m->hash)) {
+    uint8_t hash[32];
+    if (bw_evidence_policy_name_hash(m->name, hash)) {
         m->kind = M_POLICY;
         return BW_PACK_MAX_POLICY_BYTES;
     }
@@ -118,7 +119,8 @@ static const char *order_error(const struct member *prev, const struct member *m
         if (m->kind >= M_MISSING)
             return "duplicate member";
         if (m->kind == M_POLICY)
-            return memcmp(m->hash, prev->hash, 32) > 0 ? NULL : "policies out of order";
+            /* same length, lowercase hex: name order is hash byte order */
+            return strcmp(m->name, prev->name) > 0 ? NULL : "policies out of order";
         if (m->kind == M_CONSISTENCY)
             return m->a > prev->a ? NULL : "consistency proofs out of order";
         return m->a > prev->a ? NULL : "sizes not strictly increasing";
@@ -195,7 +197,7 @@ static int walk(struct vstate *v, const uint8_t *pack, size_t len) {
         }
         struct member *m = &v->m[v->nm];
         memset(m, 0, sizeof *m);
-        memcpy(m->name, e.name, sizeof e.name);
+        m->name = e.name;
         m->data = e.data;
         uint64_t max = classify(m);
         const char *why = !max ? "unexpected member name"

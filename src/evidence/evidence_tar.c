@@ -158,7 +158,7 @@ bw_err bw_evidence_tar_next(struct bw_evidence_tar_reader *r, uint64_t max_size,
     BW_ENSURE(padded <= avail, BW_E_INVALID);
     const uint8_t *data = h + BW_TAR_BLOCK;
     BW_ENSURE(all_zero(data + size, (size_t)(padded - size)), BW_E_INVALID);
-    memcpy(out->name, name, nlen + 1);
+    out->name = (const char *)h; /* equal to `want`: NUL-terminated at nlen */
     out->data = bw_slice_of(data, (size_t)size);
     r->off += BW_TAR_BLOCK + (size_t)padded;
     return BW_OK;
