@@ -26,6 +26,16 @@ static const uint8_t *leaf_at(void *ctx, uint64_t index) {
     return chunk_of(l, index)->leaf_hash[index & (BW_LEDGER_CHUNK - 1)];
 }
 
+const uint8_t *bw_ledger_node_at(const struct bw_ledger *l, unsigned level, uint64_t slot) {
+    if (level == 0)
+        return leaf_at((void *)l, slot);
+    return l->nodes[level][slot >> BW_LEDGER_NODE_CHUNK_BITS][slot & (BW_LEDGER_NODE_CHUNK - 1)];
+}
+
+static const uint8_t *node_src(void *ctx, unsigned level, uint64_t slot) {
+    return bw_ledger_node_at(ctx, level, slot);
+}
+
 bw_err bw_ledger_leaf_hash(const struct bw_ledger *l, uint64_t index, uint8_t out[32]) {
     BW_ENSURE(index < bw_ledger_size(l), BW_E_NOT_FOUND);
     memcpy(out, leaf_at((void *)l, index), 32);
@@ -49,13 +59,14 @@ bw_err bw_ledger_read_receipt(const struct bw_ledger *l, uint64_t index, struct 
 bw_err bw_ledger_inclusion_proof(const struct bw_ledger *l, uint64_t index, uint64_t size,
                                  uint8_t (*proof)[32], size_t max, size_t *len) {
     BW_ENSURE(size <= bw_ledger_size(l), BW_E_NOT_FOUND);
-    return bw_merkle_inclusion_proof(leaf_at, (void *)l, index, size, proof, max, len);
+    return bw_merkle_inclusion_proof_nodes(node_src, (void *)l, index, size, proof, max, len);
 }
 
 bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size, uint64_t new_size,
                                    uint8_t (*proof)[32], size_t max, size_t *len) {
     BW_ENSURE(new_size <= bw_ledger_size(l), BW_E_NOT_FOUND);
-    return bw_merkle_consistency_proof(leaf_at, (void *)l, old_size, new_size, proof, max, len);
+    return bw_merkle_consistency_proof_nodes(node_src, (void *)l, old_size, new_size, proof, max,
+                                             len);
 }
 
 void bw_ledger_receipt_id(const struct bw_ledger *l, uint64_t index, char out[32]) {
