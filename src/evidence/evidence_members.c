@@ -7,6 +7,7 @@
 
 #include "evidence/verify_internal.h"
 #include "evidence/proof.h"
+#include "ledger/dsse.h"
 #include "ledger/receipt.h"
 
 #define IDX_DIGITS 20
@@ -68,6 +69,10 @@ static uint64_t classify(struct member *m) {
         m->kind = M_PROOF;
         return BW_PACK_MAX_PROOF_BYTES;
     }
+    if (parse_numbered(m->name, "envelopes/", ".dsse.json", &m->a)) {
+        m->kind = M_ENVELOPE;
+        return BW_DSSE_ENVELOPE_MAX;
+    }
     if (parse_numbered(m->name, "checkpoints/", ".note", &m->a)) {
         m->kind = M_CHECKPOINT;
         return BW_NOTE_MAX_TEXT;
@@ -109,8 +114,13 @@ static const char *order_error(const struct member *prev, const struct member *m
         return m->kind == M_PROOF && m->a == prev->a ? NULL : "a receipt must be followed by its proof";
     if (m->kind == M_PROOF)
         return "a proof without its receipt";
+    if (m->kind == M_ENVELOPE)
+        return prev->kind == M_PROOF && m->a == prev->a ? NULL
+                                                         : "an envelope without its receipt and proof";
     if (m->kind == M_RECEIPT)
-        return prev->kind == M_PROOF && m->a > prev->a ? NULL : "receipts out of order";
+        return (prev->kind == M_PROOF || prev->kind == M_ENVELOPE) && m->a > prev->a
+                   ? NULL
+                   : "receipts out of order";
     if (m->kind == M_CHECKPOINT && m->a == 0)
         return "checkpoint of size 0";
     if (m->kind < prev->kind)
@@ -148,6 +158,9 @@ static void index_sections(struct vstate *v) {
         switch (v->m[i].kind) {
         case M_RECEIPT:
             v->nrec++;
+            break;
+        case M_ENVELOPE:
+            v->nenv++;
             break;
         case M_CHECKPOINT:
             v->cp0 = i;

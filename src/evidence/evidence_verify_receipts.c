@@ -9,6 +9,7 @@
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
 #include "evidence/verify_internal.h"
+#include "ledger/dsse.h"
 #include "util/codec.h"
 
 /* First failure per check across threads: the lowest receipt position wins, so the report is
@@ -27,13 +28,14 @@ static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const 
     pthread_mutex_lock(&j->mu);
     if (k < *bad) {
         *bad = k;
-        snprintf(why, 160, "%s: %s", j->v->m[2 * k].name, msg);
+        snprintf(why, 160, "%s: %s", j->v->m[j->v->recs[k].pos].name, msg);
     }
     pthread_mutex_unlock(&j->mu);
 }
 
 static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
-    const struct member *m = &j->v->m[2 * k];
+    (void)k;
+    const struct member *m = &j->v->m[r->pos];
     struct bw_evidence_receipt info;
     const char *why = NULL;
     if (bw_evidence_receipt_parse(m->data.ptr, m->data.len, &info, &why) != BW_OK)
@@ -57,7 +59,8 @@ static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
  * holds the decoded proof afterwards. */
 static const char *incl_check(struct rec_job *j, size_t k, const struct rec *r,
                               struct bw_evidence_proof *p) {
-    const struct member *m = &j->v->m[2 * k + 1];
+    (void)k;
+    const struct member *m = &j->v->m[r->pos + 1];
     uint64_t size = j->final->a;
     if (bw_evidence_proof_decode((const char *)m->data.ptr, m->data.len, p) != BW_OK)
         return "not a C2SP tlog-proof";
@@ -75,7 +78,7 @@ static const char *incl_check(struct rec_job *j, size_t k, const struct rec *r,
 }
 
 static const char *incl_one(struct rec_job *j, size_t k, const struct rec *r) {
-    const struct member *m = &j->v->m[2 * k + 1];
+    const struct member *m = &j->v->m[r->pos + 1];
     /* Fast path: the proof is byte for byte the one the recomputed tree gives (see
      * evidence_verify_tree.c); anything else gets the full check and its reason. */
     if (j->tree && bw_evidence_tree_proof_matches(j->tree, m->a, m->data.ptr, m->data.len))
@@ -93,7 +96,7 @@ static void rec_range(void *ctx, size_t lo, size_t hi) {
     struct rec_job *j = ctx;
     for (size_t k = lo; k < hi; k++) {
         struct rec *r = &j->v->recs[k];
-        const struct member *m = &j->v->m[2 * k];
+        const struct member *m = &j->v->m[r->pos];
         r->index = m->a;
         bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
         const char *why = canon_one(j, k, r);
@@ -186,7 +189,7 @@ static void check_sequence(struct vstate *v) {
         uint64_t want = st->first + k;
         if (v->recs[k].index >= st->size || (!st->org[0] && v->recs[k].index != want)) {
             bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s: gap, duplicate or beyond size %llu",
-                              v->m[2 * k].name, (unsigned long long)st->size);
+                              v->m[v->recs[k].pos].name, (unsigned long long)st->size);
             return;
         }
     }
@@ -249,7 +252,7 @@ static void check_parents(struct vstate *v) {
         if (!hit || hit - 1 >= k) {
             bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
                               "%s: outcome without its decision receipt in the pack",
-                              v->m[2 * k].name);
+                              v->m[v->recs[k].pos].name);
             break;
         }
     }
@@ -340,6 +343,84 @@ static void check_policies(struct vstate *v) {
     free(refs);
 }
 
+/* ---- receipt-signatures ---- */
+
+struct sig_job {
+    struct vstate *v;
+    pthread_mutex_t mu;
+    size_t bad;
+    const char *why;
+};
+
+static const char *envelope_one(struct vstate *v, const struct rec *r) {
+    const struct member *e = &v->m[r->env], *m = &v->m[r->pos];
+    struct bw_dsse_envelope *env = malloc(sizeof *env);
+    const char *why = NULL;
+    bw_err err;
+    if (!env)
+        return "out of memory";
+    if (bw_dsse_envelope_parse(e->data.ptr, e->data.len, env) != BW_OK)
+        why = "not a DSSE envelope in the documented form";
+    else if (env->payload_len != m->data.len || memcmp(env->payload, m->data.ptr, m->data.len) != 0)
+        why = "envelope payload is not the receipt's bytes";
+    else if (memcmp(env->key_id, v->trust->key_id, BW_NOTE_KEY_ID_LEN) != 0)
+        why = "envelope keyid is not the trusted key's";
+    else if ((err = bw_dsse_verify(v->trust, env->payload, env->payload_len, env->sig)) != BW_OK)
+        why = err == BW_E_CRYPTO ? "signature does not verify under the trusted key"
+                                 : "payload is not a receipt";
+    free(env);
+    return why;
+}
+
+static void sig_range(void *ctx, size_t lo, size_t hi) {
+    struct sig_job *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        const struct rec *r = &j->v->recs[k];
+        const char *why = r->env >= 0 ? envelope_one(j->v, r) : NULL;
+        if (why) {
+            pthread_mutex_lock(&j->mu);
+            if (k < j->bad) {
+                j->bad = k;
+                j->why = why;
+            }
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+}
+
+/* Every envelope present (ledger.sign_each) must carry the receipt's exact bytes and verify
+ * under the trusted key (DSSE PAE, Ed25519). Receipts without one are proven by the log alone. */
+static void check_signatures(struct vstate *v) {
+    if (v->nenv == 0) {
+        snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
+                 "no per-receipt signatures in this pack");
+        return;
+    }
+    struct sig_job j = {v, PTHREAD_MUTEX_INITIALIZER, v->nrec, NULL};
+    bw_evidence_parallel(v->nrec, sig_range, &j);
+    if (j.why)
+        bw_evidence_vfail(v, BW_CHECK_RECEIPT_SIGNATURES, "%s: %s", v->m[v->recs[j.bad].env].name,
+                          j.why);
+    else
+        snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
+                 "%zu of %zu receipts signed", v->nenv, v->nrec);
+    bw_evidence_vpass(v, BW_CHECK_RECEIPT_SIGNATURES);
+}
+
+/* Member positions of each receipt, its proof and its envelope (the order is already valid). */
+static void locate_receipts(struct vstate *v) {
+    size_t k = 0;
+    for (size_t i = 0; i < v->nm && k < v->nrec; i++) {
+        if (v->m[i].kind == M_RECEIPT) {
+            v->recs[k].pos = i;
+            v->recs[k].env = -1;
+            k++;
+        } else if (v->m[i].kind == M_ENVELOPE && k > 0) {
+            v->recs[k - 1].env = (long)i;
+        }
+    }
+}
+
 static void fill_summary(struct vstate *v) {
     struct bw_evidence_report *rep = v->rep;
     snprintf(rep->origin, sizeof rep->origin, "%s", v->trust->name);
@@ -364,8 +445,7 @@ static void run_checks(struct vstate *v) {
     check_sequence(v);
     check_parents(v);
     check_policies(v);
-    snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
-             "pack format v1 carries no per-receipt signatures");
+    check_signatures(v);
 }
 
 bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_verifier *trust,
@@ -384,8 +464,10 @@ bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_
     if (bw_evidence_read_members(&v, pack, len)) {
         v.recs = calloc(v.nrec + 1, sizeof *v.recs);
         v.cp_root = calloc(v.ncp + 1, 32);
-        if (v.recs && v.cp_root)
+        if (v.recs && v.cp_root) {
+            locate_receipts(&v);
             run_checks(&v);
+        }
         else
             e = BW_E_NOMEM;
     }

@@ -10,6 +10,7 @@
 enum member_kind {
     M_RECEIPT = 0,
     M_PROOF,
+    M_ENVELOPE, /* optional DSSE envelope of the receipt before its proof */
     M_CHECKPOINT,
     M_CONSISTENCY,
     M_POLICY,
@@ -29,6 +30,8 @@ struct member {
 /* One exported receipt, as the checks see it. */
 struct rec {
     uint64_t index;
+    size_t pos; /* member position of receipts/<index>.json; its proof is at pos + 1 */
+    long env;   /* member position of envelopes/<index>.dsse.json, -1 if none */
     uint8_t leaf[32];
     uint8_t parent[32];
     uint8_t policy[32];
@@ -49,7 +52,7 @@ struct vstate {
     struct bw_evidence_report *rep;
     struct member *m;
     size_t nm, cap;
-    size_t nrec, cp0, ncp, cons0, ncons, pol0, npol;
+    size_t nrec, nenv, cp0, ncp, cons0, ncons, pol0, npol;
     long missing, manifest, sig; /* member positions, -1 if absent */
     struct rec *recs;
     struct statement st;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ledger/dsse.h"
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
 #include "util/codec.h"
@@ -270,7 +271,7 @@ static void set_opts(struct bw_ledger *l, const struct bw_ledger_opts *opts) {
         l->opts.batch_wait_us = 0;
     if (l->opts.batch_wait_us > 1000000)
         l->opts.batch_wait_us = 1000000;
-    size_t frame_max = BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES;
+    size_t frame_max = BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + BW_FRAME_OVERHEAD + BW_DSSE_SIG_LEN;
     bw_buf_init(&l->wbuf, l->opts.batch_max * frame_max + BW_FRAME_OVERHEAD + BW_NOTE_MAX_TEXT);
     bw_buf_init(&l->note, BW_NOTE_MAX_TEXT);
 }
