@@ -136,7 +136,7 @@ static void make_receipt(struct bw_receipt *r, int i) {
 /* batch_max > 1 also sets a 200 ms batch wait so that a burst of up to batch_max appends lands
  * in one commit: tests that count commits need deterministic batches. */
 static struct bw_ledger *open_ok(const struct tdir *t, size_t batch_max) {
-    struct bw_ledger_opts o = {batch_max, batch_max > 1 ? 200000 : 0, 1};
+    struct bw_ledger_opts o = {batch_max, batch_max > 1 ? 200000 : 0, 1, 0};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
     return l;
@@ -569,7 +569,7 @@ static void test_two_producers(void **state) {
     (void)state;
     struct tdir t;
     tdir_make(&t);
-    struct bw_ledger_opts o = {32, 200, 1};
+    struct bw_ledger_opts o = {32, 200, 1, 0};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t.path, &o, &l), BW_OK);
     static struct producer p[2];
