@@ -322,6 +322,10 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts, struct
     BW_GOTO(recover(l));
     BW_GOTO_IF(pthread_create(&l->thread, NULL, bw_ledger_thread_main, l) != 0, BW_E_INTERNAL);
     l->thread_started = 1;
+#ifdef BW_BENCH_DISCARD_RECEIPTS
+    bw_error("ledger: BENCHMARK BUILD (BW_BENCH_DISCARD_RECEIPTS): receipts are acknowledged "
+             "and discarded, nothing is recorded");
+#endif
     bw_info("ledger %s: opened at size %llu%s", l->origin,
             (unsigned long long)atomic_load(&l->durable_size),
             atomic_load(&l->frozen) ? " (frozen)" : "");

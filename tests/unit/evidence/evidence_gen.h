@@ -18,6 +18,8 @@
 #include "ledger/receipt.h"
 #include "util/codec.h"
 
+/* Non-NULL: every receipt belongs to this org (benchmarks over HTTP need the caller's org). */
+static const char *gen_org;
 /* 1: also write an S frame (DSSE signature, ledger.sign_each) after every R frame. */
 static int gen_sign_each;
 
@@ -31,7 +33,8 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
     uint64_t pair = i / 2;
     bw_receipt_init(r, i % 2 ? BW_RECEIPT_OUTCOME : BW_RECEIPT_DECISION);
     r->time_ms = 1700000000000 + (int64_t)i;
-    snprintf(r->org_id, sizeof r->org_id, "%s", pair % 3 == 2 ? "org_b" : "org_a");
+    snprintf(r->org_id, sizeof r->org_id, "%s",
+             gen_org ? gen_org : pair % 3 == 2 ? "org_b" : "org_a");
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
