@@ -127,7 +127,8 @@ static int add_extra(struct bw_evidence_tree *t, uint64_t lo, uint64_t n, const 
     if (t->nextra == MAX_EXTRA)
         return 0;
     size_t i = t->nextra;
-    while (i > 0 && (t->extra[i - 1].lo > lo || (t->extra[i - 1].lo == lo && t->extra[i - 1].n > n))) {
+    while (i > 0 &&
+           (t->extra[i - 1].lo > lo || (t->extra[i - 1].lo == lo && t->extra[i - 1].n > n))) {
         t->extra[i] = t->extra[i - 1];
         i--;
     }

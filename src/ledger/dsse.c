@@ -9,8 +9,8 @@
 #define PAE_MAX (64 + sizeof BW_DSSE_PAYLOAD_TYPE + BW_RECEIPT_MAX_BYTES)
 
 static const char env_a[] = "{\"payload\":\"";
-static const char env_b[] = "\",\"payloadType\":\"" BW_DSSE_PAYLOAD_TYPE
-                            "\",\"signatures\":[{\"keyid\":\"";
+static const char env_b[] =
+    "\",\"payloadType\":\"" BW_DSSE_PAYLOAD_TYPE "\",\"signatures\":[{\"keyid\":\"";
 static const char env_c[] = "\",\"sig\":\"";
 static const char env_d[] = "\"}]}";
 

@@ -98,7 +98,7 @@ struct bw_ledger {
     atomic_int fail_next_write;
 
     /* Owned by the ledger thread (by open before it starts). */
-    struct bw_ledger_chunk **chunks; /* BW_LEDGER_MAX_CHUNKS slots */
+    struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */
     uint8_t (**nodes[BW_LEDGER_NODE_LEVELS])[32]; /* nodes[k][chunk]: level k >= 1 */
     struct bw_merkle_frontier frontier;
     uint64_t file_end;  /* durable length of the log file */

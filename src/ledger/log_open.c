@@ -141,7 +141,8 @@ bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
             l->nodes[k][nc] = malloc(BW_LEDGER_NODE_CHUNK * 32);
             BW_ENSURE(l->nodes[k][nc], BW_E_NOMEM);
         }
-        bw_merkle_node_hash(bw_ledger_node_at(l, k - 1, 2 * s), bw_ledger_node_at(l, k - 1, 2 * s + 1),
+        bw_merkle_node_hash(bw_ledger_node_at(l, k - 1, 2 * s),
+                            bw_ledger_node_at(l, k - 1, 2 * s + 1),
                             l->nodes[k][nc][s & (BW_LEDGER_NODE_CHUNK - 1)]);
     }
     return BW_OK;
@@ -271,7 +272,8 @@ static void set_opts(struct bw_ledger *l, const struct bw_ledger_opts *opts) {
         l->opts.batch_wait_us = 0;
     if (l->opts.batch_wait_us > 1000000)
         l->opts.batch_wait_us = 1000000;
-    size_t frame_max = BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + BW_FRAME_OVERHEAD + BW_DSSE_SIG_LEN;
+    size_t frame_max =
+        BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + BW_FRAME_OVERHEAD + BW_DSSE_SIG_LEN;
     bw_buf_init(&l->wbuf, l->opts.batch_max * frame_max + BW_FRAME_OVERHEAD + BW_NOTE_MAX_TEXT);
     bw_buf_init(&l->note, BW_NOTE_MAX_TEXT);
 }

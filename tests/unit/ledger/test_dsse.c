@@ -51,8 +51,7 @@ static void test_pae(void **state) {
     bw_buf_init(&b, 1024);
     assert_int_equal(bw_dsse_pae((const uint8_t *)"{}", 2, &b), BW_OK);
     /* DSSE protocol.md: "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body */
-    assert_string_equal((const char *)b.ptr,
-                        "DSSEv1 36 application/vnd.bulwark.receipt+json 2 {}");
+    assert_string_equal((const char *)b.ptr, "DSSEv1 36 application/vnd.bulwark.receipt+json 2 {}");
     bw_buf_cleanup(&b);
 }
 
@@ -97,8 +96,7 @@ static void test_sign_verify_envelope(void **state) {
 
     struct bw_buf env;
     bw_buf_init(&env, BW_DSSE_ENVELOPE_MAX);
-    assert_int_equal(bw_dsse_envelope_encode(big, BW_RECEIPT_MAX_BYTES, verifier.key_id, sig,
-                                             &env),
+    assert_int_equal(bw_dsse_envelope_encode(big, BW_RECEIPT_MAX_BYTES, verifier.key_id, sig, &env),
                      BW_OK);
     assert_true(env.len <= BW_DSSE_ENVELOPE_MAX);
     free(big);

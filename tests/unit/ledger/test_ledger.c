@@ -175,16 +175,15 @@ static void check_stored_proofs(struct bw_ledger *l, uint64_t size) {
         for (uint64_t i = 0; i < n; i += 1 + n / 17) {
             assert_int_equal(bw_ledger_inclusion_proof(l, i, n, a, BW_MERKLE_MAX_PROOF, &la),
                              BW_OK);
-            assert_int_equal(bw_merkle_inclusion_proof(leaf_of, l, i, n, b, BW_MERKLE_MAX_PROOF,
-                                                       &lb),
-                             BW_OK);
+            assert_int_equal(
+                bw_merkle_inclusion_proof(leaf_of, l, i, n, b, BW_MERKLE_MAX_PROOF, &lb), BW_OK);
             assert_int_equal(la, lb);
             assert_memory_equal(a, b, la * 32);
             assert_int_equal(bw_ledger_consistency_proof(l, i + 1, n, a, BW_MERKLE_MAX_PROOF, &la),
                              BW_OK);
-            assert_int_equal(bw_merkle_consistency_proof(leaf_of, l, i + 1, n, b,
-                                                         BW_MERKLE_MAX_PROOF, &lb),
-                             BW_OK);
+            assert_int_equal(
+                bw_merkle_consistency_proof(leaf_of, l, i + 1, n, b, BW_MERKLE_MAX_PROOF, &lb),
+                BW_OK);
             assert_int_equal(la, lb);
             assert_memory_equal(a, b, la * 32);
         }
