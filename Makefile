@@ -31,6 +31,10 @@ LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard fuzz/*.c)
+# Test drivers (tests/tools/*.c): small programs over the library that integration tests run
+# (BULWARK_TOOLS); never part of the product binary.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test unit integration asan fuzz fuzz-run bench clean format
 all: $(BUILD)/bulwark
@@ -49,11 +53,16 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbulwark.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbulwark.a $(LDLIBS) -lcmocka
 
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libbulwark.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/libbulwark.a $(LDLIBS)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BUILD)/bulwark
-	BULWARK_BIN=$(abspath $(BUILD)/bulwark) tests/integration/run.sh
+integration: $(BUILD)/bulwark $(TOOL_BINS)
+	BULWARK_BIN=$(abspath $(BUILD)/bulwark) BULWARK_TOOLS=$(abspath $(BUILD)/tools) \
+	  tests/integration/run.sh
 
 test: unit integration
 

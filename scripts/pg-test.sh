@@ -45,7 +45,7 @@ SQL
   "${psql[@]}" -U bulwark_owner -d bulwark <<'SQL'
 GRANT USAGE ON SCHEMA public TO bulwark_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO bulwark_app;
-GRANT EXECUTE ON FUNCTION bulwark_key_lookup(bytea) TO bulwark_app;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO bulwark_app;
 SQL
   echo "export PGHOST='$dir' PGPORT='$port' PGDATABASE=bulwark BULWARK_PG_APP=bulwark_app BULWARK_PG_OWNER=bulwark_owner"
   ;;

@@ -9,6 +9,9 @@
 static const struct bw_cmd *const commands[] = {
     &bw_cmd_init,
     &bw_cmd_serve,
+    &bw_cmd_org,
+    &bw_cmd_key,
+    &bw_cmd_agent,
     &bw_cmd_policy,
     &bw_cmd_egress,
     &bw_cmd_export,

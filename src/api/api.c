@@ -9,12 +9,18 @@
 #include "http/reply.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
+#include "store/identity.h"
+#include "util/log.h"
 #include "util/time.h"
 
 /* One table per surface (api_<surface>.c), each ending with a {0, NULL, 0, NULL} entry. */
 static const struct bw_api_route *const tables[] = {
     bw_api_routes_ledger,
     bw_api_routes_billing,
+    bw_api_routes_keys,
+    bw_api_routes_agents,
+    bw_api_routes_orgs,
+    bw_api_routes_policies,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
@@ -43,8 +49,40 @@ static int route_matches(const struct bw_api_route *r, const char *path, const c
     return 1;
 }
 
-static int is_admin(const struct bw_key_record *k) {
-    return strcmp(k->role, "owner") == 0 || strcmp(k->role, "admin") == 0;
+unsigned bw_api_role_bit(const char *role) {
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } roles[] = {
+        {"owner", BW_ROLE_OWNER},   {"admin", BW_ROLE_ADMIN}, {"reviewer", BW_ROLE_REVIEWER},
+        {"member", BW_ROLE_MEMBER}, {"agent", BW_ROLE_AGENT}, {"operator", BW_ROLE_OPERATOR},
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (strcmp(role, roles[i].name) == 0)
+            return roles[i].bit;
+    return 0;
+}
+
+void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what) {
+    char msg[96];
+    switch (e) {
+    case BW_E_NOT_FOUND:
+        snprintf(msg, sizeof msg, "no such %s", what);
+        bw_http_reply_error(req, 404, BW_R_NOT_FOUND, msg, NULL, NULL);
+        break;
+    case BW_E_EXISTS:
+        snprintf(msg, sizeof msg, "this %s conflicts with an existing one or its state", what);
+        bw_http_reply_error(req, 409, BW_R_CONFLICT, msg, NULL, NULL);
+        break;
+    case BW_E_INVALID:
+        snprintf(msg, sizeof msg, "a field of this %s is out of range", what);
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
+        break;
+    default:
+        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
+                            NULL);
+        break;
+    }
 }
 
 /* Finds the route for (method, path). *path_known tells a 405 from a 404. */
@@ -94,10 +132,16 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
                             NULL);
         return;
     }
-    if (r->access == BW_API_ADMIN && !is_admin(&caller)) {
+    if (!(r->access & bw_api_role_bit(caller.role))) {
         bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
-                            "this endpoint needs an owner or admin key", NULL, NULL);
+                            "this key's role may not use this endpoint (docs/ACCESS.md)", NULL,
+                            NULL);
         return;
     }
+    /* Management calls are rare: recording last use here costs one small write. Failure to
+     * record it does not deny (it is bookkeeping, not a decision). */
+    if (caller.org_id[0] &&
+        bw_store_key_touch(ctx->store, caller.org_id, caller.id, bw_now_ms()) != BW_OK)
+        bw_warn("api: could not record the last use of key %s", caller.id);
     r->handler(ctx, req, rest, &caller);
 }

@@ -21,12 +21,24 @@ struct bw_api_ctx {
     struct bw_auth_cache *keys;
 };
 
-/* Who may call an endpoint. */
-enum bw_api_access {
-    BW_API_PUBLIC,  /* no credential */
-    BW_API_ANY_KEY, /* any valid key of an org (agents included) */
-    BW_API_ADMIN,   /* a key with role owner or admin */
-};
+/* Who may call an endpoint: a set of roles (docs/ACCESS.md is the matrix). 0 = public, no
+ * credential. Org roles act inside their own org only; the operator is outside every org. */
+#define BW_ROLE_OWNER (1u << 0)
+#define BW_ROLE_ADMIN (1u << 1)
+#define BW_ROLE_REVIEWER (1u << 2)
+#define BW_ROLE_MEMBER (1u << 3)
+#define BW_ROLE_AGENT (1u << 4)
+#define BW_ROLE_OPERATOR (1u << 5)
+
+#define BW_API_PUBLIC 0u
+#define BW_API_ADMIN (BW_ROLE_OWNER | BW_ROLE_ADMIN)
+#define BW_API_REVIEW (BW_API_ADMIN | BW_ROLE_REVIEWER)
+#define BW_API_PEOPLE (BW_API_REVIEW | BW_ROLE_MEMBER) /* every human role of the org */
+#define BW_API_ANY_KEY (BW_API_PEOPLE | BW_ROLE_AGENT) /* every key of an org */
+#define BW_API_OPERATOR BW_ROLE_OPERATOR
+
+/* The role bit of a key record's role ("" or unknown: 0, which no route accepts). */
+unsigned bw_api_role_bit(const char *role);
 
 /* A handler: `rest` is the path after the route's prefix (for "/api/v1/receipts/" it is the
  * id), caller is NULL for public routes. It must reply (and so free req). */
@@ -36,19 +48,92 @@ typedef void (*bw_api_handler)(const struct bw_api_ctx *ctx, struct evhttp_reque
 struct bw_api_route {
     int method;       /* enum evhttp_cmd_type */
     const char *path; /* exact path, or a prefix when it ends with '/' */
-    enum bw_api_access access;
+    unsigned access; /* BW_API_PUBLIC or a set of BW_ROLE_* */
     bw_api_handler handler;
 };
 
 /* The surfaces' route tables (api_<surface>.c). */
 extern const struct bw_api_route bw_api_routes_ledger[];
 extern const struct bw_api_route bw_api_routes_billing[];
+extern const struct bw_api_route bw_api_routes_keys[];
+extern const struct bw_api_route bw_api_routes_agents[];
+extern const struct bw_api_route bw_api_routes_orgs[];
+extern const struct bw_api_route bw_api_routes_policies[];
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
 
-/* Sends a JSON value (stolen reference) with status 200. */
+/* Sends a JSON value (stolen reference) with the given status. */
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
+
+/* Replies with the error a store failure deserves: 404 NOT_FOUND (also for another org's
+ * object), 409 CONFLICT, 400 INVALID_REQUEST, else 503 STORE_UNAVAILABLE. `what` names the
+ * object ("key", "agent", ...). */
+void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what);
+
+/* Parses the request body as one JSON object (bounded by the config's max_body_bytes and
+ * max_json_depth; duplicate keys rejected). On failure it has replied 400/413 and returns
+ * NULL. An empty body is an empty object. The caller decrefs. */
+void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *req);
+
+/* A record of a change made through the API: an `admin` or `review` receipt is appended and
+ * made durable FIRST, then `apply` runs on the same worker thread with the receipt id and must
+ * reply (and free its arg). If the ledger fails, apply gets err != BW_OK and a NULL id: it must
+ * reply (bw_api_reply_ledger_error) and change nothing. Fail closed: nothing is changed
+ * without its receipt. The receipt r is copied. */
+struct bw_receipt;
+typedef void (*bw_api_apply_fn)(void *arg, bw_err err, const char *receipt_id);
+void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_api_apply_fn apply,
+                   void *arg);
+void bw_api_reply_ledger_error(struct evhttp_request *req);
+
+/* Fills the common fields of an admin receipt: time, org, principal (the caller's key id),
+ * route (the action, e.g. "key.create"), decision "apply", reason, rule (the target id) and
+ * request_sha256 of the body bytes (or of the action and target when there is no body). */
+void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *caller,
+                          const char *org_id, const char *action, const char *target,
+                          const char *reason, const void *body, size_t body_len);
+
+/* ---- request fields (api_record.c) ---- */
+
+/* Copies the optional string member `name` of body into out (size bytes). It must be a string
+ * of at most max_len bytes with no control characters (jansson has already checked UTF-8).
+ * Returns 1 if present, 0 if absent (out untouched; a JSON null counts as absent), -1 after
+ * replying 400 INVALID_REQUEST. required: absent is -1 too. */
+int bw_api_text(struct evhttp_request *req, const void *body, const char *name, size_t max_len,
+                int required, char *out, size_t size);
+/* The same for an integer member within [min, max]. */
+int bw_api_int(struct evhttp_request *req, const void *body, const char *name, int64_t min,
+               int64_t max, int64_t *out);
+/* Splits rest ("ID" or "ID/ACTION") into id and action ("" if none). 0 if the id is not the
+ * shape of one of our ids or the action is too long: the caller answers 404. */
+int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]);
+/* The value of query parameter `name` (copied, at most size-1 bytes) or "" — 0 if absent. */
+int bw_api_query(struct evhttp_request *req, const char *name, char *out, size_t size);
+
+/* ---- destructive actions: dry run, then confirm (api_confirm.c, docs/ACCESS.md) ---- */
+
+enum bw_confirm_step {
+    BW_CONFIRM_DRY_RUN, /* ?dry_run=1 or {"dry_run": true} */
+    BW_CONFIRM_GO,      /* {"confirm_token": "..."}: *token set (borrowed from body) */
+    BW_CONFIRM_MISSING, /* neither: answer with bw_api_confirm_required */
+};
+enum bw_confirm_step bw_api_confirm_step(struct evhttp_request *req, const void *body,
+                                         const char **token);
+/* 428 CONFIRM_REQUIRED. */
+void bw_api_confirm_required(struct evhttp_request *req);
+/* Dry run: stores the plan's hash with a fresh confirm token (10 minutes) and replies 200
+ * {dry_run, action, target, plan, confirm_token, expires_ms}. Steals plan_json (a json_t *).
+ * The plan must be deterministic (ids and counts, no times). */
+void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                          const struct bw_key_record *caller, const char *org_id,
+                          const char *action, const char *target, void *plan_json);
+/* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
+ * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
+ * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0. */
+int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const char *org_id, const char *action, const char *target,
+                         const char *token, const void *plan_json);
 
 #endif

@@ -25,6 +25,10 @@ void bw_auth_cache_invalidate_all(void) {
     atomic_fetch_add(&cache_generation, 1);
 }
 
+unsigned long bw_auth_cache_generation(void) {
+    return atomic_load(&cache_generation);
+}
+
 bw_err bw_auth_cache_new(size_t slots, int64_t ttl_ms, struct bw_auth_cache **out) {
     struct bw_auth_cache *c = calloc(1, sizeof *c);
     if (!c || slots == 0)

@@ -35,6 +35,9 @@ struct bw_auth_cache;
 bw_err bw_auth_cache_new(size_t slots, int64_t ttl_ms, struct bw_auth_cache **out) BW_MUST_CHECK;
 void bw_auth_cache_free(struct bw_auth_cache *c); /* NULL is a no-op */
 void bw_auth_cache_invalidate_all(void);           /* thread-safe */
+/* The current invalidation generation (thread-safe): a cache of anything derived from keys or
+ * agents (the widget's agent cache, proxy/widget.h) drops entries fetched under an older one. */
+unsigned long bw_auth_cache_generation(void);
 
 /* Identifies the caller from an Authorization header value ("Bearer <key>", scheme
  * case-insensitive). cache may be NULL. Writes the key record on success. Errors: BW_E_UNAUTH

@@ -33,5 +33,8 @@ extern const struct bw_cmd bw_cmd_egress;
 extern const struct bw_cmd bw_cmd_export;
 extern const struct bw_cmd bw_cmd_verify;
 extern const struct bw_cmd bw_cmd_version;
+extern const struct bw_cmd bw_cmd_org;
+extern const struct bw_cmd bw_cmd_key;
+extern const struct bw_cmd bw_cmd_agent;
 
 #endif

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "ledger/ledger.h"
+#include "store/identity.h"
 #include "store/store.h"
 #include "util/time.h"
 #include "vault/master.h"
@@ -104,10 +105,22 @@ static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *
     snprintf(k.org_id, sizeof k.org_id, "%s", org_id);
     snprintf(k.role, sizeof k.role, "%s", role);
     snprintf(k.agent, sizeof k.agent, "%s", agent);
+    snprintf(k.name, sizeof k.name, "init %s", role);
+    snprintf(k.created_by, sizeof k.created_by, "cli");
     k.created_ms = bw_now_ms();
     bw_auth_key_generate(key);
     bw_auth_key_hash(pepper, key, strlen(key), k.hash);
     return bw_store_key_insert(s, &k);
+}
+
+static bw_err new_agent(struct bw_store *s, const char *org_id, const char *name) {
+    struct bw_agent_record a;
+    memset(&a, 0, sizeof a);
+    bw_store_new_id("agt", a.id);
+    snprintf(a.org_id, sizeof a.org_id, "%s", org_id);
+    snprintf(a.name, sizeof a.name, "%s", name);
+    a.created_ms = bw_now_ms();
+    return bw_store_agent_insert(s, &a);
 }
 
 /* Everything after the directory exists: local files first, the database last (a database
@@ -129,6 +142,7 @@ static bw_err populate(const struct init_opts *o, const struct paths *p, char *o
     BW_GOTO(bw_store_open(o->database ? o->database : p->db, 1, &s));
     if (!o->join) {
         BW_GOTO(bw_store_org_create(s, "default", org_id));
+        BW_GOTO(new_agent(s, org_id, "default"));
         BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
         BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
     }

@@ -22,6 +22,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
 #include "util/codec.h"
@@ -233,18 +234,13 @@ static int load_policy(struct serve_state *st, int at_start) {
 static int setup_limits(struct serve_state *st, struct bw_store *s) {
     if (bw_limits_new(NULL, &st->gw.limits) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot create the admission state");
-    if (bw_store_is_postgres(st->gw.db_path)) {
-        /* Migration 2 (usage, billing) exists for SQLite only so far: on PostgreSQL, limits and
-         * budgets hold per replica and spend is metered in the outcome receipts. */
-        if (st->cfg.n_budgets || st->cfg.n_plans)
-            bw_warn("budgets on PostgreSQL are per replica until the spend tables exist there");
-    } else {
-        if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
-            return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
-        char err[300] = "";
-        if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
-            return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend %s", err);
-    }
+    /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
+     * are shared by every replica; the in-memory budget counters are per replica between
+     * restarts (docs/SPEND.md). */
+    if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
+    if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
     bw_billing_attach_limits(st->gw.limits);
     return 0;
 }
@@ -302,6 +298,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
                                 !st->cfg.ledger_fsync, st->cfg.ledger_sign_each};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
+    if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)
+        return bw_cli_fail(cmd, "out of memory");
     st->gw.cfg = &st->cfg;
     st->gw.ledger = st->ledger;
     st->gw.pepper = st->pepper;
@@ -312,6 +310,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
+    bw_org_policies_free(st->gw.org_policies);
+    st->gw.org_policies = NULL;
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */

@@ -50,9 +50,18 @@ void bw_config_defaults(struct bw_config *c) {
     c->ledger_batch_max = 256;
     c->ledger_fsync = 1;
     c->default_max_tokens = -1;
+    c->key_rotation_grace_s = 86400;
     c->billing_tolerance_s = 300;
     c->billing_max_body_bytes = 1u << 20;
     snprintf(c->billing_free_plan, sizeof c->billing_free_plan, "free");
+    c->widget_max_message_bytes = 4000;
+    c->widget_max_tokens = 512;
+    c->widget_history_messages = 20;
+    c->widget_history_bytes = 32768;
+    c->widget_max_conversation_messages = 200;
+    /* A public endpoint is rate-limited unless the operator says otherwise. */
+    c->widget_requests.per_minute = 30;
+    c->widget_requests.burst = 10;
 }
 
 void bw_config_cleanup(struct bw_config *c) {
@@ -320,6 +329,44 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
     return BW_OK;
 }
 
+static int model_name_ok(const char *s);
+
+static bw_err widget_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    long n = 0;
+    if (strcmp(key, "model") == 0) {
+        BW_TRY(get_str(w, v, "widget.model", c->widget_model, sizeof c->widget_model));
+        if (!model_name_ok(c->widget_model))
+            return fail(w, v, "widget.model: printable ASCII without spaces or quotes");
+    } else if (strcmp(key, "max_message_bytes") == 0) {
+        BW_TRY(get_int(w, v, "widget.max_message_bytes", 1, 65536, &n));
+        c->widget_max_message_bytes = (size_t)n;
+    } else if (strcmp(key, "max_tokens") == 0) {
+        BW_TRY(get_int(w, v, "widget.max_tokens", 1, TOKENS_MAX, &n));
+        c->widget_max_tokens = n;
+    } else if (strcmp(key, "history_messages") == 0) {
+        BW_TRY(get_int(w, v, "widget.history_messages", 0, 200, &n));
+        c->widget_history_messages = (int)n;
+    } else if (strcmp(key, "history_bytes") == 0) {
+        BW_TRY(get_int(w, v, "widget.history_bytes", 0, 1L << 20, &n));
+        c->widget_history_bytes = (size_t)n;
+    } else if (strcmp(key, "max_conversation_messages") == 0) {
+        BW_TRY(get_int(w, v, "widget.max_conversation_messages", 2, 1000, &n));
+        c->widget_max_conversation_messages = (int)n;
+    } else if (strcmp(key, "requests_per_minute") == 0) {
+        /* 0 turns the widget's own bucket off (the agent and org buckets still apply), and
+         * its burst is then unused */
+        BW_TRY(get_int(w, v, "widget.requests_per_minute", 0, RATE_MAX, &n));
+        c->widget_requests.per_minute = n;
+    } else if (strcmp(key, "requests_burst") == 0) {
+        BW_TRY(get_int(w, v, "widget.requests_burst", 1, RATE_MAX, &n));
+        c->widget_requests.burst = n;
+    } else {
+        return fail(w, v, "widget: unknown key '%.64s'", key);
+    }
+    return BW_OK;
+}
+
 static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
     if (strcmp(key, "batch_max") == 0) {
@@ -340,6 +387,17 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
         w->c->ledger_batch_wait_us = (int)n;
     } else {
         return fail(w, v, "ledger: unknown key '%.64s'", key);
+    }
+    return BW_OK;
+}
+
+static bw_err keys_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    long n = 0;
+    if (strcmp(key, "rotation_grace_s") == 0) {
+        BW_TRY(get_int(w, v, "keys.rotation_grace_s", 0, 30L * 86400, &n));
+        w->c->key_rotation_grace_s = n;
+    } else {
+        return fail(w, v, "keys: unknown key '%.64s'", key);
     }
     return BW_OK;
 }
@@ -620,6 +678,10 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return each_pair(w, v, "limits", limits_field);
     if (strcmp(key, "ledger") == 0)
         return each_pair(w, v, "ledger", ledger_field);
+    if (strcmp(key, "widget") == 0)
+        return each_pair(w, v, "widget", widget_field);
+    if (strcmp(key, "keys") == 0)
+        return each_pair(w, v, "keys", keys_field);
     if (strcmp(key, "orgs") == 0)
         return each_pair(w, v, "orgs", orgs_field);
     if (strcmp(key, "billing") == 0)

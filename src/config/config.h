@@ -106,6 +106,15 @@ struct bw_config {
     struct bw_plan_config *plans;
     size_t n_plans;
 
+    /* widget: the public browser chat widget (proxy/widget.h, docs/API.md "Widget") */
+    char widget_model[128];               /* for agents without a model; "" = none (503) */
+    size_t widget_max_message_bytes;      /* one user message, bytes of UTF-8 (413 over it) */
+    int64_t widget_max_tokens;            /* completion cap the gateway sends upstream */
+    int widget_history_messages;          /* previous messages of the conversation sent along */
+    size_t widget_history_bytes;          /* ... and at most this many bytes of them */
+    int widget_max_conversation_messages; /* a conversation ends here (409) */
+    struct bw_rate_config widget_requests; /* per widget (public key); on by default */
+
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
     int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
@@ -113,6 +122,8 @@ struct bw_config {
 
     struct bw_org_config *orgs;
     size_t n_orgs;
+
+    long key_rotation_grace_s; /* keys.rotation_grace_s: both keys work this long (default 1 day) */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

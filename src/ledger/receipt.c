@@ -131,7 +131,13 @@ static bw_err encode_usage(struct enc *e, const struct bw_receipt *r) {
     BW_TRY(put_key(e, "usage"));
     BW_TRY(open_obj(e));
     BW_TRY(member_int(e, "completion_tokens", r->completion_tokens));
+    if (r->has_cost)
+        BW_TRY(member_int(e, "cost_micros", r->cost_micros));
     BW_TRY(member_int(e, "prompt_tokens", r->prompt_tokens));
+    if (r->usage_estimated) {
+        BW_TRY(put_key(e, "source"));
+        BW_TRY(PUT_LIT(e, "\"estimated\""));
+    }
     BW_TRY(member_int(e, "total_tokens", r->total_tokens));
     return close_obj(e);
 }
@@ -164,6 +170,8 @@ static bw_err encode_predicate(struct enc *e, const struct bw_receipt *r, const 
     BW_TRY(encode_log(e, origin, index));
     BW_TRY(MEMBER_STR(e, "model", r, model));
     BW_TRY(MEMBER_STR(e, "org_id", r, org_id));
+    if (r->has_org_policy)
+        BW_TRY(member_hex(e, "org_policy_sha256", r->org_policy_sha256));
     if (r->has_parent)
         BW_TRY(member_hex(e, "parent_leaf_hash", r->parent_leaf_hash));
     if (r->has_policy)

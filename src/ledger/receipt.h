@@ -43,12 +43,17 @@ struct bw_receipt {
     uint8_t request_sha256[32];
     int has_policy;
     uint8_t policy_sha256[32];
+    int has_org_policy;
+    uint8_t org_policy_sha256[32]; /* the org's own policy, when it has one (POLICY.md) */
     int has_response;
     uint8_t response_sha256[32];
     int has_parent;
     uint8_t parent_leaf_hash[32]; /* outcome -> its decision receipt's leaf hash */
     int has_usage;
     int64_t prompt_tokens, completion_tokens, total_tokens;
+    int usage_estimated; /* 1: counted by the gateway, the upstream reported none */
+    int has_cost;
+    int64_t cost_micros; /* settled cost in micro-units (docs/SPEND.md) */
     int64_t duration_ms; /* outcome: time from admission to end (-1 = absent) */
 };
 

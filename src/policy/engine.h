@@ -78,6 +78,8 @@ struct bw_policy_decision {
     uint32_t expiry_s;                       /* require_approval only */
     uint64_t stripped[BW_POLICY_MAX_TOOLS / 64]; /* bit i: input tool i was stripped */
     uint8_t policy_sha256[32];                   /* SHA-256 of the exact policy file bytes */
+    int has_org_policy;            /* the rules layer came from the org's own policy: */
+    uint8_t org_policy_sha256[32]; /* the SHA-256 of its exact bytes */
 };
 
 /* Compiles a policy from YAML text. `name` is used in error messages. On success *out holds
@@ -108,6 +110,19 @@ size_t bw_policy_rule_count(const struct bw_policy *p);
  * read the texts, argument constraints read the named paths). */
 bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
                       struct bw_policy_decision *out);
+
+/* Per-org policies (docs/POLICY.md "Org policies"): a composite of the platform policy (may be
+ * NULL) and an org's own policy. Deciding with it runs the platform's `global` layer first (an
+ * org cannot loosen it), then the org's `rules` layer. org must have no `global` layer
+ * (BW_E_INVALID). The composite holds references to both; decisions carry the platform's hash
+ * in policy_sha256 and the org's in org_policy_sha256. Every function taking a policy accepts a
+ * composite. */
+bw_err bw_policy_compose(struct bw_policy *platform, struct bw_policy *org,
+                         struct bw_policy **out) BW_MUST_CHECK;
+/* The org policy's SHA-256 of a composite with a platform part, else NULL. */
+const uint8_t *bw_policy_org_sha256(const struct bw_policy *p);
+/* Number of rules in the global layer (an org policy must have none). */
+size_t bw_policy_global_count(const struct bw_policy *p);
 
 /* Decides each of n tools on its own (the context's own tools are ignored): out[i] is the
  * decision for tools[i] as if the request carried only that tool. Declared tools (args NULL)

@@ -9,7 +9,9 @@
 #include "policy/reasons.h"
 
 struct eval {
-    const struct bw_policy *p;
+    const struct bw_policy *gp;  /* whose global layer runs (the platform policy; may be NULL) */
+    const struct bw_policy *rp;  /* whose rules layer runs (the org's policy, or the platform's) */
+    const struct bw_policy *cur; /* the policy of the layer being walked: its regex limits */
     const struct bw_policy_input *in;
     uint64_t h_org, h_agent, h_role, h_route, h_model;
     const struct bw_policy_tool *tool; /* the one tool being decided, or NULL */
@@ -30,7 +32,7 @@ static uint64_t hash_or_zero(const char *s) {
 static int rx(struct eval *e, const struct bw_policy_rx *r, const uint8_t *s, size_t n) {
     if (!e->md && !(e->md = pcre2_match_data_create(1, NULL)))
         return -1; /* out of memory: fail closed like a limit */
-    return bw_policy_rx_match(e->p, r, e->md, s, n);
+    return bw_policy_rx_match(e->cur, r, e->md, s, n);
 }
 
 /* One argument constraint against a call's arguments: 1, 0, or -1 (regex limit). */
@@ -163,7 +165,15 @@ static int hot_miss(const struct eval *e, const struct bw_policy_hot *h) {
     return h->org_single && h->org_hash != e->h_org;
 }
 
-static long request_layer(struct eval *e, const struct bw_policy_layer *l) {
+static const struct bw_policy_layer no_rules = {NULL, NULL, 0};
+
+static const struct bw_policy_layer *global_of(const struct eval *e) {
+    return e->gp ? &e->gp->global : &no_rules;
+}
+
+static long request_layer(struct eval *e, const struct bw_policy *owner,
+                          const struct bw_policy_layer *l) {
+    e->cur = owner;
     for (size_t i = 0; i < l->n; i++) {
         if (hot_miss(e, &l->hot[i]))
             continue;
@@ -176,8 +186,10 @@ static long request_layer(struct eval *e, const struct bw_policy_layer *l) {
 
 /* Tool pass over one layer: the first tool rule before the request pass's hit that matches
  * with the tool, else that hit. NULL: no match; *limit on a regex limit. */
-static const struct bw_policy_rule *tool_layer(struct eval *e, const struct bw_policy_layer *l,
+static const struct bw_policy_rule *tool_layer(struct eval *e, const struct bw_policy *owner,
+                                               const struct bw_policy_layer *l,
                                                size_t request_idx, int *limit) {
+    e->cur = owner;
     for (size_t i = 0; i < request_idx; i++) {
         if (!(l->hot[i].fields & BW_PF_TOOL) || hot_miss(e, &l->hot[i]))
             continue;
@@ -210,8 +222,11 @@ static void from_rule(struct bw_policy_decision *d, const struct bw_policy_rule 
     }
 }
 
-static void init_eval(struct eval *e, const struct bw_policy *p, const struct bw_policy_input *in) {
-    e->p = p;
+static void init_eval(struct eval *e, const struct bw_policy *gp, const struct bw_policy *rp,
+                      const struct bw_policy_input *in) {
+    e->gp = gp;
+    e->rp = rp;
+    e->cur = rp;
     e->in = in;
     e->h_org = hash_or_zero(in->org);
     e->h_agent = hash_or_zero(in->agent);
@@ -226,17 +241,18 @@ static void init_eval(struct eval *e, const struct bw_policy *p, const struct bw
 /* Both layers are always passed: a tool pass may get past a global non-allow (an allowing
  * global tool rule before it) and then needs the rules layer's request-pass hit. */
 static void request_pass(struct eval *e) {
-    long g = request_layer(e, &e->p->global);
-    long r = request_layer(e, &e->p->rules);
+    long g = request_layer(e, e->gp, global_of(e));
+    long r = request_layer(e, e->rp, &e->rp->rules);
     e->limit = g < 0 || r < 0;
     e->g_idx = g < 0 ? 0 : (size_t)g;
     e->r_idx = r < 0 ? 0 : (size_t)r;
 }
 
-static const struct bw_policy_rule *layer_hit(struct eval *e, const struct bw_policy_layer *l,
-                                              size_t request_idx, int *limit) {
+static const struct bw_policy_rule *layer_hit(struct eval *e, const struct bw_policy *owner,
+                                              const struct bw_policy_layer *l, size_t request_idx,
+                                              int *limit) {
     if (e->tool)
-        return tool_layer(e, l, request_idx, limit);
+        return tool_layer(e, owner, l, request_idx, limit);
     return request_idx < l->n ? &l->rules[request_idx] : NULL;
 }
 
@@ -244,12 +260,14 @@ static const struct bw_policy_rule *layer_hit(struct eval *e, const struct bw_po
  * NO_MATCHING_RULE. With e->tool NULL this is the request pass's own outcome. */
 static void decide_one(struct eval *e, struct bw_policy_decision *out) {
     int limit = e->limit;
-    const struct bw_policy_rule *g = limit ? NULL : layer_hit(e, &e->p->global, e->g_idx, &limit);
+    const struct bw_policy_rule *g =
+        limit ? NULL : layer_hit(e, e->gp, global_of(e), e->g_idx, &limit);
     if (!limit && g && g->effect != BW_POLICY_ALLOW) {
         from_rule(out, g, "global");
         return;
     }
-    const struct bw_policy_rule *r = limit ? NULL : layer_hit(e, &e->p->rules, e->r_idx, &limit);
+    const struct bw_policy_rule *r =
+        limit ? NULL : layer_hit(e, e->rp, &e->rp->rules, e->r_idx, &limit);
     if (limit)
         set_plain(out, BW_POLICY_DENY, BW_R_POLICY_MATCH_LIMIT, "", "default", 403);
     else if (r)
@@ -258,11 +276,24 @@ static void decide_one(struct eval *e, struct bw_policy_decision *out) {
         set_plain(out, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "", "default", 403);
 }
 
+/* The policies in force: the platform's hash, and the org's when it has its own. */
+static void stamp_with(const struct bw_policy *gp, const struct bw_policy *rp,
+                       struct bw_policy_decision *d) {
+    memcpy(d->policy_sha256, (gp ? gp : rp)->sha256, 32);
+    d->has_org_policy = gp && rp != gp;
+    if (d->has_org_policy)
+        memcpy(d->org_policy_sha256, rp->sha256, 32);
+}
+
+static void stamp(const struct eval *e, struct bw_policy_decision *d) {
+    stamp_with(e->gp, e->rp, d);
+}
+
 static void decide_tool(struct eval *e, const struct bw_policy_tool *t,
                         struct bw_policy_decision *out) {
     e->tool = t;
     e->h_tool = hash_or_zero(t->name);
-    memcpy(out->policy_sha256, e->p->sha256, 32);
+    stamp(e, out);
     decide_one(e, out);
     e->tool = NULL;
 }
@@ -289,14 +320,14 @@ static void decide_request(struct eval *e, struct bw_policy_decision *out) {
         memset(out->stripped, 0, sizeof out->stripped);
 }
 
-static bw_err check_input(const struct bw_policy *p, const struct bw_policy_input *in,
-                          struct bw_policy_decision *out) {
+static bw_err check_input(const struct bw_policy *gp, const struct bw_policy *rp,
+                          const struct bw_policy_input *in, struct bw_policy_decision *out) {
     memset(out, 0, sizeof *out);
-    if (!p) {
+    if (!rp) {
         set_plain(out, BW_POLICY_DENY, BW_R_POLICY_UNAVAILABLE, "", "default", 503);
         return BW_E_UNAVAILABLE;
     }
-    memcpy(out->policy_sha256, p->sha256, 32);
+    stamp_with(gp, rp, out);
     if (in->n_tools > BW_POLICY_MAX_TOOLS || (in->n_tools && !in->tools) ||
         (in->n_texts && !in->texts)) {
         set_plain(out, BW_POLICY_DENY, BW_R_INVALID_REQUEST, "", "default", 400);
@@ -305,30 +336,48 @@ static bw_err check_input(const struct bw_policy *p, const struct bw_policy_inpu
     return BW_OK;
 }
 
-bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
-                      struct bw_policy_decision *out) {
-    BW_TRY(check_input(p, in, out));
+/* A composite's parts: (base, overlay); a plain policy is both layers itself. */
+static void parts(const struct bw_policy *p, const struct bw_policy **platform,
+                  const struct bw_policy **org) {
+    *platform = p && p->overlay ? p->base : p;
+    *org = p && p->overlay ? p->overlay : NULL;
+}
+
+static bw_err eval_layered(const struct bw_policy *platform, const struct bw_policy *org,
+                           const struct bw_policy_input *in, struct bw_policy_decision *out) {
+    const struct bw_policy *rp = org ? org : platform;
+    BW_TRY(check_input(platform, rp, in, out));
     struct eval e;
-    init_eval(&e, p, in);
+    init_eval(&e, platform, rp, in);
     decide_request(&e, out);
     pcre2_match_data_free(e.md);
     return BW_OK;
 }
 
+bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
+                      struct bw_policy_decision *out) {
+    const struct bw_policy *platform, *org;
+    parts(p, &platform, &org);
+    return eval_layered(platform, org, in, out);
+}
+
 bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_input *ctx,
                               const struct bw_policy_tool *tools, size_t n,
                               struct bw_policy_decision *out) {
+    const struct bw_policy *platform, *org;
+    parts(p, &platform, &org);
+    const struct bw_policy *rp = org ? org : platform;
     struct bw_policy_input base = *ctx;
     base.tools = NULL;
     base.n_tools = 0;
     struct bw_policy_decision first;
-    bw_err err = check_input(p, &base, &first);
+    bw_err err = check_input(platform, rp, &base, &first);
     for (size_t i = 0; i < n; i++)
         out[i] = first; /* a deny, if the check failed */
     if (err != BW_OK)
         return err;
     struct eval e;
-    init_eval(&e, p, &base);
+    init_eval(&e, platform, rp, &base);
     request_pass(&e);
     for (size_t i = 0; i < n; i++)
         decide_tool(&e, &tools[i], &out[i]);

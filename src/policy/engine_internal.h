@@ -117,6 +117,9 @@ struct bw_policy_layer {
 
 struct bw_policy {
     atomic_uint refs;
+    /* A composite (bw_policy_compose) has no layers of its own: base's global layer, then
+     * overlay's rules layer. Both are references it holds; base may be NULL. */
+    struct bw_policy *base, *overlay;
     struct bw_policy_layer global, rules;
     uint32_t match_limit, depth_limit;
     pcre2_match_context *mctx; /* read-only after load: shared by all threads */

@@ -216,6 +216,7 @@ static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
 static const char *const known_routes[] = {
     "chat",        "completions",    "responses",      "embeddings",         "models",
     "moderations", "mcp.tools_list", "mcp.tools_call", "mcp.resources_read", "mcp.prompts_get",
+    "widget",
 };
 
 static const char *route_invalid(const char *s) {
@@ -880,6 +881,8 @@ void bw_policy_rule_cleanup(struct bw_policy_rule *r) {
 }
 
 static void policy_free(struct bw_policy *p) {
+    bw_policy_unref(p->base);
+    bw_policy_unref(p->overlay);
     struct bw_policy_layer *layers[] = {&p->global, &p->rules};
     for (size_t l = 0; l < 2; l++) {
         for (size_t i = 0; i < layers[l]->n; i++)
@@ -903,14 +906,38 @@ void bw_policy_unref(struct bw_policy *p) {
 }
 
 const uint8_t *bw_policy_sha256(const struct bw_policy *p) {
-    return p->sha256;
+    return p->overlay ? (p->base ? p->base->sha256 : p->overlay->sha256) : p->sha256;
+}
+
+const uint8_t *bw_policy_org_sha256(const struct bw_policy *p) {
+    return p->overlay && p->base ? p->overlay->sha256 : NULL;
+}
+
+size_t bw_policy_global_count(const struct bw_policy *p) {
+    return p->overlay ? (p->base ? p->base->global.n : 0) : p->global.n;
 }
 
 size_t bw_policy_rule_count(const struct bw_policy *p) {
-    return p->global.n + p->rules.n;
+    return p->overlay ? bw_policy_global_count(p) + p->overlay->rules.n
+                      : p->global.n + p->rules.n;
 }
 
 /* ---- entry points ---- */
+
+bw_err bw_policy_compose(struct bw_policy *platform, struct bw_policy *org,
+                         struct bw_policy **out) {
+    BW_ENSURE(org && !org->overlay && (!platform || !platform->overlay), BW_E_INVALID);
+    BW_ENSURE(org->global.n == 0, BW_E_INVALID);
+    struct bw_policy *p = calloc(1, sizeof *p);
+    if (!p)
+        return BW_E_NOMEM;
+    atomic_init(&p->refs, 1);
+    p->base = platform ? bw_policy_ref(platform) : NULL;
+    p->overlay = bw_policy_ref(org);
+    memcpy(p->sha256, bw_policy_sha256(p), 32);
+    *out = p;
+    return BW_OK;
+}
 
 static bw_err new_policy(struct bw_policy **out) {
     struct bw_policy *p = calloc(1, sizeof *p);

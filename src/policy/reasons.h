@@ -57,4 +57,12 @@
 #define BW_R_WEBHOOK_IN_PROGRESS "WEBHOOK_IN_PROGRESS"
 #define BW_R_BILLING_EVENT_APPLIED "BILLING_EVENT_APPLIED"
 
+/* Management API (docs/ACCESS.md). */
+#define BW_R_CONFLICT "CONFLICT"                     /* a name taken, or a state that forbids it */
+#define BW_R_CONFIRM_REQUIRED "CONFIRM_REQUIRED"     /* destructive: dry run first */
+#define BW_R_CONFIRM_INVALID "CONFIRM_INVALID"       /* token unknown, used, expired, or for another plan */
+#define BW_R_ADMIN_CHANGE "ADMIN_CHANGE"             /* an admin receipt's reason */
+#define BW_R_WIDGET_DISABLED "WIDGET_DISABLED"       /* widget key unknown or its widget off */
+#define BW_R_ORIGIN_NOT_ALLOWED "ORIGIN_NOT_ALLOWED" /* widget call from an origin not listed */
+
 #endif

@@ -29,6 +29,7 @@ struct bw_gateway {
     atomic_long inflight;      /* requests and receipts not yet done */
     pthread_mutex_t policy_mu; /* guards `policy` between a reader's ref and a swap */
     struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
+    struct bw_org_policies *org_policies; /* per-org policies (org_policies.h); NULL = none */
     struct bw_limits *limits;  /* admission state (rates, in-flight, budgets); NULL = none */
     struct bw_meter *meter;    /* metering writer; NULL: no usage table on this backend */
     atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
@@ -39,6 +40,7 @@ struct bw_gateway {
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_CHECK;
 
 struct bw_policy;
+struct bw_org_policies;
 
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */
 void bw_gateway_policy_init(struct bw_gateway *gw);

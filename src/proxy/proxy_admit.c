@@ -53,16 +53,20 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     c->admission_refused = 1;
 }
 
-/* Takes one unit from each configured request bucket; a miss refuses with Retry-After. */
+/* Takes one unit from each configured request bucket; a miss refuses with Retry-After. A
+ * widget call's principal is its widget ("widget:<agent id>"): its per-key bucket has the
+ * widget's own, public-facing rate (widget.requests_*), and the agent and org buckets apply as
+ * to every call of the agent. */
 static int take_requests(struct bw_call *c, struct bw_limits *l, int64_t now_us) {
     const struct bw_config *cfg = c->w->gw->cfg;
     const struct {
         const char *kind;
         const struct bw_rate_config *rate;
         int needs_agent;
-    } kinds[] = {{"rk", &cfg->key_requests, 0},
-                 {"ra", &cfg->agent_requests, 1},
-                 {"ro", &cfg->org_requests, 0}};
+    } kinds[] = {
+        {"rk", c->route == BW_ROUTE_WIDGET ? &cfg->widget_requests : &cfg->key_requests, 0},
+        {"ra", &cfg->agent_requests, 1},
+        {"ro", &cfg->org_requests, 0}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         if (!rate_on(kinds[i].rate) || (kinds[i].needs_agent && !c->key.agent[0]))
             continue;
@@ -162,6 +166,13 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
         return -1;
     }
     c->worst_tokens = v.worst_tokens;
+    c->prompt_estimate = call.prompt_tokens;
+    c->worst_cost_micros = pc ? v.worst_cost_micros : -1;
+    /* A stream is cut off past its reservation only when a finite budget is at stake. */
+    struct bw_limits_budget_state org;
+    if (bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
+        (org.max_tokens >= 0 || org.max_cost_micros >= 0))
+        c->cap_tokens = v.worst_tokens - call.prompt_tokens;
     if (v.clamped && c->body_json) {
         /* The budget fits less than asked: forward the cap the reservation holds. */
         json_object_set_new(c->body_json, "max_tokens", json_integer(v.max_tokens));
@@ -173,6 +184,7 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
 
 int bw_call_admit(struct bw_call *c) {
     struct bw_limits *l = c->w->gw->limits;
+    c->worst_cost_micros = -1;
     if (!l || c->route == BW_ROUTE_MODELS)
         return 0;
     int64_t now_us = bw_mono_us();
@@ -209,12 +221,28 @@ void bw_call_release_admission(struct bw_call *c) {
     }
 }
 
-/* Settles a forwarded call: the real usage (or, when the upstream reported none, the worst case
- * reserved: never less than what may have been produced) is charged; unused tokens go back. */
+/* What to charge when the upstream reported no usage (marked estimated): for a stream, the
+ * prompt estimate plus what it produced (the larger of one token per delta event and bytes/4,
+ * both estimates that tend high); for anything else the worst case reserved, never less than
+ * what may have been produced. */
+static void estimate_usage(const struct bw_call *c, int64_t *prompt, int64_t *completion) {
+    if (c->streaming) {
+        int64_t by_bytes = (c->stream_bytes + 3) / 4;
+        *prompt = c->prompt_estimate;
+        *completion = c->stream_units > by_bytes ? c->stream_units : by_bytes;
+    } else {
+        *prompt = c->worst_tokens;
+        *completion = 0;
+    }
+}
+
+/* Settles a forwarded call: the real usage, or the estimate above, is charged; unused tokens go
+ * back. The settled numbers are kept on c for the outcome receipt. */
 int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
     struct bw_limits *l = c->w->gw->limits;
-    int64_t prompt = c->has_usage ? c->prompt_tokens : c->worst_tokens;
-    int64_t completion = c->has_usage ? c->completion_tokens : 0;
+    int64_t prompt = c->prompt_tokens, completion = c->completion_tokens;
+    if (!c->has_usage)
+        estimate_usage(c, &prompt, &completion);
     int64_t cost = 0;
     int32_t month = bw_limits_month_of(bw_now_ms());
     if (l && c->reservation) {
@@ -229,6 +257,11 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
         bw_limits_inflight_release(l, c->key.org_id);
         c->inflight_held = 0;
     }
+    c->settled = 1;
+    c->usage_estimated = !c->has_usage;
+    c->settled_prompt = prompt;
+    c->settled_completion = completion;
+    c->cost_micros = cost;
     if (u) {
         memset(u, 0, sizeof *u);
         snprintf(u->org_id, sizeof u->org_id, "%s", c->key.org_id);
@@ -239,6 +272,7 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
         u->completion_tokens = completion;
         u->total_tokens = prompt + completion;
         u->cost_micros = cost;
+        u->estimated = c->usage_estimated;
         u->started_ms = c->start_ms;
         u->ended_ms = bw_now_ms();
         u->month = month;

@@ -1,5 +1,7 @@
 /* proxy_call.c: one governed call, steps 1 to 5 and 9 of DESIGN.md: bound, identify, decide,
- * record (durable before anything is forwarded), and the outcome receipt at the end. */
+ * record (durable before anything is forwarded), and the outcome receipt at the end. A caller
+ * that identified the principal and built the request itself (the widget) enters at step 3
+ * through bw_call_begin_prepared; everything after that is the same code. */
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -31,6 +33,9 @@ static void call_free(struct bw_call *c) {
     bw_buf_cleanup(&c->resp);
     bw_sse_cleanup(&c->sse);
     bw_sha256_stream_cleanup(&c->resp_sha);
+    if (c->hooks && c->hooks->cleanup)
+        c->hooks->cleanup(c->hook_arg);
+    free(c->built_body);
     free(c);
     atomic_fetch_sub(&gw->inflight, 1);
 }
@@ -98,12 +103,6 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         bw_sha256_stream_final(&c->resp_sha, r.response_sha256);
         r.has_response = 1;
     }
-    if (c->has_usage) {
-        r.has_usage = 1;
-        r.prompt_tokens = c->prompt_tokens;
-        r.completion_tokens = c->completion_tokens;
-        r.total_tokens = c->total_tokens;
-    }
     if (c->forwarded && c->route != BW_ROUTE_MODELS) {
         /* Step 8: settle the reservation with the real usage and meter the call. */
         struct bw_usage_record u;
@@ -111,6 +110,20 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
         snprintf(u.status, sizeof u.status, "%s", status);
         if (gw->meter)
             bw_meter_push(gw->meter, &u);
+    }
+    if (c->settled) { /* the bill is provable from the evidence: usage and cost */
+        r.has_usage = 1;
+        r.prompt_tokens = c->settled_prompt;
+        r.completion_tokens = c->settled_completion;
+        r.total_tokens = c->has_usage ? c->total_tokens : c->settled_prompt + c->settled_completion;
+        r.usage_estimated = c->usage_estimated;
+        r.has_cost = 1;
+        r.cost_micros = c->cost_micros;
+    } else if (c->has_usage) {
+        r.has_usage = 1;
+        r.prompt_tokens = c->prompt_tokens;
+        r.completion_tokens = c->completion_tokens;
+        r.total_tokens = c->total_tokens;
     }
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);
@@ -177,6 +190,8 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
         bw_call_finish(c, "client_disconnected", 499);
         return;
     }
+    if (c->hooks && c->hooks->before_forward && c->hooks->before_forward(c) != 0)
+        return; /* the hook ended the call */
     if (bw_sha256_stream_init(&c->resp_sha) != BW_OK) {
         bw_call_fail(c, 503, BW_R_INTERNAL, "out of memory", NULL);
         return;
@@ -194,6 +209,8 @@ static void record_decision(struct bw_call *c) {
     snprintf(r.rule, sizeof r.rule, "%s", c->decision.rule);
     r.has_policy = 1;
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
+    r.has_org_policy = c->decision.has_org_policy;
+    memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 
@@ -276,14 +293,21 @@ static int identify(struct bw_call *c) {
         bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL);
         return -1;
     }
+    if (!c->key.org_id[0]) { /* an operator key: outside every org, so no tenant to bill */
+        bw_call_fail(c, 403, BW_R_ROLE_FORBIDDEN, "operator keys cannot call models", NULL);
+        return -1;
+    }
     return 0;
 }
 
-void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route) {
+/* A new call for req (its input buffer pulled up as c->body), counted in flight; NULL after
+ * replying 503 when out of memory. */
+static struct bw_call *call_new(struct bw_gw_worker *w, struct evhttp_request *req,
+                                enum bw_route route) {
     struct bw_call *c = calloc(1, sizeof *c);
     if (!c) {
         bw_http_reply_error(req, 503, BW_R_INTERNAL, "out of memory", NULL, NULL);
-        return;
+        return NULL;
     }
     atomic_fetch_add(&w->gw->inflight, 1);
     c->w = w;
@@ -297,13 +321,50 @@ void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_r
     c->body_len = evbuffer_get_length(in);
     c->body = c->body_len ? evbuffer_pullup(in, -1) : (const uint8_t *)"";
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, c);
+    return c;
+}
 
+/* Steps 3 to 5: admit, decide, record; the decision's durability starts the forward. */
+static void call_run(struct bw_call *c) {
+    if (bw_call_admit(c) == 0)
+        bw_call_decide(c);
+    record_decision(c);
+}
+
+void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route) {
+    struct bw_call *c = call_new(w, req, route);
+    if (!c)
+        return;
     if (identify(c) != 0)
         return;
     if (route != BW_ROUTE_MODELS && parse_body(c) != 0)
         return;
     bw_sha256(c->body, c->body_len, c->request_sha256);
-    if (bw_call_admit(c) == 0)
-        bw_call_decide(c);
-    record_decision(c);
+    call_run(c);
+}
+
+void bw_call_begin_prepared(struct bw_gw_worker *w, struct evhttp_request *req,
+                            const struct bw_call_start *s) {
+    struct bw_call *c = call_new(w, req, s->route);
+    if (!c) {
+        json_decref(s->body_json);
+        if (s->hooks->cleanup)
+            s->hooks->cleanup(s->hook_arg);
+        return;
+    }
+    c->hooks = s->hooks; /* from here call_free releases what the caller handed over */
+    c->hook_arg = s->hook_arg;
+    c->body_json = s->body_json;
+    c->key = *s->caller;
+    snprintf(c->model, sizeof c->model, "%s", s->model);
+    /* The receipt's subject is what the client sent, as for every other route. */
+    bw_sha256(c->body, c->body_len, c->request_sha256);
+    c->built_body = json_dumps(c->body_json, JSON_COMPACT);
+    if (!c->built_body) {
+        bw_call_fail(c, 503, BW_R_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    c->body = (const uint8_t *)c->built_body;
+    c->body_len = strlen(c->built_body);
+    call_run(c);
 }

@@ -33,6 +33,40 @@ static void take_usage(struct bw_call *c, const json_t *root) {
     c->has_usage = 1;
 }
 
+/* Counts what one streamed chunk produced: text and tool-call bytes of every choice's delta,
+ * and one unit per chunk that carried any (OpenAI-compatible upstreams send about one token per
+ * content chunk). Used to bill a stream whose upstream reports no usage, and to cut a stream
+ * off once it produced more than its reservation. */
+static void count_stream(struct bw_call *c, const json_t *chunk) {
+    json_t *choices = json_object_get(chunk, "choices");
+    size_t i, k;
+    json_t *ch, *tc;
+    int64_t bytes = 0;
+    json_array_foreach(choices, i, ch) {
+        json_t *delta = json_object_get(ch, "delta");
+        const char *text = bw_json_str(delta, "content");
+        if (text)
+            bytes += (int64_t)strlen(text);
+        json_array_foreach(json_object_get(delta, "tool_calls"), k, tc) {
+            json_t *fn = json_object_get(tc, "function");
+            const char *name = bw_json_str(fn, "name");
+            const char *args = bw_json_str(fn, "arguments");
+            bytes += (int64_t)(name ? strlen(name) : 0) + (int64_t)(args ? strlen(args) : 0);
+        }
+    }
+    if (bytes > 0) {
+        c->stream_units++;
+        c->stream_bytes += bytes;
+    }
+}
+
+/* 1 when the stream has produced more completion than the reservation holds: an upstream that
+ * ignores max_tokens would otherwise spend past the budget. Counted in chunks (a low estimate
+ * of tokens), so a well-behaved upstream is never cut. */
+static int over_reservation(const struct bw_call *c) {
+    return c->cap_tokens > 0 && c->stream_units > c->cap_tokens;
+}
+
 static int is_event_stream(const char *ct) {
     return ct && strncasecmp(ct, "text/event-stream", 17) == 0;
 }
@@ -76,7 +110,7 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
                        size_t data_len) {
     struct bw_call *c = arg;
     int done = data_len == 6 && memcmp(data, "[DONE]", 6) == 0;
-    int governed = c->policy && c->route == BW_ROUTE_CHAT;
+    int governed = c->policy && bw_route_is_chat(c->route);
     if (done && governed && bw_call_govern_stream_end(c) != 0) {
         c->stream_fail = BW_R_TOOL_CALL_INCOMPLETE;
         return BW_E_UPSTREAM;
@@ -88,6 +122,12 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
             bw_json_parse(data, data_len, RESPONSE_JSON_DEPTH, &j, why, sizeof why) != BW_OK)
             return BW_E_UPSTREAM;
         take_usage(c, j);
+        count_stream(c, j);
+        if (over_reservation(c)) {
+            json_decref(j);
+            c->stream_fail = BW_R_BUDGET_EXHAUSTED;
+            return BW_E_UPSTREAM;
+        }
         if (governed) {
             int bad = bw_call_govern_stream(c, j);
             json_decref(j);
@@ -194,6 +234,12 @@ static void finish_buffered(struct bw_call *c, long status) {
                        "the upstream's tool calls are malformed", "upstream_bad_response");
         return;
     }
+    if (c->hooks) {
+        /* A prepared call answers in its own shape (the widget): it ends the call. */
+        c->hooks->on_answer(c, status, j);
+        json_decref(j);
+        return;
+    }
     if (changed) {
         /* Refused tool calls were removed: the client gets the governed answer. */
         char *text = json_dumps(j, JSON_COMPACT);
@@ -240,6 +286,13 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                        "upstream_unavailable");
         return;
     case BW_UP_ABORTED:
+        if (c->stream_fail && strcmp(c->stream_fail, BW_R_BUDGET_EXHAUSTED) == 0) {
+            fail_forwarded(c, 429, BW_R_BUDGET_EXHAUSTED,
+                           "the stream reached its budget reservation and was cut off; it is "
+                           "billed for what was delivered",
+                           "budget_cut_off");
+            return;
+        }
         if (c->stream_fail) {
             fail_forwarded(c, 502, c->stream_fail,
                            "the stream's tool calls could not be governed; it was ended",
@@ -275,7 +328,7 @@ void bw_forward_start(struct bw_call *c) {
     const struct bw_config *cfg = gw->cfg;
     struct bw_upstream_request r = {
         .method = c->route == BW_ROUTE_MODELS ? "GET" : "POST",
-        .url = c->route == BW_ROUTE_CHAT         ? gw->url_chat
+        .url = bw_route_is_chat(c->route)        ? gw->url_chat
                : c->route == BW_ROUTE_EMBEDDINGS ? gw->url_embeddings
                                                  : gw->url_models,
         .body = c->forward_body ? (const uint8_t *)c->forward_body : c->body,

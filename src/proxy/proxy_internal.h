@@ -21,7 +21,14 @@
 struct event;
 struct evhttp_request;
 
-enum bw_route { BW_ROUTE_CHAT, BW_ROUTE_EMBEDDINGS, BW_ROUTE_MODELS };
+enum bw_route { BW_ROUTE_CHAT, BW_ROUTE_EMBEDDINGS, BW_ROUTE_MODELS, BW_ROUTE_WIDGET };
+
+/* Routes whose request is a chat completion (messages, tools) and whose answer is one. */
+static inline int bw_route_is_chat(enum bw_route r) {
+    return r == BW_ROUTE_CHAT || r == BW_ROUTE_WIDGET;
+}
+
+struct bw_widget_cache;
 
 struct bw_gw_worker {
     struct bw_gateway *gw;
@@ -29,6 +36,32 @@ struct bw_gw_worker {
     struct bw_store *store;
     struct bw_upstream *up;
     struct bw_auth_cache *keys;
+    struct bw_widget_cache *widgets; /* agents by widget key (proxy/widget.h) */
+};
+
+struct bw_call;
+
+/* A caller that identifies the principal and builds the upstream request itself (the widget,
+ * proxy_widget.c) runs the same pipeline and plugs in here. Every hook runs on the worker. */
+struct bw_call_hooks {
+    /* The decision allowed the call and its receipt is durable; nothing is forwarded yet.
+     * 0 = forward. Non-zero: the hook has ended the call (bw_call_fail). May be NULL. */
+    int (*before_forward)(struct bw_call *c);
+    /* The upstream's whole answer, parsed (an object) and governed; status is the upstream's
+     * HTTP status. Must end the call (bw_call_respond, or bw_call_fail with an outcome status).
+     * answer is borrowed. Required. */
+    void (*on_answer)(struct bw_call *c, long status, json_t *answer);
+    /* Frees the hook argument when the call ends, whichever way. May be NULL. */
+    void (*cleanup)(void *hook_arg);
+};
+
+struct bw_call_start {
+    enum bw_route route;
+    const struct bw_key_record *caller; /* the identified principal, copied */
+    json_t *body_json;                  /* taken: the request the gateway built */
+    const char *model;                  /* the model in body_json, receipt profile */
+    const struct bw_call_hooks *hooks;  /* static */
+    void *hook_arg;                     /* taken: hooks->cleanup frees it, on every path */
 };
 
 struct bw_call {
@@ -72,15 +105,37 @@ struct bw_call {
     const char *stream_fail; /* reason code when stream governance ended the stream */
     int client_gone;
     int64_t prompt_tokens, completion_tokens, total_tokens;
-    int has_usage;
+    int has_usage; /* the upstream reported usage */
+    /* stream metering (proxy_forward.c): what the upstream produced, for billing when it reports
+     * no usage and for cutting a stream off at the reservation (docs/SPEND.md) */
+    int64_t prompt_estimate; /* the admission's prompt estimate */
+    int64_t cap_tokens;      /* completion tokens reserved; 0 = no finite budget to protect */
+    int64_t worst_cost_micros; /* the reservation's worst-case cost; -1 = no price known */
+    int64_t stream_units;    /* delta events that carried text or tool-call bytes */
+    int64_t stream_bytes;    /* those bytes */
+    /* settlement (proxy_admit.c), for the outcome receipt */
+    int settled;
+    int usage_estimated;
+    int64_t settled_prompt, settled_completion, cost_micros;
     struct event *gone_ev; /* deferred cancel after the client went away */
     struct event *idle_ev; /* stream idle timeout */
+    /* a prepared call (bw_call_begin_prepared) */
+    const struct bw_call_hooks *hooks;
+    void *hook_arg;
+    char *built_body; /* the gateway-built request bytes (c->body points here) */
 };
 
 /* proxy_worker.c: the route's name in receipts and policies ("chat", "embeddings", "models"). */
 const char *bw_route_name(enum bw_route r);
 
 /* proxy_call.c */
+/* Starts a call whose caller was identified by the router's caller and whose request was built
+ * by it (the widget): admit, decide, record, forward, as any other call. The receipt subject is
+ * the SHA-256 of the client's exact request bytes (req's input buffer); the upstream gets the
+ * JSON of s->body_json. Always ends the request (now or later); takes s->body_json and
+ * s->hook_arg on every path. */
+void bw_call_begin_prepared(struct bw_gw_worker *w, struct evhttp_request *req,
+                            const struct bw_call_start *s);
 void bw_call_finish(struct bw_call *c, const char *status, int http_status);
 void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_t len,
                      const char *status);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy/reasons.h"
+#include "proxy/org_policies.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -109,7 +110,9 @@ static void fill_input(struct bw_call *c) {
     in->route = bw_route_name(c->route);
     in->model = c->model[0] ? c->model : NULL;
     in->max_tokens = c->view.max_tokens;
-    in->estimated_cost = -1; /* prices arrive with spend control (issue 6) */
+    /* the worst case admission reserved, in currency units (the price table's micro-units
+     * / 1e6); unknown price: -1, which a cost bound treats as unbounded (docs/POLICY.md) */
+    in->estimated_cost = c->worst_cost_micros >= 0 ? (double)c->worst_cost_micros / 1e6 : -1;
     in->tools = c->view.tools;
     in->n_tools = c->view.n_tools;
     in->texts = c->view.texts;
@@ -117,8 +120,30 @@ static void fill_input(struct bw_call *c) {
     in->now_s = bw_now_ms() / 1000;
 }
 
+/* The policy in force for the caller's org: the platform's composed with the org's own (if
+ * any). 0, or -1 after denying (the org's policy could not be read: fail closed). */
+static int acquire_policy(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    struct bw_policy *platform = bw_gateway_policy_acquire(gw);
+    if (!gw->org_policies) {
+        c->policy = platform;
+        return 0;
+    }
+    bw_err e = bw_org_policies_acquire(gw->org_policies, c->w->store, c->key.org_id, platform,
+                                       bw_now_ms(), &c->policy);
+    bw_policy_unref(platform);
+    if (e != BW_OK) {
+        c->policy = NULL;
+        memcpy(c->decision.policy_sha256, gw->cfg->sha256, 32);
+        deny(c, BW_R_POLICY_UNAVAILABLE, 503);
+        return -1;
+    }
+    return 0;
+}
+
 void bw_call_decide(struct bw_call *c) {
-    c->policy = bw_gateway_policy_acquire(c->w->gw);
+    if (acquire_policy(c) != 0)
+        return;
     if (!c->policy) {
         decide_by_config(c);
         if (c->decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)
@@ -126,7 +151,7 @@ void bw_call_decide(struct bw_call *c) {
         return;
     }
     c->view.max_tokens = -1;
-    if (c->route == BW_ROUTE_CHAT && c->body_json) {
+    if (bw_route_is_chat(c->route) && c->body_json) {
         bw_err e = bw_policy_request_view_init(&c->view, c->body_json);
         if (e != BW_OK) {
             memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
@@ -152,7 +177,7 @@ void bw_call_policy_cleanup(struct bw_call *c) {
 
 int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed) {
     *changed = 0;
-    if (!c->policy || c->route != BW_ROUTE_CHAT)
+    if (!c->policy || !bw_route_is_chat(c->route))
         return 0;
     struct bw_policy_call_verdict *v = NULL;
     size_t n = 0;

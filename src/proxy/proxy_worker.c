@@ -9,12 +9,14 @@
 #include "http/reply.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "proxy/widget.h"
 #include "util/log.h"
 
 /* Verified key records are reused for up to a second: a key change in this process drops them
  * at once (bw_auth_cache_invalidate_all); another process's change is seen within the TTL. */
 #define KEY_CACHE_SLOTS 4096
 #define KEY_CACHE_TTL_MS 1000
+#define WIDGET_CACHE_SLOTS 1024
 
 void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
 
@@ -40,8 +42,10 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
     w->base = base;
     if (bw_store_open(gw->db_path, 0, &w->store) != BW_OK ||
         bw_upstream_new(base, &w->up) != BW_OK ||
-        bw_auth_cache_new(KEY_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->keys) != BW_OK) {
+        bw_auth_cache_new(KEY_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->keys) != BW_OK ||
+        bw_widget_cache_new(WIDGET_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->widgets) != BW_OK) {
         bw_error("proxy: worker %d: cannot open the store or the upstream client", index);
+        bw_auth_cache_free(w->keys);
         bw_upstream_free(w->up);
         bw_store_close(w->store);
         free(w);
@@ -53,6 +57,7 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
 static void worker_fini(void *ctx) {
     struct bw_gw_worker *w = ctx;
 
+    bw_widget_cache_free(w->widgets);
     bw_auth_cache_free(w->keys);
     bw_upstream_free(w->up);
     bw_store_close(w->store);
@@ -84,6 +89,8 @@ const char *bw_route_name(enum bw_route r) {
         return "embeddings";
     case BW_ROUTE_MODELS:
         return "models";
+    case BW_ROUTE_WIDGET:
+        return "widget";
     default:
         return "unknown";
     }
@@ -101,6 +108,18 @@ static void handle(void *ctx, struct evhttp_request *req) {
     if (strncmp(path, "/api/", 5) == 0) {
         struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
         bw_api_handle(&api, req, path);
+        return;
+    }
+    if (strncmp(path, "/widget/", 8) == 0) {
+        /* The public browser widget: its own identification and CORS (proxy_widget.c), then
+         * the same governed call as below. */
+        if (atomic_load(&w->gw->stopping)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            bw_http_reply_error(req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down", NULL,
+                                NULL);
+            return;
+        }
+        bw_widget_handle(w, req, path);
         return;
     }
     if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {

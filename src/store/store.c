@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sql.h"
 #include "store/store_internal.h"
 
 void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]) {
@@ -52,49 +53,19 @@ int bw_store_schema_version(struct bw_store *s) {
     return s->version;
 }
 
-bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) {
-    char new_id[BW_ID_SIZE];
-    bw_store_new_id("org", new_id);
-    bw_err e = s->kind == BW_STORE_POSTGRES ? bw_store_pg_org_create(s, new_id, name)
-                                            : bw_store_sqlite_org_create(s, new_id, name);
-    if (e == BW_OK)
-        memcpy(id, new_id, BW_ID_SIZE);
-    return e;
-}
-
-bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
-    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_insert(s, k)
-                                        : bw_store_sqlite_key_insert(s, k);
-}
-
-bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct bw_key_record *out) {
-    return s->kind == BW_STORE_POSTGRES ? bw_store_pg_key_by_hash(s, hash, out)
-                                        : bw_store_sqlite_key_by_hash(s, hash, out);
-}
-
-static bw_err run_simple(struct bw_store *s, const char *sql) {
-    if (s->kind == BW_STORE_POSTGRES) {
-        PGresult *r = PQexec(s->pg, sql);
-        bw_err e = PQresultStatus(r) == PGRES_COMMAND_OK ? BW_OK : BW_E_UNAVAILABLE;
-        PQclear(r);
-        return e;
-    }
-    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? BW_OK : BW_E_UNAVAILABLE;
-}
-
 bw_err bw_store_tx_begin(struct bw_store *s) {
-    return run_simple(s, s->kind == BW_STORE_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
+    return bw_sql_begin(s, NULL, 1);
 }
 
 bw_err bw_store_tx_commit(struct bw_store *s) {
-    return run_simple(s, "COMMIT");
+    return bw_sql_commit(s);
 }
 
 void bw_store_tx_rollback(struct bw_store *s) {
-    (void)run_simple(s, "ROLLBACK");
+    bw_sql_rollback(s);
 }
 
 void bw_store_relax_durability(struct bw_store *s) {
     if (s->kind == BW_STORE_SQLITE)
-        (void)run_simple(s, "PRAGMA synchronous=NORMAL");
+        (void)sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
 }

@@ -21,14 +21,19 @@ struct bw_store;
 
 struct bw_key_record {
     char id[BW_ID_SIZE];
-    char org_id[BW_ID_SIZE];
+    char org_id[BW_ID_SIZE]; /* "" for an operator key (outside every org) */
     char org_name[64];
-    char role[16];  /* owner | admin | reviewer | member | agent */
+    char role[16];  /* owner | admin | reviewer | member | agent | operator */
     char agent[64]; /* optional agent name the key is bound to ("" = none) */
+    char name[64];  /* a label chosen by its creator ("" = none) */
+    char member_id[BW_ID_SIZE]; /* the member holding it ("" = none) */
+    char created_by[BW_ID_SIZE]; /* key id of the creator, "cli", or "" */
+    char rotated_to[BW_ID_SIZE]; /* the replacing key's id after a rotation */
     uint8_t hash[32];
     int64_t created_ms;
-    int64_t expires_ms; /* 0 = never */
+    int64_t expires_ms; /* 0 = never; a rotated key's grace period ends here */
     int64_t revoked_ms; /* 0 = active */
+    int64_t last_used_ms; /* 0 = never (listing only) */
 };
 
 /* Opens the SQLite database at path (create=1: creates it, failing with BW_E_EXISTS if the file
@@ -50,11 +55,15 @@ int bw_store_schema_version(struct bw_store *s);
 /* Creates an org; writes its new id ("org_<16 hex>"). BW_E_EXISTS if the name is taken. */
 bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) BW_MUST_CHECK;
 
-/* Inserts a key record (id, org_id, role, agent, hash, created/expires set by caller). */
+/* Inserts a key record (id, org_id, role, agent, name, member_id, created_by, hash,
+ * created/expires set by the caller). role "operator" (org_id "") goes to the operator keys,
+ * which no tenant can see; on PostgreSQL only the owner role may write them. */
 bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) BW_MUST_CHECK;
 
-/* Looks up a key by its keyed hash (joined with its org's name). BW_E_NOT_FOUND if none. The
- * caller still compares hashes in constant time and checks revoked/expired. */
+/* Looks up a key (org or operator) by its keyed hash, with its org's name. BW_E_NOT_FOUND if
+ * none. The caller still compares hashes in constant time and checks revoked/expired. This is
+ * the one read that crosses tenants (the key is the capability; on PostgreSQL it goes through
+ * the SECURITY DEFINER function bulwark_key_lookup). */
 bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
                             struct bw_key_record *out) BW_MUST_CHECK;
 
@@ -64,7 +73,8 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
  * no-op. */
 void bw_store_relax_durability(struct bw_store *s);
 
-/* Groups the following writes into one transaction (one fsync): for batched metering. */
+/* Groups the following writes into one transaction (one fsync): for batched metering. Only
+ * bw_store_usage_insert may run inside it (each row then sets its own tenant). */
 bw_err bw_store_tx_begin(struct bw_store *s) BW_MUST_CHECK;
 bw_err bw_store_tx_commit(struct bw_store *s) BW_MUST_CHECK;
 void bw_store_tx_rollback(struct bw_store *s);
@@ -84,6 +94,7 @@ struct bw_usage_record {
     char model[128];
     int64_t prompt_tokens, completion_tokens, total_tokens, cost_micros;
     char status[32]; /* outcome status: ok | upstream_error | ... */
+    int estimated;   /* 1: the upstream reported no usage; the gateway counted (SPEND.md) */
     int64_t started_ms, ended_ms;
     int32_t month; /* budget month of the reservation (bw_limits_month_of(started_ms)) */
     char receipt_id[32];

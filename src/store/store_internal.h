@@ -10,29 +10,27 @@
 
 enum bw_store_kind { BW_STORE_SQLITE, BW_STORE_POSTGRES };
 
+#define BW_SQL_CACHE 64 /* prepared statements kept per SQLite handle (sql.c) */
+
 struct bw_store {
     enum bw_store_kind kind;
     int version;
+    int in_tx; /* a bw_sql_begin scope is open */
     /* SQLite */
     sqlite3 *db;
-    sqlite3_stmt *key_by_hash;
     sqlite3_stmt *usage_insert; /* prepared on first use (store_billing.c) */
+    struct {
+        const char *sql; /* the caller's string literal: its address is the key */
+        sqlite3_stmt *st;
+    } sql_cache[BW_SQL_CACHE];
     /* PostgreSQL */
     PGconn *pg;
 };
 
 bw_err bw_store_sqlite_open(const char *path, int create, struct bw_store *s) BW_MUST_CHECK;
 void bw_store_sqlite_close(struct bw_store *s);
-bw_err bw_store_sqlite_org_create(struct bw_store *s, const char *id, const char *name);
-bw_err bw_store_sqlite_key_insert(struct bw_store *s, const struct bw_key_record *k);
-bw_err bw_store_sqlite_key_by_hash(struct bw_store *s, const uint8_t hash[32],
-                                   struct bw_key_record *out);
 
 bw_err bw_store_pg_open(const char *conninfo, struct bw_store *s) BW_MUST_CHECK;
 void bw_store_pg_close(struct bw_store *s);
-bw_err bw_store_pg_org_create(struct bw_store *s, const char *id, const char *name);
-bw_err bw_store_pg_key_insert(struct bw_store *s, const struct bw_key_record *k);
-bw_err bw_store_pg_key_by_hash(struct bw_store *s, const uint8_t hash[32],
-                               struct bw_key_record *out);
 
 #endif

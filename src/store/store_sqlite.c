@@ -71,12 +71,6 @@ bw_err bw_store_sqlite_open(const char *path, int create, struct bw_store *s) {
     sqlite3_busy_timeout(s->db, 5000);
     BW_GOTO(exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
     BW_GOTO(migrate(s));
-    rc = sqlite3_prepare_v3(s->db,
-                            "SELECT k.id, k.org_id, o.name, k.role, k.agent, k.hash, k.created_ms,"
-                            " k.expires_ms, k.revoked_ms FROM api_keys k JOIN orgs o"
-                            " ON o.id = k.org_id WHERE k.hash = ?1",
-                            -1, SQLITE_PREPARE_PERSISTENT, &s->key_by_hash, NULL);
-    BW_GOTO_IF(rc != SQLITE_OK, BW_E_UNAVAILABLE);
     return BW_OK;
 out:
     if (s->db)
@@ -85,77 +79,8 @@ out:
 }
 
 void bw_store_sqlite_close(struct bw_store *s) {
-    sqlite3_finalize(s->key_by_hash);
     sqlite3_finalize(s->usage_insert);
+    for (size_t i = 0; i < BW_SQL_CACHE; i++)
+        sqlite3_finalize(s->sql_cache[i].st);
     sqlite3_close_v2(s->db);
-}
-
-static void copy_col(sqlite3_stmt *st, int col, char *out, size_t size) {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    snprintf(out, size, "%s", t ? (const char *)t : "");
-}
-
-bw_err bw_store_sqlite_org_create(struct bw_store *s, const char *new_id, const char *name) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO orgs(id, name, created_ms) VALUES (?1, ?2, ?3)", -1,
-                           &st, NULL) != SQLITE_OK)
-        return BW_E_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, bw_now_ms());
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT)
-        return BW_E_EXISTS;
-    return rc == SQLITE_DONE ? BW_OK : BW_E_UNAVAILABLE;
-}
-
-bw_err bw_store_sqlite_key_insert(struct bw_store *s, const struct bw_key_record *k) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO api_keys(id, org_id, role, agent, hash, created_ms,"
-                           " expires_ms, revoked_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return BW_E_UNAVAILABLE;
-    sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, k->org_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, k->role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, k->agent, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 5, k->hash, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, k->created_ms);
-    sqlite3_bind_int64(st, 7, k->expires_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_CONSTRAINT)
-        return BW_E_EXISTS;
-    return rc == SQLITE_DONE ? BW_OK : BW_E_UNAVAILABLE;
-}
-
-bw_err bw_store_sqlite_key_by_hash(struct bw_store *s, const uint8_t hash[32],
-                                   struct bw_key_record *out) {
-    sqlite3_stmt *st = s->key_by_hash;
-    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    bw_err result = BW_OK;
-    if (rc == SQLITE_DONE) {
-        result = BW_E_NOT_FOUND;
-    } else if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 5) != 32) {
-        result = BW_E_UNAVAILABLE;
-    } else {
-        struct bw_key_record k;
-        memset(&k, 0, sizeof k);
-        copy_col(st, 0, k.id, sizeof k.id);
-        copy_col(st, 1, k.org_id, sizeof k.org_id);
-        copy_col(st, 2, k.org_name, sizeof k.org_name);
-        copy_col(st, 3, k.role, sizeof k.role);
-        copy_col(st, 4, k.agent, sizeof k.agent);
-        memcpy(k.hash, sqlite3_column_blob(st, 5), 32);
-        k.created_ms = sqlite3_column_int64(st, 6);
-        k.expires_ms = sqlite3_column_int64(st, 7);
-        k.revoked_ms = sqlite3_column_int64(st, 8);
-        *out = k;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return result;
 }

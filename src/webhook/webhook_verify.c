@@ -1,9 +1,6 @@
 /* webhook_verify.c: Stripe and Standard Webhooks signature checks (webhook.h). */
 #include "webhook/webhook.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,13 +8,7 @@
 #include "policy/reasons.h"
 #include "util/buf.h"
 #include "util/codec.h"
-
-struct bw_webhook_keys {
-    enum bw_webhook_scheme scheme;
-    size_t n;
-    uint8_t *key[BW_WEBHOOK_MAX_KEYS]; /* sodium_malloc */
-    size_t len[BW_WEBHOOK_MAX_KEYS];
-};
+#include "webhook/webhook_internal.h"
 
 void bw_webhook_keys_free(struct bw_webhook_keys *k) {
     if (!k)
@@ -187,39 +178,13 @@ bw_err bw_webhook_standard_parse(const char *header, size_t len,
     return BW_OK;
 }
 
-/* HMAC-SHA256 over the concatenation of parts (OpenSSL 3 EVP_MAC). */
-static bw_err hmac_sha256(const uint8_t *key, size_t key_len, const struct bw_slice *parts,
-                          size_t n_parts, uint8_t out[32]) {
-    bw_err result = BW_E_CRYPTO;
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end(),
-    };
-    size_t len = 0;
-    if (!ctx || !EVP_MAC_init(ctx, key, key_len, params))
-        goto out;
-    for (size_t i = 0; i < n_parts; i++)
-        if (parts[i].len && !EVP_MAC_update(ctx, parts[i].ptr, parts[i].len))
-            goto out;
-    if (!EVP_MAC_final(ctx, out, &len, 32) || len != 32)
-        goto out;
-    result = BW_OK;
-out:
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return result;
-}
-
 /* 1 if any key's MAC over parts equals any candidate (each compared in constant time). */
 static bw_err any_match(const struct bw_webhook_keys *keys, const struct bw_slice *parts,
                         size_t n_parts, const uint8_t (*cand)[32], size_t n_cand, int *match) {
     *match = 0;
     for (size_t k = 0; k < keys->n; k++) {
         uint8_t expect[32];
-        BW_TRY(hmac_sha256(keys->key[k], keys->len[k], parts, n_parts, expect));
+        BW_TRY(bw_webhook_hmac_sha256(keys->key[k], keys->len[k], parts, n_parts, expect));
         for (size_t c = 0; c < n_cand; c++)
             if (sodium_memcmp(expect, cand[c], 32) == 0)
                 *match = 1;
@@ -262,16 +227,6 @@ bw_err bw_webhook_verify_stripe(const struct bw_webhook_keys *keys, const char *
     return check_time(sig.t, now_s, tolerance_s, reason);
 }
 
-static int id_ok(const char *id) {
-    size_t n = id ? strnlen(id, BW_WEBHOOK_MAX_ID + 1) : 0;
-    if (n == 0 || n > BW_WEBHOOK_MAX_ID)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
 bw_err bw_webhook_verify_standard(const struct bw_webhook_keys *keys, const char *msg_id,
                                   const char *timestamp, const char *signature, const uint8_t *body,
                                   size_t body_len, int64_t now_s, int tolerance_s,
@@ -280,22 +235,18 @@ bw_err bw_webhook_verify_standard(const struct bw_webhook_keys *keys, const char
     int64_t t = 0;
     if (!keys || keys->scheme != BW_WEBHOOK_STANDARD)
         return BW_E_INTERNAL;
-    if (!id_ok(msg_id) || !timestamp ||
+    if (!bw_webhook_id_ok(msg_id) || !timestamp ||
         bw_webhook_parse_timestamp(timestamp, strlen(timestamp), &t) != BW_OK || !signature ||
         bw_webhook_standard_parse(signature, strlen(signature), &sig) != BW_OK) {
         if (reason)
             *reason = BW_R_WEBHOOK_HEADER_MALFORMED;
         return BW_E_INVALID;
     }
-    struct bw_slice parts[] = {
-        {(const uint8_t *)msg_id, strlen(msg_id)},
-        {(const uint8_t *)".", 1},
-        {(const uint8_t *)timestamp, strlen(timestamp)},
-        {(const uint8_t *)".", 1},
-        {body, body_len},
-    };
+    struct bw_slice parts[BW_WEBHOOK_STANDARD_PARTS];
+    bw_webhook_standard_parts(msg_id, timestamp, body, body_len, parts);
     int match = 0;
-    BW_TRY(any_match(keys, parts, 5, (const uint8_t(*)[32])sig.v1, sig.n_v1, &match));
+    BW_TRY(any_match(keys, parts, BW_WEBHOOK_STANDARD_PARTS, (const uint8_t(*)[32])sig.v1, sig.n_v1,
+                     &match));
     if (!match) {
         if (reason)
             *reason = BW_R_WEBHOOK_SIGNATURE_INVALID;

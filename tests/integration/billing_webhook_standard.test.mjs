@@ -96,9 +96,9 @@ test('usage export: admin only, own org only, JSON and CSV', async () => {
     const sql = ["INSERT INTO orgs(id,name,created_ms) VALUES ('org_other','other',0);"];
     for (const [id, org, agent, model, p, c, cost] of rows)
         sql.push(`INSERT INTO usage VALUES ('${id}','${org}','${agent}','k','${model}',${p},${c},` +
-                 `${p + c},${cost},'ok',${t},${t + 5},0,'');`);
+                 `${p + c},${cost},'ok',${t},${t + 5},0,'',0);`);
     sql.push(`INSERT INTO usage VALUES ('use_o1','org_other','x','k','gpt-4o',1000,1000,2000,` +
-             `5000,'ok',${t},${t},0,'');`);
+             `5000,'ok',${t},${t},0,'',0);`);
     execFileSync('sqlite3', [db, sql.join('\n')]);
 
     assertError(await getWithKey(gw.port, '/api/v1/usage', gw.keys.agent_key), 403,

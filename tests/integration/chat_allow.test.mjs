@@ -60,7 +60,11 @@ test('an allowed chat completion is forwarded with the upstream key and recorded
     const op = predicate(outcome);
     assert.equal(op.status, 'ok');
     assert.equal(op.http_status, 200);
-    if (op.usage) assert.deepEqual(op.usage, direct.json.usage);
+    if (op.usage) {
+        const { cost_micros: cost, ...tokens } = op.usage;
+        assert.deepEqual(tokens, direct.json.usage, 'the upstream-reported usage, not an estimate');
+        assert.equal(cost, 0, 'settled cost is recorded (no price configured: 0)');
+    }
     assert.ok(op.log.index > index, 'outcome precedes its decision');
 
     const ledger = readLedger(gw.dir);

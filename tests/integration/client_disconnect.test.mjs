@@ -46,6 +46,11 @@ test('raw socket: first chunk passes through at once; disconnect is recorded', a
     const outcome = await waitOutcome(gw.dir, index, 3000);
     assert.equal(predicate(outcome).status, 'client_disconnected');
     assert.ok(readLedger(gw.dir).includes('"status":"client_disconnected"'));
+    // billed for what the upstream produced before the disconnect, not the worst case
+    const usage = predicate(outcome).usage;
+    assert.equal(usage.source, 'estimated');
+    assert.ok(usage.completion_tokens >= 0 && usage.completion_tokens < 20,
+              `billed ${usage.completion_tokens} completion tokens for what was produced`);
     await assertHealthy(gw.port);
 });
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
     REPO, Scope, run, startMock, configYaml, postJson, chatBody, assertError, assertDecision,
-    receiptAt, predicate, sleep,
+    receiptAt, predicate, sleep, getWithKey,
 } from './lib/harness.mjs';
 
 const scope = new Scope();
@@ -90,6 +90,20 @@ test('an unknown key is refused on both replicas', async () => {
         const r = await postJson(g.port, '/v1/chat/completions', chatBody(), { key: bogus });
         assertError(r, 401, 'UNAUTHENTICATED');
     }
+});
+
+test('a key created through one replica\'s API authenticates on the other; its revoke reaches both', async () => {
+    const [one, two] = replicas;
+    const made = await postJson(one.port, '/api/v1/keys', { role: 'member', name: 'made on one' },
+                                { key: keys.admin_key });
+    assert.equal(made.status, 201, made.text);
+    const get = (port) => getWithKey(port, '/api/v1/me', made.json.key);
+    assert.equal((await get(two.port)).status, 200, 'replica two accepts a key made on one');
+    const rev = await postJson(two.port, `/api/v1/keys/${made.json.id}/revoke`, {}, { key: keys.admin_key });
+    assert.equal(rev.status, 200, rev.text);
+    assert.equal((await get(two.port)).status, 401, 'the revoking replica rejects it at once');
+    await sleep(1200); // the other replica's key cache holds verified keys for at most 1 s
+    assert.equal((await get(one.port)).status, 401, 'the other replica rejects it within its cache TTL');
 });
 
 test('a dead database denies: nothing is forwarded', async () => {

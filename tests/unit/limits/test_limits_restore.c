@@ -64,7 +64,7 @@ static void restart_keeps_month_spend(void **state) {
 
     struct bw_store *s = NULL;
     assert_int_equal(bw_store_open_sqlite(path, 1, &s), BW_OK);
-    assert_int_equal(bw_store_schema_version(s), 2);
+    assert_int_equal(bw_store_schema_version(s), 3);
     char acme[BW_ID_SIZE], other[BW_ID_SIZE];
     assert_int_equal(bw_store_org_create(s, "acme", acme), BW_OK);
     assert_int_equal(bw_store_org_create(s, "other", other), BW_OK);

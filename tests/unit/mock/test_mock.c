@@ -249,10 +249,10 @@ static void test_models(void **state) {
     json_t *v = json_of(&r);
     assert_string_equal(json_string_value(json_object_get(v, "object")), "list");
     const char *want[] = {"gpt-4o-mini",  "gpt-4o",     "text-embedding-3-small", "mock-hang",
-                          "mock-garbage", "mock-error", "mock-slow-stream"};
+                          "mock-garbage", "mock-error", "mock-slow-stream", "mock-runaway"};
     json_t *data = json_object_get(v, "data");
-    assert_int_equal(json_array_size(data), 7);
-    for (size_t i = 0; i < 7; i++) {
+    assert_int_equal(json_array_size(data), 8);
+    for (size_t i = 0; i < 8; i++) {
         json_t *m = json_array_get(data, i);
         assert_string_equal(json_string_value(json_object_get(m, "id")), want[i]);
         assert_string_equal(json_string_value(json_object_get(m, "object")), "model");

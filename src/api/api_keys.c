@@ -1,0 +1,477 @@
+/* api_keys.c: API keys under /api/v1/keys (docs/ACCESS.md, docs/API.md).
+ *
+ *   POST /api/v1/keys                 create {role, agent?, name?, member_id?, expires_in_s?}
+ *   GET  /api/v1/keys                 list (?include_revoked=1); never the secret or its hash
+ *   GET  /api/v1/keys/{id}            one key
+ *   POST /api/v1/keys/{id}/revoke     revoke now
+ *   POST /api/v1/keys/{id}/rotate     a new key; the old one works for a grace period {grace_s?}
+ *   POST /api/v1/keys/revoke-all      destructive: dry run, then confirm (owner)
+ *
+ * A caller manages only keys whose role ranks at most its own (owner > admin > reviewer, member
+ * > agent): an admin cannot mint, revoke or rotate an owner key. Every change is an `admin`
+ * receipt made durable before the change (bw_api_record). The secret of a new key exists only
+ * in sodium_malloc'd memory until the reply is written, then is wiped. */
+#include <event2/http.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "http/reply.h"
+#include "ledger/receipt.h"
+#include "policy/reasons.h"
+#include "proxy/proxy.h"
+#include "store/identity.h"
+#include "util/time.h"
+
+#define MAX_EXPIRES_S (10LL * 366 * 86400)
+#define MAX_GRACE_S (30LL * 86400)
+
+static int rank(const char *role) {
+    if (strcmp(role, "owner") == 0)
+        return 4;
+    if (strcmp(role, "admin") == 0)
+        return 3;
+    if (strcmp(role, "reviewer") == 0 || strcmp(role, "member") == 0)
+        return 2;
+    if (strcmp(role, "agent") == 0)
+        return 1;
+    return 0;
+}
+
+static const char *status_of(const struct bw_key_record *k, int64_t now) {
+    if (k->revoked_ms)
+        return "revoked";
+    if (k->expires_ms && k->expires_ms <= now)
+        return "expired";
+    if (k->rotated_to[0])
+        return "rotating"; /* still valid until expires_ms, the end of its grace period */
+    return "active";
+}
+
+static json_t *key_json(const struct bw_key_record *k) {
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id",
+                     k->id, "object", "api_key", "status", status_of(k, bw_now_ms()), "role",
+                     k->role, "agent", k->agent, "name", k->name, "member_id", k->member_id,
+                     "created_by", k->created_by, "rotated_to", k->rotated_to, "created_ms",
+                     (json_int_t)k->created_ms, "expires_ms", (json_int_t)k->expires_ms,
+                     "revoked_ms", (json_int_t)k->revoked_ms, "last_used_ms",
+                     (json_int_t)k->last_used_ms);
+}
+
+/* ---- a change waiting for its receipt ---- */
+
+struct change {
+    struct evhttp_request *req;
+    struct bw_store *store;
+    struct bw_key_record caller;
+    struct bw_key_record key; /* the new key (create, rotate) or the target (revoke) */
+    char *secret;             /* sodium_malloc'd new key, or NULL */
+    char old_id[BW_ID_SIZE];  /* rotate: the key being replaced */
+    int64_t grace_until_ms;
+};
+
+static struct change *change_new(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                                 const struct bw_key_record *caller, int with_secret) {
+    struct change *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->req = req;
+    c->store = ctx->store;
+    c->caller = *caller;
+    if (with_secret) {
+        c->secret = sodium_malloc(BW_KEY_SIZE);
+        if (!c->secret) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static void change_free(struct change *c) {
+    if (c->secret) {
+        sodium_memzero(c->secret, BW_KEY_SIZE);
+        sodium_free(c->secret);
+    }
+    free(c);
+}
+
+/* Reply with the key's metadata, the receipt id, and the secret when one was made. */
+static void reply_key(struct change *c, int status, const char *receipt_id) {
+    json_t *o = key_json(&c->key);
+    if (o && c->secret)
+        json_object_set_new(o, "key", json_string(c->secret));
+    if (o && c->old_id[0]) {
+        json_object_set_new(o, "replaces", json_string(c->old_id));
+        json_object_set_new(o, "grace_until_ms", json_integer(c->grace_until_ms));
+    }
+    if (o)
+        json_object_set_new(o, "receipt_id", json_string(receipt_id));
+    bw_http_add_receipt_headers(c->req, receipt_id, NULL);
+    bw_api_reply(c->req, status, o); /* the JSON copy of the secret is freed by jansson */
+}
+
+static void fresh_key(struct change *c, const uint8_t pepper[32], int64_t now) {
+    bw_store_new_id("key", c->key.id);
+    bw_auth_key_generate(c->secret);
+    bw_auth_key_hash(pepper, c->secret, strlen(c->secret), c->key.hash);
+    snprintf(c->key.created_by, sizeof c->key.created_by, "%s", c->caller.id);
+    c->key.created_ms = now;
+    c->key.revoked_ms = 0;
+    c->key.last_used_ms = 0;
+    c->key.rotated_to[0] = 0;
+}
+
+/* ---- create ---- */
+
+static void create_apply(void *arg, bw_err err, const char *rid) {
+    struct change *c = arg;
+    bw_err e = err == BW_OK ? bw_store_key_insert(c->store, &c->key) : err;
+    if (err != BW_OK)
+        bw_api_reply_ledger_error(c->req);
+    else if (e != BW_OK)
+        bw_api_reply_store_error(c->req, e, "key");
+    else
+        reply_key(c, 201, rid);
+    change_free(c);
+}
+
+/* The optional agent must be an agent of the caller's org; the optional member too, and the
+ * key's role may not exceed the member's. 0 after replying. */
+static int check_binding(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const struct bw_key_record *caller, const struct bw_key_record *k) {
+    if (k->agent[0]) {
+        struct bw_agent_record a;
+        bw_err e = bw_store_agent_by_name(ctx->store, caller->org_id, k->agent, &a);
+        if (e != BW_OK) {
+            bw_api_reply_store_error(req, e, "agent");
+            return 0;
+        }
+    }
+    if (k->member_id[0]) {
+        struct bw_member_record mem;
+        bw_err e = bw_store_member_get(ctx->store, caller->org_id, k->member_id, &mem);
+        if (e != BW_OK) {
+            bw_api_reply_store_error(req, e, "member");
+            return 0;
+        }
+        if (rank(k->role) > rank(mem.role)) {
+            bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                                "a member's key cannot have a higher role than the member", NULL,
+                                NULL);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int forbid_rank(struct evhttp_request *req) {
+    bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                        "a key may only manage keys whose role ranks at most its own", NULL, NULL);
+    return 0;
+}
+
+/* Reads the create body into k. 0 after replying. */
+static int read_create(struct evhttp_request *req, const json_t *body,
+                      const struct bw_key_record *caller, struct bw_key_record *k) {
+    int64_t expires_in = 0;
+    if (bw_api_text(req, body, "role", 15, 1, k->role, sizeof k->role) < 0 ||
+        bw_api_text(req, body, "agent", 63, 0, k->agent, sizeof k->agent) < 0 ||
+        bw_api_text(req, body, "name", 63, 0, k->name, sizeof k->name) < 0 ||
+        bw_api_text(req, body, "member_id", BW_ID_SIZE - 1, 0, k->member_id,
+                    sizeof k->member_id) < 0 ||
+        bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) < 0)
+        return 0;
+    if (rank(k->role) == 0) {
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
+                            "role must be one of owner, admin, reviewer, member, agent", NULL,
+                            NULL);
+        return 0;
+    }
+    if (rank(k->role) > rank(caller->role))
+        return forbid_rank(req);
+    snprintf(k->org_id, sizeof k->org_id, "%s", caller->org_id);
+    k->expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    return 1;
+}
+
+static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                   const struct bw_key_record *caller) {
+    (void)rest;
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    struct change *c = change_new(ctx, req, caller, 1);
+    if (!c) {
+        json_decref(body);
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    int ok = read_create(req, body, caller, &c->key) && check_binding(ctx, req, caller, &c->key);
+    json_decref(body);
+    if (!ok) {
+        change_free(c);
+        return;
+    }
+    fresh_key(c, ctx->gw->pepper, bw_now_ms());
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, caller, caller->org_id, "key.create", c->key.id, BW_R_ADMIN_CHANGE,
+                         NULL, 0);
+    snprintf(r.status, sizeof r.status, "%s", c->key.role);
+    snprintf(r.agent, sizeof r.agent, "%s", c->key.agent);
+    bw_api_record(ctx, &r, create_apply, c);
+}
+
+/* ---- list and get ---- */
+
+static int add_key(void *arg, const struct bw_key_record *k) {
+    return json_array_append_new(arg, key_json(k));
+}
+
+static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                 const struct bw_key_record *caller) {
+    char flag[8];
+    bw_api_query(req, "include_revoked", flag, sizeof flag);
+    json_t *data = json_array();
+    bw_err e = data ? bw_store_key_list(ctx->store, caller->org_id, strcmp(flag, "1") == 0,
+                                        add_key, data)
+                    : BW_E_NOMEM;
+    if (e != BW_OK) {
+        json_decref(data);
+        bw_api_reply_store_error(req, e, "key");
+        return;
+    }
+    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
+/* The target key, in the caller's org and within its rank. 0 after replying. */
+static int load_target(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                       const struct bw_key_record *caller, const char *id,
+                       struct bw_key_record *out) {
+    bw_err e = bw_store_key_get(ctx->store, caller->org_id, id, out);
+    if (e != BW_OK) {
+        bw_api_reply_store_error(req, e, "key");
+        return 0;
+    }
+    if (rank(out->role) > rank(caller->role))
+        return forbid_rank(req);
+    return 1;
+}
+
+/* ---- revoke ---- */
+
+static void revoke_apply(void *arg, bw_err err, const char *rid) {
+    struct change *c = arg;
+    bw_err e = err == BW_OK ? bw_store_key_revoke(c->store, c->key.org_id, c->key.id, bw_now_ms())
+                            : err;
+    if (err != BW_OK) {
+        bw_api_reply_ledger_error(c->req);
+    } else if (e != BW_OK) {
+        bw_api_reply_store_error(c->req, e, "key");
+    } else {
+        /* before the reply: once the caller hears "revoked", no worker here accepts the key */
+        bw_auth_cache_invalidate_all();
+        if (bw_store_key_get(c->store, c->key.org_id, c->key.id, &c->key) != BW_OK)
+            c->key.revoked_ms = bw_now_ms();
+        reply_key(c, 200, rid);
+    }
+    change_free(c);
+}
+
+static void revoke(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                   const struct bw_key_record *caller, const char *id) {
+    struct change *c = change_new(ctx, req, caller, 0);
+    if (!c) {
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (!load_target(ctx, req, caller, id, &c->key)) {
+        change_free(c);
+        return;
+    }
+    if (c->key.revoked_ms) {
+        change_free(c);
+        bw_api_reply_store_error(req, BW_E_EXISTS, "key");
+        return;
+    }
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, caller, caller->org_id, "key.revoke", id, BW_R_ADMIN_CHANGE, NULL,
+                         0);
+    bw_api_record(ctx, &r, revoke_apply, c);
+}
+
+/* ---- rotate ---- */
+
+static void rotate_apply(void *arg, bw_err err, const char *rid) {
+    struct change *c = arg;
+    int64_t now = bw_now_ms();
+    bw_err e = err == BW_OK ? bw_store_key_rotate(c->store, c->key.org_id, c->old_id, &c->key,
+                                                  c->grace_until_ms, now)
+                            : err;
+    if (err != BW_OK) {
+        bw_api_reply_ledger_error(c->req);
+    } else if (e != BW_OK) {
+        bw_api_reply_store_error(c->req, e == BW_E_NOT_FOUND ? BW_E_EXISTS : e, "key");
+    } else {
+        bw_auth_cache_invalidate_all();
+        reply_key(c, 201, rid);
+    }
+    change_free(c);
+}
+
+static void rotate(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                   const struct bw_key_record *caller, const char *id) {
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    int64_t grace = ctx->gw->cfg->key_rotation_grace_s;
+    int ok = bw_api_int(req, body, "grace_s", 0, MAX_GRACE_S, &grace) >= 0;
+    json_decref(body);
+    if (!ok)
+        return;
+    struct change *c = change_new(ctx, req, caller, 1);
+    if (!c) {
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (!load_target(ctx, req, caller, id, &c->key)) {
+        change_free(c);
+        return;
+    }
+    int64_t now = bw_now_ms();
+    if (c->key.revoked_ms || c->key.rotated_to[0] ||
+        (c->key.expires_ms && c->key.expires_ms <= now)) {
+        change_free(c);
+        bw_api_reply_store_error(req, BW_E_EXISTS, "key");
+        return;
+    }
+    /* the successor inherits role, agent, name, member and the remaining lifetime */
+    snprintf(c->old_id, sizeof c->old_id, "%s", id);
+    c->grace_until_ms = now + grace * 1000;
+    fresh_key(c, ctx->gw->pepper, now);
+    struct bw_receipt r;
+    char target[64];
+    snprintf(target, sizeof target, "%s>%s", id, c->key.id);
+    bw_api_admin_receipt(&r, caller, caller->org_id, "key.rotate", target, BW_R_ADMIN_CHANGE, NULL,
+                         0);
+    r.duration_ms = grace * 1000; /* the grace period, recorded */
+    bw_api_record(ctx, &r, rotate_apply, c);
+}
+
+/* ---- revoke-all (destructive) ---- */
+
+static void revoke_all_apply(void *arg, bw_err err, const char *rid) {
+    struct change *c = arg;
+    int64_t n = 0;
+    bw_err e = err == BW_OK ? bw_store_key_revoke_all(c->store, c->caller.org_id, bw_now_ms(), &n)
+                            : err;
+    if (err != BW_OK) {
+        bw_api_reply_ledger_error(c->req);
+    } else if (e != BW_OK) {
+        bw_api_reply_store_error(c->req, e, "key");
+    } else {
+        bw_auth_cache_invalidate_all();
+        bw_http_add_receipt_headers(c->req, rid, NULL);
+        bw_api_reply(c->req, 200,
+                     json_pack("{s:s, s:I, s:s}", "action", "keys.revoke_all", "revoked",
+                               (json_int_t)n, "receipt_id", rid));
+    }
+    change_free(c);
+}
+
+static void revoke_all(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                       const struct bw_key_record *caller) {
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    const char *token = NULL;
+    enum bw_confirm_step step = bw_api_confirm_step(req, body, &token);
+    int64_t active = 0;
+    bw_err e = bw_store_key_count_active(ctx->store, caller->org_id, bw_now_ms(), &active);
+    json_t *plan = e == BW_OK ? json_pack("{s:I, s:b}", "active_keys", (json_int_t)active,
+                                          "includes_this_key", 1)
+                              : NULL;
+    if (e != BW_OK || !plan) {
+        json_decref(body);
+        bw_api_reply_store_error(req, e == BW_OK ? BW_E_UNAVAILABLE : e, "key");
+        return;
+    }
+    if (step == BW_CONFIRM_MISSING) {
+        bw_api_confirm_required(req);
+    } else if (step == BW_CONFIRM_DRY_RUN) {
+        bw_api_confirm_offer(ctx, req, caller, caller->org_id, "keys.revoke_all", caller->org_id,
+                             json_incref(plan));
+    } else if (bw_api_confirm_check(ctx, req, caller->org_id, "keys.revoke_all", caller->org_id,
+                                    token, plan)) {
+        struct change *c = change_new(ctx, req, caller, 0);
+        if (!c) {
+            bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        } else {
+            struct bw_receipt r;
+            bw_api_admin_receipt(&r, caller, caller->org_id, "keys.revoke_all", caller->org_id,
+                                 BW_R_ADMIN_CHANGE, NULL, 0);
+            bw_api_record(ctx, &r, revoke_all_apply, c);
+        }
+    }
+    json_decref(plan);
+    json_decref(body);
+}
+
+/* ---- routing within /api/v1/keys/ ---- */
+
+static void collection(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                       const struct bw_key_record *caller) {
+    (void)rest;
+    list(ctx, req, caller);
+}
+
+static void item_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                     const struct bw_key_record *caller) {
+    char id[BW_ID_SIZE], action[32];
+    struct bw_key_record k;
+    if (!bw_api_split_rest(rest, id, action) || action[0]) {
+        bw_api_reply_store_error(req, BW_E_NOT_FOUND, "key");
+        return;
+    }
+    bw_err e = bw_store_key_get(ctx->store, caller->org_id, id, &k);
+    if (e != BW_OK) {
+        bw_api_reply_store_error(req, e, "key");
+        return;
+    }
+    bw_api_reply(req, 200, key_json(&k));
+}
+
+static void item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                      const struct bw_key_record *caller) {
+    if (strcmp(rest, "revoke-all") == 0) {
+        if (strcmp(caller->role, "owner") != 0) {
+            bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN, "revoking every key needs an owner",
+                                NULL, NULL);
+            return;
+        }
+        revoke_all(ctx, req, caller);
+        return;
+    }
+    char id[BW_ID_SIZE], action[32];
+    if (!bw_api_split_rest(rest, id, action)) {
+        bw_api_reply_store_error(req, BW_E_NOT_FOUND, "key");
+        return;
+    }
+    if (strcmp(action, "revoke") == 0)
+        revoke(ctx, req, caller, id);
+    else if (strcmp(action, "rotate") == 0)
+        rotate(ctx, req, caller, id);
+    else
+        bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
+}
+
+const struct bw_api_route bw_api_routes_keys[] = {
+    {EVHTTP_REQ_POST, "/api/v1/keys", BW_API_ADMIN, create},
+    {EVHTTP_REQ_GET, "/api/v1/keys", BW_API_ADMIN, collection},
+    {EVHTTP_REQ_GET, "/api/v1/keys/", BW_API_ADMIN, item_get},
+    {EVHTTP_REQ_POST, "/api/v1/keys/", BW_API_ADMIN, item_post},
+    {0, NULL, BW_API_PUBLIC, NULL},
+};

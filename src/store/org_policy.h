@@ -1,0 +1,30 @@
+/* org_policy.h: an org's own policy (docs/POLICY.md "Org policies"): the exact bytes an admin
+ * PUT, their SHA-256, who and when. Tenant-scoped like every identity table (migration 3). */
+#ifndef BW_STORE_ORG_POLICY_H
+#define BW_STORE_ORG_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct bw_org_policy_meta {
+    uint8_t sha256[32];
+    int64_t updated_ms;
+    char updated_by[BW_ID_SIZE];
+};
+
+/* Writes (replaces) the org's policy. Errors: BW_E_NOT_FOUND (no such org), BW_E_UNAVAILABLE. */
+bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text,
+                               size_t len, const uint8_t sha256[32], int64_t now_ms,
+                               const char *updated_by) BW_MUST_CHECK;
+/* Removes it (BW_E_NOT_FOUND if it had none). */
+bw_err bw_store_org_policy_delete(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
+/* Its metadata only (cheap: for freshness checks). BW_E_NOT_FOUND if the org has none. */
+bw_err bw_store_org_policy_meta(struct bw_store *s, const char *org_id,
+                                struct bw_org_policy_meta *out) BW_MUST_CHECK;
+/* Its text: *text is malloc'd (NUL-terminated, the caller frees), *len its length. */
+bw_err bw_store_org_policy_get(struct bw_store *s, const char *org_id, char **text, size_t *len,
+                               struct bw_org_policy_meta *meta) BW_MUST_CHECK;
+
+#endif
