@@ -33,8 +33,7 @@ static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const 
     pthread_mutex_unlock(&j->mu);
 }
 
-static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
-    (void)k;
+static const char *canon_one(struct rec_job *j, struct rec *r) {
     const struct member *m = &j->v->m[r->pos];
     struct bw_evidence_receipt info;
     const char *why = NULL;
@@ -57,9 +56,8 @@ static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
 
 /* The per-receipt inclusion check (RFC 9162 2.1.3.2 on the decoded proof); p is scratch and
  * holds the decoded proof afterwards. */
-static const char *incl_check(struct rec_job *j, size_t k, const struct rec *r,
+static const char *incl_check(struct rec_job *j, const struct rec *r,
                               struct bw_evidence_proof *p) {
-    (void)k;
     const struct member *m = &j->v->m[r->pos + 1];
     uint64_t size = j->final->a;
     if (bw_evidence_proof_decode((const char *)m->data.ptr, m->data.len, p) != BW_OK)
@@ -77,7 +75,7 @@ static const char *incl_check(struct rec_job *j, size_t k, const struct rec *r,
     return NULL;
 }
 
-static const char *incl_one(struct rec_job *j, size_t k, const struct rec *r) {
+static const char *incl_one(struct rec_job *j, const struct rec *r) {
     const struct member *m = &j->v->m[r->pos + 1];
     /* Fast path: the proof is byte for byte the one the recomputed tree gives (see
      * evidence_verify_tree.c); anything else gets the full check and its reason. */
@@ -86,7 +84,7 @@ static const char *incl_one(struct rec_job *j, size_t k, const struct rec *r) {
     struct bw_evidence_proof *p = malloc(sizeof *p);
     if (!p)
         return "out of memory";
-    const char *why = incl_check(j, k, r, p);
+    const char *why = incl_check(j, r, p);
     free(p);
     return why;
 }
@@ -99,7 +97,7 @@ static void rec_range(void *ctx, size_t lo, size_t hi) {
         const struct member *m = &j->v->m[r->pos];
         r->index = m->a;
         bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
-        const char *why = canon_one(j, k, r);
+        const char *why = canon_one(j, r);
         if (why)
             note_bad(j, k, &j->bad_canon, j->why_canon, why);
     }
@@ -108,7 +106,7 @@ static void rec_range(void *ctx, size_t lo, size_t hi) {
 static void incl_range(void *ctx, size_t lo, size_t hi) {
     struct rec_job *j = ctx;
     for (size_t k = lo; k < hi; k++) {
-        const char *why = incl_one(j, k, &j->v->recs[k]);
+        const char *why = incl_one(j, &j->v->recs[k]);
         if (why)
             note_bad(j, k, &j->bad_incl, j->why_incl, why);
     }
@@ -128,7 +126,7 @@ static struct bw_evidence_tree *build_tree(struct rec_job *j) {
     struct bw_evidence_tree *t = NULL;
     if (v->recs[0].index > 0) {
         p = malloc(sizeof *p);
-        if (!p || incl_check(j, 0, &v->recs[0], p) != NULL) {
+        if (!p || incl_check(j, &v->recs[0], p) != NULL) {
             free(p);
             return NULL;
         }

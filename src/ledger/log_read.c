@@ -55,8 +55,8 @@ bw_err bw_ledger_read_receipt_sig(const struct bw_ledger *l, uint64_t index, str
     /* Re-parse: the checksum is the leaf hash, so this also proves the bytes are unchanged. */
     BW_ENSURE(bw_ledger_frame_parse(frame, (size_t)n, 0, &f) == BW_OK, BW_E_CRYPTO);
     BW_ENSURE(f.type == BW_FRAME_RECEIPT && memcmp(f.sum, want, 32) == 0, BW_E_CRYPTO);
-    int found = bw_ledger_frame_parse(frame, (size_t)n, f.total, &s) == BW_OK &&
-                s.type == BW_FRAME_SIGNATURE;
+    int found = (size_t)n > f.total && frame[f.total] == BW_FRAME_SIGNATURE &&
+                bw_ledger_frame_parse(frame, (size_t)n, f.total, &s) == BW_OK;
     BW_TRY(bw_buf_append(out, f.payload.ptr, f.payload.len));
     if (found)
         memcpy(sig, s.payload.ptr, 64);
