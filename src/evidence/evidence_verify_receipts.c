@@ -224,7 +224,8 @@ static void check_parents(struct vstate *v) {
         cap *= 2;
     t.slot = calloc(cap, sizeof *t.slot);
     t.mask = cap - 1;
-    if (!t.slot) {
+    if (!t.slot || sodium_init() < 0) { /* sodium_init: for randombytes_buf, idempotent */
+        free(t.slot);
         bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS, "out of memory");
         return;
     }
