@@ -72,6 +72,10 @@ void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
  * object ("key", "agent", ...). */
 void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what);
 
+/* Replies {"object":"list","data":data} (data: a json_t array, stolen), or, when e is not
+ * BW_OK, drops data and replies bw_api_reply_store_error(e, what). */
+void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const char *what);
+
 /* Parses the request body as one JSON object (bounded by the config's max_body_bytes and
  * max_json_depth; duplicate keys rejected). On failure it has replied 400/413 and returns
  * NULL. An empty body is an empty object. The caller decrefs. */

@@ -22,6 +22,8 @@
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
 #include "store/identity.h"
+#include "util/codec.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define MAX_ORIGINS 16
@@ -38,25 +40,6 @@ static json_t *agent_json(const struct bw_agent_record *a) {
                      "created_ms", (json_int_t)a->created_ms, "widget", "enabled",
                      a->widget_enabled, "public_key", a->widget_key[0] ? a->widget_key : NULL,
                      "origins", origins ? origins : json_array());
-}
-
-/* Agent names go into receipts and key bindings: a conservative charset. */
-static int name_ok(const char *s) {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_' || *s == '.'))
-            return 0;
-    return 1;
-}
-
-/* Model names are printable ASCII without spaces or quotes (receipts hold them verbatim). */
-static int model_ok(const char *s) {
-    for (; *s; s++)
-        if (*s <= 0x20 || *s >= 0x7f || *s == '"' || *s == '\\')
-            return 0;
-    return 1;
 }
 
 static int bad(struct evhttp_request *req, const char *msg) {
@@ -137,7 +120,7 @@ static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     json_decref(body);
     if (!ok)
         return;
-    if (!name_ok(a.name) || !model_ok(a.model)) {
+    if (!bw_text_agent_ok(a.name) || (a.model[0] && !bw_text_model_ok(a.model))) {
         bad(req, "name: letters, digits, '-', '_', '.'; model: printable ASCII without spaces");
         return;
     }
@@ -156,12 +139,7 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
     (void)rest;
     json_t *data = json_array();
     bw_err e = data ? bw_store_agent_list(ctx->store, caller->org_id, add_agent, data) : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "agent");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_api_reply_list(req, e, data, "agent");
 }
 
 /* The agent named by rest's id, in the caller's org. 0 after replying (404 alike for a
@@ -180,29 +158,32 @@ static int load(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     return 1;
 }
 
-static void get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
-                const struct bw_key_record *caller) {
+/* load() for a path that must name the agent alone ("{id}", no action after it). */
+static int load_item(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                     const struct bw_key_record *caller, const char *rest,
+                     struct bw_agent_record *a) {
     char action[32];
-    struct bw_agent_record a;
-    if (!load(ctx, req, caller, rest, action, &a))
-        return;
+    if (!load(ctx, req, caller, rest, action, a))
+        return 0;
     if (action[0]) {
         bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
-        return;
+        return 0;
     }
-    bw_api_reply(req, 200, agent_json(&a));
+    return 1;
+}
+
+static void get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                const struct bw_key_record *caller) {
+    struct bw_agent_record a;
+    if (load_item(ctx, req, caller, rest, &a))
+        bw_api_reply(req, 200, agent_json(&a));
 }
 
 static void update(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                    const struct bw_key_record *caller) {
-    char action[32];
     struct bw_agent_record a;
-    if (!load(ctx, req, caller, rest, action, &a))
+    if (!load_item(ctx, req, caller, rest, &a))
         return;
-    if (action[0]) {
-        bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
-        return;
-    }
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)
         return;
@@ -212,7 +193,7 @@ static void update(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     json_decref(body);
     if (!ok)
         return;
-    if (!model_ok(a.model)) {
+    if (a.model[0] && !bw_text_model_ok(a.model)) {
         bad(req, "model: printable ASCII without spaces");
         return;
     }
@@ -233,7 +214,7 @@ static int read_origins(struct evhttp_request *req, const json_t *v, char *out, 
         size_t n = t ? strlen(t) : 0;
         int scheme = t && (strncmp(t, "https://", 8) == 0 || strncmp(t, "http://", 7) == 0);
         const char *host = scheme ? strstr(t, "://") + 3 : "";
-        if (!scheme || n > 200 || !*host || strchr(host, '/') || !model_ok(t))
+        if (!scheme || n > 200 || !*host || strchr(host, '/') || !bw_text_model_ok(t))
             return bad(req, "each origin is scheme://host[:port] with no path, e.g. "
                             "https://shop.example");
         if (used + n + 2 > size)
@@ -258,14 +239,12 @@ static void widget(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         ok = read_origins(req, origins, a->widget_origins, sizeof a->widget_origins);
     if (ok) {
         a->widget_enabled = json_is_true(enabled);
-        if ((a->widget_enabled && !a->widget_key[0]) || json_is_true(rotate)) {
-            uint8_t raw[32];
-            randombytes_buf(raw, sizeof raw);
-            memcpy(a->widget_key, BW_WIDGET_KEY_PREFIX, 4);
-            sodium_bin2base64(a->widget_key + 4, sizeof a->widget_key - 4, raw, sizeof raw,
-                              sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        }
-        record_change(ctx, req, caller, a, "agent.widget", 0, 0);
+        if (((a->widget_enabled && !a->widget_key[0]) || json_is_true(rotate)) &&
+            bw_token_generate(BW_WIDGET_KEY_PREFIX, a->widget_key, sizeof a->widget_key) !=
+                BW_OK)
+            bw_http_reply_error(req, 500, BW_R_INTERNAL, "cannot make a widget key", NULL, NULL);
+        else
+            record_change(ctx, req, caller, a, "agent.widget", 0, 0);
     }
     json_decref(body);
 }

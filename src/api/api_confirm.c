@@ -23,7 +23,7 @@
 
 #define CONFIRM_TTL_MS (10 * 60 * 1000)
 #define TOKEN_PREFIX "bwc_"
-#define TOKEN_SIZE 48
+#define TOKEN_SIZE BW_TOKEN_SIZE
 
 static int query_dry_run(struct evhttp_request *req) {
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -81,15 +81,11 @@ void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *r
     p.created_ms = bw_now_ms();
     p.expires_ms = p.created_ms + CONFIRM_TTL_MS;
     plan_hash(plan, p.plan_sha256);
-    uint8_t raw[32];
     char token[TOKEN_SIZE];
-    randombytes_buf(raw, sizeof raw);
-    memcpy(token, TOKEN_PREFIX, 4);
-    sodium_bin2base64(token + 4, sizeof token - 4, raw, sizeof raw,
-                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    sodium_memzero(raw, sizeof raw);
+    bw_err e = bw_token_generate(TOKEN_PREFIX, token, sizeof token);
     bw_sha256(token, strlen(token), p.token_hash);
-    bw_err e = bw_store_plan_insert(ctx->store, &p);
+    if (e == BW_OK)
+        e = bw_store_plan_insert(ctx->store, &p);
     if (e != BW_OK) {
         json_decref(plan);
         sodium_memzero(token, sizeof token);

@@ -239,12 +239,7 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     bw_err e = data ? bw_store_key_list(ctx->store, caller->org_id, strcmp(flag, "1") == 0,
                                         add_key, data)
                     : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "key");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_api_reply_list(req, e, data, "key");
 }
 
 /* The target key, in the caller's org and within its rank. 0 after replying. */

@@ -230,14 +230,8 @@ static void members_list(const struct bw_api_ctx *ctx, struct evhttp_request *re
                          const char *rest, const struct bw_key_record *caller) {
     (void)rest;
     json_t *data = json_array();
-    bw_err e =
-        data ? bw_store_member_list(ctx->store, caller->org_id, add_member, data) : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "member");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_err e = data ? bw_store_member_list(ctx->store, caller->org_id, add_member, data) : BW_E_NOMEM;
+    bw_api_reply_list(req, e, data, "member");
 }
 
 static int role_allowed_for(const char *caller_role, const char *role) {
@@ -322,12 +316,7 @@ static void transcripts_list(const struct bw_api_ctx *ctx, struct evhttp_request
                                                strtoll(before, NULL, 10),
                                                (size_t)strtoul(limit, NULL, 10), add_message, data)
                     : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "transcript");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_api_reply_list(req, e, data, "transcript");
 }
 
 static void transcripts_purge(const struct bw_api_ctx *ctx, struct evhttp_request *req,
@@ -373,12 +362,7 @@ static void orgs_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     (void)caller;
     json_t *data = json_array();
     bw_err e = data ? bw_store_orgs_each(ctx->store, add_org, data) : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "org");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_api_reply_list(req, e, data, "org");
 }
 
 static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req,

@@ -52,6 +52,17 @@ void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *re
     return root;
 }
 
+void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const char *what) {
+    if (e == BW_OK && !data)
+        e = BW_E_NOMEM;
+    if (e != BW_OK) {
+        json_decref(data);
+        bw_api_reply_store_error(req, e, what);
+        return;
+    }
+    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+}
+
 void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *caller,
                           const char *org_id, const char *action, const char *target,
                           const char *reason, const void *body, size_t body_len) {

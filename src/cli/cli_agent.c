@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli_admin.h"
+#include "util/text.h"
 #include "util/time.h"
 
 static const char usage[] = "usage: bulwark agent create --data DIR --org ORG NAME [--model M]\n"
@@ -24,10 +25,7 @@ static int create(struct bw_cli_admin *a, const char *org_id, const char *name,
                   const char *model) {
     struct bw_agent_record r;
     memset(&r, 0, sizeof r);
-    if (!*name || strlen(name) >= sizeof r.name || strspn(name,
-                                                          "abcdefghijklmnopqrstuvwxyz"
-                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                          "0123456789-_.") != strlen(name))
+    if (!bw_text_agent_ok(name))
         return bw_cli_usage_error(&bw_cmd_agent, "NAME: 1 to 63 of letters, digits, - _ .");
     bw_store_new_id("agt", r.id);
     snprintf(r.org_id, sizeof r.org_id, "%s", org_id);

@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -329,14 +330,13 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
     return BW_OK;
 }
 
-static int model_name_ok(const char *s);
 
 static bw_err widget_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     long n = 0;
     if (strcmp(key, "model") == 0) {
         BW_TRY(get_str(w, v, "widget.model", c->widget_model, sizeof c->widget_model));
-        if (!model_name_ok(c->widget_model))
+        if (!bw_text_model_ok(c->widget_model))
             return fail(w, v, "widget.model: printable ASCII without spaces or quotes");
     } else if (strcmp(key, "max_message_bytes") == 0) {
         BW_TRY(get_int(w, v, "widget.max_message_bytes", 1, 65536, &n));
@@ -402,17 +402,6 @@ static bw_err keys_field(struct walk *w, const char *key, const yaml_node_t *v) 
     return BW_OK;
 }
 
-/* A model name is printable ASCII without spaces or quotes: it goes into receipts verbatim. */
-static int model_name_ok(const char *s) {
-    size_t n = strlen(s);
-    if (n == 0 || n > 127)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
-            return 0;
-    return 1;
-}
-
 static bw_err org_field(struct walk *w, const char *key, const yaml_node_t *v) {
     if (strcmp(key, "allowed_models") != 0)
         return fail(w, v, "orgs.%s: unknown key '%.64s'", w->org->name, key);
@@ -427,7 +416,7 @@ static bw_err org_field(struct walk *w, const char *key, const yaml_node_t *v) {
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
         const char *s = scalar(item);
-        if (!s || !model_name_ok(s))
+        if (!s || !bw_text_model_ok(s))
             return fail(w, item, "allowed_models: invalid model name");
         w->org->allowed_models[i] = strdup(s);
         if (!w->org->allowed_models[i])
@@ -441,7 +430,7 @@ static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) 
     struct bw_config *c = w->c;
     if (c->n_orgs >= BW_CONFIG_MAX_ORGS)
         return fail(w, v, "orgs: more than %d orgs", BW_CONFIG_MAX_ORGS);
-    if (strlen(key) == 0 || strlen(key) > 63 || !model_name_ok(key))
+    if (strlen(key) == 0 || strlen(key) > 63 || !bw_text_model_ok(key))
         return fail(w, v, "orgs: invalid org name");
     if (bw_config_org(c, key))
         return fail(w, v, "orgs: '%.64s' listed twice", key);
@@ -476,7 +465,7 @@ static bw_err billing_field(struct walk *w, const char *key, const yaml_node_t *
     if (strcmp(key, "free_plan") == 0) {
         BW_TRY(
             get_str(w, v, "billing.free_plan", c->billing_free_plan, sizeof c->billing_free_plan));
-        if (!model_name_ok(c->billing_free_plan))
+        if (!bw_text_model_ok(c->billing_free_plan))
             return fail(w, v, "billing.free_plan: invalid plan name");
         return BW_OK;
     }
@@ -514,7 +503,7 @@ static bw_err agent_budget_field(struct walk *w, const char *key, const yaml_nod
     struct bw_budget_config *b = w->budget;
     if (b->n_agents >= BW_CONFIG_MAX_AGENTS)
         return fail(w, v, "budgets.%s.agents: more than %d agents", b->org, BW_CONFIG_MAX_AGENTS);
-    if (!model_name_ok(key) || strlen(key) > 63)
+    if (!bw_text_model_ok(key) || strlen(key) > 63)
         return fail(w, v, "budgets.%s.agents: invalid agent name", b->org);
     for (size_t i = 0; i < b->n_agents; i++)
         if (strcmp(b->agents[i].agent, key) == 0)
@@ -555,7 +544,7 @@ static bw_err budgets_field(struct walk *w, const char *key, const yaml_node_t *
     struct bw_config *c = w->c;
     if (c->n_budgets >= BW_CONFIG_MAX_ORGS)
         return fail(w, v, "budgets: more than %d orgs", BW_CONFIG_MAX_ORGS);
-    if (strlen(key) > 63 || !model_name_ok(key))
+    if (strlen(key) > 63 || !bw_text_model_ok(key))
         return fail(w, v, "budgets: invalid org name");
     if (bw_config_budget(c, key))
         return fail(w, v, "budgets: '%.64s' listed twice", key);
@@ -594,7 +583,7 @@ static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v
     struct bw_config *c = w->c;
     if (c->n_prices >= BW_CONFIG_MAX_MODELS)
         return fail(w, v, "prices: more than %d models", BW_CONFIG_MAX_MODELS);
-    if (!model_name_ok(key))
+    if (!bw_text_model_ok(key))
         return fail(w, v, "prices: invalid model name");
     if (bw_config_price(c, key))
         return fail(w, v, "prices: '%.64s' listed twice", key);
@@ -630,7 +619,7 @@ static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v)
     struct bw_config *c = w->c;
     if (c->n_plans >= BW_CONFIG_MAX_PLANS)
         return fail(w, v, "plans: more than %d plans", BW_CONFIG_MAX_PLANS);
-    if (strlen(key) > 31 || !model_name_ok(key))
+    if (strlen(key) > 31 || !bw_text_model_ok(key))
         return fail(w, v, "plans: invalid plan name (printable, up to 31 bytes)");
     if (bw_config_plan(c, key))
         return fail(w, v, "plans: '%.64s' listed twice", key);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *bw_http_error_type(int status) {
     switch (status) {
@@ -75,4 +76,11 @@ void bw_http_reply_error(struct evhttp_request *req, int status, const char *cod
     }
     free(text);
     json_decref(root);
+}
+
+int bw_http_content_is_json(struct evhttp_request *req) {
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    size_t n = strlen("application/json");
+    return ct && strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
 }

@@ -25,4 +25,7 @@ void bw_http_reply_json(struct evhttp_request *req, int status, const char *body
 void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt_id,
                                  const char *decision);
 
+/* 1 if the request's Content-Type is application/json (parameters allowed). */
+int bw_http_content_is_json(struct evhttp_request *req);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "http/reply.h"
+#include "util/text.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
 #include "policy/reasons.h"
@@ -214,31 +215,12 @@ static void record_decision(struct bw_call *c) {
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 
-static int content_type_is_json(struct evhttp_request *req) {
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-    if (!ct)
-        return 0;
-    size_t n = strlen("application/json");
-    return strncasecmp(ct, "application/json", n) == 0 &&
-           (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
-}
-
-/* Same profile as receipts and config: printable ASCII without spaces, quotes or backslash. */
-static int model_ok(const char *m) {
-    size_t n = strlen(m);
-    if (n == 0 || n > 127)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] <= 0x20 || m[i] >= 0x7f || m[i] == '"' || m[i] == '\\')
-            return 0;
-    return 1;
-}
 
 /* Step 1 for POST bodies: content type, JSON (duplicates rejected, depth bounded), and the
  * fields this route needs. Replies and returns non-zero on failure. */
 static int parse_body(struct bw_call *c) {
     const struct bw_config *cfg = c->w->gw->cfg;
-    if (!content_type_is_json(c->req)) {
+    if (!bw_http_content_is_json(c->req)) {
         bw_call_fail(c, 415, BW_R_UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json",
                      NULL);
         return -1;
@@ -255,7 +237,7 @@ static int parse_body(struct bw_call *c) {
     const char *model = bw_json_str(j, "model");
     json_t *stream = json_object_get(j, "stream");
     const char *problem = NULL;
-    if (!model || !model_ok(model))
+    if (!model || !bw_text_model_ok(model))
         problem = "\"model\" must be a non-empty printable ASCII string of at most 127 bytes";
     else if (stream && !json_is_boolean(stream))
         problem = "\"stream\" must be a boolean";

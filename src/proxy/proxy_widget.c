@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "http/reply.h"
+#include "util/text.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "proxy/widget.h"
@@ -196,23 +197,6 @@ static void reply_disabled(struct evhttp_request *req) {
                         NULL);
 }
 
-static int content_type_is_json(struct evhttp_request *req) {
-    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-    size_t n = strlen("application/json");
-    return ct && strncasecmp(ct, "application/json", n) == 0 &&
-           (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
-}
-
-/* Same profile as receipts and config: printable ASCII without spaces, quotes or backslash. */
-static int model_ok(const char *m) {
-    size_t n = strlen(m);
-    if (n == 0 || n > 127)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] <= 0x20 || m[i] >= 0x7f || m[i] == '"' || m[i] == '\\')
-            return 0;
-    return 1;
-}
 
 static void preflight(struct evhttp_request *req) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
@@ -240,7 +224,7 @@ static void chat(struct bw_gw_worker *w, struct evhttp_request *req,
     struct bw_widget_request wr;
     memset(&wr, 0, sizeof wr);
 
-    if (!content_type_is_json(req)) {
+    if (!bw_http_content_is_json(req)) {
         bw_http_reply_error(req, 415, BW_R_UNSUPPORTED_MEDIA_TYPE,
                             "Content-Type must be application/json", NULL, NULL);
         goto out;
@@ -258,7 +242,7 @@ static void chat(struct bw_gw_worker *w, struct evhttp_request *req,
         goto out;
     }
     const char *model = agent->model[0] ? agent->model : cfg->widget_model;
-    if (!model_ok(model)) {
+    if (!bw_text_model_ok(model)) {
         bw_error("widget: agent %s has no usable model and widget.model is not set", agent->id);
         bw_http_reply_error(req, 503, BW_R_INTERNAL, "the widget has no model configured", NULL,
                             NULL);

@@ -34,21 +34,39 @@ struct agent_each {
     void *arg;
 };
 
+/* Fills the record at arg from a row in AGENT_COLUMNS order (also a row callback: one row). */
+static int agent_fill(void *arg, const struct bw_sql_row *r) {
+    struct bw_agent_record *a = arg;
+    memset(a, 0, sizeof *a);
+    bw_sql_copy(r, 0, a->id, sizeof a->id);
+    bw_sql_copy(r, 1, a->org_id, sizeof a->org_id);
+    bw_sql_copy(r, 2, a->org_name, sizeof a->org_name);
+    bw_sql_copy(r, 3, a->name, sizeof a->name);
+    bw_sql_copy(r, 4, a->description, sizeof a->description);
+    bw_sql_copy(r, 5, a->model, sizeof a->model);
+    a->widget_enabled = bw_sql_int(r, 6) == 1;
+    bw_sql_copy(r, 7, a->widget_key, sizeof a->widget_key);
+    bw_sql_copy(r, 8, a->widget_origins, sizeof a->widget_origins);
+    a->created_ms = bw_sql_int(r, 9);
+    return 0;
+}
+
 static int agent_row(void *arg, const struct bw_sql_row *r) {
     struct agent_each *e = arg;
     struct bw_agent_record a;
-    memset(&a, 0, sizeof a);
-    bw_sql_copy(r, 0, a.id, sizeof a.id);
-    bw_sql_copy(r, 1, a.org_id, sizeof a.org_id);
-    bw_sql_copy(r, 2, a.org_name, sizeof a.org_name);
-    bw_sql_copy(r, 3, a.name, sizeof a.name);
-    bw_sql_copy(r, 4, a.description, sizeof a.description);
-    bw_sql_copy(r, 5, a.model, sizeof a.model);
-    a.widget_enabled = bw_sql_int(r, 6) == 1;
-    bw_sql_copy(r, 7, a.widget_key, sizeof a.widget_key);
-    bw_sql_copy(r, 8, a.widget_origins, sizeof a.widget_origins);
-    a.created_ms = bw_sql_int(r, 9);
+    agent_fill(&a, r);
     return e->fn(e->arg, &a);
+}
+
+/* One agent by a query whose args select it: BW_E_NOT_FOUND when no row came back. */
+static bw_err agent_one(struct bw_store *s, const char *org_id, const char *sql,
+                        const struct bw_sql_arg *v, int n, struct bw_agent_record *out) {
+    struct bw_agent_record a;
+    memset(&a, 0, sizeof a);
+    BW_TRY(bw_sql_once(s, org_id, 0, sql, v, n, agent_fill, &a, NULL));
+    BW_ENSURE(a.id[0], BW_E_NOT_FOUND);
+    *out = a;
+    return BW_OK;
 }
 
 bw_err bw_store_agent_list(struct bw_store *s, const char *org_id, bw_store_agent_fn fn,
@@ -62,41 +80,24 @@ bw_err bw_store_agent_list(struct bw_store *s, const char *org_id, bw_store_agen
                        v, 2, agent_row, &e, NULL);
 }
 
-static int agent_one(void *arg, const struct bw_agent_record *a) {
-    *(struct bw_agent_record *)arg = *a;
-    return 0;
-}
-
 bw_err bw_store_agent_get(struct bw_store *s, const char *org_id, const char *agent_id,
                           struct bw_agent_record *out) {
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(agent_id), BW_E_NOT_FOUND);
-    struct bw_agent_record a;
-    memset(&a, 0, sizeof a);
-    struct agent_each e = {agent_one, &a};
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(agent_id)};
-    BW_TRY(bw_sql_once(s, org_id, 0,
-                       "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
-                       " WHERE a.org_id = $1 AND a.id = $2",
-                       v, 2, agent_row, &e, NULL));
-    BW_ENSURE(a.id[0], BW_E_NOT_FOUND);
-    *out = a;
-    return BW_OK;
+    return agent_one(s, org_id,
+                     "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
+                     " WHERE a.org_id = $1 AND a.id = $2",
+                     v, 2, out);
 }
 
 bw_err bw_store_agent_by_name(struct bw_store *s, const char *org_id, const char *name,
                               struct bw_agent_record *out) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
-    struct bw_agent_record a;
-    memset(&a, 0, sizeof a);
-    struct agent_each e = {agent_one, &a};
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(name)};
-    BW_TRY(bw_sql_once(s, org_id, 0,
-                       "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
-                       " WHERE a.org_id = $1 AND a.name = $2",
-                       v, 2, agent_row, &e, NULL));
-    BW_ENSURE(a.id[0], BW_E_NOT_FOUND);
-    *out = a;
-    return BW_OK;
+    return agent_one(s, org_id,
+                     "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
+                     " WHERE a.org_id = $1 AND a.name = $2",
+                     v, 2, out);
 }
 
 bw_err bw_store_agent_update(struct bw_store *s, const struct bw_agent_record *a) {
@@ -175,15 +176,8 @@ bw_err bw_store_agent_by_widget_key(struct bw_store *s, const char *widget_key,
     size_t n = strnlen(widget_key, BW_WIDGET_KEY_SIZE);
     BW_ENSURE(n < BW_WIDGET_KEY_SIZE && strncmp(widget_key, BW_WIDGET_KEY_PREFIX, 4) == 0,
               BW_E_NOT_FOUND);
-    struct bw_agent_record a;
-    memset(&a, 0, sizeof a);
-    struct agent_each e = {agent_one, &a};
     struct bw_sql_arg v = BW_SQL_T(widget_key);
-    BW_TRY(bw_sql_once(s, NULL, 0, s->kind == BW_STORE_POSTGRES ? pg : lite, &v, 1, agent_row, &e,
-                       NULL));
-    BW_ENSURE(a.id[0], BW_E_NOT_FOUND);
-    *out = a;
-    return BW_OK;
+    return agent_one(s, NULL, s->kind == BW_STORE_POSTGRES ? pg : lite, &v, 1, out);
 }
 
 /* ---- transcripts ---- */

@@ -243,8 +243,8 @@ bw_err bw_store_key_list(struct bw_store *s, const char *org_id, int include_rev
                        a, 3, key_each_row, &e, NULL);
 }
 
-static int key_one(void *arg, const struct bw_key_record *k) {
-    *(struct bw_key_record *)arg = *k;
+static int key_fill_row(void *arg, const struct bw_sql_row *r) {
+    key_fill(r, arg);
     return 0;
 }
 
@@ -253,12 +253,11 @@ bw_err bw_store_key_get(struct bw_store *s, const char *org_id, const char *key_
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(key_id), BW_E_NOT_FOUND);
     struct bw_key_record k;
     memset(&k, 0, sizeof k);
-    struct key_each e = {key_one, &k};
     struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_T(key_id)};
     BW_TRY(bw_sql_once(s, org_id, 0,
                        "SELECT " KEY_COLUMNS " FROM api_keys k JOIN orgs o ON o.id = k.org_id"
                        " WHERE k.org_id = $1 AND k.id = $2",
-                       a, 2, key_each_row, &e, NULL));
+                       a, 2, key_fill_row, &k, NULL));
     BW_ENSURE(k.id[0], BW_E_NOT_FOUND);
     *out = k;
     return BW_OK;
@@ -366,15 +365,21 @@ struct member_each {
     void *arg;
 };
 
+static int member_fill(void *arg, const struct bw_sql_row *r) {
+    struct bw_member_record *m = arg;
+    memset(m, 0, sizeof *m);
+    bw_sql_copy(r, 0, m->id, sizeof m->id);
+    bw_sql_copy(r, 1, m->org_id, sizeof m->org_id);
+    bw_sql_copy(r, 2, m->email, sizeof m->email);
+    bw_sql_copy(r, 3, m->role, sizeof m->role);
+    m->created_ms = bw_sql_int(r, 4);
+    return 0;
+}
+
 static int member_row(void *arg, const struct bw_sql_row *r) {
     struct member_each *e = arg;
     struct bw_member_record m;
-    memset(&m, 0, sizeof m);
-    bw_sql_copy(r, 0, m.id, sizeof m.id);
-    bw_sql_copy(r, 1, m.org_id, sizeof m.org_id);
-    bw_sql_copy(r, 2, m.email, sizeof m.email);
-    bw_sql_copy(r, 3, m.role, sizeof m.role);
-    m.created_ms = bw_sql_int(r, 4);
+    member_fill(&m, r);
     return e->fn(e->arg, &m);
 }
 
@@ -389,22 +394,16 @@ bw_err bw_store_member_list(struct bw_store *s, const char *org_id, bw_store_mem
                        a, 2, member_row, &e, NULL);
 }
 
-static int member_one(void *arg, const struct bw_member_record *m) {
-    *(struct bw_member_record *)arg = *m;
-    return 0;
-}
-
 bw_err bw_store_member_get(struct bw_store *s, const char *org_id, const char *member_id,
                            struct bw_member_record *out) {
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(member_id), BW_E_NOT_FOUND);
     struct bw_member_record m;
     memset(&m, 0, sizeof m);
-    struct member_each e = {member_one, &m};
     struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_T(member_id)};
     BW_TRY(bw_sql_once(s, org_id, 0,
                        "SELECT id, org_id, email, role, created_ms FROM members"
                        " WHERE org_id = $1 AND id = $2",
-                       a, 2, member_row, &e, NULL));
+                       a, 2, member_fill, &m, NULL));
     BW_ENSURE(m.id[0], BW_E_NOT_FOUND);
     *out = m;
     return BW_OK;

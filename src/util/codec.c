@@ -56,6 +56,16 @@ static void sha256_fetch(void) {
         abort();
 }
 
+bw_err bw_token_generate(const char prefix[4], char *out, size_t out_size) {
+    BW_ENSURE(out_size >= BW_TOKEN_SIZE, BW_E_TOO_LARGE);
+    uint8_t r[32];
+    randombytes_buf(r, sizeof r);
+    memcpy(out, prefix, 4);
+    sodium_bin2base64(out + 4, out_size - 4, r, sizeof r, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(r, sizeof r);
+    return BW_OK;
+}
+
 void bw_sha256(const void *p, size_t n, uint8_t out[32]) {
     pthread_once(&sha256_once, sha256_fetch);
     EVP_MD_CTX *ctx = pthread_getspecific(sha256_key);

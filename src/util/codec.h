@@ -20,6 +20,12 @@ bw_err bw_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_size,
 /* base64url without padding (RFC 4648 section 5), for tokens. */
 bw_err bw_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_size) BW_MUST_CHECK;
 
+/* A fresh bearer token: prefix (exactly 4 characters, e.g. "bwk_") + base64url of 32 random
+ * bytes: 47 characters and a NUL, so out_size must be at least 48 (BW_E_TOO_LARGE otherwise).
+ * The random bytes are wiped; the caller wipes the token when it holds a secret. */
+#define BW_TOKEN_SIZE 48
+bw_err bw_token_generate(const char prefix[4], char *out, size_t out_size) BW_MUST_CHECK;
+
 void bw_sha256(const void *p, size_t n, uint8_t out[32]);
 
 /* Incremental SHA-256 (OpenSSL EVP). init may fail with BW_E_NOMEM; final frees the state and

@@ -1,99 +1,103 @@
 // destructive: deleting an agent, purging transcripts, revoking every key and deleting an org
 // are read first: a dry run returns the plan and a confirm token bound to it; only the confirm
 // call does it, once; a changed state, a reused, foreign or missing token is refused. Runs on
-// SQLite; the cross-tenant suite covers tokens across orgs on both backends.
-import { test, before, after } from 'node:test';
+// SQLite and PostgreSQL; the cross-tenant suite covers tokens across orgs.
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope, receipts, predicate } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
-const scope = new Scope();
-let w;
+for (const backend of ['sqlite', 'pg']) {
+    describe(`destructive actions on ${backend}`, () => {
+        const scope = new Scope();
+        let w;
 
-before(async () => { w = await startTenants(scope, 'sqlite'); });
-after(async () => { await w?.stop(); await scope.cleanup(); });
+        before(async () => { w = await startTenants(scope, backend); });
+        after(async () => { await w?.stop(); await scope.cleanup(); });
 
-test('without dry run or token: 428 CONFIRM_REQUIRED, nothing changes', async () => {
-    const a = await api(w.port, 'POST', '/api/v1/agents', w.A.admin, { name: 'doomed' });
-    const r = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin, {});
-    assert.equal(r.status, 428);
-    assert.equal(r.json.error.code, 'CONFIRM_REQUIRED');
-    assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 200);
-});
+        test('without dry run or token: 428 CONFIRM_REQUIRED, nothing changes', async () => {
+            const a = await api(w.port, 'POST', '/api/v1/agents', w.A.admin, { name: 'doomed' });
+            const r = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin, {});
+            assert.equal(r.status, 428);
+            assert.equal(r.json.error.code, 'CONFIRM_REQUIRED');
+            assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 200);
+        });
 
-test('agent delete: dry run shows the plan, confirm does it once, a reused token is refused', async () => {
-    const a = await api(w.port, 'POST', '/api/v1/agents', w.A.admin, { name: 'gone-bot' });
-    const k = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', agent: 'gone-bot' });
-    const dry = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete?dry_run=1`, w.A.admin, {});
-    assert.equal(dry.status, 200, dry.text);
-    assert.equal(dry.json.dry_run, true);
-    assert.deepEqual(dry.json.plan, { agent_id: a.json.id, name: 'gone-bot', transcripts_deleted: 0,
-                                      keys_revoked: 1 });
-    assert.match(dry.json.confirm_token, /^bwc_[A-Za-z0-9_-]{43}$/);
-    assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 200,
-                 'a dry run changes nothing');
-    const wrong = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
-                            { confirm_token: dry.json.confirm_token });
-    assert.equal(wrong.status, 409, 'a token is bound to its action');
-    const dry2 = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin, { dry_run: true });
-    const go = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin,
-                         { confirm_token: dry2.json.confirm_token });
-    assert.equal(go.status, 200, go.text);
-    assert.equal(go.json.deleted, true);
-    assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 404);
-    assert.equal((await api(w.port, 'GET', '/api/v1/me', k.json.key)).status, 401,
-                 "the agent's keys are revoked with it");
-    const reuse = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.A.admin,
-                            { confirm_token: dry2.json.confirm_token });
-    assert.equal(reuse.status, 403, 'revoke-all needs an owner');
-    const p = receipts(w.dir).map(predicate).find((x) => x.route === 'agent.delete');
-    assert.equal(p.rule, a.json.id);
-});
+        test('agent delete: dry run shows the plan, confirm does it once, a reused token is refused', async () => {
+            const a = await api(w.port, 'POST', '/api/v1/agents', w.A.admin, { name: 'gone-bot' });
+            const k = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', agent: 'gone-bot' });
+            const dry = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete?dry_run=1`, w.A.admin, {});
+            assert.equal(dry.status, 200, dry.text);
+            assert.equal(dry.json.dry_run, true);
+            assert.deepEqual(dry.json.plan, { agent_id: a.json.id, name: 'gone-bot', transcripts_deleted: 0,
+                                              keys_revoked: 1 });
+            assert.match(dry.json.confirm_token, /^bwc_[A-Za-z0-9_-]{43}$/);
+            assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 200,
+                         'a dry run changes nothing');
+            const wrong = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
+                                    { confirm_token: dry.json.confirm_token });
+            assert.equal(wrong.status, 409, 'a token is bound to its action');
+            const dry2 = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin, { dry_run: true });
+            const go = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete`, w.A.admin,
+                                 { confirm_token: dry2.json.confirm_token });
+            assert.equal(go.status, 200, go.text);
+            assert.equal(go.json.deleted, true);
+            assert.equal((await api(w.port, 'GET', `/api/v1/agents/${a.json.id}`, w.A.admin)).status, 404);
+            assert.equal((await api(w.port, 'GET', '/api/v1/me', k.json.key)).status, 401,
+                         "the agent's keys are revoked with it");
+            const reuse = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.A.admin,
+                                    { confirm_token: dry2.json.confirm_token });
+            assert.equal(reuse.status, 403, 'revoke-all needs an owner');
+            const p = receipts(w.dir).map(predicate).find((x) => x.route === 'agent.delete');
+            assert.equal(p.rule, a.json.id);
+        });
 
-test('a plan whose state changed since the dry run is refused', async () => {
-    const dry = await api(w.port, 'POST', '/api/v1/keys/revoke-all?dry_run=1', w.B.owner, {});
-    assert.equal(dry.status, 200, dry.text);
-    const extra = await api(w.port, 'POST', '/api/v1/keys', w.B.owner, { role: 'member' });
-    assert.equal(extra.status, 201);
-    const go = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.B.owner,
-                         { confirm_token: dry.json.confirm_token });
-    assert.equal(go.status, 409);
-    assert.equal(go.json.error.code, 'CONFIRM_INVALID');
-    assert.equal((await api(w.port, 'GET', '/api/v1/me', extra.json.key)).status, 200);
-});
+        test('a plan whose state changed since the dry run is refused', async () => {
+            const dry = await api(w.port, 'POST', '/api/v1/keys/revoke-all?dry_run=1', w.B.owner, {});
+            assert.equal(dry.status, 200, dry.text);
+            const extra = await api(w.port, 'POST', '/api/v1/keys', w.B.owner, { role: 'member' });
+            assert.equal(extra.status, 201);
+            const go = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.B.owner,
+                                 { confirm_token: dry.json.confirm_token });
+            assert.equal(go.status, 409);
+            assert.equal(go.json.error.code, 'CONFIRM_INVALID');
+            assert.equal((await api(w.port, 'GET', '/api/v1/me', extra.json.key)).status, 200);
+        });
 
-test('transcripts purge and revoke-all by plan; bogus tokens refused', async () => {
-    const bogus = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
-                            { confirm_token: 'bwc_' + 'A'.repeat(43) });
-    assert.equal(bogus.status, 409);
-    const dry = await api(w.port, 'POST', '/api/v1/transcripts/purge?dry_run=1', w.A.admin, { before_ms: Date.now() });
-    assert.equal(dry.status, 200, dry.text);
-    assert.equal(dry.json.plan.messages_deleted, 0);
-    const go = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
-                         { before_ms: dry.json.plan.before_ms, confirm_token: dry.json.confirm_token });
-    assert.equal(go.status, 200, go.text);
-    const dryAll = await api(w.port, 'POST', '/api/v1/keys/revoke-all?dry_run=1', w.B.owner, {});
-    const all = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.B.owner,
-                          { confirm_token: dryAll.json.confirm_token });
-    assert.equal(all.status, 200, all.text);
-    assert.ok(all.json.revoked >= 2);
-    assert.equal((await api(w.port, 'GET', '/api/v1/me', w.B.owner)).status, 401, 'including the caller');
-});
+        test('transcripts purge and revoke-all by plan; bogus tokens refused', async () => {
+            const bogus = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
+                                    { confirm_token: 'bwc_' + 'A'.repeat(43) });
+            assert.equal(bogus.status, 409);
+            const dry = await api(w.port, 'POST', '/api/v1/transcripts/purge?dry_run=1', w.A.admin, { before_ms: Date.now() });
+            assert.equal(dry.status, 200, dry.text);
+            assert.equal(dry.json.plan.messages_deleted, 0);
+            const go = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
+                                 { before_ms: dry.json.plan.before_ms, confirm_token: dry.json.confirm_token });
+            assert.equal(go.status, 200, go.text);
+            const dryAll = await api(w.port, 'POST', '/api/v1/keys/revoke-all?dry_run=1', w.B.owner, {});
+            const all = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.B.owner,
+                                  { confirm_token: dryAll.json.confirm_token });
+            assert.equal(all.status, 200, all.text);
+            assert.ok(all.json.revoked >= 2);
+            assert.equal((await api(w.port, 'GET', '/api/v1/me', w.B.owner)).status, 401, 'including the caller');
+        });
 
-test('org delete by the operator: plan, confirm, and the org is gone with its keys', async () => {
-    const made = await api(w.port, 'POST', '/api/v1/orgs', w.op, { name: 'short-lived' });
-    assert.equal(made.status, 201, made.text);
-    const owner = made.json.owner_key.key;
-    assert.equal((await api(w.port, 'GET', '/api/v1/org', owner)).json.name, 'short-lived');
-    const dup = await api(w.port, 'POST', '/api/v1/orgs', w.op, { name: 'short-lived' });
-    assert.equal(dup.status, 409);
-    const dry = await api(w.port, 'POST', `/api/v1/orgs/${made.json.id}/delete?dry_run=1`, w.op, {});
-    assert.equal(dry.status, 200, dry.text);
-    assert.equal(dry.json.plan.keys, 1);
-    const go = await api(w.port, 'POST', `/api/v1/orgs/${made.json.id}/delete`, w.op,
-                         { confirm_token: dry.json.confirm_token });
-    assert.equal(go.status, 200, go.text);
-    assert.equal((await api(w.port, 'GET', '/api/v1/org', owner)).status, 401);
-    const list = await api(w.port, 'GET', '/api/v1/orgs', w.op);
-    assert.ok(list.json.data.every((o) => o.id !== made.json.id));
-});
+        test('org delete by the operator: plan, confirm, and the org is gone with its keys', async () => {
+            const made = await api(w.port, 'POST', '/api/v1/orgs', w.op, { name: 'short-lived' });
+            assert.equal(made.status, 201, made.text);
+            const owner = made.json.owner_key.key;
+            assert.equal((await api(w.port, 'GET', '/api/v1/org', owner)).json.name, 'short-lived');
+            const dup = await api(w.port, 'POST', '/api/v1/orgs', w.op, { name: 'short-lived' });
+            assert.equal(dup.status, 409);
+            const dry = await api(w.port, 'POST', `/api/v1/orgs/${made.json.id}/delete?dry_run=1`, w.op, {});
+            assert.equal(dry.status, 200, dry.text);
+            assert.equal(dry.json.plan.keys, 1);
+            const go = await api(w.port, 'POST', `/api/v1/orgs/${made.json.id}/delete`, w.op,
+                                 { confirm_token: dry.json.confirm_token });
+            assert.equal(go.status, 200, go.text);
+            assert.equal((await api(w.port, 'GET', '/api/v1/org', owner)).status, 401);
+            const list = await api(w.port, 'GET', '/api/v1/orgs', w.op);
+            assert.ok(list.json.data.every((o) => o.id !== made.json.id));
+        });
+    });
+}
