@@ -322,7 +322,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "upstream must be an http(s) URL or 'mock'");
     snprintf(path, sizeof path, "%s/ledger", a->dir);
     struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us,
-                                !st->cfg.ledger_fsync};
+                                !st->cfg.ledger_fsync, st->cfg.ledger_sign_each};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)

@@ -392,6 +392,11 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
         if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
             return fail(w, v, "ledger.fsync: expected true or false");
         w->c->ledger_fsync = strcmp(b, "true") == 0;
+    } else if (strcmp(key, "sign_each") == 0) {
+        const char *b = scalar(v);
+        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
+            return fail(w, v, "ledger.sign_each: expected true or false");
+        w->c->ledger_sign_each = strcmp(b, "true") == 0;
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;

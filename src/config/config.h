@@ -118,6 +118,7 @@ struct bw_config {
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
     int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
+    int ledger_sign_each; /* 1: a DSSE signature per receipt (docs/EVIDENCE.md section 11) */
 
     struct bw_org_config *orgs;
     size_t n_orgs;

@@ -11,6 +11,7 @@
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
 #include "evidence/source.h"
+#include "ledger/dsse.h"
 #include "util/codec.h"
 
 #define MAX_POLICIES 256
@@ -245,6 +246,14 @@ static bw_err put_receipts(struct exporter *x) {
         BW_TRY(bw_evidence_proof_encode(i, (const uint8_t(*)[32])proof, plen, note, fin->len,
                                         &x->scratch));
         snprintf(name, sizeof name, "proofs/%020llu.tlog-proof", (unsigned long long)i);
+        BW_TRY(put_member(x, name, x->scratch.ptr, x->scratch.len));
+        if (!x->log.sig_off[i])
+            continue;
+        bw_buf_reset(&x->scratch);
+        BW_TRY(bw_dsse_envelope_encode(x->log.map + x->log.payload_off[i], x->log.payload_len[i],
+                                       x->o->verifier->key_id, x->log.map + x->log.sig_off[i],
+                                       &x->scratch));
+        snprintf(name, sizeof name, "envelopes/%020llu.dsse.json", (unsigned long long)i);
         BW_TRY(put_member(x, name, x->scratch.ptr, x->scratch.len));
     }
     return BW_OK;

@@ -6,6 +6,7 @@
  *   for each exported receipt, by increasing leaf index i (20-digit zero-padded decimal):
  *     receipts/<i>.json            the exact receipt bytes
  *     proofs/<i>.tlog-proof        C2SP tlog-proof of leaf i against the final checkpoint
+ *     envelopes/<i>.dsse.json      only if the log holds its DSSE signature (ledger/dsse.h)
  *   checkpoints/<s>.note           signed checkpoints by increasing size s (last = final)
  *   consistency/<a>-<b>.proof      hash list: RFC 9162 consistency a -> b, consecutive pairs
  *   policies/<64 hex>.yaml         policy files whose SHA-256 is the name, by increasing hex
