@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "evidence/db_policies.h"
 #include "evidence/pack.h"
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
@@ -260,6 +261,14 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
         .policy_paths = cand, .n_policy_paths = live_candidates(l, paths, cand),
         .sign = sign_live, .sign_ctx = l,
     };
+    struct bw_db_policies dbp = {NULL, 0, 0};
+    if (bw_db_policies_load(&dbp, ctx->store, caller->org_id) != BW_OK) {
+        bw_db_policies_cleanup(&dbp);
+        unavailable(req); /* the org's policies are part of its evidence */
+        return;
+    }
+    o.policy_blobs = dbp.blobs;
+    o.n_policy_blobs = dbp.n;
     struct evbuffer *pack = evbuffer_new();
     struct bw_evidence_sink sink = {evbuf_write, pack, 0};
     char why[256];
@@ -275,6 +284,7 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
         unavailable(req);
     if (pack)
         evbuffer_free(pack);
+    bw_db_policies_cleanup(&dbp);
 }
 
 const struct bw_api_route bw_api_routes_ledger[] = {

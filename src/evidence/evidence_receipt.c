@@ -36,7 +36,7 @@ struct cur {
     size_t n, i;
     const char *why;
     struct bw_evidence_receipt *r;
-    struct slice type, ptype, kind, origin, org, parent, policy;
+    struct slice type, ptype, kind, origin, org, parent, policy, org_policy;
     int has_index, has_time, seen_pred;
     int64_t index, time_ms;
 };
@@ -167,6 +167,7 @@ static int parse_member_value(struct cur *c, enum place where, const struct slic
                  : key_is(key, "org_id")           ? &c->org
                  : key_is(key, "parent_leaf_hash") ? &c->parent
                  : key_is(key, "policy_sha256")    ? &c->policy
+                 : key_is(key, "org_policy_sha256") ? &c->org_policy
                                                    : NULL;
         child = key_is(key, "log") ? P_LOG : P_OTHER;
         if (key_is(key, "time_ms")) {
@@ -328,7 +329,8 @@ static const char *extract(struct cur *c, struct bw_evidence_receipt *r) {
     r->time_ms = c->time_ms;
     r->has_parent = get_hash(&c->parent, r->parent_leaf_hash);
     r->has_policy = get_hash(&c->policy, r->policy_sha256);
-    if (r->has_parent < 0 || r->has_policy < 0)
+    r->has_org_policy = get_hash(&c->org_policy, r->org_policy_sha256);
+    if (r->has_parent < 0 || r->has_policy < 0 || r->has_org_policy < 0)
         return "predicate hash member malformed";
     return NULL;
 }

@@ -48,8 +48,10 @@ static const char *canon_one(struct rec_job *j, struct rec *r) {
     r->kind = (uint8_t)info.kind;
     r->has_parent = (uint8_t)info.has_parent;
     r->has_policy = (uint8_t)info.has_policy;
+    r->has_org_policy = (uint8_t)info.has_org_policy;
     memcpy(r->parent, info.parent_leaf_hash, 32);
     memcpy(r->policy, info.policy_sha256, 32);
+    memcpy(r->org_policy, info.org_policy_sha256, 32);
     r->canonical = 1;
     return NULL;
 }
@@ -264,12 +266,19 @@ static int hash_cmp(const void *a, const void *b) {
 }
 
 /* The referenced policy hashes, sorted and unique. */
+/* Every policy hash the receipts reference: the platform policy and, where an org had its own,
+ * the org policy (out holds 2 per receipt at most). */
 static size_t referenced(struct vstate *v, uint8_t (*out)[32]) {
     size_t n = 0;
-    for (size_t k = 0; k < v->nrec; k++)
-        if (v->recs[k].canonical && v->recs[k].has_policy &&
-            (n == 0 || memcmp(out[n - 1], v->recs[k].policy, 32) != 0)) /* runs: sort less */
-            memcpy(out[n++], v->recs[k].policy, 32);
+    for (size_t k = 0; k < v->nrec; k++) {
+        const struct rec *r = &v->recs[k];
+        if (!r->canonical)
+            continue;
+        if (r->has_policy && (n == 0 || memcmp(out[n - 1], r->policy, 32) != 0)) /* runs */
+            memcpy(out[n++], r->policy, 32);
+        if (r->has_org_policy)
+            memcpy(out[n++], r->org_policy, 32);
+    }
     qsort(out, n, 32, hash_cmp);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
@@ -304,7 +313,7 @@ static int policy_files_ok(struct vstate *v) {
 static void check_policies(struct vstate *v) {
     if (!policy_files_ok(v))
         return;
-    uint8_t (*refs)[32] = malloc((v->nrec + 1) * 32);
+    uint8_t (*refs)[32] = malloc((2 * v->nrec + 1) * 32);
     struct bw_buf missing;
     bw_buf_init(&missing, 1u << 24);
     size_t n = refs ? referenced(v, refs) : 0;

@@ -41,6 +41,12 @@
 typedef bw_err (*bw_evidence_sign_fn)(void *ctx, const char *text, size_t len,
                                       struct bw_buf *out);
 
+/* Bytes held by the caller (borrowed for the call). */
+struct bw_evidence_blob {
+    const void *bytes;
+    size_t len;
+};
+
 struct bw_evidence_export_opts {
     const char *ledger_dir;    /* the log directory (DATA/ledger) */
     const char *origin;        /* the log's origin (key name) */
@@ -50,6 +56,8 @@ struct bw_evidence_export_opts {
     uint64_t max_size;         /* only checkpoints of at most this size (UINT64_MAX: no cap) */
     const char *const *policy_paths; /* candidate policy files, included if referenced */
     size_t n_policy_paths;
+    const struct bw_evidence_blob *policy_blobs; /* candidate policies held in memory (org */
+    size_t n_policy_blobs;                       /* policies from the database); borrowed */
     bw_evidence_sign_fn sign;
     void *sign_ctx;
 };

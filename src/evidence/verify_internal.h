@@ -35,7 +35,8 @@ struct rec {
     uint8_t leaf[32];
     uint8_t parent[32];
     uint8_t policy[32];
-    uint8_t kind, has_parent, has_policy, canonical;
+    uint8_t org_policy[32];
+    uint8_t kind, has_parent, has_policy, has_org_policy, canonical;
 };
 
 struct statement {

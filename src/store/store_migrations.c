@@ -70,8 +70,9 @@ static const char m002_sqlite[] =
  * the gateway (the upstream reported none). Operator keys belong to no org. Members are the people
  * of an org, each with a role; agents are named per org with an optional public widget key
  * (NULL until the widget is first enabled); transcripts hold widget conversations; plans are
- * the confirm tokens of destructive actions (only the token's hash is stored); org_policies an
- * org's own policy rules (docs/POLICY.md, exact bytes and their SHA-256). Composite
+ * the confirm tokens of destructive actions (only the token's hash is stored); org_policies every
+ * version of an org's own policy (docs/POLICY.md, exact bytes by SHA-256; at most one active),
+ * kept so that evidence packs can include the policy any receipt names. Composite
  * foreign keys (org_id, id) keep a child row in its parent's org. */
 static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';"
@@ -135,12 +136,15 @@ static const char m003_sqlite[] =
     "  used_ms INTEGER NOT NULL DEFAULT 0"
     ");"
     "CREATE TABLE org_policies ("
-    "  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,"
-    "  text TEXT NOT NULL,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
     "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  text TEXT NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
-    "  updated_by TEXT NOT NULL"
-    ");";
+    "  updated_by TEXT NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  PRIMARY KEY (org_id, sha256)"
+    ");"
+    "CREATE UNIQUE INDEX org_policies_active ON org_policies(org_id) WHERE active = 1;";
 
 /* 004: the review queue (issue 3, src/review/review.h). One row per review item, bound to the
  * request it gates (request hash, org, agent, requester key and member, route, model, rule);

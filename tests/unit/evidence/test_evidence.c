@@ -595,6 +595,16 @@ static void test_receipt_profile(void **state) {
                      "\"predicateType\":\"https://bulwark.dev/receipt/v1\",\"subject\":[]}";
     assert_int_equal(bw_evidence_receipt_parse((const uint8_t *)ok, strlen(ok), &r, &why), BW_OK);
     assert_int_equal(r.index, 3);
+    assert_int_equal(r.has_org_policy, 0);
+    const char *with_org =
+        "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"kind\":"
+        "\"decision\",\"log\":{\"index\":3,\"origin\":\"a/b\"},\"org_policy_sha256\":\""
+        "0101010101010101010101010101010101010101010101010101010101010101\",\"time_ms\":5},"
+        "\"predicateType\":\"https://bulwark.dev/receipt/v1\",\"subject\":[]}";
+    assert_int_equal(
+        bw_evidence_receipt_parse((const uint8_t *)with_org, strlen(with_org), &r, &why), BW_OK);
+    assert_int_equal(r.has_org_policy, 1);
+    assert_int_equal(r.org_policy_sha256[31], 1);
     const char *bad[] = {
         "{\"b\":1,\"a\":2}",           /* member order */
         "{\"a\": 1}",                  /* whitespace */
