@@ -74,7 +74,8 @@ CREATE TABLE plans (
     created_by  text NOT NULL,
     created_ms  bigint NOT NULL,
     expires_ms  bigint NOT NULL,
-    used_ms     bigint NOT NULL DEFAULT 0
+    used_ms     bigint NOT NULL DEFAULT 0,
+    review_id   text NOT NULL DEFAULT ''  -- a second admin's approval it needs ('' = none)
 );
 
 CREATE TABLE org_policies (
