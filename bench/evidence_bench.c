@@ -3,6 +3,8 @@
  *   evidence_bench gen DATA N [BATCH]  writes DATA/ledger with N synthetic receipts (a checkpoint
  *                                      every BATCH, default 1000) and DATA/bulwark.yaml, the policy
  *                                      they reference; then time `bulwark export` / `verify`.
+ *                                      SIGN_EACH=1: each receipt also DSSE-signed (S frames);
+ *                                      GEN_ORG=ID: every receipt in org ID (default org_a/org_b).
  *   evidence_bench latency DATA [K]    opens DATA/ledger and measures, at its current size: K
  *                                      single appends (each waited for: encode, write, fdatasync,
  *                                      sign), K HTTP-path inclusion proofs (bw_ledger_inclusion_proof,
@@ -40,6 +42,9 @@ static int gen(const char *data, uint64_t n, uint64_t batch) {
     if (mkdir(path, 0700) != 0)
         return 1;
     double t0 = now_s();
+    const char *sign = getenv("SIGN_EACH");
+    gen_sign_each = sign && strcmp(sign, "1") == 0;
+    gen_org = getenv("GEN_ORG");
     gen_log(path, n, batch, ph, vkey);
     fprintf(stderr, "generated %llu receipts in %.2f s\n", (unsigned long long)n, now_s() - t0);
     printf("%s\n", vkey);

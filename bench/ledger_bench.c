@@ -6,6 +6,7 @@
  *      $(pkg-config --cflags --libs libevent libevent_pthreads libcurl libsodium openssl \
  *        jansson sqlite3 yaml-0.1 libpq) -lpthread -lm -o build/ledger_bench
  *   build/ledger_bench [receipts per producer, default 100000] [window, default 512] [nosync]
+ *                      [sign]   (sign: ledger.sign_each, a DSSE signature per receipt)
  * The log is created in a fresh directory under $TMPDIR (default /tmp) and removed after. */
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -82,14 +83,18 @@ static void remove_dir(const char *dir) {
 int main(int argc, char **argv) {
     long per = argc > 1 ? strtol(argv[1], NULL, 10) : 100000;
     int window = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 512;
-    int nosync = argc > 3 && strcmp(argv[3], "nosync") == 0;
+    int nosync = 0, sign = 0;
+    for (int i = 3; i < argc; i++) {
+        nosync |= strcmp(argv[i], "nosync") == 0;
+        sign |= strcmp(argv[i], "sign") == 0;
+    }
     evthread_use_pthreads();
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char dir[256];
     snprintf(dir, sizeof dir, "%s/bw_ledger_bench.XXXXXX", tmp);
     char vkey[BW_NOTE_VKEY_MAX];
     struct bw_ledger *l = NULL;
-    struct bw_ledger_opts opts = {256, 0, nosync};
+    struct bw_ledger_opts opts = {256, 0, nosync, sign};
     if (!mkdtemp(dir) || bw_ledger_create(dir, "bench.bulwark.dev", vkey, sizeof vkey) != BW_OK ||
         bw_ledger_open(dir, &opts, &l) != BW_OK) {
         fprintf(stderr, "cannot set up a ledger in %s\n", dir);

@@ -20,6 +20,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_keys,
     bw_api_routes_agents,
     bw_api_routes_orgs,
+    bw_api_routes_connections,
     bw_api_routes_policies,
     bw_api_routes_review,
 };

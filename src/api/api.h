@@ -58,6 +58,7 @@ extern const struct bw_api_route bw_api_routes_billing[];
 extern const struct bw_api_route bw_api_routes_keys[];
 extern const struct bw_api_route bw_api_routes_agents[];
 extern const struct bw_api_route bw_api_routes_orgs[];
+extern const struct bw_api_route bw_api_routes_connections[];
 extern const struct bw_api_route bw_api_routes_policies[];
 extern const struct bw_api_route bw_api_routes_review[];
 
@@ -134,6 +135,10 @@ void bw_api_confirm_required(struct evhttp_request *req);
 void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                           const struct bw_key_record *caller, const char *org_id,
                           const char *action, const char *target, void *plan_json);
+/* 1 if action needs a second admin's approval (an owner deleting the org, purging
+ * transcripts): its dry run also opens a review item bound to the plan (review_id in the
+ * reply), and the confirm waits for that review to be approved (409 APPROVAL_PENDING, ...). */
+int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *caller);
 /* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
  * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
  * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0. */

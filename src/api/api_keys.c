@@ -19,11 +19,13 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "connect/outbox.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
 #include "store/identity.h"
+#include "util/log.h"
 #include "util/time.h"
 
 #define MAX_EXPIRES_S (10LL * 366 * 86400)
@@ -71,7 +73,28 @@ struct change {
     char *secret;             /* sodium_malloc'd new key, or NULL */
     char old_id[BW_ID_SIZE];  /* rotate: the key being replaced */
     int64_t grace_until_ms;
+    struct bw_outbox *outbox; /* key events go to the org's connections */
 };
+
+/* Queues the key event for the org's connections (connect/outbox.h): metadata only, never the
+ * key. A failure to queue does not undo the change (its receipt is durable); it is logged. */
+static void notify(struct change *c, const char *type) {
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key_id", c->key.id, "role",
+                             c->key.role, "agent", c->key.agent, "name", c->key.name, "by",
+                             c->caller.id);
+    if (data && c->old_id[0])
+        json_object_set_new(data, "replaces", json_string(c->old_id));
+    char text[200];
+    snprintf(text, sizeof text, "API key %s (%s) %s by %s", c->key.id, c->key.role,
+             strcmp(type, "key.create") == 0   ? "created"
+             : strcmp(type, "key.revoke") == 0 ? "revoked"
+                                               : "rotated",
+             c->caller.id);
+    if (!data || bw_outbox_emit(c->outbox, c->store, c->key.org_id, type, text, data, NULL) !=
+                     BW_OK)
+        bw_warn("keys: the %s event for key %s could not be queued", type, c->key.id);
+    json_decref(data);
+}
 
 static struct change *change_new(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                                  const struct bw_key_record *caller, int with_secret) {
@@ -81,6 +104,7 @@ static struct change *change_new(const struct bw_api_ctx *ctx, struct evhttp_req
     c->req = req;
     c->store = ctx->store;
     c->caller = *caller;
+    c->outbox = ctx->gw->outbox;
     if (with_secret) {
         c->secret = sodium_malloc(BW_KEY_SIZE);
         if (!c->secret) {
@@ -136,6 +160,8 @@ static void create_apply(void *arg, bw_err err, const char *rid) {
         bw_api_reply_store_error(c->req, e, "key");
     else
         reply_key(c, 201, rid);
+    if (err == BW_OK && e == BW_OK)
+        notify(c, "key.create");
     change_free(c);
 }
 
@@ -272,6 +298,7 @@ static void revoke_apply(void *arg, bw_err err, const char *rid) {
         if (bw_store_key_get(c->store, c->key.org_id, c->key.id, &c->key) != BW_OK)
             c->key.revoked_ms = bw_now_ms();
         reply_key(c, 200, rid);
+        notify(c, "key.revoke");
     }
     change_free(c);
 }
@@ -313,6 +340,7 @@ static void rotate_apply(void *arg, bw_err err, const char *rid) {
     } else {
         bw_auth_cache_invalidate_all();
         reply_key(c, 201, rid);
+        notify(c, "key.rotate");
     }
     change_free(c);
 }

@@ -3,8 +3,9 @@
  *
  * Tenant scoping: a receipt is visible to keys of the org named in its predicate's org_id; any
  * other receipt id (another org's, unknown, malformed) is answered 404 NOT_FOUND, so existence is
- * never revealed. Proof generation is O(log size) per hash over the in-memory leaves
- * (bw_ledger_inclusion_proof: O(size) hashing, ~0.1 s per million leaves). */
+ * never revealed. Proofs come from the ledger's stored subtree hashes (bw_ledger_inclusion_proof:
+ * O(log size) lookups, flat latency). With ledger.sign_each the receipt's DSSE envelope is
+ * returned too ("dsse"). */
 #include "api/api.h"
 
 #include <event2/buffer.h>
@@ -13,10 +14,12 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "evidence/db_policies.h"
 #include "evidence/pack.h"
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
 #include "http/reply.h"
+#include "ledger/dsse.h"
 #include "ledger/ledger.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
@@ -68,14 +71,35 @@ static bw_err build_proof(struct bw_ledger *l, uint64_t index, struct bw_buf *ou
                                     out);
 }
 
+/* The DSSE envelope (docs/EVIDENCE.md section 11) as a JSON object, or NULL on failure. */
+static json_t *envelope_json(struct bw_ledger *l, const struct bw_buf *bytes,
+                             const uint8_t sig[64]) {
+    struct bw_buf env;
+    bw_buf_init(&env, BW_DSSE_ENVELOPE_MAX);
+    json_t *o = NULL;
+    if (bw_dsse_envelope_encode(bytes->ptr, bytes->len, bw_ledger_key_id(l), sig, &env) == BW_OK)
+        o = json_loadb((const char *)env.ptr, env.len, JSON_REJECT_DUPLICATES, NULL);
+    bw_buf_cleanup(&env);
+    return o;
+}
+
 static json_t *receipt_json(const char *id, uint64_t index, const struct bw_buf *bytes,
-                            const uint8_t leaf[32], const struct bw_buf *proof) {
+                            const uint8_t leaf[32], const struct bw_buf *proof, json_t *dsse) {
     char hex[65];
-    if (bw_hex_encode(leaf, 32, hex, sizeof hex) != BW_OK)
+    if (bw_hex_encode(leaf, 32, hex, sizeof hex) != BW_OK) {
+        json_decref(dsse);
         return NULL;
-    return json_pack("{s:s, s:I, s:s%, s:s, s:s%}", "id", id, "index", (json_int_t)index,
-                     "receipt", (const char *)bytes->ptr, bytes->len, "leaf_hash", hex, "proof",
-                     (const char *)proof->ptr, proof->len);
+    }
+    json_t *o = json_pack("{s:s, s:I, s:s%, s:s, s:s%}", "id", id, "index", (json_int_t)index,
+                          "receipt", (const char *)bytes->ptr, bytes->len, "leaf_hash", hex,
+                          "proof", (const char *)proof->ptr, proof->len);
+    if (o && dsse && json_object_set_new(o, "dsse", dsse) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    if (!o)
+        json_decref(dsse);
+    return o;
 }
 
 static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req,
@@ -90,8 +114,10 @@ static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req
     bw_buf_init(&bytes, BW_RECEIPT_MAX_BYTES);
     bw_buf_init(&proof, BW_PACK_MAX_PROOF_BYTES);
     struct bw_evidence_receipt r;
-    uint8_t leaf[32];
-    bw_err e = bw_ledger_read_receipt(l, index, &bytes);
+    uint8_t leaf[32], sig[64];
+    int has_sig = 0;
+    json_t *dsse = NULL;
+    bw_err e = bw_ledger_read_receipt_sig(l, index, &bytes, sig, &has_sig);
     if (e == BW_OK)
         e = bw_evidence_receipt_parse(bytes.ptr, bytes.len, &r, NULL);
     if (e == BW_OK && strcmp(r.org_id, caller->org_id) != 0)
@@ -100,12 +126,14 @@ static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req
         e = bw_ledger_leaf_hash(l, index, leaf);
     if (e == BW_OK)
         e = build_proof(l, index, &proof);
+    if (e == BW_OK && has_sig && !(dsse = envelope_json(l, &bytes, sig)))
+        e = BW_E_NOMEM;
     if (e == BW_E_NOT_FOUND)
         not_found(req);
     else if (e != BW_OK)
         unavailable(req);
     else
-        bw_api_reply(req, 200, receipt_json(rest, index, &bytes, leaf, &proof));
+        bw_api_reply(req, 200, receipt_json(rest, index, &bytes, leaf, &proof, dsse));
     bw_buf_cleanup(&bytes);
     bw_buf_cleanup(&proof);
 }
@@ -233,6 +261,14 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
         .policy_paths = cand, .n_policy_paths = live_candidates(l, paths, cand),
         .sign = sign_live, .sign_ctx = l,
     };
+    struct bw_db_policies dbp = {NULL, 0, 0};
+    if (bw_db_policies_load(&dbp, ctx->store, caller->org_id) != BW_OK) {
+        bw_db_policies_cleanup(&dbp);
+        unavailable(req); /* the org's policies are part of its evidence */
+        return;
+    }
+    o.policy_blobs = dbp.blobs;
+    o.n_policy_blobs = dbp.n;
     struct evbuffer *pack = evbuffer_new();
     struct bw_evidence_sink sink = {evbuf_write, pack, 0};
     char why[256];
@@ -248,6 +284,7 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
         unavailable(req);
     if (pack)
         evbuffer_free(pack);
+    bw_db_policies_cleanup(&dbp);
 }
 
 const struct bw_api_route bw_api_routes_ledger[] = {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connect/outbox.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "policy/engine.h"
@@ -29,6 +30,7 @@
 #include "store/review_store.h"
 #include "store/sql.h"
 #include "util/codec.h"
+#include "util/log.h"
 #include "util/time.h"
 
 #define LIST_LIMIT 200
@@ -128,6 +130,7 @@ static void reply_item(struct evhttp_request *req, struct bw_store *store,
 struct pending {
     struct evhttp_request *req;
     struct bw_store *store;
+    struct bw_outbox *outbox; /* decided reviews are announced (may be NULL) */
     struct bw_review_item seen;
     struct bw_review_vote vote;
     enum bw_review_status next;
@@ -165,6 +168,7 @@ static void expire_then_reply(const struct bw_api_ctx *ctx, struct evhttp_reques
     }
     p->req = req;
     p->store = ctx->store;
+    p->outbox = ctx->gw->outbox;
     p->seen = *it;
     p->for_vote = for_vote;
     struct bw_receipt r;
@@ -217,6 +221,10 @@ static void apply_vote(void *arg, bw_err err, const char *receipt_id) {
     bw_err e = bw_store_review_vote(p->store, &p->vote, &p->seen, p->next);
     struct bw_review_item now;
     if (e == BW_OK && bw_store_review_get(p->store, p->seen.org_id, p->seen.id, &now) == BW_OK) {
+        if (now.status != BW_REVIEW_PENDING &&
+            bw_outbox_emit_review(p->outbox, p->store, now.org_id, now.id,
+                                  bw_review_status_name(now.status), now.agent) != BW_OK)
+            bw_warn("api: review %s decided but its notification was not queued", now.id);
         reply_item(p->req, p->store, &now, receipt_id);
     } else if (e == BW_OK) {
         bw_http_reply_error(p->req, 503, BW_R_STORE_UNAVAILABLE,
@@ -292,6 +300,7 @@ static void vote_review(const struct bw_api_ctx *ctx, struct evhttp_request *req
     json_decref(body);
     p->req = req;
     p->store = ctx->store;
+    p->outbox = ctx->gw->outbox;
     bw_err e = bw_store_review_get(ctx->store, caller->org_id, id, &p->seen);
     if (e != BW_OK) {
         free(p);

@@ -12,9 +12,12 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "config/config.h"
+#include "evidence/db_policies.h"
 #include "evidence/pack.h"
 #include "ledger/ledger.h"
 #include "ledger/note.h"
+#include "store/store.h"
 
 #define PATH_SIZE 4096
 #define MAX_POLICY_ARGS 16
@@ -188,6 +191,26 @@ static int write_pack(const struct export_args *a, struct bw_evidence_export_opt
     return 0;
 }
 
+/* Org policies live in the database: every stored version the receipts may name. A database
+ * that cannot be read leaves them out (the pack then lists them in missing-policies.txt, which
+ * the verifier reports): the export of the log itself does not depend on it. */
+static void load_db_policies(const struct export_args *a, struct bw_db_policies *out) {
+    char path[PATH_SIZE], err[600], db[PATH_SIZE];
+    struct bw_config cfg;
+    bw_config_defaults(&cfg);
+    snprintf(path, sizeof path, "%s/bulwark.yaml", a->dir);
+    if (bw_config_load(path, &cfg, err, sizeof err) == BW_OK && cfg.database[0])
+        snprintf(db, sizeof db, "%s", cfg.database);
+    else
+        snprintf(db, sizeof db, "%s/bulwark.db", a->dir);
+    bw_config_cleanup(&cfg);
+    struct bw_store *s = NULL;
+    if (bw_store_open(db, 0, &s) != BW_OK || bw_db_policies_load(out, s, a->org) != BW_OK)
+        fprintf(stderr, "bulwark export: warning: org policies could not be read from the "
+                        "database; the pack lists the ones it lacks\n");
+    bw_store_close(s);
+}
+
 static int export_with(const struct export_args *a, struct bw_note_signer *signer,
                        const char *ledger_dir) {
     char vkey[BW_NOTE_VKEY_MAX];
@@ -211,7 +234,13 @@ static int export_with(const struct export_args *a, struct bw_note_signer *signe
     if (a->since && !parse_since(a->since, &o.since_ms))
         return bw_cli_usage_error(&bw_cmd_export, "--since must be Unix ms or "
                                                   "YYYY-MM-DDTHH:MM:SSZ");
-    return write_pack(a, &o);
+    struct bw_db_policies dbp = {NULL, 0, 0};
+    load_db_policies(a, &dbp);
+    o.policy_blobs = dbp.blobs;
+    o.n_policy_blobs = dbp.n;
+    int rc = write_pack(a, &o);
+    bw_db_policies_cleanup(&dbp);
+    return rc;
 }
 
 static int run(int argc, char **argv) {

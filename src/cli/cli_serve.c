@@ -16,6 +16,9 @@
 #include "auth/auth.h"
 #include "cli/cli.h"
 #include "config/config.h"
+#include "connect/connect.h"
+#include "connect/outbox.h"
+#include "egress/egress.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
@@ -66,6 +69,8 @@ struct serve_state {
     char *upstream_auth; /* sodium_malloc, "Bearer <key>" */
     struct bw_ledger *ledger;
     struct mock_thread mock;
+    struct bw_egress_policy *egress; /* the operator allowlist (egress.allow) */
+    struct bw_connect_env connect;
     struct bw_gateway gw;
 };
 
@@ -286,6 +291,28 @@ static int setup_leases(struct serve_state *st) {
     return 0;
 }
 
+/* Connections: the egress allowlist, the vault (the master key) and the outbox thread, which
+ * delivers what earlier runs left queued as soon as it starts. */
+static int setup_connections(struct serve_state *st) {
+    const struct bw_config *c = &st->cfg;
+    char why[BW_EGRESS_WHY_SIZE];
+    if (bw_egress_policy_new((const char *const *)c->egress_allow, c->n_egress_allow, &st->egress,
+                             why, sizeof why) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "egress.allow: %s", why);
+    st->connect = (struct bw_connect_env){st->master,
+                                          st->egress,
+                                          c->connections_allow_http,
+                                          c->connections_github_api,
+                                          c->connections_notion_api,
+                                          c->connections_verify_timeout_ms};
+    struct bw_outbox_opts oo = {c->outbox_max_attempts, c->outbox_backoff_base_ms,
+                                c->outbox_backoff_max_ms, c->outbox_poll_ms};
+    if (bw_outbox_new(st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the outbox");
+    st->gw.connect = &st->connect;
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -326,7 +353,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
                            st->cfg.database[0] ? "" : ": run `bulwark init` first?");
     rc = setup_limits(st, probe);
     bw_store_close(probe);
-    if (rc)
+    if (rc || (rc = setup_connections(st)) != 0)
         return rc;
     char upstream[1100];
     snprintf(upstream, sizeof upstream, "%s", st->cfg.upstream_url);
@@ -336,7 +363,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "upstream must be an http(s) URL or 'mock'");
     snprintf(path, sizeof path, "%s/ledger", a->dir);
     struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us,
-                                !st->cfg.ledger_fsync};
+                                !st->cfg.ledger_fsync, st->cfg.ledger_sign_each};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)
@@ -359,6 +386,8 @@ static void teardown(struct serve_state *st) {
     bw_billing_unload();
     bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
+    bw_outbox_free(st->gw.outbox); /* after the workers: undelivered rows stay queued */
+    bw_egress_policy_free(st->egress);
     bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);
     sodium_free(st->upstream_auth);

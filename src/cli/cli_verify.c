@@ -22,8 +22,8 @@ static const char usage[] =
     "Verifies an evidence pack written by `bulwark export` using only the verifier key given\n"
     "(the public_key that `bulwark init` printed): manifest signature, file hashes, checkpoint\n"
     "signatures, consistency, canonical receipts, inclusion proofs, sequence, decision/outcome\n"
-    "links, policies. Prints one line per check (or a JSON report with --json). Exit 0 if all\n"
-    "pass, 1 if any fails, 2 on misuse.\n";
+    "links, policies, per-receipt DSSE signatures when present. Prints one line per check\n"
+    "(or a JSON report with --json). Exit 0 if all pass, 1 if any fails, 2 on misuse.\n";
 
 struct verify_args {
     const char *trust, *pack;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "egress/egress.h"
 #include "util/codec.h"
 #include "util/file.h"
 
@@ -55,6 +56,15 @@ void bw_config_defaults(struct bw_config *c) {
     c->billing_tolerance_s = 300;
     c->billing_max_body_bytes = 1u << 20;
     snprintf(c->billing_free_plan, sizeof c->billing_free_plan, "free");
+    snprintf(c->connections_github_api, sizeof c->connections_github_api,
+             "https://api.github.com");
+    snprintf(c->connections_notion_api, sizeof c->connections_notion_api,
+             "https://api.notion.com");
+    c->connections_verify_timeout_ms = 10000;
+    c->outbox_max_attempts = 10;
+    c->outbox_backoff_base_ms = 1000;
+    c->outbox_backoff_max_ms = 3600000;
+    c->outbox_poll_ms = 1000;
     c->widget_max_message_bytes = 4000;
     c->widget_max_tokens = 512;
     c->widget_history_messages = 20;
@@ -94,6 +104,11 @@ void bw_config_cleanup(struct bw_config *c) {
     free(c->plans);
     c->plans = NULL;
     c->n_plans = 0;
+    for (size_t i = 0; i < c->n_egress_allow; i++)
+        free(c->egress_allow[i]);
+    free(c->egress_allow);
+    c->egress_allow = NULL;
+    c->n_egress_allow = 0;
 }
 
 const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const char *org) {
@@ -377,6 +392,11 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
         if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
             return fail(w, v, "ledger.fsync: expected true or false");
         w->c->ledger_fsync = strcmp(b, "true") == 0;
+    } else if (strcmp(key, "sign_each") == 0) {
+        const char *b = scalar(v);
+        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
+            return fail(w, v, "ledger.sign_each: expected true or false");
+        w->c->ledger_sign_each = strcmp(b, "true") == 0;
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;
@@ -638,6 +658,83 @@ static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v)
     return e;
 }
 
+/* egress.allow: a list of allowlist entries, each checked by the guard's own parser so a
+ * typo stops the server here rather than opening or closing something unexpected. */
+static bw_err egress_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (strcmp(key, "allow") != 0)
+        return fail(w, v, "egress: unknown key '%.64s'", key);
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(w, v, "egress.allow: expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > BW_EGRESS_ALLOW_MAX)
+        return fail(w, v, "egress.allow: more than %d entries", BW_EGRESS_ALLOW_MAX);
+    if (c->egress_allow)
+        return fail(w, v, "egress.allow: given twice");
+    c->egress_allow = calloc(n ? n : 1, sizeof(char *));
+    if (!c->egress_allow)
+        return BW_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
+        const char *s = scalar(item);
+        if (!s || !*s)
+            return fail(w, item, "egress.allow: expected CIDR or HOST:PORT strings");
+        struct bw_egress_policy *p = NULL;
+        char why[BW_EGRESS_WHY_SIZE];
+        if (bw_egress_policy_new(&s, 1, &p, why, sizeof why) != BW_OK)
+            return fail(w, item, "egress.allow: '%.80s': %s", s, why);
+        bw_egress_policy_free(p);
+        c->egress_allow[i] = strdup(s);
+        if (!c->egress_allow[i])
+            return BW_E_NOMEM;
+        c->n_egress_allow = i + 1;
+    }
+    return BW_OK;
+}
+
+/* An API base URL: https:// (or http:// for a local test server), no trailing slash. */
+static bw_err api_base_field(struct walk *w, const yaml_node_t *v, const char *key, char *out,
+                             size_t size) {
+    BW_TRY(get_str(w, v, key, out, size));
+    size_t n = strlen(out);
+    if ((strncmp(out, "https://", 8) != 0 && strncmp(out, "http://", 7) != 0) || n < 9 ||
+        out[n - 1] == '/')
+        return fail(w, v, "%s: expected an http(s) URL without a trailing slash", key);
+    return BW_OK;
+}
+
+static bw_err connections_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    long n = 0;
+    if (strcmp(key, "allow_http") == 0)
+        return get_bool(w, v, "connections.allow_http", &c->connections_allow_http);
+    if (strcmp(key, "github_api_url") == 0)
+        return api_base_field(w, v, "connections.github_api_url", c->connections_github_api,
+                              sizeof c->connections_github_api);
+    if (strcmp(key, "notion_api_url") == 0)
+        return api_base_field(w, v, "connections.notion_api_url", c->connections_notion_api,
+                              sizeof c->connections_notion_api);
+    if (strcmp(key, "verify_timeout_ms") == 0) {
+        BW_TRY(get_int(w, v, "connections.verify_timeout_ms", 100, 60000, &n));
+        c->connections_verify_timeout_ms = n;
+        return BW_OK;
+    }
+    return fail(w, v, "connections: unknown key '%.64s'", key);
+}
+
+static bw_err outbox_field(struct walk *w, const char *key, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (strcmp(key, "max_attempts") == 0)
+        return get_int(w, v, "outbox.max_attempts", 1, 1000, &c->outbox_max_attempts);
+    if (strcmp(key, "backoff_base_ms") == 0)
+        return get_int(w, v, "outbox.backoff_base_ms", 10, 3600000, &c->outbox_backoff_base_ms);
+    if (strcmp(key, "backoff_max_ms") == 0)
+        return get_int(w, v, "outbox.backoff_max_ms", 10, 86400000, &c->outbox_backoff_max_ms);
+    if (strcmp(key, "poll_ms") == 0)
+        return get_int(w, v, "outbox.poll_ms", 10, 60000, &c->outbox_poll_ms);
+    return fail(w, v, "outbox: unknown key '%.64s'", key);
+}
+
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
     if (strcmp(key, "listen") == 0)
@@ -676,6 +773,12 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return each_pair(w, v, "prices", prices_field);
     if (strcmp(key, "plans") == 0)
         return each_pair(w, v, "plans", plans_field);
+    if (strcmp(key, "egress") == 0)
+        return each_pair(w, v, "egress", egress_field);
+    if (strcmp(key, "connections") == 0)
+        return each_pair(w, v, "connections", connections_field);
+    if (strcmp(key, "outbox") == 0)
+        return each_pair(w, v, "outbox", outbox_field);
     return fail(w, v, "unknown key '%.64s'", key);
 }
 
@@ -692,6 +795,8 @@ static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
     for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
         if (rates[i]->burst && !rates[i]->per_minute)
             return fail(w, root, "limits: a *_burst is set without its *_per_minute");
+    if (c->outbox_backoff_base_ms > c->outbox_backoff_max_ms)
+        return fail(w, root, "outbox: backoff_base_ms is above backoff_max_ms");
     return BW_OK;
 }
 

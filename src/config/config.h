@@ -118,11 +118,29 @@ struct bw_config {
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
     int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
+    int ledger_sign_each; /* 1: a DSSE signature per receipt (docs/EVIDENCE.md section 11) */
 
     struct bw_org_config *orgs;
     size_t n_orgs;
 
     long key_rotation_grace_s; /* keys.rotation_grace_s: both keys work this long (default 1 day) */
+
+    /* egress.allow: the operator allowlist of the egress guard (docs/EGRESS.md), each entry
+     * "A.B.C.D/N", "IPV6/N", "HOST:PORT" or "[IPV6]:PORT"; empty by default */
+    char **egress_allow;
+    size_t n_egress_allow;
+
+    /* connections: (docs/API.md "Connections") */
+    int connections_allow_http;           /* 1: generic webhooks may use http:// (tests only) */
+    char connections_github_api[256];     /* GitHub API base, default https://api.github.com */
+    char connections_notion_api[256];     /* Notion API base, default https://api.notion.com */
+    long connections_verify_timeout_ms;   /* a live verification call, default 10000 */
+
+    /* outbox: durable delivery (docs/API.md "Outbox") */
+    long outbox_max_attempts;   /* then `dead`; default 10 */
+    long outbox_backoff_base_ms; /* first retry after about this; default 1000 */
+    long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
+    long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

@@ -11,6 +11,7 @@
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
 #include "evidence/source.h"
+#include "ledger/dsse.h"
 #include "util/codec.h"
 
 #define MAX_POLICIES 256
@@ -55,6 +56,15 @@ static bw_err note_policy(struct exporter *x, const uint8_t h[32]) {
     if (x->npol == MAX_POLICIES)
         return fail(x, BW_E_TOO_LARGE, "more than 256 distinct policies referenced");
     memcpy(x->pol[x->npol++].hash, h, 32);
+    return BW_OK;
+}
+
+/* The policies a receipt references: the platform's and, if any, the org's own. */
+static bw_err note_policies(struct exporter *x, const struct bw_evidence_receipt *r) {
+    if (r->has_policy)
+        BW_TRY(note_policy(x, r->policy_sha256));
+    if (r->has_org_policy)
+        BW_TRY(note_policy(x, r->org_policy_sha256));
     return BW_OK;
 }
 
@@ -114,7 +124,7 @@ static bw_err add_parents(struct exporter *x, const uint8_t *has_parent, uint8_t
             e = parse_at(x, hit->index, &r);
             x->sel[hit->index] = 1;
             if (e == BW_OK && r.has_policy)
-                e = note_policy(x, r.policy_sha256);
+                e = note_policies(x, &r);
         }
     }
     free(refs);
@@ -135,8 +145,7 @@ static bw_err select_receipts(struct exporter *x) {
         x->sel[i] = 1;
         has_parent[i] = (uint8_t)r.has_parent;
         memcpy(parent[i], r.parent_leaf_hash, 32);
-        if (r.has_policy)
-            e = note_policy(x, r.policy_sha256);
+        e = note_policies(x, &r);
     }
     if (e == BW_OK)
         e = add_parents(x, has_parent, parent);
@@ -152,8 +161,7 @@ static bw_err select_receipts(struct exporter *x) {
         if (!x->sel[i]) {
             struct bw_evidence_receipt r;
             BW_TRY(parse_at(x, i, &r));
-            if (r.has_policy)
-                BW_TRY(note_policy(x, r.policy_sha256));
+            BW_TRY(note_policies(x, &r));
         }
         x->sel[i] = 1;
     }
@@ -201,20 +209,33 @@ static int read_policy(const char *path, uint8_t **bytes, size_t *len) {
     return 1;
 }
 
+/* Takes bytes (malloc'd) if they are a referenced policy not yet found, else frees them. */
+static void offer_policy(struct exporter *x, uint8_t *bytes, size_t len) {
+    uint8_t h[32];
+    bw_sha256(bytes, len, h);
+    struct policy *hit = bsearch(h, x->pol, x->npol, sizeof x->pol[0], hash_cmp);
+    if (hit && !hit->bytes) {
+        hit->bytes = bytes;
+        hit->len = len;
+    } else {
+        free(bytes);
+    }
+}
+
 static void find_policies(struct exporter *x) {
-    for (size_t c = 0; c < x->o->n_policy_paths; c++) {
-        uint8_t *bytes = NULL, h[32];
-        size_t len = 0;
-        if (!read_policy(x->o->policy_paths[c], &bytes, &len))
-            continue;
-        bw_sha256(bytes, len, h);
-        struct policy *hit = bsearch(h, x->pol, x->npol, sizeof x->pol[0], hash_cmp);
-        if (hit && !hit->bytes) {
-            hit->bytes = bytes;
-            hit->len = len;
-        } else {
-            free(bytes);
+    for (size_t c = 0; c < x->o->n_policy_blobs; c++) {
+        const struct bw_evidence_blob *b = &x->o->policy_blobs[c];
+        uint8_t *copy = malloc(b->len ? b->len : 1);
+        if (copy) {
+            memcpy(copy, b->bytes, b->len);
+            offer_policy(x, copy, b->len);
         }
+    }
+    for (size_t c = 0; c < x->o->n_policy_paths; c++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (read_policy(x->o->policy_paths[c], &bytes, &len))
+            offer_policy(x, bytes, len);
     }
 }
 
@@ -245,6 +266,14 @@ static bw_err put_receipts(struct exporter *x) {
         BW_TRY(bw_evidence_proof_encode(i, (const uint8_t(*)[32])proof, plen, note, fin->len,
                                         &x->scratch));
         snprintf(name, sizeof name, "proofs/%020llu.tlog-proof", (unsigned long long)i);
+        BW_TRY(put_member(x, name, x->scratch.ptr, x->scratch.len));
+        if (!x->log.sig_off[i])
+            continue;
+        bw_buf_reset(&x->scratch);
+        BW_TRY(bw_dsse_envelope_encode(x->log.map + x->log.payload_off[i], x->log.payload_len[i],
+                                       x->o->verifier->key_id, x->log.map + x->log.sig_off[i],
+                                       &x->scratch));
+        snprintf(name, sizeof name, "envelopes/%020llu.dsse.json", (unsigned long long)i);
         BW_TRY(put_member(x, name, x->scratch.ptr, x->scratch.len));
     }
     return BW_OK;

@@ -7,6 +7,7 @@
 
 #include "evidence/verify_internal.h"
 #include "evidence/proof.h"
+#include "ledger/dsse.h"
 #include "ledger/receipt.h"
 
 #define IDX_DIGITS 20
@@ -40,7 +41,7 @@ static int parse_pair(const char *name, uint64_t *a, uint64_t *b) {
            digits20(name + p, a) && digits20(name + p + IDX_DIGITS + 1, b) && *a < *b;
 }
 
-static int parse_policy(const char *name, uint8_t hash[32]) {
+int bw_evidence_policy_name_hash(const char *name, uint8_t hash[32]) {
     if (strlen(name) != 9 + 64 + 5 || memcmp(name, "policies/", 9) != 0 ||
         memcmp(name + 73, ".yaml", 5) != 0)
         return 0;
@@ -68,6 +69,10 @@ static uint64_t classify(struct member *m) {
         m->kind = M_PROOF;
         return BW_PACK_MAX_PROOF_BYTES;
     }
+    if (parse_numbered(m->name, "envelopes/", ".dsse.json", &m->a)) {
+        m->kind = M_ENVELOPE;
+        return BW_DSSE_ENVELOPE_MAX;
+    }
     if (parse_numbered(m->name, "checkpoints/", ".note", &m->a)) {
         m->kind = M_CHECKPOINT;
         return BW_NOTE_MAX_TEXT;
@@ -76,7 +81,8 @@ static uint64_t classify(struct member *m) {
         m->kind = M_CONSISTENCY;
         return BW_EVIDENCE_MAX_PROOF * 45;
     }
-    if (parse_policy(m->name, m->hash)) {
+    uint8_t hash[32];
+    if (bw_evidence_policy_name_hash(m->name, hash)) {
         m->kind = M_POLICY;
         return BW_PACK_MAX_POLICY_BYTES;
     }
@@ -108,8 +114,13 @@ static const char *order_error(const struct member *prev, const struct member *m
         return m->kind == M_PROOF && m->a == prev->a ? NULL : "a receipt must be followed by its proof";
     if (m->kind == M_PROOF)
         return "a proof without its receipt";
+    if (m->kind == M_ENVELOPE)
+        return prev->kind == M_PROOF && m->a == prev->a ? NULL
+                                                         : "an envelope without its receipt and proof";
     if (m->kind == M_RECEIPT)
-        return prev->kind == M_PROOF && m->a > prev->a ? NULL : "receipts out of order";
+        return (prev->kind == M_PROOF || prev->kind == M_ENVELOPE) && m->a > prev->a
+                   ? NULL
+                   : "receipts out of order";
     if (m->kind == M_CHECKPOINT && m->a == 0)
         return "checkpoint of size 0";
     if (m->kind < prev->kind)
@@ -118,7 +129,8 @@ static const char *order_error(const struct member *prev, const struct member *m
         if (m->kind >= M_MISSING)
             return "duplicate member";
         if (m->kind == M_POLICY)
-            return memcmp(m->hash, prev->hash, 32) > 0 ? NULL : "policies out of order";
+            /* same length, lowercase hex: name order is hash byte order */
+            return strcmp(m->name, prev->name) > 0 ? NULL : "policies out of order";
         if (m->kind == M_CONSISTENCY)
             return m->a > prev->a ? NULL : "consistency proofs out of order";
         return m->a > prev->a ? NULL : "sizes not strictly increasing";
@@ -146,6 +158,9 @@ static void index_sections(struct vstate *v) {
         switch (v->m[i].kind) {
         case M_RECEIPT:
             v->nrec++;
+            break;
+        case M_ENVELOPE:
+            v->nenv++;
             break;
         case M_CHECKPOINT:
             v->cp0 = i;
@@ -195,7 +210,7 @@ static int walk(struct vstate *v, const uint8_t *pack, size_t len) {
         }
         struct member *m = &v->m[v->nm];
         memset(m, 0, sizeof *m);
-        memcpy(m->name, e.name, sizeof e.name);
+        m->name = e.name;
         m->data = e.data;
         uint64_t max = classify(m);
         const char *why = !max ? "unexpected member name"

@@ -27,7 +27,8 @@ enum place { P_OTHER, P_TOP, P_PREDICATE, P_LOG };
 
 struct slice {
     const char *p;
-    size_t n; /* raw bytes between the quotes, escapes included */
+    size_t n;   /* raw bytes between the quotes, escapes included */
+    int plain;  /* 1: no escapes (raw bytes are the string) */
 };
 
 struct cur {
@@ -35,7 +36,7 @@ struct cur {
     size_t n, i;
     const char *why;
     struct bw_evidence_receipt *r;
-    struct slice type, ptype, kind, origin, org, parent, policy;
+    struct slice type, ptype, kind, origin, org, parent, policy, org_policy;
     int has_index, has_time, seen_pred;
     int64_t index, time_ms;
 };
@@ -59,11 +60,30 @@ static int parse_string(struct cur *c, struct slice *out) {
     if (!eat(c, '"'))
         return fail(c, "expected a string");
     size_t start = c->i;
+    /* Fast path for the usual string without escapes: find the quote, then check the span in
+     * one branch-free pass (vectorizable); anything unusual takes the byte loop below. */
+    const char *q = memchr(c->p + start, '"', c->n - start);
+    if (q) {
+        size_t end = (size_t)(q - c->p);
+        unsigned bad = 0;
+        for (size_t k = start; k < end; k++) {
+            unsigned char ch = (unsigned char)c->p[k];
+            bad |= (unsigned)(ch < 0x20) | (unsigned)(ch > 0x7E) | (unsigned)(ch == '\\');
+        }
+        if (!bad) {
+            out->p = c->p + start;
+            out->n = end - start;
+            out->plain = 1;
+            c->i = end + 1;
+            return 1;
+        }
+    }
     while (c->i < c->n) {
         unsigned char ch = (unsigned char)c->p[c->i];
         if (ch == '"') {
             out->p = c->p + start;
             out->n = c->i - start;
+            out->plain = 0;
             c->i++;
             return 1;
         }
@@ -90,6 +110,10 @@ static int next_char(const struct slice *s, size_t *i) {
 
 /* Compares two keys by their unescaped bytes. */
 static int key_cmp(const struct slice *a, const struct slice *b) {
+    if (a->plain && b->plain) {
+        int r = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+        return r ? r : a->n < b->n ? -1 : a->n > b->n;
+    }
     size_t i = 0, j = 0;
     for (;;) {
         int x = next_char(a, &i), y = next_char(b, &j);
@@ -143,6 +167,7 @@ static int parse_member_value(struct cur *c, enum place where, const struct slic
                  : key_is(key, "org_id")           ? &c->org
                  : key_is(key, "parent_leaf_hash") ? &c->parent
                  : key_is(key, "policy_sha256")    ? &c->policy
+                 : key_is(key, "org_policy_sha256") ? &c->org_policy
                                                    : NULL;
         child = key_is(key, "log") ? P_LOG : P_OTHER;
         if (key_is(key, "time_ms")) {
@@ -171,7 +196,7 @@ static int parse_object(struct cur *c, enum place where, int depth) {
     c->i++; /* '{' */
     if (eat(c, '}'))
         return 1;
-    struct slice prev = {NULL, 0};
+    struct slice prev = {NULL, 0, 0};
     for (int first = 1;; first = 0) {
         struct slice key;
         if (!parse_string(c, &key))
@@ -255,8 +280,15 @@ static int copy_slice(const struct slice *s, char *out, size_t size) {
     return 1;
 }
 
+/* Lowercase hex digit value + 1; 0 for anything else. */
+static const uint8_t hex_table[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static int hex_val(char ch) {
-    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+    return (int)hex_table[(unsigned char)ch] - 1;
 }
 
 /* 1 present and valid, 0 absent, -1 malformed (64 lowercase hex only). */
@@ -297,7 +329,8 @@ static const char *extract(struct cur *c, struct bw_evidence_receipt *r) {
     r->time_ms = c->time_ms;
     r->has_parent = get_hash(&c->parent, r->parent_leaf_hash);
     r->has_policy = get_hash(&c->policy, r->policy_sha256);
-    if (r->has_parent < 0 || r->has_policy < 0)
+    r->has_org_policy = get_hash(&c->org_policy, r->org_policy_sha256);
+    if (r->has_parent < 0 || r->has_policy < 0 || r->has_org_policy < 0)
         return "predicate hash member malformed";
     return NULL;
 }

@@ -55,8 +55,11 @@ static bw_err reserve_leaves(struct bw_evidence_log *l, uint64_t count, uint64_t
     if (b)
         l->payload_off = b;
     void *c = b ? realloc(l->payload_len, (size_t)ncap * sizeof *l->payload_len) : NULL;
-    BW_ENSURE(c, BW_E_NOMEM);
-    l->payload_len = c;
+    if (c)
+        l->payload_len = c;
+    void *d = c ? realloc(l->sig_off, (size_t)ncap * sizeof *l->sig_off) : NULL;
+    BW_ENSURE(d, BW_E_NOMEM);
+    l->sig_off = d;
     *cap = ncap;
     return BW_OK;
 }
@@ -93,7 +96,12 @@ static bw_err index_frames(struct bw_evidence_log *l, size_t keep_len) {
             memcpy(l->leaf[count], f.sum, 32);
             l->payload_off[count] = f.offset + BW_FRAME_HEADER;
             l->payload_len[count] = (uint32_t)f.payload.len;
+            l->sig_off[count] = 0;
             count++;
+        } else if (f.type == BW_FRAME_SIGNATURE) {
+            /* the scan accepted it, so it directly follows receipt count - 1 */
+            BW_ENSURE(count > 0, BW_E_INVALID);
+            l->sig_off[count - 1] = f.offset + BW_FRAME_HEADER;
         } else {
             BW_TRY(add_checkpoint(l, &f, count, &cps_cap));
         }
@@ -135,6 +143,7 @@ void bw_evidence_log_close(struct bw_evidence_log *l) {
     free(l->leaf);
     free(l->payload_off);
     free(l->payload_len);
+    free(l->sig_off);
     free(l->cps);
     memset(l, 0, sizeof *l);
 }

@@ -190,14 +190,21 @@ static void hash_range(void *ctx, size_t lo, size_t hi) {
     const struct member *man = &j->v->m[j->v->manifest];
     for (size_t i = lo; i < hi; i++) {
         const struct member *m = &j->v->m[i];
+        static const char hexd[] = "0123456789abcdef";
         uint8_t h[32];
         char line[64 + 2 + BW_TAR_NAME_MAX + 2];
         bw_sha256(m->data.ptr, m->data.len, h);
-        if (bw_hex_encode(h, 32, line, 65) != BW_OK)
-            abort();
-        int n = snprintf(line + 64, sizeof line - 64, "  %s\n", m->name) + 64;
+        for (size_t b = 0; b < 32; b++) {
+            line[2 * b] = hexd[h[b] >> 4];
+            line[2 * b + 1] = hexd[h[b] & 15];
+        }
+        size_t nl = strlen(m->name);
+        line[64] = line[65] = ' ';
+        memcpy(line + 66, m->name, nl);
+        line[66 + nl] = '\n';
+        size_t n = 66 + nl + 1;
         size_t off = j->line_off[i];
-        if (off + (size_t)n > man->data.len || memcmp(man->data.ptr + off, line, (size_t)n) != 0) {
+        if (off + n > man->data.len || memcmp(man->data.ptr + off, line, n) != 0) {
             pthread_mutex_lock(&j->mu);
             if (i < j->bad)
                 j->bad = i;

@@ -1,6 +1,7 @@
 /* evidence_verify_receipts.c: the per-receipt checks (canonical form, inclusion), sequence,
  * decision/outcome links, policies, and the verifier's entry point. */
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
 #include "evidence/verify_internal.h"
+#include "ledger/dsse.h"
 #include "util/codec.h"
 
 /* First failure per check across threads: the lowest receipt position wins, so the report is
@@ -16,6 +18,7 @@ struct rec_job {
     struct vstate *v;
     const struct member *final;
     const uint8_t *final_root;
+    struct bw_evidence_tree *tree; /* NULL: every proof gets the per-receipt check */
     pthread_mutex_t mu;
     size_t bad_canon, bad_incl;
     char why_canon[160], why_incl[160];
@@ -25,13 +28,13 @@ static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const 
     pthread_mutex_lock(&j->mu);
     if (k < *bad) {
         *bad = k;
-        snprintf(why, 160, "%s: %s", j->v->m[2 * k].name, msg);
+        snprintf(why, 160, "%s: %s", j->v->m[j->v->recs[k].pos].name, msg);
     }
     pthread_mutex_unlock(&j->mu);
 }
 
-static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
-    const struct member *m = &j->v->m[2 * k];
+static const char *canon_one(struct rec_job *j, struct rec *r) {
+    const struct member *m = &j->v->m[r->pos];
     struct bw_evidence_receipt info;
     const char *why = NULL;
     if (bw_evidence_receipt_parse(m->data.ptr, m->data.len, &info, &why) != BW_OK)
@@ -45,48 +48,98 @@ static const char *canon_one(struct rec_job *j, size_t k, struct rec *r) {
     r->kind = (uint8_t)info.kind;
     r->has_parent = (uint8_t)info.has_parent;
     r->has_policy = (uint8_t)info.has_policy;
+    r->has_org_policy = (uint8_t)info.has_org_policy;
     memcpy(r->parent, info.parent_leaf_hash, 32);
     memcpy(r->policy, info.policy_sha256, 32);
+    memcpy(r->org_policy, info.org_policy_sha256, 32);
     r->canonical = 1;
     return NULL;
 }
 
-static const char *incl_one(struct rec_job *j, size_t k, const struct rec *r) {
-    const struct member *m = &j->v->m[2 * k + 1];
-    struct bw_evidence_proof *p = malloc(sizeof *p);
-    const char *why = NULL;
-    if (!p)
-        return "out of memory";
+/* The per-receipt inclusion check (RFC 9162 2.1.3.2 on the decoded proof); p is scratch and
+ * holds the decoded proof afterwards. */
+static const char *incl_check(struct rec_job *j, const struct rec *r,
+                              struct bw_evidence_proof *p) {
+    const struct member *m = &j->v->m[r->pos + 1];
     uint64_t size = j->final->a;
     if (bw_evidence_proof_decode((const char *)m->data.ptr, m->data.len, p) != BW_OK)
-        why = "not a C2SP tlog-proof";
-    else if (p->index != m->a)
-        why = "proof index differs from the member name";
-    else if (p->note.len != j->final->data.len ||
-             memcmp(p->note.ptr, j->final->data.ptr, p->note.len) != 0)
-        why = "proof is not against the pack's final checkpoint";
-    else if (p->index >= size)
-        why = "index not below the checkpoint size";
-    else if (bw_merkle_verify_inclusion(r->leaf, r->index, size, (const uint8_t(*)[32])p->hashes,
-                                        p->n, j->final_root) != BW_OK)
-        why = "inclusion proof does not verify (wrong hashes or length)";
+        return "not a C2SP tlog-proof";
+    if (p->index != m->a)
+        return "proof index differs from the member name";
+    if (p->note.len != j->final->data.len ||
+        memcmp(p->note.ptr, j->final->data.ptr, p->note.len) != 0)
+        return "proof is not against the pack's final checkpoint";
+    if (p->index >= size)
+        return "index not below the checkpoint size";
+    if (bw_merkle_verify_inclusion(r->leaf, r->index, size, (const uint8_t(*)[32])p->hashes, p->n,
+                                   j->final_root) != BW_OK)
+        return "inclusion proof does not verify (wrong hashes or length)";
+    return NULL;
+}
+
+static const char *incl_one(struct rec_job *j, const struct rec *r) {
+    const struct member *m = &j->v->m[r->pos + 1];
+    /* Fast path: the proof is byte for byte the one the recomputed tree gives (see
+     * evidence_verify_tree.c); anything else gets the full check and its reason. */
+    if (j->tree && bw_evidence_tree_proof_matches(j->tree, m->a, m->data.ptr, m->data.len))
+        return NULL;
+    struct bw_evidence_proof *p = malloc(sizeof *p);
+    if (!p)
+        return "out of memory";
+    const char *why = incl_check(j, r, p);
     free(p);
     return why;
 }
 
+/* Leaf hash and canonical form of each receipt. */
 static void rec_range(void *ctx, size_t lo, size_t hi) {
     struct rec_job *j = ctx;
     for (size_t k = lo; k < hi; k++) {
         struct rec *r = &j->v->recs[k];
-        const struct member *m = &j->v->m[2 * k];
+        const struct member *m = &j->v->m[r->pos];
         r->index = m->a;
         bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
-        const char *why = canon_one(j, k, r);
+        const char *why = canon_one(j, r);
         if (why)
             note_bad(j, k, &j->bad_canon, j->why_canon, why);
-        if ((why = incl_one(j, k, r)) != NULL)
+    }
+}
+
+static void incl_range(void *ctx, size_t lo, size_t hi) {
+    struct rec_job *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        const char *why = incl_one(j, &j->v->recs[k]);
+        if (why)
             note_bad(j, k, &j->bad_incl, j->why_incl, why);
     }
+}
+
+/* When the receipts are exactly the leaves [first, size) of the final checkpoint, the tree is
+ * rebuilt once (NULL otherwise, or if it does not reproduce the final root: then every proof
+ * gets the per-receipt check, which reports the failures). For first > 0 the subtrees left of
+ * the pack come from leaf first's proof, after that proof passes the per-receipt check. */
+static struct bw_evidence_tree *build_tree(struct rec_job *j) {
+    struct vstate *v = j->v;
+    uint64_t size = j->final->a;
+    if (v->nrec == 0 || v->recs[0].index + v->nrec != size ||
+        v->recs[v->nrec - 1].index != size - 1)
+        return NULL; /* member order makes indices strictly increasing: this is contiguity */
+    struct bw_evidence_proof *p = NULL;
+    struct bw_evidence_tree *t = NULL;
+    if (v->recs[0].index > 0) {
+        p = malloc(sizeof *p);
+        if (!p || incl_check(j, &v->recs[0], p) != NULL) {
+            free(p);
+            return NULL;
+        }
+    }
+    if (bw_evidence_tree_new(v->recs, v->recs[0].index, size,
+                             p ? (const uint8_t(*)[32])p->hashes : NULL, p ? p->n : 0,
+                             j->final_root, j->final->data.ptr, j->final->data.len,
+                             &t) != BW_OK)
+        t = NULL;
+    free(p);
+    return t;
 }
 
 static void check_receipts(struct vstate *v) {
@@ -98,6 +151,9 @@ static void check_receipts(struct vstate *v) {
     j.final_root = v->cp_root[v->ncp - 1];
     j.bad_canon = j.bad_incl = v->nrec;
     bw_evidence_parallel(v->nrec, rec_range, &j);
+    j.tree = build_tree(&j);
+    bw_evidence_parallel(v->nrec, incl_range, &j);
+    bw_evidence_tree_free(j.tree);
     pthread_mutex_destroy(&j.mu);
     if (j.bad_canon < v->nrec)
         bw_evidence_vfail(v, BW_CHECK_RECEIPT_CANONICAL, "%s", j.why_canon);
@@ -133,7 +189,7 @@ static void check_sequence(struct vstate *v) {
         uint64_t want = st->first + k;
         if (v->recs[k].index >= st->size || (!st->org[0] && v->recs[k].index != want)) {
             bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s: gap, duplicate or beyond size %llu",
-                              v->m[2 * k].name, (unsigned long long)st->size);
+                              v->m[v->recs[k].pos].name, (unsigned long long)st->size);
             return;
         }
     }
@@ -144,42 +200,64 @@ static void check_sequence(struct vstate *v) {
     bw_evidence_vpass(v, BW_CHECK_SEQUENCE);
 }
 
-struct leaf_key {
-    uint8_t leaf[32];
-    size_t k;
+/* Decision receipts by leaf hash: open addressing, slot = SipHash (random key) of the leaf, so
+ * a pack crafted to collide cannot make the lookups quadratic. Holds k + 1 (0 = empty). */
+struct leaf_table {
+    size_t *slot;
+    size_t mask;
+    uint8_t key[crypto_shorthash_KEYBYTES];
 };
 
-static int leaf_key_cmp(const void *a, const void *b) {
-    return memcmp(a, b, 32);
+static size_t leaf_slot(const struct leaf_table *t, const uint8_t leaf[32]) {
+    uint8_t h[crypto_shorthash_BYTES];
+    uint64_t x;
+    crypto_shorthash(h, leaf, 32, t->key);
+    memcpy(&x, h, sizeof x);
+    return (size_t)x & t->mask;
 }
 
 /* An outcome's parent_leaf_hash must be the leaf hash of a decision receipt earlier in the pack
- * (the pack proves that leaf's inclusion too). */
+ * (the pack proves that leaf's inclusion too). Leaf hashes of canonical receipts are distinct
+ * (each embeds its own index), so the table holds one entry per decision. */
 static void check_parents(struct vstate *v) {
-    struct leaf_key *keys = malloc((v->nrec + 1) * sizeof *keys);
-    if (!keys) {
+    struct leaf_table t;
+    size_t cap = 16;
+    while (cap < 2 * v->nrec)
+        cap *= 2;
+    t.slot = calloc(cap, sizeof *t.slot);
+    t.mask = cap - 1;
+    if (!t.slot || sodium_init() < 0) { /* sodium_init: for randombytes_buf, idempotent */
+        free(t.slot);
         bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS, "out of memory");
         return;
     }
+    randombytes_buf(t.key, sizeof t.key);
     for (size_t k = 0; k < v->nrec; k++) {
-        memcpy(keys[k].leaf, v->recs[k].leaf, 32);
-        keys[k].k = k;
+        const struct rec *r = &v->recs[k];
+        if (!r->canonical || r->kind != BW_RECEIPT_DECISION)
+            continue;
+        size_t i = leaf_slot(&t, r->leaf);
+        while (t.slot[i])
+            i = (i + 1) & t.mask;
+        t.slot[i] = k + 1;
     }
-    qsort(keys, v->nrec, sizeof *keys, leaf_key_cmp);
     for (size_t k = 0; k < v->nrec; k++) {
         const struct rec *r = &v->recs[k];
         if (!r->canonical || r->kind != BW_RECEIPT_OUTCOME)
             continue;
-        const struct leaf_key *hit =
-            r->has_parent ? bsearch(r->parent, keys, v->nrec, sizeof *keys, leaf_key_cmp) : NULL;
-        if (!hit || v->recs[hit->k].kind != BW_RECEIPT_DECISION || hit->k >= k) {
+        size_t hit = 0;
+        if (r->has_parent)
+            for (size_t i = leaf_slot(&t, r->parent); t.slot[i] && !hit; i = (i + 1) & t.mask)
+                if (memcmp(v->recs[t.slot[i] - 1].leaf, r->parent, 32) == 0)
+                    hit = t.slot[i];
+        if (!hit || hit - 1 >= k) {
             bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
                               "%s: outcome without its decision receipt in the pack",
-                              v->m[2 * k].name);
+                              v->m[v->recs[k].pos].name);
             break;
         }
     }
-    free(keys);
+    free(t.slot);
     bw_evidence_vpass(v, BW_CHECK_PARENT_LINKS);
 }
 
@@ -188,11 +266,19 @@ static int hash_cmp(const void *a, const void *b) {
 }
 
 /* The referenced policy hashes, sorted and unique. */
+/* Every policy hash the receipts reference: the platform policy and, where an org had its own,
+ * the org policy (out holds 2 per receipt at most). */
 static size_t referenced(struct vstate *v, uint8_t (*out)[32]) {
     size_t n = 0;
-    for (size_t k = 0; k < v->nrec; k++)
-        if (v->recs[k].canonical && v->recs[k].has_policy)
-            memcpy(out[n++], v->recs[k].policy, 32);
+    for (size_t k = 0; k < v->nrec; k++) {
+        const struct rec *r = &v->recs[k];
+        if (!r->canonical)
+            continue;
+        if (r->has_policy && (n == 0 || memcmp(out[n - 1], r->policy, 32) != 0)) /* runs */
+            memcpy(out[n++], r->policy, 32);
+        if (r->has_org_policy)
+            memcpy(out[n++], r->org_policy, 32);
+    }
     qsort(out, n, 32, hash_cmp);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
@@ -202,8 +288,10 @@ static size_t referenced(struct vstate *v, uint8_t (*out)[32]) {
 }
 
 static const struct member *policy_member(struct vstate *v, const uint8_t h[32]) {
+    uint8_t named[32];
     for (size_t i = 0; i < v->npol; i++)
-        if (memcmp(v->m[v->pol0 + i].hash, h, 32) == 0)
+        if (bw_evidence_policy_name_hash(v->m[v->pol0 + i].name, named) &&
+            memcmp(named, h, 32) == 0)
             return &v->m[v->pol0 + i];
     return NULL;
 }
@@ -211,9 +299,9 @@ static const struct member *policy_member(struct vstate *v, const uint8_t h[32])
 static int policy_files_ok(struct vstate *v) {
     for (size_t i = 0; i < v->npol; i++) {
         const struct member *m = &v->m[v->pol0 + i];
-        uint8_t h[32];
+        uint8_t h[32], named[32];
         bw_sha256(m->data.ptr, m->data.len, h);
-        if (memcmp(h, m->hash, 32) != 0) {
+        if (!bw_evidence_policy_name_hash(m->name, named) || memcmp(h, named, 32) != 0) {
             bw_evidence_vfail(v, BW_CHECK_POLICIES, "%s: content does not hash to its name",
                               m->name);
             return 0;
@@ -225,7 +313,7 @@ static int policy_files_ok(struct vstate *v) {
 static void check_policies(struct vstate *v) {
     if (!policy_files_ok(v))
         return;
-    uint8_t (*refs)[32] = malloc((v->nrec + 1) * 32);
+    uint8_t (*refs)[32] = malloc((2 * v->nrec + 1) * 32);
     struct bw_buf missing;
     bw_buf_init(&missing, 1u << 24);
     size_t n = refs ? referenced(v, refs) : 0;
@@ -263,6 +351,84 @@ static void check_policies(struct vstate *v) {
     free(refs);
 }
 
+/* ---- receipt-signatures ---- */
+
+struct sig_job {
+    struct vstate *v;
+    pthread_mutex_t mu;
+    size_t bad;
+    const char *why;
+};
+
+static const char *envelope_one(struct vstate *v, const struct rec *r) {
+    const struct member *e = &v->m[r->env], *m = &v->m[r->pos];
+    struct bw_dsse_envelope *env = malloc(sizeof *env);
+    const char *why = NULL;
+    bw_err err;
+    if (!env)
+        return "out of memory";
+    if (bw_dsse_envelope_parse(e->data.ptr, e->data.len, env) != BW_OK)
+        why = "not a DSSE envelope in the documented form";
+    else if (env->payload_len != m->data.len || memcmp(env->payload, m->data.ptr, m->data.len) != 0)
+        why = "envelope payload is not the receipt's bytes";
+    else if (memcmp(env->key_id, v->trust->key_id, BW_NOTE_KEY_ID_LEN) != 0)
+        why = "envelope keyid is not the trusted key's";
+    else if ((err = bw_dsse_verify(v->trust, env->payload, env->payload_len, env->sig)) != BW_OK)
+        why = err == BW_E_CRYPTO ? "signature does not verify under the trusted key"
+                                 : "payload is not a receipt";
+    free(env);
+    return why;
+}
+
+static void sig_range(void *ctx, size_t lo, size_t hi) {
+    struct sig_job *j = ctx;
+    for (size_t k = lo; k < hi; k++) {
+        const struct rec *r = &j->v->recs[k];
+        const char *why = r->env >= 0 ? envelope_one(j->v, r) : NULL;
+        if (why) {
+            pthread_mutex_lock(&j->mu);
+            if (k < j->bad) {
+                j->bad = k;
+                j->why = why;
+            }
+            pthread_mutex_unlock(&j->mu);
+        }
+    }
+}
+
+/* Every envelope present (ledger.sign_each) must carry the receipt's exact bytes and verify
+ * under the trusted key (DSSE PAE, Ed25519). Receipts without one are proven by the log alone. */
+static void check_signatures(struct vstate *v) {
+    if (v->nenv == 0) {
+        snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
+                 "no per-receipt signatures in this pack");
+        return;
+    }
+    struct sig_job j = {v, PTHREAD_MUTEX_INITIALIZER, v->nrec, NULL};
+    bw_evidence_parallel(v->nrec, sig_range, &j);
+    if (j.why)
+        bw_evidence_vfail(v, BW_CHECK_RECEIPT_SIGNATURES, "%s: %s", v->m[v->recs[j.bad].env].name,
+                          j.why);
+    else
+        snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
+                 "%zu of %zu receipts signed", v->nenv, v->nrec);
+    bw_evidence_vpass(v, BW_CHECK_RECEIPT_SIGNATURES);
+}
+
+/* Member positions of each receipt, its proof and its envelope (the order is already valid). */
+static void locate_receipts(struct vstate *v) {
+    size_t k = 0;
+    for (size_t i = 0; i < v->nm && k < v->nrec; i++) {
+        if (v->m[i].kind == M_RECEIPT) {
+            v->recs[k].pos = i;
+            v->recs[k].env = -1;
+            k++;
+        } else if (v->m[i].kind == M_ENVELOPE && k > 0) {
+            v->recs[k - 1].env = (long)i;
+        }
+    }
+}
+
 static void fill_summary(struct vstate *v) {
     struct bw_evidence_report *rep = v->rep;
     snprintf(rep->origin, sizeof rep->origin, "%s", v->trust->name);
@@ -287,8 +453,7 @@ static void run_checks(struct vstate *v) {
     check_sequence(v);
     check_parents(v);
     check_policies(v);
-    snprintf(v->rep->detail[BW_CHECK_RECEIPT_SIGNATURES], sizeof v->rep->detail[0],
-             "pack format v1 carries no per-receipt signatures");
+    check_signatures(v);
 }
 
 bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_verifier *trust,
@@ -307,8 +472,10 @@ bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_
     if (bw_evidence_read_members(&v, pack, len)) {
         v.recs = calloc(v.nrec + 1, sizeof *v.recs);
         v.cp_root = calloc(v.ncp + 1, 32);
-        if (v.recs && v.cp_root)
+        if (v.recs && v.cp_root) {
+            locate_receipts(&v);
             run_checks(&v);
+        }
         else
             e = BW_E_NOMEM;
     }

@@ -6,6 +6,7 @@
  *   for each exported receipt, by increasing leaf index i (20-digit zero-padded decimal):
  *     receipts/<i>.json            the exact receipt bytes
  *     proofs/<i>.tlog-proof        C2SP tlog-proof of leaf i against the final checkpoint
+ *     envelopes/<i>.dsse.json      only if the log holds its DSSE signature (ledger/dsse.h)
  *   checkpoints/<s>.note           signed checkpoints by increasing size s (last = final)
  *   consistency/<a>-<b>.proof      hash list: RFC 9162 consistency a -> b, consecutive pairs
  *   policies/<64 hex>.yaml         policy files whose SHA-256 is the name, by increasing hex
@@ -40,6 +41,12 @@
 typedef bw_err (*bw_evidence_sign_fn)(void *ctx, const char *text, size_t len,
                                       struct bw_buf *out);
 
+/* Bytes held by the caller (borrowed for the call). */
+struct bw_evidence_blob {
+    const void *bytes;
+    size_t len;
+};
+
 struct bw_evidence_export_opts {
     const char *ledger_dir;    /* the log directory (DATA/ledger) */
     const char *origin;        /* the log's origin (key name) */
@@ -49,6 +56,8 @@ struct bw_evidence_export_opts {
     uint64_t max_size;         /* only checkpoints of at most this size (UINT64_MAX: no cap) */
     const char *const *policy_paths; /* candidate policy files, included if referenced */
     size_t n_policy_paths;
+    const struct bw_evidence_blob *policy_blobs; /* candidate policies held in memory (org */
+    size_t n_policy_blobs;                       /* policies from the database); borrowed */
     bw_evidence_sign_fn sign;
     void *sign_ctx;
 };

@@ -25,6 +25,8 @@ struct bw_evidence_receipt {
     uint8_t parent_leaf_hash[32];
     int has_policy;
     uint8_t policy_sha256[32];
+    int has_org_policy; /* an org's own policy was in force (docs/POLICY.md) */
+    uint8_t org_policy_sha256[32];
 };
 
 /* Parses and checks receipt bytes (at most BW_RECEIPT_MAX_BYTES). On failure *why (if why is

@@ -38,9 +38,10 @@ bw_err bw_evidence_tar_put(struct bw_evidence_sink *s, const char *name, const v
 /* Writes the two zero end blocks. */
 bw_err bw_evidence_tar_finish(struct bw_evidence_sink *s) BW_MUST_CHECK;
 
-/* A member inside the reader's buffer (borrowed). */
+/* A member inside the reader's buffer (borrowed): name is the header's own name field, which a
+ * canonical header NUL-terminates (names are at most 99 of its 100 bytes). */
 struct bw_evidence_tar_entry {
-    char name[BW_TAR_NAME_MAX + 1];
+    const char *name;
     struct bw_slice data;
 };
 

@@ -29,6 +29,8 @@ struct bw_ledger_opts {
     size_t batch_max;  /* flush at this many entries (default 256) */
     int batch_wait_us; /* or after waiting this long for more (default 0: no added wait) */
     int no_sync;       /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
+    int sign_each;     /* 1 = also sign each receipt: a DSSE envelope (dsse.h), one Ed25519
+                          signature per receipt on the ledger thread (~30k/s per core) */
 };
 
 /* Completion: err is BW_OK (durable) or BW_E_UNAVAILABLE (ledger failed or closing: the caller
@@ -99,6 +101,14 @@ bw_err bw_ledger_leaf_hash(const struct bw_ledger *l, uint64_t index,
  * BW_E_IO, BW_E_CRYPTO (the file no longer holds what was committed), BW_E_TOO_LARGE. */
 bw_err bw_ledger_read_receipt(const struct bw_ledger *l, uint64_t index,
                               struct bw_buf *out) BW_MUST_CHECK;
+
+/* Like bw_ledger_read_receipt, and also the receipt's DSSE signature (ledger.sign_each) if it
+ * was signed: *has_sig = 1 and sig filled, else *has_sig = 0. */
+bw_err bw_ledger_read_receipt_sig(const struct bw_ledger *l, uint64_t index, struct bw_buf *out,
+                                  uint8_t sig[64], int *has_sig) BW_MUST_CHECK;
+
+/* The log key's C2SP key id (4 bytes: also the receipt-id prefix and the DSSE keyid). */
+const uint8_t *bw_ledger_key_id(const struct bw_ledger *l);
 
 /* RFC 9162 inclusion proof of index in the tree of `size` leaves (size <= bw_ledger_size), and
  * consistency proof between two sizes, written to proof (max hashes; BW_MERKLE_MAX_PROOF always

@@ -17,8 +17,10 @@ bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
     uint32_t plen = load_be32(p + 1);
     size_t limit = p[0] == BW_FRAME_RECEIPT      ? BW_RECEIPT_MAX_BYTES
                    : p[0] == BW_FRAME_CHECKPOINT ? BW_NOTE_MAX_TEXT
+                   : p[0] == BW_FRAME_SIGNATURE  ? 64
                                                  : 0;
     BW_ENSURE(plen >= 1 && plen <= limit, BW_E_INVALID);
+    BW_ENSURE(p[0] != BW_FRAME_SIGNATURE || plen == 64, BW_E_INVALID);
     BW_ENSURE(len - off - BW_FRAME_OVERHEAD >= plen, BW_E_INVALID);
     const uint8_t *payload = p + BW_FRAME_HEADER, *sum = payload + plen;
     uint8_t want[32];
@@ -33,6 +35,15 @@ bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
     out->payload = bw_slice_of(payload, plen);
     out->sum = sum;
     return BW_OK;
+}
+
+bw_err bw_ledger_frame_append_signature(struct bw_buf *out, const uint8_t sig[64]) {
+    uint8_t hdr[BW_FRAME_HEADER] = {BW_FRAME_SIGNATURE, 0, 0, 0, 64};
+    uint8_t sum[32];
+    bw_sha256(sig, 64, sum);
+    BW_TRY(bw_buf_append(out, hdr, sizeof hdr));
+    BW_TRY(bw_buf_append(out, sig, 64));
+    return bw_buf_append(out, sum, sizeof sum);
 }
 
 bw_err bw_ledger_frame_append_checkpoint(struct bw_buf *out, const char *note, size_t len) {
@@ -127,8 +138,14 @@ bw_err bw_ledger_scan(const uint8_t *buf, size_t len, const char *origin,
     bw_merkle_frontier_init(&st.frontier);
     size_t off = 0;
     struct bw_ledger_frame f;
+    uint8_t prev = 0;
     while (off < len && bw_ledger_frame_parse(buf, len, off, &f) == BW_OK) {
-        if (f.type == BW_FRAME_RECEIPT) {
+        if (f.type == BW_FRAME_SIGNATURE && prev != BW_FRAME_RECEIPT)
+            break; /* a signature belongs right after its receipt: a bad frame here */
+        prev = f.type;
+        if (f.type == BW_FRAME_SIGNATURE) {
+            /* covered by the R frame before it; checked offline (bulwark verify) */
+        } else if (f.type == BW_FRAME_RECEIPT) {
             BW_TRY(on_leaf(ctx, st.count, off, f.sum));
             BW_TRY(bw_merkle_frontier_append(&st.frontier, f.sum));
             st.count++;

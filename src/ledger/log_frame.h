@@ -6,6 +6,9 @@
  *      SHA-256(0x00 || payload), which doubles as the checksum
  *   C: payload = the signed note of the checkpoint for the size after the preceding R frames
  *      (1..BW_NOTE_MAX_TEXT), sum = SHA-256(payload)
+ *   S: payload = the 64-byte Ed25519 DSSE signature (dsse.h) of the receipt in the R frame
+ *      right before it (ledger.sign_each), sum = SHA-256(payload); anywhere else it is a bad
+ *      frame
  * Each commit writes its R frames followed by exactly one C frame, so a recovered log always
  * ends with a C frame. Pure functions over memory: fuzzed by fuzz/ledger_log_reader.c. */
 #ifndef BW_LEDGER_LOG_FRAME_H
@@ -21,6 +24,7 @@
 
 #define BW_FRAME_RECEIPT 'R'
 #define BW_FRAME_CHECKPOINT 'C'
+#define BW_FRAME_SIGNATURE 'S'
 #define BW_FRAME_HEADER 5
 #define BW_FRAME_SUM 32
 #define BW_FRAME_OVERHEAD (BW_FRAME_HEADER + BW_FRAME_SUM)
@@ -37,6 +41,9 @@ struct bw_ledger_frame {
  * checksum matching. BW_E_INVALID otherwise (torn, corrupt or foreign bytes). */
 bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
                              struct bw_ledger_frame *out) BW_MUST_CHECK;
+
+/* Appends a signature frame (64 bytes). */
+bw_err bw_ledger_frame_append_signature(struct bw_buf *out, const uint8_t sig[64]) BW_MUST_CHECK;
 
 /* Appends a checkpoint frame for the signed note text. */
 bw_err bw_ledger_frame_append_checkpoint(struct bw_buf *out, const char *note,

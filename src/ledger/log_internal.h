@@ -55,6 +55,14 @@ struct bw_ledger_chunk {
     uint64_t offset[BW_LEDGER_CHUNK]; /* file offset of the receipt's R frame */
 };
 
+/* Perfect subtree hashes above the leaves (level k >= 1, slot s = MTH of leaves
+ * [s*2^k, (s+1)*2^k)), stored when their last leaf is indexed, in fixed chunks per level like
+ * the leaf index (same publication rule): proofs over HTTP cost O(log n) lookups instead of
+ * O(size) hashing. About 32 bytes per receipt. */
+#define BW_LEDGER_NODE_LEVELS 33 /* levels 1..32 (2^32 leaves) */
+#define BW_LEDGER_NODE_CHUNK_BITS 12
+#define BW_LEDGER_NODE_CHUNK ((uint64_t)1 << BW_LEDGER_NODE_CHUNK_BITS)
+
 #define BW_LEDGER_PATH_MAX 4096
 
 struct bw_ledger {
@@ -90,7 +98,8 @@ struct bw_ledger {
     atomic_int fail_next_write;
 
     /* Owned by the ledger thread (by open before it starts). */
-    struct bw_ledger_chunk **chunks; /* BW_LEDGER_MAX_CHUNKS slots */
+    struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */
+    uint8_t (**nodes[BW_LEDGER_NODE_LEVELS])[32]; /* nodes[k][chunk]: level k >= 1 */
     struct bw_merkle_frontier frontier;
     uint64_t file_end;  /* durable length of the log file */
     struct bw_buf wbuf; /* one commit: R frames + C frame */
@@ -105,6 +114,9 @@ bw_err bw_ledger_load_signer_at(int dfd, const char *origin,
 bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
                            const uint8_t leaf_hash[32]) BW_MUST_CHECK;
 void bw_ledger_freeze(struct bw_ledger *l, const char *why);
+/* log_read.c: the stored hash of perfect subtree (level, slot); level 0 = leaf hashes. Only for
+ * subtrees whose leaves are all indexed. */
+const uint8_t *bw_ledger_node_at(const struct bw_ledger *l, unsigned level, uint64_t slot);
 /* Signs the checkpoint for the current frontier into l->note (body, then signed note). */
 bw_err bw_ledger_sign_checkpoint(struct bw_ledger *l, const struct bw_merkle_frontier *f,
                                  struct bw_buf *note) BW_MUST_CHECK;

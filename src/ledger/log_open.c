@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ledger/dsse.h"
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
 #include "util/codec.h"
@@ -113,6 +114,12 @@ void bw_ledger_freeze(struct bw_ledger *l, const char *why) {
     bw_error("ledger %s: frozen, refusing to sign: %s", l->origin, why);
 }
 
+/* Chunk pointers for level k: enough for a log of the maximum size. */
+static uint64_t node_chunks(unsigned k) {
+    uint64_t slots = (BW_LEDGER_MAX_CHUNKS * BW_LEDGER_CHUNK) >> k;
+    return (slots + BW_LEDGER_NODE_CHUNK - 1) >> BW_LEDGER_NODE_CHUNK_BITS;
+}
+
 bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
                            const uint8_t leaf_hash[32]) {
     uint64_t c = index >> BW_LEDGER_CHUNK_BITS;
@@ -124,6 +131,20 @@ bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
     uint64_t i = index & (BW_LEDGER_CHUNK - 1);
     memcpy(l->chunks[c]->leaf_hash[i], leaf_hash, 32);
     l->chunks[c]->offset[i] = offset;
+    /* Leaf `index` completes the perfect subtree of level k ending at it for every k with the
+     * low k bits of index + 1 all zero (RFC 9162 2.1.1 node hashes of the two halves). */
+    for (unsigned k = 1; k < BW_LEDGER_NODE_LEVELS && ((index + 1) & ((UINT64_C(1) << k) - 1)) == 0;
+         k++) {
+        uint64_t s = ((index + 1) >> k) - 1;
+        uint64_t nc = s >> BW_LEDGER_NODE_CHUNK_BITS;
+        if (!l->nodes[k][nc]) {
+            l->nodes[k][nc] = malloc(BW_LEDGER_NODE_CHUNK * 32);
+            BW_ENSURE(l->nodes[k][nc], BW_E_NOMEM);
+        }
+        bw_merkle_node_hash(bw_ledger_node_at(l, k - 1, 2 * s),
+                            bw_ledger_node_at(l, k - 1, 2 * s + 1),
+                            l->nodes[k][nc][s & (BW_LEDGER_NODE_CHUNK - 1)]);
+    }
     return BW_OK;
 }
 
@@ -251,7 +272,8 @@ static void set_opts(struct bw_ledger *l, const struct bw_ledger_opts *opts) {
         l->opts.batch_wait_us = 0;
     if (l->opts.batch_wait_us > 1000000)
         l->opts.batch_wait_us = 1000000;
-    size_t frame_max = BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES;
+    size_t frame_max =
+        BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + BW_FRAME_OVERHEAD + BW_DSSE_SIG_LEN;
     bw_buf_init(&l->wbuf, l->opts.batch_max * frame_max + BW_FRAME_OVERHEAD + BW_NOTE_MAX_TEXT);
     bw_buf_init(&l->note, BW_NOTE_MAX_TEXT);
 }
@@ -290,6 +312,10 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts, struct
     }
     l->chunks = calloc(BW_LEDGER_MAX_CHUNKS, sizeof *l->chunks);
     BW_GOTO_IF(!l->chunks, BW_E_NOMEM);
+    for (unsigned k = 1; k < BW_LEDGER_NODE_LEVELS; k++) {
+        l->nodes[k] = calloc((size_t)node_chunks(k), sizeof *l->nodes[k]);
+        BW_GOTO_IF(!l->nodes[k], BW_E_NOMEM);
+    }
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     BW_GOTO_IF(dfd < 0, BW_E_IO);
     BW_GOTO_IF(strlen(dir) >= sizeof l->dir, BW_E_INVALID);
@@ -298,6 +324,10 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts, struct
     BW_GOTO(recover(l));
     BW_GOTO_IF(pthread_create(&l->thread, NULL, bw_ledger_thread_main, l) != 0, BW_E_INTERNAL);
     l->thread_started = 1;
+#ifdef BW_BENCH_DISCARD_RECEIPTS
+    bw_error("ledger: BENCHMARK BUILD (BW_BENCH_DISCARD_RECEIPTS): receipts are acknowledged "
+             "and discarded, nothing is recorded");
+#endif
     bw_info("ledger %s: opened at size %llu%s", l->origin,
             (unsigned long long)atomic_load(&l->durable_size),
             atomic_load(&l->frozen) ? " (frozen)" : "");
@@ -328,6 +358,12 @@ void bw_ledger_close(struct bw_ledger *l) {
         for (uint64_t c = 0; c < BW_LEDGER_MAX_CHUNKS && l->chunks[c]; c++)
             free(l->chunks[c]);
     free(l->chunks);
+    for (unsigned k = 1; k < BW_LEDGER_NODE_LEVELS; k++) {
+        /* chunks are allocated in slot order: the first NULL ends the level */
+        for (uint64_t c = 0; l->nodes[k] && c < node_chunks(k) && l->nodes[k][c]; c++)
+            free(l->nodes[k][c]);
+        free(l->nodes[k]);
+    }
     bw_note_signer_free(l->signer);
     bw_buf_cleanup(&l->wbuf);
     bw_buf_cleanup(&l->note);

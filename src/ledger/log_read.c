@@ -26,36 +26,65 @@ static const uint8_t *leaf_at(void *ctx, uint64_t index) {
     return chunk_of(l, index)->leaf_hash[index & (BW_LEDGER_CHUNK - 1)];
 }
 
+const uint8_t *bw_ledger_node_at(const struct bw_ledger *l, unsigned level, uint64_t slot) {
+    if (level == 0)
+        return leaf_at((void *)l, slot);
+    return l->nodes[level][slot >> BW_LEDGER_NODE_CHUNK_BITS][slot & (BW_LEDGER_NODE_CHUNK - 1)];
+}
+
+static const uint8_t *node_src(void *ctx, unsigned level, uint64_t slot) {
+    return bw_ledger_node_at(ctx, level, slot);
+}
+
 bw_err bw_ledger_leaf_hash(const struct bw_ledger *l, uint64_t index, uint8_t out[32]) {
     BW_ENSURE(index < bw_ledger_size(l), BW_E_NOT_FOUND);
     memcpy(out, leaf_at((void *)l, index), 32);
     return BW_OK;
 }
 
-bw_err bw_ledger_read_receipt(const struct bw_ledger *l, uint64_t index, struct bw_buf *out) {
+bw_err bw_ledger_read_receipt_sig(const struct bw_ledger *l, uint64_t index, struct bw_buf *out,
+                                  uint8_t sig[64], int *has_sig) {
     BW_ENSURE(index < bw_ledger_size(l), BW_E_NOT_FOUND);
     const uint8_t *want = leaf_at((void *)l, index);
     uint64_t off = chunk_of(l, index)->offset[index & (BW_LEDGER_CHUNK - 1)];
-    uint8_t frame[BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES];
+    /* the R frame and, with ledger.sign_each, the S frame right after it */
+    uint8_t frame[2 * BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + 64];
     ssize_t n = pread(l->fd, frame, sizeof frame, (off_t)off);
     BW_ENSURE(n >= BW_FRAME_OVERHEAD, BW_E_IO);
-    struct bw_ledger_frame f;
+    struct bw_ledger_frame f, s;
     /* Re-parse: the checksum is the leaf hash, so this also proves the bytes are unchanged. */
     BW_ENSURE(bw_ledger_frame_parse(frame, (size_t)n, 0, &f) == BW_OK, BW_E_CRYPTO);
     BW_ENSURE(f.type == BW_FRAME_RECEIPT && memcmp(f.sum, want, 32) == 0, BW_E_CRYPTO);
-    return bw_buf_append(out, f.payload.ptr, f.payload.len);
+    int found = (size_t)n > f.total && frame[f.total] == BW_FRAME_SIGNATURE &&
+                bw_ledger_frame_parse(frame, (size_t)n, f.total, &s) == BW_OK;
+    BW_TRY(bw_buf_append(out, f.payload.ptr, f.payload.len));
+    if (found)
+        memcpy(sig, s.payload.ptr, 64);
+    *has_sig = found;
+    return BW_OK;
+}
+
+bw_err bw_ledger_read_receipt(const struct bw_ledger *l, uint64_t index, struct bw_buf *out) {
+    uint8_t sig[64];
+    int has_sig = 0;
+    return bw_ledger_read_receipt_sig(l, index, out, sig, &has_sig);
+}
+
+const uint8_t *bw_ledger_key_id(const struct bw_ledger *l) {
+    return bw_note_signer_key_id(l->signer);
 }
 
 bw_err bw_ledger_inclusion_proof(const struct bw_ledger *l, uint64_t index, uint64_t size,
                                  uint8_t (*proof)[32], size_t max, size_t *len) {
     BW_ENSURE(size <= bw_ledger_size(l), BW_E_NOT_FOUND);
-    return bw_merkle_inclusion_proof(leaf_at, (void *)l, index, size, proof, max, len);
+    return bw_merkle_inclusion_proof_nodes(node_src, (void *)l, index, size, proof, max, len);
 }
 
 bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size, uint64_t new_size,
                                    uint8_t (*proof)[32], size_t max, size_t *len) {
     BW_ENSURE(new_size <= bw_ledger_size(l), BW_E_NOT_FOUND);
-    return bw_merkle_consistency_proof(leaf_at, (void *)l, old_size, new_size, proof, max, len);
+    return bw_merkle_consistency_proof_nodes(node_src, (void *)l, old_size, new_size, proof, max,
+                                             len);
 }
 
 void bw_ledger_receipt_id(const struct bw_ledger *l, uint64_t index, char out[32]) {

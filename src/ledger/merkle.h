@@ -81,6 +81,20 @@ bw_err bw_merkle_verify_consistency(uint64_t old_size, uint64_t new_size,
                                     const uint8_t old_root[32], const uint8_t new_root[32],
                                     const uint8_t (*proof)[32], size_t len) BW_MUST_CHECK;
 
+/* ---- Proofs from stored perfect subtrees: O(log n) lookups, O(log^2 n) hashes at most. ----
+ * RFC 9162 subtrees are perfect and aligned (level k, slot lo >> k: MTH of leaves
+ * [slot*2^k, (slot+1)*2^k)) except on the tree's right edge, which is recomputed from them. The
+ * node function returns the stored hash of a perfect subtree inside the tree being proven (level
+ * 0 = leaf hashes); the pointer must stay valid for the call. Same proofs and errors as
+ * bw_merkle_inclusion_proof / bw_merkle_consistency_proof. */
+typedef const uint8_t *(*bw_merkle_node_fn)(void *ctx, unsigned level, uint64_t slot);
+bw_err bw_merkle_inclusion_proof_nodes(bw_merkle_node_fn node, void *ctx, uint64_t index,
+                                       uint64_t size, uint8_t (*proof)[32], size_t max,
+                                       size_t *len) BW_MUST_CHECK;
+bw_err bw_merkle_consistency_proof_nodes(bw_merkle_node_fn node, void *ctx, uint64_t old_size,
+                                         uint64_t new_size, uint8_t (*proof)[32], size_t max,
+                                         size_t *len) BW_MUST_CHECK;
+
 /* ---- Level cache: O(log^2 n) proofs over a fixed set of leaves (evidence packs). ----
  * Holds every complete, aligned perfect subtree hash (level k, slot i = MTH of leaves
  * [i*2^k, (i+1)*2^k)): about 2 * n hashes (64 MiB per million leaves). RFC 9162 subtrees are

@@ -57,11 +57,17 @@ uint64_t bw_merkle_cache_size(const struct bw_merkle_cache *c) {
     return c->n;
 }
 
+/* Perfect subtree hashes come from a node source: the cache's levels, or the ledger's. */
+struct src {
+    bw_merkle_node_fn node;
+    void *ctx;
+};
+
 /* MTH(D[lo:lo+n]), n >= 1, lo aligned as described at the top. */
-static void mth(const struct bw_merkle_cache *c, uint64_t lo, uint64_t n, uint8_t out[32]) {
+static void mth(const struct src *c, uint64_t lo, uint64_t n, uint8_t out[32]) {
     if ((n & (n - 1)) == 0) {
-        int k = __builtin_ctzll(n);
-        memcpy(out, c->level[k][lo >> k], 32);
+        unsigned k = (unsigned)__builtin_ctzll(n);
+        memcpy(out, c->node(c->ctx, k, lo >> k), 32);
         return;
     }
     uint64_t k = split_point(n);
@@ -71,18 +77,24 @@ static void mth(const struct bw_merkle_cache *c, uint64_t lo, uint64_t n, uint8_
     bw_merkle_node_hash(left, right, out);
 }
 
+static const uint8_t *cache_node(void *ctx, unsigned level, uint64_t slot) {
+    const struct bw_merkle_cache *c = ctx;
+    return c->level[level][slot];
+}
+
 bw_err bw_merkle_cache_root(const struct bw_merkle_cache *c, uint64_t size, uint8_t out[32]) {
     BW_ENSURE(size <= c->n, BW_E_INVALID);
+    struct src s = {cache_node, (void *)c};
     if (size == 0)
         bw_merkle_empty_root(out);
     else
-        mth(c, 0, size, out);
+        mth(&s, 0, size, out);
     return BW_OK;
 }
 
 /* RFC 9162 2.1.3.1 PATH(m, D[lo:lo+n]). */
-static void path(const struct bw_merkle_cache *c, uint64_t m, uint64_t lo, uint64_t n,
-                 uint8_t (*proof)[32], size_t *pos) {
+static void path(const struct src *c, uint64_t m, uint64_t lo, uint64_t n, uint8_t (*proof)[32],
+                 size_t *pos) {
     if (n <= 1)
         return;
     uint64_t k = split_point(n);
@@ -95,19 +107,27 @@ static void path(const struct bw_merkle_cache *c, uint64_t m, uint64_t lo, uint6
     }
 }
 
-bw_err bw_merkle_cache_inclusion(const struct bw_merkle_cache *c, uint64_t index, uint64_t size,
-                                 uint8_t (*proof)[32], size_t max, size_t *len) {
-    BW_ENSURE(size <= c->n && index < size, BW_E_INVALID);
+bw_err bw_merkle_inclusion_proof_nodes(bw_merkle_node_fn node, void *ctx, uint64_t index,
+                                       uint64_t size, uint8_t (*proof)[32], size_t max,
+                                       size_t *len) {
+    BW_ENSURE(index < size, BW_E_INVALID);
     BW_ENSURE(bw_merkle_inclusion_len(index, size) <= max, BW_E_TOO_LARGE);
+    struct src s = {node, ctx};
     size_t pos = 0;
-    path(c, index, 0, size, proof, &pos);
+    path(&s, index, 0, size, proof, &pos);
     *len = pos;
     return BW_OK;
 }
 
+bw_err bw_merkle_cache_inclusion(const struct bw_merkle_cache *c, uint64_t index, uint64_t size,
+                                 uint8_t (*proof)[32], size_t max, size_t *len) {
+    BW_ENSURE(size <= c->n && index < size, BW_E_INVALID);
+    return bw_merkle_inclusion_proof_nodes(cache_node, (void *)c, index, size, proof, max, len);
+}
+
 /* RFC 9162 2.1.4.1 SUBPROOF(m, D[lo:lo+n], b). */
-static void subproof(const struct bw_merkle_cache *c, uint64_t m, uint64_t lo, uint64_t n,
-                     int b, uint8_t (*proof)[32], size_t *pos) {
+static void subproof(const struct src *c, uint64_t m, uint64_t lo, uint64_t n, int b,
+                     uint8_t (*proof)[32], size_t *pos) {
     if (m == n) {
         if (!b)
             mth(c, lo, n, proof[(*pos)++]);
@@ -123,13 +143,22 @@ static void subproof(const struct bw_merkle_cache *c, uint64_t m, uint64_t lo, u
     }
 }
 
+bw_err bw_merkle_consistency_proof_nodes(bw_merkle_node_fn node, void *ctx, uint64_t old_size,
+                                         uint64_t new_size, uint8_t (*proof)[32], size_t max,
+                                         size_t *len) {
+    BW_ENSURE(old_size > 0 && old_size <= new_size, BW_E_INVALID);
+    BW_ENSURE(bw_merkle_consistency_len(old_size, new_size) <= max, BW_E_TOO_LARGE);
+    struct src s = {node, ctx};
+    size_t pos = 0;
+    subproof(&s, old_size, 0, new_size, 1, proof, &pos);
+    *len = pos;
+    return BW_OK;
+}
+
 bw_err bw_merkle_cache_consistency(const struct bw_merkle_cache *c, uint64_t old_size,
                                    uint64_t new_size, uint8_t (*proof)[32], size_t max,
                                    size_t *len) {
     BW_ENSURE(old_size > 0 && old_size <= new_size && new_size <= c->n, BW_E_INVALID);
-    BW_ENSURE(bw_merkle_consistency_len(old_size, new_size) <= max, BW_E_TOO_LARGE);
-    size_t pos = 0;
-    subproof(c, old_size, 0, new_size, 1, proof, &pos);
-    *len = pos;
-    return BW_OK;
+    return bw_merkle_consistency_proof_nodes(cache_node, (void *)c, old_size, new_size, proof,
+                                             max, len);
 }

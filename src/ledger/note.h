@@ -48,6 +48,13 @@ bw_err bw_note_signer_vkey(const struct bw_note_signer *s, char *out,
 bw_err bw_note_sign(const struct bw_note_signer *s, const char *text, size_t len,
                     struct bw_buf *out) BW_MUST_CHECK;
 
+/* Ed25519 signature over a DSSE pre-authentication encoding (ledger/dsse.c only). Refuses
+ * (BW_E_INVALID) any message that does not start with "DSSEv1 " or contains '\n': such a
+ * message can never be mistaken for a signed-note text or checkpoint body, so this cannot be
+ * used to sign a tree head. Errors: BW_E_INVALID, BW_E_CRYPTO. Reentrant. */
+bw_err bw_note_signer_sign_pae(const struct bw_note_signer *s, const uint8_t *pae, size_t len,
+                               uint8_t sig[64]) BW_MUST_CHECK;
+
 /* 1 if name is a key name this module accepts (1..BW_NOTE_NAME_MAX printable ASCII bytes, no
  * space, no '+'). */
 int bw_note_name_ok(const char *name);

@@ -136,6 +136,16 @@ bw_err bw_note_sign(const struct bw_note_signer *s, const char *text, size_t len
     return bw_buf_append_str(out, "\n");
 }
 
+bw_err bw_note_signer_sign_pae(const struct bw_note_signer *s, const uint8_t *pae, size_t len,
+                               uint8_t sig[64]) {
+    static const char magic[] = "DSSEv1 ";
+    BW_ENSURE(len >= sizeof magic - 1 && memcmp(pae, magic, sizeof magic - 1) == 0, BW_E_INVALID);
+    BW_ENSURE(memchr(pae, '\n', len) == NULL, BW_E_INVALID);
+    if (crypto_sign_detached(sig, NULL, pae, len, s->secret_key) != 0)
+        return BW_E_CRYPTO;
+    return BW_OK;
+}
+
 bw_err bw_note_checkpoint_body(const char *origin, uint64_t size, const uint8_t root[32],
                                struct bw_buf *out) {
     BW_ENSURE(bw_note_name_ok(origin), BW_E_INVALID);

@@ -84,4 +84,12 @@
 #define BW_R_WIDGET_DISABLED "WIDGET_DISABLED"       /* widget key unknown or its widget off */
 #define BW_R_ORIGIN_NOT_ALLOWED "ORIGIN_NOT_ALLOWED" /* widget call from an origin not listed */
 
+/* Connections (docs/API.md "Connections"): why a connection was not saved or is unhealthy. */
+#define BW_R_EGRESS_BLOCKED "EGRESS_BLOCKED" /* the egress guard refused the URL or its address */
+#define BW_R_CONNECTION_URL_REJECTED "CONNECTION_URL_REJECTED"   /* not the kind's scheme/host */
+#define BW_R_CONNECTION_VERIFY_FAILED "CONNECTION_VERIFY_FAILED" /* the live call failed */
+#define BW_R_CONNECTION_CREDENTIAL "CONNECTION_CREDENTIAL" /* the sealed credential won't open */
+#define BW_R_CONNECTIONS_BUSY "CONNECTIONS_BUSY" /* too many verifications in flight */
+#define BW_R_PROVIDER_KEY_UNAVAILABLE "PROVIDER_KEY_UNAVAILABLE" /* BYOK record won't open */
+
 #endif

@@ -34,6 +34,10 @@ struct bw_gateway {
     struct bw_meter *meter;    /* metering writer; NULL: no usage table on this backend */
     struct bw_lease *lease;    /* budget and rate leases (several replicas); NULL: one node */
     atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
+    const struct bw_connect_env *connect; /* vault and egress for connections; NULL = none */
+    struct bw_outbox *outbox;  /* durable delivery of events (connect/outbox.h); may be NULL */
+    atomic_int verifying;      /* connection checks in flight (api_connections.c) */
+    atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
@@ -41,6 +45,8 @@ struct bw_gateway {
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_CHECK;
 
 struct bw_policy;
+struct bw_connect_env;
+struct bw_outbox;
 struct bw_org_policies;
 
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */

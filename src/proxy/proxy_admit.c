@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "limits/lease.h"
+#include "connect/outbox.h"
 #include "limits/limits.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -192,6 +193,76 @@ static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, in
     return 0;
 }
 
+/* Budget events for the org's connections (connect/outbox.h): "budget.threshold" when a
+ * settlement crosses 80 % or 100 % of the org's monthly tokens or cost, and "budget.exhausted"
+ * when the org's budget refuses a call. Admission reserves the worst case, so spend rarely lands
+ * on exactly 100 %: the refusal is the event that says the budget is used up. Event ids name
+ * the month, metric and threshold, so each is queued once however many workers or replicas see
+ * it. Queuing is one small insert, only then; a failure is logged, never fails the call. */
+static void budget_event(struct bw_call *c, const char *id, const char *type, const char *text,
+                         json_t *data) {
+    if (!data || bw_outbox_emit_as(c->w->gw->outbox, c->w->store, c->key.org_id, id, type, text,
+                                   data) != BW_OK)
+        bw_warn("spend: the budget event %s of org %s could not be queued", id, c->key.org_id);
+    json_decref(data);
+}
+
+static void budget_exhausted(struct bw_call *c, struct bw_limits *l,
+                             const struct bw_limits_call *call) {
+    struct bw_limits_budget_state org;
+    if (!c->key.org_id[0] ||
+        bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) != BW_OK ||
+        org.max_tokens < 0)
+        return;
+    int64_t need = call->prompt_tokens + (call->max_tokens > 0           ? call->max_tokens
+                                          : call->default_max_tokens > 0 ? call->default_max_tokens
+                                                                         : 0);
+    /* Several replicas: a final refusal means the org's holding was short and its pool empty,
+     * so the holding is the line (this replica's spend alone never reaches the limit). */
+    int64_t line = bw_limits_leased(l) ? org.held_tokens : org.max_tokens;
+    if (org.spent_tokens + org.reserved_tokens + need <= line)
+        return; /* the agent's own budget refused it, not the org's */
+    char id[64], text[200], month[16];
+    snprintf(month, sizeof month, "%04d-%02d", (int)(org.month / 12), (int)(org.month % 12 + 1));
+    snprintf(id, sizeof id, "budget_%s_tokens_exhausted", month);
+    snprintf(text, sizeof text,
+             "Budget: this month's tokens are used up (%lld of %lld); calls "
+             "are refused",
+             (long long)org.spent_tokens, (long long)org.max_tokens);
+    budget_event(c, id, "budget.exhausted", text,
+                 json_pack("{s:s, s:s, s:I, s:I, s:s}", "scope", "org", "metric", "tokens", "spent",
+                           (json_int_t)org.spent_tokens, "limit", (json_int_t)org.max_tokens,
+                           "month", month));
+}
+
+static void budget_events(struct bw_call *c, const struct bw_limits_budget_state *b,
+                          const struct bw_limits_budget_state *a) {
+    static const int pcts[] = {80, 100};
+    for (int metric = 0; metric < 2; metric++) {
+        int64_t max = metric ? a->max_cost_micros : a->max_tokens;
+        int64_t after = metric ? a->spent_cost_micros : a->spent_tokens;
+        int64_t before = a->month != b->month ? 0 : metric ? b->spent_cost_micros : b->spent_tokens;
+        if (max <= 0)
+            continue;
+        for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
+            __int128 line = (__int128)max * pcts[i];
+            if (!((__int128)before * 100 < line && (__int128)after * 100 >= line))
+                continue;
+            const char *name = metric ? "cost_micros" : "tokens";
+            char id[64], text[200], month[16];
+            snprintf(month, sizeof month, "%04d-%02d", (int)(a->month / 12),
+                     (int)(a->month % 12 + 1));
+            snprintf(id, sizeof id, "budget_%s_%s_%d", month, name, pcts[i]);
+            snprintf(text, sizeof text, "Budget: %d%% of this month's %s used (%lld of %lld)",
+                     pcts[i], metric ? "cost" : "tokens", (long long)after, (long long)max);
+            budget_event(c, id, "budget.threshold", text,
+                         json_pack("{s:s, s:s, s:i, s:I, s:I, s:s}", "scope", "org", "metric", name,
+                                   "percent", pcts[i], "spent", (json_int_t)after, "limit",
+                                   (json_int_t)max, "month", month));
+        }
+    }
+}
+
 static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     const struct bw_config *cfg = c->w->gw->cfg;
     const struct bw_price_config *pc = bw_config_price(cfg, c->model);
@@ -233,6 +304,8 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     if (e != BW_OK) {
         c->reservation = NULL;
         int status = e == BW_E_LIMIT ? 429 : e == BW_E_DENIED ? 403 : e == BW_E_INVALID ? 400 : 503;
+        if (e == BW_E_LIMIT && v.reason && strcmp(v.reason, BW_R_BUDGET_EXHAUSTED) == 0)
+            budget_exhausted(c, l, &call);
         refuse(c, v.reason ? v.reason : BW_R_LIMITS_UNAVAILABLE, status, e == BW_E_LIMIT ? -1 : 0);
         return -1;
     }
@@ -318,7 +391,12 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
     int32_t month = bw_limits_month_of(bw_now_ms());
     if (l && c->reservation) {
         month = bw_limits_reservation_month(c->reservation);
+        struct bw_limits_budget_state before, after;
+        int budget = c->key.org_id[0] &&
+                     bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &before) == BW_OK;
         bw_limits_settle(l, c->reservation, prompt, completion, &cost);
+        if (budget && bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &after) == BW_OK)
+            budget_events(c, &before, &after);
         c->reservation = NULL;
         int64_t unused = c->worst_tokens - (prompt + completion);
         refund_tokens(c, unused);

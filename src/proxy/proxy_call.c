@@ -15,6 +15,8 @@
 #include "ledger/ledger.h"
 #include "limits/meter.h"
 #include "policy/reasons.h"
+#include <sodium.h>
+
 #include "proxy/proxy_internal.h"
 #include "util/codec.h"
 #include "util/json.h"
@@ -35,6 +37,8 @@ static void call_free(struct bw_call *c) {
     bw_buf_cleanup(&c->resp);
     bw_sse_cleanup(&c->sse);
     bw_sha256_stream_cleanup(&c->resp_sha);
+    if (c->byok_auth)
+        sodium_free(c->byok_auth); /* zeroes the org's key before releasing it */
     if (c->hooks && c->hooks->cleanup)
         c->hooks->cleanup(c->hook_arg);
     free(c->built_body);

@@ -326,6 +326,18 @@ static const struct bw_upstream_callbacks callbacks = {on_data, on_done};
 void bw_forward_start(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     const struct bw_config *cfg = gw->cfg;
+    /* BYOK: the org's own key replaces the platform key; unknown (store down, record that
+     * does not open) denies rather than guess which key to send. */
+    bw_err byok = gw->connect && c->key.org_id[0]
+                      ? bw_byok_authorization(c->w, c->key.org_id, &c->byok_auth)
+                      : BW_OK;
+    if (byok != BW_OK) {
+        bw_call_fail(c, 503,
+                     byok == BW_E_UNAVAILABLE ? BW_R_STORE_UNAVAILABLE
+                                              : BW_R_PROVIDER_KEY_UNAVAILABLE,
+                     "the org's provider key cannot be read", "upstream_unavailable");
+        return;
+    }
     struct bw_upstream_request r = {
         .method = c->route == BW_ROUTE_MODELS ? "GET" : "POST",
         .url = bw_route_is_chat(c->route)        ? gw->url_chat
@@ -333,7 +345,7 @@ void bw_forward_start(struct bw_call *c) {
                                                  : gw->url_models,
         .body = c->forward_body ? (const uint8_t *)c->forward_body : c->body,
         .body_len = c->forward_body ? c->forward_len : c->body_len,
-        .authorization = gw->upstream_auth,
+        .authorization = c->byok_auth ? c->byok_auth : gw->upstream_auth,
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .timeout_ms = c->stream ? MAX_STREAM_MS : cfg->timeout_ms,
     };

@@ -32,12 +32,15 @@ static inline int bw_route_is_chat(enum bw_route r) {
 
 struct bw_widget_cache;
 
+struct bw_byok_cache;
+
 struct bw_gw_worker {
     struct bw_gateway *gw;
     struct event_base *base;
     struct bw_store *store;
     struct bw_upstream *up;
     struct bw_auth_cache *keys;
+    struct bw_byok_cache *byok; /* the orgs' sealed provider keys, 1 s (proxy_byok.c) */
     struct bw_widget_cache *widgets; /* agents by widget key (proxy/widget.h) */
 };
 
@@ -65,6 +68,18 @@ struct bw_call_start {
     const struct bw_call_hooks *hooks;  /* static */
     void *hook_arg;                     /* taken: hooks->cleanup frees it, on every path */
 };
+
+/* proxy_byok.c: bring-your-own-key. The org's own upstream key (a `provider` secret in the
+ * vault), if it has one: *out = "Bearer <key>" in a new sodium_malloc'd string the call owns
+ * (freed and wiped by sodium_free when the call ends), or NULL to use the platform key. The
+ * sealed record (ciphertext) is cached per worker for 1 s, "none" too, so orgs without a key
+ * cost no query per call; a change through the API bumps gw->byok_generation, dropping every
+ * worker's entries at once. Errors: BW_E_UNAVAILABLE (store: the caller denies, since which key
+ * to use is unknown), BW_E_CRYPTO / BW_E_INVALID (the record does not open: deny), BW_E_NOMEM. */
+bw_err bw_byok_cache_new(struct bw_byok_cache **out) BW_MUST_CHECK;
+void bw_byok_cache_free(struct bw_byok_cache *c);
+bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id,
+                             char **out) BW_MUST_CHECK;
 
 struct bw_call {
     struct bw_gw_worker *w;
@@ -126,6 +141,7 @@ struct bw_call {
     int64_t settled_prompt, settled_completion, cost_micros;
     struct event *gone_ev; /* deferred cancel after the client went away */
     struct event *idle_ev; /* stream idle timeout */
+    char *byok_auth;       /* the org's own "Bearer <key>" (sodium_malloc), or NULL */
     /* a prepared call (bw_call_begin_prepared) */
     const struct bw_call_hooks *hooks;
     void *hook_arg;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connect/outbox.h"
 #include "ledger/ledger.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -55,6 +56,11 @@ static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint
         return;
     }
     snprintf(c->review_id, sizeof c->review_id, "%s", c->review->id);
+    /* Reviewers hear of it through the org's connections (durable outbox). A notification
+     * that cannot be queued does not undo the item: it is in the queue either way. */
+    if (bw_outbox_emit_review(c->w->gw->outbox, c->w->store, c->review->org_id, c->review->id,
+                              "pending", c->review->agent) != BW_OK)
+        bw_warn("proxy: review %s created but its notification was not queued", c->review->id);
     bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
                  "the policy requires a reviewer's approval for this call: re-send it with the "
                  "header bulwark-approval: <review_id> once approved",

@@ -43,8 +43,10 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
     if (bw_store_open(gw->db_path, 0, &w->store) != BW_OK ||
         bw_upstream_new(base, &w->up) != BW_OK ||
         bw_auth_cache_new(KEY_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->keys) != BW_OK ||
+        bw_byok_cache_new(&w->byok) != BW_OK ||
         bw_widget_cache_new(WIDGET_CACHE_SLOTS, KEY_CACHE_TTL_MS, &w->widgets) != BW_OK) {
         bw_error("proxy: worker %d: cannot open the store or the upstream client", index);
+        bw_byok_cache_free(w->byok);
         bw_auth_cache_free(w->keys);
         bw_upstream_free(w->up);
         bw_store_close(w->store);
@@ -59,6 +61,7 @@ static void worker_fini(void *ctx) {
 
     bw_widget_cache_free(w->widgets);
     bw_auth_cache_free(w->keys);
+    bw_byok_cache_free(w->byok);
     bw_upstream_free(w->up);
     bw_store_close(w->store);
     free(w);

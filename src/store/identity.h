@@ -160,8 +160,13 @@ struct bw_plan_record {
     uint8_t token_hash[32];
     char created_by[BW_ID_SIZE];
     int64_t created_ms, expires_ms, used_ms;
+    char review_id[BW_ID_SIZE]; /* the review item a second admin must approve, or "" */
 };
 bw_err bw_store_plan_insert(struct bw_store *s, const struct bw_plan_record *p) BW_MUST_CHECK;
+/* The unexpired, unused plan of the org with this token hash, without taking it.
+ * BW_E_NOT_FOUND otherwise. */
+bw_err bw_store_plan_peek(struct bw_store *s, const char *org_id, const uint8_t token_hash[32],
+                          int64_t now_ms, struct bw_plan_record *out) BW_MUST_CHECK;
 /* Marks the unexpired, unused plan of the org with this token hash used (at most once, even
  * under concurrent confirms) and writes it to out. BW_E_NOT_FOUND otherwise. */
 bw_err bw_store_plan_take(struct bw_store *s, const char *org_id, const uint8_t token_hash[32],

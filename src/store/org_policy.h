@@ -14,11 +14,12 @@ struct bw_org_policy_meta {
     char updated_by[BW_ID_SIZE];
 };
 
-/* Writes (replaces) the org's policy. Errors: BW_E_NOT_FOUND (no such org), BW_E_UNAVAILABLE. */
+/* Makes text the org's active policy (stored by its SHA-256; earlier versions are kept). Errors: BW_E_NOT_FOUND (no such org), BW_E_UNAVAILABLE. */
 bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text,
                                size_t len, const uint8_t sha256[32], int64_t now_ms,
                                const char *updated_by) BW_MUST_CHECK;
-/* Removes it (BW_E_NOT_FOUND if it had none). */
+/* The org goes back to the platform's rules (BW_E_NOT_FOUND if it had no active policy). Stored
+ * versions are kept: receipts that name them stay provable. */
 bw_err bw_store_org_policy_delete(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
 /* Its metadata only (cheap: for freshness checks). BW_E_NOT_FOUND if the org has none. */
 bw_err bw_store_org_policy_meta(struct bw_store *s, const char *org_id,
@@ -26,5 +27,11 @@ bw_err bw_store_org_policy_meta(struct bw_store *s, const char *org_id,
 /* Its text: *text is malloc'd (NUL-terminated, the caller frees), *len its length. */
 bw_err bw_store_org_policy_get(struct bw_store *s, const char *org_id, char **text, size_t *len,
                                struct bw_org_policy_meta *meta) BW_MUST_CHECK;
+
+/* Calls fn with every version of the org's policy ever stored (at most max), oldest first, for
+ * evidence packs. fn may use the store; non-zero stops with BW_E_INTERNAL. */
+typedef int (*bw_store_org_policy_fn)(void *arg, const char *text, size_t len);
+bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t max,
+                                bw_store_org_policy_fn fn, void *arg) BW_MUST_CHECK;
 
 #endif

@@ -256,15 +256,17 @@ bw_err bw_store_transcript_purge(struct bw_store *s, const char *org_id, const c
 
 bw_err bw_store_plan_insert(struct bw_store *s, const struct bw_plan_record *p) {
     BW_ENSURE(bw_sql_id_ok(p->org_id), BW_E_NOT_FOUND);
-    struct bw_sql_arg v[9] = {
+    struct bw_sql_arg v[10] = {
         BW_SQL_T(p->id),          BW_SQL_T(p->org_id),          BW_SQL_T(p->action),
         BW_SQL_T(p->target),      BW_SQL_B(p->plan_sha256, 32), BW_SQL_B(p->token_hash, 32),
         BW_SQL_T(p->created_by),  BW_SQL_I(p->created_ms),      BW_SQL_I(p->expires_ms),
+        BW_SQL_T(p->review_id),
     };
     return bw_sql_once(s, p->org_id, 1,
                        "INSERT INTO plans(id, org_id, action, target, plan_sha256, token_hash,"
-                       " created_by, created_ms, expires_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-                       v, 9, NULL, NULL, NULL);
+                       " created_by, created_ms, expires_ms, review_id)"
+                       " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+                       v, 10, NULL, NULL, NULL);
 }
 
 struct plan_found {
@@ -284,7 +286,28 @@ static int plan_row(void *arg, const struct bw_sql_row *r) {
     f->p.created_ms = bw_sql_int(r, 7);
     f->p.expires_ms = bw_sql_int(r, 8);
     f->p.used_ms = bw_sql_int(r, 9);
+    bw_sql_copy(r, 10, f->p.review_id, sizeof f->p.review_id);
     return 0;
+}
+
+#define PLAN_COLUMNS                                                                               \
+    "id, org_id, action, target, plan_sha256, token_hash, created_by, created_ms, expires_ms,"     \
+    " used_ms, review_id"
+
+bw_err bw_store_plan_peek(struct bw_store *s, const char *org_id, const uint8_t token_hash[32],
+                          int64_t now_ms, struct bw_plan_record *out) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct plan_found f;
+    memset(&f, 0, sizeof f);
+    struct bw_sql_arg v[3] = {BW_SQL_T(org_id), BW_SQL_B(token_hash, 32), BW_SQL_I(now_ms)};
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       "SELECT " PLAN_COLUMNS " FROM plans WHERE org_id = $1 AND token_hash = $2"
+                       " AND used_ms = 0 AND expires_ms > $3",
+                       v, 3, plan_row, &f, NULL));
+    BW_ENSURE(!f.bad, BW_E_UNAVAILABLE);
+    BW_ENSURE(f.p.id[0], BW_E_NOT_FOUND);
+    *out = f.p;
+    return BW_OK;
 }
 
 bw_err bw_store_plan_take(struct bw_store *s, const char *org_id, const uint8_t token_hash[32],
@@ -297,8 +320,7 @@ bw_err bw_store_plan_take(struct bw_store *s, const char *org_id, const uint8_t 
     BW_TRY(bw_sql_once(s, org_id, 1,
                        "UPDATE plans SET used_ms = $3 WHERE org_id = $1 AND token_hash = $2"
                        " AND used_ms = 0 AND expires_ms > $3"
-                       " RETURNING id, org_id, action, target, plan_sha256, token_hash,"
-                       " created_by, created_ms, expires_ms, used_ms",
+                       " RETURNING " PLAN_COLUMNS,
                        v, 3, plan_row, &f, NULL));
     BW_ENSURE(!f.bad, BW_E_UNAVAILABLE);
     BW_ENSURE(f.p.id[0], BW_E_NOT_FOUND);

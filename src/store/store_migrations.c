@@ -70,8 +70,9 @@ static const char m002_sqlite[] =
  * the gateway (the upstream reported none). Operator keys belong to no org. Members are the people
  * of an org, each with a role; agents are named per org with an optional public widget key
  * (NULL until the widget is first enabled); transcripts hold widget conversations; plans are
- * the confirm tokens of destructive actions (only the token's hash is stored); org_policies an
- * org's own policy rules (docs/POLICY.md, exact bytes and their SHA-256). Composite
+ * the confirm tokens of destructive actions (only the token's hash is stored); org_policies every
+ * version of an org's own policy (docs/POLICY.md, exact bytes by SHA-256; at most one active),
+ * kept so that evidence packs can include the policy any receipt names. Composite
  * foreign keys (org_id, id) keep a child row in its parent's org. */
 static const char m003_sqlite[] =
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';"
@@ -132,15 +133,19 @@ static const char m003_sqlite[] =
     "  created_by TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL,"
-    "  used_ms INTEGER NOT NULL DEFAULT 0"
+    "  used_ms INTEGER NOT NULL DEFAULT 0,"
+    "  review_id TEXT NOT NULL DEFAULT ''"
     ");"
     "CREATE TABLE org_policies ("
-    "  org_id TEXT PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,"
-    "  text TEXT NOT NULL,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
     "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  text TEXT NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
-    "  updated_by TEXT NOT NULL"
-    ");";
+    "  updated_by TEXT NOT NULL,"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  PRIMARY KEY (org_id, sha256)"
+    ");"
+    "CREATE UNIQUE INDEX org_policies_active ON org_policies(org_id) WHERE active = 1;";
 
 /* 004: the review queue (issue 3, src/review/review.h). One row per review item, bound to the
  * request it gates (request hash, org, agent, requester key and member, route, model, rule);
@@ -184,7 +189,6 @@ static const char m004_sqlite[] =
     ");"
     "CREATE UNIQUE INDEX review_votes_member ON review_votes(org_id, review_id, member_id)"
     "  WHERE member_id <> '';";
-
 /* 005: budget and rate leases for several replicas on one PostgreSQL (docs/SPEND.md, "Several
  * replicas"). budget_pools: per (org, agent, month) how much of the budget all replicas together
  * have been granted (a conditional UPDATE never grants past the limit); last_grant_* hold the size
@@ -228,11 +232,72 @@ static const char m005_sqlite[] =
     "  PRIMARY KEY (org_id, bucket)"
     ");";
 
+/* 006: the vault and connections (issue 5, docs/SECURITY.md, docs/API.md "Connections").
+ * `secrets` holds sealed records (src/vault/seal.h): the row's id and org are the record's
+ * associated data, so a record copied to another row or org does not open; the master key id
+ * is kept in clear so a rotation can find what it has not re-wrapped. Only a fingerprint (at
+ * most the last 4 characters) is ever shown. `connections` are the org's verified destinations
+ * and tokens, each pointing at its secret; `outbox` is the durable delivery queue: one row per
+ * (event, connection), its primary key making a second enqueue of the same event a no-op. An
+ * org has at most one `provider` secret: its own upstream key (BYOK).
+ * Composite foreign keys (org_id, id) keep children in their parent's org. Numbers 4 and 5 are
+ * other branches' migrations. */
+static const char m006_sqlite[] =
+    "CREATE TABLE secrets ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL"
+    "    CHECK (kind IN ('slack','discord','webhook','github','notion','provider')),"
+    "  name TEXT NOT NULL,"
+    "  sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 126 AND 8317),"
+    "  master_id BLOB NOT NULL CHECK (length(master_id) = 8),"
+    "  fingerprint TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (org_id, id)"
+    ");"
+    "CREATE UNIQUE INDEX secrets_one_provider ON secrets(org_id) WHERE kind = 'provider';"
+    "CREATE TABLE connections ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('slack','discord','webhook','github','notion')),"
+    "  name TEXT NOT NULL,"
+    "  url TEXT NOT NULL DEFAULT '',"
+    "  secret_id TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK (status IN ('healthy','unhealthy')),"
+    "  status_reason TEXT NOT NULL DEFAULT '',"
+    "  verified_ms INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  UNIQUE (org_id, name),"
+    "  UNIQUE (org_id, id),"
+    "  FOREIGN KEY (org_id, secret_id) REFERENCES secrets(org_id, id)"
+    ");"
+    "CREATE TABLE outbox ("
+    "  org_id TEXT NOT NULL,"
+    "  connection_id TEXT NOT NULL,"
+    "  event_id TEXT NOT NULL,"
+    "  event_type TEXT NOT NULL,"
+    "  text TEXT NOT NULL DEFAULT '',"
+    "  payload TEXT NOT NULL,"
+    "  event_ms INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
+    "  next_attempt_ms INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('pending','delivered','failed','dead')),"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  delivered_ms INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, connection_id, event_id),"
+    "  FOREIGN KEY (org_id, connection_id) REFERENCES connections(org_id, id) ON DELETE CASCADE"
+    ");"
+    "CREATE INDEX outbox_due ON outbox(state, next_attempt_ms);";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
     {3, m003_sqlite},
     {4, m004_sqlite},
     {5, m005_sqlite},
+    {6, m006_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

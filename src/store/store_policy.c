@@ -13,20 +13,31 @@ bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const cha
     BW_ENSURE(strlen(text) == len, BW_E_INVALID); /* no NUL inside: TEXT columns end there */
     struct bw_sql_arg a[5] = {BW_SQL_T(org_id), BW_SQL_T(text), BW_SQL_B(sha256, 32),
                               BW_SQL_I(now_ms), BW_SQL_T(updated_by)};
-    return bw_sql_once(s, org_id, 1,
-                       "INSERT INTO org_policies(org_id, text, sha256, updated_ms, updated_by)"
-                       " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id) DO UPDATE SET"
-                       " text = excluded.text, sha256 = excluded.sha256,"
-                       " updated_ms = excluded.updated_ms, updated_by = excluded.updated_by",
+    /* Versions are kept by hash (the evidence of older receipts); one is active. */
+    BW_TRY(bw_sql_begin(s, org_id, 1));
+    bw_err e = bw_sql_run(s, "UPDATE org_policies SET active = 0 WHERE org_id = $1 AND active = 1",
+                          a, 1, NULL, NULL, NULL);
+    if (e == BW_OK)
+        e = bw_sql_run(s,
+                       "INSERT INTO org_policies(org_id, text, sha256, updated_ms, updated_by,"
+                       " active) VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (org_id, sha256)"
+                       " DO UPDATE SET active = 1, updated_ms = excluded.updated_ms,"
+                       " updated_by = excluded.updated_by",
                        a, 5, NULL, NULL, NULL);
+    if (e != BW_OK) {
+        bw_sql_rollback(s);
+        return e;
+    }
+    return bw_sql_commit(s);
 }
 
 bw_err bw_store_org_policy_delete(struct bw_store *s, const char *org_id) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct bw_sql_arg a = BW_SQL_T(org_id);
     int64_t n = 0;
-    BW_TRY(bw_sql_once(s, org_id, 1, "DELETE FROM org_policies WHERE org_id = $1", &a, 1, NULL,
-                       NULL, &n));
+    BW_TRY(bw_sql_once(s, org_id, 1,
+                       "UPDATE org_policies SET active = 0 WHERE org_id = $1 AND active = 1", &a, 1,
+                       NULL, NULL, &n));
     return n == 1 ? BW_OK : BW_E_NOT_FOUND;
 }
 
@@ -60,9 +71,9 @@ static bw_err read_policy(struct bw_store *s, const char *org_id, struct found *
     struct bw_sql_arg a = BW_SQL_T(org_id);
     bw_err e = bw_sql_once(s, org_id, 0,
                            f->want_text ? "SELECT sha256, updated_ms, updated_by, text"
-                                          " FROM org_policies WHERE org_id = $1"
+                                          " FROM org_policies WHERE org_id = $1 AND active = 1"
                                         : "SELECT sha256, updated_ms, updated_by"
-                                          " FROM org_policies WHERE org_id = $1",
+                                          " FROM org_policies WHERE org_id = $1 AND active = 1",
                            &a, 1, policy_row, f, NULL);
     if (e == BW_OK && f->bad)
         e = BW_E_UNAVAILABLE;
@@ -95,4 +106,48 @@ bw_err bw_store_org_policy_get(struct bw_store *s, const char *org_id, char **te
     if (meta)
         *meta = f.meta;
     return BW_OK;
+}
+
+struct versions {
+    bw_store_org_policy_fn fn;
+    void *arg;
+    char **texts;
+    size_t n, cap;
+};
+
+static int version_row(void *arg, const struct bw_sql_row *r) {
+    struct versions *v = arg;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 8;
+        char **t = realloc(v->texts, cap * sizeof *t);
+        if (!t)
+            return 1;
+        v->texts = t;
+        v->cap = cap;
+    }
+    const char *text = bw_sql_text(r, 0);
+    size_t len = strlen(text);
+    if (!(v->texts[v->n] = malloc(len + 1)))
+        return 1;
+    memcpy(v->texts[v->n++], text, len + 1);
+    return 0;
+}
+
+bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t max,
+                                bw_store_org_policy_fn fn, void *arg) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct versions v = {fn, arg, NULL, 0, 0};
+    struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_I((int64_t)max)};
+    /* gathered first: fn runs outside the transaction */
+    bw_err e = bw_sql_once(s, org_id, 0,
+                           "SELECT text FROM org_policies WHERE org_id = $1"
+                           " ORDER BY updated_ms, sha256 LIMIT $2",
+                           a, 2, version_row, &v, NULL);
+    for (size_t i = 0; i < v.n; i++) {
+        if (e == BW_OK && fn(arg, v.texts[i], strlen(v.texts[i])) != 0)
+            e = BW_E_INTERNAL;
+        free(v.texts[i]);
+    }
+    free(v.texts);
+    return e;
 }

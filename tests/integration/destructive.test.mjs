@@ -71,15 +71,46 @@ for (const backend of ['sqlite', 'pg']) {
             const dry = await api(w.port, 'POST', '/api/v1/transcripts/purge?dry_run=1', w.A.admin, { before_ms: Date.now() });
             assert.equal(dry.status, 200, dry.text);
             assert.equal(dry.json.plan.messages_deleted, 0);
-            const go = await api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
-                                 { before_ms: dry.json.plan.before_ms, confirm_token: dry.json.confirm_token });
+            assert.match(dry.json.review_id, /^rev_[0-9a-f]{16}$/, 'a purge needs a second admin');
+            const confirm = () => api(w.port, 'POST', '/api/v1/transcripts/purge', w.A.admin,
+                                      { before_ms: dry.json.plan.before_ms, confirm_token: dry.json.confirm_token });
+            const early = await confirm();
+            assert.equal(early.status, 409);
+            assert.equal(early.json.error.code, 'APPROVAL_PENDING');
+            assert.equal(early.json.error.review_id, dry.json.review_id);
+            const self = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, w.A.admin,
+                                   { comment: 'mine' });
+            assert.equal(self.status, 403, 'four eyes: the requester cannot approve');
+            const second = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'admin', name: 'second admin' });
+            const ok = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, second.json.key,
+                                 { comment: 'agreed' });
+            assert.equal(ok.status, 200, ok.text);
+            const go = await confirm();
             assert.equal(go.status, 200, go.text);
+            const again = await confirm();
+            assert.equal(again.status, 409, 'the token and the approval are spent');
             const dryAll = await api(w.port, 'POST', '/api/v1/keys/revoke-all?dry_run=1', w.B.owner, {});
             const all = await api(w.port, 'POST', '/api/v1/keys/revoke-all', w.B.owner,
                                   { confirm_token: dryAll.json.confirm_token });
             assert.equal(all.status, 200, all.text);
             assert.ok(all.json.revoked >= 2);
             assert.equal((await api(w.port, 'GET', '/api/v1/me', w.B.owner)).status, 401, 'including the caller');
+        });
+
+        test("an owner deleting the org needs a second admin's approval", async () => {
+            const made = await api(w.port, 'POST', '/api/v1/orgs', w.op, { name: 'owner-deletes' });
+            const owner = made.json.owner_key.key;
+            const admin = await api(w.port, 'POST', '/api/v1/keys', owner, { role: 'admin' });
+            const dry = await api(w.port, 'POST', '/api/v1/org/delete?dry_run=1', owner, {});
+            assert.equal(dry.status, 200, dry.text);
+            assert.ok(dry.json.review_id);
+            const deny = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/deny`, admin.json.key,
+                                   { comment: 'no' });
+            assert.equal(deny.status, 200, deny.text);
+            const go = await api(w.port, 'POST', '/api/v1/org/delete', owner, { confirm_token: dry.json.confirm_token });
+            assert.equal(go.status, 409);
+            assert.equal(go.json.error.code, 'APPROVAL_DENIED');
+            assert.equal((await api(w.port, 'GET', '/api/v1/org', owner)).status, 200, 'the org stays');
         });
 
         test('org delete by the operator: plan, confirm, and the org is gone with its keys', async () => {

@@ -68,8 +68,16 @@ function verifyLog(buf, vkey, origin, { tornTailOk = true } = {}) {
     const leaves = [];
     const receipts = [];
     const checkpoints = [];
+    let prev = '';
     for (const f of frames) {
-        if (f.type === 'R') {
+        const after = prev;
+        prev = f.type;
+        if (f.type === 'S') {
+            // ledger.sign_each: the DSSE signature of the receipt right before it (EVIDENCE.md 5, 11)
+            assert.equal(after, 'R', `S frame at ${f.offset} does not follow a receipt`);
+            assert.equal(f.payload.length, 64);
+            assert.ok(sha(f.payload).equals(f.sum), `S frame at ${f.offset}: bad sum`);
+        } else if (f.type === 'R') {
             assert.ok(f.payload.length >= 1 && f.payload.length <= 4096);
             const leaf = sha(Buffer.from([0]), f.payload);
             assert.ok(leaf.equals(f.sum), `R frame at ${f.offset}: sum is not the leaf hash`);

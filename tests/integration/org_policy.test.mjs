@@ -5,7 +5,8 @@
 // SQLite and on PostgreSQL (the org policy is stored under row-level security).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, postJson, sha256, receipts, predicate, receiptAt, request } from './lib/harness.mjs';
+import path from 'node:path';
+import { Scope, postJson, sha256, receipts, predicate, receiptAt, request, run } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
 const PLATFORM = `version: 1
@@ -95,6 +96,25 @@ for (const backend of ['sqlite', 'pg']) {
             assert.equal(g.json.org.text, ORG);
             const ga = await api(w.port, 'GET', '/api/v1/policies', w.A.admin);
             assert.equal(ga.json.org, null, "org A never sees org B's policy");
+        });
+
+        test('evidence packs carry every org policy version their receipts name, and verify', async () => {
+            const v2 = ORG.replace('mini-only', 'mini-only-v2');
+            assert.equal((await put(w.port, w.B.owner, v2)).status, 200);
+            const ok = await postJson(w.port, '/v1/chat/completions', chat('gpt-4o-mini'), { key: bAgent });
+            assert.equal(ok.status, 200);
+            const pack = path.join(w.dir, '..', `pack-${backend}.tar`);
+            const ex = await run(['export', '--data', w.dir, '--out', pack, '--org', w.B.org_id]);
+            assert.equal(ex.code, 0, ex.stderr);
+            const ver = await run(['verify', '--trust', w.vkey, pack]);
+            assert.equal(ver.code, 0, ver.stdout + ver.stderr);
+            const tar = (await import('node:fs')).readFileSync(pack).toString('latin1');
+            for (const text of [ORG, v2, PLATFORM])
+                assert.ok(tar.includes(`policies/${sha256(text)}.yaml`), 'a named policy is in the pack');
+            const viaApi = await request(w.port, { method: 'POST', path: '/api/v1/evidence/export',
+                                                   headers: { authorization: `Bearer ${w.B.owner}` } });
+            assert.equal(viaApi.status, 200);
+            assert.ok(viaApi.body.toString('latin1').includes(`policies/${sha256(v2)}.yaml`));
         });
 
         test('DELETE returns the org to the platform rules', async () => {

@@ -74,16 +74,21 @@ CREATE TABLE plans (
     created_by  text NOT NULL,
     created_ms  bigint NOT NULL,
     expires_ms  bigint NOT NULL,
-    used_ms     bigint NOT NULL DEFAULT 0
+    used_ms     bigint NOT NULL DEFAULT 0,
+    review_id   text NOT NULL DEFAULT ''  -- a second admin's approval it needs ('' = none)
 );
 
 CREATE TABLE org_policies (
-    org_id     text PRIMARY KEY REFERENCES orgs(id) ON DELETE CASCADE,
-    text       text NOT NULL,
+    org_id     text NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
     sha256     bytea NOT NULL CHECK (length(sha256) = 32),
+    text       text NOT NULL,
     updated_ms bigint NOT NULL,
-    updated_by text NOT NULL
+    updated_by text NOT NULL,
+    active     integer NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    PRIMARY KEY (org_id, sha256)
 );
+-- every version is kept (evidence packs include the policy a receipt names); one is active
+CREATE UNIQUE INDEX org_policies_active ON org_policies (org_id) WHERE active = 1;
 ALTER TABLE org_policies ENABLE ROW LEVEL SECURITY;
 ALTER TABLE org_policies FORCE ROW LEVEL SECURITY;
 CREATE POLICY org_policies_tenant ON org_policies

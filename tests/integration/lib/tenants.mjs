@@ -2,7 +2,7 @@
 // (scripts/pg-test.sh), for the identity and isolation suites that must pass on both backends.
 //
 //   const w = await startTenants(scope, 'sqlite' | 'pg');
-//   w.port; w.A = {org_id, admin, agent}  (bulwark init's org "default")
+//   w.port; w.vkey (the log's verifier key); w.A = {org_id, admin, agent}  (init's org "default")
 //           w.B = {org_id, owner}         (an org made with `bulwark org create`)
 //           w.op                          (an operator key: `bulwark key create --operator`)
 //   await w.stop();                        (stops PostgreSQL; scope.cleanup() stops the rest)
@@ -54,7 +54,7 @@ export async function startTenants(scope, backend, { yaml = '', files = {} } = {
                              { name: `serve (${backend})` });
     const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
     return {
-        backend, dir, proc, port: Number(m[1]), database,
+        backend, dir, proc, port: Number(m[1]), database, vkey: keys.public_key,
         A: { org_id: keys.org_id, admin: keys.admin_key, agent: keys.agent_key },
         B: { org_id: b.org_id, owner: b.owner_key },
         op: op.key,

@@ -71,11 +71,55 @@ static void policy_allows_only_listed_models(void **state) {
     bw_config_cleanup(&c);
 }
 
+/* egress.allow, connections and outbox: strict, with the guard's own allowlist parser. */
+static void egress_connections_outbox(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("listen: 127.0.0.1:80\n", &c, err), BW_OK);
+    assert_int_equal(c.n_egress_allow, 0); /* empty by default */
+    assert_false(c.connections_allow_http);
+    assert_string_equal(c.connections_github_api, "https://api.github.com");
+    assert_int_equal(c.outbox_max_attempts, 10);
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("egress:\n  allow: [\"127.0.0.1/32\", \"hooks.example:8443\", "
+                           "\"[::1]:9000\"]\nconnections:\n  allow_http: true\n"
+                           "  github_api_url: http://127.0.0.1:9/gh\noutbox:\n  max_attempts: 3\n"
+                           "  backoff_base_ms: 50\n  backoff_max_ms: 400\n  poll_ms: 20\n",
+                           &c, err),
+                     BW_OK);
+    assert_int_equal(c.n_egress_allow, 3);
+    assert_string_equal(c.egress_allow[1], "hooks.example:8443");
+    assert_true(c.connections_allow_http);
+    assert_int_equal(c.outbox_backoff_max_ms, 400);
+    bw_config_cleanup(&c);
+    const char *bad[] = {
+        "egress:\n  allow: [\"10.0.0.1/8\"]\n",   /* host bits set */
+        "egress:\n  allow: [\"127.0.0.1\"]\n",    /* bare address: how much does it open? */
+        "egress:\n  allow: \"127.0.0.1/32\"\n",   /* not a list */
+        "egress:\n  deny: []\n",
+        "egress:\n  allow: [\"\"]\n",
+        "connections:\n  allow_http: yes\n",
+        "connections:\n  github_api_url: ftp://x\n",
+        "connections:\n  notion_api_url: https://api.notion.com/\n",
+        "connections:\n  verify_timeout_ms: 0\n",
+        "outbox:\n  max_attempts: 0\n",
+        "outbox:\n  backoff_base_ms: 5000\n  backoff_max_ms: 1000\n",
+        "outbox:\n  bogus: 1\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse(bad[i], &c, err), BW_E_INVALID);
+        assert_non_null(strstr(err, "test.yaml:"));
+        assert_int_equal(c.n_egress_allow, 0);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_text_loads),
         cmocka_unit_test(errors_name_line_and_key),
         cmocka_unit_test(policy_allows_only_listed_models),
+        cmocka_unit_test(egress_connections_outbox),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

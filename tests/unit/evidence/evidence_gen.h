@@ -10,12 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger/dsse.h"
 #include "ledger/ledger.h"
 #include "ledger/log_frame.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "ledger/receipt.h"
 #include "util/codec.h"
+
+/* Non-NULL: every receipt belongs to this org (benchmarks over HTTP need the caller's org). */
+static const char *gen_org;
+/* 1: also write an S frame (DSSE signature, ledger.sign_each) after every R frame. */
+static int gen_sign_each;
 
 static void gen_die(const char *what) {
     fprintf(stderr, "evidence_gen: %s\n", what);
@@ -27,7 +33,8 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
     uint64_t pair = i / 2;
     bw_receipt_init(r, i % 2 ? BW_RECEIPT_OUTCOME : BW_RECEIPT_DECISION);
     r->time_ms = 1700000000000 + (int64_t)i;
-    snprintf(r->org_id, sizeof r->org_id, "%s", pair % 3 == 2 ? "org_b" : "org_a");
+    snprintf(r->org_id, sizeof r->org_id, "%s",
+             gen_org ? gen_org : pair % 3 == 2 ? "org_b" : "org_a");
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
@@ -95,6 +102,13 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
             gen_die("encode");
         bw_merkle_leaf_hash(enc.ptr, enc.len, leaf);
         gen_frame(f, 'R', enc.ptr, enc.len, leaf);
+        if (gen_sign_each) {
+            uint8_t sig[BW_DSSE_SIG_LEN], sum[32];
+            if (bw_dsse_sign(s, enc.ptr, enc.len, sig) != BW_OK)
+                gen_die("dsse");
+            bw_sha256(sig, sizeof sig, sum);
+            gen_frame(f, 'S', sig, sizeof sig, sum);
+        }
         if (bw_merkle_frontier_append(&fr, leaf) != BW_OK)
             gen_die("frontier");
         if ((i + 1) % batch == 0 || i + 1 == n)

@@ -364,6 +364,153 @@ static void test_proof_length(void **state) {
     bw_buf_cleanup(&a);
 }
 
+/* The verifier rebuilds the tree once for contiguous packs and compares proof files byte for
+ * byte (evidence_verify_tree.c); anything else falls back to the per-receipt check. Both must
+ * give the same verdicts: a since-pack (first > 0, subtrees left of the pack taken from the
+ * first proof) with a swapped hash in the first proof and in a later proof, and a proof with
+ * the spec's optional "extra" line (not what the tree gives, still valid per RFC 9162). */
+static void rewrite_proof(struct mem *m, size_t p, int swap, int extra) {
+    struct bw_evidence_proof *pr = malloc(sizeof *pr);
+    assert_int_equal(
+        bw_evidence_proof_decode((const char *)m[p].data.ptr, m[p].data.len, pr), BW_OK);
+    if (swap) {
+        assert_true(pr->n >= 2);
+        uint8_t t[32];
+        memcpy(t, pr->hashes[0], 32);
+        memcpy(pr->hashes[0], pr->hashes[1], 32);
+        memcpy(pr->hashes[1], t, 32);
+    }
+    struct bw_buf nb;
+    bw_buf_init(&nb, 1u << 16);
+    if (extra)
+        assert_int_equal(bw_buf_append_str(&nb, BW_EVIDENCE_PROOF_MAGIC "\nextra AAAA\n"),
+                         BW_OK);
+    struct bw_buf body;
+    bw_buf_init(&body, 1u << 16);
+    assert_int_equal(bw_evidence_proof_encode(pr->index, (const uint8_t(*)[32])pr->hashes, pr->n,
+                                              (const char *)pr->note.ptr, pr->note.len, &body),
+                     BW_OK);
+    /* with extra: drop the encoder's magic line, keep the rest */
+    size_t skip = extra ? strlen(BW_EVIDENCE_PROOF_MAGIC) + 1 : 0;
+    assert_int_equal(bw_buf_append(&nb, body.ptr + skip, body.len - skip), BW_OK);
+    bw_buf_cleanup(&body);
+    bw_buf_cleanup(&m[p].data);
+    m[p].data = nb;
+    free(pr);
+}
+
+static void test_tree_fast_path(void **state) {
+    (void)state;
+    struct bw_buf a, b;
+    struct mem m[200];
+    struct bw_evidence_report r;
+    const char *cases[] = {"proofs/00000000000000000020", "proofs/00000000000000000031"};
+    assert_int_equal(export_pack(NULL, 1700000000000 + 21, 1, &a), BW_OK); /* first = 20 */
+    assert_true(verify_buf(&a, 0, &r));
+    for (size_t c = 0; c < 2; c++) {
+        size_t n = unpack(&a, m, 200);
+        rewrite_proof(m, find_mem(m, n, cases[c]), 1, 0);
+        repack(m, n, signer, &b);
+        assert_fails(&b, BW_CHECK_INCLUSION);
+        bw_buf_cleanup(&b);
+        free_mems(m, n);
+    }
+    for (int since = 0; since <= 1; since++) {
+        bw_buf_cleanup(&a);
+        assert_int_equal(export_pack(NULL, since ? 1700000000000 + 21 : 0, 1, &a), BW_OK);
+        size_t n = unpack(&a, m, 200);
+        rewrite_proof(m, find_mem(m, n, "proofs/00000000000000000033"), 0, 1);
+        repack(m, n, signer, &b);
+        assert_true(verify_buf(&b, 0, &r));
+        bw_buf_cleanup(&b);
+        free_mems(m, n);
+    }
+    bw_buf_cleanup(&a);
+}
+
+/* ledger.sign_each: the pack carries envelopes/<i>.dsse.json after each proof and the
+ * receipt-signatures check verifies them; a changed signature, a payload that is not the
+ * receipt, or an envelope out of place is rejected. */
+static void test_signed_receipts(void **state) {
+    (void)state;
+    char sdir[96], sdata[64], svkey[BW_NOTE_VKEY_MAX];
+    snprintf(sdata, sizeof sdata, "/tmp/bw_evidence_dsse.XXXXXX");
+    assert_non_null(mkdtemp(sdata));
+    snprintf(sdir, sizeof sdir, "%s/ledger", sdata);
+    assert_int_equal(mkdir(sdir, 0700), 0);
+    uint8_t ph[32];
+    bw_sha256(policy_text, sizeof policy_text - 1, ph);
+    gen_sign_each = 1;
+    gen_log(sdir, 12, 5, ph, svkey);
+    gen_sign_each = 0;
+    struct bw_note_verifier st;
+    struct bw_note_signer *ss = NULL;
+    assert_int_equal(bw_note_verifier_parse(svkey, strlen(svkey), &st), BW_OK);
+    assert_int_equal(bw_ledger_load_signer(sdir, &ss), BW_OK);
+    const char *paths[1] = {policy_path};
+    struct bw_evidence_export_opts o = {
+        .ledger_dir = sdir, .origin = st.name, .verifier = &st, .since_ms = 0,
+        .max_size = UINT64_MAX, .policy_paths = paths, .n_policy_paths = 1,
+        .sign = sign_with, .sign_ctx = ss,
+    };
+    struct bw_buf a, b;
+    bw_buf_init(&a, 64u << 20);
+    struct bw_evidence_sink sink = {buf_write, &a, 0};
+    char why[256];
+    assert_int_equal(bw_evidence_export(&o, &sink, why, sizeof why), BW_OK);
+    struct bw_evidence_report r;
+    struct bw_evidence_verify_opts vo = {0};
+    assert_int_equal(bw_evidence_verify(a.ptr, a.len, &st, &vo, &r), BW_OK);
+    assert_int_equal(r.status[BW_CHECK_RECEIPT_SIGNATURES], BW_STATUS_PASS);
+    assert_string_equal(r.detail[BW_CHECK_RECEIPT_SIGNATURES], "12 of 12 receipts signed");
+
+    struct mem m[200];
+    for (int c = 0; c < 3; c++) {
+        size_t n = unpack(&a, m, 200);
+        size_t e = find_mem(m, n, "envelopes/00000000000000000007");
+        if (c == 0) { /* a signature byte changed (re-encoded, so the form stays valid) */
+            struct bw_dsse_envelope *env = malloc(sizeof *env);
+            assert_int_equal(bw_dsse_envelope_parse(m[e].data.ptr, m[e].data.len, env), BW_OK);
+            env->sig[3] ^= 1;
+            bw_buf_reset(&m[e].data);
+            assert_int_equal(bw_dsse_envelope_encode(env->payload, env->payload_len, env->key_id,
+                                                     env->sig, &m[e].data),
+                             BW_OK);
+            free(env);
+        } else if (c == 1) { /* receipt 6's envelope under receipt 7's name */
+            size_t e6 = find_mem(m, n, "envelopes/00000000000000000006");
+            bw_buf_reset(&m[e].data);
+            assert_int_equal(bw_buf_append(&m[e].data, m[e6].data.ptr, m[e6].data.len), BW_OK);
+        } else { /* an envelope moved before its proof */
+            struct mem t = m[e];
+            m[e] = m[e - 1];
+            m[e - 1] = t;
+        }
+        struct bw_buf tmp;
+        repack(m, n, ss, &tmp);
+        assert_int_equal(bw_evidence_verify(tmp.ptr, tmp.len, &st, &vo, &r), BW_E_CRYPTO);
+        assert_int_equal(r.status[c == 2 ? BW_CHECK_PACK_FORMAT : BW_CHECK_RECEIPT_SIGNATURES],
+                         BW_STATUS_FAIL);
+        bw_buf_cleanup(&tmp);
+        free_mems(m, n);
+    }
+    /* Unsigned packs: nothing to check. */
+    assert_int_equal(export_pack(NULL, 0, 1, &b), BW_OK);
+    assert_true(verify_buf(&b, 0, &r));
+    assert_int_equal(r.status[BW_CHECK_RECEIPT_SIGNATURES], BW_STATUS_SKIP);
+    bw_buf_cleanup(&b);
+    bw_buf_cleanup(&a);
+    bw_note_signer_free(ss);
+    const char *names[] = {"signing.key", "origin", "log", "log.lock"};
+    char pth[160];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(pth, sizeof pth, "%s/%s", sdir, names[i]);
+        unlink(pth);
+    }
+    rmdir(sdir);
+    rmdir(sdata);
+}
+
 static void test_truncated_and_hostile_container(void **state) {
     (void)state;
     struct bw_buf a, b;
@@ -448,6 +595,16 @@ static void test_receipt_profile(void **state) {
                      "\"predicateType\":\"https://bulwark.dev/receipt/v1\",\"subject\":[]}";
     assert_int_equal(bw_evidence_receipt_parse((const uint8_t *)ok, strlen(ok), &r, &why), BW_OK);
     assert_int_equal(r.index, 3);
+    assert_int_equal(r.has_org_policy, 0);
+    const char *with_org =
+        "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"kind\":"
+        "\"decision\",\"log\":{\"index\":3,\"origin\":\"a/b\"},\"org_policy_sha256\":\""
+        "0101010101010101010101010101010101010101010101010101010101010101\",\"time_ms\":5},"
+        "\"predicateType\":\"https://bulwark.dev/receipt/v1\",\"subject\":[]}";
+    assert_int_equal(
+        bw_evidence_receipt_parse((const uint8_t *)with_org, strlen(with_org), &r, &why), BW_OK);
+    assert_int_equal(r.has_org_policy, 1);
+    assert_int_equal(r.org_policy_sha256[31], 1);
     const char *bad[] = {
         "{\"b\":1,\"a\":2}",           /* member order */
         "{\"a\": 1}",                  /* whitespace */
@@ -553,6 +710,8 @@ int main(void) {
         cmocka_unit_test(test_reordered_pair),
         cmocka_unit_test(test_foreign_and_forked_checkpoints),
         cmocka_unit_test(test_proof_length),
+        cmocka_unit_test(test_tree_fast_path),
+        cmocka_unit_test(test_signed_receipts),
         cmocka_unit_test(test_truncated_and_hostile_container),
         cmocka_unit_test(test_missing_policy),
         cmocka_unit_test(test_foreign_org_and_noncanonical_receipt),

@@ -136,7 +136,7 @@ static void make_receipt(struct bw_receipt *r, int i) {
 /* batch_max > 1 also sets a 200 ms batch wait so that a burst of up to batch_max appends lands
  * in one commit: tests that count commits need deterministic batches. */
 static struct bw_ledger *open_ok(const struct tdir *t, size_t batch_max) {
-    struct bw_ledger_opts o = {batch_max, batch_max > 1 ? 200000 : 0, 1};
+    struct bw_ledger_opts o = {batch_max, batch_max > 1 ? 200000 : 0, 1, 0};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
     return l;
@@ -161,6 +161,35 @@ static const uint8_t *leaf_of(void *ctx, uint64_t i) {
     return h;
 }
 
+/* Proofs from the stored subtree levels (log_read.c) equal the reference generator's, which
+ * hashes every leaf, for sizes and indices around powers of two (also after reopen and after
+ * rolled-back writes, whose levels were overwritten). */
+static void check_stored_proofs(struct bw_ledger *l, uint64_t size) {
+    uint8_t a[BW_MERKLE_MAX_PROOF][32], b[BW_MERKLE_MAX_PROOF][32];
+    size_t la = 0, lb = 0;
+    uint64_t sizes[] = {1, 2, 3, 7, 8, 9, 63, 64, 65, 100, 511, 512, 513, size - 1, size};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        uint64_t n = sizes[s];
+        if (n == 0 || n > size)
+            continue;
+        for (uint64_t i = 0; i < n; i += 1 + n / 17) {
+            assert_int_equal(bw_ledger_inclusion_proof(l, i, n, a, BW_MERKLE_MAX_PROOF, &la),
+                             BW_OK);
+            assert_int_equal(
+                bw_merkle_inclusion_proof(leaf_of, l, i, n, b, BW_MERKLE_MAX_PROOF, &lb), BW_OK);
+            assert_int_equal(la, lb);
+            assert_memory_equal(a, b, la * 32);
+            assert_int_equal(bw_ledger_consistency_proof(l, i + 1, n, a, BW_MERKLE_MAX_PROOF, &la),
+                             BW_OK);
+            assert_int_equal(
+                bw_merkle_consistency_proof(leaf_of, l, i + 1, n, b, BW_MERKLE_MAX_PROOF, &lb),
+                BW_OK);
+            assert_int_equal(la, lb);
+            assert_memory_equal(a, b, la * 32);
+        }
+    }
+}
+
 /* The published checkpoint verifies under the vkey and commits to exactly the leaves. */
 static void check_checkpoint(struct bw_ledger *l, const char *vkey, uint64_t want_size) {
     char note[BW_NOTE_MAX_TEXT + 1];
@@ -179,6 +208,7 @@ static void check_checkpoint(struct bw_ledger *l, const char *vkey, uint64_t wan
     uint8_t root[32];
     bw_merkle_root(leaf_of, l, want_size, root);
     assert_memory_equal(root, cp.root, 32);
+    check_stored_proofs(l, want_size);
 }
 
 static struct event_base *new_base(void) {
@@ -538,7 +568,7 @@ static void test_two_producers(void **state) {
     (void)state;
     struct tdir t;
     tdir_make(&t);
-    struct bw_ledger_opts o = {32, 200, 1};
+    struct bw_ledger_opts o = {32, 200, 1, 0};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t.path, &o, &l), BW_OK);
     static struct producer p[2];

@@ -1,0 +1,296 @@
+/* outbox.c: the outbox thread and event emission (outbox.h). */
+#include "connect/outbox.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/connections.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "webhook/webhook_sign.h"
+
+#define BATCH_ROWS 32
+
+struct bw_outbox {
+    struct bw_outbox_opts opts;
+    const struct bw_connect_env *env;
+    struct bw_store *store;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int woken;
+    int stopping;
+    atomic_long delivered;
+    uint8_t *sealed; /* the thread's buffer for one sealed record (ciphertext) */
+    struct bw_outbox_row *rows;
+};
+
+int64_t bw_outbox_backoff_ms(const struct bw_outbox_opts *o, int64_t attempts, uint32_t random) {
+    int64_t d = o->backoff_base_ms > 0 ? o->backoff_base_ms : 1;
+    for (int64_t i = 1; i < attempts && d < o->backoff_max_ms; i++)
+        d *= 2;
+    if (d > o->backoff_max_ms)
+        d = o->backoff_max_ms;
+    int64_t half = d / 2;
+    return half + (int64_t)(random % (uint64_t)(half + 1));
+}
+
+long bw_outbox_delivered(struct bw_outbox *o) {
+    return o ? atomic_load(&o->delivered) : 0;
+}
+
+static int stopping(struct bw_outbox *o) {
+    pthread_mutex_lock(&o->mu);
+    int s = o->stopping;
+    pthread_mutex_unlock(&o->mu);
+    return s;
+}
+
+/* The failure's class for last_error and the connection's status reason: no URL, no body. */
+static void failure_class(const struct bw_connect_result *res, char *out, size_t size) {
+    if (strcmp(res->reason, "EGRESS_BLOCKED") == 0 ||
+        strcmp(res->reason, "CONNECTION_URL_REJECTED") == 0)
+        snprintf(out, size, "%s", res->reason);
+    else if (res->status > 0)
+        snprintf(out, size, "HTTP_%ld", res->status);
+    else if (res->retryable)
+        snprintf(out, size, "NETWORK");
+    else
+        snprintf(out, size, "%s", res->reason[0] ? res->reason : "FAILED");
+}
+
+static void set_status(struct bw_outbox *o, const struct bw_outbox_row *r,
+                       const struct bw_connection_record *c, int healthy, const char *reason,
+                       int64_t now) {
+    int was_healthy = strcmp(c->status, "healthy") == 0;
+    if (was_healthy == healthy && (healthy || strcmp(c->status_reason, reason) == 0))
+        return;
+    if (bw_store_connection_status(o->store, r->org_id, r->connection_id, healthy, reason, now) !=
+        BW_OK)
+        bw_warn("outbox: could not record the status of connection %s", r->connection_id);
+    else if (!healthy)
+        bw_warn("outbox: connection %s of org %s is unhealthy: %s", r->connection_id, r->org_id,
+                reason);
+}
+
+static void attempt(struct bw_outbox *o, const struct bw_outbox_row *r) {
+    const struct bw_connect_env *env = o->env;
+    int64_t now = bw_now_ms();
+    long timeout = env->timeout_ms > 0 ? env->timeout_ms : 10000;
+    int claimed = 0;
+    if (bw_store_outbox_claim(o->store, r, now + timeout + 1000, &claimed) != BW_OK || !claimed)
+        return; /* another replica has it, or the store is down: it stays due */
+    int64_t attempts = r->attempts + 1;
+    struct bw_connection_record c;
+    size_t sealed_len = 0;
+    bw_err e = bw_store_connection_sealed(o->store, r->org_id, r->connection_id, now, &c, o->sealed,
+                                          BW_VAULT_SEALED_MAX, &sealed_len);
+    if (e != BW_OK)
+        return; /* deleted meanwhile (its rows went with it), or the store is down: lease ends */
+    struct bw_connect_result res;
+    memset(&res, 0, sizeof res);
+    enum bw_connect_kind kind;
+    struct bw_connect_cred *cred = NULL;
+    if (!bw_connect_kind_parse(c.kind, &kind) ||
+        bw_connect_cred_open(env, kind, r->org_id, c.secret_id, o->sealed, sealed_len, &cred) !=
+            BW_OK) {
+        snprintf(res.reason, sizeof res.reason, "CONNECTION_CREDENTIAL");
+        e = BW_E_CRYPTO;
+    } else {
+        struct bw_connect_event ev = {r->event_id, r->event_type, r->text, r->payload, r->event_ms};
+        e = bw_connect_deliver(env, cred, &ev, &res);
+    }
+    bw_connect_cred_free(cred);
+    now = bw_now_ms();
+    if (e == BW_OK) {
+        if (bw_store_outbox_finish(o->store, r, "delivered", 0, "", now) == BW_OK)
+            atomic_fetch_add(&o->delivered, 1);
+        else
+            bw_warn("outbox: event %s was delivered but not marked: it will be sent again with "
+                    "the same webhook-id",
+                    r->event_id);
+        set_status(o, r, &c, 1, "", now);
+        return;
+    }
+    char cls[64];
+    failure_class(&res, cls, sizeof cls);
+    int dead = attempts >= o->opts.max_attempts;
+    int64_t next = dead ? 0 : now + bw_outbox_backoff_ms(&o->opts, attempts, randombytes_random());
+    if (bw_store_outbox_finish(o->store, r, dead ? "dead" : "failed", next, cls, now) != BW_OK)
+        bw_warn("outbox: could not record attempt %lld of event %s", (long long)attempts,
+                r->event_id);
+    bw_info("outbox: event %s to connection %s: attempt %lld failed (%s)%s", r->event_id,
+            r->connection_id, (long long)attempts, cls, dead ? ", dead" : "");
+    set_status(o, r, &c, 0, cls, now);
+}
+
+static int visit_org(void *arg, const char *org_id) {
+    struct bw_outbox *o = arg;
+    if (stopping(o))
+        return 0;
+    size_t n = 0;
+    if (bw_store_outbox_due(o->store, org_id, bw_now_ms(), BATCH_ROWS, o->rows, &n) != BW_OK)
+        return 0;
+    for (size_t i = 0; i < n && !stopping(o); i++)
+        attempt(o, &o->rows[i]);
+    bw_outbox_rows_free(o->rows, n);
+    return 0;
+}
+
+static void *run(void *arg) {
+    struct bw_outbox *o = arg;
+    for (;;) {
+        if (bw_store_outbox_due_orgs(o->store, bw_now_ms(), visit_org, o) != BW_OK)
+            bw_warn("outbox: the store is unavailable; retrying");
+        pthread_mutex_lock(&o->mu);
+        if (!o->woken && !o->stopping) {
+            struct timespec deadline;
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            long ns = deadline.tv_nsec + (o->opts.poll_ms % 1000) * 1000000L;
+            deadline.tv_sec += o->opts.poll_ms / 1000 + ns / 1000000000L;
+            deadline.tv_nsec = ns % 1000000000L;
+            while (!o->woken && !o->stopping)
+                if (pthread_cond_timedwait(&o->cond, &o->mu, &deadline) == ETIMEDOUT)
+                    break;
+        }
+        o->woken = 0;
+        int stop = o->stopping;
+        pthread_mutex_unlock(&o->mu);
+        if (stop)
+            break;
+    }
+    return NULL;
+}
+
+bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
+                     const struct bw_outbox_opts *opts, struct bw_outbox **out) {
+    struct bw_outbox *o = calloc(1, sizeof *o);
+    if (!o)
+        return BW_E_NOMEM;
+    o->env = env;
+    o->opts.max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 10;
+    o->opts.backoff_base_ms = opts && opts->backoff_base_ms > 0 ? opts->backoff_base_ms : 1000;
+    o->opts.backoff_max_ms = opts && opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 3600000;
+    o->opts.poll_ms = opts && opts->poll_ms > 0 ? opts->poll_ms : 1000;
+    o->sealed = malloc(BW_VAULT_SEALED_MAX);
+    o->rows = calloc(BATCH_ROWS, sizeof *o->rows);
+    bw_err e = o->sealed && o->rows ? bw_store_open(where, 0, &o->store) : BW_E_NOMEM;
+    if (e == BW_OK) {
+        pthread_mutex_init(&o->mu, NULL);
+        pthread_cond_init(&o->cond, NULL);
+        if (pthread_create(&o->thread, NULL, run, o) != 0) {
+            pthread_mutex_destroy(&o->mu);
+            pthread_cond_destroy(&o->cond);
+            e = BW_E_NOMEM;
+        }
+    }
+    if (e != BW_OK) {
+        bw_store_close(o->store);
+        free(o->sealed);
+        free(o->rows);
+        free(o);
+        return e;
+    }
+    *out = o;
+    return BW_OK;
+}
+
+void bw_outbox_wake(struct bw_outbox *o) {
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->woken = 1;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->mu);
+}
+
+void bw_outbox_free(struct bw_outbox *o) {
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->mu);
+    o->stopping = 1;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->mu);
+    pthread_join(o->thread, NULL);
+    pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->cond);
+    bw_store_close(o->store);
+    free(o->sealed);
+    free(o->rows);
+    free(o);
+}
+
+static int type_ok(const char *t) {
+    size_t n = strlen(t);
+    if (n == 0 || n > 63)
+        return 0;
+    for (; *t; t++)
+        if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '.' || *t == '_' ||
+              *t == '-'))
+            return 0;
+    return 1;
+}
+
+static int event_id_ok(const char *id) {
+    size_t n = strlen(id);
+    if (n == 0 || n > 63)
+        return 0;
+    for (; *id; id++)
+        if (*id <= 0x20 || *id >= 0x7f)
+            return 0;
+    return 1;
+}
+
+bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                         const char *event_id, const char *type, const char *text,
+                         const json_t *data) {
+    BW_ENSURE(event_id_ok(event_id) && type_ok(type) && text && strlen(text) <= 4000,
+              BW_E_INVALID);
+    BW_ENSURE(!data || json_is_object(data), BW_E_INVALID);
+    char *payload = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
+    if (!payload)
+        return BW_E_NOMEM;
+    int64_t now = bw_now_ms(), queued = 0;
+    bw_err e = bw_store_outbox_enqueue(s, org_id, event_id, type, text, payload, now, now,
+                                       &queued);
+    free(payload);
+    BW_TRY(e);
+    if (queued > 0)
+        bw_outbox_wake(o);
+    return BW_OK;
+}
+
+bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                      const char *type, const char *text, const json_t *data, char *event_id) {
+    char id[BW_WEBHOOK_MSG_ID_SIZE];
+    bw_webhook_msg_id_new(id);
+    BW_TRY(bw_outbox_emit_as(o, s, org_id, id, type, text, data));
+    if (event_id)
+        snprintf(event_id, 64, "%s", id);
+    return BW_OK;
+}
+
+bw_err bw_outbox_emit_review(struct bw_outbox *o, struct bw_store *s, const char *org_id,
+                             const char *review_id, const char *state, const char *agent) {
+    int created = strcmp(state, "pending") == 0;
+    json_t *data = json_pack("{s:s, s:s, s:s}", "review_id", review_id, "state", state, "agent",
+                             agent ? agent : "");
+    if (!data)
+        return BW_E_NOMEM;
+    char text[256];
+    snprintf(text, sizeof text, "Review %.40s %s%s%.64s", review_id,
+             created ? "waits for a decision" : state, agent && *agent ? " (agent " : "",
+             agent && *agent ? agent : "");
+    if (agent && *agent)
+        snprintf(text + strlen(text), sizeof text - strlen(text), ")");
+    bw_err e = bw_outbox_emit(o, s, org_id, created ? "review.created" : "review.decided", text,
+                              data, NULL);
+    json_decref(data);
+    return e;
+}
