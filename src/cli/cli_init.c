@@ -141,10 +141,13 @@ static bw_err populate(const struct init_opts *o, const struct paths *p, char *o
     BW_GOTO(bw_store_open(o->database ? o->database : p->db, 1, &s));
     /* The pepper record is made here (or, for --join, found: the first replica made it), so
      * every later start opens it rather than derives it (auth.h). A joining replica whose
-     * master key is not the one that wrapped it fails here, before it can serve. */
-    BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
-    if (!o->join) {
+     * master key is not the one that wrapped it fails here, before it can serve. A second
+     * plain init on a populated database fails first on the org (BW_E_EXISTS: use --join). */
+    if (o->join) {
+        BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
+    } else {
         BW_GOTO(bw_store_org_create(s, "default", org_id));
+        BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
         BW_GOTO(new_agent(s, org_id, "default"));
         BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
         BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
@@ -249,6 +252,9 @@ static int run(int argc, char **argv) {
                            e == BW_E_EXISTS && o.database
                                ? " (the database already has an org 'default': add a replica"
                                  " with --join)"
+                           : e == BW_E_NOT_FOUND && o.join
+                               ? " (the database's key-hash pepper is sealed under another"
+                                 " master key: give the replicas' shared key)"
                                : "");
     }
     if (o.join)

@@ -78,5 +78,6 @@ test('rotation on PostgreSQL from a joined replica while another serves', async 
     const stale = await run(['init', '--data', path.join(parent, 'stale'), '--database', w.database,
                              '--join', '--master-key', path.join(ops, 'master.key.prev')]);
     assert.equal(stale.code, 1);
+    assert.match(stale.stderr, /sealed under another master key/);
     await proc.stop(5000);
 });
