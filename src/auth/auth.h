@@ -3,8 +3,8 @@
  * A key is "bwk_" + base64url(32 random bytes) (47 characters): high-entropy with a prefix
  * secret scanners can match. Only its keyed hash is stored: BLAKE2b-256 keyed with a pepper
  * kept sealed under the master key (bw_auth_pepper_load), so a stolen database cannot be
- * checked offline without the master key. Lookup is by hash; the stored and computed hashes are then compared in constant
- * time. Thread-safe given one store handle per thread. */
+ * checked offline without the master key. Lookup is by hash; the stored and computed hashes are
+ * then compared in constant time. Thread-safe given one store handle per thread. */
 #ifndef BW_AUTH_AUTH_H
 #define BW_AUTH_AUTH_H
 

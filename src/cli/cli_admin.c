@@ -11,9 +11,9 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "policy/reasons.h"
+#include "store/connections.h"
 #include "store/sql.h"
 #include "util/time.h"
-#include "store/connections.h"
 #include "vault/keyring.h"
 
 /* The pepper is sealed in the store (auth.h bw_auth_pepper_load): the store comes first. */
@@ -34,8 +34,8 @@ int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *dat
     return bw_cli_admin_open_ex(cmd, dir, database, write, 1, a);
 }
 
-int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database,
-                         int write, int pepper, struct bw_cli_admin *a) {
+int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
+                         int pepper, struct bw_cli_admin *a) {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
     char path[4096], err[600], db[4096];

@@ -62,7 +62,8 @@ static int parse(int argc, char **argv, struct vault_args *v) {
     memset(v, 0, sizeof *v);
     v->batch = BATCH_DEFAULT;
     if (argc < 2)
-        return bw_cli_usage_error(cmd, "a verb is required (new-key, rotate-master, switch, status)");
+        return bw_cli_usage_error(cmd,
+                                  "a verb is required (new-key, rotate-master, switch, status)");
     v->verb = argv[1];
     for (int i = 2; i < argc; i++) {
         const char *o = argv[i];
@@ -104,8 +105,10 @@ struct key_paths {
 
 static int key_paths(const char *dir, struct key_paths *p) {
     int bad = snprintf(p->key, sizeof p->key, "%s/" BW_KEYRING_FILE, dir) >= (int)sizeof p->key;
-    bad |= snprintf(p->next, sizeof p->next, "%s/" BW_KEYRING_NEXT_FILE, dir) >= (int)sizeof p->next;
-    bad |= snprintf(p->prev, sizeof p->prev, "%s/" BW_KEYRING_PREV_FILE, dir) >= (int)sizeof p->prev;
+    bad |=
+        snprintf(p->next, sizeof p->next, "%s/" BW_KEYRING_NEXT_FILE, dir) >= (int)sizeof p->next;
+    bad |=
+        snprintf(p->prev, sizeof p->prev, "%s/" BW_KEYRING_PREV_FILE, dir) >= (int)sizeof p->prev;
     bad |= snprintf(p->dir, sizeof p->dir, "%s", dir) >= (int)sizeof p->dir;
     return bad ? -1 : 0;
 }
@@ -218,12 +221,11 @@ static int rewrap_one(struct rotation *r, const char *org, const struct bw_secre
                            "current nor the previous key: nothing more was changed",
                            b->id, org[0] ? org : "the platform", hex);
     }
-    bw_err e = bw_vault_rewrap(m, r->newm, org[0] ? org : BW_PLATFORM_ORG, b->id, b->sealed,
-                               b->len, out, BW_VAULT_SEALED_MAX, out_len);
+    bw_err e = bw_vault_rewrap(m, r->newm, org[0] ? org : BW_PLATFORM_ORG, b->id, b->sealed, b->len,
+                               out, BW_VAULT_SEALED_MAX, out_len);
     if (e != BW_OK)
-        return bw_cli_fail(r->cmd,
-                           "record %s of %s does not open (%s)%s: nothing more was changed", b->id,
-                           org[0] ? org : "the platform", bw_err_str(e),
+        return bw_cli_fail(r->cmd, "record %s of %s does not open (%s)%s: nothing more was changed",
+                           b->id, org[0] ? org : "the platform", bw_err_str(e),
                            e == BW_E_CRYPTO ? ": altered or corrupt; look at it before retrying"
                                             : "");
     return 0;
@@ -271,8 +273,8 @@ static int org_pass(struct rotation *r, const char *org) {
             uint8_t *out = r->out + i * BW_VAULT_SEALED_MAX;
             if ((rc = rewrap_one(r, org, &r->rows[i], out, &len)) != 0)
                 return rc;
-            sw[i] = (struct bw_secret_swap){r->rows[i].id, r->rows[i].sealed, r->rows[i].len,
-                                            out, len, r->new_id};
+            sw[i] = (struct bw_secret_swap){r->rows[i].id, r->rows[i].sealed, r->rows[i].len, out,
+                                            len,           r->new_id};
         }
         size_t swapped = 0;
         e = bw_store_secrets_swap(r->admin->store, org, sw, n, &swapped);
@@ -364,8 +366,9 @@ static int rewrap_all(struct rotation *r) {
         if (r->seen == 0)
             return 0;
     }
-    return bw_cli_fail(r->cmd, "records keep appearing under the old key after %d passes: does "
-                               "every serving replica hold master.key.next (SIGHUP)?",
+    return bw_cli_fail(r->cmd,
+                       "records keep appearing under the old key after %d passes: does "
+                       "every serving replica hold master.key.next (SIGHUP)?",
                        PASSES_MAX);
 }
 
@@ -397,10 +400,10 @@ static int load_new(const struct vault_args *v, struct bw_master **m, uint8_t id
     bw_err e = bw_master_load_file(v->new_key, m);
     if (e == BW_OK && (e = bw_vault_master_id(*m, id)) != BW_OK)
         bw_master_free(*m);
-    return e == BW_OK ? 0
-                      : bw_cli_fail(&bw_cmd_vault, "cannot load --new-key %s: %s%s", v->new_key,
-                                    bw_err_str(e),
-                                    e == BW_E_DENIED ? " (it must be mode 0600)" : "");
+    return e == BW_OK
+               ? 0
+               : bw_cli_fail(&bw_cmd_vault, "cannot load --new-key %s: %s%s", v->new_key,
+                             bw_err_str(e), e == BW_E_DENIED ? " (it must be mode 0600)" : "");
 }
 
 static void print_summary(const struct rotation *r, const uint8_t old_id[], int switched,
@@ -439,8 +442,9 @@ static int rotate(const struct vault_args *v, struct bw_cli_admin *a, const stru
     if (!already && prev) {
         bw_master_free(cur);
         bw_master_free(prev);
-        return bw_cli_fail(cmd, "%s is left from an earlier rotation: delete it (once no backup "
-                                "needs it) before rotating again",
+        return bw_cli_fail(cmd,
+                           "%s is left from an earlier rotation: delete it (once no backup "
+                           "needs it) before rotating again",
                            p->prev);
     }
     if (!already) {
@@ -474,8 +478,8 @@ static int rotate(const struct vault_args *v, struct bw_cli_admin *a, const stru
     uint8_t *pepper = sodium_malloc(32);
     e = pepper ? bw_auth_pepper_load(a->store, ring, pepper) : BW_E_NOMEM;
     sodium_free(pepper);
-    int rc = e == BW_OK ? 0
-                        : bw_cli_fail(cmd, "cannot open the key-hash pepper: %s", bw_err_str(e));
+    int rc =
+        e == BW_OK ? 0 : bw_cli_fail(cmd, "cannot open the key-hash pepper: %s", bw_err_str(e));
     if (!rc)
         rc = rewrap_all(r);
     int switched = 0;
@@ -491,9 +495,10 @@ static int rotate(const struct vault_args *v, struct bw_cli_admin *a, const stru
         switched = !rc;
     }
     if (!rc && env && !already)
-        fprintf(stderr, "bulwark vault: every record is now wrapped by the new key. "
-                        "BULWARK_MASTER_KEY still holds the old one: set it to the new key, "
-                        "restart, then delete %s\n",
+        fprintf(stderr,
+                "bulwark vault: every record is now wrapped by the new key. "
+                "BULWARK_MASTER_KEY still holds the old one: set it to the new key, "
+                "restart, then delete %s\n",
                 p->next);
     if (!rc)
         print_summary(r, cur_id, switched || already, already);
@@ -555,8 +560,9 @@ static int switch_only(struct bw_cli_admin *a, struct rotation *r, const struct 
     if (rc)
         return rc;
     if (r->seen)
-        return bw_cli_fail(cmd, "%lld records are still wrapped by another key: run "
-                                "rotate-master to the end first",
+        return bw_cli_fail(cmd,
+                           "%lld records are still wrapped by another key: run "
+                           "rotate-master to the end first",
                            (long long)r->seen);
     if ((e = switch_files(p)) != BW_OK)
         return bw_cli_fail(cmd, "cannot switch the key files: %s (run again)", bw_err_str(e));
@@ -599,7 +605,7 @@ static int run(int argc, char **argv) {
     if (!rc)
         rc = rotation_buffers(&r, (size_t)v.batch);
     if (!rc)
-        rc = is_rotate ? rotate(&v, &a, &p, newm, &r)
+        rc = is_rotate   ? rotate(&v, &a, &p, newm, &r)
              : is_switch ? switch_only(&a, &r, &p)
                          : status(&a, &r, v.dir);
     rotation_cleanup(&r);

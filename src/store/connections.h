@@ -137,9 +137,8 @@ struct bw_secret_swap {
  * matched (a row replaced or deleted meanwhile through the API is left alone: a later pass
  * sees it again if it still needs a re-wrap). The secret's metadata (updated_ms, fingerprint)
  * does not change: the secret did not. */
-bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id,
-                             const struct bw_secret_swap *v, size_t n,
-                             size_t *swapped) BW_MUST_CHECK;
+bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struct bw_secret_swap *v,
+                             size_t n, size_t *swapped) BW_MUST_CHECK;
 
 #define BW_PLATFORM_ORG "platform" /* the org id a platform record is sealed for (AD only) */
 #define BW_PLATFORM_PEPPER_ID "pepper"

@@ -64,16 +64,15 @@ bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
     return BW_OK;
 }
 
-bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id,
-                             const struct bw_secret_swap *v, size_t n, size_t *swapped) {
+bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struct bw_secret_swap *v,
+                             size_t n, size_t *swapped) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     size_t done = 0;
     BW_TRY(bw_sql_begin(s, org_id, 1));
     bw_err e = BW_OK;
     for (size_t i = 0; e == BW_OK && i < n; i++) {
         struct bw_sql_arg a[5] = {BW_SQL_T(org_id), BW_SQL_T(v[i].id),
-                                  BW_SQL_B(v[i].old, v[i].old_len),
-                                  BW_SQL_B(v[i].sealed, v[i].len),
+                                  BW_SQL_B(v[i].old, v[i].old_len), BW_SQL_B(v[i].sealed, v[i].len),
                                   BW_SQL_B(v[i].master_id, BW_VAULT_MASTER_ID_BYTES)};
         int64_t changed = 0;
         e = bw_sql_run(s,
@@ -121,9 +120,8 @@ bw_err bw_store_platform_secret_create(struct bw_store *s, const char *id,
                               BW_SQL_B(sec->master_id, sizeof sec->master_id), BW_SQL_I(now_ms)};
     int64_t n = 0;
     if (s->kind == BW_STORE_POSTGRES)
-        BW_TRY(bw_sql_once(s, NULL, 1,
-                           "SELECT bulwark_platform_secret_create($1, $2, $3, $4)", v, 4,
-                           count_row, &n, NULL));
+        BW_TRY(bw_sql_once(s, NULL, 1, "SELECT bulwark_platform_secret_create($1, $2, $3, $4)", v,
+                           4, count_row, &n, NULL));
     else
         BW_TRY(bw_sql_once(s, NULL, 1,
                            "INSERT INTO platform_secrets(id, sealed, master_id, created_ms,"
@@ -141,9 +139,8 @@ bw_err bw_store_platform_secret_swap(struct bw_store *s, const struct bw_secret_
                               BW_SQL_B(w->master_id, BW_VAULT_MASTER_ID_BYTES), BW_SQL_I(now_ms)};
     int64_t n = 0;
     if (s->kind == BW_STORE_POSTGRES)
-        BW_TRY(bw_sql_once(s, NULL, 1,
-                           "SELECT bulwark_platform_secret_swap($1, $2, $3, $4, $5)", v, 5,
-                           count_row, &n, NULL));
+        BW_TRY(bw_sql_once(s, NULL, 1, "SELECT bulwark_platform_secret_swap($1, $2, $3, $4, $5)", v,
+                           5, count_row, &n, NULL));
     else
         BW_TRY(bw_sql_once(s, NULL, 1,
                            "UPDATE platform_secrets SET sealed = $3, master_id = $4,"

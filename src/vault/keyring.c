@@ -155,6 +155,6 @@ bw_err bw_keyring_seal(const struct bw_keyring *r, const char *org_id, const cha
                        const uint8_t *secret, size_t secret_len, uint8_t *out, size_t out_size,
                        size_t *out_len) {
     BW_ENSURE(r, BW_E_INVALID);
-    return bw_vault_seal(bw_keyring_sealer(r), org_id, record_id, secret, secret_len, out,
-                         out_size, out_len);
+    return bw_vault_seal(bw_keyring_sealer(r), org_id, record_id, secret, secret_len, out, out_size,
+                         out_len);
 }

@@ -276,9 +276,9 @@ static void test_pepper_record(void **state) {
 
     /* first load: derived exactly as before migration 7, then sealed */
     uint8_t *p1 = sodium_malloc(32), *p2 = sodium_malloc(32), *derived = sodium_malloc(32);
-    assert_int_equal(bw_master_derive(bw_keyring_current(old), BW_PEPPER_KDF_ID,
-                                      BW_PEPPER_KDF_CTX, derived),
-                     BW_OK);
+    assert_int_equal(
+        bw_master_derive(bw_keyring_current(old), BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, derived),
+        BW_OK);
     assert_int_equal(bw_auth_pepper_load(s, old, p1), BW_OK);
     assert_memory_equal(p1, derived, 32);
     assert_int_equal(bw_store_platform_secret_get(s, BW_PLATFORM_PEPPER_ID, b), BW_OK);
@@ -301,8 +301,8 @@ static void test_pepper_record(void **state) {
     uint8_t *out = malloc(BW_VAULT_SEALED_MAX);
     size_t out_len = 0;
     assert_int_equal(bw_vault_rewrap(bw_keyring_current(both), bw_keyring_sealer(both),
-                                     BW_PLATFORM_ORG, BW_PLATFORM_PEPPER_ID, b->sealed, b->len,
-                                     out, BW_VAULT_SEALED_MAX, &out_len),
+                                     BW_PLATFORM_ORG, BW_PLATFORM_PEPPER_ID, b->sealed, b->len, out,
+                                     BW_VAULT_SEALED_MAX, &out_len),
                      BW_OK);
     uint8_t new_id[8];
     bw_keyring_sealer_id(both, new_id);
@@ -366,8 +366,8 @@ static void test_secret_pages(void **state) {
         bw_store_new_id("sec", sid);
         uint8_t buf[BW_VAULT_SEALED_SIZE(32)];
         struct bw_sealed_secret sec = {buf, 0, {0}, ""};
-        assert_int_equal(bw_keyring_seal(r, orgs[i], sid, (const uint8_t *)"sk-0123456789abcdef", 19,
-                                         buf, sizeof buf, &sec.sealed_len),
+        assert_int_equal(bw_keyring_seal(r, orgs[i], sid, (const uint8_t *)"sk-0123456789abcdef",
+                                         19, buf, sizeof buf, &sec.sealed_len),
                          BW_OK);
         bw_keyring_current_id(r, sec.master_id);
         assert_int_equal(bw_store_provider_key_put(s, orgs[i], sid, &sec, 1), BW_OK);
@@ -385,8 +385,8 @@ static void test_secret_pages(void **state) {
     assert_int_equal(bw_store_secrets_not_wrapped_by(s, org, zero, "", 4, rows, &n), BW_OK);
     /* a swap names the org: another org's tenant does not reach the row */
     uint8_t newid[8] = {9, 9, 9, 9, 9, 9, 9, 9};
-    struct bw_secret_swap sw = {rows[0].id, rows[0].sealed, rows[0].len, rows[0].sealed,
-                                rows[0].len, newid};
+    struct bw_secret_swap sw = {rows[0].id,     rows[0].sealed, rows[0].len,
+                                rows[0].sealed, rows[0].len,    newid};
     size_t swapped = 9;
     assert_int_equal(bw_store_secrets_swap(s, org2, &sw, 1, &swapped), BW_OK);
     assert_int_equal(swapped, 0);
