@@ -12,6 +12,7 @@ static const struct bw_cmd *const commands[] = {
     &bw_cmd_org,
     &bw_cmd_key,
     &bw_cmd_agent,
+    &bw_cmd_vault,
     &bw_cmd_policy,
     &bw_cmd_egress,
     &bw_cmd_export,

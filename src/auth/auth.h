@@ -2,9 +2,9 @@
  *
  * A key is "bwk_" + base64url(32 random bytes) (47 characters): high-entropy with a prefix
  * secret scanners can match. Only its keyed hash is stored: BLAKE2b-256 keyed with a pepper
- * derived from the master key, so a stolen database cannot be checked offline without the
- * master key. Lookup is by hash; the stored and computed hashes are then compared in constant
- * time. Thread-safe given one store handle per thread. */
+ * kept sealed under the master key (bw_auth_pepper_load), so a stolen database cannot be
+ * checked offline without the master key. Lookup is by hash; the stored and computed hashes are
+ * then compared in constant time. Thread-safe given one store handle per thread. */
 #ifndef BW_AUTH_AUTH_H
 #define BW_AUTH_AUTH_H
 
@@ -19,6 +19,21 @@
 #define BW_KEY_SIZE 48 /* with NUL */
 #define BW_PEPPER_KDF_CTX "bwkeyhsh"
 #define BW_PEPPER_KDF_ID 1
+
+struct bw_keyring;
+
+/* The pepper: 32 bytes kept sealed in the vault as the platform secret "pepper" (store
+ * connections.h, migration 7), so that a master key rotation does not change it. Opens it with
+ * whichever key of r wrapped it (by id). If the record does not exist yet (the first start of
+ * an installation made before migration 7, or `bulwark init`), creates it first: the pepper
+ * is derived from r's current master key exactly as before (crypto_kdf, BW_PEPPER_KDF_CTX), so
+ * every existing key hash stays valid, and sealed with bw_keyring_sealer(r); replicas racing to
+ * create it all re-read the one that won. out must be sodium_malloc'd (32 bytes); written only
+ * on success. Errors: BW_E_NOT_FOUND (the record is wrapped by a master key r does not hold),
+ * BW_E_CRYPTO (the record does not authenticate: tampered), BW_E_INVALID (not 32 bytes),
+ * BW_E_UNAVAILABLE (store), BW_E_NOMEM. */
+bw_err bw_auth_pepper_load(struct bw_store *s, const struct bw_keyring *r,
+                           uint8_t out[32]) BW_MUST_CHECK;
 
 /* Writes a fresh key (NUL-terminated) into out. The caller shows it once and wipes it. */
 void bw_auth_key_generate(char out[BW_KEY_SIZE]);

@@ -36,5 +36,6 @@ extern const struct bw_cmd bw_cmd_version;
 extern const struct bw_cmd bw_cmd_org;
 extern const struct bw_cmd bw_cmd_key;
 extern const struct bw_cmd bw_cmd_agent;
+extern const struct bw_cmd bw_cmd_vault;
 
 #endif

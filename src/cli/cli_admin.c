@@ -11,26 +11,31 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "policy/reasons.h"
+#include "store/connections.h"
 #include "store/sql.h"
 #include "util/time.h"
-#include "vault/master.h"
+#include "vault/keyring.h"
 
+/* The pepper is sealed in the store (auth.h bw_auth_pepper_load): the store comes first. */
 static int load_pepper(struct bw_cli_admin *a, const char *dir) {
-    char path[4096];
-    struct bw_master *m = NULL;
-    snprintf(path, sizeof path, "%s/master.key", dir);
-    bw_err e = bw_master_load(path, &m);
+    struct bw_keyring *keys = NULL;
+    bw_err e = bw_keyring_load(dir, &keys);
     if (e != BW_OK)
-        return bw_cli_fail(a->cmd, "cannot load the master key (%s): %s", path, bw_err_str(e));
+        return bw_cli_fail(a->cmd, "cannot load the master keys in %s: %s", dir, bw_err_str(e));
     a->pepper = sodium_malloc(32);
-    e = a->pepper ? bw_master_derive(m, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, a->pepper)
-                  : BW_E_NOMEM;
-    bw_master_free(m);
-    return e == BW_OK ? 0 : bw_cli_fail(a->cmd, "cannot derive the key-hash key");
+    e = a->pepper ? bw_auth_pepper_load(a->store, keys, a->pepper) : BW_E_NOMEM;
+    bw_keyring_free(keys);
+    return e == BW_OK ? 0
+                      : bw_cli_fail(a->cmd, "cannot open the key-hash pepper: %s", bw_err_str(e));
 }
 
 int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
                       struct bw_cli_admin *a) {
+    return bw_cli_admin_open_ex(cmd, dir, database, write, 1, a);
+}
+
+int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
+                         int pepper, struct bw_cli_admin *a) {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
     char path[4096], err[600], db[4096];
@@ -46,12 +51,12 @@ int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *dat
     else
         snprintf(db, sizeof db, "%s/bulwark.db", dir);
     bw_config_cleanup(&cfg);
-    int rc = load_pepper(a, dir);
-    if (rc)
-        return rc;
     bw_err e = bw_store_open(db, 0, &a->store);
     if (e != BW_OK)
         return bw_cli_fail(cmd, "cannot open the database: %s", bw_err_str(e));
+    int rc = pepper ? load_pepper(a, dir) : 0;
+    if (rc)
+        return rc;
     if (!write)
         return 0;
     if (evthread_use_pthreads() != 0) /* the ledger completes on our base from its thread */

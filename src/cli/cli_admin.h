@@ -1,5 +1,5 @@
 /* cli_admin.h: what the operator subcommands (org, key, agent) share: the data directory's
- * config, master-key-derived pepper, store, and ledger, and "receipt first, then the change".
+ * config, the key-hash pepper (sealed in the store), store, and ledger, and "receipt first, then the change".
  *
  * The ledger has one writer: while `bulwark serve` runs on DIR, these commands refuse (use the
  * API with an admin or operator key instead), because a change without its admin receipt is not
@@ -24,6 +24,10 @@ struct bw_cli_admin {
 /* Opens DIR's store (and ledger when `write`). Returns 0, or the exit code after printing. */
 int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
                       struct bw_cli_admin *a);
+/* As bw_cli_admin_open; pepper = 0 leaves a->pepper NULL and does not read the master keys
+ * (for `bulwark vault`, which loads them itself). */
+int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database,
+                         int write, int pepper, struct bw_cli_admin *a);
 void bw_cli_admin_close(struct bw_cli_admin *a);
 
 /* Appends an admin receipt (principal "cli", route = action, rule = target) and waits until it

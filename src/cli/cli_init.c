@@ -15,7 +15,7 @@
 #include "store/identity.h"
 #include "store/store.h"
 #include "util/time.h"
-#include "vault/master.h"
+#include "vault/keyring.h"
 
 #define PATH_SIZE 4096
 
@@ -128,27 +128,33 @@ static bw_err new_agent(struct bw_store *s, const char *org_id, const char *name
 static bw_err populate(const struct init_opts *o, const struct paths *p, char *org_id,
                        char *admin_key, char *agent_key, char *vkey, size_t vkey_size) {
     bw_err result = BW_OK;
-    struct bw_master *m = NULL;
+    struct bw_keyring *keys = NULL;
     struct bw_store *s = NULL;
     uint8_t *pepper = sodium_malloc(32);
     if (!pepper)
         return BW_E_NOMEM;
     BW_GOTO(place_master_key(o, p->master));
-    BW_GOTO(bw_master_load(p->master, &m));
-    BW_GOTO(bw_master_derive(m, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, pepper));
+    BW_GOTO(bw_keyring_load(p->dir, &keys));
     BW_GOTO_IF(mkdir(p->ledger, 0700) != 0, BW_E_IO);
     BW_GOTO(bw_ledger_create(p->ledger, "bulwark", vkey, vkey_size));
     BW_GOTO(write_config(p->config, o->database));
     BW_GOTO(bw_store_open(o->database ? o->database : p->db, 1, &s));
-    if (!o->join) {
+    /* The pepper record is made here (or, for --join, found: the first replica made it), so
+     * every later start opens it rather than derives it (auth.h). A joining replica whose
+     * master key is not the one that wrapped it fails here, before it can serve. A second
+     * plain init on a populated database fails first on the org (BW_E_EXISTS: use --join). */
+    if (o->join) {
+        BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
+    } else {
         BW_GOTO(bw_store_org_create(s, "default", org_id));
+        BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
         BW_GOTO(new_agent(s, org_id, "default"));
         BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
         BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
     }
 out:
     bw_store_close(s);
-    bw_master_free(m);
+    bw_keyring_free(keys);
     sodium_free(pepper);
     return result;
 }
@@ -246,6 +252,9 @@ static int run(int argc, char **argv) {
                            e == BW_E_EXISTS && o.database
                                ? " (the database already has an org 'default': add a replica"
                                  " with --join)"
+                           : e == BW_E_NOT_FOUND && o.join
+                               ? " (the database's key-hash pepper is sealed under another"
+                                 " master key: give the replicas' shared key)"
                                : "");
     }
     if (o.join)

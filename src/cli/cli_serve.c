@@ -32,7 +32,7 @@
 #include "util/codec.h"
 #include "util/log.h"
 #include "util/time.h"
-#include "vault/master.h"
+#include "vault/keyring.h"
 #include "webhook/billing.h"
 
 #define DRAIN_MS 30000
@@ -64,7 +64,7 @@ struct mock_thread {
 struct serve_state {
     struct bw_config cfg;
     char policy_path[4096]; /* resolved policy file, or "" */
-    struct bw_master *master;
+    struct bw_keyring *keys;
     uint8_t *pepper;     /* sodium_malloc */
     char *upstream_auth; /* sodium_malloc, "Bearer <key>" */
     struct bw_ledger *ledger;
@@ -299,7 +299,7 @@ static int setup_connections(struct serve_state *st) {
     if (bw_egress_policy_new((const char *const *)c->egress_allow, c->n_egress_allow, &st->egress,
                              why, sizeof why) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "egress.allow: %s", why);
-    st->connect = (struct bw_connect_env){st->master,
+    st->connect = (struct bw_connect_env){st->keys,
                                           st->egress,
                                           c->connections_allow_http,
                                           c->connections_github_api,
@@ -333,14 +333,9 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     }
     if (bw_billing_load_secrets(&st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
-    snprintf(path, sizeof path, "%s/master.key", a->dir);
-    bw_err e = bw_master_load(path, &st->master);
+    bw_err e = bw_keyring_load(a->dir, &st->keys);
     if (e != BW_OK)
-        return bw_cli_fail(cmd, "cannot load the master key (%s): %s", path, bw_err_str(e));
-    st->pepper = sodium_malloc(32);
-    if (!st->pepper ||
-        bw_master_derive(st->master, BW_PEPPER_KDF_ID, BW_PEPPER_KDF_CTX, st->pepper) != BW_OK)
-        return bw_cli_fail(cmd, "cannot derive the key-hash key");
+        return bw_cli_fail(cmd, "cannot load the master keys in %s: %s", a->dir, bw_err_str(e));
     if ((rc = load_upstream_key(&st->cfg, &st->upstream_auth)) != 0)
         return rc;
     if (st->cfg.database[0])
@@ -351,6 +346,15 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if ((e = bw_store_open(st->gw.db_path, 0, &probe)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the database (%s)%s", bw_err_str(e),
                            st->cfg.database[0] ? "" : ": run `bulwark init` first?");
+    st->pepper = sodium_malloc(32);
+    e = st->pepper ? bw_auth_pepper_load(probe, st->keys, st->pepper) : BW_E_NOMEM;
+    if (e != BW_OK) {
+        bw_store_close(probe);
+        return bw_cli_fail(cmd, "cannot open the key-hash pepper: %s%s", bw_err_str(e),
+                           e == BW_E_NOT_FOUND
+                               ? " (it is wrapped by a master key this gateway does not hold)"
+                               : "");
+    }
     rc = setup_limits(st, probe);
     bw_store_close(probe);
     if (rc || (rc = setup_connections(st)) != 0)
@@ -392,8 +396,27 @@ static void teardown(struct serve_state *st) {
     stop_mock(&st->mock);
     sodium_free(st->upstream_auth);
     sodium_free(st->pepper);
-    bw_master_free(st->master);
+    bw_keyring_free(st->keys);
     bw_config_cleanup(&st->cfg);
+}
+
+/* SIGHUP during a master key rotation: picks up DIR/master.key.next, so this gateway opens
+ * records of both generations and seals new ones under the next key (keyring.h). */
+static void reload_next_key(struct serve_state *st, const char *dir) {
+    int loaded = 0;
+    bw_err e = bw_keyring_load_next(st->keys, dir, &loaded);
+    uint8_t id[BW_VAULT_MASTER_ID_BYTES];
+    char hex[2 * BW_VAULT_MASTER_ID_BYTES + 1];
+    bw_keyring_sealer_id(st->keys, id);
+    sodium_bin2hex(hex, sizeof hex, id, sizeof id);
+    if (e == BW_E_EXISTS)
+        bw_error("SIGHUP: " BW_KEYRING_NEXT_FILE " differs from the next master key already "
+                 "loaded (%s): restart to change it",
+                 hex);
+    else if (e != BW_OK)
+        bw_error("SIGHUP: cannot load " BW_KEYRING_NEXT_FILE ": %s", bw_err_str(e));
+    else if (loaded)
+        bw_info("SIGHUP: next master key %s loaded: new secrets are sealed under it", hex);
 }
 
 static int serve(const struct serve_args *a, struct serve_state *st) {
@@ -425,6 +448,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
             (void)load_policy(st, 0);
         else
             bw_info("SIGHUP: no policy file configured, nothing to reload");
+        reload_next_key(st, a->dir);
     }
     bw_info("signal %d: draining", sig);
     atomic_store(&st->gw.stopping, 1);

@@ -187,7 +187,7 @@ bw_err bw_connect_cred_open(const struct bw_connect_env *env, enum bw_connect_ki
                             const char *org_id, const char *secret_id, const uint8_t *sealed,
                             size_t sealed_len, struct bw_connect_cred **out) {
     struct bw_vault_secret *s = NULL;
-    BW_TRY(bw_vault_open(env->master, org_id, secret_id, sealed, sealed_len, &s));
+    BW_TRY(bw_keyring_open(env->keys, org_id, secret_id, sealed, sealed_len, &s));
     struct bw_connect_cred *c = NULL;
     bw_err e = cred_alloc(kind, s->len, &c);
     if (e == BW_OK) {
@@ -210,7 +210,7 @@ bw_err bw_connect_cred_seal(const struct bw_connect_env *env, const struct bw_co
                             uint8_t master_id[BW_VAULT_MASTER_ID_BYTES],
                             char fingerprint[BW_VAULT_FINGERPRINT_SIZE]) {
     size_t n = 0;
-    BW_TRY(bw_vault_seal(env->master, org_id, secret_id, c->bytes, c->len, out, out_size, &n));
+    BW_TRY(bw_keyring_seal(env->keys, org_id, secret_id, c->bytes, c->len, out, out_size, &n));
     struct bw_vault_sealed rec;
     BW_TRY(bw_vault_sealed_parse(out, n, &rec));
     memcpy(master_id, rec.master_id, BW_VAULT_MASTER_ID_BYTES);

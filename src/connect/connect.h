@@ -23,7 +23,7 @@
 
 #include "egress/egress.h"
 #include "util/err.h"
-#include "vault/master.h"
+#include "vault/keyring.h"
 #include "vault/seal.h"
 
 enum bw_connect_kind {
@@ -47,7 +47,7 @@ int bw_connect_kind_delivers(enum bw_connect_kind kind);
 
 /* Shared, read-only configuration (built once at start). */
 struct bw_connect_env {
-    const struct bw_master *master;        /* borrowed: seals and opens credentials */
+    const struct bw_keyring *keys;         /* borrowed: seals and opens credentials */
     const struct bw_egress_policy *policy; /* borrowed; NULL = empty operator allowlist */
     int allow_http;                        /* generic webhooks may use http:// */
     const char *github_api;                /* base URL, no trailing slash */

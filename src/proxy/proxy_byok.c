@@ -81,7 +81,7 @@ bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id, char **
     if (!s->has)
         return BW_OK;
     struct bw_vault_secret *key = NULL;
-    BW_TRY(bw_vault_open(w->gw->connect->master, org_id, s->secret_id, s->sealed, s->len, &key));
+    BW_TRY(bw_keyring_open(w->gw->connect->keys, org_id, s->secret_id, s->sealed, s->len, &key));
     bw_err e = BW_OK;
     for (size_t i = 0; i < key->len; i++)
         if (key->bytes[i] <= 0x20 || key->bytes[i] >= 0x7f)

@@ -103,6 +103,64 @@ bw_err bw_store_provider_key_put(struct bw_store *s, const char *org_id, const c
 /* Deletes it: BW_E_NOT_FOUND if none. */
 bw_err bw_store_provider_key_delete(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
 
+/* ---- master key rotation and platform secrets (store_platform.c, migration 7) ----
+ * docs/SECURITY.md "Master key rotation". A rotation re-wraps every sealed record; it never
+ * sees a plaintext here either (the vault does the re-wrap in locked memory). */
+
+/* One stored record as read for a re-wrap. */
+struct bw_secret_blob {
+    char id[BW_ID_SIZE];
+    uint8_t master_id[BW_VAULT_MASTER_ID_BYTES];
+    size_t len;
+    uint8_t sealed[BW_VAULT_SEALED_MAX];
+};
+
+/* Up to max of the org's secrets whose master_id is not master_id, with id > after_id ("" for
+ * the first page), in id order (keyset pagination), into rows[0..*n). A tenant read. */
+bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
+                                       const uint8_t master_id[BW_VAULT_MASTER_ID_BYTES],
+                                       const char *after_id, size_t max,
+                                       struct bw_secret_blob *rows, size_t *n) BW_MUST_CHECK;
+
+/* One compare-and-swap of a re-wrap: replace record `id` by `sealed` (wrapped by master_id)
+ * only if it still holds exactly the bytes `old`. */
+struct bw_secret_swap {
+    const char *id;
+    const uint8_t *old;
+    size_t old_len;
+    const uint8_t *sealed;
+    size_t len;
+    const uint8_t *master_id;
+};
+
+/* In one transaction of the org's tenant: every swap of v[0..n); *swapped gets how many rows
+ * matched (a row replaced or deleted meanwhile through the API is left alone: a later pass
+ * sees it again if it still needs a re-wrap). The secret's metadata (updated_ms, fingerprint)
+ * does not change: the secret did not. */
+bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struct bw_secret_swap *v,
+                             size_t n, size_t *swapped) BW_MUST_CHECK;
+
+#define BW_PLATFORM_ORG "platform" /* the org id a platform record is sealed for (AD only) */
+#define BW_PLATFORM_PEPPER_ID "pepper"
+
+/* A platform secret by id into out (its sealed bytes and master id). BW_E_NOT_FOUND if
+ * none. Not a tenant read (PostgreSQL: the definer function bulwark_platform_secret_get). */
+bw_err bw_store_platform_secret_get(struct bw_store *s, const char *id,
+                                    struct bw_secret_blob *out) BW_MUST_CHECK;
+/* Inserts it unless one of that id exists: *created = 1 if this call inserted it. */
+bw_err bw_store_platform_secret_create(struct bw_store *s, const char *id,
+                                       const struct bw_sealed_secret *sec, int64_t now_ms,
+                                       int *created) BW_MUST_CHECK;
+/* Compare-and-swap as bw_store_secrets_swap, for one platform secret. */
+bw_err bw_store_platform_secret_swap(struct bw_store *s, const struct bw_secret_swap *v,
+                                     int64_t now_ms, int *swapped) BW_MUST_CHECK;
+/* Calls fn with each platform secret's id and master id (gathered first: fn may use the
+ * store). At most 1000. */
+typedef int (*bw_store_platform_fn)(void *arg, const char *id,
+                                    const uint8_t master_id[BW_VAULT_MASTER_ID_BYTES]);
+bw_err bw_store_platform_secrets_each(struct bw_store *s, bw_store_platform_fn fn,
+                                      void *arg) BW_MUST_CHECK;
+
 /* ---- the outbox (store_outbox.c) ---- */
 
 #define BW_OUTBOX_PAYLOAD_MAX (64 * 1024) /* bytes of one event's data (JSON) */

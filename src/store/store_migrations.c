@@ -292,6 +292,22 @@ static const char m006_sqlite[] =
     ");"
     "CREATE INDEX outbox_due ON outbox(state, next_attempt_ms);";
 
+/* 007: platform secrets (docs/SECURITY.md "Master key rotation"): sealed records that belong to
+ * no org, first of all the API-key hash pepper (id 'pepper'), sealed for (org "platform",
+ * record id) so it survives master key rotation. No org_id column: on PostgreSQL no tenant can
+ * see the table (a policy that is always false) and the runtime role reaches it only through
+ * four narrow definer functions (src/store/pg/0007_platform_secrets.sql). Also an index that
+ * lets a rotation find the records still wrapped by an old key. */
+static const char m007_sqlite[] =
+    "CREATE TABLE platform_secrets ("
+    "  id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 32),"
+    "  sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 126 AND 8317),"
+    "  master_id BLOB NOT NULL CHECK (length(master_id) = 8),"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX secrets_master ON secrets(org_id, master_id, id);";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -299,5 +315,6 @@ const struct bw_migration bw_store_migrations[] = {
     {4, m004_sqlite},
     {5, m005_sqlite},
     {6, m006_sqlite},
+    {7, m007_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

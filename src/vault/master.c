@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -57,7 +58,7 @@ static bw_err read_env(const char *b64, uint8_t *out) {
     return BW_OK;
 }
 
-bw_err bw_master_load(const char *path, struct bw_master **out) {
+static bw_err load(const char *path, int env_first, struct bw_master **out) {
     if (sodium_init() < 0)
         return BW_E_CRYPTO;
     struct bw_master *m = calloc(1, sizeof *m);
@@ -68,7 +69,7 @@ bw_err bw_master_load(const char *path, struct bw_master **out) {
         free(m);
         return BW_E_NOMEM;
     }
-    const char *env = getenv(BW_MASTER_ENV);
+    const char *env = env_first ? getenv(BW_MASTER_ENV) : NULL;
     bw_err result = env && *env ? read_env(env, m->key) : read_file(path, m->key);
     if (result != BW_OK) {
         bw_master_free(m);
@@ -77,6 +78,59 @@ bw_err bw_master_load(const char *path, struct bw_master **out) {
     sodium_mprotect_readonly(m->key);
     *out = m;
     return BW_OK;
+}
+
+bw_err bw_master_load(const char *path, struct bw_master **out) {
+    return load(path, 1, out);
+}
+
+bw_err bw_master_load_file(const char *path, struct bw_master **out) {
+    return load(path, 0, out);
+}
+
+static bw_err fsync_dir_of(const char *path) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return BW_E_IO;
+    int ok = fsync(fd) == 0;
+    close(fd);
+    return ok ? BW_OK : BW_E_IO;
+}
+
+bw_err bw_master_install(const char *path, const char *dest) {
+    if (sodium_init() < 0)
+        return BW_E_CRYPTO;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", dest) >= (int)sizeof tmp)
+        return BW_E_INVALID;
+    uint8_t *key = sodium_malloc(BW_MASTER_KEY_BYTES);
+    if (!key)
+        return BW_E_NOMEM;
+    bw_err result = read_file(path, key);
+    if (result == BW_OK) {
+        unlink(tmp); /* a temporary left by a crash: never a live key file */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            result = BW_E_IO;
+        } else {
+            int ok = write(fd, key, BW_MASTER_KEY_BYTES) == BW_MASTER_KEY_BYTES && fsync(fd) == 0;
+            close(fd);
+            if (!ok || rename(tmp, dest) != 0) {
+                unlink(tmp);
+                result = BW_E_IO;
+            } else {
+                result = fsync_dir_of(dest);
+            }
+        }
+    }
+    sodium_free(key); /* wipes */
+    return result;
 }
 
 void bw_master_free(struct bw_master *m) {

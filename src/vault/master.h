@@ -23,6 +23,13 @@ bw_err bw_master_create(const char *path) BW_MUST_CHECK;
 /* Loads the key from the environment if set, else from path. Errors: BW_E_NOT_FOUND (no file),
  * BW_E_DENIED (file mode not 0600 or 0400), BW_E_INVALID (wrong length or encoding). */
 bw_err bw_master_load(const char *path, struct bw_master **out) BW_MUST_CHECK;
+/* Loads the key from path only, even when BULWARK_MASTER_KEY is set (the next and previous
+ * keys of a rotation, and `--new-key FILE`, are always files). Same errors. */
+bw_err bw_master_load_file(const char *path, struct bw_master **out) BW_MUST_CHECK;
+/* Copies the key at path (checked as bw_master_load_file) to dest: a temporary file in dest's
+ * folder (O_EXCL, 0600), fsync'd, renamed over dest, then the folder fsync'd. The key passes
+ * only through sodium_malloc'd memory. */
+bw_err bw_master_install(const char *path, const char *dest) BW_MUST_CHECK;
 void bw_master_free(struct bw_master *m); /* wipes; NULL is a no-op */
 
 /* Derives a 32-byte subkey for a purpose: context is exactly 8 characters (crypto_kdf). */

@@ -23,7 +23,7 @@
 #include "util/time.h"
 
 static char dir[64];
-static struct bw_master *master;
+static struct bw_keyring *keys;
 static struct bw_store *s;
 static char org_a[BW_ID_SIZE], org_b[BW_ID_SIZE];
 static struct bw_connect_env env;
@@ -40,7 +40,7 @@ static int setup(void **state) {
     char path[128];
     snprintf(path, sizeof path, "%s/master.key", dir);
     unsetenv(BW_MASTER_ENV);
-    if (bw_master_create(path) != BW_OK || bw_master_load(path, &master) != BW_OK)
+    if (bw_master_create(path) != BW_OK || bw_keyring_load(dir, &keys) != BW_OK)
         return -1;
     snprintf(path, sizeof path, "%s/db", dir);
     if (bw_store_open_sqlite(path, 1, &s) != BW_OK)
@@ -48,14 +48,14 @@ static int setup(void **state) {
     if (bw_store_org_create(s, "a", org_a) != BW_OK || bw_store_org_create(s, "b", org_b) != BW_OK)
         return -1;
     env = (struct bw_connect_env){
-        master, NULL, 0, "https://api.github.com", "https://api.notion.com", 2000};
+        keys, NULL, 0, "https://api.github.com", "https://api.notion.com", 2000};
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
     bw_store_close(s);
-    bw_master_free(master);
+    bw_keyring_free(keys);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     curl_global_cleanup();
