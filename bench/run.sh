@@ -8,6 +8,10 @@
 # each; prints a markdown table and writes it to bench/RESULTS.md. Every process it starts is
 # stopped on exit.
 #
+# LIMITS=1 runs the gateway with every admission limit on (per-key, per-agent and org rate
+# limits far above the load, an org in-flight cap, a monthly token and cost budget with prices),
+# so the ratio shows what admission costs; its results go to their own section of RESULTS.md.
+#
 # Env: DURATION (seconds per target, default 10), CONNS (default 50), THREADS (wrk threads,
 # default 2), WARMUP (seconds, default 2), BULWARK_BIN (default build/bulwark; `make` is run if
 # it is missing), RESULTS (path to write, default bench/RESULTS.md; "-" to skip writing).
@@ -88,6 +92,19 @@ mock_port="$(wait_listen "$tmp/mock.log" mock-upstream "$!")"
 "$BIN" init --data "$tmp/data" >"$tmp/init.json"
 agent_key="$(sed -n 's/.*"agent_key":"\([^"]*\)".*/\1/p' "$tmp/init.json")"
 [ -n "$agent_key" ] || die "no agent_key in init output"
+mark="bench/run.sh"
+if [ "${LIMITS:-0}" = 1 ]; then
+    mark="bench/run.sh LIMITS=1"
+    sed -i 's/^limits:$/limits:\n  key_requests_per_minute: 100000000\n  agent_requests_per_minute: 100000000\n  org_requests_per_minute: 100000000\n  key_tokens_per_minute: 1000000000\n  org_max_concurrent: 100000\n  default_max_tokens: 256/' "$tmp/data/bulwark.yaml"
+    cat >>"$tmp/data/bulwark.yaml" <<'YAML'
+prices:
+  gpt-4o-mini: {prompt_per_1m_micros: 150000, completion_per_1m_micros: 600000}
+budgets:
+  default:
+    monthly_tokens: 100000000000
+    monthly_cost_micros: 100000000000
+YAML
+fi
 : >"$tmp/serve.log"
 "$BIN" serve --data "$tmp/data" --listen 127.0.0.1:0 \
     --upstream "http://127.0.0.1:$mock_port/v1" 2>"$tmp/serve.log" &
@@ -223,13 +240,14 @@ if [ "$RESULTS" != "-" ]; then
     fi
     version="$("$BIN" version 2>/dev/null || echo unknown)"
     cmd="DURATION=$DURATION CONNS=$CONNS THREADS=$THREADS bench/run.sh"
+    [ "${LIMITS:-0}" = 1 ] && cmd="LIMITS=1 $cmd"
     [ -n "${BULWARK_BIN:-}" ] && cmd="BULWARK_BIN=$BULWARK_BIN $cmd"
     # Only the section between the markers is this script's: other benchmarks' results in the
     # same file are kept.
     section="$tmp/section.md"
     cat >"$section" <<EOF
-<!-- bench/run.sh:start -->
-## Gateway vs nginx (bench/run.sh)
+<!-- ${mark}:start -->
+## Gateway vs nginx (${mark})
 
 Latest run of \`bench/run.sh\` (what it measures: bench/README.md). wrk, the mock upstream, nginx
 and Bulwark all share this machine's cores, so compare the rows with each other, not with
@@ -237,7 +255,7 @@ numbers from another machine.
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - machine: $(nproc) cores, ${cpu}, $(free -g | awk '/^Mem:/{print $2}') GiB RAM, Linux $(uname -r)
-- build: ${version} (commit ${commit}), default \`bulwark init\` config (ledger fdatasync on)
+- build: ${version} (commit ${commit}), default \`bulwark init\` config (ledger fdatasync on)${LIMITS:+; every admission limit on (rates, in-flight cap, token and cost budget with prices)}
 - command: \`$cmd\`
 - each target, load phase: \`$wrk_cmd\`; idle phase: \`$lat_cmd\`; each after a ${WARMUP}s warmup
 
@@ -246,13 +264,15 @@ $table
 $summary
 ${warn:+
 $warn}
-<!-- bench/run.sh:end -->
+<!-- ${mark}:end -->
 EOF
-    if [ -f "$RESULTS" ] && grep -q '<!-- bench/run.sh:start -->' "$RESULTS"; then
-        awk -v f="$section" '
-            /<!-- bench\/run.sh:start -->/ { while ((getline l < f) > 0) print l; skip = 1; next }
-            /<!-- bench\/run.sh:end -->/ { skip = 0; next }
+    if [ -f "$RESULTS" ] && grep -qF "<!-- ${mark}:start -->" "$RESULTS"; then
+        awk -v f="$section" -v s="<!-- ${mark}:start -->" -v e="<!-- ${mark}:end -->" '
+            $0 == s { while ((getline l < f) > 0) print l; skip = 1; next }
+            $0 == e { skip = 0; next }
             !skip { print }' "$RESULTS" >"$tmp/results.md"
+    elif [ -f "$RESULTS" ]; then
+        { cat "$RESULTS"; echo; cat "$section"; } >"$tmp/results.md"
     else
         { echo "# Bulwark benchmark results"; echo; cat "$section"; } >"$tmp/results.md"
     fi
