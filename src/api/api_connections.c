@@ -377,12 +377,7 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
     json_t *data = json_array();
     bw_err e =
         data ? bw_store_connection_list(ctx->store, caller->org_id, add_conn, data) : BW_E_NOMEM;
-    if (e != BW_OK) {
-        json_decref(data);
-        bw_api_reply_store_error(req, e, "connection");
-        return;
-    }
-    bw_api_reply(req, 200, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    bw_api_reply_list(req, e, data, "connection");
 }
 
 static int load(const struct bw_api_ctx *ctx, struct evhttp_request *req,
