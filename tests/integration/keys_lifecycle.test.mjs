@@ -4,7 +4,7 @@
 // admin receipt for every change.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Scope, sleep, receipts, predicate, postJson, chatBody } from './lib/harness.mjs';
+import { Scope, sleep, receipts, predicate, postJson, chatBody, waitFor } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
 for (const backend of ['sqlite', 'pg']) {
@@ -112,6 +112,12 @@ for (const backend of ['sqlite', 'pg']) {
             assert.equal((await me(k.json.key)).status, 200);
             const s = await api(w.port, 'GET', `/api/v1/keys/${k.json.id}`, w.A.admin);
             assert.ok(s.json.last_used_ms > 0);
+            // model calls count too (recorded with the call's usage row, off the event loop)
+            const agentKey = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', agent: 'default' });
+            const call = await postJson(w.port, '/v1/chat/completions', chatBody(), { key: agentKey.json.key });
+            assert.equal(call.status, 200);
+            await waitFor(async () => (await api(w.port, 'GET', `/api/v1/keys/${agentKey.json.id}`, w.A.admin))
+                .json.last_used_ms > 0, { what: 'last use after a model call' });
             const routes = receipts(w.dir).map(predicate).filter((p) => p.kind === 'admin').map((p) => p.route);
             for (const r of ['key.create', 'key.rotate', 'key.revoke'])
                 assert.ok(routes.includes(r), `${r} receipt`);
