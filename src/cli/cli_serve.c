@@ -229,9 +229,9 @@ static int load_policy(struct serve_state *st, int at_start) {
     char hex[65];
     if (bw_hex_encode(bw_policy_sha256(p), 32, hex, sizeof hex) != BW_OK)
         hex[0] = 0;
-    bw_info("policy %s loaded: %zu rules, sha256 %s", st->policy_path, bw_policy_rule_count(p),
-            hex);
-    bw_gateway_policy_swap(&st->gw, p);
+    size_t rules = bw_policy_rule_count(p);
+    bw_gateway_policy_swap(&st->gw, p); /* first: whoever reads the log line sees it in force */
+    bw_info("policy %s loaded: %zu rules, sha256 %s", st->policy_path, rules, hex);
     return 0;
 }
 
