@@ -415,67 +415,84 @@ static bw_err scope_get(struct bw_limits *l, struct shard *s, uint64_t h, const 
     return BW_OK;
 }
 
-bw_err bw_limits_budget_set(struct bw_limits *l, const char *org, const char *agent,
-                            int64_t max_tokens, int64_t max_cost_micros) {
+/* Finds a budget scope under its org's lock: calls fn with the entry (NULL if none). */
+static bw_err with_scope(struct bw_limits *l, const char *org, const char *agent, int create,
+                         void (*fn)(struct entry *e, void *arg), void *arg) {
     BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
-    BW_ENSURE(limit_ok(max_tokens) && limit_ok(max_cost_micros), BW_E_INVALID);
     char key[sizeof((struct entry *)0)->key];
     BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
-    uint64_t h = hash_str(org, strlen(org));
-    struct shard *s = shard_of(&l->budgets, h);
+    struct shard *s = shard_of(&l->budgets, hash_str(org, strlen(org)));
     struct entry *e = NULL;
     pthread_mutex_lock(&s->mu);
-    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 1, &e);
-    if (result == BW_OK) {
-        if (e->b.max_tokens != max_tokens || e->b.max_cost_micros != max_cost_micros)
-            e->dry_until = 0; /* a changed limit may refill the pool: ask again */
-        e->b.max_tokens = max_tokens;
-        e->b.max_cost_micros = max_cost_micros;
-    }
+    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, create, &e);
+    fn(result == BW_OK ? e : NULL, arg);
     pthread_mutex_unlock(&s->mu);
     return result;
+}
+
+struct set_args {
+    int64_t max_tokens, max_cost_micros;
+};
+
+static void do_set(struct entry *e, void *arg) {
+    const struct set_args *a = arg;
+    if (!e)
+        return;
+    if (e->b.max_tokens != a->max_tokens || e->b.max_cost_micros != a->max_cost_micros)
+        e->dry_until = 0; /* a changed limit may refill the pool: ask again */
+    e->b.max_tokens = a->max_tokens;
+    e->b.max_cost_micros = a->max_cost_micros;
+}
+
+bw_err bw_limits_budget_set(struct bw_limits *l, const char *org, const char *agent,
+                            int64_t max_tokens, int64_t max_cost_micros) {
+    BW_ENSURE(limit_ok(max_tokens) && limit_ok(max_cost_micros), BW_E_INVALID);
+    struct set_args a = {max_tokens, max_cost_micros};
+    return with_scope(l, org, agent, 1, do_set, &a);
+}
+
+struct spent_args {
+    int32_t month;
+    int64_t tokens, cost_micros;
+};
+
+static void do_add_spent(struct entry *e, void *arg) {
+    const struct spent_args *a = arg;
+    if (!e)
+        return;
+    roll(e, a->month);
+    if (e->b.month == a->month) {
+        e->b.spent_tokens += a->tokens;
+        e->b.spent_cost_micros += a->cost_micros;
+    }
 }
 
 bw_err bw_limits_budget_add_spent(struct bw_limits *l, const char *org, const char *agent,
                                   int32_t month, int64_t tokens, int64_t cost_micros) {
-    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
     BW_ENSURE(tokens >= 0 && tokens <= BW_LIMITS_MAX_BUDGET && cost_micros >= 0 &&
                   cost_micros <= BW_LIMITS_MAX_BUDGET,
               BW_E_INVALID);
-    char key[sizeof((struct entry *)0)->key];
-    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
-    uint64_t h = hash_str(org, strlen(org));
-    struct shard *s = shard_of(&l->budgets, h);
-    struct entry *e = NULL;
-    pthread_mutex_lock(&s->mu);
-    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 1, &e);
-    if (result == BW_OK) {
-        roll(e, month);
-        if (e->b.month == month) {
-            e->b.spent_tokens += tokens;
-            e->b.spent_cost_micros += cost_micros;
-        }
-    }
-    pthread_mutex_unlock(&s->mu);
-    return result;
+    struct spent_args a = {month, tokens, cost_micros};
+    return with_scope(l, org, agent, 1, do_add_spent, &a);
+}
+
+struct get_args {
+    int32_t month;
+    struct bw_limits_budget_state *out;
+};
+
+static void do_get(struct entry *e, void *arg) {
+    const struct get_args *a = arg;
+    if (!e)
+        return;
+    roll(e, a->month);
+    *a->out = e->b;
 }
 
 bw_err bw_limits_budget_get(struct bw_limits *l, const char *org, const char *agent, int64_t now_ms,
                             struct bw_limits_budget_state *out) {
-    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
-    char key[sizeof((struct entry *)0)->key];
-    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
-    uint64_t h = hash_str(org, strlen(org));
-    struct shard *s = shard_of(&l->budgets, h);
-    struct entry *e = NULL;
-    pthread_mutex_lock(&s->mu);
-    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, 0, &e);
-    if (result == BW_OK) {
-        roll(e, bw_limits_month_of(now_ms));
-        *out = e->b;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return result;
+    struct get_args a = {bw_limits_month_of(now_ms), out};
+    return with_scope(l, org, agent, 0, do_get, &a);
 }
 
 #define FIT_INF INT64_MAX
@@ -777,20 +794,6 @@ int64_t bw_limits_rate_lease_want(const struct bw_limits_rate *rate, int64_t nee
     return want > rate->burst ? rate->burst : want;
 }
 
-/* Finds a budget scope under its org's lock: calls fn with the entry (NULL if none). */
-static bw_err with_scope(struct bw_limits *l, const char *org, const char *agent, int create,
-                         void (*fn)(struct entry *e, void *arg), void *arg) {
-    BW_ENSURE(name_ok(org, 0) && name_ok(agent, 1), BW_E_INVALID);
-    char key[sizeof((struct entry *)0)->key];
-    BW_ENSURE(scope_key(org, agent, key, sizeof key) == 0, BW_E_INVALID);
-    struct shard *s = shard_of(&l->budgets, hash_str(org, strlen(org)));
-    struct entry *e = NULL;
-    pthread_mutex_lock(&s->mu);
-    bw_err result = scope_get(l, s, hash_str(key, strlen(key)), key, create, &e);
-    fn(result == BW_OK ? e : NULL, arg);
-    pthread_mutex_unlock(&s->mu);
-    return result;
-}
 
 struct grant_args {
     int32_t month;
