@@ -312,9 +312,10 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     c->worst_tokens = v.worst_tokens;
     c->prompt_estimate = call.prompt_tokens;
     c->worst_cost_micros = pc ? v.worst_cost_micros : -1;
-    /* A stream is cut off past its reservation only when a finite budget is at stake. */
+    /* A stream is cut off past its reservation only when a finite budget is at stake (only a
+     * stream needs to know: plain answers are settled whole). */
     struct bw_limits_budget_state org;
-    if (bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
+    if (c->stream && bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
         (org.max_tokens >= 0 || org.max_cost_micros >= 0))
         c->cap_tokens = v.worst_tokens - call.prompt_tokens;
     if (v.clamped && c->body_json) {
