@@ -1,5 +1,7 @@
 #include "limits/meter.h"
 
+#include "store/identity.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,10 +24,36 @@ struct bw_meter {
     int stopping;
 };
 
+/* Each key's last use, once per batch: the latest end among its rows (a batch holds many rows
+ * of few keys; one UPDATE per key, not per row). Under the batch's transaction. */
+static bw_err touch_keys(struct bw_meter *m, size_t n) {
+    bw_err e = BW_OK;
+    for (size_t i = 0; e == BW_OK && i < n; i++) {
+        const struct bw_usage_record *u = &m->batch[i];
+        if (!u->key_id[0])
+            continue;
+        int64_t last = u->ended_ms;
+        int later = 0;
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = strcmp(m->batch[j].key_id, u->key_id) == 0;
+        if (later)
+            continue; /* its last row in the batch touches it */
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(m->batch[j].key_id, u->key_id) == 0 && m->batch[j].ended_ms > last)
+                last = m->batch[j].ended_ms;
+        e = bw_store_key_touch(m->store, u->org_id, u->key_id, last);
+        if (e == BW_E_NOT_FOUND)
+            e = BW_OK; /* not one of our key ids (a widget principal): nothing to record */
+    }
+    return e;
+}
+
 static void write_batch(struct bw_meter *m, size_t n) {
     bw_err e = bw_store_tx_begin(m->store);
     for (size_t i = 0; e == BW_OK && i < n; i++)
         e = bw_store_usage_insert(m->store, &m->batch[i]);
+    if (e == BW_OK)
+        e = touch_keys(m, n);
     if (e == BW_OK)
         e = bw_store_tx_commit(m->store);
     if (e != BW_OK) {

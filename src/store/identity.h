@@ -62,7 +62,8 @@ bw_err bw_store_key_count_active(struct bw_store *s, const char *org_id, int64_t
 bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *old_id,
                            const struct bw_key_record *fresh, int64_t grace_until_ms,
                            int64_t now_ms) BW_MUST_CHECK;
-/* Records use (last_used_ms only moves forward). */
+/* Records use (last_used_ms only moves forward). Also inside a bw_store_tx_begin batch (the
+ * metering thread), under the key's org. */
 bw_err bw_store_key_touch(struct bw_store *s, const char *org_id, const char *key_id,
                           int64_t now_ms) BW_MUST_CHECK;
 

@@ -74,7 +74,7 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32],
 void bw_store_relax_durability(struct bw_store *s);
 
 /* Groups the following writes into one transaction (one fsync): for batched metering. Only
- * bw_store_usage_insert may run inside it (each row then sets its own tenant). */
+ * bw_store_usage_insert and bw_store_key_touch may run inside it (each sets its own tenant). */
 bw_err bw_store_tx_begin(struct bw_store *s) BW_MUST_CHECK;
 bw_err bw_store_tx_commit(struct bw_store *s) BW_MUST_CHECK;
 void bw_store_tx_rollback(struct bw_store *s);

@@ -40,25 +40,11 @@ bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u
         BW_SQL_T(u->status),    BW_SQL_I(u->started_ms),    BW_SQL_I(u->ended_ms),
         BW_SQL_I(u->month),     BW_SQL_T(u->receipt_id),    BW_SQL_I(u->estimated ? 1 : 0),
     };
-    /* The key's last use moves with its calls (metering runs off the event loop). */
-    static const char touch[] = "UPDATE api_keys SET last_used_ms = $3"
-                                " WHERE org_id = $1 AND id = $2 AND last_used_ms < $3";
-    struct bw_sql_arg k[3] = {BW_SQL_T(u->org_id), BW_SQL_T(u->key_id), BW_SQL_I(u->ended_ms)};
-    int own = !s->in_tx;
-    if (own)
-        BW_TRY(bw_sql_begin(s, u->org_id, 1));
-    else /* inside a metering batch: each row under its own org */
-        BW_TRY(bw_sql_tenant(s, u->org_id));
-    bw_err e = bw_sql_run(s, sql, a, 15, NULL, NULL, NULL);
-    if (e == BW_OK && u->key_id[0])
-        e = bw_sql_run(s, touch, k, 3, NULL, NULL, NULL);
-    if (!own)
-        return e;
-    if (e != BW_OK) {
-        bw_sql_rollback(s);
-        return e;
-    }
-    return bw_sql_commit(s);
+    if (!s->in_tx) /* one row, its own transaction */
+        return bw_sql_once(s, u->org_id, 1, sql, a, 15, NULL, NULL, NULL);
+    /* inside a metering batch: each row under its own org */
+    BW_TRY(bw_sql_tenant(s, u->org_id));
+    return bw_sql_run(s, sql, a, 15, NULL, NULL, NULL);
 }
 
 struct totals {

@@ -341,11 +341,14 @@ bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *o
 bw_err bw_store_key_touch(struct bw_store *s, const char *org_id, const char *key_id,
                           int64_t now_ms) {
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(key_id), BW_E_NOT_FOUND);
+    static const char sql[] = "UPDATE api_keys SET last_used_ms = $3"
+                              " WHERE org_id = $1 AND id = $2 AND last_used_ms < $3";
     struct bw_sql_arg a[3] = {BW_SQL_T(org_id), BW_SQL_T(key_id), BW_SQL_I(now_ms)};
-    return bw_sql_once(s, org_id, 1,
-                       "UPDATE api_keys SET last_used_ms = $3"
-                       " WHERE org_id = $1 AND id = $2 AND last_used_ms < $3",
-                       a, 3, NULL, NULL, NULL);
+    if (!s->in_tx)
+        return bw_sql_once(s, org_id, 1, sql, a, 3, NULL, NULL, NULL);
+    /* inside a metering batch: under this key's org */
+    BW_TRY(bw_sql_tenant(s, org_id));
+    return bw_sql_run(s, sql, a, 3, NULL, NULL, NULL);
 }
 
 /* ---- members ---- */
