@@ -50,6 +50,20 @@ bw_err bw_buf_append(struct bw_buf *b, const void *p, size_t n) {
     return BW_OK;
 }
 
+bw_err bw_buf_reserve(struct bw_buf *b, size_t n, uint8_t **tail) {
+    BW_TRY(reserve(b, n));
+    *tail = b->ptr + b->len;
+    return BW_OK;
+}
+
+void bw_buf_commit(struct bw_buf *b, size_t n) {
+    /* reserve() left room for the NUL after what was reserved, so len + n < cap. */
+    if (!b->ptr || n >= b->cap - b->len || n > b->max - b->len)
+        abort();
+    b->len += n;
+    b->ptr[b->len] = 0;
+}
+
 bw_err bw_buf_append_str(struct bw_buf *b, const char *s) {
     return bw_buf_append(b, s, strlen(s));
 }

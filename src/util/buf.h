@@ -31,6 +31,16 @@ bw_err bw_buf_append(struct bw_buf *b, const void *p, size_t n) BW_MUST_CHECK;
 bw_err bw_buf_append_str(struct bw_buf *b, const char *s) BW_MUST_CHECK;
 bw_err bw_buf_appendf(struct bw_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
+/* Writing in place, for encoders that do their own bounds checks (receipt.c): makes room for
+ * n more bytes after len, plus the NUL, and sets *tail to where they start. len is unchanged
+ * until bw_buf_commit; the caller writes at most n bytes at *tail. Errors: BW_E_TOO_LARGE if
+ * len + n would pass max (*tail untouched), BW_E_NOMEM. The storage may move: pointers into ptr
+ * taken before the call are stale. */
+bw_err bw_buf_reserve(struct bw_buf *b, size_t n, uint8_t **tail) BW_MUST_CHECK;
+/* Counts n bytes written at the tail from bw_buf_reserve (n at most what was reserved; n past
+ * the storage or past max aborts) and writes the NUL after them. n = 0 gives the reservation
+ * up and restores the NUL. */
+void bw_buf_commit(struct bw_buf *b, size_t n);
 /* Removes the first n bytes (n <= len). */
 void bw_buf_consume(struct bw_buf *b, size_t n);
 
