@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "%s/bw_ledger_bench.XXXXXX", tmp);
     char vkey[BW_NOTE_VKEY_MAX];
     struct bw_ledger *l = NULL;
-    struct bw_ledger_opts opts = {256, 0, nosync, sign};
+    struct bw_ledger_opts opts = {.batch_max = 256, .no_sync = nosync, .sign_each = sign};
     if (!mkdtemp(dir) || bw_ledger_create(dir, "bench.bulwark.dev", vkey, sizeof vkey) != BW_OK ||
         bw_ledger_open(dir, &opts, &l) != BW_OK) {
         fprintf(stderr, "cannot set up a ledger in %s\n", dir);

@@ -62,7 +62,7 @@ int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *
     if (evthread_use_pthreads() != 0) /* the ledger completes on our base from its thread */
         return bw_cli_fail(cmd, "cannot set up threads");
     snprintf(path, sizeof path, "%s/ledger", dir);
-    struct bw_ledger_opts lo = {16, 0, 0, 0};
+    struct bw_ledger_opts lo = {.batch_max = 16};
     e = bw_ledger_open(path, &lo, &a->ledger);
     if (e != BW_OK)
         return bw_cli_fail(cmd,

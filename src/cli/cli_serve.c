@@ -366,8 +366,12 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if (bw_gateway_set_upstream(&st->gw, upstream) != BW_OK)
         return bw_cli_fail(cmd, "upstream must be an http(s) URL or 'mock'");
     snprintf(path, sizeof path, "%s/ledger", a->dir);
-    struct bw_ledger_opts lo = {st->cfg.ledger_batch_max, st->cfg.ledger_batch_wait_us,
-                                !st->cfg.ledger_fsync, st->cfg.ledger_sign_each};
+    struct bw_ledger_opts lo = {.batch_max = st->cfg.ledger_batch_max,
+                                .batch_wait_us = st->cfg.ledger_batch_wait_us,
+                                .commit_interval_us = st->cfg.ledger_commit_interval_us,
+                                .no_sync = !st->cfg.ledger_fsync,
+                                .sign_each = st->cfg.ledger_sign_each,
+                                .preallocate = st->cfg.ledger_preallocate};
     if ((e = bw_ledger_open(path, &lo, &st->ledger)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)

@@ -50,6 +50,8 @@ void bw_config_defaults(struct bw_config *c) {
     c->max_header_bytes = 16384;
     c->client_timeout_s = 30;
     c->ledger_batch_max = 256;
+    c->ledger_preallocate = 1u << 20;
+    c->ledger_commit_interval_us = 1500;
     c->ledger_fsync = 1;
     c->default_max_tokens = -1;
     c->key_rotation_grace_s = 86400;
@@ -400,6 +402,12 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;
+    } else if (strcmp(key, "commit_interval_us") == 0) {
+        BW_TRY(get_int(w, v, "ledger.commit_interval_us", 0, 1000000, &n));
+        w->c->ledger_commit_interval_us = (int)n;
+    } else if (strcmp(key, "preallocate_bytes") == 0) {
+        BW_TRY(get_int(w, v, "ledger.preallocate_bytes", 0, 1L << 30, &n));
+        w->c->ledger_preallocate = (size_t)n;
     } else {
         return fail(w, v, "ledger: unknown key '%.64s'", key);
     }

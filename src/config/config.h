@@ -117,6 +117,8 @@ struct bw_config {
 
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
+    int ledger_commit_interval_us; /* under load, at most one commit per interval */
+    size_t ledger_preallocate; /* zero-filled runway ahead of the log, bytes (0 = none) */
     int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
     int ledger_sign_each; /* 1: a DSSE signature per receipt (docs/EVIDENCE.md section 11) */
 

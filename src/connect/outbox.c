@@ -144,6 +144,7 @@ static int visit_org(void *arg, const char *org_id) {
 }
 
 static void *run(void *arg) {
+    pthread_setname_np(pthread_self(), "bw-outbox"); /* for top -H, perf, gdb */
     struct bw_outbox *o = arg;
     for (;;) {
         if (bw_store_outbox_due_orgs(o->store, bw_now_ms(), visit_org, o) != BW_OK)

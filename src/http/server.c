@@ -209,6 +209,7 @@ static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
 }
 
 static void *run_worker(void *arg) {
+    pthread_setname_np(pthread_self(), "bw-worker"); /* for top -H, perf, gdb */
     struct worker *w = arg;
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY); /* stay up for ledger completions */
     return NULL;

@@ -5,7 +5,15 @@
  * made durable with one fdatasync, and only then published and acknowledged. Write failures
  * (ENOSPC, EFBIG from RLIMIT_FSIZE, a short write) are undone by truncating back and failing
  * that batch only; an fdatasync failure freezes the log because the page cache state is then
- * unknown (see docs/EVIDENCE.md "Failures"). */
+ * unknown (see docs/EVIDENCE.md "Failures").
+ *
+ * Preallocation (ledger.preallocate_bytes): after a batch is acknowledged the thread keeps
+ * zero-filled space ahead of the log, so a commit overwrites blocks the file already has.
+ * Measured on this VM's ext4, an fdatasync that extends a file costs about twice one that does
+ * not (it must also write the inode for the new size): ~100 vs ~50 us of CPU and ~250 vs
+ * ~130 us of wall time per sync. The zero fill and its own sync delay only the next batch,
+ * once per half the preallocation. */
+#include <pthread.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +25,37 @@
 #include "ledger/log_internal.h"
 #include "util/log.h"
 
-/* Under l->mu: give late appends batch_wait_us to arrive, unless the batch is already full. */
+/* A batch this full means receipts arrive faster than commits complete: the ledger is busy. */
+#define BW_LEDGER_LOAD_BATCH 4
+
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Under l->mu: keep the batch open for more receipts until it is full or
+ *  - batch_wait_us after this wait began (a fixed extra wait, 0 by default), and
+ *  - under load (the previous batch held at least BW_LEDGER_LOAD_BATCH receipts), until
+ *    commit_interval_us after the previous commit began. Each commit costs a sync, a signature
+ *    and a wake-up per worker whatever its size, so under load fewer, fuller batches leave the
+ *    CPU to the calls themselves; a ledger that is not under load commits at once.
+ * Appends wake this wait only when the batch is full (bw_ledger_append), not one by one. */
 static void wait_for_more(struct bw_ledger *l) {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    long ns = deadline.tv_nsec + (long)l->opts.batch_wait_us * 1000L;
-    deadline.tv_sec += ns / 1000000000L;
-    deadline.tv_nsec = ns % 1000000000L;
+    uint64_t now = mono_ns(), until = now + (uint64_t)l->opts.batch_wait_us * 1000u;
+    if (l->last_batch >= BW_LEDGER_LOAD_BATCH) {
+        uint64_t next = l->last_commit_ns + (uint64_t)l->opts.commit_interval_us * 1000u;
+        if (next > until)
+            until = next;
+    }
+    if (until <= now)
+        return;
+    struct timespec deadline = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    l->gathering = 1;
     while (l->npending < l->opts.batch_max && !l->stopping)
         if (pthread_cond_timedwait(&l->cond, &l->mu, &deadline) == ETIMEDOUT)
             break;
+    l->gathering = 0;
 }
 
 /* Under l->mu: detach up to batch_max entries in FIFO order. */
@@ -123,8 +152,11 @@ static void roll_back(struct bw_ledger *l, const struct bw_merkle_frontier *save
     bw_error("ledger: write failed (%s): batch rejected, log truncated back to %llu bytes",
              strerror(err), (unsigned long long)l->file_end);
     l->frontier = *saved;
+    /* Truncating also drops the runway (a partial write may have left frame bytes in it); the
+     * next top-up restores it. */
     if (ftruncate(l->fd, (off_t)l->file_end) != 0)
         bw_ledger_freeze(l, "cannot truncate after a failed write");
+    l->alloc_end = l->file_end;
 }
 
 static void publish(struct bw_ledger *l) {
@@ -206,23 +238,72 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
         return;
     }
     l->file_end += l->wbuf.len;
+    if (l->alloc_end < l->file_end)
+        l->alloc_end = l->file_end;
     publish(l);
 }
 
+/* pwrite zeros over [from, to). */
+static int zero_fill(int fd, uint64_t from, uint64_t to) {
+    static const uint8_t zeros[65536];
+    while (from < to) {
+        size_t n = to - from < sizeof zeros ? (size_t)(to - from) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        from += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Keeps at least half of opts.preallocate zero-filled ahead of the log. A fill that fails
+ * (disk full, RLIMIT_FSIZE) is undone and retried at most every 10 s: the log still grows by
+ * plain appends, and a disk that is really full fails the batch that cannot be written. */
+static void top_up(struct bw_ledger *l) {
+    uint64_t want = l->opts.preallocate;
+    if (want == 0 || l->alloc_end - l->file_end >= want / 2 || atomic_load(&l->frozen))
+        return;
+    uint64_t now = mono_ns();
+    if (now < l->prealloc_retry_ns)
+        return;
+    uint64_t from = l->alloc_end, to = (l->file_end + want + 4095) & ~(uint64_t)4095;
+    if (zero_fill(l->fd, from, to) != 0) {
+        bw_warn("ledger: cannot preallocate %llu bytes (%s): the log grows by appends",
+                (unsigned long long)(to - from), strerror(errno));
+        l->prealloc_retry_ns = now + 10 * 1000000000ull;
+        if (ftruncate(l->fd, (off_t)from) != 0)
+            bw_ledger_freeze(l, "cannot truncate after a failed preallocation");
+        return;
+    }
+    if (!l->opts.no_sync && fdatasync(l->fd) != 0) {
+        bw_error("ledger: fdatasync failed (%s)", strerror(errno));
+        bw_ledger_freeze(l, "fdatasync failed");
+        return;
+    }
+    l->alloc_end = to;
+}
+
 void *bw_ledger_thread_main(void *arg) {
+    pthread_setname_np(pthread_self(), "bw-ledger"); /* for top -H, perf, gdb */
     struct bw_ledger *l = arg;
     pthread_mutex_lock(&l->mu);
     for (;;) {
+        l->idle = 1;
         while (!l->head && !l->stopping)
             pthread_cond_wait(&l->cond, &l->mu);
+        l->idle = 0;
         if (!l->head)
             break; /* stopping and drained */
-        if (l->opts.batch_wait_us > 0)
-            wait_for_more(l);
+        wait_for_more(l);
+        l->last_batch = l->npending < l->opts.batch_max ? l->npending : l->opts.batch_max;
         struct bw_ledger_pending *batch = take_batch(l);
         pthread_mutex_unlock(&l->mu);
+        l->last_commit_ns = mono_ns();
         commit(l, batch);
         bw_ledger_deliver(batch);
+        top_up(l);
         pthread_mutex_lock(&l->mu);
     }
     pthread_mutex_unlock(&l->mu);

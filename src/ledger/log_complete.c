@@ -146,7 +146,11 @@ void bw_ledger_append(struct bw_ledger *l, const struct bw_receipt *r, struct ev
         l->head = p;
     l->tail = p;
     l->npending++;
-    pthread_cond_signal(&l->cond);
+    /* Only a waiting thread needs the signal: one gathering a batch wants it once the batch is
+     * full, not once per receipt (each would be a context switch); a committing thread takes
+     * the queue when it comes back. */
+    if (l->idle || (l->gathering && l->npending >= l->opts.batch_max))
+        pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -92,6 +92,15 @@ static int signed_checkpoint_after(const uint8_t *buf, size_t len, size_t from,
     return 0;
 }
 
+/* Preallocated space is zero-filled; a torn write leaves at least one frame byte (no frame
+ * type is 0). */
+static int all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
 struct scan_state {
     struct bw_merkle_frontier frontier; /* all receipt frames so far */
     uint64_t count;
@@ -167,6 +176,8 @@ bw_err bw_ledger_scan(const uint8_t *buf, size_t len, const char *origin,
     }
     if (off < len && signed_checkpoint_after(buf, len, off + 1, v))
         freeze(out, "damaged record followed by signed checkpoints (not a torn tail)");
+    else if (out->keep_len < len && all_zero(buf + out->keep_len, len - out->keep_len))
+        out->zero_tail = 1;
     else if (out->keep_len < len)
         out->why = "torn tail truncated";
     return BW_OK;

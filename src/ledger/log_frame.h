@@ -62,6 +62,7 @@ struct bw_ledger_scan {
     int has_checkpoint;
     size_t checkpoint_off; /* signed note text of the last checkpoint, inside the input */
     size_t checkpoint_len;
+    int zero_tail;   /* 1: every byte after keep_len is zero (preallocated space, not damage) */
     int frozen;      /* 1: the log must not sign again (see why) */
     const char *why; /* static text for the log line when frozen or truncated */
 };
@@ -71,7 +72,8 @@ struct bw_ledger_scan {
  * and their root; the last one must also carry a valid signature by v. A violation freezes the
  * log. At the first bad frame the rest is a torn tail, unless a checkpoint frame signed by v
  * still follows it: then the damage is not a torn write and the log freezes. keep_len is the
- * end of the last good checkpoint (what to truncate to when not frozen). Errors only from
+ * end of the last good checkpoint (what to truncate to when not frozen). A tail of zero bytes
+ * after it is preallocated space (zero_tail), neither torn nor damaged. Errors only from
  * on_leaf. */
 bw_err bw_ledger_scan(const uint8_t *buf, size_t len, const char *origin,
                       const struct bw_note_verifier *v, bw_ledger_scan_leaf_fn on_leaf, void *ctx,

@@ -84,6 +84,8 @@ struct bw_ledger {
     pthread_cond_t cond; /* CLOCK_MONOTONIC: batch_wait_us deadlines */
     struct bw_ledger_pending *head, *tail;
     size_t npending;
+    int idle;      /* the thread waits for a first entry: an append must wake it */
+    int gathering; /* the thread keeps a batch open: wake it only once the batch is full */
     struct bw_ledger_baseq **baseqs;
     size_t nbaseqs, baseqs_cap;
     int stopping;
@@ -101,7 +103,11 @@ struct bw_ledger {
     struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */
     uint8_t (**nodes[BW_LEDGER_NODE_LEVELS])[32]; /* nodes[k][chunk]: level k >= 1 */
     struct bw_merkle_frontier frontier;
-    uint64_t file_end;  /* durable length of the log file */
+    size_t last_batch;       /* receipts taken by the previous commit */
+    uint64_t last_commit_ns; /* when it began (monotonic) */
+    uint64_t file_end;  /* durable length of the log (frames) */
+    uint64_t alloc_end; /* file size: [file_end, alloc_end) is zero-filled runway */
+    uint64_t prealloc_retry_ns; /* after a failed zero fill, not again before this (monotonic) */
     struct bw_buf wbuf; /* one commit: R frames + C frame */
     struct bw_buf note; /* checkpoint body and signed note */
 };

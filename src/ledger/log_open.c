@@ -208,13 +208,15 @@ static bw_err adopt_scan(struct bw_ledger *l, const uint8_t *map, uint64_t size,
     if (sc->frozen) {
         /* Keep every byte for inspection: nothing is truncated once tampering is suspected. */
         bw_ledger_freeze(l, sc->why);
-    } else if (sc->keep_len < size) {
+    } else if (sc->keep_len < size && !sc->zero_tail) {
         bw_warn("ledger %s: %s: %llu bytes dropped after the last checkpoint", l->origin,
                 sc->why ? sc->why : "tail", (unsigned long long)(size - sc->keep_len));
         BW_ENSURE(ftruncate(l->fd, (off_t)sc->keep_len) == 0 && fdatasync(l->fd) == 0, BW_E_IO);
+        size = sc->keep_len;
     }
     l->frontier = sc->frontier;
     l->file_end = sc->keep_len;
+    l->alloc_end = size; /* a zero tail stays: it is the runway the next appends overwrite */
     atomic_store(&l->durable_size, sc->leaves);
     l->checkpoint_size = sc->leaves;
     if (sc->has_checkpoint) {
@@ -272,6 +274,10 @@ static void set_opts(struct bw_ledger *l, const struct bw_ledger_opts *opts) {
         l->opts.batch_wait_us = 0;
     if (l->opts.batch_wait_us > 1000000)
         l->opts.batch_wait_us = 1000000;
+    if (l->opts.commit_interval_us < 0)
+        l->opts.commit_interval_us = 0;
+    if (l->opts.commit_interval_us > 1000000)
+        l->opts.commit_interval_us = 1000000;
     size_t frame_max =
         BW_FRAME_OVERHEAD + BW_RECEIPT_MAX_BYTES + BW_FRAME_OVERHEAD + BW_DSSE_SIG_LEN;
     bw_buf_init(&l->wbuf, l->opts.batch_max * frame_max + BW_FRAME_OVERHEAD + BW_NOTE_MAX_TEXT);

@@ -155,6 +155,7 @@ void bw_lease_prefetch(struct bw_lease *m, const char *org_id, const char *org_n
 
 /* The thread: prefetches as they come, and a refresh of every org's limits now and then. */
 static void *run(void *arg) {
+    pthread_setname_np(pthread_self(), "bw-lease"); /* for top -H, perf, gdb */
     struct bw_lease *m = arg;
     int64_t next_refresh = bw_mono_us() / 1000 + m->o.refresh_ms;
     pthread_mutex_lock(&m->mu);

@@ -22,10 +22,14 @@ const sha = (...parts) => {
 
 // frame = type (1) || length (u32 BE) || payload || sum (32). Returns {frames, rest} where rest
 // is the byte count after the last complete frame.
+// A zero type byte ends the frames: from there on the file is preallocated space, all zero
+// bytes (EVIDENCE.md 5, ledger.preallocate_bytes). `zeros` is its length.
 function parseFrames(buf) {
     const frames = [];
     let off = 0;
     while (off + 5 <= buf.length) {
+        if (buf[off] === 0 && buf.subarray(off).every((b) => b === 0))
+            return { frames, rest: 0, zeros: buf.length - off };
         const type = String.fromCharCode(buf[off]);
         const len = buf.readUInt32BE(off + 1);
         if (off + 5 + len + 32 > buf.length) break;
@@ -34,7 +38,7 @@ function parseFrames(buf) {
         frames.push({ type, payload, sum, offset: off });
         off += 5 + len + 32;
     }
-    return { frames, rest: buf.length - off };
+    return { frames, rest: buf.length - off, zeros: 0 };
 }
 
 // RFC 6962 2.1: MTH over leaf hashes.
@@ -159,6 +163,8 @@ test('receipts from mixed traffic verify; acknowledged receipts survive kill -9'
 
     const { receipts, checkpoints } = verifyLog(readLedger(gw.dir), gw.keys.public_key, origin);
     assert.ok(checkpoints.length >= 1);
+    // By default the log keeps zero-filled space ahead of its data (ledger.preallocate_bytes).
+    assert.ok(parseFrames(readLedger(gw.dir)).zeros > 0, 'no preallocated runway');
     const signedSize = checkpoints.at(-1).size;
     for (const a of acked) {
         assert.ok(a.index < signedSize, `acknowledged receipt ${a.index} is not under a checkpoint (size ${signedSize})`);

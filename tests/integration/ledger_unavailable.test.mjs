@@ -1,7 +1,9 @@
 // Scenario: the ledger cannot write (the running server's RLIMIT_FSIZE lowered to the log's
-// current size, so appends fail with EFBIG). Calls are refused 503 LEDGER_UNAVAILABLE and
-// nothing is forwarded: no receipt, no forward. Once the limit is lifted, calls work again and
-// the log is still well formed.
+// current size, so appends fail with EFBIG). The log keeps a zero-filled runway ahead of its
+// data (ledger.preallocate_bytes, small here): calls that fit in it still go through, each with
+// its receipt; once it is used up calls are refused 503 LEDGER_UNAVAILABLE and nothing is
+// forwarded: no receipt, no forward. Once the limit is lifted, calls work again and the log is
+// still well formed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -31,7 +33,7 @@ after(async () => {
 
 before(async () => {
     mock = await startMock(scope);
-    gw = await startGateway(scope, { upstream: mock });
+    gw = await startGateway(scope, { upstream: mock, config: { preallocateBytes: 16384 } });
     key = gw.keys.agent_key;
 });
 
@@ -39,14 +41,29 @@ test('ledger write failure: 503 LEDGER_UNAVAILABLE, nothing forwarded; recovers 
     const ok = await postJson(gw.port, '/v1/chat/completions', chatBody(), { key });
     assert.equal(ok.status, 200, ok.text);
     const firstIndex = assertDecision(ok, 'allow');
-    // Let the outcome receipt land so the file is quiet before we pin its size.
+    // Let the outcome receipt and the runway top-up land so the file is quiet before we pin
+    // its size.
     await sleep(300);
-
     const size = fs.statSync(ledgerPath(gw.dir)).size;
-    assert.ok(size > 0);
+    assert.ok(size >= 16384, `no runway preallocated: ${size} bytes`);
     prlimit(gw.pid, size);
     limited = true;
     await mock.reset();
+
+    // Calls that fit in the runway are recorded and forwarded; then the ledger runs out.
+    let recorded = 0;
+    for (;;) {
+        const r = await postJson(gw.port, '/v1/chat/completions', chatBody(), { key, timeoutMs: 10000 });
+        if (r.status !== 200) {
+            assertError(r, 503, 'LEDGER_UNAVAILABLE');
+            break;
+        }
+        assertDecision(r, 'allow');
+        recorded++;
+        assert.ok(recorded < 60, 'a 16 KiB runway should hold far fewer calls');
+    }
+    assert.ok(recorded >= 1, 'the runway was not used');
+    assert.equal((await mock.stats()).requests, recorded);
 
     for (const body of [chatBody(), chatBody('gpt-4o', 'stream', { stream: true })]) {
         const r = await postJson(gw.port, '/v1/chat/completions', body, { key, timeoutMs: 10000 });
@@ -59,8 +76,8 @@ test('ledger write failure: 503 LEDGER_UNAVAILABLE, nothing forwarded; recovers 
     // A denied call is also unrecordable: still refused, still nothing forwarded.
     const denied = await postJson(gw.port, '/v1/chat/completions', chatBody('not-a-model'), { key });
     assert.ok(denied.status === 503 || denied.status === 403, `${denied.status} ${denied.text}`);
-    assert.equal((await mock.stats()).requests, 0, 'forwarded without a durable receipt');
-    assert.equal(fs.statSync(ledgerPath(gw.dir)).size, size, 'the log grew past the limit');
+    assert.equal((await mock.stats()).requests, recorded, 'forwarded without a durable receipt');
+    assert.ok(fs.statSync(ledgerPath(gw.dir)).size <= size, 'the log grew past the limit');
 
     prlimit(gw.pid, 'unlimited');
     limited = false;
@@ -70,7 +87,7 @@ test('ledger write failure: 503 LEDGER_UNAVAILABLE, nothing forwarded; recovers 
     }, { timeoutMs: 5000, intervalMs: 200, what: 'a 200 after the limit was lifted' });
     const index = assertDecision(again, 'allow');
     assert.ok(index > firstIndex);
-    assert.equal((await mock.stats()).requests, 1);
+    assert.equal((await mock.stats()).requests, recorded + 1);
     assert.ok(receiptAt(gw.dir, index), 'the new receipt is not in the log');
 
     // The log is well formed: leaf indices consecutive, no gap or repeat from the failed writes.

@@ -270,8 +270,9 @@ export function configYaml(o = {}) {
         'ledger:',
         `  batch_max: ${v.batchMax}`,
         `  batch_wait_us: ${v.batchWaitUs}`,
-        'orgs:',
     );
+    if (v.preallocateBytes !== undefined) lines.push(`  preallocate_bytes: ${v.preallocateBytes}`);
+    lines.push('orgs:');
     for (const [name, models] of Object.entries(v.orgs))
         lines.push(`  ${name}:`, `    allowed_models: [${models.join(', ')}]`);
     return lines.join('\n') + '\n';

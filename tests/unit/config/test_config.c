@@ -26,7 +26,29 @@ static void default_text_loads(void **state) {
     const struct bw_org_config *o = bw_config_org(&c, "default");
     assert_non_null(o);
     assert_int_equal(o->n_allowed_models, 3);
+    assert_int_equal(c.ledger_preallocate, 1u << 20);
+    assert_int_equal(c.ledger_commit_interval_us, 1500);
     bw_config_cleanup(&c);
+}
+
+/* The ledger's group-commit and preallocation knobs, with their bounds. */
+static void ledger_knobs(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("ledger:\n  commit_interval_us: 0\n  preallocate_bytes: 0\n", &c, err),
+                     BW_OK);
+    assert_int_equal(c.ledger_commit_interval_us, 0);
+    assert_int_equal(c.ledger_preallocate, 0);
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("ledger:\n  preallocate_bytes: 4194304\n", &c, err), BW_OK);
+    assert_int_equal(c.ledger_preallocate, 4u << 20);
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("ledger:\n  commit_interval_us: 1000001\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "commit_interval_us"));
+    assert_int_equal(parse("ledger:\n  preallocate_bytes: -1\n", &c, err), BW_E_INVALID);
+    assert_int_equal(parse("ledger:\n  preallocate_bytes: 2147483648\n", &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "preallocate_bytes"));
 }
 
 static void errors_name_line_and_key(void **state) {
@@ -117,6 +139,7 @@ static void egress_connections_outbox(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(default_text_loads),
+        cmocka_unit_test(ledger_knobs),
         cmocka_unit_test(errors_name_line_and_key),
         cmocka_unit_test(policy_allows_only_listed_models),
         cmocka_unit_test(egress_connections_outbox),

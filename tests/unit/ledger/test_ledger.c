@@ -19,6 +19,7 @@
 #include <event2/thread.h>
 
 #include "ledger/ledger.h"
+#include "ledger/log_frame.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 
@@ -38,6 +39,14 @@ struct done {
 };
 
 /* --- helpers --- */
+
+static bw_err scan_leaf_ok(void *ctx, uint64_t index, uint64_t offset, const uint8_t h[32]) {
+    (void)ctx;
+    (void)index;
+    (void)offset;
+    (void)h;
+    return BW_OK;
+}
 
 static void tdir_make(struct tdir *t) {
     snprintf(t->path, sizeof t->path, "/tmp/bw_ledger_test.XXXXXX");
@@ -136,7 +145,7 @@ static void make_receipt(struct bw_receipt *r, int i) {
 /* batch_max > 1 also sets a 200 ms batch wait so that a burst of up to batch_max appends lands
  * in one commit: tests that count commits need deterministic batches. */
 static struct bw_ledger *open_ok(const struct tdir *t, size_t batch_max) {
-    struct bw_ledger_opts o = {batch_max, batch_max > 1 ? 200000 : 0, 1, 0};
+    struct bw_ledger_opts o = {.batch_max = batch_max, .batch_wait_us = batch_max > 1 ? 200000 : 0, .no_sync = 1};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
     return l;
@@ -568,7 +577,7 @@ static void test_two_producers(void **state) {
     (void)state;
     struct tdir t;
     tdir_make(&t);
-    struct bw_ledger_opts o = {32, 200, 1, 0};
+    struct bw_ledger_opts o = {.batch_max = 32, .batch_wait_us = 200, .no_sync = 1};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t.path, &o, &l), BW_OK);
     static struct producer p[2];
@@ -623,6 +632,123 @@ static void test_close_flushes(void **state) {
     tdir_remove(&t);
 }
 
+/* --- preallocation (ledger.preallocate_bytes) --- */
+
+static struct bw_ledger *open_prealloc(const struct tdir *t, size_t batch_max, size_t prealloc) {
+    struct bw_ledger_opts o = {.batch_max = batch_max,
+                               .batch_wait_us = batch_max > 1 ? 200000 : 0,
+                               .no_sync = 1,
+                               .preallocate = prealloc};
+    struct bw_ledger *l = NULL;
+    assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
+    return l;
+}
+
+/* The recovery scan of the file as it is now (keep_len = end of the last checkpoint). */
+static void scan_file(const struct tdir *t, struct bw_ledger_scan *sc) {
+    off_t n = log_size(t);
+    uint8_t *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    if (n > 0)
+        log_read_at(t, 0, buf, (size_t)n);
+    struct bw_note_verifier v;
+    assert_int_equal(bw_note_verifier_parse(t->vkey, strlen(t->vkey), &v), BW_OK);
+    char origin[BW_NOTE_NAME_MAX + 1];
+    snprintf(origin, sizeof origin, "%.*s", (int)(strchr(t->vkey, '+') - t->vkey), t->vkey);
+    assert_int_equal(bw_ledger_scan(buf, (size_t)n, origin, &v, scan_leaf_ok, NULL, sc), BW_OK);
+    free(buf);
+}
+
+/* Commits leave a zero-filled runway behind the last checkpoint; reopening (with or without
+ * preallocation) keeps it, appends overwrite it from the end of the data, and everything reads
+ * back and verifies. */
+static void test_preallocate_runway(void **state) {
+    (void)state;
+    struct tdir t;
+    tdir_make(&t);
+    struct event_base *base = new_base();
+    static struct done d;
+    memset(&d, 0, sizeof d);
+    d.thread = pthread_self();
+    struct bw_ledger *l = open_prealloc(&t, 16, 65536);
+    append_n(l, base, &d, 0, 40);
+    struct bw_ledger_scan sc;
+    scan_file(&t, &sc);
+    off_t size = log_size(&t);
+    assert_true(sc.zero_tail);
+    assert_null(sc.why);
+    assert_int_equal(sc.leaves, 40);
+    assert_true((uint64_t)size >= sc.keep_len + 32768);
+    assert_int_equal(size % 4096, 0);
+    bw_ledger_close(l);
+
+    l = open_ok(&t, 16); /* no preallocation: the runway is still kept, not truncated */
+    assert_int_equal(log_size(&t), size);
+    append_n(l, base, &d, 40, 10);
+    check_checkpoint(l, t.vkey, 50);
+    struct bw_buf b;
+    bw_buf_init(&b, BW_RECEIPT_MAX_BYTES);
+    assert_int_equal(bw_ledger_read_receipt(l, 45, &b), BW_OK);
+    assert_non_null(strstr((const char *)b.ptr, "\"index\":45,"));
+    bw_buf_cleanup(&b);
+    bw_ledger_close(l);
+    uint64_t data_end = sc.keep_len;
+    scan_file(&t, &sc);
+    assert_true(sc.zero_tail && sc.keep_len > data_end);
+    assert_int_equal(log_size(&t), size);
+
+    /* A torn write inside the runway: frame bytes, then zeros. Truncated to the data. */
+    log_write_at(&t, (off_t)sc.keep_len, "R\0\0\1\0garbage", 12);
+    expect_reopen(&t, 50, (off_t)sc.keep_len, 0);
+    event_base_free(base);
+    tdir_remove(&t);
+}
+
+/* RLIMIT_FSIZE pinned at the file size (runway included): batches that fit in the runway are
+ * still written, the failed top-up is undone (the file never grows past the limit), and once
+ * the runway is used up batches fail closed and roll back. Lifting the limit recovers. */
+static void test_preallocate_efbig(void **state) {
+    (void)state;
+    struct tdir t;
+    tdir_make(&t);
+    struct event_base *base = new_base();
+    static struct done d;
+    memset(&d, 0, sizeof d);
+    d.thread = pthread_self();
+    struct bw_ledger *l = open_prealloc(&t, 4, 16384);
+    append_n(l, base, &d, 0, 4);
+    /* The top-up runs after the batch is acknowledged: wait for it. */
+    for (int i = 0; i < 2000 && log_size(&t) < 16384; i++)
+        usleep(1000);
+    off_t limit = log_size(&t);
+    assert_true(limit >= 16384);
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGXFSZ, &sa, &old_sa);
+    struct rlimit old_rl, rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+    rl = old_rl;
+    rl.rlim_cur = (rlim_t)limit;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    for (int i = 0; i < 200 && d.failed == 0; i++)
+        append_n(l, base, &d, 4 + 4 * i, 4);
+    int ok_at_limit = d.ok;
+    assert_true(d.failed > 0);
+    assert_true(ok_at_limit > 4); /* the runway was used */
+    assert_true(log_size(&t) <= limit);
+    assert_false(bw_ledger_frozen(l));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_rl), 0);
+    sigaction(SIGXFSZ, &old_sa, NULL);
+    append_n(l, base, &d, 10000, 4);
+    assert_int_equal(d.ok, ok_at_limit + 4);
+    check_checkpoint(l, t.vkey, (uint64_t)d.ok);
+    bw_ledger_close(l);
+    expect_reopen(&t, (uint64_t)d.ok, log_size(&t), 0);
+    event_base_free(base);
+    tdir_remove(&t);
+}
+
 static int setup(void **state) {
     (void)state;
     return evthread_use_pthreads();
@@ -641,6 +767,8 @@ int main(void) {
         cmocka_unit_test(test_invalid_receipt_fails_alone),
         cmocka_unit_test(test_two_producers),
         cmocka_unit_test(test_close_flushes),
+        cmocka_unit_test(test_preallocate_runway),
+        cmocka_unit_test(test_preallocate_efbig),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
