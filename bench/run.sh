@@ -14,7 +14,11 @@
 #
 # Env: DURATION (seconds per target, default 10), CONNS (default 50), THREADS (wrk threads,
 # default 2), WARMUP (seconds, default 2), BULWARK_BIN (default build/bulwark; `make` is run if
-# it is missing), RESULTS (path to write, default bench/RESULTS.md; "-" to skip writing).
+# it is missing), RESULTS (path to write, default bench/RESULTS.md; "-" to skip writing),
+# TARGETS (default "direct nginx bulwark"; a subset only with RESULTS=-, for scripts such as
+# bench/evidence_throughput.sh that compare builds of Bulwark).
+# Besides the table it prints Bulwark's own CPU time per request in each phase (utime + stime
+# of the gateway process over the measured seconds), steadier than throughput on a shared box.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -109,6 +113,7 @@ fi
 "$BIN" serve --data "$tmp/data" --listen 127.0.0.1:0 \
     --upstream "http://127.0.0.1:$mock_port/v1" 2>"$tmp/serve.log" &
 pids+=("$!")
+bulwark_pid="$!"
 bulwark_port="$(wait_listen "$tmp/serve.log" bulwark "$!")"
 
 # 3. nginx as a plain keep-alive reverse proxy to the mock.
@@ -160,12 +165,16 @@ declare -A URL=(
     [nginx]="http://127.0.0.1:$nginx_port/v1/chat/completions"
     [bulwark]="http://127.0.0.1:$bulwark_port/v1/chat/completions"
 )
-TARGETS=(direct nginx bulwark)
+read -r -a TARGETS <<<"${TARGETS:-direct nginx bulwark}"
+for t in "${TARGETS[@]}"; do [ -n "${URL[$t]:-}" ] || die "unknown target $t"; done
+[ "${#TARGETS[@]}" = 3 ] || [ "$RESULTS" = "-" ] || die "TARGETS other than all three need RESULTS=-"
 for t in "${TARGETS[@]}"; do check "$t" "${URL[$t]}"; done
 
 wrk_cmd="wrk -t$THREADS -c$CONNS -d${DURATION}s --latency -s bench/chat.lua <url>"
 lat_cmd="wrk -t1 -c1 -d${DURATION}s --latency -s bench/chat.lua <url>"
-declare -A RPS P50 P90 P99 NON2XX SOCKERR
+declare -A RPS P50 P90 P99 NON2XX SOCKERR CPU_US
+# CPU ticks (utime + stime) of the gateway so far.
+bulwark_ticks() { awk '{print $14 + $15}' "/proc/$bulwark_pid/stat"; }
 # measure PHASE TARGET THREADS CONNS: warm up, run wrk, store its numbers under "PHASE:TARGET".
 measure() {
     local phase="$1" t="$2" th="$3" co="$4" k="$1:$2"
@@ -176,15 +185,20 @@ measure() {
     wrk_pid="$!"
     wait "$wrk_pid" || true
     wrk_pid=""
+    local t0
+    t0="$(bulwark_ticks)"
     BULWARK_AGENT_KEY="$agent_key" wrk -t"$th" -c"$co" -d"${DURATION}s" --latency \
         -s "$LUA" "${URL[$t]}" >"$tmp/wrk-$phase-$t.txt" &
     wrk_pid="$!"
     wait "$wrk_pid" || die "wrk failed against $t: $(cat "$tmp/wrk-$phase-$t.txt")"
     wrk_pid=""
+    local ticks=$(( $(bulwark_ticks) - t0 ))
     line="$(grep '^BENCH ' "$tmp/wrk-$phase-$t.txt" || true)"
     [ -n "$line" ] || { cat "$tmp/wrk-$phase-$t.txt" >&2; die "no result line from wrk for $t"; }
     get() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
     RPS[$k]="$(get rps)"
+    [ "$t" = bulwark ] && CPU_US[$phase]="$(awk -v n="$ticks" -v hz="$(getconf CLK_TCK)" \
+        -v r="${RPS[$k]}" -v d="$DURATION" 'BEGIN{printf "%.1f", (r>0)?n*1e6/hz/(r*d):0}')"
     P50[$k]="$(awk -v u="$(get p50_us)" 'BEGIN{printf "%.3f", u/1000}')"
     P90[$k]="$(awk -v u="$(get p90_us)" 'BEGIN{printf "%.3f", u/1000}')"
     P99[$k]="$(awk -v u="$(get p99_us)" 'BEGIN{printf "%.3f", u/1000}')"
@@ -196,11 +210,12 @@ measure() {
 for t in "${TARGETS[@]}"; do measure load "$t" "$THREADS" "$CONNS"; done
 for t in "${TARGETS[@]}"; do measure idle "$t" 1 1; done
 
-ratio="$(awk -v a="${RPS[load:bulwark]}" -v b="${RPS[load:nginx]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
-ratio_direct="$(awk -v a="${RPS[load:bulwark]}" -v b="${RPS[load:direct]}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
-p50_over="$(awk -v a="${P50[idle:bulwark]}" -v b="${P50[idle:direct]}" 'BEGIN{printf "%+.3f", a-b}')"
-p50_over_nginx="$(awk -v a="${P50[idle:bulwark]}" -v b="${P50[idle:nginx]}" 'BEGIN{printf "%+.3f", a-b}')"
-p50_over_load="$(awk -v a="${P50[load:bulwark]}" -v b="${P50[load:direct]}" 'BEGIN{printf "%+.2f", a-b}')"
+# A target left out (TARGETS) counts as 0 here; such runs are never written to RESULTS.
+ratio="$(awk -v a="${RPS[load:bulwark]:-0}" -v b="${RPS[load:nginx]:-0}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+ratio_direct="$(awk -v a="${RPS[load:bulwark]:-0}" -v b="${RPS[load:direct]:-0}" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+p50_over="$(awk -v a="${P50[idle:bulwark]:-0}" -v b="${P50[idle:direct]:-0}" 'BEGIN{printf "%+.3f", a-b}')"
+p50_over_nginx="$(awk -v a="${P50[idle:bulwark]:-0}" -v b="${P50[idle:nginx]:-0}" 'BEGIN{printf "%+.3f", a-b}')"
+p50_over_load="$(awk -v a="${P50[load:bulwark]:-0}" -v b="${P50[load:direct]:-0}" 'BEGIN{printf "%+.2f", a-b}')"
 
 table="| phase | target | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | socket errors |
 |---|---|---:|---:|---:|---:|---:|---:|"
@@ -217,7 +232,8 @@ for k in "${TARGETS[@]/#/load:}" "${TARGETS[@]/#/idle:}"; do
 | $phase | $label | $(printf '%.0f' "${RPS[$k]}") | ${P50[$k]} | ${P90[$k]} | ${P99[$k]} | ${NON2XX[$k]} | ${SOCKERR[$k]} |"
 done
 summary="- load phase ($CONNS connections): bulwark / nginx throughput **${ratio}** (bulwark / direct: ${ratio_direct}); p50 over direct under load ${p50_over_load} ms (queueing included)
-- idle phase (1 connection): bulwark p50 − direct p50 **${p50_over} ms** added per call (bulwark − nginx: ${p50_over_nginx} ms)"
+- idle phase (1 connection): bulwark p50 − direct p50 **${p50_over} ms** added per call (bulwark − nginx: ${p50_over_nginx} ms)
+- bulwark CPU per request (utime + stime of the gateway process): load ${CPU_US[load]:-?} µs, idle ${CPU_US[idle]:-?} µs"
 
 echo
 echo "$table"
