@@ -51,7 +51,7 @@ void bw_config_defaults(struct bw_config *c) {
     c->client_timeout_s = 30;
     c->ledger_batch_max = 256;
     c->ledger_preallocate = 1u << 20;
-    c->ledger_commit_interval_us = 1000;
+    c->ledger_commit_interval_us = 500;
     c->ledger_fsync = 1;
     c->default_max_tokens = -1;
     c->key_rotation_grace_s = 86400;

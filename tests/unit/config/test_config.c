@@ -27,7 +27,7 @@ static void default_text_loads(void **state) {
     assert_non_null(o);
     assert_int_equal(o->n_allowed_models, 3);
     assert_int_equal(c.ledger_preallocate, 1u << 20);
-    assert_int_equal(c.ledger_commit_interval_us, 1000);
+    assert_int_equal(c.ledger_commit_interval_us, 500);
     bw_config_cleanup(&c);
 }
 
