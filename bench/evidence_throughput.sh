@@ -9,7 +9,11 @@
 # target of run.sh: TARGETS=bulwark). Prints every round, then: the median of the rounds' on/off
 # ratios (paired, the steadiest figure on a shared machine), best vs best, and the gateway's CPU
 # per request with evidence on and off (utime + stime of the process, from run.sh).
-# Usage: [ROUNDS=5] [DURATION=8] bench/evidence_throughput.sh
+# PARALLEL=1 runs both builds at the same time instead (each its own mock and wrk with half the
+# connections and one wrk thread, phases aligned with run.sh's START_AT): both then see the
+# same machine noise, so each round's ratio is much steadier on a shared VM; a build that waits
+# longer (for its fdatasync) leaves the CPU to the other, so latency counts as well as CPU.
+# Usage: [ROUNDS=5] [DURATION=8] [PARALLEL=1] bench/evidence_throughput.sh
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -26,17 +30,37 @@ trap 'rm -rf "$out"' EXIT
 row() { awk -F'|' -v ph="$1" '$2 ~ ph && $3 ~ /bulwark/ {gsub(/ /,"",$4); gsub(/ /,"",$5); print $4, $5}' "$2"; }
 # cpu FILE: "load_us idle_us" from run.sh's CPU line
 cpu() { sed -n 's/.*CPU per request.*: load \([0-9.]*\) µs, idle \([0-9.]*\) µs.*/\1 \2/p' "$1"; }
+# bench MODE ROUND [ENV...]: one run.sh of the build for MODE (on/off) into $out/MODEROUND.txt
+bench() {
+    local mode="$1" r="$2" bin="$ON"
+    shift 2
+    [ "$mode" = off ] && bin="$OFF"
+    env "$@" BULWARK_BIN="$repo/$bin" RESULTS=- TARGETS=bulwark DURATION="$DURATION" bench/run.sh \
+        >"$out/$mode$r.txt" 2>"$out/$mode$r.err" || { cat "$out/$mode$r.err" >&2; return 1; }
+}
+report() { # MODE ROUND
+    local lrps lp50 irps ip50 lcpu icpu
+    read -r lrps lp50 <<<"$(row load "$out/$1$2.txt")"
+    read -r irps ip50 <<<"$(row idle "$out/$1$2.txt")"
+    read -r lcpu icpu <<<"$(cpu "$out/$1$2.txt")"
+    echo "round $2 evidence $1: load $lrps req/s (p50 $lp50 ms, $lcpu us CPU/req), idle $irps req/s (p50 $ip50 ms)"
+    echo "$2 $1 $lrps $lp50 $irps $ip50 $lcpu" >>"$out/all"
+}
 for r in $(seq "$ROUNDS"); do
-    for mode in on off; do
-        bin="$ON"; [ "$mode" = off ] && bin="$OFF"
-        BULWARK_BIN="$repo/$bin" RESULTS=- TARGETS=bulwark DURATION="$DURATION" bench/run.sh \
-            >"$out/$mode$r.txt" 2>"$out/$mode$r.err" || { cat "$out/$mode$r.err" >&2; exit 1; }
-        read -r lrps lp50 <<<"$(row load "$out/$mode$r.txt")"
-        read -r irps ip50 <<<"$(row idle "$out/$mode$r.txt")"
-        read -r lcpu icpu <<<"$(cpu "$out/$mode$r.txt")"
-        echo "round $r evidence $mode: load $lrps req/s (p50 $lp50 ms, $lcpu us CPU/req), idle $irps req/s (p50 $ip50 ms)"
-        echo "$r $mode $lrps $lp50 $irps $ip50 $lcpu" >>"$out/all"
-    done
+    if [ "${PARALLEL:-0}" = 1 ]; then
+        at="$(( $(date +%s) + 4 ))"
+        half="$(( ${CONNS:-50} / 2 ))"
+        bench on "$r" START_AT="$at" CONNS="$half" THREADS=1 & pon=$!
+        bench off "$r" START_AT="$at" CONNS="$half" THREADS=1 & poff=$!
+        wait "$pon" && wait "$poff" || exit 1
+        report on "$r"
+        report off "$r"
+    else
+        for mode in on off; do
+            bench "$mode" "$r" || exit 1
+            report "$mode" "$r"
+        done
+    fi
 done
 awk '{ rps[$2, $1] = $3; if ($3 > best[$2]) best[$2] = $3;
        if (ip[$2] == "" || $6 < ip[$2]) ip[$2] = $6; cpu[$2] += $7; n[$2]++ }

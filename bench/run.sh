@@ -16,7 +16,9 @@
 # default 2), WARMUP (seconds, default 2), BULWARK_BIN (default build/bulwark; `make` is run if
 # it is missing), RESULTS (path to write, default bench/RESULTS.md; "-" to skip writing),
 # TARGETS (default "direct nginx bulwark"; a subset only with RESULTS=-, for scripts such as
-# bench/evidence_throughput.sh that compare builds of Bulwark).
+# bench/evidence_throughput.sh that compare builds of Bulwark), START_AT (Unix time in seconds:
+# wait until then before the first warmup, so two runs started together measure the same
+# seconds).
 # Besides the table it prints Bulwark's own CPU time per request in each phase (utime + stime
 # of the gateway process over the measured seconds), steadier than throughput on a shared box.
 set -euo pipefail
@@ -207,6 +209,11 @@ measure() {
 }
 # Phase "load": throughput under concurrency. Phase "idle": one connection, so latency is the
 # cost each hop adds, not queueing behind other requests.
+if [ -n "${START_AT:-}" ]; then
+    now="$(date +%s.%N)"
+    awk -v a="$START_AT" -v n="$now" 'BEGIN{exit !(a > n)}' || die "START_AT is in the past"
+    sleep "$(awk -v a="$START_AT" -v n="$now" 'BEGIN{printf "%.3f", a - n}')"
+fi
 for t in "${TARGETS[@]}"; do measure load "$t" "$THREADS" "$CONNS"; done
 for t in "${TARGETS[@]}"; do measure idle "$t" 1 1; done
 
