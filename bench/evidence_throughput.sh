@@ -13,7 +13,8 @@
 # connections and one wrk thread, phases aligned with run.sh's START_AT): both then see the
 # same machine noise, so each round's ratio is much steadier on a shared VM; a build that waits
 # longer (for its fdatasync) leaves the CPU to the other, so latency counts as well as CPU.
-# Usage: [ROUNDS=5] [DURATION=8] [PARALLEL=1] bench/evidence_throughput.sh
+# ON_BIN (default build/bulwark) is the evidence-on binary, e.g. an older build to compare.
+# Usage: [ROUNDS=5] [DURATION=8] [PARALLEL=1] [ON_BIN=path] bench/evidence_throughput.sh
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -35,7 +36,8 @@ bench() {
     local mode="$1" r="$2" bin="$ON"
     shift 2
     [ "$mode" = off ] && bin="$OFF"
-    env "$@" BULWARK_BIN="$repo/$bin" RESULTS=- TARGETS=bulwark DURATION="$DURATION" bench/run.sh \
+    case "$bin" in /*) ;; *) bin="$repo/$bin" ;; esac
+    env "$@" BULWARK_BIN="$bin" RESULTS=- TARGETS=bulwark DURATION="$DURATION" bench/run.sh \
         >"$out/$mode$r.txt" 2>"$out/$mode$r.err" || { cat "$out/$mode$r.err" >&2; return 1; }
 }
 report() { # MODE ROUND
