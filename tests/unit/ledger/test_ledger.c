@@ -143,12 +143,20 @@ static void make_receipt(struct bw_receipt *r, int i) {
 }
 
 /* batch_max > 1 also sets a 200 ms batch wait so that a burst of up to batch_max appends lands
- * in one commit: tests that count commits need deterministic batches. */
-static struct bw_ledger *open_ok(const struct tdir *t, size_t batch_max) {
-    struct bw_ledger_opts o = {.batch_max = batch_max, .batch_wait_us = batch_max > 1 ? 200000 : 0, .no_sync = 1};
+ * in one commit: tests that count commits need deterministic batches. prealloc: bytes of
+ * zero-filled runway (ledger.preallocate_bytes); open_ok has none. */
+static struct bw_ledger *open_prealloc(const struct tdir *t, size_t batch_max, size_t prealloc) {
+    struct bw_ledger_opts o = {.batch_max = batch_max,
+                               .batch_wait_us = batch_max > 1 ? 200000 : 0,
+                               .no_sync = 1,
+                               .preallocate = prealloc};
     struct bw_ledger *l = NULL;
     assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
     return l;
+}
+
+static struct bw_ledger *open_ok(const struct tdir *t, size_t batch_max) {
+    return open_prealloc(t, batch_max, 0);
 }
 
 /* Appends n receipts (numbered from first) and waits for all completions. */
@@ -633,16 +641,6 @@ static void test_close_flushes(void **state) {
 }
 
 /* --- preallocation (ledger.preallocate_bytes) --- */
-
-static struct bw_ledger *open_prealloc(const struct tdir *t, size_t batch_max, size_t prealloc) {
-    struct bw_ledger_opts o = {.batch_max = batch_max,
-                               .batch_wait_us = batch_max > 1 ? 200000 : 0,
-                               .no_sync = 1,
-                               .preallocate = prealloc};
-    struct bw_ledger *l = NULL;
-    assert_int_equal(bw_ledger_open(t->path, &o, &l), BW_OK);
-    return l;
-}
 
 /* The recovery scan of the file as it is now (keep_len = end of the last checkpoint). */
 static void scan_file(const struct tdir *t, struct bw_ledger_scan *sc) {
