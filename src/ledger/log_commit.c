@@ -103,7 +103,7 @@ static bw_err frame_receipt(struct bw_ledger *l, struct bw_ledger_pending *p, ui
         BW_GOTO(bw_ledger_frame_append_signature(w, sig));
     }
     BW_GOTO(bw_ledger_index_set(l, index, l->file_end + start, p->leaf_hash));
-    BW_GOTO(bw_merkle_frontier_append(&l->frontier, p->leaf_hash));
+    bw_ledger_frontier_push(l, index);
 out:
     if (result != BW_OK) {
         w->len = start;

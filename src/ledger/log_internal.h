@@ -119,6 +119,9 @@ bw_err bw_ledger_load_signer_at(int dfd, const char *origin,
                                 struct bw_note_signer **out) BW_MUST_CHECK;
 bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
                            const uint8_t leaf_hash[32]) BW_MUST_CHECK;
+/* Appends leaf `index` (== frontier.size, already indexed by bw_ledger_index_set) to the
+ * frontier from the stored subtree hashes: the same result as bw_merkle_frontier_append. */
+void bw_ledger_frontier_push(struct bw_ledger *l, uint64_t index);
 void bw_ledger_freeze(struct bw_ledger *l, const char *why);
 /* log_read.c: the stored hash of perfect subtree (level, slot); level 0 = leaf hashes. Only for
  * subtrees whose leaves are all indexed. */

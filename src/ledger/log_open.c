@@ -148,6 +148,18 @@ bw_err bw_ledger_index_set(struct bw_ledger *l, uint64_t index, uint64_t offset,
     return BW_OK;
 }
 
+void bw_ledger_frontier_push(struct bw_ledger *l, uint64_t index) {
+    struct bw_merkle_frontier *f = &l->frontier;
+    /* Appending leaf `index` (= f->size) merges the perfect subtrees of every set low bit of the
+     * size into one of 2^level leaves ending at it: the node bw_ledger_index_set just stored, so
+     * no hash is computed twice. */
+    unsigned level = 0;
+    while (f->size & (UINT64_C(1) << level))
+        level++;
+    memcpy(f->nodes[level], bw_ledger_node_at(l, level, ((index + 1) >> level) - 1), 32);
+    f->size++;
+}
+
 bw_err bw_ledger_sign_checkpoint(struct bw_ledger *l, const struct bw_merkle_frontier *f,
                                  struct bw_buf *note) {
     uint8_t root[32];
