@@ -24,15 +24,10 @@
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
 #include "util/log.h"
+#include "util/time.h"
 
 /* A batch this full means receipts arrive faster than commits complete: the ledger is busy. */
 #define BW_LEDGER_LOAD_BATCH 4
-
-static uint64_t mono_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 /* Under l->mu: keep the batch open for more receipts until it is full or
  *  - batch_wait_us after this wait began (a fixed extra wait, 0 by default), and
@@ -42,15 +37,16 @@ static uint64_t mono_ns(void) {
  *    CPU to the calls themselves; a ledger that is not under load commits at once.
  * Appends wake this wait only when the batch is full (bw_ledger_append), not one by one. */
 static void wait_for_more(struct bw_ledger *l) {
-    uint64_t now = mono_ns(), until = now + (uint64_t)l->opts.batch_wait_us * 1000u;
+    int64_t now = bw_mono_us(), until = now + l->opts.batch_wait_us;
     if (l->last_batch >= BW_LEDGER_LOAD_BATCH) {
-        uint64_t next = l->last_commit_ns + (uint64_t)l->opts.commit_interval_us * 1000u;
+        int64_t next = l->last_commit_us + l->opts.commit_interval_us;
         if (next > until)
             until = next;
     }
     if (until <= now)
         return;
-    struct timespec deadline = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
+    /* bw_mono_us reads CLOCK_MONOTONIC, the clock l->cond waits on. */
+    struct timespec deadline = {(time_t)(until / 1000000), (long)(until % 1000000) * 1000};
     l->gathering = 1;
     while (l->npending < l->opts.batch_max && !l->stopping)
         if (pthread_cond_timedwait(&l->cond, &l->mu, &deadline) == ETIMEDOUT)
@@ -58,7 +54,7 @@ static void wait_for_more(struct bw_ledger *l) {
     l->gathering = 0;
 }
 
-/* Under l->mu: detach up to batch_max entries in FIFO order. */
+/* Under l->mu: detach up to batch_max entries in FIFO order; their count is l->last_batch. */
 static struct bw_ledger_pending *take_batch(struct bw_ledger *l) {
     struct bw_ledger_pending *first = l->head, *last = l->head;
     size_t n = 1;
@@ -71,6 +67,7 @@ static struct bw_ledger_pending *take_batch(struct bw_ledger *l) {
         l->tail = NULL;
     last->next = NULL;
     l->npending -= n;
+    l->last_batch = n;
     return first;
 }
 
@@ -113,21 +110,11 @@ out:
     return result;
 }
 
-/* pwrite everything at the durable end. A short write is a failure (on a regular file it means
- * the disk or RLIMIT_FSIZE stopped us). */
-static int write_all(struct bw_ledger *l) {
-    const uint8_t *p = l->wbuf.ptr;
-    size_t left = l->wbuf.len;
-    off_t at = (off_t)l->file_end;
-    if (atomic_exchange(&l->fail_next_write, 0)) {
-        /* Test hook: leave a real partial write behind, as a full disk would. */
-        ssize_t w = pwrite(l->fd, p, left / 2, at);
-        (void)w;
-        errno = ENOSPC;
-        return -1;
-    }
-    while (left > 0) {
-        ssize_t w = pwrite(l->fd, p, left, at);
+/* pwrite all n bytes at `at`. A short write is a failure (on a regular file it means the disk
+ * or RLIMIT_FSIZE stopped us). */
+static int pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t at) {
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)at);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
@@ -136,10 +123,22 @@ static int write_all(struct bw_ledger *l) {
             return -1;
         }
         p += w;
-        at += w;
-        left -= (size_t)w;
+        at += (uint64_t)w;
+        n -= (size_t)w;
     }
     return 0;
+}
+
+/* Writes the commit at the durable end. */
+static int write_all(struct bw_ledger *l) {
+    if (atomic_exchange(&l->fail_next_write, 0)) {
+        /* Test hook: leave a real partial write behind, as a full disk would. */
+        ssize_t w = pwrite(l->fd, l->wbuf.ptr, l->wbuf.len / 2, (off_t)l->file_end);
+        (void)w;
+        errno = ENOSPC;
+        return -1;
+    }
+    return pwrite_all(l->fd, l->wbuf.ptr, l->wbuf.len, l->file_end);
 }
 
 static void fail_batch(struct bw_ledger_pending *batch) {
@@ -246,14 +245,10 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
 /* pwrite zeros over [from, to). */
 static int zero_fill(int fd, uint64_t from, uint64_t to) {
     static const uint8_t zeros[65536];
-    while (from < to) {
+    for (; from < to; from += sizeof zeros) {
         size_t n = to - from < sizeof zeros ? (size_t)(to - from) : sizeof zeros;
-        ssize_t w = pwrite(fd, zeros, n, (off_t)from);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
+        if (pwrite_all(fd, zeros, n, from) != 0)
             return -1;
-        from += (uint64_t)w;
     }
     return 0;
 }
@@ -265,14 +260,14 @@ static void top_up(struct bw_ledger *l) {
     uint64_t want = l->opts.preallocate;
     if (want == 0 || l->alloc_end - l->file_end >= want / 2 || atomic_load(&l->frozen))
         return;
-    uint64_t now = mono_ns();
-    if (now < l->prealloc_retry_ns)
+    int64_t now = bw_mono_us();
+    if (now < l->prealloc_retry_us)
         return;
     uint64_t from = l->alloc_end, to = (l->file_end + want + 4095) & ~(uint64_t)4095;
     if (zero_fill(l->fd, from, to) != 0) {
         bw_warn("ledger: cannot preallocate %llu bytes (%s): the log grows by appends",
                 (unsigned long long)(to - from), strerror(errno));
-        l->prealloc_retry_ns = now + 10 * 1000000000ull;
+        l->prealloc_retry_us = now + 10 * 1000000;
         if (ftruncate(l->fd, (off_t)from) != 0)
             bw_ledger_freeze(l, "cannot truncate after a failed preallocation");
         return;
@@ -297,10 +292,9 @@ void *bw_ledger_thread_main(void *arg) {
         if (!l->head)
             break; /* stopping and drained */
         wait_for_more(l);
-        l->last_batch = l->npending < l->opts.batch_max ? l->npending : l->opts.batch_max;
         struct bw_ledger_pending *batch = take_batch(l);
         pthread_mutex_unlock(&l->mu);
-        l->last_commit_ns = mono_ns();
+        l->last_commit_us = bw_mono_us();
         commit(l, batch);
         bw_ledger_deliver(batch);
         top_up(l);

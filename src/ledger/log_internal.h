@@ -104,10 +104,10 @@ struct bw_ledger {
     uint8_t (**nodes[BW_LEDGER_NODE_LEVELS])[32]; /* nodes[k][chunk]: level k >= 1 */
     struct bw_merkle_frontier frontier;
     size_t last_batch;       /* receipts taken by the previous commit */
-    uint64_t last_commit_ns; /* when it began (monotonic) */
+    int64_t last_commit_us;  /* when it began (bw_mono_us) */
     uint64_t file_end;  /* durable length of the log (frames) */
     uint64_t alloc_end; /* file size: [file_end, alloc_end) is zero-filled runway */
-    uint64_t prealloc_retry_ns; /* after a failed zero fill, not again before this (monotonic) */
+    int64_t prealloc_retry_us; /* after a failed zero fill, not again before this (bw_mono_us) */
     struct bw_buf wbuf; /* one commit: R frames + C frame */
     struct bw_buf note; /* checkpoint body and signed note */
 };
