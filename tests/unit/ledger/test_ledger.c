@@ -40,6 +40,12 @@ struct done {
 
 /* --- helpers --- */
 
+/* A fresh completion tally whose callbacks must run on this thread. */
+static void done_init(struct done *d) {
+    memset(d, 0, sizeof *d);
+    d->thread = pthread_self();
+}
+
 static bw_err scan_leaf_ok(void *ctx, uint64_t index, uint64_t offset, const uint8_t h[32]) {
     (void)ctx;
     (void)index;
@@ -247,8 +253,7 @@ static void test_append_and_read_back(void **state) {
     check_checkpoint(l, t.vkey, 0);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     append_n(l, base, &d, 0, 1000);
     assert_int_equal(d.ok, 1000);
     for (int i = 0; i < 1000; i++)
@@ -304,8 +309,7 @@ static void test_reopen_recovers_state(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_ok(&t, 16);
     append_n(l, base, &d, 0, 100);
     char note1[BW_NOTE_MAX_TEXT + 1];
@@ -332,8 +336,7 @@ static void test_reopen_recovers_state(void **state) {
 /* Writes 3 batches; returns the file length after each one. */
 static void three_batches(struct tdir *t, struct event_base *base, off_t len[3]) {
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_ok(t, 10);
     for (int i = 0; i < 3; i++) {
         append_n(l, base, &d, i * 10, 10);
@@ -401,8 +404,7 @@ static void test_tampered_middle_freezes(void **state) {
     assert_int_equal(log_size(&t), len[2]);
     struct event_base *b2 = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     append_n(l, b2, &d, 0, 5);
     assert_int_equal(d.failed, 5);
     assert_int_equal(log_size(&t), len[2]);
@@ -479,8 +481,7 @@ static void test_fail_next_write(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_ok(&t, 7);
     append_n(l, base, &d, 0, 20);
     off_t before = log_size(&t);
@@ -509,8 +510,7 @@ static void test_efbig_rolls_back(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_ok(&t, 256);
     append_n(l, base, &d, 0, 3);
     off_t before = log_size(&t);
@@ -542,8 +542,7 @@ static void test_invalid_receipt_fails_alone(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_ok(&t, 256);
     struct bw_receipt r;
     make_receipt(&r, 1);
@@ -666,8 +665,7 @@ static void test_preallocate_runway(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_prealloc(&t, 16, 65536);
     append_n(l, base, &d, 0, 40);
     struct bw_ledger_scan sc;
@@ -711,8 +709,7 @@ static void test_preallocate_efbig(void **state) {
     tdir_make(&t);
     struct event_base *base = new_base();
     static struct done d;
-    memset(&d, 0, sizeof d);
-    d.thread = pthread_self();
+    done_init(&d);
     struct bw_ledger *l = open_prealloc(&t, 4, 16384);
     append_n(l, base, &d, 0, 4);
     /* The top-up runs after the batch is acknowledged: wait for it. */
