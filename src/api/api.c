@@ -65,6 +65,13 @@ unsigned bw_api_role_bit(const char *role) {
     return 0;
 }
 
+int bw_api_store_ok(struct evhttp_request *req, bw_err e, const char *what) {
+    if (e == BW_OK)
+        return 1;
+    bw_api_reply_store_error(req, e, what);
+    return 0;
+}
+
 void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what) {
     char msg[96];
     switch (e) {

@@ -74,6 +74,10 @@ void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
  * object ("key", "agent", ...). */
 void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what);
 
+/* 1 if e is BW_OK; otherwise replies bw_api_reply_store_error(e, what) and returns 0. For the
+ * "look it up, or answer why not" step of a handler. */
+int bw_api_store_ok(struct evhttp_request *req, bw_err e, const char *what);
+
 /* Replies {"object":"list","data":data} (data: a json_t array, stolen), or, when e is not
  * BW_OK, drops data and replies bw_api_reply_store_error(e, what). */
 void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const char *what);

@@ -151,11 +151,7 @@ static int load(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     bw_err e = bw_api_split_rest(rest, id, action)
                    ? bw_store_agent_get(ctx->store, caller->org_id, id, a)
                    : BW_E_NOT_FOUND;
-    if (e != BW_OK) {
-        bw_api_reply_store_error(req, e, "agent");
-        return 0;
-    }
-    return 1;
+    return bw_api_store_ok(req, e, "agent");
 }
 
 /* load() for a path that must name the agent alone ("{id}", no action after it). */

@@ -218,11 +218,9 @@ static void confirm_invalid(struct evhttp_request *req) {
 static int review_approved(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                            const struct bw_plan_record *p) {
     struct bw_review_item it;
-    bw_err e = bw_store_review_get(ctx->store, p->org_id, p->review_id, &it);
-    if (e != BW_OK) {
-        bw_api_reply_store_error(req, e, "review");
+    if (!bw_api_store_ok(req, bw_store_review_get(ctx->store, p->org_id, p->review_id, &it),
+                         "review"))
         return 0;
-    }
     enum bw_review_status st = bw_review_status_at(&it, bw_now_ms());
     if (st == BW_REVIEW_APPROVED)
         return 1;

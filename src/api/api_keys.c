@@ -172,18 +172,14 @@ static int check_binding(const struct bw_api_ctx *ctx, struct evhttp_request *re
     if (k->agent[0]) {
         struct bw_agent_record a;
         bw_err e = bw_store_agent_by_name(ctx->store, caller->org_id, k->agent, &a);
-        if (e != BW_OK) {
-            bw_api_reply_store_error(req, e, "agent");
+        if (!bw_api_store_ok(req, e, "agent"))
             return 0;
-        }
     }
     if (k->member_id[0]) {
         struct bw_member_record mem;
         bw_err e = bw_store_member_get(ctx->store, caller->org_id, k->member_id, &mem);
-        if (e != BW_OK) {
-            bw_api_reply_store_error(req, e, "member");
+        if (!bw_api_store_ok(req, e, "member"))
             return 0;
-        }
         if (rank(k->role) > rank(mem.role)) {
             bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
                                 "a member's key cannot have a higher role than the member", NULL,
@@ -272,11 +268,8 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 static int load_target(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                        const struct bw_key_record *caller, const char *id,
                        struct bw_key_record *out) {
-    bw_err e = bw_store_key_get(ctx->store, caller->org_id, id, out);
-    if (e != BW_OK) {
-        bw_api_reply_store_error(req, e, "key");
+    if (!bw_api_store_ok(req, bw_store_key_get(ctx->store, caller->org_id, id, out), "key"))
         return 0;
-    }
     if (rank(out->role) > rank(caller->role))
         return forbid_rank(req);
     return 1;
