@@ -64,6 +64,12 @@ test('ledger write failure: 503 LEDGER_UNAVAILABLE, nothing forwarded; recovers 
     }
     assert.ok(recorded >= 1, 'the runway was not used');
     assert.equal((await mock.stats()).requests, recorded);
+    // The failed batch was rolled back to the durable end; a smaller batch could still fit
+    // below the limit. Pin the limit at what is on disk now, so every write must grow the file.
+    await sleep(300);
+    const full = fs.statSync(ledgerPath(gw.dir)).size;
+    assert.ok(full <= size, 'the log grew past the limit');
+    prlimit(gw.pid, full);
 
     for (const body of [chatBody(), chatBody('gpt-4o', 'stream', { stream: true })]) {
         const r = await postJson(gw.port, '/v1/chat/completions', body, { key, timeoutMs: 10000 });
@@ -77,7 +83,7 @@ test('ledger write failure: 503 LEDGER_UNAVAILABLE, nothing forwarded; recovers 
     const denied = await postJson(gw.port, '/v1/chat/completions', chatBody('not-a-model'), { key });
     assert.ok(denied.status === 503 || denied.status === 403, `${denied.status} ${denied.text}`);
     assert.equal((await mock.stats()).requests, recorded, 'forwarded without a durable receipt');
-    assert.ok(fs.statSync(ledgerPath(gw.dir)).size <= size, 'the log grew past the limit');
+    assert.equal(fs.statSync(ledgerPath(gw.dir)).size, full, 'the log grew past the limit');
 
     prlimit(gw.pid, 'unlimited');
     limited = false;
