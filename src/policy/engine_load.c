@@ -21,6 +21,9 @@
 #define MAX_LIST 1024 /* entries of one string list / content list / args list */
 #define MAX_REGEX_BYTES 4096
 
+struct arg_build;
+struct bounds;
+
 struct load {
     yaml_document_t *doc;
     const char *name;
@@ -32,6 +35,12 @@ struct load {
     pcre2_compile_context *cctx;
     pcre2_match_data *probe_md;
     struct bw_policy_rule *rule; /* the rule being filled */
+    /* The builder the current each_pair callback fills (each_pair's callbacks take only the
+     * loader): set by arg_item and get_bounds around their each_pair and nowhere else. They live
+     * here, not in file-scope variables, because policies are compiled on several threads at
+     * once (event workers loading org policies, PUT /api/v1/policies, SIGHUP reload). */
+    struct arg_build *arg;
+    struct bounds *bounds;
     int pass;                    /* top level: 0 reads limits, 1 the rest */
     int have_version;
 };
@@ -320,11 +329,9 @@ static bw_err set_op(struct load *w, struct arg_build *b, const yaml_node_t *k,
     return BW_OK;
 }
 
-static struct arg_build *cur_arg;
-
 static bw_err arg_field(struct load *w, const char *key, const yaml_node_t *k,
                         const yaml_node_t *v) {
-    struct arg_build *b = cur_arg;
+    struct arg_build *b = w->arg;
     struct bw_policy_argc *c = b->c;
     if (strcmp(key, "path") == 0) {
         const char *s, *why;
@@ -372,8 +379,10 @@ static bw_err arg_item(struct load *w, const yaml_node_t *n, size_t i, void *arg
     c->max = INFINITY;
     r->n_args = i + 1;
     struct arg_build b = {c, 0, 0};
-    cur_arg = &b; /* single-threaded loader; each_pair's callback has no user argument */
-    BW_TRY(each_pair(w, n, "args entry", arg_field));
+    w->arg = &b;
+    bw_err e = each_pair(w, n, "args entry", arg_field);
+    w->arg = NULL;
+    BW_TRY(e);
     if (!b.have_path)
         return fail(w, n, "args entry: 'path' is required");
     if (!b.have_op)
@@ -391,11 +400,9 @@ struct bounds {
     const char *what;
 };
 
-static struct bounds *cur_bounds;
-
 static bw_err bounds_field(struct load *w, const char *key, const yaml_node_t *k,
                            const yaml_node_t *v) {
-    struct bounds *b = cur_bounds;
+    struct bounds *b = w->bounds;
     if (strcmp(key, "min") == 0)
         return get_num(w, v, b->what, b->lo, b->hi, b->min);
     if (strcmp(key, "max") == 0)
@@ -408,8 +415,10 @@ static bw_err get_bounds(struct load *w, const yaml_node_t *v, const char *what,
     struct bounds b = {0, hi, min, max, what};
     *min = -INFINITY;
     *max = INFINITY;
-    cur_bounds = &b;
-    BW_TRY(each_pair(w, v, what, bounds_field));
+    w->bounds = &b;
+    bw_err e = each_pair(w, v, what, bounds_field);
+    w->bounds = NULL;
+    BW_TRY(e);
     if (isinf(*min) && isinf(*max))
         return fail(w, v, "%s: give min, max or both", what);
     if (*min > *max)
