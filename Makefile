@@ -1,5 +1,6 @@
 # Bulwark: plain Makefile. `make` builds build/bulwark; `make test` runs every test;
-# `make asan` runs them under AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` builds
+# `make asan` runs them under AddressSanitizer + UndefinedBehaviorSanitizer; `make tsan` under
+# ThreadSanitizer (clang, build/tsan; any report fails the run); `make fuzz` builds
 # the libFuzzer targets (clang). Sources are found by wildcard: one folder per module under src/.
 CC       ?= cc
 PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
@@ -17,6 +18,10 @@ ifeq ($(SANITIZE),1)
   ALL_CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   ALL_LDFLAGS += -fsanitize=address,undefined
   BUILD   := build/asan
+else ifeq ($(TSAN),1)
+  ALL_CFLAGS  += -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+  ALL_LDFLAGS += -fsanitize=thread
+  BUILD   := build/tsan
 else ifeq ($(FUZZLIB),1)
   ALL_CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined
   BUILD   := build/fuzzlib
@@ -36,7 +41,7 @@ FUZZ_SRCS := $(wildcard fuzz/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration asan fuzz fuzz-run bench clean format
+.PHONY: all test unit integration asan tsan fuzz fuzz-run bench clean format
 all: $(BUILD)/bulwark
 
 $(BUILD)/bulwark: $(OBJS)
@@ -68,6 +73,13 @@ test: unit integration
 
 asan:
 	$(MAKE) SANITIZE=1 CC=clang test
+
+# ThreadSanitizer: every report is an error (halt_on_error for the unit tests; the integration
+# harness fails a file whose gateway printed a report). tests/tsan.supp lists what is
+# suppressed and why.
+TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)"
+tsan:
+	$(TSAN_ENV) $(MAKE) TSAN=1 CC=clang test
 
 fuzz:
 	@mkdir -p build/fuzz

@@ -63,7 +63,7 @@ export function childEnv(extra = {}) {
 
 // A sanitizer (ASan/UBSan/LSan) report in a child's stderr: the first line of it, or null.
 export function sanitizerReport(stderr) {
-    const m = String(stderr).match(/^.*(ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:).*$/m);
+    const m = String(stderr).match(/^.*(ERROR: (Address|Leak|Memory|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:).*$/m);
     return m ? m[0] : null;
 }
 
