@@ -45,6 +45,7 @@
 
 /* ---- event ids being processed (a parallel duplicate delivery gets 409 and is retried) ---- */
 
+/* Shared by every event worker: inflight_ids is read and written only with inflight_mu held. */
 static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
 static char inflight_ids[INFLIGHT_SLOTS][MAX_EVENT_ID + 16];
 

@@ -21,6 +21,7 @@ struct bw_auth_cache {
     int64_t ttl_ms;
 };
 
+/* Process-wide: bumped by any thread (revocation), read by every worker; atomic. */
 static atomic_ulong cache_generation = 1;
 
 void bw_auth_cache_invalidate_all(void) {

@@ -114,7 +114,7 @@ static int fetch_once(const struct egress_args *a, const struct bw_egress_policy
     CURL *easy = curl_easy_init();
     if (!easy)
         return bw_cli_fail(cmd, "libcurl initialisation failed");
-    static struct bw_egress_conn conn; /* large; fixed address for the callbacks */
+    static struct bw_egress_conn conn; /* large; fixed address for the callbacks; CLI main thread */
     struct bw_egress_limits lim = {a->timeout_ms, a->timeout_ms, (curl_off_t)a->max_bytes};
     bw_buf_reset(body);
     int rc = -1;
@@ -145,7 +145,7 @@ static int is_redirect(long status) {
 }
 
 static int fetch(const struct egress_args *a, const struct bw_egress_policy *p) {
-    static struct bw_egress_target t, next;
+    static struct bw_egress_target t, next; /* CLI: main thread only */
     char why[BW_EGRESS_WHY_SIZE], location[BW_EGRESS_URL_MAX];
     if (bw_egress_check_url_static(p, a->url, &t, why, sizeof why) != BW_OK)
         return block(why);
@@ -182,7 +182,7 @@ static int run(int argc, char **argv) {
     const struct bw_cmd *cmd = &bw_cmd_egress;
     if (bw_cli_wants_help(cmd, argc, argv))
         return 0;
-    static struct egress_args a;
+    static struct egress_args a; /* CLI: main thread only */
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc;
@@ -191,7 +191,7 @@ static int run(int argc, char **argv) {
     if (bw_egress_policy_new(a.allow, a.nallow, &p, why, sizeof why) != BW_OK)
         return bw_cli_usage_error(cmd, "%s", why);
     if (strcmp(a.verb, "check") == 0) {
-        static struct bw_egress_target t;
+        static struct bw_egress_target t; /* CLI: main thread only */
         bw_err e = bw_egress_check_url(p, a.url, &t, why, sizeof why);
         rc = e == BW_OK        ? (printf("allow\n"), 0)
              : e == BW_E_NOMEM ? bw_cli_fail(cmd, "out of memory")

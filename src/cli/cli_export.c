@@ -218,7 +218,7 @@ static int export_with(const struct export_args *a, struct bw_note_signer *signe
     if (bw_note_signer_vkey(signer, vkey, sizeof vkey) != BW_OK ||
         bw_note_verifier_parse(vkey, strlen(vkey), &v) != BW_OK)
         return bw_cli_fail(&bw_cmd_export, "cannot derive the log's verifier key");
-    static char paths[MAX_CANDIDATES][BW_PACK_PATH_MAX];
+    static char paths[MAX_CANDIDATES][BW_PACK_PATH_MAX]; /* CLI: main thread only */
     const char *cand[MAX_CANDIDATES];
     struct bw_evidence_export_opts o = {
         .ledger_dir = ledger_dir,

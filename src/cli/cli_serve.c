@@ -480,7 +480,7 @@ static int run(int argc, char **argv) {
     if (sodium_init() < 0 || evthread_use_pthreads() != 0 ||
         curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return bw_cli_fail(&bw_cmd_serve, "library initialisation failed");
-    static struct serve_state st; /* large; zero-initialised */
+    static struct serve_state st; /* large; zero-initialised; serve runs once, on the main thread */
     rc = serve(&a, &st);
     teardown(&st);
     curl_global_cleanup();

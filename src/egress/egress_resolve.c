@@ -76,7 +76,7 @@ static bw_err check_answers(const struct bw_egress_policy *p, const struct addri
 
 bw_err bw_egress_check_url(const struct bw_egress_policy *p, const char *url,
                            struct bw_egress_target *out, char *why, size_t why_size) {
-    static struct bw_egress_target zero;
+    static const struct bw_egress_target zero; /* an all-zero initialiser, never written */
     struct bw_egress_target t = zero;
     BW_TRY(bw_egress_check_url_static(p, url, &t, why, why_size));
     if (!t.allowlisted && !t.literal) {

@@ -248,7 +248,7 @@ static bw_err parse_into(const char *url, struct raw_url *r, struct bw_egress_ta
 
 bw_err bw_egress_parse_url(const char *url, struct bw_egress_target *out, char *why, size_t ws) {
     struct raw_url r;
-    static struct bw_egress_target zero;
+    static const struct bw_egress_target zero; /* an all-zero initialiser, never written */
     struct bw_egress_target t = zero;
     memset(&r, 0, sizeof r);
     BW_TRY(parse_into(url, &r, &t, why, ws));
@@ -292,7 +292,7 @@ static bw_err judge_host(const struct bw_egress_policy *p, struct bw_egress_targ
 
 bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *url,
                                   struct bw_egress_target *out, char *why, size_t ws) {
-    static struct bw_egress_target zero;
+    static const struct bw_egress_target zero; /* an all-zero initialiser, never written */
     struct bw_egress_target t = zero;
     BW_ENSURE(url && out, BW_E_INVALID);
     BW_TRY(bw_egress_parse_url(url, &t, why, ws));

@@ -52,6 +52,9 @@ struct conn_guard {
     int receiving;
 };
 
+/* guards and n_guards are allocated once by guard_init on the main thread before the workers
+ * start (later calls only reset guard_limit_us, also before workers start); after that an entry
+ * is touched only by the worker thread that owns the connection on that fd. */
 static struct conn_guard *guards;
 static size_t n_guards;
 static int64_t guard_limit_us;

@@ -192,7 +192,7 @@ static size_t frame_batch(struct bw_ledger *l, struct bw_ledger_pending *batch) 
  * encoded, hashed, signed, written nor synced, only numbered and acknowledged. A normal build
  * has no way to do this; bw_ledger_open logs a warning in such a build. */
 static void discard_batch(struct bw_ledger_pending *batch) {
-    static uint64_t next;
+    static uint64_t next; /* only the ledger thread commits */
     for (struct bw_ledger_pending *p = batch; p; p = p->next) {
         p->index = next++;
         memset(p->leaf_hash, 0, sizeof p->leaf_hash);

@@ -42,6 +42,8 @@ bw_err bw_b64url_encode(const uint8_t *in, size_t n, char *out, size_t out_size)
 /* OpenSSL 3's one-shot SHA256() fetches the algorithm and allocates a context on every call,
  * which costs more than hashing a receipt. Fetch once per process, keep one context per
  * thread. */
+/* Written once under sha256_once, immutable afterwards (pthread_once orders the write before
+ * every reader); each thread's context lives under sha256_key. */
 static EVP_MD *sha256_md;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static pthread_key_t sha256_key; /* per-thread EVP_MD_CTX, freed at thread exit */

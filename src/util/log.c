@@ -5,7 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum bw_log_level min_level = BW_LOG_INFO;
+/* Set by the main thread at start, before any other thread exists (bw_log_set_level); read by
+ * every thread after that. Atomic (relaxed) so a later change cannot tear a read. */
+static _Atomic enum bw_log_level min_level = BW_LOG_INFO;
 
 void bw_log_set_level(enum bw_log_level lvl) {
     min_level = lvl;

@@ -17,6 +17,8 @@
 
 #define MAX_SECRET_TEXT 4096
 
+/* File-scope state: the loaded webhook secrets and the limits to restore are shared by every
+ * event worker; all four below are read and written only with `mu` held. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct bw_webhook_keys *stripe_keys, *standard_keys;
 static struct bw_limits *attached_limits;
