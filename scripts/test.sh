@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, builds, and runs every test: unit + integration, then the same
-# under AddressSanitizer + UndefinedBehaviorSanitizer, then a short libFuzzer smoke run.
+# under AddressSanitizer + UndefinedBehaviorSanitizer, then under ThreadSanitizer, then a short
+# libFuzzer smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -8,5 +9,6 @@ jobs=$(nproc 2>/dev/null || echo 2)
 make -j"$jobs"
 make test
 make asan
+make tsan
 make -j"$jobs" fuzz-run
 echo "all tests passed"
