@@ -198,7 +198,13 @@ export class Scope {
         const problems = [];
         for (const p of this.procs) {
             const rep = sanitizerReport(p.stderr);
-            if (rep) problems.push(`${p.name} (pid ${p.pid}): ${rep}`);
+            if (rep) {
+                problems.push(`${p.name} (pid ${p.pid}): ${rep}`);
+                // The whole report (stack traces) so a CI log is enough to find the cause.
+                const at = p.stderr.indexOf(rep);
+                console.error(`${p.name} (pid ${p.pid}) sanitizer report:\n` +
+                              p.stderr.slice(at, at + 20000));
+            }
             if (p.signal && !p.sentSignals.has(p.signal))
                 problems.push(`${p.name} (pid ${p.pid}) died of ${p.signal}; stderr tail:\n` +
                               p.stderr.split('\n').slice(-15).join('\n'));
