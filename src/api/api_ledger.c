@@ -246,7 +246,7 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
     (void)rest;
     struct bw_ledger *l = ctx->gw->ledger;
     uint64_t since = 0;
-    static _Thread_local char paths[MAX_CANDIDATES][BW_PACK_PATH_MAX];
+    static _Thread_local char paths[MAX_CANDIDATES][BW_PACK_PATH_MAX]; /* one per thread */
     const char *cand[MAX_CANDIDATES];
     struct bw_note_verifier v;
     const char *vkey = bw_ledger_vkey(l);
