@@ -40,11 +40,13 @@ const char *bw_call_decision_name(const struct bw_call *c) {
     return bw_policy_effect_name(c->decision.effect);
 }
 
-/* The first policy step: allowed_models from the config. */
+/* The first policy step: allowed_models from the config. Without a platform policy file this
+ * is the operator's restriction for every call, an org's own policy or not. */
 static void decide_by_config(struct bw_call *c) {
     struct bw_policy_decision *d = &c->decision;
     memset(d, 0, sizeof *d);
     memcpy(d->policy_sha256, c->w->gw->cfg->sha256, 32);
+    d->layer = "config";
     if (c->route == BW_ROUTE_MODELS) {
         d->effect = BW_POLICY_ALLOW;
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_ALLOWED);
@@ -118,6 +120,9 @@ static void fill_input(struct bw_call *c) {
     in->texts = c->view.texts;
     in->n_texts = c->view.n_texts;
     in->now_s = bw_now_ms() / 1000;
+    /* One budget for every decision of this call: the request, its tools and every tool call
+     * of its answer (docs/POLICY.md "Regex work budget"). */
+    in->budget = &c->policy_budget;
 }
 
 /* The policy in force for the caller's org: the platform's composed with the org's own (if
@@ -125,6 +130,7 @@ static void fill_input(struct bw_call *c) {
 static int acquire_policy(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_policy *platform = bw_gateway_policy_acquire(gw);
+    c->no_platform_policy = platform == NULL;
     if (!gw->org_policies) {
         c->policy = platform;
         return 0;
@@ -141,11 +147,25 @@ static int acquire_policy(struct bw_call *c) {
     return 0;
 }
 
+/* Without a platform policy file the config's allowed_models are the operator's layer: they
+ * hold first, and an org's own policy only decides what they let through (it can tighten,
+ * never loosen them). Returns 1 when that layer decided (deny) or there is nothing else. */
+static int decide_platform_config(struct bw_call *c) {
+    if (!c->no_platform_policy)
+        return 0;
+    decide_by_config(c);
+    if (c->policy) {
+        const uint8_t *org = bw_policy_org_sha256(c->policy);
+        c->decision.has_org_policy = 1;
+        memcpy(c->decision.org_policy_sha256, org ? org : bw_policy_sha256(c->policy), 32);
+    }
+    return !c->policy || c->decision.effect != BW_POLICY_ALLOW;
+}
+
 void bw_call_decide(struct bw_call *c) {
     if (acquire_policy(c) != 0)
         return;
-    if (!c->policy) {
-        decide_by_config(c);
+    if (decide_platform_config(c) || !c->policy) {
         if (c->decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)
             deny(c, BW_R_INTERNAL, 500);
         return;
@@ -163,6 +183,8 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
+    if (c->no_platform_policy) /* the config stood in for the platform policy */
+        memcpy(c->decision.policy_sha256, c->w->gw->cfg->sha256, 32);
     if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
@@ -173,6 +195,7 @@ int bw_call_policy_finalize(struct bw_call *c) {
 
 void bw_call_policy_cleanup(struct bw_call *c) {
     bw_toolstream_free(c->toolstream);
+    bw_policy_budget_cleanup(&c->policy_budget);
     bw_policy_request_view_cleanup(&c->view);
     json_decref(c->body_json);
     free(c->forward_body);
