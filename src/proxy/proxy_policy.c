@@ -45,7 +45,9 @@ const char *bw_call_decision_name(const struct bw_call *c) {
 static void decide_by_config(struct bw_call *c) {
     struct bw_policy_decision *d = &c->decision;
     memset(d, 0, sizeof *d);
-    memcpy(d->policy_sha256, c->w->gw->cfg->sha256, 32);
+    /* not the config's own hash: a tenant's evidence pack must not carry the operator's config
+     * (other orgs, upstream, billing); this org's part of it stands in (policy.h) */
+    bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, d->policy_sha256);
     d->layer = "config";
     if (c->route == BW_ROUTE_MODELS) {
         d->effect = BW_POLICY_ALLOW;
@@ -140,7 +142,7 @@ static int acquire_policy(struct bw_call *c) {
     bw_policy_unref(platform);
     if (e != BW_OK) {
         c->policy = NULL;
-        memcpy(c->decision.policy_sha256, gw->cfg->sha256, 32);
+        bw_policy_models_sha256(gw->cfg, c->key.org_name, c->decision.policy_sha256);
         deny(c, BW_R_POLICY_UNAVAILABLE, 503);
         return -1;
     }
@@ -183,8 +185,8 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
-    if (c->no_platform_policy) /* the config stood in for the platform policy */
-        memcpy(c->decision.policy_sha256, c->w->gw->cfg->sha256, 32);
+    if (c->no_platform_policy) /* the config's text stood in for the platform policy */
+        bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, c->decision.policy_sha256);
     if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
