@@ -69,6 +69,7 @@ static void deny(struct bw_call *c, const char *reason, int status) {
     d->effect = BW_POLICY_DENY;
     snprintf(d->reason, sizeof d->reason, "%s", reason);
     d->rule[0] = 0;
+    d->layer = NULL; /* not a policy layer's decision */
     d->http_status = status;
 }
 
@@ -176,7 +177,11 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_route_is_chat(c->route) && c->body_json) {
         bw_err e = bw_policy_request_view_init(&c->view, c->body_json);
         if (e != BW_OK) {
-            memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
+            if (c->no_platform_policy)
+                bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name,
+                                        c->decision.policy_sha256);
+            else
+                memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
             deny(c, BW_R_INVALID_REQUEST, 400);
             return;
         }
