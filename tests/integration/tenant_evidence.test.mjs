@@ -1,6 +1,6 @@
 // tenant_evidence: a tenant's evidence pack (POST /api/v1/evidence/export by an org admin)
 // carries only what that tenant may see, and stays verifiable after policies change (issue 12,
-// item 6).
+// item 6). The first scenario runs on SQLite and PostgreSQL (policy texts under RLS).
 //   - without a platform policy file: no operator config in the pack (no other org's name or
 //     id, no upstream or limits settings), the org's part of the config instead; every org
 //     policy version its receipts name, also after the policy was replaced and deleted;
@@ -46,11 +46,11 @@ async function verifies(w, file) {
     return JSON.parse(v.stdout);
 }
 
-describe("a tenant's pack without a platform policy file", () => {
+for (const backend of ['sqlite', 'pg']) describe(`a tenant's pack without a platform policy file (${backend})`, () => {
     const scope = new Scope();
     let w, config;
     before(async () => {
-        w = await startTenants(scope, 'sqlite');
+        w = await startTenants(scope, backend);
         config = fs.readFileSync(path.join(w.dir, 'test-config.yaml'));
     });
     after(async () => { await w?.stop(); await scope.cleanup(); });
