@@ -58,7 +58,7 @@ static int run(int rules, int with_regex, long iters) {
     struct bw_slice text_slice = bw_slice_of(msg, sizeof msg);
     struct bw_policy_tool tools[2] = {{"calc", NULL}, {"search", NULL}};
     struct bw_policy_input in = {org,   "bot", "agent",     "chat", "gpt-4o-mini", 256, 0.01,
-                                 tools, 2,     &text_slice, 1,      1700000000};
+                                 tools, 2,     &text_slice, 1,      1700000000, NULL};
     struct bw_policy_decision d;
     long allowed = 0;
     t0 = bw_mono_us();

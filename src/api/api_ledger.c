@@ -26,7 +26,6 @@
 #include "util/codec.h"
 
 #define HTTP_PACK_MAX (UINT64_C(256) << 20)
-#define MAX_CANDIDATES 32
 
 static void not_found(struct evhttp_request *req) {
     bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such receipt", NULL, NULL);
@@ -215,23 +214,6 @@ static bw_err sign_live(void *ctx, const char *text, size_t len, struct bw_buf *
     return bw_ledger_sign_manifest(ctx, text, len, out);
 }
 
-/* Policy candidates: the data directory is the ledger directory's parent (DATA/ledger). */
-static size_t live_candidates(const struct bw_ledger *l, char (*paths)[BW_PACK_PATH_MAX],
-                              const char **out) {
-    char data_dir[BW_PACK_PATH_MAX];
-    const char *dir = bw_ledger_dir(l);
-    const char *slash = strrchr(dir, '/');
-    size_t n = slash ? (size_t)(slash - dir) : 0;
-    if (n == 0 || n >= sizeof data_dir)
-        return 0;
-    memcpy(data_dir, dir, n);
-    data_dir[n] = 0;
-    size_t count = bw_evidence_policy_candidates(data_dir, paths, MAX_CANDIDATES);
-    for (size_t i = 0; i < count; i++)
-        out[i] = paths[i];
-    return count;
-}
-
 static void send_pack(struct evhttp_request *req, struct evbuffer *pack) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/x-tar");
@@ -240,14 +222,12 @@ static void send_pack(struct evhttp_request *req, struct evbuffer *pack) {
 }
 
 /* The caller's org only, up to the durable size (never a checkpoint whose commit has not been
- * fsynced). Optional ?since=<unix ms>. */
+ * fsynced), with only the policy texts that org may see. Optional ?since=<unix ms>. */
 static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                         const char *rest, const struct bw_key_record *caller) {
     (void)rest;
     struct bw_ledger *l = ctx->gw->ledger;
     uint64_t since = 0;
-    static _Thread_local char paths[MAX_CANDIDATES][BW_PACK_PATH_MAX]; /* one per thread */
-    const char *cand[MAX_CANDIDATES];
     struct bw_note_verifier v;
     const char *vkey = bw_ledger_vkey(l);
     if (bw_note_verifier_parse(vkey, strlen(vkey), &v) != BW_OK) {
@@ -258,9 +238,11 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
     struct bw_evidence_export_opts o = {
         .ledger_dir = bw_ledger_dir(l), .origin = bw_ledger_origin(l), .verifier = &v,
         .org_id = caller->org_id, .since_ms = (int64_t)since, .max_size = bw_ledger_size(l),
-        .policy_paths = cand, .n_policy_paths = live_candidates(l, paths, cand),
         .sign = sign_live, .sign_ctx = l,
     };
+    /* Policy texts come from the database only: the platform's kept texts and the org's own
+     * (db_policies.h), never the files of the data directory, where the operator's config
+     * (other orgs, upstream, billing) lives. */
     struct bw_db_policies dbp = {NULL, 0, 0};
     if (bw_db_policies_load(&dbp, ctx->store, caller->org_id) != BW_OK) {
         bw_db_policies_cleanup(&dbp);

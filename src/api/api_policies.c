@@ -144,11 +144,21 @@ static int read_policy(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     size_t global = bw_policy_global_count(p);
     c->rules = bw_policy_rule_count(p);
     memcpy(c->sha256, bw_policy_sha256(p), 32);
+    /* What composing with the platform would refuse (a platform rule id reused) is refused
+     * here, before anything is recorded. */
+    struct bw_policy *platform = bw_gateway_policy_acquire(ctx->gw);
+    bw_err ce = global ? BW_OK : bw_policy_compose_check(platform, p, err, sizeof err);
+    bw_policy_unref(platform);
     bw_policy_unref(p);
     if (global) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
                             "an org policy has rules only: the global layer is the platform's",
                             NULL, NULL);
+        return 0;
+    }
+    if (ce != BW_OK) {
+        snprintf(msg, sizeof msg, "the policy was not applied: %s", err);
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
         return 0;
     }
     return 1;

@@ -19,6 +19,7 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
+#include "evidence/db_policies.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
@@ -216,6 +217,21 @@ static void resolve_policy_path(const char *config_path, const char *policy, cha
         snprintf(out, size, "%.*s/%s", (int)(slash - config_path), config_path, policy);
 }
 
+/* Keeps the platform's policy texts (the policy file's bytes, the config's per-org texts) in
+ * the database for evidence packs (db_policies.h). db: a store path to open, or NULL with s. */
+static bw_err keep_platform_texts_in(struct serve_state *st, struct bw_store *s,
+                                     const uint8_t *sha) {
+    return bw_db_policies_record_platform(s, &st->cfg, sha ? st->policy_path : NULL, sha);
+}
+
+static bw_err keep_platform_texts(struct serve_state *st, const char *db, const uint8_t *sha) {
+    struct bw_store *s = NULL;
+    BW_TRY(bw_store_open(db, 0, &s));
+    bw_err e = keep_platform_texts_in(st, s, sha);
+    bw_store_close(s);
+    return e;
+}
+
 /* Loads and publishes the policy. A policy that fails never replaces the running one. */
 static int load_policy(struct serve_state *st, int at_start) {
     struct bw_policy *p = NULL;
@@ -224,6 +240,14 @@ static int load_policy(struct serve_state *st, int at_start) {
         if (at_start)
             return bw_cli_fail(&bw_cmd_serve, "policy: %s", err);
         bw_error("policy reload refused, the running policy stays: %s", err);
+        return 1;
+    }
+    /* A reload keeps the new text for evidence before any receipt can name it (at start the
+     * store is not open yet: keep_platform_texts does it). */
+    if (!at_start && keep_platform_texts(st, st->gw.db_path, bw_policy_sha256(p)) != BW_OK) {
+        bw_error("policy reload refused, the running policy stays: its text could not be kept "
+                 "for evidence (database)");
+        bw_policy_unref(p);
         return 1;
     }
     char hex[65];
@@ -354,6 +378,14 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
                            e == BW_E_NOT_FOUND
                                ? " (it is wrapped by a master key this gateway does not hold)"
                                : "");
+    }
+    struct bw_policy *platform = bw_gateway_policy_acquire(&st->gw);
+    e = keep_platform_texts_in(st, probe, platform ? bw_policy_sha256(platform) : NULL);
+    bw_policy_unref(platform);
+    if (e != BW_OK) {
+        bw_store_close(probe);
+        return bw_cli_fail(cmd, "cannot keep the platform policy texts for evidence: %s",
+                           bw_err_str(e));
     }
     rc = setup_limits(st, probe);
     bw_store_close(probe);

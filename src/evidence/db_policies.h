@@ -1,5 +1,6 @@
-/* db_policies.h: the org policies an evidence pack may need, read from the database (every
- * stored version: a receipt names the version that was in force when it was decided). */
+/* db_policies.h: the policy texts an evidence pack may need, read from the database (every
+ * stored version: a receipt names the version that was in force when it was decided), and
+ * storing the platform's texts when they come into force (docs/EVIDENCE.md 9.2). */
 #ifndef BW_EVIDENCE_DB_POLICIES_H
 #define BW_EVIDENCE_DB_POLICIES_H
 
@@ -15,10 +16,21 @@ struct bw_db_policies {
     size_t n, cap;
 };
 
-/* Gathers the versions of org_id's policy, or of every org's when org_id is NULL. Errors:
- * BW_E_UNAVAILABLE (store), BW_E_NOMEM; what was gathered stays usable. */
+/* Gathers the kept policy texts org_id may see (its own and the platform's) and the versions of
+ * its policy; org_id NULL: every org's and the platform's. Errors: BW_E_UNAVAILABLE (store),
+ * BW_E_NOMEM; what was gathered stays usable. */
 bw_err bw_db_policies_load(struct bw_db_policies *p, struct bw_store *s,
                            const char *org_id) BW_MUST_CHECK;
+
+/* Keeps the platform texts that receipts will name: the text that stands for the config for
+ * every org it lists and for orgs it does not (policy.h), and, when policy_path is given, the
+ * policy file's exact bytes if their SHA-256 is policy_sha256 (the loaded version). Called when
+ * they come into force (serve start, reload), before any receipt names them. Errors:
+ * BW_E_UNAVAILABLE (store), BW_E_IO, BW_E_NOMEM. */
+struct bw_config;
+bw_err bw_db_policies_record_platform(struct bw_store *s, const struct bw_config *cfg,
+                                      const char *policy_path,
+                                      const uint8_t *policy_sha256) BW_MUST_CHECK;
 void bw_db_policies_cleanup(struct bw_db_policies *p);
 
 #endif

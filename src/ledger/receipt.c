@@ -334,6 +334,7 @@ static bw_err encode_predicate(struct enc *e, const struct bw_receipt *r, const 
         BW_TRY(member_int(e, KEY("http_status"), r->http_status));
     BW_TRY(put_key(e, KEY("kind")));
     BW_TRY(put(e, kind_json[r->kind].s, kind_json[r->kind].len));
+    BW_TRY(MEMBER_STR(e, "layer", r, layer));
     BW_TRY(encode_log(e, origin, index));
     BW_TRY(MEMBER_STR(e, "model", r, model));
     BW_TRY(MEMBER_STR(e, "org_id", r, org_id));

@@ -58,6 +58,7 @@ struct bw_receipt {
     char decision[24]; /* allow | deny | require_approval (decision kind) */
     char reason[49];   /* stable reason code, docs/REASON_CODES.md */
     char rule[65];     /* matched rule id */
+    char layer[16];    /* decision: the layer that decided: global | rules | org | config | default */
     char status[32]; /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
     int http_status; /* outcome: status sent to the client (0 = absent) */
     uint8_t request_sha256[32];

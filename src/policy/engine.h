@@ -8,7 +8,8 @@
  *      or `strip` stands. A matching `allow`, or no match, means "no objection": go to 2.
  *   2. The `rules` layer (the org-level policy) runs the same way and its first match decides;
  *      no match is a deny with NO_MATCHING_RULE.
- *   A regex match-limit error anywhere is a deny with POLICY_MATCH_LIMIT (fail closed).
+ *   A regex match-limit error anywhere, or the request's regex budget running out (struct
+ *   bw_policy_budget), is a deny with POLICY_MATCH_LIMIT (fail closed).
  * A request is decided once on its own (no tool: rules with a `tool` matcher cannot match) and
  * once per declared tool (as if it carried only that tool). The result is the first deny, else
  * the first require_approval, else allow with the tools whose decision was `strip` marked as
@@ -39,6 +40,27 @@
 
 struct bw_policy;
 
+/* The regex work of one request (docs/POLICY.md "Regex work budget"): the CPU time every
+ * regex of every decision of the request may take together (the request, its declared tools
+ * and every tool call of its answer), and the content verdicts already reached, so that a
+ * content rule is matched over the request's texts once per request, not once per decision.
+ * The caller embeds it (bw_policy_budget_init, zero is also a valid start), points
+ * bw_policy_input.budget at it for every decision of that request, with the same texts, and
+ * calls bw_policy_budget_cleanup at the end. One thread at a time. Once spent, every decision
+ * that needs a regex denies with POLICY_MATCH_LIMIT. */
+struct bw_policy_budget {
+    int64_t spent_us; /* thread CPU time spent in regex matching so far */
+    int exhausted;    /* a limit was hit: every later regex decision denies */
+    /* content verdict cache: open addressing on the rule's address (the policy must outlive
+     * the budget's use, which holding it for the request guarantees) */
+    const void **keys;
+    int8_t *vals; /* 1 match, 0 no match */
+    size_t cap, n;
+};
+
+void bw_policy_budget_init(struct bw_policy_budget *b);
+void bw_policy_budget_cleanup(struct bw_policy_budget *b);
+
 enum bw_policy_effect {
     BW_POLICY_DENY = 0, /* zero so that a forgotten initialisation denies */
     BW_POLICY_ALLOW,
@@ -64,6 +86,9 @@ struct bw_policy_input {
     const struct bw_slice *texts; /* message texts, any bytes (invalid UTF-8 is matched safely) */
     size_t n_texts;
     int64_t now_s; /* Unix seconds, for time windows */
+    /* The request's regex budget and content cache (borrowed; see struct bw_policy_budget).
+     * NULL: each decision gets its own fresh budget and nothing is cached. */
+    struct bw_policy_budget *budget;
 };
 
 /* A self-contained verdict (no pointer into the policy): it may outlive the policy. */
@@ -71,7 +96,7 @@ struct bw_policy_decision {
     enum bw_policy_effect effect;
     char reason[BW_POLICY_REASON_SIZE];      /* ALLOWED, a registered code, or a custom code */
     char rule[BW_POLICY_ID_SIZE];            /* id of the deciding rule; "" when no rule matched */
-    const char *layer;                       /* static: "global", "rules" or "default" */
+    const char *layer; /* static: "global", "rules", "org" (an org policy's rules) or "default" */
     int http_status;                         /* 200 for allow, else the reason's status */
     char reviewer_role[BW_POLICY_ROLE_SIZE]; /* require_approval only */
     uint32_t quorum;                         /* require_approval only */
@@ -126,6 +151,11 @@ bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *i
  * composite. */
 bw_err bw_policy_compose(struct bw_policy *platform, struct bw_policy *org,
                          struct bw_policy **out) BW_MUST_CHECK;
+/* What bw_policy_compose refuses, with why in err: an org policy with a global layer, or one
+ * that reuses a rule id of the platform policy (a receipt's rule id must name one rule).
+ * BW_OK or BW_E_INVALID. platform may be NULL. */
+bw_err bw_policy_compose_check(const struct bw_policy *platform, const struct bw_policy *org,
+                               char *err, size_t err_size) BW_MUST_CHECK;
 /* The org policy's SHA-256 of a composite with a platform part, else NULL. */
 const uint8_t *bw_policy_org_sha256(const struct bw_policy *p);
 /* Number of rules in the global layer (an org policy must have none). */

@@ -1,8 +1,10 @@
 /* engine_eval.c: deciding a request against a compiled policy (the semantics are in engine.h
- * and docs/POLICY.md). No allocation except one PCRE2 match block, made only when a rule with
- * a regex is actually reached. */
+ * and docs/POLICY.md). No allocation except, when a rule with a regex is actually reached, one
+ * PCRE2 match block and the match contexts that carry the request's budget, and the request's
+ * content verdict cache. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/engine_internal.h"
@@ -12,6 +14,13 @@ struct eval {
     const struct bw_policy *gp;  /* whose global layer runs (the platform policy; may be NULL) */
     const struct bw_policy *rp;  /* whose rules layer runs (the org's policy, or the platform's) */
     const struct bw_policy *cur; /* the policy of the layer being walked: its regex limits */
+    const char *rules_name;      /* "org" when rp is an org policy, else "rules" */
+    /* Regex limits per layer: the global layer's are the platform's; the rules layer's are the
+     * composite's (an org's clamped to the platform's ceiling) or the policy's own. */
+    const pcre2_match_context *g_base, *r_base;
+    pcre2_match_context *g_ctx, *r_ctx; /* per-decision copies with the callout, made lazily */
+    struct bw_policy_rxrun run;
+    struct bw_policy_budget own; /* used when the input brings no budget */
     const struct bw_policy_input *in;
     uint64_t h_org, h_agent, h_role, h_route, h_model;
     const struct bw_policy_tool *tool; /* the one tool being decided, or NULL */
@@ -22,7 +31,6 @@ struct eval {
      * looking at. This keeps a request with k tools close to one pass over the rules. */
     size_t g_idx, r_idx;
     int limit;
-    pcre2_match_data *md; /* made on the first regex, shared by all sub-decisions */
 };
 
 static uint64_t hash_or_zero(const char *s) {
@@ -30,9 +38,69 @@ static uint64_t hash_or_zero(const char *s) {
 }
 
 static int rx(struct eval *e, const struct bw_policy_rx *r, const uint8_t *s, size_t n) {
-    if (!e->md && !(e->md = pcre2_match_data_create(1, NULL)))
-        return -1; /* out of memory: fail closed like a limit */
-    return bw_policy_rx_match(e->cur, r, e->md, s, n);
+    int global = e->cur == e->gp && e->gp != e->rp;
+    pcre2_match_context **ctx = global ? &e->g_ctx : &e->r_ctx;
+    if (!*ctx)
+        *ctx = bw_policy_rx_context(global ? e->g_base : e->r_base, &e->run);
+    return bw_policy_rx_match(&e->run, *ctx, r, s, n);
+}
+
+/* ---- the request's content verdict cache (struct bw_policy_budget) ---- */
+
+void bw_policy_budget_init(struct bw_policy_budget *b) {
+    memset(b, 0, sizeof *b);
+}
+
+void bw_policy_budget_cleanup(struct bw_policy_budget *b) {
+    free(b->keys);
+    free(b->vals);
+    memset(b, 0, sizeof *b);
+}
+
+static size_t slot(const struct bw_policy_budget *b, const void *key) {
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ull;
+    size_t i = (size_t)(h >> 20) & (b->cap - 1);
+    while (b->keys[i] && b->keys[i] != key)
+        i = (i + 1) & (b->cap - 1);
+    return i;
+}
+
+/* 1 or 0 from the cache, or -1 when the rule was not decided yet. */
+static int cache_get(const struct bw_policy_budget *b, const void *key) {
+    if (!b->cap)
+        return -1;
+    size_t i = slot(b, key);
+    return b->keys[i] ? b->vals[i] : -1;
+}
+
+/* Best effort: a verdict that cannot be stored (out of memory) is simply decided again. */
+static void cache_put(struct bw_policy_budget *b, const void *key, int v) {
+    if ((b->n + 1) * 2 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct bw_policy_budget grown = {b->spent_us, b->exhausted, calloc(cap, sizeof *b->keys),
+                                         calloc(cap, 1), cap, 0};
+        if (!grown.keys || !grown.vals) {
+            free(grown.keys);
+            free(grown.vals);
+            return;
+        }
+        for (size_t i = 0; i < b->cap; i++) {
+            if (b->keys[i]) {
+                size_t j = slot(&grown, b->keys[i]);
+                grown.keys[j] = b->keys[i];
+                grown.vals[j] = b->vals[i];
+                grown.n++;
+            }
+        }
+        free(b->keys);
+        free(b->vals);
+        *b = grown;
+    }
+    size_t i = slot(b, key);
+    if (!b->keys[i])
+        b->n++;
+    b->keys[i] = key;
+    b->vals[i] = (int8_t)v;
 }
 
 /* One argument constraint against a call's arguments: 1, 0, or -1 (regex limit). */
@@ -89,15 +157,22 @@ static int tool_match(struct eval *e, const struct bw_policy_rule *r) {
     return tool_args_ok(e, r, e->tool->args);
 }
 
+/* A content verdict depends on the rule and the request's texts only, not on the tool being
+ * decided: it is reached once per request and reused by every later decision of it. */
 static int content_match(struct eval *e, const struct bw_policy_rule *r) {
-    for (size_t i = 0; i < r->n_content; i++) {
-        for (size_t j = 0; j < e->in->n_texts; j++) {
-            int m = rx(e, &r->content[i], e->in->texts[j].ptr, e->in->texts[j].len);
-            if (m != 0)
-                return m;
-        }
-    }
-    return 0;
+    struct bw_policy_budget *b = e->run.budget;
+    if (b->exhausted)
+        return -1;
+    int cached = cache_get(b, r);
+    if (cached >= 0)
+        return cached;
+    int m = 0;
+    for (size_t i = 0; i < r->n_content && m == 0; i++)
+        for (size_t j = 0; j < e->in->n_texts && m == 0; j++)
+            m = rx(e, &r->content[i], e->in->texts[j].ptr, e->in->texts[j].len);
+    if (m >= 0)
+        cache_put(b, r, m);
+    return m;
 }
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -222,11 +297,18 @@ static void from_rule(struct bw_policy_decision *d, const struct bw_policy_rule 
     }
 }
 
-static void init_eval(struct eval *e, const struct bw_policy *gp, const struct bw_policy *rp,
-                      const struct bw_policy_input *in) {
+/* comp: the composite being evaluated, or NULL for a plain policy. */
+static void init_eval(struct eval *e, const struct bw_policy *comp, const struct bw_policy *gp,
+                      const struct bw_policy *rp, const struct bw_policy_input *in) {
+    memset(e, 0, sizeof *e);
     e->gp = gp;
     e->rp = rp;
     e->cur = rp;
+    e->rules_name = comp ? "org" : "rules";
+    e->g_base = gp ? gp->mctx : NULL;
+    e->r_base = comp ? comp->mctx : rp->mctx;
+    e->run.budget = in->budget ? in->budget : &e->own;
+    e->run.limit_us = (int64_t)(comp ? comp->budget_ms : rp->budget_ms) * 1000;
     e->in = in;
     e->h_org = hash_or_zero(in->org);
     e->h_agent = hash_or_zero(in->agent);
@@ -235,7 +317,14 @@ static void init_eval(struct eval *e, const struct bw_policy *gp, const struct b
     e->h_model = hash_or_zero(in->model);
     e->tool = NULL;
     e->h_tool = 0;
-    e->md = NULL;
+}
+
+static void finish_eval(struct eval *e) {
+    bw_policy_rx_finish(&e->run);
+    pcre2_match_context_free(e->g_ctx);
+    pcre2_match_context_free(e->r_ctx);
+    if (e->run.budget == &e->own)
+        bw_policy_budget_cleanup(&e->own);
 }
 
 /* Both layers are always passed: a tool pass may get past a global non-allow (an allowing
@@ -271,22 +360,30 @@ static void decide_one(struct eval *e, struct bw_policy_decision *out) {
     if (limit)
         set_plain(out, BW_POLICY_DENY, BW_R_POLICY_MATCH_LIMIT, "", "default", 403);
     else if (r)
-        from_rule(out, r, "rules");
+        from_rule(out, r, e->rules_name);
     else
         set_plain(out, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "", "default", 403);
 }
 
 /* The policies in force: the platform's hash, and the org's when it has its own. */
-static void stamp_with(const struct bw_policy *gp, const struct bw_policy *rp,
+/* The policies in force: the platform's hash (all zero for an org policy composed without a
+ * platform policy: the caller names what stood in for it, the config), and the org's when it
+ * has its own. */
+static void stamp_with(const struct bw_policy *gp, const struct bw_policy *rp, int is_org,
                        struct bw_policy_decision *d) {
-    memcpy(d->policy_sha256, (gp ? gp : rp)->sha256, 32);
-    d->has_org_policy = gp && rp != gp;
-    if (d->has_org_policy)
+    if (gp)
+        memcpy(d->policy_sha256, gp->sha256, 32);
+    else if (!is_org)
+        memcpy(d->policy_sha256, rp->sha256, 32);
+    else
+        memset(d->policy_sha256, 0, 32);
+    d->has_org_policy = is_org;
+    if (is_org)
         memcpy(d->org_policy_sha256, rp->sha256, 32);
 }
 
 static void stamp(const struct eval *e, struct bw_policy_decision *d) {
-    stamp_with(e->gp, e->rp, d);
+    stamp_with(e->gp, e->rp, e->rules_name[0] == 'o', d);
 }
 
 static void decide_tool(struct eval *e, const struct bw_policy_tool *t,
@@ -320,14 +417,14 @@ static void decide_request(struct eval *e, struct bw_policy_decision *out) {
         memset(out->stripped, 0, sizeof out->stripped);
 }
 
-static bw_err check_input(const struct bw_policy *gp, const struct bw_policy *rp,
+static bw_err check_input(const struct bw_policy *gp, const struct bw_policy *rp, int is_org,
                           const struct bw_policy_input *in, struct bw_policy_decision *out) {
     memset(out, 0, sizeof *out);
     if (!rp) {
         set_plain(out, BW_POLICY_DENY, BW_R_POLICY_UNAVAILABLE, "", "default", 503);
         return BW_E_UNAVAILABLE;
     }
-    stamp_with(gp, rp, out);
+    stamp_with(gp, rp, is_org, out);
     if (in->n_tools > BW_POLICY_MAX_TOOLS || (in->n_tools && !in->tools) ||
         (in->n_texts && !in->texts)) {
         set_plain(out, BW_POLICY_DENY, BW_R_INVALID_REQUEST, "", "default", 400);
@@ -343,22 +440,17 @@ static void parts(const struct bw_policy *p, const struct bw_policy **platform,
     *org = p && p->overlay ? p->overlay : NULL;
 }
 
-static bw_err eval_layered(const struct bw_policy *platform, const struct bw_policy *org,
-                           const struct bw_policy_input *in, struct bw_policy_decision *out) {
-    const struct bw_policy *rp = org ? org : platform;
-    BW_TRY(check_input(platform, rp, in, out));
-    struct eval e;
-    init_eval(&e, platform, rp, in);
-    decide_request(&e, out);
-    pcre2_match_data_free(e.md);
-    return BW_OK;
-}
-
 bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
                       struct bw_policy_decision *out) {
     const struct bw_policy *platform, *org;
     parts(p, &platform, &org);
-    return eval_layered(platform, org, in, out);
+    const struct bw_policy *rp = org ? org : platform;
+    BW_TRY(check_input(platform, rp, org != NULL, in, out));
+    struct eval e;
+    init_eval(&e, org ? p : NULL, platform, rp, in);
+    decide_request(&e, out);
+    finish_eval(&e);
+    return BW_OK;
 }
 
 bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_input *ctx,
@@ -371,17 +463,17 @@ bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_
     base.tools = NULL;
     base.n_tools = 0;
     struct bw_policy_decision first;
-    bw_err err = check_input(platform, rp, &base, &first);
+    bw_err err = check_input(platform, rp, org != NULL, &base, &first);
     for (size_t i = 0; i < n; i++)
         out[i] = first; /* a deny, if the check failed */
     if (err != BW_OK)
         return err;
     struct eval e;
-    init_eval(&e, platform, rp, &base);
+    init_eval(&e, org ? p : NULL, platform, rp, &base);
     request_pass(&e);
     for (size_t i = 0; i < n; i++)
         decide_tool(&e, &tools[i], &out[i]);
-    pcre2_match_data_free(e.md);
+    finish_eval(&e);
     return BW_OK;
 }
 

@@ -13,6 +13,11 @@
 #define BW_POLICY_MAX_PATH_SEGS 16
 #define BW_POLICY_DEFAULT_MATCH_LIMIT 100000
 #define BW_POLICY_DEFAULT_DEPTH_LIMIT 5000
+#define BW_POLICY_DEFAULT_BUDGET_MS 50 /* regex CPU time per request (limits.regex_budget_ms) */
+/* Every compiled regex starts with this callout (ahead of the user's pattern, so it runs once
+ * per start position the matcher tries): the per-request budget is checked there, which bounds
+ * a search whose match limit PCRE2 counts per start position. */
+#define BW_POLICY_RX_PREFIX "(?C255)"
 
 /* One glob of a string matcher. Exact strings (no wildcard) compare by hash first: that keeps
  * a miss to a couple of integer compares, which is what makes 1,000 rules cheap. */
@@ -121,7 +126,10 @@ struct bw_policy {
      * overlay's rules layer. Both are references it holds; base may be NULL. */
     struct bw_policy *base, *overlay;
     struct bw_policy_layer global, rules;
-    uint32_t match_limit, depth_limit;
+    /* Regex limits. A composite's are the overlay's clamped to the platform's (or to the
+     * defaults without a platform policy): an org can lower the operator's ceiling, never
+     * raise it. Its mctx carries them for the overlay's rules. */
+    uint32_t match_limit, depth_limit, budget_ms;
     pcre2_match_context *mctx; /* read-only after load: shared by all threads */
     uint8_t sha256[32];
 };
@@ -142,10 +150,32 @@ const char *bw_policy_jpath_compile(const char *text, struct bw_policy_jpath *ou
 /* The value at path inside v, or NULL. */
 const json_t *bw_policy_jpath_get(const struct bw_policy_jpath *path, const json_t *v);
 
-/* Regex match over bytes: 1 match, 0 no match, -1 limit hit or other matcher error (the
- * caller must fail closed). */
-int bw_policy_rx_match(const struct bw_policy *p, const struct bw_policy_rx *rx,
-                       pcre2_match_data *md, const uint8_t *s, size_t n);
+/* The regex budget of one decision (engine_match.c): the request's budget, the decision's CPU
+ * start and the per-decision copies of the match contexts that carry the callout. */
+struct bw_policy_rxrun {
+    struct bw_policy_budget *budget;
+    int64_t limit_us;   /* the policy's budget for the whole request */
+    int64_t start_us;   /* thread CPU time when this decision's first regex ran; 0: none yet */
+    uint32_t ticks;     /* callouts and matches since the last clock read */
+    pcre2_match_data *md;
+};
+
+/* Thread CPU time in microseconds (CLOCK_THREAD_CPUTIME_ID: time other threads or a preempted
+ * thread spend does not count against a request). */
+int64_t bw_policy_cpu_us(void);
+
+/* Makes a per-decision copy of mctx whose callout charges run (NULL on allocation failure). */
+pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
+                                          struct bw_policy_rxrun *run);
+
+/* Regex match over bytes under mctx (from bw_policy_rx_context): 1 match, 0 no match, -1 limit
+ * hit, budget spent or other matcher error (the caller must fail closed; run->budget is then
+ * exhausted). */
+int bw_policy_rx_match(struct bw_policy_rxrun *run, pcre2_match_context *mctx,
+                       const struct bw_policy_rx *rx, const uint8_t *s, size_t n);
+
+/* Ends a decision's regex work: adds its CPU time to the budget. */
+void bw_policy_rx_finish(struct bw_policy_rxrun *run);
 
 /* Numeric/string/bool/null equality between a JSON argument and a policy value. */
 int bw_policy_json_equal(const json_t *a, const json_t *b);

@@ -196,17 +196,26 @@ static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
                          struct bw_policy_rx *rx) {
     const char *src;
     BW_TRY(get_str(w, n, what, MAX_REGEX_BYTES, &src));
+    /* The budget callout goes first (engine_internal.h): a leading callout runs at every start
+     * position the matcher tries and changes nothing else (a callout that returns 0 is a
+     * no-op; top-level alternatives and option settings keep their meaning). Start-of-pattern
+     * settings such as (*LIMIT_MATCH=...) are therefore not available to a policy. */
+    char wrapped[sizeof BW_POLICY_RX_PREFIX + MAX_REGEX_BYTES];
+    size_t pre = sizeof BW_POLICY_RX_PREFIX - 1, len = strlen(src);
+    memcpy(wrapped, BW_POLICY_RX_PREFIX, pre);
+    memcpy(wrapped + pre, src, len);
     int code = 0;
     PCRE2_SIZE off = 0;
     /* MATCH_INVALID_UTF: message text may hold invalid UTF-8; it is matched, never rejected
      * and never read out of bounds. NEVER_BACKSLASH_C: \C could split a UTF-8 character. */
-    rx->code = pcre2_compile((PCRE2_SPTR)src, strlen(src),
+    rx->code = pcre2_compile((PCRE2_SPTR)wrapped, pre + len,
                              PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
                              &off, w->cctx);
     if (!rx->code) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof msg);
-        return fail(w, n, "%s: bad regex at offset %zu: %s", what, (size_t)off, (char *)msg);
+        return fail(w, n, "%s: bad regex at offset %zu: %s", what,
+                    (size_t)(off >= pre ? off - pre : 0), (char *)msg);
     }
     rx->source = strdup(src);
     if (!rx->source)
@@ -808,6 +817,11 @@ static bw_err limits_field(struct load *w, const char *key, const yaml_node_t *k
         w->p->depth_limit = (uint32_t)n;
         return BW_OK;
     }
+    if (strcmp(key, "regex_budget_ms") == 0) {
+        BW_TRY(get_int(w, v, "limits.regex_budget_ms", 1, 10000, &n));
+        w->p->budget_ms = (uint32_t)n;
+        return BW_OK;
+    }
     return fail(w, k, "limits: unknown key '%.64s'", key);
 }
 
@@ -947,21 +961,6 @@ void bw_policy_each_approval(const struct bw_policy *p,
 
 /* ---- entry points ---- */
 
-bw_err bw_policy_compose(struct bw_policy *platform, struct bw_policy *org,
-                         struct bw_policy **out) {
-    BW_ENSURE(org && !org->overlay && (!platform || !platform->overlay), BW_E_INVALID);
-    BW_ENSURE(org->global.n == 0, BW_E_INVALID);
-    struct bw_policy *p = calloc(1, sizeof *p);
-    if (!p)
-        return BW_E_NOMEM;
-    atomic_init(&p->refs, 1);
-    p->base = platform ? bw_policy_ref(platform) : NULL;
-    p->overlay = bw_policy_ref(org);
-    memcpy(p->sha256, bw_policy_sha256(p), 32);
-    *out = p;
-    return BW_OK;
-}
-
 static bw_err new_policy(struct bw_policy **out) {
     struct bw_policy *p = calloc(1, sizeof *p);
     if (!p)
@@ -969,6 +968,7 @@ static bw_err new_policy(struct bw_policy **out) {
     atomic_init(&p->refs, 1);
     p->match_limit = BW_POLICY_DEFAULT_MATCH_LIMIT;
     p->depth_limit = BW_POLICY_DEFAULT_DEPTH_LIMIT;
+    p->budget_ms = BW_POLICY_DEFAULT_BUDGET_MS;
     *out = p;
     return BW_OK;
 }
@@ -983,7 +983,7 @@ static bw_err make_contexts(struct load *w) {
     pcre2_set_match_limit(w->p->mctx, w->p->match_limit);
     pcre2_set_depth_limit(w->p->mctx, w->p->depth_limit);
     pcre2_set_heap_limit(w->p->mctx, 20 * 1024); /* KiB of backtracking memory per match */
-    pcre2_set_max_pattern_length(w->cctx, MAX_REGEX_BYTES);
+    pcre2_set_max_pattern_length(w->cctx, sizeof BW_POLICY_RX_PREFIX + MAX_REGEX_BYTES);
     pcre2_set_parens_nest_limit(w->cctx, 64);
     return BW_OK;
 }

@@ -1,6 +1,7 @@
 /* engine_match.c: the primitive matchers of the policy engine: globs, exact-string sets, the
  * JSON path subset, argument equality and bounded regex matching. All pure and thread-safe. */
 #include <string.h>
+#include <time.h>
 
 #include "policy/engine_internal.h"
 
@@ -142,14 +143,86 @@ int bw_policy_json_equal(const json_t *a, const json_t *b) {
     return 0;
 }
 
-int bw_policy_rx_match(const struct bw_policy *p, const struct bw_policy_rx *rx,
-                       pcre2_match_data *md, const uint8_t *s, size_t n) {
-    int rc = pcre2_match(rx->code, (PCRE2_SPTR)(s ? s : (const uint8_t *)""), n, 0, 0, md, p->mctx);
+/* ---- bounded regex matching ---- */
+
+int64_t bw_policy_cpu_us(void) {
+    struct timespec t;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0)
+        return INT64_MAX; /* no clock: treat the budget as spent (fail closed) */
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Reads the clock every this many ticks: between two reads at most this many start positions
+ * run, each bounded by the match limit (well under a millisecond at the default), so the
+ * budget is overrun by a few milliseconds at most while a cheap start position costs a counter
+ * increment, not a system call. */
+#define CLOCK_EVERY 32
+
+static int over_budget(struct bw_policy_rxrun *run) {
+    if (run->budget->exhausted)
+        return 1;
+    if (++run->ticks < CLOCK_EVERY && run->start_us)
+        return 0;
+    run->ticks = 0;
+    int64_t now = bw_policy_cpu_us();
+    if (!run->start_us) {
+        run->start_us = now;
+        if (now == INT64_MAX || run->budget->spent_us >= run->limit_us)
+            run->budget->exhausted = 1;
+        return run->budget->exhausted;
+    }
+    if (now == INT64_MAX || run->budget->spent_us + (now - run->start_us) >= run->limit_us)
+        run->budget->exhausted = 1;
+    return run->budget->exhausted;
+}
+
+/* Called by PCRE2 at BW_POLICY_RX_PREFIX (once per start position tried) and at any callout
+ * the pattern has. A negative return ends the whole match with that error. */
+static int on_callout(pcre2_callout_block *cb, void *arg) {
+    (void)cb;
+    return over_budget(arg) ? PCRE2_ERROR_CALLOUT : 0;
+}
+
+pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
+                                          struct bw_policy_rxrun *run) {
+    pcre2_match_context *c = pcre2_match_context_copy((pcre2_match_context *)mctx);
+    if (c)
+        pcre2_set_callout(c, on_callout, run);
+    return c;
+}
+
+int bw_policy_rx_match(struct bw_policy_rxrun *run, pcre2_match_context *mctx,
+                       const struct bw_policy_rx *rx, const uint8_t *s, size_t n) {
+    if (!mctx || over_budget(run)) {
+        run->budget->exhausted = 1;
+        return -1;
+    }
+    if (!run->md && !(run->md = pcre2_match_data_create(1, NULL))) {
+        run->budget->exhausted = 1;
+        return -1; /* out of memory: fail closed like a limit */
+    }
+    int rc = pcre2_match(rx->code, (PCRE2_SPTR)(s ? s : (const uint8_t *)""), n, 0, 0, run->md,
+                         mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
-    /* Match limit, depth limit, JIT stack, heap limit, or anything else: the caller cannot know
-     * what the pattern would have said, so it must fail closed. */
+    /* Match limit, depth limit, JIT stack, heap limit, the budget (callout), or anything else:
+     * the caller cannot know what the pattern would have said, so it must fail closed. */
+    run->budget->exhausted = 1;
     return -1;
+}
+
+void bw_policy_rx_finish(struct bw_policy_rxrun *run) {
+    if (run->start_us) {
+        int64_t now = bw_policy_cpu_us();
+        run->budget->spent_us +=
+            now == INT64_MAX || run->start_us == INT64_MAX ? run->limit_us : now - run->start_us;
+        if (run->budget->spent_us >= run->limit_us)
+            run->budget->exhausted = 1;
+    }
+    run->start_us = 0;
+    run->ticks = 0;
+    pcre2_match_data_free(run->md);
+    run->md = NULL;
 }

@@ -91,6 +91,21 @@ static bw_err load(struct bw_store *s, const char *org_id, struct bw_policy **or
     return BW_OK;
 }
 
+/* Composes org_id's policy with the platform's. A stored policy the platform now refuses (a
+ * reload gave the platform a rule id the org's policy uses) denies that org's calls until it
+ * is replaced: deciding it would make receipts whose rule id names two rules. */
+static bw_err compose(const char *org_id, struct bw_policy *platform, struct bw_policy *org,
+                      struct bw_policy **out) {
+    char why[300];
+    if (bw_policy_compose_check(platform, org, why, sizeof why) != BW_OK) {
+        bw_error("policy: the stored policy of org %s does not compose with the platform "
+                 "policy (%s): its calls are denied",
+                 org_id, why);
+        return BW_E_INVALID;
+    }
+    return bw_policy_compose(platform, org, out);
+}
+
 bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, const char *org_id,
                                struct bw_policy *platform, int64_t now_ms,
                                struct bw_policy **out) {
@@ -119,8 +134,8 @@ bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, co
     pthread_mutex_unlock(&c->mu);
     struct bw_policy *org = NULL, *composed = NULL;
     uint8_t sha[32];
-    if (has && (load(s, org_id, &org, sha) != BW_OK ||
-                (org && bw_policy_compose(platform, org, &composed) != BW_OK))) {
+    if (has && (load(s, org_id, &org, sha) != BW_OK || (org && compose(org_id, platform, org,
+                                                                       &composed) != BW_OK))) {
         bw_policy_unref(org);
         return BW_E_UNAVAILABLE;
     }

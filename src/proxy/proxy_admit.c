@@ -55,7 +55,9 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     snprintf(d->reason, sizeof d->reason, "%s", reason);
     snprintf(d->rule, sizeof d->rule, "limits");
     d->http_status = status;
-    memcpy(d->policy_sha256, c->w->gw->cfg->sha256, 32);
+    /* the org's part of the config, not the config itself: the receipt goes into the org's
+     * evidence pack, which must not carry the operator's config (policy.h) */
+    bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, d->policy_sha256);
     c->retry_after_ms = retry_after_ms;
     c->admission_refused = 1;
 }

@@ -220,6 +220,7 @@ void bw_call_record_decision(struct bw_call *c) {
     snprintf(r.decision, sizeof r.decision, "%s", bw_call_decision_name(c));
     snprintf(r.reason, sizeof r.reason, "%s", c->decision.reason);
     snprintf(r.rule, sizeof r.rule, "%s", c->decision.rule);
+    snprintf(r.layer, sizeof r.layer, "%s", c->decision.layer ? c->decision.layer : "");
     r.has_policy = 1;
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_org_policy = c->decision.has_org_policy;

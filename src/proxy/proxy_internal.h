@@ -97,6 +97,8 @@ struct bw_call {
     json_t *body_json;                  /* the parsed request (chat/embeddings) */
     struct bw_policy_request_view view; /* policy-relevant parts of body_json */
     struct bw_policy_input input;       /* the decision's input, reused for tool calls */
+    struct bw_policy_budget policy_budget; /* the call's regex budget and content verdicts */
+    int no_platform_policy; /* no `policy:` file: the config's allowed_models are the platform */
     char *forward_body;                 /* the body to forward when tools were stripped */
     size_t forward_len;
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */

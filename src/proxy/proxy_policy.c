@@ -40,11 +40,15 @@ const char *bw_call_decision_name(const struct bw_call *c) {
     return bw_policy_effect_name(c->decision.effect);
 }
 
-/* The first policy step: allowed_models from the config. */
+/* The first policy step: allowed_models from the config. Without a platform policy file this
+ * is the operator's restriction for every call, an org's own policy or not. */
 static void decide_by_config(struct bw_call *c) {
     struct bw_policy_decision *d = &c->decision;
     memset(d, 0, sizeof *d);
-    memcpy(d->policy_sha256, c->w->gw->cfg->sha256, 32);
+    /* not the config's own hash: a tenant's evidence pack must not carry the operator's config
+     * (other orgs, upstream, billing); this org's part of it stands in (policy.h) */
+    bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, d->policy_sha256);
+    d->layer = "config";
     if (c->route == BW_ROUTE_MODELS) {
         d->effect = BW_POLICY_ALLOW;
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_ALLOWED);
@@ -65,6 +69,7 @@ static void deny(struct bw_call *c, const char *reason, int status) {
     d->effect = BW_POLICY_DENY;
     snprintf(d->reason, sizeof d->reason, "%s", reason);
     d->rule[0] = 0;
+    d->layer = NULL; /* not a policy layer's decision */
     d->http_status = status;
 }
 
@@ -118,6 +123,9 @@ static void fill_input(struct bw_call *c) {
     in->texts = c->view.texts;
     in->n_texts = c->view.n_texts;
     in->now_s = bw_now_ms() / 1000;
+    /* One budget for every decision of this call: the request, its tools and every tool call
+     * of its answer (docs/POLICY.md "Regex work budget"). */
+    in->budget = &c->policy_budget;
 }
 
 /* The policy in force for the caller's org: the platform's composed with the org's own (if
@@ -125,6 +133,7 @@ static void fill_input(struct bw_call *c) {
 static int acquire_policy(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_policy *platform = bw_gateway_policy_acquire(gw);
+    c->no_platform_policy = platform == NULL;
     if (!gw->org_policies) {
         c->policy = platform;
         return 0;
@@ -134,18 +143,32 @@ static int acquire_policy(struct bw_call *c) {
     bw_policy_unref(platform);
     if (e != BW_OK) {
         c->policy = NULL;
-        memcpy(c->decision.policy_sha256, gw->cfg->sha256, 32);
+        bw_policy_models_sha256(gw->cfg, c->key.org_name, c->decision.policy_sha256);
         deny(c, BW_R_POLICY_UNAVAILABLE, 503);
         return -1;
     }
     return 0;
 }
 
+/* Without a platform policy file the config's allowed_models are the operator's layer: they
+ * hold first, and an org's own policy only decides what they let through (it can tighten,
+ * never loosen them). Returns 1 when that layer decided (deny) or there is nothing else. */
+static int decide_platform_config(struct bw_call *c) {
+    if (!c->no_platform_policy)
+        return 0;
+    decide_by_config(c);
+    if (c->policy) {
+        const uint8_t *org = bw_policy_org_sha256(c->policy);
+        c->decision.has_org_policy = 1;
+        memcpy(c->decision.org_policy_sha256, org ? org : bw_policy_sha256(c->policy), 32);
+    }
+    return !c->policy || c->decision.effect != BW_POLICY_ALLOW;
+}
+
 void bw_call_decide(struct bw_call *c) {
     if (acquire_policy(c) != 0)
         return;
-    if (!c->policy) {
-        decide_by_config(c);
+    if (decide_platform_config(c) || !c->policy) {
         if (c->decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)
             deny(c, BW_R_INTERNAL, 500);
         return;
@@ -154,7 +177,11 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_route_is_chat(c->route) && c->body_json) {
         bw_err e = bw_policy_request_view_init(&c->view, c->body_json);
         if (e != BW_OK) {
-            memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
+            if (c->no_platform_policy)
+                bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name,
+                                        c->decision.policy_sha256);
+            else
+                memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
             deny(c, BW_R_INVALID_REQUEST, 400);
             return;
         }
@@ -163,6 +190,8 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
+    if (c->no_platform_policy) /* the config's text stood in for the platform policy */
+        bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, c->decision.policy_sha256);
     if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
@@ -173,6 +202,7 @@ int bw_call_policy_finalize(struct bw_call *c) {
 
 void bw_call_policy_cleanup(struct bw_call *c) {
     bw_toolstream_free(c->toolstream);
+    bw_policy_budget_cleanup(&c->policy_budget);
     bw_policy_request_view_cleanup(&c->view);
     json_decref(c->body_json);
     free(c->forward_body);

@@ -34,4 +34,17 @@ typedef int (*bw_store_org_policy_fn)(void *arg, const char *text, size_t len);
 bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t max,
                                 bw_store_org_policy_fn fn, void *arg) BW_MUST_CHECK;
 
+/* Policy texts kept for evidence packs (migration 8; docs/EVIDENCE.md 9.2), by the SHA-256 of
+ * their exact bytes, never deleted (they outlive a replaced policy and a deleted org). org_id
+ * NULL or "": a platform text, which every org may see (the platform policy file, the texts
+ * that stand for the config without one); else that org's (its policy versions, also stored
+ * by bw_store_org_policy_put). Storing a text twice is a no-op. */
+bw_err bw_store_policy_text_put(struct bw_store *s, const char *org_id, const char *text,
+                                size_t len, int64_t now_ms) BW_MUST_CHECK;
+/* Calls fn with the stored texts an export for org_id may use: its own and the platform's
+ * (org_id NULL: every text the store shows without a tenant: on SQLite all of them, on
+ * PostgreSQL the platform's), at most max. fn as in bw_store_org_policy_each. */
+bw_err bw_store_policy_texts_each(struct bw_store *s, const char *org_id, size_t max,
+                                  bw_store_org_policy_fn fn, void *arg) BW_MUST_CHECK;
+
 #endif

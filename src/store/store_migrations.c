@@ -308,6 +308,22 @@ static const char m007_sqlite[] =
     ");"
     "CREATE INDEX secrets_master ON secrets(org_id, master_id, id);";
 
+/* 008: policy texts for evidence (docs/EVIDENCE.md 9.2): every policy text a receipt may name,
+ * by SHA-256, never deleted: the platform policy file and the texts that stand for the config
+ * when there is none (org_id ''), and every org policy version (org_id: that org; no foreign
+ * key, so deleting the org or replacing its policy leaves older receipts provable). The
+ * stored org policy versions are copied in. */
+static const char m008_sqlite[] =
+    "CREATE TABLE policy_texts ("
+    "  org_id TEXT NOT NULL,"
+    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+    "  text TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, sha256)"
+    ");"
+    "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
+    "  SELECT org_id, sha256, text, updated_ms FROM org_policies;";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -316,5 +332,6 @@ const struct bw_migration bw_store_migrations[] = {
     {5, m005_sqlite},
     {6, m006_sqlite},
     {7, m007_sqlite},
+    {8, m008_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

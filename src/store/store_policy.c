@@ -5,6 +5,7 @@
 
 #include "store/org_policy.h"
 #include "store/sql.h"
+#include "util/codec.h"
 
 bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text,
                                size_t len, const uint8_t sha256[32], int64_t now_ms,
@@ -24,6 +25,12 @@ bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const cha
                        " DO UPDATE SET active = 1, updated_ms = excluded.updated_ms,"
                        " updated_by = excluded.updated_by",
                        a, 5, NULL, NULL, NULL);
+    /* and among the texts kept for evidence, which outlive the org (migration 8) */
+    if (e == BW_OK)
+        e = bw_sql_run(s,
+                       "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
+                       " VALUES ($1, $3, $2, $4) ON CONFLICT (org_id, sha256) DO NOTHING",
+                       a, 4, NULL, NULL, NULL);
     if (e != BW_OK) {
         bw_sql_rollback(s);
         return e;
@@ -143,6 +150,43 @@ bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t m
                            "SELECT text FROM org_policies WHERE org_id = $1"
                            " ORDER BY updated_ms, sha256 LIMIT $2",
                            a, 2, version_row, &v, NULL);
+    for (size_t i = 0; i < v.n; i++) {
+        if (e == BW_OK && fn(arg, v.texts[i], strlen(v.texts[i])) != 0)
+            e = BW_E_INTERNAL;
+        free(v.texts[i]);
+    }
+    free(v.texts);
+    return e;
+}
+
+/* ---- policy texts for evidence (migration 8) ---- */
+
+bw_err bw_store_policy_text_put(struct bw_store *s, const char *org_id, const char *text,
+                                size_t len, int64_t now_ms) {
+    const char *org = org_id ? org_id : "";
+    BW_ENSURE(!org[0] || bw_sql_id_ok(org), BW_E_NOT_FOUND);
+    BW_ENSURE(strlen(text) == len, BW_E_INVALID); /* no NUL inside: TEXT columns end there */
+    uint8_t sha[32];
+    bw_sha256(text, len, sha);
+    struct bw_sql_arg a[4] = {BW_SQL_T(org), BW_SQL_B(sha, 32), BW_SQL_T(text), BW_SQL_I(now_ms)};
+    return bw_sql_once(s, org[0] ? org : NULL, 1,
+                       "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
+                       " VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, sha256) DO NOTHING",
+                       a, 4, NULL, NULL, NULL);
+}
+
+bw_err bw_store_policy_texts_each(struct bw_store *s, const char *org_id, size_t max,
+                                  bw_store_org_policy_fn fn, void *arg) {
+    BW_ENSURE(!org_id || bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct versions v = {fn, arg, NULL, 0, 0};
+    struct bw_sql_arg a[2] = {BW_SQL_I((int64_t)max), BW_SQL_T(org_id ? org_id : "")};
+    /* gathered first: fn runs outside the transaction. Without an org: every row the scope
+     * shows (SQLite: all; PostgreSQL without a tenant: the platform's). */
+    bw_err e = bw_sql_once(s, org_id, 0,
+                           org_id ? "SELECT text FROM policy_texts WHERE org_id = $2 OR"
+                                    " org_id = '' ORDER BY sha256 LIMIT $1"
+                                  : "SELECT text FROM policy_texts ORDER BY sha256 LIMIT $1",
+                           a, org_id ? 2 : 1, version_row, &v, NULL);
     for (size_t i = 0; i < v.n; i++) {
         if (e == BW_OK && fn(arg, v.texts[i], strlen(v.texts[i])) != 0)
             e = BW_E_INTERNAL;

@@ -300,9 +300,11 @@ test('evidence over HTTP, then export + verify after kill -9, checked independen
     for (const a of [...acked, ...late])
         assert.ok(byName.has(`receipts/${String(a.index).padStart(20, '0')}.json`),
                   `acknowledged receipt ${a.id} is missing from the pack after kill -9`);
-    // The policy in force (the config the gateway ran with) is in the pack.
+    // The policy in force without a policy file is the org's part of the config (its
+    // allowed_models), kept in the database: not the operator's config file (EVIDENCE.md 9.2).
     const pol = members.filter((m) => m.name.startsWith('policies/'));
     assert.equal(pol.length, 1);
     assert.equal(sha(pol[0].data).toString('hex'), pol[0].name.slice(9, 73));
-    assert.ok(pol[0].data.equals(fs.readFileSync(gw.configPath)));
+    assert.match(pol[0].data.toString(), /^# bulwark\.dev\/config-models\/v1\n[^]*allowed_models:\n  - "gpt-4o-mini"\n/);
+    assert.ok(!pol[0].data.equals(fs.readFileSync(gw.configPath)));
 });

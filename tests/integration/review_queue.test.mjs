@@ -266,7 +266,7 @@ test('signoff readiness: public-safe for every key, detailed for admins', async 
     // An org's own policy naming a role nobody holds makes that org, and only it, not ready.
     const orgPolicy = 'version: 1\nrules:\n  - id: pay\n    match: {content: PAY}\n' +
         '    effect: require_approval\n    approval: {reviewer_role: finance, quorum: 2}\n' +
-        '  - id: chat\n    match: {route: chat}\n    effect: allow\n';
+        '  - id: org-chat\n    match: {route: chat}\n    effect: allow\n';
     const put = await request(gw.port, {
         method: 'PUT', path: '/api/v1/policies', body: orgPolicy,
         headers: { authorization: `Bearer ${otherAdmin}`, 'content-type': 'application/yaml' },

@@ -6,7 +6,8 @@
 //           w.B = {org_id, owner}         (an org made with `bulwark org create`)
 //           w.op                          (an operator key: `bulwark key create --operator`)
 //   await w.stop();                        (stops PostgreSQL; scope.cleanup() stops the rest)
-// Options: yaml (appended to the config), files ({name: text} written into the data dir first).
+// Options: yaml (appended to the config), files ({name: text} written into the data dir first),
+// config (configYaml options, e.g. {workers: 1}).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +28,7 @@ async function cli(args) {
     return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
-export async function startTenants(scope, backend, { yaml = '', files = {} } = {}) {
+export async function startTenants(scope, backend, { yaml = '', files = {}, config = {} } = {}) {
     const parent = await scope.tmpdir('bw-it-tenants-');
     const dir = path.join(parent, 'data');
     let pgDir = null, database = null;
@@ -48,7 +49,7 @@ export async function startTenants(scope, backend, { yaml = '', files = {} } = {
     for (const [name, text] of Object.entries(files))
         await fsp.writeFile(path.join(dir, name), text);
     const configPath = path.join(dir, 'test-config.yaml');
-    await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }) +
+    await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null, ...config }) +
                         (database ? `database: "${database}"\n` : '') + yaml);
     const proc = scope.spawn(['serve', '--data', dir, '--config', configPath, '--listen', '127.0.0.1:0'],
                              { name: `serve (${backend})` });

@@ -57,6 +57,7 @@ static void make_decision(struct bw_receipt *r) {
     snprintf(r->decision, sizeof r->decision, "deny");
     snprintf(r->reason, sizeof r->reason, "policy.model_not_allowed");
     snprintf(r->rule, sizeof r->rule, "models/deny-large");
+    snprintf(r->layer, sizeof r->layer, "rules");
     fill(r->request_sha256, 0x00);
     r->has_policy = 1;
     fill(r->policy_sha256, 0x40);
@@ -203,6 +204,7 @@ static void test_cap(void **state) {
     memset(r.decision, '"', sizeof r.decision - 1);
     memset(r.reason, '"', sizeof r.reason - 1);
     memset(r.rule, '"', sizeof r.rule - 1);
+    memset(r.layer, '"', sizeof r.layer - 1);
     memset(r.status, '"', sizeof r.status - 1);
     r.has_policy = 1;
     char origin[256];
@@ -418,6 +420,7 @@ static bw_err ref_encode_predicate(struct ref_enc *e, const struct bw_receipt *r
         BW_TRY(ref_member_int(e, "http_status", r->http_status));
     BW_TRY(ref_put_key(e, "kind"));
     BW_TRY(ref_put_string(e, kind, strlen(kind)));
+    BW_TRY(REF_MEMBER_STR(e, "layer", r, layer));
     BW_TRY(ref_encode_log(e, origin, index));
     BW_TRY(REF_MEMBER_STR(e, "model", r, model));
     BW_TRY(REF_MEMBER_STR(e, "org_id", r, org_id));
@@ -621,6 +624,7 @@ static void rnd_receipt(struct bw_receipt *r) {
     rnd_field(r->decision, sizeof r->decision);
     rnd_field(r->reason, sizeof r->reason);
     rnd_field(r->rule, sizeof r->rule);
+    rnd_field(r->layer, sizeof r->layer);
     rnd_field(r->status, sizeof r->status);
     r->http_status = one_in(2) ? 0 : (int)rnd_int();
     int ignored;
@@ -743,6 +747,7 @@ static void make_largest(struct bw_receipt *r) {
     memset(r->decision, '"', sizeof r->decision - 1);
     memset(r->reason, '"', sizeof r->reason - 1);
     memset(r->rule, '"', sizeof r->rule - 1);
+    memset(r->layer, '"', sizeof r->layer - 1);
     memset(r->status, '"', sizeof r->status - 1);
     r->has_policy = r->has_org_policy = r->has_response = r->has_parent = 1;
     r->has_usage = r->has_cost = r->usage_estimated = 1;
