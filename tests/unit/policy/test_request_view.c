@@ -211,8 +211,8 @@ static void refused_names(void **state) {
             "{\"functions\":[{\"name\":\"%s\"}]}",
             "{\"function_call\":{\"name\":\"%s\"}}",
             "{\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"%s\"}}}",
-            "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"1\",\"type\":"
-            "\"function\",\"function\":{\"name\":\"%s\",\"arguments\":\"{}\"}}]}]}",
+            ("{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"1\",\"type\":"
+             "\"function\",\"function\":{\"name\":\"%s\",\"arguments\":\"{}\"}}]}]}"),
             "{\"messages\":[{\"role\":\"assistant\",\"function_call\":{\"name\":\"%s\"}}]}",
             "{\"messages\":[{\"role\":\"function\",\"name\":\"%s\",\"content\":\"r\"}]}",
         };
