@@ -225,6 +225,7 @@ void bw_call_record_decision(struct bw_call *c) {
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_org_policy = c->decision.has_org_policy;
     memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
+    r.tool_calls = c->request_tools; /* the request's tools that were not simply allowed */
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 

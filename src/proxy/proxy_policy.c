@@ -225,10 +225,47 @@ static int build_view(struct bw_call *c) {
         }
         deny(c, reason, 400);
         c->refusal_message = c->refusal_buf;
+        if (strcmp(reason, BW_R_TOOL_NAME_INVALID) == 0) /* listed without its name */
+            bw_receipt_add_tool_call(&c->request_tools, NULL, "deny", reason, NULL);
         return -1;
     }
     c->body_modified = 1;
     return 0;
+}
+
+/* The decision receipt lists the request's tools whose own decision was not allow: stripped
+ * ones (TOOL_STRIPPED), and, when the request was refused or waits for approval, the tools that
+ * refused it or ask for review, each with its reason. Each tool is decided again only on that
+ * path (a refusal), so an allowed call pays nothing for it. */
+static void list_request_tools(struct bw_call *c) {
+    size_t n = c->view.n_tools;
+    if (c->decision.effect == BW_POLICY_ALLOW) {
+        for (size_t i = 0; i < n; i++)
+            if (bw_policy_stripped(&c->decision, i))
+                bw_receipt_add_tool_call(&c->request_tools, c->view.tools[i].name, "strip",
+                                         BW_R_TOOL_STRIPPED, NULL);
+        return;
+    }
+    struct bw_policy_decision *d = n ? calloc(n, sizeof *d) : NULL;
+    if (!d)
+        return; /* no tools, or out of memory: the receipt still has the reason and rule */
+    /* A tool is listed when a rule of its own decided it: the request's own outcome (no
+     * tools; e.g. a content deny) would otherwise be repeated for every tool. */
+    struct bw_policy_input alone = c->input;
+    alone.tools = NULL;
+    alone.n_tools = 0;
+    struct bw_policy_decision req;
+    (void)bw_policy_eval(c->policy, &alone, &req);
+    (void)bw_policy_decide_tools(c->policy, &c->input, c->view.tools, n, d);
+    for (size_t i = 0; i < n; i++)
+        if (d[i].effect != BW_POLICY_ALLOW &&
+            (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))
+            bw_receipt_add_tool_call(&c->request_tools, c->view.tools[i].name,
+                                     bw_policy_effect_name(d[i].effect),
+                                     d[i].effect == BW_POLICY_STRIP ? BW_R_TOOL_STRIPPED
+                                                                    : d[i].reason,
+                                     NULL);
+    free(d);
 }
 
 void bw_call_decide(struct bw_call *c) {
@@ -247,8 +284,9 @@ void bw_call_decide(struct bw_call *c) {
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
-    if (c->decision.effect != BW_POLICY_DENY && refuse_strip_conflicts(c) != 0)
-        return;
+    if (c->decision.effect != BW_POLICY_DENY)
+        (void)refuse_strip_conflicts(c);
+    list_request_tools(c);
     if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import {
     Scope, initData, configYaml, postJson, assertError, assertDecision, predicate, waitOutcome,
+    receiptAt,
 } from './lib/harness.mjs';
 
 const POLICY = `version: 1
@@ -96,6 +97,12 @@ async function refused(body, status, code, what) {
     return r;
 }
 
+// The decision receipt's list of the request's tools that were not simply allowed.
+const listed = (r) => {
+    const p = predicate(receiptAt(gw.dir, Number(r.headers['bulwark-receipt-id'].split('.')[1])));
+    return p.tool_calls;
+};
+
 // Posts body, asserts 200 and returns the body the upstream received.
 async function forwarded(body) {
     const before = seen.length;
@@ -114,9 +121,14 @@ test('a stripped tool reaches the upstream neither in tools nor in functions', a
     assert.ok(!/web_search/i.test(got.text), `stripped tool forwarded: ${got.text}`);
     assert.deepEqual(got.json.tools.map((t) => t.function.name), ['calc']);
     assert.deepEqual(got.json.functions.map((f) => f.name), ['calc']);
-    // The outcome receipt lists the stripped tool with TOOL_STRIPPED.
-    const o = predicate(await waitOutcome(gw.dir, assertDecision(r, 'allow', gw.keys)));
-    assert.deepEqual(o.tool_calls, [{ decision: 'strip', name: 'web_search', reason: 'TOOL_STRIPPED' }]);
+    // The decision and outcome receipts list the stripped tool with TOOL_STRIPPED.
+    const index = assertDecision(r, 'allow', gw.keys);
+    const stripped = [{ decision: 'strip', name: 'web_search', reason: 'TOOL_STRIPPED' }];
+    const d = predicate(receiptAt(gw.dir, index));
+    assert.deepEqual(d.tool_calls, stripped);
+    assert.equal(d.tool_calls_total, 1);
+    const o = predicate(await waitOutcome(gw.dir, index));
+    assert.deepEqual(o.tool_calls, stripped);
     assert.equal(o.tool_calls_total, 1);
 });
 
@@ -128,9 +140,11 @@ test('a functions list emptied by strip goes, with its function_call', async () 
 });
 
 test('a force or a history call naming a stripped tool is refused (TOOL_STRIP_CONFLICT)', async () => {
-    await refused(chat({ functions: [{ name: 'web_search' }, { name: 'calc' }],
-                         function_call: { name: 'web_search' } }),
-                  403, 'TOOL_STRIP_CONFLICT', 'forced function_call');
+    const r = await refused(chat({ functions: [{ name: 'web_search' }, { name: 'calc' }],
+                                   function_call: { name: 'web_search' } }),
+                            403, 'TOOL_STRIP_CONFLICT', 'forced function_call');
+    assert.equal(predicate(receiptAt(gw.dir, assertDecision(r, 'deny', gw.keys))).rule, 'strip-web');
+    assert.deepEqual(listed(r), [{ decision: 'strip', name: 'web_search', reason: 'TOOL_STRIPPED' }]);
     await refused(chat({ tools: [fn('web_search'), fn('calc')],
                          tool_choice: { type: 'function', function: { name: 'web_search' } } }),
                   403, 'TOOL_STRIP_CONFLICT', 'forced tool_choice');
@@ -164,8 +178,10 @@ test('a content rule sees text hidden anywhere the upstream reads', async () => 
         'file data': chat({ messages: [{ role: 'user', content: [
             { type: 'file', file: { filename: 'a.txt', file_data: 'XYZZY' } }] }] }),
     };
-    for (const [what, body] of Object.entries(hidden))
-        await refused(body, 403, 'CONTENT_BLOCKED', what);
+    for (const [what, body] of Object.entries(hidden)) {
+        const r = await refused(body, 403, 'CONTENT_BLOCKED', what);
+        assert.equal(listed(r), undefined, `${what}: a content deny is not a tool's`);
+    }
     // the same bodies without the marker go through
     for (const body of Object.values(hidden))
         await forwarded(JSON.parse(JSON.stringify(body).replaceAll('XYZZY', 'plain')));
@@ -183,8 +199,10 @@ test('embeddings input is read by content rules too', async () => {
 });
 
 test('tool names match case-insensitively: Shell and SHELL_exec are denied by shell*', async () => {
-    for (const name of ['Shell', 'SHELL_exec', 'sHeLl'])
-        await refused(chat({ tools: [fn(name)] }), 403, 'TOOL_DENIED', name);
+    for (const name of ['Shell', 'SHELL_exec', 'sHeLl']) {
+        const r = await refused(chat({ tools: [fn('calc'), fn(name)] }), 403, 'TOOL_DENIED', name);
+        assert.deepEqual(listed(r), [{ decision: 'deny', name, reason: 'TOOL_DENIED' }]);
+    }
     await refused(chat({ functions: [{ name: 'Shell' }] }), 403, 'TOOL_DENIED', 'functions Shell');
     await refused(chat({ tools: [fn('calc')], tool_choice: { type: 'function',
                                                                 function: { name: 'SHELL' } } }),
@@ -201,6 +219,7 @@ test('tool names outside ^[A-Za-z0-9_.-]{1,64}$ are refused', async () => {
             function: { name: 'shell\u200b', arguments: '{}' } }] }] }),
                             400, 'TOOL_NAME_INVALID', 'history call');
     assert.match(r.json.error.message, /tool name/);
+    assert.deepEqual(listed(r), [{ decision: 'deny', reason: 'TOOL_NAME_INVALID' }]);
 });
 
 test('a custom tool is decided under its own name, never a decoy name', async () => {
