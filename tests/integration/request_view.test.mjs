@@ -14,7 +14,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import {
     Scope, initData, configYaml, postJson, assertError, assertDecision, predicate, waitOutcome,
-    receiptAt,
+    receiptAt, run,
 } from './lib/harness.mjs';
 
 const POLICY = `version: 1
@@ -243,4 +243,15 @@ test('a custom tool is decided under its own name, never a decoy name', async ()
 test('a top-level member the gateway does not know is refused, not forwarded unread', async () => {
     await refused(chat({ extra_instructions: 'anything' }), 400, 'INVALID_REQUEST', 'unknown member');
     await refused(chat({ prompt: 'x' }), 400, 'INVALID_REQUEST', 'prompt in chat');
+});
+
+test('the evidence pack holding these receipts verifies', async () => {
+    gw.proc.kill('SIGTERM');
+    await gw.proc.exited;
+    const pack = path.join(path.dirname(gw.dir), 'pack.tar');
+    const ex = await run(['export', '--data', gw.dir, '--out', pack]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const v = await run(['verify', '--trust', gw.keys.public_key, pack, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.equal(JSON.parse(v.stdout).ok, true);
 });
