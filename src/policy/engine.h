@@ -10,7 +10,8 @@
  *      no match is a deny with NO_MATCHING_RULE.
  *   A regex match-limit error anywhere is a deny with POLICY_MATCH_LIMIT (fail closed).
  * A request is decided once on its own (no tool: rules with a `tool` matcher cannot match) and
- * once per declared tool (as if it carried only that tool). The result is the first deny, else
+ * once per tool name it uses (declared, forced or called in its history: the request view below;
+ * as if it carried only that tool). Tool matchers compare names ASCII case-insensitively. The result is the first deny, else
  * the first require_approval, else allow with the tools whose decision was `strip` marked as
  * stripped. So cost is (1 + tools) x rules at worst.
  *
