@@ -311,10 +311,12 @@ static void decide_request(struct eval *e, struct bw_policy_decision *out) {
         struct bw_policy_decision t;
         memset(&t, 0, sizeof t);
         decide_tool(e, &e->in->tools[i], &t);
-        if (t.effect == BW_POLICY_STRIP)
+        if (t.effect == BW_POLICY_STRIP) {
             out->stripped[i / 64] |= 1ull << (i % 64);
-        else if (severity(t.effect) > severity(out->effect))
+        } else if (severity(t.effect) > severity(out->effect)) {
+            memcpy(t.stripped, out->stripped, sizeof t.stripped); /* keep the marks so far */
             *out = t;
+        }
     }
     /* An approved require_approval is forwarded later: it must still lose its stripped tools. */
     if (out->effect == BW_POLICY_DENY)

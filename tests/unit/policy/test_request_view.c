@@ -379,6 +379,19 @@ static void decisions_from_the_view(void **state) {
     assert_false(bw_policy_stripped(&d, 0));
     assert_true(bw_policy_stripped(&d, 1));
     bw_policy_unref(p);
+    /* a request waiting for approval keeps its stripped tools marked: once approved it is
+     * forwarded without them */
+    p = compile("version: 1\nrules:\n"
+                "  - id: strip-web\n    match: {tool: web_search}\n    effect: strip\n"
+                "  - id: pay\n    match: {tool: pay}\n    effect: require_approval\n"
+                "    approval: {reviewer_role: reviewer}\n"
+                "  - id: all\n    effect: allow\n");
+    d = decide(p, "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"web_search\"}},"
+                  "{\"type\":\"function\",\"function\":{\"name\":\"pay\"}}]}");
+    assert_int_equal(d.effect, BW_POLICY_REQUIRE_APPROVAL);
+    assert_true(bw_policy_stripped(&d, 0));
+    assert_false(bw_policy_stripped(&d, 1));
+    bw_policy_unref(p);
 }
 
 static void glob_case(void **state) {
