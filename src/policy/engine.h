@@ -11,7 +11,8 @@
  *   A regex match-limit error anywhere, or the request's regex budget running out (struct
  *   bw_policy_budget), is a deny with POLICY_MATCH_LIMIT (fail closed).
  * A request is decided once on its own (no tool: rules with a `tool` matcher cannot match) and
- * once per declared tool (as if it carried only that tool). The result is the first deny, else
+ * once per tool name it uses (declared, forced or called in its history: the request view below;
+ * as if it carried only that tool). Tool matchers compare names ASCII case-insensitively. The result is the first deny, else
  * the first require_approval, else allow with the tools whose decision was `strip` marked as
  * stripped. So cost is (1 + tools) x rules at worst.
  *
@@ -32,7 +33,7 @@
 #define BW_POLICY_MAX_BYTES (4u << 20)  /* a policy file larger than this is refused */
 #define BW_POLICY_MAX_RULES 20000       /* both layers together */
 #define BW_POLICY_MAX_TOOLS 128         /* tools in one request; more is INVALID_REQUEST */
-#define BW_POLICY_MAX_TEXTS 4096        /* message texts in one request */
+#define BW_POLICY_MAX_TEXTS 65536       /* texts in one request (every string the upstream gets) */
 #define BW_POLICY_MAX_ARGS_BYTES 262144 /* a tool call's arguments JSON text */
 #define BW_POLICY_ID_SIZE 65            /* rule ids: 1..64 bytes */
 #define BW_POLICY_REASON_SIZE 49        /* reason codes: 3..48 bytes */
@@ -176,9 +177,19 @@ const char *bw_policy_effect_name(enum bw_policy_effect e);
 
 /* ---- views of OpenAI bodies ---- */
 
-/* The policy-relevant parts of an OpenAI chat request body, borrowed from the body (which must
- * outlive the view): model, max_tokens (or max_completion_tokens), declared tools, and every
- * message text (string contents and the text parts of array contents). */
+/* The one normalized view of a request body (src/policy/request_view.c; docs/POLICY.md "What
+ * the policy reads"): borrowed from the body, which must outlive the view.
+ * - tools: every tool name the request uses, in any form, once each (names compare ASCII
+ *   case-insensitively), each decided as a declared tool (args NULL);
+ * - refs: every place that names one of them (declarations in tools[] / functions[], the forced
+ *   tool_choice / function_call, allowed_tools, calls in the history), so strip can remove a
+ *   tool from every place it is named;
+ * - texts: every string the upstream receives (any depth: contents, names, tool and parameter
+ *   descriptions, schemas, arguments, metadata, prediction, file data...) and every object key
+ *   that is not an API member name, except the top-level model and the fixed enum values of
+ *   structural members (role, type, tool_choice modes...).
+ * A top-level member the view does not know is refused (BW_E_INVALID): nothing is forwarded
+ * unread. */
 struct bw_policy_request_view {
     const char *model;
     int64_t max_tokens;
@@ -186,11 +197,59 @@ struct bw_policy_request_view {
     size_t n_tools;
     struct bw_slice *texts;
     size_t n_texts;
+    struct bw_policy_tool_ref *refs;
+    size_t n_refs;
+    size_t texts_cap, refs_cap; /* allocated room (grows to the maxima) */
+    json_t *retained; /* owned: parts removed from the body (strip) that names and texts still
+                       * point into; bw_policy_request_view_retain, freed by cleanup */
 };
 
-/* Fills v from body. Errors: BW_E_INVALID (not an object, model not a string, malformed tools
- * or messages), BW_E_TOO_LARGE (more than BW_POLICY_MAX_TOOLS tools or BW_POLICY_MAX_TEXTS
- * texts), BW_E_NOMEM. On error v is left empty (cleanup is still safe). */
+#define BW_POLICY_MAX_TOOL_REFS 4096 /* places naming a tool in one request */
+#define BW_POLICY_TOOL_NAME_MAX 64   /* tool names: ^[A-Za-z0-9_.-]{1,64}$ */
+
+/* The kind of body a view reads (its known top-level members differ). */
+enum bw_policy_body_kind {
+    BW_POLICY_BODY_CHAT = 0,   /* /v1/chat/completions (and the widget's built request) */
+    BW_POLICY_BODY_EMBEDDINGS, /* /v1/embeddings */
+};
+
+/* Where a request names a tool. */
+enum bw_policy_tool_place {
+    BW_POLICY_PLACE_TOOLS = 0,     /* a declaration in tools[] (function or custom) */
+    BW_POLICY_PLACE_FUNCTIONS,     /* a declaration in the legacy functions[] */
+    BW_POLICY_PLACE_TOOL_CHOICE,   /* tool_choice: forced, or listed in allowed_tools */
+    BW_POLICY_PLACE_FUNCTION_CALL, /* the legacy function_call forcing it */
+    BW_POLICY_PLACE_HISTORY,       /* messages[]: a tool_calls[] entry, a legacy function_call,
+                                    * or a role "function" result's name */
+};
+
+struct bw_policy_tool_ref {
+    enum bw_policy_tool_place place;
+    size_t tool;          /* index into the view's tools */
+    const json_t *node;   /* TOOLS / FUNCTIONS: the declaration (the element of its array) */
+};
+
+/* Keeps node alive as long as the view (take a reference before removing it from the body:
+ * the view's names and texts may point into it). Errors: BW_E_NOMEM. */
+bw_err bw_policy_request_view_retain(struct bw_policy_request_view *v,
+                                     json_t *node) BW_MUST_CHECK;
+
+/* 1 if name (len bytes, NULs included) is a tool name Bulwark accepts: 1..64 bytes of
+ * [A-Za-z0-9_.-]. Anything else (unicode, spaces, control bytes, empty, longer) is refused. */
+int bw_policy_tool_name_ok(const char *name, size_t len);
+
+/* Builds the view of a body of the given kind (as bw_policy_request_view_init). On failure
+ * *reason is a static reason code (INVALID_REQUEST, TOOL_NAME_INVALID) and why a message for
+ * the client naming the member (never echoing its value). */
+bw_err bw_policy_request_view_build(struct bw_policy_request_view *v, const json_t *body,
+                                    enum bw_policy_body_kind kind, const char **reason, char *why,
+                                    size_t why_size) BW_MUST_CHECK;
+
+/* Fills v from body: a chat body, or an embeddings body when it has `input` and no `messages`.
+ * Errors: BW_E_INVALID (not an object, model not a string, an unknown top-level member,
+ * malformed tools, tool choices, calls or messages, a tool name outside the alphabet),
+ * BW_E_TOO_LARGE (more than BW_POLICY_MAX_TOOLS tool names, BW_POLICY_MAX_TOOL_REFS places or
+ * BW_POLICY_MAX_TEXTS texts), BW_E_NOMEM. On error v is left empty (cleanup is still safe). */
 bw_err bw_policy_request_view_init(struct bw_policy_request_view *v,
                                    const json_t *body) BW_MUST_CHECK;
 void bw_policy_request_view_cleanup(struct bw_policy_request_view *v);

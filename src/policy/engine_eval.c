@@ -152,7 +152,7 @@ static int tool_args_ok(struct eval *e, const struct bw_policy_rule *r, const js
 
 /* The tool being decided against the rule's tool matcher; no tool never matches. */
 static int tool_match(struct eval *e, const struct bw_policy_rule *r) {
-    if (!e->tool || !bw_policy_strset_match(&r->tool, e->tool->name, e->h_tool))
+    if (!e->tool || !bw_policy_strset_match_ci(&r->tool, e->tool->name))
         return 0;
     return tool_args_ok(e, r, e->tool->args);
 }
@@ -408,12 +408,15 @@ static void decide_request(struct eval *e, struct bw_policy_decision *out) {
         struct bw_policy_decision t;
         memset(&t, 0, sizeof t);
         decide_tool(e, &e->in->tools[i], &t);
-        if (t.effect == BW_POLICY_STRIP)
+        if (t.effect == BW_POLICY_STRIP) {
             out->stripped[i / 64] |= 1ull << (i % 64);
-        else if (severity(t.effect) > severity(out->effect))
+        } else if (severity(t.effect) > severity(out->effect)) {
+            memcpy(t.stripped, out->stripped, sizeof t.stripped); /* keep the marks so far */
             *out = t;
+        }
     }
-    if (out->effect != BW_POLICY_ALLOW)
+    /* An approved require_approval is forwarded later: it must still lose its stripped tools. */
+    if (out->effect == BW_POLICY_DENY)
         memset(out->stripped, 0, sizeof out->stripped);
 }
 

@@ -145,6 +145,17 @@ const char *bw_policy_glob_invalid(const char *pat);
 /* 1 if s matches any pattern of set (s NULL matches nothing). h is bw_policy_hash(s). */
 int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h);
 
+/* Tool names (docs/POLICY.md "Tool names"): the same glob and exact matching, but ASCII
+ * case-insensitive, so `shell*` also matches `Shell` and `SHELL_exec`. */
+int bw_policy_glob_match_ci(const char *pat, const char *s);
+int bw_policy_strset_match_ci(const struct bw_policy_strset *set, const char *s);
+
+/* request_view.c: fills the view's tools, places and texts from body (v->model and the caps
+ * are engine_request.c's). On failure sets *reason (a static code) and writes why. */
+bw_err bw_policy_view_fill(struct bw_policy_request_view *v, const json_t *body,
+                           enum bw_policy_body_kind kind, const char **reason, char *why,
+                           size_t why_size) BW_MUST_CHECK;
+
 /* Compiles a JSON path ("$", "$.a.b[0]"). NULL on success, else why not (static). */
 const char *bw_policy_jpath_compile(const char *text, struct bw_policy_jpath *out);
 /* The value at path inside v, or NULL. */

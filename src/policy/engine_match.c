@@ -37,6 +37,64 @@ int bw_policy_glob_match(const char *pat, const char *s) {
     return *pat == 0;
 }
 
+static char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* bw_policy_glob_match with both sides folded to ASCII lowercase byte by byte: tool names are
+ * ASCII only (bw_policy_tool_name_ok), so no other folding can make two names equal. */
+int bw_policy_glob_match_ci(const char *pat, const char *s) {
+    const char *star = NULL, *resume = NULL;
+    while (*s) {
+        if (*pat == '*') {
+            star = pat++;
+            resume = s;
+        } else if (*pat == '?' || (*pat && ascii_lower(*pat) == ascii_lower(*s))) {
+            pat++;
+            s++;
+        } else if (star) {
+            pat = star + 1;
+            s = ++resume;
+        } else {
+            return 0;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == 0;
+}
+
+/* Locale-independent, unlike strcasecmp: only A-Z fold. */
+static int ascii_case_equal(const char *a, const char *b) {
+    for (; *a && ascii_lower(*a) == ascii_lower(*b); a++, b++)
+        ;
+    return ascii_lower(*a) == ascii_lower(*b);
+}
+
+/* No hash fast path: the hash is of the exact bytes. Tool rules are few next to org rules. */
+int bw_policy_strset_match_ci(const struct bw_policy_strset *set, const char *s) {
+    if (!s)
+        return 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const struct bw_policy_pat *p = &set->v[i];
+        if (p->is_glob ? bw_policy_glob_match_ci(p->text, s) : ascii_case_equal(p->text, s))
+            return 1;
+    }
+    return 0;
+}
+
+int bw_policy_tool_name_ok(const char *name, size_t len) {
+    if (!name || len == 0 || len > BW_POLICY_TOOL_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Brackets, braces and backslashes are reserved so that a later, richer glob syntax can never
  * silently change what an existing policy means. */
 const char *bw_policy_glob_invalid(const char *pat) {

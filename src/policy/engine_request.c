@@ -12,85 +12,6 @@
 
 #define MAX_ARGS_DEPTH 64
 
-struct texts {
-    struct bw_slice *v;
-    size_t n;
-};
-
-static bw_err add_text(struct texts *t, const json_t *s) {
-    if (!json_is_string(s))
-        return BW_OK;
-    if (t->n >= BW_POLICY_MAX_TEXTS)
-        return BW_E_TOO_LARGE;
-    t->v[t->n++] = bw_slice_of(json_string_value(s), json_string_length(s));
-    return BW_OK;
-}
-
-/* A string, or an array whose strings / {"type":"text","text":..} parts are texts. */
-static bw_err add_content(struct texts *t, const json_t *c) {
-    if (json_is_string(c))
-        return add_text(t, c);
-    if (!json_is_array(c))
-        return json_is_null(c) || !c ? BW_OK : BW_E_INVALID;
-    size_t i;
-    json_t *part;
-    json_array_foreach(c, i, part) {
-        if (json_is_string(part))
-            BW_TRY(add_text(t, part));
-        else if (json_is_object(part))
-            BW_TRY(add_text(t, json_object_get(part, "text")));
-        else
-            return BW_E_INVALID;
-    }
-    return BW_OK;
-}
-
-/* Message contents, plus the arguments of earlier assistant tool calls in the history: they go
- * to the model too, so content patterns must see them. */
-static bw_err add_messages(struct texts *t, const json_t *msgs) {
-    if (!msgs)
-        return BW_OK;
-    if (!json_is_array(msgs))
-        return BW_E_INVALID;
-    size_t i, j;
-    json_t *m, *call;
-    json_array_foreach(msgs, i, m) {
-        if (!json_is_object(m))
-            return BW_E_INVALID;
-        BW_TRY(add_content(t, json_object_get(m, "content")));
-        json_t *calls = json_object_get(m, "tool_calls");
-        if (json_is_array(calls))
-            json_array_foreach(calls, j, call) BW_TRY(
-                add_text(t, json_object_get(json_object_get(call, "function"), "arguments")));
-    }
-    return BW_OK;
-}
-
-/* tools: [{type:function, function:{name}}] (or {name} for other tool types); the legacy
- * `functions: [{name}]` is read the same way. */
-static bw_err add_tools(struct bw_policy_request_view *v, const json_t *tools) {
-    if (!tools || json_is_null(tools))
-        return BW_OK;
-    if (!json_is_array(tools))
-        return BW_E_INVALID;
-    size_t i;
-    json_t *t;
-    json_array_foreach(tools, i, t) {
-        if (!json_is_object(t))
-            return BW_E_INVALID;
-        const json_t *fn = json_object_get(t, "function");
-        const char *name = bw_json_str(json_is_object(fn) ? fn : t, "name");
-        if (!name)
-            return BW_E_INVALID;
-        if (v->n_tools >= BW_POLICY_MAX_TOOLS)
-            return BW_E_TOO_LARGE;
-        v->tools[v->n_tools].name = name;
-        v->tools[v->n_tools].args = NULL;
-        v->n_tools++;
-    }
-    return BW_OK;
-}
-
 /* The larger of max_tokens and max_completion_tokens: a bound must hold for either. */
 static bw_err read_max_tokens(struct bw_policy_request_view *v, const json_t *body) {
     const char *keys[] = {"max_tokens", "max_completion_tokens"};
@@ -107,7 +28,10 @@ static bw_err read_max_tokens(struct bw_policy_request_view *v, const json_t *bo
     return BW_OK;
 }
 
-static bw_err fill_view(struct bw_policy_request_view *v, const json_t *body) {
+/* The scalars; tools, places and texts are the normalized view's (request_view.c). */
+static bw_err fill_view(struct bw_policy_request_view *v, const json_t *body,
+                        enum bw_policy_body_kind kind, const char **reason, char *why,
+                        size_t why_size) {
     if (!json_is_object(body))
         return BW_E_INVALID;
     const json_t *model = json_object_get(body, "model");
@@ -115,31 +39,37 @@ static bw_err fill_view(struct bw_policy_request_view *v, const json_t *body) {
         return BW_E_INVALID;
     v->model = model ? json_string_value(model) : NULL;
     BW_TRY(read_max_tokens(v, body));
-    v->tools = calloc(BW_POLICY_MAX_TOOLS, sizeof *v->tools);
-    v->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *v->texts);
-    if (!v->tools || !v->texts)
-        return BW_E_NOMEM;
-    BW_TRY(add_tools(v, json_object_get(body, "tools")));
-    BW_TRY(add_tools(v, json_object_get(body, "functions")));
-    struct texts t = {v->texts, 0};
-    BW_TRY(add_messages(&t, json_object_get(body, "messages")));
-    BW_TRY(add_content(&t, json_object_get(body, "input")));  /* embeddings, responses */
-    BW_TRY(add_content(&t, json_object_get(body, "prompt"))); /* legacy completions */
-    v->n_texts = t.n;
-    return BW_OK;
+    return bw_policy_view_fill(v, body, kind, reason, why, why_size);
+}
+
+bw_err bw_policy_request_view_build(struct bw_policy_request_view *v, const json_t *body,
+                                    enum bw_policy_body_kind kind, const char **reason, char *why,
+                                    size_t why_size) {
+    const char *r = BW_R_INVALID_REQUEST;
+    if (why && why_size)
+        snprintf(why, why_size, "the request body is not one a policy can govern");
+    memset(v, 0, sizeof *v);
+    bw_err e = fill_view(v, body, kind, &r, why, why_size);
+    if (e != BW_OK)
+        bw_policy_request_view_cleanup(v);
+    if (reason)
+        *reason = r;
+    return e;
 }
 
 bw_err bw_policy_request_view_init(struct bw_policy_request_view *v, const json_t *body) {
-    memset(v, 0, sizeof *v);
-    bw_err e = fill_view(v, body);
-    if (e != BW_OK)
-        bw_policy_request_view_cleanup(v);
-    return e;
+    enum bw_policy_body_kind kind =
+        json_object_get(body, "input") && !json_object_get(body, "messages")
+            ? BW_POLICY_BODY_EMBEDDINGS
+            : BW_POLICY_BODY_CHAT;
+    return bw_policy_request_view_build(v, body, kind, NULL, NULL, 0);
 }
 
 void bw_policy_request_view_cleanup(struct bw_policy_request_view *v) {
     free(v->tools);
     free(v->texts);
+    free(v->refs);
+    json_decref(v->retained);
     memset(v, 0, sizeof *v);
     v->max_tokens = -1;
 }

@@ -193,7 +193,8 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     if (c->decision.effect != BW_POLICY_ALLOW) {
         bw_call_add_retry_after(c);
         bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
-                     c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
+                     c->refusal_message ? c->refusal_message
+                     : c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
                          ? "the policy requires a reviewer's approval for this call"
                          : "the policy does not allow this call",
                      NULL);
@@ -225,6 +226,7 @@ void bw_call_record_decision(struct bw_call *c) {
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_org_policy = c->decision.has_org_policy;
     memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
+    r.tool_calls = c->request_tools; /* the request's tools that were not simply allowed */
     bw_ledger_append(gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 

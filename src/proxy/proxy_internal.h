@@ -103,7 +103,11 @@ struct bw_call {
     size_t forward_len;
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
     int body_modified;                /* body_json changed (clamped max_tokens, stripped tools) */
+    const char *refusal_message; /* a refused decision's message for the client, or NULL */
+    char refusal_buf[192];       /* room for it (the request view's why) */
     struct bw_receipt_tool_calls tool_calls; /* the answer's decided calls, for the outcome */
+    struct bw_receipt_tool_calls request_tools; /* the request's refused or stripped tools, for
+                                                 * the decision receipt (proxy_policy.c) */
     /* admission (proxy_admit.c) */
     struct bw_limits_reservation *reservation;
     int inflight_held;

@@ -73,25 +73,84 @@ static void deny(struct bw_call *c, const char *reason, int status) {
     d->http_status = status;
 }
 
-/* Removes the stripped tools from the request and serializes what will be forwarded. */
-static int strip_tools(struct bw_call *c) {
-    json_t *tools = json_object_get(c->body_json, "tools");
-    if (!json_is_array(tools))
+static int is_declaration(enum bw_policy_tool_place place) {
+    return place == BW_POLICY_PLACE_TOOLS || place == BW_POLICY_PLACE_FUNCTIONS;
+}
+
+/* A stripped tool must leave every place that names it. A declaration can go; a force
+ * (tool_choice / function_call) or a call in the history cannot without changing what the
+ * client asked for, so such a request is refused (fail closed): TOOL_STRIP_CONFLICT, with the
+ * strip rule's id. 0, or -1 after denying. */
+static int refuse_strip_conflicts(struct bw_call *c) {
+    for (size_t i = 0; i < c->view.n_refs; i++) {
+        const struct bw_policy_tool_ref *r = &c->view.refs[i];
+        if (is_declaration(r->place) || !bw_policy_stripped(&c->decision, r->tool))
+            continue;
+        struct bw_policy_decision strip;
+        (void)bw_policy_decide_tools(c->policy, &c->input, &c->view.tools[r->tool], 1, &strip);
+        deny(c, BW_R_TOOL_STRIP_CONFLICT, 403);
+        snprintf(c->decision.rule, sizeof c->decision.rule, "%s", strip.rule);
+        c->decision.layer = strip.layer;
+        memset(c->decision.stripped, 0, sizeof c->decision.stripped);
+        c->refusal_message = r->place == BW_POLICY_PLACE_HISTORY
+                                 ? "the history has a call to a tool the policy strips"
+                                 : "tool_choice or function_call names a tool the policy strips";
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes one declaration from the array it sits in; the view keeps it alive (its name and
+ * texts point into it, and answers are decided with those texts). */
+static int remove_node(struct bw_call *c, const char *array, const json_t *node) {
+    json_t *a = json_object_get(c->body_json, array);
+    size_t n = json_array_size(a);
+    for (size_t j = 0; j < n; j++) {
+        json_t *el = json_array_get(a, j);
+        if (el != node)
+            continue;
+        if (bw_policy_request_view_retain(&c->view, el) != BW_OK || json_array_remove(a, j) != 0)
+            return -1;
         return 0;
+    }
+    return 0; /* already removed (one node is referenced once) */
+}
+
+/* A list emptied by strip goes, with what only makes sense beside it. */
+static void drop_if_empty(json_t *body, const char *array, const char *const *with) {
+    json_t *a = json_object_get(body, array);
+    if (!json_is_array(a) || json_array_size(a) != 0)
+        return;
+    json_object_del(body, array);
+    for (; *with; with++)
+        json_object_del(body, *with);
+}
+
+/* Removes every declaration of every stripped tool (tools[] and functions[]) and lists each
+ * stripped tool in the outcome receipt (decision strip, TOOL_STRIPPED). Forces and history
+ * calls naming one were refused before (refuse_strip_conflicts). 0, or -1 (out of memory). */
+static int strip_tools(struct bw_call *c) {
     int any = 0;
-    for (size_t i = json_array_size(tools); i-- > 0;) {
-        if (i < BW_POLICY_MAX_TOOLS && bw_policy_stripped(&c->decision, i)) {
-            json_array_remove(tools, i);
-            any = 1;
-        }
+    for (size_t i = 0; i < c->view.n_refs; i++) {
+        const struct bw_policy_tool_ref *r = &c->view.refs[i];
+        if (!is_declaration(r->place) || !bw_policy_stripped(&c->decision, r->tool))
+            continue;
+        const char *array = r->place == BW_POLICY_PLACE_TOOLS ? "tools" : "functions";
+        if (remove_node(c, array, r->node) != 0)
+            return -1;
+        any = 1;
     }
     if (!any)
         return 0;
+    for (size_t i = 0; i < c->view.n_tools; i++)
+        if (bw_policy_stripped(&c->decision, i))
+            bw_receipt_add_tool_call(&c->tool_calls, c->view.tools[i].name, "strip",
+                                     BW_R_TOOL_STRIPPED, NULL);
+    memset(c->decision.stripped, 0, sizeof c->decision.stripped); /* done: never twice */
     c->body_modified = 1;
-    if (json_array_size(tools) == 0) {
-        json_object_del(c->body_json, "tools");
-        json_object_del(c->body_json, "tool_choice");
-    }
+    drop_if_empty(c->body_json, "tools",
+                  (const char *const[]){"tool_choice", "parallel_tool_calls", NULL});
+    drop_if_empty(c->body_json, "functions", (const char *const[]){"function_call", NULL});
     return 0;
 }
 
@@ -165,6 +224,77 @@ static int decide_platform_config(struct bw_call *c) {
     return !c->policy || c->decision.effect != BW_POLICY_ALLOW;
 }
 
+/* The normalized view of the body (chat and widget bodies as chat, embeddings as embeddings):
+ * what the policy decides. A body it cannot read whole is refused, never forwarded unread; one
+ * it can is forwarded re-serialized from the parsed JSON that was decided (after strip), not
+ * as the client's bytes. 0, or -1 after denying. */
+static int build_view(struct bw_call *c) {
+    enum bw_policy_body_kind kind;
+    if (!c->body_json)
+        return 0; /* models: no body */
+    if (bw_route_is_chat(c->route))
+        kind = BW_POLICY_BODY_CHAT;
+    else if (c->route == BW_ROUTE_EMBEDDINGS)
+        kind = BW_POLICY_BODY_EMBEDDINGS;
+    else
+        return 0;
+    const char *reason = BW_R_INVALID_REQUEST;
+    bw_err e = bw_policy_request_view_build(&c->view, c->body_json, kind, &reason,
+                                            c->refusal_buf, sizeof c->refusal_buf);
+    if (e != BW_OK) {
+        if (c->no_platform_policy)
+            bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, c->decision.policy_sha256);
+        else
+            memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
+        if (e == BW_E_NOMEM) {
+            deny(c, BW_R_INTERNAL, 503);
+            return -1;
+        }
+        deny(c, reason, 400);
+        c->refusal_message = c->refusal_buf;
+        if (strcmp(reason, BW_R_TOOL_NAME_INVALID) == 0) /* listed without its name */
+            bw_receipt_add_tool_call(&c->request_tools, NULL, "deny", reason, NULL);
+        return -1;
+    }
+    c->body_modified = 1;
+    return 0;
+}
+
+/* The decision receipt lists the request's tools whose own decision was not allow: stripped
+ * ones (TOOL_STRIPPED), and, when the request was refused or waits for approval, the tools that
+ * refused it or ask for review, each with its reason. Each tool is decided again only on that
+ * path (a refusal), so an allowed call pays nothing for it. */
+static void list_request_tools(struct bw_call *c) {
+    size_t n = c->view.n_tools;
+    if (c->decision.effect == BW_POLICY_ALLOW) {
+        for (size_t i = 0; i < n; i++)
+            if (bw_policy_stripped(&c->decision, i))
+                bw_receipt_add_tool_call(&c->request_tools, c->view.tools[i].name, "strip",
+                                         BW_R_TOOL_STRIPPED, NULL);
+        return;
+    }
+    struct bw_policy_decision *d = n ? calloc(n, sizeof *d) : NULL;
+    if (!d)
+        return; /* no tools, or out of memory: the receipt still has the reason and rule */
+    /* A tool is listed when a rule of its own decided it: the request's own outcome (no
+     * tools; e.g. a content deny) would otherwise be repeated for every tool. */
+    struct bw_policy_input alone = c->input;
+    alone.tools = NULL;
+    alone.n_tools = 0;
+    struct bw_policy_decision req;
+    (void)bw_policy_eval(c->policy, &alone, &req);
+    (void)bw_policy_decide_tools(c->policy, &c->input, c->view.tools, n, d);
+    for (size_t i = 0; i < n; i++)
+        if (d[i].effect != BW_POLICY_ALLOW &&
+            (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))
+            bw_receipt_add_tool_call(&c->request_tools, c->view.tools[i].name,
+                                     bw_policy_effect_name(d[i].effect),
+                                     d[i].effect == BW_POLICY_STRIP ? BW_R_TOOL_STRIPPED
+                                                                    : d[i].reason,
+                                     NULL);
+    free(d);
+}
+
 void bw_call_decide(struct bw_call *c) {
     if (acquire_policy(c) != 0)
         return;
@@ -174,24 +304,17 @@ void bw_call_decide(struct bw_call *c) {
         return;
     }
     c->view.max_tokens = -1;
-    if (bw_route_is_chat(c->route) && c->body_json) {
-        bw_err e = bw_policy_request_view_init(&c->view, c->body_json);
-        if (e != BW_OK) {
-            if (c->no_platform_policy)
-                bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name,
-                                        c->decision.policy_sha256);
-            else
-                memcpy(c->decision.policy_sha256, bw_policy_sha256(c->policy), 32);
-            deny(c, BW_R_INVALID_REQUEST, 400);
-            return;
-        }
-    }
+    if (build_view(c) != 0)
+        return;
     fill_input(c);
     if (bw_policy_eval(c->policy, &c->input, &c->decision) != BW_OK &&
         c->decision.effect == BW_POLICY_ALLOW)
         deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
     if (c->no_platform_policy) /* the config's text stood in for the platform policy */
         bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, c->decision.policy_sha256);
+    if (c->decision.effect != BW_POLICY_DENY)
+        (void)refuse_strip_conflicts(c);
+    list_request_tools(c);
     if (c->decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
