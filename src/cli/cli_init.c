@@ -97,12 +97,28 @@ static bw_err place_master_key(const struct init_opts *o, const char *dest) {
     return e;
 }
 
+/* The person init's keys belong to (docs/ACCESS.md "Principals"): one owner member. */
+static bw_err new_owner(struct bw_store *s, const char *org_id, char id[BW_ID_SIZE]) {
+    struct bw_member_record m;
+    memset(&m, 0, sizeof m);
+    bw_store_new_id("mem", m.id);
+    snprintf(m.org_id, sizeof m.org_id, "%s", org_id);
+    snprintf(m.email, sizeof m.email, "owner@default.invalid");
+    snprintf(m.role, sizeof m.role, "owner");
+    m.created_ms = bw_now_ms();
+    BW_TRY(bw_store_member_insert(s, &m));
+    memcpy(id, m.id, BW_ID_SIZE);
+    return BW_OK;
+}
+
 static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *org_id,
-                      const char *role, const char *agent, char key[BW_KEY_SIZE]) {
+                      const char *owner, const char *role, const char *agent,
+                      char key[BW_KEY_SIZE]) {
     struct bw_key_record k;
     memset(&k, 0, sizeof k);
     bw_store_new_id("key", k.id);
     snprintf(k.org_id, sizeof k.org_id, "%s", org_id);
+    snprintf(k.member_id, sizeof k.member_id, "%s", owner);
     snprintf(k.role, sizeof k.role, "%s", role);
     snprintf(k.agent, sizeof k.agent, "%s", agent);
     snprintf(k.name, sizeof k.name, "init %s", role);
@@ -149,8 +165,10 @@ static bw_err populate(const struct init_opts *o, const struct paths *p, char *o
         BW_GOTO(bw_store_org_create(s, "default", org_id));
         BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
         BW_GOTO(new_agent(s, org_id, "default"));
-        BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
-        BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
+        char owner[BW_ID_SIZE];
+        BW_GOTO(new_owner(s, org_id, owner));
+        BW_GOTO(new_key(s, pepper, org_id, owner, "admin", "", admin_key));
+        BW_GOTO(new_key(s, pepper, org_id, owner, "agent", "default", agent_key));
     }
 out:
     bw_store_close(s);

@@ -140,6 +140,20 @@ bw_err bw_store_agent_counts(struct bw_store *s, const char *org_id, const char 
     return BW_OK;
 }
 
+bw_err bw_store_agent_bound_keys(struct bw_store *s, const char *org_id, const char *agent_id,
+                                 const char *role, int64_t *count) {
+    struct bw_agent_record a;
+    BW_TRY(bw_store_agent_get(s, org_id, agent_id, &a));
+    struct bw_sql_arg v[3] = {BW_SQL_T(org_id), BW_SQL_T(a.name), BW_SQL_T(role)};
+    int64_t n = 0;
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       "SELECT count(*) FROM api_keys WHERE org_id = $1 AND agent = $2"
+                       " AND role = $3 AND revoked_ms = 0",
+                       v, 3, count_row, &n, NULL));
+    *count = n;
+    return BW_OK;
+}
+
 bw_err bw_store_agent_delete(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t now_ms) {
     struct bw_agent_record a;

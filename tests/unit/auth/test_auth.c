@@ -51,6 +51,7 @@ static void insert_key(struct fixture *f, const char *key, int64_t expires, cons
     bw_store_new_id("key", k.id);
     snprintf(k.org_id, sizeof k.org_id, "%s", f->org);
     snprintf(k.role, sizeof k.role, "%s", role);
+    snprintf(k.member_id, sizeof k.member_id, "operator");
     k.created_ms = 1;
     k.expires_ms = expires;
     bw_auth_key_hash(f->pepper, key, strlen(key), k.hash);
