@@ -622,7 +622,8 @@ static void op_create(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         return;
     }
     int64_t expires_in = 0;
-    int ok = bw_api_text(req, body, "name", 63, 0, c->key.name, sizeof c->key.name) >= 0 &&
+    /* a name is required: an operator key without a label is hard to tell apart in a list */
+    int ok = bw_api_text(req, body, "name", 63, 1, c->key.name, sizeof c->key.name) > 0 &&
              bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) >= 0;
     json_decref(body);
     if (!ok) {
