@@ -166,10 +166,10 @@ static void me(const struct bw_api_ctx *ctx, struct evhttp_request *req, const c
     (void)ctx;
     (void)rest;
     bw_api_reply(req, 200,
-                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "key_id", caller->id, "org_id",
-                           caller->org_id, "org", caller->org_name, "role", caller->role, "agent",
-                           caller->agent, "name", caller->name, "expires_ms",
-                           (json_int_t)caller->expires_ms));
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "key_id", caller->id,
+                           "org_id", caller->org_id, "org", caller->org_name, "role", caller->role,
+                           "agent", caller->agent, "name", caller->name, "principal",
+                           caller->member_id, "expires_ms", (json_int_t)caller->expires_ms));
 }
 
 static void org_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,

@@ -56,8 +56,12 @@ static int same_id(const char *a, const char *b) {
 /* The voter's principal is the requester's, or unknown on either side (fail closed: an empty
  * principal can never count as a second person). */
 static int same_person(const struct bw_review_item *it, const struct bw_review_voter *v) {
-    if (!v->member_id || !v->member_id[0] || !it->requester_member[0])
+    if (!v->member_id || !v->member_id[0])
         return 1;
+    /* A widget call's requester is the public (principal "widget:<agent id>", proxy/widget.h),
+     * never a member of the org, so any member may review it. */
+    if (!it->requester_member[0])
+        return strncmp(it->requester_key, "widget:", 7) != 0;
     return strcmp(v->member_id, it->requester_member) == 0;
 }
 
