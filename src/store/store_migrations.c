@@ -316,7 +316,7 @@ static const char m007_sqlite[] =
  * chains); every key still unassigned goes to the org's oldest owner member, which is created
  * (email owner@legacy.invalid) where the org has none. So keys nobody can attribute all become
  * ONE person: fail closed (they can no longer approve each other); re-issue per person.
- * Operator keys gain the lifecycle of org keys: who made them, their successor on rotation and
+ * Review items recorded without a requester member get their key's principal. Operator keys gain the lifecycle of org keys: who made them, their successor on rotation and
  * their last use. */
 #define M008_CREATOR_PASS                                                                          \
     "UPDATE api_keys SET member_id = (SELECT c.member_id FROM api_keys c"                          \
@@ -336,7 +336,13 @@ static const char m008_sqlite[] =
     "UPDATE api_keys SET member_id = (SELECT m.id FROM members m"
     "  WHERE m.org_id = api_keys.org_id AND m.role = 'owner' ORDER BY m.created_ms, m.id LIMIT 1)"
     " WHERE member_id = '';"
-    "CREATE INDEX api_keys_principal ON api_keys(org_id, member_id);";
+    "CREATE INDEX api_keys_principal ON api_keys(org_id, member_id);"
+    /* open reviews name their requester's principal too, so four eyes holds across the upgrade
+     * (a widget's call, "widget:...", has no key row and keeps none). Old votes are left as
+     * they are: giving them principals could collide in review_votes_member. */
+    "UPDATE review_items SET requester_member = COALESCE((SELECT k.member_id FROM api_keys k"
+    "  WHERE k.org_id = review_items.org_id AND k.id = review_items.requester_key), '')"
+    " WHERE requester_member = '';";
 
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},

@@ -36,6 +36,10 @@ INSERT INTO api_keys (id, org_id, role, agent, hash, created_ms, name, member_id
   ('key_b2', 'org_bbbbbbbbbbbbbbbb', 'agent', '', ${blob('b2')}, 4, '', '', 'key_b1'),
   ('key_b3', 'org_bbbbbbbbbbbbbbbb', 'agent', '', ${blob('b3')}, 5, '', '', 'key_b2'),
   ('key_b4', 'org_bbbbbbbbbbbbbbbb', 'reviewer', '', ${blob('b4')}, 6, '', '', 'cli');
+INSERT INTO review_items (id, org_id, requester_key, route, reviewer_role, request_sha256, quorum,
+                          status, created_ms, expires_ms) VALUES
+  ('rev_0000000000000001', 'org_bbbbbbbbbbbbbbbb', 'key_b2', 'chat', 'reviewer', ${blob('ee')}, 1,
+   'pending', 1, 9999999999999);
 INSERT INTO operator_keys (id, name, hash, created_ms) VALUES
   ('key_op', 'ops', ${blob('0f')}, 1);
 `;
@@ -82,6 +86,8 @@ test('PostgreSQL: migration 8 gives every existing key a principal', () => {
     assert.equal(email, 'owner@legacy.invalid');
     assert.equal(role, 'owner');
     checkAssigned(psql('bulwark_owner', PG_PRINCIPALS).out, ownerId);
+    assert.equal(psql('bulwark_owner', 'SELECT requester_member FROM review_items;').out, 'mem_00000000000000ad',
+                 "an open review names its requester's principal");
     // org_b already had an owner: no member was made there
     assert.equal(psql('bulwark_owner', "SELECT count(*) FROM members WHERE org_id = 'org_bbbbbbbbbbbbbbbb';").out, '2');
     // from now on the database refuses a key without a principal
@@ -100,7 +106,7 @@ test('SQLite: the gateway migrates a version-7 database the same way', async () 
         const db = path.join(data, 'bulwark.db');
         // Roll the new database back to version 7's shape, then seed legacy rows.
         const sql = (q) => spawnSync('sqlite3', [db], { input: q, encoding: 'utf8' });
-        const back = sql(`DELETE FROM api_keys; DELETE FROM members; DELETE FROM agents; DELETE FROM orgs;
+        const back = sql(`DELETE FROM review_items; DELETE FROM api_keys; DELETE FROM members; DELETE FROM agents; DELETE FROM orgs;
 DROP INDEX api_keys_principal;
 ALTER TABLE operator_keys DROP COLUMN created_by; ALTER TABLE operator_keys DROP COLUMN rotated_to;
 ALTER TABLE operator_keys DROP COLUMN last_used_ms; PRAGMA user_version = 7;
@@ -119,6 +125,7 @@ ${seed(liteBlob)}`);
         assert.equal(email, 'owner@legacy.invalid');
         checkAssigned(sql(PRINCIPALS).stdout.trim(), ownerId);
         assert.equal(sql('PRAGMA user_version;').stdout.trim(), '8');
+        assert.equal(sql('SELECT requester_member FROM review_items;').stdout.trim(), 'mem_00000000000000ad');
         const ops = await run(['key', 'list', '--data', data, '--operator']);
         assert.equal(ops.code, 0, ops.stderr);
         assert.equal(JSON.parse(ops.stdout.trim()).last_used_ms, 0);

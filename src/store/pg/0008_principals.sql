@@ -42,6 +42,12 @@ UPDATE api_keys k SET member_id = (
 WHERE k.member_id = '';
 
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_principal CHECK (member_id <> '');
+
+-- Open reviews name their requester's principal too, so four eyes holds across the upgrade (a
+-- widget's call, 'widget:...', has no key row and keeps none). Old votes are left as they are:
+-- giving them principals could collide in review_votes_member.
+UPDATE review_items r SET requester_member = k.member_id
+FROM api_keys k WHERE r.requester_member = '' AND k.org_id = r.org_id AND k.id = r.requester_key;
 CREATE INDEX api_keys_principal_idx ON api_keys (org_id, member_id);
 
 CREATE FUNCTION bulwark_operator_keys_list()
