@@ -15,9 +15,9 @@
  * rank): an admin cannot mint, revoke or rotate an owner key. A key belongs to one principal
  * (store.h member_id), fixed at creation: a new key belongs to the creating key's principal (it
  * can never be bound to another member), a successor to the rotated key's, and only a key of
- * that principal rotates it (a rotation hands out a secret of that person). Every change is an `admin`
- * receipt made durable before the change (bw_api_record). The secret of a new key exists only
- * in sodium_malloc'd memory until the reply is written, then is wiped. */
+ * that principal rotates it (a rotation hands out a secret of that person). Every change is an
+ * `admin` receipt made durable before the change (bw_api_record). The secret of a new key
+ * exists only in sodium_malloc'd memory until the reply is written, then is wiped. */
 #include <event2/http.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -56,8 +56,9 @@ static const char *status_of(const struct bw_key_record *k, int64_t now) {
 
 static json_t *key_json(const struct bw_key_record *k) {
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
-                     "id", k->id, "object", "api_key", "principal", k->member_id, "status", status_of(k, bw_now_ms()), "role",
-                     k->role, "agent", k->agent, "name", k->name, "member_id", k->member_id,
+                     "id", k->id, "object", "api_key", "principal", k->member_id, "status",
+                     status_of(k, bw_now_ms()), "role", k->role, "agent", k->agent, "name",
+                     k->name, "member_id", k->member_id,
                      "created_by", k->created_by, "rotated_to", k->rotated_to, "created_ms",
                      (json_int_t)k->created_ms, "expires_ms", (json_int_t)k->expires_ms,
                      "revoked_ms", (json_int_t)k->revoked_ms, "last_used_ms",

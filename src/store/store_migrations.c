@@ -316,8 +316,9 @@ static const char m007_sqlite[] =
  * chains); every key still unassigned goes to the org's oldest owner member, which is created
  * (email owner@legacy.invalid) where the org has none. So keys nobody can attribute all become
  * ONE person: fail closed (they can no longer approve each other); re-issue per person.
- * Review items recorded without a requester member get their key's principal. Operator keys gain the lifecycle of org keys: who made them, their successor on rotation and
- * their last use. */
+ * Review items recorded without a requester member get their key's principal. Operator keys
+ * gain the lifecycle of org keys: who made them, their successor on rotation and their last
+ * use. */
 #define M008_CREATOR_PASS                                                                          \
     "UPDATE api_keys SET member_id = (SELECT c.member_id FROM api_keys c"                          \
     "  WHERE c.org_id = api_keys.org_id AND c.id = api_keys.created_by)"                           \

@@ -102,7 +102,9 @@ static bw_err revoke_sqlite(struct bw_store *s, const char *key_id, int64_t now_
                        " AND (expires_ms = 0 OR expires_ms > $2)",
                        a, 2, int_row, &others, NULL);
     if (e == BW_OK && others > 0)
-        e = bw_sql_run(s, "UPDATE operator_keys SET revoked_ms = $2 WHERE id = $1 AND revoked_ms = 0",
+        e = bw_sql_run(s,
+                       "UPDATE operator_keys SET revoked_ms = $2"
+                       " WHERE id = $1 AND revoked_ms = 0",
                        a, 2, NULL, NULL, &n);
     if (e != BW_OK) {
         bw_sql_rollback(s);
