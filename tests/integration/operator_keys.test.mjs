@@ -91,6 +91,25 @@ for (const backend of ['sqlite', 'pg']) describe(`operator keys on ${backend}`, 
                 assert.equal((await api(port, 'POST', `/api/v1/operator/keys/${k.id}/revoke`, w.op, {})).status, 200);
         assertError(await api(port, 'POST', `/api/v1/operator/keys/${mine.id}/revoke`, w.op, {}), 409, 'CONFLICT');
         assert.equal((await me(w.op)).status, 200);
+        // two live keys revoking each other at once: one of them always remains
+        for (let round = 0; round < 5; round++) {
+            const x = await api(port, 'POST', '/api/v1/operator/keys', w.op, { name: `race-${round}` });
+            assert.equal(x.status, 201, x.text);
+            // from here on only mine and x are live: revoke each with the other, concurrently
+            const [a, b] = await Promise.all([
+                api(port, 'POST', `/api/v1/operator/keys/${x.json.id}/revoke`, w.op, {}),
+                api(port, 'POST', `/api/v1/operator/keys/${mine.id}/revoke`, x.json.key, {}),
+            ]);
+            const ok = [a, b].filter((r) => r.status === 200);
+            assert.equal(ok.length, 1, `${a.status} ${a.text} / ${b.status} ${b.text}`);
+            const left = (await list(b.status === 200 ? x.json.key : w.op))
+                .filter((k) => k.status === 'active');
+            assert.equal(left.length, 1, JSON.stringify(left));
+            if (b.status === 200) { // mine was revoked: x carries on, as the operator's key
+                w.op = x.json.key;
+                Object.assign(mine, left[0]);
+            }
+        }
         // with a second one it can: then the new one is the operator's key
         const next = await api(port, 'POST', '/api/v1/operator/keys', w.op, { name: 'next' });
         assert.equal((await api(port, 'POST', `/api/v1/operator/keys/${mine.id}/revoke`, next.json.key, {})).status, 200);
