@@ -214,7 +214,9 @@ static int check_binding(const struct bw_api_ctx *ctx, struct evhttp_request *re
 
 static int forbid_rank(struct evhttp_request *req) {
     bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
-                        "a key may only manage keys whose role its own role covers", NULL, NULL);
+                        "a key may only manage keys whose role (and whose person's role) its own "
+                        "role covers",
+                        NULL, NULL);
     return 0;
 }
 
@@ -286,7 +288,9 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     bw_api_reply_list(req, e, data, "key");
 }
 
-/* The target key, in the caller's org and within its rank. 0 after replying. */
+/* The target key, in the caller's org, of a role the caller's covers and, when it is another
+ * person's key, of a person whose role the caller's covers too (an admin cannot revoke an
+ * owner's key, whatever role that key has). 0 after replying. */
 static int load_target(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                        const struct bw_key_record *caller, const char *id,
                        struct bw_key_record *out) {
@@ -296,7 +300,16 @@ static int load_target(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return 0;
     if (!bw_auth_role_covers(caller->role, out->role))
         return forbid_rank(req);
-    return 1;
+    if (!caller->org_id[0] || strcmp(out->member_id, caller->member_id) == 0 ||
+        strcmp(out->member_id, "operator") == 0)
+        return 1;
+    struct bw_member_record m;
+    e = bw_store_member_get(ctx->store, caller->org_id, out->member_id, &m);
+    if (e == BW_E_NOT_FOUND)
+        return 1; /* a removed member's keys are already revoked */
+    if (!bw_api_store_ok(req, e, "member"))
+        return 0;
+    return bw_auth_role_covers(caller->role, m.role) ? 1 : forbid_rank(req);
 }
 
 /* ---- revoke ---- */

@@ -140,9 +140,11 @@ bw_err bw_store_agent_update(struct bw_store *s, const struct bw_agent_record *a
 /* Row counts the delete would remove (transcripts) and keys bound to the agent's name. */
 bw_err bw_store_agent_counts(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t *transcripts, int64_t *keys) BW_MUST_CHECK;
-/* Unrevoked keys of this role bound to the agent's name (deleting it would revoke them). */
+/* Unrevoked keys bound to the agent's name (deleting it would revoke them) that have this role
+ * or whose principal is a member with this role, other than except_principal's own keys. */
 bw_err bw_store_agent_bound_keys(struct bw_store *s, const char *org_id, const char *agent_id,
-                                 const char *role, int64_t *count) BW_MUST_CHECK;
+                                 const char *role, const char *except_principal,
+                                 int64_t *count) BW_MUST_CHECK;
 /* Deletes the agent and its transcripts; revokes keys bound to its name. */
 bw_err bw_store_agent_delete(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t now_ms) BW_MUST_CHECK;

@@ -168,6 +168,17 @@ for (const backend of ['sqlite', 'pg']) describe(`principals on ${backend}`, () 
         assertError(await api(w.port, 'POST', `/api/v1/keys/${ownerKey.id}/revoke`, admin.key, {}),
                     403, 'ROLE_FORBIDDEN');
         assert.equal((await api(w.port, 'GET', '/api/v1/me', ownerKey.key)).status, 200);
+        // nor an owner's agent key: it is the owner's, directly or through the agent
+        const b = await api(w.port, 'POST', '/api/v1/agents', w.B.owner, { name: 'owners-bot' });
+        const ownersAgent = await newKey(w.B.owner, { role: 'agent', agent: 'owners-bot' });
+        assertError(await api(w.port, 'POST', `/api/v1/keys/${ownersAgent.id}/revoke`, admin.key, {}),
+                    403, 'ROLE_FORBIDDEN');
+        assertError(await api(w.port, 'POST', `/api/v1/agents/${b.json.id}/delete?dry_run=1`, admin.key, {}),
+                    403, 'ROLE_FORBIDDEN');
+        // an agent of the admin's own keys: the admin may
+        const c = await api(w.port, 'POST', '/api/v1/agents', admin.key, { name: 'admins-bot' });
+        await newKey(admin.key, { role: 'agent', agent: 'admins-bot' });
+        assert.equal((await api(w.port, 'POST', `/api/v1/agents/${c.json.id}/delete?dry_run=1`, admin.key, {})).status, 200);
         // the owner may
         const dry = await api(w.port, 'POST', `/api/v1/agents/${a.json.id}/delete?dry_run=1`, w.B.owner, {});
         assert.equal(dry.status, 200, dry.text);
