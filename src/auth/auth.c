@@ -170,9 +170,3 @@ int bw_auth_role_covers(const char *holder_role, const char *key_role) {
     unsigned want = role_bit(key_role);
     return want != 0 && (role_caps(holder_role) & want) == want;
 }
-
-int bw_auth_same_principal(const struct bw_key_record *a, const struct bw_key_record *b) {
-    if (!a->member_id[0] || !b->member_id[0])
-        return 1;
-    return strcmp(a->member_id, b->member_id) == 0;
-}

@@ -70,9 +70,4 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
  * NULL or unknown roles cover nothing. */
 int bw_auth_role_covers(const char *holder_role, const char *key_role);
 
-/* 1 if two keys act for the same accountable principal (their member_id, identity.h): equal
- * and non-empty. An empty principal is never "different" from anything: callers treat it as the
- * same person (fail closed). */
-int bw_auth_same_principal(const struct bw_key_record *a, const struct bw_key_record *b);
-
 #endif
