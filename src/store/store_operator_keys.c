@@ -37,19 +37,19 @@ static int op_list_row(void *arg, const struct bw_sql_row *r) {
     struct op_list *l = arg;
     if (l->n == BW_STORE_LIST_MAX)
         return 0;
-    op_fill(r, &l->v[l->n]);
-    if (l->include_revoked || l->v[l->n].revoked_ms == 0)
-        l->n++;
+    op_fill(r, &l->v[l->n++]);
     return 0;
 }
 
 static bw_err op_select(struct bw_store *s, struct op_list *l) {
+    struct bw_sql_arg a = BW_SQL_I(l->include_revoked ? 1 : 0);
     return bw_sql_once(s, NULL, 0,
                        s->kind == BW_STORE_POSTGRES
-                           ? "SELECT " OP_COLUMNS " FROM bulwark_operator_keys_list()"
+                           ? "SELECT " OP_COLUMNS " FROM bulwark_operator_keys_list($1)"
                            : "SELECT " OP_COLUMNS " FROM operator_keys"
+                             " WHERE $1 = 1 OR revoked_ms = 0"
                              " ORDER BY created_ms DESC, id LIMIT 1000",
-                       NULL, 0, op_list_row, l, NULL);
+                       &a, 1, op_list_row, l, NULL);
 }
 
 bw_err bw_store_operator_key_list(struct bw_store *s, int include_revoked, bw_store_key_fn fn,
@@ -65,22 +65,25 @@ bw_err bw_store_operator_key_list(struct bw_store *s, int include_revoked, bw_st
     return e;
 }
 
+static int op_get_row(void *arg, const struct bw_sql_row *r) {
+    op_fill(r, arg);
+    return 0;
+}
+
 bw_err bw_store_operator_key_get(struct bw_store *s, const char *key_id,
                                  struct bw_key_record *out) {
     BW_ENSURE(bw_sql_id_ok(key_id), BW_E_NOT_FOUND);
-    struct op_list *l = calloc(1, sizeof *l);
-    BW_ENSURE(l, BW_E_NOMEM);
-    l->include_revoked = 1;
-    bw_err e = op_select(s, l);
-    size_t i = 0;
-    while (e == BW_OK && i < l->n && strcmp(l->v[i].id, key_id) != 0)
-        i++;
-    if (e == BW_OK && i == l->n)
-        e = BW_E_NOT_FOUND;
-    if (e == BW_OK)
-        *out = l->v[i];
-    free(l);
-    return e;
+    struct bw_key_record k;
+    memset(&k, 0, sizeof k);
+    struct bw_sql_arg a = BW_SQL_T(key_id);
+    BW_TRY(bw_sql_once(s, NULL, 0,
+                       s->kind == BW_STORE_POSTGRES
+                           ? "SELECT " OP_COLUMNS " FROM bulwark_operator_key_get($1)"
+                           : "SELECT " OP_COLUMNS " FROM operator_keys WHERE id = $1",
+                       &a, 1, op_get_row, &k, NULL));
+    BW_ENSURE(k.id[0], BW_E_NOT_FOUND);
+    *out = k;
+    return BW_OK;
 }
 
 static int int_row(void *arg, const struct bw_sql_row *r) {

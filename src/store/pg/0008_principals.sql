@@ -50,7 +50,7 @@ UPDATE review_items r SET requester_member = k.member_id
 FROM api_keys k WHERE r.requester_member = '' AND k.org_id = r.org_id AND k.id = r.requester_key;
 CREATE INDEX api_keys_principal_idx ON api_keys (org_id, member_id);
 
-CREATE FUNCTION bulwark_operator_keys_list()
+CREATE FUNCTION bulwark_operator_keys_list(include_revoked integer)
 RETURNS TABLE (id text, name text, created_by text, rotated_to text, created_ms bigint,
                expires_ms bigint, revoked_ms bigint, last_used_ms bigint)
 LANGUAGE sql STABLE SECURITY DEFINER
@@ -58,9 +58,22 @@ SET search_path = pg_catalog, public, pg_temp
 AS $$
     SELECT p.id, p.name, p.created_by, p.rotated_to, p.created_ms, p.expires_ms, p.revoked_ms,
            p.last_used_ms
-    FROM public.operator_keys p ORDER BY p.created_ms DESC, p.id LIMIT 1000
+    FROM public.operator_keys p WHERE include_revoked = 1 OR p.revoked_ms = 0
+    ORDER BY p.created_ms DESC, p.id LIMIT 1000
 $$;
-REVOKE ALL ON FUNCTION bulwark_operator_keys_list() FROM PUBLIC;
+REVOKE ALL ON FUNCTION bulwark_operator_keys_list(integer) FROM PUBLIC;
+
+CREATE FUNCTION bulwark_operator_key_get(key_id text)
+RETURNS TABLE (id text, name text, created_by text, rotated_to text, created_ms bigint,
+               expires_ms bigint, revoked_ms bigint, last_used_ms bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+    SELECT p.id, p.name, p.created_by, p.rotated_to, p.created_ms, p.expires_ms, p.revoked_ms,
+           p.last_used_ms
+    FROM public.operator_keys p WHERE p.id = key_id
+$$;
+REVOKE ALL ON FUNCTION bulwark_operator_key_get(text) FROM PUBLIC;
 
 CREATE FUNCTION bulwark_operator_key_insert(key_id text, key_name text, key_hash bytea,
                                             key_created_ms bigint, key_expires_ms bigint,
