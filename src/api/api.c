@@ -149,8 +149,10 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     }
     /* Management calls are rare: recording last use here costs one small write. Failure to
      * record it does not deny (it is bookkeeping, not a decision). */
-    if (caller.org_id[0] &&
-        bw_store_key_touch(ctx->store, caller.org_id, caller.id, bw_now_ms()) != BW_OK)
+    bw_err touched = caller.org_id[0]
+                         ? bw_store_key_touch(ctx->store, caller.org_id, caller.id, bw_now_ms())
+                         : bw_store_operator_key_touch(ctx->store, caller.id, bw_now_ms());
+    if (touched != BW_OK)
         bw_warn("api: could not record the last use of key %s", caller.id);
     r->handler(ctx, req, rest, &caller);
 }

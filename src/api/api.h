@@ -105,6 +105,17 @@ void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *call
                           const char *org_id, const char *action, const char *target,
                           const char *reason, const void *body, size_t body_len);
 
+/* Whether k's principal (k->member_id, in org k->org_id) may hold a key of k->role: the
+ * operator principal may; a member only if their role covers it (bw_auth_role_covers). 1 if
+ * so; else replies 403 ROLE_FORBIDDEN (or a store error) and returns 0. (api_keys.c) */
+int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                              const struct bw_key_record *k);
+
+/* POST /api/v1/orgs/{org_id}/keys by the operator: a key for a member of that org
+ * (api_keys.c; docs/ACCESS.md "Principals"). Replies. */
+void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                       const struct bw_key_record *caller, const char *org_id);
+
 /* ---- request fields (api_record.c) ---- */
 
 /* Copies the optional string member `name` of body into out (size bytes). It must be a string

@@ -247,8 +247,36 @@ static void widget(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 
 /* ---- delete (destructive) ---- */
 
+/* Deleting an agent revokes the keys bound to it: a caller may do that only if it could revoke
+ * each of them directly (api_keys.c: its role covers the key's role and, for another person's
+ * key, that person's role), so an admin cannot revoke an owner's key this way. 0 after
+ * replying. */
+static int may_revoke_bound(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                            const struct bw_key_record *caller, const struct bw_agent_record *a) {
+    static const char *const roles[] = {"owner", "admin", "reviewer", "member", "agent"};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        if (bw_auth_role_covers(caller->role, roles[i]))
+            continue;
+        int64_t n = 0;
+        bw_err e = bw_store_agent_bound_keys(ctx->store, caller->org_id, a->id, roles[i],
+                                             caller->member_id, &n);
+        if (!bw_api_store_ok(req, e, "agent"))
+            return 0;
+        if (n > 0) {
+            bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                                "a key bound to this agent has a role, or belongs to a person, "
+                                "this key may not revoke",
+                                NULL, NULL);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static void delete_agent(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                          const struct bw_key_record *caller, const struct bw_agent_record *a) {
+    if (!may_revoke_bound(ctx, req, caller, a))
+        return;
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)
         return;

@@ -6,11 +6,18 @@
  *   POST /api/v1/keys/{id}/revoke     revoke now
  *   POST /api/v1/keys/{id}/rotate     a new key; the old one works for a grace period {grace_s?}
  *   POST /api/v1/keys/revoke-all      destructive: dry run, then confirm (owner)
+ *   GET|POST /api/v1/operator/keys, GET /api/v1/operator/keys/{id}, POST .../{id}/revoke|rotate
+ *                                     the operator's own keys (operator only; the last live
+ *                                     one cannot be revoked here)
+ *   POST /api/v1/orgs/{id}/keys       the operator issues a member's key (bw_api_keys_issue)
  *
- * A caller manages only keys whose role ranks at most its own (owner > admin > reviewer, member
- * > agent): an admin cannot mint, revoke or rotate an owner key. Every change is an `admin`
- * receipt made durable before the change (bw_api_record). The secret of a new key exists only
- * in sodium_malloc'd memory until the reply is written, then is wiped. */
+ * A caller manages only keys whose role its own covers (bw_auth_role_covers: capability, not
+ * rank): an admin cannot mint, revoke or rotate an owner key. A key belongs to one principal
+ * (store.h member_id), fixed at creation: a new key belongs to the creating key's principal (it
+ * can never be bound to another member), a successor to the rotated key's, and only a key of
+ * that principal rotates it (a rotation hands out a secret of that person). Every change is an
+ * `admin` receipt made durable before the change (bw_api_record). The secret of a new key
+ * exists only in sodium_malloc'd memory until the reply is written, then is wiped. */
 #include <event2/http.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -31,16 +38,10 @@
 #define MAX_EXPIRES_S (10LL * 366 * 86400)
 #define MAX_GRACE_S (30LL * 86400)
 
-static int rank(const char *role) {
-    if (strcmp(role, "owner") == 0)
-        return 4;
-    if (strcmp(role, "admin") == 0)
-        return 3;
-    if (strcmp(role, "reviewer") == 0 || strcmp(role, "member") == 0)
-        return 2;
-    if (strcmp(role, "agent") == 0)
-        return 1;
-    return 0;
+static int role_known(const char *role) {
+    return strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0 ||
+           strcmp(role, "reviewer") == 0 || strcmp(role, "member") == 0 ||
+           strcmp(role, "agent") == 0;
 }
 
 static const char *status_of(const struct bw_key_record *k, int64_t now) {
@@ -54,13 +55,36 @@ static const char *status_of(const struct bw_key_record *k, int64_t now) {
 }
 
 static json_t *key_json(const struct bw_key_record *k) {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id",
-                     k->id, "object", "api_key", "status", status_of(k, bw_now_ms()), "role",
-                     k->role, "agent", k->agent, "name", k->name, "member_id", k->member_id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
+                     "id", k->id, "object", "api_key", "principal", k->member_id, "status",
+                     status_of(k, bw_now_ms()), "role", k->role, "agent", k->agent, "name",
+                     k->name, "member_id", k->member_id,
                      "created_by", k->created_by, "rotated_to", k->rotated_to, "created_ms",
                      (json_int_t)k->created_ms, "expires_ms", (json_int_t)k->expires_ms,
                      "revoked_ms", (json_int_t)k->revoked_ms, "last_used_ms",
                      (json_int_t)k->last_used_ms);
+}
+
+int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                              const struct bw_key_record *k) {
+    if (strcmp(k->member_id, "operator") == 0)
+        return 1; /* the operator's own org keys, made on the host (cli_key.c) */
+    struct bw_member_record m;
+    bw_err e = bw_store_member_get(ctx->store, k->org_id, k->member_id, &m);
+    if (e == BW_E_NOT_FOUND) {
+        bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                            "the key's person is not a member of this org", NULL, NULL);
+        return 0;
+    }
+    if (!bw_api_store_ok(req, e, "member"))
+        return 0;
+    if (!bw_auth_role_covers(m.role, k->role)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "a person with role %s cannot hold a %s key", m.role, k->role);
+        bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN, msg, NULL, NULL);
+        return 0;
+    }
+    return 1;
 }
 
 /* ---- a change waiting for its receipt ---- */
@@ -160,39 +184,39 @@ static void create_apply(void *arg, bw_err err, const char *rid) {
         bw_api_reply_store_error(c->req, e, "key");
     else
         reply_key(c, 201, rid);
-    if (err == BW_OK && e == BW_OK)
+    if (err == BW_OK && e == BW_OK && c->key.org_id[0])
         notify(c, "key.create");
     change_free(c);
 }
 
-/* The optional agent must be an agent of the caller's org; the optional member too, and the
- * key's role may not exceed the member's. 0 after replying. */
+/* The optional agent must be an agent of the caller's org. The key belongs to the caller's
+ * principal: a member_id naming anyone else is refused (one person could otherwise hold keys
+ * of two "people" and approve their own requests), and the principal's own role must cover the
+ * key's role (a `member` person cannot hold a `reviewer` key). 0 after replying. */
 static int check_binding(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const struct bw_key_record *caller, const struct bw_key_record *k) {
+                         const struct bw_key_record *caller, struct bw_key_record *k) {
     if (k->agent[0]) {
         struct bw_agent_record a;
         bw_err e = bw_store_agent_by_name(ctx->store, caller->org_id, k->agent, &a);
         if (!bw_api_store_ok(req, e, "agent"))
             return 0;
     }
-    if (k->member_id[0]) {
-        struct bw_member_record mem;
-        bw_err e = bw_store_member_get(ctx->store, caller->org_id, k->member_id, &mem);
-        if (!bw_api_store_ok(req, e, "member"))
-            return 0;
-        if (rank(k->role) > rank(mem.role)) {
-            bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
-                                "a member's key cannot have a higher role than the member", NULL,
-                                NULL);
-            return 0;
-        }
+    if (k->member_id[0] && strcmp(k->member_id, caller->member_id) != 0) {
+        bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                            "a key belongs to the person whose key creates it: it cannot be "
+                            "bound to another member",
+                            NULL, NULL);
+        return 0;
     }
-    return 1;
+    snprintf(k->member_id, sizeof k->member_id, "%s", caller->member_id);
+    return bw_api_principal_may_hold(ctx, req, k);
 }
 
 static int forbid_rank(struct evhttp_request *req) {
     bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
-                        "a key may only manage keys whose role ranks at most its own", NULL, NULL);
+                        "a key may only manage keys whose role (and whose person's role) its own "
+                        "role covers",
+                        NULL, NULL);
     return 0;
 }
 
@@ -207,13 +231,13 @@ static int read_create(struct evhttp_request *req, const json_t *body,
                     sizeof k->member_id) < 0 ||
         bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) < 0)
         return 0;
-    if (rank(k->role) == 0) {
+    if (!role_known(k->role)) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
                             "role must be one of owner, admin, reviewer, member, agent", NULL,
                             NULL);
         return 0;
     }
-    if (rank(k->role) > rank(caller->role))
+    if (!bw_auth_role_covers(caller->role, k->role))
         return forbid_rank(req);
     snprintf(k->org_id, sizeof k->org_id, "%s", caller->org_id);
     k->expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
@@ -264,34 +288,86 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     bw_api_reply_list(req, e, data, "key");
 }
 
-/* The target key, in the caller's org and within its rank. 0 after replying. */
+/* The target key, in the caller's org, of a role the caller's covers and, when it is another
+ * person's key, of a person whose role the caller's covers too (an admin cannot revoke an
+ * owner's key, whatever role that key has). 0 after replying. */
 static int load_target(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                        const struct bw_key_record *caller, const char *id,
                        struct bw_key_record *out) {
-    if (!bw_api_store_ok(req, bw_store_key_get(ctx->store, caller->org_id, id, out), "key"))
+    bw_err e = caller->org_id[0] ? bw_store_key_get(ctx->store, caller->org_id, id, out)
+                                 : bw_store_operator_key_get(ctx->store, id, out);
+    if (!bw_api_store_ok(req, e, "key"))
         return 0;
-    if (rank(out->role) > rank(caller->role))
+    if (!bw_auth_role_covers(caller->role, out->role))
         return forbid_rank(req);
-    return 1;
+    if (!caller->org_id[0] || strcmp(out->member_id, caller->member_id) == 0 ||
+        strcmp(out->member_id, "operator") == 0)
+        return 1;
+    struct bw_member_record m;
+    e = bw_store_member_get(ctx->store, caller->org_id, out->member_id, &m);
+    if (e == BW_E_NOT_FOUND)
+        return 1; /* a removed member's keys are already revoked */
+    if (!bw_api_store_ok(req, e, "member"))
+        return 0;
+    return bw_auth_role_covers(caller->role, m.role) ? 1 : forbid_rank(req);
 }
 
 /* ---- revoke ---- */
 
+static int last_operator_key(struct evhttp_request *req) {
+    bw_http_reply_error(req, 409, BW_R_CONFLICT,
+                        "this is the last live operator key: create or rotate to another first "
+                        "(or revoke it with `bulwark key revoke --operator` on the host)",
+                        NULL, NULL);
+    return 0;
+}
+
+struct live_count {
+    const char *except;
+    int64_t now, n;
+};
+
+static int count_live(void *arg, const struct bw_key_record *k) {
+    struct live_count *l = arg;
+    if (strcmp(k->id, l->except) != 0 && k->revoked_ms == 0 &&
+        (k->expires_ms == 0 || k->expires_ms > l->now))
+        l->n++;
+    return 0;
+}
+
+/* An operator cannot lock the platform out by accident: revoking the last live operator key
+ * over the API is refused (the store re-checks atomically). 0 after replying. */
+static int operator_keys_remain(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                                const char *id) {
+    struct live_count l = {id, bw_now_ms(), 0};
+    if (!bw_api_store_ok(req, bw_store_operator_key_list(ctx->store, 0, count_live, &l), "key"))
+        return 0;
+    return l.n > 0 ? 1 : last_operator_key(req);
+}
+
 static void revoke_apply(void *arg, bw_err err, const char *rid) {
     struct change *c = arg;
-    bw_err e = err == BW_OK ? bw_store_key_revoke(c->store, c->key.org_id, c->key.id, bw_now_ms())
-                            : err;
+    int op = !c->key.org_id[0];
+    int64_t now = bw_now_ms();
+    bw_err e = err != BW_OK ? err
+               : op         ? bw_store_operator_key_revoke(c->store, c->key.id, now, 1)
+                            : bw_store_key_revoke(c->store, c->key.org_id, c->key.id, now);
     if (err != BW_OK) {
         bw_api_reply_ledger_error(c->req);
+    } else if (op && e == BW_E_DENIED) {
+        last_operator_key(c->req);
     } else if (e != BW_OK) {
         bw_api_reply_store_error(c->req, e, "key");
     } else {
         /* before the reply: once the caller hears "revoked", no worker here accepts the key */
         bw_auth_cache_invalidate_all();
-        if (bw_store_key_get(c->store, c->key.org_id, c->key.id, &c->key) != BW_OK)
-            c->key.revoked_ms = bw_now_ms();
+        bw_err g = op ? bw_store_operator_key_get(c->store, c->key.id, &c->key)
+                      : bw_store_key_get(c->store, c->key.org_id, c->key.id, &c->key);
+        if (g != BW_OK)
+            c->key.revoked_ms = now;
         reply_key(c, 200, rid);
-        notify(c, "key.revoke");
+        if (!op)
+            notify(c, "key.revoke");
     }
     change_free(c);
 }
@@ -312,6 +388,10 @@ static void revoke(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         bw_api_reply_store_error(req, BW_E_EXISTS, "key");
         return;
     }
+    if (!caller->org_id[0] && !operator_keys_remain(ctx, req, id)) {
+        change_free(c);
+        return;
+    }
     struct bw_receipt r;
     bw_api_admin_receipt(&r, caller, caller->org_id, "key.revoke", id, BW_R_ADMIN_CHANGE, NULL,
                          0);
@@ -323,9 +403,12 @@ static void revoke(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 static void rotate_apply(void *arg, bw_err err, const char *rid) {
     struct change *c = arg;
     int64_t now = bw_now_ms();
-    bw_err e = err == BW_OK ? bw_store_key_rotate(c->store, c->key.org_id, c->old_id, &c->key,
-                                                  c->grace_until_ms, now)
-                            : err;
+    bw_err e = err != BW_OK ? err
+               : !c->key.org_id[0]
+                   ? bw_store_operator_key_rotate(c->store, c->old_id, &c->key, c->grace_until_ms,
+                                                  now)
+                   : bw_store_key_rotate(c->store, c->key.org_id, c->old_id, &c->key,
+                                         c->grace_until_ms, now);
     if (err != BW_OK) {
         bw_api_reply_ledger_error(c->req);
     } else if (e != BW_OK) {
@@ -333,7 +416,8 @@ static void rotate_apply(void *arg, bw_err err, const char *rid) {
     } else {
         bw_auth_cache_invalidate_all();
         reply_key(c, 201, rid);
-        notify(c, "key.rotate");
+        if (c->key.org_id[0])
+            notify(c, "key.rotate");
     }
     change_free(c);
 }
@@ -355,6 +439,14 @@ static void rotate(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     }
     if (!load_target(ctx, req, caller, id, &c->key)) {
         change_free(c);
+        return;
+    }
+    if (!c->key.member_id[0] || strcmp(c->key.member_id, caller->member_id) != 0) {
+        change_free(c);
+        bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
+                            "only a key of the same person rotates a key (the successor keeps "
+                            "its principal); revoke it instead",
+                            NULL, NULL);
         return;
     }
     int64_t now = bw_now_ms();
@@ -484,10 +576,129 @@ static void item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
 }
 
+/* ---- a member's key issued by the operator: POST /api/v1/orgs/{id}/keys ---- */
+
+/* The one way a key comes to belong to a person other than its creator's: the operator (outside
+ * every org) issues it, as it issues an org's first owner key. An org's owner or admin cannot:
+ * otherwise one person could hold keys of two "people". {member_id, role, name?,
+ * expires_in_s?}; role is a human role the member's own role covers. */
+void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                       const struct bw_key_record *caller, const char *org_id) {
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    struct change *c = change_new(ctx, req, caller, 1);
+    if (!c) {
+        json_decref(body);
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    struct bw_key_record *k = &c->key;
+    int64_t expires_in = 0;
+    int ok = bw_api_text(req, body, "role", 15, 1, k->role, sizeof k->role) > 0 &&
+             bw_api_text(req, body, "member_id", BW_ID_SIZE - 1, 1, k->member_id,
+                         sizeof k->member_id) > 0 &&
+             bw_api_text(req, body, "name", 63, 0, k->name, sizeof k->name) >= 0 &&
+             bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) >= 0;
+    json_decref(body);
+    if (ok && (!role_known(k->role) || strcmp(k->role, "agent") == 0)) {
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
+                            "role must be one of owner, admin, reviewer, member (a member makes "
+                            "their own agent keys)",
+                            NULL, NULL);
+        ok = 0;
+    }
+    snprintf(k->org_id, sizeof k->org_id, "%s", org_id);
+    if (!ok || !bw_api_principal_may_hold(ctx, req, k)) {
+        change_free(c);
+        return;
+    }
+    k->expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    fresh_key(c, ctx->gw->pepper, bw_now_ms());
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, caller, org_id, "key.create", c->key.id, BW_R_ADMIN_CHANGE, NULL, 0);
+    snprintf(r.status, sizeof r.status, "%s", c->key.role);
+    bw_api_record(ctx, &r, create_apply, c);
+}
+
+/* ---- operator keys: /api/v1/operator/keys (operator only; docs/ACCESS.md) ---- */
+
+static void op_create(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                      const struct bw_key_record *caller) {
+    (void)rest;
+    json_t *body = bw_api_body_object(ctx, req);
+    if (!body)
+        return;
+    struct change *c = change_new(ctx, req, caller, 1);
+    if (!c) {
+        json_decref(body);
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+        return;
+    }
+    int64_t expires_in = 0;
+    /* a name is required: an operator key without a label is hard to tell apart in a list */
+    int ok = bw_api_text(req, body, "name", 63, 1, c->key.name, sizeof c->key.name) > 0 &&
+             bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) >= 0;
+    json_decref(body);
+    if (!ok) {
+        change_free(c);
+        return;
+    }
+    snprintf(c->key.role, sizeof c->key.role, "operator");
+    snprintf(c->key.member_id, sizeof c->key.member_id, "operator");
+    c->key.expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    fresh_key(c, ctx->gw->pepper, bw_now_ms());
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, caller, "", "key.create", c->key.id, BW_R_ADMIN_CHANGE, NULL, 0);
+    snprintf(r.status, sizeof r.status, "operator");
+    bw_api_record(ctx, &r, create_apply, c);
+}
+
+static void op_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                    const struct bw_key_record *caller) {
+    (void)rest;
+    (void)caller;
+    char flag[8];
+    bw_api_query(req, "include_revoked", flag, sizeof flag);
+    json_t *data = json_array();
+    bw_err e = data ? bw_store_operator_key_list(ctx->store, strcmp(flag, "1") == 0, add_key, data)
+                    : BW_E_NOMEM;
+    bw_api_reply_list(req, e, data, "key");
+}
+
+static void op_item_get(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                        const char *rest, const struct bw_key_record *caller) {
+    (void)caller;
+    char id[BW_ID_SIZE], action[32];
+    struct bw_key_record k;
+    bw_err e = bw_api_split_rest(rest, id, action) && !action[0]
+                   ? bw_store_operator_key_get(ctx->store, id, &k)
+                   : BW_E_NOT_FOUND;
+    if (bw_api_store_ok(req, e, "key"))
+        bw_api_reply(req, 200, key_json(&k));
+}
+
+static void op_item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                         const char *rest, const struct bw_key_record *caller) {
+    char id[BW_ID_SIZE], action[32];
+    if (!bw_api_split_rest(rest, id, action))
+        bw_api_reply_store_error(req, BW_E_NOT_FOUND, "key");
+    else if (strcmp(action, "revoke") == 0)
+        revoke(ctx, req, caller, id);
+    else if (strcmp(action, "rotate") == 0)
+        rotate(ctx, req, caller, id);
+    else
+        bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
+}
+
 const struct bw_api_route bw_api_routes_keys[] = {
     {EVHTTP_REQ_POST, "/api/v1/keys", BW_API_ADMIN, create},
     {EVHTTP_REQ_GET, "/api/v1/keys", BW_API_ADMIN, collection},
     {EVHTTP_REQ_GET, "/api/v1/keys/", BW_API_ADMIN, item_get},
     {EVHTTP_REQ_POST, "/api/v1/keys/", BW_API_ADMIN, item_post},
+    {EVHTTP_REQ_GET, "/api/v1/operator/keys", BW_API_OPERATOR, op_list},
+    {EVHTTP_REQ_POST, "/api/v1/operator/keys", BW_API_OPERATOR, op_create},
+    {EVHTTP_REQ_GET, "/api/v1/operator/keys/", BW_API_OPERATOR, op_item_get},
+    {EVHTTP_REQ_POST, "/api/v1/operator/keys/", BW_API_OPERATOR, op_item_post},
     {0, NULL, BW_API_PUBLIC, NULL},
 };

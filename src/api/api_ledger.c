@@ -101,6 +101,17 @@ static json_t *receipt_json(const char *id, uint64_t index, const struct bw_buf 
     return o;
 }
 
+/* 1 if the receipt's principal is the caller's key (docs/ACCESS.md: an agent key reads only its
+ * own receipts; another key's, even of the same agent or person, answers 404). */
+static int own_receipt(const struct bw_buf *bytes, const struct bw_key_record *caller) {
+    json_t *doc = json_loadb((const char *)bytes->ptr, bytes->len, JSON_REJECT_DUPLICATES, NULL);
+    const char *principal =
+        json_string_value(json_object_get(json_object_get(doc, "predicate"), "principal"));
+    int own = principal && strcmp(principal, caller->id) == 0;
+    json_decref(doc);
+    return own;
+}
+
 static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                         const char *rest, const struct bw_key_record *caller) {
     struct bw_ledger *l = ctx->gw->ledger;
@@ -121,6 +132,8 @@ static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req
         e = bw_evidence_receipt_parse(bytes.ptr, bytes.len, &r, NULL);
     if (e == BW_OK && strcmp(r.org_id, caller->org_id) != 0)
         e = BW_E_NOT_FOUND; /* another org's receipt: same answer as an unknown id */
+    if (e == BW_OK && strcmp(caller->role, "agent") == 0 && !own_receipt(&bytes, caller))
+        e = BW_E_NOT_FOUND; /* an agent key reads only its own: the same answer again */
     if (e == BW_OK)
         e = bw_ledger_leaf_hash(l, index, leaf);
     if (e == BW_OK)

@@ -52,11 +52,15 @@ static void change_free(struct change *c) {
     free(c);
 }
 
+/* The org, its first owner member and that member's first owner key (the key's principal:
+ * docs/ACCESS.md "Principals"). */
 static bw_err org_create(struct change *c) {
     char id[BW_ID_SIZE];
     BW_TRY(bw_store_org_create(c->store, c->org_name, id));
     snprintf(c->owner.org_id, sizeof c->owner.org_id, "%s", id);
     snprintf(c->org_id, sizeof c->org_id, "%s", id);
+    snprintf(c->member.org_id, sizeof c->member.org_id, "%s", id);
+    BW_TRY(bw_store_member_insert(c->store, &c->member));
     return bw_store_key_insert(c->store, &c->owner);
 }
 
@@ -80,8 +84,9 @@ static json_t *apply_op(struct change *c, bw_err *e) {
         return json_pack("{s:s, s:I}", "action", "transcripts.purge", "deleted", (json_int_t)n);
     case OP_ORG_CREATE:
         *e = org_create(c);
-        return json_pack("{s:s, s:s, s:{s:s, s:s, s:s}}", "id", c->org_id, "name", c->org_name,
-                         "owner_key", "id", c->owner.id, "role", "owner", "key", c->secret);
+        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id", c->org_id, "name",
+                         c->org_name, "owner_member_id", c->member.id, "owner_key", "id",
+                         c->owner.id, "role", "owner", "key", c->secret);
     default:
         *e = BW_E_INTERNAL;
         return NULL;
@@ -161,10 +166,10 @@ static void me(const struct bw_api_ctx *ctx, struct evhttp_request *req, const c
     (void)ctx;
     (void)rest;
     bw_api_reply(req, 200,
-                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "key_id", caller->id, "org_id",
-                           caller->org_id, "org", caller->org_name, "role", caller->role, "agent",
-                           caller->agent, "name", caller->name, "expires_ms",
-                           (json_int_t)caller->expires_ms));
+                 json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "key_id", caller->id,
+                           "org_id", caller->org_id, "org", caller->org_name, "role", caller->role,
+                           "agent", caller->agent, "name", caller->name, "principal",
+                           caller->member_id, "expires_ms", (json_int_t)caller->expires_ms));
 }
 
 static void org_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
@@ -372,8 +377,17 @@ static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req
     if (!body)
         return;
     struct change *c = change_new(req, ctx, OP_ORG_CREATE, "", "");
-    int ok = c && bw_api_text(req, body, "name", 63, 1, c->org_name, sizeof c->org_name) > 0;
+    int ok = c && bw_api_text(req, body, "name", 63, 1, c->org_name, sizeof c->org_name) > 0 &&
+             bw_api_text(req, body, "owner_email", 254, 0, c->member.email,
+                         sizeof c->member.email) >= 0;
     json_decref(body);
+    if (ok && !c->member.email[0])
+        snprintf(c->member.email, sizeof c->member.email, "owner@org.invalid");
+    if (ok && !strchr(c->member.email, '@')) {
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "owner_email must contain '@'", NULL,
+                            NULL);
+        ok = 0;
+    }
     if (ok && !(c->secret = sodium_malloc(BW_KEY_SIZE))) {
         bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
         ok = 0;
@@ -383,8 +397,12 @@ static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req
             change_free(c);
         return;
     }
+    bw_store_new_id("mem", c->member.id);
+    snprintf(c->member.role, sizeof c->member.role, "owner");
+    c->member.created_ms = bw_now_ms();
     struct bw_key_record *k = &c->owner;
     bw_store_new_id("key", k->id);
+    snprintf(k->member_id, sizeof k->member_id, "%s", c->member.id);
     snprintf(k->role, sizeof k->role, "owner");
     snprintf(k->name, sizeof k->name, "first owner");
     snprintf(k->created_by, sizeof k->created_by, "%s", caller->id);
@@ -399,14 +417,18 @@ static void orgs_post_item(const struct bw_api_ctx *ctx, struct evhttp_request *
                            const char *rest, const struct bw_key_record *caller) {
     char id[BW_ID_SIZE], action[32];
     struct bw_org_record o;
-    bw_err e = bw_api_split_rest(rest, id, action) && strcmp(action, "delete") == 0
+    bw_err e = bw_api_split_rest(rest, id, action) &&
+                       (strcmp(action, "delete") == 0 || strcmp(action, "keys") == 0)
                    ? bw_store_org_get(ctx->store, id, &o)
                    : BW_E_NOT_FOUND;
     if (e != BW_OK) {
         bw_api_reply_store_error(req, e, "org");
         return;
     }
-    org_delete_as(ctx, req, caller, id);
+    if (strcmp(action, "keys") == 0)
+        bw_api_keys_issue(ctx, req, caller, id);
+    else
+        org_delete_as(ctx, req, caller, id);
 }
 
 const struct bw_api_route bw_api_routes_orgs[] = {

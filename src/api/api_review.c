@@ -428,13 +428,15 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     json_t *roles = json_array();
     int covered = !rs.overflow;
     for (size_t i = 0; e == BW_OK && i < rs.n; i++) {
-        int64_t keys = 0;
-        e = bw_store_review_reviewers(ctx->store, org, rs.r[i].role, now, &keys);
-        int ok = keys >= (int64_t)rs.r[i].quorum;
+        /* people, not keys: distinct principals holding a live key able to review */
+        int64_t people = 0;
+        e = bw_store_review_reviewers(ctx->store, org, rs.r[i].role, now, &people);
+        int ok = people >= (int64_t)rs.r[i].quorum;
         covered &= ok;
-        json_array_append_new(roles, json_pack("{s:s, s:I, s:I, s:b}", "role", rs.r[i].role,
-                                               "quorum", (json_int_t)rs.r[i].quorum, "keys",
-                                               (json_int_t)keys, "covered", ok));
+        json_array_append_new(roles, json_pack("{s:s, s:I, s:I, s:I, s:b}", "role", rs.r[i].role,
+                                               "quorum", (json_int_t)rs.r[i].quorum, "people",
+                                               (json_int_t)people, "keys", (json_int_t)people,
+                                               "covered", ok));
     }
     if (e != BW_OK) {
         json_decref(roles);

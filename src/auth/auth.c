@@ -140,3 +140,34 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
     *out = rec;
     return BW_OK;
 }
+
+static unsigned role_caps(const char *role) {
+    /* one bit per org role a holder covers */
+    enum { OWNER = 1, ADMIN = 2, REVIEWER = 4, MEMBER = 8, AGENT = 16, OPERATOR = 32 };
+    if (!role)
+        return 0;
+    if (strcmp(role, "owner") == 0)
+        return OWNER | ADMIN | REVIEWER | MEMBER | AGENT;
+    if (strcmp(role, "admin") == 0)
+        return ADMIN | REVIEWER | MEMBER | AGENT;
+    if (strcmp(role, "reviewer") == 0)
+        return REVIEWER | MEMBER;
+    if (strcmp(role, "member") == 0)
+        return MEMBER;
+    if (strcmp(role, "agent") == 0)
+        return AGENT;
+    if (strcmp(role, "operator") == 0)
+        return OPERATOR;
+    return 0;
+}
+
+/* The role's own bit: the lowest it covers (the table above lists each role's own first). */
+static unsigned role_bit(const char *role) {
+    unsigned c = role_caps(role);
+    return c & (~c + 1u);
+}
+
+int bw_auth_role_covers(const char *holder_role, const char *key_role) {
+    unsigned want = role_bit(key_role);
+    return want != 0 && (role_caps(holder_role) & want) == want;
+}

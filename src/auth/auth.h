@@ -62,4 +62,12 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
                         const char *authorization, int64_t now_ms,
                         struct bw_key_record *out) BW_MUST_CHECK;
 
+/* Capability, not rank (docs/ACCESS.md "Roles"): 1 if everything a key of role `key_role` may
+ * do, a holder of role `holder_role` may do too. owner covers every org role; admin covers
+ * admin, reviewer, member and agent; reviewer covers reviewer and member; member only member;
+ * agent only agent; operator only operator. Used both for "a person of this role may hold a key
+ * of that role" and "a key of this role may manage (create, revoke, rotate) a key of that role".
+ * NULL or unknown roles cover nothing. */
+int bw_auth_role_covers(const char *holder_role, const char *key_role);
+
 #endif

@@ -23,9 +23,10 @@ static const char usage[] =
     "usage: bulwark init --data DIR [--database URL [--join] [--master-key FILE]]\n"
     "\n"
     "Creates DIR (mode 0700) holding a master key and the ledger's signing key (files mode\n"
-    "0600, never printed), the SQLite database, an org named 'default' with an admin key and an\n"
-    "agent key, and a default bulwark.yaml. Prints one JSON object with org_id, admin_key,\n"
-    "agent_key and public_key (the ledger's verifier key). The keys are shown only once: only\n"
+    "0600, never printed), the SQLite database, an org named 'default' with an owner member\n"
+    "(owner@default.invalid) and that person's admin key and agent key, and a default\n"
+    "bulwark.yaml. Prints one JSON object with org_id, owner_member_id, admin_key, agent_key\n"
+    "and public_key (the ledger's verifier key). The keys are shown only once: only\n"
     "their hashes are stored. Refuses to touch an existing DIR.\n"
     "\n"
     "  --database URL    use PostgreSQL (postgres://user@host/db; the schema applied by the owner\n"
@@ -97,12 +98,28 @@ static bw_err place_master_key(const struct init_opts *o, const char *dest) {
     return e;
 }
 
+/* The person init's keys belong to (docs/ACCESS.md "Principals"): one owner member. */
+static bw_err new_owner(struct bw_store *s, const char *org_id, char id[BW_ID_SIZE]) {
+    struct bw_member_record m;
+    memset(&m, 0, sizeof m);
+    bw_store_new_id("mem", m.id);
+    snprintf(m.org_id, sizeof m.org_id, "%s", org_id);
+    snprintf(m.email, sizeof m.email, "owner@default.invalid");
+    snprintf(m.role, sizeof m.role, "owner");
+    m.created_ms = bw_now_ms();
+    BW_TRY(bw_store_member_insert(s, &m));
+    memcpy(id, m.id, BW_ID_SIZE);
+    return BW_OK;
+}
+
 static bw_err new_key(struct bw_store *s, const uint8_t pepper[32], const char *org_id,
-                      const char *role, const char *agent, char key[BW_KEY_SIZE]) {
+                      const char *owner, const char *role, const char *agent,
+                      char key[BW_KEY_SIZE]) {
     struct bw_key_record k;
     memset(&k, 0, sizeof k);
     bw_store_new_id("key", k.id);
     snprintf(k.org_id, sizeof k.org_id, "%s", org_id);
+    snprintf(k.member_id, sizeof k.member_id, "%s", owner);
     snprintf(k.role, sizeof k.role, "%s", role);
     snprintf(k.agent, sizeof k.agent, "%s", agent);
     snprintf(k.name, sizeof k.name, "init %s", role);
@@ -126,7 +143,8 @@ static bw_err new_agent(struct bw_store *s, const char *org_id, const char *name
 /* Everything after the directory exists: local files first, the database last (a database
  * write cannot be undone by removing DIR). Keys go to the caller's secure buffers. */
 static bw_err populate(const struct init_opts *o, const struct paths *p, char *org_id,
-                       char *admin_key, char *agent_key, char *vkey, size_t vkey_size) {
+                       char *owner, char *admin_key, char *agent_key, char *vkey,
+                       size_t vkey_size) {
     bw_err result = BW_OK;
     struct bw_keyring *keys = NULL;
     struct bw_store *s = NULL;
@@ -149,8 +167,9 @@ static bw_err populate(const struct init_opts *o, const struct paths *p, char *o
         BW_GOTO(bw_store_org_create(s, "default", org_id));
         BW_GOTO(bw_auth_pepper_load(s, keys, pepper));
         BW_GOTO(new_agent(s, org_id, "default"));
-        BW_GOTO(new_key(s, pepper, org_id, "admin", "", admin_key));
-        BW_GOTO(new_key(s, pepper, org_id, "agent", "default", agent_key));
+        BW_GOTO(new_owner(s, org_id, owner));
+        BW_GOTO(new_key(s, pepper, org_id, owner, "admin", "", admin_key));
+        BW_GOTO(new_key(s, pepper, org_id, owner, "agent", "default", agent_key));
     }
 out:
     bw_store_close(s);
@@ -237,14 +256,14 @@ static int run(int argc, char **argv) {
         rmdir(dir);
         return bw_cli_fail(cmd, "cannot set mode on %s: %s", dir, strerror(errno));
     }
-    char org_id[BW_ID_SIZE] = "";
+    char org_id[BW_ID_SIZE] = "", owner[BW_ID_SIZE] = "";
     char vkey[512] = "";
     char *keys = sodium_malloc((size_t)2 * BW_KEY_SIZE);
     if (!keys) {
         undo(&p);
         return bw_cli_fail(cmd, "out of memory");
     }
-    bw_err e = populate(&o, &p, org_id, keys, keys + BW_KEY_SIZE, vkey, sizeof vkey);
+    bw_err e = populate(&o, &p, org_id, owner, keys, keys + BW_KEY_SIZE, vkey, sizeof vkey);
     if (e != BW_OK) {
         sodium_free(keys);
         undo(&p);
@@ -260,9 +279,9 @@ static int run(int argc, char **argv) {
     if (o.join)
         printf("{\"public_key\":\"%s\"}\n", vkey);
     else
-        printf(
-            "{\"org_id\":\"%s\",\"admin_key\":\"%s\",\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
-            org_id, keys, keys + BW_KEY_SIZE, vkey);
+        printf("{\"org_id\":\"%s\",\"owner_member_id\":\"%s\",\"admin_key\":\"%s\","
+               "\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
+               org_id, owner, keys, keys + BW_KEY_SIZE, vkey);
     fflush(stdout);
     sodium_free(keys); /* wipes */
     return 0;

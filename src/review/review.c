@@ -53,6 +53,18 @@ static int same_id(const char *a, const char *b) {
     return a && b && a[0] && strcmp(a, b) == 0;
 }
 
+/* The voter's principal is the requester's, or unknown on either side (fail closed: an empty
+ * principal can never count as a second person). */
+static int same_person(const struct bw_review_item *it, const struct bw_review_voter *v) {
+    if (!v->member_id || !v->member_id[0])
+        return 1;
+    /* A widget call's requester is the public (principal "widget:<agent id>", proxy/widget.h),
+     * never a member of the org, so any member may review it. */
+    if (!it->requester_member[0])
+        return strncmp(it->requester_key, "widget:", 7) != 0;
+    return strcmp(v->member_id, it->requester_member) == 0;
+}
+
 const char *bw_review_check_vote(const struct bw_review_item *it, const struct bw_review_voter *v,
                                  int approve, int64_t now_ms, int *http_status) {
     if (!bw_review_role_may_review(v->role, it->reviewer_role)) {
@@ -60,9 +72,9 @@ const char *bw_review_check_vote(const struct bw_review_item *it, const struct b
         return BW_R_REVIEW_ROLE_MISMATCH;
     }
     /* Four eyes: the requester never approves its own call, neither with the requesting key
-     * nor with another key of the same person. Denying (withdrawing) is harmless. */
-    if (approve &&
-        (same_id(v->key_id, it->requester_key) || same_id(v->member_id, it->requester_member))) {
+     * nor with any other key of the same principal (a second key, a rotated successor, or the
+     * member who made the requesting agent key). Denying (withdrawing) is harmless. */
+    if (approve && (same_id(v->key_id, it->requester_key) || same_person(it, v))) {
         *http_status = 403;
         return BW_R_REVIEW_SELF_APPROVAL;
     }

@@ -9,9 +9,11 @@
  *   pending --one denying vote-------> denied
  *   pending | approved --expires_ms--> expired     (lazily, on read and on use: fail closed)
  *
- * Four eyes: an approving vote by the requester's key, or by a key of the requester's member
- * (when both have one), is refused. Quorum N means N approving votes of N distinct keys (and
- * distinct members: the store enforces both). One denying vote denies. An approval lets
+ * Four eyes: an approving vote by the requester's key, or by any key of the requester's
+ * principal (store.h: the person a key belongs to; for an agent key, the member who made it), is
+ * refused; so is a vote by a key with no principal, or on an item with none (fail closed), except
+ * a widget's call, whose requester is the public. Quorum N means N approving votes of N distinct
+ * keys and N distinct principals (the store enforces both). One denying vote denies. An approval lets
  * through exactly one call: same org, agent, requester key, route, model, rule and request
  * hash, before expires_ms.
  *
@@ -43,7 +45,7 @@ struct bw_review_item {
     char org_id[BW_ID_SIZE];
     char agent[64];
     char requester_key[BW_ID_SIZE];
-    char requester_member[BW_ID_SIZE]; /* "" when the key has no member */
+    char requester_member[BW_ID_SIZE]; /* the requesting key's principal ("" for a widget) */
     char route[32];
     char model[128];
     char rule[65];
@@ -71,7 +73,7 @@ int bw_review_role_may_review(const char *key_role, const char *reviewer_role);
 /* The key casting a vote (borrowed strings). */
 struct bw_review_voter {
     const char *key_id;
-    const char *member_id; /* "" or NULL when none */
+    const char *member_id; /* the voting key's principal ("" or NULL: unknown, never approves) */
     const char *role;
 };
 

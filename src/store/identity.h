@@ -58,7 +58,8 @@ bw_err bw_store_key_count_active(struct bw_store *s, const char *org_id, int64_t
                                  int64_t *count) BW_MUST_CHECK;
 /* In one transaction: inserts `fresh` and ends the old key's life at grace_until_ms (its
  * expiry becomes the earlier of its own and grace_until_ms; rotated_to = fresh->id).
- * BW_E_NOT_FOUND if old is not an active key of the org (revoked, expired, already rotated). */
+ * BW_E_NOT_FOUND if old is not an active key of the org (revoked, expired, already rotated) or
+ * fresh does not keep its principal (member_id: a rotation never moves a key to another person). */
 bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *old_id,
                            const struct bw_key_record *fresh, int64_t grace_until_ms,
                            int64_t now_ms) BW_MUST_CHECK;
@@ -66,6 +67,28 @@ bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *o
  * metering thread), under the key's org. */
 bw_err bw_store_key_touch(struct bw_store *s, const char *org_id, const char *key_id,
                           int64_t now_ms) BW_MUST_CHECK;
+
+/* ---- operator keys (docs/ACCESS.md "Operator keys"; store_operator_keys.c) ----
+ * Outside every org: records have org_id "" and role "operator". Not tenant reads: on
+ * PostgreSQL no tenant sees the table and these go through the definer functions of
+ * src/store/pg/0008_principals.sql. Callers are the operator's own API routes and the CLI. */
+
+/* Every operator key, newest first (include_revoked 0 hides revoked ones); hash zeroed. */
+bw_err bw_store_operator_key_list(struct bw_store *s, int include_revoked, bw_store_key_fn fn,
+                                  void *arg) BW_MUST_CHECK;
+bw_err bw_store_operator_key_get(struct bw_store *s, const char *key_id,
+                                 struct bw_key_record *out) BW_MUST_CHECK;
+/* Revokes an unrevoked operator key: BW_E_NOT_FOUND if none. keep_one: refuse (BW_E_DENIED)
+ * when no other live operator key would remain, atomically against concurrent revocations. */
+bw_err bw_store_operator_key_revoke(struct bw_store *s, const char *key_id, int64_t now_ms,
+                                    int keep_one) BW_MUST_CHECK;
+/* As bw_store_key_rotate, for operator keys (fresh->role "operator", org_id ""). */
+bw_err bw_store_operator_key_rotate(struct bw_store *s, const char *old_id,
+                                    const struct bw_key_record *fresh, int64_t grace_until_ms,
+                                    int64_t now_ms) BW_MUST_CHECK;
+/* Records the key's use (last_used_ms only moves forward). */
+bw_err bw_store_operator_key_touch(struct bw_store *s, const char *key_id,
+                                   int64_t now_ms) BW_MUST_CHECK;
 
 /* ---- members ---- */
 
@@ -117,6 +140,11 @@ bw_err bw_store_agent_update(struct bw_store *s, const struct bw_agent_record *a
 /* Row counts the delete would remove (transcripts) and keys bound to the agent's name. */
 bw_err bw_store_agent_counts(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t *transcripts, int64_t *keys) BW_MUST_CHECK;
+/* Unrevoked keys bound to the agent's name (deleting it would revoke them) that have this role
+ * or whose principal is a member with this role, other than except_principal's own keys. */
+bw_err bw_store_agent_bound_keys(struct bw_store *s, const char *org_id, const char *agent_id,
+                                 const char *role, const char *except_principal,
+                                 int64_t *count) BW_MUST_CHECK;
 /* Deletes the agent and its transcripts; revokes keys bound to its name. */
 bw_err bw_store_agent_delete(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t now_ms) BW_MUST_CHECK;

@@ -26,7 +26,10 @@ struct bw_key_record {
     char role[16];  /* owner | admin | reviewer | member | agent | operator */
     char agent[64]; /* optional agent name the key is bound to ("" = none) */
     char name[64];  /* a label chosen by its creator ("" = none) */
-    char member_id[BW_ID_SIZE]; /* the member holding it ("" = none) */
+    /* The key's accountable principal, fixed at creation and never changed: the member id of
+     * the person it belongs to, or "operator" (operator keys, and org keys the operator made
+     * on the host for no member). Four eyes, quorums and readiness count these, not keys. */
+    char member_id[BW_ID_SIZE];
     char created_by[BW_ID_SIZE]; /* key id of the creator, "cli", or "" */
     char rotated_to[BW_ID_SIZE]; /* the replacing key's id after a rotation */
     uint8_t hash[32];

@@ -140,6 +140,24 @@ bw_err bw_store_agent_counts(struct bw_store *s, const char *org_id, const char 
     return BW_OK;
 }
 
+bw_err bw_store_agent_bound_keys(struct bw_store *s, const char *org_id, const char *agent_id,
+                                 const char *role, const char *except_principal,
+                                 int64_t *count) {
+    struct bw_agent_record a;
+    BW_TRY(bw_store_agent_get(s, org_id, agent_id, &a));
+    struct bw_sql_arg v[4] = {BW_SQL_T(org_id), BW_SQL_T(a.name), BW_SQL_T(role),
+                              BW_SQL_T(except_principal)};
+    int64_t n = 0;
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       "SELECT count(*) FROM api_keys k LEFT JOIN members m"
+                       " ON m.org_id = k.org_id AND m.id = k.member_id"
+                       " WHERE k.org_id = $1 AND k.agent = $2 AND k.revoked_ms = 0"
+                       " AND k.member_id <> $4 AND (k.role = $3 OR m.role = $3)",
+                       v, 4, count_row, &n, NULL));
+    *count = n;
+    return BW_OK;
+}
+
 bw_err bw_store_agent_delete(struct bw_store *s, const char *org_id, const char *agent_id,
                              int64_t now_ms) {
     struct bw_agent_record a;

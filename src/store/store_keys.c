@@ -144,13 +144,19 @@ bw_err bw_store_org_delete(struct bw_store *s, const char *org_id) {
 
 bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
     if (strcmp(k->role, "operator") == 0) {
-        struct bw_sql_arg a[5] = {BW_SQL_T(k->id), BW_SQL_T(k->name), BW_SQL_B(k->hash, 32),
-                                  BW_SQL_I(k->created_ms), BW_SQL_I(k->expires_ms)};
+        struct bw_sql_arg a[6] = {BW_SQL_T(k->id),         BW_SQL_T(k->name),
+                                  BW_SQL_B(k->hash, 32),   BW_SQL_I(k->created_ms),
+                                  BW_SQL_I(k->expires_ms), BW_SQL_T(k->created_by)};
         return bw_sql_once(s, NULL, 1,
-                           "INSERT INTO operator_keys(id, name, hash, created_ms, expires_ms)"
-                           " VALUES ($1, $2, $3, $4, $5)",
-                           a, 5, NULL, NULL, NULL);
+                           s->kind == BW_STORE_POSTGRES
+                               ? "SELECT bulwark_operator_key_insert($1, $2, $3, $4, $5, $6)"
+                               : "INSERT INTO operator_keys(id, name, hash, created_ms,"
+                                 " expires_ms, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                           a, 6, NULL, NULL, NULL);
     }
+    /* Every org key has its accountable principal (a member id, or "operator"): fixed here,
+     * never updated (docs/ACCESS.md "Principals"). */
+    BW_ENSURE(k->member_id[0], BW_E_INVALID);
     BW_ENSURE(bw_sql_id_ok(k->org_id), BW_E_NOT_FOUND);
     struct bw_sql_arg a[10] = {
         BW_SQL_T(k->id),         BW_SQL_T(k->org_id),     BW_SQL_T(k->role),
@@ -214,6 +220,8 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct b
                        key_lookup_row, &f, NULL));
     BW_ENSURE(f.rows <= 1 && !f.bad, BW_E_UNAVAILABLE);
     BW_ENSURE(f.rows == 1, BW_E_NOT_FOUND);
+    if (strcmp(f.rec.role, "operator") == 0) /* the operator principal */
+        snprintf(f.rec.member_id, sizeof f.rec.member_id, "operator");
     *out = f.rec;
     return BW_OK;
 }
@@ -304,8 +312,10 @@ bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *o
                            int64_t now_ms) {
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(old_id), BW_E_NOT_FOUND);
     BW_ENSURE(strcmp(fresh->org_id, org_id) == 0, BW_E_INTERNAL);
-    struct bw_sql_arg a[5] = {BW_SQL_T(org_id), BW_SQL_T(old_id), BW_SQL_T(fresh->id),
-                              BW_SQL_I(grace_until_ms), BW_SQL_I(now_ms)};
+    BW_ENSURE(fresh->member_id[0], BW_E_INVALID);
+    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),         BW_SQL_T(old_id),
+                              BW_SQL_T(fresh->id),      BW_SQL_I(grace_until_ms),
+                              BW_SQL_I(now_ms),         BW_SQL_T(fresh->member_id)};
     struct bw_sql_arg k[10] = {
         BW_SQL_T(fresh->id),         BW_SQL_T(fresh->org_id),     BW_SQL_T(fresh->role),
         BW_SQL_T(fresh->agent),      BW_SQL_B(fresh->hash, 32),   BW_SQL_I(fresh->created_ms),
@@ -321,8 +331,8 @@ bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *o
                           " expires_ms = CASE WHEN expires_ms = 0 OR expires_ms > $4 THEN $4"
                           " ELSE expires_ms END"
                           " WHERE org_id = $1 AND id = $2 AND revoked_ms = 0 AND rotated_to = ''"
-                          " AND (expires_ms = 0 OR expires_ms > $5)",
-                          a, 5, NULL, NULL, &n);
+                          " AND (expires_ms = 0 OR expires_ms > $5) AND member_id = $6",
+                          a, 6, NULL, NULL, &n);
     if (e == BW_OK && n != 1)
         e = BW_E_NOT_FOUND;
     if (e == BW_OK)

@@ -324,6 +324,43 @@ static const char m008_sqlite[] =
     "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
     "  SELECT org_id, sha256, text, updated_ms FROM org_policies;";
 
+/* 009: accountable principals (issue 12, docs/ACCESS.md "Principals"). Every org key belongs to
+ * one person: api_keys.member_id becomes the key's principal, fixed at creation (a member id,
+ * or "operator" for an org key the operator made on the host without naming a member). Existing
+ * keys are assigned, in this order: a key already bound to a member keeps that member; a key
+ * made by a key of the same org that has a member gets that member (three passes follow short
+ * chains); every key still unassigned goes to the org's oldest owner member, which is created
+ * (email owner@legacy.invalid) where the org has none. So keys nobody can attribute all become
+ * ONE person: fail closed (they can no longer approve each other); re-issue per person.
+ * Review items recorded without a requester member get their key's principal. Operator keys
+ * gain the lifecycle of org keys: who made them, their successor on rotation and their last
+ * use. */
+#define M009_CREATOR_PASS                                                                          \
+    "UPDATE api_keys SET member_id = (SELECT c.member_id FROM api_keys c"                          \
+    "  WHERE c.org_id = api_keys.org_id AND c.id = api_keys.created_by)"                           \
+    " WHERE member_id = '' AND created_by <> '' AND COALESCE((SELECT c.member_id FROM api_keys c"  \
+    "  WHERE c.org_id = api_keys.org_id AND c.id = api_keys.created_by), '') <> '';"
+static const char m009_sqlite[] =
+    "ALTER TABLE operator_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE operator_keys ADD COLUMN rotated_to TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE operator_keys ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
+    M009_CREATOR_PASS M009_CREATOR_PASS M009_CREATOR_PASS
+    "INSERT INTO members(id, org_id, email, role, created_ms)"
+    " SELECT 'mem_' || lower(hex(randomblob(8))), o.id, 'owner@legacy.invalid', 'owner',"
+    "  CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM orgs o"
+    " WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.org_id = o.id AND k.member_id = '')"
+    "  AND NOT EXISTS (SELECT 1 FROM members m WHERE m.org_id = o.id AND m.role = 'owner');"
+    "UPDATE api_keys SET member_id = (SELECT m.id FROM members m"
+    "  WHERE m.org_id = api_keys.org_id AND m.role = 'owner' ORDER BY m.created_ms, m.id LIMIT 1)"
+    " WHERE member_id = '';"
+    "CREATE INDEX api_keys_principal ON api_keys(org_id, member_id);"
+    /* open reviews name their requester's principal too, so four eyes holds across the upgrade
+     * (a widget's call, "widget:...", has no key row and keeps none). Old votes are left as
+     * they are: giving them principals could collide in review_votes_member. */
+    "UPDATE review_items SET requester_member = COALESCE((SELECT k.member_id FROM api_keys k"
+    "  WHERE k.org_id = review_items.org_id AND k.id = review_items.requester_key), '')"
+    " WHERE requester_member = '';";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -333,5 +370,6 @@ const struct bw_migration bw_store_migrations[] = {
     {6, m006_sqlite},
     {7, m007_sqlite},
     {8, m008_sqlite},
+    {9, m009_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -265,7 +265,7 @@ bw_err bw_store_review_reviewers(struct bw_store *s, const char *org_id, const c
     struct bw_sql_arg a[3] = {BW_SQL_T(org_id), BW_SQL_T(role), BW_SQL_I(now_ms)};
     /* The same rule as bw_review_role_may_review: the role itself, owner or admin. */
     BW_TRY(bw_sql_once(s, org_id, 0,
-                       "SELECT count(*), 0 FROM api_keys WHERE org_id = $1"
+                       "SELECT count(DISTINCT member_id), 0 FROM api_keys WHERE org_id = $1"
                        " AND role IN ($2, 'owner', 'admin') AND revoked_ms = 0"
                        " AND (expires_ms = 0 OR expires_ms > $3)",
                        a, 3, stats_row, v, NULL));

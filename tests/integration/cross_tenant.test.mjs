@@ -67,8 +67,10 @@ for (const backend of ['sqlite', 'pg']) {
             assert.ok(agents.json.data.every((x) => x.id !== a.agent));
             const t = await api(w.port, 'GET', `/api/v1/transcripts?agent_id=${a.agent}`, w.B.owner);
             assert.deepEqual(t.json.data, []);
+            // B sees only its own first owner member (every org has one: ACCESS.md "Principals")
             const mem = await api(w.port, 'GET', '/api/v1/members', w.B.owner);
-            assert.deepEqual(mem.json.data, []);
+            assert.deepEqual(mem.json.data.map((m) => m.role), ['owner'], mem.text);
+            assert.ok(mem.json.data.every((m) => m.id !== a.member && m.email !== 'ann@a.example'));
         });
 
         test("org A's objects are intact and its key still works", async () => {
@@ -80,7 +82,8 @@ for (const backend of ['sqlite', 'pg']) {
             const me = await api(w.port, 'GET', '/api/v1/me', a.keySecret);
             assert.equal(me.status, 200);
             const mem = await api(w.port, 'GET', '/api/v1/members', w.A.admin);
-            assert.equal(mem.json.data.length, 1);
+            assert.equal(mem.json.data.length, 2, mem.text); // init's owner member and ann
+            assert.ok(mem.json.data.some((m) => m.id === a.member));
         });
 
         test('forged, malformed and hostile ids are plain 404s', async () => {

@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope, receipts, predicate } from './lib/harness.mjs';
-import { startTenants, api } from './lib/tenants.mjs';
+import { startTenants, api, person } from './lib/tenants.mjs';
 
 for (const backend of ['sqlite', 'pg']) {
     describe(`destructive actions on ${backend}`, () => {
@@ -81,8 +81,12 @@ for (const backend of ['sqlite', 'pg']) {
             const self = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, w.A.admin,
                                    { comment: 'mine' });
             assert.equal(self.status, 403, 'four eyes: the requester cannot approve');
-            const second = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'admin', name: 'second admin' });
-            const ok = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, second.json.key,
+            const mine = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'admin', name: 'my second key' });
+            const twice = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, mine.json.key,
+                                    { comment: 'me again' });
+            assert.equal(twice.status, 403, 'four eyes: a second key of the same person cannot approve');
+            const second = await person(w, w.A.admin, w.A.org_id, { email: 'second@a.example', role: 'admin' });
+            const ok = await api(w.port, 'POST', `/api/v1/reviews/${dry.json.review_id}/approve`, second.key,
                                  { comment: 'agreed' });
             assert.equal(ok.status, 200, ok.text);
             const go = await confirm();

@@ -28,7 +28,8 @@ test('init prints exactly one JSON object with the keys and the log public key',
     const lines = data.stdout.trim().split('\n');
     assert.equal(lines.length, 1, `stdout: ${data.stdout}`);
     const k = data.keys;
-    assert.deepEqual(Object.keys(k).sort(), ['admin_key', 'agent_key', 'org_id', 'public_key']);
+    assert.deepEqual(Object.keys(k).sort(), ['admin_key', 'agent_key', 'org_id', 'owner_member_id', 'public_key']);
+    assert.match(k.owner_member_id, /^mem_[0-9a-f]{16}$/, 'init makes the owner member its keys belong to');
     assert.equal(typeof k.org_id, 'string');
     assert.ok(k.org_id.length > 0);
     assert.match(k.admin_key, /^bwk_[A-Za-z0-9_-]{16,}$/);

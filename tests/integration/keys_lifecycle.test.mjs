@@ -37,11 +37,15 @@ for (const backend of ['sqlite', 'pg']) {
 
         test('validation: unknown role, bad types, unknown agent or member', async () => {
             for (const body of [{}, { role: 'root' }, { role: 5 }, { role: 'agent', agent: 'nope' },
-                                { role: 'agent', member_id: 'mem_0123456789abcdef' },
                                 { role: 'agent', expires_in_s: 0 }, { role: 'agent', expires_in_s: 'soon' }]) {
                 const r = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, body);
                 assert.ok(r.status === 400 || r.status === 404, `${JSON.stringify(body)}: ${r.status}`);
             }
+            // A key belongs to its creator's person: naming another member is refused.
+            const r = await api(w.port, 'POST', '/api/v1/keys', w.A.admin,
+                                { role: 'agent', member_id: 'mem_0123456789abcdef' });
+            assert.equal(r.status, 403, r.text);
+            assert.equal(r.json.error.code, 'ROLE_FORBIDDEN');
         });
 
         test('rotation: both keys work during the grace period, then only the new one', async () => {

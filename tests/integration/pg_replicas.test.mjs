@@ -15,7 +15,7 @@ import {
 
 const scope = new Scope();
 const port = String(20000 + Math.floor(Math.random() * 20000));
-let pgDir, url, mock, keys, replicas;
+let pgDir, url, mock, keys, replicas, operatorKey;
 
 function pgTest(cmd) {
     const r = spawnSync(path.join(REPO, 'scripts/pg-test.sh'), [cmd, pgDir],
@@ -48,6 +48,9 @@ before(async () => {
                           '--master-key', path.join(one, 'master.key')]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(Object.keys(JSON.parse(r2.stdout)), ['public_key'], 'a joining replica creates no keys');
+    const op = await run(['key', 'create', '--data', one, '--database', url, '--operator', '--name', 'ops']);
+    assert.equal(op.code, 0, op.stderr);
+    operatorKey = JSON.parse(op.stdout).key;
     replicas = [await serve(one), await serve(two)];
 });
 
@@ -103,6 +106,21 @@ test('a key created through one replica\'s API authenticates on the other; its r
     assert.equal(rev.status, 200, rev.text);
     assert.equal((await get(two.port)).status, 401, 'the revoking replica rejects it at once');
     await sleep(1200); // the other replica's key cache holds verified keys for at most 1 s
+    assert.equal((await get(one.port)).status, 401, 'the other replica rejects it within its cache TTL');
+});
+
+test('an operator key revoked through one replica is refused by the other within its cache TTL', async () => {
+    const [one, two] = replicas;
+    const made = await postJson(one.port, '/api/v1/operator/keys', { name: 'second operator' },
+                                { key: operatorKey });
+    assert.equal(made.status, 201, made.text);
+    const get = (port) => getWithKey(port, '/api/v1/orgs', made.json.key);
+    assert.equal((await get(two.port)).status, 200, 'replica two accepts an operator key made on one');
+    assert.equal((await get(one.port)).status, 200);
+    const rev = await postJson(two.port, `/api/v1/operator/keys/${made.json.id}/revoke`, {}, { key: operatorKey });
+    assert.equal(rev.status, 200, rev.text);
+    assert.equal((await get(two.port)).status, 401, 'the revoking replica rejects it at once');
+    await sleep(1200);
     assert.equal((await get(one.port)).status, 401, 'the other replica rejects it within its cache TTL');
 });
 

@@ -35,9 +35,10 @@ before(() => {
     env = { ...process.env, PGHOST: dir, PGPORT: port, PGDATABASE: 'bulwark' };
     const seed = psql('postgres', `
         INSERT INTO orgs VALUES ('org_a', 'a', 1), ('org_b', 'b', 1);
-        INSERT INTO api_keys VALUES
-          ('key_a', 'org_a', 'agent', '', decode(repeat('aa', 32), 'hex'), 1, 0, 0),
-          ('key_b', 'org_b', 'agent', '', decode(repeat('bb', 32), 'hex'), 1, 0, 0);`);
+        INSERT INTO api_keys (id, org_id, role, agent, hash, created_ms, expires_ms, revoked_ms,
+                              member_id) VALUES
+          ('key_a', 'org_a', 'agent', '', decode(repeat('aa', 32), 'hex'), 1, 0, 0, 'operator'),
+          ('key_b', 'org_b', 'agent', '', decode(repeat('bb', 32), 'hex'), 1, 0, 0, 'operator');`);
     assert.equal(seed.status, 0, seed.err);
 });
 

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Scope, postJson, waitFor } from './lib/harness.mjs';
-import { startTenants, api } from './lib/tenants.mjs';
+import { startTenants, api, person } from './lib/tenants.mjs';
 import { startReceiver, connectionsYaml } from './lib/receiver.mjs';
 
 const scope = new Scope();
@@ -34,7 +34,7 @@ test('review items and decisions are announced to the org\'s connections', async
         const c = await api(w.port, 'POST', '/api/v1/connections', w.A.admin,
                             { kind: 'webhook', name: 'reviews', url: rx.url('/hook'), secret: SECRET });
         assert.equal(c.status, 201, c.text);
-        const reviewer = await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'reviewer' });
+        const reviewer = await person(w, w.A.admin, w.A.org_id, { email: 'rev@a.example', role: 'reviewer' });
         const body = { model: 'gpt-4o-mini', max_tokens: 16,
                        messages: [{ role: 'user', content: 'TRANSFER 100 to account 42' }] };
         const r = await postJson(w.port, '/v1/chat/completions', body, { key: w.A.agent });
@@ -46,7 +46,7 @@ test('review items and decisions are announced to the org\'s connections', async
         assert.equal(created.json.data.review_id, id);
         assert.equal(created.json.data.state, 'pending');
         assert.ok(!created.body.includes('TRANSFER'), 'no prompt text in a notification');
-        const ok = await api(w.port, 'POST', `/api/v1/reviews/${id}/approve`, reviewer.json.key,
+        const ok = await api(w.port, 'POST', `/api/v1/reviews/${id}/approve`, reviewer.key,
                              { comment: 'fine' });
         assert.equal(ok.status, 200, ok.text);
         const decided = await waitFor(() => rx.deliveries().find((h) => h.json?.type === 'review.decided'),

@@ -13,7 +13,7 @@ import {
     Scope, postJson, request, assertError, assertDecision, receiptAt, receipts, predicate,
     sha256, sleep, waitFor, run, RECEIPT_ID_RE,
 } from './lib/harness.mjs';
-import { startTenants, api as apiCall } from './lib/tenants.mjs';
+import { startTenants, api as apiCall, person, memberKey } from './lib/tenants.mjs';
 
 const POLICY = `version: 1
 rules:
@@ -54,13 +54,13 @@ before(async () => {
     gw = w;
     agent = w.A.agent;
     admin = w.A.admin;
-    rev1 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rev1' })).key;
-    rev2 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rev2' })).key;
+    // Reviewers are other people: members whose keys the operator issued (docs/ACCESS.md).
+    rev1 = (await person(w, admin, w.A.org_id, { email: 'rev1@a.example', role: 'reviewer' })).key;
+    rev2 = (await person(w, admin, w.A.org_id, { email: 'rev2@a.example', role: 'reviewer' })).key;
     // Two keys of one person (a member): four eyes and quorum count people, not keys.
-    const m = await apiCall(w.port, 'POST', '/api/v1/members', admin, { email: 'rita@a.example', role: 'reviewer' });
-    assert.equal(m.status, 201, m.text);
-    mem1 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rita-1', member_id: m.json.id })).key;
-    mem2 = (await newKey(w.port, admin, { role: 'reviewer', name: 'rita-2', member_id: m.json.id })).key;
+    const rita = await person(w, admin, w.A.org_id, { email: 'rita@a.example', role: 'reviewer' });
+    mem1 = rita.key;
+    mem2 = (await memberKey(w, w.A.org_id, rita.member_id, 'reviewer', 'rita-2')).key;
     otherAdmin = w.B.owner;
     otherAgent = (await newKey(w.port, otherAdmin, { role: 'agent' })).key;
 });
@@ -250,7 +250,7 @@ test('signoff readiness: public-safe for every key, detailed for admins', async 
     const d = await api('GET', '/api/v1/signoff/readiness', admin);
     const role = d.json.roles.find((x) => x.role === 'reviewer');
     assert.equal(role.quorum, 2);
-    assert.ok(role.keys >= 3, d.text); // two reviewers and the admin
+    assert.ok(role.people >= 3, d.text); // people, not keys: rev1, rev2, rita and the admin's owner
     assert.equal(role.covered, true);
     assertError(await request(gw.port, { path: '/api/v1/signoff/readiness' }), 401, 'UNAUTHENTICATED');
     // The operator is outside every org: it names one.
@@ -274,7 +274,7 @@ test('signoff readiness: public-safe for every key, detailed for admins', async 
     assert.equal(put.status, 200, put.text);
     const bo = await api('GET', '/api/v1/signoff/readiness', otherAdmin);
     const finance = bo.json.roles.find((x) => x.role === 'finance');
-    assert.deepEqual(finance, { role: 'finance', quorum: 2, keys: 1, covered: false }, bo.text);
+    assert.deepEqual(finance, { role: 'finance', quorum: 2, people: 1, keys: 1, covered: false }, bo.text);
     assert.equal((await api('GET', '/api/v1/signoff/readiness', agent)).json.ready, true);
 });
 

@@ -77,3 +77,23 @@ export function api(port, method, p, key, body) {
                            body: body === undefined ? undefined
                                : Buffer.isBuffer(body) ? body : JSON.stringify(body) });
 }
+
+// A second person of an org (docs/ACCESS.md "Principals"): an owner or admin adds the member,
+// and the operator issues that member's key (no one in the org can bind a key to another
+// person). Returns {member_id, id, key}.
+export async function person(w, adminKey, orgId, { email, role, keyRole = role }) {
+    const m = await api(w.port, 'POST', '/api/v1/members', adminKey, { email, role });
+    assert.equal(m.status, 201, m.text);
+    const k = await api(w.port, 'POST', `/api/v1/orgs/${orgId}/keys`, w.op,
+                        { member_id: m.json.id, role: keyRole });
+    assert.equal(k.status, 201, k.text);
+    return { member_id: m.json.id, id: k.json.id, key: k.json.key };
+}
+
+// Another key for an existing member, issued by the operator: {id, key}.
+export async function memberKey(w, orgId, memberId, role, name = '') {
+    const k = await api(w.port, 'POST', `/api/v1/orgs/${orgId}/keys`, w.op,
+                        { member_id: memberId, role, name });
+    assert.equal(k.status, 201, k.text);
+    return { id: k.json.id, key: k.json.key };
+}

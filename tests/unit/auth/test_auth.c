@@ -51,6 +51,7 @@ static void insert_key(struct fixture *f, const char *key, int64_t expires, cons
     bw_store_new_id("key", k.id);
     snprintf(k.org_id, sizeof k.org_id, "%s", f->org);
     snprintf(k.role, sizeof k.role, "%s", role);
+    snprintf(k.member_id, sizeof k.member_id, "operator");
     k.created_ms = 1;
     k.expires_ms = expires;
     bw_auth_key_hash(f->pepper, key, strlen(key), k.hash);
@@ -153,9 +154,30 @@ static void cache_serves_then_expires_and_invalidates(void **state) {
     bw_auth_cache_free(cache);
 }
 
+/* Capability, not rank: reviewer and member were the same rank, but a member covers no review. */
+static void roles_cover_by_capability(void **state) {
+    (void)state;
+    static const char *const roles[] = {"owner", "admin", "reviewer", "member", "agent",
+                                        "operator"};
+    /* expected[holder][key] */
+    static const int expected[6][6] = {
+        {1, 1, 1, 1, 1, 0}, {0, 1, 1, 1, 1, 0}, {0, 0, 1, 1, 0, 0},
+        {0, 0, 0, 1, 0, 0}, {0, 0, 0, 0, 1, 0}, {0, 0, 0, 0, 0, 1},
+    };
+    for (int h = 0; h < 6; h++)
+        for (int k = 0; k < 6; k++)
+            assert_int_equal(bw_auth_role_covers(roles[h], roles[k]), expected[h][k]);
+    assert_false(bw_auth_role_covers(NULL, "member"));
+    assert_false(bw_auth_role_covers("owner", NULL));
+    assert_false(bw_auth_role_covers("owner", ""));
+    assert_false(bw_auth_role_covers("owner", "root"));
+    assert_false(bw_auth_role_covers("Owner", "member"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generated_keys_have_shape),
+        cmocka_unit_test(roles_cover_by_capability),
         cmocka_unit_test_setup_teardown(identify_accepts_only_known_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_keys_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(store_refuses_duplicates_and_reopens, setup, teardown),

@@ -88,9 +88,18 @@ static void test_four_eyes(void **state) {
                         BW_R_REVIEW_SELF_APPROVAL);
     /* Withdrawing (denying) one's own request is allowed. */
     assert_null(bw_review_check_vote(&it, &same_person, 0, NOW, &st));
-    /* Empty member ids never match each other. */
+    /* Another person approves. */
+    struct bw_review_voter other = {"key_other000000000", "mem_bob000000000000", "reviewer"};
+    assert_null(bw_review_check_vote(&it, &other, 1, NOW, &st));
+    /* An unknown principal on either side is never a second person (fail closed). */
+    struct bw_review_voter nobody = {"key_other000000000", "", "reviewer"};
+    assert_string_equal(bw_review_check_vote(&it, &nobody, 1, NOW, &st),
+                        BW_R_REVIEW_SELF_APPROVAL);
     it.requester_member[0] = 0;
-    struct bw_review_voter other = {"key_other000000000", "", "reviewer"};
+    assert_string_equal(bw_review_check_vote(&it, &other, 1, NOW, &st),
+                        BW_R_REVIEW_SELF_APPROVAL);
+    /* ... except a widget's call: its requester is the public, no member */
+    snprintf(it.requester_key, sizeof it.requester_key, "widget:agt_0123456789abcdef");
     assert_null(bw_review_check_vote(&it, &other, 1, NOW, &st));
 }
 
@@ -101,7 +110,7 @@ static void test_roles(void **state) {
     int st = 0;
     const char *ok_roles[] = {"reviewer", "admin", "owner"};
     for (size_t i = 0; i < 3; i++) {
-        struct bw_review_voter v = {"key_x", "", ok_roles[i]};
+        struct bw_review_voter v = {"key_x", "mem_bob000000000000", ok_roles[i]};
         assert_null(bw_review_check_vote(&it, &v, 1, NOW, &st));
     }
     const char *bad_roles[] = {"member", "agent", "operator", "", "reviewerx"};
@@ -121,7 +130,7 @@ static void test_vote_states(void **state) {
     (void)state;
     struct bw_review_item it;
     make_item(&it);
-    struct bw_review_voter v = {"key_x", "", "reviewer"};
+    struct bw_review_voter v = {"key_x", "mem_bob000000000000", "reviewer"};
     int st = 0;
     assert_string_equal(bw_review_check_vote(&it, &v, 1, it.expires_ms, &st), BW_R_REVIEW_EXPIRED);
     assert_int_equal(st, 409);

@@ -91,6 +91,7 @@ static struct bw_key_record key_in(const char *org, const char *role, uint8_t fi
     bw_store_new_id("key", k.id);
     snprintf(k.org_id, sizeof k.org_id, "%s", org);
     snprintf(k.role, sizeof k.role, "%s", role);
+    snprintf(k.member_id, sizeof k.member_id, "operator");
     memset(k.hash, fill, 32);
     k.created_ms = 1000;
     return k;
@@ -151,6 +152,15 @@ static void rotation_once_and_plans_taken_once(void **state) {
     assert_int_equal(bw_store_key_rotate(s, org_a, old.id, &fresh, 9000, 2000), BW_OK);
     struct bw_key_record again = key_in(org_a, "member", 0x33);
     assert_int_equal(bw_store_key_rotate(s, org_a, old.id, &again, 9000, 2000), BW_E_NOT_FOUND);
+    /* a successor keeps its predecessor's principal: another one is refused */
+    struct bw_key_record other = key_in(org_a, "member", 0x34), moved = key_in(org_a, "member", 0x35);
+    assert_int_equal(bw_store_key_insert(s, &other), BW_OK);
+    snprintf(moved.member_id, sizeof moved.member_id, "mem_0123456789abcdef");
+    assert_int_equal(bw_store_key_rotate(s, org_a, other.id, &moved, 9000, 2000), BW_E_NOT_FOUND);
+    /* and every org key has a principal */
+    struct bw_key_record nobody = key_in(org_a, "member", 0x36);
+    nobody.member_id[0] = 0;
+    assert_int_equal(bw_store_key_insert(s, &nobody), BW_E_INVALID);
     struct bw_key_record out;
     assert_int_equal(bw_store_key_get(s, org_a, old.id, &out), BW_OK);
     assert_int_equal(out.expires_ms, 9000);
