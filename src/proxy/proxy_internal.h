@@ -135,6 +135,7 @@ struct bw_call {
     int64_t worst_cost_micros; /* the reservation's worst-case cost; -1 = no price known */
     int64_t stream_units;    /* delta events that carried text or tool-call bytes */
     int64_t stream_bytes;    /* those bytes */
+    int unproduced; /* provably nothing produced (upstream unreached, error answer): no charge */
     /* settlement (proxy_admit.c), for the outcome receipt */
     int settled;
     int usage_estimated;
