@@ -49,6 +49,30 @@ static void bucket(char *out, size_t size, const char *kind, const struct bw_cal
         snprintf(out, size, "%s:%s", kind, c->key.org_id);
 }
 
+/* What an admission refusal tells the client (fixed text: never request content). */
+static const char *refusal_message(const char *reason, int64_t retry_after_ms) {
+    static const struct {
+        const char *reason, *message;
+    } messages[] = {
+        {BW_R_BUDGET_EXHAUSTED, "the call's worst case (estimated prompt + max_tokens x n) does "
+                                "not fit this month's remaining budget; lower max_tokens or n"},
+        {BW_R_BUDGET_UNBOUNDED, "a budget applies and the call has no max_tokens or "
+                                "max_completion_tokens: set one"},
+        {BW_R_PRICE_UNKNOWN, "a cost budget applies and the model has no price"},
+        {BW_R_CONCURRENCY_LIMITED, "too many calls of this org are in flight; retry shortly"},
+        {BW_R_LIMITS_UNAVAILABLE, "the limits are unavailable; nothing was forwarded"},
+        {BW_R_INVALID_REQUEST, "the request's output caps could not be read"},
+    };
+    if (strcmp(reason, BW_R_RATE_LIMITED) == 0)
+        return retry_after_ms < 0 ? "the call's worst case is larger than a token rate limit "
+                                    "allows; lower max_tokens or n"
+                                  : "a rate limit is exhausted; retry after Retry-After";
+    for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++)
+        if (strcmp(reason, messages[i].reason) == 0)
+            return messages[i].message;
+    return NULL;
+}
+
 static void refuse(struct bw_call *c, const char *reason, int status, int64_t retry_after_ms) {
     struct bw_policy_decision *d = &c->decision;
     memset(d, 0, sizeof *d);
@@ -59,6 +83,7 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     memcpy(d->policy_sha256, c->w->gw->cfg->sha256, 32);
     c->retry_after_ms = retry_after_ms;
     c->admission_refused = 1;
+    c->refusal_message = refusal_message(reason, retry_after_ms);
 }
 
 /* Takes n units from a bucket: in memory on one node; from this replica's leased holding with

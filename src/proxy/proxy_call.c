@@ -193,7 +193,8 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     if (c->decision.effect != BW_POLICY_ALLOW) {
         bw_call_add_retry_after(c);
         bw_call_fail(c, c->decision.http_status ? c->decision.http_status : 403, c->decision.reason,
-                     c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
+                     c->refusal_message ? c->refusal_message
+                     : c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
                          ? "the policy requires a reviewer's approval for this call"
                          : "the policy does not allow this call",
                      NULL);

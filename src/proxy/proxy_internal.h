@@ -109,6 +109,7 @@ struct bw_call {
     int64_t worst_tokens;
     int64_t retry_after_ms; /* for Retry-After on a limit refusal; -1 = never fits */
     int admission_refused;
+    const char *refusal_message; /* static: what an admission refusal tells the client */
     int64_t start_ms;
     char receipt_id[32];
     uint8_t decision_leaf[32];

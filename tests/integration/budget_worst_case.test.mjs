@@ -22,8 +22,13 @@ import {
 
 const scope = new Scope();
 const servers = [];
+const sockets = new Set();
 after(async () => {
-    for (const s of servers) await new Promise((r) => s.close(r));
+    for (const s of sockets) s.destroy();
+    for (const s of servers) {
+        s.closeAllConnections?.();
+        await new Promise((r) => s.close(r));
+    }
     scope.cleanup();
 });
 
@@ -212,6 +217,32 @@ test('an unreachable upstream charges nothing: an outage does not drain the budg
     const row = await spend(gw, 15);
     assert.equal(row.total_tokens, 0, `an outage spent ${row.total_tokens}`);
     assert.equal(row.cost_micros, 0);
+});
+
+test('a connect timeout (TLS handshake never answered) charges nothing', async () => {
+    // a TCP server that accepts and never speaks: the TLS handshake times out before the
+    // request is sent
+    const silent = net.createServer((sock) => { sockets.add(sock); });
+    await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+    servers.push(silent);
+    const body = { model: 'both-caps', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }] };
+    const budget = 3 * (promptEstimate(body) + 1000);
+    const data = await initData(scope);
+    const prices = `prices:\n  both-caps: {prompt_per_1m_micros: 1, completion_per_1m_micros: 1}\n`;
+    const yaml = configYaml({ upstream: `https://127.0.0.1:${silent.address().port}/v1`,
+                              apiKeyEnv: null, connectTimeoutMs: 300, orgs: { default: MODELS } })
+        + prices + budgetYaml(budget);
+    const cfg = path.join(data.dir, 'test-config.yaml');
+    await fsp.writeFile(cfg, yaml);
+    const proc = scope.spawn(['serve', '--data', data.dir, '--config', cfg, '--listen', '127.0.0.1:0']);
+    const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
+    const gw = { port: Number(m[1]), keys: data.keys };
+    for (let wave = 0; wave < 3; wave++) {
+        const rs = await burst(gw, body, 3);
+        for (const r of rs) assertError(r, 502, 'UPSTREAM_UNAVAILABLE');
+    }
+    const row = await spend(gw, 9);
+    assert.equal(row.total_tokens, 0, `connect timeouts spent ${row.total_tokens}`);
 });
 
 test('an upstream 502 without usage charges nothing', async () => {
