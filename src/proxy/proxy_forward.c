@@ -217,7 +217,7 @@ static void finish_buffered(struct bw_call *c, long status) {
     if (ok)
         take_usage(c, j);
     else
-        c->unproduced = 1; /* an error answer carries no completion: billed only its usage */
+        c->unproduced = 1; /* an error answer carries no completion: nothing to bill */
     if (ok && c->route == BW_ROUTE_MODELS) {
         char *filtered = filter_models(c, j);
         json_decref(j);
