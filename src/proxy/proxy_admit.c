@@ -211,6 +211,22 @@ static int request_caps(const struct bw_call *c, struct bw_limits_call *call) {
     return 0;
 }
 
+/* Embeddings may take their input as token ids (an array of integers, or of such arrays): each
+ * integer is one token whatever its digits, so bytes / 4 would under-count (about 2 bytes per
+ * token). The prompt estimate is then at least their number. */
+static int64_t input_token_ids(const json_t *body) {
+    const json_t *input = json_object_get(body, "input");
+    int64_t n = 0;
+    size_t i, k;
+    json_t *x, *y;
+    json_array_foreach(input, i, x) {
+        if (json_is_integer(x))
+            n++;
+        json_array_foreach(x, k, y) n += json_is_integer(y) ? 1 : 0;
+    }
+    return n < BW_LIMITS_MAX_TOKENS ? n : BW_LIMITS_MAX_TOKENS;
+}
+
 /* Holds the upstream to the per-choice cap m the reservation holds: a clamp lowers every cap
  * field the request carries (max_tokens, max_completion_tokens: which one an upstream honours
  * depends on the model); a request without any gets max_tokens = the default reserved (an
@@ -338,6 +354,10 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     if (request_caps(c, &call) != 0) {
         refuse(c, BW_R_INVALID_REQUEST, 400, 0);
         return -1;
+    }
+    if (c->route == BW_ROUTE_EMBEDDINGS) {
+        int64_t ids = input_token_ids(c->body_json);
+        call.prompt_tokens = ids > call.prompt_tokens ? ids : call.prompt_tokens;
     }
     struct bw_limits_verdict v;
     memset(&v, 0, sizeof v);

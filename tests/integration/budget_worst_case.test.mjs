@@ -7,7 +7,8 @@
 //   - no cap at all: the upstream produces up to the cap it received, else 5000 tokens;
 //   - an answer without usage: billed at the completion price;
 //   - an unreachable upstream and an upstream 502: charged nothing;
-//   - a stream that ignores its cap: cut at the reservation, the dropped event not billed.
+//   - a stream that ignores its cap: cut at the reservation, the dropped event not billed;
+//   - embeddings given as token ids: each integer is a token, whatever bytes / 4 says.
 // Each concurrent case runs many calls at once against a small budget; spend is read back from
 // GET /api/v1/usage and GET /api/v1/budget and must stay within the budget.
 import { test, after } from 'node:test';
@@ -33,7 +34,7 @@ after(async () => {
 });
 
 const PRICE = { prompt: 150000, completion: 600000 }; // gpt-4o-mini, micro-units per 1M tokens
-const MODELS = ['both-caps', 'choices', 'no-cap', 'no-usage', 'error-502', 'runaway'];
+const MODELS = ['both-caps', 'choices', 'no-cap', 'no-usage', 'error-502', 'runaway', 'embed'];
 
 // The crafted upstream. Every answer waits `delayMs`, so concurrent calls all race for the
 // budget before any settles.
@@ -59,6 +60,14 @@ function answer(req, res, seen) {
     if (req.model === 'error-502') {
         res.writeHead(502, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: 'bad gateway', type: 'server_error' } }));
+        return;
+    }
+    if (req.model === 'embed') { // token-id input: one token per integer
+        const ids = req.input.flat().length;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', model: req.model,
+                                 data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }],
+                                 usage: { prompt_tokens: ids, total_tokens: ids } }));
         return;
     }
     if (req.model === 'runaway') { // ignores every cap; never reports usage
@@ -277,4 +286,18 @@ test('streams cut at their reservation are not billed for the event that was dro
     const row = await spend(gw, ok.length);
     assert.ok(row.total_tokens <= budget, `spent ${row.total_tokens} of a budget of ${budget}`);
     assert.equal(row.completion_tokens, 20 * 5, 'billed what was delivered, not the dropped event');
+});
+
+test('embeddings given as token ids reserve one token per id; concurrent calls stay within the budget', async () => {
+    const up = await craftedUpstream();
+    const input = [Array.from({ length: 2000 }, (_, i) => i % 10)]; // "0," ... two bytes per token
+    const body = { model: 'embed', input };
+    const budget = 3 * 2000;
+    const gw = await gateway(up.url, budgetYaml(budget));
+    const rs = await Promise.all(Array.from({ length: 20 }, () =>
+        postJson(gw.port, '/v1/embeddings', body, { key: gw.keys.agent_key, timeoutMs: 60000 })));
+    const ok = rs.filter((r) => r.status === 200);
+    assert.equal(ok.length, 3, `admitted ${ok.length} of 20`);
+    const row = await spend(gw, ok.length);
+    assert.ok(row.total_tokens <= budget, `spent ${row.total_tokens} of a budget of ${budget}`);
 });
