@@ -70,7 +70,7 @@ static void *worker(void *arg) {
             r->refused++;
             continue;
         }
-        struct bw_limits_call c = {r->org, "", 100, 400, -1, NULL, 0};
+        struct bw_limits_call c = {r->org, "", 100, 400, -1, NULL, 0, 1, 0};
         struct bw_limits_verdict v;
         struct bw_limits_reservation *res = NULL;
         e = bw_limits_reserve(r->l, &c, now_ms, &res, &v);

@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -84,6 +85,21 @@ void bw_http_reply_error_with(struct evhttp_request *req, int status, const char
     }
     free(text);
     json_decref(root);
+}
+
+void bw_http_add_retry_headers(struct evhttp_request *req, long long retry_after_ms) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (retry_after_ms < 0) {
+        evhttp_add_header(h, "x-should-retry", "false");
+        return;
+    }
+    if (retry_after_ms == 0)
+        return;
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (retry_after_ms + 999) / 1000);
+    evhttp_add_header(h, "Retry-After", v);
+    snprintf(v, sizeof v, "%lld", retry_after_ms);
+    evhttp_add_header(h, "retry-after-ms", v);
 }
 
 int bw_http_content_is_json(struct evhttp_request *req) {

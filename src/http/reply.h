@@ -31,6 +31,12 @@ void bw_http_reply_json(struct evhttp_request *req, int status, const char *body
 void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt_id,
                                  const char *decision);
 
+/* Tells a client whether and when to retry a refusal (429/503). retry_after_ms > 0: retrying
+ * can help after that long: Retry-After (seconds, rounded up) and retry-after-ms (OpenAI's SDKs
+ * read both). < 0: retrying cannot help (a budget used up, a call larger than a bucket):
+ * x-should-retry: false, which OpenAI's SDKs obey, and no Retry-After. 0: nothing is added. */
+void bw_http_add_retry_headers(struct evhttp_request *req, long long retry_after_ms);
+
 /* 1 if the request's Content-Type is application/json (parameters allowed). */
 int bw_http_content_is_json(struct evhttp_request *req);
 

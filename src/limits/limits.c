@@ -557,10 +557,10 @@ static void scope_short(const struct entry *e, int64_t tokens, int64_t cost, int
  * recently (then the verdict is final: clamp or BUDGET_EXHAUSTED as on one node). Caller holds
  * the lock. */
 static int lease_shortfall(const struct entry *eo, const struct entry *ea,
-                           const struct bw_limits_call *call, int64_t cap, int64_t now_ms,
+                           const struct bw_limits_call *call, int64_t completion, int64_t now_ms,
                            struct bw_limits_verdict *v) {
-    int64_t tokens = call->prompt_tokens + cap;
-    int64_t cost = bw_limits_cost(call->price, call->prompt_tokens, cap);
+    int64_t tokens = call->prompt_tokens + completion;
+    int64_t cost = bw_limits_cost(call->price, call->prompt_tokens, completion);
     const struct entry *scopes[2] = {eo, ea};
     int askable = 0;
     for (int i = 0; i < 2; i++) {
@@ -608,8 +608,11 @@ bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call,
     if (!call || !name_ok(call->org, 0) || !name_ok(call->agent, 1) || call->prompt_tokens < 0 ||
         call->prompt_tokens > BW_LIMITS_MAX_TOKENS || call->max_tokens < -1 ||
         call->max_tokens > BW_LIMITS_MAX_TOKENS || call->default_max_tokens < -1 ||
-        call->default_max_tokens > BW_LIMITS_MAX_TOKENS)
+        call->default_max_tokens > BW_LIMITS_MAX_TOKENS || call->choices < 0 ||
+        call->choices > BW_LIMITS_MAX_CHOICES || call->extra_completion < 0 ||
+        call->extra_completion > BW_LIMITS_MAX_TOKENS)
         return BW_E_INVALID;
+    int64_t choices = call->choices > 0 ? call->choices : 1;
     const struct bw_limits_price *price = call->price;
     if (price && (price->prompt_per_1m < 0 || price->prompt_per_1m > BW_LIMITS_MAX_PRICE ||
                   price->completion_per_1m < 0 || price->completion_per_1m > BW_LIMITS_MAX_PRICE))
@@ -660,31 +663,37 @@ bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call,
     }
     if (cap < 0)
         cap = 0; /* unlimited scopes and no cap: nothing to reserve for the completion */
+    /* The completion worst case: every choice may reach the cap, and rejected predicted tokens
+     * are billed on top (docs/SPEND.md "Worst case"). */
+    int64_t worst = cap * choices + call->extra_completion;
     int64_t fit = scope_fit(&eo->b, call->prompt_tokens, price, l->leased);
     if (ea) {
         int64_t fa = scope_fit(&ea->b, call->prompt_tokens, price, l->leased);
         fit = fa < fit ? fa : fit;
     }
     int64_t m = cap;
-    if (fit < cap && l->leased && lease_shortfall(eo, ea, call, cap, now_ms, v)) {
+    if (fit < worst && l->leased && lease_shortfall(eo, ea, call, worst, now_ms, v)) {
         v->reason = BW_R_BUDGET_EXHAUSTED;
-        v->worst_tokens = call->prompt_tokens + cap;
-        v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, cap);
+        v->worst_tokens = call->prompt_tokens + worst;
+        v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, worst);
         BW_GOTO(BW_E_LIMIT); /* the caller leases more and reserves again */
     }
-    if (fit < cap) {
-        if (!call->allow_clamp || fit < 1) {
+    if (fit < worst) {
+        /* the largest per-choice cap whose worst case fits */
+        int64_t per = fit > call->extra_completion ? (fit - call->extra_completion) / choices : 0;
+        if (!call->allow_clamp || per < 1) {
             v->reason = BW_R_BUDGET_EXHAUSTED;
-            v->fit_max_tokens = fit > 0 ? fit : 0;
-            v->worst_tokens = call->prompt_tokens + cap;
-            v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, cap);
+            v->fit_max_tokens = per;
+            v->worst_tokens = call->prompt_tokens + worst;
+            v->worst_cost_micros = bw_limits_cost(price, call->prompt_tokens, worst);
             BW_GOTO(BW_E_LIMIT);
         }
-        m = fit;
+        m = per;
+        worst = m * choices + call->extra_completion;
         v->clamped = 1;
     }
-    r->tokens = call->prompt_tokens + m;
-    r->cost = bw_limits_cost(price, call->prompt_tokens, m);
+    r->tokens = call->prompt_tokens + worst;
+    r->cost = bw_limits_cost(price, call->prompt_tokens, worst);
     charge(&eo->b, r->tokens, r->cost);
     if (ea)
         charge(&ea->b, r->tokens, r->cost);
@@ -749,8 +758,10 @@ void bw_limits_settle(struct bw_limits *l, struct bw_limits_reservation *r, int6
         return;
     if (prompt_tokens < 0 || prompt_tokens > BW_LIMITS_MAX_TOKENS)
         prompt_tokens = prompt_tokens < 0 ? 0 : BW_LIMITS_MAX_TOKENS;
-    if (completion_tokens < 0 || completion_tokens > BW_LIMITS_MAX_TOKENS)
-        completion_tokens = completion_tokens < 0 ? 0 : BW_LIMITS_MAX_TOKENS;
+    /* a call's completion is bounded by its choices times the cap, plus the extra */
+    const int64_t max_completion = BW_LIMITS_MAX_TOKENS * (BW_LIMITS_MAX_CHOICES + 1);
+    if (completion_tokens < 0 || completion_tokens > max_completion)
+        completion_tokens = completion_tokens < 0 ? 0 : max_completion;
     int64_t cost = r->has_price ? bw_limits_cost(&r->price, prompt_tokens, completion_tokens) : 0;
     if (cost_micros)
         *cost_micros = cost;

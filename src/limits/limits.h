@@ -39,6 +39,7 @@ struct bw_limits_reservation;
 #define BW_LIMITS_MAX_BUDGET 4000000000000000000LL /* tokens or micro-units per month */
 #define BW_LIMITS_UNLIMITED (-1)                   /* a budget limit of -1: no limit */
 #define BW_LIMITS_KEY_MAX 128                      /* bytes of a bucket / org / agent key */
+#define BW_LIMITS_MAX_CHOICES 128                  /* choices (n) of one call */
 
 /* Maximum keys held (buckets, in-flight counters, budget scopes), each. 0 = 65536. Past it an
  * admission fails closed with BW_E_UNAVAILABLE (after evicting idle buckets). */
@@ -132,14 +133,21 @@ struct bw_limits_call {
     int64_t default_max_tokens;          /* used when max_tokens is -1; -1 = none */
     const struct bw_limits_price *price; /* NULL = no price known for the model */
     int allow_clamp; /* 1: if the worst case does not fit, reserve the largest fit */
+    /* The request's choices (n, best_of: 1..BW_LIMITS_MAX_CHOICES; 0 = 1): the upstream
+     * produces up to max_tokens per choice, so the completion worst case is choices x cap. */
+    int64_t choices;
+    /* Completion tokens billed beyond the per-choice cap (rejected predicted-output tokens),
+     * 0..BW_LIMITS_MAX_TOKENS: added to the completion worst case, never clamped. */
+    int64_t extra_completion;
 };
 
 /* Why a reservation was refused or changed. reason is a reason code (policy/reasons.h). */
 struct bw_limits_verdict {
     const char *reason; /* NULL on plain success */
-    int64_t max_tokens; /* the completion cap reserved (clamped if clamped = 1) */
+    int64_t max_tokens; /* the per-choice completion cap reserved (clamped if clamped = 1) */
     int clamped;
-    int64_t fit_max_tokens; /* on BUDGET_EXHAUSTED: the largest max_tokens that fits (0 = none) */
+    int64_t fit_max_tokens; /* on BUDGET_EXHAUSTED: the largest per-choice max_tokens that
+                             * fits (0 = none) */
     int64_t worst_tokens, worst_cost_micros;
     /* Leased mode. lease_short (with BW_E_LIMIT BUDGET_EXHAUSTED): bit 1 the org scope, bit 2
      * the agent scope holds too little for the worst case and its pool was not found empty in
@@ -150,7 +158,8 @@ struct bw_limits_verdict {
     int64_t short_tokens[2], short_cost[2];
 };
 
-/* Reserves the worst case of a call (prompt_tokens + max_tokens, and its cost) against the org
+/* Reserves the worst case of a call (prompt_tokens + max_tokens x choices + extra_completion, and
+ * its cost with the completion part at the completion price) against the org
  * scope and, if set, the (org, agent) scope, atomically (both or neither), as of now_ms.
  * BW_OK: *out is a reservation to settle or cancel exactly once; v->max_tokens is the cap the
  * caller must enforce (send upstream) when v->clamped.

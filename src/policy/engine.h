@@ -202,6 +202,11 @@ struct bw_policy_request_view {
     size_t texts_cap, refs_cap; /* allocated room (grows to the maxima) */
     json_t *retained; /* owned: parts removed from the body (strip) that names and texts still
                        * point into; bw_policy_request_view_retain, freed by cleanup */
+    /* Output caps (bw_policy_request_caps; docs/SPEND.md "Worst case"). max_tokens above is
+     * the per-choice cap: the larger of max_tokens and max_completion_tokens, -1 if neither. */
+    int64_t choices;          /* completions the upstream produces: max(n, best_of), 1 if absent */
+    int64_t extra_completion; /* tokens billed as completion beyond the cap (prediction bytes) */
+    int64_t output_cap;       /* max_tokens x choices + extra_completion; -1 when no cap */
 };
 
 #define BW_POLICY_MAX_TOOL_REFS 4096 /* places naming a tool in one request */
@@ -253,6 +258,18 @@ bw_err bw_policy_request_view_build(struct bw_policy_request_view *v, const json
 bw_err bw_policy_request_view_init(struct bw_policy_request_view *v,
                                    const json_t *body) BW_MUST_CHECK;
 void bw_policy_request_view_cleanup(struct bw_policy_request_view *v);
+
+#define BW_POLICY_MAX_OUTPUT_TOKENS 100000000 /* a max_tokens above this is INVALID_REQUEST */
+#define BW_POLICY_MAX_CHOICES 128             /* n / best_of above this is INVALID_REQUEST */
+
+/* Reads the request's output caps into v's max_tokens, choices, extra_completion and output_cap
+ * (touching nothing else): max_tokens / max_completion_tokens (integers 1..BW_POLICY_MAX_OUTPUT_
+ * TOKENS; both present: the larger, since which one an upstream honours depends on the model),
+ * n / best_of (integers 1..BW_POLICY_MAX_CHOICES), prediction (its text bytes: each token is at
+ * least one byte). null is absent. BW_E_INVALID with *problem, a static message for the client,
+ * on anything else (negative, zero, fractional, string, too large). */
+bw_err bw_policy_request_caps(struct bw_policy_request_view *v, const json_t *body,
+                              const char **problem) BW_MUST_CHECK;
 
 /* A model's tool call (from a response's tool_calls or an assembled stream) and its verdict. */
 struct bw_policy_call_verdict {

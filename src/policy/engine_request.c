@@ -12,19 +12,74 @@
 
 #define MAX_ARGS_DEPTH 64
 
-/* The larger of max_tokens and max_completion_tokens: a bound must hold for either. */
-static bw_err read_max_tokens(struct bw_policy_request_view *v, const json_t *body) {
-    const char *keys[] = {"max_tokens", "max_completion_tokens"};
-    v->max_tokens = -1;
-    for (size_t i = 0; i < 2; i++) {
-        const json_t *n = json_object_get(body, keys[i]);
-        if (!n || json_is_null(n))
-            continue;
-        if (!json_is_integer(n) || json_integer_value(n) < 0)
-            return BW_E_INVALID;
-        if (json_integer_value(n) > v->max_tokens)
-            v->max_tokens = json_integer_value(n);
+/* ---- output caps (docs/SPEND.md "Worst case") ---- */
+
+/* An optional integer field in lo..hi: *out = -1 when absent or null. */
+static bw_err cap_int(const json_t *body, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    const json_t *n = json_object_get(body, key);
+    *out = -1;
+    if (!n || json_is_null(n))
+        return BW_OK;
+    if (!json_is_integer(n) || json_integer_value(n) < lo || json_integer_value(n) > hi)
+        return BW_E_INVALID;
+    *out = json_integer_value(n);
+    return BW_OK;
+}
+
+/* Predicted output: rejected predicted tokens are billed as completion tokens, so its text is
+ * part of the completion worst case (a token is at least one byte). */
+static bw_err prediction_bytes(const json_t *body, int64_t *out) {
+    const json_t *p = json_object_get(body, "prediction");
+    *out = 0;
+    if (!p || json_is_null(p))
+        return BW_OK;
+    const json_t *c = json_is_object(p) ? json_object_get(p, "content") : NULL;
+    if (json_is_string(c)) {
+        *out = (int64_t)json_string_length(c);
+        return BW_OK;
     }
+    if (!json_is_array(c))
+        return BW_E_INVALID;
+    size_t i;
+    json_t *part;
+    json_array_foreach(c, i, part) {
+        const json_t *t = json_object_get(part, "text");
+        if (!json_is_string(t))
+            return BW_E_INVALID;
+        *out += (int64_t)json_string_length(t);
+    }
+    return BW_OK;
+}
+
+bw_err bw_policy_request_caps(struct bw_policy_request_view *v, const json_t *body,
+                              const char **problem) {
+    int64_t mt, mct, n, best_of, extra;
+    const char *why = NULL;
+    if (!json_is_object(body))
+        why = "the request must be a JSON object";
+    else if (cap_int(body, "max_tokens", 1, BW_POLICY_MAX_OUTPUT_TOKENS, &mt) != BW_OK)
+        why = "\"max_tokens\" must be an integer from 1 to 100000000";
+    else if (cap_int(body, "max_completion_tokens", 1, BW_POLICY_MAX_OUTPUT_TOKENS, &mct) != BW_OK)
+        why = "\"max_completion_tokens\" must be an integer from 1 to 100000000";
+    else if (cap_int(body, "n", 1, BW_POLICY_MAX_CHOICES, &n) != BW_OK)
+        why = "\"n\" must be an integer from 1 to 128";
+    else if (cap_int(body, "best_of", 1, BW_POLICY_MAX_CHOICES, &best_of) != BW_OK)
+        why = "\"best_of\" must be an integer from 1 to 128";
+    else if (prediction_bytes(body, &extra) != BW_OK)
+        why = "\"prediction\" must be {\"type\":\"content\",\"content\": text or text parts}";
+    else if (extra * (n > best_of ? n : best_of > 0 ? best_of : 1) > BW_POLICY_MAX_OUTPUT_TOKENS)
+        why = "\"prediction\" is too long for its number of choices";
+    if (why) {
+        if (problem)
+            *problem = why;
+        return BW_E_INVALID;
+    }
+    v->max_tokens = mt > mct ? mt : mct; /* the larger: a bound must hold for either */
+    v->choices = n > best_of ? n : best_of;
+    if (v->choices < 1)
+        v->choices = 1;
+    v->extra_completion = extra * v->choices;
+    v->output_cap = v->max_tokens < 0 ? -1 : v->max_tokens * v->choices + v->extra_completion;
     return BW_OK;
 }
 
@@ -38,7 +93,7 @@ static bw_err fill_view(struct bw_policy_request_view *v, const json_t *body,
     if (model && !json_is_string(model))
         return BW_E_INVALID;
     v->model = model ? json_string_value(model) : NULL;
-    BW_TRY(read_max_tokens(v, body));
+    BW_TRY(bw_policy_request_caps(v, body, NULL));
     return bw_policy_view_fill(v, body, kind, reason, why, why_size);
 }
 
@@ -72,6 +127,7 @@ void bw_policy_request_view_cleanup(struct bw_policy_request_view *v) {
     json_decref(v->retained);
     memset(v, 0, sizeof *v);
     v->max_tokens = -1;
+    v->output_cap = -1;
 }
 
 bw_err bw_policy_parse_args(const char *text, size_t len, json_t **out) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/reply.h"
 #include "limits/lease.h"
 #include "connect/outbox.h"
 #include "limits/limits.h"
@@ -48,6 +49,30 @@ static void bucket(char *out, size_t size, const char *kind, const struct bw_cal
         snprintf(out, size, "%s:%s", kind, c->key.org_id);
 }
 
+/* What an admission refusal tells the client (fixed text: never request content). */
+static const char *refusal_message(const char *reason, int64_t retry_after_ms) {
+    static const struct {
+        const char *reason, *message;
+    } messages[] = {
+        {BW_R_BUDGET_EXHAUSTED, "the call's worst case (estimated prompt + max_tokens x n) does "
+                                "not fit this month's remaining budget; lower max_tokens or n"},
+        {BW_R_BUDGET_UNBOUNDED, "a budget applies and the call has no max_tokens or "
+                                "max_completion_tokens: set one"},
+        {BW_R_PRICE_UNKNOWN, "a cost budget applies and the model has no price"},
+        {BW_R_CONCURRENCY_LIMITED, "too many calls of this org are in flight; retry shortly"},
+        {BW_R_LIMITS_UNAVAILABLE, "the limits are unavailable; nothing was forwarded"},
+        {BW_R_INVALID_REQUEST, "the request's output caps could not be read"},
+    };
+    if (strcmp(reason, BW_R_RATE_LIMITED) == 0)
+        return retry_after_ms < 0 ? "the call's worst case is larger than a token rate limit "
+                                    "allows; lower max_tokens or n"
+                                  : "a rate limit is exhausted; retry after Retry-After";
+    for (size_t i = 0; i < sizeof messages / sizeof messages[0]; i++)
+        if (strcmp(reason, messages[i].reason) == 0)
+            return messages[i].message;
+    return NULL;
+}
+
 static void refuse(struct bw_call *c, const char *reason, int status, int64_t retry_after_ms) {
     struct bw_policy_decision *d = &c->decision;
     memset(d, 0, sizeof *d);
@@ -60,6 +85,7 @@ static void refuse(struct bw_call *c, const char *reason, int status, int64_t re
     bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, d->policy_sha256);
     c->retry_after_ms = retry_after_ms;
     c->admission_refused = 1;
+    c->refusal_message = refusal_message(reason, retry_after_ms);
 }
 
 /* Takes n units from a bucket: in memory on one node; from this replica's leased holding with
@@ -170,11 +196,56 @@ static int take_tokens(struct bw_call *c, struct bw_limits *l, int64_t worst, in
     return 0;
 }
 
-static int64_t request_max_tokens(const json_t *body) {
-    json_t *m = json_object_get(body, "max_tokens");
-    if (!json_is_integer(m))
-        m = json_object_get(body, "max_completion_tokens");
-    return json_is_integer(m) && json_integer_value(m) >= 0 ? json_integer_value(m) : -1;
+/* The request's output caps, read once at step 1 (bw_policy_request_caps into c->view): the
+ * per-choice cap, the choices and the extra completion. Embeddings produce no completion. -1
+ * if a chat call's caps were never read (refused: its worst case is unknown). */
+static int request_caps(const struct bw_call *c, struct bw_limits_call *call) {
+    if (c->route == BW_ROUTE_EMBEDDINGS) {
+        call->max_tokens = 0;
+        call->choices = 1;
+        return 0;
+    }
+    if (c->view.choices < 1)
+        return -1;
+    call->max_tokens = c->view.max_tokens;
+    call->choices = c->view.choices;
+    call->extra_completion = c->view.extra_completion;
+    return 0;
+}
+
+/* Embeddings may take their input as token ids (an array of integers, or of such arrays): each
+ * integer is one token whatever its digits, so bytes / 4 would under-count (about 2 bytes per
+ * token). The prompt estimate is then at least their number. */
+static int64_t input_token_ids(const json_t *body) {
+    const json_t *input = json_object_get(body, "input");
+    int64_t n = 0;
+    size_t i, k;
+    json_t *x, *y;
+    json_array_foreach(input, i, x) {
+        if (json_is_integer(x))
+            n++;
+        json_array_foreach(x, k, y) n += json_is_integer(y) ? 1 : 0;
+    }
+    return n < BW_LIMITS_MAX_TOKENS ? n : BW_LIMITS_MAX_TOKENS;
+}
+
+/* Holds the upstream to the per-choice cap m the reservation holds: a clamp lowers every cap
+ * field the request carries (max_tokens, max_completion_tokens: which one an upstream honours
+ * depends on the model); a request without any gets max_tokens = the default reserved (an
+ * upstream that does not accept it refuses the call instead of producing without bound). */
+static void send_cap(struct bw_call *c, int64_t m) {
+    static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
+    int set = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *x = json_object_get(c->body_json, keys[i]);
+        if (x && !json_is_null(x)) {
+            json_object_set_new(c->body_json, keys[i], json_integer(m));
+            set = 1;
+        }
+    }
+    if (!set)
+        json_object_set_new(c->body_json, "max_tokens", json_integer(m));
+    c->body_modified = 1;
 }
 
 /* Leases what the verdict says each short scope lacks. 0: granted or found empty (reserve
@@ -216,9 +287,11 @@ static void budget_exhausted(struct bw_call *c, struct bw_limits *l,
         bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) != BW_OK ||
         org.max_tokens < 0)
         return;
-    int64_t need = call->prompt_tokens + (call->max_tokens > 0           ? call->max_tokens
-                                          : call->default_max_tokens > 0 ? call->default_max_tokens
-                                                                         : 0);
+    int64_t cap = call->max_tokens > 0           ? call->max_tokens
+                  : call->default_max_tokens > 0 ? call->default_max_tokens
+                                                 : 0;
+    int64_t need = call->prompt_tokens + cap * (call->choices > 0 ? call->choices : 1) +
+                   call->extra_completion;
     /* Several replicas: a final refusal means the org's holding was short and its pool empty,
      * so the holding is the line (this replica's spend alone never reaches the limit). */
     int64_t line = bw_limits_leased(l) ? org.held_tokens : org.max_tokens;
@@ -276,11 +349,18 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
         .org = c->key.org_id,
         .agent = c->key.agent,
         .prompt_tokens = bw_limits_estimate_prompt_tokens(c->body_len),
-        .max_tokens = c->route == BW_ROUTE_EMBEDDINGS ? 0 : request_max_tokens(c->body_json),
         .default_max_tokens = cfg->default_max_tokens,
         .price = pc ? &price : NULL,
         .allow_clamp = cfg->clamp_max_tokens,
     };
+    if (request_caps(c, &call) != 0) {
+        refuse(c, BW_R_INVALID_REQUEST, 400, 0);
+        return -1;
+    }
+    if (c->route == BW_ROUTE_EMBEDDINGS) {
+        int64_t ids = input_token_ids(c->body_json);
+        call.prompt_tokens = ids > call.prompt_tokens ? ids : call.prompt_tokens;
+    }
     struct bw_limits_verdict v;
     memset(&v, 0, sizeof v);
     int64_t now_ms = bw_now_ms();
@@ -320,12 +400,11 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     if (c->stream && bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
         (org.max_tokens >= 0 || org.max_cost_micros >= 0))
         c->cap_tokens = v.worst_tokens - call.prompt_tokens;
-    if (v.clamped && c->body_json) {
-        /* The budget fits less than asked: forward the cap the reservation holds. */
-        json_object_set_new(c->body_json, "max_tokens", json_integer(v.max_tokens));
-        json_object_del(c->body_json, "max_completion_tokens");
-        c->body_modified = 1;
-    }
+    /* The budget fits less than asked, or the request has no cap and the default was reserved:
+     * forward the cap the reservation holds, so it is the upstream's worst case too. */
+    if (c->body_json && c->route != BW_ROUTE_EMBEDDINGS &&
+        (v.clamped || (call.max_tokens < 0 && v.max_tokens > 0)))
+        send_cap(c, v.max_tokens);
     return 0;
 }
 
@@ -368,18 +447,25 @@ void bw_call_release_admission(struct bw_call *c) {
     }
 }
 
-/* What to charge when the upstream reported no usage (marked estimated): for a stream, the
- * prompt estimate plus what it produced (the larger of one token per delta event and bytes/4,
- * both estimates that tend high); for anything else the worst case reserved, never less than
- * what may have been produced. */
+/* What to charge when the upstream reported no usage (marked estimated). Nothing when nothing
+ * was provably produced (the upstream was never reached, or answered an error). A stream: the
+ * prompt estimate plus what it delivered (the larger of one token per delta event and bytes/4,
+ * both estimates that tend high), at most the completion reserved (the upstream was sent that
+ * cap). Anything else: the reservation, its completion part as completion (priced at the
+ * completion price: where the split is unknown, the dearer one). */
 static void estimate_usage(const struct bw_call *c, int64_t *prompt, int64_t *completion) {
-    if (c->streaming) {
+    int64_t reserved = c->worst_tokens - c->prompt_estimate;
+    if (c->unproduced) {
+        *prompt = *completion = 0;
+    } else if (c->streaming) {
         int64_t by_bytes = (c->stream_bytes + 3) / 4;
         *prompt = c->prompt_estimate;
         *completion = c->stream_units > by_bytes ? c->stream_units : by_bytes;
+        if (reserved > 0 && *completion > reserved)
+            *completion = reserved;
     } else {
-        *prompt = c->worst_tokens;
-        *completion = 0;
+        *prompt = c->prompt_estimate;
+        *completion = reserved > 0 ? reserved : 0;
     }
 }
 
@@ -436,10 +522,5 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
 }
 
 void bw_call_add_retry_after(struct bw_call *c) {
-    if (c->retry_after_ms == 0)
-        return;
-    char v[32];
-    int64_t s = c->retry_after_ms < 0 ? 60 : (c->retry_after_ms + 999) / 1000;
-    snprintf(v, sizeof v, "%lld", (long long)(s > 0 ? s : 1));
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", v);
+    bw_http_add_retry_headers(c->req, c->retry_after_ms);
 }

@@ -262,6 +262,8 @@ static int parse_body(struct bw_call *c) {
         problem = "\"input\" is required";
     else if (c->route == BW_ROUTE_EMBEDDINGS && json_is_true(stream))
         problem = "embeddings cannot stream";
+    else if (bw_route_is_chat(c->route) && bw_policy_request_caps(&c->view, j, &problem) != BW_OK)
+        problem = problem ? problem : "the output caps are invalid"; /* read once: admission */
     if (!problem) {
         snprintf(c->model, sizeof c->model, "%s", model);
         c->stream = json_is_true(stream);
@@ -363,5 +365,10 @@ void bw_call_begin_prepared(struct bw_gw_worker *w, struct evhttp_request *req,
     }
     c->body = (const uint8_t *)c->built_body;
     c->body_len = strlen(c->built_body);
+    const char *problem = NULL;
+    if (bw_policy_request_caps(&c->view, c->body_json, &problem) != BW_OK) {
+        bw_call_fail(c, 400, BW_R_INVALID_REQUEST, problem ? problem : "invalid output caps", NULL);
+        return;
+    }
     call_run(c);
 }

@@ -33,38 +33,36 @@ static void take_usage(struct bw_call *c, const json_t *root) {
     c->has_usage = 1;
 }
 
-/* Counts what one streamed chunk produced: text and tool-call bytes of every choice's delta,
- * and one unit per chunk that carried any (OpenAI-compatible upstreams send about one token per
- * content chunk). Used to bill a stream whose upstream reports no usage, and to cut a stream
- * off once it produced more than its reservation. */
-static void count_stream(struct bw_call *c, const json_t *chunk) {
+/* Counts what one streamed chunk produced: text and tool-call bytes of every choice's delta
+ * (*bytes), and one unit when it carried any (*units; OpenAI-compatible upstreams send about
+ * one token per content chunk). Used to bill a stream whose upstream reports no usage, and to
+ * cut a stream off once it produced more than its reservation. */
+static void count_stream(const json_t *chunk, int64_t *units, int64_t *bytes) {
     json_t *choices = json_object_get(chunk, "choices");
     size_t i, k;
     json_t *ch, *tc;
-    int64_t bytes = 0;
+    *bytes = 0;
     json_array_foreach(choices, i, ch) {
         json_t *delta = json_object_get(ch, "delta");
         const char *text = bw_json_str(delta, "content");
         if (text)
-            bytes += (int64_t)strlen(text);
+            *bytes += (int64_t)strlen(text);
         json_array_foreach(json_object_get(delta, "tool_calls"), k, tc) {
             json_t *fn = json_object_get(tc, "function");
             const char *name = bw_json_str(fn, "name");
             const char *args = bw_json_str(fn, "arguments");
-            bytes += (int64_t)(name ? strlen(name) : 0) + (int64_t)(args ? strlen(args) : 0);
+            *bytes += (int64_t)(name ? strlen(name) : 0) + (int64_t)(args ? strlen(args) : 0);
         }
     }
-    if (bytes > 0) {
-        c->stream_units++;
-        c->stream_bytes += bytes;
-    }
+    *units = *bytes > 0 ? 1 : 0;
 }
 
-/* 1 when the stream has produced more completion than the reservation holds: an upstream that
- * ignores max_tokens would otherwise spend past the budget. Counted in chunks (a low estimate
- * of tokens), so a well-behaved upstream is never cut. */
-static int over_reservation(const struct bw_call *c) {
-    return c->cap_tokens > 0 && c->stream_units > c->cap_tokens;
+/* 1 when delivering `units` more would take the stream past the completion its reservation
+ * holds: an upstream that ignores max_tokens would otherwise spend past the budget. Counted in
+ * chunks (a low estimate of tokens), so a well-behaved upstream is never cut. The event that
+ * would cross is not delivered, so it is not counted (nor billed) either. */
+static int over_reservation(const struct bw_call *c, int64_t units) {
+    return c->cap_tokens > 0 && c->stream_units + units > c->cap_tokens;
 }
 
 static int is_event_stream(const char *ct) {
@@ -121,13 +119,16 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
         if (data_len == 0 ||
             bw_json_parse(data, data_len, RESPONSE_JSON_DEPTH, &j, why, sizeof why) != BW_OK)
             return BW_E_UPSTREAM;
-        take_usage(c, j);
-        count_stream(c, j);
-        if (over_reservation(c)) {
+        int64_t units, bytes;
+        count_stream(j, &units, &bytes);
+        if (over_reservation(c, units)) {
             json_decref(j);
             c->stream_fail = BW_R_BUDGET_EXHAUSTED;
             return BW_E_UPSTREAM;
         }
+        c->stream_units += units;
+        c->stream_bytes += bytes;
+        take_usage(c, j);
         if (governed) {
             int bad = bw_call_govern_stream(c, j);
             json_decref(j);
@@ -215,6 +216,8 @@ static void finish_buffered(struct bw_call *c, long status) {
     int ok = status >= 200 && status < 300;
     if (ok)
         take_usage(c, j);
+    else
+        c->unproduced = 1; /* an error answer carries no completion: nothing to bill */
     if (ok && c->route == BW_ROUTE_MODELS) {
         char *filtered = filter_models(c, j);
         json_decref(j);
@@ -282,6 +285,7 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                        "upstream_timeout");
         return;
     case BW_UP_CONNECT:
+        c->unproduced = 1; /* the request never left: nothing to bill */
         fail_forwarded(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "the upstream is unreachable",
                        "upstream_unavailable");
         return;

@@ -103,7 +103,7 @@ struct bw_call {
     size_t forward_len;
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
     int body_modified;                /* body_json changed (clamped max_tokens, stripped tools) */
-    const char *refusal_message; /* a refused decision's message for the client, or NULL */
+    const char *refusal_message; /* a refusal's message for the client, or NULL */
     char refusal_buf[192];       /* room for it (the request view's why) */
     struct bw_receipt_tool_calls tool_calls; /* the answer's decided calls, for the outcome */
     struct bw_receipt_tool_calls request_tools; /* the request's refused or stripped tools, for
@@ -141,6 +141,7 @@ struct bw_call {
     int64_t worst_cost_micros; /* the reservation's worst-case cost; -1 = no price known */
     int64_t stream_units;    /* delta events that carried text or tool-call bytes */
     int64_t stream_bytes;    /* those bytes */
+    int unproduced; /* provably nothing produced (upstream unreached, error answer): no charge */
     /* settlement (proxy_admit.c), for the outcome receipt */
     int settled;
     int usage_estimated;

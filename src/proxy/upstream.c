@@ -92,6 +92,13 @@ static void check_done(struct bw_upstream *u) {
         CURLcode rc = msg->data.result;
         curl_multi_remove_handle(u->multi, x->easy);
         enum bw_upstream_result r = x->aborted ? BW_UP_ABORTED : classify(rc);
+        curl_off_t sent_at = 0;
+        /* A deadline that passed before the request went out (TCP connect or TLS handshake):
+         * the upstream never received it, which billing must know (docs/SPEND.md). */
+        if (r == BW_UP_TIMEOUT &&
+            curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &sent_at) == CURLE_OK &&
+            sent_at == 0)
+            r = BW_UP_CONNECT;
         long status = 0;
         char *ct = NULL;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);

@@ -19,7 +19,7 @@ struct bw_upstream_xfer;
 enum bw_upstream_result {
     BW_UP_OK = 0,  /* the whole response arrived */
     BW_UP_TIMEOUT, /* connect or overall deadline passed */
-    BW_UP_CONNECT, /* could not connect */
+    BW_UP_CONNECT, /* could not connect, or timed out before the request was sent */
     BW_UP_ABORTED, /* on_data asked to stop */
     BW_UP_ERROR,   /* anything else (protocol error, reset, ...) */
 };
