@@ -134,6 +134,8 @@ static const char *parse_statement(struct vstate *v, const char *text, size_t le
     if (!u64_field(&p, end, "since", &since) || !u64_field(&p, end, "first", &st->first) ||
         !u64_field(&p, end, "size", &st->size) || !u64_field(&p, end, "receipts", &st->receipts))
         return "bad since/first/size/receipts line";
+    if (since > UINT64_C(9007199254740991))
+        return "since beyond 2^53-1 (receipt times are within it)";
     if (!stmt_field(&p, end, "manifest", hex, sizeof hex) || strlen(hex) != 64 || p != end)
         return "bad manifest line";
     for (size_t i = 0; i < 32; i++) {

@@ -33,25 +33,27 @@ static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const 
     pthread_mutex_unlock(&j->mu);
 }
 
-static const char *canon_one(struct rec_job *j, struct rec *r) {
+/* The receipt's bytes: canonical and in the documented profile of its kind (receipt_check.h),
+ * and where the pack puts it. info is scratch; the reason returned may point into it. */
+static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidence_receipt *info) {
     const struct member *m = &j->v->m[r->pos];
-    struct bw_evidence_receipt info;
     const char *why = NULL;
-    if (bw_evidence_receipt_parse(m->data.ptr, m->data.len, &info, &why) != BW_OK)
+    if (bw_evidence_receipt_check(m->data.ptr, m->data.len, info, &why) != BW_OK)
         return why;
-    if (info.index != m->a)
+    if (info->index != m->a)
         return "predicate.log.index differs from the member name";
-    if (strcmp(info.origin, j->v->trust->name) != 0)
+    if (strcmp(info->origin, j->v->trust->name) != 0)
         return "predicate.log.origin is not the trusted log";
-    if (j->v->st.trusted && j->v->st.org[0] && strcmp(info.org_id, j->v->st.org) != 0)
+    if (j->v->st.trusted && j->v->st.org[0] && strcmp(info->org_id, j->v->st.org) != 0)
         return "receipt of another org in an org-scoped pack";
-    r->kind = (uint8_t)info.kind;
-    r->has_parent = (uint8_t)info.has_parent;
-    r->has_policy = (uint8_t)info.has_policy;
-    r->has_org_policy = (uint8_t)info.has_org_policy;
-    memcpy(r->parent, info.parent_leaf_hash, 32);
-    memcpy(r->policy, info.policy_sha256, 32);
-    memcpy(r->org_policy, info.org_policy_sha256, 32);
+    r->kind = (uint8_t)info->kind;
+    r->time_ms = info->time_ms;
+    r->has_parent = (uint8_t)info->has_parent;
+    r->has_policy = (uint8_t)info->has_policy;
+    r->has_org_policy = (uint8_t)info->has_org_policy;
+    memcpy(r->parent, info->parent_leaf_hash, 32);
+    memcpy(r->policy, info->policy_sha256, 32);
+    memcpy(r->org_policy, info->org_policy_sha256, 32);
     r->canonical = 1;
     return NULL;
 }
@@ -99,7 +101,8 @@ static void rec_range(void *ctx, size_t lo, size_t hi) {
         const struct member *m = &j->v->m[r->pos];
         r->index = m->a;
         bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
-        const char *why = canon_one(j, r);
+        struct bw_evidence_receipt info;
+        const char *why = canon_one(j, r, &info);
         if (why)
             note_bad(j, k, &j->bad_canon, j->why_canon, why);
     }
@@ -165,41 +168,6 @@ static void check_receipts(struct vstate *v) {
     bw_evidence_vpass(v, BW_CHECK_INCLUSION);
 }
 
-/* Scope all: exactly the leaves [first, size). Scope org: strictly increasing (the member
- * order already guarantees it) and below size; continuity cannot be shown without the other
- * orgs' receipts. Both: the count and first index the log signed. */
-static void check_sequence(struct vstate *v) {
-    const struct statement *st = &v->st;
-    if (!st->trusted) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "no trusted statement to check against");
-        return;
-    }
-    if (st->receipts != v->nrec) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%zu receipts, the statement signs %llu", v->nrec,
-                          (unsigned long long)st->receipts);
-        return;
-    }
-    uint64_t first = v->nrec ? v->recs[0].index : st->size;
-    if (first != st->first) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "first receipt %llu, the statement signs %llu",
-                          (unsigned long long)first, (unsigned long long)st->first);
-        return;
-    }
-    for (size_t k = 0; k < v->nrec; k++) {
-        uint64_t want = st->first + k;
-        if (v->recs[k].index >= st->size || (!st->org[0] && v->recs[k].index != want)) {
-            bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s: gap, duplicate or beyond size %llu",
-                              v->m[v->recs[k].pos].name, (unsigned long long)st->size);
-            return;
-        }
-    }
-    if (!st->org[0] && st->first + v->nrec != st->size && v->nrec) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "receipts stop before the checkpoint size");
-        return;
-    }
-    bw_evidence_vpass(v, BW_CHECK_SEQUENCE);
-}
-
 /* Decision receipts by leaf hash: open addressing, slot = SipHash (random key) of the leaf, so
  * a pack crafted to collide cannot make the lookups quadratic. Holds k + 1 (0 = empty). */
 struct leaf_table {
@@ -216,7 +184,8 @@ static size_t leaf_slot(const struct leaf_table *t, const uint8_t leaf[32]) {
     return (size_t)x & t->mask;
 }
 
-/* An outcome's parent_leaf_hash must be the leaf hash of a decision receipt earlier in the pack
+/* An outcome's (and a review receipt's, when it has one) parent_leaf_hash must be the leaf hash
+ * of a decision receipt earlier in the pack
  * (the pack proves that leaf's inclusion too). Leaf hashes of canonical receipts are distinct
  * (each embeds its own index), so the table holds one entry per decision. */
 static void check_parents(struct vstate *v) {
@@ -243,7 +212,9 @@ static void check_parents(struct vstate *v) {
     }
     for (size_t k = 0; k < v->nrec; k++) {
         const struct rec *r = &v->recs[k];
-        if (!r->canonical || r->kind != BW_RECEIPT_OUTCOME)
+        /* every outcome has a parent (the profile requires it); a review receipt has one when
+         * it opened an item for an APPROVAL_REQUIRED decision */
+        if (!r->canonical || (r->kind != BW_RECEIPT_OUTCOME && !r->has_parent))
             continue;
         size_t hit = 0;
         if (r->has_parent)
@@ -252,7 +223,7 @@ static void check_parents(struct vstate *v) {
                     hit = t.slot[i];
         if (!hit || hit - 1 >= k) {
             bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
-                              "%s: outcome without its decision receipt in the pack",
+                              "%s: parent_leaf_hash is not a decision receipt earlier in the pack",
                               v->m[v->recs[k].pos].name);
             break;
         }
@@ -450,7 +421,7 @@ static void run_checks(struct vstate *v) {
     bw_evidence_check_checkpoints(v);
     bw_evidence_check_consistency(v);
     check_receipts(v);
-    check_sequence(v);
+    bw_evidence_check_sequence(v);
     check_parents(v);
     check_policies(v);
     check_signatures(v);

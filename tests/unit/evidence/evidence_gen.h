@@ -1,6 +1,7 @@
 /* evidence_gen.h: writes a synthetic, valid ledger directory without the ledger thread (for the
  * evidence unit tests and bench/evidence_bench.c). Receipts come in (decision, outcome) pairs;
- * pair k belongs to org_b when k % 3 == 2, else org_a; every receipt references policy_hash.
+ * pair k belongs to org_b when k % 3 == 2, else org_a; every decision references policy_hash.
+ * The receipts hold to the documented profile (docs/EVIDENCE.md 1.1), as the gateway's do.
  * A checkpoint frame follows every `batch` receipts and the last one, exactly as a group
  * commit writes them (docs/EVIDENCE.md section 5). Aborts on any failure (test/bench code). */
 #ifndef BW_TESTS_EVIDENCE_GEN_H
@@ -39,9 +40,9 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
     memset(r->request_sha256, (int)(i & 0xff), 32);
-    r->has_policy = 1;
-    memcpy(r->policy_sha256, policy_hash, 32);
     if (i % 2 == 0) {
+        r->has_policy = 1;
+        memcpy(r->policy_sha256, policy_hash, 32);
         snprintf(r->decision, sizeof r->decision, pair % 5 == 4 ? "deny" : "allow");
         snprintf(r->reason, sizeof r->reason, pair % 5 == 4 ? "MODEL_NOT_ALLOWED" : "ALLOWED");
     } else {

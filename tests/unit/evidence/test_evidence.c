@@ -90,6 +90,10 @@ static int verify_buf(const struct bw_buf *b, int allow, struct bw_evidence_repo
     struct bw_evidence_verify_opts o = {allow};
     bw_err e = bw_evidence_verify(b->ptr, b->len, &trust, &o, r);
     assert_true(e == BW_OK || e == BW_E_CRYPTO);
+    if (getenv("EVIDENCE_DEBUG") && e != BW_OK)
+        for (int i = 0; i < BW_CHECK_COUNT; i++)
+            fprintf(stderr, "  %s %s %s\n", bw_evidence_check_name((enum bw_evidence_check)i),
+                    bw_evidence_status_name(r->status[i]), r->detail[i]);
     return e == BW_OK;
 }
 
