@@ -23,6 +23,13 @@
 static const char *gen_org;
 /* 1: also write an S frame (DSSE signature, ledger.sign_each) after every R frame. */
 static int gen_sign_each;
+/* Non-NULL: builds receipt i instead of gen_receipt; leaves holds the leaf hashes of receipts
+ * 0..i-1 (for parent links). */
+static void (*gen_fill)(uint64_t i, const uint8_t policy_hash[32], const uint8_t (*leaves)[32],
+                        struct bw_receipt *r);
+/* Non-NULL: may rewrite receipt i's bytes after encoding, before they are hashed, framed and
+ * signed into the checkpoints: what an insider holding the log key can produce. */
+static void (*gen_mutate)(uint64_t i, struct bw_buf *enc);
 
 static void gen_die(const char *what) {
     fprintf(stderr, "evidence_gen: %s\n", what);
@@ -95,13 +102,23 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
     struct bw_buf enc;
     bw_buf_init(&enc, BW_RECEIPT_MAX_BYTES);
     uint8_t leaf[32] = {0};
+    uint8_t (*leaves)[32] = gen_fill ? malloc((size_t)(n ? n : 1) * 32) : NULL;
+    if (gen_fill && !leaves)
+        gen_die("malloc");
     for (uint64_t i = 0; i < n; i++) {
         struct bw_receipt r;
-        gen_receipt(i, policy_hash, leaf, &r);
+        if (gen_fill)
+            gen_fill(i, policy_hash, (const uint8_t(*)[32])leaves, &r);
+        else
+            gen_receipt(i, policy_hash, leaf, &r);
         bw_buf_reset(&enc);
         if (bw_receipt_encode(&r, bw_note_signer_name(s), i, &enc) != BW_OK)
             gen_die("encode");
+        if (gen_mutate)
+            gen_mutate(i, &enc);
         bw_merkle_leaf_hash(enc.ptr, enc.len, leaf);
+        if (leaves)
+            memcpy(leaves[i], leaf, 32);
         gen_frame(f, 'R', enc.ptr, enc.len, leaf);
         if (gen_sign_each) {
             uint8_t sig[BW_DSSE_SIG_LEN], sum[32];
@@ -115,6 +132,7 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
         if ((i + 1) % batch == 0 || i + 1 == n)
             gen_checkpoint(f, s, &fr);
     }
+    free(leaves);
     if (fclose(f) != 0)
         gen_die("close");
     bw_buf_cleanup(&enc);
