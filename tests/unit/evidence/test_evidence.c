@@ -556,6 +556,12 @@ static void test_proof_text(void **state) {
         "c2sp.org/tlog-proof@v1\nindex 0\n\n",
         "c2sp.org/tlog-proof@v1\nindex 0\n",
         "c2sp.org/tlog-proof@v1\nindex -1\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra \nindex 0\n\nx",          /* extra: base64 of 1+ bytes */
+        "c2sp.org/tlog-proof@v1\nextra !!notbase64!!\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra AAA\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra A=AA\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra AAAA\nextra AAAA\nindex 0\n\nx", /* at most one */
+        "c2sp.org/tlog-proof@v1\nindex 0\nextra AAAA\n\nx",      /* after the first line only */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(bw_evidence_proof_decode(bad[i], strlen(bad[i]), p), BW_E_INVALID);
