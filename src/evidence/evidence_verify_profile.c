@@ -24,7 +24,7 @@
 enum vtype {
     V_STR,  /* 1..hi bytes (unescaped) of printable ASCII (the parser checked the alphabet) */
     V_ENUM, /* one of values[] exactly */
-    V_CODE, /* a reason code: [A-Z][A-Z0-9_]*, 1..hi bytes (docs/REASON_CODES.md) */
+    V_CODE, /* a reason code: [A-Z][A-Z0-9_]*, 3..hi bytes (docs/POLICY.md "Reason codes") */
     V_NAME, /* a tool name as receipts list it: [A-Za-z0-9_.:-], 1..hi bytes */
     V_HEX,  /* a SHA-256: 64 lowercase hex digits */
     V_INT,  /* an integer in [lo, hi] */
@@ -57,7 +57,7 @@ struct shape {
 #define OPT 0
 #define STR(k, need, max) {k, V_STR, need, 1, max, NULL, NULL}
 #define ENUM(k, need, vals) {k, V_ENUM, need, 0, 0, vals, NULL}
-#define CODE(k, need, max) {k, V_CODE, need, 1, max, NULL, NULL}
+#define CODE(k, need, max) {k, V_CODE, need, 3, max, NULL, NULL}
 #define NAME(k, need, max) {k, V_NAME, need, 1, max, NULL, NULL}
 #define HEX(k, need) {k, V_HEX, need, 0, 0, NULL, NULL}
 #define INT(k, need, lo, hi) {k, V_INT, need, lo, hi, NULL, NULL}
@@ -282,9 +282,9 @@ static const char *string_rule(struct walk *w, size_t i, const struct field *f) 
                 return NULL;
         return "not one of the documented values";
     case V_CODE:
-        return n >= 1 && (int64_t)n <= f->hi && x->plain && all_bytes(p, n, code_byte)
+        return (int64_t)n >= f->lo && (int64_t)n <= f->hi && x->plain && all_bytes(p, n, code_byte)
                    ? NULL
-                   : "not a reason code ([A-Z][A-Z0-9_]*)";
+                   : "not a reason code ([A-Z][A-Z0-9_]{2,47})";
     case V_NAME:
         return n >= 1 && (int64_t)n <= f->hi && x->plain && all_bytes(p, n, name_byte)
                    ? NULL
