@@ -224,8 +224,25 @@ struct walk {
     size_t size;
 };
 
-static const char *bad(struct walk *w, const char *path, const char *key, const char *why) {
-    snprintf(w->detail, w->size, "%s%s%s: %s", path, path[0] && key[0] ? "." : "", key, why);
+/* Where a value sits ("predicate", "usage"; arr: an element of that array), rendered only when
+ * something is wrong: the walk itself never formats. */
+struct path {
+    const struct path *up;
+    const char *key;
+    int arr;
+};
+
+static size_t put_path(char *out, size_t size, size_t n, const struct path *p) {
+    if (!p)
+        return n;
+    n = put_path(out, size, n, p->up);
+    int k = snprintf(out + n, size - n, "%s%.40s%s", n ? "." : "", p->key, p->arr ? "[]" : "");
+    return k < 0 || (size_t)k >= size - n ? size - 1 : n + (size_t)k;
+}
+
+static const char *bad(struct walk *w, const struct path *p, const char *key, const char *why) {
+    size_t n = put_path(w->detail, w->size, 0, p);
+    snprintf(w->detail + n, w->size - n, "%s%.40s: %s", n && key[0] ? "." : "", key, why);
     return w->detail;
 }
 
@@ -264,7 +281,7 @@ static int hex_byte(unsigned char c, size_t pos) {
 }
 
 static const char *check_object(struct walk *w, size_t obj, const struct shape *s,
-                                const char *path);
+                                const struct path *path);
 
 /* A string value's own rules (its type was checked). NULL if it holds. */
 static const char *string_rule(struct walk *w, size_t i, const struct field *f) {
@@ -301,17 +318,17 @@ static const char *string_rule(struct walk *w, size_t i, const struct field *f) 
     }
 }
 
-static const char *check_array(struct walk *w, size_t i, const struct field *f, const char *path) {
+static const char *check_array(struct walk *w, size_t i, const struct field *f,
+                               const struct path *path) {
     const struct bw_jnode *x = &w->d->node[i];
     if (x->num < f->lo || x->num > f->hi)
         return bad(w, path, f->key, f->lo == f->hi ? "array must hold exactly one element"
                                                    : "array length outside the profile");
-    char sub[96];
-    snprintf(sub, sizeof sub, "%.40s%s%.40s[]", path, path[0] ? "." : "", f->key);
+    struct path sub = {path, f->key, 1};
     for (size_t k = i + 1; k < x->end; k = w->d->node[k].end) {
         if (w->d->node[k].type != BW_J_OBJ)
-            return bad(w, sub, "", "not an object");
-        const char *why = check_object(w, k, f->sub, sub);
+            return bad(w, &sub, "", "not an object");
+        const char *why = check_object(w, k, f->sub, &sub);
         if (why)
             return why;
     }
@@ -320,13 +337,14 @@ static const char *check_array(struct walk *w, size_t i, const struct field *f, 
 
 /* The predicate: the shape its kind names (extract() already required a known kind), then the
  * rules between members. */
-static const char *check_predicate(struct walk *w, size_t i) {
+static const char *check_predicate(struct walk *w, size_t i, const struct path *up) {
     const struct bw_jdoc *d = w->d;
+    struct path pred = {up, "predicate", 0};
     size_t kind = bw_jdoc_member(d, i, "kind");
     for (int k = BW_RECEIPT_DECISION; k <= BW_RECEIPT_ADMIN; k++) {
         if (!bw_jdoc_str_is(d, kind, bw_receipt_kind_name((enum bw_receipt_kind)k)))
             continue;
-        const char *why = check_object(w, i, &kind_shapes[k], "predicate");
+        const char *why = check_object(w, i, &kind_shapes[k], &pred);
         if (why)
             return why;
         /* tool_calls lists the first BW_RECEIPT_MAX_TOOL_CALLS of tool_calls_total calls
@@ -334,21 +352,21 @@ static const char *check_predicate(struct walk *w, size_t i) {
         size_t list = bw_jdoc_member(d, i, "tool_calls");
         size_t total = bw_jdoc_member(d, i, "tool_calls_total");
         if (!list != !total)
-            return bad(w, "predicate", "tool_calls",
+            return bad(w, &pred, "tool_calls",
                        "tool_calls and tool_calls_total come together or not at all");
         int64_t want = total && d->node[total].num < BW_RECEIPT_MAX_TOOL_CALLS
                            ? d->node[total].num
                            : BW_RECEIPT_MAX_TOOL_CALLS;
         if (list && d->node[list].num != want)
-            return bad(w, "predicate", "tool_calls",
+            return bad(w, &pred, "tool_calls",
                        "lists fewer calls than tool_calls_total allows (min(total, 6))");
         return NULL;
     }
-    return bad(w, "predicate", "kind", "not one of the documented values");
+    return bad(w, &pred, "kind", "not one of the documented values");
 }
 
 static const char *check_value(struct walk *w, size_t i, const struct field *f,
-                               const char *path) {
+                               const struct path *path) {
     const struct bw_jnode *x = &w->d->node[i];
     static const char *const wrong = "wrong type (null, true and false are never written)";
     switch (f->type) {
@@ -363,10 +381,9 @@ static const char *check_value(struct walk *w, size_t i, const struct field *f,
         if (x->type != BW_J_OBJ)
             return bad(w, path, f->key, wrong);
         if (f->type == V_PRED)
-            return check_predicate(w, i);
-        char sub[96];
-        snprintf(sub, sizeof sub, "%.40s%s%.40s", path, path[0] ? "." : "", f->key);
-        return check_object(w, i, f->sub, sub);
+            return check_predicate(w, i, path);
+        struct path sub = {path, f->key, 0};
+        return check_object(w, i, f->sub, &sub);
     }
     case V_ARR:
         return x->type != BW_J_ARR ? bad(w, path, f->key, wrong) : check_array(w, i, f, path);
@@ -398,7 +415,7 @@ static int key_order(const struct bw_jdoc *d, size_t i, const char *key) {
 /* Exactly the members of s: the object's members and the rows are both sorted, so one merge
  * pass finds unknown members, missing required ones and each value's row. */
 static const char *check_object(struct walk *w, size_t obj, const struct shape *s,
-                                const char *path) {
+                                const struct path *path) {
     const struct bw_jdoc *d = w->d;
     size_t r = 0;
     for (size_t i = obj + 1; i < d->node[obj].end; i = d->node[i].end) {
@@ -427,8 +444,8 @@ static const char *check_object(struct walk *w, size_t obj, const struct shape *
 const char *bw_evidence_profile_check(const struct bw_jdoc *d, char *detail, size_t size) {
     struct walk w = {d, detail, size};
     if (d->n == 0 || d->node[0].type != BW_J_OBJ)
-        return bad(&w, "", "receipt", "not an object");
-    return check_object(&w, 0, &statement_shape, "");
+        return bad(&w, NULL, "receipt", "not an object");
+    return check_object(&w, 0, &statement_shape, NULL);
 }
 
 int bw_evidence_profile_tables_sorted(void) {
