@@ -390,6 +390,14 @@ static const char *extract(const struct bw_jdoc *d, struct bw_evidence_receipt *
         get_hash(d, bw_jdoc_member(d, pred, "org_policy_sha256"), r->org_policy_sha256);
     if (r->has_parent < 0 || r->has_policy < 0 || r->has_org_policy < 0)
         return "predicate hash member malformed";
+    /* the first subject's digest, when it is well formed (the profile requires exactly one) */
+    size_t subj = bw_jdoc_member(d, 0, "subject");
+    size_t first = subj && d->node[subj].type == BW_J_ARR && d->node[subj].num > 0 ? subj + 1 : 0;
+    size_t digest = first && d->node[first].type == BW_J_OBJ
+                        ? bw_jdoc_member(d, first, "digest") : 0;
+    size_t sha = digest && d->node[digest].type == BW_J_OBJ
+                     ? bw_jdoc_member(d, digest, "sha256") : 0;
+    r->has_request = get_hash(d, sha, r->request_sha256) == 1;
     return NULL;
 }
 

@@ -114,6 +114,13 @@ static int parse_scope(const char *scope, struct statement *st) {
     size_t n = strlen(scope);
     if (n <= 4 || n - 4 > BW_PACK_ORG_MAX || memcmp(scope, "org ", 4) != 0)
         return 0;
+    /* the exporter's org ids: 1..47 bytes of [A-Za-z0-9._-] */
+    for (size_t i = 4; i < n; i++) {
+        char c = scope[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
     memcpy(st->org, scope + 4, n - 3);
     return 1;
 }

@@ -54,6 +54,7 @@ static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidenc
     memcpy(r->parent, info->parent_leaf_hash, 32);
     memcpy(r->policy, info->policy_sha256, 32);
     memcpy(r->org_policy, info->org_policy_sha256, 32);
+    memcpy(r->request, info->request_sha256, 32);
     r->canonical = 1;
     return NULL;
 }
@@ -227,6 +228,13 @@ static void check_parents(struct vstate *v) {
                               v->m[v->recs[k].pos].name);
             break;
         }
+        /* both receipts are about one request: the gateway writes the same subject */
+        if (memcmp(v->recs[hit - 1].request, r->request, 32) != 0) {
+            bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
+                              "%s: its subject is not its decision receipt's request",
+                              v->m[v->recs[k].pos].name);
+            break;
+        }
     }
     free(t.slot);
     bw_evidence_vpass(v, BW_CHECK_PARENT_LINKS);
@@ -281,6 +289,17 @@ static int policy_files_ok(struct vstate *v) {
     return 1;
 }
 
+/* A policy member no exported receipt references (9.2 item 4 carries referenced ones only). */
+static const struct member *unreferenced_policy(struct vstate *v, const uint8_t (*refs)[32],
+                                                size_t n) {
+    uint8_t named[32];
+    for (size_t i = 0; i < v->npol; i++)
+        if (!bw_evidence_policy_name_hash(v->m[v->pol0 + i].name, named) ||
+            !bsearch(named, refs, n, 32, hash_cmp))
+            return &v->m[v->pol0 + i];
+    return NULL;
+}
+
 static void check_policies(struct vstate *v) {
     if (!policy_files_ok(v))
         return;
@@ -303,8 +322,13 @@ static void check_policies(struct vstate *v) {
     }
     const struct member *listed = v->missing >= 0 ? &v->m[v->missing] : NULL;
     size_t llen = listed ? listed->data.len : 0;
+    const struct member *extra = refs ? unreferenced_policy(v, (const uint8_t(*)[32])refs, n)
+                                      : NULL;
     if (e != BW_OK)
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "out of memory");
+    else if (extra)
+        bw_evidence_vfail(v, BW_CHECK_POLICIES, "%s: no exported receipt references it",
+                          extra->name);
     else if (llen != missing.len || (llen && memcmp(listed->data.ptr, missing.ptr, llen) != 0))
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "missing-policies.txt does not list exactly the "
                                                 "referenced policies absent from the pack");

@@ -36,6 +36,7 @@ struct rec {
     uint8_t parent[32];
     uint8_t policy[32];
     uint8_t org_policy[32];
+    uint8_t request[32]; /* the subject's digest: a receipt and its decision share it */
     int64_t time_ms;
     uint8_t kind, has_parent, has_policy, has_org_policy, canonical;
 };

@@ -46,7 +46,7 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
-    memset(r->request_sha256, (int)(i & 0xff), 32);
+    memset(r->request_sha256, (int)(pair & 0xff), 32); /* a decision and its outcome: one request */
     if (i % 2 == 0) {
         r->has_policy = 1;
         memcpy(r->policy_sha256, policy_hash, 32);

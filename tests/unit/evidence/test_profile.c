@@ -162,10 +162,10 @@ struct mutation {
 };
 
 /* Receipt 12 of a 13-receipt log is the decision of pair 6 (allow, org_a, key_6), with no
- * outcome linking to it: altering it breaks no other check. */
+ * outcome linking to it: altering it breaks no other check. Its request hash is 06...06. */
 #define D 12
 #define N_MUT 13
-#define ZEROS64 "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c"
+#define ZEROS64 "0606060606060606060606060606060606060606060606060606060606060606"
 #define LONG128                                                                                 \
     "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm" \
     "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
@@ -488,6 +488,23 @@ static void test_review_parent_is_linked(void **state) {
     log_drop(&l);
 }
 
+/* An outcome is about its decision's request: the gateway writes the same subject in both. */
+static void test_outcome_subject_is_its_decisions(void **state) {
+    (void)state;
+    mut_target = 1;
+    mut_from = "{\"sha256\":\"00000000";
+    mut_to = "{\"sha256\":\"01000000";
+    gen_mutate = mutate_replace;
+    struct log l;
+    log_make(&l, N_MUT, 5);
+    gen_mutate = NULL;
+    struct bw_buf pack;
+    export_log(&l, NULL, 0, &pack);
+    expect_only(&pack, &l.trust, BW_CHECK_PARENT_LINKS, "its subject is not");
+    bw_buf_cleanup(&pack);
+    log_drop(&l);
+}
+
 /* ---- the statement's range claims ---- */
 
 static struct log main_log; /* 40 receipts, a checkpoint every 7 */
@@ -582,6 +599,41 @@ static void test_checkpoint_range(void **state) {
     bw_buf_cleanup(&full);
 }
 
+/* A pack carries the policies its receipts reference, and no other text. */
+static void test_unreferenced_policy(void **state) {
+    (void)state;
+    struct bw_buf a, b;
+    export_log(&main_log, "org_a", 0, &a);
+    struct mem m[256];
+    size_t n = unpack(&a, m, 256);
+    static const char other[] = "orgs:\n  other_tenant:\n    allowed_models: [gpt-4o]\n";
+    uint8_t h[32];
+    char hex[65];
+    bw_sha256(other, sizeof other - 1, h);
+    assert_int_equal(bw_hex_encode(h, 32, hex, sizeof hex), BW_OK);
+    struct mem extra;
+    snprintf(extra.name, sizeof extra.name, "policies/%s.yaml", hex);
+    bw_buf_init(&extra.data, 4096);
+    assert_int_equal(bw_buf_append(&extra.data, other, sizeof other - 1), BW_OK);
+    size_t at = find_mem(m, n, "policies/");
+    if (strcmp(m[at].name, extra.name) < 0)
+        at++;
+    insert_mem(m, &n, at, &extra);
+    bw_buf_cleanup(&extra.data);
+    repack(m, n, main_log.signer, &b);
+    expect_only(&b, &main_log.trust, BW_CHECK_POLICIES, "no exported receipt references it");
+    bw_buf_cleanup(&b);
+    free_mems(m, n);
+    /* The scope's org id is the exporter's alphabet. */
+    resign(&a, "scope org org_a/../x", &b);
+    struct bw_evidence_report r;
+    struct bw_evidence_verify_opts o = {0};
+    assert_int_equal(bw_evidence_verify(b.ptr, b.len, &main_log.trust, &o, &r), BW_E_CRYPTO);
+    assert_non_null(strstr(r.detail[BW_CHECK_MANIFEST_SIGNATURE], "bad scope line"));
+    bw_buf_cleanup(&b);
+    bw_buf_cleanup(&a);
+}
+
 /* ---- the table itself ---- */
 
 static void test_profile_tables_sorted(void **state) {
@@ -619,9 +671,11 @@ int main(void) {
         cmocka_unit_test(test_profile_mutations),
         cmocka_unit_test(test_every_kind_verifies),
         cmocka_unit_test(test_review_parent_is_linked),
+        cmocka_unit_test(test_outcome_subject_is_its_decisions),
         cmocka_unit_test(test_since_zero_starts_at_leaf_zero),
         cmocka_unit_test(test_since_later_than_first_receipt),
         cmocka_unit_test(test_checkpoint_range),
+        cmocka_unit_test(test_unreferenced_policy),
     };
     return cmocka_run_group_tests(tests, setup_main, teardown_main);
 }
