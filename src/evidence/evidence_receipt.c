@@ -398,6 +398,10 @@ static const char *extract(const struct bw_jdoc *d, struct bw_evidence_receipt *
     size_t sha = digest && d->node[digest].type == BW_J_OBJ
                      ? bw_jdoc_member(d, digest, "sha256") : 0;
     r->has_request = get_hash(d, sha, r->request_sha256) == 1;
+    size_t dec = bw_jdoc_member(d, pred, "decision");
+    struct slice ds = dec ? node_str(d, dec) : (struct slice){NULL, 0, 0};
+    if (dec && d->node[dec].type == BW_J_STR && !copy_slice(&ds, r->decision, sizeof r->decision))
+        r->decision[0] = 0;
     return NULL;
 }
 

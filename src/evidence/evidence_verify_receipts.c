@@ -55,6 +55,10 @@ static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidenc
     memcpy(r->policy, info->policy_sha256, 32);
     memcpy(r->org_policy, info->org_policy_sha256, 32);
     memcpy(r->request, info->request_sha256, 32);
+    r->verdict = info->kind != BW_RECEIPT_DECISION               ? REC_OTHER
+                 : strcmp(info->decision, "allow") == 0            ? REC_ALLOW
+                 : strcmp(info->decision, "require_approval") == 0 ? REC_APPROVAL
+                                                                   : REC_DENY;
     r->canonical = 1;
     return NULL;
 }
@@ -185,10 +189,30 @@ static size_t leaf_slot(const struct leaf_table *t, const uint8_t leaf[32]) {
     return (size_t)x & t->mask;
 }
 
+/* Why receipt k may not follow the decision receipt at position parent, or NULL. The gateway
+ * writes an outcome only for an allowed call, once (src/proxy/proxy_call.c), and opens a review
+ * item only for a require_approval decision, once (proxy_review.c); both carry the call's
+ * request hash as their subject. */
+static const char *link_error(struct vstate *v, size_t k, size_t parent) {
+    const struct rec *r = &v->recs[k];
+    struct rec *d = &v->recs[parent];
+    int outcome = r->kind == BW_RECEIPT_OUTCOME;
+    uint8_t bit = outcome ? REC_HAS_OUTCOME : REC_HAS_REVIEW;
+    if (memcmp(d->request, r->request, 32) != 0)
+        return "its subject is not its decision receipt's request";
+    if (d->verdict != (outcome ? REC_ALLOW : REC_APPROVAL))
+        return outcome ? "an outcome follows an allow decision only"
+                       : "a review item follows a require_approval decision only";
+    if (d->linked & bit)
+        return "its decision receipt already has one";
+    d->linked |= bit;
+    return NULL;
+}
+
 /* An outcome's (and a review receipt's, when it has one) parent_leaf_hash must be the leaf hash
- * of a decision receipt earlier in the pack
- * (the pack proves that leaf's inclusion too). Leaf hashes of canonical receipts are distinct
- * (each embeds its own index), so the table holds one entry per decision. */
+ * of a decision receipt earlier in the pack (the pack proves that leaf's inclusion too), as
+ * link_error says. Leaf hashes of canonical receipts are distinct (each embeds its own index),
+ * so the table holds one entry per decision. */
 static void check_parents(struct vstate *v) {
     struct leaf_table t;
     size_t cap = 16;
@@ -228,11 +252,9 @@ static void check_parents(struct vstate *v) {
                               v->m[v->recs[k].pos].name);
             break;
         }
-        /* both receipts are about one request: the gateway writes the same subject */
-        if (memcmp(v->recs[hit - 1].request, r->request, 32) != 0) {
-            bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
-                              "%s: its subject is not its decision receipt's request",
-                              v->m[v->recs[k].pos].name);
+        const char *why = link_error(v, k, hit - 1);
+        if (why) {
+            bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS, "%s: %s", v->m[v->recs[k].pos].name, why);
             break;
         }
     }

@@ -30,6 +30,7 @@ struct bw_evidence_receipt {
     uint8_t policy_sha256[32];
     int has_org_policy; /* an org's own policy was in force (docs/POLICY.md) */
     uint8_t org_policy_sha256[32];
+    char decision[24];          /* predicate.decision, "" when absent or not a short string */
     int has_request;            /* subject[0].digest.sha256 is 64 lowercase hex */
     uint8_t request_sha256[32]; /* the request the receipt is about */
     char detail[128]; /* bw_evidence_receipt_check's reason, naming the member */

@@ -39,7 +39,13 @@ struct rec {
     uint8_t request[32]; /* the subject's digest: a receipt and its decision share it */
     int64_t time_ms;
     uint8_t kind, has_parent, has_policy, has_org_policy, canonical;
+    uint8_t verdict; /* decision receipts: enum rec_verdict */
+    uint8_t linked;  /* decision receipts: REC_HAS_* of the receipts that follow it */
 };
+
+enum rec_verdict { REC_OTHER = 0, REC_ALLOW, REC_DENY, REC_APPROVAL };
+#define REC_HAS_OUTCOME 1
+#define REC_HAS_REVIEW 2
 
 struct statement {
     int trusted; /* signature verified and well formed */

@@ -1,5 +1,6 @@
 /* evidence_gen.h: writes a synthetic, valid ledger directory without the ledger thread (for the
- * evidence unit tests and bench/evidence_bench.c). Receipts come in (decision, outcome) pairs;
+ * evidence unit tests and bench/evidence_bench.c). Receipts come in (decision, outcome) pairs,
+ * every fifth a (require_approval decision, review create) pair;
  * pair k belongs to org_b when k % 3 == 2, else org_a; every decision references policy_hash.
  * The receipts hold to the documented profile (docs/EVIDENCE.md 1.1), as the gateway's do.
  * A checkpoint frame follows every `batch` receipts and the last one, exactly as a group
@@ -36,22 +37,36 @@ static void gen_die(const char *what) {
     abort();
 }
 
+/* Pair k: a decision, then what the gateway writes after it: the call's outcome, or, every
+ * fifth pair, a require_approval decision and the review item it opened. */
 static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t prev_leaf[32],
                         struct bw_receipt *r) {
     uint64_t pair = i / 2;
-    bw_receipt_init(r, i % 2 ? BW_RECEIPT_OUTCOME : BW_RECEIPT_DECISION);
+    int review = pair % 5 == 4;
+    bw_receipt_init(r, i % 2 == 0 ? BW_RECEIPT_DECISION
+                       : review   ? BW_RECEIPT_REVIEW
+                                  : BW_RECEIPT_OUTCOME);
     r->time_ms = 1700000000000 + (int64_t)i;
     snprintf(r->org_id, sizeof r->org_id, "%s",
              gen_org ? gen_org : pair % 3 == 2 ? "org_b" : "org_a");
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
-    memset(r->request_sha256, (int)(pair & 0xff), 32); /* a decision and its outcome: one request */
+    memset(r->request_sha256, (int)(pair & 0xff), 32); /* both receipts: one request */
     if (i % 2 == 0) {
         r->has_policy = 1;
         memcpy(r->policy_sha256, policy_hash, 32);
-        snprintf(r->decision, sizeof r->decision, pair % 5 == 4 ? "deny" : "allow");
-        snprintf(r->reason, sizeof r->reason, pair % 5 == 4 ? "MODEL_NOT_ALLOWED" : "ALLOWED");
+        snprintf(r->decision, sizeof r->decision, review ? "require_approval" : "allow");
+        snprintf(r->reason, sizeof r->reason, review ? "APPROVAL_REQUIRED" : "ALLOWED");
+    } else if (review) { /* proxy_review.c: the item opened for that decision */
+        r->has_policy = 1;
+        memcpy(r->policy_sha256, policy_hash, 32);
+        snprintf(r->decision, sizeof r->decision, "create");
+        snprintf(r->reason, sizeof r->reason, "REVIEW_CREATED");
+        snprintf(r->rule, sizeof r->rule, "rev_%016llu", (unsigned long long)pair);
+        snprintf(r->status, sizeof r->status, "pending");
+        r->has_parent = 1;
+        memcpy(r->parent_leaf_hash, prev_leaf, 32);
     } else {
         snprintf(r->status, sizeof r->status, "ok");
         r->http_status = 200;

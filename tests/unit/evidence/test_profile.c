@@ -403,7 +403,7 @@ static void fill_admin_kinds(uint64_t i, const uint8_t ph[32], struct bw_receipt
     memcpy(r->policy_sha256, ph, 32);
 }
 
-#define N_KINDS 14
+#define N_KINDS 15
 
 static void fill_every_kind(uint64_t i, const uint8_t ph[32], const uint8_t (*leaves)[32],
                             struct bw_receipt *r) {
@@ -429,7 +429,7 @@ static void fill_every_kind(uint64_t i, const uint8_t ph[32], const uint8_t (*le
     case 9:
         fill_admin_kinds(i, ph, r);
         break;
-    case 10: /* GET /v1/models: no model; an org policy in force */
+    case 10: /* GET /v1/models: no model, no rule */
         fill_decision(r, "models", "allow", BW_R_ALLOWED, ph);
         r->rule[0] = 0;
         break;
@@ -437,13 +437,16 @@ static void fill_every_kind(uint64_t i, const uint8_t ph[32], const uint8_t (*le
         fill_outcome(r, "models", "upstream_error", 502, leaves[10]);
         break;
     case 12:
-        fill_decision(r, "widget", "deny", "MODEL_NOT_ALLOWED", ph);
-        r->agent[0] = 0;
+        fill_decision(r, "embeddings", "allow", BW_R_ALLOWED, ph);
         break;
-    default:
-        fill_outcome(r, "embeddings", "ok", 200, leaves[0]);
+    case 13:
+        fill_outcome(r, "embeddings", "ok", 200, leaves[12]);
         r->has_usage = 1;
         r->prompt_tokens = r->total_tokens = 5;
+        break;
+    default: /* a denial: no outcome follows */
+        fill_decision(r, "widget", "deny", "MODEL_NOT_ALLOWED", ph);
+        r->agent[0] = 0;
         break;
     }
     r->time_ms = T0 + (int64_t)i;
@@ -503,6 +506,49 @@ static void test_outcome_subject_is_its_decisions(void **state) {
     expect_only(&pack, &l.trust, BW_CHECK_PARENT_LINKS, "its subject is not");
     bw_buf_cleanup(&pack);
     log_drop(&l);
+}
+
+/* What follows a decision: an outcome only an allow decision, once; a review item only a
+ * require_approval decision. Each variant is written by the gateway's own encoder, in the
+ * profile, so only parent-links can refuse it. */
+static int link_variant;
+
+static void fill_bad_link(uint64_t i, const uint8_t ph[32], const uint8_t (*leaves)[32],
+                          struct bw_receipt *r) {
+    fill_every_kind(i, ph, leaves, r);
+    if (link_variant == 0 && i == 12) { /* 13's decision denies */
+        snprintf(r->decision, sizeof r->decision, "deny");
+        snprintf(r->reason, sizeof r->reason, "MODEL_NOT_ALLOWED");
+    } else if (link_variant == 1 && i == 13) { /* a second outcome for decision 10 */
+        memcpy(r->parent_leaf_hash, leaves[10], 32);
+    } else if (link_variant == 2 && i == 4) { /* a review that follows an allow decision */
+        r->has_parent = 1;
+        memcpy(r->parent_leaf_hash, leaves[3], 32);
+    }
+}
+
+static void test_what_follows_a_decision(void **state) {
+    (void)state;
+    static const struct {
+        const char *member, *want;
+    } cases[] = {
+        {"receipts/00000000000000000013.json", "an outcome follows an allow decision only"},
+        {"receipts/00000000000000000013.json", "its decision receipt already has one"},
+        {"receipts/00000000000000000004.json", "follows a require_approval decision only"},
+    };
+    for (int c = 0; c < 3; c++) {
+        link_variant = c;
+        gen_fill = fill_bad_link;
+        struct log l;
+        log_make(&l, N_KINDS, 4);
+        gen_fill = NULL;
+        struct bw_buf pack;
+        export_log(&l, NULL, 0, &pack);
+        expect_only(&pack, &l.trust, BW_CHECK_PARENT_LINKS, cases[c].member);
+        expect_only(&pack, &l.trust, BW_CHECK_PARENT_LINKS, cases[c].want);
+        bw_buf_cleanup(&pack);
+        log_drop(&l);
+    }
 }
 
 /* ---- the statement's range claims ---- */
@@ -672,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_every_kind_verifies),
         cmocka_unit_test(test_review_parent_is_linked),
         cmocka_unit_test(test_outcome_subject_is_its_decisions),
+        cmocka_unit_test(test_what_follows_a_decision),
         cmocka_unit_test(test_since_zero_starts_at_leaf_zero),
         cmocka_unit_test(test_since_later_than_first_receipt),
         cmocka_unit_test(test_checkpoint_range),
