@@ -21,8 +21,9 @@ static const char usage[] =
     "\n"
     "Verifies an evidence pack written by `bulwark export` using only the verifier key given\n"
     "(the public_key that `bulwark init` printed): manifest signature, file hashes, checkpoint\n"
-    "signatures, consistency, canonical receipts, inclusion proofs, sequence, decision/outcome\n"
-    "links, policies, per-receipt DSSE signatures when present. Prints one line per check\n"
+    "signatures, consistency, receipts canonical and in the documented profile of their kind,\n"
+    "inclusion proofs, sequence (the statement's range claims), decision links, policies,\n"
+    "per-receipt DSSE signatures when present. Prints one line per check\n"
     "(or a JSON report with --json). Exit 0 if all pass, 1 if any fails, 2 on misuse.\n";
 
 struct verify_args {

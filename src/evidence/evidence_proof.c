@@ -117,14 +117,29 @@ static int line_is(const char *line, size_t n, const char *want) {
     return n == strlen(want) && memcmp(line, want, n) == 0;
 }
 
-/* The "index N" line, after an optional "extra <base64>" line. */
+/* RFC 4648 4 base64 of at least one byte: groups of 4 symbols, '=' only as the last one or two.
+ * (C2SP tlog-proof: the extra line carries base64 of opaque data.) */
+static int is_b64(const char *s, size_t n) {
+    if (n == 0 || n % 4 != 0)
+        return 0;
+    size_t pad = s[n - 1] == '=' ? (s[n - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < n - pad; i++)
+        if (b64_val(s[i]) < 0)
+            return 0;
+    return 1;
+}
+
+/* The "index N" line, after an optional "extra <base64>" line (C2SP tlog-proof: directly after
+ * the first line, at most one; unauthenticated, so read and ignored). */
 static bw_err decode_head(struct lines *l, uint64_t *index) {
     const char *line;
     size_t n;
     BW_ENSURE(next_line(l, &line, &n) && line_is(line, n, BW_EVIDENCE_PROOF_MAGIC), BW_E_INVALID);
     BW_ENSURE(next_line(l, &line, &n), BW_E_INVALID);
-    if (n >= 6 && memcmp(line, "extra ", 6) == 0)
+    if (n >= 6 && memcmp(line, "extra ", 6) == 0) {
+        BW_ENSURE(is_b64(line + 6, n - 6), BW_E_INVALID);
         BW_ENSURE(next_line(l, &line, &n), BW_E_INVALID);
+    }
     BW_ENSURE(n > 6 && memcmp(line, "index ", 6) == 0, BW_E_INVALID);
     BW_ENSURE(bw_evidence_parse_u64(line + 6, n - 6, index), BW_E_INVALID);
     return BW_OK;

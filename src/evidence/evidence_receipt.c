@@ -13,17 +13,19 @@
  *   - numbers: integers -?(0|[1-9][0-9]*) within +-(2^53-1), no "-0", no fraction or exponent
  *     (RFC 8785 3.2.2.3 serialises such doubles exactly so);
  *   - true, false, null; nesting at most 8 deep; one object and nothing after it.
+ * The values land in a flat tree (receipt_internal.h) that the reader below and the profile
+ * check (evidence_verify_profile.c: types, member sets, enums) both walk.
  * The Node integration test cross-checks accepted receipts with an independent RFC 8785
  * implementation (canonicalize(JSON.parse(bytes)) === bytes). */
 #include "evidence/receipt_check.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "evidence/receipt_internal.h"
 
 #define SAFE_INT_MAX INT64_C(9007199254740991)
 #define MAX_DEPTH 8
-
-/* Where a value sits, for the members the verifier extracts. */
-enum place { P_OTHER, P_TOP, P_PREDICATE, P_LOG };
 
 struct slice {
     const char *p;
@@ -35,12 +37,8 @@ struct cur {
     const char *p;
     size_t n, i;
     const char *why;
-    struct bw_evidence_receipt *r;
-    struct slice type, ptype, kind, origin, org, parent, policy, org_policy;
-    int has_index, has_time, seen_pred;
-    int64_t index, time_ms;
+    struct bw_jdoc *d;
 };
-
 static int fail(struct cur *c, const char *why) {
     if (!c->why)
         c->why = why;
@@ -124,10 +122,6 @@ static int key_cmp(const struct slice *a, const struct slice *b) {
     }
 }
 
-static int key_is(const struct slice *k, const char *s) {
-    return k->n == strlen(s) && memcmp(k->p, s, k->n) == 0;
-}
-
 static int parse_number(struct cur *c, int64_t *out) {
     int neg = eat(c, '-');
     size_t start = c->i;
@@ -149,51 +143,30 @@ static int parse_number(struct cur *c, int64_t *out) {
     return 1;
 }
 
-static int parse_value(struct cur *c, enum place where, int depth);
-
-/* Records the members the verifier reads (their values are checked after the parse). */
-static int parse_member_value(struct cur *c, enum place where, const struct slice *key,
-                              int depth) {
-    struct slice *target = NULL;
-    int64_t *num = NULL;
-    int *has = NULL;
-    enum place child = P_OTHER;
-    if (where == P_TOP) {
-        target = key_is(key, "_type") ? &c->type : key_is(key, "predicateType") ? &c->ptype : NULL;
-        child = key_is(key, "predicate") ? P_PREDICATE : P_OTHER;
-        c->seen_pred |= child == P_PREDICATE;
-    } else if (where == P_PREDICATE) {
-        target = key_is(key, "kind")               ? &c->kind
-                 : key_is(key, "org_id")           ? &c->org
-                 : key_is(key, "parent_leaf_hash") ? &c->parent
-                 : key_is(key, "policy_sha256")    ? &c->policy
-                 : key_is(key, "org_policy_sha256") ? &c->org_policy
-                                                   : NULL;
-        child = key_is(key, "log") ? P_LOG : P_OTHER;
-        if (key_is(key, "time_ms")) {
-            num = &c->time_ms;
-            has = &c->has_time;
-        }
-    } else if (where == P_LOG) {
-        target = key_is(key, "origin") ? &c->origin : NULL;
-        if (key_is(key, "index")) {
-            num = &c->index;
-            has = &c->has_index;
-        }
+/* Appends a node for the value starting at c->i; key is its member key (NULL in an array or at
+ * the top). Its index goes to *self; 0 when the tree is full. */
+static int add_node(struct cur *c, enum bw_jtype type, const struct slice *key, size_t *self) {
+    struct bw_jdoc *d = c->d;
+    if (d->n >= BW_JSON_MAX_NODES)
+        return fail(c, "more JSON values than any receipt holds");
+    struct bw_jnode *x = &d->node[d->n];
+    memset(x, 0, sizeof *x);
+    x->type = (uint8_t)type;
+    if (key) {
+        x->member = 1;
+        x->key = (uint16_t)(key->p - c->p);
+        x->klen = (uint16_t)key->n;
+        x->kplain = (uint8_t)key->plain;
     }
-    if (target && c->i < c->n && c->p[c->i] == '"')
-        return parse_string(c, target);
-    if (num && c->i < c->n && (c->p[c->i] == '-' || (c->p[c->i] >= '0' && c->p[c->i] <= '9'))) {
-        *has = 1;
-        return parse_number(c, num);
-    }
-    if (target || num)
-        return fail(c, "predicate member of the wrong type");
-    return parse_value(c, child, depth);
+    *self = d->n++;
+    return 1;
 }
 
-static int parse_object(struct cur *c, enum place where, int depth) {
+static int parse_value(struct cur *c, const struct slice *key, int depth);
+
+static int parse_object(struct cur *c, size_t self, int depth) {
     c->i++; /* '{' */
+    struct bw_jnode *x = &c->d->node[self];
     if (eat(c, '}'))
         return 1;
     struct slice prev = {NULL, 0, 0};
@@ -206,8 +179,9 @@ static int parse_object(struct cur *c, enum place where, int depth) {
         prev = key;
         if (!eat(c, ':'))
             return fail(c, "expected ':' (whitespace is not canonical)");
-        if (!parse_member_value(c, where, &key, depth))
+        if (!parse_value(c, &key, depth))
             return 0;
+        x->num++;
         if (eat(c, '}'))
             return 1;
         if (!eat(c, ','))
@@ -215,13 +189,15 @@ static int parse_object(struct cur *c, enum place where, int depth) {
     }
 }
 
-static int parse_array(struct cur *c, int depth) {
+static int parse_array(struct cur *c, size_t self, int depth) {
     c->i++; /* '[' */
+    struct bw_jnode *x = &c->d->node[self];
     if (eat(c, ']'))
         return 1;
     for (;;) {
-        if (!parse_value(c, P_OTHER, depth))
+        if (!parse_value(c, NULL, depth))
             return 0;
+        x->num++;
         if (eat(c, ']'))
             return 1;
         if (!eat(c, ','))
@@ -237,34 +213,92 @@ static int literal(struct cur *c, const char *lit) {
     return 1;
 }
 
-static int parse_value(struct cur *c, enum place where, int depth) {
-    if (c->i >= c->n)
-        return fail(c, "truncated");
-    if (depth >= MAX_DEPTH && (c->p[c->i] == '{' || c->p[c->i] == '['))
-        return fail(c, "nested too deeply");
-    int64_t ignored;
+static enum bw_jtype type_at(const struct cur *c) {
     switch (c->p[c->i]) {
     case '{':
-        return parse_object(c, where, depth + 1);
+        return BW_J_OBJ;
     case '[':
-        return parse_array(c, depth + 1);
-    case '"': {
-        struct slice s;
-        return parse_string(c, &s);
-    }
+        return BW_J_ARR;
+    case '"':
+        return BW_J_STR;
     case 't':
-        return literal(c, "true");
+        return BW_J_TRUE;
     case 'f':
-        return literal(c, "false");
+        return BW_J_FALSE;
     case 'n':
-        return literal(c, "null");
+        return BW_J_NULL;
     default:
-        return parse_number(c, &ignored);
+        return BW_J_INT;
     }
 }
 
-static int slice_is(const struct slice *s, const char *want) {
-    return s->p && key_is(s, want);
+static int parse_value(struct cur *c, const struct slice *key, int depth) {
+    if (c->i >= c->n)
+        return fail(c, "truncated");
+    enum bw_jtype t = type_at(c);
+    if (depth >= MAX_DEPTH && (t == BW_J_OBJ || t == BW_J_ARR))
+        return fail(c, "nested too deeply");
+    size_t self;
+    if (!add_node(c, t, key, &self))
+        return 0;
+    struct bw_jnode *x = &c->d->node[self];
+    int ok;
+    switch (t) {
+    case BW_J_OBJ:
+        ok = parse_object(c, self, depth + 1);
+        break;
+    case BW_J_ARR:
+        ok = parse_array(c, self, depth + 1);
+        break;
+    case BW_J_STR: {
+        struct slice s;
+        ok = parse_string(c, &s);
+        if (ok) {
+            x->off = (uint16_t)(s.p - c->p);
+            x->len = (uint16_t)s.n;
+            x->plain = (uint8_t)s.plain;
+        }
+        break;
+    }
+    case BW_J_TRUE:
+        ok = literal(c, "true");
+        break;
+    case BW_J_FALSE:
+        ok = literal(c, "false");
+        break;
+    case BW_J_NULL:
+        ok = literal(c, "null");
+        break;
+    case BW_J_INT:
+    default:
+        ok = parse_number(c, &x->num);
+        break;
+    }
+    x->end = (uint16_t)c->d->n;
+    return ok;
+}
+
+/* ---- reading the tree ---- */
+
+static struct slice node_str(const struct bw_jdoc *d, size_t i) {
+    const struct bw_jnode *x = &d->node[i];
+    return (struct slice){d->text + x->off, x->len, x->plain};
+}
+
+size_t bw_jdoc_member(const struct bw_jdoc *d, size_t obj, const char *key) {
+    size_t n = strlen(key);
+    for (size_t i = obj + 1; i < d->node[obj].end; i = d->node[i].end) {
+        const struct bw_jnode *x = &d->node[i];
+        if (x->kplain && x->klen == n && memcmp(d->text + x->key, key, n) == 0)
+            return i;
+    }
+    return 0;
+}
+
+int bw_jdoc_str_is(const struct bw_jdoc *d, size_t i, const char *s) {
+    const struct bw_jnode *x = &d->node[i];
+    return x->type == BW_J_STR && x->plain && x->len == strlen(s) &&
+           memcmp(d->text + x->off, s, x->len) == 0;
 }
 
 /* Unescapes into out (size bytes with the NUL). */
@@ -291,69 +325,118 @@ static int hex_val(char ch) {
     return (int)hex_table[(unsigned char)ch] - 1;
 }
 
-/* 1 present and valid, 0 absent, -1 malformed (64 lowercase hex only). */
-static int get_hash(const struct slice *s, uint8_t out[32]) {
-    if (!s->p)
+/* 1 present and valid, 0 absent (i == 0), -1 malformed (a string of 64 lowercase hex only). */
+static int get_hash(const struct bw_jdoc *d, size_t i, uint8_t out[32]) {
+    if (!i)
         return 0;
-    if (s->n != 64)
+    const struct bw_jnode *x = &d->node[i];
+    if (x->type != BW_J_STR || x->len != 64)
         return -1;
-    for (size_t i = 0; i < 32; i++) {
-        int hi = hex_val(s->p[2 * i]), lo = hex_val(s->p[2 * i + 1]);
+    const char *p = d->text + x->off;
+    for (size_t k = 0; k < 32; k++) {
+        int hi = hex_val(p[2 * k]), lo = hex_val(p[2 * k + 1]);
         if (hi < 0 || lo < 0)
             return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
+        out[k] = (uint8_t)(hi << 4 | lo);
     }
     return 1;
 }
 
-static const char *extract(struct cur *c, struct bw_evidence_receipt *r) {
+/* A member that must be an integer if present: 1 present, 0 absent, -1 of another type. */
+static int get_int(const struct bw_jdoc *d, size_t i, int64_t *out) {
+    if (!i)
+        return 0;
+    if (d->node[i].type != BW_J_INT)
+        return -1;
+    *out = d->node[i].num;
+    return 1;
+}
+
+/* The members the exporter and the verifier read, typed (the rest of the profile is
+ * bw_evidence_profile_check's). */
+static const char *extract(const struct bw_jdoc *d, struct bw_evidence_receipt *r) {
     memset(r, 0, sizeof *r);
-    if (!slice_is(&c->type, "https://in-toto.io/Statement/v1") ||
-        !slice_is(&c->ptype, BW_RECEIPT_PREDICATE_TYPE) || !c->seen_pred)
+    size_t pred = bw_jdoc_member(d, 0, "predicate");
+    if (!bw_jdoc_str_is(d, bw_jdoc_member(d, 0, "_type"), "https://in-toto.io/Statement/v1") ||
+        !bw_jdoc_str_is(d, bw_jdoc_member(d, 0, "predicateType"), BW_RECEIPT_PREDICATE_TYPE) ||
+        !pred || d->node[pred].type != BW_J_OBJ)
         return "not an in-toto Statement v1 with the Bulwark receipt predicate";
+    size_t kind = bw_jdoc_member(d, pred, "kind");
     int k = -1;
-    for (int i = BW_RECEIPT_DECISION; i <= BW_RECEIPT_ADMIN && c->kind.p; i++)
-        if (slice_is(&c->kind, bw_receipt_kind_name((enum bw_receipt_kind)i)))
+    for (int i = BW_RECEIPT_DECISION; i <= BW_RECEIPT_ADMIN && kind; i++)
+        if (bw_jdoc_str_is(d, kind, bw_receipt_kind_name((enum bw_receipt_kind)i)))
             k = i;
     if (k < 0)
         return "predicate.kind missing or unknown";
     r->kind = (enum bw_receipt_kind)k;
-    if (!c->has_index || c->index < 0 || !c->origin.p ||
-        !copy_slice(&c->origin, r->origin, sizeof r->origin))
+    size_t log = bw_jdoc_member(d, pred, "log");
+    size_t index = log && d->node[log].type == BW_J_OBJ ? bw_jdoc_member(d, log, "index") : 0;
+    size_t origin = log && d->node[log].type == BW_J_OBJ ? bw_jdoc_member(d, log, "origin") : 0;
+    int64_t idx = -1;
+    struct slice o = origin ? node_str(d, origin) : (struct slice){NULL, 0, 0};
+    if (get_int(d, index, &idx) != 1 || idx < 0 || !origin || d->node[origin].type != BW_J_STR ||
+        !copy_slice(&o, r->origin, sizeof r->origin))
         return "predicate.log missing or malformed";
-    if (!c->has_time)
-        return "predicate.time_ms missing";
-    if (c->org.p && !copy_slice(&c->org, r->org_id, sizeof r->org_id))
+    if (get_int(d, bw_jdoc_member(d, pred, "time_ms"), &r->time_ms) != 1)
+        return "predicate.time_ms missing or not an integer";
+    size_t org = bw_jdoc_member(d, pred, "org_id");
+    struct slice os = org ? node_str(d, org) : (struct slice){NULL, 0, 0};
+    if (org && (d->node[org].type != BW_J_STR || !copy_slice(&os, r->org_id, sizeof r->org_id)))
         return "predicate.org_id malformed";
-    r->index = (uint64_t)c->index;
-    r->time_ms = c->time_ms;
-    r->has_parent = get_hash(&c->parent, r->parent_leaf_hash);
-    r->has_policy = get_hash(&c->policy, r->policy_sha256);
-    r->has_org_policy = get_hash(&c->org_policy, r->org_policy_sha256);
+    r->index = (uint64_t)idx;
+    r->has_parent = get_hash(d, bw_jdoc_member(d, pred, "parent_leaf_hash"), r->parent_leaf_hash);
+    r->has_policy = get_hash(d, bw_jdoc_member(d, pred, "policy_sha256"), r->policy_sha256);
+    r->has_org_policy =
+        get_hash(d, bw_jdoc_member(d, pred, "org_policy_sha256"), r->org_policy_sha256);
     if (r->has_parent < 0 || r->has_policy < 0 || r->has_org_policy < 0)
         return "predicate hash member malformed";
+    /* the first subject's digest, when it is well formed (the profile requires exactly one) */
+    size_t subj = bw_jdoc_member(d, 0, "subject");
+    size_t first = subj && d->node[subj].type == BW_J_ARR && d->node[subj].num > 0 ? subj + 1 : 0;
+    size_t digest = first && d->node[first].type == BW_J_OBJ
+                        ? bw_jdoc_member(d, first, "digest") : 0;
+    size_t sha = digest && d->node[digest].type == BW_J_OBJ
+                     ? bw_jdoc_member(d, digest, "sha256") : 0;
+    r->has_request = get_hash(d, sha, r->request_sha256) == 1;
+    size_t dec = bw_jdoc_member(d, pred, "decision");
+    struct slice ds = dec ? node_str(d, dec) : (struct slice){NULL, 0, 0};
+    if (dec && d->node[dec].type == BW_J_STR && !copy_slice(&ds, r->decision, sizeof r->decision))
+        r->decision[0] = 0;
     return NULL;
 }
 
-bw_err bw_evidence_receipt_parse(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
-                                 const char **why) {
+/* The canonical parse and the typed read; with `profile`, also the whole documented profile. */
+static bw_err parse(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
+                    const char **why, int profile) {
     const char *dummy;
     if (!why)
         why = &dummy;
     *why = "receipt too large";
     BW_ENSURE(len <= BW_RECEIPT_MAX_BYTES, BW_E_TOO_LARGE);
-    struct cur c;
-    memset(&c, 0, sizeof c);
-    c.p = (const char *)bytes;
-    c.n = len;
+    struct bw_jdoc doc; /* about 12 KiB of stack, no allocation */
+    struct cur c = {(const char *)bytes, len, 0, NULL, &doc};
+    doc.text = (const char *)bytes;
+    doc.n = 0;
     if (len == 0 || bytes[0] != '{') {
         *why = "not a JSON object";
         return BW_E_INVALID;
     }
-    if (!parse_value(&c, P_TOP, 0) || c.i != len) {
+    if (!parse_value(&c, NULL, 0) || c.i != len) {
         *why = c.why ? c.why : "bytes after the object";
         return BW_E_INVALID;
     }
-    *why = extract(&c, out);
+    *why = extract(&doc, out);
+    if (!*why && profile)
+        *why = bw_evidence_profile_check(&doc, out->detail, sizeof out->detail);
     return *why ? BW_E_INVALID : BW_OK;
+}
+
+bw_err bw_evidence_receipt_parse(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
+                                 const char **why) {
+    return parse(bytes, len, out, why, 0);
+}
+
+bw_err bw_evidence_receipt_check(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
+                                 const char **why) {
+    return parse(bytes, len, out, why, 1);
 }

@@ -114,6 +114,13 @@ static int parse_scope(const char *scope, struct statement *st) {
     size_t n = strlen(scope);
     if (n <= 4 || n - 4 > BW_PACK_ORG_MAX || memcmp(scope, "org ", 4) != 0)
         return 0;
+    /* the exporter's org ids: 1..47 bytes of [A-Za-z0-9._-] */
+    for (size_t i = 4; i < n; i++) {
+        char c = scope[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
     memcpy(st->org, scope + 4, n - 3);
     return 1;
 }
@@ -134,6 +141,8 @@ static const char *parse_statement(struct vstate *v, const char *text, size_t le
     if (!u64_field(&p, end, "since", &since) || !u64_field(&p, end, "first", &st->first) ||
         !u64_field(&p, end, "size", &st->size) || !u64_field(&p, end, "receipts", &st->receipts))
         return "bad since/first/size/receipts line";
+    if (since > UINT64_C(9007199254740991))
+        return "since beyond 2^53-1 (receipt times are within it)";
     if (!stmt_field(&p, end, "manifest", hex, sizeof hex) || strlen(hex) != 64 || p != end)
         return "bad manifest line";
     for (size_t i = 0; i < 32; i++) {

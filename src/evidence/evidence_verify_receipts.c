@@ -33,25 +33,32 @@ static void note_bad(struct rec_job *j, size_t k, size_t *bad, char *why, const 
     pthread_mutex_unlock(&j->mu);
 }
 
-static const char *canon_one(struct rec_job *j, struct rec *r) {
+/* The receipt's bytes: canonical and in the documented profile of its kind (receipt_check.h),
+ * and where the pack puts it. info is scratch; the reason returned may point into it. */
+static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidence_receipt *info) {
     const struct member *m = &j->v->m[r->pos];
-    struct bw_evidence_receipt info;
     const char *why = NULL;
-    if (bw_evidence_receipt_parse(m->data.ptr, m->data.len, &info, &why) != BW_OK)
+    if (bw_evidence_receipt_check(m->data.ptr, m->data.len, info, &why) != BW_OK)
         return why;
-    if (info.index != m->a)
+    if (info->index != m->a)
         return "predicate.log.index differs from the member name";
-    if (strcmp(info.origin, j->v->trust->name) != 0)
+    if (strcmp(info->origin, j->v->trust->name) != 0)
         return "predicate.log.origin is not the trusted log";
-    if (j->v->st.trusted && j->v->st.org[0] && strcmp(info.org_id, j->v->st.org) != 0)
+    if (j->v->st.trusted && j->v->st.org[0] && strcmp(info->org_id, j->v->st.org) != 0)
         return "receipt of another org in an org-scoped pack";
-    r->kind = (uint8_t)info.kind;
-    r->has_parent = (uint8_t)info.has_parent;
-    r->has_policy = (uint8_t)info.has_policy;
-    r->has_org_policy = (uint8_t)info.has_org_policy;
-    memcpy(r->parent, info.parent_leaf_hash, 32);
-    memcpy(r->policy, info.policy_sha256, 32);
-    memcpy(r->org_policy, info.org_policy_sha256, 32);
+    r->kind = (uint8_t)info->kind;
+    r->time_ms = info->time_ms;
+    r->has_parent = (uint8_t)info->has_parent;
+    r->has_policy = (uint8_t)info->has_policy;
+    r->has_org_policy = (uint8_t)info->has_org_policy;
+    memcpy(r->parent, info->parent_leaf_hash, 32);
+    memcpy(r->policy, info->policy_sha256, 32);
+    memcpy(r->org_policy, info->org_policy_sha256, 32);
+    memcpy(r->request, info->request_sha256, 32);
+    r->verdict = info->kind != BW_RECEIPT_DECISION               ? REC_OTHER
+                 : strcmp(info->decision, "allow") == 0            ? REC_ALLOW
+                 : strcmp(info->decision, "require_approval") == 0 ? REC_APPROVAL
+                                                                   : REC_DENY;
     r->canonical = 1;
     return NULL;
 }
@@ -99,7 +106,8 @@ static void rec_range(void *ctx, size_t lo, size_t hi) {
         const struct member *m = &j->v->m[r->pos];
         r->index = m->a;
         bw_merkle_leaf_hash(m->data.ptr, m->data.len, r->leaf);
-        const char *why = canon_one(j, r);
+        struct bw_evidence_receipt info;
+        const char *why = canon_one(j, r, &info);
         if (why)
             note_bad(j, k, &j->bad_canon, j->why_canon, why);
     }
@@ -165,41 +173,6 @@ static void check_receipts(struct vstate *v) {
     bw_evidence_vpass(v, BW_CHECK_INCLUSION);
 }
 
-/* Scope all: exactly the leaves [first, size). Scope org: strictly increasing (the member
- * order already guarantees it) and below size; continuity cannot be shown without the other
- * orgs' receipts. Both: the count and first index the log signed. */
-static void check_sequence(struct vstate *v) {
-    const struct statement *st = &v->st;
-    if (!st->trusted) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "no trusted statement to check against");
-        return;
-    }
-    if (st->receipts != v->nrec) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%zu receipts, the statement signs %llu", v->nrec,
-                          (unsigned long long)st->receipts);
-        return;
-    }
-    uint64_t first = v->nrec ? v->recs[0].index : st->size;
-    if (first != st->first) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "first receipt %llu, the statement signs %llu",
-                          (unsigned long long)first, (unsigned long long)st->first);
-        return;
-    }
-    for (size_t k = 0; k < v->nrec; k++) {
-        uint64_t want = st->first + k;
-        if (v->recs[k].index >= st->size || (!st->org[0] && v->recs[k].index != want)) {
-            bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s: gap, duplicate or beyond size %llu",
-                              v->m[v->recs[k].pos].name, (unsigned long long)st->size);
-            return;
-        }
-    }
-    if (!st->org[0] && st->first + v->nrec != st->size && v->nrec) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "receipts stop before the checkpoint size");
-        return;
-    }
-    bw_evidence_vpass(v, BW_CHECK_SEQUENCE);
-}
-
 /* Decision receipts by leaf hash: open addressing, slot = SipHash (random key) of the leaf, so
  * a pack crafted to collide cannot make the lookups quadratic. Holds k + 1 (0 = empty). */
 struct leaf_table {
@@ -216,9 +189,30 @@ static size_t leaf_slot(const struct leaf_table *t, const uint8_t leaf[32]) {
     return (size_t)x & t->mask;
 }
 
-/* An outcome's parent_leaf_hash must be the leaf hash of a decision receipt earlier in the pack
- * (the pack proves that leaf's inclusion too). Leaf hashes of canonical receipts are distinct
- * (each embeds its own index), so the table holds one entry per decision. */
+/* Why receipt k may not follow the decision receipt at position parent, or NULL. The gateway
+ * writes an outcome only for an allowed call, once (src/proxy/proxy_call.c), and opens a review
+ * item only for a require_approval decision, once (proxy_review.c); both carry the call's
+ * request hash as their subject. */
+static const char *link_error(struct vstate *v, size_t k, size_t parent) {
+    const struct rec *r = &v->recs[k];
+    struct rec *d = &v->recs[parent];
+    int outcome = r->kind == BW_RECEIPT_OUTCOME;
+    uint8_t bit = outcome ? REC_HAS_OUTCOME : REC_HAS_REVIEW;
+    if (memcmp(d->request, r->request, 32) != 0)
+        return "its subject is not its decision receipt's request";
+    if (d->verdict != (outcome ? REC_ALLOW : REC_APPROVAL))
+        return outcome ? "an outcome follows an allow decision only"
+                       : "a review item follows a require_approval decision only";
+    if (d->linked & bit)
+        return "its decision receipt already has one";
+    d->linked |= bit;
+    return NULL;
+}
+
+/* An outcome's (and a review receipt's, when it has one) parent_leaf_hash must be the leaf hash
+ * of a decision receipt earlier in the pack (the pack proves that leaf's inclusion too), as
+ * link_error says. Leaf hashes of canonical receipts are distinct (each embeds its own index),
+ * so the table holds one entry per decision. */
 static void check_parents(struct vstate *v) {
     struct leaf_table t;
     size_t cap = 16;
@@ -243,7 +237,9 @@ static void check_parents(struct vstate *v) {
     }
     for (size_t k = 0; k < v->nrec; k++) {
         const struct rec *r = &v->recs[k];
-        if (!r->canonical || r->kind != BW_RECEIPT_OUTCOME)
+        /* every outcome has a parent (the profile requires it); a review receipt has one when
+         * it opened an item for an APPROVAL_REQUIRED decision */
+        if (!r->canonical || (r->kind != BW_RECEIPT_OUTCOME && !r->has_parent))
             continue;
         size_t hit = 0;
         if (r->has_parent)
@@ -252,8 +248,13 @@ static void check_parents(struct vstate *v) {
                     hit = t.slot[i];
         if (!hit || hit - 1 >= k) {
             bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS,
-                              "%s: outcome without its decision receipt in the pack",
+                              "%s: parent_leaf_hash is not a decision receipt earlier in the pack",
                               v->m[v->recs[k].pos].name);
+            break;
+        }
+        const char *why = link_error(v, k, hit - 1);
+        if (why) {
+            bw_evidence_vfail(v, BW_CHECK_PARENT_LINKS, "%s: %s", v->m[v->recs[k].pos].name, why);
             break;
         }
     }
@@ -310,6 +311,17 @@ static int policy_files_ok(struct vstate *v) {
     return 1;
 }
 
+/* A policy member no exported receipt references (9.2 item 4 carries referenced ones only). */
+static const struct member *unreferenced_policy(struct vstate *v, const uint8_t (*refs)[32],
+                                                size_t n) {
+    uint8_t named[32];
+    for (size_t i = 0; i < v->npol; i++)
+        if (!bw_evidence_policy_name_hash(v->m[v->pol0 + i].name, named) ||
+            !bsearch(named, refs, n, 32, hash_cmp))
+            return &v->m[v->pol0 + i];
+    return NULL;
+}
+
 static void check_policies(struct vstate *v) {
     if (!policy_files_ok(v))
         return;
@@ -332,8 +344,13 @@ static void check_policies(struct vstate *v) {
     }
     const struct member *listed = v->missing >= 0 ? &v->m[v->missing] : NULL;
     size_t llen = listed ? listed->data.len : 0;
+    const struct member *extra = refs ? unreferenced_policy(v, (const uint8_t(*)[32])refs, n)
+                                      : NULL;
     if (e != BW_OK)
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "out of memory");
+    else if (extra)
+        bw_evidence_vfail(v, BW_CHECK_POLICIES, "%s: no exported receipt references it",
+                          extra->name);
     else if (llen != missing.len || (llen && memcmp(listed->data.ptr, missing.ptr, llen) != 0))
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "missing-policies.txt does not list exactly the "
                                                 "referenced policies absent from the pack");
@@ -450,7 +467,7 @@ static void run_checks(struct vstate *v) {
     bw_evidence_check_checkpoints(v);
     bw_evidence_check_consistency(v);
     check_receipts(v);
-    check_sequence(v);
+    bw_evidence_check_sequence(v);
     check_parents(v);
     check_policies(v);
     check_signatures(v);

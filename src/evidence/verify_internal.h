@@ -36,8 +36,16 @@ struct rec {
     uint8_t parent[32];
     uint8_t policy[32];
     uint8_t org_policy[32];
+    uint8_t request[32]; /* the subject's digest: a receipt and its decision share it */
+    int64_t time_ms;
     uint8_t kind, has_parent, has_policy, has_org_policy, canonical;
+    uint8_t verdict; /* decision receipts: enum rec_verdict */
+    uint8_t linked;  /* decision receipts: REC_HAS_* of the receipts that follow it */
 };
+
+enum rec_verdict { REC_OTHER = 0, REC_ALLOW, REC_DENY, REC_APPROVAL };
+#define REC_HAS_OUTCOME 1
+#define REC_HAS_REVIEW 2
 
 struct statement {
     int trusted; /* signature verified and well formed */
@@ -75,6 +83,10 @@ void bw_evidence_check_statement(struct vstate *v);   /* manifest-signature */
 void bw_evidence_check_hashes(struct vstate *v);      /* file-hashes */
 void bw_evidence_check_checkpoints(struct vstate *v); /* checkpoint-signatures */
 void bw_evidence_check_consistency(struct vstate *v); /* consistency */
+
+/* evidence_verify_sequence.c: the statement's range claims against the receipts and
+ * checkpoints (sequence). Runs after the receipts were read (recs[].canonical, time_ms...). */
+void bw_evidence_check_sequence(struct vstate *v);
 
 /* evidence_verify_tree.c: the tree of a contiguous pack [first, size), recomputed once. */
 struct bw_evidence_tree;

@@ -1,6 +1,8 @@
 /* evidence_gen.h: writes a synthetic, valid ledger directory without the ledger thread (for the
- * evidence unit tests and bench/evidence_bench.c). Receipts come in (decision, outcome) pairs;
- * pair k belongs to org_b when k % 3 == 2, else org_a; every receipt references policy_hash.
+ * evidence unit tests and bench/evidence_bench.c). Receipts come in (decision, outcome) pairs,
+ * every fifth a (require_approval decision, review create) pair;
+ * pair k belongs to org_b when k % 3 == 2, else org_a; every decision references policy_hash.
+ * The receipts hold to the documented profile (docs/EVIDENCE.md 1.1), as the gateway's do.
  * A checkpoint frame follows every `batch` receipts and the last one, exactly as a group
  * commit writes them (docs/EVIDENCE.md section 5). Aborts on any failure (test/bench code). */
 #ifndef BW_TESTS_EVIDENCE_GEN_H
@@ -22,28 +24,49 @@
 static const char *gen_org;
 /* 1: also write an S frame (DSSE signature, ledger.sign_each) after every R frame. */
 static int gen_sign_each;
+/* Non-NULL: builds receipt i instead of gen_receipt; leaves holds the leaf hashes of receipts
+ * 0..i-1 (for parent links). */
+static void (*gen_fill)(uint64_t i, const uint8_t policy_hash[32], const uint8_t (*leaves)[32],
+                        struct bw_receipt *r);
+/* Non-NULL: may rewrite receipt i's bytes after encoding, before they are hashed, framed and
+ * signed into the checkpoints: what an insider holding the log key can produce. */
+static void (*gen_mutate)(uint64_t i, struct bw_buf *enc);
 
 static void gen_die(const char *what) {
     fprintf(stderr, "evidence_gen: %s\n", what);
     abort();
 }
 
+/* Pair k: a decision, then what the gateway writes after it: the call's outcome, or, every
+ * fifth pair, a require_approval decision and the review item it opened. */
 static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t prev_leaf[32],
                         struct bw_receipt *r) {
     uint64_t pair = i / 2;
-    bw_receipt_init(r, i % 2 ? BW_RECEIPT_OUTCOME : BW_RECEIPT_DECISION);
+    int review = pair % 5 == 4;
+    bw_receipt_init(r, i % 2 == 0 ? BW_RECEIPT_DECISION
+                       : review   ? BW_RECEIPT_REVIEW
+                                  : BW_RECEIPT_OUTCOME);
     r->time_ms = 1700000000000 + (int64_t)i;
     snprintf(r->org_id, sizeof r->org_id, "%s",
              gen_org ? gen_org : pair % 3 == 2 ? "org_b" : "org_a");
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
-    memset(r->request_sha256, (int)(i & 0xff), 32);
-    r->has_policy = 1;
-    memcpy(r->policy_sha256, policy_hash, 32);
+    memset(r->request_sha256, (int)(pair & 0xff), 32); /* both receipts: one request */
     if (i % 2 == 0) {
-        snprintf(r->decision, sizeof r->decision, pair % 5 == 4 ? "deny" : "allow");
-        snprintf(r->reason, sizeof r->reason, pair % 5 == 4 ? "MODEL_NOT_ALLOWED" : "ALLOWED");
+        r->has_policy = 1;
+        memcpy(r->policy_sha256, policy_hash, 32);
+        snprintf(r->decision, sizeof r->decision, review ? "require_approval" : "allow");
+        snprintf(r->reason, sizeof r->reason, review ? "APPROVAL_REQUIRED" : "ALLOWED");
+    } else if (review) { /* proxy_review.c: the item opened for that decision */
+        r->has_policy = 1;
+        memcpy(r->policy_sha256, policy_hash, 32);
+        snprintf(r->decision, sizeof r->decision, "create");
+        snprintf(r->reason, sizeof r->reason, "REVIEW_CREATED");
+        snprintf(r->rule, sizeof r->rule, "rev_%016llu", (unsigned long long)pair);
+        snprintf(r->status, sizeof r->status, "pending");
+        r->has_parent = 1;
+        memcpy(r->parent_leaf_hash, prev_leaf, 32);
     } else {
         snprintf(r->status, sizeof r->status, "ok");
         r->http_status = 200;
@@ -94,13 +117,23 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
     struct bw_buf enc;
     bw_buf_init(&enc, BW_RECEIPT_MAX_BYTES);
     uint8_t leaf[32] = {0};
+    uint8_t (*leaves)[32] = gen_fill ? malloc((size_t)(n ? n : 1) * 32) : NULL;
+    if (gen_fill && !leaves)
+        gen_die("malloc");
     for (uint64_t i = 0; i < n; i++) {
         struct bw_receipt r;
-        gen_receipt(i, policy_hash, leaf, &r);
+        if (gen_fill)
+            gen_fill(i, policy_hash, (const uint8_t(*)[32])leaves, &r);
+        else
+            gen_receipt(i, policy_hash, leaf, &r);
         bw_buf_reset(&enc);
         if (bw_receipt_encode(&r, bw_note_signer_name(s), i, &enc) != BW_OK)
             gen_die("encode");
+        if (gen_mutate)
+            gen_mutate(i, &enc);
         bw_merkle_leaf_hash(enc.ptr, enc.len, leaf);
+        if (leaves)
+            memcpy(leaves[i], leaf, 32);
         gen_frame(f, 'R', enc.ptr, enc.len, leaf);
         if (gen_sign_each) {
             uint8_t sig[BW_DSSE_SIG_LEN], sum[32];
@@ -114,6 +147,7 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
         if ((i + 1) % batch == 0 || i + 1 == n)
             gen_checkpoint(f, s, &fr);
     }
+    free(leaves);
     if (fclose(f) != 0)
         gen_die("close");
     bw_buf_cleanup(&enc);

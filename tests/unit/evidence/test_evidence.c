@@ -19,6 +19,7 @@
 #include "evidence/receipt_check.h"
 #include "evidence/tar.h"
 #include "evidence_gen.h"
+#include "pack_util.h"
 #include "util/codec.h"
 
 #define N_RECEIPTS 40
@@ -29,14 +30,6 @@ static char vkey[BW_NOTE_VKEY_MAX];
 static struct bw_note_verifier trust;
 static struct bw_note_signer *signer;
 static const char policy_text[] = "orgs:\n  default:\n    allowed_models: [gpt-4o-mini]\n";
-
-static bw_err buf_write(void *ctx, const void *p, size_t n) {
-    return bw_buf_append(ctx, p, n);
-}
-
-static bw_err sign_with(void *ctx, const char *text, size_t len, struct bw_buf *out) {
-    return bw_ledger_sign_statement(ctx, text, len, out);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -90,6 +83,10 @@ static int verify_buf(const struct bw_buf *b, int allow, struct bw_evidence_repo
     struct bw_evidence_verify_opts o = {allow};
     bw_err e = bw_evidence_verify(b->ptr, b->len, &trust, &o, r);
     assert_true(e == BW_OK || e == BW_E_CRYPTO);
+    if (getenv("EVIDENCE_DEBUG") && e != BW_OK)
+        for (int i = 0; i < BW_CHECK_COUNT; i++)
+            fprintf(stderr, "  %s %s %s\n", bw_evidence_check_name((enum bw_evidence_check)i),
+                    bw_evidence_status_name(r->status[i]), r->detail[i]);
     return e == BW_OK;
 }
 
@@ -102,81 +99,6 @@ static void assert_fails(const struct bw_buf *b, enum bw_evidence_check c) {
                     bw_evidence_status_name(r.status[i]), r.detail[i]);
         fail_msg("expected %s to fail", bw_evidence_check_name(c));
     }
-}
-
-/* ---- repacking: rebuild a pack from edited members with a freshly signed manifest ---- */
-
-struct mem {
-    char name[128];
-    struct bw_buf data;
-};
-
-static size_t unpack(const struct bw_buf *b, struct mem *m, size_t max) {
-    struct bw_evidence_tar_reader r;
-    struct bw_evidence_tar_entry e;
-    size_t n = 0;
-    bw_evidence_tar_reader_init(&r, b->ptr, b->len);
-    while (bw_evidence_tar_next(&r, UINT64_MAX, &e) == BW_OK) {
-        assert_true(n < max);
-        snprintf(m[n].name, sizeof m[n].name, "%s", e.name);
-        bw_buf_init(&m[n].data, 1u << 24);
-        assert_int_equal(bw_buf_append(&m[n].data, e.data.ptr, e.data.len), BW_OK);
-        n++;
-    }
-    return n;
-}
-
-static void free_mems(struct mem *m, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        bw_buf_cleanup(&m[i].data);
-}
-
-static void remove_mem(struct mem *m, size_t *n, size_t i) {
-    bw_buf_cleanup(&m[i].data);
-    memmove(&m[i], &m[i + 1], (*n - i - 1) * sizeof *m);
-    (*n)--;
-}
-
-/* Writes the members (the last two, manifest.txt and manifest.sig, are regenerated; the
- * statement keeps every line of the original but the manifest hash). */
-static void repack(struct mem *m, size_t n, const struct bw_note_signer *s, struct bw_buf *out) {
-    struct bw_buf man, text, note;
-    bw_buf_init(&man, 1u << 24);
-    bw_buf_init(&text, 8192);
-    bw_buf_init(&note, 8192);
-    bw_buf_init(out, 64u << 20);
-    struct bw_evidence_sink sink = {buf_write, out, 0};
-    char hex[65];
-    uint8_t h[32];
-    for (size_t i = 0; i + 2 < n; i++) {
-        bw_sha256(m[i].data.ptr, m[i].data.len, h);
-        assert_int_equal(bw_hex_encode(h, 32, hex, sizeof hex), BW_OK);
-        assert_int_equal(bw_buf_appendf(&man, "%s  %s\n", hex, m[i].name), BW_OK);
-        assert_int_equal(bw_evidence_tar_put(&sink, m[i].name, m[i].data.ptr, m[i].data.len),
-                         BW_OK);
-    }
-    bw_sha256(man.ptr, man.len, h);
-    assert_int_equal(bw_hex_encode(h, 32, hex, sizeof hex), BW_OK);
-    const char *old = (const char *)m[n - 1].data.ptr;
-    const char *ml = strstr(old, "manifest ");
-    assert_non_null(ml);
-    assert_int_equal(bw_buf_append(&text, old, (size_t)(ml - old)), BW_OK);
-    assert_int_equal(bw_buf_appendf(&text, "manifest %s\n", hex), BW_OK);
-    assert_int_equal(bw_ledger_sign_statement(s, (const char *)text.ptr, text.len, &note), BW_OK);
-    assert_int_equal(bw_evidence_tar_put(&sink, "manifest.txt", man.ptr, man.len), BW_OK);
-    assert_int_equal(bw_evidence_tar_put(&sink, "manifest.sig", note.ptr, note.len), BW_OK);
-    assert_int_equal(bw_evidence_tar_finish(&sink), BW_OK);
-    bw_buf_cleanup(&man);
-    bw_buf_cleanup(&text);
-    bw_buf_cleanup(&note);
-}
-
-static size_t find_mem(struct mem *m, size_t n, const char *prefix) {
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(m[i].name, prefix, strlen(prefix)) == 0)
-            return i;
-    fail_msg("no member %s", prefix);
-    return 0;
 }
 
 /* ---- tests ---- */
@@ -634,6 +556,12 @@ static void test_proof_text(void **state) {
         "c2sp.org/tlog-proof@v1\nindex 0\n\n",
         "c2sp.org/tlog-proof@v1\nindex 0\n",
         "c2sp.org/tlog-proof@v1\nindex -1\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra \nindex 0\n\nx",          /* extra: base64 of 1+ bytes */
+        "c2sp.org/tlog-proof@v1\nextra !!notbase64!!\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra AAA\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra A=AA\nindex 0\n\nx",
+        "c2sp.org/tlog-proof@v1\nextra AAAA\nextra AAAA\nindex 0\n\nx", /* at most one */
+        "c2sp.org/tlog-proof@v1\nindex 0\nextra AAAA\n\nx",      /* after the first line only */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(bw_evidence_proof_decode(bad[i], strlen(bad[i]), p), BW_E_INVALID);
