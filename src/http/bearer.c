@@ -6,8 +6,8 @@
 
 /* RFC 9110 11.2 token68 characters, without the trailing "=" padding. */
 static int token68_char(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
 }
 
 bw_err bw_http_bearer_parse(const char *value, size_t max_token, const char **token,

@@ -19,7 +19,8 @@ static const struct {
     [BW_HTTP_BAD_METHOD] = {405, BW_R_METHOD_NOT_ALLOWED, "this method is not served"},
     [BW_HTTP_BAD_TARGET] = {400, BW_R_INVALID_REQUEST,
                             "the request target must be an absolute path (origin-form)"},
-    [BW_HTTP_BAD_VERSION] = {505, BW_R_INVALID_REQUEST, "only HTTP/1.1 and HTTP/1.0 are served"},
+    [BW_HTTP_BAD_VERSION] = {505, BW_R_HTTP_VERSION_NOT_SUPPORTED,
+                             "only HTTP/1.1 and HTTP/1.0 are served"},
     [BW_HTTP_BAD_FIELD_NAME] = {400, BW_R_INVALID_REQUEST, "a header field name is not a token"},
     [BW_HTTP_SPACE_BEFORE_COLON] = {400, BW_R_INVALID_REQUEST,
                                     "whitespace between a header field name and the colon"},
@@ -37,7 +38,7 @@ static const struct {
                                     "Content-Length and Transfer-Encoding together"},
     [BW_HTTP_BAD_HOST] = {400, BW_R_INVALID_REQUEST,
                           "an HTTP/1.1 request needs exactly one valid Host header"},
-    [BW_HTTP_HEAD_TOO_LARGE] = {431, BW_R_INVALID_REQUEST,
+    [BW_HTTP_HEAD_TOO_LARGE] = {431, BW_R_HEADERS_TOO_LARGE,
                                 "the request head is larger than limits.max_header_bytes"},
     [BW_HTTP_BODY_TOO_LARGE] = {413, BW_R_BODY_TOO_LARGE,
                                 "the request body is larger than limits.max_body_bytes"},
@@ -65,10 +66,24 @@ const char *bw_http_reject_message(enum bw_http_reject r) {
  * every field the gateway reads with evhttp_find_header, which returns the first of several
  * while a proxy may use the last. */
 const char *const bw_http_single_fields[] = {
-    "content-length", "transfer-encoding", "host", "connection", "expect", "te", "upgrade",
-    "authorization", "content-type", "origin", "bulwark-approval",
-    "access-control-request-method", "access-control-request-headers", "stripe-signature",
-    "webhook-id", "webhook-signature", "webhook-timestamp", NULL,
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "expect",
+    "te",
+    "upgrade",
+    "authorization",
+    "content-type",
+    "origin",
+    "bulwark-approval",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "stripe-signature",
+    "webhook-id",
+    "webhook-signature",
+    "webhook-timestamp",
+    NULL,
 };
 #define SINGLE_MAX 24
 
@@ -152,8 +167,8 @@ static int target_ok(struct slice t) {
     return 1;
 }
 
-static const char *const methods[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS",
-                                      NULL};
+static const char *const methods[] = {"GET",  "POST",  "PUT",     "DELETE",
+                                      "HEAD", "PATCH", "OPTIONS", NULL};
 
 static enum bw_http_reject request_line(struct slice l, int *http10, int *is_head) {
     size_t i = 0;

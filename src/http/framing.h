@@ -31,24 +31,24 @@
 /* Why a request was refused. 0 = accepted. The status and message are fixed (bw_http_reject_*). */
 enum bw_http_reject {
     BW_HTTP_OK = 0,
-    BW_HTTP_BAD_LINE_END,       /* a bare LF or a bare CR */
-    BW_HTTP_BAD_REQUEST_LINE,   /* not method SP target SP version */
-    BW_HTTP_BAD_METHOD,         /* not one of the methods the gateway serves (405) */
-    BW_HTTP_BAD_TARGET,         /* not origin-form, or a character outside RFC 3986 */
-    BW_HTTP_BAD_VERSION,        /* not HTTP/1.1 or HTTP/1.0 (505) */
-    BW_HTTP_BAD_FIELD_NAME,     /* empty, or a character that is not a tchar */
-    BW_HTTP_SPACE_BEFORE_COLON, /* "Name : value" */
-    BW_HTTP_OBS_FOLD,           /* a line that starts with SP or HTAB */
-    BW_HTTP_BAD_FIELD_VALUE,    /* NUL, another CTL, DEL, or HTAB around the value */
-    BW_HTTP_DUPLICATE_FIELD,    /* a single-valued field more than once */
-    BW_HTTP_BAD_CONTENT_LENGTH, /* not 1*DIGIT, or too many digits */
+    BW_HTTP_BAD_LINE_END,          /* a bare LF or a bare CR */
+    BW_HTTP_BAD_REQUEST_LINE,      /* not method SP target SP version */
+    BW_HTTP_BAD_METHOD,            /* not one of the methods the gateway serves (405) */
+    BW_HTTP_BAD_TARGET,            /* not origin-form, or a character outside RFC 3986 */
+    BW_HTTP_BAD_VERSION,           /* not HTTP/1.1 or HTTP/1.0 (505) */
+    BW_HTTP_BAD_FIELD_NAME,        /* empty, or a character that is not a tchar */
+    BW_HTTP_SPACE_BEFORE_COLON,    /* "Name : value" */
+    BW_HTTP_OBS_FOLD,              /* a line that starts with SP or HTAB */
+    BW_HTTP_BAD_FIELD_VALUE,       /* NUL, another CTL, DEL, or HTAB around the value */
+    BW_HTTP_DUPLICATE_FIELD,       /* a single-valued field more than once */
+    BW_HTTP_BAD_CONTENT_LENGTH,    /* not 1*DIGIT, or too many digits */
     BW_HTTP_BAD_TRANSFER_ENCODING, /* not exactly "chunked", or in HTTP/1.0 */
-    BW_HTTP_LENGTH_AND_CHUNKED, /* Content-Length and Transfer-Encoding together */
-    BW_HTTP_BAD_HOST,           /* missing in HTTP/1.1, or not uri-host [":" port] */
-    BW_HTTP_HEAD_TOO_LARGE,     /* over max_head bytes (431) */
-    BW_HTTP_BODY_TOO_LARGE,     /* Content-Length over the body limit (413) */
-    BW_HTTP_BAD_CHUNK,          /* chunk framing outside the form above */
-    BW_HTTP_TRAILER,            /* a trailer section that is not empty */
+    BW_HTTP_LENGTH_AND_CHUNKED,    /* Content-Length and Transfer-Encoding together */
+    BW_HTTP_BAD_HOST,              /* missing in HTTP/1.1, or not uri-host [":" port] */
+    BW_HTTP_HEAD_TOO_LARGE,        /* over max_head bytes (431) */
+    BW_HTTP_BODY_TOO_LARGE,        /* Content-Length over the body limit (413) */
+    BW_HTTP_BAD_CHUNK,             /* chunk framing outside the form above */
+    BW_HTTP_TRAILER,               /* a trailer section that is not empty */
     BW_HTTP_REJECT_COUNT_,
 };
 

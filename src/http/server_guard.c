@@ -28,13 +28,13 @@ struct conn_guard {
     int receiving;
     /* framing; offsets count the bytes added to the input buffer since the connection began */
     uint8_t phase;
-    uint8_t frozen;       /* the buffer's front is frozen: evhttp can read nothing */
-    uint8_t busy;         /* our own edits of the buffer are under way (callbacks re-enter) */
-    uint64_t stream_end;  /* offset of the buffer's end */
-    uint64_t cur;         /* framed up to here */
-    uint64_t req_start;   /* where the current request's head begins */
-    uint64_t scan_from;   /* PH_HEAD: the end of the head was looked for up to here */
-    uint64_t body_left;   /* PH_BODY */
+    uint8_t frozen;      /* the buffer's front is frozen: evhttp can read nothing */
+    uint8_t busy;        /* our own edits of the buffer are under way (callbacks re-enter) */
+    uint64_t stream_end; /* offset of the buffer's end */
+    uint64_t cur;        /* framed up to here */
+    uint64_t req_start;  /* where the current request's head begins */
+    uint64_t scan_from;  /* PH_HEAD: the end of the head was looked for up to here */
+    uint64_t body_left;  /* PH_BODY */
     struct bw_http_chunks chunks;
 };
 

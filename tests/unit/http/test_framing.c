@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 #include <cmocka.h>
 
 #include "http/bearer.h"
@@ -15,8 +16,7 @@
 
 static enum bw_http_reject check(const char *head, struct bw_http_head_info *info) {
     struct bw_http_head_info scratch;
-    return bw_http_head_check((const uint8_t *)head, strlen(head), 1000000,
-                              info ? info : &scratch);
+    return bw_http_head_check((const uint8_t *)head, strlen(head), 1000000, info ? info : &scratch);
 }
 
 static void accepts_plain_heads(void **state) {
@@ -46,12 +46,12 @@ static void accepts_plain_heads(void **state) {
 
 static void refuses_framing_ambiguity(void **state) {
     (void)state;
-    assert_int_equal(check("POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nContent-Length: 6\r\n\r\n",
-                           NULL),
-                     BW_HTTP_DUPLICATE_FIELD);
-    assert_int_equal(check("POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\ncontent-length: 5\r\n\r\n",
-                           NULL),
-                     BW_HTTP_DUPLICATE_FIELD);
+    assert_int_equal(
+        check("POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", NULL),
+        BW_HTTP_DUPLICATE_FIELD);
+    assert_int_equal(
+        check("POST / HTTP/1.1\r\n" HOST "Content-Length: 5\r\ncontent-length: 5\r\n\r\n", NULL),
+        BW_HTTP_DUPLICATE_FIELD);
     const char *bad_lengths[] = {"5, 5", "+5", "-1", "0x5", "5 5", "", "12345678901234567890"};
     for (size_t i = 0; i < sizeof bad_lengths / sizeof *bad_lengths; i++) {
         char h[256];
@@ -65,10 +65,12 @@ static void refuses_framing_ambiguity(void **state) {
                      BW_HTTP_SPACE_BEFORE_COLON);
     assert_int_equal(check("POST / HTTP/1.1\r\n" HOST "Content-Length\t: 5\r\n\r\n", NULL),
                      BW_HTTP_SPACE_BEFORE_COLON);
-    const char *bad_te[] = {"gzip, chunked", "chunked, chunked", "identity", "chunked;q=1", "xchunked"};
+    const char *bad_te[] = {"gzip, chunked", "chunked, chunked", "identity", "chunked;q=1",
+                            "xchunked"};
     for (size_t i = 0; i < sizeof bad_te / sizeof *bad_te; i++) {
         char h[256];
-        snprintf(h, sizeof h, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: %s\r\n\r\n", bad_te[i]);
+        snprintf(h, sizeof h, "POST / HTTP/1.1\r\n" HOST "Transfer-Encoding: %s\r\n\r\n",
+                 bad_te[i]);
         assert_int_equal(check(h, NULL), BW_HTTP_BAD_TRANSFER_ENCODING);
     }
     assert_int_equal(check("POST / HTTP/1.1\r\n" HOST "Transfer-Encoding:\tchunked\r\n\r\n", NULL),
@@ -97,7 +99,8 @@ static void refuses_malformed_lines(void **state) {
     assert_int_equal(check("GET / HTTP/1.1\r\nHost: gw\n\r\n", NULL), BW_HTTP_BAD_LINE_END);
     assert_int_equal(check("GET / HTTP/1.1\r\n" HOST "X-A: a\rb\r\n\r\n", NULL),
                      BW_HTTP_BAD_LINE_END);
-    static const uint8_t nul[] = "GET / HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer k\0junk\r\n\r\n";
+    static const uint8_t nul[] =
+        "GET / HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer k\0junk\r\n\r\n";
     struct bw_http_head_info info;
     assert_int_equal(bw_http_head_check(nul, sizeof nul - 1, 100, &info), BW_HTTP_BAD_FIELD_VALUE);
     static const uint8_t nul_name[] = "GET / HTTP/1.1\r\nHost: gw\r\nX\0A: b\r\n\r\n";
@@ -141,8 +144,17 @@ static void refuses_request_lines(void **state) {
     assert_int_equal(check("TRACE / HTTP/1.1\r\n" HOST "\r\n", NULL), BW_HTTP_BAD_METHOD);
     assert_int_equal(check("get / HTTP/1.1\r\n" HOST "\r\n", NULL), BW_HTTP_BAD_METHOD);
     assert_int_equal(check("CONNECT gw:443 HTTP/1.1\r\n" HOST "\r\n", NULL), BW_HTTP_BAD_METHOD);
-    const char *targets[] = {"http://gw/v1/models", "*", "//evil/v1/models", "/a#frag", "/a b",
-                             "/%zz", "/a%2", "/a\"b", "/a<b>", "/\xc3\xa9", "v1/models"};
+    const char *targets[] = {"http://gw/v1/models",
+                             "*",
+                             "//evil/v1/models",
+                             "/a#frag",
+                             "/a b",
+                             "/%zz",
+                             "/a%2",
+                             "/a\"b",
+                             "/a<b>",
+                             "/\xc3\xa9",
+                             "v1/models"};
     for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
         char h[256];
         snprintf(h, sizeof h, "GET %s HTTP/1.1\r\n" HOST "\r\n", targets[i]);
@@ -177,10 +189,17 @@ static void chunks_are_strict(void **state) {
         total += u;
     }
     assert_int_equal(total, used);
-    const char *bad[] = {"0x5\r\nhello\r\n0\r\n\r\n", " 5\r\nhello\r\n0\r\n\r\n",
-                         "5 \r\nhello\r\n0\r\n\r\n", "5;ext=1\r\nhello\r\n0\r\n\r\n",
-                         "5\r\nhello0\r\n\r\n", "5\r\nhello\r\n\r\n0\r\n\r\n", "5\nhello\n0\n\n",
-                         "\r\n", "-1\r\n", "11111111111111111\r\n", "5\r\nhello\r\n0\r\n\n"};
+    const char *bad[] = {"0x5\r\nhello\r\n0\r\n\r\n",
+                         " 5\r\nhello\r\n0\r\n\r\n",
+                         "5 \r\nhello\r\n0\r\n\r\n",
+                         "5;ext=1\r\nhello\r\n0\r\n\r\n",
+                         "5\r\nhello0\r\n\r\n",
+                         "5\r\nhello\r\n\r\n0\r\n\r\n",
+                         "5\nhello\n0\n\n",
+                         "\r\n",
+                         "-1\r\n",
+                         "11111111111111111\r\n",
+                         "5\r\nhello\r\n0\r\n\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         enum bw_http_reject r = feed_all(bad[i], &used, &done);
         assert_true(r == BW_HTTP_BAD_CHUNK || r == BW_HTTP_TRAILER);
@@ -207,9 +226,10 @@ static void bearer_is_exact(void **state) {
     assert_memory_equal(t, "abc_-1", 6);
     assert_int_equal(bw_http_bearer_parse("bEaReR abc", 47, &t, &n), BW_OK);
     assert_int_equal(bw_http_bearer_parse("Bearer ab+/c==", 47, &t, &n), BW_OK);
-    const char *bad[] = {"Bearer abc garbage", "Bearer  abc", "Bearer abc ", "Bearer", "Bearer ",
-                         "Basic abc", "Bearerabc", " Bearer abc", "Bearer a=b", "Bearer =",
-                         "Bearer abc\t", "Bearer a,b", "Token abc"};
+    const char *bad[] = {
+        "Bearer abc garbage", "Bearer  abc", "Bearer abc ", "Bearer",     "Bearer ",
+        "Basic abc",          "Bearerabc",   " Bearer abc", "Bearer a=b", "Bearer =",
+        "Bearer abc\t",       "Bearer a,b",  "Token abc"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(bw_http_bearer_parse(bad[i], 47, &t, &n), BW_E_UNAUTH);
     assert_int_equal(bw_http_bearer_parse(NULL, 47, &t, &n), BW_E_UNAUTH);
@@ -219,14 +239,10 @@ static void bearer_is_exact(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accepts_plain_heads),
-        cmocka_unit_test(refuses_framing_ambiguity),
-        cmocka_unit_test(refuses_malformed_lines),
-        cmocka_unit_test(refuses_duplicates_and_hosts),
-        cmocka_unit_test(refuses_request_lines),
-        cmocka_unit_test(chunks_are_strict),
-        cmocka_unit_test(statuses_are_fixed),
-        cmocka_unit_test(bearer_is_exact),
+        cmocka_unit_test(accepts_plain_heads),     cmocka_unit_test(refuses_framing_ambiguity),
+        cmocka_unit_test(refuses_malformed_lines), cmocka_unit_test(refuses_duplicates_and_hosts),
+        cmocka_unit_test(refuses_request_lines),   cmocka_unit_test(chunks_are_strict),
+        cmocka_unit_test(statuses_are_fixed),      cmocka_unit_test(bearer_is_exact),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
