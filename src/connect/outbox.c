@@ -23,7 +23,7 @@
  * due, a freed worker goes to the next org in turn rather than back to the first. */
 #define OUTBOX_WORKERS 4
 #define OUTBOX_PER_ORG 1
-#define MAX_ORGS_PER_PASS 1024
+#define ORGS_INITIAL 64
 
 struct bw_outbox;
 
@@ -34,8 +34,8 @@ struct outbox_worker {
     int started;
     struct bw_store *store;
     uint8_t *sealed;
-    int has_job;               /* under o->mu */
-    struct bw_outbox_row row;  /* the job; row.payload is the worker's while has_job */
+    int has_job;              /* under o->mu */
+    struct bw_outbox_row row; /* the job; row.payload is the worker's while has_job */
 };
 
 struct bw_outbox {
@@ -51,8 +51,8 @@ struct bw_outbox {
     atomic_long delivered;
     struct bw_outbox_row *rows;
     char (*orgs)[BW_ID_SIZE]; /* the due orgs of one pass */
-    size_t n_orgs;
-    size_t rotate;            /* where the next pass starts in the list of due orgs */
+    size_t n_orgs, cap_orgs;
+    size_t rotate; /* where the next pass starts in the list of due orgs */
     struct outbox_worker workers[OUTBOX_WORKERS];
 };
 
@@ -173,8 +173,16 @@ static void *work(void *arg) {
 
 static int collect_org(void *arg, const char *org_id) {
     struct bw_outbox *o = arg;
-    if (o->n_orgs < MAX_ORGS_PER_PASS)
-        snprintf(o->orgs[o->n_orgs++], BW_ID_SIZE, "%s", org_id);
+    if (o->n_orgs == o->cap_orgs) {
+        /* every org with due rows is visited each pass (a cut-off list would starve the rest) */
+        size_t cap = o->cap_orgs * 2;
+        char(*grown)[BW_ID_SIZE] = realloc(o->orgs, cap * sizeof *o->orgs);
+        if (!grown)
+            return 0; /* the orgs listed so far are served; the others on a later pass */
+        o->orgs = grown;
+        o->cap_orgs = cap;
+    }
+    snprintf(o->orgs[o->n_orgs++], BW_ID_SIZE, "%s", org_id);
     return 0;
 }
 
@@ -325,7 +333,8 @@ bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
     pthread_cond_init(&o->cond, NULL);
     pthread_cond_init(&o->work_cond, NULL);
     o->rows = calloc(BATCH_ROWS, sizeof *o->rows);
-    o->orgs = calloc(MAX_ORGS_PER_PASS, sizeof *o->orgs);
+    o->orgs = calloc(ORGS_INITIAL, sizeof *o->orgs);
+    o->cap_orgs = ORGS_INITIAL;
     bw_err e = o->rows && o->orgs ? bw_store_open(where, 0, &o->store) : BW_E_NOMEM;
     if (e == BW_OK)
         e = start_workers(o, where);

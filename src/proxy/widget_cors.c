@@ -135,8 +135,8 @@ int bw_widget_origin_valid(const char *origin) {
         colon = memchr(host, ':', hn);
     }
     size_t host_len = colon ? (size_t)(colon - host) : hn;
-    int host_ok = host_len > 0 && host[0] == '[' ? ipv6_ok(host, host_len)
-                                                 : name_ok(host, host_len);
+    int host_ok =
+        host_len > 0 && host[0] == '[' ? ipv6_ok(host, host_len) : name_ok(host, host_len);
     if (!host_ok)
         return 0;
     if (!colon)
