@@ -195,3 +195,21 @@ test('heads that arrive in pieces are framed the same way', async () => {
     assert.deepEqual(await pieces([lf, '\n' + BODY]), [400]);
     assert.deepEqual(await sideEffects(), before0);
 });
+
+test('a malformed chunk after the body was begun: one 400, the connection closed, nothing smuggled', async () => {
+    const before0 = await sideEffects();
+    const c = await rawConnect(gw.port);
+    const half = BODY.slice(0, 10);
+    c.sock.write(chatHead('Transfer-Encoding: chunked\r\n\r\n') + `${half.length.toString(16)}\r\n${half}\r\n`);
+    await sleep(200); // the head is accepted and evhttp is reading the body
+    c.sock.write(`0x${(BODY.length - 10).toString(16)}\r\n${BODY.slice(10)}\r\n0\r\n\r\n${smuggled()}`);
+    await Promise.race([c.closed, sleep(3000)]);
+    c.sock.destroy();
+    const text = c.data.toString('latin1');
+    const statuses = [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(statuses, [400], text.slice(0, 300));
+    assert.match(text, /"code":"INVALID_REQUEST"/);
+    assert.ok(c.closedAt !== null, 'still open');
+    assert.deepEqual(await sideEffects(), before0);
+    await assertHealthy(gw.port);
+});
