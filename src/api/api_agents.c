@@ -21,6 +21,7 @@
 #include "ledger/receipt.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
+#include "proxy/widget.h"
 #include "store/identity.h"
 #include "util/codec.h"
 #include "util/text.h"
@@ -208,11 +209,12 @@ static int read_origins(struct evhttp_request *req, const json_t *v, char *out, 
     json_array_foreach(v, i, o) {
         const char *t = json_string_value(o);
         size_t n = t ? strlen(t) : 0;
-        int scheme = t && (strncmp(t, "https://", 8) == 0 || strncmp(t, "http://", 7) == 0);
-        const char *host = scheme ? strstr(t, "://") + 3 : "";
-        if (!scheme || n > 200 || !*host || strchr(host, '/') || !bw_text_model_ok(t))
-            return bad(req, "each origin is scheme://host[:port] with no path, e.g. "
-                            "https://shop.example");
+        if (!t || n > 200 || n != json_string_length(o) || !bw_widget_origin_valid(t))
+            return bad(req, "each origin is exactly as a browser sends it: http or https, "
+                            "\"://\", a lowercase host (an IDN as its xn-- A-label), an "
+                            "optional port 1-65535 that is not the scheme's default, and "
+                            "nothing else (no path, trailing slash or dot, userinfo or "
+                            "wildcard), e.g. https://shop.example");
         if (used + n + 2 > size)
             return bad(req, "origins are too long together");
         used += (size_t)snprintf(out + used, size - used, "%s%s", used ? " " : "", t);

@@ -1,5 +1,6 @@
 #include "auth/auth.h"
 
+#include "http/bearer.h"
 #include "util/codec.h"
 
 #include <sodium.h>
@@ -112,15 +113,10 @@ static int key_shape_ok(const char *k, size_t n) {
 
 bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const uint8_t pepper[32],
                         const char *authorization, int64_t now_ms, struct bw_key_record *out) {
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
-        return BW_E_UNAUTH;
-    const char *key = authorization + 7;
-    while (*key == ' ')
-        key++;
-    size_t n = strnlen(key, BW_KEY_CHARS + 1);
-    while (n > 0 && key[n - 1] == ' ')
-        n--;
-    if (!key_shape_ok(key, n))
+    const char *key = NULL;
+    size_t n = 0;
+    if (bw_http_bearer_parse(authorization, BW_KEY_CHARS, &key, &n) != BW_OK ||
+        !key_shape_ok(key, n))
         return BW_E_UNAUTH;
     uint8_t h[32];
     bw_auth_key_hash(pepper, key, n, h);

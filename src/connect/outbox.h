@@ -1,7 +1,12 @@
 /* outbox.h: durable, at-least-once delivery of events to an org's connections (docs/API.md
  * "Outbox"). Events are rows in the store's outbox table (store/connections.h), written by the
- * code that makes the event (bw_outbox_emit, on the caller's own store handle); one outbox
- * thread with its own store handle delivers them.
+ * code that makes the event (bw_outbox_emit, on the caller's own store handle). A dispatcher
+ * thread looks for due rows and hands them to a small pool of delivery threads (each with its
+ * own store handle). Fairness: at most OUTBOX_PER_ORG (1) of the OUTBOX_WORKERS (4) deliveries
+ * in flight belong to one org, and orgs are visited from a rotating start, so a receiver that
+ * never answers holds its own org's slot for at most the delivery timeout and never delays
+ * another org's deliveries (unless as many orgs as there are workers all hang at once: then
+ * the others wait at most that timeout).
  *
  * One attempt of one row:
  *   1. claim: attempts + 1 and next_attempt_ms = now + lease (timeout + 1 s) in one committed
@@ -25,7 +30,7 @@
  * never sent again.
  *
  * Thread-safety: emit and wake from any thread (each with its own store handle); new/free from
- * one thread. */
+ * one thread. bw_outbox_free waits for the deliveries in flight (each bounded by the timeout). */
 #ifndef BW_CONNECT_OUTBOX_H
 #define BW_CONNECT_OUTBOX_H
 
@@ -51,8 +56,8 @@ bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
                      const struct bw_outbox_opts *opts, struct bw_outbox **out) BW_MUST_CHECK;
 /* Lets the thread look at the queue now. NULL is a no-op. */
 void bw_outbox_wake(struct bw_outbox *o);
-/* Stops the thread after the attempt in progress (bounded by the delivery timeout), closes its
- * store. Rows not yet delivered stay queued for the next start. NULL is a no-op. */
+/* Stops the threads after the attempts in progress (bounded by the delivery timeout), closes
+ * their stores. Rows not yet delivered stay queued for the next start. NULL is a no-op. */
 void bw_outbox_free(struct bw_outbox *o);
 
 /* Queues an event for every delivery connection of the org on the caller's store handle s

@@ -11,10 +11,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/server_guard.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -35,100 +35,12 @@ struct bw_server {
     int n_workers;
 };
 
-/* ---- slowloris guard ----
- * evhttp (libevent 2.1) resets its read timeout on every byte, so a client trickling one byte
- * per interval could hold a connection forever. Callbacks on the connection's input and output
- * buffers (which do not disturb evhttp's own bufferevent callbacks) note when the first byte of
- * a request arrives; if bytes are still arriving client_timeout_s later and no reply has begun,
- * the socket is shut down and evhttp closes the connection as for any EOF. A client that stops
- * sending entirely is caught by evhttp's idle timeout. No HTTP parsing here.
- *
- * State lives in a table indexed by file descriptor (fds are unique process-wide while open),
- * tagged with the bufferevent so a reused fd number starts fresh: nothing to allocate or free
- * per connection. Only the thread that owns a connection touches its entry. */
-struct conn_guard {
-    const void *bev;
-    int64_t request_start_us;
-    int receiving;
-};
-
-/* guards and n_guards are allocated once by guard_init on the main thread before the workers
- * start (later calls only reset guard_limit_us, also before workers start); after that an entry
- * is touched only by the worker thread that owns the connection on that fd. */
-static struct conn_guard *guards;
-static size_t n_guards;
-static int64_t guard_limit_us;
-
-static struct conn_guard *guard_for(struct bufferevent *bev) {
-    evutil_socket_t fd = bufferevent_getfd(bev);
-    if (fd < 0 || (size_t)fd >= n_guards)
-        return NULL;
-    struct conn_guard *g = &guards[fd];
-    if (g->bev != bev) {
-        g->bev = bev;
-        g->receiving = 0;
-    }
-    return g;
-}
-
-static void guard_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
-    (void)buf;
-    struct bufferevent *bev = arg;
-    if (info->n_added == 0)
-        return;
-    struct conn_guard *g = guard_for(bev);
-    if (!g)
-        return;
-    int64_t now = bw_mono_us();
-    if (!g->receiving) {
-        g->receiving = 1;
-        g->request_start_us = now;
-    } else if (now - g->request_start_us > guard_limit_us) {
-        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
-    }
-}
-
-static void guard_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
-    (void)buf;
-    if (info->n_added == 0)
-        return;
-    struct conn_guard *g = guard_for(arg);
-    if (g)
-        g->receiving = 0; /* a reply is under way: the next bytes start a new request */
-}
-
-static struct bufferevent *make_bev(struct event_base *base, void *arg) {
-    (void)arg;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (!bev)
-        return NULL;
-    if (!evbuffer_add_cb(bufferevent_get_input(bev), guard_input, bev) ||
-        !evbuffer_add_cb(bufferevent_get_output(bev), guard_output, bev)) {
-        bufferevent_free(bev);
-        return NULL;
-    }
-    return bev;
-}
-
-static bw_err guard_init(int timeout_s) {
-    struct rlimit rl;
-    size_t n = 65536;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        n = rl.rlim_cur < (1u << 20) ? (size_t)rl.rlim_cur : (1u << 20);
-    if (!guards) {
-        guards = calloc(n, sizeof *guards);
-        if (!guards)
-            return BW_E_NOMEM;
-        n_guards = n;
-    }
-    guard_limit_us = (int64_t)timeout_s * 1000000;
-    return BW_OK;
-}
-
 /* ---- listeners and workers ---- */
 
 static void on_request(struct evhttp_request *req, void *arg) {
     struct worker *w = arg;
+    if (bw_http_guard_answer_refused(req))
+        return;
     w->server->app.handle(w->ctx, req);
 }
 
@@ -205,7 +117,7 @@ static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(w->http, "application/json");
-    evhttp_set_bevcb(w->http, make_bev, s);
+    evhttp_set_bevcb(w->http, bw_http_guard_bev, s);
     evhttp_set_gencb(w->http, on_request, w);
     w->ctx = s->app.worker_init(s->app.arg, w->base, index);
     return w->ctx ? BW_OK : BW_E_UNAVAILABLE;
@@ -243,7 +155,8 @@ bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server
     s->n_workers = opts->workers > 0 ? opts->workers : 1;
     s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
     BW_GOTO_IF(!s->workers, BW_E_NOMEM);
-    BW_GOTO(guard_init(opts->client_timeout_s));
+    BW_GOTO(bw_http_guard_init(opts->client_timeout_s, opts->max_header_bytes,
+                              (uint64_t)opts->max_body_bytes));
     int port = opts->port;
     for (int i = 0; i < s->n_workers; i++) {
         BW_GOTO(init_worker(s, &s->workers[i], i));

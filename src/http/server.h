@@ -1,7 +1,8 @@
 /* server.h: the listener: N event-loop threads, each with its own event_base and evhttp bound
  * to one SO_REUSEPORT socket, so the kernel spreads connections and no lock is shared on the hot
  * path. Bounds every connection: header bytes, body bytes, an idle timeout, and a deadline for
- * receiving a whole request (slowloris), enforced by a pass-through bufferevent filter.
+ * receiving a whole request (slowloris), and strict HTTP/1.1 framing checked on the raw bytes
+ * before evhttp parses them (server_guard.h, framing.h).
  *
  * Graceful stop: bw_server_stop closes the listeners, waits until the app reports no in-flight
  * work (app.inflight) or drain_ms passes, then stops the loops.

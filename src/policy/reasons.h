@@ -93,5 +93,7 @@
 #define BW_R_CONNECTION_CREDENTIAL "CONNECTION_CREDENTIAL" /* the sealed credential won't open */
 #define BW_R_CONNECTIONS_BUSY "CONNECTIONS_BUSY" /* too many verifications in flight */
 #define BW_R_PROVIDER_KEY_UNAVAILABLE "PROVIDER_KEY_UNAVAILABLE" /* BYOK record won't open */
+#define BW_R_HEADERS_TOO_LARGE "HEADERS_TOO_LARGE" /* 431: request head over max_header_bytes */
+#define BW_R_HTTP_VERSION_NOT_SUPPORTED "HTTP_VERSION_NOT_SUPPORTED" /* 505 */
 
 #endif

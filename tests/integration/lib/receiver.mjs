@@ -5,6 +5,7 @@
 //
 //   const r = await startReceiver({ secret });   r.port, r.hits, r.url('/hook')
 //   r.failWith(503) / r.failWith(0)               answer 503 to /hook (0: back to 204)
+//   r.hangWith(true) / r.hangWith(false)          never answer /hook (a receiver that hangs)
 //   await r.close(); await r.reopen();            down and up again, same port
 import http from 'node:http';
 import { Webhook } from 'standardwebhooks';
@@ -24,6 +25,8 @@ export async function startReceiver({ secret, githubToken, notionToken } = {}) {
         server: null,
         url: (p) => `http://127.0.0.1:${r.port}${p}`,
         failWith: (status) => { r.failStatus = status; },
+        hang: false,
+        hangWith: (on) => { r.hang = on; },
         // verified webhook deliveries, as {id, type, body, at}
         deliveries: () => r.hits.filter((h) => h.path.startsWith('/hook') && h.verified &&
                                               h.answered >= 200 && h.answered < 300),
@@ -50,6 +53,7 @@ export async function startReceiver({ secret, githubToken, notionToken } = {}) {
                 hit.json = undefined;
             }
             if (!hit.verified) return answer(401);
+            if (r.hang) return undefined; // the request stays open until the client gives up
             if (req.url === '/hook-fails') return answer(500);
             return answer(r.failStatus || 204);
         }

@@ -285,11 +285,82 @@ static void cache(void **state) {
     rmdir(dir);
 }
 
+static void origins_listed_strictly(void **state) {
+    (void)state;
+    const char *ok[] = {
+        "https://shop.example",      "http://shop.example",     "https://a.b-c.example",
+        "https://shop.example:8443", "http://shop.example:443", "https://xn--bcher-kva.example",
+        "http://127.0.0.1:8080",     "http://10.0.0.1",         "http://[::1]:8080",
+        "https://[2001:db8::1]",     "http://localhost:3000",   "https://1shop.example"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        assert_true(bw_widget_origin_valid(ok[i]));
+    const char *bad[] = {"",
+                         "shop.example",
+                         "ftp://shop.example",
+                         "HTTPS://shop.example",
+                         "https://Shop.example",
+                         "https://shop.example/",
+                         "https://shop.example.",
+                         "https://shop.example/path",
+                         "https://shop.example?q",
+                         "https://shop.example#f",
+                         "https://user@shop.example",
+                         "https://user:pw@shop.example",
+                         "https://*.shop.example",
+                         "https://*",
+                         "https://shop.example:443",
+                         "http://shop.example:80",
+                         "https://shop.example:0",
+                         "https://shop.example:08443",
+                         "https://shop.example:65536",
+                         "https://shop.example:",
+                         "https://shop.example:12a",
+                         "https://",
+                         "https://:8443",
+                         "https://sh op.example",
+                         "https://b\303\274cher.example",
+                         "https://-shop.example",
+                         "https://shop-.example",
+                         "https://shop..example",
+                         "https://.shop.example",
+                         "https://shop_x.example",
+                         "http://1.2.3",
+                         "http://256.1.1.1",
+                         "http://01.2.3.4",
+                         "http://0x7f.0.0.1",
+                         "http://[::1",
+                         "http://[0:0:0:0:0:0:0:1]",
+                         "http://[::1]x",
+                         "http://[::G]",
+                         "null",
+                         "https://shop.example:8443:1",
+                         "https://shop.example\\evil"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (bw_widget_origin_valid(bad[i]))
+            fail_msg("accepted %s", bad[i]);
+    }
+    char label[80];
+    memset(label, 'a', 64);
+    memcpy(label, "https://", 8);
+    label[72] = 0;
+    memset(label + 8, 'a', 64);
+    assert_false(bw_widget_origin_valid(label)); /* a 64-byte label */
+    label[71] = 0;
+    assert_true(bw_widget_origin_valid(label)); /* 63 */
+    assert_false(bw_widget_origin_valid(NULL));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_shape),  cmocka_unit_test(path_key),       cmocka_unit_test(utf8),
-        cmocka_unit_test(request_ok), cmocka_unit_test(request_errors), cmocka_unit_test(origins),
-        cmocka_unit_test(preflight),  cmocka_unit_test(cache),
+        cmocka_unit_test(key_shape),
+        cmocka_unit_test(path_key),
+        cmocka_unit_test(utf8),
+        cmocka_unit_test(request_ok),
+        cmocka_unit_test(request_errors),
+        cmocka_unit_test(origins),
+        cmocka_unit_test(origins_listed_strictly),
+        cmocka_unit_test(preflight),
+        cmocka_unit_test(cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,369 @@
+/* server_guard.c: slowloris and strict-framing guards on each connection (server_guard.h). */
+#include "http/server_guard.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "http/framing.h"
+#include "http/reply.h"
+#include "util/time.h"
+
+/* The stand-in's marker field. Its name holds a space, which framing refuses in any field name
+ * a client sends, so a client cannot forge it. */
+#define REFUSED_FIELD "Bulwark Refused"
+
+enum { PH_HEAD, PH_BODY, PH_CHUNKS, PH_DEAD };
+
+struct conn_guard {
+    const void *bev;
+    uint64_t cookie;
+    /* slowloris */
+    int64_t request_start_us;
+    int receiving;
+    /* framing; offsets count the bytes added to the input buffer since the connection began */
+    uint8_t phase;
+    uint8_t frozen;      /* the buffer's front is frozen: evhttp can read nothing */
+    uint8_t busy;        /* our own edits of the buffer are under way (callbacks re-enter) */
+    uint64_t stream_end; /* offset of the buffer's end */
+    uint64_t cur;        /* framed up to here */
+    uint64_t req_start;  /* where the current request's head begins */
+    uint64_t scan_from;  /* PH_HEAD: the end of the head was looked for up to here */
+    uint64_t body_left;  /* PH_BODY */
+    struct bw_http_chunks chunks;
+};
+
+/* Set once by bw_http_guard_init before the workers start; read-only afterwards (entries are
+ * owned by the thread that owns the connection). */
+static struct conn_guard *guards;
+static size_t n_guards;
+static int64_t guard_limit_us;
+static size_t max_head;
+static uint64_t max_body;
+
+/* The entry for bev's connection, reset when the connection is not the one it was last used
+ * for. A bufferevent's address may be reused by the next connection on the same fd, so the
+ * socket's cookie (Linux: unique per socket until reboot) tells them apart. NULL when the
+ * connection cannot be identified. */
+static struct conn_guard *guard_for(struct bufferevent *bev) {
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    if (fd < 0 || (size_t)fd >= n_guards)
+        return NULL;
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || len != sizeof cookie)
+        return NULL;
+    struct conn_guard *g = &guards[fd];
+    if (g->bev != bev || g->cookie != cookie) {
+        memset(g, 0, sizeof *g);
+        g->bev = bev;
+        g->cookie = cookie;
+        g->phase = PH_HEAD;
+    }
+    return g;
+}
+
+/* ---- slowloris ---- */
+
+static void slowloris(struct conn_guard *g, struct bufferevent *bev) {
+    int64_t now = bw_mono_us();
+    if (!g->receiving) {
+        g->receiving = 1;
+        g->request_start_us = now;
+    } else if (now - g->request_start_us > guard_limit_us) {
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    }
+}
+
+/* ---- buffer edits ---- */
+
+/* Keeps the first k bytes of buf and drops the rest. */
+static void keep_front(struct evbuffer *buf, size_t k) {
+    size_t len = evbuffer_get_length(buf);
+    if (k >= len)
+        return;
+    struct evbuffer *front = k ? evbuffer_new() : NULL;
+    if (k && (!front || evbuffer_remove_buffer(buf, front, k) != (int)k)) {
+        /* cannot split: drop everything rather than pass unframed bytes on */
+        evbuffer_free(front);
+        front = NULL;
+    }
+    evbuffer_drain(buf, evbuffer_get_length(buf));
+    if (front) {
+        evbuffer_prepend_buffer(buf, front);
+        evbuffer_free(front);
+    }
+}
+
+static uint64_t buffer_start(const struct conn_guard *g, struct evbuffer *buf) {
+    return g->stream_end - evbuffer_get_length(buf);
+}
+
+/* evhttp may read a head only once it is accepted: the front stays frozen while evhttp has
+ * reached the start of a head that is not yet accepted. */
+static void update_freeze(struct conn_guard *g, struct evbuffer *buf) {
+    int want = g->phase == PH_HEAD && buffer_start(g, buf) == g->req_start;
+    if (want && !g->frozen && evbuffer_freeze(buf, 1) == 0)
+        g->frozen = 1;
+    else if (!want && g->frozen && evbuffer_unfreeze(buf, 1) == 0)
+        g->frozen = 0;
+}
+
+/* ---- framing ---- */
+
+static void next_head(struct conn_guard *g, uint64_t at) {
+    g->phase = PH_HEAD;
+    g->req_start = g->scan_from = g->cur = at;
+}
+
+static int search(struct evbuffer *buf, uint64_t from_off, const char *what, size_t n,
+                  uint64_t *at) {
+    struct evbuffer_ptr start;
+    if (evbuffer_ptr_set(buf, &start, (size_t)from_off, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    struct evbuffer_ptr hit = evbuffer_search(buf, what, n, &start);
+    if (hit.pos < 0)
+        return 0;
+    *at = (uint64_t)hit.pos;
+    return 1;
+}
+
+static enum bw_http_reject check_head(struct conn_guard *g, struct evbuffer *buf, uint64_t b,
+                                      uint64_t head_end) {
+    size_t n = (size_t)(head_end - g->req_start);
+    uint8_t *head = malloc(n);
+    if (!head)
+        return BW_HTTP_HEAD_TOO_LARGE; /* fail closed */
+    struct evbuffer_ptr at;
+    struct bw_http_head_info info;
+    enum bw_http_reject r = BW_HTTP_BAD_LINE_END;
+    if (evbuffer_ptr_set(buf, &at, (size_t)(g->req_start - b), EVBUFFER_PTR_SET) == 0 &&
+        evbuffer_copyout_from(buf, &at, head, n) == (ev_ssize_t)n)
+        r = bw_http_head_check(head, n, max_body, &info);
+    free(head);
+    if (r != BW_HTTP_OK)
+        return r;
+    g->cur = head_end;
+    if (info.chunked) {
+        g->phase = PH_CHUNKS;
+        bw_http_chunks_init(&g->chunks);
+    } else if (info.content_length > 0) {
+        g->phase = PH_BODY;
+        g->body_left = info.content_length;
+    } else {
+        next_head(g, head_end);
+    }
+    return BW_HTTP_OK;
+}
+
+static enum bw_http_reject frame_head(struct conn_guard *g, struct evbuffer *buf) {
+    uint64_t b = buffer_start(g, buf), hit;
+    if (search(buf, g->scan_from - b, "\r\n\r\n", 4, &hit)) {
+        uint64_t head_end = b + hit + 4;
+        if (head_end - g->req_start > max_head)
+            return BW_HTTP_HEAD_TOO_LARGE;
+        return check_head(g, buf, b, head_end);
+    }
+    if (g->stream_end - g->req_start > max_head)
+        return BW_HTTP_HEAD_TOO_LARGE;
+    /* Without CRLF CRLF, "\n\n" or "\n\r\n" can only end a head that uses a bare LF: evhttp
+     * would take it as complete, so refuse it now rather than wait for the timeout. */
+    if (search(buf, g->scan_from - b, "\n\n", 2, &hit) ||
+        search(buf, g->scan_from - b, "\n\r\n", 3, &hit))
+        return BW_HTTP_BAD_LINE_END;
+    g->scan_from = g->stream_end - g->req_start >= 3 ? g->stream_end - 3 : g->req_start;
+    g->cur = g->stream_end;
+    return BW_HTTP_OK;
+}
+
+static enum bw_http_reject frame_chunks(struct conn_guard *g, struct evbuffer *buf) {
+    uint64_t b = buffer_start(g, buf);
+    struct evbuffer_ptr at;
+    if (evbuffer_ptr_set(buf, &at, (size_t)(g->cur - b), EVBUFFER_PTR_SET) != 0)
+        return BW_HTTP_BAD_CHUNK;
+    struct evbuffer_iovec v[8];
+    int n = evbuffer_peek(buf, (ev_ssize_t)(g->stream_end - g->cur), &at, v, 8);
+    if (n > 8)
+        n = 8; /* the rest is framed on the next pass of frame()'s loop */
+    for (int i = 0; i < n; i++) {
+        size_t len = v[i].iov_len, used = 0;
+        if (len > g->stream_end - g->cur)
+            len = (size_t)(g->stream_end - g->cur);
+        int done = 0;
+        enum bw_http_reject r = bw_http_chunks_feed(&g->chunks, v[i].iov_base, len, &used, &done);
+        if (r != BW_HTTP_OK)
+            return r;
+        g->cur += used;
+        if (done) {
+            next_head(g, g->cur);
+            break;
+        }
+    }
+    return BW_HTTP_OK;
+}
+
+/* Frames every byte added since the last call. */
+static enum bw_http_reject frame(struct conn_guard *g, struct evbuffer *buf) {
+    while (g->cur < g->stream_end) {
+        enum bw_http_reject r = BW_HTTP_OK;
+        switch (g->phase) {
+        case PH_HEAD:
+            r = frame_head(g, buf);
+            break;
+        case PH_BODY: {
+            uint64_t take = g->stream_end - g->cur;
+            if (take > g->body_left)
+                take = g->body_left;
+            g->cur += take;
+            g->body_left -= take;
+            if (g->body_left == 0)
+                next_head(g, g->cur);
+            break;
+        }
+        case PH_CHUNKS:
+            r = frame_chunks(g, buf);
+            break;
+        default:
+            return BW_HTTP_BAD_REQUEST_LINE;
+        }
+        if (r != BW_HTTP_OK)
+            return r;
+    }
+    return BW_HTTP_OK;
+}
+
+/* ---- refusals ---- */
+
+/* The answer written straight to the socket when evhttp is already inside the request. */
+static void reply_direct(evutil_socket_t fd, enum bw_http_reject r) {
+    char body[256], msg[512];
+    int blen = snprintf(body, sizeof body,
+                        "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}",
+                        bw_http_reject_message(r), bw_http_error_type(bw_http_reject_status(r)),
+                        bw_http_reject_code(r));
+    if (blen < 0 || (size_t)blen >= sizeof body)
+        return;
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 %d Bad Request\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                     bw_http_reject_status(r), blen, body);
+    if (n > 0 && (size_t)n < sizeof msg)
+        (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void refuse(struct conn_guard *g, struct bufferevent *bev, struct evbuffer *buf,
+                   enum bw_http_reject r) {
+    uint64_t b = buffer_start(g, buf);
+    g->phase = PH_DEAD;
+    g->busy = 1;
+    if (g->frozen && evbuffer_unfreeze(buf, 1) == 0)
+        g->frozen = 0;
+    if (b <= g->req_start) {
+        /* evhttp has not begun this request: replace it and all after it by the stand-in */
+        keep_front(buf, (size_t)(g->req_start - b));
+        evbuffer_add_printf(buf,
+                            "GET / HTTP/1.1\r\nHost: bulwark.invalid\r\n" REFUSED_FIELD
+                            ": %d\r\nConnection: close\r\n\r\n",
+                            (int)r);
+    } else {
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        reply_direct(bufferevent_getfd(bev), r);
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+    }
+    g->busy = 0;
+}
+
+static void guard_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+    struct bufferevent *bev = arg;
+    struct conn_guard *g = guard_for(bev);
+    if (!g) {
+        /* no state for this connection: nothing it sends is framed, so none of it is read */
+        if (info->n_added) {
+            evbuffer_drain(buf, evbuffer_get_length(buf));
+            shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+        }
+        return;
+    }
+    if (g->busy)
+        return;
+    if (info->n_added) {
+        slowloris(g, bev);
+        g->stream_end += info->n_added;
+        if (g->phase == PH_DEAD) {
+            g->busy = 1;
+            keep_front(buf, evbuffer_get_length(buf) - info->n_added);
+            g->busy = 0;
+            return;
+        }
+        /* copying out of a buffer needs its front unfrozen (evbuffer_copyout_from); evhttp
+         * does not run until this callback returns, and update_freeze below freezes again */
+        if (g->frozen && evbuffer_unfreeze(buf, 1) == 0)
+            g->frozen = 0;
+        enum bw_http_reject r = frame(g, buf);
+        if (r != BW_HTTP_OK) {
+            refuse(g, bev, buf, r);
+            return;
+        }
+    }
+    if (g->phase != PH_DEAD)
+        update_freeze(g, buf);
+}
+
+static void guard_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+    (void)buf;
+    if (info->n_added == 0)
+        return;
+    struct conn_guard *g = guard_for(arg);
+    if (g)
+        g->receiving = 0; /* a reply is under way: the next bytes start a new request */
+}
+
+struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg) {
+    (void)arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL;
+    if (!evbuffer_add_cb(bufferevent_get_input(bev), guard_input, bev) ||
+        !evbuffer_add_cb(bufferevent_get_output(bev), guard_output, bev)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
+    return bev;
+}
+
+bw_err bw_http_guard_init(int client_timeout_s, size_t max_head_bytes, uint64_t max_body_bytes) {
+    struct rlimit rl;
+    size_t n = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        n = rl.rlim_cur < (1u << 20) ? (size_t)rl.rlim_cur : (1u << 20);
+    if (!guards) {
+        guards = calloc(n, sizeof *guards);
+        if (!guards)
+            return BW_E_NOMEM;
+        n_guards = n;
+    }
+    guard_limit_us = (int64_t)client_timeout_s * 1000000;
+    max_head = max_head_bytes;
+    max_body = max_body_bytes;
+    return BW_OK;
+}
+
+int bw_http_guard_answer_refused(struct evhttp_request *req) {
+    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), REFUSED_FIELD);
+    if (!v)
+        return 0;
+    int r = 0;
+    for (; *v >= '0' && *v <= '9' && r < BW_HTTP_REJECT_COUNT_; v++)
+        r = r * 10 + (*v - '0');
+    if (r <= 0 || r >= BW_HTTP_REJECT_COUNT_)
+        r = BW_HTTP_BAD_REQUEST_LINE;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    bw_http_reply_error(req, bw_http_reject_status(r), bw_http_reject_code(r),
+                        bw_http_reject_message(r), NULL, NULL);
+    return 1;
+}
