@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct bw_policy_input in = {0};
     in.max_tokens = -1;
     in.estimated_cost = -1;
-    struct bw_toolstream_config cfg = {policy, &in, 256, 50, emit, NULL, NULL};
+    struct bw_toolstream_config cfg = {policy, &in, 256, 50, emit, NULL, NULL, NULL};
     struct bw_toolstream *s = NULL;
     if (bw_toolstream_new(&cfg, &s) != BW_OK)
         return 0;

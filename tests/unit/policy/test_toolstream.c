@@ -64,7 +64,7 @@ static int setup(void **state) {
     f->in.max_tokens = -1;
     f->in.estimated_cost = -1;
     f->k.out = json_array();
-    struct bw_toolstream_config cfg = {f->p, &f->in, 64, 1000, emit, on_verdict, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 64, 1000, emit, on_verdict, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &f->s), BW_OK);
     *state = f;
     return 0;
@@ -178,7 +178,7 @@ static void duplicate_ids_and_going_back_are_errors(void **state) {
     assert_int_equal(feed(f, FINISH("stop"), 2), BW_E_INVALID); /* broken stays broken */
     assert_int_equal(bw_toolstream_finish(f->s), BW_E_INVALID);
     struct bw_toolstream *s2 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s2;
@@ -210,7 +210,7 @@ static void incomplete_calls_time_out_or_fail_at_end(void **state) {
     assert_null(strstr(out, "slow"));
     free(out);
     struct bw_toolstream *s2 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, on_verdict, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, on_verdict, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s2;
@@ -235,7 +235,7 @@ static void malformed_chunks(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct bw_toolstream *s2 = NULL;
-        struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+        struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
         assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
         bw_toolstream_free(f->s);
         f->s = s2;
@@ -247,7 +247,7 @@ static void malformed_chunks(void **state) {
     json_decref(notobj);
     /* an emit failure stops the stream */
     struct bw_toolstream *s3 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s3), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s3;
