@@ -31,6 +31,10 @@ struct bw_policy_answer {
 bw_err bw_policy_govern_answer(const struct bw_policy *p, const struct bw_policy_input *ctx,
                                const char *approved_rule, json_t *response,
                                struct bw_policy_answer *out) BW_MUST_CHECK;
+/* An answer with a non-2xx status (an upstream's error body): the same view, and any call found
+ * in it refuses it (ANSWER_UNGOVERNABLE; an error carries no calls). Nothing is decided. */
+bw_err bw_policy_govern_error_answer(const struct bw_policy *p, json_t *response,
+                                     struct bw_policy_answer *out) BW_MUST_CHECK;
 void bw_policy_answer_cleanup(struct bw_policy_answer *a);
 
 /* The approval covers the request it was given for, and what the model answers to it under

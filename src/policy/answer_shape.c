@@ -12,8 +12,11 @@ enum kind {
     K_INT,      /* integer >= 0 */
     K_ARRAY,    /* array or null: walked by the caller */
     K_OBJECT,   /* object or null: walked by the caller */
-    K_RECORD,   /* null, or an object of scalars / records (depth 3) */
-    K_RECORDS,  /* null, or an array of records */
+    K_RECORD1,  /* null, or an object of scalars */
+    K_RECORD2,  /* null, or an object of scalars / K_RECORD1 */
+    K_RECORD3,  /* null, or an object of scalars / K_RECORD2 */
+    K_RECORDS2, /* null, or an array of K_RECORD2 */
+    K_RECORDS3, /* null, or an array of K_RECORD3 */
     K_LOGPROBS, /* null, or the logprobs object */
     K_SCALAR,   /* any scalar */
 };
@@ -22,8 +25,6 @@ struct field {
     const char *key;
     enum kind kind;
 };
-
-#define RECORD_DEPTH 3
 
 static int scalar(const json_t *v) {
     return json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v);
@@ -43,14 +44,14 @@ static int record(const json_t *v, int depth) {
     return 1;
 }
 
-static int records(const json_t *v) {
+static int records(const json_t *v, int depth) {
     if (json_is_null(v))
         return 1;
     if (!json_is_array(v))
         return 0;
     size_t i;
     json_t *m;
-    json_array_foreach(v, i, m) if (!record(m, RECORD_DEPTH)) return 0;
+    json_array_foreach(v, i, m) if (json_is_null(m) || !record(m, depth)) return 0;
     return 1;
 }
 
@@ -109,10 +110,16 @@ static int kind_ok(enum kind kind, const json_t *v) {
         return json_is_array(v) || json_is_null(v);
     case K_OBJECT:
         return json_is_object(v) || json_is_null(v);
-    case K_RECORD:
-        return record(v, RECORD_DEPTH);
-    case K_RECORDS:
-        return records(v);
+    case K_RECORD1:
+        return record(v, 1);
+    case K_RECORD2:
+        return record(v, 2);
+    case K_RECORD3:
+        return record(v, 3);
+    case K_RECORDS2:
+        return records(v, 2);
+    case K_RECORDS3:
+        return records(v, 3);
     case K_LOGPROBS:
         return logprobs(v);
     case K_SCALAR:
@@ -141,20 +148,20 @@ static bw_err check(const json_t *obj, const struct field *table, size_t n) {
 static const struct field top_fields[] = {
     {"id", K_SCALAR},         {"object", K_SCALAR},
     {"created", K_SCALAR},    {"model", K_SCALAR},
-    {"choices", K_ARRAY},     {"usage", K_RECORD},
-    {"error", K_RECORD},      {"prompt_filter_results", K_RECORDS},
+    {"choices", K_ARRAY},     {"usage", K_RECORD2},
+    {"error", K_RECORD3},     {"prompt_filter_results", K_RECORDS3},
 };
 
 static const struct field choice_fields[] = {
     {"index", K_INT},         {"message", K_OBJECT},
     {"delta", K_OBJECT},      {"finish_reason", K_TEXT},
-    {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD},
+    {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD2},
 };
 
 static const struct field message_fields[] = {
     {"role", K_TEXT},        {"content", K_TEXT},     {"refusal", K_TEXT},
     {"reasoning_content", K_TEXT}, {"reasoning", K_TEXT}, {"tool_calls", K_ARRAY},
-    {"function_call", K_OBJECT},   {"annotations", K_RECORDS}, {"audio", K_RECORD},
+    {"function_call", K_OBJECT},   {"annotations", K_RECORDS2}, {"audio", K_RECORD1},
 };
 
 static const struct field call_fields[] = {

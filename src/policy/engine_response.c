@@ -227,9 +227,9 @@ static void decide_all(const struct bw_policy *p, const struct bw_policy_input *
     }
 }
 
-bw_err bw_policy_govern_answer(const struct bw_policy *p, const struct bw_policy_input *ctx,
-                               const char *approved_rule, json_t *response,
-                               struct bw_policy_answer *out) {
+static bw_err govern(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                     const char *approved_rule, json_t *response, int error_answer,
+                     struct bw_policy_answer *out) {
     memset(out, 0, sizeof *out);
     BW_ENSURE(p, BW_E_UNAVAILABLE);
     struct view w = {calloc(BW_ANSWER_MAX_CALLS, sizeof(struct call_ref)), 0, 0, NULL};
@@ -240,6 +240,8 @@ bw_err bw_policy_govern_answer(const struct bw_policy *p, const struct bw_policy
         goto out;
     }
     walk(&w, response);
+    if (error_answer && w.total > 0) /* an error answers nothing: a call in it is refused */
+        refuse(&w, BW_R_ANSWER_UNGOVERNABLE);
     if (!w.refused && duplicate_ids(&w))
         refuse(&w, BW_R_TOOL_CALL_DUPLICATE_ID);
     decide_all(p, ctx, approved_rule, &w, v);
@@ -256,6 +258,17 @@ out:
     free(w.v);
     free(v);
     return result;
+}
+
+bw_err bw_policy_govern_answer(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                               const char *approved_rule, json_t *response,
+                               struct bw_policy_answer *out) {
+    return govern(p, ctx, approved_rule, response, 0, out);
+}
+
+bw_err bw_policy_govern_error_answer(const struct bw_policy *p, json_t *response,
+                                     struct bw_policy_answer *out) {
+    return govern(p, NULL, NULL, response, 1, out);
 }
 
 void bw_policy_answer_cleanup(struct bw_policy_answer *a) {

@@ -280,9 +280,7 @@ static void finish_buffered(struct bw_call *c, long status) {
      * too (it may not carry a call; docs/POLICY.md "Answers"). Refused: the client gets a
      * gateway error instead, never the upstream's body. */
     int changed = 0;
-    const char *refused = bw_call_govern_answer(c, j, &changed);
-    if (!refused && !ok && c->tool_calls.total > 0)
-        refused = BW_R_ANSWER_UNGOVERNABLE;
+    const char *refused = bw_call_govern_answer(c, j, !ok, &changed);
     if (refused) {
         json_decref(j);
         refuse_answer(c, refused);
@@ -319,7 +317,13 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
     int governed = c->policy && bw_route_is_chat(c->route);
-    if (r == BW_UP_OK && c->streaming && governed && govern_end(c) != 0) {
+    /* at the end of the bytes a trailing CR ends its line (WHATWG SSE: CR is a line end) */
+    if (r == BW_UP_OK && c->streaming && bw_sse_end(&c->sse, on_event, c) != BW_OK)
+        r = BW_UP_ABORTED;
+    /* a stream that stops (closed early, reset) while a tool call is open: the call is dropped
+     * and that is what the client is told, whatever broke the connection */
+    if ((r == BW_UP_OK || r == BW_UP_ERROR) && c->streaming && governed && !c->stream_fail &&
+        govern_end(c) != 0) {
         /* the upstream closed without [DONE] while a tool call was still open: dropped */
         fail_forwarded(c, 502, BW_R_TOOL_CALL_INCOMPLETE,
                        "the upstream's stream ended while a tool call was incomplete; the call "

@@ -193,9 +193,11 @@ const char *bw_call_decision_name(const struct bw_call *c);
 
 /* proxy_govern.c: tool calls in answers (docs/POLICY.md "Answers"). Every decided, refused or
  * dropped call is added to c->tool_calls for the outcome receipt. */
-/* Governs a plain answer (parsed; any HTTP status; modified in place). NULL = forward it
- * (*changed: calls were removed); else a static reason code: refuse the whole answer. */
-const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int *changed);
+/* Governs a plain answer (parsed; modified in place; is_error: a non-2xx status, where any call
+ * refuses it). NULL = forward it (*changed: calls were removed); else a static reason code:
+ * refuse the whole answer. */
+const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error,
+                                  int *changed);
 /* Governs one streamed event's JSON: emits what may reach the client through
  * bw_forward_send_json_event. 0 = ok, -1 = the stream must end with an error
  * (bw_call_stream_fail_reason says why). */

@@ -114,3 +114,10 @@ out:
     bw_buf_consume(&s->pending, start);
     return result;
 }
+
+bw_err bw_sse_end(struct bw_sse *s, bw_sse_event_fn fn, void *arg) {
+    if (s->pending.len == 0 || s->pending.ptr[s->pending.len - 1] != '\r')
+        return BW_OK;
+    /* the last CR is a line end: completing it as CRLF reads the same lines */
+    return bw_sse_feed(s, "\n", 1, fn, arg);
+}

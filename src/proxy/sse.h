@@ -31,6 +31,12 @@ void bw_sse_cleanup(struct bw_sse *s);
 bw_err bw_sse_feed(struct bw_sse *s, const char *p, size_t n, bw_sse_event_fn fn,
                    void *arg) BW_MUST_CHECK;
 
+/* The stream's end: a CR that was the last byte received is taken as the line end it is (it
+ * could not be, while a LF could still follow), which may complete an event. Then
+ * bw_sse_pending says whether an unfinished event is left (per the spec it is discarded).
+ * Errors: as bw_sse_feed. */
+bw_err bw_sse_end(struct bw_sse *s, bw_sse_event_fn fn, void *arg) BW_MUST_CHECK;
+
 /* Bytes of an unfinished event still held (0 at a clean end of stream). */
 size_t bw_sse_pending(const struct bw_sse *s);
 
