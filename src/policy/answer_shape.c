@@ -30,6 +30,18 @@ static int scalar(const json_t *v) {
     return json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v);
 }
 
+/* Member names that make an object look like a call to some client: never accepted as unknown
+ * scalars (a flattened {"name":..,"arguments":..} at the wrong level is refused, not passed). */
+static int call_word(const char *k) {
+    static const char *const words[] = {"name",          "arguments", "input",
+                                        "parameters",    "function",  "custom",
+                                        "function_call", "tool_call", "tool_calls"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(words[i], k) == 0)
+            return 1;
+    return 0;
+}
+
 static int record(const json_t *v, int depth) {
     if (json_is_null(v))
         return 1;
@@ -38,7 +50,7 @@ static int record(const json_t *v, int depth) {
     const char *k;
     json_t *m;
     json_object_foreach((json_t *)v, k, m) {
-        if (!scalar(m) && !record(m, depth - 1))
+        if (call_word(k) || (!scalar(m) && !record(m, depth - 1)))
             return 0;
     }
     return 1;
@@ -76,7 +88,7 @@ static int token_list(const json_t *v, int nested) {
             } else if (strcmp(k, "top_logprobs") == 0) {
                 if (nested || !token_list(m, 1))
                     return 0;
-            } else if (!scalar(m)) {
+            } else if (!scalar(m) || call_word(k)) {
                 return 0;
             }
         }
@@ -93,7 +105,7 @@ static int logprobs(const json_t *v) {
     json_t *m;
     json_object_foreach((json_t *)v, k, m) {
         int ok = strcmp(k, "content") == 0 || strcmp(k, "refusal") == 0 ? token_list(m, 0)
-                                                                         : scalar(m);
+                                                                         : scalar(m) && !call_word(k);
         if (!ok)
             return 0;
     }
@@ -138,7 +150,7 @@ static bw_err check(const json_t *obj, const struct field *table, size_t n) {
         while (i < n && strcmp(table[i].key, k) != 0)
             i++;
         /* unknown members: a scalar cannot carry a call; anything structured is unread */
-        BW_ENSURE(i < n ? kind_ok(table[i].kind, m) : scalar(m), BW_E_INVALID);
+        BW_ENSURE(i < n ? kind_ok(table[i].kind, m) : scalar(m) && !call_word(k), BW_E_INVALID);
     }
     return BW_OK;
 }
