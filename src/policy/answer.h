@@ -44,6 +44,16 @@ void bw_policy_answer_cleanup(struct bw_policy_answer *a);
 void bw_policy_call_approve(struct bw_policy_call_verdict *v, const struct bw_policy_input *ctx,
                             const char *approved_rule);
 
+/* Decides one call of an answer (plain or streamed): its name must be ^[A-Za-z0-9_.-]{1,64}$
+ * checked with its byte length (else a deny, TOOL_NAME_INVALID: a NUL or a look-alike byte
+ * would be decided under another name than the one delivered), then bw_policy_decide_call, then
+ * bw_policy_call_approve. name may be NULL or empty (a call without a name: TOOL_CALL_INCOMPLETE,
+ * as bw_policy_decide_call says). */
+void bw_policy_decide_answer_call(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                                  const char *approved_rule, const char *id, const char *name,
+                                  size_t name_len, const char *args, size_t args_len,
+                                  struct bw_policy_call_verdict *v);
+
 /* A verdict for a call that was refused without being decided (the answer or stream it came
  * in could not be governed): deny with `reason`, the name and argument hash as given. */
 void bw_policy_call_refused(struct bw_policy_call_verdict *v, const struct bw_policy *p,

@@ -221,6 +221,19 @@ bw_err bw_answer_check_function(const json_t *fn) {
     return BW_OK;
 }
 
+int bw_answer_name_ok(const char *name, size_t len) {
+    if (!name || len == 0 || len > 64)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '_' || ch == '.' || ch == '-';
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 struct scan {
     size_t left;
     void (*fn)(void *, const char *, const char *, size_t);

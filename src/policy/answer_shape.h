@@ -32,6 +32,10 @@ bw_err bw_answer_check_message(const json_t *message) BW_MUST_CHECK;
 bw_err bw_answer_check_call(const json_t *call) BW_MUST_CHECK;
 bw_err bw_answer_check_function(const json_t *fn) BW_MUST_CHECK;
 
+/* 1 if name[0..len) is a tool name a call may carry: ^[A-Za-z0-9_.-]{1,64}$ (docs/POLICY.md).
+ * Checked with its length: a name with a NUL byte, or any byte outside the set, is not one. */
+int bw_answer_name_ok(const char *name, size_t len);
+
 /* The message/delta members that are text or inert structures a client may receive as they
  * are (validated by bw_answer_check_message): role, content, refusal, reasoning_content,
  * reasoning, annotations, audio. NULL-terminated, static. */

@@ -19,7 +19,7 @@ struct call_ref {
     json_t *holder; /* the tool_calls array, or NULL for a legacy function_call */
     json_t *call;   /* the tool_calls entry, or the function_call object */
     const char *id, *name, *args;
-    size_t args_len;
+    size_t name_len, args_len;
 };
 
 struct view {
@@ -61,13 +61,15 @@ static void foreign(struct view *w, const json_t *subtree) {
 }
 
 /* A function (or custom) body: its name and its arguments (or custom input) text. */
-static int read_fn(const json_t *fn, const char **name, const char **args, size_t *len) {
+static int read_fn(const json_t *fn, const char **name, size_t *name_len, const char **args,
+                   size_t *len) {
     if (!json_is_object(fn) || bw_answer_check_function(fn) != BW_OK)
         return 0;
     const json_t *a = json_object_get(fn, "arguments");
     if (!a)
         a = json_object_get(fn, "input");
     *name = bw_json_str(fn, "name");
+    *name_len = json_string_length(json_object_get(fn, "name"));
     *args = json_is_string(a) ? json_string_value(a) : "";
     *len = json_is_string(a) ? json_string_length(a) : 0;
     return *name != NULL;
@@ -78,16 +80,16 @@ static void tool_call(struct view *w, json_t *msg, json_t *calls, json_t *call) 
     if (!fn)
         fn = json_object_get(call, "custom");
     const char *name, *args;
-    size_t len;
+    size_t name_len, len;
     if (bw_answer_check_call(call) != BW_OK || !bw_json_str(call, "id") ||
-        !read_fn(fn, &name, &args, &len)) {
+        !read_fn(fn, &name, &name_len, &args, &len)) {
         foreign(w, call);
         return;
     }
     struct call_ref *c = add(w);
     if (!c)
         return;
-    *c = (struct call_ref){msg, calls, call, bw_json_str(call, "id"), name, args, len};
+    *c = (struct call_ref){msg, calls, call, bw_json_str(call, "id"), name, args, name_len, len};
 }
 
 static void message(struct view *w, json_t *msg) {
@@ -105,14 +107,14 @@ static void message(struct view *w, json_t *msg) {
     if (!fc || json_is_null(fc))
         return;
     const char *name, *args;
-    size_t len;
-    if (!read_fn(fc, &name, &args, &len)) {
+    size_t name_len, len;
+    if (!read_fn(fc, &name, &name_len, &args, &len)) {
         foreign(w, fc);
         return;
     }
     struct call_ref *c = add(w);
     if (c)
-        *c = (struct call_ref){msg, NULL, fc, NULL, name, args, len};
+        *c = (struct call_ref){msg, NULL, fc, NULL, name, args, name_len, len};
 }
 
 static void walk(struct view *w, json_t *response) {
@@ -213,6 +215,20 @@ static bw_err prune(json_t *response, const struct view *w,
     return BW_OK;
 }
 
+void bw_policy_decide_answer_call(const struct bw_policy *p, const struct bw_policy_input *ctx,
+                                  const char *approved_rule, const char *id, const char *name,
+                                  size_t name_len, const char *args, size_t args_len,
+                                  struct bw_policy_call_verdict *v) {
+    if (name && name_len && !bw_answer_name_ok(name, name_len)) {
+        /* decided under a name the policy could not match as written: refused */
+        bw_policy_call_refused(v, p, id, name, args, args_len, BW_R_TOOL_NAME_INVALID);
+        v->decision.http_status = 403;
+        return;
+    }
+    bw_policy_decide_call(p, ctx, id, name, args, args_len, v);
+    bw_policy_call_approve(v, ctx, approved_rule);
+}
+
 static void decide_all(const struct bw_policy *p, const struct bw_policy_input *ctx,
                        const char *approved_rule, const struct view *w,
                        struct bw_policy_call_verdict *v) {
@@ -222,8 +238,8 @@ static void decide_all(const struct bw_policy *p, const struct bw_policy_input *
             bw_policy_call_refused(&v[i], p, c->id, c->name, c->args, c->args_len, w->refused);
             continue;
         }
-        bw_policy_decide_call(p, ctx, c->id, c->name, c->args, c->args_len, &v[i]);
-        bw_policy_call_approve(&v[i], ctx, approved_rule);
+        bw_policy_decide_answer_call(p, ctx, approved_rule, c->id, c->name, c->name_len, c->args,
+                                     c->args_len, &v[i]);
     }
 }
 

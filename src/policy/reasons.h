@@ -42,6 +42,7 @@
 #define BW_R_OUTSIDE_TIME_WINDOW "OUTSIDE_TIME_WINDOW"
 #define BW_R_ANSWER_UNGOVERNABLE "ANSWER_UNGOVERNABLE" /* answer shape outside the profile */
 #define BW_R_TOOL_CALLS_TOO_MANY "TOOL_CALLS_TOO_MANY"   /* more calls than one answer may hold */
+#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID" /* a name outside ^[A-Za-z0-9_.-]{1,64}$ */
 
 /* Review queue (issue 3; src/review/). APPROVAL_*: a call re-sent with bulwark-approval;
  * REVIEW_*: the reviewers' API. */

@@ -142,12 +142,12 @@ static bw_err close_call(struct bw_toolstream *s, size_t c, const char *force_re
     struct bw_policy_call_verdict v;
     const char *name = p->name.len ? (const char *)p->name.ptr : NULL;
     if (p->oversized) /* a length over the cap is refused before any byte is read */
-        bw_policy_decide_call(s->cfg.policy, s->cfg.ctx, p->id, name, "",
-                              BW_POLICY_MAX_ARGS_BYTES + 1, &v);
+        bw_policy_decide_answer_call(s->cfg.policy, s->cfg.ctx, s->cfg.approved_rule, p->id, name,
+                                     p->name.len, "", BW_POLICY_MAX_ARGS_BYTES + 1, &v);
     else
-        bw_policy_decide_call(s->cfg.policy, s->cfg.ctx, p->id, name,
-                              p->args.ptr ? (const char *)p->args.ptr : "", p->args.len, &v);
-    bw_policy_call_approve(&v, s->cfg.ctx, s->cfg.approved_rule);
+        bw_policy_decide_answer_call(s->cfg.policy, s->cfg.ctx, s->cfg.approved_rule, p->id, name,
+                                     p->name.len, p->args.ptr ? (const char *)p->args.ptr : "",
+                                     p->args.len, &v);
     if (force_reason) {
         v.decision.effect = BW_POLICY_DENY;
         snprintf(v.decision.reason, sizeof v.decision.reason, "%s", force_reason);

@@ -64,7 +64,7 @@ static int teardown(void **state) {
 
 static json_t *parse(const char *text) {
     json_error_t e;
-    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!j)
         fail_msg("bad test JSON: %s", e.text);
     return j;
@@ -328,6 +328,27 @@ static void duplicate_ids_refuse(void **state) {
     json_decref(r);
 }
 
+/* A name is decided as delivered: bytes outside ^[A-Za-z0-9_.-]{1,64}$ (a NUL that would cut the
+ * name short for the policy, a zero-width space after a denied name) refuse the call. */
+static void names_outside_the_charset_are_refused(void **state) {
+    struct fixture *f = *state;
+    json_t *r = parse("{\"choices\":[{\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{"
+                      "\"tool_calls\":[" CALL("a", "calc\\u0000shell", "{}") "," CALL(
+                          "b", "shell\\u200b", "{}") "," CALL("c", "calc", "{}") "]}}]}");
+    struct bw_policy_answer a;
+    assert_int_equal(bw_policy_govern_answer(f->p, &f->in, NULL, r, &a), BW_OK);
+    assert_null(a.refused);
+    assert_int_equal(a.n, 3);
+    assert_string_equal(a.verdicts[0].decision.reason, BW_R_TOOL_NAME_INVALID);
+    assert_string_equal(a.verdicts[1].decision.reason, BW_R_TOOL_NAME_INVALID);
+    assert_int_equal(a.verdicts[2].decision.effect, BW_POLICY_ALLOW);
+    char *out = dump(r);
+    assert_null(strstr(out, "shell"));
+    free(out);
+    bw_policy_answer_cleanup(&a);
+    json_decref(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(legacy_function_call_is_governed, setup, teardown),
@@ -338,6 +359,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(error_answer_with_a_call_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(approved_rule_delivers_its_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(duplicate_ids_refuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_outside_the_charset_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests_name("policy_response", tests, NULL, NULL);
 }
