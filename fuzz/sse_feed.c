@@ -6,8 +6,7 @@
 
 #include "proxy/sse.h"
 
-static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data,
-                    size_t data_len) {
+static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data, size_t data_len) {
     size_t *total = arg;
     *total += raw_len;
     /* data may hold NUL bytes from the stream (the JSON parser is given data_len, and rejects
@@ -35,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (total + bw_sse_pending(&sse) != size)
             __builtin_trap(); /* every byte is either in an event or still pending */
         /* the end may complete an event whose last line ended in a lone CR (plus its LF) */
-        if (bw_sse_end(&sse, check, &total) == BW_OK && total + bw_sse_pending(&sse) != size + (size && data[size - 1] == '\r'))
+        if (bw_sse_end(&sse, check, &total) == BW_OK &&
+            total + bw_sse_pending(&sse) != size + (size && data[size - 1] == '\r'))
             __builtin_trap();
     }
     bw_sse_cleanup(&sse);

@@ -104,8 +104,9 @@ static int logprobs(const json_t *v) {
     const char *k;
     json_t *m;
     json_object_foreach((json_t *)v, k, m) {
-        int ok = strcmp(k, "content") == 0 || strcmp(k, "refusal") == 0 ? token_list(m, 0)
-                                                                         : scalar(m) && !call_word(k);
+        int ok = strcmp(k, "content") == 0 || strcmp(k, "refusal") == 0
+                     ? token_list(m, 0)
+                     : scalar(m) && !call_word(k);
         if (!ok)
             return 0;
     }
@@ -158,34 +159,42 @@ static bw_err check(const json_t *obj, const struct field *table, size_t n) {
 #define CHECK(obj, table) check(obj, table, sizeof table / sizeof table[0])
 
 static const struct field top_fields[] = {
-    {"id", K_SCALAR},         {"object", K_SCALAR},
-    {"created", K_SCALAR},    {"model", K_SCALAR},
-    {"choices", K_ARRAY},     {"usage", K_RECORD2},
-    {"error", K_RECORD3},     {"prompt_filter_results", K_RECORDS3},
+    {"id", K_SCALAR},      {"object", K_SCALAR},
+    {"created", K_SCALAR}, {"model", K_SCALAR},
+    {"choices", K_ARRAY},  {"usage", K_RECORD2},
+    {"error", K_RECORD3},  {"prompt_filter_results", K_RECORDS3},
 };
 
 static const struct field choice_fields[] = {
-    {"index", K_INT},         {"message", K_OBJECT},
-    {"delta", K_OBJECT},      {"finish_reason", K_TEXT},
-    {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD2},
+    {"index", K_INT},          {"message", K_OBJECT},    {"delta", K_OBJECT},
+    {"finish_reason", K_TEXT}, {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD2},
 };
 
 static const struct field message_fields[] = {
-    {"role", K_TEXT},        {"content", K_TEXT},     {"refusal", K_TEXT},
-    {"reasoning_content", K_TEXT}, {"reasoning", K_TEXT}, {"tool_calls", K_ARRAY},
-    {"function_call", K_OBJECT},   {"annotations", K_RECORDS2}, {"audio", K_RECORD1},
+    {"role", K_TEXT},
+    {"content", K_TEXT},
+    {"refusal", K_TEXT},
+    {"reasoning_content", K_TEXT},
+    {"reasoning", K_TEXT},
+    {"tool_calls", K_ARRAY},
+    {"function_call", K_OBJECT},
+    {"annotations", K_RECORDS2},
+    {"audio", K_RECORD1},
 };
 
 static const struct field call_fields[] = {
-    {"index", K_INT}, {"id", K_TEXT}, {"type", K_TEXT}, {"function", K_OBJECT}, {"custom", K_OBJECT},
+    {"index", K_INT},       {"id", K_TEXT},       {"type", K_TEXT},
+    {"function", K_OBJECT}, {"custom", K_OBJECT},
 };
 
 static const struct field function_fields[] = {
-    {"name", K_TEXT}, {"arguments", K_TEXT}, {"input", K_TEXT},
+    {"name", K_TEXT},
+    {"arguments", K_TEXT},
+    {"input", K_TEXT},
 };
 
-const char *const bw_answer_text_keys[] = {"role",      "content",     "refusal", "reasoning_content",
-                                           "reasoning", "annotations", "audio",   NULL};
+const char *const bw_answer_text_keys[] = {
+    "role", "content", "refusal", "reasoning_content", "reasoning", "annotations", "audio", NULL};
 
 bw_err bw_answer_check_top(const json_t *top) {
     return CHECK(top, top_fields);
@@ -207,11 +216,9 @@ bw_err bw_answer_check_message(const json_t *message) {
 bw_err bw_answer_check_call(const json_t *call) {
     BW_TRY(CHECK(call, call_fields));
     /* one call, one place for its name: a function and a custom body would be two */
-    BW_ENSURE(!json_object_get(call, "function") || !json_object_get(call, "custom"),
-              BW_E_INVALID);
+    BW_ENSURE(!json_object_get(call, "function") || !json_object_get(call, "custom"), BW_E_INVALID);
     const char *type = json_string_value(json_object_get(call, "type"));
-    BW_ENSURE(!type || strcmp(type, "function") == 0 || strcmp(type, "custom") == 0,
-              BW_E_INVALID);
+    BW_ENSURE(!type || strcmp(type, "function") == 0 || strcmp(type, "custom") == 0, BW_E_INVALID);
     return BW_OK;
 }
 

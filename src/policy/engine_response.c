@@ -24,8 +24,8 @@ struct call_ref {
 
 struct view {
     struct call_ref *v;
-    size_t n;         /* stored, at most BW_ANSWER_MAX_CALLS */
-    size_t total;     /* found */
+    size_t n;     /* stored, at most BW_ANSWER_MAX_CALLS */
+    size_t total; /* found */
     const char *refused;
 };
 

@@ -34,15 +34,14 @@ static void on_stream_verdict(void *arg, const struct bw_policy_call_verdict *v)
     record_verdict(arg, v);
 }
 
-const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error,
-                                  int *changed) {
+const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error, int *changed) {
     *changed = 0;
     if (!c->policy || !bw_route_is_chat(c->route))
         return NULL;
     struct bw_policy_answer a;
-    bw_err e = is_error ? bw_policy_govern_error_answer(c->policy, answer, &a)
-                        : bw_policy_govern_answer(c->policy, &c->input, approved_rule(c), answer,
-                                                  &a);
+    bw_err e = is_error
+                   ? bw_policy_govern_error_answer(c->policy, answer, &a)
+                   : bw_policy_govern_answer(c->policy, &c->input, approved_rule(c), answer, &a);
     if (e != BW_OK)
         return BW_R_INTERNAL;
     for (size_t i = 0; i < a.n; i++) {

@@ -104,8 +104,8 @@ bw_err bw_sse_feed(struct bw_sse *s, const char *p, size_t n, bw_sse_event_fn fn
         int has_data = collect_data(base, end, &data, &e);
         BW_GOTO(e);
         /* an event without data (comments, id or event lines only) dispatches nothing */
-        BW_GOTO(fn(arg, base, end,
-                   has_data ? (data.ptr ? (const char *)data.ptr : "") : NULL, data.len));
+        BW_GOTO(fn(arg, base, end, has_data ? (data.ptr ? (const char *)data.ptr : "") : NULL,
+                   data.len));
         start += end;
         s->scanned = 0;
     }

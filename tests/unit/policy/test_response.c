@@ -75,7 +75,7 @@ static char *dump(const json_t *j) {
 }
 
 #define CALL(id, name, args)                                                                       \
-    "{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"" name                     \
+    "{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"" name                      \
     "\",\"arguments\":\"" args "\"}}"
 
 /* The issue's reproduction: a legacy message.function_call naming a denied tool. */
@@ -114,16 +114,20 @@ static void legacy_function_call_is_governed(void **state) {
 
 static void every_choice_is_governed(void **state) {
     struct fixture *f = *state;
-    json_t *r = parse("{\"choices\":["
-                      "{\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{\"tool_calls\":[" CALL(
-                          "a", "calc", "{}") "]}},"
-                      "{\"index\":1,\"finish_reason\":\"tool_calls\",\"message\":{\"tool_calls\":[" CALL(
-                          "b", "shell", "{}") "]}},"
-                      "{\"index\":2,\"finish_reason\":\"function_call\",\"message\":{"
-                      "\"function_call\":{\"name\":\"shell\",\"arguments\":\"{}\"}}},"
-                      "{\"index\":3,\"finish_reason\":\"tool_calls\",\"message\":{\"tool_calls\":["
-                      "{\"id\":\"c\",\"type\":\"custom\",\"custom\":{\"name\":\"shell\","
-                      "\"input\":\"ls\"}}]}}]}");
+    json_t *r = parse(
+        "{\"choices\":["
+        "{\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{\"tool_calls\":[" CALL(
+            "a", "calc",
+            "{}") "]}},"
+                  "{\"index\":1,\"finish_reason\":\"tool_calls\",\"message\":{\"tool_calls\":"
+                  "[" CALL("b", "shell",
+                           "{}") "]}},"
+                                 "{\"index\":2,\"finish_reason\":\"function_call\",\"message\":{"
+                                 "\"function_call\":{\"name\":\"shell\",\"arguments\":\"{}\"}}},"
+                                 "{\"index\":3,\"finish_reason\":\"tool_calls\",\"message\":{"
+                                 "\"tool_calls\":["
+                                 "{\"id\":\"c\",\"type\":\"custom\",\"custom\":{\"name\":\"shell\","
+                                 "\"input\":\"ls\"}}]}}]}");
     struct bw_policy_answer a;
     assert_int_equal(bw_policy_govern_answer(f->p, &f->in, NULL, r, &a), BW_OK);
     assert_null(a.refused);
@@ -227,12 +231,12 @@ static void too_many_calls_refuse_the_answer(void **state) {
     for (size_t i = 0; i <= BW_ANSWER_MAX_CALLS; i++) {
         char id[32];
         snprintf(id, sizeof id, "c%zu", i);
-        json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type",
-                                               "function", "function", "name", "calc",
-                                               "arguments", "{}"));
+        json_array_append_new(calls,
+                              json_pack("{s:s,s:s,s:{s:s,s:s}}", "id", id, "type", "function",
+                                        "function", "name", "calc", "arguments", "{}"));
     }
-    json_t *r = json_pack("{s:[{s:i,s:{s:o}}]}", "choices", "index", 0, "message", "tool_calls",
-                          calls);
+    json_t *r =
+        json_pack("{s:[{s:i,s:{s:o}}]}", "choices", "index", 0, "message", "tool_calls", calls);
     struct bw_policy_answer a;
     assert_int_equal(bw_policy_govern_answer(f->p, &f->in, NULL, r, &a), BW_OK);
     assert_non_null(a.refused);
@@ -281,10 +285,10 @@ static void error_answer_with_a_call_is_refused(void **state) {
  * tool, is delivered; another rule's approval, an undeclared tool and a deny are not. */
 static void approved_rule_delivers_its_calls(void **state) {
     struct fixture *f = *state;
-    const char *text = "{\"choices\":[{\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{"
-                       "\"tool_calls\":[" CALL("a", "deploy_prod", "{}") "," CALL(
-                           "b", "publish", "{}") "," CALL("c", "deploy_dev", "{}") "," CALL("d", "shell",
-                                                                                       "{}") "]}}]}";
+    const char *text =
+        "{\"choices\":[{\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{"
+        "\"tool_calls\":[" CALL("a", "deploy_prod", "{}") "," CALL("b", "publish", "{}") "," CALL(
+            "c", "deploy_dev", "{}") "," CALL("d", "shell", "{}") "]}}]}";
     json_t *r = parse(text);
     struct bw_policy_answer a;
     assert_int_equal(bw_policy_govern_answer(f->p, &f->in, "deploy-review", r, &a), BW_OK);
@@ -318,7 +322,7 @@ static void duplicate_ids_refuse(void **state) {
     struct fixture *f = *state;
     json_t *r = parse("{\"choices\":[{\"index\":0,\"message\":{\"tool_calls\":[" CALL(
         "a", "calc", "{}") "]}},{\"index\":1,\"message\":{\"tool_calls\":[" CALL("a", "shell",
-                                                                                  "{}") "]}}]}");
+                                                                                 "{}") "]}}]}");
     struct bw_policy_answer a;
     assert_int_equal(bw_policy_govern_answer(f->p, &f->in, NULL, r, &a), BW_OK);
     assert_non_null(a.refused);

@@ -258,8 +258,8 @@ static void malformed_chunks(void **state) {
 /* A fresh stream on the fixture, with an approval (or NULL). */
 static void restart(struct fixture *f, const char *approved_rule) {
     struct bw_toolstream *s2 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 64, 1000, emit, on_verdict, &f->k,
-                                       approved_rule};
+    struct bw_toolstream_config cfg = {f->p, &f->in,     64,    1000,
+                                       emit, on_verdict, &f->k, approved_rule};
     assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s2;
@@ -365,9 +365,8 @@ static void legacy_function_call_is_governed(void **state) {
     /* mixing it with tool_calls in one choice is refused */
     restart(f, NULL);
     assert_int_equal(feed(f, NAMED(0, "a", "calc", "\"{}\""), 0), BW_OK);
-    assert_int_equal(
-        feed(f, "{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"shell\"}}}", 1),
-        BW_E_INVALID);
+    assert_int_equal(feed(f, "{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"shell\"}}}", 1),
+                     BW_E_INVALID);
 }
 
 /* A stream that breaks drops and lists the call it was holding. */
@@ -383,7 +382,7 @@ static void open_call_is_listed_when_the_stream_breaks(void **state) {
     free(out);
     /* at the end of the stream: TOOL_CALL_INCOMPLETE, and the reason says so */
     restart(f, NULL);
-    assert_int_equal(feed(f, NAMED(0, "open2", "calc", "\"{\"") , 0), BW_OK);
+    assert_int_equal(feed(f, NAMED(0, "open2", "calc", "\"{\""), 0), BW_OK);
     assert_int_equal(bw_toolstream_open_calls(f->s), 1);
     assert_int_equal(bw_toolstream_finish(f->s), BW_E_UPSTREAM);
     assert_string_equal(bw_toolstream_fail_reason(f->s), BW_R_TOOL_CALL_INCOMPLETE);
@@ -406,8 +405,8 @@ static void approved_rule_delivers_its_call(void **state) {
     f->in.n_tools = 1;
     for (int approved = 0; approved < 2; approved++) {
         struct bw_toolstream *s2 = NULL;
-        struct bw_toolstream_config cfg = {p,     &f->in, 0, 0, emit, on_verdict, &f->k,
-                                           approved ? "deploy-review" : NULL};
+        struct bw_toolstream_config cfg = {
+            p, &f->in, 0, 0, emit, on_verdict, &f->k, approved ? "deploy-review" : NULL};
         assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
         bw_toolstream_free(f->s);
         f->s = s2;

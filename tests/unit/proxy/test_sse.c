@@ -1,11 +1,11 @@
 /* Unit tests: proxy/sse (event framing across arbitrary splits, bounds). */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <cmocka.h>
 
 #include "proxy/sse.h"
 
@@ -73,8 +73,7 @@ static void oversized_event_is_refused(void **state) {
     struct seen s;
     memset(&s, 0, sizeof s);
     bw_sse_init(&sse, 16);
-    assert_int_equal(bw_sse_feed(&sse, "data: 0123456789abcdef", 22, collect, &s),
-                     BW_E_TOO_LARGE);
+    assert_int_equal(bw_sse_feed(&sse, "data: 0123456789abcdef", 22, collect, &s), BW_E_TOO_LARGE);
     bw_sse_cleanup(&sse);
 }
 
