@@ -1,11 +1,12 @@
 /* Unit tests: proxy/sse (event framing across arbitrary splits, bounds). */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
 #include "proxy/sse.h"
 
