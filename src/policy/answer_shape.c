@@ -16,7 +16,7 @@ enum kind {
     K_RECORD2,  /* null, or an object of scalars / K_RECORD1 */
     K_RECORD3,  /* null, or an object of scalars / K_RECORD2 */
     K_RECORDS2, /* null, or an array of K_RECORD2 */
-    K_RECORDS3, /* null, or an array of K_RECORD3 */
+    K_RECORDS4, /* null, or an array of records of depth 4 (Azure filter results) */
     K_LOGPROBS, /* null, or the logprobs object */
     K_SCALAR,   /* any scalar */
 };
@@ -131,8 +131,8 @@ static int kind_ok(enum kind kind, const json_t *v) {
         return record(v, 3);
     case K_RECORDS2:
         return records(v, 2);
-    case K_RECORDS3:
-        return records(v, 3);
+    case K_RECORDS4:
+        return records(v, 4);
     case K_LOGPROBS:
         return logprobs(v);
     case K_SCALAR:
@@ -162,12 +162,12 @@ static const struct field top_fields[] = {
     {"id", K_SCALAR},      {"object", K_SCALAR},
     {"created", K_SCALAR}, {"model", K_SCALAR},
     {"choices", K_ARRAY},  {"usage", K_RECORD2},
-    {"error", K_RECORD3},  {"prompt_filter_results", K_RECORDS3},
+    {"error", K_RECORD3},  {"prompt_filter_results", K_RECORDS4},
 };
 
 static const struct field choice_fields[] = {
     {"index", K_INT},          {"message", K_OBJECT},    {"delta", K_OBJECT},
-    {"finish_reason", K_TEXT}, {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD2},
+    {"finish_reason", K_TEXT}, {"logprobs", K_LOGPROBS}, {"content_filter_results", K_RECORD3},
 };
 
 static const struct field message_fields[] = {
