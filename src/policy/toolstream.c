@@ -19,6 +19,7 @@
 struct pending {
     int open;
     int legacy; /* a legacy function_call, emitted back as one */
+    int custom; /* a custom tool call: emitted back as {type: custom, custom: {name, input}} */
     size_t index;
     char *id;
     struct bw_buf name, args;
@@ -115,7 +116,8 @@ static bw_err emit_choice(struct bw_toolstream *s, size_t c, json_t *delta, json
 
 static bw_err emit_call(struct bw_toolstream *s, size_t c, const struct pending *p) {
     json_t *fn = json_pack("{s:s%,s:s%}", "name", (const char *)p->name.ptr, p->name.len,
-                           "arguments", p->args.ptr ? (const char *)p->args.ptr : "", p->args.len);
+                           p->custom ? "input" : "arguments",
+                           p->args.ptr ? (const char *)p->args.ptr : "", p->args.len);
     if (p->legacy) {
         json_t *legacy = fn ? json_pack("{s:o}", "function_call", fn) : NULL;
         if (!legacy)
@@ -124,7 +126,8 @@ static bw_err emit_call(struct bw_toolstream *s, size_t c, const struct pending 
         return emit_choice(s, c, legacy, NULL);
     }
     json_t *call = fn ? json_pack("{s:I,s:s,s:s,s:o}", "index", (json_int_t)s->ch[c].emitted, "id",
-                                  p->id ? p->id : "", "type", "function", "function", fn)
+                                  p->id ? p->id : "", "type", p->custom ? "custom" : "function",
+                                  p->custom ? "custom" : "function", fn)
                       : NULL;
     json_t *delta = call ? json_pack("{s:[o]}", "tool_calls", call) : NULL;
     if (!delta)
@@ -227,7 +230,8 @@ static bw_err call_delta(struct bw_toolstream *s, size_t c, const json_t *d, int
     const json_t *ix = json_object_get(d, "index");
     const json_t *fn = json_object_get(d, "function");
     const json_t *id = json_object_get(d, "id");
-    if (!fn)
+    int custom = !fn && json_object_get(d, "custom");
+    if (custom)
         fn = json_object_get(d, "custom");
     BW_ENSURE(json_is_integer(ix) && !s->ch[c].legacy, BW_E_INVALID);
     size_t index = (size_t)json_integer_value(ix);
@@ -235,10 +239,12 @@ static bw_err call_delta(struct bw_toolstream *s, size_t c, const json_t *d, int
     if (!p->open || p->index != index) {
         BW_TRY(close_call(s, c, NULL)); /* a new index completes the previous call */
         BW_TRY(open_call(s, c, index, json_string_value(id), 0));
+        p->custom = custom;
     } else if (json_is_string(id) && json_string_length(id) &&
                (!p->id || strcmp(p->id, json_string_value(id)) != 0)) {
         return BW_E_INVALID; /* a call changing its id mid-stream */
     }
+    BW_ENSURE(!fn || json_is_null(fn) || p->custom == custom, BW_E_INVALID); /* one kind a call */
     return append_fn(p, fn, now_ms);
 }
 

@@ -369,6 +369,40 @@ static void legacy_function_call_is_governed(void **state) {
                      BW_E_INVALID);
 }
 
+/* A custom tool call is decided by custom.name and emitted back as a custom call. */
+static void custom_calls_are_governed(void **state) {
+    struct fixture *f = *state;
+    assert_int_equal(
+        feed(f,
+             "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"k1\","
+             "\"type\":\"custom\",\"custom\":{\"name\":\"shell\",\"input\":\"{}\"}}]}}",
+             0),
+        BW_OK);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"k2\","
+                          "\"type\":\"custom\",\"custom\":{\"name\":\"calc\",\"input\":"
+                          "\"{\\\"x\\\":1}\"}}]}}",
+                          1),
+                     BW_OK);
+    assert_int_equal(feed(f, FINISH("tool_calls"), 2), BW_OK);
+    char *out = output(f);
+    assert_null(strstr(out, "shell"));
+    assert_non_null(strstr(out, "\"type\":\"custom\",\"custom\":{\"name\":\"calc\""));
+    free(out);
+    /* one call, one kind: a function fragment for a custom call is refused */
+    restart(f, NULL);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"k3\","
+                          "\"custom\":{\"name\":\"calc\"}}]}}",
+                          0),
+                     BW_OK);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+                          "\"name\":\"x\"}}]}}",
+                          1),
+                     BW_E_INVALID);
+}
+
 /* A stream that breaks drops and lists the call it was holding. */
 static void open_call_is_listed_when_the_stream_breaks(void **state) {
     struct fixture *f = *state;
@@ -441,6 +475,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(open_call_is_listed_when_the_stream_breaks, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(approved_rule_delivers_its_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(custom_calls_are_governed, setup, teardown),
     };
     return cmocka_run_group_tests_name("policy_toolstream", tests, NULL, NULL);
 }
