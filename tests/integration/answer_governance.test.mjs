@@ -5,6 +5,7 @@
 // outcome receipt lists every refused or dropped call with its reason. SSE the spec allows
 // (comments, event:/id: fields, CR and CRLF line ends) is accepted; a stream that closes
 // without [DONE] while a call is open records TOOL_CALL_INCOMPLETE and ends with an error event.
+// A plain answer over the call cap (128, as a stream) is refused with TOOL_CALLS_TOO_MANY.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -192,4 +193,20 @@ test('a stream that closes without [DONE] before anything was sent: 502 TOOL_CAL
     assertError(r, 502, 'TOOL_CALL_INCOMPLETE', { receipt: true });
     const o = await outcomeOfRes(r);
     assert.equal(o.tool_calls[0].reason, 'TOOL_CALL_INCOMPLETE');
+});
+
+test('a plain answer with more tool calls than a stream may hold is refused: TOOL_CALLS_TOO_MANY', async () => {
+    const calls = Array.from({ length: 129 }, (_, i) => ({
+        id: `call_${i}`, type: 'function', function: { name: 'read_file', arguments: '{}' } }));
+    up.answer = () => ({ status: 200, json: completion({ tool_calls: calls }) });
+    const r = await chat();
+    assertError(r, 502, 'TOOL_CALLS_TOO_MANY', { receipt: true });
+    const o = await outcomeOfRes(r);
+    assert.equal(o.status, 'answer_refused');
+    assert.ok(o.tool_calls.every((c) => c.decision === 'deny' && c.reason === 'TOOL_CALLS_TOO_MANY'));
+    // at the cap it is governed as usual
+    up.answer = () => ({ status: 200, json: completion({ tool_calls: calls.slice(0, 128) }) });
+    const ok = await chat();
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.choices[0].message.tool_calls.length, 128);
 });
