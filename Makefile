@@ -41,7 +41,7 @@ FUZZ_SRCS := $(wildcard fuzz/*.c)
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all test unit integration asan tsan fuzz fuzz-run bench clean format
+.PHONY: all test unit integration asan tsan fuzz fuzz-run fuzz-long bench clean format
 all: $(BUILD)/bulwark
 
 $(BUILD)/bulwark: $(OBJS)
@@ -101,6 +101,11 @@ fuzz-run: fuzz
 	    -max_total_time=$${FUZZ_SECONDS:-20} -rss_limit_mb=2048 -artifact_prefix=build/fuzz/ \
 	    build/fuzz/corpus-$$n fuzz/corpus/$$n >build/fuzz/$$n.log 2>&1 \
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; echo "fuzz $$n ok"; done
+
+# The long run (fuzz/RESULTS.md: schedule and results): every target for FUZZ_SECONDS (default
+# 300) one after another; failing inputs land in fuzz/corpus/<target>/regress-*.
+fuzz-long: fuzz
+	fuzz/long.sh $(FUZZ_TARGETS)
 
 bench: $(BUILD)/bulwark
 	bench/run.sh

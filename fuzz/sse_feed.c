@@ -6,12 +6,16 @@
 
 #include "proxy/sse.h"
 
-static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data,
-                    size_t data_len) {
+static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data, size_t data_len) {
     size_t *total = arg;
     *total += raw_len;
     /* data may hold NUL bytes from the stream (the JSON parser is given data_len, and rejects
      * them); it must still be NUL-terminated at data_len and never longer than the event. */
+    if (!data) { /* an event without a data line: nothing to dispatch, no payload */
+        if (data_len != 0)
+            __builtin_trap();
+        return BW_OK;
+    }
     if (data_len > raw_len || data[data_len] != 0)
         __builtin_trap();
     (void)raw;
@@ -29,6 +33,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bw_sse_feed(&sse, (const char *)data + cut, size - cut, check, &total) == BW_OK) {
         if (total + bw_sse_pending(&sse) != size)
             __builtin_trap(); /* every byte is either in an event or still pending */
+        /* the end may complete an event whose last line ended in a lone CR (plus its LF) */
+        if (bw_sse_end(&sse, check, &total) == BW_OK &&
+            total + bw_sse_pending(&sse) != size + (size && data[size - 1] == '\r'))
+            __builtin_trap();
     }
     bw_sse_cleanup(&sse);
     return 0;

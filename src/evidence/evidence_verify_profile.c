@@ -89,10 +89,10 @@ static const char *const v_review_status[] = {"approved", "denied", "expired", "
 static const char *const v_admin_decision[] = {"apply", NULL};
 /* every status src/proxy/ passes to bw_call_finish / bw_call_respond / bw_call_fail */
 static const char *const v_outcome_status[] = {
-    "budget_cut_off",        "client_disconnected", "internal_error",
-    "ok",                    "ok_tool_calls_removed", "upstream_bad_response",
-    "upstream_error",        "upstream_timeout",      "upstream_unavailable",
-    NULL,
+    "answer_refused",        "budget_cut_off",        "client_disconnected",
+    "internal_error",        "ok",                    "ok_tool_calls_removed",
+    "tool_call_incomplete",  "upstream_bad_response", "upstream_error",
+    "upstream_timeout",      "upstream_unavailable",  NULL,
 };
 static const char *const v_usage_source[] = {"estimated", NULL};
 

@@ -1,6 +1,6 @@
 /* engine_request.c: views of OpenAI bodies for the policy engine: what a request declares
- * (model, max_tokens, tools, message texts) and the tool calls a response makes, which are
- * decided one by one and removed from the response when not allowed. */
+ * (model, max_tokens, tools, message texts), and the decision of one model tool call (the
+ * answer's view and its governance are in engine_response.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,64 +143,6 @@ bw_err bw_policy_parse_args(const char *text, size_t len, json_t **out) {
     return BW_OK;
 }
 
-/* ---- response tool calls ---- */
-
-struct call_ref {
-    json_t *calls; /* the tool_calls array it sits in */
-    json_t *call;
-    const char *id, *name, *args;
-    size_t args_len;
-};
-
-static bw_err read_call(json_t *calls, json_t *call, struct call_ref *c) {
-    const json_t *fn = json_object_get(call, "function");
-    const json_t *args = json_object_get(fn, "arguments");
-    c->calls = calls;
-    c->call = call;
-    c->id = bw_json_str(call, "id");
-    c->name = bw_json_str(fn, "name");
-    if (!json_is_object(call) || !c->id || !c->name || (args && !json_is_string(args)))
-        return BW_E_INVALID;
-    c->args = args ? json_string_value(args) : "";
-    c->args_len = args ? json_string_length(args) : 0;
-    return BW_OK;
-}
-
-/* Collects every call of every choice; malformed calls and duplicate ids are errors: such a
- * response cannot be governed call by call, so it must not be forwarded at all. */
-static bw_err collect_calls(json_t *response, struct call_ref **out, size_t *n) {
-    json_t *choices = json_object_get(response, "choices");
-    size_t total = 0, i, j;
-    json_t *ch, *call;
-    BW_ENSURE(json_is_object(response) && (!choices || json_is_array(choices)), BW_E_INVALID);
-    json_array_foreach(choices, i, ch) {
-        json_t *calls = json_object_get(json_object_get(ch, "message"), "tool_calls");
-        BW_ENSURE(!calls || json_is_null(calls) || json_is_array(calls), BW_E_INVALID);
-        total += json_is_array(calls) ? json_array_size(calls) : 0;
-    }
-    struct call_ref *v = calloc(total ? total : 1, sizeof *v);
-    BW_ENSURE(v, BW_E_NOMEM);
-    size_t k = 0;
-    bw_err e = BW_OK;
-    json_array_foreach(choices, i, ch) {
-        json_t *calls = json_object_get(json_object_get(ch, "message"), "tool_calls");
-        json_array_foreach(calls, j, call) {
-            if (e == BW_OK && (e = read_call(calls, call, &v[k])) == BW_OK)
-                for (size_t m = 0; m < k && e == BW_OK; m++)
-                    if (strcmp(v[m].id, v[k].id) == 0)
-                        e = BW_E_INVALID;
-            k++;
-        }
-    }
-    if (e != BW_OK) {
-        free(v);
-        return e;
-    }
-    *out = v;
-    *n = total;
-    return BW_OK;
-}
-
 void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_input *ctx,
                            const char *id, const char *name, const char *args, size_t args_len,
                            struct bw_policy_call_verdict *v) {
@@ -233,57 +175,4 @@ void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_inp
     struct bw_policy_tool t = {name, parsed};
     (void)bw_policy_decide_tools(p, ctx, &t, 1, &v->decision); /* a failure is a deny */
     json_decref(parsed);
-}
-
-/* Removes refused calls; a choice left with none no longer claims finish_reason tool_calls. */
-static bw_err prune(json_t *response, const struct call_ref *c,
-                    const struct bw_policy_call_verdict *v, size_t n) {
-    for (size_t i = n; i-- > 0;) {
-        if (v[i].decision.effect == BW_POLICY_ALLOW)
-            continue;
-        size_t j, m = json_array_size(c[i].calls);
-        for (j = 0; j < m && json_array_get(c[i].calls, j) != c[i].call; j++)
-            ;
-        BW_ENSURE(j < m && json_array_remove(c[i].calls, j) == 0, BW_E_INTERNAL);
-    }
-    size_t i;
-    json_t *ch;
-    json_array_foreach(json_object_get(response, "choices"), i, ch) {
-        json_t *msg = json_object_get(ch, "message");
-        json_t *calls = json_object_get(msg, "tool_calls");
-        if (json_is_array(calls) && json_array_size(calls) == 0) {
-            json_object_del(msg, "tool_calls");
-            const char *fr = bw_json_str(ch, "finish_reason");
-            if (fr && strcmp(fr, "tool_calls") == 0)
-                BW_ENSURE(json_object_set_new(ch, "finish_reason", json_string("stop")) == 0,
-                          BW_E_NOMEM);
-        }
-    }
-    return BW_OK;
-}
-
-bw_err bw_policy_enforce_response(const struct bw_policy *p, const struct bw_policy_input *ctx,
-                                  json_t *response, struct bw_policy_call_verdict **verdicts,
-                                  size_t *n) {
-    struct call_ref *calls = NULL;
-    size_t count = 0;
-    BW_ENSURE(p, BW_E_UNAVAILABLE);
-    BW_TRY(collect_calls(response, &calls, &count));
-    struct bw_policy_call_verdict *v = calloc(count ? count : 1, sizeof *v);
-    if (!v) {
-        free(calls);
-        return BW_E_NOMEM;
-    }
-    for (size_t i = 0; i < count; i++)
-        bw_policy_decide_call(p, ctx, calls[i].id, calls[i].name, calls[i].args, calls[i].args_len,
-                              &v[i]);
-    bw_err e = prune(response, calls, v, count);
-    free(calls);
-    if (e != BW_OK) {
-        free(v);
-        return e;
-    }
-    *verdicts = v;
-    *n = count;
-    return BW_OK;
 }

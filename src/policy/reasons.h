@@ -40,8 +40,10 @@
 #define BW_R_TOKENS_OVER_LIMIT "TOKENS_OVER_LIMIT"
 #define BW_R_COST_OVER_LIMIT "COST_OVER_LIMIT"
 #define BW_R_OUTSIDE_TIME_WINDOW "OUTSIDE_TIME_WINDOW"
-#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID"     /* a request's tool name off the alphabet */
+#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID"     /* a tool name outside ^[A-Za-z0-9_.-]{1,64}$ */
 #define BW_R_TOOL_STRIP_CONFLICT "TOOL_STRIP_CONFLICT" /* a stripped tool forced or in history */
+#define BW_R_ANSWER_UNGOVERNABLE "ANSWER_UNGOVERNABLE" /* answer shape outside the profile */
+#define BW_R_TOOL_CALLS_TOO_MANY "TOOL_CALLS_TOO_MANY"   /* more calls than one answer may hold */
 
 /* Review queue (issue 3; src/review/). APPROVAL_*: a call re-sent with bulwark-approval;
  * REVIEW_*: the reviewers' API. */

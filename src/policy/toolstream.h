@@ -1,18 +1,26 @@
 /* toolstream.h: holds back streamed tool calls until each is complete and decided.
  *
- * Feed it OpenAI chat.completion.chunk objects in order. Text (delta role, content, refusal;
- * usage) is emitted at once; any other delta key (e.g. the legacy function_call) is dropped.
- * Tool-call deltas are buffered per (choice, index) until the call is complete, which is when the
- * same choice starts the next index or reports a finish_reason; then the call is decided
- * (bw_policy_decide_call) and, only if allowed, emitted as one chunk carrying the whole call.
- * Refused calls never reach emit: their name and arguments are not in any emitted chunk. Emitted
- * calls are renumbered 0, 1, .. per choice so the client sees no gap; a choice whose calls were all
- * refused has finish_reason "tool_calls" rewritten to "stop". Every decision (allowed or not) is
- * reported to on_verdict, for receipts.
+ * Feed it OpenAI chat.completion.chunk objects in order. Every chunk is first checked against
+ * the answer profile (answer_shape.h): a chunk with a member the governor does not know that
+ * could hold a structure (an array `content`, an unknown delta member carrying an object, a
+ * `message` in a stream) breaks the stream (BW_E_INVALID): it is never passed on, and any
+ * call-like object it held is reported as refused. Text (delta role, content, refusal,
+ * reasoning, annotations, audio; usage; an upstream's error record) is emitted at once;
+ * unknown scalar members are dropped. Tool-call deltas (`tool_calls`, function or custom, and
+ * the legacy `function_call`) are buffered per (choice, index) until the call is complete,
+ * which is when the same choice starts the next index or reports a finish_reason; then the
+ * call is decided (bw_policy_decide_call, then bw_policy_call_approve with approved_rule) and,
+ * only if allowed, emitted as one chunk carrying the whole call (a legacy call as one
+ * function_call delta). Refused calls never reach emit: their name and arguments are not in
+ * any emitted chunk. Emitted calls are renumbered 0, 1, .. per choice so the client sees no
+ * gap; a choice whose calls were all refused has finish_reason "tool_calls"/"function_call"
+ * rewritten to "stop". Every decision (allowed or not, and every call dropped because the
+ * stream broke or ended early) is reported to on_verdict, for receipts.
  *
  * Bounds: arguments over max_args_bytes make the call a deny (TOOL_ARGS_TOO_LARGE, the excess
- * is discarded, not buffered); at most BW_POLICY_MAX_TOOLS calls per stream and
- * BW_TOOLSTREAM_MAX_CHOICES choices. One owner, not thread-safe. */
+ * is discarded, not buffered); at most BW_POLICY_MAX_TOOLS calls per stream (more:
+ * BW_E_TOO_LARGE, TOOL_CALLS_TOO_MANY) and BW_TOOLSTREAM_MAX_CHOICES choices. One owner, not
+ * thread-safe. */
 #ifndef BW_POLICY_TOOLSTREAM_H
 #define BW_POLICY_TOOLSTREAM_H
 
@@ -36,6 +44,7 @@ struct bw_toolstream_config {
     /* Optional: each call's verdict, in completion order (borrowed for the call). */
     void (*on_verdict)(void *arg, const struct bw_policy_call_verdict *v);
     void *arg;
+    const char *approved_rule; /* borrowed; the approval this request spent, or NULL */
 };
 
 /* Errors: BW_E_INVALID (no emit or policy), BW_E_NOMEM. */
@@ -44,10 +53,11 @@ bw_err bw_toolstream_new(const struct bw_toolstream_config *cfg,
 void bw_toolstream_free(struct bw_toolstream *s);
 
 /* Feeds one parsed chunk (borrowed) received at now_ms (any monotonic clock). Errors:
- * BW_E_INVALID (not a chunk, malformed tool_calls, a duplicate tool call id, a delta for a call
- * already completed), BW_E_TOO_LARGE (too many calls or choices), BW_E_NOMEM, or emit's
- * error. After an error the stream is broken: every later call returns BW_E_INVALID, and the
- * caller must end the client's stream with an error event. */
+ * BW_E_INVALID (not a chunk, a shape outside the profile, malformed tool_calls, a duplicate
+ * tool call id, a delta for a call already completed, too many choices), BW_E_TOO_LARGE (too
+ * many calls), BW_E_NOMEM, or emit's error. After an error the stream is broken: the calls
+ * still open are reported dropped (with bw_toolstream_fail_reason), every later call returns
+ * BW_E_INVALID, and the caller must end the client's stream with an error event. */
 bw_err bw_toolstream_feed(struct bw_toolstream *s, const json_t *chunk,
                           int64_t now_ms) BW_MUST_CHECK;
 
@@ -59,5 +69,12 @@ bw_err bw_toolstream_expire(struct bw_toolstream *s, int64_t now_ms) BW_MUST_CHE
 /* End of the upstream stream. Calls still open (no finish_reason, no next index) are dropped
  * with TOOL_CALL_INCOMPLETE and BW_E_UPSTREAM is returned; else BW_OK. */
 bw_err bw_toolstream_finish(struct bw_toolstream *s) BW_MUST_CHECK;
+
+/* Calls open now (started, not yet decided). */
+int bw_toolstream_open_calls(const struct bw_toolstream *s);
+
+/* Why the stream broke or ended with calls dropped (a static reason code:
+ * TOOL_STREAM_INVALID, TOOL_CALLS_TOO_MANY, TOOL_CALL_INCOMPLETE), or NULL. */
+const char *bw_toolstream_fail_reason(const struct bw_toolstream *s);
 
 #endif

@@ -90,6 +90,12 @@ static void send_chunk(struct bw_call *c, const char *p, size_t n) {
     evbuffer_free(b);
 }
 
+static void send_done(struct bw_call *c) {
+    if (!c->reply_started)
+        start_stream_reply(c);
+    send_chunk(c, "data: [DONE]\n\n", 14);
+}
+
 void bw_forward_send_json_event(struct bw_call *c, const json_t *chunk) {
     char *text = json_dumps(chunk, JSON_COMPACT);
     if (!text)
@@ -102,16 +108,41 @@ void bw_forward_send_json_event(struct bw_call *c, const json_t *chunk) {
     free(text);
 }
 
+/* The end of a governed stream ([DONE], or the upstream closing): calls still open are
+ * dropped and listed (TOOL_CALL_INCOMPLETE). 0, or -1 if any was open. */
+static int govern_end(struct bw_call *c) {
+    if (c->stream_done)
+        return 0;
+    c->stream_done = 1;
+    if (bw_call_govern_stream_end(c) == 0)
+        return 0;
+    c->stream_fail = BW_R_TOOL_CALL_INCOMPLETE;
+    return -1;
+}
+
 /* One complete SSE event from the upstream: check it, take usage, and release it to the client:
- * verbatim without a policy, through the tool-call governor with one. */
+ * verbatim without a policy, through the tool-call governor with one (which re-encodes every
+ * event it lets through: comments, event names and ids are not passed on). */
 static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *data,
                        size_t data_len) {
     struct bw_call *c = arg;
-    int done = data_len == 6 && memcmp(data, "[DONE]", 6) == 0;
     int governed = c->policy && bw_route_is_chat(c->route);
-    if (done && governed && bw_call_govern_stream_end(c) != 0) {
-        c->stream_fail = BW_R_TOOL_CALL_INCOMPLETE;
-        return BW_E_UPSTREAM;
+    if (!data) { /* no data line (a keep-alive comment): nothing to dispatch (WHATWG SSE) */
+        if (!governed && !c->stream_done) {
+            if (!c->reply_started)
+                start_stream_reply(c);
+            send_chunk(c, raw, raw_len);
+        }
+        return BW_OK;
+    }
+    if (governed && c->stream_done)
+        return BW_OK; /* nothing is read after [DONE] */
+    int done = data_len == 6 && memcmp(data, "[DONE]", 6) == 0;
+    if (done && governed) {
+        if (govern_end(c) != 0)
+            return BW_E_UPSTREAM;
+        send_done(c);
+        return BW_OK;
     }
     if (!done) {
         json_t *j = NULL;
@@ -133,7 +164,7 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
             int bad = bw_call_govern_stream(c, j);
             json_decref(j);
             if (bad) {
-                c->stream_fail = BW_R_TOOL_STREAM_INVALID;
+                c->stream_fail = bw_call_stream_fail_reason(c);
                 return BW_E_UPSTREAM;
             }
             return BW_OK;
@@ -180,6 +211,11 @@ static void end_stream_with_error(struct bw_call *c, const char *code, const cha
 
 static void fail_forwarded(struct bw_call *c, int http_status, const char *code,
                            const char *message, const char *status) {
+    if (c->streaming && c->toolstream && !c->stream_done) {
+        /* a stream cut short (timeout, bad event): its open calls are listed as dropped */
+        c->stream_done = 1;
+        (void)bw_call_govern_stream_end(c);
+    }
     if (c->reply_started)
         end_stream_with_error(c, code, message, status, http_status);
     else
@@ -201,6 +237,19 @@ static char *filter_models(struct bw_call *c, json_t *root) {
     }
     json_object_set_new(root, "data", kept);
     return json_dumps(root, JSON_COMPACT);
+}
+
+static void refuse_answer(struct bw_call *c, const char *reason) {
+    if (strcmp(reason, BW_R_INTERNAL) == 0) {
+        fail_forwarded(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
+        return;
+    }
+    bw_warn("proxy: upstream answer refused (%s)", reason);
+    fail_forwarded(c, 502, reason,
+                   "the upstream's answer could not be governed (a shape the gateway does not "
+                   "read, too many tool calls, or a tool call in an error answer); it was not "
+                   "forwarded",
+                   "answer_refused");
 }
 
 static void finish_buffered(struct bw_call *c, long status) {
@@ -230,11 +279,14 @@ static void finish_buffered(struct bw_call *c, long status) {
         free(filtered);
         return;
     }
+    /* Every chat answer under a policy is governed, whatever its status: an error body is read
+     * too (it may not carry a call; docs/POLICY.md "Answers"). Refused: the client gets a
+     * gateway error instead, never the upstream's body. */
     int changed = 0;
-    if (ok && bw_call_govern_response(c, j, &changed) != 0) {
+    const char *refused = bw_call_govern_answer(c, j, !ok, &changed);
+    if (refused) {
         json_decref(j);
-        fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
-                       "the upstream's tool calls are malformed", "upstream_bad_response");
+        refuse_answer(c, refused);
         return;
     }
     if (c->hooks) {
@@ -267,6 +319,21 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     c->xfer = NULL;
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
+    int governed = c->policy && bw_route_is_chat(c->route);
+    /* at the end of the bytes a trailing CR ends its line (WHATWG SSE: CR is a line end) */
+    if (r == BW_UP_OK && c->streaming && bw_sse_end(&c->sse, on_event, c) != BW_OK)
+        r = BW_UP_ABORTED;
+    /* a stream that stops (closed early, reset) while a tool call is open: the call is dropped
+     * and that is what the client is told, whatever broke the connection */
+    if ((r == BW_UP_OK || r == BW_UP_ERROR) && c->streaming && governed && !c->stream_fail &&
+        govern_end(c) != 0) {
+        /* the upstream closed without [DONE] while a tool call was still open: dropped */
+        fail_forwarded(c, 502, BW_R_TOOL_CALL_INCOMPLETE,
+                       "the upstream's stream ended while a tool call was incomplete; the call "
+                       "was dropped",
+                       "tool_call_incomplete");
+        return;
+    }
     if (r == BW_UP_OK && c->streaming && bw_sse_pending(&c->sse) == 0 && c->reply_started) {
         bw_call_finish(c, "ok", 200);
         return;
@@ -295,6 +362,13 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                            "the stream reached its budget reservation and was cut off; it is "
                            "billed for what was delivered",
                            "budget_cut_off");
+            return;
+        }
+        if (c->stream_fail && strcmp(c->stream_fail, BW_R_TOOL_CALL_INCOMPLETE) == 0) {
+            fail_forwarded(c, 502, c->stream_fail,
+                           "the stream ended while a tool call was incomplete; the call was "
+                           "dropped",
+                           "tool_call_incomplete");
             return;
         }
         if (c->stream_fail) {

@@ -131,6 +131,7 @@ struct bw_call {
     int forwarded; /* the decision allowed it and the upstream was called */
     int reply_started;
     const char *stream_fail; /* reason code when stream governance ended the stream */
+    int stream_done;         /* the upstream's stream sent [DONE] */
     int client_gone;
     int64_t prompt_tokens, completion_tokens, total_tokens;
     int has_usage; /* the upstream reported usage */
@@ -195,14 +196,23 @@ void bw_call_policy_cleanup(struct bw_call *c);
 /* For a call allowed after the engine decided (an approval): strips the stripped tools and
  * serializes the body to forward. 0, or -1 (out of memory). */
 int bw_call_policy_finalize(struct bw_call *c);
-/* Governs tool calls in a plain answer (parsed, modified in place). 0 = forward it (possibly
- * changed: *changed set), -1 = refuse the answer (malformed tool calls). */
-int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed);
-/* Governs one streamed event's JSON: emits what may reach the client through send_event.
- * 0 = ok, -1 = the stream must end with an error. */
-int bw_call_govern_stream(struct bw_call *c, json_t *chunk);
-int bw_call_govern_stream_end(struct bw_call *c);
 const char *bw_call_decision_name(const struct bw_call *c);
+
+/* proxy_govern.c: tool calls in answers (docs/POLICY.md "Answers"). Every decided, refused or
+ * dropped call is added to c->tool_calls for the outcome receipt. */
+/* Governs a plain answer (parsed; modified in place; is_error: a non-2xx status, where any call
+ * refuses it). NULL = forward it (*changed: calls were removed); else a static reason code:
+ * refuse the whole answer. */
+const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error,
+                                  int *changed);
+/* Governs one streamed event's JSON: emits what may reach the client through
+ * bw_forward_send_json_event. 0 = ok, -1 = the stream must end with an error
+ * (bw_call_stream_fail_reason says why). */
+int bw_call_govern_stream(struct bw_call *c, json_t *chunk);
+/* The upstream's stream ended: -1 if calls were still open (dropped: TOOL_CALL_INCOMPLETE). */
+int bw_call_govern_stream_end(struct bw_call *c);
+const char *bw_call_stream_fail_reason(const struct bw_call *c);
+int bw_call_stream_calls_open(const struct bw_call *c);
 /* proxy_forward.c: sends one "data: <json>" event to the client. */
 void bw_forward_send_json_event(struct bw_call *c, const json_t *chunk);
 

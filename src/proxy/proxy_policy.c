@@ -14,8 +14,6 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define STREAM_CALL_TIMEOUT_MS 30000
-
 void bw_gateway_policy_init(struct bw_gateway *gw) {
     pthread_mutex_init(&gw->policy_mu, NULL);
     gw->policy = NULL;
@@ -330,64 +328,4 @@ void bw_call_policy_cleanup(struct bw_call *c) {
     json_decref(c->body_json);
     free(c->forward_body);
     bw_policy_unref(c->policy);
-}
-
-/* Step 9 lists every decided call in the outcome receipt: name, decision, argument hash. */
-static void record_verdict(struct bw_call *c, const struct bw_policy_call_verdict *v) {
-    bw_receipt_add_tool_call(&c->tool_calls, v->name[0] ? v->name : NULL,
-                             bw_policy_effect_name(v->decision.effect), v->decision.reason,
-                             v->has_args ? v->args_sha256 : NULL);
-}
-
-static void on_stream_verdict(void *arg, const struct bw_policy_call_verdict *v) {
-    record_verdict(arg, v);
-}
-
-int bw_call_govern_response(struct bw_call *c, json_t *response, int *changed) {
-    *changed = 0;
-    if (!c->policy || !bw_route_is_chat(c->route))
-        return 0;
-    struct bw_policy_call_verdict *v = NULL;
-    size_t n = 0;
-    if (bw_policy_enforce_response(c->policy, &c->input, response, &v, &n) != BW_OK)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].decision.effect != BW_POLICY_ALLOW)
-            *changed = 1;
-        record_verdict(c, &v[i]);
-        bw_info("proxy: tool call %zu: %s (%s, rule %s)", i,
-                bw_policy_effect_name(v[i].decision.effect), v[i].decision.reason,
-                v[i].decision.rule[0] ? v[i].decision.rule : "-");
-    }
-    free(v);
-    return 0;
-}
-
-static bw_err emit_chunk(void *arg, const json_t *chunk) {
-    bw_forward_send_json_event(arg, chunk);
-    return BW_OK;
-}
-
-int bw_call_govern_stream(struct bw_call *c, json_t *chunk) {
-    if (!c->toolstream) {
-        struct bw_toolstream_config cfg = {
-            .policy = c->policy,
-            .ctx = &c->input,
-            .call_timeout_ms = STREAM_CALL_TIMEOUT_MS,
-            .emit = emit_chunk,
-            .on_verdict = on_stream_verdict,
-            .arg = c,
-        };
-        if (bw_toolstream_new(&cfg, &c->toolstream) != BW_OK)
-            return -1;
-    }
-    int64_t now = bw_mono_us() / 1000;
-    if (bw_toolstream_feed(c->toolstream, chunk, now) != BW_OK ||
-        bw_toolstream_expire(c->toolstream, now) != BW_OK)
-        return -1;
-    return 0;
-}
-
-int bw_call_govern_stream_end(struct bw_call *c) {
-    return c->toolstream && bw_toolstream_finish(c->toolstream) != BW_OK ? -1 : 0;
 }

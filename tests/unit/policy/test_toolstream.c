@@ -64,7 +64,7 @@ static int setup(void **state) {
     f->in.max_tokens = -1;
     f->in.estimated_cost = -1;
     f->k.out = json_array();
-    struct bw_toolstream_config cfg = {f->p, &f->in, 64, 1000, emit, on_verdict, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 64, 1000, emit, on_verdict, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &f->s), BW_OK);
     *state = f;
     return 0;
@@ -178,7 +178,7 @@ static void duplicate_ids_and_going_back_are_errors(void **state) {
     assert_int_equal(feed(f, FINISH("stop"), 2), BW_E_INVALID); /* broken stays broken */
     assert_int_equal(bw_toolstream_finish(f->s), BW_E_INVALID);
     struct bw_toolstream *s2 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s2;
@@ -210,7 +210,7 @@ static void incomplete_calls_time_out_or_fail_at_end(void **state) {
     assert_null(strstr(out, "slow"));
     free(out);
     struct bw_toolstream *s2 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, on_verdict, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, on_verdict, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s2;
@@ -235,7 +235,7 @@ static void malformed_chunks(void **state) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct bw_toolstream *s2 = NULL;
-        struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+        struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
         assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
         bw_toolstream_free(f->s);
         f->s = s2;
@@ -247,12 +247,216 @@ static void malformed_chunks(void **state) {
     json_decref(notobj);
     /* an emit failure stops the stream */
     struct bw_toolstream *s3 = NULL;
-    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k};
+    struct bw_toolstream_config cfg = {f->p, &f->in, 0, 0, emit, NULL, &f->k, NULL};
     assert_int_equal(bw_toolstream_new(&cfg, &s3), BW_OK);
     bw_toolstream_free(f->s);
     f->s = s3;
     f->k.fail_with = BW_E_IO;
     assert_int_equal(feed(f, "{\"index\":0,\"delta\":{\"content\":\"x\"}}", 0), BW_E_IO);
+}
+
+/* A fresh stream on the fixture, with an approval (or NULL). */
+static void restart(struct fixture *f, const char *approved_rule) {
+    struct bw_toolstream *s2 = NULL;
+    struct bw_toolstream_config cfg = {f->p, &f->in,     64,    1000,
+                                       emit, on_verdict, &f->k, approved_rule};
+    assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
+    bw_toolstream_free(f->s);
+    f->s = s2;
+}
+
+/* The issue's reproduction: delta.content as an array of objects, one carrying a denied tool.
+ * It is refused (the stream breaks), never emitted, and the call it carried is listed. */
+static void non_string_content_is_refused(void **state) {
+    struct fixture *f = *state;
+    assert_int_equal(feed(f, "{\"index\":0,\"delta\":{\"content\":\"Hi\"}}", 0), BW_OK);
+    assert_int_equal(
+        feed(f,
+             "{\"index\":0,\"delta\":{\"content\":[{\"type\":\"tool_use\",\"function\":{\"name\":"
+             "\"shell\",\"arguments\":\"{\\\"cmd\\\":\\\"id\\\"}\"}}]}}",
+             1),
+        BW_E_INVALID);
+    char *out = output(f);
+    assert_null(strstr(out, "shell"));
+    free(out);
+    assert_string_equal(bw_toolstream_fail_reason(f->s), BW_R_TOOL_STREAM_INVALID);
+    assert_int_equal(f->k.n_v, 1);
+    assert_string_equal(f->k.v[0].name, "shell");
+    assert_int_equal(f->k.v[0].decision.effect, BW_POLICY_DENY);
+    assert_string_equal(f->k.v[0].decision.reason, BW_R_TOOL_STREAM_INVALID);
+}
+
+/* Any member the governor does not know that carries a structure is refused, at every level. */
+static void unknown_structures_are_refused(void **state) {
+    struct fixture *f = *state;
+    const char *bad[] = {
+        "{\"index\":0,\"delta\":{\"x_call\":{\"name\":\"shell\",\"arguments\":\"{}\"}}}",
+        "{\"index\":0,\"delta\":{\"refusal\":{\"name\":\"shell\"}}}",
+        "{\"index\":0,\"delta\":{},\"x\":[{\"function\":{\"name\":\"shell\"}}]}",
+        "{\"index\":0,\"message\":{\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":"
+        "\"shell\",\"arguments\":\"{}\"}}]}}",
+        "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"mcp\","
+        "\"function\":{\"name\":\"shell\"}}]}}",
+        "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{"
+        "\"name\":\"calc\",\"x\":{\"name\":\"shell\"}}}]}}",
+        "{\"index\":0,\"delta\":{\"audio\":{\"data\":{\"function\":{\"name\":\"shell\"}}}}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        restart(f, NULL);
+        if (feed(f, bad[i], 0) == BW_OK)
+            fail_msg("accepted %s", bad[i]);
+    }
+    static const char *const whole[] = {
+        "{\"id\":\"c\",\"choices\":[],\"usage\":[{\"function\":{\"name\":\"shell\"}}]}",
+        "{\"id\":\"c\",\"choices\":[],\"output\":[{\"name\":\"shell\",\"arguments\":\"{}\"}]}",
+        "{\"id\":{\"name\":\"shell\"},\"choices\":[]}",
+    };
+    for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+        restart(f, NULL);
+        json_t *c = json_loads(whole[i], 0, NULL);
+        assert_non_null(c);
+        assert_int_not_equal(bw_toolstream_feed(f->s, c, 0), BW_OK);
+        json_decref(c);
+    }
+    char *out = output(f);
+    assert_null(strstr(out, "shell"));
+    free(out);
+    /* unknown scalars are dropped, not refused; known inert members pass */
+    restart(f, NULL);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"x_score\":1,\"logprobs\":null,\"delta\":{\"content\":"
+                          "\"ok\",\"x_note\":\"n\",\"reasoning_content\":\"r\"}}",
+                          0),
+                     BW_OK);
+}
+
+/* The legacy delta.function_call is assembled and decided like a tool call. */
+static void legacy_function_call_is_governed(void **state) {
+    struct fixture *f = *state;
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"function_call\":{"
+                          "\"name\":\"shell\",\"arguments\":\"\"}}}",
+                          0),
+                     BW_OK);
+    assert_int_equal(
+        feed(f, "{\"index\":0,\"delta\":{\"function_call\":{\"arguments\":\"{\\\"c\\\":1}\"}}}", 1),
+        BW_OK);
+    assert_int_equal(feed(f, FINISH("function_call"), 2), BW_OK);
+    char *out = output(f);
+    assert_null(strstr(out, "shell"));
+    assert_non_null(strstr(out, "\"finish_reason\":\"stop\""));
+    free(out);
+    assert_int_equal(f->k.n_v, 1);
+    assert_string_equal(f->k.v[0].name, "shell");
+    assert_int_equal(f->k.v[0].decision.effect, BW_POLICY_DENY);
+    /* allowed: emitted whole, as a function_call */
+    restart(f, NULL);
+    json_array_clear(f->k.out);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"calc\","
+                          "\"arguments\":\"{\\\"x\\\":2}\"}}}",
+                          0),
+                     BW_OK);
+    assert_int_equal(feed(f, FINISH("function_call"), 1), BW_OK);
+    out = output(f);
+    assert_non_null(strstr(out, "\"function_call\":{\"name\":\"calc\""));
+    assert_non_null(strstr(out, "\"finish_reason\":\"function_call\""));
+    free(out);
+    /* mixing it with tool_calls in one choice is refused */
+    restart(f, NULL);
+    assert_int_equal(feed(f, NAMED(0, "a", "calc", "\"{}\""), 0), BW_OK);
+    assert_int_equal(feed(f, "{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"shell\"}}}", 1),
+                     BW_E_INVALID);
+}
+
+/* A custom tool call is decided by custom.name and emitted back as a custom call. */
+static void custom_calls_are_governed(void **state) {
+    struct fixture *f = *state;
+    assert_int_equal(
+        feed(f,
+             "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"k1\","
+             "\"type\":\"custom\",\"custom\":{\"name\":\"shell\",\"input\":\"{}\"}}]}}",
+             0),
+        BW_OK);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"k2\","
+                          "\"type\":\"custom\",\"custom\":{\"name\":\"calc\",\"input\":"
+                          "\"{\\\"x\\\":1}\"}}]}}",
+                          1),
+                     BW_OK);
+    assert_int_equal(feed(f, FINISH("tool_calls"), 2), BW_OK);
+    char *out = output(f);
+    assert_null(strstr(out, "shell"));
+    assert_non_null(strstr(out, "\"type\":\"custom\",\"custom\":{\"name\":\"calc\""));
+    free(out);
+    /* one call, one kind: a function fragment for a custom call is refused */
+    restart(f, NULL);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"k3\","
+                          "\"custom\":{\"name\":\"calc\"}}]}}",
+                          0),
+                     BW_OK);
+    assert_int_equal(feed(f,
+                          "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+                          "\"name\":\"x\"}}]}}",
+                          1),
+                     BW_E_INVALID);
+}
+
+/* A stream that breaks drops and lists the call it was holding. */
+static void open_call_is_listed_when_the_stream_breaks(void **state) {
+    struct fixture *f = *state;
+    assert_int_equal(feed(f, NAMED(0, "held", "calc", "\"{\\\"x\\\":1}\""), 0), BW_OK);
+    assert_int_equal(feed(f, "{\"index\":0,\"delta\":{\"content\":[]}}", 1), BW_E_INVALID);
+    assert_int_equal(f->k.n_v, 1);
+    assert_string_equal(f->k.v[0].id, "held");
+    assert_string_equal(f->k.v[0].decision.reason, BW_R_TOOL_STREAM_INVALID);
+    char *out = output(f);
+    assert_null(strstr(out, "held"));
+    free(out);
+    /* at the end of the stream: TOOL_CALL_INCOMPLETE, and the reason says so */
+    restart(f, NULL);
+    assert_int_equal(feed(f, NAMED(0, "open2", "calc", "\"{\""), 0), BW_OK);
+    assert_int_equal(bw_toolstream_open_calls(f->s), 1);
+    assert_int_equal(bw_toolstream_finish(f->s), BW_E_UPSTREAM);
+    assert_string_equal(bw_toolstream_fail_reason(f->s), BW_R_TOOL_CALL_INCOMPLETE);
+    assert_string_equal(f->k.v[f->k.n_v - 1].decision.reason, BW_R_TOOL_CALL_INCOMPLETE);
+}
+
+/* An approved re-send: the approved rule's require_approval call is delivered, once declared. */
+static void approved_rule_delivers_its_call(void **state) {
+    struct fixture *f = *state;
+    static const char text[] = "version: 1\nrules:\n"
+                               "  - id: deploy-review\n    match: {tool: deploy}\n"
+                               "    effect: require_approval\n"
+                               "    approval: {reviewer_role: reviewer}\n"
+                               "  - id: chat\n    effect: allow\n";
+    char err[256];
+    struct bw_policy *p = NULL;
+    assert_int_equal(bw_policy_parse(text, strlen(text), "a.yaml", &p, err, sizeof err), BW_OK);
+    struct bw_policy_tool declared = {"deploy", NULL};
+    f->in.tools = &declared;
+    f->in.n_tools = 1;
+    for (int approved = 0; approved < 2; approved++) {
+        struct bw_toolstream *s2 = NULL;
+        struct bw_toolstream_config cfg = {
+            p, &f->in, 0, 0, emit, on_verdict, &f->k, approved ? "deploy-review" : NULL};
+        assert_int_equal(bw_toolstream_new(&cfg, &s2), BW_OK);
+        bw_toolstream_free(f->s);
+        f->s = s2;
+        json_array_clear(f->k.out);
+        assert_int_equal(feed(f, NAMED(0, "d1", "deploy", "\"{}\""), 0), BW_OK);
+        assert_int_equal(feed(f, FINISH("tool_calls"), 1), BW_OK);
+        char *out = output(f);
+        if (approved)
+            assert_non_null(strstr(out, "\"name\":\"deploy\""));
+        else
+            assert_null(strstr(out, "deploy"));
+        free(out);
+        assert_string_equal(f->k.v[f->k.n_v - 1].decision.reason,
+                            approved ? BW_R_APPROVAL_GRANTED : BW_R_APPROVAL_REQUIRED);
+    }
+    bw_policy_unref(p);
 }
 
 int main(void) {
@@ -265,6 +469,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(oversized_arguments_are_denied, setup, teardown),
         cmocka_unit_test_setup_teardown(incomplete_calls_time_out_or_fail_at_end, setup, teardown),
         cmocka_unit_test_setup_teardown(malformed_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(non_string_content_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_structures_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(legacy_function_call_is_governed, setup, teardown),
+        cmocka_unit_test_setup_teardown(open_call_is_listed_when_the_stream_breaks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(approved_rule_delivers_its_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(custom_calls_are_governed, setup, teardown),
     };
     return cmocka_run_group_tests_name("policy_toolstream", tests, NULL, NULL);
 }
