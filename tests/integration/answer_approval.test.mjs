@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
     Scope, postJson, request, assertError, assertDecision, predicate, waitOutcome, sseData,
+    initData, run,
 } from './lib/harness.mjs';
 import { startCrafted, startPolicyGateway, completion, chunk } from './lib/crafted.mjs';
 
@@ -27,9 +28,19 @@ const scope = new Scope();
 let up, gw, agent, reviewer;
 before(async () => {
     up = await startCrafted();
-    gw = await startPolicyGateway(scope, up, POLICY);
+    // The reviewer is another person (docs/ACCESS.md "Principals"): a member the admin adds,
+    // whose first key the operator issues (an operator key made on the host before serving).
+    const data = await initData(scope);
+    const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'op']);
+    assert.equal(op.code, 0, op.stderr);
+    const opKey = JSON.parse(op.stdout.trim()).key;
+    gw = await startPolicyGateway(scope, up, POLICY, { data });
     agent = gw.keys.agent_key;
-    const k = await api('POST', '/api/v1/keys', gw.keys.admin_key, { role: 'reviewer', name: 'rev' });
+    const m = await api('POST', '/api/v1/members', gw.keys.admin_key,
+                        { email: 'rev@example.com', role: 'reviewer' });
+    assert.equal(m.status, 201, m.text);
+    const k = await api('POST', `/api/v1/orgs/${gw.keys.org_id}/keys`, opKey,
+                        { member_id: m.json.id, role: 'reviewer', name: 'rev' });
     assert.equal(k.status, 201, k.text);
     reviewer = k.json.key;
 });
