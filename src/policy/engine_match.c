@@ -14,15 +14,21 @@ uint64_t bw_policy_hash(const char *s) {
     return h;
 }
 
+static char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 /* Iterative glob with single backtrack point: O(len(pat) * len(s)) worst case, no recursion,
- * so a hostile tool name cannot blow the stack or take exponential time. */
-int bw_policy_glob_match(const char *pat, const char *s) {
+ * so a hostile tool name cannot blow the stack or take exponential time. fold: compare ASCII
+ * letters case-insensitively. */
+static int glob(const char *pat, const char *s, int fold) {
     const char *star = NULL, *resume = NULL;
     while (*s) {
         if (*pat == '*') {
             star = pat++;
             resume = s;
-        } else if (*pat == '?' || (*pat && *pat == *s)) {
+        } else if (*pat == '?' ||
+                   (*pat && (fold ? ascii_lower(*pat) == ascii_lower(*s) : *pat == *s))) {
             pat++;
             s++;
         } else if (star) {
@@ -37,31 +43,14 @@ int bw_policy_glob_match(const char *pat, const char *s) {
     return *pat == 0;
 }
 
-static char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+int bw_policy_glob_match(const char *pat, const char *s) {
+    return glob(pat, s, 0);
 }
 
 /* bw_policy_glob_match with both sides folded to ASCII lowercase byte by byte: tool names are
  * ASCII only (bw_policy_tool_name_ok), so no other folding can make two names equal. */
 int bw_policy_glob_match_ci(const char *pat, const char *s) {
-    const char *star = NULL, *resume = NULL;
-    while (*s) {
-        if (*pat == '*') {
-            star = pat++;
-            resume = s;
-        } else if (*pat == '?' || (*pat && ascii_lower(*pat) == ascii_lower(*s))) {
-            pat++;
-            s++;
-        } else if (star) {
-            pat = star + 1;
-            s = ++resume;
-        } else {
-            return 0;
-        }
-    }
-    while (*pat == '*')
-        pat++;
-    return *pat == 0;
+    return glob(pat, s, 1);
 }
 
 /* Locale-independent, unlike strcasecmp: only A-Z fold. */
