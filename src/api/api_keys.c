@@ -139,6 +139,22 @@ static struct change *change_new(const struct bw_api_ctx *ctx, struct evhttp_req
     return c;
 }
 
+/* Reads the body and starts a change that will hand out a new secret. NULL after replying (bad
+ * body, out of memory); else *body is the caller's to release. */
+static struct change *begin_secret_change(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                                          const struct bw_key_record *caller, json_t **body) {
+    *body = bw_api_body_object(ctx, req);
+    if (!*body)
+        return NULL;
+    struct change *c = change_new(ctx, req, caller, 1);
+    if (!c) {
+        json_decref(*body);
+        *body = NULL;
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
+    }
+    return c;
+}
+
 static void change_free(struct change *c) {
     if (c->secret) {
         sodium_memzero(c->secret, BW_KEY_SIZE);
@@ -247,15 +263,10 @@ static int read_create(struct evhttp_request *req, const json_t *body,
 static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                    const struct bw_key_record *caller) {
     (void)rest;
-    json_t *body = bw_api_body_object(ctx, req);
-    if (!body)
+    json_t *body;
+    struct change *c = begin_secret_change(ctx, req, caller, &body);
+    if (!c)
         return;
-    struct change *c = change_new(ctx, req, caller, 1);
-    if (!c) {
-        json_decref(body);
-        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
-        return;
-    }
     int ok = read_create(req, body, caller, &c->key) && check_binding(ctx, req, caller, &c->key);
     json_decref(body);
     if (!ok) {
@@ -584,15 +595,10 @@ static void item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
  * expires_in_s?}; role is a human role the member's own role covers. */
 void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                        const struct bw_key_record *caller, const char *org_id) {
-    json_t *body = bw_api_body_object(ctx, req);
-    if (!body)
+    json_t *body;
+    struct change *c = begin_secret_change(ctx, req, caller, &body);
+    if (!c)
         return;
-    struct change *c = change_new(ctx, req, caller, 1);
-    if (!c) {
-        json_decref(body);
-        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
-        return;
-    }
     struct bw_key_record *k = &c->key;
     int64_t expires_in = 0;
     int ok = bw_api_text(req, body, "role", 15, 1, k->role, sizeof k->role) > 0 &&
@@ -626,15 +632,10 @@ void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 static void op_create(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                       const struct bw_key_record *caller) {
     (void)rest;
-    json_t *body = bw_api_body_object(ctx, req);
-    if (!body)
+    json_t *body;
+    struct change *c = begin_secret_change(ctx, req, caller, &body);
+    if (!c)
         return;
-    struct change *c = change_new(ctx, req, caller, 1);
-    if (!c) {
-        json_decref(body);
-        bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
-        return;
-    }
     int64_t expires_in = 0;
     /* a name is required: an operator key without a label is hard to tell apart in a list */
     int ok = bw_api_text(req, body, "name", 63, 1, c->key.name, sizeof c->key.name) > 0 &&

@@ -140,6 +140,18 @@ static int version_row(void *arg, const struct bw_sql_row *r) {
     return 0;
 }
 
+/* Hands the gathered texts to their callback (outside the transaction), frees them, and
+ * returns the query's error or, if fn stopped, BW_E_INTERNAL. */
+static bw_err deliver_versions(struct versions *v, bw_err e) {
+    for (size_t i = 0; i < v->n; i++) {
+        if (e == BW_OK && v->fn(v->arg, v->texts[i], strlen(v->texts[i])) != 0)
+            e = BW_E_INTERNAL;
+        free(v->texts[i]);
+    }
+    free(v->texts);
+    return e;
+}
+
 bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t max,
                                 bw_store_org_policy_fn fn, void *arg) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
@@ -150,13 +162,7 @@ bw_err bw_store_org_policy_each(struct bw_store *s, const char *org_id, size_t m
                            "SELECT text FROM org_policies WHERE org_id = $1"
                            " ORDER BY updated_ms, sha256 LIMIT $2",
                            a, 2, version_row, &v, NULL);
-    for (size_t i = 0; i < v.n; i++) {
-        if (e == BW_OK && fn(arg, v.texts[i], strlen(v.texts[i])) != 0)
-            e = BW_E_INTERNAL;
-        free(v.texts[i]);
-    }
-    free(v.texts);
-    return e;
+    return deliver_versions(&v, e);
 }
 
 /* ---- policy texts for evidence (migration 8) ---- */
@@ -187,11 +193,5 @@ bw_err bw_store_policy_texts_each(struct bw_store *s, const char *org_id, size_t
                                     " org_id = '' ORDER BY sha256 LIMIT $1"
                                   : "SELECT text FROM policy_texts ORDER BY sha256 LIMIT $1",
                            a, org_id ? 2 : 1, version_row, &v, NULL);
-    for (size_t i = 0; i < v.n; i++) {
-        if (e == BW_OK && fn(arg, v.texts[i], strlen(v.texts[i])) != 0)
-            e = BW_E_INTERNAL;
-        free(v.texts[i]);
-    }
-    free(v.texts);
-    return e;
+    return deliver_versions(&v, e);
 }
