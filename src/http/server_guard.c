@@ -4,6 +4,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,13 @@
 enum { PH_HEAD, PH_BODY, PH_CHUNKS, PH_DEAD };
 
 struct conn_guard {
+    /* Hand-off between threads: an fd number, and so its entry, passes to another worker when
+     * the connection closes and the kernel gives the number to a new connection there. The
+     * kernel orders the close before that accept, but that order is not visible to the C11
+     * memory model (nor to ThreadSanitizer), so every visit to an entry starts with an acquire
+     * load of this counter (guard_for) and ends with a release increment (guard_done): the
+     * last visit on the old connection then happens-before the first on the new one. */
+    _Atomic uint32_t handoff;
     const void *bev;
     uint64_t cookie;
     /* slowloris */
@@ -38,8 +46,9 @@ struct conn_guard {
     struct bw_http_chunks chunks;
 };
 
-/* Set once by bw_http_guard_init before the workers start; read-only afterwards (entries are
- * owned by the thread that owns the connection). */
+/* Set once by bw_http_guard_init before the workers start; read-only afterwards. An entry is
+ * used only by the thread that owns the connection on its fd, and passes to the next owner
+ * through conn_guard.handoff. */
 static struct conn_guard *guards;
 static size_t n_guards;
 static int64_t guard_limit_us;
@@ -59,8 +68,10 @@ static struct conn_guard *guard_for(struct bufferevent *bev) {
     if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || len != sizeof cookie)
         return NULL;
     struct conn_guard *g = &guards[fd];
+    uint32_t handoff = atomic_load_explicit(&g->handoff, memory_order_acquire);
     if (g->bev != bev || g->cookie != cookie) {
         memset(g, 0, sizeof *g);
+        atomic_store_explicit(&g->handoff, handoff, memory_order_relaxed);
         g->bev = bev;
         g->cookie = cookie;
         g->phase = PH_HEAD;
@@ -278,17 +289,13 @@ static void refuse(struct conn_guard *g, struct bufferevent *bev, struct evbuffe
     g->busy = 0;
 }
 
-static void guard_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
-    struct bufferevent *bev = arg;
-    struct conn_guard *g = guard_for(bev);
-    if (!g) {
-        /* no state for this connection: nothing it sends is framed, so none of it is read */
-        if (info->n_added) {
-            evbuffer_drain(buf, evbuffer_get_length(buf));
-            shutdown(bufferevent_getfd(bev), SHUT_RDWR);
-        }
-        return;
-    }
+/* Ends a visit to g begun by guard_for (see `handoff`). */
+static void guard_done(struct conn_guard *g) {
+    atomic_fetch_add_explicit(&g->handoff, 1, memory_order_release);
+}
+
+static void input(struct conn_guard *g, struct bufferevent *bev, struct evbuffer *buf,
+                  const struct evbuffer_cb_info *info) {
     if (g->busy)
         return;
     if (info->n_added) {
@@ -314,13 +321,30 @@ static void guard_input(struct evbuffer *buf, const struct evbuffer_cb_info *inf
         update_freeze(g, buf);
 }
 
+static void guard_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
+    struct bufferevent *bev = arg;
+    struct conn_guard *g = guard_for(bev);
+    if (!g) {
+        /* no state for this connection: nothing it sends is framed, so none of it is read */
+        if (info->n_added) {
+            evbuffer_drain(buf, evbuffer_get_length(buf));
+            shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+        }
+        return;
+    }
+    input(g, bev, buf, info);
+    guard_done(g);
+}
+
 static void guard_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg) {
     (void)buf;
     if (info->n_added == 0)
         return;
     struct conn_guard *g = guard_for(arg);
-    if (g)
+    if (g) {
         g->receiving = 0; /* a reply is under way: the next bytes start a new request */
+        guard_done(g);
+    }
 }
 
 struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg) {
