@@ -111,6 +111,11 @@ void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *call
 int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                               const struct bw_key_record *k);
 
+/* The expiry (ms, 0 = none) of a key the caller makes and receives: at most the caller's own
+ * (its expiry, or the end of its rotation grace). A key that expires, or is rotated away because
+ * it leaked, could otherwise mint a successor without end. (api_keys.c) */
+int64_t bw_api_key_expiry_bound(const struct bw_key_record *caller, int64_t expires_ms);
+
 /* POST /api/v1/orgs/{org_id}/keys by the operator: a key for a member of that org
  * (api_keys.c; docs/ACCESS.md "Principals"). Replies. */
 void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,

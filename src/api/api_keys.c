@@ -228,6 +228,12 @@ static int check_binding(const struct bw_api_ctx *ctx, struct evhttp_request *re
     return bw_api_principal_may_hold(ctx, req, k);
 }
 
+int64_t bw_api_key_expiry_bound(const struct bw_key_record *caller, int64_t expires_ms) {
+    if (caller->expires_ms > 0 && (expires_ms == 0 || expires_ms > caller->expires_ms))
+        return caller->expires_ms;
+    return expires_ms;
+}
+
 static int forbid_rank(struct evhttp_request *req) {
     bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
                         "a key may only manage keys whose role (and whose person's role) its own "
@@ -256,7 +262,8 @@ static int read_create(struct evhttp_request *req, const json_t *body,
     if (!bw_auth_role_covers(caller->role, k->role))
         return forbid_rank(req);
     snprintf(k->org_id, sizeof k->org_id, "%s", caller->org_id);
-    k->expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    k->expires_ms =
+        bw_api_key_expiry_bound(caller, expires_in ? bw_now_ms() + expires_in * 1000 : 0);
     return 1;
 }
 
@@ -619,7 +626,8 @@ void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         change_free(c);
         return;
     }
-    k->expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    k->expires_ms =
+        bw_api_key_expiry_bound(caller, expires_in ? bw_now_ms() + expires_in * 1000 : 0);
     fresh_key(c, ctx->gw->pepper, bw_now_ms());
     struct bw_receipt r;
     bw_api_admin_receipt(&r, caller, org_id, "key.create", c->key.id, BW_R_ADMIN_CHANGE, NULL, 0);
@@ -647,7 +655,8 @@ static void op_create(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     }
     snprintf(c->key.role, sizeof c->key.role, "operator");
     snprintf(c->key.member_id, sizeof c->key.member_id, "operator");
-    c->key.expires_ms = expires_in ? bw_now_ms() + expires_in * 1000 : 0;
+    c->key.expires_ms =
+        bw_api_key_expiry_bound(caller, expires_in ? bw_now_ms() + expires_in * 1000 : 0);
     fresh_key(c, ctx->gw->pepper, bw_now_ms());
     struct bw_receipt r;
     bw_api_admin_receipt(&r, caller, "", "key.create", c->key.id, BW_R_ADMIN_CHANGE, NULL, 0);

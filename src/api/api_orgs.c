@@ -407,6 +407,7 @@ static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req
     snprintf(k->name, sizeof k->name, "first owner");
     snprintf(k->created_by, sizeof k->created_by, "%s", caller->id);
     k->created_ms = bw_now_ms();
+    k->expires_ms = bw_api_key_expiry_bound(caller, 0);
     bw_auth_key_generate(c->secret);
     bw_auth_key_hash(ctx->gw->pepper, c->secret, strlen(c->secret), k->hash);
     snprintf(c->target, sizeof c->target, "%s", k->id);

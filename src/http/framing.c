@@ -44,6 +44,8 @@ static const struct {
                                 "the request body is larger than limits.max_body_bytes"},
     [BW_HTTP_BAD_CHUNK] = {400, BW_R_INVALID_REQUEST, "the chunked body is malformed"},
     [BW_HTTP_TRAILER] = {400, BW_R_INVALID_REQUEST, "trailer fields are not accepted"},
+    [BW_HTTP_BAD_CONNECTION] = {400, BW_R_INVALID_REQUEST,
+                                "Connection: close must be the only connection option"},
 };
 
 static int reject_known(enum bw_http_reject r) {
@@ -258,6 +260,27 @@ static enum bw_http_reject content_length(struct slice v, uint64_t max_body, str
     return BW_HTTP_OK;
 }
 
+/* RFC 9112 9.6: after a request with the "close" option the server reads nothing more. evhttp
+ * honours only a value that is exactly "close", so "keep-alive, close" would let it read the
+ * bytes behind the request as a second one: "close" is accepted only as the whole value. */
+static int connection_ok(struct slice v) {
+    size_t i = 0;
+    int close = 0;
+    while (i <= v.n) {
+        size_t a = i;
+        while (i < v.n && v.p[i] != ',')
+            i++;
+        size_t b = i;
+        while (a < b && (v.p[a] == ' ' || v.p[a] == '\t'))
+            a++;
+        while (b > a && (v.p[b - 1] == ' ' || v.p[b - 1] == '\t'))
+            b--;
+        close |= ieq((struct slice){v.p + a, b - a}, "close");
+        i++; /* past the comma (or the end) */
+    }
+    return !close || ieq(v, "close"); /* "close," or "close, close" too */
+}
+
 static enum bw_http_reject field_semantics(struct slice name, struct slice v, uint64_t max_body,
                                            struct fields *f) {
     for (int k = 0; bw_http_single_fields[k]; k++)
@@ -269,6 +292,9 @@ static enum bw_http_reject field_semantics(struct slice name, struct slice v, ui
         if (!ieq(v, "chunked"))
             return BW_HTTP_BAD_TRANSFER_ENCODING;
         f->chunked = 1;
+    } else if (ieq(name, "connection")) {
+        if (!connection_ok(v))
+            return BW_HTTP_BAD_CONNECTION;
     } else if (ieq(name, "host")) {
         if (!host_ok(v))
             return BW_HTTP_BAD_HOST;

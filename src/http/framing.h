@@ -49,6 +49,7 @@ enum bw_http_reject {
     BW_HTTP_BODY_TOO_LARGE,        /* Content-Length over the body limit (413) */
     BW_HTTP_BAD_CHUNK,             /* chunk framing outside the form above */
     BW_HTTP_TRAILER,               /* a trailer section that is not empty */
+    BW_HTTP_BAD_CONNECTION,        /* "close" in a Connection list with other options */
     BW_HTTP_REJECT_COUNT_,
 };
 

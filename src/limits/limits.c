@@ -653,7 +653,7 @@ bw_err bw_limits_reserve(struct bw_limits *l, const struct bw_limits_call *call,
     int limited = scope_limited(&eo->b) || (ea && scope_limited(&ea->b));
     int cost_limited = eo->b.max_cost_micros != BW_LIMITS_UNLIMITED ||
                        (ea && ea->b.max_cost_micros != BW_LIMITS_UNLIMITED);
-    if (limited && cap < 0) {
+    if (limited && (cap < 0 || call->prompt_unbounded)) {
         v->reason = BW_R_BUDGET_UNBOUNDED;
         BW_GOTO(BW_E_INVALID);
     }

@@ -139,6 +139,10 @@ struct bw_limits_call {
     /* Completion tokens billed beyond the per-choice cap (rejected predicted-output tokens),
      * 0..BW_LIMITS_MAX_TOKENS: added to the completion worst case, never clamped. */
     int64_t extra_completion;
+    /* 1: the request holds input whose prompt tokens its bytes cannot bound (a file part: a
+     * file_id of any size, or pages billed as images); refused BUDGET_UNBOUNDED where a budget
+     * applies, as a call without a completion cap is. */
+    int prompt_unbounded;
 };
 
 /* Why a reservation was refused or changed. reason is a reason code (policy/reasons.h). */

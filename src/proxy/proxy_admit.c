@@ -56,8 +56,9 @@ static const char *refusal_message(const char *reason, int64_t retry_after_ms) {
     } messages[] = {
         {BW_R_BUDGET_EXHAUSTED, "the call's worst case (estimated prompt + max_tokens x n) does "
                                 "not fit this month's remaining budget; lower max_tokens or n"},
-        {BW_R_BUDGET_UNBOUNDED, "a budget applies and the call has no max_tokens or "
-                                "max_completion_tokens: set one"},
+        {BW_R_BUDGET_UNBOUNDED, "a budget applies and the call's worst case is unbounded: it "
+                                "has no max_tokens or max_completion_tokens (set one), or a "
+                                "file part (whose prompt tokens the gateway cannot bound)"},
         {BW_R_PRICE_UNKNOWN, "a cost budget applies and the model has no price"},
         {BW_R_CONCURRENCY_LIMITED, "too many calls of this org are in flight; retry shortly"},
         {BW_R_LIMITS_UNAVAILABLE, "the limits are unavailable; nothing was forwarded"},
@@ -229,6 +230,32 @@ static int64_t input_token_ids(const json_t *body) {
     return n < BW_LIMITS_MAX_TOKENS ? n : BW_LIMITS_MAX_TOKENS;
 }
 
+/* The most prompt tokens one image part can cost: OpenAI bills gpt-4o-mini images at 2,833
+ * tokens plus 5,667 per 512 px tile, up to 8 tiles (2048 x 768), the largest cost it documents
+ * for any model. A URL of a few bytes is otherwise estimated at a few tokens (docs/SPEND.md). */
+#define IMAGE_WORST_TOKENS 48169
+
+/* Chat content parts whose prompt tokens the body's bytes do not bound: each image part counts
+ * IMAGE_WORST_TOKENS; a file part (a file_id, or a document whose pages are billed as images)
+ * has no bound at all (*unbounded = 1). */
+static int64_t image_tokens(const json_t *body, int *unbounded) {
+    const json_t *msgs = json_object_get(body, "messages");
+    int64_t n = 0;
+    size_t i, k;
+    json_t *m, *part;
+    *unbounded = 0;
+    json_array_foreach(msgs, i, m) {
+        json_array_foreach(json_object_get(m, "content"), k, part) {
+            const char *type = json_string_value(json_object_get(part, "type"));
+            if (type && strcmp(type, "image_url") == 0 && n < BW_LIMITS_MAX_TOKENS)
+                n += IMAGE_WORST_TOKENS;
+            else if (type && strcmp(type, "file") == 0)
+                *unbounded = 1;
+        }
+    }
+    return n < BW_LIMITS_MAX_TOKENS ? n : BW_LIMITS_MAX_TOKENS;
+}
+
 /* Holds the upstream to the per-choice cap m the reservation holds: a clamp lowers every cap
  * field the request carries (max_tokens, max_completion_tokens: which one an upstream honours
  * depends on the model); a request without any gets max_tokens = the default reserved (an
@@ -360,6 +387,11 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     if (c->route == BW_ROUTE_EMBEDDINGS) {
         int64_t ids = input_token_ids(c->body_json);
         call.prompt_tokens = ids > call.prompt_tokens ? ids : call.prompt_tokens;
+    } else {
+        int64_t images = image_tokens(c->body_json, &call.prompt_unbounded);
+        call.prompt_tokens = call.prompt_tokens + images < BW_LIMITS_MAX_TOKENS
+                                 ? call.prompt_tokens + images
+                                 : BW_LIMITS_MAX_TOKENS;
     }
     struct bw_limits_verdict v;
     memset(&v, 0, sizeof v);

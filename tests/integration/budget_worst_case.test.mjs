@@ -33,8 +33,9 @@ after(async () => {
     scope.cleanup();
 });
 
+const IMAGE_WORST = 48169; // 2,833 + 8 x 5,667
 const PRICE = { prompt: 150000, completion: 600000 }; // gpt-4o-mini, micro-units per 1M tokens
-const MODELS = ['both-caps', 'choices', 'no-cap', 'no-usage', 'error-502', 'runaway', 'embed'];
+const MODELS = ['both-caps', 'choices', 'no-cap', 'no-usage', 'error-502', 'runaway', 'embed', 'vision'];
 
 // The crafted upstream. Every answer waits `delayMs`, so concurrent calls all race for the
 // budget before any settles.
@@ -85,8 +86,12 @@ function answer(req, res, seen) {
     const choices = Array.from({ length: n }, (_, index) => ({
         index, message: { role: 'assistant', content: 'x' }, finish_reason: 'length' }));
     const out = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: req.model, choices };
+    // a vision model bills each image at the largest documented cost (gpt-4o-mini, 8 tiles)
+    const images = req.messages.flatMap((m) => (Array.isArray(m.content) ? m.content : []))
+        .filter((p) => p.type === 'image_url').length;
+    const prompt = 5 + images * IMAGE_WORST;
     if (req.model !== 'no-usage')
-        out.usage = { prompt_tokens: 5, completion_tokens: cap * n, total_tokens: 5 + cap * n };
+        out.usage = { prompt_tokens: prompt, completion_tokens: cap * n, total_tokens: prompt + cap * n };
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(out));
 }
@@ -300,4 +305,35 @@ test('embeddings given as token ids reserve one token per id; concurrent calls s
     assert.equal(ok.length, 3, `admitted ${ok.length} of 20`);
     const row = await spend(gw, ok.length);
     assert.ok(row.total_tokens <= budget, `spent ${row.total_tokens} of a budget of ${budget}`);
+});
+
+test('image parts reserve their worst case (a URL of a few bytes may cost 48k tokens); concurrent calls stay within the budget', async () => {
+    const up = await craftedUpstream();
+    const image = (u) => ({ type: 'image_url', image_url: { url: u, detail: 'high' } });
+    const body = { model: 'vision', max_tokens: 10,
+                   messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' }, image('https://a.example/1.png'),
+                                                        image('https://a.example/2.png')] }] };
+    const worst = promptEstimate(body) + 2 * IMAGE_WORST + 10;
+    const budget = 3 * worst;
+    const gw = await gateway(up.url, budgetYaml(budget));
+    const rs = await burst(gw, body, 20);
+    const ok = rs.filter((r) => r.status === 200);
+    assert.equal(ok.length, 3, `admitted ${ok.length} of 20`);
+    for (const r of rs.filter((x) => x.status !== 200)) assertError(r, 429, 'BUDGET_EXHAUSTED');
+    const row = await spend(gw, ok.length);
+    assert.ok(row.total_tokens <= budget, `spent ${row.total_tokens} of a budget of ${budget}`);
+});
+
+test('a file part cannot be bounded: refused BUDGET_UNBOUNDED where a budget applies, nothing forwarded', async () => {
+    const up = await craftedUpstream({ delayMs: 0 });
+    const gw = await gateway(up.url, budgetYaml(1000000));
+    for (const file of [{ file_id: 'file-abc' }, { file_data: 'data:application/pdf;base64,JVBERi0=', filename: 'a.pdf' }]) {
+        const r = await postJson(gw.port, '/v1/chat/completions', {
+            model: 'vision', max_tokens: 10,
+            messages: [{ role: 'user', content: [{ type: 'text', text: 'sum up' }, { type: 'file', file }] }],
+        }, { key: gw.keys.agent_key });
+        const e = assertError(r, 400, 'BUDGET_UNBOUNDED');
+        assert.match(e.message, /file part/);
+    }
+    assert.equal(up.seen.length, 0, 'a file part reached the upstream');
 });

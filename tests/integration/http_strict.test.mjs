@@ -213,3 +213,13 @@ test('a malformed chunk after the body was begun: one 400, the connection closed
     assert.deepEqual(await sideEffects(), before0);
     await assertHealthy(gw.port);
 });
+
+test('"close" in a Connection list with other options is 400: nothing behind it is read', async () => {
+    // RFC 9112 9.6: nothing after a request with "close" is processed; the HTTP library honours
+    // only the exact value "close", so a list would let it read the smuggled request.
+    for (const v of ['keep-alive, close', 'close, keep-alive', 'close,', 'Upgrade,close', 'close, close'])
+        await assertRefused(chatHead(`Content-Length: ${BODY.length}\r\nConnection: ${v}\r\n\r\n`) + BODY + smuggled(),
+                            400, `Connection: ${v}`);
+    const r = await raw(chatHead(`Content-Length: ${BODY.length}\r\nConnection: CLOSE\r\n\r\n`) + BODY + smuggled());
+    assert.deepEqual(r.statuses, [200], r.text.slice(0, 300));
+});

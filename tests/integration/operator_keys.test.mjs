@@ -83,6 +83,36 @@ for (const backend of ['sqlite', 'pg']) describe(`operator keys on ${backend}`, 
         assert.ok(!JSON.stringify(receipts(w.dir).map((r) => r.obj)).includes(rot.json.key), 'no secret in receipts');
     });
 
+    test('no key outlives the key that made it: an expiring or rotated-away key cannot mint a lasting one', async () => {
+        const end = (k) => k.expires_ms;
+        const short = await api(port, 'POST', '/api/v1/operator/keys', w.op, { name: 'leaked', expires_in_s: 60 });
+        assert.equal(short.status, 201, short.text);
+        // an operator key it makes, with no expiry or a longer one, ends when it ends
+        for (const b of [{ name: 'forever' }, { name: 'longer', expires_in_s: 3600 }]) {
+            const m = await api(port, 'POST', '/api/v1/operator/keys', short.json.key, b);
+            assert.equal(m.status, 201, m.text);
+            assert.ok(end(m.json) > 0 && end(m.json) <= end(short.json), `${b.name}: ${m.text}`);
+        }
+        // so does an org it creates (its first owner key) and a member key it issues
+        const org = await api(port, 'POST', '/api/v1/orgs', short.json.key, { name: `exp-${backend}` });
+        assert.equal(org.status, 201, org.text);
+        const owner = await api(port, 'GET', '/api/v1/me', org.json.owner_key.key);
+        assert.ok(owner.json.expires_ms > 0 && owner.json.expires_ms <= end(short.json), owner.text);
+        const issued = await api(port, 'POST', `/api/v1/orgs/${org.json.id}/keys`, short.json.key,
+                                 { member_id: org.json.owner_member_id, role: 'admin' });
+        assert.equal(issued.status, 201, issued.text);
+        assert.ok(end(issued.json) > 0 && end(issued.json) <= end(short.json), issued.text);
+        // an org key too; a key in its rotation grace ends with its grace
+        const rot = await api(port, 'POST', `/api/v1/keys/${owner.json.key_id}/rotate`, org.json.owner_key.key, { grace_s: 30 });
+        assert.equal(rot.status, 201, rot.text);
+        const minted = await api(port, 'POST', '/api/v1/keys', org.json.owner_key.key, { role: 'admin' });
+        assert.equal(minted.status, 201, minted.text);
+        assert.ok(end(minted.json) > 0 && end(minted.json) <= rot.json.grace_until_ms, minted.text);
+        // a key without expiry makes keys without expiry
+        const free = await api(port, 'POST', '/api/v1/operator/keys', w.op, { name: 'free' });
+        assert.equal(free.json.expires_ms, 0, free.text);
+    });
+
     test('the last live operator key cannot be revoked over the API', async () => {
         const live = (await list(w.op)).filter((k) => k.status === 'active' || k.status === 'rotating');
         const mine = live.find((k) => k.name === 'ops');

@@ -69,7 +69,7 @@ static void rate_lease_want_arithmetic(void **state) {
 
 static struct bw_limits_call call_of(const char *org, const char *agent, int64_t prompt,
                                      int64_t max_tokens, int clamp) {
-    struct bw_limits_call c = {org, agent, prompt, max_tokens, -1, NULL, clamp, 1, 0};
+    struct bw_limits_call c = {org, agent, prompt, max_tokens, -1, NULL, clamp, 1, 0, 0};
     return c;
 }
 
@@ -151,7 +151,7 @@ static void agent_and_cost_scopes_report_their_own_shortfall(void **state) {
     assert_int_equal(bw_limits_budget_set(l, "acme", "", -1, 1000000), BW_OK);
     assert_int_equal(bw_limits_budget_set(l, "acme", "bot", 500, -1), BW_OK);
     struct bw_limits_price price = {1000000, 2000000}; /* $1 / $2 per 1M tokens */
-    struct bw_limits_call c = {"acme", "bot", 100, 100, -1, &price, 0, 1, 0};
+    struct bw_limits_call c = {"acme", "bot", 100, 100, -1, &price, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
     assert_int_equal(bw_limits_reserve(l, &c, MARCH_MS, &r, &v), BW_E_LIMIT);
@@ -292,7 +292,7 @@ static void *race_thread(void *arg) {
     struct race *x = arg;
     pthread_barrier_wait(x->barrier);
     for (int i = 0; i < 10; i++) {
-        struct bw_limits_call c = {"acme", "", 10, 90, -1, NULL, 0, 1, 0};
+        struct bw_limits_call c = {"acme", "", 10, 90, -1, NULL, 0, 1, 0, 0};
         struct bw_limits_verdict v;
         struct bw_limits_reservation *r = NULL;
         if (bw_limits_reserve(x->l, &c, MARCH_MS, &r, &v) == BW_OK)

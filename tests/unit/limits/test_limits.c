@@ -117,7 +117,7 @@ static const struct bw_limits_price race_price = {1000000, 2000000}; /* $1 / $2 
 
 static void *race_thread(void *arg) {
     struct race *r = arg;
-    struct bw_limits_call call = {"org_race", "agent-a", 100, 100, -1, &race_price, 0, 1, 0};
+    struct bw_limits_call call = {"org_race", "agent-a", 100, 100, -1, &race_price, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     pthread_barrier_wait(r->barrier);
     bw_err e = bw_limits_reserve(r->l, &call, MARCH_MS, &r->res, &v);
@@ -185,7 +185,7 @@ static void settle_cancel_arithmetic(void **state) {
     assert_int_equal(bw_limits_estimate_prompt_tokens(400), 100);
 
     assert_int_equal(bw_limits_budget_set(l, "o", "", 1000, 100000), BW_OK);
-    struct bw_limits_call call = {"o", NULL, 100, 400, -1, &p, 0, 1, 0};
+    struct bw_limits_call call = {"o", NULL, 100, 400, -1, &p, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r1 = NULL, *r2 = NULL, *r3 = NULL;
     assert_int_equal(bw_limits_reserve(l, &call, MARCH_MS, &r1, &v), BW_OK);
@@ -228,7 +228,7 @@ static void settle_cancel_arithmetic(void **state) {
     /* cost clamp: only the cost limit binds */
     assert_int_equal(bw_limits_budget_set(l, "c", "", BW_LIMITS_UNLIMITED, 100), BW_OK);
     struct bw_limits_price pc = {1000000, 1000000}; /* 1 micro per token */
-    struct bw_limits_call cc = {"c", NULL, 30, 100, -1, &pc, 0, 1, 0};
+    struct bw_limits_call cc = {"c", NULL, 30, 100, -1, &pc, 0, 1, 0, 0};
     assert_int_equal(bw_limits_reserve(l, &cc, MARCH_MS, &r3, &v), BW_E_LIMIT);
     assert_int_equal(v.fit_max_tokens, 70);
     cc.max_tokens = 70;
@@ -236,24 +236,29 @@ static void settle_cancel_arithmetic(void **state) {
     bw_limits_cancel(l, r3);
 
     /* unbounded and unpriced */
-    struct bw_limits_call nb = {"o", NULL, 10, -1, -1, &p, 0, 1, 0};
+    struct bw_limits_call nb = {"o", NULL, 10, -1, -1, &p, 0, 1, 0, 0};
     assert_int_equal(bw_limits_reserve(l, &nb, MARCH_MS, &r3, &v), BW_E_INVALID);
     assert_string_equal(v.reason, BW_R_BUDGET_UNBOUNDED);
     nb.default_max_tokens = 5;
     assert_int_equal(bw_limits_reserve(l, &nb, APRIL_MS, &r3, &v), BW_OK);
     assert_int_equal(v.max_tokens, 5);
     bw_limits_cancel(l, r3);
-    struct bw_limits_call np = {"c", NULL, 10, 10, -1, NULL, 0, 1, 0};
+    /* a prompt the bytes cannot bound (a file part) is unbounded too, where a budget applies */
+    nb.max_tokens = 5;
+    nb.prompt_unbounded = 1;
+    assert_int_equal(bw_limits_reserve(l, &nb, APRIL_MS, &r3, &v), BW_E_INVALID);
+    assert_string_equal(v.reason, BW_R_BUDGET_UNBOUNDED);
+    struct bw_limits_call np = {"c", NULL, 10, 10, -1, NULL, 0, 1, 0, 0};
     assert_int_equal(bw_limits_reserve(l, &np, MARCH_MS, &r3, &v), BW_E_DENIED);
     assert_string_equal(v.reason, BW_R_PRICE_UNKNOWN);
     /* an org with no budget set is unlimited, needs no bound, and still meters spend */
-    struct bw_limits_call free_call = {"free", NULL, 10, -1, -1, NULL, 0, 1, 0};
+    struct bw_limits_call free_call = {"free", NULL, 10, -1, -1, NULL, 0, 1, 0, 1};
     assert_int_equal(bw_limits_reserve(l, &free_call, MARCH_MS, &r3, &v), BW_OK);
     bw_limits_settle(l, r3, 10, 20, NULL);
     assert_int_equal(bw_limits_budget_get(l, "free", "", MARCH_MS, &b), BW_OK);
     assert_int_equal(b.spent_tokens, 30);
     /* bad input */
-    struct bw_limits_call bad = {"o", NULL, -1, 10, -1, &p, 0, 1, 0};
+    struct bw_limits_call bad = {"o", NULL, -1, 10, -1, &p, 0, 1, 0, 0};
     assert_int_equal(bw_limits_reserve(l, &bad, MARCH_MS, &r3, &v), BW_E_INVALID);
     bad.prompt_tokens = BW_LIMITS_MAX_TOKENS + 1;
     assert_int_equal(bw_limits_reserve(l, &bad, MARCH_MS, &r3, &v), BW_E_INVALID);
@@ -270,7 +275,7 @@ static void month_rollover(void **state) {
     assert_int_equal(bw_limits_month_of(APRIL_MS - 1), 2024 * 12 + 2);
     struct bw_limits *l = new_limits(0);
     assert_int_equal(bw_limits_budget_set(l, "o", "", 1000, BW_LIMITS_UNLIMITED), BW_OK);
-    struct bw_limits_call call = {"o", NULL, 100, 400, -1, NULL, 0, 1, 0};
+    struct bw_limits_call call = {"o", NULL, 100, 400, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r1 = NULL, *r2 = NULL, *r3 = NULL;
     assert_int_equal(bw_limits_reserve(l, &call, APRIL_MS - 2, &r1, &v), BW_OK);
@@ -396,7 +401,7 @@ static void choices_and_extra(void **state) {
     assert_int_equal(bw_limits_new(NULL, &l), BW_OK);
     assert_int_equal(bw_limits_budget_set(l, "o", "", 10000, BW_LIMITS_UNLIMITED), BW_OK);
     struct bw_limits_price p = {150000, 600000};
-    struct bw_limits_call call = {"o", NULL, 100, 1000, -1, &p, 0, 8, 0};
+    struct bw_limits_call call = {"o", NULL, 100, 1000, -1, &p, 0, 8, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r1 = NULL, *r2 = NULL;
     assert_int_equal(bw_limits_reserve(l, &call, MARCH_MS, &r1, &v), BW_OK);

@@ -31,7 +31,7 @@ static const char cfg_text[] = "budgets:\n"
 
 static void settle_and_meter(struct bw_limits *l, struct bw_store *s, const char *org,
                              const char *agent, int64_t now, int64_t p, int64_t c) {
-    struct bw_limits_call call = {org, agent, p, c, -1, NULL, 0, 1, 0};
+    struct bw_limits_call call = {org, agent, p, c, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
     assert_int_equal(bw_limits_reserve(l, &call, now, &r, &v), BW_OK);
@@ -104,7 +104,7 @@ static void restart_keeps_month_spend(void **state) {
     assert_int_equal(b.spent_tokens, 7);
     assert_int_equal(bw_limits_budget_get(l, other, "x", MARCH_MS, &b), BW_E_NOT_FOUND);
     /* the bot has 150 left: a 200 worst case is refused, 150 fits */
-    struct bw_limits_call call = {acme, "bot", 100, 100, -1, NULL, 0, 1, 0};
+    struct bw_limits_call call = {acme, "bot", 100, 100, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
     assert_int_equal(bw_limits_reserve(l, &call, MARCH_MS, &r, &v), BW_E_LIMIT);

@@ -346,7 +346,7 @@ static void manager_leases_prefetches_and_returns(void **state) {
     assert_int_equal(bw_lease_new(l, &o, &m), BW_OK);
     /* the lease thread works in real time: so does this test */
     int64_t now = (int64_t)time(NULL) * 1000;
-    struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0};
+    struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
     assert_int_equal(bw_limits_reserve(l, &c, now, &r, &v), BW_OK); /* no limit known yet */
@@ -421,7 +421,7 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
     int64_t retry = 0;
     assert_int_equal(bw_lease_rate(m, s, f->org, "rk:x", &rate, 1, 1000, &retry),
                      BW_E_UNAVAILABLE);
-    struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0};
+    struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
     assert_int_equal(bw_limits_reserve(l, &c, MARCH_MS, &r, &v), BW_E_LIMIT);
