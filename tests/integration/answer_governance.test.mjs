@@ -210,3 +210,20 @@ test('a plain answer with more tool calls than a stream may hold is refused: TOO
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.choices[0].message.tool_calls.length, 128);
 });
+
+test('a call with an empty name is dropped (TOOL_NAME_INVALID), its arguments never delivered', async () => {
+    // no rule names "": without the name check the call fell to the default and went out whole
+    for (const message of [{ function_call: { name: '', arguments: SHELL_ARGS } },
+                           { tool_calls: [{ id: 'call_e', type: 'function',
+                                            function: { name: '', arguments: SHELL_ARGS } }] }]) {
+        up.answer = () => ({ status: 200, json: completion(message) });
+        const r = await chat();
+        assert.equal(r.status, 200, r.text);
+        noShell(r.text);
+        assert.equal(r.json.choices[0].finish_reason, 'stop');
+        const o = await outcomeOfRes(r);
+        assert.equal(o.status, 'ok_tool_calls_removed');
+        assert.equal(o.tool_calls[0].decision, 'deny');
+        assert.equal(o.tool_calls[0].reason, 'TOOL_NAME_INVALID');
+    }
+});
