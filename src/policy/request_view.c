@@ -81,6 +81,7 @@ struct vb {
     const char **reason;
     char *why;
     size_t why_size;
+    int numbers; /* numbers below the top level are texts (chat bodies) */
 };
 
 __attribute__((format(printf, 4, 5))) static bw_err refuse(struct vb *b, bw_err e,
@@ -316,8 +317,12 @@ static bw_err read_message_calls(struct vb *b, const json_t *m, size_t i) {
         BW_TRY(only_members(b, fc, NULL, call_function_members, where));
         BW_TRY(add_name(b, json_object_get(fc, "name"), BW_POLICY_PLACE_HISTORY, fc, where));
     }
-    if (str_in(json_object_get(m, "role"), (const char *const[]){"function", NULL})) {
-        snprintf(where, sizeof where, "messages[%zu] (role function)", i);
+    /* a role "tool" result may name its tool too (upstreams that render it show the name) */
+    if (str_in(json_object_get(m, "role"), (const char *const[]){"function", NULL}) ||
+        (str_in(json_object_get(m, "role"), (const char *const[]){"tool", NULL}) &&
+         json_object_get(m, "name"))) {
+        snprintf(where, sizeof where, "messages[%zu] (role %s)", i,
+                 json_string_value(json_object_get(m, "role")));
         BW_TRY(add_name(b, json_object_get(m, "name"), BW_POLICY_PLACE_HISTORY, m, where));
     }
     return BW_OK;
@@ -364,6 +369,21 @@ static bw_err add_text(struct vb *b, const char *s, size_t n) {
     return BW_OK;
 }
 
+/* A number as the upstream receives it (the forwarded body is dumped with the same flags): a
+ * schema's enum, default, example or const, or a part's text, is shown to the model as its
+ * digits, so a content rule must see them. The string is kept alive by the view. */
+static bw_err add_number(struct vb *b, const json_t *j) {
+    char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_t *str = s ? json_string(s) : NULL;
+    free(s);
+    if (!str)
+        return BW_E_NOMEM;
+    bw_err e = bw_policy_request_view_retain(b->v, str);
+    json_decref(str); /* the view's array holds it now */
+    BW_TRY(e);
+    return add_text(b, json_string_value(str), json_string_length(str));
+}
+
 /* Every string under j is a text, except an enum member's known value; every key that is not
  * a member name is a text too. key: the member j sits in (an array passes its own down). */
 static bw_err walk(struct vb *b, const json_t *j, const char *key, size_t depth) {
@@ -390,7 +410,12 @@ static bw_err walk(struct vb *b, const json_t *j, const char *key, size_t depth)
         json_array_foreach(j, i, val) BW_TRY(walk(b, val, key, depth + 1));
         return BW_OK;
     }
-    default: /* numbers, booleans, null: not text */
+    case JSON_INTEGER:
+    case JSON_REAL:
+        /* top-level numbers are sampling settings (max_tokens, seed, temperature...), never
+         * shown to the model; deeper ones can be (a schema enum): texts */
+        return b->numbers && depth > 1 ? add_number(b, j) : BW_OK;
+    default: /* booleans, null: fixed words, not text */
         return BW_OK;
     }
 }
@@ -414,7 +439,8 @@ static bw_err read_top(struct vb *b, const json_t *body, const char *const *know
 bw_err bw_policy_view_fill(struct bw_policy_request_view *v, const json_t *body,
                            enum bw_policy_body_kind kind, const char **reason, char *why,
                            size_t why_size) {
-    struct vb b = {v, reason, why, why_size};
+    /* embeddings input may be token ids by the thousand: numbers, not text the rules can read */
+    struct vb b = {v, reason, why, why_size, kind == BW_POLICY_BODY_CHAT};
     v->tools = calloc(BW_POLICY_MAX_TOOLS, sizeof *v->tools);
     if (!v->tools)
         return BW_E_NOMEM;
