@@ -227,3 +227,21 @@ test('a call with an empty name is dropped (TOOL_NAME_INVALID), its arguments ne
         assert.equal(o.tool_calls[0].reason, 'TOOL_NAME_INVALID');
     }
 });
+
+test('a stream that starts with a BOM loses no event (WHATWG SSE skips it)', async () => {
+    // read as a field name, "\ufeffdata" dropped the first event: here a call's name and id
+    up.answer = () => ({ status: 200, sse: [
+        '\ufeff' + chunk({ role: 'assistant', tool_calls: [{ index: 0, id: 'call_r', type: 'function',
+                                                            function: { name: 'read_file', arguments: '' } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: '{"path":"a"}' } }] }),
+        chunk({}, 'tool_calls'), 'data: [DONE]\n\n'] });
+    const r = await chat({ stream: true });
+    assert.equal(r.status, 200, r.text);
+    const events = sseData(r.text).slice(0, -1).map((d) => JSON.parse(d));
+    const calls = events.flatMap((e) => e.choices?.[0]?.delta?.tool_calls ?? []);
+    assert.equal(calls.length, 1, r.text);
+    assert.equal(calls[0].function.name, 'read_file');
+    assert.equal(calls[0].function.arguments, '{"path":"a"}');
+    assert.equal(events.at(-1).choices[0].finish_reason, 'tool_calls');
+    assert.equal((await outcomeOfRes(r)).status, 'ok');
+});
