@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/answer_shape.h"
 #include "policy/engine_internal.h"
 #include "policy/reasons.h"
 #include "util/json.h"
@@ -328,6 +329,27 @@ static bw_err read_message_calls(struct vb *b, const json_t *m, size_t i) {
     return BW_OK;
 }
 
+/* The message members the view reads. Upstreams written in Go (encoding/json) match member
+ * names case-insensitively, folding also U+017F to s and U+212A to k: "TOOL_CALLS" or
+ * "tool_call\u017f" would be read there as tool_calls while this view skips them. */
+static const char *const message_read_members[] = {"role",          "content", "name",
+                                                   "tool_calls",    "tool_call_id",
+                                                   "function_call", NULL};
+
+static bw_err no_folded_members(struct vb *b, const json_t *m, size_t i) {
+    const char *k;
+    const json_t *val;
+    json_object_foreach((json_t *)m, k, val) {
+        for (const char *const *w = message_read_members; *w; w++)
+            if (strcmp(k, *w) != 0 && bw_answer_key_folds(k, *w))
+                return refuse(b, BW_E_INVALID, BW_R_INVALID_REQUEST,
+                              "messages[%zu] has a member spelled like \"%s\" in another case "
+                              "(an upstream may read it as that member)",
+                              i, *w);
+    }
+    return BW_OK;
+}
+
 static bw_err read_messages(struct vb *b, const json_t *msgs) {
     if (!msgs)
         return BW_OK;
@@ -343,6 +365,7 @@ static bw_err read_messages(struct vb *b, const json_t *msgs) {
         if (c && !json_is_null(c) && !json_is_string(c) && !json_is_array(c))
             return refuse(b, BW_E_INVALID, BW_R_INVALID_REQUEST,
                           "messages[%zu].content must be a string or an array of parts", i);
+        BW_TRY(no_folded_members(b, m, i));
         BW_TRY(read_message_calls(b, m, i));
     }
     return BW_OK;

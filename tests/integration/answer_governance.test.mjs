@@ -245,3 +245,21 @@ test('a stream that starts with a BOM loses no event (WHATWG SSE skips it)', asy
     assert.equal(events.at(-1).choices[0].finish_reason, 'tool_calls');
     assert.equal((await outcomeOfRes(r)).status, 'ok');
 });
+
+test('a member spelled like a call member in another case is refused (case-insensitive clients read it)', async () => {
+    // Go's encoding/json takes the last of "name" / "NAME" (and folds U+017F to s): a Go client
+    // would run run_shell with the arguments the gateway never decided
+    const variants = [
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}', NAME: 'run_shell' } },
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}', argument\u017f: SHELL_ARGS } },
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}' }, Type: 'x' },
+    ];
+    for (const call of variants) {
+        up.answer = () => ({ status: 200, json: completion({ tool_calls: [call] }) });
+        const r = await chat();
+        assertError(r, 502, 'ANSWER_UNGOVERNABLE', { receipt: true });
+        noShell(r.text);
+    }
+    up.answer = () => ({ status: 200, json: { ...completion({ content: 'hi' }), Choices: 'x' } });
+    assertError(await chat(), 502, 'ANSWER_UNGOVERNABLE', { receipt: true });
+});
