@@ -172,8 +172,9 @@ static bw_err each_item(struct load *w, const yaml_node_t *seq, const char *what
 
 /* ---- regexes ---- */
 
-#define LOAD_RX_BUDGET_MS 1000 /* thread CPU for every probe of one load (a maximal ordinary
-                                * policy, 40,000 patterns, probes in well under a second) */
+/* Thread CPU for every probe of one load (a maximal ordinary policy, 40,000 patterns, probes in
+ * well under a second). */
+#define LOAD_RX_BUDGET_MS 1000
 
 static int limit_error(int rc) {
     return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||

@@ -332,9 +332,8 @@ static bw_err read_message_calls(struct vb *b, const json_t *m, size_t i) {
 /* The message members the view reads. Upstreams written in Go (encoding/json) match member
  * names case-insensitively, folding also U+017F to s and U+212A to k: "TOOL_CALLS" or
  * "tool_call\u017f" would be read there as tool_calls while this view skips them. */
-static const char *const message_read_members[] = {"role",          "content", "name",
-                                                   "tool_calls",    "tool_call_id",
-                                                   "function_call", NULL};
+static const char *const message_read_members[] = {
+    "role", "content", "name", "tool_calls", "tool_call_id", "function_call", NULL};
 
 static bw_err no_folded_members(struct vb *b, const json_t *m, size_t i) {
     const char *k;

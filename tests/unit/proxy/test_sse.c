@@ -141,7 +141,9 @@ static void cr_then_lf_across_feeds(void **state) {
 /* WHATWG: a leading BOM is skipped, however the bytes are split; only one, only at the start. */
 static void leading_bom_is_skipped(void **state) {
     (void)state;
-    static const char text[] = "\xEF\xBB\xBF" "data: a\n\n\xEF\xBB\xBF" "data: b\n\n";
+    static const char text[] = "\xEF\xBB\xBF"
+                               "data: a\n\n\xEF\xBB\xBF"
+                               "data: b\n\n";
     size_t n = strlen(text);
     for (size_t cut = 0; cut <= n; cut++) {
         struct bw_sse sse;
