@@ -321,7 +321,7 @@ static bw_err read_message_calls(struct vb *b, const json_t *m, size_t i) {
     /* a role "tool" result may name its tool too (upstreams that render it show the name) */
     if (str_in(json_object_get(m, "role"), (const char *const[]){"function", NULL}) ||
         (str_in(json_object_get(m, "role"), (const char *const[]){"tool", NULL}) &&
-         json_object_get(m, "name"))) {
+         json_object_get(m, "name") && !json_is_null(json_object_get(m, "name")))) {
         snprintf(where, sizeof where, "messages[%zu] (role %s)", i,
                  json_string_value(json_object_get(m, "role")));
         BW_TRY(add_name(b, json_object_get(m, "name"), BW_POLICY_PLACE_HISTORY, m, where));

@@ -279,6 +279,8 @@ test('a role tool message naming a tool is decided like a role function one', as
         content: 'x' }] }), 400, 'TOOL_NAME_INVALID', 'tool message name alphabet');
     await forwarded(chat({ messages: [{ role: 'user', content: 'hi' },
         { role: 'tool', name: 'calc', tool_call_id: 'a', content: 'x' }] }));
+    await forwarded(chat({ messages: [{ role: 'user', content: 'hi' },
+        { role: 'tool', name: null, tool_call_id: 'a', content: 'x' }] }));
 });
 
 test('a message member spelled in another case (read by case-insensitive upstreams) is refused', async () => {
