@@ -42,6 +42,41 @@ static int call_word(const char *k) {
     return 0;
 }
 
+int bw_answer_key_folds(const char *k, const char *word) {
+    const unsigned char *p = (const unsigned char *)k;
+    for (; *word; word++) {
+        char c;
+        if (p[0] == 0xC5 && p[1] == 0xBF) {
+            c = 's', p += 2;
+        } else if (p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA) {
+            c = 'k', p += 3;
+        } else if (*p) {
+            c = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+            p++;
+        } else {
+            return 0;
+        }
+        if (c != *word)
+            return 0;
+    }
+    return !*p;
+}
+
+/* An unknown member spelled like a known one of its level or a call word (in another case):
+ * a case-insensitive reader takes it for that member, which the gateway did not decide. */
+static int folded_known(const char *k, const struct field *table, size_t n) {
+    static const char *const words[] = {"name",          "arguments", "input",
+                                        "parameters",    "function",  "custom",
+                                        "function_call", "tool_call", "tool_calls"};
+    for (size_t i = 0; i < n; i++)
+        if (bw_answer_key_folds(k, table[i].key))
+            return 1;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (bw_answer_key_folds(k, words[i]))
+            return 1;
+    return 0;
+}
+
 static int record(const json_t *v, int depth) {
     if (json_is_null(v))
         return 1;
@@ -151,7 +186,9 @@ static bw_err check(const json_t *obj, const struct field *table, size_t n) {
         while (i < n && strcmp(table[i].key, k) != 0)
             i++;
         /* unknown members: a scalar cannot carry a call; anything structured is unread */
-        BW_ENSURE(i < n ? kind_ok(table[i].kind, m) : scalar(m) && !call_word(k), BW_E_INVALID);
+        BW_ENSURE(i < n ? kind_ok(table[i].kind, m)
+                        : scalar(m) && !call_word(k) && !folded_known(k, table, n),
+                  BW_E_INVALID);
     }
     return BW_OK;
 }

@@ -34,6 +34,12 @@ struct load {
     size_t n_nodes;
     pcre2_compile_context *cctx;
     pcre2_match_data *probe_md;
+    /* All catastrophic-pattern probes of one load share one CPU budget (LOAD_RX_BUDGET_MS):
+     * patterns just under the match limit cost up to 49 x the limit each, and an org admin's
+     * policy is compiled on a worker that serves other tenants. */
+    struct bw_policy_budget probe_budget;
+    struct bw_policy_rxrun probe_run;
+    pcre2_match_context *probe_mctx;
     struct bw_policy_rule *rule; /* the rule being filled */
     /* The builder the current each_pair callback fills (each_pair's callbacks take only the
      * loader): set by arg_item and get_bounds around their each_pair and nowhere else. They live
@@ -166,6 +172,10 @@ static bw_err each_item(struct load *w, const yaml_node_t *seq, const char *what
 
 /* ---- regexes ---- */
 
+/* Thread CPU for every probe of one load (a maximal ordinary policy, 40,000 patterns, probes in
+ * well under a second). */
+#define LOAD_RX_BUDGET_MS 1000
+
 static int limit_error(int rc) {
     return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
            rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
@@ -176,6 +186,7 @@ static int limit_error(int rc) {
  * breaks the run. Classic exponential patterns ((a+)+$, (\w+\s?)+x, (a|aa)*b) hit the limit
  * here and are refused; anything subtler is still bounded at match time (and fails closed). */
 static int rx_catastrophic(struct load *w, const struct bw_policy_rx *rx) {
+    int result = 0;
     char cands[32] = "a0 x";
     size_t nc = 4;
     for (const char *s = rx->source; *s && nc < sizeof cands - 1; s++)
@@ -185,11 +196,18 @@ static int rx_catastrophic(struct load *w, const struct bw_policy_rx *rx) {
     for (size_t i = 0; i < nc; i++) {
         memset(probe, (unsigned char)cands[i], 48);
         probe[48] = 0x01;
-        int rc = pcre2_match(rx->code, probe, 49, 0, 0, w->probe_md, w->p->mctx);
-        if (limit_error(rc))
-            return 1;
+        int rc = pcre2_match(rx->code, probe, 49, 0, 0, w->probe_md, w->probe_mctx);
+        if (w->probe_budget.exhausted) {
+            result = 2; /* the load's probe budget is spent (the callout ended the match) */
+            break;
+        }
+        if (limit_error(rc)) {
+            result = 1;
+            break;
+        }
     }
-    return 0;
+    bw_policy_rx_finish(&w->probe_run); /* adds this pattern's probe time to the budget */
+    return result;
 }
 
 static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
@@ -221,7 +239,13 @@ static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
     if (!rx->source)
         return BW_E_NOMEM;
     (void)pcre2_jit_compile(rx->code, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
-    if (rx_catastrophic(w, rx))
+    int bad = rx_catastrophic(w, rx);
+    if (bad == 2)
+        return fail(w, n,
+                    "%s: checking the policy's regexes took more than %d ms of CPU; a policy "
+                    "whose patterns are this slow on 48-byte probes is refused",
+                    what, LOAD_RX_BUDGET_MS);
+    if (bad)
         return fail(w, n,
                     "%s: regex backtracks catastrophically (hits the match limit on a "
                     "48-byte probe)",
@@ -983,6 +1007,16 @@ static bw_err make_contexts(struct load *w) {
     pcre2_set_match_limit(w->p->mctx, w->p->match_limit);
     pcre2_set_depth_limit(w->p->mctx, w->p->depth_limit);
     pcre2_set_heap_limit(w->p->mctx, 20 * 1024); /* KiB of backtracking memory per match */
+    w->probe_run.budget = &w->probe_budget;
+    w->probe_run.limit_us = (int64_t)LOAD_RX_BUDGET_MS * 1000;
+    if (!(w->probe_mctx = bw_policy_rx_context(w->p->mctx, &w->probe_run)))
+        return BW_E_NOMEM;
+    /* the probe runs under the default limits at most: a policy's raised limit would let one
+     * probe of a pattern just under it run for seconds between two reads of the clock */
+    if (w->p->match_limit > BW_POLICY_DEFAULT_MATCH_LIMIT)
+        pcre2_set_match_limit(w->probe_mctx, BW_POLICY_DEFAULT_MATCH_LIMIT);
+    if (w->p->depth_limit > BW_POLICY_DEFAULT_DEPTH_LIMIT)
+        pcre2_set_depth_limit(w->probe_mctx, BW_POLICY_DEFAULT_DEPTH_LIMIT);
     pcre2_set_max_pattern_length(w->cctx, sizeof BW_POLICY_RX_PREFIX + MAX_REGEX_BYTES);
     pcre2_set_parens_nest_limit(w->cctx, 64);
     return BW_OK;
@@ -1041,6 +1075,8 @@ out:
     free(w.seen);
     pcre2_compile_context_free(w.cctx);
     pcre2_match_data_free(w.probe_md);
+    pcre2_match_context_free(w.probe_mctx);
+    bw_policy_budget_cleanup(&w.probe_budget);
     if (result == BW_OK)
         *out = w.p;
     else

@@ -219,8 +219,9 @@ void bw_policy_decide_answer_call(const struct bw_policy *p, const struct bw_pol
                                   const char *approved_rule, const char *id, const char *name,
                                   size_t name_len, const char *args, size_t args_len,
                                   struct bw_policy_call_verdict *v) {
-    if (name && name_len && !bw_answer_name_ok(name, name_len)) {
-        /* decided under a name the policy could not match as written: refused */
+    if (name && !bw_answer_name_ok(name, name_len)) {
+        /* decided under a name the policy could not match as written: refused. An empty name
+         * too: no rule names "", so it would fall to the default while its arguments go out */
         bw_policy_call_refused(v, p, id, name, args, args_len, BW_R_TOOL_NAME_INVALID);
         v->decision.http_status = 403;
         return;

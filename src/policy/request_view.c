@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/answer_shape.h"
 #include "policy/engine_internal.h"
 #include "policy/reasons.h"
 #include "util/json.h"
@@ -81,6 +82,7 @@ struct vb {
     const char **reason;
     char *why;
     size_t why_size;
+    int numbers; /* numbers below the top level are texts (chat bodies) */
 };
 
 __attribute__((format(printf, 4, 5))) static bw_err refuse(struct vb *b, bw_err e,
@@ -316,9 +318,33 @@ static bw_err read_message_calls(struct vb *b, const json_t *m, size_t i) {
         BW_TRY(only_members(b, fc, NULL, call_function_members, where));
         BW_TRY(add_name(b, json_object_get(fc, "name"), BW_POLICY_PLACE_HISTORY, fc, where));
     }
-    if (str_in(json_object_get(m, "role"), (const char *const[]){"function", NULL})) {
-        snprintf(where, sizeof where, "messages[%zu] (role function)", i);
+    /* a role "tool" result may name its tool too (upstreams that render it show the name) */
+    if (str_in(json_object_get(m, "role"), (const char *const[]){"function", NULL}) ||
+        (str_in(json_object_get(m, "role"), (const char *const[]){"tool", NULL}) &&
+         json_object_get(m, "name") && !json_is_null(json_object_get(m, "name")))) {
+        snprintf(where, sizeof where, "messages[%zu] (role %s)", i,
+                 json_string_value(json_object_get(m, "role")));
         BW_TRY(add_name(b, json_object_get(m, "name"), BW_POLICY_PLACE_HISTORY, m, where));
+    }
+    return BW_OK;
+}
+
+/* The message members the view reads. Upstreams written in Go (encoding/json) match member
+ * names case-insensitively, folding also U+017F to s and U+212A to k: "TOOL_CALLS" or
+ * "tool_call\u017f" would be read there as tool_calls while this view skips them. */
+static const char *const message_read_members[] = {
+    "role", "content", "name", "tool_calls", "tool_call_id", "function_call", NULL};
+
+static bw_err no_folded_members(struct vb *b, const json_t *m, size_t i) {
+    const char *k;
+    const json_t *val;
+    json_object_foreach((json_t *)m, k, val) {
+        for (const char *const *w = message_read_members; *w; w++)
+            if (strcmp(k, *w) != 0 && bw_answer_key_folds(k, *w))
+                return refuse(b, BW_E_INVALID, BW_R_INVALID_REQUEST,
+                              "messages[%zu] has a member spelled like \"%s\" in another case "
+                              "(an upstream may read it as that member)",
+                              i, *w);
     }
     return BW_OK;
 }
@@ -338,6 +364,7 @@ static bw_err read_messages(struct vb *b, const json_t *msgs) {
         if (c && !json_is_null(c) && !json_is_string(c) && !json_is_array(c))
             return refuse(b, BW_E_INVALID, BW_R_INVALID_REQUEST,
                           "messages[%zu].content must be a string or an array of parts", i);
+        BW_TRY(no_folded_members(b, m, i));
         BW_TRY(read_message_calls(b, m, i));
     }
     return BW_OK;
@@ -362,6 +389,21 @@ static bw_err add_text(struct vb *b, const char *s, size_t n) {
     }
     v->texts[v->n_texts++] = bw_slice_of(s, n);
     return BW_OK;
+}
+
+/* A number as the upstream receives it (the forwarded body is dumped with the same flags): a
+ * schema's enum, default, example or const, or a part's text, is shown to the model as its
+ * digits, so a content rule must see them. The string is kept alive by the view. */
+static bw_err add_number(struct vb *b, const json_t *j) {
+    char *s = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    json_t *str = s ? json_string(s) : NULL;
+    free(s);
+    if (!str)
+        return BW_E_NOMEM;
+    bw_err e = bw_policy_request_view_retain(b->v, str);
+    json_decref(str); /* the view's array holds it now */
+    BW_TRY(e);
+    return add_text(b, json_string_value(str), json_string_length(str));
 }
 
 /* Every string under j is a text, except an enum member's known value; every key that is not
@@ -390,7 +432,12 @@ static bw_err walk(struct vb *b, const json_t *j, const char *key, size_t depth)
         json_array_foreach(j, i, val) BW_TRY(walk(b, val, key, depth + 1));
         return BW_OK;
     }
-    default: /* numbers, booleans, null: not text */
+    case JSON_INTEGER:
+    case JSON_REAL:
+        /* top-level numbers are sampling settings (max_tokens, seed, temperature...), never
+         * shown to the model; deeper ones can be (a schema enum): texts */
+        return b->numbers && depth > 1 ? add_number(b, j) : BW_OK;
+    default: /* booleans, null: fixed words, not text */
         return BW_OK;
     }
 }
@@ -414,7 +461,8 @@ static bw_err read_top(struct vb *b, const json_t *body, const char *const *know
 bw_err bw_policy_view_fill(struct bw_policy_request_view *v, const json_t *body,
                            enum bw_policy_body_kind kind, const char **reason, char *why,
                            size_t why_size) {
-    struct vb b = {v, reason, why, why_size};
+    /* embeddings input may be token ids by the thousand: numbers, not text the rules can read */
+    struct vb b = {v, reason, why, why_size, kind == BW_POLICY_BODY_CHAT};
     v->tools = calloc(BW_POLICY_MAX_TOOLS, sizeof *v->tools);
     if (!v->tools)
         return BW_E_NOMEM;

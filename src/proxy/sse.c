@@ -1,5 +1,6 @@
 /* sse.c: server-sent events framing, per the WHATWG HTML "Server-sent events" parsing rules
  * (html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
+ *   - one U+FEFF BOM at the start of the stream is skipped;
  *   - a line ends at CRLF, LF or CR;
  *   - a blank line dispatches the event;
  *   - a line starting with ':' is a comment; "field:value" (one space after the colon is
@@ -14,6 +15,7 @@
 void bw_sse_init(struct bw_sse *s, size_t max_event) {
     bw_buf_init(&s->pending, max_event);
     s->scanned = 0;
+    s->bom_checked = 0;
 }
 
 void bw_sse_cleanup(struct bw_sse *s) {
@@ -85,8 +87,28 @@ static int collect_data(const char *ev, size_t len, struct bw_buf *out, bw_err *
     return any;
 }
 
+/* 1 while the stream's first bytes may still be (or are being skipped as) a BOM: read as a
+ * line, "\xEF\xBB\xBFdata: ..." has no data field, and its event would be lost. */
+static int skip_bom(struct bw_sse *s) {
+    static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+    if (s->bom_checked)
+        return 0;
+    size_t have = s->pending.len < 3 ? s->pending.len : 3;
+    if (have && memcmp(s->pending.ptr, bom, have) != 0) {
+        s->bom_checked = 1;
+        return 0;
+    }
+    if (have < 3)
+        return 1; /* a prefix of it so far (or nothing): wait for more */
+    bw_buf_consume(&s->pending, 3);
+    s->bom_checked = 1;
+    return 0;
+}
+
 bw_err bw_sse_feed(struct bw_sse *s, const char *p, size_t n, bw_sse_event_fn fn, void *arg) {
     BW_TRY(bw_buf_append(&s->pending, p, n));
+    if (skip_bom(s))
+        return BW_OK;
     size_t start = 0;
     bw_err result = BW_OK;
     struct bw_buf data;

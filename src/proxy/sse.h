@@ -14,6 +14,7 @@
 struct bw_sse {
     struct bw_buf pending; /* bytes of the event being assembled */
     size_t scanned;        /* start of the first unfinished line of the pending event */
+    int bom_checked;       /* the stream's first bytes were checked for a UTF-8 BOM */
 };
 
 /* Called per complete event: raw is the exact event bytes including its terminating blank

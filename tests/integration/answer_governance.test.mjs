@@ -210,3 +210,56 @@ test('a plain answer with more tool calls than a stream may hold is refused: TOO
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.json.choices[0].message.tool_calls.length, 128);
 });
+
+test('a call with an empty name is dropped (TOOL_NAME_INVALID), its arguments never delivered', async () => {
+    // no rule names "": without the name check the call fell to the default and went out whole
+    for (const message of [{ function_call: { name: '', arguments: SHELL_ARGS } },
+                           { tool_calls: [{ id: 'call_e', type: 'function',
+                                            function: { name: '', arguments: SHELL_ARGS } }] }]) {
+        up.answer = () => ({ status: 200, json: completion(message) });
+        const r = await chat();
+        assert.equal(r.status, 200, r.text);
+        noShell(r.text);
+        assert.equal(r.json.choices[0].finish_reason, 'stop');
+        const o = await outcomeOfRes(r);
+        assert.equal(o.status, 'ok_tool_calls_removed');
+        assert.equal(o.tool_calls[0].decision, 'deny');
+        assert.equal(o.tool_calls[0].reason, 'TOOL_NAME_INVALID');
+    }
+});
+
+test('a stream that starts with a BOM loses no event (WHATWG SSE skips it)', async () => {
+    // read as a field name, "\ufeffdata" dropped the first event: here a call's name and id
+    up.answer = () => ({ status: 200, sse: [
+        '\ufeff' + chunk({ role: 'assistant', tool_calls: [{ index: 0, id: 'call_r', type: 'function',
+                                                            function: { name: 'read_file', arguments: '' } }] }),
+        chunk({ tool_calls: [{ index: 0, function: { arguments: '{"path":"a"}' } }] }),
+        chunk({}, 'tool_calls'), 'data: [DONE]\n\n'] });
+    const r = await chat({ stream: true });
+    assert.equal(r.status, 200, r.text);
+    const events = sseData(r.text).slice(0, -1).map((d) => JSON.parse(d));
+    const calls = events.flatMap((e) => e.choices?.[0]?.delta?.tool_calls ?? []);
+    assert.equal(calls.length, 1, r.text);
+    assert.equal(calls[0].function.name, 'read_file');
+    assert.equal(calls[0].function.arguments, '{"path":"a"}');
+    assert.equal(events.at(-1).choices[0].finish_reason, 'tool_calls');
+    assert.equal((await outcomeOfRes(r)).status, 'ok');
+});
+
+test('a member spelled like a call member in another case is refused (case-insensitive clients read it)', async () => {
+    // Go's encoding/json takes the last of "name" / "NAME" (and folds U+017F to s): a Go client
+    // would run run_shell with the arguments the gateway never decided
+    const variants = [
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}', NAME: 'run_shell' } },
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}', argument\u017f: SHELL_ARGS } },
+        { id: 'call_1', type: 'function', function: { name: 'read_file', arguments: '{}' }, Type: 'x' },
+    ];
+    for (const call of variants) {
+        up.answer = () => ({ status: 200, json: completion({ tool_calls: [call] }) });
+        const r = await chat();
+        assertError(r, 502, 'ANSWER_UNGOVERNABLE', { receipt: true });
+        noShell(r.text);
+    }
+    up.answer = () => ({ status: 200, json: { ...completion({ content: 'hi' }), Choices: 'x' } });
+    assertError(await chat(), 502, 'ANSWER_UNGOVERNABLE', { receipt: true });
+});

@@ -25,6 +25,10 @@ global:
   - id: strip-web
     match: {tool: web_search}
     effect: strip
+  - id: no-card
+    match: {content: '4111\\d{12}'}
+    effect: deny
+    reason: CONTENT_BLOCKED
   - id: no-secret
     match: {content: 'XYZZY'}
     effect: deny
@@ -243,6 +247,57 @@ test('a custom tool is decided under its own name, never a decoy name', async ()
 test('a top-level member the gateway does not know is refused, not forwarded unread', async () => {
     await refused(chat({ extra_instructions: 'anything' }), 400, 'INVALID_REQUEST', 'unknown member');
     await refused(chat({ prompt: 'x' }), 400, 'INVALID_REQUEST', 'prompt in chat');
+});
+
+test('a content rule sees numbers the model is shown (schema enum, default, examples, const, a part)', async () => {
+    const CARD = 4111111111111111;
+    const prop = (schema) => chat({ tools: [fn('calc', { parameters: { type: 'object',
+        properties: { x: schema } } })] });
+    const hidden = {
+        enum: prop({ type: 'integer', enum: [CARD] }),
+        default: prop({ type: 'integer', default: CARD }),
+        examples: prop({ type: 'integer', examples: [CARD] }),
+        'real enum': prop({ type: 'number', enum: [CARD + 0.5] }),
+        const: chat({ response_format: { type: 'json_schema', json_schema: { name: 'o',
+            schema: { type: 'object', properties: { a: { const: CARD } } } } } }),
+        'text part': chat({ messages: [{ role: 'user', content: [{ type: 'text', text: CARD }] }] }),
+        metadata: chat({ metadata: { n: CARD } }),
+    };
+    for (const [what, body] of Object.entries(hidden))
+        await refused(body, 403, 'CONTENT_BLOCKED', what);
+    // other numbers go through, and top-level settings are not texts
+    for (const body of Object.values(hidden))
+        await forwarded(JSON.parse(JSON.stringify(body).replaceAll(String(CARD), '42')));
+    await forwarded(chat({ seed: CARD }));
+});
+
+test('a role tool message naming a tool is decided like a role function one', async () => {
+    await refused(chat({ messages: [{ role: 'user', content: 'hi' },
+        { role: 'tool', name: 'Shell_exec', tool_call_id: 'a', content: 'x' }] }), 403, 'TOOL_DENIED',
+        'tool message name');
+    await refused(chat({ messages: [{ role: 'tool', name: 'shell\u200b', tool_call_id: 'a',
+        content: 'x' }] }), 400, 'TOOL_NAME_INVALID', 'tool message name alphabet');
+    await forwarded(chat({ messages: [{ role: 'user', content: 'hi' },
+        { role: 'tool', name: 'calc', tool_call_id: 'a', content: 'x' }] }));
+    await forwarded(chat({ messages: [{ role: 'user', content: 'hi' },
+        { role: 'tool', name: null, tool_call_id: 'a', content: 'x' }] }));
+});
+
+test('a message member spelled in another case (read by case-insensitive upstreams) is refused', async () => {
+    // Go's encoding/json (Ollama, LocalAI) reads "TOOL_CALLS" or "tool_call\u017f" as
+    // tool_calls: a history call the view skipped would reach the upstream undecided
+    const call = [{ id: 'c1', type: 'function', function: { name: 'shell_exec', arguments: '{}' } }];
+    for (const key of ['TOOL_CALLS', 'Tool_Calls', 'tool_call\u017f']) {
+        await refused(chat({ messages: [{ role: 'user', content: 'hi' },
+            { role: 'assistant', content: null, [key]: call }] }), 400, 'INVALID_REQUEST', key);
+    }
+    await refused(chat({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant',
+        content: null, Function_Call: { name: 'shell_exec', arguments: '{}' } }] }),
+                  400, 'INVALID_REQUEST', 'Function_Call');
+    await refused(chat({ messages: [{ ROLE: 'user', role: 'user', content: 'hi' }] }),
+                  400, 'INVALID_REQUEST', 'ROLE');
+    // other members are still free (texts), and the exact spellings are read as before
+    await forwarded(chat({ messages: [{ role: 'user', content: 'hi', Extra: 'x' }] }));
 });
 
 test('the evidence pack holding these receipts verifies', async () => {

@@ -211,12 +211,48 @@ static void org_rule_ids_and_layers(void **state) {
     bw_policy_unref(platform);
 }
 
+/* Loading is bounded too: patterns just under the match limit on the load-time probe (here
+ * with the org's raised limit) cost up to 49 x the limit each; all probes of one load share one
+ * CPU budget, so a policy of many such patterns is refused in about a second, not minutes. */
+static void load_probes_are_bounded(void **state) {
+    (void)state;
+    enum { RULES = 400 };
+    size_t size = 256 + RULES * 96;
+    char *text = malloc(size);
+    assert_non_null(text);
+    size_t off = (size_t)snprintf(text, size,
+                                  "version: 1\n"
+                                  "limits: {regex_match_limit: 10000000, regex_depth_limit: "
+                                  "1000000}\n"
+                                  "rules:\n");
+    for (int i = 0; i < RULES; i++)
+        off += (size_t)snprintf(text + off, size - off,
+                                "  - id: r%d\n    match: {content: '(a?){14}a{14}$'}\n"
+                                "    effect: deny\n",
+                                i);
+    struct bw_policy *p = NULL;
+    err[0] = 0;
+    int64_t t0 = cpu_us();
+    bw_err e = bw_policy_parse(text, off, "t.yaml", &p, err, sizeof err);
+    int64_t spent = cpu_us() - t0;
+    free(text);
+    assert_int_not_equal(e, BW_OK);
+    assert_null(p);
+    assert_non_null(strstr(err, "ms of CPU"));
+    if (spent > 1800 * 1000)
+        fail_msg("the load took %lld ms of CPU", (long long)(spent / 1000));
+    /* one such pattern alone loads: the probe cost is within the budget */
+    bw_policy_unref(compile("version: 1\nrules:\n  - id: r\n    match: {content: "
+                            "'(a?){14}a{14}$'}\n    effect: deny\n"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pathological_patterns_deny_fast),
         cmocka_unit_test(org_cannot_raise_the_ceiling),
         cmocka_unit_test(content_decided_once_per_request),
         cmocka_unit_test(org_rule_ids_and_layers),
+        cmocka_unit_test(load_probes_are_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

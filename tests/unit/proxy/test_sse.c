@@ -138,6 +138,27 @@ static void cr_then_lf_across_feeds(void **state) {
     bw_sse_cleanup(&sse);
 }
 
+/* WHATWG: a leading BOM is skipped, however the bytes are split; only one, only at the start. */
+static void leading_bom_is_skipped(void **state) {
+    (void)state;
+    static const char text[] = "\xEF\xBB\xBF"
+                               "data: a\n\n\xEF\xBB\xBF"
+                               "data: b\n\n";
+    size_t n = strlen(text);
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct bw_sse sse;
+        struct seen s;
+        memset(&s, 0, sizeof s);
+        bw_sse_init(&sse, 1024);
+        assert_int_equal(bw_sse_feed(&sse, text, cut, collect, &s), BW_OK);
+        assert_int_equal(bw_sse_feed(&sse, text + cut, n - cut, collect, &s), BW_OK);
+        assert_int_equal(s.n, 2);
+        assert_string_equal(s.data[0], "a");
+        assert_string_equal(s.data[1], "<none>"); /* a second BOM is a field name's byte */
+        bw_sse_cleanup(&sse);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_split_gives_same_events),
@@ -146,6 +167,7 @@ int main(void) {
         cmocka_unit_test(unfinished_event_is_pending),
         cmocka_unit_test(spec_line_endings_and_fields),
         cmocka_unit_test(cr_then_lf_across_feeds),
+        cmocka_unit_test(leading_bom_is_skipped),
     };
     return cmocka_run_group_tests_name("sse", tests, NULL, NULL);
 }
