@@ -225,6 +225,11 @@ static int rule_match(struct eval *e, const struct bw_policy_rule *r) {
     if (!scalars_match(e, r))
         return 0;
     if (r->fields & BW_PF_TOOL) {
+        /* A tool glob costs up to its length times the name's, and a decision may try every
+         * tool rule for each of 128 tools: that work is charged to the request's budget too,
+         * so a tenant's many long globs cannot hold a worker (POLICY.md "Regex work budget"). */
+        if (bw_policy_over_budget(&e->run))
+            return -1;
         int m = tool_match(e, r);
         if (m <= 0)
             return m;

@@ -175,6 +175,11 @@ struct bw_policy_rxrun {
  * thread spend does not count against a request). */
 int64_t bw_policy_cpu_us(void);
 
+/* One tick of the decision's work against the request's budget: regex start positions (the
+ * callout), regex matches and tool-glob rules all tick; the thread's CPU clock is read every
+ * 32 ticks. 1 when the budget is spent (then run->budget is exhausted: fail closed). */
+int bw_policy_over_budget(struct bw_policy_rxrun *run);
+
 /* Makes a per-decision copy of mctx whose callout charges run (NULL on allocation failure). */
 pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
                                           struct bw_policy_rxrun *run);

@@ -205,7 +205,7 @@ int64_t bw_policy_cpu_us(void) {
  * increment, not a system call. */
 #define CLOCK_EVERY 32
 
-static int over_budget(struct bw_policy_rxrun *run) {
+int bw_policy_over_budget(struct bw_policy_rxrun *run) {
     if (run->budget->exhausted)
         return 1;
     if (++run->ticks < CLOCK_EVERY && run->start_us)
@@ -227,7 +227,7 @@ static int over_budget(struct bw_policy_rxrun *run) {
  * the pattern has. A negative return ends the whole match with that error. */
 static int on_callout(pcre2_callout_block *cb, void *arg) {
     (void)cb;
-    return over_budget(arg) ? PCRE2_ERROR_CALLOUT : 0;
+    return bw_policy_over_budget(arg) ? PCRE2_ERROR_CALLOUT : 0;
 }
 
 pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
@@ -240,7 +240,7 @@ pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
 
 int bw_policy_rx_match(struct bw_policy_rxrun *run, pcre2_match_context *mctx,
                        const struct bw_policy_rx *rx, const uint8_t *s, size_t n) {
-    if (!mctx || over_budget(run)) {
+    if (!mctx || bw_policy_over_budget(run)) {
         run->budget->exhausted = 1;
         return -1;
     }

@@ -246,6 +246,54 @@ static void load_probes_are_bounded(void **state) {
                             "'(a?){14}a{14}$'}\n    effect: deny\n"));
 }
 
+/* Tool globs are work too: many long globs against 128 declared tools (each glob compare up to
+ * its length times the name's) must deny within the request's budget, not hold the thread for
+ * the whole rules x tools product (about 0.85 s before globs were charged). */
+static void tool_globs_are_budgeted(void **state) {
+    (void)state;
+    enum { RULES = 13000, TOOLS = 128 };
+    char glob[254];
+    for (size_t i = 0; i + 1 < sizeof glob; i += 2) {
+        glob[i] = '*';
+        glob[i + 1] = 'a';
+    }
+    glob[sizeof glob - 2] = 'b';
+    glob[sizeof glob - 1] = 0;
+    size_t size = 64 + (size_t)RULES * (sizeof glob + 64);
+    char *text = malloc(size);
+    assert_non_null(text);
+    size_t off = (size_t)snprintf(text, size, "version: 1\nrules:\n");
+    for (int i = 0; i < RULES; i++)
+        off += (size_t)snprintf(text + off, size - off,
+                                "  - id: g%d\n    match: {tool: '%s'}\n    effect: deny\n", i,
+                                glob);
+    off += (size_t)snprintf(text + off, size - off, "  - id: rest\n    effect: allow\n");
+    struct bw_policy *p = NULL;
+    err[0] = 0;
+    if (bw_policy_parse(text, off, "t.yaml", &p, err, sizeof err) != BW_OK)
+        fail_msg("policy did not compile: %s", err);
+    free(text);
+    static const char name[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    struct bw_policy_tool tools[TOOLS];
+    for (int i = 0; i < TOOLS; i++) {
+        tools[i].name = name;
+        tools[i].args = NULL;
+    }
+    struct bw_policy_input in = input(NULL, 0);
+    in.tools = tools;
+    in.n_tools = TOOLS;
+    struct bw_policy_decision d;
+    int64_t t0 = cpu_us();
+    assert_int_equal(bw_policy_eval(p, &in, &d), BW_OK);
+    int64_t spent = cpu_us() - t0;
+    if (d.effect != BW_POLICY_DENY || strcmp(d.reason, BW_R_POLICY_MATCH_LIMIT) != 0)
+        fail_msg("got %s/%s after %lld us, want deny/POLICY_MATCH_LIMIT",
+                 bw_policy_effect_name(d.effect), d.reason, (long long)spent);
+    if (spent > 200000)
+        fail_msg("the deny took %lld us of CPU", (long long)spent);
+    bw_policy_unref(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pathological_patterns_deny_fast),
@@ -253,6 +301,7 @@ int main(void) {
         cmocka_unit_test(content_decided_once_per_request),
         cmocka_unit_test(org_rule_ids_and_layers),
         cmocka_unit_test(load_probes_are_bounded),
+        cmocka_unit_test(tool_globs_are_budgeted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
