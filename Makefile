@@ -79,7 +79,7 @@ asan:
 # suppressed and why.
 TSAN_ENV := TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)"
 tsan:
-	$(TSAN_ENV) $(MAKE) TSAN=1 CC=clang test
+	$(TSAN_ENV) BULWARK_TEST_CONCURRENCY=1 $(MAKE) TSAN=1 CC=clang test
 
 fuzz:
 	@mkdir -p build/fuzz

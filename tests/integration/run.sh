@@ -19,7 +19,10 @@ if [ -f "$here/package-lock.json" ]; then
 fi
 
 cd "$repo"
+# Files run two at a time; BULWARK_TEST_CONCURRENCY=1 (make tsan) runs them one at a time, so a
+# sanitizer build ten times slower does not also fight another file for the two cores.
+jobs="${BULWARK_TEST_CONCURRENCY:-2}"
 if [ "$#" -gt 0 ]; then
-    exec node --test --test-concurrency=2 --test-timeout=90000 "$@"
+    exec node --test --test-concurrency="$jobs" --test-timeout=90000 "$@"
 fi
-exec node --test --test-concurrency=2 --test-timeout=90000 tests/integration/
+exec node --test --test-concurrency="$jobs" --test-timeout=90000 tests/integration/
