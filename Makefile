@@ -19,7 +19,7 @@ ifeq ($(SANITIZE),1)
   ALL_LDFLAGS += -fsanitize=address,undefined
   BUILD   := build/asan
 else ifeq ($(TSAN),1)
-  ALL_CFLAGS  += -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+  ALL_CFLAGS  += -O1 -g -fsanitize=thread -fno-omit-frame-pointer -DBW_TSAN
   ALL_LDFLAGS += -fsanitize=thread
   BUILD   := build/tsan
 else ifeq ($(FUZZLIB),1)

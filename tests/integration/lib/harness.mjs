@@ -63,7 +63,7 @@ export function childEnv(extra = {}) {
 
 // A sanitizer (ASan/UBSan/LSan) report in a child's stderr: the first line of it, or null.
 export function sanitizerReport(stderr) {
-    const m = String(stderr).match(/^.*(ERROR: (Address|Leak|Memory|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:).*$/m);
+    const m = String(stderr).match(/^.*(ERROR: (Address|Leak|Memory|Thread)Sanitizer|WARNING: ThreadSanitizer|Sanitizer: CHECK failed|runtime error:).*$/m);
     return m ? m[0] : null;
 }
 
@@ -193,6 +193,13 @@ export class Scope {
     // Stops every process, removes the temp dirs, then fails (so the test file fails) if any
     // process printed a sanitizer report or died of a signal nobody sent it (a crash).
     async cleanup() {
+        // A server that already exited with an error: its last words go to the log, so a
+        // "connection refused" in a test has its cause next to it.
+        for (const p of this.procs)
+            if (!p.alive && p.exitCode !== 0 && /\bserve\b/.test(p.name))
+                console.error(`${p.name} (pid ${p.pid}) exited (code ${p.exitCode}, ` +
+                              `signal ${p.signal}); stderr tail:\n` +
+                              p.stderr.split('\n').slice(-25).join('\n'));
         await Promise.all(this.procs.map((p) => p.stop(3000)));
         for (const d of this.dirs) await fsp.rm(d, { recursive: true, force: true });
         const problems = [];
