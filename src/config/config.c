@@ -1,4 +1,5 @@
 #include "config/config.h"
+#include "config/config_walk.h"
 #include "util/text.h"
 
 #include <errno.h>
@@ -148,99 +149,19 @@ const struct bw_org_config *bw_config_org(const struct bw_config *c, const char 
 
 /* ---- walking the libyaml document ---- */
 
-struct walk {
-    yaml_document_t *doc;
-    const char *name;
-    char *err;
-    size_t err_size;
-    struct bw_config *c;
-    struct bw_org_config *org;       /* the org being filled by org_field */
-    struct bw_budget_limits *limits; /* the budget or plan being filled by budget_limit_field */
-    struct bw_budget_config *budget; /* the org budget being filled by budget_field */
-    struct bw_price_config *price;
-    const char *section; /* for messages: "budgets.acme", "plans.pro" */
-};
-
-static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bw_err fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...) {
-    int off = snprintf(w->err, w->err_size, "%s:%zu: ", w->name,
-                       n ? (size_t)n->start_mark.line + 1 : (size_t)0);
-    if (off < 0 || (size_t)off >= w->err_size)
-        return BW_E_INVALID;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(w->err + off, w->err_size - (size_t)off, fmt, ap);
-    va_end(ap);
-    return BW_E_INVALID;
-}
-
-static const char *scalar(const yaml_node_t *n) {
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static bw_err get_int(struct walk *w, const yaml_node_t *n, const char *key, long lo, long hi,
-                      long *out) {
-    const char *s = scalar(n);
-    if (!s || !*s)
-        return fail(w, n, "%s: expected an integer", key);
-    errno = 0;
-    char *end = NULL;
-    long v = strtol(s, &end, 10);
-    if (errno || *end)
-        return fail(w, n, "%s: expected an integer", key);
-    if (v < lo || v > hi)
-        return fail(w, n, "%s: must be between %ld and %ld", key, lo, hi);
-    *out = v;
-    return BW_OK;
-}
-
-static bw_err get_str(struct walk *w, const yaml_node_t *n, const char *key, char *out,
-                      size_t out_size) {
-    const char *s = scalar(n);
-    if (!s)
-        return fail(w, n, "%s: expected a string", key);
-    if (strlen(s) >= out_size)
-        return fail(w, n, "%s: longer than %zu bytes", key, out_size - 1);
-    memcpy(out, s, strlen(s) + 1);
-    return BW_OK;
-}
-
-typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v);
-
-/* Calls fn for each key of a mapping node; non-mappings and non-scalar keys are errors. */
-static bw_err each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn) {
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return fail(w, map, "%s: expected a mapping", what);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        const yaml_node_t *k = yaml_document_get_node(w->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
-        const char *key = scalar(k);
-        if (!key)
-            return fail(w, k, "%s: keys must be strings", what);
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(scalar(yaml_document_get_node(w->doc, q->key)), key) == 0)
-                return fail(w, k, "%s: duplicate key '%.64s'", what, key);
-        BW_TRY(fn(w, key, v));
-    }
-    return BW_OK;
-}
-
 static bw_err listen_field(struct walk *w, const yaml_node_t *v) {
     char hp[300];
-    BW_TRY(get_str(w, v, "listen", hp, sizeof hp));
+    BW_TRY(bw_cfg_str(w, v, "listen", hp, sizeof hp));
     char *colon = strrchr(hp, ':');
     if (!colon || colon == hp)
-        return fail(w, v, "listen: expected HOST:PORT");
+        return bw_cfg_fail(w, v, "listen: expected HOST:PORT");
     *colon = 0;
     char *end = NULL;
     long port = strtol(colon + 1, &end, 10);
     if (*end || colon[1] == 0 || port < 0 || port > 65535)
-        return fail(w, v, "listen: port must be 0..65535");
+        return bw_cfg_fail(w, v, "listen: port must be 0..65535");
     if (strlen(hp) >= sizeof w->c->listen_host)
-        return fail(w, v, "listen: host too long");
+        return bw_cfg_fail(w, v, "listen: host too long");
     memcpy(w->c->listen_host, hp, strlen(hp) + 1);
     w->c->listen_port = (int)port;
     return BW_OK;
@@ -250,24 +171,24 @@ static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t 
     struct bw_config *c = w->c;
     long n = 0;
     if (strcmp(key, "url") == 0)
-        return get_str(w, v, "upstream.url", c->upstream_url, sizeof c->upstream_url);
+        return bw_cfg_str(w, v, "upstream.url", c->upstream_url, sizeof c->upstream_url);
     if (strcmp(key, "api_key_env") == 0)
-        return get_str(w, v, "upstream.api_key_env", c->upstream_key_env,
+        return bw_cfg_str(w, v, "upstream.api_key_env", c->upstream_key_env,
                        sizeof c->upstream_key_env);
     if (strcmp(key, "api_key_file") == 0)
-        return get_str(w, v, "upstream.api_key_file", c->upstream_key_file,
+        return bw_cfg_str(w, v, "upstream.api_key_file", c->upstream_key_file,
                        sizeof c->upstream_key_file);
     if (strcmp(key, "connect_timeout_ms") == 0) {
-        BW_TRY(get_int(w, v, "upstream.connect_timeout_ms", 1, 600000, &n));
+        BW_TRY(bw_cfg_int(w, v, "upstream.connect_timeout_ms", 1, 600000, &n));
         c->connect_timeout_ms = (int)n;
         return BW_OK;
     }
     if (strcmp(key, "timeout_ms") == 0) {
-        BW_TRY(get_int(w, v, "upstream.timeout_ms", 1, 3600000, &n));
+        BW_TRY(bw_cfg_int(w, v, "upstream.timeout_ms", 1, 3600000, &n));
         c->timeout_ms = (int)n;
         return BW_OK;
     }
-    return fail(w, v, "upstream: unknown key '%.64s'", key);
+    return bw_cfg_fail(w, v, "upstream: unknown key '%.64s'", key);
 }
 
 /* Bounds shared with src/limits/limits.h (kept numeric here so config does not depend on it). */
@@ -275,14 +196,6 @@ static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t 
 #define TOKENS_MAX 100000000L
 #define PRICE_MAX 10000000000L
 #define BUDGET_MAX 4000000000000000000L
-
-static bw_err get_bool(struct walk *w, const yaml_node_t *n, const char *key, int *out) {
-    const char *b = scalar(n);
-    if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-        return fail(w, n, "%s: expected true or false", key);
-    *out = strcmp(b, "true") == 0;
-    return BW_OK;
-}
 
 /* The rate settings of `limits:`: <scope>_<requests|tokens>_<per_minute|burst>. */
 static int64_t *rate_key(struct bw_config *c, const char *key) {
@@ -317,32 +230,32 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
     struct bw_config *c = w->c;
     long n = 0;
     if (strcmp(key, "max_body_bytes") == 0) {
-        BW_TRY(get_int(w, v, "limits.max_body_bytes", 1024, 256L << 20, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.max_body_bytes", 1024, 256L << 20, &n));
         c->max_body_bytes = (size_t)n;
     } else if (strcmp(key, "max_json_depth") == 0) {
-        BW_TRY(get_int(w, v, "limits.max_json_depth", 2, 512, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.max_json_depth", 2, 512, &n));
         c->max_json_depth = (size_t)n;
     } else if (strcmp(key, "max_header_bytes") == 0) {
-        BW_TRY(get_int(w, v, "limits.max_header_bytes", 1024, 1L << 20, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.max_header_bytes", 1024, 1L << 20, &n));
         c->max_header_bytes = (size_t)n;
     } else if (strcmp(key, "client_timeout_s") == 0) {
-        BW_TRY(get_int(w, v, "limits.client_timeout_s", 1, 3600, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.client_timeout_s", 1, 3600, &n));
         c->client_timeout_s = (int)n;
     } else if (rate_key(c, key)) {
         char what[80];
         snprintf(what, sizeof what, "limits.%s", key);
-        BW_TRY(get_int(w, v, what, 0, RATE_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, what, 0, RATE_MAX, &n));
         *rate_key(c, key) = n;
     } else if (strcmp(key, "org_max_concurrent") == 0) {
-        BW_TRY(get_int(w, v, "limits.org_max_concurrent", 0, 1000000, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.org_max_concurrent", 0, 1000000, &n));
         c->org_max_concurrent = n;
     } else if (strcmp(key, "default_max_tokens") == 0) {
-        BW_TRY(get_int(w, v, "limits.default_max_tokens", -1, TOKENS_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, "limits.default_max_tokens", -1, TOKENS_MAX, &n));
         c->default_max_tokens = n;
     } else if (strcmp(key, "clamp_max_tokens") == 0) {
-        BW_TRY(get_bool(w, v, "limits.clamp_max_tokens", &c->clamp_max_tokens));
+        BW_TRY(bw_cfg_bool(w, v, "limits.clamp_max_tokens", &c->clamp_max_tokens));
     } else {
-        return fail(w, v, "limits: unknown key '%.64s'", key);
+        return bw_cfg_fail(w, v, "limits: unknown key '%.64s'", key);
     }
     return BW_OK;
 }
@@ -352,34 +265,34 @@ static bw_err widget_field(struct walk *w, const char *key, const yaml_node_t *v
     struct bw_config *c = w->c;
     long n = 0;
     if (strcmp(key, "model") == 0) {
-        BW_TRY(get_str(w, v, "widget.model", c->widget_model, sizeof c->widget_model));
+        BW_TRY(bw_cfg_str(w, v, "widget.model", c->widget_model, sizeof c->widget_model));
         if (!bw_text_model_ok(c->widget_model))
-            return fail(w, v, "widget.model: printable ASCII without spaces or quotes");
+            return bw_cfg_fail(w, v, "widget.model: printable ASCII without spaces or quotes");
     } else if (strcmp(key, "max_message_bytes") == 0) {
-        BW_TRY(get_int(w, v, "widget.max_message_bytes", 1, 65536, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.max_message_bytes", 1, 65536, &n));
         c->widget_max_message_bytes = (size_t)n;
     } else if (strcmp(key, "max_tokens") == 0) {
-        BW_TRY(get_int(w, v, "widget.max_tokens", 1, TOKENS_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.max_tokens", 1, TOKENS_MAX, &n));
         c->widget_max_tokens = n;
     } else if (strcmp(key, "history_messages") == 0) {
-        BW_TRY(get_int(w, v, "widget.history_messages", 0, 200, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.history_messages", 0, 200, &n));
         c->widget_history_messages = (int)n;
     } else if (strcmp(key, "history_bytes") == 0) {
-        BW_TRY(get_int(w, v, "widget.history_bytes", 0, 1L << 20, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.history_bytes", 0, 1L << 20, &n));
         c->widget_history_bytes = (size_t)n;
     } else if (strcmp(key, "max_conversation_messages") == 0) {
-        BW_TRY(get_int(w, v, "widget.max_conversation_messages", 2, 1000, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.max_conversation_messages", 2, 1000, &n));
         c->widget_max_conversation_messages = (int)n;
     } else if (strcmp(key, "requests_per_minute") == 0) {
         /* 0 turns the widget's own bucket off (the agent and org buckets still apply), and
          * its burst is then unused */
-        BW_TRY(get_int(w, v, "widget.requests_per_minute", 0, RATE_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.requests_per_minute", 0, RATE_MAX, &n));
         c->widget_requests.per_minute = n;
     } else if (strcmp(key, "requests_burst") == 0) {
-        BW_TRY(get_int(w, v, "widget.requests_burst", 1, RATE_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, "widget.requests_burst", 1, RATE_MAX, &n));
         c->widget_requests.burst = n;
     } else {
-        return fail(w, v, "widget: unknown key '%.64s'", key);
+        return bw_cfg_fail(w, v, "widget: unknown key '%.64s'", key);
     }
     return BW_OK;
 }
@@ -387,29 +300,29 @@ static bw_err widget_field(struct walk *w, const char *key, const yaml_node_t *v
 static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
     if (strcmp(key, "batch_max") == 0) {
-        BW_TRY(get_int(w, v, "ledger.batch_max", 1, 65536, &n));
+        BW_TRY(bw_cfg_int(w, v, "ledger.batch_max", 1, 65536, &n));
         w->c->ledger_batch_max = (size_t)n;
     } else if (strcmp(key, "fsync") == 0) {
-        const char *b = scalar(v);
+        const char *b = bw_cfg_scalar(v);
         if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return fail(w, v, "ledger.fsync: expected true or false");
+            return bw_cfg_fail(w, v, "ledger.fsync: expected true or false");
         w->c->ledger_fsync = strcmp(b, "true") == 0;
     } else if (strcmp(key, "sign_each") == 0) {
-        const char *b = scalar(v);
+        const char *b = bw_cfg_scalar(v);
         if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return fail(w, v, "ledger.sign_each: expected true or false");
+            return bw_cfg_fail(w, v, "ledger.sign_each: expected true or false");
         w->c->ledger_sign_each = strcmp(b, "true") == 0;
     } else if (strcmp(key, "batch_wait_us") == 0) {
-        BW_TRY(get_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
+        BW_TRY(bw_cfg_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;
     } else if (strcmp(key, "commit_interval_us") == 0) {
-        BW_TRY(get_int(w, v, "ledger.commit_interval_us", 0, 1000000, &n));
+        BW_TRY(bw_cfg_int(w, v, "ledger.commit_interval_us", 0, 1000000, &n));
         w->c->ledger_commit_interval_us = (int)n;
     } else if (strcmp(key, "preallocate_bytes") == 0) {
-        BW_TRY(get_int(w, v, "ledger.preallocate_bytes", 0, 1L << 30, &n));
+        BW_TRY(bw_cfg_int(w, v, "ledger.preallocate_bytes", 0, 1L << 30, &n));
         w->c->ledger_preallocate = (size_t)n;
     } else {
-        return fail(w, v, "ledger: unknown key '%.64s'", key);
+        return bw_cfg_fail(w, v, "ledger: unknown key '%.64s'", key);
     }
     return BW_OK;
 }
@@ -417,30 +330,30 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
 static bw_err keys_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
     if (strcmp(key, "rotation_grace_s") == 0) {
-        BW_TRY(get_int(w, v, "keys.rotation_grace_s", 0, 30L * 86400, &n));
+        BW_TRY(bw_cfg_int(w, v, "keys.rotation_grace_s", 0, 30L * 86400, &n));
         w->c->key_rotation_grace_s = n;
     } else {
-        return fail(w, v, "keys: unknown key '%.64s'", key);
+        return bw_cfg_fail(w, v, "keys: unknown key '%.64s'", key);
     }
     return BW_OK;
 }
 
 static bw_err org_field(struct walk *w, const char *key, const yaml_node_t *v) {
     if (strcmp(key, "allowed_models") != 0)
-        return fail(w, v, "orgs.%s: unknown key '%.64s'", w->org->name, key);
+        return bw_cfg_fail(w, v, "orgs.%s: unknown key '%.64s'", w->org->name, key);
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail(w, v, "allowed_models: expected a list");
+        return bw_cfg_fail(w, v, "allowed_models: expected a list");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n > BW_CONFIG_MAX_MODELS)
-        return fail(w, v, "allowed_models: more than %d entries", BW_CONFIG_MAX_MODELS);
+        return bw_cfg_fail(w, v, "allowed_models: more than %d entries", BW_CONFIG_MAX_MODELS);
     w->org->allowed_models = calloc(n ? n : 1, sizeof(char *));
     if (!w->org->allowed_models)
         return BW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
-        const char *s = scalar(item);
+        const char *s = bw_cfg_scalar(item);
         if (!s || !bw_text_model_ok(s))
-            return fail(w, item, "allowed_models: invalid model name");
+            return bw_cfg_fail(w, item, "allowed_models: invalid model name");
         w->org->allowed_models[i] = strdup(s);
         if (!w->org->allowed_models[i])
             return BW_E_NOMEM;
@@ -452,11 +365,11 @@ static bw_err org_field(struct walk *w, const char *key, const yaml_node_t *v) {
 static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (c->n_orgs >= BW_CONFIG_MAX_ORGS)
-        return fail(w, v, "orgs: more than %d orgs", BW_CONFIG_MAX_ORGS);
+        return bw_cfg_fail(w, v, "orgs: more than %d orgs", BW_CONFIG_MAX_ORGS);
     if (strlen(key) == 0 || strlen(key) > 63 || !bw_text_model_ok(key))
-        return fail(w, v, "orgs: invalid org name");
+        return bw_cfg_fail(w, v, "orgs: invalid org name");
     if (bw_config_org(c, key))
-        return fail(w, v, "orgs: '%.64s' listed twice", key);
+        return bw_cfg_fail(w, v, "orgs: '%.64s' listed twice", key);
     struct bw_org_config *orgs = realloc(c->orgs, (c->n_orgs + 1) * sizeof *orgs);
     if (!orgs)
         return BW_E_NOMEM;
@@ -467,42 +380,42 @@ static bw_err orgs_field(struct walk *w, const char *key, const yaml_node_t *v) 
     if (!o->name)
         return BW_E_NOMEM;
     w->org = o;
-    return each_pair(w, v, key, org_field);
+    return bw_cfg_each_pair(w, v, key, org_field);
 }
 
 static bw_err billing_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     long n;
     if (strcmp(key, "stripe_secret_env") == 0)
-        return get_str(w, v, "billing.stripe_secret_env", c->billing_stripe_secret_env,
+        return bw_cfg_str(w, v, "billing.stripe_secret_env", c->billing_stripe_secret_env,
                        sizeof c->billing_stripe_secret_env);
     if (strcmp(key, "stripe_secret_file") == 0)
-        return get_str(w, v, "billing.stripe_secret_file", c->billing_stripe_secret_file,
+        return bw_cfg_str(w, v, "billing.stripe_secret_file", c->billing_stripe_secret_file,
                        sizeof c->billing_stripe_secret_file);
     if (strcmp(key, "standard_secret_env") == 0)
-        return get_str(w, v, "billing.standard_secret_env", c->billing_standard_secret_env,
+        return bw_cfg_str(w, v, "billing.standard_secret_env", c->billing_standard_secret_env,
                        sizeof c->billing_standard_secret_env);
     if (strcmp(key, "standard_secret_file") == 0)
-        return get_str(w, v, "billing.standard_secret_file", c->billing_standard_secret_file,
+        return bw_cfg_str(w, v, "billing.standard_secret_file", c->billing_standard_secret_file,
                        sizeof c->billing_standard_secret_file);
     if (strcmp(key, "free_plan") == 0) {
         BW_TRY(
-            get_str(w, v, "billing.free_plan", c->billing_free_plan, sizeof c->billing_free_plan));
+            bw_cfg_str(w, v, "billing.free_plan", c->billing_free_plan, sizeof c->billing_free_plan));
         if (!bw_text_model_ok(c->billing_free_plan))
-            return fail(w, v, "billing.free_plan: invalid plan name");
+            return bw_cfg_fail(w, v, "billing.free_plan: invalid plan name");
         return BW_OK;
     }
     if (strcmp(key, "tolerance_s") == 0) {
-        BW_TRY(get_int(w, v, "billing.tolerance_s", 1, 3600, &n));
+        BW_TRY(bw_cfg_int(w, v, "billing.tolerance_s", 1, 3600, &n));
         c->billing_tolerance_s = (int)n;
         return BW_OK;
     }
     if (strcmp(key, "max_body_bytes") == 0) {
-        BW_TRY(get_int(w, v, "billing.max_body_bytes", 1024, 16L << 20, &n));
+        BW_TRY(bw_cfg_int(w, v, "billing.max_body_bytes", 1024, 16L << 20, &n));
         c->billing_max_body_bytes = (size_t)n;
         return BW_OK;
     }
-    return fail(w, v, "billing: unknown key '%.64s'", key);
+    return bw_cfg_fail(w, v, "billing: unknown key '%.64s'", key);
 }
 
 /* monthly_tokens / monthly_cost_micros of a budget or plan (absent = unlimited). */
@@ -511,13 +424,13 @@ static bw_err budget_limit_field(struct walk *w, const char *key, const yaml_nod
     char what[160];
     snprintf(what, sizeof what, "%s.%.64s", w->section, key);
     if (strcmp(key, "monthly_tokens") == 0) {
-        BW_TRY(get_int(w, v, what, 0, BUDGET_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, what, 0, BUDGET_MAX, &n));
         w->limits->monthly_tokens = n;
     } else if (strcmp(key, "monthly_cost_micros") == 0) {
-        BW_TRY(get_int(w, v, what, 0, BUDGET_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, what, 0, BUDGET_MAX, &n));
         w->limits->monthly_cost_micros = n;
     } else {
-        return fail(w, v, "%s: unknown key '%.64s'", w->section, key);
+        return bw_cfg_fail(w, v, "%s: unknown key '%.64s'", w->section, key);
     }
     return BW_OK;
 }
@@ -525,12 +438,12 @@ static bw_err budget_limit_field(struct walk *w, const char *key, const yaml_nod
 static bw_err agent_budget_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_budget_config *b = w->budget;
     if (b->n_agents >= BW_CONFIG_MAX_AGENTS)
-        return fail(w, v, "budgets.%s.agents: more than %d agents", b->org, BW_CONFIG_MAX_AGENTS);
+        return bw_cfg_fail(w, v, "budgets.%s.agents: more than %d agents", b->org, BW_CONFIG_MAX_AGENTS);
     if (!bw_text_model_ok(key) || strlen(key) > 63)
-        return fail(w, v, "budgets.%s.agents: invalid agent name", b->org);
+        return bw_cfg_fail(w, v, "budgets.%s.agents: invalid agent name", b->org);
     for (size_t i = 0; i < b->n_agents; i++)
         if (strcmp(b->agents[i].agent, key) == 0)
-            return fail(w, v, "budgets.%s.agents: '%.64s' listed twice", b->org, key);
+            return bw_cfg_fail(w, v, "budgets.%s.agents: '%.64s' listed twice", b->org, key);
     struct bw_agent_budget_config *a = realloc(b->agents, (b->n_agents + 1) * sizeof *a);
     if (!a)
         return BW_E_NOMEM;
@@ -546,14 +459,14 @@ static bw_err agent_budget_field(struct walk *w, const char *key, const yaml_nod
     snprintf(section, sizeof section, "budgets.%s.agents.%s", b->org, key);
     w->section = section;
     w->limits = &ab->limits;
-    bw_err e = each_pair(w, v, section, budget_limit_field);
+    bw_err e = bw_cfg_each_pair(w, v, section, budget_limit_field);
     w->section = NULL;
     return e;
 }
 
 static bw_err budget_field(struct walk *w, const char *key, const yaml_node_t *v) {
     if (strcmp(key, "agents") == 0)
-        return each_pair(w, v, "agents", agent_budget_field);
+        return bw_cfg_each_pair(w, v, "agents", agent_budget_field);
     char section[160];
     snprintf(section, sizeof section, "budgets.%s", w->budget->org);
     w->section = section;
@@ -566,11 +479,11 @@ static bw_err budget_field(struct walk *w, const char *key, const yaml_node_t *v
 static bw_err budgets_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (c->n_budgets >= BW_CONFIG_MAX_ORGS)
-        return fail(w, v, "budgets: more than %d orgs", BW_CONFIG_MAX_ORGS);
+        return bw_cfg_fail(w, v, "budgets: more than %d orgs", BW_CONFIG_MAX_ORGS);
     if (strlen(key) > 63 || !bw_text_model_ok(key))
-        return fail(w, v, "budgets: invalid org name");
+        return bw_cfg_fail(w, v, "budgets: invalid org name");
     if (bw_config_budget(c, key))
-        return fail(w, v, "budgets: '%.64s' listed twice", key);
+        return bw_cfg_fail(w, v, "budgets: '%.64s' listed twice", key);
     struct bw_budget_config *b = realloc(c->budgets, (c->n_budgets + 1) * sizeof *b);
     if (!b)
         return BW_E_NOMEM;
@@ -583,7 +496,7 @@ static bw_err budgets_field(struct walk *w, const char *key, const yaml_node_t *
     if (!nb->org)
         return BW_E_NOMEM;
     w->budget = nb;
-    return each_pair(w, v, key, budget_field);
+    return bw_cfg_each_pair(w, v, key, budget_field);
 }
 
 static bw_err price_field(struct walk *w, const char *key, const yaml_node_t *v) {
@@ -591,13 +504,13 @@ static bw_err price_field(struct walk *w, const char *key, const yaml_node_t *v)
     char what[200];
     snprintf(what, sizeof what, "prices.%s.%.64s", w->price->model, key);
     if (strcmp(key, "prompt_per_1m_micros") == 0) {
-        BW_TRY(get_int(w, v, what, 0, PRICE_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, what, 0, PRICE_MAX, &n));
         w->price->prompt_per_1m_micros = n;
     } else if (strcmp(key, "completion_per_1m_micros") == 0) {
-        BW_TRY(get_int(w, v, what, 0, PRICE_MAX, &n));
+        BW_TRY(bw_cfg_int(w, v, what, 0, PRICE_MAX, &n));
         w->price->completion_per_1m_micros = n;
     } else {
-        return fail(w, v, "prices.%s: unknown key '%.64s'", w->price->model, key);
+        return bw_cfg_fail(w, v, "prices.%s: unknown key '%.64s'", w->price->model, key);
     }
     return BW_OK;
 }
@@ -605,11 +518,11 @@ static bw_err price_field(struct walk *w, const char *key, const yaml_node_t *v)
 static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (c->n_prices >= BW_CONFIG_MAX_MODELS)
-        return fail(w, v, "prices: more than %d models", BW_CONFIG_MAX_MODELS);
+        return bw_cfg_fail(w, v, "prices: more than %d models", BW_CONFIG_MAX_MODELS);
     if (!bw_text_model_ok(key))
-        return fail(w, v, "prices: invalid model name");
+        return bw_cfg_fail(w, v, "prices: invalid model name");
     if (bw_config_price(c, key))
-        return fail(w, v, "prices: '%.64s' listed twice", key);
+        return bw_cfg_fail(w, v, "prices: '%.64s' listed twice", key);
     struct bw_price_config *p = realloc(c->prices, (c->n_prices + 1) * sizeof *p);
     if (!p)
         return BW_E_NOMEM;
@@ -625,27 +538,27 @@ static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v
         int seen = 0;
         for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
              q++) {
-            const char *k = scalar(yaml_document_get_node(w->doc, q->key));
+            const char *k = bw_cfg_scalar(yaml_document_get_node(w->doc, q->key));
             seen += k && (strcmp(k, "prompt_per_1m_micros") == 0 ||
                           strcmp(k, "completion_per_1m_micros") == 0);
         }
         if (seen != 2)
-            return fail(w, v,
+            return bw_cfg_fail(w, v,
                         "prices.%.64s: needs prompt_per_1m_micros and "
                         "completion_per_1m_micros",
                         key);
     }
-    return each_pair(w, v, key, price_field);
+    return bw_cfg_each_pair(w, v, key, price_field);
 }
 
 static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (c->n_plans >= BW_CONFIG_MAX_PLANS)
-        return fail(w, v, "plans: more than %d plans", BW_CONFIG_MAX_PLANS);
+        return bw_cfg_fail(w, v, "plans: more than %d plans", BW_CONFIG_MAX_PLANS);
     if (strlen(key) > 31 || !bw_text_model_ok(key))
-        return fail(w, v, "plans: invalid plan name (printable, up to 31 bytes)");
+        return bw_cfg_fail(w, v, "plans: invalid plan name (printable, up to 31 bytes)");
     if (bw_config_plan(c, key))
-        return fail(w, v, "plans: '%.64s' listed twice", key);
+        return bw_cfg_fail(w, v, "plans: '%.64s' listed twice", key);
     struct bw_plan_config *p = realloc(c->plans, (c->n_plans + 1) * sizeof *p);
     if (!p)
         return BW_E_NOMEM;
@@ -661,7 +574,7 @@ static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v)
     snprintf(section, sizeof section, "plans.%s", key);
     w->section = section;
     w->limits = &np->limits;
-    bw_err e = each_pair(w, v, section, budget_limit_field);
+    bw_err e = bw_cfg_each_pair(w, v, section, budget_limit_field);
     w->section = NULL;
     return e;
 }
@@ -671,26 +584,26 @@ static bw_err plans_field(struct walk *w, const char *key, const yaml_node_t *v)
 static bw_err egress_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (strcmp(key, "allow") != 0)
-        return fail(w, v, "egress: unknown key '%.64s'", key);
+        return bw_cfg_fail(w, v, "egress: unknown key '%.64s'", key);
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail(w, v, "egress.allow: expected a list");
+        return bw_cfg_fail(w, v, "egress.allow: expected a list");
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n > BW_EGRESS_ALLOW_MAX)
-        return fail(w, v, "egress.allow: more than %d entries", BW_EGRESS_ALLOW_MAX);
+        return bw_cfg_fail(w, v, "egress.allow: more than %d entries", BW_EGRESS_ALLOW_MAX);
     if (c->egress_allow)
-        return fail(w, v, "egress.allow: given twice");
+        return bw_cfg_fail(w, v, "egress.allow: given twice");
     c->egress_allow = calloc(n ? n : 1, sizeof(char *));
     if (!c->egress_allow)
         return BW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
-        const char *s = scalar(item);
+        const char *s = bw_cfg_scalar(item);
         if (!s || !*s)
-            return fail(w, item, "egress.allow: expected CIDR or HOST:PORT strings");
+            return bw_cfg_fail(w, item, "egress.allow: expected CIDR or HOST:PORT strings");
         struct bw_egress_policy *p = NULL;
         char why[BW_EGRESS_WHY_SIZE];
         if (bw_egress_policy_new(&s, 1, &p, why, sizeof why) != BW_OK)
-            return fail(w, item, "egress.allow: '%.80s': %s", s, why);
+            return bw_cfg_fail(w, item, "egress.allow: '%.80s': %s", s, why);
         bw_egress_policy_free(p);
         c->egress_allow[i] = strdup(s);
         if (!c->egress_allow[i])
@@ -703,11 +616,11 @@ static bw_err egress_field(struct walk *w, const char *key, const yaml_node_t *v
 /* An API base URL: https:// (or http:// for a local test server), no trailing slash. */
 static bw_err api_base_field(struct walk *w, const yaml_node_t *v, const char *key, char *out,
                              size_t size) {
-    BW_TRY(get_str(w, v, key, out, size));
+    BW_TRY(bw_cfg_str(w, v, key, out, size));
     size_t n = strlen(out);
     if ((strncmp(out, "https://", 8) != 0 && strncmp(out, "http://", 7) != 0) || n < 9 ||
         out[n - 1] == '/')
-        return fail(w, v, "%s: expected an http(s) URL without a trailing slash", key);
+        return bw_cfg_fail(w, v, "%s: expected an http(s) URL without a trailing slash", key);
     return BW_OK;
 }
 
@@ -715,7 +628,7 @@ static bw_err connections_field(struct walk *w, const char *key, const yaml_node
     struct bw_config *c = w->c;
     long n = 0;
     if (strcmp(key, "allow_http") == 0)
-        return get_bool(w, v, "connections.allow_http", &c->connections_allow_http);
+        return bw_cfg_bool(w, v, "connections.allow_http", &c->connections_allow_http);
     if (strcmp(key, "github_api_url") == 0)
         return api_base_field(w, v, "connections.github_api_url", c->connections_github_api,
                               sizeof c->connections_github_api);
@@ -723,24 +636,24 @@ static bw_err connections_field(struct walk *w, const char *key, const yaml_node
         return api_base_field(w, v, "connections.notion_api_url", c->connections_notion_api,
                               sizeof c->connections_notion_api);
     if (strcmp(key, "verify_timeout_ms") == 0) {
-        BW_TRY(get_int(w, v, "connections.verify_timeout_ms", 100, 60000, &n));
+        BW_TRY(bw_cfg_int(w, v, "connections.verify_timeout_ms", 100, 60000, &n));
         c->connections_verify_timeout_ms = n;
         return BW_OK;
     }
-    return fail(w, v, "connections: unknown key '%.64s'", key);
+    return bw_cfg_fail(w, v, "connections: unknown key '%.64s'", key);
 }
 
 static bw_err outbox_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     if (strcmp(key, "max_attempts") == 0)
-        return get_int(w, v, "outbox.max_attempts", 1, 1000, &c->outbox_max_attempts);
+        return bw_cfg_int(w, v, "outbox.max_attempts", 1, 1000, &c->outbox_max_attempts);
     if (strcmp(key, "backoff_base_ms") == 0)
-        return get_int(w, v, "outbox.backoff_base_ms", 10, 3600000, &c->outbox_backoff_base_ms);
+        return bw_cfg_int(w, v, "outbox.backoff_base_ms", 10, 3600000, &c->outbox_backoff_base_ms);
     if (strcmp(key, "backoff_max_ms") == 0)
-        return get_int(w, v, "outbox.backoff_max_ms", 10, 86400000, &c->outbox_backoff_max_ms);
+        return bw_cfg_int(w, v, "outbox.backoff_max_ms", 10, 86400000, &c->outbox_backoff_max_ms);
     if (strcmp(key, "poll_ms") == 0)
-        return get_int(w, v, "outbox.poll_ms", 10, 60000, &c->outbox_poll_ms);
-    return fail(w, v, "outbox: unknown key '%.64s'", key);
+        return bw_cfg_int(w, v, "outbox.poll_ms", 10, 60000, &c->outbox_poll_ms);
+    return bw_cfg_fail(w, v, "outbox: unknown key '%.64s'", key);
 }
 
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
@@ -748,46 +661,46 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
     if (strcmp(key, "listen") == 0)
         return listen_field(w, v);
     if (strcmp(key, "workers") == 0) {
-        BW_TRY(get_int(w, v, "workers", 0, 256, &n));
+        BW_TRY(bw_cfg_int(w, v, "workers", 0, 256, &n));
         w->c->workers = (int)n;
         return BW_OK;
     }
     if (strcmp(key, "policy") == 0)
-        return get_str(w, v, "policy", w->c->policy, sizeof w->c->policy);
+        return bw_cfg_str(w, v, "policy", w->c->policy, sizeof w->c->policy);
     if (strcmp(key, "database") == 0) {
-        BW_TRY(get_str(w, v, "database", w->c->database, sizeof w->c->database));
+        BW_TRY(bw_cfg_str(w, v, "database", w->c->database, sizeof w->c->database));
         if (strncmp(w->c->database, "postgres://", 11) != 0 &&
             strncmp(w->c->database, "postgresql://", 13) != 0)
-            return fail(w, v, "database: expected a postgres:// or postgresql:// URL");
+            return bw_cfg_fail(w, v, "database: expected a postgres:// or postgresql:// URL");
         return BW_OK;
     }
     if (strcmp(key, "upstream") == 0)
-        return each_pair(w, v, "upstream", upstream_field);
+        return bw_cfg_each_pair(w, v, "upstream", upstream_field);
     if (strcmp(key, "limits") == 0)
-        return each_pair(w, v, "limits", limits_field);
+        return bw_cfg_each_pair(w, v, "limits", limits_field);
     if (strcmp(key, "ledger") == 0)
-        return each_pair(w, v, "ledger", ledger_field);
+        return bw_cfg_each_pair(w, v, "ledger", ledger_field);
     if (strcmp(key, "widget") == 0)
-        return each_pair(w, v, "widget", widget_field);
+        return bw_cfg_each_pair(w, v, "widget", widget_field);
     if (strcmp(key, "keys") == 0)
-        return each_pair(w, v, "keys", keys_field);
+        return bw_cfg_each_pair(w, v, "keys", keys_field);
     if (strcmp(key, "orgs") == 0)
-        return each_pair(w, v, "orgs", orgs_field);
+        return bw_cfg_each_pair(w, v, "orgs", orgs_field);
     if (strcmp(key, "billing") == 0)
-        return each_pair(w, v, "billing", billing_field);
+        return bw_cfg_each_pair(w, v, "billing", billing_field);
     if (strcmp(key, "budgets") == 0)
-        return each_pair(w, v, "budgets", budgets_field);
+        return bw_cfg_each_pair(w, v, "budgets", budgets_field);
     if (strcmp(key, "prices") == 0)
-        return each_pair(w, v, "prices", prices_field);
+        return bw_cfg_each_pair(w, v, "prices", prices_field);
     if (strcmp(key, "plans") == 0)
-        return each_pair(w, v, "plans", plans_field);
+        return bw_cfg_each_pair(w, v, "plans", plans_field);
     if (strcmp(key, "egress") == 0)
-        return each_pair(w, v, "egress", egress_field);
+        return bw_cfg_each_pair(w, v, "egress", egress_field);
     if (strcmp(key, "connections") == 0)
-        return each_pair(w, v, "connections", connections_field);
+        return bw_cfg_each_pair(w, v, "connections", connections_field);
     if (strcmp(key, "outbox") == 0)
-        return each_pair(w, v, "outbox", outbox_field);
-    return fail(w, v, "unknown key '%.64s'", key);
+        return bw_cfg_each_pair(w, v, "outbox", outbox_field);
+    return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 
 /* Cross-section checks: both secret sources of one scheme is ambiguous; a rate burst without
@@ -795,16 +708,16 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
 static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
     struct bw_config *c = w->c;
     if (c->billing_stripe_secret_env[0] && c->billing_stripe_secret_file[0])
-        return fail(w, root, "billing: set stripe_secret_env or stripe_secret_file, not both");
+        return bw_cfg_fail(w, root, "billing: set stripe_secret_env or stripe_secret_file, not both");
     if (c->billing_standard_secret_env[0] && c->billing_standard_secret_file[0])
-        return fail(w, root, "billing: set standard_secret_env or standard_secret_file, not both");
+        return bw_cfg_fail(w, root, "billing: set standard_secret_env or standard_secret_file, not both");
     const struct bw_rate_config *rates[] = {&c->key_requests, &c->key_tokens,   &c->agent_requests,
                                             &c->agent_tokens, &c->org_requests, &c->org_tokens};
     for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
         if (rates[i]->burst && !rates[i]->per_minute)
-            return fail(w, root, "limits: a *_burst is set without its *_per_minute");
+            return bw_cfg_fail(w, root, "limits: a *_burst is set without its *_per_minute");
     if (c->outbox_backoff_base_ms > c->outbox_backoff_max_ms)
-        return fail(w, root, "outbox: backoff_base_ms is above backoff_max_ms");
+        return bw_cfg_fail(w, root, "outbox: backoff_base_ms is above backoff_max_ms");
     return BW_OK;
 }
 
@@ -833,7 +746,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
         result = BW_E_INVALID;
         goto out;
     }
-    BW_GOTO(each_pair(&w, root, "configuration", top_field));
+    BW_GOTO(bw_cfg_each_pair(&w, root, "configuration", top_field));
     BW_GOTO(check_spend(&w, root));
     bw_sha256(text, len, c->sha256);
 out:

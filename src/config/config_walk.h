@@ -1,0 +1,46 @@
+/* config_walk.h: the strict YAML walk shared by the config's section readers (internal to
+ * src/config/). A section reader is a field_fn called once per key of its mapping; it reads the
+ * value with the typed getters below and names the file, line and key in every error. New
+ * sections go in their own config_<topic>.c and one line in top_field (config.c). */
+#ifndef BW_CONFIG_CONFIG_WALK_H
+#define BW_CONFIG_CONFIG_WALK_H
+
+#include <stddef.h>
+#include <yaml.h>
+
+#include "config/config.h"
+#include "util/err.h"
+
+struct walk {
+    yaml_document_t *doc;
+    const char *name;
+    char *err;
+    size_t err_size;
+    struct bw_config *c;
+    struct bw_org_config *org;       /* the org being filled by org_field */
+    struct bw_budget_limits *limits; /* the budget or plan being filled by budget_limit_field */
+    struct bw_budget_config *budget; /* the org budget being filled by budget_field */
+    struct bw_price_config *price;
+    const char *section; /* for messages: "budgets.acme", "plans.pro" */
+};
+
+typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v);
+
+/* Writes "FILE:LINE: message" to w->err; returns BW_E_INVALID. */
+bw_err bw_cfg_fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The scalar's text, or NULL for a mapping or sequence. */
+const char *bw_cfg_scalar(const yaml_node_t *n);
+/* A decimal integer in [lo, hi]. */
+bw_err bw_cfg_int(struct walk *w, const yaml_node_t *n, const char *key, long lo, long hi,
+                  long *out);
+/* A string that fits out_size with its NUL. */
+bw_err bw_cfg_str(struct walk *w, const yaml_node_t *n, const char *key, char *out,
+                  size_t out_size);
+/* true or false, nothing else. */
+bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *out);
+/* Calls fn for each key of a mapping; a non-mapping, a non-string key or a duplicate key is an
+ * error. */
+bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn);
+
+#endif
