@@ -105,12 +105,16 @@ function testExists(idx, file, name) {
         return re.test(text) ? null : `${file} registers no cmocka test ${name}`;
     }
     const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const re = new RegExp(`\\b(test|it|describe)\\(\\s*(['"\`])${esc}\\2`);
+    // A quote inside the title may be escaped in the source ('org\'s').
+    const q = esc.replace(/'/g, "\\\\?'");
+    const re = new RegExp(`\\b(test|it|describe)\\(\\s*(['"\`])${q}\\2`);
     return re.test(text) ? null : `${file} declares no test titled "${name}"`;
 }
 
 function looksLikePath(tok, strict) {
     if (/\s/.test(tok) || /^[a-z]+:\/\//.test(tok)) return false;
+    // Host paths are not repository files: absolute ones, and DIR/..., OPS/... placeholders.
+    if (tok.startsWith('/') || /^[A-Z][A-Z0-9_]*\//.test(tok)) return false;
     if (ROOT_FILES.includes(tok)) return true;
     if (TOP.some((t) => tok.startsWith(t))) return true;
     return strict && EXT.test(tok) && /^[A-Za-z0-9_.*\/-]+$/.test(tok) && tok.includes('/');
