@@ -2,7 +2,8 @@
 // names a file, function, route or test that does not exist"). The security documents
 // (docs/security/*.md, SECURITY.md) are checked strictly: every backticked repository path,
 // `function()`, `bw_identifier`, `METHOD /route` and `test file: "title"` must exist
-// (conventions: docs/security/MODEL.md "How to read these pages"). The other documents are
+// (conventions: docs/security/MODEL.md "How to read these pages"), and a function named with its
+// file (`f()` (`src/x.c`), `f()` in `src/x.c`) must be defined there. The other documents are
 // checked for paths under the source folders, functions, routes and tests. The checker itself
 // is shown to refuse each kind of broken reference, so a silent pass cannot hide a broken one.
 import { test } from 'node:test';
@@ -57,6 +58,8 @@ test('the checker refuses each kind of broken reference', () => {
         '`tests/integration/no_such.test.mjs: "x"`',
         '`tests/unit/http/test_framing.c: no_such_cmocka_test`',
         '`docs/security/*.nosuch`',
+        '`bw_policy_budget_init()` (`src/policy/engine_match.c`)',
+        '`bw_http_head_check()` in `src/http/server_guard.c`',
     ];
     for (const line of broken) {
         const errs = checkText(idx, 'docs/security/X.md', `text ${line} text\n`, { strict: true });
@@ -67,6 +70,8 @@ test('the checker refuses each kind of broken reference', () => {
         '`bw_vault_rewrap`', '`GET /healthz`', '`POST /api/v1/keys/{id}/revoke`',
         '`GET /v1/models`', '`POST /widget/v1/{public_key}/chat`',
         '`tests/unit/http/test_framing.c: bearer_is_exact`', '`tests/integration/*.test.mjs`',
+        '`bw_policy_budget_init()` (`src/policy/engine_eval.c`)',
+        '`bw_http_head_check()` in `src/http/framing.c`',
     ];
     for (const line of good) {
         const errs = checkText(idx, 'docs/security/X.md', `text ${line} text\n`, { strict: true });

@@ -33,6 +33,8 @@ export function indexRepo(root) {
     const files = walk(root).map((p) => relative(root, p));
     const src = files.filter((f) => f.startsWith('src/'));
     const functions = new Set();
+    const where = new Map(); // function name -> files that define it (.c) or declare it (.h)
+    const at = (name, f) => where.set(name, (where.get(name) || new Set()).add(f));
     const words = new Set();
     const routes = []; // {method|null, path}
     for (const f of src) {
@@ -43,14 +45,19 @@ export function indexRepo(root) {
             // line) and is not a prototype: the line does not end with ';'.
             for (const line of text.split('\n')) {
                 let m = line.match(/^[A-Za-z_][A-Za-z0-9_ \t*]*?\b([A-Za-z_][A-Za-z0-9_]*)\(/);
-                if (m && !/;\s*$/.test(line) && !/^(return|if|while|for|switch)\b/.test(line))
-                    functions.add(m[1]);
+                if (m && !/^(return|if|while|for|switch)\b/.test(line)) {
+                    if (!/;\s*$/.test(line)) functions.add(m[1]);
+                    if (!/;\s*$/.test(line) || f.endsWith('.h')) at(m[1], f);
+                }
                 m = line.match(/^#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)\(/);
-                if (m) functions.add(m[1]);
+                if (m) { functions.add(m[1]); at(m[1], f); }
             }
         }
         if (f.endsWith('.sql'))
-            for (const m of text.matchAll(/FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(/gi)) functions.add(m[1]);
+            for (const m of text.matchAll(/FUNCTION\s+([a-z_][a-z0-9_]*)\s*\(/gi)) {
+                functions.add(m[1]);
+                at(m[1], f);
+            }
         const isApi = /^src\/api\/[^/]+\.c$/.test(f);
         if (isApi || f === 'src/proxy/proxy_worker.c') {
             for (const line of text.split('\n')) {
@@ -64,7 +71,7 @@ export function indexRepo(root) {
             }
         }
     }
-    return { root, files, fileSet: new Set(files), functions, words, routes };
+    return { root, files, fileSet: new Set(files), functions, where, words, routes };
 }
 
 function globToRe(g) {
@@ -101,7 +108,8 @@ function testExists(idx, file, name) {
     if (!idx.fileSet.has(file)) return `no such test file ${file}`;
     const text = readFileSync(join(idx.root, file), 'utf8');
     if (file.endsWith('.c')) {
-        const re = new RegExp(`cmocka_unit_test(_setup|_teardown|_setup_teardown)?\\(\\s*${name}\\b`);
+        const re = new RegExp(
+            `cmocka_unit_test(_setup|_teardown|_setup_teardown)?\\(\\s*${name}\\b`);
         return re.test(text) ? null : `${file} registers no cmocka test ${name}`;
     }
     const esc = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -134,6 +142,11 @@ export function checkText(idx, docPath, text, { strict }) {
             const target = m[1].split('#')[0];
             if (!target || /^[a-z]+:/.test(m[1])) continue;
             if (!fileExists(idx, target, docDir)) bad(m[1], 'link target does not exist');
+        }
+        // `name()` (`src/x.c`) and `name()` in `src/x.c`: the function must be in that file.
+        for (const m of line.matchAll(/`([A-Za-z_]\w*)\(\)`(?: \(| in )`(src\/[^`]+\.[ch])`/g)) {
+            if (idx.functions.has(m[1]) && !(idx.where.get(m[1]) || new Set()).has(m[2]))
+                bad(`${m[1]}() in ${m[2]}`, `${m[1]}() is not defined in ${m[2]}`);
         }
         for (const m of line.matchAll(/`([^`]+)`/g)) {
             const tok = m[1].trim();
