@@ -37,6 +37,7 @@ export function indexRepo(root) {
     const at = (name, f) => where.set(name, (where.get(name) || new Set()).add(f));
     const words = new Set();
     const routes = []; // {method|null, path}
+    const literals = new Set(); // every "/..." string literal of src/**/*.c
     for (const f of src) {
         const text = readFileSync(join(root, f), 'utf8');
         for (const w of text.match(/\b[A-Za-z_][A-Za-z0-9_]*\b/g) || []) words.add(w);
@@ -58,6 +59,8 @@ export function indexRepo(root) {
                 functions.add(m[1]);
                 at(m[1], f);
             }
+        if (f.endsWith('.c'))
+            for (const m of text.matchAll(/"(\/[A-Za-z0-9_./{}-]*)"/g)) literals.add(m[1]);
         const isApi = /^src\/api\/[^/]+\.c$/.test(f);
         if (isApi || f === 'src/proxy/proxy_worker.c') {
             for (const line of text.split('\n')) {
@@ -71,7 +74,8 @@ export function indexRepo(root) {
             }
         }
     }
-    return { root, files, fileSet: new Set(files), functions, where, words, routes };
+    return { root, files, fileSet: new Set(files), functions, where, words, routes,
+        literals };
 }
 
 function globToRe(g) {
@@ -97,6 +101,9 @@ function fileExists(idx, p, docDir) {
 
 function routeExists(idx, method, path) {
     path = path.split(/[?[]/)[0]; // a query or an optional query ([?x=1]) is not routed
+    // Outside /api/ and /v1/ a route may live in its own listener's file (e.g. a metrics
+    // listener): a string literal equal to the path anywhere in src/ stands for it.
+    if (!/^\/(api|v1|widget)\//.test(path) && idx.literals.has(path)) return true;
     return idx.routes.some((r) => {
         if (r.method && r.method !== method) return false;
         if (r.path === path) return true;
