@@ -3,8 +3,9 @@
 // (docs/security/*.md, SECURITY.md) are checked strictly: every backticked repository path,
 // `function()`, `bw_identifier`, `METHOD /route` and `test file: "title"` must exist
 // (conventions: docs/security/MODEL.md "How to read these pages"), and a function named with its
-// file (`f()` (`src/x.c`), `f()` in `src/x.c`) must be defined there. The other documents are
-// checked for paths under the source folders, functions, routes and tests. The checker itself
+// file (`f()` (`src/x.c`), `f()`, `src/x.c`, `f()` in `src/x.c`) must be defined there. The
+// other documents are checked for paths under the source folders, functions, routes and tests,
+// and functions named with their file. The checker itself
 // is shown to refuse each kind of broken reference, so a silent pass cannot hide a broken one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

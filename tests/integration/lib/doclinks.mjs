@@ -151,7 +151,7 @@ export function checkText(idx, docPath, text, { strict }) {
             if (!fileExists(idx, target, docDir)) bad(m[1], 'link target does not exist');
         }
         // `name()` (`src/x.c`) and `name()` in `src/x.c`: the function must be in that file.
-        for (const m of line.matchAll(/`([A-Za-z_]\w*)\(\)`(?: \(| in )`(src\/[^`]+\.[ch])`/g)) {
+        for (const m of line.matchAll(/`([A-Za-z_]\w*)\(\)`(?: \(|, | in )`(src\/[^`]+\.[ch])`/g)) {
             if (idx.functions.has(m[1]) && !(idx.where.get(m[1]) || new Set()).has(m[2]))
                 bad(`${m[1]}() in ${m[2]}`, `${m[1]}() is not defined in ${m[2]}`);
         }
