@@ -353,7 +353,8 @@ static int setup_transport(struct serve_state *st) {
     if (!t.tls_on)
         return 0;
     char err[600];
-    bw_err e = bw_tls_new(st->cfg.tls_cert_file, st->cfg.tls_key_file, &st->tls, err, sizeof err);
+    bw_err e = bw_tls_new(st->cfg.tls_cert_file, st->cfg.tls_key_file,
+                          (int)st->cfg.client_timeout_s, &st->tls, err, sizeof err);
     if (e != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "%s", e == BW_E_NOMEM ? "out of memory" : err);
     return 0;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,7 +38,68 @@ struct bw_tls {
     SSL_CTX *ctx; /* current context for new connections; under mu */
     char *cert_file;
     char *key_file;
+    int handshake_timeout_s;
 };
+
+/* The SSL ex_data slot that holds a connection's handshake deadline. Written once, by
+ * pthread_once in bw_tls_new (main thread, before any worker starts); read-only afterwards. */
+static int deadline_index = -1;
+/* Guards deadline_index's one-time setup. */
+static pthread_once_t deadline_once = PTHREAD_ONCE_INIT;
+
+/* ---- handshake deadline ----
+ * evhttp's timeout is an idle timeout, re-armed by every byte, and the strict-HTTP slowloris
+ * guard only sees plaintext: a client trickling its handshake would hold a connection for
+ * ever. So each connection gets a timer when it is accepted; if the handshake has not finished
+ * when it fires, the socket is shut down (evhttp then sees the error and frees the
+ * connection). The timer lives in the SSL's ex_data and is freed with the SSL, on the
+ * connection's worker thread, when the bufferevent is freed. */
+struct handshake_deadline {
+    struct event *timer;
+    SSL *ssl;
+};
+
+static void deadline_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                          void *argp) {
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    struct handshake_deadline *d = ptr;
+    if (d) {
+        event_free(d->timer);
+        free(d);
+    }
+}
+
+static void deadline_setup(void) {
+    deadline_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, deadline_free);
+}
+
+static void deadline_fire(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct handshake_deadline *d = arg;
+    int sfd = SSL_get_fd(d->ssl);
+    if (!SSL_is_init_finished(d->ssl) && sfd >= 0)
+        shutdown(sfd, SHUT_RDWR);
+}
+
+static bw_err arm_deadline(struct event_base *base, SSL *ssl, int seconds) {
+    struct handshake_deadline *d = calloc(1, sizeof *d);
+    if (!d)
+        return BW_E_NOMEM;
+    d->ssl = ssl;
+    d->timer = evtimer_new(base, deadline_fire, d);
+    if (!d->timer || !SSL_set_ex_data(ssl, deadline_index, d)) {
+        event_free(d->timer);
+        free(d);
+        return BW_E_NOMEM;
+    }
+    struct timeval tv = {seconds, 0};
+    return evtimer_add(d->timer, &tv) == 0 ? BW_OK : BW_E_NOMEM; /* d now freed with ssl */
+}
 
 /* PEM_read_bio_PrivateKey would prompt on the terminal for an encrypted key: never. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u) {
@@ -198,11 +261,14 @@ out:
     return result;
 }
 
-bw_err bw_tls_new(const char *cert_file, const char *key_file, struct bw_tls **out, char *err,
-                  size_t err_size) {
+bw_err bw_tls_new(const char *cert_file, const char *key_file, int handshake_timeout_s,
+                  struct bw_tls **out, char *err, size_t err_size) {
+    if (pthread_once(&deadline_once, deadline_setup) != 0 || deadline_index < 0)
+        return BW_E_NOMEM;
     struct bw_tls *t = calloc(1, sizeof *t);
     if (!t)
         return BW_E_NOMEM;
+    t->handshake_timeout_s = handshake_timeout_s > 0 ? handshake_timeout_s : 30;
     t->cert_file = strdup(cert_file);
     t->key_file = strdup(key_file);
     if (!t->cert_file || !t->key_file || pthread_mutex_init(&t->mu, NULL) != 0) {
@@ -284,6 +350,10 @@ struct bufferevent *bw_tls_bev(struct event_base *base, void *arg) {
     SSL_CTX_free(ctx);
     if (!ssl)
         return NULL;
+    if (arm_deadline(base, ssl, t->handshake_timeout_s) != BW_OK) {
+        SSL_free(ssl);
+        return NULL;
+    }
     /* fd -1: evhttp sets the accepted socket (BEV_CTRL_SET_FD starts the handshake). Free
      * closes the socket and frees ssl. */
     struct bufferevent *bev = bufferevent_openssl_socket_new(

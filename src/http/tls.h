@@ -30,10 +30,13 @@ struct bufferevent;
 struct event_base;
 struct bw_tls;
 
-/* Loads cert_file and key_file (borrowed; copied). err gets a message that may name the files
- * but never holds key material. Errors: BW_E_INVALID (a file fails a check), BW_E_NOMEM. */
-bw_err bw_tls_new(const char *cert_file, const char *key_file, struct bw_tls **out, char *err,
-                  size_t err_size) BW_MUST_CHECK;
+/* Loads cert_file and key_file (borrowed; copied). A connection whose handshake has not
+ * finished handshake_timeout_s after it was accepted is cut (a trickled handshake would
+ * otherwise re-arm evhttp's idle timeout for ever). err gets a message that may name the files
+ * but never holds key material. Errors: BW_E_INVALID (a file fails a check), BW_E_NOMEM.
+ * Main thread, before the workers start. */
+bw_err bw_tls_new(const char *cert_file, const char *key_file, int handshake_timeout_s,
+                  struct bw_tls **out, char *err, size_t err_size) BW_MUST_CHECK;
 
 /* Reloads both files into a new context and swaps it in for new connections. On any error the
  * running context stays and err says why. Main thread (the SIGHUP handler). */

@@ -13,6 +13,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
+import net from 'node:net';
 import tls from 'node:tls';
 import { Scope, initData, configYaml, run, runCommand, sleep, waitFor, sseData,
          RECEIPT_ID_RE } from './lib/harness.mjs';
@@ -111,6 +112,7 @@ function tlsYaml(cert, key, address = '127.0.0.1:0') {
 async function writeConfig(data, extraYaml, o = {}) {
     const configPath = path.join(data.dir, 'test-config.yaml');
     let yaml = configYaml({ upstream: o.upstream ?? 'mock', apiKeyEnv: null,
+                            clientTimeoutS: o.clientTimeoutS ?? 30,
                             orgs: { default: ['gpt-4o-mini'] } });
     if (o.listen) yaml = yaml.replace(/^listen: .*$/m, `listen: ${o.listen}`);
     await fsp.writeFile(configPath, yaml + extraYaml);
@@ -476,3 +478,31 @@ test('listen: off serves TLS only', async () => {
     assert.equal(s.proc.exitCode, 0);
 });
 
+
+test('a trickled handshake is cut at client_timeout_s, though every byte re-arms the idle timer', async () => {
+    const data = await initData(scope);
+    await makeServerCert(pki.dir, pki.ca, '7007', path.join(data.dir, 'c.pem'),
+                         path.join(data.dir, 'k.pem'));
+    const configPath = await writeConfig(data, tlsYaml('c.pem', 'k.pem'), { clientTimeoutS: 2 });
+    const s = await serve(data, configPath);
+    // a ClientHello record header, then its body one byte every 400 ms (well inside the idle
+    // timeout each time)
+    const sock = net.connect(s.tlsPort, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const t0 = Date.now();
+    let closedAt = null;
+    sock.on('close', () => { closedAt = Date.now(); });
+    sock.on('error', () => {});
+    sock.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]));
+    while (closedAt === null && Date.now() - t0 < 12000) {
+        await sleep(400);
+        if (!sock.destroyed) sock.write(Buffer.from([0x01]));
+    }
+    assert.ok(closedAt !== null, 'the connection was still open after 12 s of trickling');
+    assert.ok(closedAt - t0 < 6000, `cut after ${closedAt - t0} ms`);
+    // a normal client is unaffected
+    const r = await runCommand('curl', ['-sS', '--cacert', pki.ca.ca,
+                                        `https://127.0.0.1:${s.tlsPort}/healthz`]);
+    assert.equal(r.stdout, '{"status":"ok"}');
+    await s.proc.stop();
+});

@@ -105,7 +105,7 @@ static void missing_files_are_refused_naming_them(void **state) {
     (void)state;
     struct bw_tls *t = NULL;
     char err[600] = "";
-    assert_int_equal(bw_tls_new("/nonexistent/cert.pem", "/nonexistent/key.pem", &t, err,
+    assert_int_equal(bw_tls_new("/nonexistent/cert.pem", "/nonexistent/key.pem", 30, &t, err,
                                 sizeof err),
                      BW_E_INVALID);
     assert_null(t);
