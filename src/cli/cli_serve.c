@@ -506,8 +506,12 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     bw_gateway_app(&st->gw, &app);
     struct bw_server *server = NULL;
     int port = 0;
-    if (bw_server_start(&so, &app, &server, &port) != BW_OK)
+    if (bw_server_start(&so, &app, &server, &port) != BW_OK) {
+        if (!so.host[0])
+            return bw_cli_fail(&bw_cmd_serve, "cannot serve TLS on %s:%d", so.tls_host,
+                               so.tls_port);
         return bw_cli_fail(&bw_cmd_serve, "cannot serve on %s:%d", so.host, so.port);
+    }
     if (st->tls) {
         char what[256];
         bw_tls_describe(st->tls, what, sizeof what);

@@ -394,6 +394,62 @@ test('SIGHUP with a broken certificate, a mismatched key or a world-readable key
     assert.ok(!/PRIVATE KEY/.test(gw.proc.stderr));
 });
 
+test('SIGHUP reloads racing new connections on every worker: every request is served', async () => {
+    const cert = path.join(gw.dir, 'tls/cert.pem');
+    const key = path.join(gw.dir, 'tls/key.pem');
+    const pairs = [];
+    for (const serial of ['8008', '9009']) {
+        const c = path.join(pki.dir, `race-${serial}.pem`);
+        const k = path.join(pki.dir, `race-${serial}.key`);
+        await makeServerCert(pki.dir, pki.ca, serial, c, k);
+        pairs.push({ serial, cert: await fsp.readFile(c), key: await fsp.readFile(k) });
+    }
+    const ca = fs.readFileSync(pki.ca.ca);
+    const get = () => new Promise((resolve, reject) => {
+        const req = https.get({ host: '127.0.0.1', port: gw.tlsPort, path: '/healthz', ca,
+                                servername: 'localhost', agent: false }, (res) => {
+            const serial = res.socket.getPeerCertificate().serialNumber;
+            let body = '';
+            res.on('data', (d) => { body += d; });
+            res.on('end', () => resolve({ status: res.statusCode, body, serial }));
+        });
+        req.on('error', reject);
+    });
+    let stop = false;
+    const seen = new Set();
+    let served = 0;
+    const client = async () => {
+        while (!stop) {
+            const r = await get();
+            assert.equal(r.status, 200);
+            assert.equal(r.body, '{"status":"ok"}');
+            seen.add(r.serial);
+            served++;
+        }
+    };
+    const clients = Array.from({ length: 4 }, client);
+    const reloads = (gw.proc.stderr.match(/TLS certificate reloaded/g) || []).length;
+    for (let i = 0; i < 8; i++) {
+        const p = pairs[i % 2];
+        await fsp.writeFile(`${key}.new`, p.key, { mode: 0o600 });
+        await fsp.rename(`${key}.new`, key);
+        await fsp.writeFile(`${cert}.new`, p.cert);
+        await fsp.rename(`${cert}.new`, cert);
+        gw.proc.kill('SIGHUP');
+        // one reload at a time: signals do not queue, and the next pair's renames must not
+        // land while this one is read
+        await waitFor(() => (gw.proc.stderr.match(/TLS certificate reloaded/g) || []).length >=
+                            reloads + i + 1, { what: `reload ${i + 1}`, timeoutMs: 15000 });
+        await sleep(100);
+    }
+    stop = true;
+    await Promise.all(clients);
+    assert.ok(served >= 8, `${served} requests served`);
+    assert.ok(seen.has('8008') || seen.has('9009'), [...seen].join(','));
+    assert.equal(await peerSerial(gw.tlsPort), '9009');
+    assert.ok(gw.proc.alive);
+});
+
 // ---- refused at start ----
 
 async function startRefused(extraYaml, o = {}) {
