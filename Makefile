@@ -3,7 +3,7 @@
 # ThreadSanitizer (clang, build/tsan; any report fails the run); `make fuzz` builds
 # the libFuzzer targets (clang). Sources are found by wildcard: one folder per module under src/.
 CC       ?= cc
-PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
+PKGS     := libevent libevent_pthreads libevent_openssl libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
             libpcre2-8 libidn2
 BUILD    ?= build
 HARDEN   := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE

@@ -144,6 +144,15 @@ struct bw_config {
     long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
     long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
 
+    /* listen_tls, allow_plain_http (config_tls.c): the TLS listener, which adds to the plain
+     * `listen` one (`listen: off` turns that off). Paths are resolved against the config's
+     * folder at load; empty tls_cert_file = no TLS listener. */
+    char tls_host[64];
+    int tls_port;
+    char tls_cert_file[4096];
+    char tls_key_file[4096];
+    int allow_plain_http; /* a plain listener on a non-loopback address is refused without it */
+
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
 
