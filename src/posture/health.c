@@ -21,6 +21,9 @@ struct dep_state {
     enum bw_health_class f_class;
     int64_t f_latency_us, ok_latency_us;
     enum bw_health_class last_error; /* kept after recovery */
+    /* the prober's check is the same work traffic does (the store: a statement on the same
+     * server), so a later successful round ends a held failure at once */
+    int probe_clears;
 };
 
 /* The process's registry. Owner: this file; every field is read and written under mu, held
@@ -146,6 +149,7 @@ void bw_health_probed(enum bw_health_dep d, enum bw_health_status st, enum bw_he
     pthread_mutex_lock(&reg.mu);
     struct dep_state *s = &reg.deps[d];
     s->probed = 1;
+    s->probe_clears = d == BW_HEALTH_STORE;
     s->p_status = st;
     s->p_class = st == BW_HEALTH_UP ? BW_HC_NONE : (c == BW_HC_NONE ? BW_HC_FAILED : c);
     s->p_checked_ms = now;
@@ -209,7 +213,8 @@ static void effective(const struct dep_state *s, int64_t now, struct bw_health_e
         out->status = BW_HEALTH_DOWN;
         out->checked_ms = s->p_checked_ms;
         out->latency_us = s->p_latency_us;
-    } else if (s->fail_ms && s->fail_ms >= s->ok_ms && now - s->fail_ms < BW_HEALTH_HOLD_MS) {
+    } else if (s->fail_ms && s->fail_ms >= s->ok_ms && now - s->fail_ms < BW_HEALTH_HOLD_MS &&
+               !(s->probe_clears && s->probed && s->p_checked_ms > s->fail_ms)) {
         out->status = s->f_status;
         out->checked_ms = s->fail_ms;
         out->latency_us = s->f_latency_us;

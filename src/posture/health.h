@@ -13,8 +13,9 @@
  *     connect to the upstream's host and port (never a model call).
  * A failure reported by traffic holds the dependency at that status for BW_HEALTH_HOLD_MS after
  * the last failure, unless a success is reported after it or the prober itself sees the
- * dependency down; so a failure that only real work can see (a write refused by a file size
- * limit) is visible to readiness, and readiness recovers by itself once it stops.
+ * dependency down (or, for the store, whose probe is a statement like any other, sees it up
+ * again); so a failure that only real work can see (a write refused by a file size limit) is
+ * visible to readiness, and readiness recovers by itself once it stops.
  *
  * What leaves this module is names and enum values only: a status, a class from the fixed list
  * below, integers. No error message, URL, host, path or secret is ever stored here, so no view

@@ -160,7 +160,7 @@ static void *loop(void *arg) {
 
 /* "http[s]://[userinfo@]host[:port][/...]" (host may be [v6]) into host and port. 0 on
  * success. */
-static int split_url(const char *url, char *host, size_t host_size, char port[8]) {
+int bw_health_split_url(const char *url, char *host, size_t host_size, char port[8]) {
     const char *auth;
     if (strncmp(url, "http://", 7) == 0) {
         auth = url + 7;
@@ -217,7 +217,7 @@ bw_err bw_health_start(const struct bw_health_probe_opts *o) {
     p->interval_ms = o->interval_ms > 0 ? o->interval_ms : 1000;
     p->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 1000;
     if (o->upstream_url && o->upstream_url[0] &&
-        split_url(o->upstream_url, p->host, sizeof p->host, p->port) != 0) {
+        bw_health_split_url(o->upstream_url, p->host, sizeof p->host, p->port) != 0) {
         free(p);
         return BW_E_INVALID;
     }
