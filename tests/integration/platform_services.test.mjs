@@ -193,6 +193,8 @@ for (const backend of ['sqlite', 'pg']) {
         assert.equal(seen(await readyz(w.port)).status, 200, 'the upstream is not a readiness dependency');
         assert.equal((await request(w.port, { path: '/healthz' })).status, 200);
         assert.equal((await api(w.port, 'GET', '/api/v1/keys', w.A.admin)).status, 200);
+        const so = await api(w.port, 'GET', '/api/v1/signoff/readiness', w.A.admin);
+        assert.equal(so.status, 200, so.text);
         await up.reopen();
         await waitFor(async () => {
             const v = await services(w, w.op);
