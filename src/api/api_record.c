@@ -18,7 +18,6 @@
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "policy/reasons.h"
-#include "posture/health.h"
 #include "proxy/proxy.h"
 #include "store/sql.h"
 #include "util/codec.h"
@@ -85,7 +84,6 @@ void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *call
 }
 
 void bw_api_reply_ledger_error(struct evhttp_request *req) {
-    bw_health_report(BW_HEALTH_LEDGER, BW_HEALTH_DOWN, BW_HC_UNWRITABLE, -1);
     bw_http_reply_error(req, 503, BW_R_LEDGER_UNAVAILABLE,
                         "the receipt could not be made durable: nothing was changed", NULL, NULL);
 }

@@ -263,15 +263,23 @@ size_t bw_health_connections(const char *org_id, struct bw_health_conn *out, siz
     return n;
 }
 
+/* Readiness reads the prober's verdict only. Traffic reports can be provoked by a caller (a
+ * statement that fails on its input, an upstream answering 5xx to one request); letting them
+ * flip /readyz would let any tenant take every replica out of rotation. */
+static int probed_down(enum bw_health_dep d) {
+    pthread_mutex_lock(&reg.mu);
+    const struct dep_state *s = &reg.deps[d];
+    int down = !reg.monitored || !s->probed || s->p_status == BW_HEALTH_DOWN;
+    pthread_mutex_unlock(&reg.mu);
+    return down;
+}
+
 int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out, size_t size) {
-    struct bw_health_entry store, ledger;
-    bw_health_get(BW_HEALTH_STORE, &store);
-    bw_health_get(BW_HEALTH_LEDGER, &ledger);
     const char *failing[5];
     size_t n = 0;
-    if (store.status == BW_HEALTH_DOWN)
+    if (probed_down(BW_HEALTH_STORE))
         failing[n++] = "store";
-    if (ledger.status == BW_HEALTH_DOWN)
+    if (probed_down(BW_HEALTH_LEDGER))
         failing[n++] = "ledger";
     if (!signer_ok)
         failing[n++] = "signer";

@@ -9,13 +9,14 @@
  *     an upstream call's result, a ledger append that failed, a store failure, an outbox
  *     delivery;
  *   - a prober thread (bw_health_start) checks every interval: a ping through its own store
- *     handle, the ledger's state and its directory's writability and free space, and a TCP
- *     connect to the upstream's host and port (never a model call).
- * A failure reported by traffic holds the dependency at that status for BW_HEALTH_HOLD_MS after
- * the last failure, unless a success is reported after it or the prober itself sees the
- * dependency down (or, for the store, whose probe is a statement like any other, sees it up
- * again); so a failure that only real work can see (a write refused by a file size limit) is
- * visible to readiness, and readiness recovers by itself once it stops.
+ *     handle, the ledger's state (frozen, its last batch write), its directory's writability
+ *     and free space, and a TCP connect to the upstream's host and port (never a model call).
+ * A failure reported by traffic holds the entry at that status for BW_HEALTH_HOLD_MS after the
+ * last failure, unless a success is reported after it or the prober itself sees the dependency
+ * down (or, for the store, whose probe is a statement like any other, sees it up again).
+ * Readiness (bw_health_readyz) reads the prober's verdicts only: a caller can provoke a traffic
+ * failure, and that must not take replicas out of rotation. The ledger's write failures reach
+ * the prober through the ledger's own record (bw_ledger_write_state), not through traffic.
  *
  * What leaves this module is names and enum values only: a status, a class from the fixed list
  * below, integers. No error message, URL, host, path or secret is ever stored here, so no view
@@ -80,8 +81,8 @@ enum bw_health_class bw_health_class_of_http(long status);
 
 /* ---- feeds ---- */
 
-/* What real work just saw for d: status UP clears a held failure; DEGRADED or DOWN holds it for
- * BW_HEALTH_HOLD_MS. latency_us < 0: unknown. */
+/* What real work just saw for d (the services view; never readiness): status UP clears a held
+ * failure; DEGRADED or DOWN holds it for BW_HEALTH_HOLD_MS. latency_us < 0: unknown. */
 void bw_health_report(enum bw_health_dep d, enum bw_health_status st, enum bw_health_class c,
                       int64_t latency_us);
 
@@ -116,8 +117,8 @@ size_t bw_health_connections(const char *org_id, struct bw_health_conn *out, siz
 
 /* GET /readyz: writes the body into out and returns the HTTP status: 200
  * {"status":"ready"}, or 503 {"status":"not_ready","failing":[names]} naming each of store,
- * ledger, signer, policy that is not usable (store or ledger DOWN; signer_ok / policy_ok 0),
- * and "draining" when stopping. out must hold 160 bytes. */
+ * ledger, signer, policy that is not usable (store or ledger DOWN by the prober, or never
+ * probed; signer_ok / policy_ok 0), and "draining" when stopping. out must hold 160 bytes. */
 int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out, size_t size);
 
 /* ---- the prober ---- */

@@ -64,6 +64,17 @@ static void probe_store(struct prober *p) {
     bw_health_probed(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, lat);
 }
 
+/* The ledger's own record of its writes: a batch that failed to write (and nothing made
+ * durable since) keeps it down for BW_HEALTH_HOLD_MS after that failure. */
+static enum bw_health_class ledger_writes(struct bw_ledger *l) {
+    int64_t fail_ms;
+    int err, recovered;
+    bw_ledger_write_state(l, &fail_ms, &err, &recovered);
+    if (!fail_ms || recovered || bw_now_ms() - fail_ms >= BW_HEALTH_HOLD_MS)
+        return BW_HC_NONE;
+    return err == ENOSPC || err == EDQUOT ? BW_HC_DISK_FULL : BW_HC_UNWRITABLE;
+}
+
 static void probe_ledger(struct prober *p) {
     int64_t t0 = bw_mono_us();
     enum bw_health_class c = BW_HC_NONE;
@@ -79,6 +90,8 @@ static void probe_ledger(struct prober *p) {
         c = BW_HC_UNWRITABLE;
     else if ((uint64_t)vfs.f_bavail * vfs.f_frsize < LEDGER_MIN_FREE_BYTES)
         c = BW_HC_DISK_FULL;
+    else
+        c = ledger_writes(p->ledger);
     bw_health_probed(BW_HEALTH_LEDGER, c == BW_HC_NONE ? BW_HEALTH_UP : BW_HEALTH_DOWN, c,
                      bw_mono_us() - t0);
 }

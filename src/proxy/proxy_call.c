@@ -180,14 +180,11 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
 static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
     struct bw_call *c = arg;
     if (err != BW_OK) {
-        bw_health_report(BW_HEALTH_LEDGER, BW_HEALTH_DOWN,
-                         bw_ledger_frozen(c->w->gw->ledger) ? BW_HC_FROZEN : BW_HC_UNWRITABLE, -1);
         bw_error("proxy: decision receipt not durable (%s): denying", bw_err_str(err));
         bw_call_fail(c, 503, BW_R_LEDGER_UNAVAILABLE,
                      "the evidence ledger is unavailable; nothing was forwarded", NULL);
         return;
     }
-    bw_health_report(BW_HEALTH_LEDGER, BW_HEALTH_UP, BW_HC_NONE, -1);
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
     if (c->decision.effect == BW_POLICY_REQUIRE_APPROVAL && c->review_create) {

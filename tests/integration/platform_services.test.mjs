@@ -221,8 +221,10 @@ for (const backend of ['sqlite', 'pg']) {
             }
         }
         assertError(refusedCall, 503, 'LEDGER_UNAVAILABLE');
-        const nr = seen(await readyz(w.port));
-        assert.equal(nr.status, 503, nr.text);
+        const nr = seen(await waitFor(async () => {
+            const r = await readyz(w.port);
+            return r.status === 503 ? r : null;
+        }, { timeoutMs: 3000, intervalMs: 100, what: 'readyz naming the ledger' }));
         assert.equal(nr.json.status, 'not_ready');
         assert.ok(nr.json.failing.includes('ledger'), nr.text);
         assert.deepEqual(Object.keys(nr.json).sort(), ['failing', 'status']);

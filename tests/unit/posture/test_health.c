@@ -124,6 +124,16 @@ static void readyz_names_only(void **state) {
     assert_int_equal(bw_health_readyz(0, 0, 1, body, sizeof body), 503);
     assert_string_equal(body, "{\"status\":\"not_ready\",\"failing\":[\"store\",\"ledger\","
                               "\"signer\",\"policy\",\"draining\"]}");
+    /* traffic alone never flips readiness: a caller can provoke a failing statement */
+    bw_health_probed(BW_HEALTH_STORE, BW_HEALTH_UP, BW_HC_NONE, 1);
+    bw_health_probed(BW_HEALTH_LEDGER, BW_HEALTH_UP, BW_HC_NONE, 1);
+    tick();
+    bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
+    bw_health_report(BW_HEALTH_LEDGER, BW_HEALTH_DOWN, BW_HC_UNWRITABLE, -1);
+    assert_int_equal(bw_health_readyz(1, 1, 0, body, sizeof body), 200);
+    struct bw_health_entry e;
+    bw_health_get(BW_HEALTH_STORE, &e); /* the services view does show it */
+    assert_int_equal(e.status, BW_HEALTH_DOWN);
     /* degraded is not failing */
     bw_health_probed(BW_HEALTH_STORE, BW_HEALTH_DEGRADED, BW_HC_TIMEOUT, 1);
     bw_health_probed(BW_HEALTH_LEDGER, BW_HEALTH_UP, BW_HC_NONE, 1);
