@@ -90,7 +90,8 @@ void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
         break;
     default:
-        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
+        if (e == BW_E_UNAVAILABLE) /* the services view (posture/health.h), not readiness */
+            bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
                             NULL);
         break;
