@@ -232,6 +232,17 @@ for (const backend of ['sqlite', 'pg']) {
         assert.equal(dep(lv, 'ledger').status, 'down', lv.text);
         assert.equal(dep(lv, 'ledger').last_error, 'unwritable', lv.text);
         assert.equal((await request(w.port, { path: '/healthz' })).status, 200);
+        // every write must now grow the file: an admin change is refused and changes nothing
+        await sleep(300);
+        prlimit(w.proc.pid, fs.statSync(ledgerPath(w.dir)).size);
+        const keysBefore = (await api(w.port, 'GET', '/api/v1/keys', w.A.admin)).json.data.length;
+        assertError(await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', name: 'nope' }),
+                    503, 'LEDGER_UNAVAILABLE');
+        assert.equal((await api(w.port, 'GET', '/api/v1/keys', w.A.admin)).json.data.length, keysBefore,
+                     'a key was made without its receipt');
+        // what only reads durable evidence keeps working
+        assert.equal((await request(w.port, { path: '/api/v1/ledger/checkpoint' })).status, 200);
+        assert.equal((await api(w.port, 'GET', '/api/v1/signoff/readiness', w.A.admin)).status, 200);
         prlimit(w.proc.pid, 'unlimited');
         limited = false;
         await waitFor(async () => ((await readyz(w.port)).status === 200 ? true : null),
