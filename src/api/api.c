@@ -8,6 +8,7 @@
 
 #include "http/reply.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include "proxy/proxy.h"
 #include "store/identity.h"
 #include "util/log.h"
@@ -23,6 +24,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_connections,
     bw_api_routes_policies,
     bw_api_routes_review,
+    bw_api_routes_platform,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
@@ -88,6 +90,8 @@ void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
         break;
     default:
+        if (e == BW_E_UNAVAILABLE) /* the services view (posture/health.h), not readiness */
+            bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
                             NULL);
         break;
@@ -137,6 +141,7 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
                             NULL);
         return;

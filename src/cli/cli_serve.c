@@ -28,6 +28,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "posture/health.h"
 #include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
@@ -431,6 +432,11 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)
         return rc;
+    /* The dependency-health prober (posture/health.h): its first round runs now, so /readyz
+     * answers from real checks as soon as the gateway listens. */
+    struct bw_health_probe_opts ho = {st->gw.db_path, st->ledger, upstream, 1000, 1000};
+    if ((e = bw_health_start(&ho)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot start the health prober (%s)", bw_err_str(e));
     if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)
         return bw_cli_fail(cmd, "out of memory");
     st->gw.cfg = &st->cfg;
@@ -441,6 +447,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 }
 
 static void teardown(struct serve_state *st) {
+    bw_health_stop(); /* first: it borrows the ledger */
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_org_policies_free(st->gw.org_policies);

@@ -223,7 +223,11 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
         return;
     }
     if (write_all(l) != 0) {
-        roll_back(l, &saved, errno);
+        int err = errno;
+        atomic_store(&l->write_recovered, 0);
+        atomic_store(&l->write_errno, err);
+        atomic_store(&l->write_fail_ms, bw_now_ms());
+        roll_back(l, &saved, err);
         fail_batch(batch);
         return;
     }
@@ -236,6 +240,7 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
         fail_batch(batch);
         return;
     }
+    atomic_store(&l->write_recovered, 1);
     l->file_end += l->wbuf.len;
     if (l->alloc_end < l->file_end)
         l->alloc_end = l->file_end;

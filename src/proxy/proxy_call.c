@@ -15,6 +15,7 @@
 #include "ledger/ledger.h"
 #include "limits/meter.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include <sodium.h>
 
 #include "proxy/proxy_internal.h"
@@ -289,6 +290,7 @@ static int identify(struct bw_call *c) {
         return -1;
     }
     if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL);
         return -1;
     }

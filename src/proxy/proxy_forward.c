@@ -11,9 +11,11 @@
 
 #include "http/reply.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define MAX_STREAM_MS (3600L * 1000) /* hard cap on one streamed answer */
 #define RESPONSE_JSON_DEPTH 64
@@ -313,10 +315,39 @@ static void finish_buffered(struct bw_call *c, long status) {
                     ok ? "ok" : "upstream_error");
 }
 
+/* What this transfer says about the upstream (posture/health.h). An org's own key that the
+ * upstream refuses (BYOK) says nothing about the platform's upstream; a refusal by the
+ * governance (ABORTED) says nothing either. */
+static void report_upstream(const struct bw_call *c, enum bw_upstream_result r, long status) {
+    int64_t lat = bw_mono_us() - c->forward_us;
+    switch (r) {
+    case BW_UP_OK:
+        if (status >= 500)
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_HTTP_5XX, lat);
+        else if ((status == 401 || status == 403) && !c->byok_auth)
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_AUTH, lat);
+        else
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_UP, BW_HC_NONE, lat);
+        break;
+    case BW_UP_TIMEOUT:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_TIMEOUT, lat);
+        break;
+    case BW_UP_CONNECT:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DOWN, BW_HC_NETWORK, lat);
+        break;
+    case BW_UP_ERROR:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_NETWORK, lat);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
     (void)ct;
     struct bw_call *c = arg;
     c->xfer = NULL;
+    report_upstream(c, r, status);
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
     int governed = c->policy && bw_route_is_chat(c->route);
@@ -427,6 +458,7 @@ void bw_forward_start(struct bw_call *c) {
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .timeout_ms = c->stream ? MAX_STREAM_MS : cfg->timeout_ms,
     };
+    c->forward_us = bw_mono_us();
     if (c->stream) {
         /* Streams get an idle deadline instead of a total one: first byte, then each event. */
         c->idle_ev = evtimer_new(c->w->base, on_idle, c);

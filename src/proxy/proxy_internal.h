@@ -150,6 +150,7 @@ struct bw_call {
     struct event *gone_ev; /* deferred cancel after the client went away */
     struct event *idle_ev; /* stream idle timeout */
     char *byok_auth;       /* the org's own "Bearer <key>" (sodium_malloc), or NULL */
+    int64_t forward_us;    /* when the upstream request started (health latency) */
     /* a prepared call (bw_call_begin_prepared) */
     const struct bw_call_hooks *hooks;
     void *hook_arg;
