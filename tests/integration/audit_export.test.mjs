@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fsp from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { Scope, request, postJson, assertError, postWebhook, receipts, predicate } from './lib/harness.mjs';
@@ -300,5 +301,75 @@ for (const backend of ['sqlite', 'pg']) describe(`audit export (${backend})`, { 
             assert.equal(e.status, 400, `${q}: ${e.text}`);
             assert.equal(e.json.error.code, 'INVALID_REQUEST');
         }
+    });
+});
+
+// The gateway's resident memory (kB) from /proc.
+const rssKb = async (pid) => Number((await fsp.readFile(`/proc/${pid}/status`, 'utf8')).match(/VmRSS:\s+(\d+)/)[1]);
+
+// Starts an export and stops reading it once the first bytes arrived: {req, res, got()}.
+function pausedExport(port, key, query = '') {
+    return new Promise((resolve, reject) => {
+        let got = 0;
+        const req = http.get({ host: '127.0.0.1', port, path: EXPORT + query, agent: false,
+                               headers: { authorization: `Bearer ${key}` } }, (res) => {
+            res.once('data', (d) => {
+                got += d.length;
+                res.pause();
+                resolve({ req, res, got: () => got });
+            });
+            res.on('data', (d) => { got += d.length; });
+        });
+        req.on('error', reject);
+    });
+}
+
+describe('audit export of a large log to a slow reader', () => {
+    const scope = new Scope();
+    let w;
+    const N = Number(process.env.BW_AUDIT_LINES || 5000);
+    before(async () => {
+        w = await startTenants(scope, 'sqlite');
+        // N admin receipts (members added), 32 at a time.
+        let next = 0;
+        const worker = async () => {
+            while (next < N) {
+                const i = next++;
+                const r = await api(w.port, 'POST', '/api/v1/members', w.A.admin, { email: `m${i}@a.example`, role: 'member' });
+                assert.equal(r.status, 201, r.text);
+            }
+        };
+        await Promise.all(Array.from({ length: 32 }, worker));
+    });
+    after(async () => {
+        await w?.stop();
+        await scope.cleanup();
+    });
+
+    test('a paused client does not grow the gateway: one chunk in memory, not the export', async (t) => {
+        const full = await exportAs(w.port, w.A.admin, '?limit=10000');
+        assert.ok(full.lines.length >= N);
+        const size = full.text.length;
+        assert.ok(size > 6 << 20, `the export is ${size} bytes: too small to tell`);
+        const base = await rssKb(w.proc.pid);
+        const paused = [];
+        for (let i = 0; i < 3; i++) paused.push(await pausedExport(w.port, w.A.admin, '?limit=10000'));
+        await new Promise((r) => setTimeout(r, 1500));
+        const grown = (await rssKb(w.proc.pid)) - base;
+        t.diagnostic(`export ${size >> 10} kB; RSS grew ${grown} kB with 3 paused exports; delivered ${paused.map((p) => p.got() >> 10).join(', ')} kB`);
+        // Unbounded, each paused export would hold what the kernel has not taken (most of it).
+        assert.ok(grown < 3 * (size >> 10) / 4, `RSS grew by ${grown} kB for 3 paused exports of ${size >> 10} kB`);
+        for (const p of paused) assert.ok(p.got() < size, 'the whole export was delivered to a paused reader');
+        // The gateway keeps serving while they wait; a client that leaves mid-export is cleaned up.
+        assert.equal((await exportAs(w.port, w.A.admin, '?limit=5')).lines.length, 5);
+        for (const p of paused) p.req.destroy();
+        await new Promise((r) => setTimeout(r, 300));
+        const again = await exportAs(w.port, w.A.admin, '?limit=10000');
+        assert.equal(again.lines.length, full.lines.length);
+        // Resumed after a cut: every line carries the cursor that continues after it.
+        const cut = full.lines[Math.floor(full.lines.length / 3)];
+        const rest = await exportAs(w.port, w.A.admin, `?limit=10000&cursor=${cut.cursor}`);
+        assert.equal(rest.lines[0].seq > cut.seq, true);
+        assert.deepEqual(rest.lines.map((l) => l.seq), full.lines.filter((l) => l.seq > cut.seq).map((l) => l.seq));
     });
 });
