@@ -48,11 +48,11 @@ struct audit_query {
 };
 
 /* One export in progress. Owned by the worker thread that started it; freed by finish() or,
- * when the client goes away, by the deferred on_gone(). */
+ * when the connection goes away first, by on_close(). */
 struct audit_stream {
     struct evhttp_request *req;
     struct bw_gateway *gw;
-    struct event *step_ev; /* the next slice, or the cleanup after the client left */
+    struct event *step_ev; /* the next slice */
     struct evbuffer *chunk;
     struct bw_buf line;
     char org_id[BW_ID_SIZE];
@@ -61,7 +61,6 @@ struct audit_stream {
     char key_hex[9];
     char root_b64[48];
     uint64_t next, end, limit, lines;
-    int gone;
 };
 
 static void bad_request(struct evhttp_request *req, const char *msg) {
@@ -258,11 +257,6 @@ static void step(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct audit_stream *st = arg;
-    if (st->gone) { /* the client left: the request was detached from its connection */
-        evhttp_send_reply_end(st->req); /* frees the detached request */
-        stream_free(st);
-        return;
-    }
     struct bw_buf bytes;
     bw_buf_init(&bytes, BW_RECEIPT_MAX_BYTES);
     bw_err e = BW_OK;
@@ -297,14 +291,17 @@ static void on_chunk_sent(struct evhttp_connection *evcon, void *arg) {
     event_active(st->step_ev, EV_TIMEOUT, 0);
 }
 
-/* The connection closed (client gone, write error or timeout). libevent detaches our unfinished
- * request from it and will not call on_chunk_sent again; the cleanup runs from the loop, not
- * from inside libevent's teardown of the connection. */
+/* The connection is going away: the client left, a write failed or timed out (libevent has
+ * detached our unfinished request from the connection: we own it and free it), or the server is
+ * shutting down (the request is still on the connection, which frees it right after this). Either
+ * way on_chunk_sent will not run again, so the export is freed here, at once: a cleanup deferred
+ * to the loop would never run on a worker that is stopping. */
 static void on_close(struct evhttp_connection *evcon, void *arg) {
-    (void)evcon;
     struct audit_stream *st = arg;
-    st->gone = 1;
-    event_active(st->step_ev, EV_TIMEOUT, 0);
+    evhttp_connection_set_closecb(evcon, NULL, NULL);
+    if (!evhttp_request_get_connection(st->req))
+        evhttp_send_reply_end(st->req); /* detached: this frees it */
+    stream_free(st);
 }
 
 /* The caller's scope: its own org, or (operator) ?org_id= or every org. 0 after replying 403. */
