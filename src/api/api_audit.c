@@ -38,6 +38,11 @@
 #define SLICE_LEAVES 256
 #define CHUNK_BYTES (64u << 10)
 #define LINE_MAX_BYTES (32u << 10)
+#define MAX_EXPORTS 8 /* streaming at once, gateway-wide: each scans the log */
+
+/* Exports streaming now, across every worker thread: atomic, taken in get_export and given back
+ * in stream_free. */
+static atomic_int active_exports;
 
 struct audit_query {
     int64_t from_ms, to_ms;
@@ -60,6 +65,7 @@ struct audit_stream {
     struct bw_audit_proof_ref ref;
     char key_hex[9];
     char root_b64[48];
+    char note[BW_NOTE_MAX_TEXT + 1]; /* the signed checkpoint of `end` leaves */
     uint64_t next, end, limit, lines;
 };
 
@@ -172,6 +178,7 @@ static int note_root(const char *note, char out[48]) {
 }
 
 static void stream_free(struct audit_stream *st) {
+    atomic_fetch_sub(&active_exports, 1);
     if (st->step_ev)
         event_free(st->step_ev);
     if (st->chunk)
@@ -190,18 +197,10 @@ static void detach_close_cb(struct audit_stream *st) {
  * checkpoint every line's proof is against (docs/EVIDENCE.md "Audit export"). */
 static void append_trailer(struct audit_stream *st, const char *error_code) {
     char cursor[BW_AUDIT_CURSOR_SIZE];
-    char note[BW_NOTE_MAX_TEXT + 1];
-    uint64_t size = 0;
     bw_audit_cursor_encode(st->key_hex, st->next, cursor);
-    json_t *t = json_pack("{s:s, s:b, s:I, s:I}", "next_cursor", cursor, "complete",
+    json_t *t = json_pack("{s:s, s:b, s:I, s:I, s:s}", "next_cursor", cursor, "complete",
                           !error_code && st->next >= st->end, "lines", (json_int_t)st->lines,
-                          "tree_size", (json_int_t)st->end);
-    /* The checkpoint may have grown since the start: only a note of exactly our size is ours. */
-    if (t && bw_ledger_checkpoint(st->gw->ledger, note, sizeof note, &size) == BW_OK &&
-        size == st->end)
-        json_object_set_new(t, "checkpoint", json_string(note));
-    else if (t)
-        json_object_set_new(t, "checkpoint_url", json_string("/api/v1/ledger/checkpoint"));
+                          "tree_size", (json_int_t)st->end, "checkpoint", st->note);
     if (t && error_code)
         json_object_set_new(t, "error", json_string(error_code));
     char *text = t ? json_dumps(t, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
@@ -320,10 +319,14 @@ static int scope_of(struct evhttp_request *req, const struct bw_key_record *call
     return 1;
 }
 
+/* A new export for a slot the caller took in active_exports (given back by stream_free, or here
+ * if out of memory: NULL). */
 static struct audit_stream *stream_new(struct bw_api_ctx const *ctx, struct evhttp_request *req) {
     struct audit_stream *st = calloc(1, sizeof *st);
-    if (!st)
+    if (!st) {
+        atomic_fetch_sub(&active_exports, 1);
         return NULL;
+    }
     st->req = req;
     st->gw = ctx->gw;
     bw_buf_init(&st->line, LINE_MAX_BYTES);
@@ -339,11 +342,10 @@ static struct audit_stream *stream_new(struct bw_api_ctx const *ctx, struct evht
 /* The checkpoint the export is read against, and the start leaf. 0 after replying. */
 static int snapshot(struct audit_stream *st, const struct audit_query *q) {
     struct bw_ledger *l = st->gw->ledger;
-    char note[BW_NOTE_MAX_TEXT + 1];
     uint64_t size = 0;
     if (bw_hex_encode(bw_ledger_key_id(l), 4, st->key_hex, sizeof st->key_hex) != BW_OK ||
-        bw_ledger_checkpoint(l, note, sizeof note, &size) != BW_OK ||
-        !note_root(note, st->root_b64)) {
+        bw_ledger_checkpoint(l, st->note, sizeof st->note, &size) != BW_OK ||
+        !note_root(st->note, st->root_b64)) {
         bw_http_reply_error(st->req, 503, BW_R_LEDGER_UNAVAILABLE, "the ledger is unavailable",
                             NULL, NULL);
         return 0;
@@ -373,6 +375,12 @@ static void get_export(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return;
     if (atomic_load(&ctx->gw->stopping)) {
         bw_http_reply_error(req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down", NULL, NULL);
+        return;
+    }
+    if (atomic_fetch_add(&active_exports, 1) >= MAX_EXPORTS) {
+        atomic_fetch_sub(&active_exports, 1);
+        bw_http_reply_error(req, 503, BW_R_EXPORTS_BUSY,
+                            "too many audit exports in flight; retry shortly", NULL, NULL);
         return;
     }
     struct audit_stream *st = stream_new(ctx, req);

@@ -19,7 +19,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { BIN, Scope, request, postJson, assertError, postWebhook, receipts, predicate } from './lib/harness.mjs';
+import { BIN, Scope, waitFor, request, postJson, assertError, postWebhook, receipts, predicate } from './lib/harness.mjs';
 import { startTenants, api, person } from './lib/tenants.mjs';
 import { startReceiver, connectionsYaml } from './lib/receiver.mjs';
 import {
@@ -373,6 +373,15 @@ describe('audit export of a large log to a slow reader', () => {
         const rest = await exportAs(w.port, w.A.admin, `?limit=10000&cursor=${cut.cursor}`);
         assert.equal(rest.lines[0].seq > cut.seq, true);
         assert.deepEqual(rest.lines.map((l) => l.seq), full.lines.filter((l) => l.seq > cut.seq).map((l) => l.seq));
+        // At most 8 exports stream at once (gateway-wide); a slot comes back when a client leaves.
+        const eight = [];
+        for (let i = 0; i < 8; i++) eight.push(await pausedExport(w.port, w.A.admin, '?limit=10000'));
+        const busy = await exportAs(w.port, w.A.admin, '?limit=1');
+        assert.equal(busy.status, 503, busy.text);
+        assert.equal(busy.json.error.code, 'EXPORTS_BUSY');
+        for (const p of eight) p.req.destroy();
+        await waitFor(async () => (await exportAs(w.port, w.A.admin, '?limit=1')).status === 200,
+                      { what: 'an export slot after the clients left' });
         // One export is left paused: the gateway must still stop cleanly (after(): SIGTERM; under
         // a sanitizer, no leak of the export's state).
         await pausedExport(w.port, w.A.admin, '?limit=10000');
