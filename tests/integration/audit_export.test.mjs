@@ -19,7 +19,7 @@ import fsp from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { Webhook } from 'standardwebhooks';
-import { BIN, Scope, waitFor, request, postJson, assertError, postWebhook, receipts, predicate } from './lib/harness.mjs';
+import { BIN, Scope, waitFor, run, request, postJson, assertError, postWebhook, receipts, predicate } from './lib/harness.mjs';
 import { startTenants, api, person } from './lib/tenants.mjs';
 import { startReceiver, connectionsYaml } from './lib/receiver.mjs';
 import {
@@ -240,6 +240,14 @@ for (const backend of ['sqlite', 'pg']) describe(`audit export (${backend})`, { 
         const r = await request(w.port, { method: 'POST', path: '/api/v1/evidence/export',
                                           headers: { authorization: `Bearer ${w.A.admin}` } });
         assert.equal(r.status, 200, r.text);
+        // The whole pack verifies with `bulwark verify` too. A tenant's pack lacks one policy
+        // text by design: the billing webhook's receipt names the operator's config, which a
+        // tenant's pack never carries (EVIDENCE.md 9.2).
+        const packFile = path.join(await scope.tmpdir('bw-it-audit-pack-'), 'pack.tar');
+        await fsp.writeFile(packFile, r.body);
+        const v = await run(['verify', '--trust', w.vkey, packFile, '--json', '--allow-missing-policies']);
+        assert.equal(v.code, 0, v.stdout + v.stderr);
+        assert.equal(JSON.parse(v.stdout).missing_policy_count, 1);
         const byName = new Map(untar(r.body).map((m) => [m.name, m.data]));
         const cps = [...byName.keys()].filter((n) => n.startsWith('checkpoints/'));
         const finalNote = byName.get(cps.at(-1));
