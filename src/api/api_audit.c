@@ -151,7 +151,8 @@ static int parse_query(struct evhttp_request *req, struct audit_query *q, const 
     struct evkeyvalq params;
     TAILQ_INIT(&params);
     *why = "malformed query string";
-    if (evhttp_parse_query_str(qs, &params) != 0)
+    /* %00 would decode to a NUL that cuts a value short, so "1%00junk" would read as "1" */
+    if (strstr(qs, "%00") || evhttp_parse_query_str(qs, &params) != 0)
         return 0;
     unsigned seen = 0;
     int ok = 1;

@@ -305,7 +305,8 @@ for (const backend of ['sqlite', 'pg']) describe(`audit export (${backend})`, { 
                          '?limit=10001', '?limit=01', '?limit=abc', '?bogus=1', '?from=1&from=2',
                          '?cursor=', '?cursor=garbage', `?cursor=${other}`, '?cursor=c1.zz.1',
                          `?cursor=c1.${key.keyid.toString('hex')}.999999999`,
-                         `?cursor=c1.${key.keyid.toString('hex')}.01`, '?org_id=a%20b']) {
+                         `?cursor=c1.${key.keyid.toString('hex')}.01`, '?org_id=a%20b', '?from=1%00junk',
+                         `?org_id=${w.A.org_id}%00`, '?from=2026-01-01T00:00:00+01:00']) {
             const e = await exportAs(w.port, w.op, q);
             assert.equal(e.status, 400, `${q}: ${e.text}`);
             assert.equal(e.json.error.code, 'INVALID_REQUEST');
