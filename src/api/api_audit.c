@@ -32,6 +32,7 @@
 #include "ledger/note.h"
 #include "policy/reasons.h"
 #include "proxy/proxy.h"
+#include "store/identity.h"
 #include "util/codec.h"
 #include "util/log.h"
 
@@ -39,6 +40,7 @@
 #define CHUNK_BYTES (64u << 10)
 #define LINE_MAX_BYTES (32u << 10)
 #define MAX_EXPORTS 8 /* streaming at once, gateway-wide: each scans the log */
+#define ACTOR_MEMO 32 /* distinct (org, key) -> person answers an export remembers */
 
 /* Exports streaming now, across every worker thread: atomic, taken in get_export and given back
  * in stream_free. */
@@ -52,11 +54,19 @@ struct audit_query {
     char cursor[BW_AUDIT_CURSOR_SIZE];
 };
 
+/* A key's accountable person, as the store answered it for this export. */
+struct actor_memo {
+    char org_id[BW_ID_SIZE];
+    char key_id[BW_ID_SIZE];
+    char member[BW_ID_SIZE];
+};
+
 /* One export in progress. Owned by the worker thread that started it; freed by finish() or,
  * when the connection goes away first, by on_close(). */
 struct audit_stream {
     struct evhttp_request *req;
     struct bw_gateway *gw;
+    struct bw_store *store; /* the worker's */
     struct event *step_ev; /* the next slice */
     struct evbuffer *chunk;
     struct bw_buf line;
@@ -67,6 +77,9 @@ struct audit_stream {
     char root_b64[48];
     char note[BW_NOTE_MAX_TEXT + 1]; /* the signed checkpoint of `end` leaves */
     uint64_t next, end, limit, lines;
+    struct actor_memo memo[ACTOR_MEMO];
+    size_t n_memo;
+    int store_failed;
 };
 
 static void bad_request(struct evhttp_request *req, const char *msg) {
@@ -222,6 +235,44 @@ static void finish(struct audit_stream *st, const char *error_code) {
     stream_free(st);
 }
 
+/* "actor_member": the person accountable for the acting key (ACCESS.md "Principals"): the
+ * key's member id when it is a key of the receipt's org, else "operator" (the operator's keys
+ * are the only other keys that act, and an org's keys are never deleted while the org exists).
+ * Absent when the principal is not a key (cli, webhook:...). One store read per distinct key and
+ * org in an export, on the worker like every management read: an indexed lookup. */
+static bw_err resolve_actor(struct audit_stream *st, json_t *line) {
+    const char *key = json_string_value(json_object_get(line, "actor"));
+    const char *org = json_string_value(json_object_get(line, "org_id"));
+    if (!key || strncmp(key, "key_", 4) != 0 || strlen(key) >= BW_ID_SIZE)
+        return BW_OK;
+    org = org && strlen(org) < BW_ID_SIZE ? org : "";
+    const char *member = NULL;
+    for (size_t i = 0; i < st->n_memo && !member; i++)
+        if (strcmp(st->memo[i].key_id, key) == 0 && strcmp(st->memo[i].org_id, org) == 0)
+            member = st->memo[i].member;
+    if (!member) {
+        if (st->n_memo == ACTOR_MEMO)
+            st->n_memo = 0; /* forget all: bounded, and a long export has few actors */
+        struct actor_memo *m = &st->memo[st->n_memo];
+        snprintf(m->member, sizeof m->member, "operator");
+        struct bw_key_record k;
+        bw_err e = org[0] ? bw_store_key_get(st->store, org, key, &k) : BW_E_NOT_FOUND;
+        if (e != BW_OK && e != BW_E_NOT_FOUND) {
+            st->store_failed = 1;
+            return e;
+        }
+        if (e == BW_OK)
+            snprintf(m->member, sizeof m->member, "%s", k.member_id);
+        snprintf(m->org_id, sizeof m->org_id, "%s", org);
+        snprintf(m->key_id, sizeof m->key_id, "%s", key);
+        st->n_memo++;
+        member = m->member;
+    }
+    if (member[0] && json_object_set_new(line, "actor_member", json_string(member)) != 0)
+        return BW_E_NOMEM;
+    return BW_OK;
+}
+
 /* One leaf: its line appended to st->chunk if the filter selects it. */
 static bw_err export_leaf(struct audit_stream *st, struct bw_buf *bytes) {
     struct bw_ledger *l = st->gw->ledger;
@@ -236,7 +287,9 @@ static bw_err export_leaf(struct audit_stream *st, struct bw_buf *bytes) {
     BW_ENSURE(r >= 0, BW_E_INVALID);
     if (r == 0)
         return BW_OK;
-    bw_err e = bw_ledger_inclusion_proof(l, st->next, st->end, path, BW_MERKLE_MAX_PROOF, &n);
+    bw_err e = resolve_actor(st, line);
+    if (e == BW_OK)
+        e = bw_ledger_inclusion_proof(l, st->next, st->end, path, BW_MERKLE_MAX_PROOF, &n);
     if (e != BW_OK) {
         json_decref(line);
         return e;
@@ -272,7 +325,7 @@ static void step(evutil_socket_t fd, short what, void *arg) {
     if (e != BW_OK) {
         /* Never skip a leaf: the trailer says where the export stopped, and why. */
         bw_error("audit export: leaf %llu: %s", (unsigned long long)st->next, bw_err_str(e));
-        finish(st, BW_R_LEDGER_UNAVAILABLE);
+        finish(st, st->store_failed ? BW_R_STORE_UNAVAILABLE : BW_R_LEDGER_UNAVAILABLE);
         return;
     }
     if (st->next >= st->end || st->lines >= st->limit || atomic_load(&st->gw->stopping)) {
@@ -330,6 +383,7 @@ static struct audit_stream *stream_new(struct bw_api_ctx const *ctx, struct evht
     }
     st->req = req;
     st->gw = ctx->gw;
+    st->store = ctx->store;
     bw_buf_init(&st->line, LINE_MAX_BYTES);
     st->chunk = evbuffer_new();
     st->step_ev = event_new(ctx->base, -1, 0, step, st);

@@ -171,6 +171,16 @@ for (const backend of ['sqlite', 'pg']) describe(`audit export (${backend})`, { 
         assert.deepEqual(routes, aRoutes);
         const votes = e.lines.filter((l) => l.kind === 'review' && l.decision === 'approve');
         assert.deepEqual(new Set(votes.map((l) => l.actor)), new Set(revs.map((r) => r.id)), 'both reviewers');
+        // actor_member: the person behind each key (two reviewers are two people), "operator"
+        // for the operator's keys, absent for a webhook.
+        assert.deepEqual(votes.map((l) => l.actor_member).sort(), revs.map((r) => r.member_id).sort());
+        const me = (await api(w.port, 'GET', '/api/v1/me', w.A.admin)).json;
+        const mine = e.lines.filter((x) => x.actor === me.key_id);
+        assert.ok(mine.length >= 5, 'the admin key made most changes');
+        for (const l of mine) assert.equal(l.actor_member, me.principal, JSON.stringify(l).slice(0, 200));
+        const issued = e.lines.filter((l) => l.route === 'key.create' && l.actor_member === 'operator');
+        assert.ok(issued.length >= 2, 'the operator issued the reviewers their keys');
+        assert.equal(e.lines.find((l) => l.route === 'customer.subscription.updated').actor_member, undefined);
         assert.equal(e.lines.find((l) => l.route === 'customer.subscription.updated').status, 'pro');
         assert.ok(!e.text.includes(w.B.org_id), "org B's id in org A's export");
         assert.equal(e.trailer.complete, true);
