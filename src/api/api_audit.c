@@ -12,7 +12,7 @@
  * when the previous chunk has left the gateway's buffer (evhttp_send_reply_chunk_with_cb), so a
  * client that stops reading stops the export: the gateway holds one chunk per export, whatever
  * the size of the log. The ledger is never locked (reads below the durable size are lock-free,
- * ledger.h) and the store is not used after authentication. */
+ * ledger.h); the store is read once per distinct acting key of an export (resolve_actor). */
 #include "api/api.h"
 
 #include <event2/buffer.h>
