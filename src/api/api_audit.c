@@ -20,8 +20,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -67,7 +67,7 @@ struct audit_stream {
     struct evhttp_request *req;
     struct bw_gateway *gw;
     struct bw_store *store; /* the worker's */
-    struct event *step_ev; /* the next slice */
+    struct event *step_ev;  /* the next slice */
     struct evbuffer *chunk;
     struct bw_buf line;
     char org_id[BW_ID_SIZE];
@@ -141,8 +141,7 @@ static int query_param(struct audit_query *q, const char *k, const char *v, unsi
     case 2:
         *why = "cursor: malformed";
         q->has_cursor = 1;
-        return strlen(v) < sizeof q->cursor &&
-               snprintf(q->cursor, sizeof q->cursor, "%s", v) > 0;
+        return strlen(v) < sizeof q->cursor && snprintf(q->cursor, sizeof q->cursor, "%s", v) > 0;
     case 3:
         *why = "limit: 1..10000";
         return parse_limit(v, &q->limit);
@@ -295,8 +294,8 @@ static bw_err export_leaf(struct audit_stream *st, struct bw_buf *bytes) {
         return e;
     }
     bw_buf_reset(&st->line);
-    BW_TRY(bw_audit_line_finish(line, st->next, &st->ref, (const uint8_t(*)[32])path, n,
-                                &st->line));
+    BW_TRY(
+        bw_audit_line_finish(line, st->next, &st->ref, (const uint8_t(*)[32])path, n, &st->line));
     BW_ENSURE(evbuffer_add(st->chunk, st->line.ptr, st->line.len) == 0, BW_E_NOMEM);
     st->lines++;
     return BW_OK;
@@ -416,8 +415,8 @@ static int snapshot(struct audit_stream *st, const struct audit_query *q) {
     return 1;
 }
 
-static void get_export(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                       const char *rest, const struct bw_key_record *caller) {
+static void get_export(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                       const struct bw_key_record *caller) {
     (void)rest;
     struct audit_query q;
     const char *why = NULL;

@@ -14,7 +14,7 @@
 
 #define BW_AUDIT_LIMIT_DEFAULT 1000
 #define BW_AUDIT_LIMIT_MAX 10000
-#define BW_AUDIT_CURSOR_SIZE 40  /* "c1.<8 hex>.<up to 20 digits>" and the NUL */
+#define BW_AUDIT_CURSOR_SIZE 40 /* "c1.<8 hex>.<up to 20 digits>" and the NUL */
 #define BW_AUDIT_MAX_TIME_MS INT64_C(9007199254740991) /* 2^53-1, as receipts */
 
 /* A time bound: unix milliseconds (1..16 decimal digits, no sign, <= 2^53-1) or RFC 3339

@@ -51,8 +51,8 @@ static int parse_datetime(const char *s, int64_t *secs) {
         !digits(s, 4, &y) || !digits(s + 5, 2, &mo) || !digits(s + 8, 2, &d) ||
         !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) || !digits(s + 17, 2, &se))
         return 0;
-    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
-        mi > 59 || se > 59)
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
+        se > 59)
         return 0;
     *secs = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + se;
     return 1;
@@ -141,17 +141,24 @@ static int selected(const json_t *pred, const struct bw_audit_filter *f) {
 /* Predicate members copied onto the line, by name: (receipt name, line name). Only these:
  * identifiers, codes, hashes and times, never free text from a request. */
 static const char *const copied[][2] = {
-    {"kind", "kind"},           {"route", "route"},
-    {"principal", "actor"},     {"decision", "decision"},
-    {"reason", "reason_code"},  {"rule", "target"},
-    {"status", "status"},       {"org_id", "org_id"},
-    {"agent", "agent"},         {"model", "model"},
-    {"policy_sha256", "policy_sha256"}, {"org_policy_sha256", "org_policy_sha256"},
+    {"kind", "kind"},
+    {"route", "route"},
+    {"principal", "actor"},
+    {"decision", "decision"},
+    {"reason", "reason_code"},
+    {"rule", "target"},
+    {"status", "status"},
+    {"org_id", "org_id"},
+    {"agent", "agent"},
+    {"model", "model"},
+    {"policy_sha256", "policy_sha256"},
+    {"org_policy_sha256", "org_policy_sha256"},
     {"parent_leaf_hash", "parent_leaf_hash"},
 };
 
 static json_t *line_of(const json_t *doc, const json_t *pred, const uint8_t *bytes, size_t len,
-                       uint64_t index, const uint8_t leaf[32], const struct bw_audit_proof_ref *ref) {
+                       uint64_t index, const uint8_t leaf[32],
+                       const struct bw_audit_proof_ref *ref) {
     char id[48], when[32], leaf_hex[65];
     json_int_t t = json_integer_value(json_object_get(pred, "time_ms"));
     snprintf(id, sizeof id, "%.8s.%llu", ref->key_hex, (unsigned long long)index);
@@ -214,10 +221,10 @@ bw_err bw_audit_line_finish(void *line, uint64_t index, const struct bw_audit_pr
         BW_GOTO_IF(bw_b64_encode(path[i], 32, b64, sizeof b64) != BW_OK, BW_E_INVALID);
         BW_GOTO_IF(json_array_append_new(hashes, json_string(b64)) != 0, BW_E_NOMEM);
     }
-    json_t *proof = hashes ? json_pack("{s:I, s:I, s:s, s:O}", "log_index", (json_int_t)index,
-                                       "tree_size", (json_int_t)ref->tree_size, "root_hash",
-                                       ref->root_b64, "hashes", hashes)
-                           : NULL;
+    json_t *proof =
+        hashes ? json_pack("{s:I, s:I, s:s, s:O}", "log_index", (json_int_t)index, "tree_size",
+                           (json_int_t)ref->tree_size, "root_hash", ref->root_b64, "hashes", hashes)
+               : NULL;
     BW_GOTO_IF(!proof || json_object_set_new(o, "proof", proof) != 0, BW_E_NOMEM);
     bw_audit_cursor_encode(ref->key_hex, index + 1, cursor);
     BW_GOTO_IF(json_object_set_new(o, "cursor", json_string(cursor)) != 0, BW_E_NOMEM);
