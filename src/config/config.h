@@ -144,6 +144,16 @@ struct bw_config {
     long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
     long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
 
+    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "metrics", "otel"). Zero = default. */
+    char metrics_listen_host[256]; /* "" = no separate listener (GET /metrics: operator key) */
+    int metrics_listen_port;
+    int metrics_allow_remote;  /* a non-loopback metrics listener is refused unless set */
+    long metrics_refresh_ms;   /* store-backed gauges refresh; default 5000 */
+    char otel_endpoint[1024];  /* OTLP/HTTP traces URL; "" = export off */
+    char otel_service_name[64]; /* default "bulwark" */
+    long otel_timeout_ms;      /* one export POST; default 2000 */
+    long otel_queue_max;       /* spans waiting; default 2048 */
+
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
 

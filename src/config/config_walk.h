@@ -43,4 +43,7 @@ bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *o
  * error. */
 bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn);
 
+/* config_metrics.c: the `metrics:` and `otel:` sections (key is which). */
+bw_err bw_cfg_metrics_section(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;
+
 #endif

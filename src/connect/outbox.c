@@ -1,5 +1,6 @@
 /* outbox.c: the outbox thread and event emission (outbox.h). */
 #include "connect/outbox.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -128,6 +129,7 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
     bw_connect_cred_free(cred);
     now = bw_now_ms();
     if (e == BW_OK) {
+        bw_metrics_outbox_attempt(BW_METRICS_OUTBOX_DELIVERED);
         if (bw_store_outbox_finish(w->store, r, "delivered", 0, "", now) == BW_OK)
             atomic_fetch_add(&o->delivered, 1);
         else
@@ -140,6 +142,7 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
     char cls[64];
     failure_class(&res, cls, sizeof cls);
     int dead = attempts >= o->opts.max_attempts;
+    bw_metrics_outbox_attempt(dead ? BW_METRICS_OUTBOX_DEAD : BW_METRICS_OUTBOX_FAILED);
     int64_t next = dead ? 0 : now + bw_outbox_backoff_ms(&o->opts, attempts, randombytes_random());
     if (bw_store_outbox_finish(w->store, r, dead ? "dead" : "failed", next, cls, now) != BW_OK)
         bw_warn("outbox: could not record attempt %lld of event %s", (long long)attempts,

@@ -140,6 +140,7 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
 /* Ends an allowed call whose response has been streamed (or whose client is gone): outcome
  * receipt, end of the chunked reply, free. */
 void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
+    bw_call_observe_end(c, c->reply_started ? 200 : http_status, c->end_reason);
     append_outcome(c, status, http_status);
     if (!c->client_gone)
         detach_close_cb(c);
@@ -153,6 +154,7 @@ void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
 /* Ends an allowed, forwarded call with a whole response body (copied). */
 void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_t len,
                      const char *status) {
+    bw_call_observe_end(c, http_status, NULL);
     append_outcome(c, status, http_status);
     if (!c->client_gone)
         detach_close_cb(c);
@@ -165,6 +167,7 @@ void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_
  * (outcome_status non-NULL). */
 void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
                   const char *outcome_status) {
+    bw_call_observe_end(c, http_status, code);
     if (outcome_status)
         append_outcome(c, outcome_status, http_status);
     if (!c->client_gone)
