@@ -4,8 +4,7 @@
 
 #include "config/config_walk.h"
 
-/* HOST:PORT ("[v6]:port" too); the host must be an address literal or localhost, port 1..65535
- * (0 would be an ephemeral port nobody could scrape). */
+/* HOST:PORT ("[v6]:port" too); port 0 takes an ephemeral port (logged at start: for tests). */
 static bw_err listen_value(struct walk *w, const yaml_node_t *v) {
     struct bw_config *c = w->c;
     char hp[300];
@@ -16,8 +15,8 @@ static bw_err listen_value(struct walk *w, const yaml_node_t *v) {
     *colon = 0;
     char *end = NULL;
     long port = strtol(colon + 1, &end, 10);
-    if (*end || colon[1] == 0 || port < 1 || port > 65535)
-        return bw_cfg_fail(w, v, "metrics.listen: port must be 1..65535");
+    if (*end || colon[1] == 0 || port < 0 || port > 65535)
+        return bw_cfg_fail(w, v, "metrics.listen: port must be 0..65535");
     char *host = hp;
     size_t n = strlen(host);
     if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {

@@ -1,0 +1,229 @@
+// metrics: GET /metrics (docs/API.md "Metrics") read by the Prometheus project's own text-format
+// parser. Access: no key 401, an org admin or agent 403, the operator 200; the separate
+// listener (metrics.listen) serves it without a key, only on loopback unless allowed. Counters
+// move with traffic (allowed, denied, rate-limited, upstream error, egress block, ledger);
+// histograms are cumulative and consistent; 500 distinct client model names add no series; no
+// key, upstream key or prompt ever appears in the output.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { Scope, initData, configYaml, run, request, postJson, chatBody, waitFor } from './lib/harness.mjs';
+import { parsePrometheus, sampleValue } from './lib/prometheus.mjs';
+
+const scope = new Scope();
+const UPSTREAM_KEY = `sk-upstream-canary-${crypto.randomBytes(8).toString('hex')}`;
+const PROMPT_CANARY = `prompt-canary-${crypto.randomBytes(8).toString('hex')}`;
+
+// An upstream that answers a normal completion, or 500 for model "gpt-4o".
+async function startUpstream() {
+    const server = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => { body += d; });
+        req.on('end', () => {
+            let model = '';
+            try { model = JSON.parse(body).model; } catch { /* GET /models */ }
+            if (model === 'gpt-4o') {
+                res.writeHead(500, { 'content-type': 'application/json' });
+                res.end(JSON.stringify({ error: { message: 'upstream broke', type: 'server_error' } }));
+                return;
+            }
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({
+                id: 'chatcmpl-1', object: 'chat.completion', created: 1, model,
+                choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+                usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
+            }));
+        });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    return { server, v1: `http://127.0.0.1:${server.address().port}/v1` };
+}
+
+async function startGw({ upstream, limits = '', yaml = '' }) {
+    const data = await initData(scope);
+    const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
+    assert.equal(op.code, 0, op.stderr);
+    const opKey = JSON.parse(op.stdout.trim().split('\n').pop()).key;
+    const configPath = path.join(data.dir, 'test-config.yaml');
+    await fsp.writeFile(configPath, configYaml({ upstream })
+        .replace('limits:\n', `limits:\n${limits}`) + yaml);
+    const proc = scope.spawn(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0'],
+                             { env: { BULWARK_UPSTREAM_KEY: UPSTREAM_KEY }, name: 'bulwark serve' });
+    const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
+    return { proc, port: Number(m[1]), dir: data.dir, keys: data.keys, opKey, configPath };
+}
+
+const scrape = (port, key, p = '/metrics') =>
+    request(port, { path: p, headers: key ? { authorization: `Bearer ${key}` } : {} });
+
+async function metrics(gw) {
+    const r = await scrape(gw.port, gw.opKey);
+    assert.equal(r.status, 200, r.text);
+    return { text: r.text, fam: parsePrometheus(r.text), headers: r.headers };
+}
+
+let up, gw, metricsPort;
+before(async () => {
+    up = await startUpstream();
+    gw = await startGw({ upstream: up.v1,
+                         yaml: 'metrics:\n  listen: 127.0.0.1:0\n  refresh_ms: 500\n' });
+    metricsPort = Number((await gw.proc.waitStderr(/metrics listening on 127\.0\.0\.1:(\d+)/))[1]);
+});
+after(async () => { up?.server.close(); await scope.cleanup(); });
+
+test('access: no key 401, org admin and agent 403, operator 200 in text format 0.0.4', async () => {
+    assert.equal((await scrape(gw.port)).status, 401);
+    assert.equal((await scrape(gw.port, 'bwk_not_a_real_key')).status, 401);
+    assert.equal((await scrape(gw.port, gw.keys.admin_key)).status, 403);
+    assert.equal((await scrape(gw.port, gw.keys.agent_key)).status, 403);
+    const r = await scrape(gw.port, gw.opKey);
+    assert.equal(r.status, 200);
+    assert.match(r.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+    assert.equal(r.headers['cache-control'], 'no-store');
+    assert.equal((await request(gw.port, { method: 'POST', path: '/metrics',
+        headers: { authorization: `Bearer ${gw.opKey}` }, body: '' })).status, 405);
+    const fam = parsePrometheus(r.text);
+    const types = Object.fromEntries(fam.map((f) => [f.name, f.type]));
+    assert.equal(types.bulwark_requests, 'counter');
+    assert.equal(types.bulwark_request_duration_seconds, 'histogram');
+    assert.equal(types.bulwark_gateway_added_seconds, 'histogram');
+    assert.equal(types.bulwark_ledger_append_seconds, 'histogram');
+    assert.equal(types.bulwark_ledger_batch_size, 'histogram');
+    assert.equal(types.bulwark_egress_blocks, 'counter');
+    assert.equal(types.bulwark_outbox_attempts, 'counter');
+    assert.equal(types.bulwark_limit_refusals, 'counter');
+    assert.equal(types.bulwark_upstream_errors, 'counter');
+});
+
+test('the separate listener serves /metrics without a key, and nothing else', async () => {
+    const r = await request(metricsPort, { path: '/metrics' });
+    assert.equal(r.status, 200);
+    parsePrometheus(r.text);
+    assert.equal((await request(metricsPort, { path: '/v1/models',
+        headers: { authorization: `Bearer ${gw.keys.agent_key}` } })).status, 404);
+    assert.equal((await request(metricsPort, { path: '/api/v1/orgs' })).status, 404);
+    // the store-backed gauges appear once the background refresher has read the store
+    await waitFor(async () => (await request(metricsPort, { path: '/metrics' }))
+        .text.includes('bulwark_review_items_pending 0'), { what: 'gauges refreshed' });
+    const fam = parsePrometheus((await request(metricsPort, { path: '/metrics' })).text);
+    assert.equal(sampleValue(fam, 'bulwark_gauges_ok'), 1);
+    assert.equal(sampleValue(fam, 'bulwark_outbox_queue_depth'), 0);
+});
+
+test('counters move with traffic: allowed, denied, upstream error, egress block, ledger', async () => {
+    const before = (await metrics(gw)).fam;
+    const agent = gw.keys.agent_key;
+    const ok = await postJson(gw.port, '/v1/chat/completions', chatBody('gpt-4o-mini', PROMPT_CANARY), { key: agent });
+    assert.equal(ok.status, 200, ok.text);
+    const denied = await postJson(gw.port, '/v1/chat/completions', chatBody('gpt-3-not-allowed'), { key: agent });
+    assert.equal(denied.status, 403, denied.text);
+    const broke = await postJson(gw.port, '/v1/chat/completions', chatBody('gpt-4o'), { key: agent });
+    assert.equal(broke.status, 500, broke.text);
+    const unauth = await postJson(gw.port, '/v1/chat/completions', chatBody(), { key: 'bwk_nope' });
+    assert.equal(unauth.status, 401);
+    const blocked = await request(gw.port, { method: 'POST', path: '/api/v1/connections',
+        headers: { authorization: `Bearer ${gw.keys.admin_key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'webhook', name: 'private', url: 'http://10.0.0.1/hook',
+                               secret: `whsec_${crypto.randomBytes(32).toString('base64')}` }) });
+    assert.equal(blocked.status, 422, blocked.text);
+    assert.equal(blocked.json.error.code, 'EGRESS_BLOCKED');
+
+    const after = (await metrics(gw)).fam;
+    const d = (name, labels) => sampleValue(after, name, labels) - sampleValue(before, name, labels);
+    assert.equal(d('bulwark_requests_total', { route: 'chat', decision: 'allow', status: '200' }), 1);
+    assert.equal(d('bulwark_requests_total', { route: 'chat', decision: 'deny', status: '403' }), 1);
+    assert.equal(d('bulwark_requests_total', { route: 'chat', decision: 'allow', status: '500' }), 1);
+    assert.equal(d('bulwark_requests_total', { route: 'chat', decision: 'none', status: '401' }), 1);
+    assert.equal(d('bulwark_refusals_total', { route: 'chat', reason: 'MODEL_NOT_ALLOWED' }), 1);
+    assert.equal(d('bulwark_refusals_total', { route: 'chat', reason: 'UNAUTHENTICATED' }), 1);
+    assert.equal(d('bulwark_upstream_errors_total', { route: 'chat', kind: 'status_5xx' }), 1);
+    assert.equal(d('bulwark_egress_blocks_total', { stage: 'url' }), 1);
+    assert.equal(d('bulwark_request_duration_seconds_count', { route: 'chat' }), 4);
+    assert.equal(d('bulwark_gateway_added_seconds_count', { route: 'chat' }), 4);
+    // decision receipts (3) and outcome receipts (2) went through the ledger
+    assert.ok(d('bulwark_ledger_append_seconds_count') >= 5, 'ledger appends counted');
+    assert.ok(d('bulwark_ledger_batch_size_sum') >= 5, 'batch sizes count receipts');
+    assert.ok(d('bulwark_ledger_batches_total', { result: 'committed' }) >= 1);
+});
+
+test('histograms are cumulative: buckets monotone, +Inf == _count, le ascending', async () => {
+    const { fam } = await metrics(gw);
+    let checked = 0;
+    for (const f of fam.filter((x) => x.type === 'histogram')) {
+        const series = new Map();
+        for (const s of f.samples) {
+            const { le, ...rest } = s.labels;
+            const k = JSON.stringify(rest);
+            if (!series.has(k)) series.set(k, { buckets: [], count: undefined });
+            const e = series.get(k);
+            if (s.name.endsWith('_bucket')) e.buckets.push([le === '+Inf' ? Infinity : Number(le), s.value]);
+            else if (s.name.endsWith('_count')) e.count = s.value;
+        }
+        for (const [k, e] of series) {
+            assert.ok(e.buckets.length > 1, `${f.name}${k}: buckets`);
+            for (let i = 1; i < e.buckets.length; i++) {
+                assert.ok(e.buckets[i][0] > e.buckets[i - 1][0], `${f.name}${k}: le ascending`);
+                assert.ok(e.buckets[i][1] >= e.buckets[i - 1][1], `${f.name}${k}: cumulative`);
+            }
+            const inf = e.buckets[e.buckets.length - 1];
+            assert.equal(inf[0], Infinity, `${f.name}${k}: ends with +Inf`);
+            assert.equal(inf[1], e.count, `${f.name}${k}: +Inf == _count`);
+            checked++;
+        }
+    }
+    assert.ok(checked >= 10, `only ${checked} histogram series`);
+});
+
+test('500 distinct client model names add no series; none appears in the output', async () => {
+    const agent = gw.keys.agent_key;
+    const tag = crypto.randomBytes(4).toString('hex');
+    const send = (i) => postJson(gw.port, '/v1/chat/completions', chatBody(`model-${tag}-${i}`), { key: agent });
+    assert.equal((await send('first')).status, 403);
+    const seriesBefore = (await metrics(gw)).fam.reduce((n, f) => n + f.samples.length, 0);
+    for (let i = 0; i < 500; i += 25)
+        await Promise.all(Array.from({ length: 25 }, (_, j) => send(i + j)));
+    const { text, fam } = await metrics(gw);
+    const seriesAfter = fam.reduce((n, f) => n + f.samples.length, 0);
+    assert.equal(seriesAfter, seriesBefore, 'a client-chosen value became a label');
+    assert.ok(!text.includes(tag), 'a client model name reached /metrics');
+});
+
+test('no key, upstream key or prompt in the output', async () => {
+    const { text } = await metrics(gw);
+    const listener = (await request(metricsPort, { path: '/metrics' })).text;
+    for (const out of [text, listener]) {
+        for (const secret of [UPSTREAM_KEY, gw.opKey, gw.keys.admin_key, gw.keys.agent_key, PROMPT_CANARY])
+            assert.ok(!out.includes(secret) && !out.includes(secret.slice(4, 24)), 'a secret in /metrics');
+        assert.ok(!out.includes(gw.dir), 'a filesystem path in /metrics');
+    }
+});
+
+test('rate-limit and budget refusals are counted by limit', async () => {
+    const g = await startGw({ upstream: up.v1, limits: '  key_requests_per_minute: 1\n  key_requests_burst: 1\n' });
+    const agent = g.keys.agent_key;
+    assert.equal((await postJson(g.port, '/v1/chat/completions', chatBody(), { key: agent })).status, 200);
+    const limited = await postJson(g.port, '/v1/chat/completions', chatBody(), { key: agent });
+    assert.equal(limited.status, 429, limited.text);
+    const { fam } = await metrics(g);
+    assert.equal(sampleValue(fam, 'bulwark_limit_refusals_total', { limit: 'rate' }), 1);
+    assert.equal(sampleValue(fam, 'bulwark_refusals_total', { route: 'chat', reason: 'RATE_LIMITED' }), 1);
+    assert.equal(sampleValue(fam, 'bulwark_requests_total', { route: 'chat', status: '429' }), 1);
+    await g.proc.stop(3000);
+});
+
+test('a non-loopback metrics listener is refused unless allowed', async () => {
+    const data = await initData(scope);
+    const configPath = path.join(data.dir, 'test-config.yaml');
+    await fsp.writeFile(configPath, configYaml({}) + 'metrics:\n  listen: 0.0.0.0:0\n');
+    const r = await run(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0'],
+                        { env: { BULWARK_UPSTREAM_KEY: 'sk-x' }, timeoutMs: 15000 });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not loopback/);
+    await fsp.writeFile(configPath, configYaml({}) + 'metrics:\n  listen: 127.0.0.1:0\n  colour: red\n');
+    const bad = await run(['serve', '--data', data.dir, '--config', configPath], { env: { BULWARK_UPSTREAM_KEY: 'sk-x' } });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /metrics: unknown key 'colour'/);
+});
