@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@ struct bw_otel {
     struct bw_otel_span *ring;
     size_t cap, head, n;
     int stopping;
+    atomic_int abort_export; /* set by bw_otel_free: the POST in progress gives up at once */
     pthread_t thread;
     struct bw_otel_span *batch; /* the thread's own copy of one batch */
     int64_t last_warn_ms;       /* the thread's: failures are logged at most once a minute */
@@ -70,6 +72,18 @@ static void warn_limited(struct bw_otel *o, const char *what) {
     bw_warn("otel: export failed (%s): spans dropped", what); /* no URL: it may carry a token */
 }
 
+/* libcurl's progress callback: non-zero aborts the transfer (a stop must not wait for a
+ * hanging collector's timeout). */
+static int check_abort(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    struct bw_otel *o = arg;
+    return atomic_load(&o->abort_export);
+}
+
 /* One POST of body; 0 on a 2xx. Through the egress guard: the URL's rules and the address of
  * every connection (a collector name that resolves to a blocked address is refused). */
 static int post(struct bw_otel *o, const struct bw_buf *body) {
@@ -93,7 +107,10 @@ static int post(struct bw_otel *o, const struct bw_buf *body) {
         curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (const char *)body->ptr) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h) != CURLE_OK)
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, check_abort) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, o) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK)
         goto out;
     CURLcode cr = curl_easy_perform(easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -203,7 +220,8 @@ void bw_otel_free(struct bw_otel *o) {
     o->stopping = 1;
     pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->mu);
-    pthread_join(o->thread, NULL); /* at most the POST in progress: timeout_ms */
+    atomic_store(&o->abort_export, 1);
+    pthread_join(o->thread, NULL); /* the POST in progress aborts within libcurl's ~1 s tick */
     pthread_mutex_destroy(&o->mu);
     pthread_cond_destroy(&o->cond);
     free(o->ring);

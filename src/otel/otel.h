@@ -12,8 +12,9 @@
  * attribute, never a metric label), token counts, the receipt id, decision, reason code and
  * HTTP status. Never prompt or answer text, keys, headers or secrets.
  *
- * Thread-safety: submit from any thread; new/free from one. bw_otel_free stops the thread after
- * at most the export in progress (bounded by timeout_ms); spans still queued are dropped. */
+ * Thread-safety: submit from any thread; new/free from one. bw_otel_free aborts the export in
+ * progress (libcurl's progress callback, within about a second, not timeout_ms) and stops the
+ * thread; spans still queued are dropped (counted). */
 #ifndef BW_OTEL_OTEL_H
 #define BW_OTEL_OTEL_H
 

@@ -8,52 +8,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { Scope, initData, configYaml, run, request, postJson, chatBody, waitFor } from './lib/harness.mjs';
 import { parsePrometheus, sampleValue } from './lib/prometheus.mjs';
+import { startUpstream, startObservedGateway } from './lib/observe.mjs';
 
 const scope = new Scope();
 const UPSTREAM_KEY = `sk-upstream-canary-${crypto.randomBytes(8).toString('hex')}`;
 const PROMPT_CANARY = `prompt-canary-${crypto.randomBytes(8).toString('hex')}`;
 
-// An upstream that answers a normal completion, or 500 for model "gpt-4o".
-async function startUpstream() {
-    const server = http.createServer((req, res) => {
-        let body = '';
-        req.on('data', (d) => { body += d; });
-        req.on('end', () => {
-            let model = '';
-            try { model = JSON.parse(body).model; } catch { /* GET /models */ }
-            if (model === 'gpt-4o') {
-                res.writeHead(500, { 'content-type': 'application/json' });
-                res.end(JSON.stringify({ error: { message: 'upstream broke', type: 'server_error' } }));
-                return;
-            }
-            res.writeHead(200, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({
-                id: 'chatcmpl-1', object: 'chat.completion', created: 1, model,
-                choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
-                usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 },
-            }));
-        });
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    return { server, v1: `http://127.0.0.1:${server.address().port}/v1` };
-}
-
-async function startGw({ upstream, limits = '', yaml = '' }) {
-    const data = await initData(scope);
-    const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
-    assert.equal(op.code, 0, op.stderr);
-    const opKey = JSON.parse(op.stdout.trim().split('\n').pop()).key;
-    const configPath = path.join(data.dir, 'test-config.yaml');
-    await fsp.writeFile(configPath, configYaml({ upstream })
-        .replace('limits:\n', `limits:\n${limits}`) + yaml);
-    const proc = scope.spawn(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0'],
-                             { env: { BULWARK_UPSTREAM_KEY: UPSTREAM_KEY }, name: 'bulwark serve' });
-    const m = await proc.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
-    return { proc, port: Number(m[1]), dir: data.dir, keys: data.keys, opKey, configPath };
+async function startGw(o) {
+    return startObservedGateway(scope, { ...o, env: { BULWARK_UPSTREAM_KEY: UPSTREAM_KEY } });
 }
 
 const scrape = (port, key, p = '/metrics') =>
