@@ -12,6 +12,8 @@ import path from 'node:path';
 import { Scope, initData, configYaml, run, request, postJson, chatBody, waitFor } from './lib/harness.mjs';
 import { parsePrometheus, sampleValue } from './lib/prometheus.mjs';
 import { startUpstream, startObservedGateway } from './lib/observe.mjs';
+import { startTenants } from './lib/tenants.mjs';
+import { spawnSync } from 'node:child_process';
 
 const scope = new Scope();
 const UPSTREAM_KEY = `sk-upstream-canary-${crypto.randomBytes(8).toString('hex')}`;
@@ -191,4 +193,25 @@ test('a non-loopback metrics listener is refused unless allowed', async () => {
     const bad = await run(['serve', '--data', data.dir, '--config', configPath], { env: { BULWARK_UPSTREAM_KEY: 'sk-x' } });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /metrics: unknown key 'colour'/);
+});
+
+// The refresher reads every org under row-level security (each read tenant-scoped, the org list
+// through the definer function): on PostgreSQL its gauges come up too.
+const pgAvailable = () => spawnSync('sh', ['-c', 'ls /usr/lib/postgresql/*/bin/initdb'],
+                                    { encoding: 'utf8' }).status === 0;
+test('store-backed gauges on PostgreSQL', { skip: !pgAvailable() && 'PostgreSQL server binaries missing' },
+     async () => {
+    const w = await startTenants(scope, 'pg', {
+        yaml: 'metrics:\n  listen: 127.0.0.1:0\n  refresh_ms: 500\n' });
+    try {
+        const port = Number((await w.proc.waitStderr(/metrics listening on 127\.0\.0\.1:(\d+)/))[1]);
+        const read = async () => parsePrometheus((await request(port, { path: '/metrics' })).text);
+        await waitFor(async () => sampleValue(await read(), 'bulwark_gauges_ok') === 1,
+                      { timeoutMs: 10000, what: 'gauges read on PostgreSQL' });
+        const fam = await read();
+        assert.equal(sampleValue(fam, 'bulwark_review_items_pending'), 0);
+        assert.equal(sampleValue(fam, 'bulwark_outbox_queue_depth'), 0);
+    } finally {
+        await w.stop();
+    }
 });
