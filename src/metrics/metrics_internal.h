@@ -9,7 +9,7 @@
 #include "metrics/metrics.h"
 
 #define BW_METRICS_STATUS_MIN 100
-#define BW_METRICS_STATUS_N 500 /* 100..599; anything else is counted as 599's neighbour "other" */
+#define BW_METRICS_STATUS_N 500 /* 100..599; anything else goes to status="other" */
 #define BW_METRICS_HIST_MAX 16
 
 /* A histogram with fixed upper bounds; b[i] counts observations in (bound[i-1], bound[i]],

@@ -162,7 +162,8 @@ struct bw_call {
 };
 
 /* proxy_observe.c: the one place a call's end is observed (metrics, OpenTelemetry span):
- * called by bw_call_finish/respond/fail before the reply frees the request. http_status is what
+ * called by bw_call_finish/respond/fail after the outcome receipt is queued (so the settled,
+ * billed usage is known) and before the reply frees the request. http_status is what
  * the client was answered, reason the reason code it ended with (NULL: none). Runs once per call;
  * never blocks (lock-free counters, a bounded span queue). */
 void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason);
