@@ -215,3 +215,42 @@ test('store-backed gauges on PostgreSQL', { skip: !pgAvailable() && 'PostgreSQL 
         await w.stop();
     }
 });
+
+test('outbox: failed and dead attempts counted, queue depth and dead gauges follow', async () => {
+    const { startReceiver, connectionsYaml } = await import('./lib/receiver.mjs');
+    const { api } = await import('./lib/tenants.mjs');
+    const secret = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+    const rx = await startReceiver({ secret });
+    const outbox = 'outbox:\n  backoff_base_ms: 300\n  backoff_max_ms: 300\n  poll_ms: 100\n  max_attempts: 3';
+    const w = await startTenants(scope, 'sqlite', {
+        yaml: connectionsYaml(rx, outbox) + 'metrics:\n  listen: 127.0.0.1:0\n  refresh_ms: 500\n' });
+    try {
+        const port = Number((await w.proc.waitStderr(/metrics listening on 127\.0\.0\.1:(\d+)/))[1]);
+        const read = async () => parsePrometheus((await request(port, { path: '/metrics' })).text);
+        const c = await api(w.port, 'POST', '/api/v1/connections', w.A.admin,
+                            { kind: 'webhook', name: 'ops', url: rx.url('/hook'), secret });
+        assert.equal(c.status, 201, c.text);
+        rx.failWith(503);
+        assert.equal((await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', name: 'b1' })).status, 201);
+        // while it retries, the event is in the queue
+        await waitFor(async () => {
+            const f = await read();
+            return sampleValue(f, 'bulwark_outbox_attempts_total', { result: 'failed' }) >= 1 &&
+                   sampleValue(f, 'bulwark_outbox_queue_depth') >= 1;
+        }, { timeoutMs: 10000, what: 'a failed attempt and a queued event' });
+        await waitFor(async () => {
+            const f = await read();
+            return sampleValue(f, 'bulwark_outbox_attempts_total', { result: 'dead' }) === 1 &&
+                   sampleValue(f, 'bulwark_outbox_dead') === 1 && sampleValue(f, 'bulwark_outbox_queue_depth') === 0;
+        }, { timeoutMs: 15000, what: 'the event dead after max_attempts' });
+        rx.failWith(0);
+        assert.equal((await api(w.port, 'POST', '/api/v1/keys', w.A.admin, { role: 'agent', name: 'b2' })).status, 201);
+        await waitFor(async () => sampleValue(await read(), 'bulwark_outbox_attempts_total',
+                                              { result: 'delivered' }) >= 1,
+                      { timeoutMs: 10000, what: 'a delivery counted' });
+        assert.equal(sampleValue(await read(), 'bulwark_outbox_attempts_total', { result: 'failed' }), 2);
+    } finally {
+        await w.stop();
+        await rx.close();
+    }
+});
