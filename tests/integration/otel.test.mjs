@@ -69,8 +69,12 @@ test('each call is a span with GenAI attributes and its receipt id; traceparent 
     assert.equal(upper.status, 200);
     const denied = await postJson(gw.port, '/v1/chat/completions', chatBody('not-allowed-model'), { key: agent });
     assert.equal(denied.status, 403);
+    const streamed = await postJson(gw.port, '/v1/chat/completions',
+                                    chatBody('gpt-4o-mini', PROMPT_CANARY, { stream: true }), { key: agent });
+    assert.equal(streamed.status, 200, streamed.text);
+    assert.match(streamed.text, /\[DONE\]/);
 
-    await waitFor(() => col.spans().length >= 5, { timeoutMs: 10000, what: '5 spans at the collector' });
+    await waitFor(() => col.spans().length >= 6, { timeoutMs: 10000, what: '6 spans at the collector' });
     assert.equal(col.bodies[0].url, '/v1/traces');
     assert.match(col.bodies[0].type, /^application\/json/);
     const spans = col.spans();
@@ -110,6 +114,11 @@ test('each call is a span with GenAI attributes and its receipt id; traceparent 
     assert.equal(attrs(d)['bulwark.reason_code'], 'MODEL_NOT_ALLOWED');
     assert.equal(attrs(d)['http.response.status_code'], 403);
     assert.equal(d.status.code, 2);
+
+    const st = attrs(byReceipt(streamed.headers['bulwark-receipt-id']));
+    assert.equal(st['http.response.status_code'], 200);
+    assert.equal(st['gen_ai.usage.input_tokens'], 7, 'a stream: the usage its last chunk reported');
+    assert.equal(st['gen_ai.usage.output_tokens'], 2);
 
     const raw = col.bodies.map((b) => b.raw).join('\n');
     for (const secret of [PROMPT_CANARY, agent, gw.keys.admin_key, gw.opKey, 'sk-upstream-test'])

@@ -2,6 +2,7 @@
 // an operator key and extra config, and a /metrics scrape.
 //
 //   const up = await startUpstream();     // up.v1; model "gpt-4o" answers 500, others 200 + usage
+//                                         // (an SSE stream ending with a usage chunk if stream: true)
 //   const gw = await startObservedGateway(scope, { upstream: up.v1, limits, yaml, env });
 //   gw.port, gw.keys, gw.opKey, gw.proc, gw.dir
 //   const { text, fam } = await scrapeMetrics(gw);   // parsed by lib/prometheus.mjs
@@ -17,8 +18,18 @@ export async function startUpstream() {
         let body = '';
         req.on('data', (d) => { body += d; });
         req.on('end', () => {
-            let model = '';
-            try { model = JSON.parse(body).model; } catch { /* GET /models */ }
+            let model = '', stream = false;
+            try { ({ model, stream } = JSON.parse(body)); } catch { /* GET /models */ }
+            if (stream && model !== 'gpt-4o') {
+                const chunk = (o) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk',
+                                                               created: 1, model, ...o })}\n\n`;
+                res.writeHead(200, { 'content-type': 'text/event-stream' });
+                res.write(chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: 'hi' } }] }));
+                res.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }));
+                res.write(chunk({ choices: [], usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 } }));
+                res.end('data: [DONE]\n\n');
+                return;
+            }
             if (model === 'gpt-4o') {
                 res.writeHead(500, { 'content-type': 'application/json' });
                 res.end(JSON.stringify({ error: { message: 'upstream broke', type: 'server_error' } }));
