@@ -11,8 +11,9 @@
  * registry's format, a fixed kind list). Nothing the client sends (model names, headers, org or
  * key names) ever becomes a label, so no request can create a series. Reason codes are kept in
  * a table of BW_METRICS_MAX_REASONS entries; a code not in [A-Z0-9_]{1,47} or past the table's
- * end is counted as "OTHER" (policies may name their own reason codes: a tenant admin who
- * writes many still adds at most that many series).
+ * end is counted as "OTHER". The caller maps an org policy's own codes to "ORG_POLICY"
+ * (proxy_observe.c), so a tenant admin cannot fill the table; the platform policy's custom codes
+ * are the operator's own.
  *
  * Gauges that need the store (outbox queue depth, review items pending) are set by a background
  * refresher (metrics_service.c) and only read by a scrape: a scrape never touches the store. */

@@ -94,17 +94,26 @@ void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason)
         upstream = (c->upstream_end_us ? c->upstream_end_us : now) - c->upstream_start_us;
     if (!reason && c->receipt_id[0] && c->decision.effect != BW_POLICY_ALLOW)
         reason = c->decision.reason;
+    /* An org's own policy names its own reason codes (any ^[A-Z][A-Z0-9_]{2,47}$): a tenant
+     * admin must not be able to fill the metrics' reason table and push the platform's codes
+     * into OTHER, so its decisions are one label. The span keeps the real code. */
+    const char *label = reason;
+    if (reason && c->receipt_id[0] && c->decision.layer &&
+        strcmp(c->decision.layer, "org") == 0 && strcmp(reason, c->decision.reason) == 0)
+        label = "ORG_POLICY";
     struct bw_metrics_request m = {
         .route = metrics_route(c->route),
         .decision = metrics_decision(c),
         .http_status = http_status,
-        .reason = reason,
+        .reason = label,
         .total_us = now - c->start_us,
         .upstream_us = upstream,
         .forwarded = c->forwarded,
         .upstream_status = c->upstream_status,
     };
     bw_metrics_request_end(&m);
-    if (c->w->gw->otel)
+    if (c->w->gw->otel) {
+        m.reason = reason;
         export_span(c, &m);
+    }
 }

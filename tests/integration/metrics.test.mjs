@@ -254,3 +254,27 @@ test('outbox: failed and dead attempts counted, queue depth and dead gauges foll
         await rx.close();
     }
 });
+
+// A tenant admin writes its own reason codes in its org policy: they are counted under one
+// label, ORG_POLICY, so no tenant can fill the reason table and hide the platform's codes.
+test('an org policy\'s own reason codes are one label', async () => {
+    const w = await startTenants(scope, 'sqlite', { yaml: 'metrics:\n  listen: 127.0.0.1:0\n' });
+    try {
+        const port = Number((await w.proc.waitStderr(/metrics listening on 127\.0\.0\.1:(\d+)/))[1]);
+        const code = `ACME_${crypto.randomBytes(4).toString('hex').toUpperCase()}`;
+        const put = await request(w.port, { method: 'PUT', path: '/api/v1/policies',
+            headers: { authorization: `Bearer ${w.A.admin}`, 'content-type': 'application/yaml' },
+            body: `version: 1\nrules:\n  - id: no-mini\n    match: {route: chat, model: gpt-4o-mini}\n` +
+                  `    effect: deny\n    reason: ${code}\n` });
+        assert.ok(put.status < 300, put.text);
+        const r = await postJson(w.port, '/v1/chat/completions', chatBody(), { key: w.A.agent });
+        assert.equal(r.status, 403, r.text);
+        assert.equal(r.json.error.code, code);
+        const text = (await request(port, { path: '/metrics' })).text;
+        assert.ok(!text.includes(code), 'a tenant-chosen reason code became a label');
+        assert.equal(sampleValue(parsePrometheus(text), 'bulwark_refusals_total',
+                                 { route: 'chat', reason: 'ORG_POLICY' }), 1);
+    } finally {
+        await w.stop();
+    }
+});
