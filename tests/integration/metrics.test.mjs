@@ -39,7 +39,7 @@ before(async () => {
                          yaml: 'metrics:\n  listen: 127.0.0.1:0\n  refresh_ms: 500\n' });
     metricsPort = Number((await gw.proc.waitStderr(/metrics listening on 127\.0\.0\.1:(\d+)/))[1]);
 });
-after(async () => { up?.server.close(); await scope.cleanup(); });
+after(async () => { up?.close(); await scope.cleanup(); });
 
 test('access: no key 401, org admin and agent 403, operator 200 in text format 0.0.4', async () => {
     assert.equal((await scrape(gw.port)).status, 401);
@@ -178,6 +178,20 @@ test('rate-limit and budget refusals are counted by limit', async () => {
     assert.equal(sampleValue(fam, 'bulwark_limit_refusals_total', { limit: 'rate' }), 1);
     assert.equal(sampleValue(fam, 'bulwark_refusals_total', { route: 'chat', reason: 'RATE_LIMITED' }), 1);
     assert.equal(sampleValue(fam, 'bulwark_requests_total', { route: 'chat', status: '429' }), 1);
+    await g.proc.stop(3000);
+});
+
+test('an upstream timeout is counted as such; the gateway-added time excludes the wait', async () => {
+    const g = await startGw({ upstream: up.v1,
+                             config: { timeoutMs: 700, orgs: { default: ['gpt-4o-mini', 'hang'] } } });
+    const r = await postJson(g.port, '/v1/chat/completions', chatBody('hang'), { key: g.keys.agent_key });
+    assert.equal(r.status, 504, r.text);
+    const { fam } = await metrics(g);
+    assert.equal(sampleValue(fam, 'bulwark_upstream_errors_total', { route: 'chat', kind: 'timeout' }), 1);
+    assert.equal(sampleValue(fam, 'bulwark_refusals_total', { route: 'chat', reason: 'UPSTREAM_TIMEOUT' }), 1);
+    assert.ok(sampleValue(fam, 'bulwark_request_duration_seconds_sum', { route: 'chat' }) >= 0.6);
+    assert.ok(sampleValue(fam, 'bulwark_gateway_added_seconds_sum', { route: 'chat' }) < 0.5,
+              'the upstream wait was counted as gateway time');
     await g.proc.stop(3000);
 });
 

@@ -1,9 +1,10 @@
 // observe: helpers for the metrics and OpenTelemetry suites: a crafted upstream, a gateway with
 // an operator key and extra config, and a /metrics scrape.
 //
-//   const up = await startUpstream();     // up.v1; model "gpt-4o" answers 500, others 200 + usage
+//   const up = await startUpstream();     // up.v1; model "gpt-4o" answers 500, "hang" never
+//                                         // answers, others 200 + usage
 //                                         // (an SSE stream ending with a usage chunk if stream: true)
-//   const gw = await startObservedGateway(scope, { upstream: up.v1, limits, yaml, env });
+//   const gw = await startObservedGateway(scope, { upstream: up.v1, limits, yaml, env, config });
 //   gw.port, gw.keys, gw.opKey, gw.proc, gw.dir
 //   const { text, fam } = await scrapeMetrics(gw);   // parsed by lib/prometheus.mjs
 import assert from 'node:assert/strict';
@@ -30,6 +31,7 @@ export async function startUpstream() {
                 res.end('data: [DONE]\n\n');
                 return;
             }
+            if (model === 'hang') return; // never answers: the gateway's upstream timeout
             if (model === 'gpt-4o') {
                 res.writeHead(500, { 'content-type': 'application/json' });
                 res.end(JSON.stringify({ error: { message: 'upstream broke', type: 'server_error' } }));
@@ -44,16 +46,17 @@ export async function startUpstream() {
         });
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    return { server, v1: `http://127.0.0.1:${server.address().port}/v1`, close: () => server.close() };
+    return { server, v1: `http://127.0.0.1:${server.address().port}/v1`,
+             close: () => { server.closeAllConnections(); server.close(); } };
 }
 
-export async function startObservedGateway(scope, { upstream, limits = '', yaml = '', env = {} } = {}) {
+export async function startObservedGateway(scope, { upstream, limits = '', yaml = '', env = {}, config = {} } = {}) {
     const data = await initData(scope);
     const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
     assert.equal(op.code, 0, op.stderr);
     const opKey = JSON.parse(op.stdout.trim().split('\n').pop()).key;
     const configPath = path.join(data.dir, 'test-config.yaml');
-    await fsp.writeFile(configPath, configYaml({ upstream })
+    await fsp.writeFile(configPath, configYaml({ ...config, upstream })
         .replace('limits:\n', `limits:\n${limits}`) + yaml);
     const proc = scope.spawn(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0'],
                              { env: { BULWARK_UPSTREAM_KEY: 'sk-upstream-test', ...env }, name: 'bulwark serve' });
