@@ -144,7 +144,7 @@ struct bw_config {
     long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
     long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
 
-    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "metrics", "otel"). Zero = default. */
+    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "Metrics and OpenTelemetry"). 0 = default */
     char metrics_listen_host[256]; /* "" = no separate listener (GET /metrics: operator key) */
     int metrics_listen_port;
     int metrics_allow_remote;  /* a non-loopback metrics listener is refused unless set */

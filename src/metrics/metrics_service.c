@@ -16,7 +16,6 @@
 #include "store/review_store.h"
 #include "store/store.h"
 #include "util/buf.h"
-#include "util/log.h"
 #include "util/time.h"
 
 #define RENDER_MAX ((size_t)8 << 20)
@@ -169,12 +168,8 @@ static void listener_handle(void *ctx, struct evhttp_request *req) {
 
 static bw_err start_listener(struct bw_metrics_service *m, int *bound_port) {
     const struct bw_metrics_service_opts *o = &m->opts;
-    if (!o->allow_remote && !bw_metrics_host_is_loopback(o->listen_host)) {
-        bw_error("metrics.listen %s is not a loopback address: its /metrics has no "
-                 "authentication; set metrics.allow_remote: true to serve it anyway",
-                 o->listen_host);
-        return BW_E_INVALID;
-    }
+    if (!o->allow_remote && !bw_metrics_host_is_loopback(o->listen_host))
+        return BW_E_INVALID; /* the caller says why: no authentication on that listener */
     struct bw_server_opts so = {o->listen_host, o->listen_port, 1, 1024, 8192, 10};
     struct bw_server_app app = {m, listener_init, listener_fini, listener_handle,
                                 listener_inflight};
