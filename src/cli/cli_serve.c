@@ -483,9 +483,16 @@ static int setup_observability(struct serve_state *st, const struct bw_server_ap
                 c->metrics_listen_host, port);
     if (!c->otel_endpoint[0])
         return 0;
+    const char *headers = c->otel_headers_env[0] ? getenv(c->otel_headers_env) : NULL;
+    if (c->otel_headers_env[0] && !headers) /* named but unset: a collector would refuse us */
+        return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not set", c->otel_headers_env);
     struct bw_otel_opts oo = {c->otel_endpoint, c->otel_service_name, c->otel_timeout_ms,
-                              (size_t)c->otel_queue_max, st->egress};
-    if (bw_otel_new(&oo, &st->gw.otel) != BW_OK)
+                              (size_t)c->otel_queue_max, st->egress, headers};
+    bw_err oe = bw_otel_new(&oo, &st->gw.otel);
+    if (oe == BW_E_INVALID) /* never the value: it holds a token */
+        return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not Name=value,... with "
+                                          "printable values", c->otel_headers_env);
+    if (oe != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the OpenTelemetry exporter");
     bw_info("otel: exporting spans (OTLP/HTTP JSON)"); /* no URL: it may carry a token */
     return 0;

@@ -153,6 +153,7 @@ struct bw_config {
     char otel_service_name[64]; /* default "bulwark" */
     long otel_timeout_ms;      /* one export POST; default 2000 */
     long otel_queue_max;       /* spans waiting; default 2048 */
+    char otel_headers_env[128]; /* env var with "Name=value,..." headers (a collector token) */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

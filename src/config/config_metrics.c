@@ -62,6 +62,17 @@ static bw_err otel_field(struct walk *w, const char *key, const yaml_node_t *v) 
     }
     if (strcmp(key, "timeout_ms") == 0)
         return bw_cfg_int(w, v, "otel.timeout_ms", 50, 30000, &c->otel_timeout_ms);
+    if (strcmp(key, "headers_env") == 0) {
+        BW_TRY(bw_cfg_str(w, v, "otel.headers_env", c->otel_headers_env,
+                          sizeof c->otel_headers_env));
+        for (const char *p = c->otel_headers_env; *p; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_'))
+                return bw_cfg_fail(w, v, "otel.headers_env: an environment variable name");
+        if (!c->otel_headers_env[0])
+            return bw_cfg_fail(w, v, "otel.headers_env: an environment variable name");
+        return BW_OK;
+    }
     if (strcmp(key, "queue_max") == 0)
         return bw_cfg_int(w, v, "otel.queue_max", 1, 65536, &c->otel_queue_max);
     return bw_cfg_fail(w, v, "otel: unknown key '%.64s'", key);

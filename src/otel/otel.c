@@ -36,6 +36,7 @@ struct bw_otel {
     atomic_int abort_export; /* set by bw_otel_free: the POST in progress gives up at once */
     pthread_t thread;
     struct bw_otel_span *batch; /* the thread's own copy of one batch */
+    struct curl_slist *headers; /* Content-Type, Expect, then the configured ones (secret) */
     int64_t last_warn_ms;       /* the thread's: failures are logged at most once a minute */
 };
 
@@ -95,19 +96,16 @@ static int post(struct bw_otel *o, const struct bw_buf *body) {
         return -1;
     }
     CURL *easy = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
     int rc = -1;
     long status = 0;
     struct bw_egress_limits lim = {o->timeout_ms, o->timeout_ms, 64 * 1024};
-    if (!easy || !h2)
+    if (!easy)
         goto out;
-    h = h2;
     if (bw_egress_curl_apply(easy, o->egress, &target, &lim, NULL, NULL, &conn) != BW_OK ||
         curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (const char *)body->ptr) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len) != CURLE_OK ||
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, o->headers) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, check_abort) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_XFERINFODATA, o) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK)
@@ -121,7 +119,6 @@ static int post(struct bw_otel *o, const struct bw_buf *body) {
                         : cr != CURLE_OK ? curl_easy_strerror(cr)
                                          : "the collector answered an error status");
 out:
-    curl_slist_free_all(h);
     if (easy)
         curl_easy_cleanup(easy);
     return rc;
@@ -175,6 +172,73 @@ static void *run(void *arg) {
     return NULL;
 }
 
+/* Frees a header list after wiping its strings (a collector token). */
+static void headers_free(struct curl_slist *h) {
+    for (struct curl_slist *p = h; p; p = p->next)
+        sodium_memzero(p->data, strlen(p->data));
+    curl_slist_free_all(h);
+}
+
+static int token_char(char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL); /* RFC 9110 5.6.2 tchar */
+}
+
+/* "Name=value,Name2=value2" -> "Name: value" lines appended to *list. Names are tokens, values
+ * printable ASCII (no CR, LF or other control byte: no header injection); spaces around either
+ * are trimmed. */
+static bw_err headers_parse(const char *spec, struct curl_slist **list) {
+    char line[4200];
+    size_t n = strlen(spec), count = 0;
+    BW_ENSURE(n <= 4096, BW_E_INVALID);
+    const char *p = spec;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        BW_ENSURE(eq && ++count <= 16, BW_E_INVALID);
+        const char *name = p, *ne = eq;
+        while (name < ne && *name == ' ')
+            name++;
+        while (ne > name && ne[-1] == ' ')
+            ne--;
+        BW_ENSURE(ne > name, BW_E_INVALID);
+        for (const char *q = name; q < ne; q++)
+            BW_ENSURE(token_char(*q), BW_E_INVALID);
+        const char *v = eq + 1, *ve = p + len;
+        while (v < ve && *v == ' ')
+            v++;
+        while (ve > v && ve[-1] == ' ')
+            ve--;
+        BW_ENSURE(ve > v, BW_E_INVALID);
+        for (const char *q = v; q < ve; q++)
+            BW_ENSURE(*q >= 0x20 && *q <= 0x7e, BW_E_INVALID);
+        snprintf(line, sizeof line, "%.*s: %.*s", (int)(ne - name), name, (int)(ve - v), v);
+        struct curl_slist *next = curl_slist_append(*list, line);
+        sodium_memzero(line, sizeof line);
+        BW_ENSURE(next, BW_E_NOMEM);
+        *list = next;
+        p = end ? end + 1 : p + len;
+    }
+    return BW_OK;
+}
+
+static bw_err headers_build(const char *spec, struct curl_slist **out) {
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
+    if (!h2) {
+        curl_slist_free_all(h);
+        return BW_E_NOMEM;
+    }
+    bw_err e = spec ? headers_parse(spec, &h2) : BW_OK;
+    if (e != BW_OK) {
+        headers_free(h2);
+        return e;
+    }
+    *out = h2;
+    return BW_OK;
+}
+
 bw_err bw_otel_new(const struct bw_otel_opts *opts, struct bw_otel **out) {
     BW_ENSURE(opts && opts->endpoint && opts->egress, BW_E_INVALID);
     size_t n = strlen(opts->endpoint);
@@ -193,17 +257,19 @@ bw_err bw_otel_new(const struct bw_otel_opts *opts, struct bw_otel **out) {
     o->ring = calloc(o->cap, sizeof *o->ring);
     o->batch = calloc(BATCH_MAX, sizeof *o->batch);
     o->last_warn_ms = -WARN_EVERY_MS;
-    if (!o->ring || !o->batch) {
+    bw_err he = o->ring && o->batch ? headers_build(opts->headers, &o->headers) : BW_E_NOMEM;
+    if (he != BW_OK) {
         free(o->ring);
         free(o->batch);
         free(o);
-        return BW_E_NOMEM;
+        return he;
     }
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cond, NULL);
     if (pthread_create(&o->thread, NULL, run, o) != 0) {
         pthread_mutex_destroy(&o->mu);
         pthread_cond_destroy(&o->cond);
+        headers_free(o->headers);
         free(o->ring);
         free(o->batch);
         free(o);
@@ -224,6 +290,7 @@ void bw_otel_free(struct bw_otel *o) {
     pthread_join(o->thread, NULL); /* the POST in progress aborts within libcurl's ~1 s tick */
     pthread_mutex_destroy(&o->mu);
     pthread_cond_destroy(&o->cond);
+    headers_free(o->headers);
     free(o->ring);
     free(o->batch);
     free(o);

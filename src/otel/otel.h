@@ -33,6 +33,10 @@ struct bw_otel_opts {
     long timeout_ms;          /* [2000] whole POST (connect included) */
     size_t queue_max;         /* [2048] spans waiting; more are dropped */
     const struct bw_egress_policy *egress; /* borrowed; must outlive the exporter */
+    const char *headers; /* NULL, or "Name=value,Name2=value2" (OTEL_EXPORTER_OTLP_HEADERS
+                          * form, e.g. a collector's token): sent with every export, never logged.
+                          * Names are HTTP tokens, values printable ASCII; at most 16 headers,
+                          * 4096 bytes. Copied. */
 };
 
 struct bw_otel_span {
@@ -52,8 +56,8 @@ struct bw_otel_span {
     int http_status;
 };
 
-/* Starts the exporter thread. Errors: BW_E_INVALID (endpoint not http(s) or over 1000 bytes),
- * BW_E_NOMEM, BW_E_INTERNAL (thread). */
+/* Starts the exporter thread. Errors: BW_E_INVALID (endpoint not http(s) or over 1000 bytes,
+ * malformed headers), BW_E_NOMEM, BW_E_INTERNAL (thread). */
 bw_err bw_otel_new(const struct bw_otel_opts *opts, struct bw_otel **out) BW_MUST_CHECK;
 void bw_otel_free(struct bw_otel *o);
 

@@ -25,7 +25,8 @@ async function startCollector(mode = 'ok') {
         req.on('end', () => {
             got.hits++;
             if (mode === 'hang') return;
-            got.bodies.push({ url: req.url, type: req.headers['content-type'], json: JSON.parse(body), raw: body });
+            got.bodies.push({ url: req.url, type: req.headers['content-type'], headers: req.headers,
+                              json: JSON.parse(body), raw: body });
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end('{}');
         });
@@ -51,7 +52,10 @@ after(() => up?.close());
 
 test('each call is a span with GenAI attributes and its receipt id; traceparent continued', async () => {
     const col = await startCollector('ok');
-    const gw = await startObservedGateway(scope, { upstream: (await upstream()).v1, yaml: otelYaml(col.url) });
+    const token = `collector-token-${crypto.randomBytes(8).toString('hex')}`;
+    const gw = await startObservedGateway(scope, { upstream: (await upstream()).v1,
+        yaml: otelYaml(col.url, '  headers_env: BW_TEST_OTEL_HEADERS\n'),
+        env: { BW_TEST_OTEL_HEADERS: `authorization=Bearer ${token}, x-scope = bulwark ` } });
     const agent = gw.keys.agent_key;
     const ok = await postJson(gw.port, '/v1/chat/completions', chatBody('gpt-4o-mini', PROMPT_CANARY), { key: agent });
     assert.equal(ok.status, 200, ok.text);
@@ -76,6 +80,8 @@ test('each call is a span with GenAI attributes and its receipt id; traceparent 
 
     await waitFor(() => col.spans().length >= 6, { timeoutMs: 10000, what: '6 spans at the collector' });
     assert.equal(col.bodies[0].url, '/v1/traces');
+    assert.equal(col.bodies[0].headers.authorization, `Bearer ${token}`, 'otel.headers_env sent');
+    assert.equal(col.bodies[0].headers['x-scope'], 'bulwark');
     assert.match(col.bodies[0].type, /^application\/json/);
     const spans = col.spans();
     const byReceipt = (id) => spans.find((s) => attrs(s)['bulwark.receipt_id'] === id);
@@ -123,9 +129,10 @@ test('each call is a span with GenAI attributes and its receipt id; traceparent 
     const raw = col.bodies.map((b) => b.raw).join('\n');
     for (const secret of [PROMPT_CANARY, agent, gw.keys.admin_key, gw.opKey, 'sk-upstream-test'])
         assert.ok(!raw.includes(secret), 'a prompt or key in a span');
-    const { fam } = await scrapeMetrics(gw);
+    const { fam, text } = await scrapeMetrics(gw);
     assert.ok(sampleValue(fam, 'bulwark_otel_spans_total', { result: 'exported' }) >= 5);
     await gw.proc.stop(3000);
+    assert.ok(!gw.proc.stderr.includes(token) && !text.includes(token), 'the collector token leaked');
 });
 
 // Sequential calls' latencies (ms).
@@ -190,9 +197,19 @@ test('otel config is strict', async () => {
         ['otel:\n  endpoint: http://user:pw@127.0.0.1:1/v1/traces\n', /credentials in the URL/],
         ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  queue_max: 0\n', /otel.queue_max/],
         ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers: x\n', /otel: unknown key 'headers'/],
+        ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers_env: "A-B"\n', /an environment variable name/],
+        ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers_env: BW_UNSET_OTEL_H\n', /BW_UNSET_OTEL_H is not set/],
+        // a value with CR LF (header injection), a name that is not a token, no '=': refused,
+        // and the value (a token) is never echoed
+        ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers_env: BW_BAD_OTEL_H1\n', /is not Name=value/],
+        ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers_env: BW_BAD_OTEL_H2\n', /is not Name=value/],
+        ['otel:\n  endpoint: http://127.0.0.1:1/v1/traces\n  headers_env: BW_BAD_OTEL_H3\n', /is not Name=value/],
     ]) {
         await fsp.writeFile(cfg, configYaml({}) + yaml);
-        const r = await run(['serve', '--data', data.dir, '--config', cfg], { env: { BULWARK_UPSTREAM_KEY: 'k' } });
+        const r = await run(['serve', '--data', data.dir, '--config', cfg], { env: {
+            BULWARK_UPSTREAM_KEY: 'k', BW_BAD_OTEL_H1: 'authorization=pw-secret-1\r\nX-Evil: 1',
+            BW_BAD_OTEL_H2: 'bad name=pw-secret-2', BW_BAD_OTEL_H3: 'pw-secret-3' } });
+        assert.ok(!r.stderr.includes('pw-secret'), 'a header value echoed');
         assert.notEqual(r.code, 0, yaml);
         assert.match(r.stderr, why);
         assert.ok(!r.stderr.includes('pw@'), 'the URL credentials echoed');

@@ -59,13 +59,15 @@ static void otel_section(void **state) {
     struct bw_config c;
     char err[300] = "";
     assert_int_equal(parse("otel:\n  endpoint: http://127.0.0.1:4318/v1/traces\n"
-                           "  service_name: gw-1\n  timeout_ms: 500\n  queue_max: 16\n",
+                           "  service_name: gw-1\n  timeout_ms: 500\n  queue_max: 16\n"
+                           "  headers_env: OTEL_HEADERS_1\n",
                            &c, err),
                      BW_OK);
     assert_string_equal(c.otel_endpoint, "http://127.0.0.1:4318/v1/traces");
     assert_string_equal(c.otel_service_name, "gw-1");
     assert_int_equal(c.otel_timeout_ms, 500);
     assert_int_equal(c.otel_queue_max, 16);
+    assert_string_equal(c.otel_headers_env, "OTEL_HEADERS_1");
     bw_config_cleanup(&c);
     static const char *const bad[] = {
         "otel:\n  endpoint: file:///etc/passwd\n",
@@ -76,6 +78,9 @@ static void otel_section(void **state) {
         "otel:\n  queue_max: 0\n",
         "otel:\n  queue_max: 65537\n",
         "otel:\n  headers: x\n",
+        "otel:\n  headers_env: \"\"\n",
+        "otel:\n  headers_env: A-B\n",
+        "otel:\n  headers_env: \"A B\"\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(parse(bad[i], &c, err), BW_E_INVALID);
