@@ -63,11 +63,19 @@ static void limits_and_upstream(void **state) {
     struct bw_metrics_request r = {BW_METRICS_ROUTE_WIDGET, BW_METRICS_DECISION_DENY, 429,
                                    "RATE_LIMITED", 10, 0, 0, 0};
     bw_metrics_request_end(&r);
+    r.reason = "BUDGET_EXHAUSTED";
+    bw_metrics_request_end(&r);
+    r.reason = "BUDGET_UNBOUNDED";
+    bw_metrics_request_end(&r);
+    r.reason = "CONCURRENCY_LIMITED";
+    bw_metrics_request_end(&r);
     struct bw_metrics_request u = {BW_METRICS_ROUTE_MODELS, BW_METRICS_DECISION_ALLOW, 502, NULL,
                                    10, 5, 1, 503};
     bw_metrics_request_end(&u);
     char *t = render();
     assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"rate\"}") >= 1);
+    assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"budget\"}") == 2);
+    assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"concurrency\"}") == 1);
     assert_true(value_of(t, "bulwark_upstream_errors_total{route=\"models\",kind=\"status_5xx\"}") ==
                 1);
     free(t);
