@@ -168,4 +168,8 @@ int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *re
                          const char *org_id, const char *action, const char *target,
                          const char *token, const void *plan_json);
 
+/* GET /metrics on the main listener (api_metrics.c): operator key only; the Prometheus text
+ * exposition (metrics/metrics.h). Any other method: 405. */
+void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req);
+
 #endif

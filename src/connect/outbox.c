@@ -1,5 +1,6 @@
 /* outbox.c: the outbox thread and event emission (outbox.h). */
 #include "connect/outbox.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -130,6 +131,7 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
     int64_t latency_us = (bw_now_ms() - now) * 1000;
     now = bw_now_ms();
     if (e == BW_OK) {
+        bw_metrics_outbox_attempt(BW_METRICS_OUTBOX_DELIVERED);
         if (bw_store_outbox_finish(w->store, r, "delivered", 0, "", now) == BW_OK)
             atomic_fetch_add(&o->delivered, 1);
         else
@@ -145,6 +147,7 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
     bw_health_report_connection(r->org_id, r->connection_id, 0, bw_health_class_of_reason(cls),
                                 latency_us);
     int dead = attempts >= o->opts.max_attempts;
+    bw_metrics_outbox_attempt(dead ? BW_METRICS_OUTBOX_DEAD : BW_METRICS_OUTBOX_FAILED);
     int64_t next = dead ? 0 : now + bw_outbox_backoff_ms(&o->opts, attempts, randombytes_random());
     if (bw_store_outbox_finish(w->store, r, dead ? "dead" : "failed", next, cls, now) != BW_OK)
         bw_warn("outbox: could not record attempt %lld of event %s", (long long)attempts,

@@ -23,6 +23,7 @@
 #include "ledger/dsse.h"
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -247,6 +248,19 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
     publish(l);
 }
 
+/* The batch's size, result and each receipt's wait from append to the end of its commit. */
+static void observe_batch(const struct bw_ledger_pending *batch) {
+    int64_t now = bw_mono_us();
+    size_t n = 0;
+    int ok = 0;
+    for (const struct bw_ledger_pending *p = batch; p; p = p->next) {
+        n++;
+        ok |= p->err == BW_OK;
+        bw_metrics_ledger_append_latency(now - p->enq_us);
+    }
+    bw_metrics_ledger_batch(n, ok);
+}
+
 /* pwrite zeros over [from, to). */
 static int zero_fill(int fd, uint64_t from, uint64_t to) {
     static const uint8_t zeros[65536];
@@ -301,6 +315,7 @@ void *bw_ledger_thread_main(void *arg) {
         pthread_mutex_unlock(&l->mu);
         l->last_commit_us = bw_mono_us();
         commit(l, batch);
+        observe_batch(batch); /* before delivery hands the nodes back to their workers */
         bw_ledger_deliver(batch);
         top_up(l);
         pthread_mutex_lock(&l->mu);

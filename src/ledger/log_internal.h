@@ -24,6 +24,7 @@ struct bw_ledger_pending {
     bw_err err;
     uint64_t index;
     uint8_t leaf_hash[32];
+    int64_t enq_us; /* bw_mono_us at bw_ledger_append: the append latency metric */
     struct bw_receipt receipt;
 };
 

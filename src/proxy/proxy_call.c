@@ -142,6 +142,7 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
  * receipt, end of the chunked reply, free. */
 void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
     append_outcome(c, status, http_status);
+    bw_call_observe_end(c, c->reply_started ? 200 : http_status, c->end_reason);
     if (!c->client_gone)
         detach_close_cb(c);
     if (c->reply_started)
@@ -155,6 +156,7 @@ void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
 void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_t len,
                      const char *status) {
     append_outcome(c, status, http_status);
+    bw_call_observe_end(c, http_status, NULL);
     if (!c->client_gone)
         detach_close_cb(c);
     bw_http_add_receipt_headers(c->req, c->receipt_id, "allow");
@@ -168,6 +170,7 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
                   const char *outcome_status) {
     if (outcome_status)
         append_outcome(c, outcome_status, http_status);
+    bw_call_observe_end(c, http_status, code);
     if (!c->client_gone)
         detach_close_cb(c);
     bw_http_reply_error_with(c->req, http_status, code, message,

@@ -14,6 +14,7 @@
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "util/json.h"
+#include "util/time.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -208,6 +209,7 @@ static void end_stream_with_error(struct bw_call *c, const char *code, const cha
                      message, code, c->receipt_id);
     if (n > 0 && (size_t)n < sizeof ev)
         send_chunk(c, ev, (size_t)n);
+    c->end_reason = code; /* the reason code the stream ended with, for bw_call_observe_end */
     bw_call_finish(c, status, http_status);
 }
 
@@ -348,6 +350,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     struct bw_call *c = arg;
     c->xfer = NULL;
     report_upstream(c, r, status);
+    c->upstream_end_us = bw_mono_us();
+    c->upstream_status = status;
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
     int governed = c->policy && bw_route_is_chat(c->route);
@@ -464,6 +468,7 @@ void bw_forward_start(struct bw_call *c) {
         c->idle_ev = evtimer_new(c->w->base, on_idle, c);
         arm_idle(c);
     }
+    c->upstream_start_us = bw_mono_us();
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
         c->xfer = NULL;
         bw_call_fail(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "cannot start the upstream request",

@@ -139,6 +139,11 @@ static void handle(void *ctx, struct evhttp_request *req) {
         bw_widget_handle(w, req, path);
         return;
     }
+    if (strcmp(path, "/metrics") == 0) { /* operator key; api_metrics.c */
+        struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+        bw_api_metrics_handle(&api, req);
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {
         static const char ok[] = "{\"status\":\"ok\"}";
         bw_http_reply_json(req, 200, ok, sizeof ok - 1);
