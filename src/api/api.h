@@ -61,6 +61,7 @@ extern const struct bw_api_route bw_api_routes_orgs[];
 extern const struct bw_api_route bw_api_routes_connections[];
 extern const struct bw_api_route bw_api_routes_policies[];
 extern const struct bw_api_route bw_api_routes_review[];
+extern const struct bw_api_route bw_api_routes_posture[]; /* api_posture.c */
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */

@@ -27,6 +27,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "posture/readiness.h"
 #include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
@@ -73,6 +74,7 @@ struct serve_state {
     struct bw_egress_policy *egress; /* the operator allowlist (egress.allow) */
     struct bw_connect_env connect;
     struct bw_gateway gw;
+    char config_path[4096]; /* the config file loaded (readiness scans it) */
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a) {
@@ -346,6 +348,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         snprintf(path, sizeof path, "%s/bulwark.yaml", a->dir);
     if (bw_config_load(path, &st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
+    snprintf(st->config_path, sizeof st->config_path, "%s", path);
     int rc = apply_overrides(a, &st->cfg);
     if (rc)
         return rc;
@@ -418,6 +421,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 }
 
 static void teardown(struct serve_state *st) {
+    bw_readiness_stop(st->gw.readiness); /* first: it reads the ledger and the policy */
+    st->gw.readiness = NULL;
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_org_policies_free(st->gw.org_policies);
@@ -459,6 +464,9 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     int rc = setup(a, st);
     if (rc)
         return rc;
+    struct bw_readiness_env re = {&st->cfg, a->dir, st->config_path, &st->gw};
+    if (bw_readiness_start(&re, &st->gw.readiness) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the readiness checks");
     struct bw_server_opts so = {st->cfg.listen_host,      st->cfg.listen_port,
                                 st->cfg.workers,          st->cfg.max_body_bytes,
                                 st->cfg.max_header_bytes, st->cfg.client_timeout_s};

@@ -98,6 +98,8 @@ struct bw_ledger {
     _Atomic uint64_t durable_size;
     atomic_int frozen;
     atomic_int fail_next_write;
+    _Atomic int64_t checkpoint_ms;    /* wall time of the last published checkpoint (or open) */
+    _Atomic int64_t write_failed_ms;  /* wall time of the last failed commit write; 0 = none */
 
     /* Owned by the ledger thread (by open before it starts). */
     struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */
