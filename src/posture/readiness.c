@@ -32,6 +32,7 @@ struct bw_readiness {
     pthread_t thread;
     int thread_started;
     struct bw_store *store; /* the refresher's own handle; reopened after a failure */
+    struct bw_ready_policy_cache policies; /* the refresher's: org policy verdicts by hash */
 };
 
 static const char *const control_ids[BW_CTL_COUNT] = {
@@ -108,7 +109,7 @@ static struct bw_ready_snapshot *refresh(struct bw_readiness *r) {
     if (!s)
         return NULL;
     s->refs = 1;
-    struct bw_ready_ctx c = {&r->env, refresher_store(r), bw_now_ms()};
+    struct bw_ready_ctx c = {&r->env, refresher_store(r), bw_now_ms(), &r->policies};
     static void (*const fns[])(const struct bw_ready_ctx *, struct bw_ready_result *) = {
         [BW_CTL_MASTER_KEY] = bw_ready_master_key,
         [BW_CTL_SIGNING_KEY] = bw_ready_signing_key,
@@ -124,7 +125,8 @@ static struct bw_ready_snapshot *refresh(struct bw_readiness *r) {
         run_control(&c, &s->ctl[i], fns[i]);
     bw_ready_set(&s->ctl[BW_CTL_WIDGETS], BW_READY_FAIL, "the check did not complete");
     bw_ready_set(&s->ctl[BW_CTL_KEYS], BW_READY_FAIL, "the check did not complete");
-    bw_ready_tenants(&c, &s->ctl[BW_CTL_WIDGETS], &s->ctl[BW_CTL_KEYS], &s->orgs, &s->n_orgs);
+    bw_ready_tenants(&c, &s->ctl[BW_CTL_WIDGETS], &s->ctl[BW_CTL_KEYS], &s->ctl[BW_CTL_POLICY],
+                     &s->orgs, &s->n_orgs);
     /* A store-reading control that failed may have left the handle unusable: reopen it next
      * time rather than keep a broken connection. */
     if (s->ctl[BW_CTL_STORE_ISOLATION].status == BW_READY_FAIL ||

@@ -175,8 +175,27 @@ static int org_cmp(const void *a, const void *b) {
     return strcmp(((const struct bw_ready_org *)a)->org_id, ((const struct bw_ready_org *)b)->org_id);
 }
 
+/* Org policies that allow everything make the policy control fail: the org's calls are then
+ * decided by "allow" (within the platform's global layer). One that cannot be read fails too. */
+static void org_policies_verdict(struct bw_ready_result *policy, json_t *allow_all,
+                                 size_t unreadable) {
+    json_t *v = bw_ready_values(policy);
+    size_t n = json_array_size(allow_all);
+    json_object_set_new(v, "org_policies_allowing_all", allow_all);
+    json_object_set_new(v, "org_policies_unreadable", json_integer((json_int_t)unreadable));
+    if (policy->status == BW_READY_FAIL)
+        return; /* the platform policy's own failure stands */
+    if (unreadable)
+        bw_ready_set(policy, BW_READY_FAIL, "%zu org policy(ies) cannot be read", unreadable);
+    else if (n)
+        bw_ready_set(policy, BW_READY_FAIL, "%zu org policy(ies) allow every request: not "
+                                            "default deny",
+                     n);
+}
+
 void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widgets,
-                      struct bw_ready_result *keys, struct bw_ready_org **orgs, size_t *n_orgs) {
+                      struct bw_ready_result *keys, struct bw_ready_result *policy,
+                      struct bw_ready_org **orgs, size_t *n_orgs) {
     *orgs = NULL;
     *n_orgs = 0;
     struct org_ids ids = {calloc(BW_READY_MAX_ORGS, BW_ID_SIZE), 0, 0};
@@ -184,16 +203,24 @@ void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widg
         free(ids.ids);
         bw_ready_set(widgets, BW_READY_FAIL, "the orgs cannot be read");
         bw_ready_set(keys, BW_READY_FAIL, "the orgs cannot be read");
+        bw_ready_set(policy, BW_READY_FAIL, "the orgs' policies cannot be read");
         return;
     }
     struct bw_ready_org *o = calloc(ids.n ? ids.n : 1, sizeof *o);
     if (!o) {
         free(ids.ids);
-        return; /* both stay fail */
+        bw_ready_set(policy, BW_READY_FAIL, "out of memory");
+        return; /* widgets and keys stay fail */
     }
     size_t enabled = 0, widgets_bad = 0, unused = 0, wfail = 0, kfail = 0;
-    json_t *wlist = json_array(), *klist = json_array();
+    json_t *wlist = json_array(), *klist = json_array(), *plist = json_array();
+    size_t punreadable = ids.skipped;
     for (size_t i = 0; i < ids.n; i++) {
+        long allow_all = bw_ready_org_policy_allow_all(c, ids.ids[i]);
+        if (allow_all < 0)
+            punreadable++;
+        else if (allow_all > 0 && json_array_size(plist) < LISTED_MAX)
+            json_array_append_new(plist, json_string(ids.ids[i]));
         snprintf(o[i].org_id, sizeof o[i].org_id, "%s", ids.ids[i]);
         bw_ready_set(&o[i].widgets, BW_READY_FAIL, "the check did not complete");
         bw_ready_set(&o[i].keys, BW_READY_FAIL, "the check did not complete");
@@ -205,6 +232,7 @@ void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widg
         breakdown_add(klist, o[i].org_id, &o[i].keys);
     }
     free(ids.ids);
+    org_policies_verdict(policy, plist, punreadable);
     qsort(o, ids.n, sizeof *o, org_cmp);
     *orgs = o;
     *n_orgs = ids.n;

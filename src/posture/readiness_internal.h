@@ -54,12 +54,25 @@ struct bw_ready_snapshot {
     size_t n_orgs;
 };
 
+/* Verdicts on org policies already read, by the SHA-256 of their exact bytes, so a refresh
+ * parses only policies it has not seen. Owned by the refresher thread (no lock). */
+#define BW_READY_POLICY_CACHE 256
+struct bw_ready_policy_cache {
+    struct {
+        uint8_t sha256[32];
+        int used;
+        size_t allow_all;
+    } e[BW_READY_POLICY_CACHE];
+    size_t next; /* the slot the next new entry replaces (round robin) */
+};
+
 /* What one refresh works with. store may be NULL (it could not be opened: store-reading
  * controls fail). */
 struct bw_ready_ctx {
     const struct bw_readiness_env *env;
     struct bw_store *store;
     int64_t now_ms;
+    struct bw_ready_policy_cache *policies; /* the refresher's */
 };
 
 const char *bw_ready_control_id(int control);
@@ -84,11 +97,16 @@ void bw_ready_store_isolation(const struct bw_ready_ctx *c, struct bw_ready_resu
 void bw_ready_egress_guard(const struct bw_ready_ctx *c, struct bw_ready_result *r);
 void bw_ready_upstream_credentials(const struct bw_ready_ctx *c, struct bw_ready_result *r);
 
-/* readiness_controls_tenant.c: widgets and keys, per org and platform-wide. Fills
- * widgets/keys (platform-wide, with a per-org breakdown in values) and *orgs (caller frees
- * each org's results and the array). */
+/* readiness_controls_tenant.c: widgets and keys, per org and platform-wide, and the orgs' own
+ * policies. Fills widgets/keys (platform-wide, with a per-org breakdown in values) and *orgs
+ * (caller frees each org's results and the array); turns policy (already computed for the
+ * platform policy) to fail if an org policy allows everything or cannot be read. */
 void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widgets,
-                      struct bw_ready_result *keys, struct bw_ready_org **orgs, size_t *n_orgs);
+                      struct bw_ready_result *keys, struct bw_ready_result *policy,
+                      struct bw_ready_org **orgs, size_t *n_orgs);
+/* readiness_controls_policy.c: how many rules of org_id's own policy allow everything: 0 with
+ * no org policy; -1 if it cannot be read or compiled. */
+long bw_ready_org_policy_allow_all(const struct bw_ready_ctx *c, const char *org_id);
 
 /* File facts for the key and secret checks (readiness_controls.c). */
 struct bw_ready_file {

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Scope, run, waitFor, configYaml, initData } from './lib/harness.mjs';
+import { Scope, run, waitFor, sleep, configYaml, initData, request } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
 const CONTROLS = ['master_key', 'signing_key', 'ledger', 'policy', 'config_secrets', 'transport',
@@ -239,6 +239,26 @@ describe('sqlite', () => {
         assert.equal(c.values.first_allow_all_rule, 'everything-else');
         fs.writeFileSync(f, POLICY_OK);
         w.proc.kill('SIGHUP');
+        await waitControl(w.port, undefined, 'policy', 'pass');
+    });
+
+    test('policy: an org admin PUTs an allow-all org policy: fails; DELETE recovers', async () => {
+        const put = (text) => request(w.port, {
+            method: 'PUT', path: '/api/v1/policies', body: text,
+            headers: { authorization: `Bearer ${w.B.owner}`, 'content-type': 'application/yaml' },
+        });
+        await waitControl(w.port, undefined, 'policy', 'pass');
+        const ok = await put('version: 1\nrules:\n  - id: b-mini\n    match: {model: gpt-4o-mini}\n    effect: allow\n');
+        assert.equal(ok.status, 200, ok.text);
+        await sleep(2500); // a refresh sees it: still default deny
+        assert.equal(control((await readiness(w.port)).json, 'policy').status, 'pass');
+        const bad = await put('version: 1\nrules:\n  - id: b-all\n    match: {}\n    effect: allow\n');
+        assert.equal(bad.status, 200, bad.text);
+        const c = await waitControl(w.port, op, 'policy', 'fail');
+        assert.deepEqual(c.values.org_policies_allowing_all, [w.B.org_id]);
+        await waitControl(w.port, undefined, 'policy', 'fail');
+        const del = await api(w.port, 'DELETE', '/api/v1/policies', w.B.owner);
+        assert.equal(del.status, 200, del.text);
         await waitControl(w.port, undefined, 'policy', 'pass');
     });
 
