@@ -165,6 +165,7 @@ static void deadline_in(struct timespec *ts, long ms) {
 
 static void *refresher_main(void *arg) {
     struct bw_readiness *r = arg;
+    pthread_setname_np(pthread_self(), "bw-readiness"); /* for top -H, perf, gdb */
     pthread_mutex_lock(&r->mu);
     while (!r->stopping) {
         struct timespec ts;
