@@ -230,17 +230,20 @@ void bw_readiness_stop(struct bw_readiness *r) {
     free(r);
 }
 
-/* A reference to the newest snapshot; if it is older than a second, kicks the refresher and
- * waits at most BW_READINESS_WAIT_MS for the next one. */
-static struct bw_ready_snapshot *acquire(struct bw_readiness *r) {
+/* A reference to the newest snapshot. One older than a second kicks the refresher; an
+ * authenticated caller (wait = 1) whose snapshot is older than a refresh period (the refresher
+ * is behind) also waits for the next one, at most BW_READINESS_WAIT_MS. The public view never
+ * waits: an unauthenticated flood must not be able to hold the workers. */
+static struct bw_ready_snapshot *acquire(struct bw_readiness *r, int wait) {
     pthread_mutex_lock(&r->mu);
-    if (r->snap && bw_now_ms() - r->snap->taken_ms > 1000 && !r->stopping) {
+    int64_t age = r->snap ? bw_now_ms() - r->snap->taken_ms : 0;
+    if (r->snap && age > 1000 && !r->stopping) {
         uint64_t gen = r->generation;
         r->kicked = 1;
         pthread_cond_signal(&r->wake);
         struct timespec ts;
         deadline_in(&ts, BW_READINESS_WAIT_MS);
-        while (r->generation == gen)
+        while (wait && age > BW_READINESS_REFRESH_MS && r->generation == gen)
             if (pthread_cond_timedwait(&r->done, &r->mu, &ts) == ETIMEDOUT)
                 break;
     }
@@ -322,7 +325,7 @@ static json_t *render(const struct bw_ready_snapshot *s, enum bw_readiness_view 
 
 void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view,
                           const char *org_id) {
-    struct bw_ready_snapshot *s = acquire(r);
+    struct bw_ready_snapshot *s = acquire(r, view != BW_READINESS_PUBLIC);
     json_t *out = render(s, view, org_id, bw_now_ms());
     if (s)
         release(r, s);

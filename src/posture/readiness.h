@@ -8,8 +8,10 @@
  * event worker. One refresher thread (bw_readiness_start) computes every verdict about every
  * REFRESH_MS into an immutable snapshot, through its own store handle (on PostgreSQL: the
  * runtime role's own connection, so the catalog is read as the gateway's queries meet it). A
- * request kicks the refresher when the snapshot is older than a second and waits at most
- * BW_READINESS_WAIT_MS for a newer one, then renders the snapshot it has. The snapshot pointer
+ * request kicks the refresher when the snapshot is older than a second; an authenticated one
+ * (admin, operator) whose snapshot is older than a refresh period also waits at most
+ * BW_READINESS_WAIT_MS for a newer one (the public view never waits, so an unauthenticated
+ * flood cannot hold the workers), then renders the snapshot it has. The snapshot pointer
  * and its reference count are protected by one mutex (readiness.c, struct bw_readiness).
  *
  * Fail closed: a check that cannot run (file unreadable, store down, catalog query failed or
@@ -65,8 +67,8 @@ bw_err bw_readiness_start(const struct bw_readiness_env *env,
 void bw_readiness_stop(struct bw_readiness *r);
 
 /* The view as a JSON object (json_t *, new reference; NULL on allocation failure). org_id is
- * the admin's org for BW_READINESS_ORG_ADMIN, else ignored. May wait up to
- * BW_READINESS_WAIT_MS for a fresher snapshot. Thread-safe. */
+ * the admin's org for BW_READINESS_ORG_ADMIN, else ignored. An authenticated view may wait up
+ * to BW_READINESS_WAIT_MS for a fresher snapshot. Thread-safe. */
 void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view,
                           const char *org_id);
 

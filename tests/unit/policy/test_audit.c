@@ -32,6 +32,12 @@ static void counts_unconditional_allows(void **state) {
                                first),
                      2);
     assert_string_equal(first, "a");
+    /* bounds that bound nothing, and globs of stars only, accept everything too */
+    assert_int_equal(allow_all("rules:\n  - {id: a, match: {model: '**', max_tokens: {min: 0}}, "
+                               "effect: allow}\n  - {id: b, match: {time: {}}, effect: allow}\n"
+                               "  - {id: c, match: {cost: {min: 0}}, effect: allow}\n",
+                               first),
+                     3);
 }
 
 static void narrowing_rules_are_not_allow_all(void **state) {
@@ -42,6 +48,10 @@ static void narrowing_rules_are_not_allow_all(void **state) {
         "rules:\n  - {id: a, match: {org: acme}, effect: allow}\n",
         "rules:\n  - {id: a, match: {tool: '*'}, effect: allow}\n",
         "rules:\n  - {id: a, match: {max_tokens: {max: 100}}, effect: allow}\n",
+        "rules:\n  - {id: a, match: {max_tokens: {min: 1}}, effect: allow}\n",
+        "rules:\n  - {id: a, match: {cost: {max: 1}}, effect: allow}\n",
+        "rules:\n  - {id: a, match: {time: {days: [mon]}}, effect: allow}\n",
+        "rules:\n  - {id: a, match: {content: 'x'}, effect: allow}\n",
         "rules:\n  - {id: a, match: {model: ['*x']}, effect: allow}\n",
         "rules:\n  - {id: a, match: {}, effect: deny}\n",
         "rules:\n  - {id: a, match: {}, effect: require_approval, approval: {reviewer_role: admin}}\n",
