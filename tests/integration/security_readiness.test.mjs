@@ -188,6 +188,29 @@ describe('sqlite', () => {
         await scanViews(w, { public: undefined, admin: w.A.admin, operator: op }, [op, op.slice(4)]);
     });
 
+    test('concurrent views of every kind while snapshots are swapped: all consistent', async () => {
+        const f = path.join(w.dir, 'ledger', 'signing.key');
+        const keys = [undefined, w.A.admin, w.B.owner, w.A.agent, op];
+        const views = ['public', 'admin', 'admin', 'public', 'operator'];
+        let flips = 0;
+        const flipper = setInterval(() => fs.chmodSync(f, ++flips % 2 ? 0o640 : 0o600), 150);
+        try {
+            for (let round = 0; round < 4; round++) {
+                const rs = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+                    readiness(w.port, keys[i % keys.length]).then((r) => [r, views[i % keys.length]])));
+                for (const [r, view] of rs) {
+                    assert.equal(r.status, 200, r.text);
+                    checkShape(r.json, view);
+                }
+                await sleep(700);
+            }
+        } finally {
+            clearInterval(flipper);
+            fs.chmodSync(f, 0o600);
+        }
+        await waitControl(w.port, undefined, 'signing_key', 'pass');
+    });
+
     test('master_key: chmod 0644 fails, 0600 recovers', async () => {
         const f = path.join(w.dir, 'master.key');
         await waitControl(w.port, undefined, 'master_key', 'pass');
