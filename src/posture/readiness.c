@@ -12,9 +12,12 @@
 
 #include "posture/readiness_internal.h"
 #include "proxy/proxy.h"
+#include "store/isolation.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/time.h"
+
+#define STORE_TIMEOUT_MS 3000
 
 /* Shared state: `mu` protects snap (the published pointer), every snapshot's refs, kicked,
  * stopping and generation. The refresher thread owns `store` and `env` is read-only. A
@@ -91,8 +94,18 @@ static void snapshot_free(struct bw_ready_snapshot *s) {
 /* The refresher's store handle: opened on first use and after any failure (a dead database
  * comes back without a restart). NULL if it cannot be opened now. */
 static struct bw_store *refresher_store(struct bw_readiness *r) {
-    if (!r->store && bw_store_open(r->env.gw->db_path, 0, &r->store) != BW_OK)
+    if (r->store)
+        return r->store;
+    if (bw_store_open(r->env.gw->db_path, 0, &r->store) != BW_OK) {
         r->store = NULL;
+        return NULL;
+    }
+    /* Every read of a refresh is bounded: a table locked by a long transaction makes its
+     * control fail after STORE_TIMEOUT_MS instead of holding the refresher. */
+    if (bw_store_session_timeout(r->store, STORE_TIMEOUT_MS) != BW_OK) {
+        bw_store_close(r->store);
+        r->store = NULL;
+    }
     return r->store;
 }
 

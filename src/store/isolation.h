@@ -33,4 +33,10 @@ struct bw_store_isolation {
 bw_err bw_store_isolation_read(struct bw_store *s, int timeout_ms,
                                struct bw_store_isolation *out) BW_MUST_CHECK;
 
+/* Bounds every later statement of this handle's session (PostgreSQL: statement_timeout and
+ * lock_timeout, session-level; SQLite: no-op, its busy timeout already bounds a wait): for a
+ * background reader that must not wait behind a long lock (an ALTER TABLE in an open
+ * transaction) or a slow query. It does not bound a server that stops answering at all. */
+bw_err bw_store_session_timeout(struct bw_store *s, int timeout_ms) BW_MUST_CHECK;
+
 #endif

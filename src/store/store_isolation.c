@@ -71,3 +71,16 @@ out:
     bw_sql_rollback(s);
     return result;
 }
+
+bw_err bw_store_session_timeout(struct bw_store *s, int timeout_ms) {
+    if (s->kind != BW_STORE_POSTGRES)
+        return BW_OK;
+    char ms[24];
+    snprintf(ms, sizeof ms, "%d", timeout_ms);
+    const struct bw_sql_arg arg = BW_SQL_T(ms);
+    /* is_local false: the settings outlive this transaction, for the whole session */
+    return bw_sql_once(s, NULL, 0,
+                       "SELECT pg_catalog.set_config('statement_timeout', $1, false), "
+                       "pg_catalog.set_config('lock_timeout', $1, false)",
+                       &arg, 1, NULL, NULL, NULL);
+}

@@ -7,7 +7,7 @@
 // addresses, the database URL, the version string and key material.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -457,6 +457,27 @@ describe('postgresql', () => {
         assert.equal(control(a.json, 'keys').status, 'pass');
         pgPsql(`UPDATE api_keys SET created_ms = ${Date.now()} WHERE org_id = '${w.B.org_id}'`);
         await waitControl(w.port, undefined, 'keys', 'pass');
+    });
+
+    test('a table locked by a long transaction: widgets fail within seconds, the route keeps answering, then recovers', async () => {
+        await waitControl(w.port, undefined, 'widgets', 'pass');
+        const { host, port } = pgWhere(w.database);
+        const locker = spawn('psql', ['-X', '-q', '-h', host, '-p', port, '-U', 'bulwark_owner',
+                                      '-d', 'bulwark', '-c',
+                                      'BEGIN; LOCK TABLE agents IN ACCESS EXCLUSIVE MODE; ' +
+                                      'SELECT pg_sleep(12); COMMIT;'], { stdio: 'ignore' });
+        const done = new Promise((resolve) => locker.on('exit', resolve));
+        try {
+            const t0 = Date.now();
+            await waitControl(w.port, op, 'widgets', 'fail', 11000);
+            assert.ok(Date.now() - t0 < 11000);
+            // the other controls still have fresh verdicts: the refresher is not stuck
+            const r = await readiness(w.port, op);
+            assert.equal(control(r.json, 'store_isolation').status, 'pass');
+        } finally {
+            await done;
+        }
+        await waitControl(w.port, undefined, 'widgets', 'pass');
     });
 
     test('no view leaks the database URL, host, port, paths or key material', async () => {
