@@ -97,11 +97,31 @@ static int master_is_signing_key(const struct bw_ready_ctx *c, int *from_env) {
     return rc;
 }
 
+/* The rotation's other key files (keyring.h), when present, are keys too: they must be
+ * private. Returns how many are present but not. */
+static int rotation_files_open(const char *dir, json_t *v) {
+    static const char *const names[] = {BW_KEYRING_NEXT_FILE, BW_KEYRING_PREV_FILE};
+    static const char *const fields[] = {"next_file_mode", "prev_file_mode"};
+    int bad = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct bw_ready_file f;
+        bw_ready_stat(path, &f);
+        if (!f.exists)
+            continue;
+        put_mode(v, fields[i], &f);
+        bad += !bw_ready_private(&f);
+    }
+    return bad;
+}
+
 void bw_ready_master_key(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
     char path[4200];
     snprintf(path, sizeof path, "%s/" BW_KEYRING_FILE, c->env->data_dir);
     struct bw_ready_file f;
     bw_ready_stat(path, &f);
+    int rotation_bad = rotation_files_open(c->env->data_dir, bw_ready_values(r));
     int from_env = 0;
     int same = master_is_signing_key(c, &from_env);
     json_t *v = bw_ready_values(r);
@@ -121,6 +141,9 @@ void bw_ready_master_key(const struct bw_ready_ctx *c, struct bw_ready_result *r
     else if (from_env && f.exists && !bw_ready_private(&f))
         bw_ready_set(r, BW_READY_FAIL, "the master key comes from the environment, but a "
                                        "master key file readable by group or other is present");
+    else if (rotation_bad)
+        bw_ready_set(r, BW_READY_FAIL, "a rotation key file (next or previous master key) is "
+                                       "readable by group or other");
     else
         bw_ready_set(r, BW_READY_PASS, "present (%s), private, distinct from the signing key",
                      from_env ? "environment" : "file mode 0600");

@@ -223,6 +223,17 @@ describe('sqlite', () => {
             fs.chmodSync(f, 0o600);
         }
         await waitControl(w.port, undefined, 'master_key', 'pass');
+        // a rotation's next key left readable by others is a key file too
+        const next = path.join(w.dir, 'master.key.next');
+        fs.writeFileSync(next, crypto.randomBytes(32), { mode: 0o644 });
+        fs.chmodSync(next, 0o644);
+        try {
+            const c = await waitControl(w.port, op, 'master_key', 'fail');
+            assert.equal(c.values.next_file_mode, '0644');
+        } finally {
+            fs.rmSync(next, { force: true }); // before any SIGHUP could load it
+        }
+        await waitControl(w.port, undefined, 'master_key', 'pass');
     });
 
     test('signing_key: chmod 0644 fails, 0600 recovers', async () => {
@@ -478,6 +489,30 @@ describe('postgresql', () => {
             await done;
         }
         await waitControl(w.port, undefined, 'widgets', 'pass');
+    });
+
+    test('the database stopped: store controls fail (public view still answers); restarted, recovers', async () => {
+        const { host, port } = pgWhere(w.database);
+        const pgbin = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin`).pop();
+        const asPg = (args) => {
+            const argv = process.getuid() === 0 ? ['runuser', '-u', 'postgres', '--', ...args] : args;
+            const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30000 });
+            assert.equal(r.status, 0, r.stderr);
+        };
+        await waitControl(w.port, undefined, 'store_isolation', 'pass');
+        asPg([`${pgbin}/pg_ctl`, '-D', `${host}/data`, '-m', 'fast', '-w', 'stop']);
+        try {
+            // the public view needs no key lookup: it answers while the database is down
+            await waitControl(w.port, undefined, 'store_isolation', 'fail');
+            const r = await readiness(w.port);
+            for (const id of ['widgets', 'keys']) assert.equal(control(r.json, id).status, 'fail');
+            assert.equal(control(r.json, 'signing_key').status, 'pass');
+        } finally {
+            asPg([`${pgbin}/pg_ctl`, '-D', `${host}/data`, '-l', `${host}/server.log`, '-w', '-o',
+                  `-c listen_addresses='' -k ${host} -p ${port} -c fsync=off`, 'start']);
+        }
+        await waitControl(w.port, undefined, 'store_isolation', 'pass', 20000);
+        await waitControl(w.port, op, 'keys', 'pass', 20000);
     });
 
     test('no view leaks the database URL, host, port, paths or key material', async () => {
