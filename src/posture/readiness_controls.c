@@ -268,7 +268,7 @@ static int token_char(unsigned char ch) {
 }
 
 /* Counts secret-shaped values in text (the whole file, comments included). */
-static size_t count_secret_shapes(const char *t, size_t n) {
+size_t bw_ready_secret_shapes(const char *t, size_t n) {
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && token_char((unsigned char)t[i - 1]))
@@ -291,7 +291,7 @@ static size_t count_secret_shapes(const char *t, size_t n) {
 }
 
 /* 1 if a postgres URL carries a password (user:password@ or password=). */
-static int url_has_password(const char *url) {
+int bw_ready_url_has_password(const char *url) {
     if (strstr(url, "password="))
         return 1;
     const char *p = strstr(url, "://");
@@ -315,7 +315,7 @@ static long scan_config(const char *path) {
     size_t n = buf ? fread(buf, 1, CONFIG_SCAN_MAX, fp) : 0;
     int err = !buf || ferror(fp);
     fclose(fp);
-    long found = err ? -1 : (long)count_secret_shapes(buf, n);
+    long found = err ? -1 : (long)bw_ready_secret_shapes(buf, n);
     if (buf)
         sodium_memzero(buf, CONFIG_SCAN_MAX); /* it may hold the very secret it found */
     free(buf);
@@ -337,8 +337,8 @@ static int secret_file_bad(json_t *files, const char *name, const char *path) {
 void bw_ready_config_secrets(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
     const struct bw_config *cfg = c->env->cfg;
     long inline_found = scan_config(c->env->config_path);
-    int db_password = url_has_password(cfg->database);
-    int up_password = url_has_password(cfg->upstream_url);
+    int db_password = bw_ready_url_has_password(cfg->database);
+    int up_password = bw_ready_url_has_password(cfg->upstream_url);
     json_t *v = bw_ready_values(r);
     json_t *files = json_object();
     int bad_files = secret_file_bad(files, "upstream.api_key_file", cfg->upstream_key_file) +
@@ -370,7 +370,7 @@ void bw_ready_config_secrets(const struct bw_ready_ctx *c, struct bw_ready_resul
 /* ---- transport ---- */
 
 /* 1 if host is a loopback address or "localhost": nothing off this machine can connect. */
-static int host_is_loopback(const char *host) {
+int bw_ready_host_is_loopback(const char *host) {
     if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
         strcmp(host, "[::1]") == 0)
         return 1;
@@ -384,7 +384,7 @@ static int host_is_loopback(const char *host) {
  * only; when TLS termination lands (listen_tls) its "TLS on" branch goes first here. */
 void bw_ready_transport(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
     const struct bw_config *cfg = c->env->cfg;
-    int loopback = host_is_loopback(cfg->listen_host);
+    int loopback = bw_ready_host_is_loopback(cfg->listen_host);
     json_t *v = bw_ready_values(r);
     json_object_set_new(v, "tls", json_false());
     json_object_set_new(v, "loopback_only", json_boolean(loopback));

@@ -119,4 +119,9 @@ void bw_ready_stat(const char *path, struct bw_ready_file *f);
 /* 1 if the file exists, is regular and has no group or other permission bits (0600, 0400). */
 int bw_ready_private(const struct bw_ready_file *f);
 
+/* Pure helpers of the controls, for the unit tests (tests/unit/posture/). */
+size_t bw_ready_secret_shapes(const char *text, size_t len); /* secret-shaped tokens in text */
+int bw_ready_url_has_password(const char *url); /* user:password@ or password= */
+int bw_ready_host_is_loopback(const char *host); /* 127.0.0.0/8, ::1, localhost */
+
 #endif
