@@ -43,8 +43,11 @@ static int rule_allows_all(const struct bw_policy_rule *r) {
     const struct {
         unsigned bit;
         const struct bw_policy_strset *set;
-    } strs[] = {{BW_PF_ORG, &r->org},     {BW_PF_AGENT, &r->agent}, {BW_PF_ROLE, &r->role},
-                {BW_PF_ROUTE, &r->route}, {BW_PF_MODEL, &r->model}};
+    } strs[] = {{BW_PF_ORG, &r->org},
+                {BW_PF_AGENT, &r->agent},
+                {BW_PF_ROLE, &r->role},
+                {BW_PF_ROUTE, &r->route},
+                {BW_PF_MODEL, &r->model}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if ((r->fields & strs[i].bit) && !strset_accepts_all(strs[i].set))
             return 0;

@@ -39,9 +39,10 @@ struct bw_readiness {
 };
 
 static const char *const control_ids[BW_CTL_COUNT] = {
-    "master_key", "signing_key",     "ledger",       "policy",
-    "config_secrets", "transport",   "store_isolation", "egress_guard",
-    "upstream_credentials", "widgets", "keys",
+    "master_key",      "signing_key",    "ledger",
+    "policy",          "config_secrets", "transport",
+    "store_isolation", "egress_guard",   "upstream_credentials",
+    "widgets",         "keys",
 };
 
 const char *bw_ready_control_id(int control) {
@@ -283,8 +284,8 @@ static const struct bw_ready_org *find_org(const struct bw_ready_snapshot *s, co
 }
 
 /* One control of a view. detail: 1 to add detail and values. stale: render as fail. */
-static int add_control(json_t *list, const char *id, const struct bw_ready_result *res,
-                       int detail, int stale) {
+static int add_control(json_t *list, const char *id, const struct bw_ready_result *res, int detail,
+                       int stale) {
     int status = stale ? BW_READY_FAIL : res->status;
     json_t *o = json_pack("{s:s, s:s}", "id", id, "status", bw_readiness_level_name(status));
     if (!o)
@@ -294,8 +295,7 @@ static int add_control(json_t *list, const char *id, const struct bw_ready_resul
                             json_string(stale ? "the checks have not completed recently: "
                                                 "every control is reported as failed"
                                               : res->detail));
-        json_object_set_new(o, "values", res->values ? json_deep_copy(res->values)
-                                                     : json_object());
+        json_object_set_new(o, "values", res->values ? json_deep_copy(res->values) : json_object());
     }
     json_array_append_new(list, o);
     return status;
@@ -311,8 +311,8 @@ static json_t *render(const struct bw_ready_snapshot *s, enum bw_readiness_view 
         return NULL;
     }
     int stale = !s || now_ms - s->taken_ms > BW_READINESS_STALE_MS;
-    const struct bw_ready_org *org = s && view == BW_READINESS_ORG_ADMIN ? find_org(s, org_id)
-                                                                         : NULL;
+    const struct bw_ready_org *org =
+        s && view == BW_READINESS_ORG_ADMIN ? find_org(s, org_id) : NULL;
     static const struct bw_ready_result missing = {BW_READY_FAIL, "not checked yet", NULL};
     int worst = BW_READY_PASS;
     for (int i = 0; i < BW_CTL_COUNT; i++) {
@@ -336,8 +336,7 @@ static json_t *render(const struct bw_ready_snapshot *s, enum bw_readiness_view 
     return top;
 }
 
-void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view,
-                          const char *org_id) {
+void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view, const char *org_id) {
     struct bw_ready_snapshot *s = acquire(r, view != BW_READINESS_PUBLIC);
     json_t *out = render(s, view, org_id, bw_now_ms());
     if (s)

@@ -132,18 +132,21 @@ void bw_ready_master_key(const struct bw_ready_ctx *c, struct bw_ready_result *r
     if (!from_env && !f.exists)
         bw_ready_set(r, BW_READY_FAIL, "the master key file is missing");
     else if (!from_env && !bw_ready_private(&f))
-        bw_ready_set(r, BW_READY_FAIL, "the master key file is not a regular file of mode 0600 "
-                                       "(group or other may read it)");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "the master key file is not a regular file of mode 0600 "
+                     "(group or other may read it)");
     else if (same < 0)
         bw_ready_set(r, BW_READY_FAIL, "the master key or the signing key cannot be read");
     else if (same)
         bw_ready_set(r, BW_READY_FAIL, "the master key is the same key as the ledger signing key");
     else if (from_env && f.exists && !bw_ready_private(&f))
-        bw_ready_set(r, BW_READY_FAIL, "the master key comes from the environment, but a "
-                                       "master key file readable by group or other is present");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "the master key comes from the environment, but a "
+                     "master key file readable by group or other is present");
     else if (rotation_bad)
-        bw_ready_set(r, BW_READY_FAIL, "a rotation key file (next or previous master key) is "
-                                       "readable by group or other");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "a rotation key file (next or previous master key) is "
+                     "readable by group or other");
     else
         bw_ready_set(r, BW_READY_PASS, "present (%s), private, distinct from the signing key",
                      from_env ? "environment" : "file mode 0600");
@@ -159,8 +162,9 @@ void bw_ready_signing_key(const struct bw_ready_ctx *c, struct bw_ready_result *
     if (!f.exists)
         bw_ready_set(r, BW_READY_FAIL, "the ledger signing key file is missing");
     else if (!bw_ready_private(&f))
-        bw_ready_set(r, BW_READY_FAIL, "the signing key file is not a regular file of mode 0600 "
-                                       "(group or other may read it)");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "the signing key file is not a regular file of mode 0600 "
+                     "(group or other may read it)");
     else if (f.size != KEY_BYTES)
         bw_ready_set(r, BW_READY_FAIL, "the signing key file does not hold a 32-byte seed");
     else
@@ -213,13 +217,12 @@ void bw_ready_ledger(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
     else if (failed_last)
         bw_ready_set(r, BW_READY_FAIL, "the ledger's last write failed");
     else if (h.pending > 0 && age > LEDGER_STUCK_MS)
-        bw_ready_set(r, BW_READY_FAIL, "%zu receipts wait and no checkpoint for %lld ms",
-                     h.pending, (long long)age);
+        bw_ready_set(r, BW_READY_FAIL, "%zu receipts wait and no checkpoint for %lld ms", h.pending,
+                     (long long)age);
     else if (room < LEDGER_HEADROOM_WARN)
         bw_ready_set(r, BW_READY_WARN, "the ledger has less than 64 MiB to grow");
     else
-        bw_ready_set(r, BW_READY_PASS, "writable; last checkpoint %lld ms ago",
-                     (long long)age);
+        bw_ready_set(r, BW_READY_PASS, "writable; last checkpoint %lld ms ago", (long long)age);
 }
 
 void bw_ready_policy(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
@@ -257,9 +260,9 @@ static const struct {
     const char *prefix;
     size_t min;
 } secret_shapes[] = {
-    {"sk-", 16},  {"sk_live_", 8}, {"sk_test_", 8}, {"rk_live_", 8}, {"whsec_", 8},
-    {"bwk_", 16}, {"ghp_", 16},    {"gho_", 16},    {"github_pat_", 16}, {"xoxb-", 8},
-    {"xoxp-", 8}, {"AKIA", 16},    {"-----BEGIN", 0}, {"secret_", 16},   {"ntn_", 16},
+    {"sk-", 16},  {"sk_live_", 8}, {"sk_test_", 8},   {"rk_live_", 8},     {"whsec_", 8},
+    {"bwk_", 16}, {"ghp_", 16},    {"gho_", 16},      {"github_pat_", 16}, {"xoxb-", 8},
+    {"xoxp-", 8}, {"AKIA", 16},    {"-----BEGIN", 0}, {"secret_", 16},     {"ntn_", 16},
 };
 
 static int token_char(unsigned char ch) {
@@ -341,13 +344,12 @@ void bw_ready_config_secrets(const struct bw_ready_ctx *c, struct bw_ready_resul
     int up_password = bw_ready_url_has_password(cfg->upstream_url);
     json_t *v = bw_ready_values(r);
     json_t *files = json_object();
-    int bad_files = secret_file_bad(files, "upstream.api_key_file", cfg->upstream_key_file) +
-                    secret_file_bad(files, "billing.stripe_secret_file",
-                                    cfg->billing_stripe_secret_file) +
-                    secret_file_bad(files, "billing.standard_secret_file",
-                                    cfg->billing_standard_secret_file);
-    json_object_set_new(v, "inline_secret_values", inline_found < 0 ? json_null()
-                                                                    : json_integer(inline_found));
+    int bad_files =
+        secret_file_bad(files, "upstream.api_key_file", cfg->upstream_key_file) +
+        secret_file_bad(files, "billing.stripe_secret_file", cfg->billing_stripe_secret_file) +
+        secret_file_bad(files, "billing.standard_secret_file", cfg->billing_standard_secret_file);
+    json_object_set_new(v, "inline_secret_values",
+                        inline_found < 0 ? json_null() : json_integer(inline_found));
     json_object_set_new(v, "database_url_has_password", json_boolean(db_password));
     json_object_set_new(v, "upstream_url_has_credentials", json_boolean(up_password));
     json_object_set_new(v, "secret_file_modes", files);
@@ -357,11 +359,13 @@ void bw_ready_config_secrets(const struct bw_ready_ctx *c, struct bw_ready_resul
         bw_ready_set(r, BW_READY_FAIL, "%ld secret-shaped value(s) inline in the config file",
                      inline_found);
     else if (db_password || up_password)
-        bw_ready_set(r, BW_READY_FAIL, "a URL in the config carries a password (use the "
-                                       "environment or a 0600 file)");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "a URL in the config carries a password (use the "
+                     "environment or a 0600 file)");
     else if (bad_files)
-        bw_ready_set(r, BW_READY_FAIL, "%d named secret file(s) missing or readable by group or "
-                                       "other",
+        bw_ready_set(r, BW_READY_FAIL,
+                     "%d named secret file(s) missing or readable by group or "
+                     "other",
                      bad_files);
     else
         bw_ready_set(r, BW_READY_PASS, "no secret inline; named secret files are 0600");
@@ -371,8 +375,7 @@ void bw_ready_config_secrets(const struct bw_ready_ctx *c, struct bw_ready_resul
 
 /* 1 if host is a loopback address or "localhost": nothing off this machine can connect. */
 int bw_ready_host_is_loopback(const char *host) {
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
-        strcmp(host, "[::1]") == 0)
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
         return 1;
     struct in_addr a4;
     if (inet_pton(AF_INET, host, &a4) == 1)
@@ -391,6 +394,7 @@ void bw_ready_transport(const struct bw_ready_ctx *c, struct bw_ready_result *r)
     if (loopback)
         bw_ready_set(r, BW_READY_PASS, "plain HTTP on loopback only (terminate TLS in front)");
     else
-        bw_ready_set(r, BW_READY_FAIL, "plain HTTP on a non-loopback address: credentials and "
-                                       "prompts cross the network unencrypted");
+        bw_ready_set(r, BW_READY_FAIL,
+                     "plain HTTP on a non-loopback address: credentials and "
+                     "prompts cross the network unencrypted");
 }

@@ -46,12 +46,12 @@ static void isolation_pg(const struct bw_ready_ctx *c, struct bw_ready_result *r
     else if (iso.owned)
         bw_ready_set(r, BW_READY_FAIL, "the runtime role owns %zu table(s)", iso.owned);
     else if (iso.rls_off || iso.not_forced)
-        bw_ready_set(r, BW_READY_FAIL,
-                     "%zu table(s) without RLS enabled, %zu without RLS forced", iso.rls_off,
-                     iso.not_forced);
+        bw_ready_set(r, BW_READY_FAIL, "%zu table(s) without RLS enabled, %zu without RLS forced",
+                     iso.rls_off, iso.not_forced);
     else
-        bw_ready_set(r, BW_READY_PASS, "RLS enabled and forced on all %zu tables; the runtime "
-                                       "role owns none and does not bypass RLS",
+        bw_ready_set(r, BW_READY_PASS,
+                     "RLS enabled and forced on all %zu tables; the runtime "
+                     "role owns none and does not bypass RLS",
                      iso.tables);
 }
 
@@ -90,12 +90,12 @@ static void isolation_sqlite(const struct bw_ready_ctx *c, struct bw_ready_resul
     if (!dir_ok || db_missing)
         bw_ready_set(r, BW_READY_FAIL, "the data directory or the database file is missing");
     else if (dir_mode & 077)
-        bw_ready_set(r, BW_READY_FAIL, "the data directory is open to group or other (mode "
-                                       "%04o, want 0700)",
+        bw_ready_set(r, BW_READY_FAIL,
+                     "the data directory is open to group or other (mode "
+                     "%04o, want 0700)",
                      dir_mode);
     else if (readable)
-        bw_ready_set(r, BW_READY_FAIL, "%d database file(s) readable by group or other",
-                     readable);
+        bw_ready_set(r, BW_READY_FAIL, "%d database file(s) readable by group or other", readable);
     else
         bw_ready_set(r, BW_READY_PASS, "data directory 0700, database files private");
 }
@@ -159,14 +159,16 @@ void bw_ready_egress_guard(const struct bw_ready_ctx *c, struct bw_ready_result 
     else if (!meta_refused)
         bw_ready_set(r, BW_READY_FAIL, "the egress guard admits the cloud metadata address");
     else if (!loop_refused || broad)
-        bw_ready_set(r, BW_READY_WARN, "the allowlist admits loopback or a broad range "
-                                       "(%zu broad entries)",
+        bw_ready_set(r, BW_READY_WARN,
+                     "the allowlist admits loopback or a broad range "
+                     "(%zu broad entries)",
                      broad);
     else if (cfg->connections_allow_http)
         bw_ready_set(r, BW_READY_WARN, "connections may use plain http:// (tests only)");
     else
-        bw_ready_set(r, BW_READY_PASS, "active on connections and deliveries; %zu allowlist "
-                                       "entries",
+        bw_ready_set(r, BW_READY_PASS,
+                     "active on connections and deliveries; %zu allowlist "
+                     "entries",
                      cfg->n_egress_allow);
 }
 
@@ -195,8 +197,9 @@ void bw_ready_upstream_credentials(const struct bw_ready_ctx *c, struct bw_ready
         if (!f.exists)
             bw_ready_set(r, BW_READY_FAIL, "the provider key file is missing");
         else if (!bw_ready_private(&f))
-            bw_ready_set(r, BW_READY_FAIL, "the provider key file is readable by group or other "
-                                           "(mode %04o, want 0600)",
+            bw_ready_set(r, BW_READY_FAIL,
+                         "the provider key file is readable by group or other "
+                         "(mode %04o, want 0600)",
                          f.mode);
         else
             bw_ready_set(r, BW_READY_PASS, "the provider key comes from a 0600 file");
@@ -206,6 +209,7 @@ void bw_ready_upstream_credentials(const struct bw_ready_ctx *c, struct bw_ready
     if (mock)
         bw_ready_set(r, BW_READY_PASS, "the built-in mock upstream needs no key");
     else
-        bw_ready_set(r, BW_READY_WARN, "no provider key configured: calls go upstream "
-                                       "without credentials");
+        bw_ready_set(r, BW_READY_WARN,
+                     "no provider key configured: calls go upstream "
+                     "without credentials");
 }

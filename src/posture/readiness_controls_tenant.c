@@ -49,8 +49,8 @@ static int widget_row(void *arg, const struct bw_agent_record *a) {
     return 0;
 }
 
-static void org_widgets(const struct bw_ready_ctx *c, const char *org_id,
-                        struct bw_ready_result *r, size_t *enabled, size_t *bad) {
+static void org_widgets(const struct bw_ready_ctx *c, const char *org_id, struct bw_ready_result *r,
+                        size_t *enabled, size_t *bad) {
     struct widget_scan w = {0, 0, json_array()};
     if (bw_store_agent_list(c->store, org_id, widget_row, &w) != BW_OK) {
         json_decref(w.lacking);
@@ -69,8 +69,9 @@ static void org_widgets(const struct bw_ready_ctx *c, const char *org_id,
         bw_ready_set(r, BW_READY_WARN, "%zu of %zu enabled widget(s) without origins%s",
                      w.no_origins, w.enabled, rate ? "" : "; the widget rate limit is off");
     } else {
-        bw_ready_set(r, BW_READY_PASS, "%zu enabled widget(s), each with origins and a rate "
-                                       "limit",
+        bw_ready_set(r, BW_READY_PASS,
+                     "%zu enabled widget(s), each with origins and a rate "
+                     "limit",
                      w.enabled);
     }
 }
@@ -158,21 +159,25 @@ static void platform_keys(const struct bw_ready_ctx *c, struct bw_ready_result *
     json_object_set_new(v, "org_keys_unused_90_days", json_integer((json_int_t)unused_org));
     json_object_set_new(v, "orgs_not_passing", orgs_bad);
     if (e != BW_OK || failed)
-        bw_ready_set(keys, BW_READY_FAIL, "the keys of %zu org(s) or the operator keys cannot be "
-                                          "read",
+        bw_ready_set(keys, BW_READY_FAIL,
+                     "the keys of %zu org(s) or the operator keys cannot be "
+                     "read",
                      failed + (e != BW_OK));
     else if (s.no_expiry || s.unused || unused_org)
-        bw_ready_set(keys, BW_READY_WARN, "%zu operator key(s) without expiry, %zu key(s) "
-                                          "unused for 90 days",
+        bw_ready_set(keys, BW_READY_WARN,
+                     "%zu operator key(s) without expiry, %zu key(s) "
+                     "unused for 90 days",
                      s.no_expiry, s.unused + unused_org);
     else
-        bw_ready_set(keys, BW_READY_PASS, "every operator key expires; every key used within 90 "
-                                          "days");
+        bw_ready_set(keys, BW_READY_PASS,
+                     "every operator key expires; every key used within 90 "
+                     "days");
     key_scan_cleanup(&s);
 }
 
 static int org_cmp(const void *a, const void *b) {
-    return strcmp(((const struct bw_ready_org *)a)->org_id, ((const struct bw_ready_org *)b)->org_id);
+    return strcmp(((const struct bw_ready_org *)a)->org_id,
+                  ((const struct bw_ready_org *)b)->org_id);
 }
 
 /* Org policies that allow everything make the policy control fail: the org's calls are then
@@ -188,8 +193,9 @@ static void org_policies_verdict(struct bw_ready_result *policy, json_t *allow_a
     if (unreadable)
         bw_ready_set(policy, BW_READY_FAIL, "%zu org policy(ies) cannot be read", unreadable);
     else if (n)
-        bw_ready_set(policy, BW_READY_FAIL, "%zu org policy(ies) allow every request: not "
-                                            "default deny",
+        bw_ready_set(policy, BW_READY_FAIL,
+                     "%zu org policy(ies) allow every request: not "
+                     "default deny",
                      n);
 }
 
@@ -246,12 +252,14 @@ void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widg
         bw_ready_set(widgets, BW_READY_FAIL, "%zu org(s) could not be checked",
                      wfail + ids.skipped);
     else if (widgets_bad)
-        bw_ready_set(widgets, BW_READY_WARN, "%zu org(s) have a widget without origins or rate "
-                                             "limit",
+        bw_ready_set(widgets, BW_READY_WARN,
+                     "%zu org(s) have a widget without origins or rate "
+                     "limit",
                      widgets_bad);
     else
-        bw_ready_set(widgets, BW_READY_PASS, "%zu enabled widget(s), each with origins and a "
-                                             "rate limit",
+        bw_ready_set(widgets, BW_READY_PASS,
+                     "%zu enabled widget(s), each with origins and a "
+                     "rate limit",
                      enabled);
     platform_keys(c, keys, unused, kfail + ids.skipped, klist);
 }

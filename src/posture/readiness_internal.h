@@ -28,7 +28,7 @@ enum bw_ready_control {
     BW_CTL_COUNT,
 };
 
-#define BW_READY_MAX_ORGS 1024     /* orgs checked per refresh; the rest fail as unchecked */
+#define BW_READY_MAX_ORGS 1024 /* orgs checked per refresh; the rest fail as unchecked */
 #define BW_READY_UNUSED_MS (90LL * 24 * 3600 * 1000)
 #define BW_READY_DETAIL 256
 
@@ -121,7 +121,7 @@ int bw_ready_private(const struct bw_ready_file *f);
 
 /* Pure helpers of the controls, for the unit tests (tests/unit/posture/). */
 size_t bw_ready_secret_shapes(const char *text, size_t len); /* secret-shaped tokens in text */
-int bw_ready_url_has_password(const char *url); /* user:password@ or password= */
-int bw_ready_host_is_loopback(const char *host); /* 127.0.0.0/8, ::1, localhost */
+int bw_ready_url_has_password(const char *url);              /* user:password@ or password= */
+int bw_ready_host_is_loopback(const char *host);             /* 127.0.0.0/8, ::1, localhost */
 
 #endif

@@ -14,13 +14,13 @@
 #define BW_ISOLATION_NAME 64
 
 struct bw_store_isolation {
-    size_t tables;       /* ordinary and partitioned tables in the current schema */
-    size_t rls_off;      /* of which without ENABLE ROW LEVEL SECURITY */
-    size_t not_forced;   /* of which without FORCE ROW LEVEL SECURITY */
-    size_t owned;        /* of which the runtime role owns (or is a member of the owner) */
-    int superuser;       /* the runtime role is a superuser */
-    int bypassrls;       /* the runtime role has BYPASSRLS */
-    char role_found;     /* 1: the role's pg_roles row was read */
+    size_t tables;     /* ordinary and partitioned tables in the current schema */
+    size_t rls_off;    /* of which without ENABLE ROW LEVEL SECURITY */
+    size_t not_forced; /* of which without FORCE ROW LEVEL SECURITY */
+    size_t owned;      /* of which the runtime role owns (or is a member of the owner) */
+    int superuser;     /* the runtime role is a superuser */
+    int bypassrls;     /* the runtime role has BYPASSRLS */
+    char role_found;   /* 1: the role's pg_roles row was read */
     /* the first tables of each finding, by name */
     char rls_off_names[BW_ISOLATION_MAX_LISTED][BW_ISOLATION_NAME];
     char not_forced_names[BW_ISOLATION_MAX_LISTED][BW_ISOLATION_NAME];

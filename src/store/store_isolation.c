@@ -47,8 +47,7 @@ static int role_row(void *arg, const struct bw_sql_row *row) {
     return 0;
 }
 
-bw_err bw_store_isolation_read(struct bw_store *s, int timeout_ms,
-                               struct bw_store_isolation *out) {
+bw_err bw_store_isolation_read(struct bw_store *s, int timeout_ms, struct bw_store_isolation *out) {
     if (s->kind != BW_STORE_POSTGRES)
         return BW_E_INVALID;
     struct bw_store_isolation o;

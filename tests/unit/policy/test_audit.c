@@ -27,10 +27,11 @@ static void counts_unconditional_allows(void **state) {
     char first[BW_POLICY_ID_SIZE];
     assert_int_equal(allow_all("rules:\n  - {id: a, match: {}, effect: allow}\n", first), 1);
     assert_string_equal(first, "a");
-    assert_int_equal(allow_all("rules:\n  - {id: a, match: {model: '*'}, effect: allow}\n"
-                               "  - {id: b, match: {org: '*', route: [chat, '*']}, effect: allow}\n",
-                               first),
-                     2);
+    assert_int_equal(
+        allow_all("rules:\n  - {id: a, match: {model: '*'}, effect: allow}\n"
+                  "  - {id: b, match: {org: '*', route: [chat, '*']}, effect: allow}\n",
+                  first),
+        2);
     assert_string_equal(first, "a");
     /* bounds that bound nothing, and globs of stars only, accept everything too */
     assert_int_equal(allow_all("rules:\n  - {id: a, match: {model: '**', max_tokens: {min: 0}}, "
@@ -54,7 +55,8 @@ static void narrowing_rules_are_not_allow_all(void **state) {
         "rules:\n  - {id: a, match: {content: 'x'}, effect: allow}\n",
         "rules:\n  - {id: a, match: {model: ['*x']}, effect: allow}\n",
         "rules:\n  - {id: a, match: {}, effect: deny}\n",
-        "rules:\n  - {id: a, match: {}, effect: require_approval, approval: {reviewer_role: admin}}\n",
+        "rules:\n  - {id: a, match: {}, effect: require_approval, approval: {reviewer_role: "
+        "admin}}\n",
         /* a global allow grants nothing by itself: the rules layer still decides */
         "global:\n  - {id: g, match: {}, effect: allow}\nrules: []\n",
     };
