@@ -512,6 +512,12 @@ describe('postgresql', () => {
                   `-c listen_addresses='' -k ${host} -p ${port} -c fsync=off`, 'start']);
         }
         await waitControl(w.port, undefined, 'store_isolation', 'pass', 20000);
+        // each worker's own store connection died with the server: a keyed request may meet a
+        // dead one once (503 STORE_UNAVAILABLE, fail closed) before that worker reconnects
+        await waitFor(async () => {
+            const rs = await Promise.all([op, w.A.admin, op, w.A.admin].map((k) => readiness(w.port, k)));
+            return rs.every((r) => r.status === 200);
+        }, { timeoutMs: 20000, intervalMs: 200, what: 'keyed views answer again' });
         await waitControl(w.port, op, 'keys', 'pass', 20000);
     });
 
