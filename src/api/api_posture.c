@@ -27,7 +27,7 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     (void)unused;
     struct bw_readiness *r = ctx->gw->readiness;
     if (!r) {
-        bw_http_reply_error(req, 503, BW_R_INTERNAL, "readiness is not running", NULL, NULL);
+        bw_http_reply_error(req, 500, BW_R_INTERNAL, "readiness is not running", NULL, NULL);
         return;
     }
     enum bw_readiness_view view = BW_READINESS_PUBLIC;
