@@ -521,6 +521,31 @@ describe('postgresql', () => {
         await waitControl(w.port, op, 'keys', 'pass', 20000);
     });
 
+    test('the database hangs (SIGSTOP): the snapshot goes stale and every control fails; SIGCONT recovers', async () => {
+        const { host } = pgWhere(w.database);
+        const pm = fs.readFileSync(path.join(host, 'data', 'postmaster.pid'), 'utf8').split('\n')[0].trim();
+        const children = execFileSync('ps', ['-o', 'pid=', '--ppid', pm], { encoding: 'utf8' })
+            .split('\n').map((x) => x.trim()).filter(Boolean);
+        const pids = [pm, ...children];
+        await waitControl(w.port, undefined, 'signing_key', 'pass');
+        for (const p of pids) process.kill(Number(p), 'SIGSTOP');
+        try {
+            // the refresher is stuck in a query no server-side timeout can end: after
+            // BW_READINESS_STALE_MS (15 s) the public view (no key lookup) reports every control
+            // failed, the file checks included
+            await waitFor(async () => {
+                const r = await readiness(w.port);
+                return r.status === 200 && r.json.controls.every((c) => c.status === 'fail');
+            }, { timeoutMs: 30000, intervalMs: 500, what: 'every control fail while stale' });
+        } finally {
+            for (const p of pids) {
+                try { process.kill(Number(p), 'SIGCONT'); } catch { /* gone */ }
+            }
+        }
+        await waitControl(w.port, undefined, 'signing_key', 'pass', 20000);
+        await waitControl(w.port, undefined, 'store_isolation', 'pass', 20000);
+    });
+
     test('no view leaks the database URL, host, port, paths or key material', async () => {
         await scanViews(w, { public: undefined, admin: w.A.admin, operator: op }, [op, op.slice(4)]);
     });
