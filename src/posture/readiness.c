@@ -74,6 +74,10 @@ json_t *bw_ready_values(struct bw_ready_result *r) {
     return r->values;
 }
 
+void bw_ready_store_failed(const struct bw_ready_ctx *c) {
+    *c->store_error = 1;
+}
+
 void bw_ready_result_cleanup(struct bw_ready_result *r) {
     json_decref(r->values);
     r->values = NULL;
@@ -123,7 +127,8 @@ static struct bw_ready_snapshot *refresh(struct bw_readiness *r) {
     if (!s)
         return NULL;
     s->refs = 1;
-    struct bw_ready_ctx c = {&r->env, refresher_store(r), bw_now_ms(), &r->policies};
+    int store_error = 0;
+    struct bw_ready_ctx c = {&r->env, refresher_store(r), bw_now_ms(), &r->policies, &store_error};
     static void (*const fns[])(const struct bw_ready_ctx *, struct bw_ready_result *) = {
         [BW_CTL_MASTER_KEY] = bw_ready_master_key,
         [BW_CTL_SIGNING_KEY] = bw_ready_signing_key,
@@ -141,10 +146,9 @@ static struct bw_ready_snapshot *refresh(struct bw_readiness *r) {
     bw_ready_set(&s->ctl[BW_CTL_KEYS], BW_READY_FAIL, "the check did not complete");
     bw_ready_tenants(&c, &s->ctl[BW_CTL_WIDGETS], &s->ctl[BW_CTL_KEYS], &s->ctl[BW_CTL_POLICY],
                      &s->orgs, &s->n_orgs);
-    /* A store-reading control that failed may have left the handle unusable: reopen it next
-     * time rather than keep a broken connection. */
-    if (s->ctl[BW_CTL_STORE_ISOLATION].status == BW_READY_FAIL ||
-        s->ctl[BW_CTL_KEYS].status == BW_READY_FAIL) {
+    /* A store read that failed may have left the handle unusable: reopen it next time rather
+     * than keep a broken connection (a verdict of fail alone, e.g. RLS off, keeps it). */
+    if (store_error) {
         bw_store_close(r->store);
         r->store = NULL;
     }

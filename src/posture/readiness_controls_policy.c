@@ -28,15 +28,19 @@ long bw_ready_org_policy_allow_all(const struct bw_ready_ctx *c, const char *org
     bw_err e = bw_store_org_policy_meta(c->store, org_id, &meta);
     if (e == BW_E_NOT_FOUND)
         return 0; /* the org uses the platform's rules */
-    if (e != BW_OK)
+    if (e != BW_OK) {
+        bw_ready_store_failed(c);
         return -1;
+    }
     long hit = cached(c->policies, meta.sha256);
     if (hit >= 0)
         return hit;
     char *text = NULL;
     size_t len = 0;
-    if (bw_store_org_policy_get(c->store, org_id, &text, &len, &meta) != BW_OK)
+    if (bw_store_org_policy_get(c->store, org_id, &text, &len, &meta) != BW_OK) {
+        bw_ready_store_failed(c);
         return -1;
+    }
     struct bw_policy *p = NULL;
     char err[256], first[BW_POLICY_ID_SIZE];
     e = bw_policy_parse(text, len, "org policy", &p, err, sizeof err);

@@ -30,6 +30,7 @@ static void isolation_pg(const struct bw_ready_ctx *c, struct bw_ready_result *r
     json_t *v = bw_ready_values(r);
     json_object_set_new(v, "backend", json_string("postgresql"));
     if (!c->store || bw_store_isolation_read(c->store, CATALOG_TIMEOUT_MS, &iso) != BW_OK) {
+        bw_ready_store_failed(c);
         bw_ready_set(r, BW_READY_FAIL, "the catalog cannot be read through the runtime role");
         return;
     }

@@ -54,6 +54,7 @@ static void org_widgets(const struct bw_ready_ctx *c, const char *org_id, struct
     struct widget_scan w = {0, 0, json_array()};
     if (bw_store_agent_list(c->store, org_id, widget_row, &w) != BW_OK) {
         json_decref(w.lacking);
+        bw_ready_store_failed(c);
         bw_ready_set(r, BW_READY_FAIL, "the org's agents cannot be read");
         return;
     }
@@ -123,6 +124,7 @@ static void org_keys(const struct bw_ready_ctx *c, const char *org_id, struct bw
     key_scan_init(&s, c->now_ms);
     if (bw_store_key_list(c->store, org_id, 0, key_row, &s) != BW_OK) {
         key_scan_cleanup(&s);
+        bw_ready_store_failed(c);
         bw_ready_set(r, BW_READY_FAIL, "the org's keys cannot be read");
         return;
     }
@@ -152,6 +154,8 @@ static void platform_keys(const struct bw_ready_ctx *c, struct bw_ready_result *
     struct key_scan s;
     key_scan_init(&s, c->now_ms);
     bw_err e = bw_store_operator_key_list(c->store, 0, key_row, &s);
+    if (e != BW_OK)
+        bw_ready_store_failed(c);
     json_t *v = bw_ready_values(keys);
     json_object_set_new(v, "operator_keys_live", json_integer((json_int_t)s.live));
     json_object_set_new(v, "operator_keys_without_expiry", json_incref(s.no_expiry_ids));
@@ -207,6 +211,7 @@ void bw_ready_tenants(const struct bw_ready_ctx *c, struct bw_ready_result *widg
     struct org_ids ids = {calloc(BW_READY_MAX_ORGS, BW_ID_SIZE), 0, 0};
     if (!c->store || !ids.ids || bw_store_orgs_each(c->store, collect_org, &ids) != BW_OK) {
         free(ids.ids);
+        bw_ready_store_failed(c);
         bw_ready_set(widgets, BW_READY_FAIL, "the orgs cannot be read");
         bw_ready_set(keys, BW_READY_FAIL, "the orgs cannot be read");
         bw_ready_set(policy, BW_READY_FAIL, "the orgs' policies cannot be read");

@@ -73,7 +73,11 @@ struct bw_ready_ctx {
     struct bw_store *store;
     int64_t now_ms;
     struct bw_ready_policy_cache *policies; /* the refresher's */
+    int *store_error; /* set to 1 by a control whose store read failed: reconnect next time */
 };
+
+/* Notes a failed store read (the handle may be broken: the refresher reopens it). */
+void bw_ready_store_failed(const struct bw_ready_ctx *c);
 
 const char *bw_ready_control_id(int control);
 
