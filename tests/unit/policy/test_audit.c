@@ -55,8 +55,7 @@ static void narrowing_rules_are_not_allow_all(void **state) {
         "rules:\n  - {id: a, match: {content: 'x'}, effect: allow}\n",
         "rules:\n  - {id: a, match: {model: ['*x']}, effect: allow}\n",
         "rules:\n  - {id: a, match: {}, effect: deny}\n",
-        "rules:\n  - {id: a, match: {}, effect: require_approval, approval: {reviewer_role: "
-        "admin}}\n",
+        "rules:\n  - {id: a, match: {}, effect: require_approval, approval: {reviewer_role: a}}\n",
         /* a global allow grants nothing by itself: the rules layer still decides */
         "global:\n  - {id: g, match: {}, effect: allow}\nrules: []\n",
     };
