@@ -31,6 +31,7 @@
 #include "mock/mock.h"
 #include "policy/engine.h"
 #include "posture/health.h"
+#include "posture/readiness.h"
 #include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
@@ -79,6 +80,7 @@ struct serve_state {
     struct bw_gateway gw;
     struct bw_tls *tls; /* listen_tls's context (tls.h), or NULL */
     struct bw_metrics_service *metrics; /* gauge refresher, optional listener */
+    char config_path[4096]; /* the config file loaded (readiness scans it) */
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a) {
@@ -373,6 +375,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         snprintf(path, sizeof path, "%s/bulwark.yaml", a->dir);
     if (bw_config_load(path, &st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
+    snprintf(st->config_path, sizeof st->config_path, "%s", path);
     int rc = apply_overrides(a, &st->cfg);
     if (rc || (rc = setup_transport(st)) != 0)
         return rc;
@@ -454,6 +457,8 @@ static void teardown(struct serve_state *st) {
     bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
     bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */
     st->gw.otel = NULL;
+    bw_readiness_stop(st->gw.readiness); /* first: it reads the ledger and the policy */
+    st->gw.readiness = NULL;
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_org_policies_free(st->gw.org_policies);
@@ -547,6 +552,9 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     int rc = setup(a, st);
     if (rc)
         return rc;
+    struct bw_readiness_env re = {&st->cfg, a->dir, st->config_path, &st->gw};
+    if (bw_readiness_start(&re, &st->gw.readiness) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the readiness checks");
     struct bw_server_opts so = {st->cfg.listen_host,      st->cfg.listen_port,
                                 st->cfg.workers,          st->cfg.max_body_bytes,
                                 st->cfg.max_header_bytes, st->cfg.client_timeout_s,

@@ -87,6 +87,18 @@ bw_err bw_ledger_checkpoint(struct bw_ledger *l, char *out, size_t out_size,
  * the last two is memory-safe). */
 void bw_ledger_close(struct bw_ledger *l);
 
+/* What readiness reads (src/posture/): frozen, durable size, receipts queued and not yet
+ * committed, wall time (ms) of the last published checkpoint (the open counts as one) and of
+ * the last failed commit write (0 = none). Thread-safe; takes the queue mutex briefly. */
+struct bw_ledger_health {
+    int frozen;
+    uint64_t size;
+    size_t pending;
+    int64_t checkpoint_ms;
+    int64_t write_failed_ms;
+};
+void bw_ledger_health(struct bw_ledger *l, struct bw_ledger_health *out);
+
 /* Test hook: the next write fails as if the disk were full (for fail-closed tests). */
 void bw_ledger_fail_next_write(struct bw_ledger *l);
 

@@ -152,6 +152,7 @@ static void roll_back(struct bw_ledger *l, const struct bw_merkle_frontier *save
     bw_error("ledger: write failed (%s): batch rejected, log truncated back to %llu bytes",
              strerror(err), (unsigned long long)l->file_end);
     l->frontier = *saved;
+    atomic_store(&l->write_failed_ms, bw_now_ms());
     /* Truncating also drops the runway (a partial write may have left frame bytes in it); the
      * next top-up restores it. */
     if (ftruncate(l->fd, (off_t)l->file_end) != 0)
@@ -167,6 +168,7 @@ static void publish(struct bw_ledger *l) {
     l->checkpoint_size = l->frontier.size;
     atomic_store_explicit(&l->durable_size, l->frontier.size, memory_order_release);
     pthread_mutex_unlock(&l->state_mu);
+    atomic_store(&l->checkpoint_ms, bw_now_ms());
 }
 
 /* Frames the batch; returns how many receipts made it (invalid ones fail alone). */

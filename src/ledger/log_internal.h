@@ -105,6 +105,8 @@ struct bw_ledger {
     _Atomic int64_t write_fail_ms;
     atomic_int write_errno;
     atomic_int write_recovered;
+    _Atomic int64_t checkpoint_ms;    /* wall time of the last published checkpoint (or open) */
+    _Atomic int64_t write_failed_ms;  /* wall time of the last failed commit write; 0 = none */
 
     /* Owned by the ledger thread (by open before it starts). */
     struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */

@@ -17,6 +17,7 @@
 #include "ledger/log_internal.h"
 #include "util/codec.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define SEED_LEN 32
 #define DEFAULT_BATCH_MAX 256
@@ -340,6 +341,7 @@ bw_err bw_ledger_open(const char *dir, const struct bw_ledger_opts *opts, struct
     memcpy(l->dir, dir, strlen(dir) + 1);
     BW_GOTO(open_files(l, dfd));
     BW_GOTO(recover(l));
+    atomic_store(&l->checkpoint_ms, bw_now_ms()); /* the open checked the last checkpoint */
     BW_GOTO_IF(pthread_create(&l->thread, NULL, bw_ledger_thread_main, l) != 0, BW_E_INTERNAL);
     l->thread_started = 1;
 #ifdef BW_BENCH_DISCARD_RECEIPTS

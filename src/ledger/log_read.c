@@ -125,3 +125,14 @@ bw_err bw_ledger_checkpoint(struct bw_ledger *l, char *out, size_t out_size, uin
 void bw_ledger_fail_next_write(struct bw_ledger *l) {
     atomic_store(&l->fail_next_write, 1);
 }
+
+void bw_ledger_health(struct bw_ledger *l, struct bw_ledger_health *out) {
+    memset(out, 0, sizeof *out);
+    out->frozen = atomic_load(&l->frozen);
+    out->size = bw_ledger_size(l);
+    out->checkpoint_ms = atomic_load(&l->checkpoint_ms);
+    out->write_failed_ms = atomic_load(&l->write_failed_ms);
+    pthread_mutex_lock(&l->mu);
+    out->pending = l->npending;
+    pthread_mutex_unlock(&l->mu);
+}

@@ -137,6 +137,12 @@ void bw_policy_each_approval(const struct bw_policy *p,
                              void (*fn)(void *arg, const char *reviewer_role, uint32_t quorum),
                              void *arg);
 
+/* Counts the rules that allow everything (docs/POLICY.md "Default deny"): `allow` rules of the
+ * deciding `rules` layer (a composite's: its org's) whose only matchers are org, agent, role,
+ * route or model matchers that each list a lone "*". first_id gets the first one's id ("" if
+ * none). Thread-safe (reads an immutable policy). (engine_audit.c) */
+size_t bw_policy_allow_all_rules(const struct bw_policy *p, char first_id[BW_POLICY_ID_SIZE]);
+
 /* Decides a request. Always writes *out (a deny on any failure): the return value only says
  * why it failed: BW_E_INVALID (more than BW_POLICY_MAX_TOOLS tools), BW_E_NOMEM. Thread-safe.
  * Cost: linear in the rules, plus what the matching rules' matchers read (content patterns

@@ -39,6 +39,7 @@ struct bw_gateway {
     atomic_int verifying;      /* connection checks in flight (api_connections.c) */
     atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
     struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
+    struct bw_readiness *readiness; /* security readiness (posture/readiness.h); NULL = none */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
@@ -50,6 +51,7 @@ struct bw_otel;
 struct bw_connect_env;
 struct bw_outbox;
 struct bw_org_policies;
+struct bw_readiness;
 
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */
 void bw_gateway_policy_init(struct bw_gateway *gw);
