@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "ledger/ledger.h"
 #include "policy/engine.h"
+#include "http/tls.h"
 #include "posture/readiness_internal.h"
 #include "proxy/proxy.h"
 #include "util/codec.h"
@@ -387,14 +388,28 @@ int bw_ready_host_is_loopback(const char *host) {
  * only; when TLS termination lands (listen_tls) its "TLS on" branch goes first here. */
 void bw_ready_transport(const struct bw_ready_ctx *c, struct bw_ready_result *r) {
     const struct bw_config *cfg = c->env->cfg;
-    int loopback = bw_ready_host_is_loopback(cfg->listen_host);
+    struct bw_transport t;
+    bw_transport_of(cfg, &t);
+    int metrics_remote =
+        cfg->metrics_listen_host[0] && !bw_ready_host_is_loopback(cfg->metrics_listen_host);
     json_t *v = bw_ready_values(r);
-    json_object_set_new(v, "tls", json_false());
-    json_object_set_new(v, "loopback_only", json_boolean(loopback));
-    if (loopback)
-        bw_ready_set(r, BW_READY_PASS, "plain HTTP on loopback only (terminate TLS in front)");
-    else
+    json_object_set_new(v, "tls", json_boolean(t.tls_on));
+    json_object_set_new(v, "plain_http", json_boolean(t.plain_on));
+    json_object_set_new(v, "loopback_only", json_boolean(t.plain_loopback_only));
+    json_object_set_new(v, "allow_plain_http", json_boolean(t.plain_allowed));
+    json_object_set_new(v, "metrics_remote_unauthenticated", json_boolean(metrics_remote));
+    /* allow_plain_http lets a plain non-loopback listener start (behind a TLS proxy on a private
+     * network, say); the gateway cannot see that proxy, so the verdict stays fail. */
+    if (t.plain_on && !t.plain_loopback_only)
         bw_ready_set(r, BW_READY_FAIL,
                      "plain HTTP on a non-loopback address: credentials and "
                      "prompts cross the network unencrypted");
+    else if (metrics_remote)
+        bw_ready_set(r, BW_READY_WARN,
+                     "the metrics listener is on a non-loopback address without authentication");
+    else if (t.tls_on)
+        bw_ready_set(r, BW_READY_PASS,
+                     t.plain_on ? "TLS listener; plain HTTP on loopback only" : "TLS only");
+    else
+        bw_ready_set(r, BW_READY_PASS, "plain HTTP on loopback only (terminate TLS in front)");
 }

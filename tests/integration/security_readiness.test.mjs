@@ -363,7 +363,7 @@ describe('static configuration faults', () => {
         const configPath = path.join(data.dir, 'test-config.yaml');
         await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }).replace(
             '  url: mock\n', `  url: mock\n  api_key_file: ${keyFile}\n`) +
-            'egress:\n  allow: ["169.254.0.0/16"]\n');
+            'egress:\n  allow: ["169.254.0.0/16"]\nallow_plain_http: true\n');
         const made = await run(['key', 'create', '--data', data.dir, '--operator',
                                 '--expires-in-s', '3600']);
         assert.equal(made.code, 0, made.stderr);

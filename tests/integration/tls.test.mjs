@@ -515,8 +515,24 @@ test('plain HTTP on a non-loopback address is refused unless allow_plain_http: t
     const m = await proc.waitStderr(/bulwark listening on 0\.0\.0\.0:(\d+)/, 15000);
     const h = await runCommand('curl', ['-sS', `http://127.0.0.1:${m[1]}/healthz`]);
     assert.equal(h.stdout, '{"status":"ok"}');
+    // ... and security readiness still says fail: the gateway cannot see a TLS proxy in front
+    assert.equal(await transportStatus(`http://127.0.0.1:${m[1]}`), 'fail');
     await proc.stop();
 });
+
+// The public view's transport verdict (retried: the first snapshot may still be building).
+async function transportStatus(base, extra = []) {
+    let last = null;
+    for (let i = 0; i < 40; i++) {
+        const r = await runCommand('curl', ['-sS', ...extra, `${base}/api/v1/security/readiness`]);
+        try {
+            last = JSON.parse(r.stdout).controls.find((c) => c.id === 'transport').status;
+            if (last !== 'fail' || i > 10) return last;
+        } catch { /* not up yet */ }
+        await sleep(250);
+    }
+    return last;
+}
 
 test('listen: off serves TLS only', async () => {
     const data = await initData(scope);
@@ -530,6 +546,8 @@ test('listen: off serves TLS only', async () => {
     const r = await runCommand('curl', ['-sS', '--cacert', pki.ca.ca,
                                         `https://127.0.0.1:${s.tlsPort}/healthz`]);
     assert.equal(r.stdout, '{"status":"ok"}');
+    assert.equal(await transportStatus(`https://127.0.0.1:${s.tlsPort}`, ['--cacert', pki.ca.ca]),
+                 'pass', 'readiness: TLS only passes transport');
     await s.proc.stop();
     assert.equal(s.proc.exitCode, 0);
 });
