@@ -20,6 +20,7 @@
 #include "connect/outbox.h"
 #include "egress/egress.h"
 #include "evidence/db_policies.h"
+#include "http/reqlog.h"
 #include "http/server.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
@@ -38,6 +39,7 @@
 
 #define DRAIN_MS 30000
 #define MAX_UPSTREAM_KEY 1024
+#define LOG_QUEUE_LINES 8192 /* about 8 MB at most; a full queue drops lines (counted) */
 
 static const char usage[] =
     "usage: bulwark serve --data DIR [--config FILE] [--listen HOST:PORT] [--upstream URL|mock]\n"
@@ -337,6 +339,21 @@ static int setup_connections(struct serve_state *st) {
     return 0;
 }
 
+/* The log: level, request log, and the sink (stderr or log.file) with its writer thread. */
+static int start_log(const struct serve_state *st, const char *config_path) {
+    const struct bw_config *c = &st->cfg;
+    if (c->log_level)
+        bw_log_set_level((enum bw_log_level)(c->log_level - 1));
+    struct bw_reqlog_opts ro = {.enabled = !c->log_no_requests, .text = c->log_text};
+    bw_reqlog_configure(&ro);
+    char file[4096];
+    if (c->log_file[0])
+        resolve_policy_path(config_path, c->log_file, file, sizeof file);
+    if (bw_log_sink_start(c->log_file[0] ? file : NULL, LOG_QUEUE_LINES) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot open the log file %s", file);
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -347,7 +364,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if (bw_config_load(path, &st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
     int rc = apply_overrides(a, &st->cfg);
-    if (rc)
+    if (rc || (rc = start_log(st, path)) != 0)
         return rc;
     bw_gateway_policy_init(&st->gw);
     if (st->cfg.policy[0]) {
@@ -480,6 +497,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
         sigwait(&set, &sig);
         if (sig != SIGHUP)
             break;
+        bw_log_sink_reopen(); /* logrotate moved the file: write to a new one */
         if (st->policy_path[0])
             (void)load_policy(st, 0);
         else
@@ -515,6 +533,7 @@ static int run(int argc, char **argv) {
     static struct serve_state st; /* large; zero-initialised; serve runs once, on the main thread */
     rc = serve(&a, &st);
     teardown(&st);
+    bw_log_sink_stop(); /* after every thread that logs has stopped: writes what is queued */
     curl_global_cleanup();
     return rc;
 }

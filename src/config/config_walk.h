@@ -43,4 +43,7 @@ bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *o
  * error. */
 bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn);
 
+/* Section readers in their own files. */
+bw_err bw_config_log_field(struct walk *w, const char *key, const yaml_node_t *v); /* log: */
+
 #endif

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/reqlog.h"
 #include "http/server_guard.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -39,6 +40,7 @@ struct bw_server {
 
 static void on_request(struct evhttp_request *req, void *arg) {
     struct worker *w = arg;
+    bw_reqlog_begin(req); /* every request that reaches the gateway gets one log line */
     if (bw_http_guard_answer_refused(req))
         return;
     w->server->app.handle(w->ctx, req);

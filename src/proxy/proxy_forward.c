@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/reqlog.h"
 #include "http/reply.h"
 #include "policy/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -187,6 +188,7 @@ static void arm_idle(struct bw_call *c) {
 
 static int on_data(void *arg, long status, const char *ct, const char *p, size_t n) {
     struct bw_call *c = arg;
+    bw_reqlog_set_upstream_status(c->req, status);
     bw_sha256_stream_update(&c->resp_sha, p, n);
     if (c->stream && status == 200 && is_event_stream(ct)) {
         c->streaming = 1;
@@ -317,6 +319,7 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     (void)ct;
     struct bw_call *c = arg;
     c->xfer = NULL;
+    bw_reqlog_set_upstream_status(c->req, status); /* 0 (none) when it was never reached */
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
     int governed = c->policy && bw_route_is_chat(c->route);
