@@ -10,8 +10,9 @@
 #include "util/log.h"
 
 #define MASK "[REDACTED]"
-/* A run of token characters longer than this is masked whole: sealed records (>= 125 bytes, so
- * >= 168 in base64), JWTs, long keys. SHA-256 hex (64) and ids stay readable. */
+/* A run of opaque characters (base64url, hex: '/' and '.' end a run, so paths and host names
+ * stay readable) longer than this is masked whole: sealed records (>= 125 bytes, so >= 168 in
+ * base64), long keys. SHA-256 hex (64) and ids stay readable. */
 #define MAX_OPAQUE_RUN 64
 
 /* Prefixes of bearer credentials: Bulwark API keys, widget keys, confirmation tokens; OpenAI
@@ -49,6 +50,13 @@ static int is_token_char(char c) {
 
 static int is_alnum(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static size_t opaque_run(const char *s) {
+    size_t n = 0;
+    while (is_alnum(s[n]) || s[n] == '_' || s[n] == '-' || s[n] == '+' || s[n] == '=')
+        n++;
+    return n;
 }
 
 static size_t token_run(const char *s) {
@@ -170,10 +178,9 @@ size_t bw_log_redact(const char *msg, char *out, size_t out_size) {
             ;
         else if (boundary && (used = prefix_at(s + i, &o)) != 0)
             ;
-        else if (boundary && is_token_char(s[i]) && s[i] != '/' &&
-                 token_run(s + i) > MAX_OPAQUE_RUN) { /* not an absolute path */
+        else if (boundary && opaque_run(s + i) > MAX_OPAQUE_RUN) {
             puts_(&o, MASK);
-            used = token_run(s + i);
+            used = opaque_run(s + i);
         }
         if (used) {
             i += used;

@@ -64,7 +64,7 @@ static void redact_masks_credentials(void **state) {
     /* a sealed record (or anything long and opaque) in base64 or hex */
     char sealed[400];
     for (int i = 0; i < 200; i++)
-        sealed[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 37) % 64];
+        sealed[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_"[(i * 37) % 64];
     sealed[200] = 0;
     snprintf(m, sizeof m, "record %s", sealed);
     assert_masked(m, sealed + 20);
@@ -78,6 +78,8 @@ static void redact_keeps_ordinary_text(void **state) {
         "policy /tmp/bw-it-data-x/data/policy.yaml loaded: 5 rules, sha256 "
         "7c2a020ad6c1f0d8428b9d7e6af91937ada00d83add1aeac02ecb9fc89ace75e",
         "proxy: tool call 0: allow (ALLOWED, rule chat)",
+        "policy /tmp/bw-it-data-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/"
+        "cccccccccccccccccccccccccccccccccccccccccccccccccccc/policy.yaml: line 3", /* long path */
         "a valid Bearer token is required; the task-runner asked", /* prose, not credentials */
         "outbox: event evt_1 to connection con_2: attempt 3 failed (HTTP_500)",
     };
