@@ -255,6 +255,14 @@ void bw_reqlog_end(struct evhttp_request *req, int http_status) {
     free(r);
 }
 
+void bw_reqlog_thread_exit(void) {
+    for (size_t i = 0; i < n_slots; i++)
+        free(slots[i]);
+    free(slots);
+    slots = NULL;
+    n_slots = n_used = 0;
+}
+
 /* ---- formatting ---- */
 
 static void iso_time(int64_t ms, char out[64]) {

@@ -52,6 +52,10 @@ void bw_reqlog_set_upstream_status(struct evhttp_request *req, long status);
 /* Writes the request's line with this HTTP status and forgets its record. */
 void bw_reqlog_end(struct evhttp_request *req, int http_status);
 
+/* An event worker's loop has ended: frees the thread's table and the records of requests that
+ * never ended (their connections are being torn down). On that worker's thread. */
+void bw_reqlog_thread_exit(void);
+
 /* The JSON line of a record, for the unit tests: fields as bw_reqlog_set_* would set them. */
 struct bw_reqlog_fields {
     int64_t time_ms, latency_us;

@@ -135,6 +135,7 @@ static void *run_worker(void *arg) {
     pthread_setname_np(pthread_self(), "bw-worker"); /* for top -H, perf, gdb */
     struct worker *w = arg;
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY); /* stay up for ledger completions */
+    bw_reqlog_thread_exit();
     return NULL;
 }
 

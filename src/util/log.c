@@ -14,7 +14,7 @@ void bw_log_set_level(enum bw_log_level lvl) {
 
 void bw_log(enum bw_log_level lvl, const char *fmt, ...) {
     static const char *names[] = {"debug", "info", "warn", "error"};
-    if (lvl < min_level || lvl < BW_LOG_DEBUG || lvl > BW_LOG_ERROR)
+    if (lvl < min_level || (unsigned)lvl > (unsigned)BW_LOG_ERROR)
         return;
     char raw[BW_LOG_MAX_MESSAGE + 64];
     va_list ap;
