@@ -22,8 +22,11 @@ struct rec {
     long upstream_status;
 };
 
-/* Set once by the main thread before any event worker starts; read-only afterwards. */
+/* Set once by the main thread before any event worker starts; read-only afterwards. Records are
+ * kept once configured (`on`), whether or not lines are written (opts.enabled), so that other
+ * per-request consumers of bw_reqlog_end (metrics) see every request. */
 static struct bw_reqlog_opts opts;
+static int on;
 
 /* Each event worker's own records by request pointer (open addressing, linear probing). Owner:
  * the thread itself (_Thread_local); a request is only ever touched by its worker. */
@@ -32,6 +35,7 @@ static _Thread_local size_t n_slots, n_used;
 
 void bw_reqlog_configure(const struct bw_reqlog_opts *o) {
     opts = *o;
+    on = 1;
 }
 
 static size_t slot_of(const struct evhttp_request *req) {
@@ -114,7 +118,7 @@ static void on_complete(struct evhttp_request *req, void *arg) {
 }
 
 void bw_reqlog_begin(struct evhttp_request *req) {
-    if (!opts.enabled)
+    if (!on)
         return;
     struct rec **old = find(req);
     if (old) { /* a request freed without an end (should not happen): its address is reused */
@@ -176,7 +180,7 @@ static void set_field(char *dst, size_t size, enum field_kind k, const char *v) 
 }
 
 static struct rec *rec_of(struct evhttp_request *req) {
-    if (!opts.enabled)
+    if (!on)
         return NULL;
     struct rec **at = find(req);
     return at ? *at : NULL;
@@ -226,13 +230,17 @@ void bw_reqlog_set_upstream_status(struct evhttp_request *req, long status) {
 }
 
 void bw_reqlog_end(struct evhttp_request *req, int http_status) {
-    if (!opts.enabled)
+    if (!on)
         return;
     struct rec **at = find(req);
     if (!at)
         return;
     struct rec *r = *at;
     erase(at);
+    if (!opts.enabled) {
+        free(r);
+        return;
+    }
     struct bw_reqlog_fields f = {
         .time_ms = bw_now_ms(),
         .latency_us = bw_mono_us() - r->start_us,

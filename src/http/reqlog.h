@@ -27,11 +27,12 @@
 struct evhttp_request;
 
 struct bw_reqlog_opts {
-    int enabled; /* 0: begin and end do nothing */
+    int enabled; /* 1: write a line per request (log.requests) */
     int text;    /* 1: key=value text lines instead of JSON */
 };
 
-/* Once, before the event workers start (main thread). */
+/* Once, before the event workers start (main thread). Until it is called (a process that is not
+ * `bulwark serve`, such as the mock upstream), begin, set and end do nothing. */
 void bw_reqlog_configure(const struct bw_reqlog_opts *o);
 
 /* A new record for req (start time, a fresh request id, sent back as `x-request-id`). */
