@@ -420,3 +420,30 @@ test('a log file that cannot be opened stops the start; a symlink is refused', a
         await up.close();
     }
 });
+
+test('concurrent requests on every worker: one whole line each, none lost or interleaved', async () => {
+    const up = await startUpstream();
+    try {
+        const gw = await startLogGateway(up, 'log:\n  file: gw.log\n');
+        const key = gw.keys.agent_key;
+        const jobs = [];
+        for (let i = 0; i < 120; i++)
+            jobs.push(i % 3 === 0
+                ? postJson(gw.port, '/v1/chat/completions', chatBody('gpt-4o', CANARY.prompt), { key }) // denied
+                : request(gw.port, { path: i % 3 === 1 ? '/healthz' : `/missing/${CANARY.connPathToken}` }));
+        const res = await Promise.all(jobs);
+        const ids = [...gw.polls, ...res].map((r) => r.headers['x-request-id']);
+        assert.equal(new Set(ids).size, ids.length, 'request ids are unique');
+        await waitFor(() => jsonLines(fs.readFileSync(gw.logPath, 'utf8')).length >= ids.length,
+                      { what: 'every line' });
+        const text = fs.readFileSync(gw.logPath, 'utf8');
+        const raw = text.split('\n').filter((l) => l.includes('"type":"request"'));
+        for (const l of raw) assert.doesNotThrow(() => JSON.parse(l), `a torn line: ${l}`);
+        const lines = raw.map((l) => JSON.parse(l));
+        assert.equal(lines.length, ids.length);
+        assert.deepEqual(lines.map((l) => l.request_id).sort(), [...ids].sort());
+        assert.ok(!text.includes('CANARY'));
+    } finally {
+        await up.close();
+    }
+});
