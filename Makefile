@@ -3,7 +3,7 @@
 # ThreadSanitizer (clang, build/tsan; any report fails the run); `make fuzz` builds
 # the libFuzzer targets (clang). Sources are found by wildcard: one folder per module under src/.
 CC       ?= cc
-PKGS     := libevent libevent_pthreads libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
+PKGS     := libevent libevent_pthreads libevent_openssl libcurl libsodium openssl jansson sqlite3 yaml-0.1 libpq \
             libpcre2-8 libidn2
 BUILD    ?= build
 HARDEN   := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
@@ -42,6 +42,7 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all test unit integration asan tsan fuzz fuzz-run fuzz-long bench clean format
+.PHONY: install uninstall
 all: $(BUILD)/bulwark
 
 $(BUILD)/bulwark: $(OBJS)
@@ -109,6 +110,27 @@ fuzz-long: fuzz
 
 bench: $(BUILD)/bulwark
 	bench/run.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary to $(PREFIX)/bin, the hardened systemd
+# unit (packaging/bulwark.service, ExecStart pointed at that binary) to $(UNITDIR) (default
+# $(PREFIX)/lib/systemd/system, which systemd searches; use UNITDIR=/lib/systemd/system with
+# PREFIX=/usr) and the man page bulwark(1) to $(PREFIX)/share/man/man1. INSTALL_BIN names
+# another build of the binary (the install test passes the one it tests).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
+INSTALL_BIN ?= $(BUILD)/bulwark
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(BINDIR)/bulwark
+	sed 's#@BINDIR@#$(BINDIR)#g' packaging/bulwark.service >$(DESTDIR)$(UNITDIR)/bulwark.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/bulwark.service
+	install -m 0644 docs/bulwark.1 $(DESTDIR)$(MANDIR)/man1/bulwark.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/bulwark $(DESTDIR)$(UNITDIR)/bulwark.service \
+	  $(DESTDIR)$(MANDIR)/man1/bulwark.1
 
 format:
 	clang-format -i $(SRCS) $(shell find src tests fuzz -name '*.h' -o -name '*.c')

@@ -22,6 +22,7 @@
 #include "evidence/db_policies.h"
 #include "http/reqlog.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
 #include "limits/limits.h"
@@ -75,6 +76,7 @@ struct serve_state {
     struct bw_egress_policy *egress; /* the operator allowlist (egress.allow) */
     struct bw_connect_env connect;
     struct bw_gateway gw;
+    struct bw_tls *tls; /* listen_tls's context (tls.h), or NULL */
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a) {
@@ -354,6 +356,27 @@ static int start_log(const struct serve_state *st, const char *config_path) {
     return 0;
 }
 
+/* Plain HTTP on a non-loopback address only with allow_plain_http; then the TLS context.
+ * Before anything else starts, so a refused transport leaves nothing half-running. */
+static int setup_transport(struct serve_state *st) {
+    struct bw_transport t;
+    bw_transport_of(&st->cfg, &t);
+    if (!t.plain_loopback_only && !t.plain_allowed)
+        return bw_cli_fail(&bw_cmd_serve,
+                           "listen %s:%d is plain HTTP on a non-loopback address: configure "
+                           "listen_tls (and `listen: off`, or a loopback listen), or set "
+                           "allow_plain_http: true",
+                           st->cfg.listen_host, st->cfg.listen_port);
+    if (!t.tls_on)
+        return 0;
+    char err[600];
+    bw_err e = bw_tls_new(st->cfg.tls_cert_file, st->cfg.tls_key_file,
+                          (int)st->cfg.client_timeout_s, &st->tls, err, sizeof err);
+    if (e != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "%s", e == BW_E_NOMEM ? "out of memory" : err);
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -364,7 +387,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if (bw_config_load(path, &st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
     int rc = apply_overrides(a, &st->cfg);
-    if (rc || (rc = start_log(st, path)) != 0)
+    if (rc || (rc = start_log(st, path)) != 0 || (rc = setup_transport(st)) != 0)
         return rc;
     bw_gateway_policy_init(&st->gw);
     if (st->cfg.policy[0]) {
@@ -450,6 +473,8 @@ static void teardown(struct serve_state *st) {
     sodium_free(st->upstream_auth);
     sodium_free(st->pepper);
     bw_keyring_free(st->keys);
+    bw_tls_free(st->tls); /* after the server: no connection holds it any more */
+    st->tls = NULL;
     bw_config_cleanup(&st->cfg);
 }
 
@@ -472,21 +497,47 @@ static void reload_next_key(struct serve_state *st, const char *dir) {
         bw_info("SIGHUP: next master key %s loaded: new secrets are sealed under it", hex);
 }
 
+/* SIGHUP: a new certificate and key for new connections; open ones keep theirs. */
+static void reload_tls(struct serve_state *st) {
+    if (!st->tls)
+        return;
+    char err[600], what[256];
+    if (bw_tls_reload(st->tls, err, sizeof err) != BW_OK) {
+        bw_error("SIGHUP: TLS certificate reload refused, the running one stays: %s", err);
+        return;
+    }
+    bw_tls_describe(st->tls, what, sizeof what);
+    bw_info("SIGHUP: TLS certificate reloaded: %s", what);
+}
+
 static int serve(const struct serve_args *a, struct serve_state *st) {
     int rc = setup(a, st);
     if (rc)
         return rc;
     struct bw_server_opts so = {st->cfg.listen_host,      st->cfg.listen_port,
                                 st->cfg.workers,          st->cfg.max_body_bytes,
-                                st->cfg.max_header_bytes, st->cfg.client_timeout_s};
+                                st->cfg.max_header_bytes, st->cfg.client_timeout_s,
+                                st->tls,                  st->cfg.tls_host,
+                                st->cfg.tls_port};
     struct bw_server_app app;
     bw_gateway_app(&st->gw, &app);
     struct bw_server *server = NULL;
     int port = 0;
-    if (bw_server_start(&so, &app, &server, &port) != BW_OK)
+    if (bw_server_start(&so, &app, &server, &port) != BW_OK) {
+        if (!so.host[0])
+            return bw_cli_fail(&bw_cmd_serve, "cannot serve TLS on %s:%d", so.tls_host,
+                               so.tls_port);
         return bw_cli_fail(&bw_cmd_serve, "cannot serve on %s:%d", so.host, so.port);
-    bw_info("bulwark listening on %s:%d (workers=%d, ledger %s)", so.host, port, so.workers,
-            bw_ledger_origin(st->ledger));
+    }
+    if (st->tls) {
+        char what[256];
+        bw_tls_describe(st->tls, what, sizeof what);
+        bw_info("bulwark listening with TLS on %s:%d (%s)", so.tls_host,
+                bw_server_tls_port(server), what);
+    }
+    if (so.host[0])
+        bw_info("bulwark listening on %s:%d (workers=%d, ledger %s)", so.host, port, so.workers,
+                bw_ledger_origin(st->ledger));
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -503,6 +554,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
         else
             bw_info("SIGHUP: no policy file configured, nothing to reload");
         reload_next_key(st, a->dir);
+        reload_tls(st);
     }
     bw_info("signal %d: draining", sig);
     atomic_store(&st->gw.stopping, 1);

@@ -152,6 +152,11 @@ const struct bw_org_config *bw_config_org(const struct bw_config *c, const char 
 static bw_err listen_field(struct walk *w, const yaml_node_t *v) {
     char hp[300];
     BW_TRY(bw_cfg_str(w, v, "listen", hp, sizeof hp));
+    if (strcmp(hp, "off") == 0) { /* no plain listener (listen_tls must then be set) */
+        w->c->listen_host[0] = 0;
+        w->c->listen_port = 0;
+        return BW_OK;
+    }
     char *colon = strrchr(hp, ':');
     if (!colon || colon == hp)
         return bw_cfg_fail(w, v, "listen: expected HOST:PORT");
@@ -702,6 +707,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_each_pair(w, v, "outbox", outbox_field);
     if (strcmp(key, "log") == 0)
         return bw_cfg_each_pair(w, v, "log", bw_config_log_field);
+    if (strcmp(key, "listen_tls") == 0 || strcmp(key, "allow_plain_http") == 0)
+        return bw_cfg_tls_field(w, key, v);
     return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 
@@ -750,6 +757,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
     }
     BW_GOTO(bw_cfg_each_pair(&w, root, "configuration", top_field));
     BW_GOTO(check_spend(&w, root));
+    BW_GOTO(bw_cfg_tls_check(&w, root));
     bw_sha256(text, len, c->sha256);
 out:
     if (have_doc)

@@ -149,6 +149,14 @@ struct bw_config {
     int log_text;        /* log.format: text (1) or json (0, default) request lines */
     int log_no_requests; /* log.requests: false (1); true (0, default) */
     char log_file[1024]; /* log.file as written (relative: to the config's folder); "" = stderr */
+    /* listen_tls, allow_plain_http (config_tls.c): the TLS listener, which adds to the plain
+     * `listen` one (`listen: off` turns that off). Paths are resolved against the config's
+     * folder at load; empty tls_cert_file = no TLS listener. */
+    char tls_host[64];
+    int tls_port;
+    char tls_cert_file[4096];
+    char tls_key_file[4096];
+    int allow_plain_http; /* a plain listener on a non-loopback address is refused without it */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

@@ -45,5 +45,9 @@ bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what
 
 /* Section readers in their own files. */
 bw_err bw_config_log_field(struct walk *w, const char *key, const yaml_node_t *v); /* log: */
+/* config_tls.c: the listen_tls section and allow_plain_http (top-level keys), and the check
+ * that at least one listener is configured. */
+bw_err bw_cfg_tls_field(struct walk *w, const char *key, const yaml_node_t *v);
+bw_err bw_cfg_tls_check(struct walk *w, const yaml_node_t *root);
 
 #endif

@@ -16,14 +16,17 @@
 
 #include "http/reqlog.h"
 #include "http/server_guard.h"
+#include "http/tls.h"
 #include "util/log.h"
 #include "util/time.h"
 
 struct worker {
     struct bw_server *server;
     struct event_base *base;
-    struct evhttp *http;
+    struct evhttp *http;   /* plain listener, or NULL */
     struct evhttp_bound_socket *bound;
+    struct evhttp *https;  /* TLS listener (same handler, TLS bufferevents), or NULL */
+    struct evhttp_bound_socket *bound_tls;
     void *ctx;
     pthread_t thread;
     int started;
@@ -34,6 +37,7 @@ struct bw_server {
     struct bw_server_app app;
     struct worker *workers;
     int n_workers;
+    int tls_port; /* bound */
 };
 
 /* ---- listeners and workers ---- */
@@ -63,28 +67,30 @@ static bw_err port_is_free(const struct sockaddr_in *sa) {
     return BW_OK;
 }
 
-static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *bound_port) {
+static bw_err bind_one(struct evhttp *http, struct evhttp_bound_socket **bound,
+                       struct event_base *base, const char *host, int first, int port,
+                       int *bound_port) {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, s->opts.host, &sa.sin_addr) != 1) {
-        bw_error("server: listen host must be an IPv4 address: %.64s", s->opts.host);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        bw_error("server: listen host must be an IPv4 address: %.64s", host);
         return BW_E_INVALID;
     }
-    if (w == &s->workers[0] && port != 0)
+    if (first && port != 0)
         BW_TRY(port_is_free(&sa));
     struct evconnlistener *l = evconnlistener_new_bind(
-        w->base, NULL, NULL,
+        base, NULL, NULL,
         LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
             LEV_OPT_CLOSE_ON_EXEC,
         1024, (struct sockaddr *)&sa, sizeof sa);
     if (!l) {
-        bw_error("server: cannot listen on %s:%d: %s", s->opts.host, port, strerror(errno));
+        bw_error("server: cannot listen on %s:%d: %s", host, port, strerror(errno));
         return BW_E_IO;
     }
-    w->bound = evhttp_bind_listener(w->http, l);
-    if (!w->bound) {
+    *bound = evhttp_bind_listener(http, l);
+    if (!*bound) {
         evconnlistener_free(l);
         return BW_E_IO;
     }
@@ -94,6 +100,34 @@ static bw_err bind_worker(struct bw_server *s, struct worker *w, int port, int *
         return BW_E_IO;
     *bound_port = ntohs(got.sin_port);
     return BW_OK;
+}
+
+/* Binds w's listeners; later workers share the ports the first one got (*port, *tls_port). */
+static bw_err bind_worker(struct bw_server *s, struct worker *w, int *port, int *tls_port) {
+    int first = w == &s->workers[0];
+    if (w->http)
+        BW_TRY(bind_one(w->http, &w->bound, w->base, s->opts.host, first, *port, port));
+    if (w->https)
+        BW_TRY(bind_one(w->https, &w->bound_tls, w->base, s->opts.tls_host, first, *tls_port,
+                        tls_port));
+    return BW_OK;
+}
+
+/* One evhttp with the server's limits; the plain and TLS listeners differ only in the
+ * bufferevents they make (evhttp_set_bevcb is per evhttp, so each gets its own). */
+static struct evhttp *new_http(struct bw_server *s, struct worker *w) {
+    struct evhttp *http = evhttp_new(w->base);
+    if (!http)
+        return NULL;
+    evhttp_set_max_body_size(http, (ev_ssize_t)s->opts.max_body_bytes);
+    evhttp_set_max_headers_size(http, (ev_ssize_t)s->opts.max_header_bytes);
+    evhttp_set_timeout(http, s->opts.client_timeout_s);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+    evhttp_set_default_content_type(http, "application/json");
+    evhttp_set_gencb(http, on_request, w);
+    return http;
 }
 
 static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
@@ -115,18 +149,18 @@ static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
     event_config_free(ec);
     if (!w->base)
         return BW_E_NOMEM;
-    w->http = evhttp_new(w->base);
-    if (!w->http)
-        return BW_E_NOMEM;
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->opts.max_body_bytes);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)s->opts.max_header_bytes);
-    evhttp_set_timeout(w->http, s->opts.client_timeout_s);
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-    evhttp_set_default_content_type(w->http, "application/json");
-    evhttp_set_bevcb(w->http, bw_http_guard_bev, s);
-    evhttp_set_gencb(w->http, on_request, w);
+    if (s->opts.host && s->opts.host[0]) {
+        w->http = new_http(s, w);
+        if (!w->http)
+            return BW_E_NOMEM;
+        evhttp_set_bevcb(w->http, bw_http_guard_bev, s);
+    }
+    if (s->opts.tls) {
+        w->https = new_http(s, w);
+        if (!w->https)
+            return BW_E_NOMEM;
+        evhttp_set_bevcb(w->https, bw_tls_bev, s->opts.tls);
+    }
     w->ctx = s->app.worker_init(s->app.arg, w->base, index);
     return w->ctx ? BW_OK : BW_E_UNAVAILABLE;
 }
@@ -144,6 +178,8 @@ static void free_workers(struct bw_server *s) {
         struct worker *w = &s->workers[i];
         if (w->http)
             evhttp_free(w->http);
+        if (w->https)
+            evhttp_free(w->https);
         if (w->ctx)
             s->app.worker_fini(w->ctx);
         if (w->base)
@@ -166,17 +202,19 @@ bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server
     BW_GOTO_IF(!s->workers, BW_E_NOMEM);
     BW_GOTO(bw_http_guard_init(opts->client_timeout_s, opts->max_header_bytes,
                               (uint64_t)opts->max_body_bytes));
-    int port = opts->port;
+    BW_GOTO_IF(!(opts->host && opts->host[0]) && !opts->tls, BW_E_INVALID);
+    int port = opts->port, tls_port = opts->tls_port;
     for (int i = 0; i < s->n_workers; i++) {
         BW_GOTO(init_worker(s, &s->workers[i], i));
-        BW_GOTO(bind_worker(s, &s->workers[i], port, &port)); /* later workers share port */
+        BW_GOTO(bind_worker(s, &s->workers[i], &port, &tls_port));
     }
+    s->tls_port = opts->tls ? tls_port : 0;
     for (int i = 0; i < s->n_workers; i++) {
         BW_GOTO_IF(pthread_create(&s->workers[i].thread, NULL, run_worker, &s->workers[i]) != 0,
                    BW_E_NOMEM);
         s->workers[i].started = 1;
     }
-    *bound_port = port;
+    *bound_port = s->workers[0].http ? port : 0;
     *out = s;
     return BW_OK;
 out:
@@ -200,6 +238,14 @@ static void stop_accepting(evutil_socket_t fd, short what, void *arg) {
         evhttp_del_accept_socket(w->http, w->bound);
         w->bound = NULL;
     }
+    if (w->bound_tls) {
+        evhttp_del_accept_socket(w->https, w->bound_tls);
+        w->bound_tls = NULL;
+    }
+}
+
+int bw_server_tls_port(const struct bw_server *s) {
+    return s->tls_port;
 }
 
 long bw_server_stop(struct bw_server *s, int drain_ms) {

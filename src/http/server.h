@@ -18,6 +18,7 @@
 struct event_base;
 struct evhttp_request;
 struct bw_server;
+struct bw_tls;
 
 struct bw_server_opts {
     const char *host;
@@ -26,6 +27,11 @@ struct bw_server_opts {
     size_t max_body_bytes;
     size_t max_header_bytes;
     int client_timeout_s;
+    /* TLS listener (tls.h), beside the plain one; tls NULL = none. host NULL or "" above = no
+     * plain listener. Each worker then runs one evhttp per listener on its event_base. */
+    struct bw_tls *tls;
+    const char *tls_host;
+    int tls_port; /* 0 = ephemeral, as port */
 };
 
 struct bw_server_app {
@@ -41,9 +47,12 @@ struct bw_server_app {
 };
 
 /* Binds, starts the threads and returns once all workers are accepting. *bound_port gets the
- * port. Errors: BW_E_IO (bind), BW_E_UNAVAILABLE (a worker_init failed). */
+ * plain listener's port (0 when there is none). Errors: BW_E_IO (bind), BW_E_UNAVAILABLE (a worker_init failed). */
 bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server_app *app,
                        struct bw_server **out, int *bound_port) BW_MUST_CHECK;
+
+/* The TLS listener's bound port (0 when there is none). */
+int bw_server_tls_port(const struct bw_server *s);
 
 /* Stops accepting, drains (up to drain_ms), stops and joins the workers (calling worker_fini),
  * frees the server. Returns the in-flight count left when drain gave up (0 = clean). */

@@ -3,7 +3,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,21 +254,36 @@ static enum bw_http_reject frame(struct conn_guard *g, struct evbuffer *buf) {
 
 /* ---- refusals ---- */
 
-/* The answer written straight to the socket when evhttp is already inside the request. */
-static void reply_direct(evutil_socket_t fd, enum bw_http_reject r) {
+/* The answer written straight to the connection when evhttp is already inside the request,
+ * then the socket is shut down. Over TLS the bytes go through the session (SSL_write on the
+ * bufferevent's SSL): evhttp only reads a body once the earlier replies on the connection are
+ * sent, so no write of the bufferevent's is pending in the session. Best effort, like send()
+ * with MSG_DONTWAIT: if the socket would block, the client just sees the connection end. */
+static void reply_direct(struct bufferevent *bev, enum bw_http_reject r) {
     char body[256], msg[512];
     int blen = snprintf(body, sizeof body,
                         "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\"}}",
                         bw_http_reject_message(r), bw_http_error_type(bw_http_reject_status(r)),
                         bw_http_reject_code(r));
-    if (blen < 0 || (size_t)blen >= sizeof body)
+    if (blen < 0 || (size_t)blen >= sizeof body) {
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
         return;
+    }
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 %d Bad Request\r\nContent-Type: application/json\r\n"
                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                      bw_http_reject_status(r), blen, body);
-    if (n > 0 && (size_t)n < sizeof msg)
-        (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    evutil_socket_t fd = bufferevent_getfd(bev);
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (n > 0 && (size_t)n < sizeof msg) {
+        if (ssl) {
+            (void)SSL_write(ssl, msg, n);
+            ERR_clear_error();
+        } else {
+            (void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+    }
+    shutdown(fd, SHUT_RDWR);
 }
 
 static void refuse(struct conn_guard *g, struct bufferevent *bev, struct evbuffer *buf,
@@ -284,8 +302,7 @@ static void refuse(struct conn_guard *g, struct bufferevent *bev, struct evbuffe
                             (int)r);
     } else {
         evbuffer_drain(buf, evbuffer_get_length(buf));
-        reply_direct(bufferevent_getfd(bev), r);
-        shutdown(bufferevent_getfd(bev), SHUT_RDWR);
+        reply_direct(bev, r);
     }
     g->busy = 0;
 }
@@ -348,13 +365,19 @@ static void guard_output(struct evbuffer *buf, const struct evbuffer_cb_info *in
     }
 }
 
+bw_err bw_http_guard_attach(struct bufferevent *bev) {
+    if (!evbuffer_add_cb(bufferevent_get_input(bev), guard_input, bev) ||
+        !evbuffer_add_cb(bufferevent_get_output(bev), guard_output, bev))
+        return BW_E_NOMEM;
+    return BW_OK;
+}
+
 struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg) {
     (void)arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
-    if (!evbuffer_add_cb(bufferevent_get_input(bev), guard_input, bev) ||
-        !evbuffer_add_cb(bufferevent_get_output(bev), guard_output, bev)) {
+    if (bw_http_guard_attach(bev) != BW_OK) {
         bufferevent_free(bev);
         return NULL;
     }
