@@ -241,6 +241,14 @@ void bw_reqlog_end(struct evhttp_request *req, int http_status) {
         free(r);
         return;
     }
+    if (!r->receipt_id[0]) { /* an admin change's receipt, named only in its reply's headers */
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+        set_field(r->receipt_id, sizeof r->receipt_id, F_RECEIPT,
+                  evhttp_find_header(h, "bulwark-receipt-id"));
+        if (!r->decision[0])
+            set_field(r->decision, sizeof r->decision, F_WORD,
+                      evhttp_find_header(h, "bulwark-decision"));
+    }
     struct bw_reqlog_fields f = {
         .time_ms = bw_now_ms(),
         .latency_us = bw_mono_us() - r->start_us,

@@ -334,6 +334,17 @@ test('no canary reaches the log; one typed line per request; SIGHUP reopens the 
         const a = lineOf(appr);
         assert.equal(a.decision, 'require_approval');
         assert.equal(a.receipt_id, appr.headers['bulwark-receipt-id']);
+        // an admin change: its admin receipt, its route pattern, its caller
+        const kl = lineOf(k);
+        assert.match(String(k.headers['bulwark-receipt-id']), /^[0-9a-f]{8}\.\d+$/);
+        assert.equal(kl.receipt_id, k.headers['bulwark-receipt-id']);
+        assert.equal(kl.route, '/api/v1/keys');
+        assert.equal(kl.status, 201);
+        assert.match(kl.key_id, /^key_/);
+        // refusals at the door and by routing: their codes, never the path
+        assert.equal(lines.filter((l) => l.status === 431)[0].route, 'refused');
+        assert.equal(lines.filter((l) => l.status === 404)[0].route, 'unknown');
+        assert.equal(lines.filter((l) => l.status === 401)[0].reason_code, 'UNAUTHENTICATED');
         const ok = lines.find((l) => l.receipt_id === okId);
         assert.equal(ok.status, 200);
         assert.equal(ok.upstream_status, 200);
