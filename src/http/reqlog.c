@@ -101,14 +101,22 @@ static void erase(struct rec **at) {
 
 static const char *method_name(enum evhttp_cmd_type m) {
     switch (m) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    default:
+        return "OTHER";
     }
 }
 
@@ -149,13 +157,18 @@ enum field_kind { F_ID, F_CODE, F_WORD, F_RECEIPT, F_ROUTE };
 static int char_ok(enum field_kind k, char c) {
     int lower = c >= 'a' && c <= 'z', upper = c >= 'A' && c <= 'Z', digit = c >= '0' && c <= '9';
     switch (k) {
-    case F_ID: return lower || upper || digit || c == '_' || c == '-' || c == '.' || c == ':' ||
-                      c == '@';
-    case F_CODE: return upper || digit || c == '_';
-    case F_WORD: return lower || c == '_';
-    case F_RECEIPT: return digit || (c >= 'a' && c <= 'f') || c == '.';
-    case F_ROUTE: return lower || digit || c == '_' || c == '-' || c == '/' || c == '.';
-    default: return 0;
+    case F_ID:
+        return lower || upper || digit || c == '_' || c == '-' || c == '.' || c == ':' || c == '@';
+    case F_CODE:
+        return upper || digit || c == '_';
+    case F_WORD:
+        return lower || c == '_';
+    case F_RECEIPT:
+        return digit || (c >= 'a' && c <= 'f') || c == '.';
+    case F_ROUTE:
+        return lower || digit || c == '_' || c == '-' || c == '/' || c == '.';
+    default:
+        return 0;
     }
 }
 
@@ -300,9 +313,9 @@ static json_t *str_or_null(const char *s) {
 
 static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[], char *time,
                           char *out, size_t out_size) {
-    static const char *const names[] = {"request_id", "method",   "route",  "org",
-                                        "agent",      "key_id",   "decision", "reason_code",
-                                        "receipt_id"};
+    static const char *const names[] = {"request_id", "method",      "route",
+                                        "org",        "agent",       "key_id",
+                                        "decision",   "reason_code", "receipt_id"};
     json_t *o = json_object();
     if (!o)
         return 0;
@@ -323,14 +336,10 @@ size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, s
     char time[64];
     iso_time(f->time_ms, time);
     const char *v[] = {
-        checked(F_RECEIPT, f->request_id, 16),
-        checked(F_CODE, f->method, 8),
-        checked(F_ROUTE, f->route, 64),
-        checked(F_ID, f->org_id, 39),
-        checked(F_ID, f->agent, 63),
-        checked(F_ID, f->key_id, 63),
-        checked(F_WORD, f->decision, 23),
-        checked(F_CODE, f->reason, 63),
+        checked(F_RECEIPT, f->request_id, 16), checked(F_CODE, f->method, 8),
+        checked(F_ROUTE, f->route, 64),        checked(F_ID, f->org_id, 39),
+        checked(F_ID, f->agent, 63),           checked(F_ID, f->key_id, 63),
+        checked(F_WORD, f->decision, 23),      checked(F_CODE, f->reason, 63),
         checked(F_RECEIPT, f->receipt_id, 31),
     };
     if (!text)

@@ -32,8 +32,8 @@ void bw_log(enum bw_log_level lvl, const char *fmt, ...) {
     gmtime_r(&ts.tv_sec, &tm);
     char line[BW_LOG_MAX_LINE];
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], msg);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[lvl], msg);
     if (n < 0)
         return;
     bw_log_sink_line(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);

@@ -18,15 +18,18 @@
 /* Prefixes of bearer credentials: Bulwark API keys, widget keys, confirmation tokens; OpenAI
  * and Anthropic style keys (sk-, sk-ant-), Stripe (sk_, rk_, whsec_), GitHub, Notion, Slack. */
 static const char *const token_prefixes[] = {
-    "bwk_", "bwp_", "bwc_", "sk-",    "sk_",         "rk_",     "whsec_", "ghp_",
-    "gho_", "ghs_", "ghu_", "ghr_",   "github_pat_", "secret_", "ntn_",   "xoxb-",
-    "xoxp-", "AKIA",
+    "bwk_", "bwp_", "bwc_", "sk-",         "sk_",     "rk_",  "whsec_", "ghp_",  "gho_",
+    "ghs_", "ghu_", "ghr_", "github_pat_", "secret_", "ntn_", "xoxb-",  "xoxp-", "AKIA",
 };
 
 /* Names whose value (after ':' or '=') is masked up to the end of the value. */
 static const char *const secret_names[] = {
-    "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
-    "password",      "passwd",              "secret",    "token",   "cookie",  "set-cookie",
+    "authorization", "proxy-authorization",
+    "x-api-key",     "api-key",
+    "api_key",       "apikey",
+    "password",      "passwd",
+    "secret",        "token",
+    "cookie",        "set-cookie",
 };
 
 struct out {
@@ -44,8 +47,8 @@ static void puts_(struct out *o, const char *s) {
 }
 
 static int is_token_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == '+' || c == '/' || c == '=' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '+' || c == '/' || c == '=' || c == '~';
 }
 
 static int is_alnum(char c) {

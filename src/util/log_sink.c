@@ -26,15 +26,15 @@ struct slot {
  * runs, else by callers (single write(2) per line, thread-safe). */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct slot *ring;             /* guarded by mu */
-static size_t ring_cap, head, count;  /* guarded by mu */
-static int stopping, reopen_wanted;   /* guarded by mu */
-static int closed;                    /* guarded by mu: the writer has drained and left */
-static pthread_t writer;              /* main thread only */
-static char file_path[4096];          /* set before the writer starts; read by it */
-static int fd = 2;                    /* see above */
-static atomic_int running;            /* 1 between start and stop: lines go to the ring */
-static atomic_ullong dropped;         /* lines lost to a full ring */
+static struct slot *ring;            /* guarded by mu */
+static size_t ring_cap, head, count; /* guarded by mu */
+static int stopping, reopen_wanted;  /* guarded by mu */
+static int closed;                   /* guarded by mu: the writer has drained and left */
+static pthread_t writer;             /* main thread only */
+static char file_path[4096];         /* set before the writer starts; read by it */
+static int fd = 2;                   /* see above */
+static atomic_int running;           /* 1 between start and stop: lines go to the ring */
+static atomic_ullong dropped;        /* lines lost to a full ring */
 
 static void write_all(int to, const char *p, size_t n) {
     while (n > 0) {
@@ -93,8 +93,10 @@ static void reopen(void) {
     int nfd = open_log(file_path);
     if (nfd < 0) {
         char msg[128];
-        int n = snprintf(msg, sizeof msg, "log: cannot reopen the log file (%s): still writing "
-                                          "to the old one", strerror(errno));
+        int n = snprintf(msg, sizeof msg,
+                         "log: cannot reopen the log file (%s): still writing "
+                         "to the old one",
+                         strerror(errno));
         write_all(fd, msg, (size_t)n);
         write_all(fd, "\n", 1);
         return;

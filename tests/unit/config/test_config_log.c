@@ -61,10 +61,9 @@ static void log_section_rejects(void **state) {
     struct bw_config c;
     char err[300] = "";
     const char *bad[] = {
-        "log:\n  level: verbose\n",     "log:\n  level: INFO\n",    "log:\n  format: xml\n",
-        "log:\n  requests: yes\n",      "log:\n  file: \"\"\n",     "log:\n  colour: true\n",
-        "log:\n  level: [info]\n",      "log: stderr\n",
-        "log:\n  level: info\n  level: warn\n",
+        "log:\n  level: verbose\n", "log:\n  level: INFO\n", "log:\n  format: xml\n",
+        "log:\n  requests: yes\n",  "log:\n  file: \"\"\n",  "log:\n  colour: true\n",
+        "log:\n  level: [info]\n",  "log: stderr\n",         "log:\n  level: info\n  level: warn\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

@@ -42,7 +42,8 @@ static void redact_masks_credentials(void **state) {
     assert_masked(m, bwk + 4);
     snprintf(m, sizeof m, "widget=%s", bwp);
     assert_masked(m, bwp + 4);
-    assert_masked("upstream said: invalid key sk-proj-abcdefghijklmnop1234567890", "abcdefghijklmnop");
+    assert_masked("upstream said: invalid key sk-proj-abcdefghijklmnop1234567890",
+                  "abcdefghijklmnop");
     assert_masked("stripe sk_live_51Habcdefghijklmnopqrstuvwxyz", "51Habcdefghijk");
     assert_masked("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw and more", "MfKQ9r8GKYqrTwjUPD8I");
     assert_masked("gh token ghp_CANARY0123456789abcdef", "CANARY0123456789");
@@ -53,7 +54,8 @@ static void redact_masks_credentials(void **state) {
     assert_masked("password=hunter2hunter2 user=x", "hunter2hunter2");
     assert_masked("\"api_key\": \"0123456789abcdef0123\"", "0123456789abcdef0123");
     /* URLs: userinfo and query strings go, the host and path stay */
-    const char *r = redact("cannot reach postgres://bulwark:s3cr3tpw@db.internal:5432/bw?sslmode=x");
+    const char *r =
+        redact("cannot reach postgres://bulwark:s3cr3tpw@db.internal:5432/bw?sslmode=x");
     assert_null(strstr(r, "s3cr3tpw"));
     assert_null(strstr(r, "sslmode"));
     assert_non_null(strstr(r, "db.internal:5432/bw"));
@@ -64,7 +66,8 @@ static void redact_masks_credentials(void **state) {
     /* a sealed record (or anything long and opaque) in base64 or hex */
     char sealed[400];
     for (int i = 0; i < 200; i++)
-        sealed[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_"[(i * 37) % 64];
+        sealed[i] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_"[(i * 37) % 64];
     sealed[200] = 0;
     snprintf(m, sizeof m, "record %s", sealed);
     assert_masked(m, sealed + 20);
@@ -78,7 +81,8 @@ static void redact_keeps_ordinary_text(void **state) {
         "policy /tmp/bw-it-data-x/data/policy.yaml loaded: 5 rules, sha256 "
         "7c2a020ad6c1f0d8428b9d7e6af91937ada00d83add1aeac02ecb9fc89ace75e",
         "proxy: tool call 0: allow (ALLOWED, rule chat)",
-        "policy /tmp/bw-it-data-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/"
+        "policy "
+        "/tmp/bw-it-data-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb/"
         "cccccccccccccccccccccccccccccccccccccccccccccccccccc/policy.yaml: line 3", /* long path */
         "a valid Bearer token is required; the task-runner asked", /* prose, not credentials */
         "outbox: event evt_1 to connection con_2: attempt 3 failed (HTTP_500)",
@@ -116,10 +120,19 @@ static size_t format(const struct bw_reqlog_fields *f, int text, char *out, size
 static void reqlog_line_is_typed(void **state) {
     (void)state;
     struct bw_reqlog_fields f = {
-        .time_ms = 1700000000123, .latency_us = 12345, .request_id = "0123456789abcdef",
-        .method = "POST", .route = "chat", .org_id = "org_1", .agent = "support-bot",
-        .key_id = "key_2", .decision = "deny", .reason = "MODEL_TOO_COSTLY",
-        .receipt_id = "abcd1234.7", .http_status = 403, .upstream_status = 0,
+        .time_ms = 1700000000123,
+        .latency_us = 12345,
+        .request_id = "0123456789abcdef",
+        .method = "POST",
+        .route = "chat",
+        .org_id = "org_1",
+        .agent = "support-bot",
+        .key_id = "key_2",
+        .decision = "deny",
+        .reason = "MODEL_TOO_COSTLY",
+        .receipt_id = "abcd1234.7",
+        .http_status = 403,
+        .upstream_status = 0,
     };
     char out[1024];
     size_t n = format(&f, 0, out, sizeof out);
