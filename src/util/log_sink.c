@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -19,6 +20,7 @@ struct slot {
 };
 
 #define BATCH 64
+#define STOP_WAIT_S 5 /* how long a stop waits for the queue to be written */
 
 /* The sink's state. Owner: the main thread starts and stops it (bw_log_sink_start/stop, before
  * and after every other thread that logs runs its course); between those, every field below
@@ -212,7 +214,16 @@ void bw_log_sink_stop(void) {
     stopping = 1;
     pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
-    pthread_join(writer, NULL);
+    /* A reader that stopped draining stderr (a stuck pipe) blocks the writer in write(2); the
+     * process is exiting, so it is left there rather than hang the shutdown (its ring and fd
+     * stay allocated: it may still be using them). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += STOP_WAIT_S;
+    if (pthread_timedjoin_np(writer, NULL, &until) != 0) {
+        pthread_detach(writer);
+        return;
+    }
     atomic_store(&running, 0); /* from here on, lines are written directly to stderr */
     if (fd != 2)
         close(fd);
