@@ -5,6 +5,8 @@
 #   scripts/pg-test.sh start DIR   creates and starts it; prints shell exports (PGHOST, PGPORT,
 #                                  BULWARK_PG_APP, BULWARK_PG_OWNER) to stdout
 #   scripts/pg-test.sh stop DIR    stops it and removes DIR
+#   scripts/pg-test.sh pause DIR   stops the server, keeping DIR (a database outage, for tests)
+#   scripts/pg-test.sh resume DIR  starts it again on the same socket (PGTEST_PORT as at start)
 #
 # Roles: bulwark_owner (owns the database and tables, runs migrations, BYPASSRLS for the key
 # lookup function only) and bulwark_app (the gateway's runtime role: LOGIN, NOSUPERUSER,
@@ -12,7 +14,7 @@
 set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume DIR" >&2; exit 2; }
 here="$(cd "$(dirname "$0")/.." && pwd)"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$pgbin" ] || { echo "pg-test: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
@@ -49,11 +51,19 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO bulwark_app;
 SQL
   echo "export PGHOST='$dir' PGPORT='$port' PGDATABASE=bulwark BULWARK_PG_APP=bulwark_app BULWARK_PG_OWNER=bulwark_owner"
   ;;
+pause)
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+  ;;
+resume)
+  as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-c listen_addresses='' -k $dir -p $port -c fsync=off" start >/dev/null \
+    || { cat "$dir/server.log" >&2; exit 1; }
+  ;;
 stop)
   if [ -d "$dir/data" ]; then
     as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   rm -rf "$dir"
   ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|pause|resume DIR" >&2; exit 2 ;;
 esac

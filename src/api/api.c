@@ -2,6 +2,7 @@
 #include "api/api.h"
 
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include "proxy/proxy.h"
 #include "store/identity.h"
 #include "util/log.h"
@@ -24,6 +26,8 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_connections,
     bw_api_routes_policies,
     bw_api_routes_review,
+    bw_api_routes_platform,
+    bw_api_routes_audit,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
@@ -89,6 +93,8 @@ void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, msg, NULL, NULL);
         break;
     default:
+        if (e == BW_E_UNAVAILABLE) /* the services view (posture/health.h), not readiness */
+            bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
                             NULL);
         break;
@@ -111,9 +117,39 @@ static const struct bw_api_route *find_route(int method, const char *path, const
     return NULL;
 }
 
+/* The query of every /api/ request is read the same strict way before any handler sees it: one
+ * that libevent cannot parse, that decodes to a NUL (which would cut a value short in C) or that
+ * names a parameter twice (which one counts?) is refused, so no handler reads a guess. */
+static int query_is_strict(struct evhttp_request *req) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!q)
+        return 1;
+    if (strstr(q, "%00"))
+        return 0;
+    struct evkeyvalq params = {0};
+    if (evhttp_parse_query_str(q, &params) != 0)
+        return 0;
+    int ok = 1;
+    for (struct evkeyval *a = params.tqh_first; a && ok; a = a->next.tqe_next)
+        for (struct evkeyval *b = a->next.tqe_next; b; b = b->next.tqe_next)
+            if (strcmp(a->key, b->key) == 0) {
+                ok = 0;
+                break;
+            }
+    evhttp_clear_headers(&params);
+    return ok;
+}
+
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path) {
     const char *rest = NULL;
     int path_known = 0;
+    if (!query_is_strict(req)) {
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
+                            "the query string is malformed, holds a NUL or repeats a parameter",
+                            NULL, NULL);
+        return;
+    }
     const struct bw_api_route *r =
         find_route((int)evhttp_request_get_command(req), path, &rest, &path_known);
     if (!r) {
@@ -139,6 +175,7 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
                             NULL);
         return;

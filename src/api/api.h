@@ -61,6 +61,8 @@ extern const struct bw_api_route bw_api_routes_orgs[];
 extern const struct bw_api_route bw_api_routes_connections[];
 extern const struct bw_api_route bw_api_routes_policies[];
 extern const struct bw_api_route bw_api_routes_review[];
+extern const struct bw_api_route bw_api_routes_platform[]; /* api_platform.c */
+extern const struct bw_api_route bw_api_routes_audit[];
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */
@@ -165,5 +167,9 @@ int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *
 int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                          const char *org_id, const char *action, const char *target,
                          const char *token, const void *plan_json);
+
+/* GET /metrics on the main listener (api_metrics.c): operator key only; the Prometheus text
+ * exposition (metrics/metrics.h). Any other method: 405. */
+void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req);
 
 #endif

@@ -19,6 +19,8 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
+#include "metrics/metrics_service.h"
+#include "otel/otel.h"
 #include "evidence/db_policies.h"
 #include "http/reqlog.h"
 #include "http/server.h"
@@ -29,6 +31,7 @@
 #include "limits/meter.h"
 #include "mock/mock.h"
 #include "policy/engine.h"
+#include "posture/health.h"
 #include "proxy/org_policies.h"
 #include "proxy/proxy.h"
 #include "store/store.h"
@@ -77,6 +80,7 @@ struct serve_state {
     struct bw_connect_env connect;
     struct bw_gateway gw;
     struct bw_tls *tls; /* listen_tls's context (tls.h), or NULL */
+    struct bw_metrics_service *metrics; /* gauge refresher, optional listener */
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a) {
@@ -448,6 +452,11 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)
         return rc;
+    /* The dependency-health prober (posture/health.h): its first round runs now, so /readyz
+     * answers from real checks as soon as the gateway listens. */
+    struct bw_health_probe_opts ho = {st->gw.db_path, st->ledger, upstream, 1000, 1000};
+    if ((e = bw_health_start(&ho)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot start the health prober (%s)", bw_err_str(e));
     if (bw_org_policies_new(&st->gw.org_policies) != BW_OK)
         return bw_cli_fail(cmd, "out of memory");
     st->gw.cfg = &st->cfg;
@@ -458,6 +467,10 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 }
 
 static void teardown(struct serve_state *st) {
+    bw_health_stop(); /* first: it borrows the ledger */
+    bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
+    bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */
+    st->gw.otel = NULL;
     bw_ledger_close(st->ledger);
     bw_gateway_policy_swap(&st->gw, NULL);
     bw_org_policies_free(st->gw.org_policies);
@@ -510,6 +523,43 @@ static void reload_tls(struct serve_state *st) {
     bw_info("SIGHUP: TLS certificate reloaded: %s", what);
 }
 
+/* Metrics (gauge refresher, the optional unauthenticated listener) and the OpenTelemetry
+ * exporter, whose collector is an outbound destination under the egress guard. */
+static int setup_observability(struct serve_state *st, const struct bw_server_app *app) {
+    const struct bw_config *c = &st->cfg;
+    struct bw_metrics_service_opts mo = {st->gw.db_path,         c->metrics_refresh_ms,
+                                         c->metrics_listen_host, c->metrics_listen_port,
+                                         c->metrics_allow_remote, app->inflight,
+                                         app->arg};
+    int port = 0;
+    bw_err e = bw_metrics_service_start(&mo, &st->metrics, &port);
+    if (e == BW_E_INVALID)
+        return bw_cli_fail(&bw_cmd_serve, "metrics.listen %s is not loopback: its /metrics has "
+                                          "no authentication (set metrics.allow_remote: true)",
+                           c->metrics_listen_host);
+    if (e != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot serve metrics on %s:%d", c->metrics_listen_host,
+                           c->metrics_listen_port);
+    if (port)
+        bw_info("metrics listening on %s:%d (GET /metrics, no authentication)",
+                c->metrics_listen_host, port);
+    if (!c->otel_endpoint[0])
+        return 0;
+    const char *headers = c->otel_headers_env[0] ? getenv(c->otel_headers_env) : NULL;
+    if (c->otel_headers_env[0] && !headers) /* named but unset: a collector would refuse us */
+        return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not set", c->otel_headers_env);
+    struct bw_otel_opts oo = {c->otel_endpoint, c->otel_service_name, c->otel_timeout_ms,
+                              (size_t)c->otel_queue_max, st->egress, headers};
+    bw_err oe = bw_otel_new(&oo, &st->gw.otel);
+    if (oe == BW_E_INVALID) /* never the value: it holds a token */
+        return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not Name=value,... with "
+                                          "printable values", c->otel_headers_env);
+    if (oe != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot start the OpenTelemetry exporter");
+    bw_info("otel: exporting spans (OTLP/HTTP JSON)"); /* no URL: it may carry a token */
+    return 0;
+}
+
 static int serve(const struct serve_args *a, struct serve_state *st) {
     int rc = setup(a, st);
     if (rc)
@@ -521,6 +571,8 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
                                 st->cfg.tls_port};
     struct bw_server_app app;
     bw_gateway_app(&st->gw, &app);
+    if ((rc = setup_observability(st, &app)) != 0)
+        return rc;
     struct bw_server *server = NULL;
     int port = 0;
     if (bw_server_start(&so, &app, &server, &port) != BW_OK) {

@@ -709,6 +709,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_each_pair(w, v, "log", bw_config_log_field);
     if (strcmp(key, "listen_tls") == 0 || strcmp(key, "allow_plain_http") == 0)
         return bw_cfg_tls_field(w, key, v);
+    if (strcmp(key, "metrics") == 0 || strcmp(key, "otel") == 0)
+        return bw_cfg_metrics_section(w, key, v); /* config_metrics.c */
     return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 

@@ -157,6 +157,16 @@ struct bw_config {
     char tls_cert_file[4096];
     char tls_key_file[4096];
     int allow_plain_http; /* a plain listener on a non-loopback address is refused without it */
+    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "Metrics and OpenTelemetry"). 0 = default */
+    char metrics_listen_host[256]; /* "" = no separate listener (GET /metrics: operator key) */
+    int metrics_listen_port;
+    int metrics_allow_remote;  /* a non-loopback metrics listener is refused unless set */
+    long metrics_refresh_ms;   /* store-backed gauges refresh; default 5000 */
+    char otel_endpoint[1024];  /* OTLP/HTTP traces URL; "" = export off */
+    char otel_service_name[64]; /* default "bulwark" */
+    long otel_timeout_ms;      /* one export POST; default 2000 */
+    long otel_queue_max;       /* spans waiting; default 2048 */
+    char otel_headers_env[128]; /* env var with "Name=value,..." headers (a collector token) */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

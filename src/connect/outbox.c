@@ -1,5 +1,6 @@
 /* outbox.c: the outbox thread and event emission (outbox.h). */
 #include "connect/outbox.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "posture/health.h"
 #include "store/connections.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -126,8 +128,10 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
         e = bw_connect_deliver(env, cred, &ev, &res);
     }
     bw_connect_cred_free(cred);
+    int64_t latency_us = (bw_now_ms() - now) * 1000;
     now = bw_now_ms();
     if (e == BW_OK) {
+        bw_metrics_outbox_attempt(BW_METRICS_OUTBOX_DELIVERED);
         if (bw_store_outbox_finish(w->store, r, "delivered", 0, "", now) == BW_OK)
             atomic_fetch_add(&o->delivered, 1);
         else
@@ -135,11 +139,15 @@ static void attempt(struct outbox_worker *w, const struct bw_outbox_row *r) {
                     "the same webhook-id",
                     r->event_id);
         set_status(w->store, r, &c, 1, "", now);
+        bw_health_report_connection(r->org_id, r->connection_id, 1, BW_HC_NONE, latency_us);
         return;
     }
     char cls[64];
     failure_class(&res, cls, sizeof cls);
+    bw_health_report_connection(r->org_id, r->connection_id, 0, bw_health_class_of_reason(cls),
+                                latency_us);
     int dead = attempts >= o->opts.max_attempts;
+    bw_metrics_outbox_attempt(dead ? BW_METRICS_OUTBOX_DEAD : BW_METRICS_OUTBOX_FAILED);
     int64_t next = dead ? 0 : now + bw_outbox_backoff_ms(&o->opts, attempts, randombytes_random());
     if (bw_store_outbox_finish(w->store, r, dead ? "dead" : "failed", next, cls, now) != BW_OK)
         bw_warn("outbox: could not record attempt %lld of event %s", (long long)attempts,
@@ -244,10 +252,13 @@ static int dispatch_org(struct bw_outbox *o, const char *org_id) {
 
 static void dispatch(struct bw_outbox *o) {
     o->n_orgs = 0;
+    int64_t t0 = bw_mono_us();
     if (bw_store_outbox_due_orgs(o->store, bw_now_ms(), collect_org, o) != BW_OK) {
+        bw_health_report(BW_HEALTH_OUTBOX, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, bw_mono_us() - t0);
         bw_warn("outbox: the store is unavailable; retrying");
         return;
     }
+    bw_health_report(BW_HEALTH_OUTBOX, BW_HEALTH_UP, BW_HC_NONE, bw_mono_us() - t0);
     if (o->n_orgs == 0)
         return;
     size_t start = o->rotate++ % o->n_orgs;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "egress/egress_internal.h"
+#include "metrics/metrics.h"
 
 #define DEFAULT_CONNECT_MS 10000L
 #define DEFAULT_TOTAL_MS 60000L
@@ -35,6 +36,7 @@ static curl_socket_t open_checked(void *clientp, curlsocktype purpose, struct cu
     }
     if (!ok) {
         c->blocked = 1;
+        bw_metrics_egress_block(BW_METRICS_EGRESS_CONNECT);
         bw_egress_why(c->why, sizeof c->why, "connect refused: %s", why);
         return CURL_SOCKET_BAD;
     }

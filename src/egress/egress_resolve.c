@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "egress/egress_internal.h"
+#include "metrics/metrics.h"
 
 bw_err bw_egress_check_addr(const struct bw_egress_policy *p, const struct sockaddr *sa,
                             socklen_t len, char *why, size_t why_size) {
@@ -93,6 +94,8 @@ bw_err bw_egress_check_url(const struct bw_egress_policy *p, const char *url,
             return resolve_error(rc, t.host, why, why_size);
         bw_err e = check_answers(p, res, t.host, why, why_size);
         freeaddrinfo(res);
+        if (e == BW_E_DENIED) /* a name that resolves to a blocked address */
+            bw_metrics_egress_block(BW_METRICS_EGRESS_URL);
         BW_TRY(e);
     }
     *out = t;

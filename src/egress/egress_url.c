@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "egress/egress_internal.h"
+#include "metrics/metrics.h"
 
 /* The raw text's view of the URL: pointers into the caller's string. */
 struct raw_url {
@@ -295,8 +296,12 @@ bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *
     static const struct bw_egress_target zero; /* an all-zero initialiser, never written */
     struct bw_egress_target t = zero;
     BW_ENSURE(url && out, BW_E_INVALID);
-    BW_TRY(bw_egress_parse_url(url, &t, why, ws));
-    BW_TRY(judge_host(p, &t, why, ws));
+    bw_err e = bw_egress_parse_url(url, &t, why, ws);
+    if (e == BW_OK)
+        e = judge_host(p, &t, why, ws);
+    if (e == BW_E_DENIED)
+        bw_metrics_egress_block(BW_METRICS_EGRESS_URL);
+    BW_TRY(e);
     *out = t;
     return BW_OK;
 }

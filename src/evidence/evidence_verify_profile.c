@@ -179,6 +179,7 @@ static const struct field review_rows[] = {
 static const struct field admin_rows[] = {
     STR("agent", OPT, LEN(agent)),
     ENUM("decision", REQ, v_admin_decision),
+    INT("duration_ms", OPT, 0, SAFE_INT_MAX), /* key.rotate: the grace period (api_keys.c) */
     ENUM("kind", REQ, v_kind_admin),
     OBJ("log", REQ, log_shape),
     STR("org_id", OPT, LEN(org_id)),

@@ -128,6 +128,13 @@ bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size,
  * completes with BW_E_UNAVAILABLE until an operator starts a new log. */
 int bw_ledger_frozen(const struct bw_ledger *l);
 
+/* Write health, for monitoring (src/posture/health.h): Unix ms of the last batch whose write
+ * failed (0 = never), the errno of that failure (ENOSPC, EFBIG, EIO, ...), and whether a batch
+ * was made durable after it (*recovered = 1). A receipt rejected alone (it does not encode) is
+ * not a write failure. Thread-safe. */
+void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err,
+                           int *recovered);
+
 /* ---- Evidence export helpers (src/evidence/). ---- */
 
 /* The directory the ledger was opened from (for reading its log file offline). */

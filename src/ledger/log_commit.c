@@ -23,6 +23,7 @@
 #include "ledger/dsse.h"
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -223,7 +224,11 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
         return;
     }
     if (write_all(l) != 0) {
-        roll_back(l, &saved, errno);
+        int err = errno;
+        atomic_store(&l->write_recovered, 0);
+        atomic_store(&l->write_errno, err);
+        atomic_store(&l->write_fail_ms, bw_now_ms());
+        roll_back(l, &saved, err);
         fail_batch(batch);
         return;
     }
@@ -236,10 +241,24 @@ static void commit(struct bw_ledger *l, struct bw_ledger_pending *batch) {
         fail_batch(batch);
         return;
     }
+    atomic_store(&l->write_recovered, 1);
     l->file_end += l->wbuf.len;
     if (l->alloc_end < l->file_end)
         l->alloc_end = l->file_end;
     publish(l);
+}
+
+/* The batch's size, result and each receipt's wait from append to the end of its commit. */
+static void observe_batch(const struct bw_ledger_pending *batch) {
+    int64_t now = bw_mono_us();
+    size_t n = 0;
+    int ok = 0;
+    for (const struct bw_ledger_pending *p = batch; p; p = p->next) {
+        n++;
+        ok |= p->err == BW_OK;
+        bw_metrics_ledger_append_latency(now - p->enq_us);
+    }
+    bw_metrics_ledger_batch(n, ok);
 }
 
 /* pwrite zeros over [from, to). */
@@ -296,6 +315,7 @@ void *bw_ledger_thread_main(void *arg) {
         pthread_mutex_unlock(&l->mu);
         l->last_commit_us = bw_mono_us();
         commit(l, batch);
+        observe_batch(batch); /* before delivery hands the nodes back to their workers */
         bw_ledger_deliver(batch);
         top_up(l);
         pthread_mutex_lock(&l->mu);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ledger/log_internal.h"
+#include "util/time.h"
 #include "util/log.h"
 
 void bw_ledger_pending_free_all(struct bw_ledger_pending *list) {
@@ -133,6 +134,7 @@ void bw_ledger_append(struct bw_ledger *l, const struct bw_receipt *r, struct ev
     p->arg = arg;
     p->err = BW_E_UNAVAILABLE;
     p->index = 0;
+    p->enq_us = bw_mono_us();
     memset(p->leaf_hash, 0, sizeof p->leaf_hash);
     if (l->stopping || atomic_load(&l->frozen)) {
         pthread_mutex_unlock(&l->mu);

@@ -24,6 +24,7 @@ struct bw_ledger_pending {
     bw_err err;
     uint64_t index;
     uint8_t leaf_hash[32];
+    int64_t enq_us; /* bw_mono_us at bw_ledger_append: the append latency metric */
     struct bw_receipt receipt;
 };
 
@@ -98,6 +99,12 @@ struct bw_ledger {
     _Atomic uint64_t durable_size;
     atomic_int frozen;
     atomic_int fail_next_write;
+    /* Write health (bw_ledger_write_state): Unix ms of the last batch write that failed, its
+     * errno, and whether a batch was made durable after it. Written by the ledger thread, read
+     * by any. */
+    _Atomic int64_t write_fail_ms;
+    atomic_int write_errno;
+    atomic_int write_recovered;
 
     /* Owned by the ledger thread (by open before it starts). */
     struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */

@@ -17,6 +17,14 @@ int bw_ledger_frozen(const struct bw_ledger *l) {
     return atomic_load(&((struct bw_ledger *)l)->frozen);
 }
 
+void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err,
+                           int *recovered) {
+    struct bw_ledger *m = (struct bw_ledger *)l; /* atomics: loads only */
+    *recovered = atomic_load(&m->write_recovered);
+    *fail_ms = atomic_load(&m->write_fail_ms);
+    *err = atomic_load(&m->write_errno);
+}
+
 static const struct bw_ledger_chunk *chunk_of(const struct bw_ledger *l, uint64_t index) {
     return l->chunks[index >> BW_LEDGER_CHUNK_BITS];
 }

@@ -97,5 +97,6 @@
 #define BW_R_PROVIDER_KEY_UNAVAILABLE "PROVIDER_KEY_UNAVAILABLE" /* BYOK record won't open */
 #define BW_R_HEADERS_TOO_LARGE "HEADERS_TOO_LARGE" /* 431: request head over max_header_bytes */
 #define BW_R_HTTP_VERSION_NOT_SUPPORTED "HTTP_VERSION_NOT_SUPPORTED" /* 505 */
+#define BW_R_EXPORTS_BUSY "EXPORTS_BUSY" /* 503: too many audit exports in flight */
 
 #endif

@@ -38,6 +38,7 @@ struct bw_gateway {
     struct bw_outbox *outbox;  /* durable delivery of events (connect/outbox.h); may be NULL */
     atomic_int verifying;      /* connection checks in flight (api_connections.c) */
     atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
+    struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
@@ -45,6 +46,7 @@ struct bw_gateway {
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_CHECK;
 
 struct bw_policy;
+struct bw_otel;
 struct bw_connect_env;
 struct bw_outbox;
 struct bw_org_policies;

@@ -16,6 +16,7 @@
 #include "ledger/ledger.h"
 #include "limits/meter.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include <sodium.h>
 
 #include "proxy/proxy_internal.h"
@@ -150,8 +151,11 @@ static void log_call(struct bw_call *c, const char *reason) {
  * receipt, end of the chunked reply, free. */
 void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
     append_outcome(c, status, http_status);
-    log_call(c, c->stream_fail ? c->stream_fail : c->decision.reason);
-    bw_reqlog_end(c->req, http_status); /* also for a detached req, which evhttp never completes */
+    bw_call_observe_end(c, c->reply_started ? 200 : http_status, c->end_reason);
+    log_call(c, c->end_reason ? c->end_reason : c->stream_fail ? c->stream_fail : c->decision.reason);
+    /* what the client saw: a started stream is a 200 whatever ended it in-band; also for a
+     * detached req, which evhttp never completes */
+    bw_reqlog_end(c->req, c->reply_started ? 200 : http_status);
     if (!c->client_gone)
         detach_close_cb(c);
     if (c->reply_started)
@@ -165,6 +169,7 @@ void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
 void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_t len,
                      const char *status) {
     append_outcome(c, status, http_status);
+    bw_call_observe_end(c, http_status, NULL);
     log_call(c, c->decision.reason);
     if (c->client_gone)
         bw_reqlog_end(c->req, 499); /* detached: the reply below only frees req */
@@ -181,6 +186,7 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
                   const char *outcome_status) {
     if (outcome_status)
         append_outcome(c, outcome_status, http_status);
+    bw_call_observe_end(c, http_status, code);
     log_call(c, NULL);
     if (c->client_gone) {
         bw_reqlog_set_reason(c->req, code);
@@ -307,6 +313,7 @@ static int identify(struct bw_call *c) {
         return -1;
     }
     if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
         bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL);
         return -1;
     }

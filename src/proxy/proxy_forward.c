@@ -12,9 +12,12 @@
 #include "http/reqlog.h"
 #include "http/reply.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "util/json.h"
+#include "util/time.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define MAX_STREAM_MS (3600L * 1000) /* hard cap on one streamed answer */
 #define RESPONSE_JSON_DEPTH 64
@@ -208,6 +211,7 @@ static void end_stream_with_error(struct bw_call *c, const char *code, const cha
                      message, code, c->receipt_id);
     if (n > 0 && (size_t)n < sizeof ev)
         send_chunk(c, ev, (size_t)n);
+    c->end_reason = code; /* the reason code the stream ended with, for bw_call_observe_end */
     bw_call_finish(c, status, http_status);
 }
 
@@ -315,10 +319,41 @@ static void finish_buffered(struct bw_call *c, long status) {
                     ok ? "ok" : "upstream_error");
 }
 
+/* What this transfer says about the upstream (posture/health.h). An org's own key that the
+ * upstream refuses (BYOK) says nothing about the platform's upstream; a refusal by the
+ * governance (ABORTED) says nothing either. */
+static void report_upstream(const struct bw_call *c, enum bw_upstream_result r, long status) {
+    int64_t lat = bw_mono_us() - c->forward_us;
+    switch (r) {
+    case BW_UP_OK:
+        if (status >= 500)
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_HTTP_5XX, lat);
+        else if ((status == 401 || status == 403) && !c->byok_auth)
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_AUTH, lat);
+        else
+            bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_UP, BW_HC_NONE, lat);
+        break;
+    case BW_UP_TIMEOUT:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_TIMEOUT, lat);
+        break;
+    case BW_UP_CONNECT:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DOWN, BW_HC_NETWORK, lat);
+        break;
+    case BW_UP_ERROR:
+        bw_health_report(BW_HEALTH_UPSTREAM, BW_HEALTH_DEGRADED, BW_HC_NETWORK, lat);
+        break;
+    default:
+        break;
+    }
+}
+
 static void on_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
     (void)ct;
     struct bw_call *c = arg;
     c->xfer = NULL;
+    report_upstream(c, r, status);
+    c->upstream_end_us = bw_mono_us();
+    c->upstream_status = status;
     bw_reqlog_set_upstream_status(c->req, status); /* 0 (none) when it was never reached */
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
@@ -430,11 +465,13 @@ void bw_forward_start(struct bw_call *c) {
         .connect_timeout_ms = cfg->connect_timeout_ms,
         .timeout_ms = c->stream ? MAX_STREAM_MS : cfg->timeout_ms,
     };
+    c->forward_us = bw_mono_us();
     if (c->stream) {
         /* Streams get an idle deadline instead of a total one: first byte, then each event. */
         c->idle_ev = evtimer_new(c->w->base, on_idle, c);
         arm_idle(c);
     }
+    c->upstream_start_us = bw_mono_us();
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
         c->xfer = NULL;
         bw_call_fail(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "cannot start the upstream request",

@@ -150,11 +150,24 @@ struct bw_call {
     struct event *gone_ev; /* deferred cancel after the client went away */
     struct event *idle_ev; /* stream idle timeout */
     char *byok_auth;       /* the org's own "Bearer <key>" (sodium_malloc), or NULL */
+    int64_t forward_us;    /* when the upstream request started (health latency) */
     /* a prepared call (bw_call_begin_prepared) */
     const struct bw_call_hooks *hooks;
     void *hook_arg;
     char *built_body; /* the gateway-built request bytes (c->body points here) */
+    /* observation (proxy_observe.c): metrics and trace export at the call's end */
+    int64_t upstream_start_us, upstream_end_us; /* bw_mono_us around the upstream transfer */
+    long upstream_status;   /* the upstream's HTTP status, 0 if it never answered */
+    const char *end_reason; /* a stream ended in-band with this reason code, or NULL */
+    int observed;           /* bw_call_observe_end ran */
 };
+
+/* proxy_observe.c: the one place a call's end is observed (metrics, OpenTelemetry span):
+ * called by bw_call_finish/respond/fail after the outcome receipt is queued (so the settled,
+ * billed usage is known) and before the reply frees the request. http_status is what
+ * the client was answered, reason the reason code it ended with (NULL: none). Runs once per call;
+ * never blocks (lock-free counters, a bounded span queue). */
+void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason);
 
 /* proxy_worker.c: the route's name in receipts and policies ("chat", "embeddings", "models"). */
 const char *bw_route_name(enum bw_route r);

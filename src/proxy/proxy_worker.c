@@ -9,6 +9,7 @@
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "policy/reasons.h"
+#include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "proxy/widget.h"
 #include "util/log.h"
@@ -100,6 +101,19 @@ const char *bw_route_name(enum bw_route r) {
     }
 }
 
+/* GET /readyz (no authentication; names only: posture/health.h). The signer is the ledger's
+ * key, loaded with it; a configured policy file must be in force. */
+static void readyz(struct bw_gateway *gw, struct evhttp_request *req) {
+    char body[160];
+    struct bw_policy *p = gw->cfg && gw->cfg->policy[0] ? bw_gateway_policy_acquire(gw) : NULL;
+    int policy_ok = !(gw->cfg && gw->cfg->policy[0]) || p != NULL;
+    bw_policy_unref(p);
+    int status = bw_health_readyz(gw->ledger != NULL, policy_ok, atomic_load(&gw->stopping), body,
+                                  sizeof body);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    bw_http_reply_json(req, status, body, strlen(body));
+}
+
 static void handle(void *ctx, struct evhttp_request *req) {
     struct bw_gw_worker *w = ctx;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -129,10 +143,21 @@ static void handle(void *ctx, struct evhttp_request *req) {
         bw_widget_handle(w, req, path);
         return;
     }
+    if (strcmp(path, "/metrics") == 0) { /* operator key; api_metrics.c */
+        bw_reqlog_set_route(req, "metrics");
+        struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+        bw_api_metrics_handle(&api, req);
+        return;
+    }
     if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {
         bw_reqlog_set_route(req, "healthz");
         static const char ok[] = "{\"status\":\"ok\"}";
         bw_http_reply_json(req, 200, ok, sizeof ok - 1);
+        return;
+    }
+    if (strcmp(path, "/readyz") == 0 && method == EVHTTP_REQ_GET) {
+        bw_reqlog_set_route(req, "readyz");
+        readyz(w->gw, req);
         return;
     }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

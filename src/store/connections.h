@@ -220,5 +220,8 @@ struct bw_outbox_counts {
 };
 bw_err bw_store_outbox_counts(struct bw_store *s, const char *org_id, const char *connection_id,
                               struct bw_outbox_counts *out) BW_MUST_CHECK;
+/* Counts of all the org's rows by state (tenant-scoped; for the metrics gauges). */
+bw_err bw_store_outbox_org_counts(struct bw_store *s, const char *org_id,
+                                  struct bw_outbox_counts *out) BW_MUST_CHECK;
 
 #endif

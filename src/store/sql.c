@@ -180,8 +180,7 @@ static bw_err pg_error(struct bw_store *s, PGresult *r) {
     /* The primary message names constraints and objects, never our parameter values. */
     bw_error("store: postgres: statement failed (%s): %s", state ? state : "-",
              r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(s->pg));
-    if (PQstatus(s->pg) == CONNECTION_BAD)
-        PQreset(s->pg); /* the next call may succeed; this one is already denied */
+    /* this call is already denied; the next one reconnects (bw_store_pg_usable) */
     return BW_E_UNAVAILABLE;
 }
 
@@ -266,6 +265,8 @@ bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) {
         s->in_tx = 1;
         return BW_OK;
     }
+    if (!bw_store_pg_usable(s))
+        return BW_E_UNAVAILABLE; /* no statement on a broken connection: fail fast */
     BW_TRY(pg_simple(s, "BEGIN"));
     s->in_tx = 1;
     if (org_id) {

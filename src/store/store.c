@@ -49,6 +49,20 @@ void bw_store_close(struct bw_store *s) {
     free(s);
 }
 
+bw_err bw_store_ping(struct bw_store *s) {
+    if (s->kind == BW_STORE_POSTGRES) {
+        if (!bw_store_pg_usable(s))
+            return BW_E_UNAVAILABLE;
+        PGresult *r = PQexec(s->pg, "SELECT 1");
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        return ok ? BW_OK : BW_E_UNAVAILABLE;
+    }
+    /* Reads the schema page from the file: an I/O error or a file that is no database fails. */
+    int rc = sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? BW_OK : BW_E_UNAVAILABLE;
+}
+
 int bw_store_schema_version(struct bw_store *s) {
     return s->version;
 }

@@ -52,6 +52,11 @@ bw_err bw_store_open(const char *where, int create, struct bw_store **out) BW_MU
 int bw_store_is_postgres(const char *where);
 void bw_store_close(struct bw_store *s); /* NULL is a no-op */
 
+/* A cheap liveness check (the health prober's, src/posture/health.h): PostgreSQL "SELECT 1",
+ * reconnecting first if the connection is broken (bounded by the connect timeout); SQLite a
+ * read of the schema page. BW_OK or BW_E_UNAVAILABLE. Never logs. */
+bw_err bw_store_ping(struct bw_store *s) BW_MUST_CHECK;
+
 /* Schema version after migrations. */
 int bw_store_schema_version(struct bw_store *s);
 

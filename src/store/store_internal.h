@@ -25,7 +25,13 @@ struct bw_store {
     } sql_cache[BW_SQL_CACHE];
     /* PostgreSQL */
     PGconn *pg;
+    int64_t reconnect_after_ms; /* a broken connection is retried at most once a second */
 };
+
+/* PostgreSQL: reconnects a broken connection, at most once per second per handle, so a dead
+ * server costs each call one fast failure, not one connect timeout (store_pg.c). 1 if the
+ * connection is usable after it. */
+int bw_store_pg_usable(struct bw_store *s);
 
 bw_err bw_store_sqlite_open(const char *path, int create, struct bw_store *s) BW_MUST_CHECK;
 void bw_store_sqlite_close(struct bw_store *s);

@@ -189,3 +189,15 @@ bw_err bw_store_outbox_counts(struct bw_store *s, const char *org_id, const char
     *out = c;
     return BW_OK;
 }
+
+bw_err bw_store_outbox_org_counts(struct bw_store *s, const char *org_id,
+                                  struct bw_outbox_counts *out) {
+    BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
+    struct bw_outbox_counts c = {0, 0, 0, 0};
+    struct bw_sql_arg v[1] = {BW_SQL_T(org_id)};
+    BW_TRY(bw_sql_once(s, org_id, 0,
+                       "SELECT state, count(*) FROM outbox WHERE org_id = $1 GROUP BY state", v, 1,
+                       count_row, &c, NULL));
+    *out = c;
+    return BW_OK;
+}

@@ -15,10 +15,21 @@
 #include "store/store_internal.h"
 #include "store/store_migrations.h"
 #include "util/log.h"
+#include "util/time.h"
 
 bw_err bw_store_pg_open(const char *conninfo, struct bw_store *s) {
     s->kind = BW_STORE_POSTGRES;
-    s->pg = PQconnectdb(conninfo);
+    /* A connect timeout unless the URL sets its own (later keywords win, so the URL's comes
+     * second): without one, a reconnect to an unreachable host (PQreset after a failure) would
+     * hold the calling worker for the kernel's TCP timeout, minutes. */
+    /* tcp_user_timeout and keepalives: a server that vanishes from the network (no RST) fails a
+     * statement in seconds instead of the kernel's retransmission timeout (TCP only). */
+    static const char *const keys[] = {"connect_timeout",     "tcp_user_timeout",
+                                       "keepalives_idle",     "keepalives_interval",
+                                       "keepalives_count",    "dbname",
+                                       NULL};
+    const char *vals[] = {"3", "10000", "5", "2", "3", conninfo, NULL};
+    s->pg = PQconnectdbParams(keys, vals, 1);
     if (!s->pg || PQstatus(s->pg) != CONNECTION_OK) {
         /* libpq's message may echo the URL's host and user but never its password. */
         bw_error("store: cannot connect to PostgreSQL: %s", s->pg ? PQerrorMessage(s->pg) : "");
@@ -46,6 +57,19 @@ bw_err bw_store_pg_open(const char *conninfo, struct bw_store *s) {
     }
     s->version = version;
     return BW_OK;
+}
+
+int bw_store_pg_usable(struct bw_store *s) {
+    if (PQstatus(s->pg) == CONNECTION_OK)
+        return 1;
+    int64_t now = bw_now_ms();
+    if (now < s->reconnect_after_ms)
+        return 0;
+    PQreset(s->pg); /* bounded by connect_timeout */
+    if (PQstatus(s->pg) == CONNECTION_OK)
+        return 1;
+    s->reconnect_after_ms = now + 1000;
+    return 0;
 }
 
 void bw_store_pg_close(struct bw_store *s) {

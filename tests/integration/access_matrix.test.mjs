@@ -79,6 +79,22 @@ for (const backend of ['sqlite', 'pg']) {
             }
         });
 
+        test('every /api/ endpoint refuses a query with a NUL, a repeated parameter or a bad escape', async () => {
+            const bad = ['?org_id=a%00b', '?limit=1&limit=2', '?status=%zz', '?dry_run=1&dry_run=0'];
+            const failures = [];
+            for (const row of matrix().filter((r) => r.path.startsWith('/api/'))) {
+                const p = row.path.replace('{id}', 'zzz_0123456789abcdef');
+                for (const q of bad) {
+                    const r = await api(w.port, row.method, p + q, keys.owner, row.method === 'GET' ? undefined : {});
+                    if (r.status !== 400 || r.json?.error?.code !== 'INVALID_REQUEST')
+                        failures.push(`${row.method} ${p}${q}: ${r.status}`);
+                }
+            }
+            assert.deepEqual(failures, []);
+            const ok = await api(w.port, 'GET', '/api/v1/keys?include_revoked=1', keys.owner);
+            assert.equal(ok.status, 200, 'a plain query still works');
+        });
+
         test('rank: an admin cannot mint or manage an owner key; an owner can', async () => {
             const r = await api(w.port, 'POST', '/api/v1/keys', keys.admin, { role: 'owner' });
             assert.equal(r.status, 403);

@@ -6,6 +6,7 @@
 //           w.B = {org_id, owner}         (an org made with `bulwark org create`)
 //           w.op                          (an operator key: `bulwark key create --operator`)
 //   await w.stop();                        (stops PostgreSQL; scope.cleanup() stops the rest)
+//   w.pgPause(); w.pgResume();             (PostgreSQL only: an outage and its end, same socket)
 // Options: yaml (appended to the config), files ({name: text} written into the data dir first),
 // config (configYaml options, e.g. {workers: 1}).
 import assert from 'node:assert/strict';
@@ -31,9 +32,9 @@ async function cli(args) {
 export async function startTenants(scope, backend, { yaml = '', files = {}, config = {} } = {}) {
     const parent = await scope.tmpdir('bw-it-tenants-');
     const dir = path.join(parent, 'data');
-    let pgDir = null, database = null;
+    let pgDir = null, database = null, port = null;
     if (backend === 'pg') {
-        const port = String(20000 + Math.floor(Math.random() * 20000));
+        port = String(20000 + Math.floor(Math.random() * 20000));
         pgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-pgtest-'));
         pgTest('start', pgDir, port);
         database = `postgresql://bulwark_app@/bulwark?host=${pgDir}&port=${port}`;
@@ -59,6 +60,8 @@ export async function startTenants(scope, backend, { yaml = '', files = {}, conf
         A: { org_id: keys.org_id, admin: keys.admin_key, agent: keys.agent_key },
         B: { org_id: b.org_id, owner: b.owner_key },
         op: op.key,
+        pgPause: () => pgTest('pause', pgDir, port),
+        pgResume: () => pgTest('resume', pgDir, port),
         stop: async () => {
             await proc.stop(3000);
             if (pgDir) {

@@ -380,8 +380,10 @@ static void fill_review_kinds(uint64_t i, const uint8_t ph[32], const uint8_t (*
 }
 
 static void fill_admin_kinds(uint64_t i, const uint8_t ph[32], struct bw_receipt *r) {
-    if (i == 7) { /* cli_admin.c: an operator's change from the command line */
-        bw_api_admin_receipt(r, NULL, "org_a", "key.revoke", "key_1", BW_R_ADMIN_CHANGE, NULL, 0);
+    if (i == 7) { /* an operator's change from the command line; a rotation (api_keys.c)
+                   * records its grace period in duration_ms */
+        bw_api_admin_receipt(r, NULL, "org_a", "key.rotate", "key_1", BW_R_ADMIN_CHANGE, NULL, 0);
+        r->duration_ms = 60000;
         return;
     }
     if (i == 8) { /* api_agents.c: the agent's name is recorded */

@@ -485,14 +485,24 @@ static void test_fail_next_write(void **state) {
     struct bw_ledger *l = open_ok(&t, 7);
     append_n(l, base, &d, 0, 20);
     off_t before = log_size(&t);
+    int64_t fail_ms = -1;
+    int err = -1, recovered = -1;
+    bw_ledger_write_state(l, &fail_ms, &err, &recovered);
+    assert_int_equal(fail_ms, 0); /* no write has failed */
     bw_ledger_fail_next_write(l);
     append_n(l, base, &d, 20, 7);
     assert_int_equal(d.failed, 7);
+    bw_ledger_write_state(l, &fail_ms, &err, &recovered);
+    assert_true(fail_ms > 0);
+    assert_int_equal(err, ENOSPC);
+    assert_int_equal(recovered, 0);
     assert_int_equal(log_size(&t), before);
     assert_int_equal(bw_ledger_size(l), 20);
     assert_false(bw_ledger_frozen(l));
     append_n(l, base, &d, 27, 5);
     assert_int_equal(d.ok, 25);
+    bw_ledger_write_state(l, &fail_ms, &err, &recovered);
+    assert_int_equal(recovered, 1); /* a batch was made durable after the failure */
     assert_int_equal(d.indices[20], 20); /* no gap: the failed batch's indices are reused */
     check_checkpoint(l, t.vkey, 25);
     bw_ledger_close(l);
@@ -554,6 +564,10 @@ static void test_invalid_receipt_fails_alone(void **state) {
     run_until(base, &d.count, 3);
     assert_int_equal(d.ok, 2);
     assert_int_equal(d.failed, 1);
+    int64_t fail_ms = -1;
+    int err = -1, recovered = -1;
+    bw_ledger_write_state(l, &fail_ms, &err, &recovered);
+    assert_int_equal(fail_ms, 0); /* one receipt that does not encode is not a write failure */
     check_checkpoint(l, t.vkey, 2);
     bw_ledger_close(l);
     event_base_free(base);
