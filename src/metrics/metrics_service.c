@@ -170,7 +170,7 @@ static bw_err start_listener(struct bw_metrics_service *m, int *bound_port) {
     const struct bw_metrics_service_opts *o = &m->opts;
     if (!o->allow_remote && !bw_metrics_host_is_loopback(o->listen_host))
         return BW_E_INVALID; /* the caller says why: no authentication on that listener */
-    struct bw_server_opts so = {o->listen_host, o->listen_port, 1, 1024, 8192, 10};
+    struct bw_server_opts so = {o->listen_host, o->listen_port, 1, 1024, 8192, 10, NULL, NULL, 0};
     struct bw_server_app app = {m, listener_init, listener_fini, listener_handle,
                                 listener_inflight};
     return bw_server_start(&so, &app, &m->server, bound_port);
