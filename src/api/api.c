@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http/reply.h"
+#include "http/reqlog.h"
 #include "policy/reasons.h"
 #include "posture/health.h"
 #include "proxy/proxy.h"
@@ -160,6 +161,7 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
             bw_http_reply_error(req, 404, BW_R_NOT_FOUND, "no such endpoint", NULL, NULL);
         return;
     }
+    bw_reqlog_set_route(req, r->path); /* the table's pattern, never the client's path */
     if (r->access == BW_API_PUBLIC) {
         r->handler(ctx, req, rest, NULL);
         return;
@@ -179,6 +181,7 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
                             NULL);
         return;
     }
+    bw_reqlog_set_principal(req, caller.org_id, caller.agent, caller.id);
     if (!(r->access & bw_api_role_bit(caller.role))) {
         bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
                             "this key's role may not use this endpoint (docs/ACCESS.md)", NULL,

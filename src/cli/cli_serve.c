@@ -22,6 +22,7 @@
 #include "metrics/metrics_service.h"
 #include "otel/otel.h"
 #include "evidence/db_policies.h"
+#include "http/reqlog.h"
 #include "http/server.h"
 #include "http/tls.h"
 #include "ledger/ledger.h"
@@ -43,6 +44,7 @@
 
 #define DRAIN_MS 30000
 #define MAX_UPSTREAM_KEY 1024
+#define LOG_QUEUE_LINES 8192 /* about 8 MB at most; a full queue drops lines (counted) */
 
 static const char usage[] =
     "usage: bulwark serve --data DIR [--config FILE] [--listen HOST:PORT] [--upstream URL|mock]\n"
@@ -345,6 +347,21 @@ static int setup_connections(struct serve_state *st) {
     return 0;
 }
 
+/* The log: level, request log, and the sink (stderr or log.file) with its writer thread. */
+static int start_log(const struct serve_state *st, const char *config_path) {
+    const struct bw_config *c = &st->cfg;
+    if (c->log_level)
+        bw_log_set_level((enum bw_log_level)(c->log_level - 1));
+    struct bw_reqlog_opts ro = {.enabled = !c->log_no_requests, .text = c->log_text};
+    bw_reqlog_configure(&ro);
+    char file[4096];
+    if (c->log_file[0])
+        resolve_policy_path(config_path, c->log_file, file, sizeof file);
+    if (bw_log_sink_start(c->log_file[0] ? file : NULL, LOG_QUEUE_LINES) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "cannot open the log file %s", file);
+    return 0;
+}
+
 /* Plain HTTP on a non-loopback address only with allow_plain_http; then the TLS context.
  * Before anything else starts, so a refused transport leaves nothing half-running. */
 static int setup_transport(struct serve_state *st) {
@@ -377,7 +394,7 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "%s", err);
     snprintf(st->config_path, sizeof st->config_path, "%s", path);
     int rc = apply_overrides(a, &st->cfg);
-    if (rc || (rc = setup_transport(st)) != 0)
+    if (rc || (rc = start_log(st, path)) != 0 || (rc = setup_transport(st)) != 0)
         return rc;
     bw_gateway_policy_init(&st->gw);
     if (st->cfg.policy[0]) {
@@ -591,6 +608,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
         sigwait(&set, &sig);
         if (sig != SIGHUP)
             break;
+        bw_log_sink_reopen(); /* logrotate moved the file: write to a new one */
         if (st->policy_path[0])
             (void)load_policy(st, 0);
         else
@@ -627,6 +645,7 @@ static int run(int argc, char **argv) {
     static struct serve_state st; /* large; zero-initialised; serve runs once, on the main thread */
     rc = serve(&a, &st);
     teardown(&st);
+    bw_log_sink_stop(); /* after every thread that logs has stopped: writes what is queued */
     curl_global_cleanup();
     return rc;
 }

@@ -705,6 +705,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_each_pair(w, v, "connections", connections_field);
     if (strcmp(key, "outbox") == 0)
         return bw_cfg_each_pair(w, v, "outbox", outbox_field);
+    if (strcmp(key, "log") == 0)
+        return bw_cfg_each_pair(w, v, "log", bw_config_log_field);
     if (strcmp(key, "listen_tls") == 0 || strcmp(key, "allow_plain_http") == 0)
         return bw_cfg_tls_field(w, key, v);
     if (strcmp(key, "metrics") == 0 || strcmp(key, "otel") == 0)

@@ -144,6 +144,11 @@ struct bw_config {
     long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
     long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
 
+    /* log: the process log and the request log (docs/CONFIG.md "log"); zero values = defaults */
+    int log_level;       /* 0 = info (default), else 1 + enum bw_log_level */
+    int log_text;        /* log.format: text (1) or json (0, default) request lines */
+    int log_no_requests; /* log.requests: false (1); true (0, default) */
+    char log_file[1024]; /* log.file as written (relative: to the config's folder); "" = stderr */
     /* listen_tls, allow_plain_http (config_tls.c): the TLS listener, which adds to the plain
      * `listen` one (`listen: off` turns that off). Paths are resolved against the config's
      * folder at load; empty tls_cert_file = no TLS listener. */

@@ -43,6 +43,8 @@ bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *o
  * error. */
 bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn);
 
+/* Section readers in their own files. */
+bw_err bw_config_log_field(struct walk *w, const char *key, const yaml_node_t *v); /* log: */
 /* config_tls.c: the listen_tls section and allow_plain_http (top-level keys), and the check
  * that at least one listener is configured. */
 bw_err bw_cfg_tls_field(struct walk *w, const char *key, const yaml_node_t *v);

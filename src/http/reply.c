@@ -1,5 +1,7 @@
 #include "http/reply.h"
 
+#include "http/reqlog.h"
+
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <jansson.h>
@@ -55,6 +57,7 @@ void bw_http_reply_json(struct evhttp_request *req, int status, const char *body
     struct evbuffer *out = evbuffer_new();
     if (out)
         evbuffer_add(out, body, len);
+    bw_reqlog_end(req, status); /* every JSON reply ends its request here */
     evhttp_send_reply(req, status, reason_phrase(status), out);
     if (out)
         evbuffer_free(out);
@@ -77,6 +80,7 @@ void bw_http_reply_error_with(struct evhttp_request *req, int status, const char
     json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     bw_http_add_receipt_headers(req, receipt_id, decision);
+    bw_reqlog_set_decision(req, decision, code, receipt_id);
     if (text) {
         bw_http_reply_json(req, status, text, strlen(text));
     } else {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http/reqlog.h"
 #include "http/server_guard.h"
 #include "http/tls.h"
 #include "util/log.h"
@@ -43,6 +44,7 @@ struct bw_server {
 
 static void on_request(struct evhttp_request *req, void *arg) {
     struct worker *w = arg;
+    bw_reqlog_begin(req); /* every request that reaches the gateway gets one log line */
     if (bw_http_guard_answer_refused(req))
         return;
     w->server->app.handle(w->ctx, req);
@@ -167,6 +169,7 @@ static void *run_worker(void *arg) {
     pthread_setname_np(pthread_self(), "bw-worker"); /* for top -H, perf, gdb */
     struct worker *w = arg;
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY); /* stay up for ledger completions */
+    bw_reqlog_thread_exit();
     return NULL;
 }
 

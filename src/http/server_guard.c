@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "http/framing.h"
+#include "http/reqlog.h"
 #include "http/reply.h"
 #include "util/time.h"
 
@@ -410,6 +411,7 @@ int bw_http_guard_answer_refused(struct evhttp_request *req) {
     if (r <= 0 || r >= BW_HTTP_REJECT_COUNT_)
         r = BW_HTTP_BAD_REQUEST_LINE;
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    bw_reqlog_set_route(req, "refused"); /* never the refused request's own target */
     bw_http_reply_error(req, bw_http_reject_status(r), bw_http_reject_code(r),
                         bw_http_reject_message(r), NULL, NULL);
     return 1;

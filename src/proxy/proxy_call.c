@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "http/reply.h"
+#include "http/reqlog.h"
 #include "util/text.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
@@ -138,11 +139,23 @@ static void append_outcome(struct bw_call *c, const char *status, int http_statu
     bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);
 }
 
+/* The call's fields for its request-log line; reason: the code to log, or NULL to leave it to
+ * the error reply (which logs its own code). */
+static void log_call(struct bw_call *c, const char *reason) {
+    bw_reqlog_set_principal(c->req, c->key.org_id, c->key.agent, c->key.id);
+    if (c->receipt_id[0])
+        bw_reqlog_set_decision(c->req, bw_call_decision_name(c), reason, c->receipt_id);
+}
+
 /* Ends an allowed call whose response has been streamed (or whose client is gone): outcome
  * receipt, end of the chunked reply, free. */
 void bw_call_finish(struct bw_call *c, const char *status, int http_status) {
     append_outcome(c, status, http_status);
     bw_call_observe_end(c, c->reply_started ? 200 : http_status, c->end_reason);
+    log_call(c, c->end_reason ? c->end_reason : c->stream_fail ? c->stream_fail : c->decision.reason);
+    /* what the client saw: a started stream is a 200 whatever ended it in-band; also for a
+     * detached req, which evhttp never completes */
+    bw_reqlog_end(c->req, c->reply_started ? 200 : http_status);
     if (!c->client_gone)
         detach_close_cb(c);
     if (c->reply_started)
@@ -157,7 +170,10 @@ void bw_call_respond(struct bw_call *c, int http_status, const char *body, size_
                      const char *status) {
     append_outcome(c, status, http_status);
     bw_call_observe_end(c, http_status, NULL);
-    if (!c->client_gone)
+    log_call(c, c->decision.reason);
+    if (c->client_gone)
+        bw_reqlog_end(c->req, 499); /* detached: the reply below only frees req */
+    else
         detach_close_cb(c);
     bw_http_add_receipt_headers(c->req, c->receipt_id, "allow");
     bw_http_reply_json(c->req, http_status, body, len);
@@ -171,7 +187,11 @@ void bw_call_fail(struct bw_call *c, int http_status, const char *code, const ch
     if (outcome_status)
         append_outcome(c, outcome_status, http_status);
     bw_call_observe_end(c, http_status, code);
-    if (!c->client_gone)
+    log_call(c, NULL);
+    if (c->client_gone) {
+        bw_reqlog_set_reason(c->req, code);
+        bw_reqlog_end(c->req, 499); /* detached: the reply below only frees req */
+    } else
         detach_close_cb(c);
     bw_http_reply_error_with(c->req, http_status, code, message,
                              c->receipt_id[0] ? c->receipt_id : NULL,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/reqlog.h"
 #include "http/reply.h"
 #include "policy/reasons.h"
 #include "posture/health.h"
@@ -190,6 +191,7 @@ static void arm_idle(struct bw_call *c) {
 
 static int on_data(void *arg, long status, const char *ct, const char *p, size_t n) {
     struct bw_call *c = arg;
+    bw_reqlog_set_upstream_status(c->req, status);
     bw_sha256_stream_update(&c->resp_sha, p, n);
     if (c->stream && status == 200 && is_event_stream(ct)) {
         c->streaming = 1;
@@ -352,6 +354,7 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     report_upstream(c, r, status);
     c->upstream_end_us = bw_mono_us();
     c->upstream_status = status;
+    bw_reqlog_set_upstream_status(c->req, status); /* 0 (none) when it was never reached */
     if (c->idle_ev)
         evtimer_del(c->idle_ev);
     int governed = c->policy && bw_route_is_chat(c->route);

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "http/reqlog.h"
 #include "http/reply.h"
 #include "util/text.h"
 #include "policy/reasons.h"
@@ -210,6 +211,7 @@ static void preflight(struct evhttp_request *req) {
     evhttp_add_header(out, "Access-Control-Allow-Methods", "POST");
     evhttp_add_header(out, "Access-Control-Allow-Headers", "Content-Type");
     evhttp_add_header(out, "Access-Control-Max-Age", PREFLIGHT_MAX_AGE);
+    bw_reqlog_end(req, 204);
     evhttp_send_reply(req, 204, "No Content", NULL);
 }
 
@@ -351,6 +353,7 @@ void bw_widget_handle(struct bw_gw_worker *w, struct evhttp_request *req, const 
                             NULL);
         return;
     }
+    bw_reqlog_set_principal(req, agent.org_id, agent.name, NULL);
     const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
     if (!bw_widget_origin_allowed(agent.widget_origins, origin)) {
         bw_http_reply_error(req, 403, BW_R_ORIGIN_NOT_ALLOWED, "this origin may not use the widget",

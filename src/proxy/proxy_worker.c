@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "http/reply.h"
+#include "http/reqlog.h"
 #include "policy/reasons.h"
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
@@ -118,11 +119,13 @@ static void handle(void *ctx, struct evhttp_request *req) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    bw_reqlog_set_route(req, "unknown"); /* until a routing table names it */
     if (!path) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed request target", NULL, NULL);
         return;
     }
     if (strncmp(path, "/api/", 5) == 0) {
+        bw_reqlog_set_route(req, "api");
         struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
         bw_api_handle(&api, req, path);
         return;
@@ -130,6 +133,7 @@ static void handle(void *ctx, struct evhttp_request *req) {
     if (strncmp(path, "/widget/", 8) == 0) {
         /* The public browser widget: its own identification and CORS (proxy_widget.c), then
          * the same governed call as below. */
+        bw_reqlog_set_route(req, "widget");
         if (atomic_load(&w->gw->stopping)) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
             bw_http_reply_error(req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down", NULL,
@@ -140,22 +144,26 @@ static void handle(void *ctx, struct evhttp_request *req) {
         return;
     }
     if (strcmp(path, "/metrics") == 0) { /* operator key; api_metrics.c */
+        bw_reqlog_set_route(req, "metrics");
         struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
         bw_api_metrics_handle(&api, req);
         return;
     }
     if (strcmp(path, "/healthz") == 0 && method == EVHTTP_REQ_GET) {
+        bw_reqlog_set_route(req, "healthz");
         static const char ok[] = "{\"status\":\"ok\"}";
         bw_http_reply_json(req, 200, ok, sizeof ok - 1);
         return;
     }
     if (strcmp(path, "/readyz") == 0 && method == EVHTTP_REQ_GET) {
+        bw_reqlog_set_route(req, "readyz");
         readyz(w->gw, req);
         return;
     }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (strcmp(path, routes[i].path) != 0)
             continue;
+        bw_reqlog_set_route(req, bw_route_name(routes[i].route));
         if (method != routes[i].method) {
             bw_http_reply_error(req, 405, BW_R_METHOD_NOT_ALLOWED,
                                 "method not allowed on this path", NULL, NULL);

@@ -20,9 +20,11 @@ before(async () => {
         extraYaml: 'widget:\n  requests_per_minute: 0\n' });
 });
 
-// The parts of an answer a client can see, minus the Date header.
+// The parts of an answer a client can see, minus the Date header and the per-request
+// x-request-id (fresh random on every response, so it tells nothing about the key).
 const visible = (r) => {
-    const { date, ...headers } = r.headers;
+    const { date, 'x-request-id': requestId, ...headers } = r.headers;
+    assert.match(String(requestId), /^[0-9a-f]{16}$/);
     return { status: r.status, headers, text: r.text };
 };
 
