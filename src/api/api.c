@@ -142,6 +142,26 @@ static int query_is_strict(struct evhttp_request *req) {
     return ok;
 }
 
+int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                    struct bw_key_record *caller) {
+    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    bw_err e =
+        bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), caller);
+    if (e == BW_E_UNAUTH) {
+        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
+                            NULL);
+        return 0;
+    }
+    if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
+        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
+                            NULL);
+        return 0;
+    }
+    bw_reqlog_set_principal(req, caller->org_id, caller->agent, caller->id);
+    return 1;
+}
+
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path) {
     const char *rest = NULL;
     int path_known = 0;
@@ -167,21 +187,8 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     struct bw_key_record caller;
-    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    bw_err e =
-        bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), &caller);
-    if (e == BW_E_UNAUTH) {
-        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
-                            NULL);
+    if (!bw_api_identify(ctx, req, &caller))
         return;
-    }
-    if (e != BW_OK) {
-        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
-        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
-                            NULL);
-        return;
-    }
-    bw_reqlog_set_principal(req, caller.org_id, caller.agent, caller.id);
     if (!(r->access & bw_api_role_bit(caller.role))) {
         bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
                             "this key's role may not use this endpoint (docs/ACCESS.md)", NULL,

@@ -39,6 +39,10 @@ struct bw_api_ctx {
 
 /* The role bit of a key record's role ("" or unknown: 0, which no route accepts). */
 unsigned bw_api_role_bit(const char *role);
+/* Identifies the request's Authorization key into *caller. On failure it has replied (401
+ * UNAUTHENTICATED, or 503 STORE_UNAVAILABLE when the key store cannot say) and returns 0. */
+int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                    struct bw_key_record *caller);
 
 /* A handler: `rest` is the path after the route's prefix (for "/api/v1/receipts/" it is the
  * id), caller is NULL for public routes. It must reply (and so free req). */

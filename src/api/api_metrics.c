@@ -20,19 +20,8 @@ void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *
         return;
     }
     struct bw_key_record caller;
-    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    bw_err e =
-        bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), &caller);
-    if (e == BW_E_UNAUTH) {
-        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
-                            NULL);
+    if (!bw_api_identify(ctx, req, &caller))
         return;
-    }
-    if (e != BW_OK) {
-        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
-                            NULL);
-        return;
-    }
     if (!(bw_api_role_bit(caller.role) & BW_API_OPERATOR)) {
         bw_http_reply_error(req, 403, BW_R_ROLE_FORBIDDEN,
                             "this key's role may not use this endpoint (docs/ACCESS.md)", NULL,

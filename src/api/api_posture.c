@@ -35,18 +35,8 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     memset(&caller, 0, sizeof caller);
     const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (authz) {
-        bw_err e =
-            bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), &caller);
-        if (e == BW_E_UNAUTH) {
-            bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
-                                NULL);
+        if (!bw_api_identify(ctx, req, &caller))
             return;
-        }
-        if (e != BW_OK) {
-            bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable",
-                                NULL, NULL);
-            return;
-        }
         unsigned role = bw_api_role_bit(caller.role);
         if (role == BW_ROLE_OPERATOR && !caller.org_id[0])
             view = BW_READINESS_OPERATOR;
