@@ -1,5 +1,6 @@
 /* reqlog.c: the request log's records (reqlog.h). */
 #include "http/reqlog.h"
+#include "metrics/metrics.h"
 
 #include <event2/http.h>
 #include <jansson.h>
@@ -250,6 +251,7 @@ void bw_reqlog_end(struct evhttp_request *req, int http_status) {
         return;
     struct rec *r = *at;
     erase(at);
+    bw_metrics_http_end(r->route, http_status);
     if (!opts.enabled) {
         free(r);
         return;

@@ -66,6 +66,10 @@ struct bw_metrics_request {
 /* The end of one governed call. Any thread; lock-free. */
 void bw_metrics_request_end(const struct bw_metrics_request *r);
 
+/* The end of any HTTP request (http/reqlog.c): route is a routing table's static name (never
+ * client input), status what was answered. Any thread; lock-free. */
+void bw_metrics_http_end(const char *route, int status);
+
 /* The ledger thread committed a batch of n receipts (ok: durable, else rejected). */
 void bw_metrics_ledger_batch(size_t n, int ok);
 /* One receipt's time from bw_ledger_append to the end of its batch's commit. */

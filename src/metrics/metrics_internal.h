@@ -55,6 +55,9 @@ struct bw_metrics_registry {
     atomic_int gauges_set;     /* a refresh has run at least once */
 };
 
+/* bulwark_http_requests_total (metrics_http.c). */
+bw_err bw_metrics_render_http(struct bw_buf *o);
+
 /* The registry (metrics.c). */
 extern struct bw_metrics_registry bw_metrics_reg;
 

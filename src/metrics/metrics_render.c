@@ -188,6 +188,7 @@ static bw_err render_gauges(struct bw_buf *o, long in_flight) {
 
 bw_err bw_metrics_render(struct bw_buf *out, long in_flight) {
     BW_TRY(render_requests(out));
+    BW_TRY(bw_metrics_render_http(out));
     BW_TRY(render_latency(out));
     BW_TRY(render_refusals(out));
     BW_TRY(render_ledger(out));

@@ -116,6 +116,24 @@ test('counters move with traffic: allowed, denied, upstream error, egress block,
     assert.ok(d('bulwark_ledger_batches_total', { result: 'committed' }) >= 1);
 });
 
+test('every HTTP request is counted by its routing-table route and code, never the client path', async () => {
+    const before = (await metrics(gw)).fam;
+    const admin = { authorization: `Bearer ${gw.keys.admin_key}` };
+    assert.equal((await request(gw.port, { method: 'GET', path: '/api/v1/keys', headers: admin })).status, 200);
+    assert.equal((await request(gw.port, { method: 'GET', path: '/api/v1/keys' })).status, 401);
+    assert.equal((await request(gw.port, { method: 'GET', path: '/healthz' })).status, 200);
+    for (let i = 0; i < 50; i++) // 50 distinct unknown paths: one series, "unknown"
+        assert.equal((await request(gw.port, { method: 'GET', path: `/nope-${i}-${crypto.randomBytes(4).toString('hex')}` })).status, 404);
+    const after = await metrics(gw);
+    const d = (labels) => sampleValue(after.fam, 'bulwark_http_requests_total', labels) -
+        sampleValue(before, 'bulwark_http_requests_total', labels);
+    assert.equal(d({ route: '/api/v1/keys', code: '200' }), 1);
+    assert.equal(d({ route: '/api/v1/keys', code: '401' }), 1);
+    assert.equal(d({ route: 'healthz', code: '200' }), 1);
+    assert.equal(d({ route: 'unknown', code: '404' }), 50);
+    assert.ok(!after.text.includes('/nope-'), 'no client path becomes a label');
+});
+
 test('histograms are cumulative: buckets monotone, +Inf == _count, le ascending', async () => {
     const { fam } = await metrics(gw);
     let checked = 0;
