@@ -389,6 +389,17 @@ describe('static configuration faults', () => {
         fs.chmodSync(keyFile, 0o600);
         await waitControl(port, undefined, 'upstream_credentials', 'pass');
         await proc.stop(3000);
+        // the configuration repaired (loopback listener, no metadata range allowed): restarted on
+        // the same data, transport and egress_guard pass
+        await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }).replace(
+            '  url: mock\n', `  url: mock\n  api_key_file: ${keyFile}\n`));
+        const again = scope.spawn(['serve', '--data', data.dir, '--config', configPath,
+                                   '--listen', '127.0.0.1:0'], { name: 'serve (repaired)' });
+        const m2 = await again.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000);
+        const t2 = await waitControl(Number(m2[1]), op.key, 'transport', 'pass');
+        assert.equal(t2.values.loopback_only, true);
+        await waitControl(Number(m2[1]), op.key, 'egress_guard', 'pass');
+        await again.stop(3000);
     });
 });
 
