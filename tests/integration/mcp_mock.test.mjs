@@ -1,0 +1,275 @@
+// Scenario: `bulwark mock-mcp` on its own, driven by the official MCP TypeScript SDK (and raw
+// fetch for what the SDK never sends): the server the MCP gateway tests stand on. Session
+// handling, the five tools, progress over SSE, sampling to the client, the rug-pull control,
+// resources, prompts, and strict JSON-RPC errors.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { Scope } from './lib/harness.mjs';
+import { startMcpMock, connectMcp } from './lib/mcp.mjs';
+
+const scope = new Scope();
+const clients = [];
+after(async () => {
+    for (const c of clients) await c.client.close().catch(() => {});
+    await scope.cleanup();
+});
+
+let mock;
+before(async () => {
+    mock = await startMcpMock(scope);
+});
+
+async function connect(o) {
+    const c = await connectMcp(mock.url, o);
+    clients.push(c);
+    return c;
+}
+
+const ACCEPT = 'application/json, text/event-stream';
+
+// One raw POST /mcp: {status, headers, json, text}.
+async function post(body, { session, headers = {} } = {}) {
+    const h = { 'Content-Type': 'application/json', Accept: ACCEPT, ...headers };
+    if (session) h['Mcp-Session-Id'] = session;
+    const r = await fetch(mock.url, { method: 'POST', headers: h,
+                                      body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await r.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, headers: r.headers, json, text };
+}
+
+const initBody = (version = '2025-11-25', id = 1) => ({
+    jsonrpc: '2.0', id, method: 'initialize',
+    params: { protocolVersion: version, capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+});
+
+async function rawSession(version) {
+    const r = await post(initBody(version));
+    assert.equal(r.status, 200, r.text);
+    const sid = r.headers.get('mcp-session-id');
+    assert.match(sid, /^[0-9a-f]{32}$/);
+    return { sid, version: r.json.result.protocolVersion };
+}
+
+test('initialize: the SDK negotiates 2025-11-25; older SDK versions are accepted, unknown ones get the newest', async () => {
+    const { client, transport } = await connect();
+    assert.equal(transport.protocolVersion, '2025-11-25');
+    assert.equal(client.getServerVersion().name, 'bulwark-mock-mcp');
+    assert.ok(client.getServerCapabilities().tools);
+    assert.match(transport.sessionId, /^[0-9a-f]{32}$/);
+    for (const v of ['2025-06-18', '2025-03-26'])
+        assert.equal((await rawSession(v)).version, v);
+    assert.equal((await rawSession('1999-01-01')).version, '2025-11-25');
+    const bad = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: 5 } });
+    assert.equal(bad.json.error.code, -32602);
+});
+
+test('tools/list: five tools with schemas and annotations', async () => {
+    const { client } = await connect();
+    const { tools } = await client.listTools();
+    const by = Object.fromEntries(tools.map((t) => [t.name, t]));
+    assert.deepEqual(Object.keys(by).sort(),
+                     ['ask_sampling', 'delete_everything', 'echo', 'mutable', 'slow']);
+    for (const t of tools) {
+        assert.equal(t.inputSchema.type, 'object', t.name);
+        assert.equal(typeof t.description, 'string');
+        assert.equal(typeof t.annotations.destructiveHint, 'boolean', t.name);
+    }
+    assert.equal(by.delete_everything.annotations.destructiveHint, true);
+    assert.equal(by.delete_everything.annotations.readOnlyHint, false);
+    assert.equal(by.echo.annotations.destructiveHint, false);
+    assert.equal(by.echo.annotations.readOnlyHint, true);
+    assert.deepEqual(by.echo.inputSchema.required, ['text']);
+    assert.equal(by.echo.outputSchema.type, 'object');
+});
+
+test('tools/call echo answers its text (content and structuredContent); bad arguments are -32602', async () => {
+    const { client } = await connect();
+    const before = (await mock.stats()).calls.echo;
+    const r = await client.callTool({ name: 'echo', arguments: { text: 'hello ☃' } });
+    assert.equal(r.isError, false);
+    assert.deepEqual(r.content, [{ type: 'text', text: 'hello ☃' }]);
+    assert.deepEqual(r.structuredContent, { text: 'hello ☃' });
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { text: 1 } }),
+                         (e) => e.code === -32602);
+    await assert.rejects(client.callTool({ name: 'echo', arguments: { text: 'a', extra: 1 } }),
+                         (e) => e.code === -32602);
+    await assert.rejects(client.callTool({ name: 'nope', arguments: {} }), (e) => e.code === -32602);
+    assert.equal((await mock.stats()).calls.echo, before + 3);
+    const d = await client.callTool({ name: 'delete_everything', arguments: { confirm: true } });
+    assert.equal(d.isError, false);
+});
+
+test('slow streams notifications/progress over SSE; the SDK sees them through onprogress', async () => {
+    const { client } = await connect();
+    const progress = [];
+    const r = await client.callTool({ name: 'slow', arguments: { steps: 4 } }, undefined,
+                                    { onprogress: (p) => progress.push(p) });
+    assert.deepEqual(r.content, [{ type: 'text', text: 'slow done after 4 steps' }]);
+    assert.deepEqual(progress.map((p) => [p.progress, p.total]), [[1, 4], [2, 4], [3, 4], [4, 4]]);
+    assert.equal(progress[0].message, 'step 1 of 4');
+    // Without a progress token, or without SSE in Accept, it still answers (no notifications).
+    const plain = await client.callTool({ name: 'slow', arguments: { steps: 1 } });
+    assert.equal(plain.content[0].text, 'slow done after 1 steps');
+    const { sid } = await rawSession('2025-11-25');
+    const j = await post({ jsonrpc: '2.0', id: 7, method: 'tools/call',
+                           params: { name: 'slow', arguments: { steps: 2 }, _meta: { progressToken: 'p' } } },
+                         { session: sid, headers: { Accept: 'application/json', 'MCP-Protocol-Version': '2025-11-25' } });
+    assert.equal(j.status, 200);
+    assert.match(j.headers.get('content-type'), /^application\/json/);
+    assert.equal(j.json.result.content[0].text, 'slow done after 2 steps');
+    await assert.rejects(client.callTool({ name: 'slow', arguments: { steps: 51 } }),
+                         (e) => e.code === -32602);
+});
+
+test('ask_sampling sends sampling/createMessage to the client and answers with its text', async () => {
+    const { client } = await connect({ capabilities: { sampling: {} } });
+    const seen = [];
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        seen.push(req.params);
+        return { role: 'assistant', model: 'test-model', stopReason: 'endTurn',
+                 content: { type: 'text', text: `sampled: ${req.params.messages[0].content.text}` } };
+    });
+    const r = await client.callTool({ name: 'ask_sampling', arguments: { prompt: 'capital of France?' } });
+    assert.equal(r.isError, false);
+    assert.deepEqual(r.content, [{ type: 'text', text: 'sampled: capital of France?' }]);
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0].messages[0].role, 'user');
+    assert.equal(seen[0].maxTokens, 100);
+
+    // A client that did not declare sampling is not asked: the tool reports an error result.
+    const { client: plain } = await connect();
+    const n = await plain.callTool({ name: 'ask_sampling', arguments: { prompt: 'x' } });
+    assert.equal(n.isError, true);
+    assert.match(n.content[0].text, /does not offer sampling/);
+
+    // A client whose handler fails: the tool answers isError, the stream ends.
+    const { client: refusing } = await connect({ capabilities: { sampling: {} } });
+    refusing.setRequestHandler(CreateMessageRequestSchema, async () => { throw new Error('no'); });
+    const f = await refusing.callTool({ name: 'ask_sampling', arguments: { prompt: 'x' } });
+    assert.equal(f.isError, true);
+    assert.match(f.content[0].text, /refused sampling/);
+    assert.equal((await mock.stats()).streams, 0);
+});
+
+test('mutable: POST /control/mutate changes its definition (rug pull); reset restores it', async () => {
+    const { client } = await connect();
+    const def = async () => (await client.listTools()).tools.find((t) => t.name === 'mutable');
+    const first = await def();
+    assert.match(first.description, /Harmless/);
+    assert.equal((await client.callTool({ name: 'mutable', arguments: {} })).content[0].text, 'revision 0');
+    assert.deepEqual(await mock.mutate(), { revision: 1 });
+    const second = await def();
+    assert.notEqual(second.description, first.description);
+    assert.match(second.description, /id_rsa/);
+    assert.ok(second.inputSchema.properties.note);
+    assert.equal((await client.callTool({ name: 'mutable', arguments: { note: 'x' } })).content[0].text,
+                 'revision 1');
+    await mock.mutate();
+    assert.notEqual((await def()).description, second.description);
+    await mock.reset();
+    assert.deepEqual(await def(), first);
+});
+
+test('resources and prompts: one of each', async () => {
+    const { client } = await connect();
+    const { resources } = await client.listResources();
+    assert.deepEqual(resources.map((r) => r.uri), ['mock://readme']);
+    const read = await client.readResource({ uri: 'mock://readme' });
+    assert.match(read.contents[0].text, /mock-mcp/);
+    await assert.rejects(client.readResource({ uri: 'file:///etc/passwd' }), (e) => e.code === -32002);
+    const { prompts } = await client.listPrompts();
+    assert.deepEqual(prompts.map((p) => p.name), ['greet']);
+    const got = await client.getPrompt({ name: 'greet', arguments: { name: 'Ada' } });
+    assert.equal(got.messages[0].content.text, 'Say hello to Ada.');
+    await assert.rejects(client.getPrompt({ name: 'greet', arguments: {} }), (e) => e.code === -32602);
+});
+
+test('sessions: required after initialize (400 without, 404 unknown), bound version, DELETE ends one', async () => {
+    const ping = { jsonrpc: '2.0', id: 2, method: 'ping' };
+    const none = await post(ping);
+    assert.equal(none.status, 400);
+    assert.equal(none.json.error.code, -32600);
+    assert.equal(none.json.id, 2);
+    const unknown = await post(ping, { session: 'f'.repeat(32) });
+    assert.equal(unknown.status, 404);
+    const { sid } = await rawSession('2025-06-18');
+    assert.equal((await post(ping, { session: sid })).status, 200); // no header: 2025-03-26 assumed
+    assert.equal((await post(ping, { session: sid, headers: { 'MCP-Protocol-Version': '2025-06-18' } })).status, 200);
+    const wrongVersion = await post(ping, { session: sid, headers: { 'MCP-Protocol-Version': '2025-11-25' } });
+    assert.equal(wrongVersion.status, 400);
+    const notif = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, { session: sid });
+    assert.equal(notif.status, 202);
+    assert.equal((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status, 400);
+
+    const del = await fetch(mock.url, { method: 'DELETE', headers: { 'Mcp-Session-Id': sid } });
+    assert.equal(del.status, 200);
+    assert.equal((await post(ping, { session: sid })).status, 404);
+    assert.equal((await fetch(mock.url, { method: 'DELETE', headers: { 'Mcp-Session-Id': sid } })).status, 404);
+    assert.equal((await fetch(mock.url, { method: 'DELETE' })).status, 400);
+
+    // The SDK's own terminateSession (DELETE) ends its session too.
+    const { transport } = await connect();
+    const old = transport.sessionId;
+    await transport.terminateSession();
+    assert.equal((await post(ping, { session: old })).status, 404);
+});
+
+test('GET /mcp is 405 (no server-initiated stream); other methods and URLs are refused', async () => {
+    const g = await fetch(mock.url, { headers: { Accept: 'text/event-stream' } });
+    assert.equal(g.status, 405);
+    assert.equal(g.headers.get('allow'), 'POST, DELETE');
+    assert.equal((await fetch(mock.url, { method: 'PUT' })).status, 405);
+    assert.equal((await fetch(`${mock.base}/other`)).status, 404);
+});
+
+test('malformed JSON-RPC: parse error -32700, batches refused unseen, bad envelopes -32600', async () => {
+    const { sid } = await rawSession('2025-11-25');
+    const o = { session: sid };
+    for (const body of ['{"jsonrpc":"2.0","id":1,', 'not json', '', '{"a":1,"a":2}', '"str"', '\xff']) {
+        const r = await post(body, o);
+        assert.equal(r.status, 400, body);
+        assert.equal(r.json.error.code, -32700, body);
+        assert.equal(r.json.id, null);
+    }
+    const before = (await mock.stats()).calls;
+    const batch = await post([{ jsonrpc: '2.0', id: 1, method: 'tools/call',
+                                params: { name: 'delete_everything', arguments: {} } },
+                              { jsonrpc: '2.0', id: 2, method: 'ping' }], o);
+    assert.equal(batch.status, 400);
+    assert.equal(batch.json.error.code, -32600);
+    assert.match(batch.json.error.message, /batch/);
+    assert.deepEqual((await mock.stats()).calls, before, 'no element of a batch was executed');
+    const bad = [
+        { jsonrpc: '1.0', id: 1, method: 'ping' },
+        { id: 1, method: 'ping' },
+        { jsonrpc: '2.0', id: null, method: 'ping' },
+        { jsonrpc: '2.0', id: 1.5, method: 'ping' },
+        { jsonrpc: '2.0', id: true, method: 'ping' },
+        { jsonrpc: '2.0', id: 1, method: 7 },
+        { jsonrpc: '2.0', id: 1, method: 'ping', params: [1] },
+        { jsonrpc: '2.0', id: 1 },
+        { jsonrpc: '2.0', id: 1, result: {}, error: {} },
+    ];
+    for (const b of bad) {
+        const r = await post(b, o);
+        assert.equal(r.status, 400, JSON.stringify(b));
+        assert.equal(r.json.error.code, -32600, JSON.stringify(b));
+    }
+    const unknown = await post({ jsonrpc: '2.0', id: 'x', method: 'tools/explode' }, o);
+    assert.equal(unknown.status, 200);
+    assert.deepEqual([unknown.json.id, unknown.json.error.code], ['x', -32601]);
+    const deep = '{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":' + '['.repeat(100) + ']'.repeat(100) + '}}';
+    assert.equal((await post(deep, o)).json.error.code, -32700);
+    const ct = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { ...o, headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(ct.status, 415);
+    const acc = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { ...o, headers: { Accept: 'text/html' } });
+    assert.equal(acc.status, 406);
+    const huge = await post({ jsonrpc: '2.0', id: 1, method: 'tools/call',
+                              params: { name: 'echo', arguments: { text: 'x'.repeat(2 << 20) } } }, o);
+    assert.equal(huge.status, 413);
+    // Still serving.
+    assert.equal((await post({ jsonrpc: '2.0', id: 9, method: 'ping' }, o)).status, 200);
+});
