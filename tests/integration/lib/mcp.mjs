@@ -85,7 +85,8 @@ export function everythingBash(port) {
         `ev_log=$(mktemp)`,
         `PORT=${Number(port)} node ${JSON.stringify(EVERYTHING_BIN)} streamableHttp 2>"$ev_log" >/dev/null &`,
         `ev_pid=$!`,
-        `trap 'kill $ev_pid 2>/dev/null; wait $ev_pid 2>/dev/null; rm -f "$ev_log"' EXIT`,
+        // || true: under set -e, the killed server's status (143) would become the script's.
+        `trap 'kill $ev_pid 2>/dev/null || true; wait $ev_pid 2>/dev/null || true; rm -f "$ev_log"' EXIT`,
         `for i in $(seq 1 200); do grep -q 'listening on port' "$ev_log" && break; ` +
             `kill -0 $ev_pid 2>/dev/null || { cat "$ev_log" >&2; exit 1; }; sleep 0.05; done`,
         `grep -q 'listening on port' "$ev_log" || { echo 'server-everything did not start' >&2; cat "$ev_log" >&2; exit 1; }`,
