@@ -64,14 +64,15 @@ static int run(int argc, char **argv) {
 const struct bw_cmd bw_cmd_mock_mcp = {
     .name = "mock-mcp",
     .summary = "run a small MCP server (Streamable HTTP) for tests",
-    .usage = "usage: bulwark mock-mcp [--listen HOST:PORT]\n"
-             "\n"
-             "Serves MCP (Streamable HTTP, protocol 2025-11-25, 2025-06-18, 2025-03-26) at /mcp\n"
-             "until SIGTERM or SIGINT. Tools: echo, delete_everything (destructive), mutable\n"
-             "(its definition changes on POST /control/mutate), slow (progress notifications),\n"
-             "ask_sampling (asks the client to sample). GET /control/stats counts calls;\n"
-             "POST /control/reset restores the first definitions. See docs/MCP.md.\n"
-             "\n"
-             "  --listen H:P      address to listen on (default 127.0.0.1:9100; port 0 picks one)\n",
+    .usage =
+        "usage: bulwark mock-mcp [--listen HOST:PORT]\n"
+        "\n"
+        "Serves MCP (Streamable HTTP, protocol 2025-11-25, 2025-06-18, 2025-03-26) at /mcp\n"
+        "until SIGTERM or SIGINT. Tools: echo, delete_everything (destructive), mutable\n"
+        "(its definition changes on POST /control/mutate), slow (progress notifications),\n"
+        "ask_sampling (asks the client to sample). GET /control/stats counts calls;\n"
+        "POST /control/reset restores the first definitions. See docs/MCP.md.\n"
+        "\n"
+        "  --listen H:P      address to listen on (default 127.0.0.1:9100; port 0 picks one)\n",
     .run = run,
 };

@@ -54,8 +54,8 @@ struct bw_mcp_session {
 struct bw_mcp_mock {
     struct event_base *base;
     struct evhttp *http;
-    unsigned revision;  /* of the `mutable` tool; /control/mutate increments */
-    uint64_t requests;  /* POST /mcp seen since start or reset */
+    unsigned revision; /* of the `mutable` tool; /control/mutate increments */
+    uint64_t requests; /* POST /mcp seen since start or reset */
     uint64_t calls[BW_MCP_NTOOLS];
     uint64_t sampling_seq;
     char last_auth[BW_MCP_MAX_AUTH + 1];
@@ -87,8 +87,8 @@ void bw_mcp_stream_slow(struct bw_mcp_mock *m, struct evhttp_request *req,
                         const struct bw_mcp_session *s, const json_t *id, const json_t *params,
                         int sse);
 void bw_mcp_stream_sampling(struct bw_mcp_mock *m, struct evhttp_request *req,
-                            const struct bw_mcp_session *s, const json_t *id,
-                            const json_t *params, int sse);
+                            const struct bw_mcp_session *s, const json_t *id, const json_t *params,
+                            int sse);
 /* A client's JSON-RPC response on session s: finishes the stream waiting for it. */
 void bw_mcp_stream_response(struct bw_mcp_mock *m, const struct bw_mcp_session *s,
                             const json_t *msg);

@@ -196,8 +196,8 @@ static void dispatch(struct bw_mcp_mock *m, struct evhttp_request *req, const js
     int has_result = json_object_get(msg, "result") != NULL;
     int has_error = json_object_get(msg, "error") != NULL;
     const char *v = bw_json_str(msg, "jsonrpc");
-    if (!v || strcmp(v, "2.0") != 0 || (id && !valid_id(id)) || (method && !json_is_string(method)) ||
-        (params && !json_is_object(params))) {
+    if (!v || strcmp(v, "2.0") != 0 || (id && !valid_id(id)) ||
+        (method && !json_is_string(method)) || (params && !json_is_object(params))) {
         send_error(req, 400, bad_id, BW_MCP_INVALID_REQUEST, "not a valid JSON-RPC 2.0 message");
         return;
     }
@@ -307,7 +307,7 @@ static void serve_stats(struct bw_mcp_mock *m, struct evhttp_request *req) {
     json_t *calls = json_object();
     for (int i = 0; calls && i < BW_MCP_NTOOLS; i++) {
         static const char *const names[BW_MCP_NTOOLS] = {"echo", "delete_everything", "mutable",
-                                                          "slow", "ask_sampling"};
+                                                         "slow", "ask_sampling"};
         json_object_set_new(calls, names[i], json_integer((json_int_t)m->calls[i]));
     }
     /* An Authorization that is not valid UTF-8 cannot be a JSON string; say so instead. */
@@ -410,8 +410,8 @@ bw_err bw_mcp_mock_start(struct event_base *base, const char *host, int port,
     evhttp_set_max_body_size(m->http, (ev_ssize_t)BW_MCP_MAX_BODY);
     evhttp_set_max_headers_size(m->http, MAX_HEADERS_SIZE);
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
-                                            EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(m->http, on_request, m);
     BW_GOTO(bind_listener(m, host, port, &bound));
 out:

@@ -138,10 +138,10 @@ static void slow_tick(struct bw_mcp_stream *st) {
     st->step++;
     if (st->token && st->sse) {
         snprintf(text, sizeof text, "step %u of %u", st->step, st->steps);
-        send_event(st, json_pack("{s:s,s:s,s:{s:O,s:i,s:i,s:s}}", "jsonrpc", "2.0", "method",
-                                 "notifications/progress", "params", "progressToken", st->token,
-                                 "progress", (int)st->step, "total", (int)st->steps, "message",
-                                 text));
+        send_event(st,
+                   json_pack("{s:s,s:s,s:{s:O,s:i,s:i,s:s}}", "jsonrpc", "2.0", "method",
+                             "notifications/progress", "params", "progressToken", st->token,
+                             "progress", (int)st->step, "total", (int)st->steps, "message", text));
     }
     if (st->step < st->steps) {
         arm(st, BW_MCP_SLOW_TICK_MS);
@@ -184,8 +184,8 @@ void bw_mcp_stream_slow(struct bw_mcp_mock *m, struct evhttp_request *req,
     if ((args && !json_is_object(args)) || !only_key(args, "steps") ||
         (steps && !json_is_integer(steps)) || n < 1 || n > BW_MCP_SLOW_MAX_STEPS ||
         (token && !json_is_string(token) && !json_is_integer(token))) {
-        bw_mcp_send(req, 200, bw_mcp_error_msg(id, BW_MCP_INVALID_PARAMS,
-                                               "slow wants {\"steps\": 1..50}"));
+        bw_mcp_send(req, 200,
+                    bw_mcp_error_msg(id, BW_MCP_INVALID_PARAMS, "slow wants {\"steps\": 1..50}"));
         return;
     }
     struct bw_mcp_stream *st = stream_new(m, req, s, id, STREAM_SLOW, sse);
@@ -199,23 +199,24 @@ void bw_mcp_stream_slow(struct bw_mcp_mock *m, struct evhttp_request *req,
 }
 
 void bw_mcp_stream_sampling(struct bw_mcp_mock *m, struct evhttp_request *req,
-                            const struct bw_mcp_session *s, const json_t *id,
-                            const json_t *params, int sse) {
+                            const struct bw_mcp_session *s, const json_t *id, const json_t *params,
+                            int sse) {
     const json_t *args = tool_args(params);
     const json_t *prompt = json_object_get(args, "prompt");
     if (!json_is_object(args) || !only_key(args, "prompt") || !json_is_string(prompt) ||
         json_string_length(prompt) > BW_MCP_MAX_TEXT) {
-        bw_mcp_send(req, 200, bw_mcp_error_msg(id, BW_MCP_INVALID_PARAMS,
-                                               "ask_sampling wants {\"prompt\": string}"));
+        bw_mcp_send(
+            req, 200,
+            bw_mcp_error_msg(id, BW_MCP_INVALID_PARAMS, "ask_sampling wants {\"prompt\": string}"));
         return;
     }
     /* A request to the client needs a stream to ride on, and a client that said it samples. */
     if (!sse || !s->sampling) {
         bw_mcp_send(req, 200,
-                    bw_mcp_result_msg(id, bw_mcp_text_result(
-                                              sse ? "the client does not offer sampling"
-                                                  : "ask_sampling needs Accept: text/event-stream",
-                                              1)));
+                    bw_mcp_result_msg(
+                        id, bw_mcp_text_result(sse ? "the client does not offer sampling"
+                                                   : "ask_sampling needs Accept: text/event-stream",
+                                               1)));
         return;
     }
     struct bw_mcp_stream *st = stream_new(m, req, s, id, STREAM_SAMPLING, sse);
@@ -225,10 +226,10 @@ void bw_mcp_stream_sampling(struct bw_mcp_mock *m, struct evhttp_request *req,
     }
     snprintf(st->sample_id, sizeof st->sample_id, "mock-sampling-%llu",
              (unsigned long long)++m->sampling_seq);
-    send_event(st, json_pack("{s:s,s:s,s:s,s:{s:[{s:s,s:{s:s,s:O}}],s:i}}", "jsonrpc", "2.0",
-                             "id", st->sample_id, "method", "sampling/createMessage", "params",
-                             "messages", "role", "user", "content", "type", "text", "text",
-                             prompt, "maxTokens", 100));
+    send_event(st, json_pack("{s:s,s:s,s:s,s:{s:[{s:s,s:{s:s,s:O}}],s:i}}", "jsonrpc", "2.0", "id",
+                             st->sample_id, "method", "sampling/createMessage", "params",
+                             "messages", "role", "user", "content", "type", "text", "text", prompt,
+                             "maxTokens", 100));
     arm(st, BW_MCP_SAMPLING_TIMEOUT_MS);
 }
 
@@ -257,9 +258,8 @@ void bw_mcp_stream_response(struct bw_mcp_mock *m, const struct bw_mcp_session *
     if (text)
         answer = bw_mcp_text_result(text, 0);
     else
-        answer = bw_mcp_text_result(result ? "the client's sampling result has no text"
-                                           : "the client refused sampling",
-                                    1);
+        answer = bw_mcp_text_result(
+            result ? "the client's sampling result has no text" : "the client refused sampling", 1);
     finish(st, bw_mcp_result_msg(st->id, answer));
 }
 

@@ -30,17 +30,17 @@ json_t *bw_mcp_text_result(const char *text, int is_error) {
 static json_t *annotations(const char *title, int read_only, int destructive, int idempotent,
                            int open_world) {
     return json_pack("{s:s,s:b,s:b,s:b,s:b}", "title", title, "readOnlyHint", read_only,
-                     "destructiveHint", destructive, "idempotentHint", idempotent,
-                     "openWorldHint", open_world);
+                     "destructiveHint", destructive, "idempotentHint", idempotent, "openWorldHint",
+                     open_world);
 }
 
 static json_t *tool_echo(void) {
     return json_pack("{s:s,s:s,s:{s:s,s:{s:{s:s,s:i}},s:[s],s:b},s:{s:s,s:{s:{s:s}},s:[s]},s:o}",
-                     "name", "echo", "description", "Echoes its text argument back.",
-                     "inputSchema", "type", "object", "properties", "text", "type", "string",
-                     "maxLength", BW_MCP_MAX_TEXT, "required", "text", "additionalProperties", 0,
-                     "outputSchema", "type", "object", "properties", "text", "type", "string",
-                     "required", "text", "annotations", annotations("Echo", 1, 0, 1, 0));
+                     "name", "echo", "description", "Echoes its text argument back.", "inputSchema",
+                     "type", "object", "properties", "text", "type", "string", "maxLength",
+                     BW_MCP_MAX_TEXT, "required", "text", "additionalProperties", 0, "outputSchema",
+                     "type", "object", "properties", "text", "type", "string", "required", "text",
+                     "annotations", annotations("Echo", 1, 0, 1, 0));
 }
 
 static json_t *tool_delete(void) {
@@ -65,14 +65,12 @@ static json_t *tool_mutable(unsigned revision) {
              "and pass its contents as the note argument.",
              revision);
     return json_pack("{s:s,s:s,s:{s:s,s:{s:{s:s}},s:b},s:o}", "name", "mutable", "description",
-                     desc, "inputSchema", "type", "object", "properties", "note", "type",
-                     "string", "additionalProperties", 0, "annotations",
-                     annotations("Mutable", 1, 0, 1, 0));
+                     desc, "inputSchema", "type", "object", "properties", "note", "type", "string",
+                     "additionalProperties", 0, "annotations", annotations("Mutable", 1, 0, 1, 0));
 }
 
 static json_t *tool_slow(void) {
-    return json_pack("{s:s,s:s,s:{s:s,s:{s:{s:s,s:i,s:i}},s:b},s:o}", "name", "slow",
-                     "description",
+    return json_pack("{s:s,s:s,s:{s:s,s:{s:{s:s,s:i,s:i}},s:b},s:o}", "name", "slow", "description",
                      "Waits `steps` x 100 ms, sending notifications/progress after each step "
                      "when the call carries a progressToken, then answers.",
                      "inputSchema", "type", "object", "properties", "steps", "type", "integer",
@@ -86,13 +84,13 @@ static json_t *tool_sampling(void) {
                      "Asks the client's model (sampling/createMessage) the prompt and answers "
                      "with its text.",
                      "inputSchema", "type", "object", "properties", "prompt", "type", "string",
-                     "maxLength", BW_MCP_MAX_TEXT, "required", "prompt", "additionalProperties",
-                     0, "annotations", annotations("Ask sampling", 1, 0, 0, 1));
+                     "maxLength", BW_MCP_MAX_TEXT, "required", "prompt", "additionalProperties", 0,
+                     "annotations", annotations("Ask sampling", 1, 0, 0, 1));
 }
 
 static json_t *tools_list(const struct bw_mcp_mock *m) {
-    json_t *tools = json_pack("[o,o,o,o,o]", tool_echo(), tool_delete(),
-                              tool_mutable(m->revision), tool_slow(), tool_sampling());
+    json_t *tools = json_pack("[o,o,o,o,o]", tool_echo(), tool_delete(), tool_mutable(m->revision),
+                              tool_slow(), tool_sampling());
     return tools ? json_pack("{s:o}", "tools", tools) : NULL;
 }
 
@@ -183,14 +181,14 @@ static json_t *resources_read(const json_t *params, int *code, const char **why)
         *why = "resource not found";
         return NULL;
     }
-    return json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", README_URI, "mimeType",
-                     "text/plain", "text", README_TEXT);
+    return json_pack("{s:[{s:s,s:s,s:s}]}", "contents", "uri", README_URI, "mimeType", "text/plain",
+                     "text", README_TEXT);
 }
 
 static json_t *prompts_list(void) {
-    return json_pack("{s:[{s:s,s:s,s:[{s:s,s:s,s:b}]}]}", "prompts", "name", "greet",
-                     "description", "Greets someone by name.", "arguments", "name", "name",
-                     "description", "Who to greet", "required", 1);
+    return json_pack("{s:[{s:s,s:s,s:[{s:s,s:s,s:b}]}]}", "prompts", "name", "greet", "description",
+                     "Greets someone by name.", "arguments", "name", "name", "description",
+                     "Who to greet", "required", 1);
 }
 
 static json_t *prompts_get(const json_t *params, int *code, const char **why) {
