@@ -273,3 +273,109 @@ test('malformed JSON-RPC: parse error -32700, batches refused unseen, bad envelo
     // Still serving.
     assert.equal((await post({ jsonrpc: '2.0', id: 9, method: 'ping' }, o)).status, 200);
 });
+
+// An SSE reader over a fetch Response: until(pred) reads events (the parsed data of each) until
+// pred(event) is true and returns the events read so far.
+function sse(res) {
+    const reader = res.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    const events = [];
+    return {
+        async until(pred) {
+            for (;;) {
+                let i;
+                while ((i = buf.indexOf('\n\n')) >= 0) {
+                    const block = buf.slice(0, i);
+                    buf = buf.slice(i + 2);
+                    const data = block.split('\n').filter((l) => l.startsWith('data: '))
+                        .map((l) => l.slice(6)).join('\n');
+                    if (!data) continue;
+                    events.push(JSON.parse(data));
+                    if (pred(events[events.length - 1])) return events;
+                }
+                const { value, done } = await reader.read();
+                if (done) throw new Error(`stream ended; events: ${JSON.stringify(events)}`);
+                buf += dec.decode(value, { stream: true });
+            }
+        },
+    };
+}
+
+const samplingCall = (id, prompt) => ({ jsonrpc: '2.0', id, method: 'tools/call',
+                                         params: { name: 'ask_sampling', arguments: { prompt } } });
+
+async function samplingSession() {
+    const r = await post({ jsonrpc: '2.0', id: 1, method: 'initialize',
+                           params: { protocolVersion: '2025-11-25', capabilities: { sampling: {} },
+                                     clientInfo: { name: 'raw', version: '1' } } });
+    return r.headers.get('mcp-session-id');
+}
+
+test('a sampling response only counts on the session the request went to', async () => {
+    const a = await samplingSession();
+    const b = await samplingSession();
+    const res = await fetch(mock.url, { method: 'POST', body: JSON.stringify(samplingCall(5, 'q')),
+                                        headers: { 'Content-Type': 'application/json', Accept: ACCEPT,
+                                                   'Mcp-Session-Id': a } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+    const stream = sse(res);
+    const ask = (await stream.until((e) => e.method === 'sampling/createMessage')).at(-1);
+    assert.match(ask.id, /^mock-sampling-\d+$/);
+    const answer = (text) => ({ jsonrpc: '2.0', id: ask.id,
+                                result: { role: 'assistant', model: 'm', content: { type: 'text', text } } });
+    // Session b answers a's request: accepted as a message, ignored as an answer.
+    assert.equal((await post(answer('from b'), { session: b })).status, 202);
+    assert.equal((await mock.stats()).streams, 1, 'the stream still waits for session a');
+    assert.equal((await post(answer('from a'), { session: a })).status, 202);
+    const rest = await stream.until((e) => e.id === 5);
+    assert.deepEqual(rest.at(-1).result.content, [{ type: 'text', text: 'from a' }]);
+    // A second answer to the same request finds nothing to finish.
+    assert.equal((await post(answer('again'), { session: a })).status, 202);
+    assert.equal((await mock.stats()).streams, 0);
+});
+
+test('a client that goes away mid-stream frees the stream; the mock keeps serving', async () => {
+    const sid = await samplingSession();
+    const ctl = new AbortController();
+    const res = await fetch(mock.url, {
+        method: 'POST', signal: ctl.signal,
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+                               params: { name: 'slow', arguments: { steps: 50 }, _meta: { progressToken: 1 } } }),
+        headers: { 'Content-Type': 'application/json', Accept: ACCEPT, 'Mcp-Session-Id': sid },
+    });
+    await sse(res).until((e) => e.method === 'notifications/progress');
+    // And one waiting for a sampling answer that never comes.
+    const ctl2 = new AbortController();
+    const res2 = await fetch(mock.url, { method: 'POST', signal: ctl2.signal,
+                                         body: JSON.stringify(samplingCall(4, 'q')),
+                                         headers: { 'Content-Type': 'application/json', Accept: ACCEPT,
+                                                    'Mcp-Session-Id': sid } });
+    await sse(res2).until((e) => e.method === 'sampling/createMessage');
+    assert.equal((await mock.stats()).streams, 2);
+    ctl.abort();
+    ctl2.abort();
+    const deadline = Date.now() + 5000;
+    while ((await mock.stats()).streams !== 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await mock.stats()).streams, 0);
+    assert.equal((await post({ jsonrpc: '2.0', id: 9, method: 'ping' }, { session: sid })).status, 200);
+});
+
+test('SIGTERM with streams open: the mock exits cleanly', async () => {
+    const own = await startMcpMock(scope);
+    const init = await fetch(own.url, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: ACCEPT },
+                                        body: JSON.stringify(initBody()) });
+    const sid = init.headers.get('mcp-session-id');
+    const res = await fetch(own.url, {
+        method: 'POST',
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+                               params: { name: 'slow', arguments: { steps: 50 }, _meta: { progressToken: 1 } } }),
+        headers: { 'Content-Type': 'application/json', Accept: ACCEPT, 'Mcp-Session-Id': sid },
+    });
+    await sse(res).until((e) => e.method === 'notifications/progress');
+    own.proc.kill('SIGTERM');
+    const { code } = await own.proc.waitExit(5000);
+    assert.equal(code, 0, own.proc.stderr);
+});
