@@ -5,7 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { runInNamespace, everythingBash, clientBash, lastJson } from './lib/mcp.mjs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { after } from 'node:test';
+import { Scope, initData, configYaml } from './lib/harness.mjs';
+import { runInNamespace, everythingBash, mockMcpBash, serveBash, clientBash, lastJson } from './lib/mcp.mjs';
+
+const scope = new Scope();
+after(() => scope.cleanup());
 
 test('server-everything in a namespace: the SDK lists its tools and calls echo', async () => {
     const port = 3001;
@@ -41,4 +48,26 @@ test('the namespace is private: a port open on the host loopback is not reachabl
     } finally {
         srv.close();
     }
+});
+
+test('gateway, mock-mcp and server-everything together in one namespace', async () => {
+    const data = await initData(scope);
+    const configPath = path.join(data.dir, 'test-config.yaml');
+    await fsp.writeFile(configPath, configYaml({ upstream: 'mock' }));
+    const health = 'fetch("http://127.0.0.1:8080/healthz")' +
+        '.then((r) => console.log(JSON.stringify({ health: r.status })))';
+    const r = await runInNamespace(
+        everythingBash(3001) + mockMcpBash(3002) +
+        serveBash({ dataDir: data.dir, configPath, port: 8080 }) +
+        `node -e '${health}'\n` +
+        clientBash('http://127.0.0.1:3001/mcp', [{ op: 'server' }]) +
+        clientBash('http://127.0.0.1:3002/mcp', [{ op: 'listTools' }]),
+        { env: { BULWARK_UPSTREAM_KEY: 'sk-upstream-ns-test' } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const [h, ev, mm] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(h.health, 200);
+    assert.equal(ev.results[0].protocolVersion, '2025-11-25');
+    assert.equal(mm.results[0].tools.length, 5);
+    assert.match(r.stderr, /== bulwark serve stderr ==/);
 });

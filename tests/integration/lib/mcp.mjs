@@ -5,14 +5,16 @@
 // The namespace pattern: everything that must talk to server-everything (the server, a gateway,
 // and a node client script) runs inside ONE `unshare -n` bash script started by the test; the
 // script prints its results as JSON on stdout. runInNamespace() does the unshare and `ip link set
-// lo up`; everythingBash() is the bash that starts server-everything and waits for it;
-// lib/mcp_client.mjs is a client script that runs a JSON plan of SDK calls.
+// lo up`; everythingBash(), mockMcpBash() and serveBash() are the bash that start
+// server-everything, mock-mcp and the gateway and wait for them; lib/mcp_client.mjs is a client
+// script that runs a JSON plan of SDK calls (clientBash()).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { request } from './harness.mjs';
+import { BIN, childEnv, request, sanitizerReport } from './harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const MCP_CLIENT = path.join(HERE, 'mcp_client.mjs');
@@ -50,14 +52,21 @@ export async function connectMcp(url, { headers = {}, capabilities = {}, name = 
     return { client, transport };
 }
 
-// Runs a bash script in a fresh network namespace whose loopback is up. Root: `unshare -n`;
-// otherwise `unshare -r -n` (a user namespace maps us to root in it). Resolves {code, signal,
-// stdout, stderr}; the whole process group is killed after timeoutMs.
+// What every namespace script starts with (lib/ns_prelude.sh): loopback up, and bw_start NAME REGEX CMD... which runs
+// CMD in the background (its stderr to a log) and waits up to 15 s for REGEX in that log. At exit
+// every started process is stopped and its log copied to stderr (so a sanitizer report or a
+// crash is seen by the test), then the logs are removed.
+const PRELUDE = fs.readFileSync(path.join(HERE, 'ns_prelude.sh'), 'utf8');
+
+// Runs a bash script in a fresh network namespace (PRELUDE first). Root: `unshare -n`; otherwise
+// `unshare -r -n` (a user namespace maps us to root in it). env is added to the child's (BULWARK_*
+// and proxy variables of ours are not passed; BULWARK_BIN is). Resolves {code, signal, stdout,
+// stderr}; rejects when a process in it printed a sanitizer report, and kills the whole process
+// group after timeoutMs.
 export function runInNamespace(script, { env = {}, timeoutMs = 60000 } = {}) {
     const flags = process.getuid && process.getuid() === 0 ? ['-n'] : ['-r', '-n'];
-    const prelude = 'set -euo pipefail\nip link set lo up\n';
-    const child = spawn('unshare', [...flags, 'bash', '-c', prelude + script], {
-        env: { ...process.env, ...env },
+    const child = spawn('unshare', [...flags, 'bash', '-c', PRELUDE + script], {
+        env: childEnv({ BULWARK_BIN: BIN, ...env }),
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
     });
@@ -73,31 +82,37 @@ export function runInNamespace(script, { env = {}, timeoutMs = 60000 } = {}) {
         child.on('error', (e) => { clearTimeout(timer); reject(e); });
         child.on('exit', (code, signal) => {
             clearTimeout(timer);
-            resolve({ code, signal, stdout, stderr });
+            const rep = sanitizerReport(stderr);
+            if (rep) reject(new Error(`sanitizer report in the namespace: ${rep}\n${stderr}`));
+            else resolve({ code, signal, stdout, stderr });
         });
     });
 }
 
 // Bash (for runInNamespace) that starts server-everything in streamableHttp mode on port and
-// waits until it listens; it is killed when the script exits. Its URL: http://127.0.0.1:PORT/mcp.
+// waits until it listens. Its URL: http://127.0.0.1:PORT/mcp.
 export function everythingBash(port) {
-    return [
-        `ev_log=$(mktemp)`,
-        `PORT=${Number(port)} node ${JSON.stringify(EVERYTHING_BIN)} streamableHttp 2>"$ev_log" >/dev/null &`,
-        `ev_pid=$!`,
-        // || true: under set -e, the killed server's status (143) would become the script's.
-        `trap 'kill $ev_pid 2>/dev/null || true; wait $ev_pid 2>/dev/null || true; rm -f "$ev_log"' EXIT`,
-        `for i in $(seq 1 200); do grep -q 'listening on port' "$ev_log" && break; ` +
-            `kill -0 $ev_pid 2>/dev/null || { cat "$ev_log" >&2; exit 1; }; sleep 0.05; done`,
-        `grep -q 'listening on port' "$ev_log" || { echo 'server-everything did not start' >&2; cat "$ev_log" >&2; exit 1; }`,
-        '',
-    ].join('\n');
+    return `bw_start server-everything 'listening on port' env PORT=${Number(port)} ` +
+        `node ${q(EVERYTHING_BIN)} streamableHttp\n`;
 }
+
+// Bash that starts `bulwark mock-mcp` on 127.0.0.1:port. Its URL: http://127.0.0.1:PORT/mcp.
+export function mockMcpBash(port) {
+    return `bw_start mock-mcp 'mock-mcp listening on' "$BULWARK_BIN" mock-mcp --listen 127.0.0.1:${Number(port)}\n`;
+}
+
+// Bash that starts `bulwark serve` on 127.0.0.1:port with a data dir and config the test made
+// (initData, configYaml from harness.mjs). Secrets the config names go in runInNamespace's env.
+export function serveBash({ dataDir, configPath, port }) {
+    return `bw_start 'bulwark serve' 'bulwark listening on' "$BULWARK_BIN" serve --data ${q(dataDir)} ` +
+        `--config ${q(configPath)} --listen 127.0.0.1:${Number(port)}\n`;
+}
+
+const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 // Bash that runs lib/mcp_client.mjs against url with plan (an array of steps, see that file)
 // and headers; its JSON result goes to stdout.
 export function clientBash(url, plan, { headers = {} } = {}) {
-    const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
     return `node ${q(MCP_CLIENT)} ${q(url)} ${q(JSON.stringify(plan))} ${q(JSON.stringify(headers))}\n`;
 }
 
