@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "mock/mcp_internal.h"
@@ -238,7 +239,7 @@ static void serve_post(struct bw_mcp_mock *m, struct evhttp_request *req) {
     const char *ct = header(req, "Content-Type");
     char why[WHY_SIZE] = "parse error";
     note_request(m, req);
-    if (!ct || strncmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';')) {
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';')) {
         send_error(req, 415, NULL, BW_MCP_INVALID_REQUEST, "Content-Type must be application/json");
         return;
     }

@@ -265,6 +265,9 @@ test('malformed JSON-RPC: parse error -32700, batches refused unseen, bad envelo
     assert.equal((await post(deep, o)).json.error.code, -32700);
     const ct = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { ...o, headers: { 'Content-Type': 'text/plain' } });
     assert.equal(ct.status, 415);
+    const ctCase = await post({ jsonrpc: '2.0', id: 1, method: 'ping' },
+                              { ...o, headers: { 'Content-Type': 'Application/JSON; charset=utf-8' } });
+    assert.equal(ctCase.status, 200, 'media types are case-insensitive (RFC 9110 8.3.1)');
     const acc = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { ...o, headers: { Accept: 'text/html' } });
     assert.equal(acc.status, 406);
     const huge = await post({ jsonrpc: '2.0', id: 1, method: 'tools/call',
