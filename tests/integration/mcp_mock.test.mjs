@@ -382,3 +382,45 @@ test('SIGTERM with streams open: the mock exits cleanly', async () => {
     const { code } = await own.proc.waitExit(5000);
     assert.equal(code, 0, own.proc.stderr);
 });
+
+test('concurrent clients: parallel slow calls each get their own progress and answer', async () => {
+    const conns = await Promise.all(Array.from({ length: 12 }, () => connect()));
+    const results = await Promise.all(conns.map(async ({ client }, i) => {
+        const progress = [];
+        const steps = 1 + (i % 4);
+        const r = await client.callTool({ name: 'slow', arguments: { steps } }, undefined,
+                                        { onprogress: (p) => progress.push(p.progress) });
+        const e = await client.callTool({ name: 'echo', arguments: { text: `client ${i}` } });
+        return { steps, progress, text: r.content[0].text, echo: e.content[0].text, i };
+    }));
+    for (const r of results) {
+        assert.deepEqual(r.progress, Array.from({ length: r.steps }, (_, k) => k + 1));
+        assert.equal(r.text, `slow done after ${r.steps} steps`);
+        assert.equal(r.echo, `client ${r.i}`);
+    }
+    assert.equal((await mock.stats()).streams, 0);
+});
+
+test('the session table is bounded: initialize past it is 503; ending one frees a slot', async () => {
+    const made = [];
+    let full = null;
+    for (let i = 0; i < 1100 && !full; i++) {
+        const r = await post(initBody());
+        if (r.status === 200) made.push(r.headers.get('mcp-session-id'));
+        else full = r;
+    }
+    try {
+        assert.ok(full, 'no refusal after 1100 sessions');
+        assert.equal(full.status, 503);
+        assert.equal(full.json.error.code, -32603);
+        assert.equal((await mock.stats()).sessions, 1024);
+        const del = await fetch(mock.url, { method: 'DELETE', headers: { 'Mcp-Session-Id': made.pop() } });
+        assert.equal(del.status, 200);
+        const again = await post(initBody());
+        assert.equal(again.status, 200);
+        made.push(again.headers.get('mcp-session-id'));
+    } finally {
+        for (const sid of made)
+            await fetch(mock.url, { method: 'DELETE', headers: { 'Mcp-Session-Id': sid } });
+    }
+});
