@@ -33,6 +33,23 @@ test('server-everything in a namespace: the SDK lists its tools and calls echo',
     assert.match(echo.content[0].text, /hi/);
 });
 
+test('server-everything in a namespace: progress and sampling reach the scripted client', async () => {
+    const url = 'http://127.0.0.1:3001/mcp';
+    const r = await runInNamespace(everythingBash(3001) + clientBash(url, [
+        { op: 'callTool', name: 'trigger-long-running-operation', arguments: { duration: 0.3, steps: 3 },
+          progress: true },
+        { op: 'callTool', name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 20 } },
+    ], { options: { sampling: 'sampled by the ns client' } }));
+    assert.equal(r.code, 0, r.stderr);
+    const out = lastJson(r.stdout);
+    assert.equal(out.ok, true, JSON.stringify(out));
+    const [slow, sample] = out.results;
+    assert.deepEqual(slow._progress.map((p) => p.progress), [1, 2, 3]);
+    assert.match(JSON.stringify(sample), /sampled by the ns client/);
+    assert.equal(out.sampling.length, 1);
+    assert.match(out.sampling[0].messages[0].content.text, /hello/);
+});
+
 test('the namespace is private: a port open on the host loopback is not reachable inside', async () => {
     const srv = net.createServer((c) => c.end());
     await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));

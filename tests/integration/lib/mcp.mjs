@@ -110,10 +110,11 @@ export function serveBash({ dataDir, configPath, port }) {
 
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-// Bash that runs lib/mcp_client.mjs against url with plan (an array of steps, see that file)
-// and headers; its JSON result goes to stdout.
-export function clientBash(url, plan, { headers = {} } = {}) {
-    return `node ${q(MCP_CLIENT)} ${q(url)} ${q(JSON.stringify(plan))} ${q(JSON.stringify(headers))}\n`;
+// Bash that runs lib/mcp_client.mjs against url with plan (an array of steps, see that file),
+// headers and options ({sampling: 'TEXT'}); its JSON result is one line on stdout.
+export function clientBash(url, plan, { headers = {}, options = {} } = {}) {
+    return `node ${q(MCP_CLIENT)} ${q(url)} ${q(JSON.stringify(plan))} ${q(JSON.stringify(headers))} ` +
+        `${q(JSON.stringify(options))}\n`;
 }
 
 // The JSON a namespace script printed last on stdout.
