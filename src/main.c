@@ -18,6 +18,7 @@ static const struct bw_cmd *const commands[] = {
     &bw_cmd_export,
     &bw_cmd_verify,
     &bw_cmd_mock_upstream,
+    &bw_cmd_mock_mcp,
     &bw_cmd_version,
 };
 

@@ -28,6 +28,7 @@ int bw_cli_parse_hostport(const char *s, char *host, unsigned host_size, int *po
 extern const struct bw_cmd bw_cmd_init;
 extern const struct bw_cmd bw_cmd_serve;
 extern const struct bw_cmd bw_cmd_mock_upstream;
+extern const struct bw_cmd bw_cmd_mock_mcp;
 extern const struct bw_cmd bw_cmd_policy;
 extern const struct bw_cmd bw_cmd_egress;
 extern const struct bw_cmd bw_cmd_export;

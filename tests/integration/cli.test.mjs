@@ -9,7 +9,7 @@ import { Scope, run, initData } from './lib/harness.mjs';
 const scope = new Scope();
 after(() => scope.cleanup());
 
-const SUBCOMMANDS = ['init', 'serve', 'mock-upstream', 'version'];
+const SUBCOMMANDS = ['init', 'serve', 'mock-upstream', 'mock-mcp', 'version'];
 
 test('bulwark version prints the version and exits 0', async () => {
     const r = await run(['version']);
