@@ -144,20 +144,13 @@ static void on_outcome_durable(void *arg, bw_err err, uint64_t index, const uint
     atomic_fetch_sub(&gw->inflight, 1);
 }
 
-/* Did the tool report a failure (result.isError true, or a JSON-RPC error)? Read from the
- * answer bytes only for the receipt's status. */
-static int tool_failed(const struct bw_mcp_call *c) {
-    const char *p = (const char *)c->resp.ptr;
-    return p && (strstr(p, "\"isError\":true") || strstr(p, "\"error\":{"));
-}
-
 void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
                     const uint8_t *response_sha256) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_receipt r;
     receipt_for(c, BW_RECEIPT_OUTCOME, &r);
     snprintf(r.status, sizeof r.status, "%s",
-             strcmp(status, "ok") == 0 && tool_failed(c) ? "tool_error" : status);
+             strcmp(status, "ok") == 0 && c->tool_error ? "tool_error" : status);
     r.http_status = http_status;
     r.has_parent = 1;
     memcpy(r.parent_leaf_hash, c->decision_leaf, 32);

@@ -87,16 +87,21 @@ static void fail_after(struct bw_mcp_call *c, int status, const char *outcome, c
     bw_mcp_fail(c, status, BW_MCP_RPC_UPSTREAM, reason, message);
 }
 
-/* The message's answer, checked: a tools/list result is filtered (a result that is not a
- * tools/list shape refuses the answer). 0, or -1 (refuse). */
+/* The message's answer, checked. For a tools/list, every result carrying a tools array is
+ * filtered whatever its id (a hostile server could label the list with an id the client still
+ * matches, "1" for 1), and the answer to this id must be a tools/list result. For a governed
+ * tools/call, whether the tool reported a failure is kept for the outcome receipt. 0, or -1
+ * (refuse the whole answer). */
 static int govern_answer(struct bw_mcp_call *c, json_t *answer) {
-    if (!c->msg.method || strcmp(c->msg.method, "tools/list") != 0)
-        return 0;
     json_t *result = json_object_get(answer, "result");
-    if (!result) /* an error answer, a notification or a server request on the stream */
+    int mine = json_equal(json_object_get(answer, "id"), c->msg.id);
+    if (c->governed && mine)
+        c->tool_error = json_is_true(json_object_get(result, "isError")) ||
+                        json_object_get(answer, "error") != NULL;
+    if (!c->msg.method || strcmp(c->msg.method, "tools/list") != 0 || !result)
         return 0;
-    if (!json_equal(json_object_get(answer, "id"), c->msg.id))
-        return 0; /* not the answer to this list (the stream may carry others) */
+    if (!json_is_array(json_object_get(result, "tools")))
+        return mine ? -1 : 0;
     bw_mcp_fill_input(c, "mcp.tools_call");
     return bw_mcp_filter_tools(c->policy, &c->input, result) < 0 ? -1 : 0;
 }

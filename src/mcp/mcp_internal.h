@@ -28,6 +28,7 @@ struct bw_mcp_call {
     int64_t start_us;
     /* governance of tools/call (mcp_forward.c) */
     int governed;
+    int tool_error; /* the tools/call answer had result.isError true or an error */
     struct bw_policy *policy;
     struct bw_policy_decision decision;
     struct bw_policy_input input;

@@ -37,6 +37,10 @@ rules:
     match: {route: mcp.tools_call, tool: read_file}
     effect: deny
     reason: TOOL_DENIED
+  - id: deploy-needs-review
+    match: {route: mcp.tools_call, tool: deploy}
+    effect: require_approval
+    approval: {reviewer_role: reviewer}
   - id: other-calls
     match: {route: mcp.tools_call}
     effect: allow
@@ -79,6 +83,18 @@ function mcpServer(req, res) {
             res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'listing' } })}\n\n`);
             return res.end(`event: message\nid: 1\ndata: ${JSON.stringify(answer({ tools: TOOLS }))}\n\n`);
         case 'tools/call':
+            if (msg.params.name === 'huge') { // over the gateway's 8 MiB answer cap
+                res.writeHead(200, { 'content-type': 'application/json' });
+                return res.end(JSON.stringify(answer({ content: [{ type: 'text', text: 'x'.repeat(9 << 20) }] })));
+            }
+            if (msg.params.name === 'fails') { // a tool error: its outcome says so
+                res.writeHead(200, { 'content-type': 'application/json' });
+                return res.end(JSON.stringify(answer({ isError: true, content: [{ type: 'text', text: 'no' }] })));
+            }
+            if (msg.params.name === 'garbage') {
+                res.writeHead(200, { 'content-type': 'application/json' });
+                return res.end('{"jsonrpc":"2.0","id":1,"result":{},"result":{}}');
+            }
             res.writeHead(200, { 'content-type': 'application/json' });
             return res.end(JSON.stringify(answer({
                 content: [{ type: 'text', text: `called ${msg.params.name} ${JSON.stringify(msg.params.arguments || {})}` }],
@@ -245,4 +261,59 @@ test("the caller's Authorization never reaches the server", () => {
         assert.equal(s.headers.authorization, undefined);
         assert.ok(!JSON.stringify(s.headers).includes('bwk_'));
     }
+});
+
+test('require_approval: refused with APPROVAL_REQUIRED (review queue not wired yet); nothing forwarded', async () => {
+    const r = await post(rpc('tools/call', { name: 'deploy', arguments: {} }));
+    assert.equal(r.status, 200);
+    assert.equal(r.json.error.code, -32001);
+    assert.equal(r.json.error.data.code, 'APPROVAL_REQUIRED');
+    assert.match(r.json.error.data.receipt_id, RECEIPT_ID_RE);
+    assert.equal(toolCalls('deploy').length, 0);
+});
+
+test('a hostile server: an answer over the cap or with duplicate keys is refused, with an outcome receipt', async () => {
+    const big = await post(rpc('tools/call', { name: 'huge', arguments: {} }));
+    assert.equal(big.status, 502);
+    assert.equal(big.json.error.data.code, 'MCP_RESULT_TOO_LARGE');
+    const d = receiptAt(gw.dir, Number(RECEIPT_ID_RE.exec(big.json.error.data.receipt_id)[1]));
+    const out = await waitOutcome(gw.dir, predicate(d).log.index);
+    assert.equal(predicate(out).status, 'result_too_large');
+    const fails = await post(rpc('tools/call', { name: 'fails', arguments: {} }));
+    assert.equal(fails.status, 200);
+    assert.equal(fails.json.result.isError, true);
+    const fd = receipts(gw.dir).filter((x) => predicate(x).kind === 'decision').at(-1);
+    assert.equal(predicate(await waitOutcome(gw.dir, predicate(fd).log.index)).status, 'tool_error');
+    const bad = await post(rpc('tools/call', { name: 'garbage', arguments: {} }));
+    assert.equal(bad.status, 502);
+    assert.equal(bad.json.error.data.code, 'MCP_UPSTREAM_INVALID');
+});
+
+test('tools/list answers are private; DELETE ends the session (then 404)', async () => {
+    const { client, transport } = await connect(agentKey);
+    const sid = transport.sessionId;
+    const h = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
+    const list = await post(rpc('tools/list', {}), h);
+    assert.equal(list.headers['cache-control'], 'private, no-store');
+    assert.ok(!list.text.includes('delete_all'));
+    const del = await request(gw.port, { method: 'DELETE', path: '/mcp/crafted',
+                                         headers: { ...h, authorization: `Bearer ${adminKey}` } });
+    assert.equal(del.status, 404, 'another key cannot end it');
+    await transport.terminateSession();
+    const after = await post(rpc('tools/list', {}), h);
+    assert.equal(after.status, 404);
+    assert.ok(seen.some((s) => s.method === 'DELETE'));
+    await client.close();
+});
+
+test('concurrent sessions per key are capped (16): the 17th initialize is 429', async () => {
+    const init = rpc('initialize', { protocolVersion: '2025-06-18', capabilities: {},
+                                     clientInfo: { name: 'cap', version: '1' } });
+    const rs = [];
+    for (let i = 0; i < 17; i++) rs.push(await post(init, {}, adminKey));
+    assert.deepEqual(rs.slice(0, 16).map((r) => r.status), Array(16).fill(200));
+    assert.equal(rs[16].status, 429);
+    assert.equal(rs[16].json.error.data.code, 'MCP_SESSIONS_EXHAUSTED');
+    // the agent key's own sessions are unaffected
+    assert.equal((await post(init, {}, agentKey)).status, 200);
 });
