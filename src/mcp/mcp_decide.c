@@ -117,6 +117,12 @@ static void decide_call(struct bw_mcp_call *c) {
     c->input.n_texts = c->n_texts;
     if (bw_policy_eval(c->policy, &c->input, d) != BW_OK && d->effect == BW_POLICY_ALLOW)
         set_deny(d, BW_R_INTERNAL, 500);
+    if (d->effect == BW_POLICY_ALLOW && bw_policy_stripped(d, 0)) {
+        /* the one tool is the whole call: removing it leaves nothing to forward */
+        d->effect = BW_POLICY_DENY;
+        snprintf(d->reason, sizeof d->reason, "%s", BW_R_TOOL_STRIPPED);
+        d->http_status = 403;
+    }
     /* the engine never keeps a pointer to args; the parsed message outlives the decision */
 out:
     free(args_text);

@@ -32,7 +32,7 @@ static int could_allow(const struct bw_policy *p, const struct bw_policy_input *
     struct bw_policy_decision d;
     if (bw_policy_eval(p, &in, &d) != BW_OK)
         return 0;
-    return d.effect != BW_POLICY_DENY;
+    return d.effect != BW_POLICY_DENY && !bw_policy_stripped(&d, 0); /* strip: never callable */
 }
 
 int bw_mcp_filter_tools(const struct bw_policy *p, const struct bw_policy_input *base,

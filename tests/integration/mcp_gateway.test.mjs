@@ -1,6 +1,6 @@
 // mcp_gateway: the MCP gateway core (docs/MCP.md "Gateway") with the official
 // @modelcontextprotocol/sdk client through the real binary, in front of a crafted MCP server
-// written here (initialize, tools/list as an SSE answer with 3 tools, tools/call as JSON) that
+// written here (initialize, tools/list as an SSE answer with 4 tools, tools/call as JSON) that
 // records everything it receives. tools/list filtered, allowed and denied tools/call with
 // receipts, sessions bound to their key, 401, batches, Mcp-Method/Mcp-Name mismatch, protocol
 // version, Origin, and the caller's Authorization never reaching the server.
@@ -18,6 +18,10 @@ import {
 } from './lib/harness.mjs';
 
 const POLICY = `version: 1
+global:
+  - id: strip-shell
+    match: {tool: shell}
+    effect: strip
 rules:
   - id: list-tools
     match: {route: mcp.tools_list}
@@ -46,7 +50,7 @@ rules:
     effect: allow
 `;
 
-const TOOLS = ['echo', 'delete_all', 'read_file'].map((name) => ({
+const TOOLS = ['echo', 'delete_all', 'read_file', 'shell'].map((name) => ({
     name,
     description: `the ${name} tool`,
     inputSchema: { type: 'object', properties: { text: { type: 'string' }, path: { type: 'string' } } },
@@ -190,6 +194,10 @@ test('a denied tools/call is a JSON-RPC error with its reason and receipt; nothi
                          (e) => e.code === -32001 && e.data.code === 'TOOL_DENIED');
     const ok = await client.callTool({ name: 'read_file', arguments: { path: '/data/a' } });
     assert.match(ok.content[0].text, /read_file/);
+    // a strip rule cannot remove the one tool of a call: refused, not forwarded
+    await assert.rejects(client.callTool({ name: 'shell', arguments: {} }),
+                         (e) => e.code === -32001 && e.data.code === 'TOOL_STRIPPED');
+    assert.equal(toolCalls('shell').length, 0);
     assert.equal(toolCalls('delete_all').length, 0);
     assert.equal(toolCalls('read_file').length, 1, 'only the allowed read reached the server');
     await client.close();
