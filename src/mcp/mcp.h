@@ -92,9 +92,10 @@ int bw_mcp_version_ok(const char *v);
 int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method, const char *h_name);
 
 /* A JSON-RPC error response (malloc'd, compact JSON) for id (NULL: null), with data.code =
- * reason and, when given, data.receipt_id. NULL when out of memory. */
+ * reason and, when given (non-empty), data.receipt_id and data.review_id. NULL when out of
+ * memory. */
 char *bw_mcp_rpc_error(const json_t *id, int code, const char *message, const char *reason,
-                       const char *receipt_id);
+                       const char *receipt_id, const char *review_id);
 
 /* ---- sessions (mcp_session.c) ---- */
 /* Binds a new gateway session id (BW_MCP_SESSION_ID_LEN hex + NUL into id_out) to the

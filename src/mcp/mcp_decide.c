@@ -80,8 +80,36 @@ static int collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap, int
     return 0;
 }
 
+/* The subject of a tools/call's receipts and its approval: the canonical call (server, the
+ * gateway session, params with sorted keys), not the body bytes: the client's re-send of an
+ * approved call carries a new JSON-RPC id, and must match only on the same session. 0 or -1. */
+static int call_hash(struct bw_mcp_call *c) {
+    json_t *params = json_object_get(c->msg.msg, "params");
+    char *canon = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon)
+        return -1;
+    struct bw_sha256_stream h;
+    if (bw_sha256_stream_init(&h) != BW_OK) {
+        free(canon);
+        return -1;
+    }
+    static const char tag[] = "bulwark-mcp-tools-call\n";
+    bw_sha256_stream_update(&h, tag, sizeof tag - 1);
+    bw_sha256_stream_update(&h, c->server.name, strlen(c->server.name) + 1); /* NUL separates */
+    bw_sha256_stream_update(&h, c->session, strlen(c->session) + 1);
+    bw_sha256_stream_update(&h, canon, strlen(canon));
+    bw_sha256_stream_final(&h, c->request_sha256);
+    bw_sha256_stream_cleanup(&h);
+    free(canon);
+    return 0;
+}
+
 static void decide_call(struct bw_mcp_call *c) {
     struct bw_policy_decision *d = &c->decision;
+    if (call_hash(c) != 0) {
+        set_deny(d, BW_R_INTERNAL, 503);
+        return;
+    }
     json_t *empty = json_object();
     const json_t *args = c->msg.arguments ? c->msg.arguments : empty;
     char *args_text = json_dumps(args, JSON_COMPACT);
@@ -182,13 +210,13 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     memcpy(c->decision_leaf, leaf, 32);
     bw_reqlog_set_decision(c->req, bw_policy_effect_name(c->decision.effect),
                            c->decision.reason, c->receipt_id);
+    if (c->decision.effect == BW_POLICY_REQUIRE_APPROVAL && c->review_create) {
+        bw_mcp_review_create(c); /* review receipt, item, then the error with its id */
+        return;
+    }
     if (c->decision.effect != BW_POLICY_ALLOW) {
-        /* require_approval: the review queue is not wired for MCP yet (docs/MCP.md): refused
-         * with APPROVAL_REQUIRED, never forwarded */
         bw_mcp_fail(c, 200, BW_MCP_RPC_DENIED, c->decision.reason,
-                    c->decision.effect == BW_POLICY_REQUIRE_APPROVAL
-                        ? "the policy requires a reviewer's approval for this tool call"
-                        : "the policy does not allow this tool call");
+                    "the policy does not allow this tool call");
         return;
     }
     c->governed = 1;
@@ -197,6 +225,10 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
 
 void bw_mcp_govern_call(struct bw_mcp_call *c) {
     decide_call(c);
+    bw_mcp_review_gate(c); /* records the decision, after spending an approval if presented */
+}
+
+void bw_mcp_record_decision(struct bw_mcp_call *c) {
     struct bw_receipt r;
     receipt_for(c, BW_RECEIPT_DECISION, &r);
     snprintf(r.decision, sizeof r.decision, "%s", bw_policy_effect_name(c->decision.effect));

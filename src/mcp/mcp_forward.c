@@ -27,6 +27,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c) {
     free(c->texts);
     bw_policy_budget_cleanup(&c->budget);
     bw_policy_unref(c->policy);
+    free(c->review);
     free(c);
     atomic_fetch_sub(&gw->inflight, 1);
 }
@@ -49,7 +50,7 @@ static void add_headers(struct bw_mcp_call *c, const char *content_type) {
 void bw_mcp_fail(struct bw_mcp_call *c, int status, int rpc_code, const char *reason,
                  const char *message) {
     char *body = bw_mcp_rpc_error(c->msg.kind == BW_MCP_REQUEST ? c->msg.id : NULL, rpc_code,
-                                  message, reason, c->receipt_id);
+                                  message, reason, c->receipt_id, c->review_id);
     add_headers(c, NULL);
     bw_reqlog_set_reason(c->req, reason);
     if (body)

@@ -39,6 +39,10 @@ struct bw_mcp_call {
     uint8_t args_sha256[32];
     char receipt_id[32];
     uint8_t decision_leaf[32];
+    /* review (mcp_review.c) */
+    struct bw_review_item *review; /* the item created or presented, or NULL */
+    int review_create;             /* require_approval without a header: create one */
+    char review_id[BW_ID_SIZE];    /* set once created: sent in the error's data */
 };
 
 /* mcp_forward.c */
@@ -54,6 +58,12 @@ void bw_mcp_govern_call(struct bw_mcp_call *c);
  * may be NULL (no policy at all: default deny). */
 int bw_mcp_acquire_policy(struct bw_mcp_call *c, struct bw_policy **out);
 void bw_mcp_fill_input(struct bw_mcp_call *c, const char *route);
+/* Appends the decision receipt; its completion refuses, creates a review item or forwards. */
+void bw_mcp_record_decision(struct bw_mcp_call *c);
+/* mcp_review.c: require_approval (with or without a bulwark-approval header), then records. */
+void bw_mcp_review_gate(struct bw_mcp_call *c);
+/* After the APPROVAL_REQUIRED decision receipt is durable: review receipt, item, the error. */
+void bw_mcp_review_create(struct bw_mcp_call *c);
 /* tools/list: decided on route mcp.tools_list. 0 = forward, -1 after refusing. */
 int bw_mcp_govern_list(struct bw_mcp_call *c);
 /* The outcome receipt of a forwarded tools/call (response_sha256 NULL: no answer). */

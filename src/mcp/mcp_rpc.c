@@ -156,10 +156,12 @@ int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method, const
 }
 
 char *bw_mcp_rpc_error(const json_t *id, int code, const char *message, const char *reason,
-                       const char *receipt_id) {
+                       const char *receipt_id, const char *review_id) {
     json_t *data = json_pack("{ss}", "code", reason ? reason : BW_R_INTERNAL);
     if (data && receipt_id && receipt_id[0])
         json_object_set_new(data, "receipt_id", json_string(receipt_id));
+    if (data && review_id && review_id[0])
+        json_object_set_new(data, "review_id", json_string(review_id));
     json_t *o = data ? json_pack("{sssOs{sissso}}", "jsonrpc", "2.0", "id",
                                  id ? (json_t *)id : json_null(), "error", "code", code,
                                  "message", message, "data", data)

@@ -14,8 +14,9 @@ import { StreamableHTTPClientTransport } from
     '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
     Scope, initData, startGatewayWithYaml, request, receiptAt, predicate, waitOutcome, receipts,
-    RECEIPT_ID_RE,
+    RECEIPT_ID_RE, run,
 } from './lib/harness.mjs';
+import { api, person } from './lib/tenants.mjs';
 
 const POLICY = `version: 1
 global:
@@ -112,7 +113,7 @@ function mcpServer(req, res) {
 }
 
 const scope = new Scope();
-let gw, server, agentKey, adminKey, url;
+let gw, server, agentKey, adminKey, url, reviewerKey;
 after(async () => {
     server?.close();
     await scope.cleanup();
@@ -129,9 +130,15 @@ mcp:
     - name: crafted
       url: http://127.0.0.1:${server.address().port}/mcp
 `;
+    const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
+    assert.equal(op.code, 0, op.stderr);
     gw = await startGatewayWithYaml(scope, yaml, { data });
     agentKey = gw.keys.agent_key;
     adminKey = gw.keys.admin_key; // another key of the same org
+    // a reviewer is another person (four eyes), issued a key by the operator
+    const w = { port: gw.port, op: JSON.parse(op.stdout.trim().split('\n').pop()).key };
+    reviewerKey = (await person(w, adminKey, gw.keys.org_id,
+                                { email: 'rev@a.example', role: 'reviewer' })).key;
     url = `http://127.0.0.1:${gw.port}/mcp/crafted`;
 });
 
@@ -271,13 +278,47 @@ test("the caller's Authorization never reaches the server", () => {
     }
 });
 
-test('require_approval: refused with APPROVAL_REQUIRED (review queue not wired yet); nothing forwarded', async () => {
-    const r = await post(rpc('tools/call', { name: 'deploy', arguments: {} }));
-    assert.equal(r.status, 200);
-    assert.equal(r.json.error.code, -32001);
-    assert.equal(r.json.error.data.code, 'APPROVAL_REQUIRED');
-    assert.match(r.json.error.data.receipt_id, RECEIPT_ID_RE);
+test('require_approval: a review item; once approved the identical call on the same session goes through once', async () => {
+    const { client, transport } = await connect(agentKey);
+    const call = { name: 'deploy', arguments: { env: 'prod' } };
+    let reviewId;
+    await assert.rejects(client.callTool(call), (e) => {
+        assert.equal(e.code, -32001);
+        assert.equal(e.data.code, 'APPROVAL_REQUIRED');
+        assert.match(e.data.receipt_id, RECEIPT_ID_RE);
+        assert.match(e.data.review_id, /^rev_[0-9a-f]{16}$/);
+        reviewId = e.data.review_id;
+        return true;
+    });
+    assert.equal(toolCalls('deploy').length, 0, 'nothing forwarded while pending');
+    const h = { 'mcp-session-id': transport.sessionId, 'bulwark-approval': reviewId };
+    const pending = await post(rpc('tools/call', call, 40), h);
+    assert.equal(pending.json.error.data.code, 'APPROVAL_PENDING');
+    const v = await api(gw.port, 'POST', `/api/v1/reviews/${reviewId}/approve`, reviewerKey,
+                        { comment: 'ok' });
+    assert.equal(v.status, 200, v.text);
+    // another argument, or another session, does not match the approval
+    const other = await post(rpc('tools/call', { ...call, arguments: { env: 'dev' } }, 41), h);
+    assert.equal(other.json.error.data.code, 'APPROVAL_MISMATCH');
+    const { transport: t2, client: c2 } = await connect(agentKey);
+    const elsewhere = await post(rpc('tools/call', call, 42),
+                                 { ...h, 'mcp-session-id': t2.sessionId });
+    assert.equal(elsewhere.json.error.data.code, 'APPROVAL_MISMATCH');
+    await c2.close();
     assert.equal(toolCalls('deploy').length, 0);
+    // the SDK's own re-send (a new JSON-RPC id) on the same session, with the header
+    const again = new StreamableHTTPClientTransport(new URL(url), {
+        sessionId: transport.sessionId,
+        requestInit: { headers: { Authorization: `Bearer ${agentKey}`, 'bulwark-approval': reviewId } },
+    });
+    const c3 = new Client({ name: 'bulwark-test', version: '1.0.0' });
+    await c3.connect(again);
+    const r = await c3.callTool(call);
+    assert.equal(r.content[0].text, 'called deploy {"env":"prod"}');
+    assert.equal(toolCalls('deploy').length, 1);
+    await assert.rejects(c3.callTool(call), (e) => e.data?.code === 'APPROVAL_USED');
+    assert.equal(toolCalls('deploy').length, 1, 'an approval lets one call through');
+    await client.close();
 });
 
 test('a hostile server: an answer over the cap or with duplicate keys is refused, with an outcome receipt', async () => {

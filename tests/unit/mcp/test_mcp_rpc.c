@@ -99,12 +99,14 @@ static void versions(void **state) {
 static void error_body(void **state) {
     (void)state;
     json_t *id = json_integer(3);
-    char *s = bw_mcp_rpc_error(id, -32001, "no", "TOOL_DENIED", "0011aabb.4");
+    char *s = bw_mcp_rpc_error(id, -32001, "no", "TOOL_DENIED", "0011aabb.4", "rev_00");
+    assert_non_null(strstr(s, "\"review_id\":\"rev_00\""));
     assert_non_null(s);
     assert_non_null(strstr(s, "\"receipt_id\":\"0011aabb.4\""));
     assert_non_null(strstr(s, "\"code\":-32001"));
     free(s);
-    s = bw_mcp_rpc_error(NULL, -32600, "bad", "MCP_BATCH_REFUSED", NULL);
+    s = bw_mcp_rpc_error(NULL, -32600, "bad", "MCP_BATCH_REFUSED", NULL, "");
+    assert_null(strstr(s, "review_id"));
     assert_non_null(strstr(s, "\"id\":null"));
     assert_null(strstr(s, "receipt_id"));
     free(s);
