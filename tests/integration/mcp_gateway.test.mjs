@@ -366,3 +366,19 @@ test('concurrent sessions per key are capped (16): the 17th initialize is 429', 
     // the agent key's own sessions are unaffected
     assert.equal((await post(init, {}, agentKey)).status, 200);
 });
+
+test('the per-key cap holds under concurrent initializes (both workers): exactly 16 sessions', async () => {
+    const k = await api(gw.port, 'POST', '/api/v1/keys', adminKey, { role: 'member', name: 'mcp-race' });
+    assert.equal(k.status, 201, k.text);
+    const init = rpc('initialize', { protocolVersion: '2025-11-25', capabilities: {},
+                                     clientInfo: { name: 'race', version: '1' } });
+    const rs = await Promise.all(Array.from({ length: 40 }, () => post(init, {}, k.json.key)));
+    const ok = rs.filter((r) => r.status === 200);
+    assert.equal(ok.length, 16);
+    assert.equal(rs.filter((r) => r.status === 429).length, 24);
+    const ids = new Set(ok.map((r) => r.headers['mcp-session-id']));
+    assert.equal(ids.size, 16, 'every session id is distinct');
+    // each works for its key only, concurrently
+    const uses = await Promise.all([...ids].map((sid) => post(rpc('ping', {}), { 'mcp-session-id': sid }, k.json.key)));
+    assert.deepEqual(uses.map((r) => r.status), Array(16).fill(200));
+});
