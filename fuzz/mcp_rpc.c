@@ -11,7 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int code = 0;
     const char *reason = NULL, *why = NULL;
     if (bw_mcp_msg_parse((const char *)data, size, 32, &m, &code, &reason, &why) != BW_OK) {
-        if (!reason || !why || (code != BW_MCP_RPC_INVALID_REQUEST && code != BW_MCP_RPC_PARSE_ERROR))
+        if (!reason || !why ||
+            (code != BW_MCP_RPC_INVALID_REQUEST && code != BW_MCP_RPC_PARSE_ERROR))
             abort(); /* every refusal names its code, reason and why */
         return 0;
     }

@@ -28,16 +28,16 @@ struct bw_config;
 struct bw_policy;
 struct bw_policy_input;
 
-#define BW_MCP_MAX_BODY (4u << 20)         /* a request body larger is refused (JSON-RPC error) */
-#define BW_MCP_MAX_RESULT (8u << 20)       /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
-#define BW_MCP_CALL_TIMEOUT_MS 60000       /* one upstream request, whole answer */
+#define BW_MCP_MAX_BODY (4u << 20)   /* a request body larger is refused (JSON-RPC error) */
+#define BW_MCP_MAX_RESULT (8u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
+#define BW_MCP_CALL_TIMEOUT_MS 60000 /* one upstream request, whole answer */
 #define BW_MCP_CONNECT_TIMEOUT_MS 5000
-#define BW_MCP_MAX_SESSIONS 4096           /* gateway sessions at once, every key together */
-#define BW_MCP_MAX_SESSIONS_PER_KEY 16     /* concurrent sessions of one key */
-#define BW_MCP_SESSION_IDLE_MS 3600000     /* a session unused this long is forgotten */
-#define BW_MCP_SESSION_ID_LEN 32           /* hex of 16 random bytes (128 bits) */
-#define BW_MCP_UPSTREAM_SESSION_MAX 128    /* an upstream session id longer is refused */
-#define BW_MCP_SERVER_NAME_MAX_BYTES 65    /* a server name and its NUL */
+#define BW_MCP_MAX_SESSIONS 4096        /* gateway sessions at once, every key together */
+#define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key */
+#define BW_MCP_SESSION_IDLE_MS 3600000  /* a session unused this long is forgotten */
+#define BW_MCP_SESSION_ID_LEN 32        /* hex of 16 random bytes (128 bits) */
+#define BW_MCP_UPSTREAM_SESSION_MAX 128 /* an upstream session id longer is refused */
+#define BW_MCP_SERVER_NAME_MAX_BYTES 65 /* a server name and its NUL */
 
 /* JSON-RPC error codes the gateway answers with (docs/MCP.md "Errors"). */
 #define BW_MCP_RPC_PARSE_ERROR -32700
@@ -66,7 +66,7 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
 enum bw_mcp_msg_kind { BW_MCP_REQUEST = 1, BW_MCP_NOTIFICATION, BW_MCP_RESPONSE };
 
 struct bw_mcp_msg {
-    json_t *msg;        /* owned: the parsed message */
+    json_t *msg; /* owned: the parsed message */
     enum bw_mcp_msg_kind kind;
     const char *method; /* requests and notifications; borrowed from msg */
     json_t *id;         /* borrowed: string or integer; NULL for a notification */

@@ -208,8 +208,8 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
     }
     bw_ledger_receipt_id(c->w->gw->ledger, index, c->receipt_id);
     memcpy(c->decision_leaf, leaf, 32);
-    bw_reqlog_set_decision(c->req, bw_policy_effect_name(c->decision.effect),
-                           c->decision.reason, c->receipt_id);
+    bw_reqlog_set_decision(c->req, bw_policy_effect_name(c->decision.effect), c->decision.reason,
+                           c->receipt_id);
     if (c->decision.effect == BW_POLICY_REQUIRE_APPROVAL && c->review_create) {
         bw_mcp_review_create(c); /* review receipt, item, then the error with its id */
         return;

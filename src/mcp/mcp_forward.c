@@ -16,7 +16,6 @@
 #include "util/log.h"
 #include "util/time.h"
 
-
 void bw_mcp_call_free(struct bw_mcp_call *c) {
     struct bw_gateway *gw = c->w->gw;
     if (c->xfer)

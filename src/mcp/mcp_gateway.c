@@ -40,8 +40,7 @@ static int identify(struct bw_mcp_call *c) {
     bw_err e = bw_auth_identify(w->store, w->keys, w->gw->pepper, header(c->req, "Authorization"),
                                 bw_now_ms(), &c->key);
     if (e == BW_E_UNAUTH) {
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate",
-                          "Bearer");
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
         reply_http(c->req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required");
         return -1;
     }
@@ -118,8 +117,8 @@ static void handle_post(struct bw_mcp_call *c) {
     bw_sha256(body, len, c->request_sha256);
     int code = 0;
     const char *reason = NULL, *why = NULL;
-    if (bw_mcp_msg_parse(body, len, c->w->gw->cfg->max_json_depth, &c->msg, &code, &reason,
-                         &why) != BW_OK) {
+    if (bw_mcp_msg_parse(body, len, c->w->gw->cfg->max_json_depth, &c->msg, &code, &reason, &why) !=
+        BW_OK) {
         bw_mcp_fail(c, 400, code, reason, why ? why : "invalid JSON-RPC message");
         return;
     }

@@ -53,9 +53,9 @@ static const char *read_name(struct bw_mcp_msg *m, json_t *params, const char **
         m->arguments = args;
         return json_string_value(name);
     }
-    const char *key = strcmp(m->method, "prompts/get") == 0     ? "name"
+    const char *key = strcmp(m->method, "prompts/get") == 0      ? "name"
                       : strcmp(m->method, "resources/read") == 0 ? "uri"
-                                                                  : NULL;
+                                                                 : NULL;
     if (!key)
         return "";
     json_t *v = json_object_get(params, key);
@@ -162,10 +162,10 @@ char *bw_mcp_rpc_error(const json_t *id, int code, const char *message, const ch
         json_object_set_new(data, "receipt_id", json_string(receipt_id));
     if (data && review_id && review_id[0])
         json_object_set_new(data, "review_id", json_string(review_id));
-    json_t *o = data ? json_pack("{sssOs{sissso}}", "jsonrpc", "2.0", "id",
-                                 id ? (json_t *)id : json_null(), "error", "code", code,
-                                 "message", message, "data", data)
-                     : NULL;
+    json_t *o =
+        data ? json_pack("{sssOs{sissso}}", "jsonrpc", "2.0", "id", id ? (json_t *)id : json_null(),
+                         "error", "code", code, "message", message, "data", data)
+             : NULL;
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s;
