@@ -79,6 +79,9 @@ void bw_config_defaults(struct bw_config *c) {
 }
 
 void bw_config_cleanup(struct bw_config *c) {
+    free(c->mcp_servers); /* mcp: (config_mcp.c) */
+    c->mcp_servers = NULL;
+    c->n_mcp_servers = 0;
     for (size_t i = 0; i < c->n_orgs; i++) {
         for (size_t j = 0; j < c->orgs[i].n_allowed_models; j++)
             free(c->orgs[i].allowed_models[j]);
@@ -663,6 +666,8 @@ static bw_err outbox_field(struct walk *w, const char *key, const yaml_node_t *v
 
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
+    if (strcmp(key, "mcp") == 0)
+        return bw_cfg_each_pair(w, v, "mcp", bw_cfg_mcp_field); /* config_mcp.c */
     if (strcmp(key, "listen") == 0)
         return listen_field(w, v);
     if (strcmp(key, "workers") == 0) {

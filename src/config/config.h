@@ -63,6 +63,13 @@ struct bw_plan_config {
 #define BW_CONFIG_MAX_PLANS 64
 #define BW_CONFIG_MAX_AGENTS 256
 
+/* One operator-configured upstream MCP server (mcp.servers[], config_mcp.c). */
+#define BW_MCP_SERVER_NAME_MAX 64
+struct bw_mcp_server_config {
+    char name[BW_MCP_SERVER_NAME_MAX + 1]; /* the /mcp/{server} segment: [A-Za-z0-9_.-]{1,64} */
+    char url[1024];                        /* http:// or https://, no credentials */
+};
+
 struct bw_config {
     char listen_host[256];
     int listen_port;
@@ -167,6 +174,10 @@ struct bw_config {
     long otel_timeout_ms;      /* one export POST; default 2000 */
     long otel_queue_max;       /* spans waiting; default 2048 */
     char otel_headers_env[128]; /* env var with "Name=value,..." headers (a collector token) */
+
+    /* mcp: (config_mcp.c; docs/MCP.md "Gateway"). TEMPORARY minimal reader: servers only. */
+    struct bw_mcp_server_config *mcp_servers; /* n_mcp_servers entries, owned */
+    size_t n_mcp_servers;
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };

@@ -51,5 +51,7 @@ bw_err bw_cfg_tls_field(struct walk *w, const char *key, const yaml_node_t *v);
 bw_err bw_cfg_tls_check(struct walk *w, const yaml_node_t *root);
 /* config_metrics.c: the `metrics:` and `otel:` sections (key is which). */
 bw_err bw_cfg_metrics_section(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;
+/* config_mcp.c: the `mcp:` section. */
+bw_err bw_cfg_mcp_field(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;
 
 #endif

@@ -99,4 +99,16 @@
 #define BW_R_HTTP_VERSION_NOT_SUPPORTED "HTTP_VERSION_NOT_SUPPORTED" /* 505 */
 #define BW_R_EXPORTS_BUSY "EXPORTS_BUSY" /* 503: too many audit exports in flight */
 
+
+/* MCP gateway (docs/MCP.md "Gateway"). */
+#define BW_R_MCP_SERVER_UNKNOWN "MCP_SERVER_UNKNOWN"       /* 404: no such configured server */
+#define BW_R_MCP_SESSION_UNKNOWN "MCP_SESSION_UNKNOWN"     /* 404: unknown, expired or another key's */
+#define BW_R_MCP_SESSIONS_EXHAUSTED "MCP_SESSIONS_EXHAUSTED" /* 429: the key's session cap */
+#define BW_R_MCP_PROTOCOL_VERSION "MCP_PROTOCOL_VERSION"   /* 400: MCP-Protocol-Version unsupported */
+#define BW_R_MCP_INVALID_MESSAGE "MCP_INVALID_MESSAGE"     /* 400: not a strict JSON-RPC 2.0 message */
+#define BW_R_MCP_BATCH_REFUSED "MCP_BATCH_REFUSED"         /* 400: a JSON-RPC batch */
+#define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"     /* 400: Mcp-Method/Mcp-Name vs body */
+#define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE"   /* the upstream answer is over the cap */
+#define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID"   /* the upstream answer is malformed */
+
 #endif

@@ -437,7 +437,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg) {
                    "upstream_timeout");
 }
 
-static const struct bw_upstream_callbacks callbacks = {on_data, on_done};
+static const struct bw_upstream_callbacks callbacks = {on_data, on_done, NULL};
 
 void bw_forward_start(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;

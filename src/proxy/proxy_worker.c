@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
+#include "mcp/mcp.h"
 #include "policy/reasons.h"
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
@@ -141,6 +142,17 @@ static void handle(void *ctx, struct evhttp_request *req) {
             return;
         }
         bw_widget_handle(w, req, path);
+        return;
+    }
+    if (strncmp(path, "/mcp/", 5) == 0) { /* MCP gateway (src/mcp/mcp.h) */
+        bw_reqlog_set_route(req, "mcp");
+        if (atomic_load(&w->gw->stopping)) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+            bw_http_reply_error(req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down", NULL,
+                                NULL);
+            return;
+        }
+        bw_mcp_handle(w, req, path);
         return;
     }
     if (strcmp(path, "/metrics") == 0) { /* operator key; api_metrics.c */

@@ -223,6 +223,16 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg) {
     return len;
 }
 
+static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
+    struct bw_upstream_xfer *x = arg;
+    size_t len = size * n;
+    if (x->cb.on_header && x->cb.on_header(x->arg, p, len) != 0) {
+        x->aborted = 1;
+        return 0;
+    }
+    return len;
+}
+
 static struct bw_upstream_xfer *take_xfer(struct bw_upstream *u) {
     struct bw_upstream_xfer *x = u->free_list;
     if (x) {
@@ -263,9 +273,22 @@ static bw_err set_options(struct bw_upstream_xfer *x, const struct bw_upstream_r
             x->headers = h;
         }
     }
+    for (const char *const *h = r->headers; x->headers && h && *h; h++) {
+        struct curl_slist *l = curl_slist_append(x->headers, *h);
+        if (!l) {
+            curl_slist_free_all(x->headers);
+            x->headers = NULL;
+        } else {
+            x->headers = l;
+        }
+    }
     if (!x->headers)
         return BW_E_NOMEM;
     curl_easy_setopt(e, CURLOPT_URL, r->url);
+    if (x->cb.on_header) {
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PROXY, ""); /* ignore *_proxy environment variables */
@@ -280,6 +303,9 @@ static bw_err set_options(struct bw_upstream_xfer *x, const struct bw_upstream_r
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
     } else {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     }
@@ -294,7 +320,7 @@ bw_err bw_upstream_start(struct bw_upstream *u, const struct bw_upstream_request
         return BW_E_NOMEM;
     x->cb = *cb;
     x->arg = arg;
-    bw_err e = set_options(x, r);
+    bw_err e = set_options(x, r); /* reads x->cb.on_header */
     if (e == BW_OK && curl_multi_add_handle(u->multi, x->easy) != CURLM_OK)
         e = BW_E_INTERNAL;
     if (e != BW_OK) {

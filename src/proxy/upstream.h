@@ -32,6 +32,9 @@ struct bw_upstream_request {
     const char *authorization; /* full header value, or NULL: borrowed until done or cancel */
     long connect_timeout_ms;
     long timeout_ms; /* overall deadline; 0 = none (streams use their own idle timer) */
+    /* More request headers ("Name: value" each, NULL-terminated; copied at start), or NULL.
+     * method may also be "DELETE" (the MCP gateway, src/mcp/). */
+    const char *const *headers;
 };
 
 struct bw_upstream_callbacks {
@@ -41,6 +44,9 @@ struct bw_upstream_callbacks {
     int (*on_data)(void *arg, long status, const char *content_type, const char *p, size_t n);
     /* Exactly once per transfer unless cancelled; status is 0 if no response line arrived. */
     void (*on_done)(void *arg, enum bw_upstream_result r, long status, const char *content_type);
+    /* Each response header line as it arrives (raw, with its CRLF; not NUL-terminated), or
+     * NULL. Return 0 to continue, -1 to abort. */
+    int (*on_header)(void *arg, const char *line, size_t n);
 };
 
 bw_err bw_upstream_new(struct event_base *base, struct bw_upstream **out) BW_MUST_CHECK;

@@ -1,0 +1,309 @@
+/* mcp_forward.c: one MCP message to the upstream server and its answer back (mcp.h): JSON
+ * re-serialized after filtering, SSE re-framed event by event with each event's JSON checked
+ * (and a tools/list result inside filtered), bounded by BW_MCP_MAX_RESULT and
+ * BW_MCP_CALL_TIMEOUT_MS. The gateway's session id replaces the upstream's. */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/reply.h"
+#include "http/reqlog.h"
+#include "mcp/mcp_internal.h"
+#include "policy/reasons.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/time.h"
+
+void bw_mcp_call_free(struct bw_mcp_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    if (c->xfer)
+        bw_upstream_cancel(c->xfer);
+    bw_mcp_msg_cleanup(&c->msg);
+    free(c->fwd_body);
+    bw_buf_cleanup(&c->resp);
+    free(c->texts);
+    bw_policy_budget_cleanup(&c->budget);
+    bw_policy_unref(c->policy);
+    free(c->review);
+    free(c);
+    atomic_fetch_sub(&gw->inflight, 1);
+}
+
+static void add_headers(struct bw_mcp_call *c, const char *content_type) {
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    /* the answer is this caller's (a filtered list, a session): never cached or shared */
+    evhttp_add_header(h, "Cache-Control", "private, no-store");
+    if (c->session[0])
+        evhttp_add_header(h, "Mcp-Session-Id", c->session);
+    if (content_type) {
+        evhttp_remove_header(h, "Content-Type");
+        evhttp_add_header(h, "Content-Type", content_type);
+    }
+    if (c->receipt_id[0])
+        bw_http_add_receipt_headers(c->req, c->receipt_id,
+                                    bw_policy_effect_name(c->decision.effect));
+}
+
+void bw_mcp_fail(struct bw_mcp_call *c, int status, int rpc_code, const char *reason,
+                 const char *message) {
+    char *body = bw_mcp_rpc_error(c->msg.kind == BW_MCP_REQUEST ? c->msg.id : NULL, rpc_code,
+                                  message, reason, c->receipt_id, c->review_id);
+    add_headers(c, NULL);
+    bw_reqlog_set_reason(c->req, reason);
+    if (body)
+        bw_http_reply_json(c->req, status, body, strlen(body));
+    else
+        bw_http_reply_error(c->req, 503, BW_R_INTERNAL, "out of memory", NULL, NULL);
+    free(body);
+    bw_mcp_call_free(c);
+}
+
+/* Ends a forwarded call with the answer the client gets (copied). */
+static void respond(struct bw_mcp_call *c, int status, const char *content_type, const char *body,
+                    size_t len) {
+    uint8_t sha[32];
+    bw_sha256(body, len, sha);
+    if (c->governed)
+        bw_mcp_outcome(c, "ok", status, sha);
+    add_headers(c, content_type);
+    bw_reqlog_set_upstream_status(c->req, status);
+    struct evbuffer *out = evbuffer_new();
+    if (out)
+        evbuffer_add(out, body, len);
+    bw_reqlog_end(c->req, status);
+    evhttp_send_reply(c->req, status, status == 202 ? "Accepted" : "OK", out);
+    if (out)
+        evbuffer_free(out);
+    bw_mcp_call_free(c);
+}
+
+/* A failure after forwarding: outcome receipt (governed calls), then the JSON-RPC error. */
+static void fail_after(struct bw_mcp_call *c, int status, const char *outcome, const char *reason,
+                       const char *message) {
+    if (c->governed)
+        bw_mcp_outcome(c, outcome, status, NULL);
+    bw_mcp_fail(c, status, BW_MCP_RPC_UPSTREAM, reason, message);
+}
+
+/* The message's answer, checked. For a tools/list, every result carrying a tools array is
+ * filtered whatever its id (a hostile server could label the list with an id the client still
+ * matches, "1" for 1), and the answer to this id must be a tools/list result. For a governed
+ * tools/call, whether the tool reported a failure is kept for the outcome receipt. 0, or -1
+ * (refuse the whole answer). */
+static int govern_answer(struct bw_mcp_call *c, json_t *answer) {
+    json_t *result = json_object_get(answer, "result");
+    int mine = json_equal(json_object_get(answer, "id"), c->msg.id);
+    if (c->governed && mine)
+        c->tool_error = json_is_true(json_object_get(result, "isError")) ||
+                        json_object_get(answer, "error") != NULL;
+    if (!c->msg.method || strcmp(c->msg.method, "tools/list") != 0 || !result)
+        return 0;
+    if (!json_is_array(json_object_get(result, "tools")))
+        return mine ? -1 : 0;
+    bw_mcp_fill_input(c, "mcp.tools_call");
+    return bw_mcp_filter_tools(c->policy, &c->input, result) < 0 ? -1 : 0;
+}
+
+struct sse_out {
+    struct bw_mcp_call *c;
+    struct bw_buf out;
+};
+
+/* One upstream event: its JSON parsed strictly, governed, and re-framed as a single data line
+ * (ids, event names and comments are not relayed: the gateway does not resume streams yet). */
+static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *data,
+                       size_t data_len) {
+    (void)raw;
+    (void)raw_len;
+    struct sse_out *s = arg;
+    if (!data || data_len == 0)
+        return BW_OK; /* keep-alive, priming event */
+    json_t *j = NULL;
+    char why[120];
+    bw_err e = bw_json_parse(data, data_len, s->c->w->gw->cfg->max_json_depth, &j, why, sizeof why);
+    if (e != BW_OK)
+        return BW_E_UPSTREAM;
+    char *text = govern_answer(s->c, j) == 0 ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return BW_E_UPSTREAM;
+    e = bw_buf_appendf(&s->out, "event: message\ndata: %s\n\n", text);
+    free(text);
+    return e;
+}
+
+static void answer_sse(struct bw_mcp_call *c, int status) {
+    struct sse_out s = {c, {0}};
+    struct bw_sse sse;
+    bw_buf_init(&s.out, BW_MCP_MAX_RESULT + 4096);
+    bw_sse_init(&sse, BW_MCP_MAX_RESULT);
+    bw_err e = bw_sse_feed(&sse, (const char *)c->resp.ptr, c->resp.len, on_event, &s);
+    if (e == BW_OK)
+        e = bw_sse_end(&sse, on_event, &s);
+    bw_sse_cleanup(&sse);
+    if (e != BW_OK) {
+        bw_buf_cleanup(&s.out);
+        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
+                   "the MCP server's stream could not be governed");
+        return;
+    }
+    respond(c, status, "text/event-stream", s.out.len ? (const char *)s.out.ptr : "", s.out.len);
+    bw_buf_cleanup(&s.out);
+}
+
+static void answer_json(struct bw_mcp_call *c, int status) {
+    json_t *j = NULL;
+    char why[120];
+    if (bw_json_parse((const char *)c->resp.ptr, c->resp.len, c->w->gw->cfg->max_json_depth, &j,
+                      why, sizeof why) != BW_OK ||
+        govern_answer(c, j) != 0) {
+        json_decref(j);
+        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
+                   "the MCP server's answer could not be governed");
+        return;
+    }
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text) {
+        fail_after(c, 503, "internal", BW_R_INTERNAL, "out of memory");
+        return;
+    }
+    respond(c, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+static int is_type(const char *ct, const char *want) {
+    size_t n = strlen(want);
+    return ct && strncasecmp(ct, want, n) == 0 && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* An initialize answered with the upstream's session: the client gets a gateway id bound to
+ * it. 0, or -1 after failing. */
+static int bind_session(struct bw_mcp_call *c) {
+    if (c->answered_session_bad) {
+        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
+                   "the MCP server's session id is invalid");
+        return -1;
+    }
+    if (!c->answered_session[0] || !c->msg.method || strcmp(c->msg.method, "initialize") != 0 ||
+        c->session[0])
+        return 0;
+    bw_err e = bw_mcp_session_bind(c->key.org_id, c->key.id, c->server.name, c->answered_session,
+                                   bw_now_ms(), c->session);
+    if (e == BW_OK)
+        return 0;
+    c->session[0] = 0;
+    bw_mcp_fail(c, e == BW_E_LIMIT ? 429 : 502, BW_MCP_RPC_UPSTREAM,
+                e == BW_E_LIMIT ? BW_R_MCP_SESSIONS_EXHAUSTED : BW_R_MCP_UPSTREAM_INVALID,
+                e == BW_E_LIMIT ? "too many MCP sessions for this key"
+                                : "the MCP server's session id is invalid");
+    return -1;
+}
+
+static void on_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
+    struct bw_mcp_call *c = arg;
+    c->xfer = NULL;
+    if (c->too_large) {
+        fail_after(c, 502, "result_too_large", BW_R_MCP_RESULT_TOO_LARGE,
+                   "the MCP server's answer is over the size limit");
+        return;
+    }
+    if (r != BW_UP_OK) {
+        int timeout = r == BW_UP_TIMEOUT;
+        fail_after(c, timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_error",
+                   timeout ? BW_R_UPSTREAM_TIMEOUT : BW_R_UPSTREAM_UNAVAILABLE,
+                   timeout ? "the MCP server did not answer in time" : "the MCP server failed");
+        return;
+    }
+    if (c->method == EVHTTP_REQ_DELETE) {
+        (void)bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name);
+        c->session[0] = 0;
+        respond(c, status >= 200 && status < 300 ? 200 : (int)status, NULL, "", 0);
+        return;
+    }
+    if (status == 202 && c->msg.kind != BW_MCP_REQUEST) {
+        respond(c, 202, NULL, "", 0);
+        return;
+    }
+    if (status == 404 && c->session[0]) /* the upstream forgot it: so do we */
+        (void)bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name);
+    if (status < 200 || status >= 300) {
+        fail_after(c, status == 404 ? 404 : 502, "upstream_error", BW_R_UPSTREAM_UNAVAILABLE,
+                   "the MCP server refused the request");
+        return;
+    }
+    if (bind_session(c) != 0)
+        return;
+    if (is_type(ct, "text/event-stream"))
+        answer_sse(c, 200);
+    else if (is_type(ct, "application/json"))
+        answer_json(c, 200);
+    else
+        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
+                   "the MCP server answered an unknown content type");
+}
+
+static int on_data(void *arg, long status, const char *ct, const char *p, size_t n) {
+    (void)status;
+    (void)ct;
+    struct bw_mcp_call *c = arg;
+    if (bw_buf_append(&c->resp, p, n) != BW_OK) {
+        c->too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Keeps the upstream's Mcp-Session-Id (never relayed: the client gets the gateway's). */
+static int on_header(void *arg, const char *line, size_t n) {
+    struct bw_mcp_call *c = arg;
+    static const char name[] = "mcp-session-id:";
+    if (n < sizeof name - 1 || strncasecmp(line, name, sizeof name - 1) != 0)
+        return 0;
+    const char *v = line + sizeof name - 1;
+    const char *end = line + n;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t len = (size_t)(end - v);
+    c->answered_session_bad = len == 0 || len > BW_MCP_UPSTREAM_SESSION_MAX;
+    for (size_t i = 0; i < len && !c->answered_session_bad; i++)
+        if (v[i] < 0x21 || v[i] > 0x7e)
+            c->answered_session_bad = 1;
+    if (!c->answered_session_bad) {
+        memcpy(c->answered_session, v, len);
+        c->answered_session[len] = 0;
+    }
+    return 0;
+}
+
+static const struct bw_upstream_callbacks callbacks = {on_data, on_done, on_header};
+
+void bw_mcp_forward(struct bw_mcp_call *c) {
+    size_t n = 0;
+    c->headers[n++] = "Accept: application/json, text/event-stream";
+    if (c->h_session[0])
+        c->headers[n++] = c->h_session;
+    if (c->h_version[0])
+        c->headers[n++] = c->h_version;
+    c->headers[n] = NULL;
+    /* no authorization: the caller's token never leaves the gateway (a configured upstream
+     * credential is the other branch's work) */
+    struct bw_upstream_request r = {
+        .method = c->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST",
+        .url = c->server.url,
+        .body = c->fwd_body,
+        .body_len = c->fwd_len,
+        .authorization = NULL,
+        .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
+        .timeout_ms = BW_MCP_CALL_TIMEOUT_MS,
+        .headers = c->headers,
+    };
+    if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
+        c->xfer = NULL;
+        fail_after(c, 503, "internal", BW_R_INTERNAL, "cannot start the upstream request");
+    }
+}

@@ -1,0 +1,184 @@
+/* mcp_gateway.c: the entry of `/mcp/{server}` (mcp.h): who is calling, whether the request is
+ * well-formed, which session it belongs to; then mcp_forward.c governs and forwards it. */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/reply.h"
+#include "http/reqlog.h"
+#include "mcp/mcp_internal.h"
+#include "policy/reasons.h"
+#include "posture/health.h"
+#include "util/log.h"
+#include "util/time.h"
+
+static const char *header(struct evhttp_request *req, const char *name) {
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+/* Errors before a JSON-RPC message exists use the gateway's JSON error shape (401, 403, 404,
+ * 405: HTTP-level answers the SDK reads by status). */
+static void reply_http(struct evhttp_request *req, int status, const char *code,
+                       const char *message) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+    bw_http_reply_error(req, status, code, message, NULL, NULL);
+}
+
+/* "/mcp/NAME" with NAME a configured server; anything after it (another segment) is unknown. */
+static int server_of(struct bw_gw_worker *w, const char *path, struct bw_mcp_server *out) {
+    const char *name = path + 5; /* after "/mcp/" */
+    if (!*name || strchr(name, '/') || strlen(name) > BW_MCP_SERVER_NAME_MAX)
+        return 0;
+    return bw_mcp_servers_from_config(w->gw->cfg, name, out);
+}
+
+/* Authorization: the same Bulwark keys as every route. 0, or -1 after replying. */
+static int identify(struct bw_mcp_call *c) {
+    struct bw_gw_worker *w = c->w;
+    bw_err e = bw_auth_identify(w->store, w->keys, w->gw->pepper, header(c->req, "Authorization"),
+                                bw_now_ms(), &c->key);
+    if (e == BW_E_UNAUTH) {
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
+        reply_http(c->req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required");
+        return -1;
+    }
+    if (e != BW_OK) {
+        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
+        reply_http(c->req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable");
+        return -1;
+    }
+    if (!c->key.org_id[0]) {
+        reply_http(c->req, 403, BW_R_ROLE_FORBIDDEN, "operator keys cannot call MCP servers");
+        return -1;
+    }
+    bw_reqlog_set_principal(c->req, c->key.org_id, c->key.agent, c->key.id);
+    return 0;
+}
+
+/* The checks every method shares, in the order a hostile page or client meets them. 0, or -1
+ * after replying. */
+static int check_request(struct bw_mcp_call *c, const char *path) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+    if (uri && evhttp_uri_get_query(uri)) { /* no token (or anything else) in a query string */
+        reply_http(c->req, 400, BW_R_INVALID_REQUEST, "a query string is not accepted here");
+        return -1;
+    }
+    /* DNS rebinding: a browser page's request carries Origin. No origin is listed yet (the
+     * full mcp: reader adds them), so any present Origin is refused. */
+    if (header(c->req, "Origin")) {
+        reply_http(c->req, 403, BW_R_ORIGIN_NOT_ALLOWED, "this Origin is not allowed");
+        return -1;
+    }
+    if (identify(c) != 0)
+        return -1;
+    if (!server_of(c->w, path, &c->server)) {
+        reply_http(c->req, 404, BW_R_MCP_SERVER_UNKNOWN, "no such MCP server");
+        return -1;
+    }
+    const char *v = header(c->req, "MCP-Protocol-Version");
+    if (v && !bw_mcp_version_ok(v)) {
+        reply_http(c->req, 400, BW_R_MCP_PROTOCOL_VERSION, "unsupported MCP-Protocol-Version");
+        return -1;
+    }
+    if (v)
+        snprintf(c->h_version, sizeof c->h_version, "MCP-Protocol-Version: %s", v);
+    const char *sid = header(c->req, "Mcp-Session-Id");
+    if (sid) {
+        /* unknown, expired and another caller's ids get the same 404 (spec: start anew) */
+        if (strlen(sid) != BW_MCP_SESSION_ID_LEN ||
+            bw_mcp_session_lookup(sid, c->key.org_id, c->key.id, c->server.name, bw_now_ms(),
+                                  c->upstream_session, sizeof c->upstream_session) != 0) {
+            reply_http(c->req, 404, BW_R_MCP_SESSION_UNKNOWN, "unknown MCP session");
+            return -1;
+        }
+        memcpy(c->session, sid, BW_MCP_SESSION_ID_LEN + 1);
+        snprintf(c->h_session, sizeof c->h_session, "Mcp-Session-Id: %s", c->upstream_session);
+    }
+    return 0;
+}
+
+/* POST: one JSON-RPC message. */
+static void handle_post(struct bw_mcp_call *c) {
+    if (!bw_http_content_is_json(c->req)) {
+        bw_mcp_fail(c, 415, BW_MCP_RPC_INVALID_REQUEST, BW_R_UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Type must be application/json");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    size_t len = evbuffer_get_length(in);
+    if (len > BW_MCP_MAX_BODY) {
+        bw_mcp_fail(c, 413, BW_MCP_RPC_INVALID_REQUEST, BW_R_BODY_TOO_LARGE,
+                    "the message is too large");
+        return;
+    }
+    const char *body = len ? (const char *)evbuffer_pullup(in, -1) : "";
+    bw_sha256(body, len, c->request_sha256);
+    int code = 0;
+    const char *reason = NULL, *why = NULL;
+    if (bw_mcp_msg_parse(body, len, c->w->gw->cfg->max_json_depth, &c->msg, &code, &reason, &why) !=
+        BW_OK) {
+        bw_mcp_fail(c, 400, code, reason, why ? why : "invalid JSON-RPC message");
+        return;
+    }
+    /* The gateway decides on the body; a header that names something else is a lie (or a
+     * bug) that an intermediary routing on headers would act on: refuse it. */
+    if (bw_mcp_headers_agree(&c->msg, header(c->req, "Mcp-Method"), header(c->req, "Mcp-Name")) !=
+        0) {
+        bw_mcp_fail(c, 400, BW_MCP_RPC_HEADER_MISMATCH, BW_R_MCP_HEADER_MISMATCH,
+                    "Mcp-Method or Mcp-Name disagrees with the body");
+        return;
+    }
+    c->fwd_body = json_dumps(c->msg.msg, JSON_COMPACT); /* what was decided, never the bytes */
+    if (!c->fwd_body) {
+        bw_mcp_fail(c, 503, BW_MCP_RPC_INTERNAL, BW_R_INTERNAL, "out of memory");
+        return;
+    }
+    c->fwd_len = strlen(c->fwd_body);
+    if (c->msg.kind == BW_MCP_REQUEST && strcmp(c->msg.method, "tools/call") == 0) {
+        bw_mcp_govern_call(c);
+        return;
+    }
+    if (c->msg.kind == BW_MCP_REQUEST && strcmp(c->msg.method, "tools/list") == 0 &&
+        bw_mcp_govern_list(c) != 0)
+        return;
+    bw_mcp_forward(c);
+}
+
+void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
+    struct bw_mcp_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        reply_http(req, 503, BW_R_INTERNAL, "out of memory");
+        return;
+    }
+    atomic_fetch_add(&w->gw->inflight, 1);
+    c->w = w;
+    c->req = req;
+    c->method = evhttp_request_get_command(req);
+    c->start_us = bw_mono_us();
+    bw_buf_init(&c->resp, BW_MCP_MAX_RESULT);
+    if (check_request(c, path) != 0) {
+        bw_mcp_call_free(c);
+        return;
+    }
+    switch (c->method) {
+    case EVHTTP_REQ_POST:
+        handle_post(c);
+        return;
+    case EVHTTP_REQ_DELETE:
+        if (!c->session[0]) {
+            reply_http(req, 400, BW_R_INVALID_REQUEST, "Mcp-Session-Id is required");
+            bw_mcp_call_free(c);
+            return;
+        }
+        bw_mcp_forward(c);
+        return;
+    case EVHTTP_REQ_GET: /* the server-to-client stream is not offered yet (spec: 405) */
+    default:
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST, DELETE");
+        reply_http(req, 405, BW_R_METHOD_NOT_ALLOWED, "method not allowed on this path");
+        bw_mcp_call_free(c);
+        return;
+    }
+}

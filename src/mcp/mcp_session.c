@@ -1,0 +1,137 @@
+/* mcp_session.c: the gateway's MCP sessions (mcp.h). A client only ever holds the gateway's
+ * id: 128 random bits, mapped here to the upstream's own id and bound to the org, principal
+ * (key id) and server that created it. A lookup by anyone else answers as for an unknown id, so
+ * a session id seen by another key (even of the same org) is worth nothing. Bounded: a fixed
+ * table, idle expiry, a per-key cap. */
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mcp/mcp.h"
+#include "util/codec.h"
+
+struct session {
+    int used;
+    int64_t last_ms;
+    char id[BW_MCP_SESSION_ID_LEN + 1];
+    char upstream[BW_MCP_UPSTREAM_SESSION_MAX + 1];
+    char org_id[48];
+    char principal[48];
+    char server[BW_MCP_SERVER_NAME_MAX_BYTES];
+};
+
+/* Shared by every event worker: protected by table_mu, held only for scans of the table (no
+ * I/O, no allocation under it). */
+static struct session table[BW_MCP_MAX_SESSIONS];
+/* Guards table. */
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int live(const struct session *s, int64_t now_ms) {
+    return s->used && now_ms - s->last_ms < BW_MCP_SESSION_IDLE_MS;
+}
+
+static int visible_ascii(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > BW_MCP_UPSTREAM_SESSION_MAX)
+        return 0;
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return 0;
+    return 1;
+}
+
+static int fits(const char *s, size_t size) {
+    return strlen(s) < size;
+}
+
+bw_err bw_mcp_session_bind(const char *org_id, const char *principal, const char *server,
+                           const char *upstream_id, int64_t now_ms,
+                           char id_out[BW_MCP_SESSION_ID_LEN + 1]) {
+    if (!visible_ascii(upstream_id) || !fits(org_id, 48) || !fits(principal, 48) ||
+        !fits(server, BW_MCP_SERVER_NAME_MAX_BYTES))
+        return BW_E_INVALID;
+    uint8_t raw[BW_MCP_SESSION_ID_LEN / 2];
+    randombytes_buf(raw, sizeof raw);
+    char id[BW_MCP_SESSION_ID_LEN + 1];
+    BW_TRY(bw_hex_encode(raw, sizeof raw, id, sizeof id));
+    bw_err e = BW_E_LIMIT;
+    pthread_mutex_lock(&table_mu);
+    size_t mine = 0;
+    struct session *free_slot = NULL;
+    for (size_t i = 0; i < BW_MCP_MAX_SESSIONS; i++) {
+        struct session *s = &table[i];
+        if (!live(s, now_ms)) {
+            s->used = 0; /* expired: forget it now */
+            if (!free_slot)
+                free_slot = s;
+            continue;
+        }
+        if (strcmp(s->org_id, org_id) == 0 && strcmp(s->principal, principal) == 0)
+            mine++;
+    }
+    if (free_slot && mine < BW_MCP_MAX_SESSIONS_PER_KEY) {
+        free_slot->used = 1;
+        free_slot->last_ms = now_ms;
+        memcpy(free_slot->id, id, sizeof id);
+        snprintf(free_slot->upstream, sizeof free_slot->upstream, "%s", upstream_id);
+        snprintf(free_slot->org_id, sizeof free_slot->org_id, "%s", org_id);
+        snprintf(free_slot->principal, sizeof free_slot->principal, "%s", principal);
+        snprintf(free_slot->server, sizeof free_slot->server, "%s", server);
+        e = BW_OK;
+    }
+    pthread_mutex_unlock(&table_mu);
+    if (e == BW_OK)
+        memcpy(id_out, id, sizeof id);
+    sodium_memzero(raw, sizeof raw);
+    return e;
+}
+
+/* The slot holding id for this caller, or NULL. Every live slot's id is compared in constant
+ * time (sodium_memcmp): the scan's timing says nothing about how much of an id matched. Call
+ * with table_mu held. */
+static struct session *find(const char *id, const char *org_id, const char *principal,
+                            const char *server, int64_t now_ms) {
+    if (strlen(id) != BW_MCP_SESSION_ID_LEN)
+        return NULL;
+    struct session *hit = NULL;
+    for (size_t i = 0; i < BW_MCP_MAX_SESSIONS; i++) {
+        struct session *s = &table[i];
+        if (!s->used)
+            continue;
+        if (sodium_memcmp(s->id, id, BW_MCP_SESSION_ID_LEN) == 0)
+            hit = s;
+    }
+    if (!hit || !live(hit, now_ms) || strcmp(hit->org_id, org_id) != 0 ||
+        strcmp(hit->principal, principal) != 0 || strcmp(hit->server, server) != 0)
+        return NULL;
+    return hit;
+}
+
+int bw_mcp_session_lookup(const char *id, const char *org_id, const char *principal,
+                          const char *server, int64_t now_ms, char *out, size_t out_size) {
+    int rc = -1;
+    pthread_mutex_lock(&table_mu);
+    struct session *s = find(id, org_id, principal, server, now_ms);
+    if (s && strlen(s->upstream) < out_size) {
+        s->last_ms = now_ms;
+        memcpy(out, s->upstream, strlen(s->upstream) + 1);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&table_mu);
+    return rc;
+}
+
+int bw_mcp_session_end(const char *id, const char *org_id, const char *principal,
+                       const char *server) {
+    int rc = -1;
+    pthread_mutex_lock(&table_mu);
+    /* now_ms 0 would make every session look expired: expiry does not matter for ending */
+    struct session *s = find(id, org_id, principal, server, INT64_MIN / 2);
+    if (s) {
+        sodium_memzero(s, sizeof *s);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&table_mu);
+    return rc;
+}
