@@ -112,6 +112,7 @@ void bw_config_cleanup(struct bw_config *c) {
     free(c->egress_allow);
     c->egress_allow = NULL;
     c->n_egress_allow = 0;
+    bw_cfg_mcp_cleanup(c);
 }
 
 const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const char *org) {
@@ -711,6 +712,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_tls_field(w, key, v);
     if (strcmp(key, "metrics") == 0 || strcmp(key, "otel") == 0)
         return bw_cfg_metrics_section(w, key, v); /* config_metrics.c */
+    if (strcmp(key, "mcp") == 0)
+        return bw_cfg_mcp_section(w, v); /* config_mcp.c */
     return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 
@@ -760,6 +763,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
     BW_GOTO(bw_cfg_each_pair(&w, root, "configuration", top_field));
     BW_GOTO(check_spend(&w, root));
     BW_GOTO(bw_cfg_tls_check(&w, root));
+    BW_GOTO(bw_cfg_mcp_check(&w, root));
     bw_sha256(text, len, c->sha256);
 out:
     if (have_doc)
