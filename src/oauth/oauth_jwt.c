@@ -310,14 +310,16 @@ static enum bw_oauth_result verify(const struct bw_oauth_jwks *keys,
         return r;
     if ((r = check_header(keys, *hdr, &key, &alg, unknown_kid)) != BW_OAUTH_OK)
         return r;
+    /* Every segment is decoded strictly before the signature is checked, so an encoding trick
+     * is reported as malformed, not as a bad signature (the JSON is bounded: 8 KiB, depth 8). */
+    if ((r = segment_json(t + dot[0] + 1, dot[1] - dot[0] - 1, scratch, pl)) != BW_OAUTH_OK)
+        return r;
     long sig_len = bw_oauth_b64url_decode(t + dot[1] + 1, len - dot[1] - 1, scratch, SEG_MAX);
     if (sig_len <= 0)
         return BW_OAUTH_MALFORMED;
     /* RFC 7515 5.2: the signing input is the ASCII of the first two segments as sent. */
     if (!signature_ok(key, alg, (const uint8_t *)t, dot[1], scratch, (size_t)sig_len))
         return BW_OAUTH_SIGNATURE;
-    if ((r = segment_json(t + dot[0] + 1, dot[1] - dot[0] - 1, scratch, pl)) != BW_OAUTH_OK)
-        return r;
     return check_claims(*pl, p, now, c);
 }
 
