@@ -195,7 +195,8 @@ static enum bw_oauth_result check_times(const json_t *pl, time_t now, long leewa
         return BW_OAUTH_NOT_YET_VALID;
     if (iat && (!numeric_date(iat, &t) || t > (double)now + (double)leeway))
         return BW_OAUTH_NOT_YET_VALID;
-    *exp = (int64_t)e;
+    /* A double past int64's range cannot be converted (undefined behaviour): clamp. */
+    *exp = e >= 9.2e18 ? INT64_MAX : (int64_t)e;
     return BW_OAUTH_OK;
 }
 

@@ -97,6 +97,13 @@ static void valid_tokens_pass(void **state) {
                                   "\"exp\":1800000300,\"sub\":\"alice\",\"org\":\"acme\","
                                   "\"scp\":[\"tools\",\"mcp\"]}"),
                      BW_OAUTH_OK);
+    /* an exp far past int64's range is clamped, not converted */
+    tok = make_token(ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"e1\"}",
+                     "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1e300,"
+                     "\"sub\":\"alice\",\"org\":\"acme\",\"scope\":\"mcp tools\"}");
+    assert_int_equal(check_with(keys, tok, &c), BW_OAUTH_OK);
+    assert_true(c.exp == INT64_MAX);
+    free(tok);
     /* within the leeway */
     assert_int_equal(signed_check(ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"e1\"}",
                                   "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1799999950,"
