@@ -42,6 +42,7 @@ struct bw_oauth {
     int thread_started;
     pthread_t thread;
     _Atomic uint64_t fetches;
+    atomic_int abort_fetch; /* set by bw_oauth_free: the fetch in progress gives up */
 };
 
 static bw_err load_file(struct bw_oauth *o, const char *path, char *why, size_t why_size) {
@@ -106,6 +107,16 @@ static int sink(void *ctx, const char *data, size_t len) {
     return bw_buf_append(ctx, data, len) == BW_OK ? 0 : 1;
 }
 
+/* libcurl progress callback: a non-zero return aborts the transfer, so SIGTERM does not wait
+ * for a slow IdP up to the total timeout. */
+static int fetch_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return atomic_load(&((struct bw_oauth *)arg)->abort_fetch);
+}
+
 /* One GET of the JWKS through the egress guard; on success swaps the key set in. */
 static void fetch_once(struct bw_oauth *o) {
     struct bw_egress_target target;
@@ -120,7 +131,10 @@ static void fetch_once(struct bw_oauth *o) {
     struct bw_egress_limits lim = {FETCH_CONNECT_MS, FETCH_TIMEOUT_MS, BW_OAUTH_JWKS_MAX_BYTES};
     if (!easy ||
         bw_egress_check_url_static(o->policy, o->jwks_url, &target, why, sizeof why) != BW_OK ||
-        bw_egress_curl_apply(easy, o->policy, &target, &lim, sink, &body, &conn) != BW_OK) {
+        bw_egress_curl_apply(easy, o->policy, &target, &lim, sink, &body, &conn) != BW_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, fetch_progress) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, o) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK) {
         bw_log(BW_LOG_WARN, "mcp.oauth: JWKS fetch refused: %s", why[0] ? why : "setup failed");
         goto out;
     }
@@ -200,6 +214,7 @@ void bw_oauth_free(struct bw_oauth *o) {
     if (!o)
         return;
     if (o->thread_started) {
+        atomic_store(&o->abort_fetch, 1);
         pthread_mutex_lock(&o->mu);
         o->stopping = 1;
         pthread_cond_signal(&o->cond);

@@ -19,7 +19,7 @@ const scope = new Scope();
 let jwksServer;
 let jwksPort;
 let issuer;
-const hits = { '/gw/jwks': 0, '/tool/jwks': 0 };
+const hits = { '/gw/jwks': 0, '/tool/jwks': 0, '/slow/jwks': 0 };
 const k1 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const k2 = crypto.generateKeyPairSync('ed25519');
 const jwk = (k, kid, alg) => ({ ...k.publicKey.export({ format: 'jwk' }), kid, alg, use: 'sig' });
@@ -81,6 +81,7 @@ before(async () => {
             return;
         }
         hits[req.url] += 1;
+        if (req.url === '/slow/jwks') return; // never answers (a stuck IdP)
         // The first answer has k1 only; later ones add k2 (a key rotation at the IdP).
         const keys = [jwk(k1, 'k1', 'ES256')];
         if (hits[req.url] > 1) keys.push(jwk(k2, 'k2', 'EdDSA'));
@@ -174,4 +175,18 @@ test('tokens verified against the fetched keys; a kid flood costs at most the bo
     const fetches = Number(lines[11]);
     assert.ok(fetches >= 2 && fetches <= 3, `fetches ${fetches}`);
     assert.equal(hits['/tool/jwks'], fetches);
+});
+
+test('stopping does not wait for a stuck key server', async () => {
+    const data = await initData(scope);
+    const cfg = path.join(data.dir, 'slow.yaml');
+    await fsp.writeFile(cfg, `listen: 127.0.0.1:0\n${yaml('/slow/jwks', [`127.0.0.1:${jwksPort}`, '127.0.0.1:9'])}`);
+    const good = sign(k1, { alg: 'ES256', kid: 'k1' }, claims());
+    const t0 = Date.now();
+    // the fetch hangs: tokens get no_keys (503), never a wait on the network
+    const { lines } = await driver(cfg, ['sleep 300', `verify everything ${good}`, 'fetches']);
+    assert.deepEqual(lines, ['slept', 'no_keys', '1']);
+    assert.equal(hits['/slow/jwks'], 1);
+    // the driver's exit joined the refresher well before the 10 s fetch timeout
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
 });
