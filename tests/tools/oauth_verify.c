@@ -52,20 +52,37 @@ static const char *flood(struct bw_oauth *o, const char *server, long n) {
     return last;
 }
 
+/* The next space-separated word of *p (NULL at the end); ends it with a NUL. */
+static const char *word(char **p) {
+    while (**p == ' ')
+        (*p)++;
+    if (!**p)
+        return NULL;
+    char *start = *p;
+    while (**p && **p != ' ')
+        (*p)++;
+    if (**p)
+        *(*p)++ = 0;
+    return start;
+}
+
+static long num(const char *s) {
+    return s ? strtol(s, NULL, 10) : 0;
+}
+
 static void run(struct bw_oauth *o) {
     char line[16384];
     while (fgets(line, sizeof line, stdin)) {
-        char *save = NULL;
-        const char *cmd = strtok_r(line, " \n", &save);
-        const char *a1 = strtok_r(NULL, " \n", &save), *a2 = strtok_r(NULL, " \n", &save);
-        const char *a3 = strtok_r(NULL, " \n", &save);
+        line[strcspn(line, "\n")] = 0;
+        char *p = line;
+        const char *cmd = word(&p), *a1 = word(&p), *a2 = word(&p), *a3 = word(&p);
         if (!cmd)
             continue;
         if (strcmp(cmd, "verify") == 0 && a2) {
             printf("%s\n", verify(o, a1, a2));
         } else if (strcmp(cmd, "wait_keys") == 0 && a3) {
             const char *r = "no_keys";
-            for (long waited = 0; waited <= atol(a3); waited += 20) {
+            for (long waited = 0; waited <= num(a3); waited += 20) {
                 r = verify(o, a1, a2);
                 if (strcmp(r, "no_keys") != 0)
                     break;
@@ -73,9 +90,9 @@ static void run(struct bw_oauth *o) {
             }
             printf("%s\n", r);
         } else if (strcmp(cmd, "flood") == 0 && a2) {
-            printf("%s\n", flood(o, a1, atol(a2)));
+            printf("%s\n", flood(o, a1, num(a2)));
         } else if (strcmp(cmd, "sleep") == 0 && a1) {
-            sleep_ms(atol(a1));
+            sleep_ms(num(a1));
             printf("slept\n");
         } else if (strcmp(cmd, "fetches") == 0) {
             printf("%llu\n", (unsigned long long)bw_oauth_fetch_count(o));

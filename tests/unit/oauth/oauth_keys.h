@@ -25,7 +25,7 @@ static char *b64u(const void *p, size_t n) {
 static EVP_PKEY *gen_key(const char *type, const char *param) {
     EVP_PKEY *k = NULL;
     if (strcmp(type, "RSA") == 0)
-        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)atoi(param));
+        k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)strtoul(param, NULL, 10));
     else if (strcmp(type, "EC") == 0)
         k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", param);
     else
