@@ -41,6 +41,9 @@ void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Cache-Control", "max-age=300");
+    /* Browser-based MCP clients discover the authorization server cross-origin; the document
+     * is public and no credentials are involved, so any origin may read it. */
+    evhttp_add_header(h, "Access-Control-Allow-Origin", "*");
     bw_http_reply_json(req, 200, doc, len);
     free(doc);
 }

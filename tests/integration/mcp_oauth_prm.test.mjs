@@ -103,6 +103,7 @@ test('PRM served per configured server; JWKS fetched through the egress guard', 
     const r = await request(gw.port, { path: '/.well-known/oauth-protected-resource/mcp/everything' });
     assert.equal(r.status, 200, r.text);
     assert.match(r.headers['content-type'], /application\/json/);
+    assert.equal(r.headers['access-control-allow-origin'], '*');
     assert.deepEqual(r.json, {
         resource: `${PUBLIC}/mcp/everything`,
         authorization_servers: [issuer],

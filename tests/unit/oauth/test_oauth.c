@@ -5,8 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
+#include "config/config.h"
 #include "oauth/oauth.h"
 #include "oauth_keys.h"
 
@@ -379,13 +381,59 @@ static void jwks_rules(void **state) {
     assert_false(bw_oauth_jwks_has_kid(keys, "h1"));
 }
 
+/* The configured service with a jwks_file: loaded at bw_oauth_new, the audience per server,
+ * no refresher thread; an oversized or invalid file stops the start. */
+static void service_with_file(void **state) {
+    (void)state;
+    char dir[] = "/tmp/bw-oauth-XXXXXX", path[256], yaml[1024], err[300], why[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/jwks.json", dir);
+    char *jwk = jwk_of(ed, "d1", "");
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"keys\":[%s]}", jwk);
+    fclose(f);
+    free(jwk);
+    snprintf(yaml, sizeof yaml,
+             "mcp:\n  oauth:\n    issuer: " ISS "\n    public_url: https://gw.example.com\n"
+             "    jwks_file: %s\n    scopes: [mcp]\n", path);
+    struct bw_config c;
+    assert_int_equal(bw_config_parse(yaml, strlen(yaml), "t.yaml", &c, err, sizeof err), BW_OK);
+    struct bw_oauth *o = NULL;
+    assert_int_equal(bw_oauth_new(&c, &o, why, sizeof why), BW_OK);
+    assert_int_equal(bw_oauth_start(o), BW_OK);
+    char *tok = make_token(ed, "EdDSA", "{\"alg\":\"EdDSA\",\"kid\":\"d1\"}",
+                           "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":4000000000,"
+                           "\"sub\":\"alice\",\"org\":\"acme\",\"scope\":\"mcp\"}");
+    struct bw_oauth_claims cl;
+    assert_int_equal(bw_oauth_verify(o, "everything", tok, strlen(tok), &cl), BW_OAUTH_OK);
+    assert_string_equal(cl.org, "acme");
+    /* the same token for another server of this gateway (RFC 8707) */
+    assert_int_equal(bw_oauth_verify(o, "other", tok, strlen(tok), &cl), BW_OAUTH_AUDIENCE);
+    assert_int_equal(bw_oauth_fetch_count(o), 0);
+    free(tok);
+    bw_oauth_free(o);
+    f = fopen(path, "w");
+    for (int i = 0; i < BW_OAUTH_JWKS_MAX_BYTES / 8 + 1; i++)
+        fputs("        ", f);
+    fclose(f);
+    assert_int_not_equal(bw_oauth_new(&c, &o, why, sizeof why), BW_OK);
+    f = fopen(path, "w");
+    fputs("{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AA\",\"d\":\"AA\"}]}", f);
+    fclose(f);
+    assert_int_equal(bw_oauth_new(&c, &o, why, sizeof why), BW_E_INVALID);
+    assert_non_null(strstr(why, "private"));
+    unlink(path);
+    rmdir(dir);
+    bw_config_cleanup(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_tokens_pass), cmocka_unit_test(alg_attacks),
         cmocka_unit_test(kid_rules),         cmocka_unit_test(claim_checks),
         cmocka_unit_test(header_attacks),    cmocka_unit_test(encoding_attacks),
         cmocka_unit_test(signature_attacks), cmocka_unit_test(size_limits),
-        cmocka_unit_test(jwks_rules),
+        cmocka_unit_test(jwks_rules),        cmocka_unit_test(service_with_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
