@@ -214,6 +214,8 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
                        char *err, size_t err_size) BW_MUST_CHECK;
 
 void bw_config_cleanup(struct bw_config *c);
+/* 1 if s is a valid MCP server name: ^[a-z0-9][a-z0-9_-]{0,62}$ (config_mcp.c). */
+int bw_config_mcp_name_ok(const char *s);
 /* The mcp.servers entry named `name` (exact), or NULL. */
 const struct bw_mcp_server_config *bw_config_mcp_server(const struct bw_config *c,
                                                         const char *name);

@@ -9,7 +9,7 @@
 #include "egress/egress.h"
 
 /* ^[a-z0-9][a-z0-9_-]{0,62}$: a URL path segment that needs no escaping. */
-static int server_name_ok(const char *s) {
+int bw_config_mcp_name_ok(const char *s) {
     size_t n = strlen(s);
     if (n < 1 || n > 63)
         return 0;
@@ -36,7 +36,7 @@ static bw_err server_field(struct walk *w, const char *key, const yaml_node_t *v
     struct bw_mcp_server_config *s = &w->c->mcp_servers[w->c->n_mcp_servers];
     if (strcmp(key, "name") == 0) {
         BW_TRY(bw_cfg_str(w, v, "mcp.servers.name", s->name, sizeof s->name));
-        if (!server_name_ok(s->name))
+        if (!bw_config_mcp_name_ok(s->name))
             return bw_cfg_fail(w, v, "mcp.servers.name: expected ^[a-z0-9][a-z0-9_-]{0,62}$");
         return BW_OK;
     }

@@ -60,6 +60,15 @@ static void full_section(void **state) {
     assert_string_equal(c.mcp_servers[1].credential, "vault:mcp-remote");
     assert_non_null(bw_config_mcp_server(&c, "remote_1"));
     assert_null(bw_config_mcp_server(&c, "remote"));
+    assert_true(bw_config_mcp_name_ok("a") && bw_config_mcp_name_ok("0-x_y"));
+    char longest[64];
+    memset(longest, 'a', 63);
+    longest[63] = 0;
+    assert_true(bw_config_mcp_name_ok(longest));
+    longest[62] = 'A';
+    assert_false(bw_config_mcp_name_ok(longest) || bw_config_mcp_name_ok("") ||
+                 bw_config_mcp_name_ok("_a") || bw_config_mcp_name_ok("a.b") ||
+                 bw_config_mcp_name_ok("a b") || bw_config_mcp_name_ok("a/.."));
     assert_int_equal(c.mcp_pin_approve, 1);
     assert_int_equal(c.mcp_calls_per_minute, 30);
     assert_int_equal(c.mcp_oauth, 1);
