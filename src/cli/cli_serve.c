@@ -20,6 +20,7 @@
 #include "connect/outbox.h"
 #include "egress/egress.h"
 #include "metrics/metrics_service.h"
+#include "oauth/oauth.h"
 #include "otel/otel.h"
 #include "evidence/db_policies.h"
 #include "http/reqlog.h"
@@ -383,6 +384,17 @@ static int setup_transport(struct serve_state *st) {
     return 0;
 }
 
+/* mcp.oauth: the key set is loaded (jwks_file) or its refresher started (jwks_url) before the
+ * gateway listens; a JWKS URL the egress guard refuses stops the start. */
+static int start_mcp_oauth(struct serve_state *st) {
+    char why[256];
+    if (bw_oauth_new(&st->cfg, &st->gw.oauth, why, sizeof why) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "mcp.oauth: %s", why);
+    if (bw_oauth_start(st->gw.oauth) != BW_OK)
+        return bw_cli_fail(&bw_cmd_serve, "mcp.oauth: cannot start the JWKS refresher");
+    return 0;
+}
+
 static int setup(const struct serve_args *a, struct serve_state *st) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
     char path[4096], err[600];
@@ -466,12 +478,16 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     st->gw.ledger = st->ledger;
     st->gw.pepper = st->pepper;
     st->gw.upstream_auth = st->upstream_auth;
+    if (st->cfg.mcp_oauth && (rc = start_mcp_oauth(st)) != 0)
+        return rc;
     return 0;
 }
 
 static void teardown(struct serve_state *st) {
     bw_health_stop(); /* first: it borrows the ledger */
     bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
+    bw_oauth_free(st->gw.oauth); /* after the workers: joins the JWKS refresher */
+    st->gw.oauth = NULL;
     bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */
     st->gw.otel = NULL;
     bw_readiness_stop(st->gw.readiness); /* first: it reads the ledger and the policy */

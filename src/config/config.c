@@ -79,9 +79,6 @@ void bw_config_defaults(struct bw_config *c) {
 }
 
 void bw_config_cleanup(struct bw_config *c) {
-    free(c->mcp_servers); /* mcp: (config_mcp.c) */
-    c->mcp_servers = NULL;
-    c->n_mcp_servers = 0;
     for (size_t i = 0; i < c->n_orgs; i++) {
         for (size_t j = 0; j < c->orgs[i].n_allowed_models; j++)
             free(c->orgs[i].allowed_models[j]);
@@ -115,6 +112,7 @@ void bw_config_cleanup(struct bw_config *c) {
     free(c->egress_allow);
     c->egress_allow = NULL;
     c->n_egress_allow = 0;
+    bw_cfg_mcp_cleanup(c);
 }
 
 const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const char *org) {
@@ -666,8 +664,6 @@ static bw_err outbox_field(struct walk *w, const char *key, const yaml_node_t *v
 
 static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
     long n = 0;
-    if (strcmp(key, "mcp") == 0)
-        return bw_cfg_each_pair(w, v, "mcp", bw_cfg_mcp_field); /* config_mcp.c */
     if (strcmp(key, "listen") == 0)
         return listen_field(w, v);
     if (strcmp(key, "workers") == 0) {
@@ -716,6 +712,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_tls_field(w, key, v);
     if (strcmp(key, "metrics") == 0 || strcmp(key, "otel") == 0)
         return bw_cfg_metrics_section(w, key, v); /* config_metrics.c */
+    if (strcmp(key, "mcp") == 0)
+        return bw_cfg_mcp_section(w, v); /* config_mcp.c */
     return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 
@@ -765,6 +763,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
     BW_GOTO(bw_cfg_each_pair(&w, root, "configuration", top_field));
     BW_GOTO(check_spend(&w, root));
     BW_GOTO(bw_cfg_tls_check(&w, root));
+    BW_GOTO(bw_cfg_mcp_check(&w, root));
     bw_sha256(text, len, c->sha256);
 out:
     if (have_doc)

@@ -63,11 +63,13 @@ struct bw_plan_config {
 #define BW_CONFIG_MAX_PLANS 64
 #define BW_CONFIG_MAX_AGENTS 256
 
-/* One operator-configured upstream MCP server (mcp.servers[], config_mcp.c). */
-#define BW_MCP_SERVER_NAME_MAX 64
+/* mcp.servers entries (config_mcp.c). */
+#define BW_MCP_SERVERS_MAX 64
+#define BW_MCP_URL_MAX 2048
 struct bw_mcp_server_config {
-    char name[BW_MCP_SERVER_NAME_MAX + 1]; /* the /mcp/{server} segment: [A-Za-z0-9_.-]{1,64} */
-    char url[1024];                        /* http:// or https://, no credentials */
+    char name[64];                /* ^[a-z0-9][a-z0-9_-]{0,62}$: the {server} path segment */
+    char url[BW_MCP_URL_MAX];     /* http(s); checked by the egress guard at load (static) */
+    char credential[256];         /* a vault reference as written; "" = none */
 };
 
 struct bw_config {
@@ -175,9 +177,26 @@ struct bw_config {
     long otel_queue_max;       /* spans waiting; default 2048 */
     char otel_headers_env[128]; /* env var with "Name=value,..." headers (a collector token) */
 
-    /* mcp: (config_mcp.c; docs/MCP.md "Gateway"). TEMPORARY minimal reader: servers only. */
-    struct bw_mcp_server_config *mcp_servers; /* n_mcp_servers entries, owned */
+    /* mcp: (config_mcp.c; docs/CONFIG.md "mcp"). Defaults are filled after the walk. */
+    struct bw_mcp_server_config *mcp_servers; /* mcp.servers, heap (n_mcp_servers entries) */
     size_t n_mcp_servers;
+    int mcp_pin_approve;             /* mcp.pin: approve (1) or auto (0, default) */
+    long mcp_calls_per_minute;       /* per principal and tool; default 60 */
+    long mcp_result_max_bytes;       /* one result; default 1 MiB */
+    long mcp_call_timeout_ms;        /* one upstream call; default 60000 */
+    long mcp_max_sessions_per_key;   /* concurrent sessions; default 16 */
+    int mcp_oauth;                   /* 1: mcp.oauth is configured */
+    char mcp_oauth_issuer[512];      /* exact `iss`; https (http: loopback only) */
+    char mcp_oauth_public_url[512];  /* this gateway's public base URL (PRM `resource`) */
+    char mcp_oauth_jwks_url[BW_MCP_URL_MAX]; /* fetched through the egress guard */
+    char mcp_oauth_jwks_file[4096];  /* or a local JWKS (resolved against the config's folder) */
+    char mcp_oauth_audience[512];    /* "" = per server: public_url + "/mcp/" + name (RFC 8707) */
+    char mcp_oauth_scopes[512];      /* required scopes, space-separated ("" = none) */
+    char mcp_oauth_org_claim[64];    /* default "org" */
+    char mcp_oauth_principal_claim[64]; /* default "sub" */
+    long mcp_oauth_leeway_s;         /* exp/nbf/iat clock skew; default 60 */
+    long mcp_oauth_jwks_ttl_s;       /* JWKS cache lifetime; default 300 */
+    long mcp_oauth_jwks_min_refetch_s; /* unknown-kid refetch at most this often; default 30 */
 
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
@@ -195,6 +214,11 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
                        char *err, size_t err_size) BW_MUST_CHECK;
 
 void bw_config_cleanup(struct bw_config *c);
+/* 1 if s is a valid MCP server name: ^[a-z0-9][a-z0-9_-]{0,62}$ (config_mcp.c). */
+int bw_config_mcp_name_ok(const char *s);
+/* The mcp.servers entry named `name` (exact), or NULL. */
+const struct bw_mcp_server_config *bw_config_mcp_server(const struct bw_config *c,
+                                                        const char *name);
 
 /* The org named `name`, or NULL. */
 const struct bw_org_config *bw_config_org(const struct bw_config *c, const char *name);

@@ -51,7 +51,10 @@ bw_err bw_cfg_tls_field(struct walk *w, const char *key, const yaml_node_t *v);
 bw_err bw_cfg_tls_check(struct walk *w, const yaml_node_t *root);
 /* config_metrics.c: the `metrics:` and `otel:` sections (key is which). */
 bw_err bw_cfg_metrics_section(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;
-/* config_mcp.c: the `mcp:` section. */
-bw_err bw_cfg_mcp_field(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;
+/* config_mcp.c: the `mcp:` section (servers, pin, limits, oauth); the check after the walk
+ * (egress.allow may come later in the file) fills defaults and judges URLs; cleanup frees. */
+bw_err bw_cfg_mcp_section(struct walk *w, const yaml_node_t *v) BW_MUST_CHECK;
+bw_err bw_cfg_mcp_check(struct walk *w, const yaml_node_t *root) BW_MUST_CHECK;
+void bw_cfg_mcp_cleanup(struct bw_config *c);
 
 #endif

@@ -29,7 +29,7 @@ static void reply_http(struct evhttp_request *req, int status, const char *code,
 /* "/mcp/NAME" with NAME a configured server; anything after it (another segment) is unknown. */
 static int server_of(struct bw_gw_worker *w, const char *path, struct bw_mcp_server *out) {
     const char *name = path + 5; /* after "/mcp/" */
-    if (!*name || strchr(name, '/') || strlen(name) > BW_MCP_SERVER_NAME_MAX)
+    if (!bw_config_mcp_name_ok(name)) /* the config's own rule: no '/', bounded length */
         return 0;
     return bw_mcp_servers_from_config(w->gw->cfg, name, out);
 }

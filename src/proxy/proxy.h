@@ -40,6 +40,7 @@ struct bw_gateway {
     atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
     struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
     struct bw_readiness *readiness; /* security readiness (posture/readiness.h); NULL = none */
+    struct bw_oauth *oauth; /* MCP OAuth resource server (oauth/oauth.h); NULL = mcp.oauth off */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
@@ -52,6 +53,7 @@ struct bw_connect_env;
 struct bw_outbox;
 struct bw_org_policies;
 struct bw_readiness;
+struct bw_oauth;
 
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */
 void bw_gateway_policy_init(struct bw_gateway *gw);

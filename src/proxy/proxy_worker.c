@@ -22,6 +22,7 @@
 #define WIDGET_CACHE_SLOTS 1024
 
 void bw_call_begin(struct bw_gw_worker *w, struct evhttp_request *req, enum bw_route route);
+void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) {
     size_t n = strlen(base);
@@ -165,6 +166,11 @@ static void handle(void *ctx, struct evhttp_request *req) {
         bw_reqlog_set_route(req, "healthz");
         static const char ok[] = "{\"status\":\"ok\"}";
         bw_http_reply_json(req, 200, ok, sizeof ok - 1);
+        return;
+    }
+    if (strncmp(path, "/.well-known/oauth-protected-resource/", 38) == 0) { /* proxy_prm.c */
+        bw_reqlog_set_route(req, "mcp_prm");
+        bw_mcp_prm_handle(w, req, path);
         return;
     }
     if (strcmp(path, "/readyz") == 0 && method == EVHTTP_REQ_GET) {

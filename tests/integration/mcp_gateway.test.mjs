@@ -125,6 +125,8 @@ before(async () => {
     const data = await initData(scope);
     await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
     const yaml = `policy: policy.yaml
+egress:
+  allow: ["127.0.0.1:${server.address().port}"]   # a private address: the operator allows it
 mcp:
   servers:
     - name: crafted

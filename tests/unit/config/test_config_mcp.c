@@ -1,39 +1,101 @@
-/* Unit tests: the temporary minimal `mcp:` config section (config_mcp.c). */
+/* Unit tests: the `mcp:` config section (config_mcp.c), and the OAuth metadata built from it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "oauth/oauth.h"
 
 static bw_err parse(const char *text, struct bw_config *c, char *err) {
     return bw_config_parse(text, strlen(text), "test.yaml", c, err, 300);
 }
 
-static void absent_is_empty(void **state) {
+static const char oauth_ok[] = "mcp:\n"
+                               "  servers:\n"
+                               "    - name: everything\n"
+                               "      url: http://127.0.0.1:3001/mcp\n"
+                               "    - name: remote_1\n"
+                               "      url: https://mcp.example.com/mcp\n"
+                               "      credential: vault:mcp-remote\n"
+                               "  pin: approve\n"
+                               "  calls_per_minute: 30\n"
+                               "  oauth:\n"
+                               "    issuer: https://idp.example.com\n"
+                               "    public_url: https://gw.example.com/\n"
+                               "    jwks_url: https://idp.example.com/jwks\n"
+                               "    scopes: [mcp, tools]\n"
+                               "egress:\n"
+                               "  allow: [127.0.0.1/32]\n";
+
+static void defaults(void **state) {
     (void)state;
     struct bw_config c;
     char err[300] = "";
     assert_int_equal(parse("listen: 127.0.0.1:80\n", &c, err), BW_OK);
     assert_int_equal(c.n_mcp_servers, 0);
+    assert_int_equal(c.mcp_oauth, 0);
+    assert_int_equal(c.mcp_pin_approve, 0);
+    assert_int_equal(c.mcp_calls_per_minute, 60);
+    assert_int_equal(c.mcp_result_max_bytes, 1 << 20);
+    assert_int_equal(c.mcp_call_timeout_ms, 60000);
+    assert_int_equal(c.mcp_max_sessions_per_key, 16);
+    assert_string_equal(c.mcp_oauth_org_claim, "org");
+    assert_string_equal(c.mcp_oauth_principal_claim, "sub");
+    assert_int_equal(c.mcp_oauth_leeway_s, 60);
     bw_config_cleanup(&c);
 }
 
-static void servers(void **state) {
+static void full_section(void **state) {
     (void)state;
     struct bw_config c;
     char err[300] = "";
-    assert_int_equal(parse("listen: 127.0.0.1:80\nmcp:\n  servers:\n"
-                           "    - {name: everything, url: 'http://127.0.0.1:3001/mcp'}\n"
-                           "    - name: b.2_x-y\n      url: https://mcp.example.com/\n",
-                           &c, err),
-                     BW_OK);
+    assert_int_equal(parse(oauth_ok, &c, err), BW_OK);
     assert_int_equal(c.n_mcp_servers, 2);
     assert_string_equal(c.mcp_servers[0].name, "everything");
-    assert_string_equal(c.mcp_servers[0].url, "http://127.0.0.1:3001/mcp");
-    assert_string_equal(c.mcp_servers[1].name, "b.2_x-y");
+    assert_string_equal(c.mcp_servers[1].credential, "vault:mcp-remote");
+    assert_non_null(bw_config_mcp_server(&c, "remote_1"));
+    assert_null(bw_config_mcp_server(&c, "remote"));
+    assert_true(bw_config_mcp_name_ok("a") && bw_config_mcp_name_ok("0-x_y"));
+    char longest[64];
+    memset(longest, 'a', 63);
+    longest[63] = 0;
+    assert_true(bw_config_mcp_name_ok(longest));
+    longest[62] = 'A';
+    assert_false(bw_config_mcp_name_ok(longest) || bw_config_mcp_name_ok("") ||
+                 bw_config_mcp_name_ok("_a") || bw_config_mcp_name_ok("a.b") ||
+                 bw_config_mcp_name_ok("a b") || bw_config_mcp_name_ok("a/.."));
+    assert_int_equal(c.mcp_pin_approve, 1);
+    assert_int_equal(c.mcp_calls_per_minute, 30);
+    assert_int_equal(c.mcp_oauth, 1);
+    assert_string_equal(c.mcp_oauth_public_url, "https://gw.example.com"); /* slash dropped */
+    assert_string_equal(c.mcp_oauth_scopes, "mcp tools");
+
+    char *prm = NULL;
+    size_t n = 0;
+    assert_int_equal(bw_oauth_prm_json(&c, "everything", &prm, &n), BW_OK);
+    assert_string_equal(prm, "{\"authorization_servers\":[\"https://idp.example.com\"],"
+                             "\"bearer_methods_supported\":[\"header\"],"
+                             "\"resource\":\"https://gw.example.com/mcp/everything\","
+                             "\"scopes_supported\":[\"mcp\",\"tools\"]}");
+    free(prm);
+    char h[512];
+    assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_OK, h, sizeof h), BW_OK);
+    assert_string_equal(h, "Bearer resource_metadata=\"https://gw.example.com/.well-known/"
+                           "oauth-protected-resource/mcp/everything\", scope=\"mcp tools\"");
+    assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_INSUFFICIENT_SCOPE, h,
+                                               sizeof h),
+                     BW_OK);
+    assert_non_null(strstr(h, "Bearer error=\"insufficient_scope\", resource_metadata="));
+    assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_EXPIRED, h, sizeof h),
+                     BW_OK);
+    assert_non_null(strstr(h, "Bearer error=\"invalid_token\", resource_metadata="));
+    assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_EXPIRED, h, 20),
+                     BW_E_TOO_LARGE);
     bw_config_cleanup(&c);
 }
 
@@ -41,31 +103,98 @@ static void refused(void **state) {
     (void)state;
     struct bw_config c;
     char err[300] = "";
-    static const char *const bad[] = {
-        "mcp:\n  servers: x\n",
-        "mcp:\n  other: 1\n",
-        "mcp:\n  servers:\n    - {name: a}\n",
-        "mcp:\n  servers:\n    - {url: 'http://h/'}\n",
-        "mcp:\n  servers:\n    - {name: 'a/b', url: 'http://h/'}\n",
-        "mcp:\n  servers:\n    - {name: '', url: 'http://h/'}\n",
-        "mcp:\n  servers:\n    - {name: a, url: 'ftp://h/'}\n",
-        "mcp:\n  servers:\n    - {name: a, url: 'http://user:secret@h/'}\n",
-        "mcp:\n  servers:\n    - {name: a, url: 'http://h/ x'}\n",
-        "mcp:\n  servers:\n    - {name: a, url: 'http://h/', credential: x}\n",
-        "mcp:\n  servers:\n    - {name: a, url: 'http://h/'}\n    - {name: a, url: 'http://i/'}\n",
+    static const struct {
+        const char *text;
+        const char *msg;
+    } bad[] = {
+        {"mcp:\n  server: []\n", "test.yaml:2: mcp: unknown key 'server'"},
+        {"mcp:\n  servers:\n    - name: Bad\n      url: https://a.example.com/\n",
+         "test.yaml:3: mcp.servers.name"},
+        {"mcp:\n  servers:\n    - name: -x\n      url: https://a.example.com/\n", "name"},
+        {"mcp:\n  servers:\n    - name: a/b\n      url: https://a.example.com/\n", "name"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "    - name: a\n      url: https://b.example.com/\n",
+         "test.yaml:5: mcp.servers: name 'a' given twice"},
+        {"mcp:\n  servers:\n    - name: a\n", "needs name and url"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n      x: 1\n",
+         "test.yaml:5: mcp.servers: unknown key 'x'"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      url: https://b.example.com/\n",
+         "duplicate"},
+        {"mcp:\n  servers:\n    - name: a\n      url: ftp://a.example.com/\n",
+         "test.yaml:4: mcp.servers.url"},
+        {"mcp:\n  servers:\n    - name: a\n      url: http://a.example.com/\n", "https required"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://u:p@a.example.com/\n", "credentials"},
+        /* loopback without egress.allow: the guard refuses it at load */
+        {"mcp:\n  servers:\n    - name: a\n      url: http://127.0.0.1:3001/mcp\n",
+         "test.yaml:4: mcp.servers.url: refused by the egress guard"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://169.254.169.254/\n", "egress"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      credential: \"a b\"\n",
+         "credential"},
+        {"mcp:\n  pin: maybe\n", "mcp.pin"},
+        {"mcp:\n  calls_per_minute: 0\n", "calls_per_minute"},
+        {"mcp:\n  result_max_bytes: 10\n", "result_max_bytes"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n",
+         "exactly one of jwks_url and jwks_file"},
+        {"mcp:\n  oauth:\n    issuer: http://idp.example.com\n    public_url: https://g.example.com\n"
+         "    jwks_url: https://idp.example.com/j\n",
+         "test.yaml:3: mcp.oauth.issuer: https required"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com/?x=1\n    public_url: https://g.example.com\n"
+         "    jwks_url: https://i.example.com/j\n",
+         "mcp.oauth.issuer: no userinfo"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n"
+         "    jwks_url: https://i.example.com/j\n",
+         "issuer and public_url are required"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n"
+         "    jwks_url: https://10.0.0.5/jwks\n",
+         "test.yaml:5: mcp.oauth.jwks_url: refused by the egress guard"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n"
+         "    jwks_url: https://i.example.com/j\n    jwks_file: k.json\n",
+         "exactly one"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    scopes: mcp\n", "scopes"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    scopes: [\"a\\\"b\"]\n", "scope token"},
+        {"mcp:\n  oauth:\n    org_claim: \"a b\"\n", "org_claim"},
+        {"mcp:\n  oauth:\n    leeway_s: 0\n", "leeway_s"},
+        {"mcp:\n  oauth:\n    audiences: x\n", "mcp.oauth: unknown key 'audiences'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(parse(bad[i], &c, err), BW_E_INVALID);
-        assert_non_null(strstr(err, "mcp"));
-        assert_null(strstr(err, "secret")); /* a URL's password is never echoed */
+        err[0] = 0;
+        if (parse(bad[i].text, &c, err) != BW_E_INVALID || !strstr(err, bad[i].msg))
+            fail_msg("case %zu: '%s' does not contain '%s'", i, err, bad[i].msg);
     }
+}
+
+static void http_allowed_for_loopback_and_allowlist(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("mcp:\n  servers:\n    - name: a\n      url: http://10.1.2.3:8000/mcp\n"
+                           "egress:\n  allow: [10.0.0.0/8]\n",
+                           &c, err),
+                     BW_OK);
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("mcp:\n  servers:\n    - name: a\n      url: http://mcp.internal:8000/\n"
+                           "egress:\n  allow: [\"mcp.internal:8000\"]\n",
+                           &c, err),
+                     BW_OK);
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("mcp:\n  oauth:\n    issuer: http://127.0.0.1:9000\n"
+                           "    public_url: http://127.0.0.1:8080\n"
+                           "    jwks_url: http://127.0.0.1:9000/jwks\n"
+                           "egress:\n  allow: [127.0.0.1/32]\n",
+                           &c, err),
+                     BW_OK);
+    assert_string_equal(c.mcp_oauth_issuer, "http://127.0.0.1:9000");
+    bw_config_cleanup(&c);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(absent_is_empty),
-        cmocka_unit_test(servers),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(full_section),
         cmocka_unit_test(refused),
+        cmocka_unit_test(http_allowed_for_loopback_and_allowlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
