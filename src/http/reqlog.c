@@ -3,8 +3,8 @@
 #include "metrics/metrics.h"
 
 #include <event2/http.h>
-#include <jansson.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,29 +309,41 @@ static const char *checked(enum field_kind k, const char *s, size_t max) {
     return field_ok(k, s, max) ? s : NULL;
 }
 
-static json_t *str_or_null(const char *s) {
-    return s ? json_string(s) : json_null();
+/* Appends to out at *at; 0, or -1 when it does not fit (the line is then not written). */
+static int put(char *out, size_t out_size, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int put(char *out, size_t out_size, size_t *at, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *at, out_size - *at, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= out_size - *at)
+        return -1;
+    *at += (size_t)n;
+    return 0;
 }
 
+/* Written directly, not through a JSON library: every string value passed field_ok's narrow
+ * character set (no quote, backslash or control character), so none needs escaping, and a
+ * request's line costs no allocation. */
 static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[], char *time,
                           char *out, size_t out_size) {
     static const char *const names[] = {"request_id", "method",      "route",
                                         "org",        "agent",       "key_id",
                                         "decision",   "reason_code", "receipt_id"};
-    json_t *o = json_object();
-    if (!o)
+    size_t at = 0;
+    if (put(out, out_size, &at, "{\"time\":\"%s\",\"type\":\"request\"", time) != 0)
         return 0;
-    json_object_set_new(o, "time", json_string(time));
-    json_object_set_new(o, "type", json_string("request"));
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        json_object_set_new(o, names[i], str_or_null(v[i]));
-    json_object_set_new(o, "status", json_integer(f->http_status));
-    json_object_set_new(o, "upstream_status",
-                        f->upstream_status ? json_integer(f->upstream_status) : json_null());
-    json_object_set_new(o, "latency_ms", json_real((double)(f->latency_us / 100) / 10.0));
-    size_t n = json_dumpb(o, out, out_size, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return n < out_size ? n : 0;
+        if ((v[i] ? put(out, out_size, &at, ",\"%s\":\"%s\"", names[i], v[i])
+                  : put(out, out_size, &at, ",\"%s\":null", names[i])) != 0)
+            return 0;
+    if (put(out, out_size, &at, ",\"status\":%d", f->http_status) != 0 ||
+        (f->upstream_status ? put(out, out_size, &at, ",\"upstream_status\":%ld", f->upstream_status)
+                            : put(out, out_size, &at, ",\"upstream_status\":null")) != 0 ||
+        put(out, out_size, &at, ",\"latency_ms\":%.1f}", (double)(f->latency_us / 100) / 10.0) != 0)
+        return 0;
+    return at;
 }
 
 size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, size_t out_size) {

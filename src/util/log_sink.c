@@ -4,11 +4,13 @@
  * nothing but, when the ring is full, the line (counted). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +22,9 @@ struct slot {
 };
 
 #define BATCH 64
-#define STOP_WAIT_S 5 /* how long a stop waits for the queue to be written */
+#define STOP_WAIT_S 5  /* how long a stop waits for the queue to be written */
+#define OUT_BYTES (BATCH * BW_LOG_MAX_LINE) /* the writer's buffer: one batch */
+#define LINGER_US 2000 /* a batch of fewer than BATCH lines waits this long for more */
 
 /* The sink's state. Owner: the main thread starts and stops it (bw_log_sink_start/stop, before
  * and after every other thread that logs runs its course); between those, every field below
@@ -32,6 +36,9 @@ static struct slot *ring;            /* guarded by mu */
 static size_t ring_cap, head, count; /* guarded by mu */
 static int stopping, reopen_wanted;  /* guarded by mu */
 static int closed;                   /* guarded by mu: the writer has drained and left */
+/* guarded by mu: the writer waits for a first line (idle) or for a batch to fill (lingering);
+ * a caller wakes it only then, so a busy gateway does not pay a wake-up per line */
+static int idle, lingering;
 static pthread_t writer;             /* main thread only */
 static char file_path[4096];         /* set before the writer starts; read by it */
 static int fd = 2;                   /* see above */
@@ -87,7 +94,8 @@ void bw_log_sink_line(const char *line, size_t len) {
     s->text[len] = '\n';
     s->len = len + 1;
     count++;
-    pthread_cond_signal(&cv);
+    if (idle || (lingering && count >= BATCH))
+        pthread_cond_signal(&cv);
     pthread_mutex_unlock(&mu);
 }
 
@@ -118,16 +126,63 @@ static void report_drops(unsigned long long *reported) {
     *reported = d;
 }
 
+/* With mu held and at least one line queued: waits up to LINGER_US for a full batch, so lines
+ * that arrive together leave in one write(2). Log lines are not latency-sensitive. */
+static void linger(void) {
+    if (count == 0 || count >= BATCH || stopping || reopen_wanted)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += LINGER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    lingering = 1;
+    while (count < BATCH && !stopping && !reopen_wanted &&
+           pthread_cond_timedwait(&cv, &mu, &until) == 0)
+        ;
+    lingering = 0;
+}
+
+/* Writes n lines with as few write(2) calls as keep each line whole for a reader: a write to a
+ * pipe or socket holds whole lines up to PIPE_BUF bytes (atomic there, so another writer's
+ * bytes never land inside a line); a write to a file holds the whole batch. */
+static void write_batch(const struct slot *lines, size_t n, char *out) {
+    struct stat st;
+    size_t cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? OUT_BYTES : PIPE_BUF;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (len > 0 && len + lines[i].len > cap) {
+            write_all(fd, out, len);
+            len = 0;
+        }
+        memcpy(out + len, lines[i].text, lines[i].len);
+        len += lines[i].len;
+    }
+    if (len > 0)
+        write_all(fd, out, len);
+}
+
 static void *writer_main(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "bw-log");
     /* the writer's own copy of a batch: no lock is held during I/O */
     struct slot *batch = malloc(BATCH * sizeof *batch);
-    unsigned long long reported = 0;
+    char *out = malloc(OUT_BYTES);
+    if (!out) { /* out of memory: the slow path below writes line by line */
+        free(batch);
+        batch = NULL;
+    }
+    unsigned long long reported = atomic_load(&dropped); /* earlier runs were reported then */
     for (;;) {
         pthread_mutex_lock(&mu);
-        while (count == 0 && !stopping && !reopen_wanted)
+        while (count == 0 && !stopping && !reopen_wanted) {
+            idle = 1;
             pthread_cond_wait(&cv, &mu);
+            idle = 0;
+        }
+        linger();
         int do_reopen = reopen_wanted, stop = stopping && count == 0;
         reopen_wanted = 0;
         if (stop)
@@ -142,13 +197,13 @@ static void *writer_main(void *arg) {
             count--;
         }
         pthread_mutex_unlock(&mu);
-        for (size_t i = 0; i < n; i++)
-            write_all(fd, batch[i].text, batch[i].len);
+        write_batch(batch, n, out);
         report_drops(&reported);
         if (do_reopen && file_path[0])
             reopen();
         if (stop) {
             free(batch);
+            free(out);
             return NULL;
         }
         if (!batch) { /* out of memory: lines go straight to the fd, one at a time */
