@@ -4,7 +4,8 @@
 #
 #   scripts/pg-test.sh start DIR   creates and starts it; prints shell exports (PGHOST, PGPORT,
 #                                  BULWARK_PG_APP, BULWARK_PG_OWNER) to stdout
-#   scripts/pg-test.sh stop DIR    stops it and removes DIR
+#   scripts/pg-test.sh stop DIR    stops it and removes DIR (done by a watchdog as well when the
+#                                  process that started it exits first)
 #   scripts/pg-test.sh pause DIR   stops the server, keeping DIR (a database outage, for tests)
 #   scripts/pg-test.sh resume DIR  starts it again on the same socket (PGTEST_PORT as at start)
 #
@@ -49,6 +50,13 @@ GRANT USAGE ON SCHEMA public TO bulwark_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO bulwark_app;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO bulwark_app;
 SQL
+  # A watchdog stops the server when the process that started it (a test file's node process:
+  # PGTEST_OWNER_PID, default the caller) is gone without calling stop (a crash, a runner
+  # timeout), so no test leaves a PostgreSQL running. It leaves on its own once DIR is removed.
+  owner=${PGTEST_OWNER_PID:-$PPID}
+  setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -d "$2/data" ]; do sleep 2; done
+                  [ -d "$2/data" ] && exec "$0" stop "$2"' \
+    "$here/scripts/pg-test.sh" "$owner" "$dir" </dev/null >/dev/null 2>&1 &
   echo "export PGHOST='$dir' PGPORT='$port' PGDATABASE=bulwark BULWARK_PG_APP=bulwark_app BULWARK_PG_OWNER=bulwark_owner"
   ;;
 pause)
