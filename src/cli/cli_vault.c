@@ -25,6 +25,7 @@
 #include "auth/auth.h"
 #include "cli/cli_admin.h"
 #include "store/connections.h"
+#include "util/file.h"
 #include "util/time.h"
 #include "vault/keyring.h"
 
@@ -127,15 +128,6 @@ static bw_err file_id(const char *path, uint8_t id[BW_VAULT_MASTER_ID_BYTES]) {
     return e;
 }
 
-static bw_err fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return BW_E_IO;
-    int ok = fsync(fd) == 0;
-    close(fd);
-    return ok ? BW_OK : BW_E_IO;
-}
-
 /* A crash between the two renames of a switch leaves master.key.prev and master.key.next but
  * no master.key: finish it (only when the next key is the one being rotated to). */
 static bw_err finish_switch(const struct key_paths *p, const uint8_t new_id[]) {
@@ -145,15 +137,15 @@ static bw_err finish_switch(const struct key_paths *p, const uint8_t new_id[]) {
     BW_TRY(file_id(p->next, id));
     BW_ENSURE(same_id(id, new_id), BW_E_INVALID);
     BW_ENSURE(rename(p->next, p->key) == 0, BW_E_IO);
-    return fsync_dir(p->dir);
+    return bw_file_fsync_dir(p->dir);
 }
 
 /* master.key -> master.key.prev, master.key.next -> master.key, each durable. */
 static bw_err switch_files(const struct key_paths *p) {
     BW_ENSURE(rename(p->key, p->prev) == 0, BW_E_IO);
-    BW_TRY(fsync_dir(p->dir));
+    BW_TRY(bw_file_fsync_dir(p->dir));
     BW_ENSURE(rename(p->next, p->key) == 0, BW_E_IO);
-    return fsync_dir(p->dir);
+    return bw_file_fsync_dir(p->dir);
 }
 
 /* ---- walking the records ---- */

@@ -1,9 +1,12 @@
 #include "util/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bw_err bw_file_read_bounded(const char *path, size_t max, char **text, size_t *len, char *err,
                             size_t err_size) {
@@ -29,4 +32,28 @@ bw_err bw_file_read_bounded(const char *path, size_t max, char **text, size_t *l
     *text = buf;
     *len = n;
     return BW_OK;
+}
+
+bw_err bw_file_fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return BW_E_IO;
+    int ok = fsync(fd) == 0;
+    close(fd);
+    return ok ? BW_OK : BW_E_IO;
+}
+
+bw_err bw_file_fsync_parent(const char *path) {
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (n == 0)
+        snprintf(dir, sizeof dir, "/");
+    else if (n >= sizeof dir)
+        return BW_E_IO;
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)n, path);
+    return bw_file_fsync_dir(dir);
 }

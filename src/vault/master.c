@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/file.h"
+
 struct bw_master {
     uint8_t *key; /* sodium_malloc'd, PROT_READ except while loading */
 };
@@ -88,21 +90,6 @@ bw_err bw_master_load_file(const char *path, struct bw_master **out) {
     return load(path, 0, out);
 }
 
-static bw_err fsync_dir_of(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path) ? (int)(slash - path) : 1, path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return BW_E_IO;
-    int ok = fsync(fd) == 0;
-    close(fd);
-    return ok ? BW_OK : BW_E_IO;
-}
-
 bw_err bw_master_install(const char *path, const char *dest) {
     if (sodium_init() < 0)
         return BW_E_CRYPTO;
@@ -125,7 +112,7 @@ bw_err bw_master_install(const char *path, const char *dest) {
                 unlink(tmp);
                 result = BW_E_IO;
             } else {
-                result = fsync_dir_of(dest);
+                result = bw_file_fsync_parent(dest);
             }
         }
     }
