@@ -70,8 +70,12 @@ void bw_mcp_rate_gate(struct bw_mcp_call *c) {
                              bw_mono_us(), &retry_ms);
     if (r == 0)
         return;
+    /* as the model routes' limits (proxy_admit.c): the receipt names the limiter, not the rule
+     * that allowed the call */
     d->effect = BW_POLICY_DENY;
     snprintf(d->reason, sizeof d->reason, "%s", BW_R_MCP_RATE_LIMITED);
+    snprintf(d->rule, sizeof d->rule, "limits");
+    d->layer = NULL;
     d->http_status = 429;
     long secs = r == 1 && retry_ms > 0 ? (long)((retry_ms + 999) / 1000) : 1;
     char v[24];

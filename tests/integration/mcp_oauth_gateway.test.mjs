@@ -313,6 +313,8 @@ test('calls per minute per (principal, tool): over the limit a 429 JSON-RPC erro
     const d = receiptAt(gw.dir, Number(RECEIPT_ID_RE.exec(over.json.error.data.receipt_id)[1]));
     assert.equal(predicate(d).decision, 'deny');
     assert.equal(predicate(d).reason, 'MCP_RATE_LIMITED');
+    assert.equal(predicate(d).rule, 'limits', 'the limiter refused, not the allowing rule');
+    assert.match(predicate(d).principal, /^oauth_[0-9a-f]{32}$/);
     assert.equal(calls('limited'), before + CPM, 'the refused call never reached the server');
     // another tool of the same principal, and the same tool of another principal, still pass
     const other = await post(rpc('tools/call', { name: 'limited2', arguments: {} }), {}, t);
