@@ -333,6 +333,17 @@ test('calls per minute per (principal, tool): over the limit a 429 JSON-RPC erro
     await client.close();
 });
 
+test('calls per minute under concurrency: exactly the limit passes', async () => {
+    const t = await token({ sub: 'burst-sub' });
+    const before = calls('burst');
+    const all = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+        post(rpc('tools/call', { name: 'burst', arguments: {} }, i), {}, t)));
+    const statuses = all.map((r) => r.status).sort();
+    assert.equal(statuses.filter((x) => x === 200).length, CPM, statuses.join(','));
+    assert.equal(statuses.filter((x) => x === 429).length, 12 - CPM, statuses.join(','));
+    assert.equal(calls('burst'), before + CPM);
+});
+
 test('the configured result cap, call timeout and sessions per principal apply', async () => {
     const t = await token({ sub: 'limits-sub' });
     const small = await post(rpc('tools/call', { name: 'big', arguments: { bytes: 1000 } }), {}, t);
