@@ -5,7 +5,8 @@
  * A bearer token that starts with "bwk_" is a Bulwark key and only ever judged as one (a key
  * that fails is not retried as a JWT, nor the other way round). Any other bearer token goes to
  * the verifier; a valid one becomes a caller of the org its org claim names (an org id, looked
- * up in the store: unknown, deleted and malformed ids answer alike) with role `agent` (the
+ * up in the store, cached a second per worker: unknown, deleted and malformed ids answer
+ * alike) with role `agent` (the
  * least privileged role that may call MCP), no agent, no member, and a principal id derived
  * from (issuer, principal claim) that never equals a key id: sessions, approvals, rate limits,
  * receipts and the request log all key on it.
@@ -70,10 +71,50 @@ static const char *reason_of(enum bw_oauth_result r) {
     }
 }
 
+/* Orgs found recently, so a burst of token calls reads the store once a second per org and
+ * worker, as keys do (the workers' key cache, 1 s). Only found orgs are kept; every entry is
+ * dropped when the auth cache generation moves (an org deletion in this process bumps it), and
+ * otherwise after ORG_CACHE_TTL_MS (a deletion on another replica). */
+#define ORG_CACHE_SLOTS 64
+#define ORG_CACHE_TTL_MS 1000
+struct org_entry {
+    struct bw_org_record org;
+    int64_t at_ms;
+    unsigned long gen;
+};
+/* Owned by the event worker thread that uses it (thread-local: never shared, no lock). */
+static _Thread_local struct org_entry org_cache[ORG_CACHE_SLOTS];
+
+static size_t org_slot(const char *id) {
+    size_t h = 5381;
+    for (; *id; id++)
+        h = h * 33 + (unsigned char)*id;
+    return h % ORG_CACHE_SLOTS;
+}
+
+/* The org named by id: the cache, else the store (then cached). As bw_store_org_get. */
+static bw_err org_lookup(struct bw_mcp_call *c, const char *id, struct bw_org_record *out) {
+    int64_t now = bw_now_ms();
+    unsigned long gen = bw_auth_cache_generation();
+    struct org_entry *e = &org_cache[org_slot(id)];
+    if (e->org.id[0] && strcmp(e->org.id, id) == 0 && e->gen == gen && now >= e->at_ms &&
+        now - e->at_ms < ORG_CACHE_TTL_MS) {
+        *out = e->org;
+        return BW_OK;
+    }
+    bw_err r = bw_store_org_get(c->w->store, id, out);
+    if (r == BW_OK) {
+        e->org = *out;
+        e->at_ms = now;
+        e->gen = gen;
+    }
+    return r;
+}
+
 /* A verified token's caller: its org must exist. 0, or -1 after replying. */
 static int oauth_caller(struct bw_mcp_call *c, const struct bw_oauth_claims *cl) {
     struct bw_org_record org;
-    bw_err e = bw_store_org_get(c->w->store, cl->org, &org);
+    bw_err e = org_lookup(c, cl->org, &org);
     if (e == BW_E_NOT_FOUND) {
         /* The IdP vouched for an org this gateway does not serve (never made, deleted, or not
          * an org id at all): refused like any other caller outside the org, one answer for

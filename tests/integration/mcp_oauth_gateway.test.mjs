@@ -17,8 +17,9 @@ import { extractWWWAuthenticateParams, discoverOAuthProtectedResourceMetadata } 
     '@modelcontextprotocol/sdk/client/auth.js';
 import {
     Scope, initData, startGatewayWithYaml, request, receiptAt, receipts, predicate, RECEIPT_ID_RE,
-    waitFor,
+    waitFor, run,
 } from './lib/harness.mjs';
+import { api } from './lib/tenants.mjs';
 
 const PUBLIC = 'https://gw.example.com';
 const ISSUER = 'https://idp.example.com';
@@ -94,7 +95,7 @@ function mcpServer(req, res) {
 }
 
 const scope = new Scope();
-let gw, server, url, orgId, agentKey, key, otherKey;
+let gw, server, url, orgId, agentKey, key, otherKey, opKey;
 after(async () => {
     server?.close();
     await scope.cleanup();
@@ -138,6 +139,9 @@ mcp:
     jwks_file: ${path.join(data.dir, 'jwks.json')}
     scopes: [mcp]
 `;
+    const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
+    assert.equal(op.code, 0, op.stderr);
+    opKey = JSON.parse(op.stdout.trim().split('\n').pop()).key;
     gw = await startGatewayWithYaml(scope, yaml, { data });
     orgId = gw.keys.org_id;
     agentKey = gw.keys.agent_key;
@@ -258,6 +262,26 @@ test('refused tokens: wrong audience, expired, wrong issuer, another key, no sco
                          `/mcp/crafted?access_token=${await token()}`);
     assert.equal(q.status, 400);
     assert.equal(seen.length, n, 'no refused request reached the server');
+});
+
+test('a token of a deleted org is refused at once (no stale org)', async () => {
+    const made = await api(gw.port, 'POST', '/api/v1/orgs', opKey, { name: 'short-lived' });
+    assert.equal(made.status, 201, made.text);
+    const t = await token({ sub: 'deleted-org-sub', org: made.json.id });
+    const ok = await post(rpc('tools/call', { name: 'echo', arguments: {} }), {}, t);
+    assert.equal(ok.status, 200, ok.text);
+    const d = receiptAt(gw.dir, Number(RECEIPT_ID_RE.exec(ok.headers['bulwark-receipt-id'])[1]));
+    assert.equal(predicate(d).org_id, made.json.id, 'the call is in the token\'s org');
+    const dry = await api(gw.port, 'POST', `/api/v1/orgs/${made.json.id}/delete?dry_run=1`, opKey, {});
+    assert.equal(dry.status, 200, dry.text);
+    const go = await api(gw.port, 'POST', `/api/v1/orgs/${made.json.id}/delete`, opKey,
+                         { confirm_token: dry.json.confirm_token });
+    assert.equal(go.status, 200, go.text);
+    for (let i = 0; i < 4; i++) { // every worker, at once (not after the cache's second)
+        const r = await post(rpc('tools/call', { name: 'echo', arguments: {} }, i), {}, t);
+        assert.equal(r.status, 403, r.text);
+        assert.equal(r.json.error.code, 'MCP_OAUTH_ORG_UNKNOWN');
+    }
 });
 
 test('a session is bound to its principal: another sub, and a Bulwark key of the same org, get 404', async () => {
