@@ -262,6 +262,49 @@ test('refused tokens: wrong audience, expired, wrong issuer, another key, no sco
                          `/mcp/crafted?access_token=${await token()}`);
     assert.equal(q.status, 400);
     assert.equal(seen.length, n, 'no refused request reached the server');
+    // a token is only for the MCP routes: the API and the model routes know Bulwark keys only
+    const good = await token({ sub: 'elsewhere' });
+    for (const [method, p] of [['GET', '/api/v1/me'], ['POST', '/v1/chat/completions']]) {
+        const r = await request(gw.port, { method, path: p, body: method === 'POST' ? '{}' : undefined,
+                                           headers: { authorization: `Bearer ${good}`,
+                                                      'content-type': 'application/json' } });
+        assert.equal(r.status, 401, `${p}: ${r.text}`);
+    }
+});
+
+test('no key set loaded yet (the IdP unreachable): 503 MCP_OAUTH_UNAVAILABLE, keys still work', async () => {
+    const data = await initData(scope);
+    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
+    const port = server.address().port;
+    const yaml = `policy: policy.yaml
+egress:
+  allow: ["127.0.0.1/32"]
+mcp:
+  servers:
+    - name: crafted
+      url: http://127.0.0.1:${port}/mcp
+  oauth:
+    issuer: ${ISSUER}
+    public_url: ${PUBLIC}
+    jwks_url: http://127.0.0.1:9/jwks
+    scopes: [mcp]
+`;
+    const g = await startGatewayWithYaml(scope, yaml, { data });
+    const h = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const n = seen.length;
+    const r = await request(g.port, { method: 'POST', path: '/mcp/crafted', body: rpc('ping', {}),
+                                      headers: { ...h, authorization: `Bearer ${await token()}` } });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error.code, 'MCP_OAUTH_UNAVAILABLE');
+    assert.equal(r.headers['retry-after'], '5');
+    assert.equal(seen.length, n);
+    const k = await request(g.port, { method: 'POST', path: '/mcp/crafted',
+                                      body: rpc('initialize', { protocolVersion: '2025-06-18',
+                                                                capabilities: {},
+                                                                clientInfo: { name: 't', version: '1' } }),
+                                      headers: { ...h, authorization: `Bearer ${g.keys.agent_key}` } });
+    assert.equal(k.status, 200, k.text);
+    g.proc.kill();
 });
 
 test('a token of a deleted org is refused at once (no stale org)', async () => {
