@@ -57,8 +57,7 @@ int bw_config_mcp_origin_ok(const char *s) {
     const char *p = s;
     if (*p == '[') { /* an IPv6 literal: hex digits, ':' and '.', lowercase */
         for (p++; *p && *p != ']'; p++)
-            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' ||
-                  *p == '.'))
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' || *p == '.'))
                 return 0;
         if (*p != ']' || p == s + 1)
             return 0;

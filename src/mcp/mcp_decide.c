@@ -227,7 +227,7 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
 
 void bw_mcp_govern_call(struct bw_mcp_call *c) {
     decide_call(c);
-    bw_mcp_rate_gate(c); /* mcp_rate.c: calls per minute, before an approval is spent */
+    bw_mcp_rate_gate(c);   /* mcp_rate.c: calls per minute, before an approval is spent */
     bw_mcp_review_gate(c); /* records the decision, after spending an approval if presented */
 }
 

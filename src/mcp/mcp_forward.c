@@ -194,9 +194,9 @@ static int bind_session(struct bw_mcp_call *c) {
         return 0;
     struct bw_mcp_limits lim;
     bw_mcp_limits(c->w->gw->cfg, &lim);
-    bw_err e = bw_mcp_session_bind_max(c->key.org_id, c->key.id, c->server.name,
-                                       c->answered_session, bw_now_ms(), lim.sessions_per_key,
-                                       c->session);
+    bw_err e =
+        bw_mcp_session_bind_max(c->key.org_id, c->key.id, c->server.name, c->answered_session,
+                                bw_now_ms(), lim.sessions_per_key, c->session);
     if (e == BW_OK)
         return 0;
     c->session[0] = 0;

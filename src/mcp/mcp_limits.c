@@ -12,13 +12,13 @@ void bw_mcp_limits(const struct bw_config *cfg, struct bw_mcp_limits *out) {
      * some other way (a test, a future reader) inside the ceilings. */
     long bytes = cfg->mcp_result_max_bytes > 0 ? cfg->mcp_result_max_bytes : 1L << 20;
     long ms = cfg->mcp_call_timeout_ms > 0 ? cfg->mcp_call_timeout_ms : 60000;
-    long per_key =
-        cfg->mcp_max_sessions_per_key > 0 ? cfg->mcp_max_sessions_per_key : BW_MCP_MAX_SESSIONS_PER_KEY;
+    long per_key = cfg->mcp_max_sessions_per_key > 0 ? cfg->mcp_max_sessions_per_key
+                                                     : BW_MCP_MAX_SESSIONS_PER_KEY;
     long cpm = cfg->mcp_calls_per_minute > 0 ? cfg->mcp_calls_per_minute : 60;
     out->result_max_bytes = (size_t)bytes > BW_MCP_MAX_RESULT ? BW_MCP_MAX_RESULT : (size_t)bytes;
     out->call_timeout_ms = ms > BW_MCP_CALL_TIMEOUT_MS ? BW_MCP_CALL_TIMEOUT_MS : ms;
-    out->sessions_per_key = (size_t)per_key > BW_MCP_MAX_SESSIONS ? BW_MCP_MAX_SESSIONS
-                                                                   : (size_t)per_key;
+    out->sessions_per_key =
+        (size_t)per_key > BW_MCP_MAX_SESSIONS ? BW_MCP_MAX_SESSIONS : (size_t)per_key;
     out->calls_per_minute = cpm;
 }
 

@@ -1,5 +1,6 @@
 /* Unit tests: the MCP gateway's configured limits, Origin allow-list, OAuth principal ids and
  * calls-per-minute limiter (mcp_limits.c, mcp_rate.c), and the per-principal session cap. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 
 #include "config/config.h"
 #include "mcp/mcp.h"
@@ -49,15 +49,32 @@ static void origins(void **state) {
         "http://127.0.0.1:3000",   "https://[::1]:8443",    "http://x",
     };
     static const char *const bad[] = {
-        "https://app.example.com/", "https://app.example.com/path", "https://APP.example.com",
-        "HTTPS://app.example.com",  "https://app.example.com:443",  "http://app.example.com:80",
-        "ftp://app.example.com",    "https://",                     "https://user@app.example.com",
-        "https://app.example.com?x", "https://app.example.com#x",   "null",
-        "https://app..example.com", "https://.example.com",         "https://example.com.",
-        "https://app.example.com:0", "https://app.example.com:65536", "https://app.example.com:080",
-        "https://app.example.com:",  "https://[::1",                "https://[]",
-        "https://app.example.com ", " https://app.example.com",     "",
-        "https://-app.example.com",  "https://app.example.com:8a",
+        "https://app.example.com/",
+        "https://app.example.com/path",
+        "https://APP.example.com",
+        "HTTPS://app.example.com",
+        "https://app.example.com:443",
+        "http://app.example.com:80",
+        "ftp://app.example.com",
+        "https://",
+        "https://user@app.example.com",
+        "https://app.example.com?x",
+        "https://app.example.com#x",
+        "null",
+        "https://app..example.com",
+        "https://.example.com",
+        "https://example.com.",
+        "https://app.example.com:0",
+        "https://app.example.com:65536",
+        "https://app.example.com:080",
+        "https://app.example.com:",
+        "https://[::1",
+        "https://[]",
+        "https://app.example.com ",
+        " https://app.example.com",
+        "",
+        "https://-app.example.com",
+        "https://app.example.com:8a",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++)
         assert_true(bw_config_mcp_origin_ok(good[i]));
@@ -149,8 +166,7 @@ static void session_cap(void **state) {
     (void)state;
     char id[BW_MCP_SESSION_ID_LEN + 1];
     for (int i = 0; i < 2; i++)
-        assert_int_equal(bw_mcp_session_bind_max("org_s", "oauth_x", "s", "u", 1000, 2, id),
-                         BW_OK);
+        assert_int_equal(bw_mcp_session_bind_max("org_s", "oauth_x", "s", "u", 1000, 2, id), BW_OK);
     assert_int_equal(bw_mcp_session_bind_max("org_s", "oauth_x", "s", "u", 1000, 2, id),
                      BW_E_LIMIT);
     assert_int_equal(bw_mcp_session_bind_max("org_s", "oauth_y", "s", "u", 1000, 2, id), BW_OK);
