@@ -1,6 +1,5 @@
 /* Unit tests: the MCP gateway's configured limits, Origin allow-list, OAuth principal ids and
  * calls-per-minute limiter (mcp_limits.c, mcp_rate.c), and the per-principal session cap. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "config/config.h"
 #include "mcp/mcp.h"
