@@ -66,6 +66,8 @@ struct bw_plan_config {
 /* mcp.servers entries (config_mcp.c). */
 #define BW_MCP_SERVERS_MAX 64
 #define BW_MCP_URL_MAX 2048
+#define BW_MCP_ORIGINS_MAX 32  /* mcp.allowed_origins entries */
+#define BW_MCP_ORIGIN_MAX 256  /* one origin, with its NUL */
 struct bw_mcp_server_config {
     char name[64];                /* ^[a-z0-9][a-z0-9_-]{0,62}$: the {server} path segment */
     char url[BW_MCP_URL_MAX];     /* http(s); checked by the egress guard at load (static) */
@@ -198,6 +200,10 @@ struct bw_config {
     long mcp_oauth_jwks_ttl_s;       /* JWKS cache lifetime; default 300 */
     long mcp_oauth_jwks_min_refetch_s; /* unknown-kid refetch at most this often; default 30 */
 
+    /* mcp.allowed_origins (mcp-oauth2; config_mcp.c): browser origins allowed on /mcp/ */
+    char mcp_allowed_origins[BW_MCP_ORIGINS_MAX][BW_MCP_ORIGIN_MAX];
+    size_t n_mcp_allowed_origins;
+
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
 
@@ -216,6 +222,11 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
 void bw_config_cleanup(struct bw_config *c);
 /* 1 if s is a valid MCP server name: ^[a-z0-9][a-z0-9_-]{0,62}$ (config_mcp.c). */
 int bw_config_mcp_name_ok(const char *s);
+/* 1 if s is an origin as a browser serializes it (RFC 6454 6.2): "http" or "https", "://", a
+ * lowercase host (DNS name of [a-z0-9.-], or an IPv4 literal, or a bracketed IPv6 literal) and
+ * an optional ":port" (1..65535, no leading zero, not the scheme's default); nothing else (no
+ * path, not even "/", no userinfo, query or fragment). */
+int bw_config_mcp_origin_ok(const char *s);
 /* The mcp.servers entry named `name` (exact), or NULL. */
 const struct bw_mcp_server_config *bw_config_mcp_server(const struct bw_config *c,
                                                         const char *name);

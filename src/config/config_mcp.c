@@ -22,6 +22,79 @@ int bw_config_mcp_name_ok(const char *s) {
     return 1;
 }
 
+static int host_char(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+}
+
+/* ":port" at p (or nothing): 1..65535, digits only, no leading zero, not default_port. */
+static int origin_port_ok(const char *p, long default_port) {
+    if (!*p)
+        return 1;
+    if (*p++ != ':' || *p < '1' || *p > '9' || strlen(p) > 5)
+        return 0;
+    long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        v = v * 10 + (*p - '0');
+    }
+    return v <= 65535 && v != default_port;
+}
+
+int bw_config_mcp_origin_ok(const char *s) {
+    long default_port;
+    if (strlen(s) >= BW_MCP_ORIGIN_MAX)
+        return 0;
+    if (strncmp(s, "https://", 8) == 0) {
+        s += 8;
+        default_port = 443;
+    } else if (strncmp(s, "http://", 7) == 0) {
+        s += 7;
+        default_port = 80;
+    } else {
+        return 0;
+    }
+    const char *p = s;
+    if (*p == '[') { /* an IPv6 literal: hex digits, ':' and '.', lowercase */
+        for (p++; *p && *p != ']'; p++)
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || *p == ':' || *p == '.'))
+                return 0;
+        if (*p != ']' || p == s + 1)
+            return 0;
+        p++;
+    } else {
+        for (; host_char(*p); p++)
+            ;
+        /* a DNS name: no empty label, no leading or trailing '.' or '-' */
+        if (p == s || *s == '.' || *s == '-' || p[-1] == '.' || p[-1] == '-' ||
+            memmem(s, (size_t)(p - s), "..", 2))
+            return 0;
+    }
+    return origin_port_ok(p, default_port);
+}
+
+static bw_err origins_value(struct walk *w, const yaml_node_t *v) {
+    struct bw_config *c = w->c;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return bw_cfg_fail(w, v, "mcp.allowed_origins: expected a list");
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > BW_MCP_ORIGINS_MAX)
+        return bw_cfg_fail(w, v, "mcp.allowed_origins: more than %d entries", BW_MCP_ORIGINS_MAX);
+    c->n_mcp_allowed_origins = 0;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, v->data.sequence.items.start[i]);
+        char *out = c->mcp_allowed_origins[i];
+        BW_TRY(bw_cfg_str(w, item, "mcp.allowed_origins", out, BW_MCP_ORIGIN_MAX));
+        if (!bw_config_mcp_origin_ok(out))
+            return bw_cfg_fail(w, item,
+                               "mcp.allowed_origins: '%.80s' is not an origin as browsers send "
+                               "it (scheme://host[:port], lowercase, no path, no default port)",
+                               out);
+        c->n_mcp_allowed_origins = i + 1;
+    }
+    return BW_OK;
+}
+
 /* Printable ASCII without spaces: a vault reference or a claim name. */
 static int printable_token(const char *s) {
     if (!*s)
@@ -168,6 +241,8 @@ static bw_err mcp_field(struct walk *w, const char *key, const yaml_node_t *v) {
         c->mcp_oauth = 1;
         return bw_cfg_each_pair(w, v, "mcp.oauth", oauth_field);
     }
+    if (strcmp(key, "allowed_origins") == 0)
+        return origins_value(w, v);
     if (strcmp(key, "pin") == 0) {
         const char *s = bw_cfg_scalar(v);
         if (s && strcmp(s, "auto") == 0)

@@ -29,11 +29,13 @@ struct bw_policy;
 struct bw_policy_input;
 
 #define BW_MCP_MAX_BODY (4u << 20)   /* a request body larger is refused (JSON-RPC error) */
-#define BW_MCP_MAX_RESULT (8u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
-#define BW_MCP_CALL_TIMEOUT_MS 60000 /* one upstream request, whole answer */
+/* Hard ceilings: the configured limits (mcp.result_max_bytes, mcp.call_timeout_ms,
+ * mcp.max_sessions_per_key; bw_mcp_limits) are used, clamped to these. */
+#define BW_MCP_MAX_RESULT (64u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
+#define BW_MCP_CALL_TIMEOUT_MS 3600000 /* one upstream request, whole answer */
 #define BW_MCP_CONNECT_TIMEOUT_MS 5000
 #define BW_MCP_MAX_SESSIONS 4096        /* gateway sessions at once, every key together */
-#define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key */
+#define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key (the default) */
 #define BW_MCP_SESSION_IDLE_MS 3600000  /* a session unused this long is forgotten */
 #define BW_MCP_SESSION_ID_LEN 32        /* hex of 16 random bytes (128 bits) */
 #define BW_MCP_UPSTREAM_SESSION_MAX 128 /* an upstream session id longer is refused */
@@ -105,6 +107,10 @@ char *bw_mcp_rpc_error(const json_t *id, int code, const char *message, const ch
 bw_err bw_mcp_session_bind(const char *org_id, const char *principal, const char *server,
                            const char *upstream_id, int64_t now_ms,
                            char id_out[BW_MCP_SESSION_ID_LEN + 1]) BW_MUST_CHECK;
+/* The same with the per-principal cap given (mcp.max_sessions_per_key; >= 1). */
+bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const char *server,
+                               const char *upstream_id, int64_t now_ms, size_t per_key_max,
+                               char id_out[BW_MCP_SESSION_ID_LEN + 1]) BW_MUST_CHECK;
 /* The upstream id bound to id for exactly this (org_id, principal, server), refreshed; 0 and
  * the id copied into out, or -1 (unknown, expired or another caller's: the same answer). */
 int bw_mcp_session_lookup(const char *id, const char *org_id, const char *principal,
@@ -121,5 +127,33 @@ int bw_mcp_session_end(const char *id, const char *org_id, const char *principal
  * not a well-formed tools/list result (the answer must then be refused). */
 int bw_mcp_filter_tools(const struct bw_policy *p, const struct bw_policy_input *base,
                         json_t *result);
+
+/* ---- configured limits and callers (mcp-oauth2: mcp_limits.c, mcp_oauth.c, mcp_rate.c) ---- */
+/* The limits in force: the config's, clamped to the hard ceilings above. */
+struct bw_mcp_limits {
+    size_t result_max_bytes;
+    long call_timeout_ms;
+    size_t sessions_per_key;
+    int64_t calls_per_minute;
+};
+void bw_mcp_limits(const struct bw_config *cfg, struct bw_mcp_limits *out);
+
+/* 1 if origin (an Origin header value) is listed in mcp.allowed_origins, byte for byte. */
+int bw_mcp_origin_allowed(const struct bw_config *cfg, const char *origin);
+
+/* The principal id of an OAuth caller: "oauth_" + the first 16 bytes, in hex, of
+ * SHA-256("bulwark-oauth-principal\n" || issuer || NUL || principal claim) (38 characters: fits
+ * every key-id field, never equal to a key id, stable across restarts, one per (issuer, sub)).
+ * out must have BW_MCP_OAUTH_PRINCIPAL_LEN + 1 bytes. */
+#define BW_MCP_OAUTH_PRINCIPAL_LEN 38
+void bw_mcp_oauth_principal(const char *issuer, const char *sub,
+                            char out[BW_MCP_OAUTH_PRINCIPAL_LEN + 1]);
+
+/* Calls per minute per (org, principal, tool), in memory, per gateway process (a token bucket
+ * of cpm units refilled over a minute, burst cpm; src/limits/limits.h). 0: taken; 1: over the
+ * limit (*retry_after_ms set); -1: the limiter's table is full or unavailable (fail closed). */
+#define BW_MCP_RATE_KEYS 65536 /* buckets held at most; full buckets are evicted first */
+int bw_mcp_rate_take(const char *org_id, const char *principal, const char *tool, int64_t cpm,
+                     int64_t now_us, int64_t *retry_after_ms);
 
 #endif

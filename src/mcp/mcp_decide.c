@@ -215,8 +215,10 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
         return;
     }
     if (c->decision.effect != BW_POLICY_ALLOW) {
-        bw_mcp_fail(c, 200, BW_MCP_RPC_DENIED, c->decision.reason,
-                    "the policy does not allow this tool call");
+        int limited = c->decision.http_status == 429; /* mcp_rate.c */
+        bw_mcp_fail(c, limited ? 429 : 200, BW_MCP_RPC_DENIED, c->decision.reason,
+                    limited ? "too many calls of this tool per minute"
+                            : "the policy does not allow this tool call");
         return;
     }
     c->governed = 1;
@@ -225,6 +227,7 @@ static void on_decision_durable(void *arg, bw_err err, uint64_t index, const uin
 
 void bw_mcp_govern_call(struct bw_mcp_call *c) {
     decide_call(c);
+    bw_mcp_rate_gate(c);   /* mcp_rate.c: calls per minute, before an approval is spent */
     bw_mcp_review_gate(c); /* records the decision, after spending an approval if presented */
 }
 

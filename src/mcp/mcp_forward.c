@@ -1,7 +1,7 @@
 /* mcp_forward.c: one MCP message to the upstream server and its answer back (mcp.h): JSON
  * re-serialized after filtering, SSE re-framed event by event with each event's JSON checked
- * (and a tools/list result inside filtered), bounded by BW_MCP_MAX_RESULT and
- * BW_MCP_CALL_TIMEOUT_MS. The gateway's session id replaces the upstream's. */
+ * (and a tools/list result inside filtered), bounded by mcp.result_max_bytes and
+ * mcp.call_timeout_ms (bw_mcp_limits). The gateway's session id replaces the upstream's. */
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdlib.h>
@@ -137,8 +137,10 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
 static void answer_sse(struct bw_mcp_call *c, int status) {
     struct sse_out s = {c, {0}};
     struct bw_sse sse;
-    bw_buf_init(&s.out, BW_MCP_MAX_RESULT + 4096);
-    bw_sse_init(&sse, BW_MCP_MAX_RESULT);
+    struct bw_mcp_limits lim;
+    bw_mcp_limits(c->w->gw->cfg, &lim);
+    bw_buf_init(&s.out, lim.result_max_bytes + 4096);
+    bw_sse_init(&sse, lim.result_max_bytes);
     bw_err e = bw_sse_feed(&sse, (const char *)c->resp.ptr, c->resp.len, on_event, &s);
     if (e == BW_OK)
         e = bw_sse_end(&sse, on_event, &s);
@@ -190,8 +192,11 @@ static int bind_session(struct bw_mcp_call *c) {
     if (!c->answered_session[0] || !c->msg.method || strcmp(c->msg.method, "initialize") != 0 ||
         c->session[0])
         return 0;
-    bw_err e = bw_mcp_session_bind(c->key.org_id, c->key.id, c->server.name, c->answered_session,
-                                   bw_now_ms(), c->session);
+    struct bw_mcp_limits lim;
+    bw_mcp_limits(c->w->gw->cfg, &lim);
+    bw_err e =
+        bw_mcp_session_bind_max(c->key.org_id, c->key.id, c->server.name, c->answered_session,
+                                bw_now_ms(), lim.sessions_per_key, c->session);
     if (e == BW_OK)
         return 0;
     c->session[0] = 0;
@@ -283,6 +288,8 @@ static int on_header(void *arg, const char *line, size_t n) {
 static const struct bw_upstream_callbacks callbacks = {on_data, on_done, on_header};
 
 void bw_mcp_forward(struct bw_mcp_call *c) {
+    struct bw_mcp_limits lim;
+    bw_mcp_limits(c->w->gw->cfg, &lim);
     size_t n = 0;
     c->headers[n++] = "Accept: application/json, text/event-stream";
     if (c->h_session[0])
@@ -299,7 +306,7 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
         .body_len = c->fwd_len,
         .authorization = NULL,
         .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
-        .timeout_ms = BW_MCP_CALL_TIMEOUT_MS,
+        .timeout_ms = lim.call_timeout_ms, /* mcp.call_timeout_ms */
         .headers = c->headers,
     };
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {

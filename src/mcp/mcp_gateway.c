@@ -34,29 +34,6 @@ static int server_of(struct bw_gw_worker *w, const char *path, struct bw_mcp_ser
     return bw_mcp_servers_from_config(w->gw->cfg, name, out);
 }
 
-/* Authorization: the same Bulwark keys as every route. 0, or -1 after replying. */
-static int identify(struct bw_mcp_call *c) {
-    struct bw_gw_worker *w = c->w;
-    bw_err e = bw_auth_identify(w->store, w->keys, w->gw->pepper, header(c->req, "Authorization"),
-                                bw_now_ms(), &c->key);
-    if (e == BW_E_UNAUTH) {
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
-        reply_http(c->req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required");
-        return -1;
-    }
-    if (e != BW_OK) {
-        bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
-        reply_http(c->req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable");
-        return -1;
-    }
-    if (!c->key.org_id[0]) {
-        reply_http(c->req, 403, BW_R_ROLE_FORBIDDEN, "operator keys cannot call MCP servers");
-        return -1;
-    }
-    bw_reqlog_set_principal(c->req, c->key.org_id, c->key.agent, c->key.id);
-    return 0;
-}
-
 /* The checks every method shares, in the order a hostile page or client meets them. 0, or -1
  * after replying. */
 static int check_request(struct bw_mcp_call *c, const char *path) {
@@ -65,13 +42,14 @@ static int check_request(struct bw_mcp_call *c, const char *path) {
         reply_http(c->req, 400, BW_R_INVALID_REQUEST, "a query string is not accepted here");
         return -1;
     }
-    /* DNS rebinding: a browser page's request carries Origin. No origin is listed yet (the
-     * full mcp: reader adds them), so any present Origin is refused. */
-    if (header(c->req, "Origin")) {
+    /* DNS rebinding: a browser page's request carries Origin; only mcp.allowed_origins pass
+     * (exact match, mcp_limits.c). Agents outside a browser send none. */
+    const char *origin = header(c->req, "Origin");
+    if (origin && !bw_mcp_origin_allowed(c->w->gw->cfg, origin)) {
         reply_http(c->req, 403, BW_R_ORIGIN_NOT_ALLOWED, "this Origin is not allowed");
         return -1;
     }
-    if (identify(c) != 0)
+    if (bw_mcp_identify(c, path) != 0) /* mcp_oauth.c: a Bulwark key or an OAuth token */
         return -1;
     if (!server_of(c->w, path, &c->server)) {
         reply_http(c->req, 404, BW_R_MCP_SERVER_UNKNOWN, "no such MCP server");
@@ -157,7 +135,9 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
     c->req = req;
     c->method = evhttp_request_get_command(req);
     c->start_us = bw_mono_us();
-    bw_buf_init(&c->resp, BW_MCP_MAX_RESULT);
+    struct bw_mcp_limits lim;
+    bw_mcp_limits(w->gw->cfg, &lim);
+    bw_buf_init(&c->resp, lim.result_max_bytes); /* mcp.result_max_bytes */
     if (check_request(c, path) != 0) {
         bw_mcp_call_free(c);
         return;

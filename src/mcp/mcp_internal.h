@@ -45,6 +45,13 @@ struct bw_mcp_call {
     char review_id[BW_ID_SIZE];    /* set once created: sent in the error's data */
 };
 
+/* mcp-oauth2 (mcp_rate.c): an allowed tools/call takes one unit of its (org, principal, tool)
+ * bucket; over the limit its decision becomes deny MCP_RATE_LIMITED (429). */
+void bw_mcp_rate_gate(struct bw_mcp_call *c);
+/* mcp-oauth2 (mcp_oauth.c): who is calling: a Bulwark key or, with mcp.oauth, an OAuth access
+ * token for the server named in path. 0, or -1 after replying. */
+int bw_mcp_identify(struct bw_mcp_call *c, const char *path);
+
 /* mcp_forward.c */
 /* Sends c's message (or, for DELETE, the session end) upstream; ends the request later. */
 void bw_mcp_forward(struct bw_mcp_call *c);

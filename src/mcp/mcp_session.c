@@ -48,6 +48,13 @@ static int fits(const char *s, size_t size) {
 bw_err bw_mcp_session_bind(const char *org_id, const char *principal, const char *server,
                            const char *upstream_id, int64_t now_ms,
                            char id_out[BW_MCP_SESSION_ID_LEN + 1]) {
+    return bw_mcp_session_bind_max(org_id, principal, server, upstream_id, now_ms,
+                                   BW_MCP_MAX_SESSIONS_PER_KEY, id_out);
+}
+
+bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const char *server,
+                               const char *upstream_id, int64_t now_ms, size_t per_key_max,
+                               char id_out[BW_MCP_SESSION_ID_LEN + 1]) {
     if (!visible_ascii(upstream_id) || !fits(org_id, 48) || !fits(principal, 48) ||
         !fits(server, BW_MCP_SERVER_NAME_MAX_BYTES))
         return BW_E_INVALID;
@@ -70,7 +77,7 @@ bw_err bw_mcp_session_bind(const char *org_id, const char *principal, const char
         if (strcmp(s->org_id, org_id) == 0 && strcmp(s->principal, principal) == 0)
             mine++;
     }
-    if (free_slot && mine < BW_MCP_MAX_SESSIONS_PER_KEY) {
+    if (free_slot && mine < per_key_max) {
         free_slot->used = 1;
         free_slot->last_ms = now_ms;
         memcpy(free_slot->id, id, sizeof id);

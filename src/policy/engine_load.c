@@ -673,6 +673,15 @@ static const char *const reserved_reasons[] = {
     BW_R_WEBHOOK_PAYLOAD_INVALID,
     BW_R_WEBHOOK_IN_PROGRESS,
     BW_R_BILLING_EVENT_APPLIED,
+    /* issue 14 (mcp-oauth2): the MCP limiter and OAuth refusals */
+    BW_R_MCP_RATE_LIMITED,
+    BW_R_MCP_OAUTH_TOKEN_INVALID,
+    BW_R_MCP_OAUTH_ISSUER,
+    BW_R_MCP_OAUTH_EXPIRED,
+    BW_R_MCP_OAUTH_AUDIENCE,
+    BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE,
+    BW_R_MCP_OAUTH_ORG_UNKNOWN,
+    BW_R_MCP_OAUTH_UNAVAILABLE,
 };
 
 static const char *reason_invalid(const char *s) {

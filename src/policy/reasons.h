@@ -110,5 +110,14 @@
 #define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"     /* 400: Mcp-Method/Mcp-Name vs body */
 #define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE"   /* the upstream answer is over the cap */
 #define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID"   /* the upstream answer is malformed */
+/* MCP limits and OAuth (mcp-oauth2; docs/MCP.md "OAuth callers", "Limits"). */
+#define BW_R_MCP_RATE_LIMITED "MCP_RATE_LIMITED"           /* 429: calls/min of (principal, tool) */
+#define BW_R_MCP_OAUTH_TOKEN_INVALID "MCP_OAUTH_TOKEN_INVALID" /* 401: malformed, alg, kid, sig, claims */
+#define BW_R_MCP_OAUTH_ISSUER "MCP_OAUTH_ISSUER"           /* 401: iss is not the configured issuer */
+#define BW_R_MCP_OAUTH_EXPIRED "MCP_OAUTH_EXPIRED"         /* 401: exp past, or nbf/iat in the future */
+#define BW_R_MCP_OAUTH_AUDIENCE "MCP_OAUTH_AUDIENCE"       /* 401: aud is not this server's */
+#define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE "MCP_OAUTH_INSUFFICIENT_SCOPE" /* 403: a scope missing */
+#define BW_R_MCP_OAUTH_ORG_UNKNOWN "MCP_OAUTH_ORG_UNKNOWN" /* 403: the org claim names no org */
+#define BW_R_MCP_OAUTH_UNAVAILABLE "MCP_OAUTH_UNAVAILABLE" /* 503: no key set loaded yet */
 
 #endif

@@ -165,6 +165,44 @@ static void refused(void **state) {
     }
 }
 
+/* mcp.allowed_origins (mcp-oauth2): exact browser origins; anything else refused at load. */
+static void allowed_origins(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    assert_int_equal(parse("mcp:\n  allowed_origins: [https://app.example.com, "
+                           "\"http://localhost:8080\"]\n",
+                           &c, err),
+                     BW_OK);
+    assert_int_equal(c.n_mcp_allowed_origins, 2);
+    assert_string_equal(c.mcp_allowed_origins[0], "https://app.example.com");
+    assert_string_equal(c.mcp_allowed_origins[1], "http://localhost:8080");
+    bw_config_cleanup(&c);
+    assert_int_equal(parse("listen: 127.0.0.1:80\n", &c, err), BW_OK);
+    assert_int_equal(c.n_mcp_allowed_origins, 0); /* default: none (any Origin is 403) */
+    bw_config_cleanup(&c);
+    static const char *const bad[] = {
+        "mcp:\n  allowed_origins: https://app.example.com\n",
+        "mcp:\n  allowed_origins: [https://app.example.com/]\n",
+        "mcp:\n  allowed_origins: [https://app.example.com/x]\n",
+        "mcp:\n  allowed_origins: [https://App.example.com]\n",
+        "mcp:\n  allowed_origins: [\"https://app.example.com:443\"]\n",
+        "mcp:\n  allowed_origins: [\"*\"]\n",
+        "mcp:\n  allowed_origins: [\"null\"]\n",
+        "mcp:\n  allowed_origins: [[a]]\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        if (parse(bad[i], &c, err) != BW_E_INVALID || !strstr(err, "mcp.allowed_origins"))
+            fail_msg("case %zu: '%s'", i, err);
+    }
+    char many[4096] = "mcp:\n  allowed_origins:\n";
+    for (int i = 0; i <= BW_MCP_ORIGINS_MAX; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "    - https://a%d.example.com\n", i);
+    assert_int_equal(parse(many, &c, err), BW_E_INVALID);
+    assert_non_null(strstr(err, "more than"));
+}
+
 static void http_allowed_for_loopback_and_allowlist(void **state) {
     (void)state;
     struct bw_config c;
@@ -195,6 +233,7 @@ int main(void) {
         cmocka_unit_test(full_section),
         cmocka_unit_test(refused),
         cmocka_unit_test(http_allowed_for_loopback_and_allowlist),
+        cmocka_unit_test(allowed_origins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,6 +314,11 @@ static void each_tool_is_decided_alone(void **state) {
     bw_policy_unref(p);
     rejects("version: 1\nrules:\n  - id: a\n    effect: deny\n    reason: RATE_LIMITED\n", 5,
             "not a policy denial");
+    /* mcp-oauth2: a policy cannot pass its refusal off as the MCP limiter's or OAuth's */
+    rejects("version: 1\nrules:\n  - id: a\n    effect: deny\n    reason: MCP_RATE_LIMITED\n", 5,
+            "not a policy denial");
+    rejects("version: 1\nrules:\n  - id: a\n    effect: deny\n    reason: MCP_OAUTH_ORG_UNKNOWN\n",
+            5, "not a policy denial");
 }
 
 static enum bw_policy_effect call(const struct bw_policy *p, const char *name,
