@@ -80,12 +80,15 @@ static int collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap, int
     return 0;
 }
 
-/* The subject of a tools/call's receipts and its approval: the canonical call (server, the
+/* The subject of a message's receipts and its approval: the canonical message (server, the
  * gateway session, params with sorted keys), not the body bytes: the client's re-send of an
- * approved call carries a new JSON-RPC id, and must match only on the same session. 0 or -1. */
-static int call_hash(struct bw_mcp_call *c) {
+ * approved call carries a new JSON-RPC id, and must match only on the same session. The tag
+ * names the method, so one method's approval never matches another's. 0 or -1. */
+int bw_mcp_canonical_hash(struct bw_mcp_call *c, const char *tag) {
     json_t *params = json_object_get(c->msg.msg, "params");
-    char *canon = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *empty = params ? NULL : json_object();
+    char *canon = json_dumps(params ? params : empty, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(empty);
     if (!canon)
         return -1;
     struct bw_sha256_stream h;
@@ -93,8 +96,7 @@ static int call_hash(struct bw_mcp_call *c) {
         free(canon);
         return -1;
     }
-    static const char tag[] = "bulwark-mcp-tools-call\n";
-    bw_sha256_stream_update(&h, tag, sizeof tag - 1);
+    bw_sha256_stream_update(&h, tag, strlen(tag));
     bw_sha256_stream_update(&h, c->server.name, strlen(c->server.name) + 1); /* NUL separates */
     bw_sha256_stream_update(&h, c->session, strlen(c->session) + 1);
     bw_sha256_stream_update(&h, canon, strlen(canon));
@@ -102,6 +104,14 @@ static int call_hash(struct bw_mcp_call *c) {
     bw_sha256_stream_cleanup(&h);
     free(canon);
     return 0;
+}
+
+static int call_hash(struct bw_mcp_call *c) {
+    return bw_mcp_canonical_hash(c, "bulwark-mcp-tools-call\n");
+}
+
+int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap) {
+    return collect_texts(c, v, cap, 0);
 }
 
 static void decide_call(struct bw_mcp_call *c) {
@@ -164,7 +174,7 @@ static void receipt_for(const struct bw_mcp_call *c, enum bw_receipt_kind kind,
     snprintf(r->org_id, sizeof r->org_id, "%s", c->key.org_id);
     snprintf(r->principal, sizeof r->principal, "%s", c->key.id);
     snprintf(r->agent, sizeof r->agent, "%s", c->key.agent);
-    snprintf(r->route, sizeof r->route, "mcp.tools_call");
+    snprintf(r->route, sizeof r->route, "%s", bw_mcp_route(c));
     snprintf(r->model, sizeof r->model, "%s", c->server.name); /* the MCP server decided for */
     memcpy(r->request_sha256, c->request_sha256, 32);
 }
@@ -192,7 +202,9 @@ void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
         r.has_response = 1;
         memcpy(r.response_sha256, response_sha256, 32);
     }
-    bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED, c->args_sha256);
+    if (!c->no_tool_entry)
+        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED,
+                                 c->args_sha256);
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);
@@ -239,8 +251,10 @@ void bw_mcp_record_decision(struct bw_mcp_call *c) {
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_org_policy = c->decision.has_org_policy;
     memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
-    bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, bw_policy_effect_name(c->decision.effect),
-                             c->decision.reason, c->args_sha256);
+    if (!c->no_tool_entry)
+        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name,
+                                 bw_policy_effect_name(c->decision.effect), c->decision.reason,
+                                 c->args_sha256);
     bw_ledger_append(c->w->gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 
@@ -257,7 +271,6 @@ int bw_mcp_govern_list(struct bw_mcp_call *c) {
     }
     if (d.effect == BW_POLICY_ALLOW || d.effect == BW_POLICY_REQUIRE_APPROVAL)
         return 0; /* a listing needs no approval: the calls are decided one by one */
-    bw_reqlog_set_decision(c->req, "deny", d.reason, NULL);
-    bw_mcp_fail(c, 200, BW_MCP_RPC_DENIED, d.reason, "the policy does not allow listing tools");
+    bw_mcp_refuse_list(c, &d); /* with its decision receipt (mcp_decide_other.c) */
     return -1;
 }

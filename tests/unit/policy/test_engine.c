@@ -42,7 +42,7 @@ static void rejects(const char *text, int line, const char *why) {
 
 static struct bw_policy_input base(void) {
     struct bw_policy_input in = {"acme", "bot", "agent", "chat", "gpt-4o-mini", 100, 0.01,
-                                 NULL,   0,     NULL,    0,      1700000000, NULL};
+                                 NULL,   0,     NULL,    0,      1700000000, NULL, NULL, NULL};
     return in;
 }
 
