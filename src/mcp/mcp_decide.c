@@ -153,9 +153,13 @@ static void decide_call(struct bw_mcp_call *c) {
     c->input.n_tools = 1;
     c->input.texts = c->texts;
     c->input.n_texts = c->n_texts;
-    if (bw_policy_eval(c->policy, &c->input, d) != BW_OK && d->effect == BW_POLICY_ALLOW)
+    /* The tool is the whole call: its own decision (docs/POLICY.md "MCP"), so a rule naming
+     * the tool decides it; a request-level decision first would need a rule without a tool
+     * matcher, which then also allows every other tool. */
+    if (bw_policy_decide_tools(c->policy, &c->input, &c->tool, 1, d) != BW_OK &&
+        d->effect == BW_POLICY_ALLOW)
         set_deny(d, BW_R_INTERNAL, 500);
-    if (d->effect == BW_POLICY_ALLOW && bw_policy_stripped(d, 0)) {
+    if (d->effect == BW_POLICY_STRIP) {
         /* the one tool is the whole call: removing it leaves nothing to forward */
         d->effect = BW_POLICY_DENY;
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_TOOL_STRIPPED);
