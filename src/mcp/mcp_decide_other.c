@@ -66,6 +66,8 @@ static int prompt_name_ok(const char *s) {
     return n > 0 && n <= BW_MCP_MAX_PROMPT_NAME;
 }
 
+static void decide_with(struct bw_mcp_call *c, enum other_kind k, struct bw_policy_decision *d);
+
 /* The decision of one resources/read or prompts/get into c->decision (a deny on any failure). */
 static void decide(struct bw_mcp_call *c, enum other_kind k) {
     struct bw_policy_decision *d = &c->decision;
@@ -77,6 +79,26 @@ static void decide(struct bw_mcp_call *c, enum other_kind k) {
         set_deny(d, BW_R_INTERNAL, 503);
         return;
     }
+    /* the policy first: every refusal below names the policy in force in its receipt */
+    if (bw_mcp_acquire_policy(c, &c->policy) != 0) {
+        set_deny(d, BW_R_POLICY_UNAVAILABLE, 503);
+        return;
+    }
+    if (!c->policy) { /* no policy in force: nothing is allowed by default */
+        set_deny(d, BW_R_NO_MATCHING_RULE, 403);
+        return;
+    }
+    uint8_t policy_sha256[32];
+    memcpy(policy_sha256, bw_policy_sha256(c->policy), 32);
+    decide_with(c, k, d);
+    static const uint8_t zero[32];
+    if (memcmp(d->policy_sha256, zero, 32) == 0) /* refused before the engine stamped it */
+        memcpy(d->policy_sha256, policy_sha256, 32);
+}
+
+static void decide_with(struct bw_mcp_call *c, enum other_kind k,
+                        struct bw_policy_decision *d) {
+    int read = k == OTHER_READ;
     json_t *params = json_object_get(c->msg.msg, "params");
     const json_t *args = read ? NULL : json_object_get(params, "arguments");
     if (read ? !uri_ok(c->msg.name) : !prompt_name_ok(c->msg.name)) {
@@ -101,15 +123,6 @@ static void decide(struct bw_mcp_call *c, enum other_kind k) {
         set_deny(d, BW_R_TOOL_ARGS_TOO_LARGE, 400);
         return;
     }
-    if (bw_mcp_acquire_policy(c, &c->policy) != 0) {
-        set_deny(d, BW_R_POLICY_UNAVAILABLE, 503);
-        return;
-    }
-    if (!c->policy) { /* no policy in force: nothing is allowed by default */
-        set_deny(d, BW_R_NO_MATCHING_RULE, 403);
-        return;
-    }
-    memcpy(d->policy_sha256, bw_policy_sha256(c->policy), 32);
     c->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *c->texts);
     if (!c->texts) {
         set_deny(d, BW_R_INTERNAL, 503);
