@@ -110,8 +110,45 @@ static int call_hash(struct bw_mcp_call *c) {
     return bw_mcp_canonical_hash(c, "bulwark-mcp-tools-call\n");
 }
 
+/* How many texts collect_texts takes from v, or cap + 1 when more than cap or nested deeper
+ * than 64. c->texts is sized by it: zeroing BW_POLICY_MAX_TEXTS entries (1 MiB) for every call
+ * was a sixth of the gateway's CPU under load (bench/mcp_overhead.sh, perf). */
+static size_t count_texts(const json_t *v, size_t cap, int depth) {
+    if (depth > 64)
+        return cap + 1;
+    if (json_is_string(v))
+        return 1;
+    size_t n = 0;
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e) {
+            n += count_texts(e, cap, depth + 1);
+            if (n > cap)
+                return cap + 1;
+        }
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            n += 1 + count_texts(e, cap, depth + 1);
+            if (n > cap)
+                return cap + 1;
+        }
+    }
+    return n;
+}
+
 int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap) {
-    return collect_texts(c, v, cap, 0);
+    size_t n = count_texts(v, cap, 0);
+    if (n > cap)
+        return -1;
+    free(c->texts);
+    c->n_texts = 0;
+    c->texts = calloc(n ? n : 1, sizeof *c->texts);
+    if (!c->texts)
+        return -2;
+    return collect_texts(c, v, n, 0) == 0 ? 0 : -1;
 }
 
 static void decide_call(struct bw_mcp_call *c) {
@@ -141,9 +178,10 @@ static void decide_call(struct bw_mcp_call *c) {
         goto out;
     }
     memcpy(d->policy_sha256, bw_policy_sha256(c->policy), 32);
-    c->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *c->texts);
-    if (!c->texts || collect_texts(c, args, BW_POLICY_MAX_TEXTS, 0) != 0) {
-        set_deny(d, c->texts ? BW_R_TOOL_ARGS_TOO_LARGE : BW_R_INTERNAL, c->texts ? 400 : 503);
+    int texts = bw_mcp_collect_texts(c, args, BW_POLICY_MAX_TEXTS);
+    if (texts != 0) {
+        set_deny(d, texts == -1 ? BW_R_TOOL_ARGS_TOO_LARGE : BW_R_INTERNAL,
+                 texts == -1 ? 400 : 503);
         goto out;
     }
     bw_mcp_fill_input(c, "mcp.tools_call");

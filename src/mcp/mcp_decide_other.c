@@ -123,15 +123,18 @@ static void decide_with(struct bw_mcp_call *c, enum other_kind k,
         set_deny(d, BW_R_TOOL_ARGS_TOO_LARGE, 400);
         return;
     }
-    c->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *c->texts);
-    if (!c->texts) {
-        set_deny(d, BW_R_INTERNAL, 503);
-        return;
+    int texts = 0;
+    if (read) { /* content rules over the URI: a regex can say what a glob cannot (`\.\.`) */
+        c->texts = calloc(1, sizeof *c->texts);
+        if (c->texts)
+            c->texts[c->n_texts++] = bw_slice_of(c->msg.name, strlen(c->msg.name));
+        texts = c->texts ? 0 : -2;
+    } else if (args) {
+        texts = bw_mcp_collect_texts(c, args, BW_POLICY_MAX_TEXTS);
     }
-    if (read) /* content rules over the URI: a regex can say what a glob cannot (`\.\.`) */
-        c->texts[c->n_texts++] = bw_slice_of(c->msg.name, strlen(c->msg.name));
-    else if (args && bw_mcp_collect_texts(c, args, BW_POLICY_MAX_TEXTS) != 0) {
-        set_deny(d, BW_R_TOOL_ARGS_TOO_LARGE, 400);
+    if (texts != 0) {
+        set_deny(d, texts == -1 ? BW_R_TOOL_ARGS_TOO_LARGE : BW_R_INTERNAL,
+                 texts == -1 ? 400 : 503);
         return;
     }
     bw_mcp_fill_input(c, c->route);

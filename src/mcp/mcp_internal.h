@@ -80,8 +80,9 @@ int bw_mcp_govern_list(struct bw_mcp_call *c);
 void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
                     const uint8_t *response_sha256);
 
-/* mcp_decide.c: every string and key of v into c->texts (cap entries), for content rules. 0,
- * or -1 when there are more than cap or v nests deeper than 64. */
+/* mcp_decide.c: every string and key of v into c->texts (allocated to fit, replacing any), for
+ * content rules. 0; -1 when there are more than cap or v nests deeper than 64; -2 out of
+ * memory. */
 int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap);
 /* The SHA-256 of the canonical message into c->request_sha256: tag, server, NUL, session, NUL,
  * params with sorted keys (absent params: {}). 0 or -1. */

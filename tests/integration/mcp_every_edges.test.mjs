@@ -23,6 +23,7 @@ import { api, person } from './lib/tenants.mjs';
 const POLICY = `version: 1
 rules:
   - {id: list, match: {route: mcp.tools_list}, effect: allow}
+  - {id: no-keys, match: {route: [mcp.tools_call, mcp.prompts_get], content: 'BEGIN PRIVATE KEY'}, effect: deny, reason: CONTENT_BLOCKED}
   - {id: calls, match: {route: mcp.tools_call, tool: '*'}, effect: allow}
   - id: review-private
     match: {route: mcp.resources_read, resource: 'mock://private/*'}
@@ -153,6 +154,21 @@ test('tool names: 64 bytes listed and callable; 65, 128 and odd names hidden and
         assert.match(r.json.error.message, /1\.\.64/);
         assert.equal(reached('tools/call', 'name', name).length, 0);
     }
+    await client.close();
+});
+
+test('content rules read every string and key of tools/call and prompts/get arguments', async () => {
+    const { client } = await connect();
+    const key = '-----BEGIN PRIVATE KEY-----';
+    for (const args of [{ text: key }, { a: [{ b: { c: ['x', key] } }] }, { [key]: 1 }]) {
+        await assert.rejects(client.callTool({ name: 'echo', arguments: args }),
+                             (e) => e.code === -32001 && e.data.code === 'CONTENT_BLOCKED');
+    }
+    assert.equal((await client.callTool({ name: 'echo', arguments: { a: [{ b: 'fine' }] } })).content[0].text,
+                 'called echo');
+    await assert.rejects(client.getPrompt({ name: 'hello', arguments: { x: key } }),
+                         (e) => e.code === -32001 && e.data.code === 'CONTENT_BLOCKED');
+    assert.equal(seen.filter((m) => JSON.stringify(m ?? '').includes('PRIVATE KEY')).length, 0);
     await client.close();
 });
 
