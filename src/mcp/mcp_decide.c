@@ -245,8 +245,7 @@ void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
         memcpy(r.response_sha256, response_sha256, 32);
     }
     if (!c->no_tool_entry)
-        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED,
-                                 c->args_sha256);
+        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED, c->args_sha256);
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);

@@ -96,8 +96,7 @@ static void decide(struct bw_mcp_call *c, enum other_kind k) {
         memcpy(d->policy_sha256, policy_sha256, 32);
 }
 
-static void decide_with(struct bw_mcp_call *c, enum other_kind k,
-                        struct bw_policy_decision *d) {
+static void decide_with(struct bw_mcp_call *c, enum other_kind k, struct bw_policy_decision *d) {
     int read = k == OTHER_READ;
     json_t *params = json_object_get(c->msg.msg, "params");
     const json_t *args = read ? NULL : json_object_get(params, "arguments");
