@@ -74,9 +74,25 @@ static const char *const v_kind_decision[] = {"decision", NULL};
 static const char *const v_kind_outcome[] = {"outcome", NULL};
 static const char *const v_kind_review[] = {"review", NULL};
 static const char *const v_kind_admin[] = {"admin", NULL};
-/* src/proxy/proxy_worker.c bw_route_name; review items of destructive admin plans: "admin" */
-static const char *const v_route[] = {"chat", "embeddings", "models", "widget", NULL};
-static const char *const v_review_route[] = {"admin", "chat", "embeddings", "models", "widget",
+/* src/proxy/proxy_worker.c bw_route_name; the MCP gateway's routes (src/mcp/, docs/MCP.md
+ * "Receipts"); review items of destructive admin plans: "admin" */
+static const char *const v_route[] = {"chat",
+                                      "embeddings",
+                                      "mcp.prompts_get",
+                                      "mcp.resources_read",
+                                      "mcp.tools_call",
+                                      "mcp.tools_list",
+                                      "models",
+                                      "widget",
+                                      NULL};
+static const char *const v_review_route[] = {"admin",
+                                             "chat",
+                                             "embeddings",
+                                             "mcp.prompts_get",
+                                             "mcp.resources_read",
+                                             "mcp.tools_call",
+                                             "models",
+                                             "widget",
                                              NULL};
 /* the request's decision (policy/engine.h effects; strip is per tool only) */
 static const char *const v_decision[] = {"allow", "deny", "require_approval", NULL};
@@ -87,11 +103,13 @@ static const char *const v_review_action[] = {"approve", "create", "deny", "expi
 static const char *const v_review_status[] = {"approved", "denied", "expired", "pending", "used",
                                               NULL};
 static const char *const v_admin_decision[] = {"apply", NULL};
-/* every status src/proxy/ passes to bw_call_finish / bw_call_respond / bw_call_fail */
+/* every status src/proxy/ passes to bw_call_finish / bw_call_respond / bw_call_fail, and the
+ * MCP gateway's (src/mcp/ bw_mcp_outcome: result_too_large, tool_error, upstream_invalid) */
 static const char *const v_outcome_status[] = {
     "answer_refused",        "budget_cut_off",        "client_disconnected",
     "internal_error",        "ok",                    "ok_tool_calls_removed",
-    "tool_call_incomplete",  "upstream_bad_response", "upstream_error",
+    "result_too_large",      "tool_call_incomplete",  "tool_error",
+    "upstream_bad_response", "upstream_error",        "upstream_invalid",
     "upstream_timeout",      "upstream_unavailable",  NULL,
 };
 static const char *const v_usage_source[] = {"estimated", NULL};

@@ -80,12 +80,15 @@ static int collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap, int
     return 0;
 }
 
-/* The subject of a tools/call's receipts and its approval: the canonical call (server, the
+/* The subject of a message's receipts and its approval: the canonical message (server, the
  * gateway session, params with sorted keys), not the body bytes: the client's re-send of an
- * approved call carries a new JSON-RPC id, and must match only on the same session. 0 or -1. */
-static int call_hash(struct bw_mcp_call *c) {
+ * approved call carries a new JSON-RPC id, and must match only on the same session. The tag
+ * names the method, so one method's approval never matches another's. 0 or -1. */
+int bw_mcp_canonical_hash(struct bw_mcp_call *c, const char *tag) {
     json_t *params = json_object_get(c->msg.msg, "params");
-    char *canon = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+    json_t *empty = params ? NULL : json_object();
+    char *canon = json_dumps(params ? params : empty, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(empty);
     if (!canon)
         return -1;
     struct bw_sha256_stream h;
@@ -93,8 +96,7 @@ static int call_hash(struct bw_mcp_call *c) {
         free(canon);
         return -1;
     }
-    static const char tag[] = "bulwark-mcp-tools-call\n";
-    bw_sha256_stream_update(&h, tag, sizeof tag - 1);
+    bw_sha256_stream_update(&h, tag, strlen(tag));
     bw_sha256_stream_update(&h, c->server.name, strlen(c->server.name) + 1); /* NUL separates */
     bw_sha256_stream_update(&h, c->session, strlen(c->session) + 1);
     bw_sha256_stream_update(&h, canon, strlen(canon));
@@ -102,6 +104,51 @@ static int call_hash(struct bw_mcp_call *c) {
     bw_sha256_stream_cleanup(&h);
     free(canon);
     return 0;
+}
+
+static int call_hash(struct bw_mcp_call *c) {
+    return bw_mcp_canonical_hash(c, "bulwark-mcp-tools-call\n");
+}
+
+/* How many texts collect_texts takes from v, or cap + 1 when more than cap or nested deeper
+ * than 64. c->texts is sized by it: zeroing BW_POLICY_MAX_TEXTS entries (1 MiB) for every call
+ * was a sixth of the gateway's CPU under load (bench/mcp_overhead.sh, perf). */
+static size_t count_texts(const json_t *v, size_t cap, int depth) {
+    if (depth > 64)
+        return cap + 1;
+    if (json_is_string(v))
+        return 1;
+    size_t n = 0;
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(v, i, e) {
+            n += count_texts(e, cap, depth + 1);
+            if (n > cap)
+                return cap + 1;
+        }
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            n += 1 + count_texts(e, cap, depth + 1);
+            if (n > cap)
+                return cap + 1;
+        }
+    }
+    return n;
+}
+
+int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap) {
+    size_t n = count_texts(v, cap, 0);
+    if (n > cap)
+        return -1;
+    free(c->texts);
+    c->n_texts = 0;
+    c->texts = calloc(n ? n : 1, sizeof *c->texts);
+    if (!c->texts)
+        return -2;
+    return collect_texts(c, v, n, 0) == 0 ? 0 : -1;
 }
 
 static void decide_call(struct bw_mcp_call *c) {
@@ -131,9 +178,10 @@ static void decide_call(struct bw_mcp_call *c) {
         goto out;
     }
     memcpy(d->policy_sha256, bw_policy_sha256(c->policy), 32);
-    c->texts = calloc(BW_POLICY_MAX_TEXTS, sizeof *c->texts);
-    if (!c->texts || collect_texts(c, args, BW_POLICY_MAX_TEXTS, 0) != 0) {
-        set_deny(d, c->texts ? BW_R_TOOL_ARGS_TOO_LARGE : BW_R_INTERNAL, c->texts ? 400 : 503);
+    int texts = bw_mcp_collect_texts(c, args, BW_POLICY_MAX_TEXTS);
+    if (texts != 0) {
+        set_deny(d, texts == -1 ? BW_R_TOOL_ARGS_TOO_LARGE : BW_R_INTERNAL,
+                 texts == -1 ? 400 : 503);
         goto out;
     }
     bw_mcp_fill_input(c, "mcp.tools_call");
@@ -143,9 +191,13 @@ static void decide_call(struct bw_mcp_call *c) {
     c->input.n_tools = 1;
     c->input.texts = c->texts;
     c->input.n_texts = c->n_texts;
-    if (bw_policy_eval(c->policy, &c->input, d) != BW_OK && d->effect == BW_POLICY_ALLOW)
+    /* The tool is the whole call: its own decision (docs/POLICY.md "MCP"), so a rule naming
+     * the tool decides it; a request-level decision first would need a rule without a tool
+     * matcher, which then also allows every other tool. */
+    if (bw_policy_decide_tools(c->policy, &c->input, &c->tool, 1, d) != BW_OK &&
+        d->effect == BW_POLICY_ALLOW)
         set_deny(d, BW_R_INTERNAL, 500);
-    if (d->effect == BW_POLICY_ALLOW && bw_policy_stripped(d, 0)) {
+    if (d->effect == BW_POLICY_STRIP) {
         /* the one tool is the whole call: removing it leaves nothing to forward */
         d->effect = BW_POLICY_DENY;
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_TOOL_STRIPPED);
@@ -164,7 +216,7 @@ static void receipt_for(const struct bw_mcp_call *c, enum bw_receipt_kind kind,
     snprintf(r->org_id, sizeof r->org_id, "%s", c->key.org_id);
     snprintf(r->principal, sizeof r->principal, "%s", c->key.id);
     snprintf(r->agent, sizeof r->agent, "%s", c->key.agent);
-    snprintf(r->route, sizeof r->route, "mcp.tools_call");
+    snprintf(r->route, sizeof r->route, "%s", bw_mcp_route(c));
     snprintf(r->model, sizeof r->model, "%s", c->server.name); /* the MCP server decided for */
     memcpy(r->request_sha256, c->request_sha256, 32);
 }
@@ -192,7 +244,8 @@ void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
         r.has_response = 1;
         memcpy(r.response_sha256, response_sha256, 32);
     }
-    bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED, c->args_sha256);
+    if (!c->no_tool_entry)
+        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, "allow", BW_R_ALLOWED, c->args_sha256);
     r.duration_ms = (bw_mono_us() - c->start_us) / 1000;
     atomic_fetch_add(&gw->inflight, 1);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_outcome_durable, gw);
@@ -242,8 +295,10 @@ void bw_mcp_record_decision(struct bw_mcp_call *c) {
     memcpy(r.policy_sha256, c->decision.policy_sha256, 32);
     r.has_org_policy = c->decision.has_org_policy;
     memcpy(r.org_policy_sha256, c->decision.org_policy_sha256, 32);
-    bw_receipt_add_tool_call(&r.tool_calls, c->msg.name, bw_policy_effect_name(c->decision.effect),
-                             c->decision.reason, c->args_sha256);
+    if (!c->no_tool_entry)
+        bw_receipt_add_tool_call(&r.tool_calls, c->msg.name,
+                                 bw_policy_effect_name(c->decision.effect), c->decision.reason,
+                                 c->args_sha256);
     bw_ledger_append(c->w->gw->ledger, &r, c->w->base, on_decision_durable, c);
 }
 
@@ -260,7 +315,6 @@ int bw_mcp_govern_list(struct bw_mcp_call *c) {
     }
     if (d.effect == BW_POLICY_ALLOW || d.effect == BW_POLICY_REQUIRE_APPROVAL)
         return 0; /* a listing needs no approval: the calls are decided one by one */
-    bw_reqlog_set_decision(c->req, "deny", d.reason, NULL);
-    bw_mcp_fail(c, 200, BW_MCP_RPC_DENIED, d.reason, "the policy does not allow listing tools");
+    bw_mcp_refuse_list(c, &d); /* with its decision receipt (mcp_decide_other.c) */
     return -1;
 }

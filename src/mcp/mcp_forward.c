@@ -98,6 +98,9 @@ static int govern_answer(struct bw_mcp_call *c, json_t *answer) {
     if (c->governed && mine)
         c->tool_error = json_is_true(json_object_get(result, "isError")) ||
                         json_object_get(answer, "error") != NULL;
+    int listing = bw_mcp_filter_listing(c, answer, mine); /* resources/list, prompts/list */
+    if (listing != 1)
+        return listing;
     if (!c->msg.method || strcmp(c->msg.method, "tools/list") != 0 || !result)
         return 0;
     if (!json_is_array(json_object_get(result, "tools")))
@@ -169,7 +172,7 @@ static void answer_json(struct bw_mcp_call *c, int status) {
     char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     if (!text) {
-        fail_after(c, 503, "internal", BW_R_INTERNAL, "out of memory");
+        fail_after(c, 503, "internal_error", BW_R_INTERNAL, "out of memory");
         return;
     }
     respond(c, status, "application/json", text, strlen(text));
@@ -311,6 +314,6 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     };
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
         c->xfer = NULL;
-        fail_after(c, 503, "internal", BW_R_INTERNAL, "cannot start the upstream request");
+        fail_after(c, 503, "internal_error", BW_R_INTERNAL, "cannot start the upstream request");
     }
 }

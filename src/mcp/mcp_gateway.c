@@ -114,6 +114,8 @@ static void handle_post(struct bw_mcp_call *c) {
         return;
     }
     c->fwd_len = strlen(c->fwd_body);
+    if (bw_mcp_govern_other(c)) /* resources/read, prompts/get, the other lists: mcp-every */
+        return;
     if (c->msg.kind == BW_MCP_REQUEST && strcmp(c->msg.method, "tools/call") == 0) {
         bw_mcp_govern_call(c);
         return;

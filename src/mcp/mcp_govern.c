@@ -29,10 +29,10 @@ static int could_allow(const struct bw_policy *p, const struct bw_policy_input *
     in.n_tools = 1;
     in.texts = NULL;
     in.n_texts = 0;
-    struct bw_policy_decision d;
-    if (bw_policy_eval(p, &in, &d) != BW_OK)
+    struct bw_policy_decision d; /* the tool alone, as its call is decided (mcp_decide.c) */
+    if (bw_policy_decide_tools(p, &in, &t, 1, &d) != BW_OK)
         return 0;
-    return d.effect != BW_POLICY_DENY && !bw_policy_stripped(&d, 0); /* strip: never callable */
+    return d.effect != BW_POLICY_DENY && d.effect != BW_POLICY_STRIP; /* strip: never callable */
 }
 
 int bw_mcp_filter_tools(const struct bw_policy *p, const struct bw_policy_input *base,

@@ -43,6 +43,11 @@ struct bw_mcp_call {
     struct bw_review_item *review; /* the item created or presented, or NULL */
     int review_create;             /* require_approval without a header: create one */
     char review_id[BW_ID_SIZE];    /* set once created: sent in the error's data */
+    /* mcp-every (mcp_decide_other.c): the route decided when it is not mcp.tools_call
+     * (resources/read, prompts/get, a refused tools/list), and whether its receipts list the
+     * one tool_calls entry (not for a resource URI or a list) */
+    const char *route;
+    int no_tool_entry;
 };
 
 /* mcp-oauth2 (mcp_rate.c): an allowed tools/call takes one unit of its (org, principal, tool)
@@ -51,6 +56,10 @@ void bw_mcp_rate_gate(struct bw_mcp_call *c);
 /* mcp-oauth2 (mcp_oauth.c): who is calling: a Bulwark key or, with mcp.oauth, an OAuth access
  * token for the server named in path. 0, or -1 after replying. */
 int bw_mcp_identify(struct bw_mcp_call *c, const char *path);
+/* The route c is decided on (receipts, review items): c->route, else mcp.tools_call. */
+static inline const char *bw_mcp_route(const struct bw_mcp_call *c) {
+    return c->route ? c->route : "mcp.tools_call";
+}
 
 /* mcp_forward.c */
 /* Sends c's message (or, for DELETE, the session end) upstream; ends the request later. */
@@ -76,5 +85,24 @@ int bw_mcp_govern_list(struct bw_mcp_call *c);
 /* The outcome receipt of a forwarded tools/call (response_sha256 NULL: no answer). */
 void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
                     const uint8_t *response_sha256);
+
+/* mcp_decide.c: every string and key of v into c->texts (allocated to fit, replacing any), for
+ * content rules. 0; -1 when there are more than cap or v nests deeper than 64; -2 out of
+ * memory. */
+int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap);
+/* The SHA-256 of the canonical message into c->request_sha256: tag, server, NUL, session, NUL,
+ * params with sorted keys (absent params: {}). 0 or -1. */
+int bw_mcp_canonical_hash(struct bw_mcp_call *c, const char *tag);
+
+/* mcp_decide_other.c (mcp-every): resources/read and prompts/get decided on their routes,
+ * resources/list and prompts/list answers filtered, governed methods refused as
+ * notifications. 1 when it took the request over (it ends it), 0 to carry on. */
+int bw_mcp_govern_other(struct bw_mcp_call *c);
+/* A refused tools/list: its decision receipt, then the JSON-RPC error. Takes d. */
+void bw_mcp_refuse_list(struct bw_mcp_call *c, const struct bw_policy_decision *d);
+/* The answer to a resources/list or prompts/list, filtered in place (every result carrying the
+ * list, whatever its id; the result answering the request's id must carry it). 1 = not a
+ * listing (nothing done), 0 = filtered, -1 = refuse the answer. */
+int bw_mcp_filter_listing(struct bw_mcp_call *c, json_t *answer, int mine);
 
 #endif

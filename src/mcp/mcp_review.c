@@ -72,7 +72,7 @@ void bw_mcp_review_create(struct bw_mcp_call *c) {
     snprintf(it->agent, sizeof it->agent, "%s", c->key.agent);
     snprintf(it->requester_key, sizeof it->requester_key, "%s", c->key.id);
     snprintf(it->requester_member, sizeof it->requester_member, "%s", c->key.member_id);
-    snprintf(it->route, sizeof it->route, "mcp.tools_call");
+    snprintf(it->route, sizeof it->route, "%s", bw_mcp_route(c));
     snprintf(it->model, sizeof it->model, "%s", c->server.name);
     snprintf(it->rule, sizeof it->rule, "%s", c->decision.rule);
     snprintf(it->reviewer_role, sizeof it->reviewer_role, "%s", c->decision.reviewer_role);
@@ -135,7 +135,7 @@ static void use_approval(struct bw_mcp_call *c, const char *review_id) {
         .org_id = c->key.org_id,
         .agent = c->key.agent,
         .key_id = c->key.id,
-        .route = "mcp.tools_call",
+        .route = bw_mcp_route(c),
         .model = c->server.name,
         .rule = c->decision.rule,
         .request_sha256 = c->request_sha256,

@@ -90,6 +90,10 @@ struct bw_policy_input {
     /* The request's regex budget and content cache (borrowed; see struct bw_policy_budget).
      * NULL: each decision gets its own fresh budget and nothing is cached. */
     struct bw_policy_budget *budget;
+    /* MCP (docs/POLICY.md "MCP"): the resource URI of a resources/read and the prompt name of
+     * a prompts/get; NULL elsewhere, so a rule with a `resource` / `prompt` matcher matches
+     * nothing else. */
+    const char *resource, *prompt;
 };
 
 /* A self-contained verdict (no pointer into the policy): it may outlive the policy. */

@@ -205,6 +205,12 @@ static int scalars_match(const struct eval *e, const struct bw_policy_rule *r) {
         return 0;
     if ((f & BW_PF_MODEL) && !bw_policy_strset_match(&r->model, in->model, e->h_model))
         return 0;
+    if ((f & BW_PF_RESOURCE) && !bw_policy_strset_match(&r->resource, in->resource,
+                                                        hash_or_zero(in->resource)))
+        return 0;
+    if ((f & BW_PF_PROMPT) &&
+        !bw_policy_strset_match(&r->prompt, in->prompt, hash_or_zero(in->prompt)))
+        return 0;
     if (f & BW_PF_TOKENS) { /* absent max_tokens is unbounded: above any max */
         int64_t t = in->max_tokens < 0 ? INT64_MAX : in->max_tokens;
         if (t < r->tokens_min || t > r->tokens_max)

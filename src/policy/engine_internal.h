@@ -84,6 +84,8 @@ enum {
     BW_PF_COST = 1 << 7,
     BW_PF_CONTENT = 1 << 8,
     BW_PF_TIME = 1 << 9,
+    BW_PF_RESOURCE = 1 << 10, /* MCP resources/read: the resource URI (docs/POLICY.md "MCP") */
+    BW_PF_PROMPT = 1 << 11,   /* MCP prompts/get: the prompt's name */
 };
 
 struct bw_policy_rule {
@@ -91,6 +93,7 @@ struct bw_policy_rule {
     size_t line;
     unsigned fields;
     struct bw_policy_strset org, agent, role, route, model, tool;
+    struct bw_policy_strset resource, prompt; /* MCP: case-sensitive globs, like model */
     struct bw_policy_argc *args;
     size_t n_args;
     int64_t tokens_min, tokens_max;

@@ -592,6 +592,8 @@ static bw_err match_field(struct load *w, const char *key, const yaml_node_t *k,
         {"route", offsetof(struct bw_policy_rule, route), BW_PF_ROUTE},
         {"model", offsetof(struct bw_policy_rule, model), BW_PF_MODEL},
         {"tool", offsetof(struct bw_policy_rule, tool), BW_PF_TOOL},
+        {"resource", offsetof(struct bw_policy_rule, resource), BW_PF_RESOURCE},
+        {"prompt", offsetof(struct bw_policy_rule, prompt), BW_PF_PROMPT},
     };
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         if (strcmp(key, sets[i].key) == 0) {
@@ -912,7 +914,8 @@ static bw_err check_ids(struct load *w) {
 
 void bw_policy_rule_cleanup(struct bw_policy_rule *r) {
     struct bw_policy_strset *sets[] = {&r->org,   &r->agent, &r->role,
-                                       &r->route, &r->model, &r->tool};
+                                       &r->route, &r->model, &r->tool,
+                                       &r->resource, &r->prompt};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         for (size_t j = 0; j < sets[i]->n; j++)
             free(sets[i]->v[j].text);

@@ -470,6 +470,64 @@ static void test_every_kind_verifies(void **state) {
     log_drop(&l);
 }
 
+/* The MCP gateway's receipts (docs/MCP.md "Receipts"): its four routes, its outcome statuses
+ * (tool_error, upstream_invalid, result_too_large), a tools/call's one tool_calls entry, a
+ * resource read without one, an MCP review item. Before the profile knew them, a pack with
+ * any MCP traffic failed receipt-canonical. */
+#define N_MCP 10
+
+static void fill_mcp_kinds(uint64_t i, const uint8_t ph[32], const uint8_t (*leaves)[32],
+                           struct bw_receipt *r) {
+    static const char *const routes[] = {"mcp.tools_call", "mcp.resources_read",
+                                         "mcp.prompts_get"};
+    static const char *const statuses[] = {"tool_error", "result_too_large", "upstream_invalid"};
+    uint8_t args[32];
+    memset(args, 7, sizeof args);
+    if (i < 6 && i % 2 == 0) { /* an allowed call */
+        fill_decision(r, routes[i / 2], "allow", BW_R_ALLOWED, ph);
+        if (i != 2)
+            bw_receipt_add_tool_call(&r->tool_calls, i == 0 ? "get-env" : "args-prompt", "allow",
+                                     BW_R_ALLOWED, args);
+    } else if (i < 6) { /* its outcome */
+        fill_outcome(r, routes[i / 2], statuses[i / 2], i == 1 ? 200 : 502, leaves[i - 1]);
+    } else if (i == 6) {
+        fill_decision(r, "mcp.tools_list", "deny", BW_R_NO_MATCHING_RULE, ph);
+    } else if (i == 7) {
+        fill_decision(r, "mcp.tools_call", "require_approval", BW_R_APPROVAL_REQUIRED, ph);
+        bw_receipt_add_tool_call(&r->tool_calls, "echo", "require_approval",
+                                 BW_R_APPROVAL_REQUIRED, args);
+    } else if (i == 8) {
+        struct bw_review_item it;
+        memset(&it, 0, sizeof it);
+        snprintf(it.id, sizeof it.id, "rev_0123456789abcdef");
+        snprintf(it.org_id, sizeof it.org_id, "org_a");
+        snprintf(it.route, sizeof it.route, "mcp.tools_call");
+        snprintf(it.model, sizeof it.model, "everything");
+        memset(it.request_sha256, 7, 32); /* the decision's subject */
+        bw_review_receipt(r, &it, T0, "key_1", "create", BW_R_REVIEW_CREATED, BW_REVIEW_PENDING);
+        r->has_parent = 1;
+        memcpy(r->parent_leaf_hash, leaves[7], 32);
+    } else {
+        fill_decision(r, "mcp.resources_read", "deny", BW_R_TOOL_DENIED, ph);
+    }
+    if (r->kind != BW_RECEIPT_REVIEW)
+        snprintf(r->model, sizeof r->model, "everything");
+    r->time_ms = T0 + (int64_t)i;
+}
+
+static void test_mcp_receipts_verify(void **state) {
+    (void)state;
+    gen_fill = fill_mcp_kinds;
+    struct log l;
+    log_make(&l, N_MCP, 3);
+    gen_fill = NULL;
+    struct bw_buf pack;
+    export_log(&l, NULL, 0, &pack);
+    expect_ok(&pack, &l.trust);
+    bw_buf_cleanup(&pack);
+    log_drop(&l);
+}
+
 /* A review receipt's parent must be a decision receipt earlier in the pack, as an outcome's:
  * here the gateway's own encoder writes a parent that is no receipt's leaf hash (in the profile,
  * so only the link check can refuse it). */
@@ -718,6 +776,7 @@ int main(void) {
         cmocka_unit_test(test_unaltered_log_verifies),
         cmocka_unit_test(test_profile_mutations),
         cmocka_unit_test(test_every_kind_verifies),
+        cmocka_unit_test(test_mcp_receipts_verify),
         cmocka_unit_test(test_review_parent_is_linked),
         cmocka_unit_test(test_outcome_subject_is_its_decisions),
         cmocka_unit_test(test_what_follows_a_decision),

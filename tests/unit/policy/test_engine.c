@@ -42,7 +42,7 @@ static void rejects(const char *text, int line, const char *why) {
 
 static struct bw_policy_input base(void) {
     struct bw_policy_input in = {"acme", "bot", "agent", "chat", "gpt-4o-mini", 100, 0.01,
-                                 NULL,   0,     NULL,    0,      1700000000, NULL};
+                                 NULL,   0,     NULL,    0,      1700000000, NULL, NULL, NULL};
     return in;
 }
 
@@ -609,6 +609,50 @@ static void thousand_rules(void **state) {
     bw_policy_unref(p);
 }
 
+/* MCP resources/read and prompts/get (docs/POLICY.md "MCP"): `resource` and `prompt` are
+ * case-sensitive globs over the URI / prompt name; a rule with one never matches a request
+ * without that field (a chat, a tools/call); a tool rule never matches a resource read. */
+static void mcp_resource_prompt(void **state) {
+    (void)state;
+    const char *text = "version: 1\n"
+                       "rules:\n"
+                       "  - {id: no-secret, match: {resource: 'file:///secret/*'}, effect: deny}\n"
+                       "  - {id: docs, match: {route: mcp.resources_read,\n"
+                       "       resource: ['demo://resource/static/*', 'demo://x']}, effect: allow}\n"
+                       "  - {id: no-env-prompt, match: {prompt: env-*}, effect: deny,\n"
+                       "     reason: TOOL_DENIED}\n"
+                       "  - {id: prompts, match: {route: mcp.prompts_get, prompt: '*'},\n"
+                       "     effect: allow}\n"
+                       "  - {id: tools, match: {tool: '*'}, effect: allow}\n";
+    struct bw_policy *p = compile(text);
+    struct bw_policy_input in = base();
+    in.model = NULL;
+    in.route = "mcp.resources_read";
+    in.resource = "demo://resource/static/document/a.md";
+    check(p, &in, BW_POLICY_ALLOW, "ALLOWED", "docs");
+    in.resource = "demo://x";
+    check(p, &in, BW_POLICY_ALLOW, "ALLOWED", "docs");
+    in.resource = "DEMO://resource/static/a"; /* case-sensitive, unlike tool names */
+    check(p, &in, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "");
+    in.resource = "file:///secret/key";
+    check(p, &in, BW_POLICY_DENY, BW_R_POLICY_DENIED, "no-secret");
+    in.resource = NULL; /* no resource: the resource rules do not match, nor the tool rule */
+    check(p, &in, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "");
+    in.route = "mcp.prompts_get";
+    in.prompt = "args-prompt";
+    check(p, &in, BW_POLICY_ALLOW, "ALLOWED", "prompts");
+    in.prompt = "env-dump";
+    check(p, &in, BW_POLICY_DENY, BW_R_TOOL_DENIED, "no-env-prompt");
+    in.route = "chat"; /* a prompt name on another route: only the route-less deny matches */
+    in.prompt = "args-prompt";
+    check(p, &in, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "");
+    bw_policy_unref(p);
+    rejects("version: 1\nrules:\n  - {id: a, match: {resource: 'x[1]'}, effect: allow}\n", 3,
+            "reserved");
+    rejects("version: 1\nrules:\n  - {id: a, match: {prompt: []}, effect: allow}\n", 3,
+            "non-empty list");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_match_and_default_deny),
@@ -625,6 +669,7 @@ int main(void) {
         cmocka_unit_test(request_view),
         cmocka_unit_test(response_tool_calls),
         cmocka_unit_test(thousand_rules),
+        cmocka_unit_test(mcp_resource_prompt),
     };
     return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -317,7 +317,7 @@ static struct bw_policy_decision decide(const struct bw_policy *p, const char *b
     if (view_of(body, &v, &reason) != BW_OK)
         fail_msg("refused: %s", body);
     struct bw_policy_input in = {"acme",  "bot",   "agent", "chat",  v.model,   v.max_tokens,
-                                 0.01,    v.tools, v.n_tools, v.texts, v.n_texts, 1700000000, NULL};
+                                 0.01,    v.tools, v.n_tools, v.texts, v.n_texts, 1700000000, NULL, NULL, NULL};
     struct bw_policy_decision d;
     (void)bw_policy_eval(p, &in, &d);
     bw_policy_request_view_cleanup(&v);
@@ -402,13 +402,13 @@ static void glob_case(void **state) {
     const char *names[] = {"READ_FILE", "Read_x", "rEad_"};
     for (size_t i = 0; i < 3; i++) {
         struct bw_policy_tool t = {names[i], NULL};
-        struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL};
+        struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL};
         struct bw_policy_decision d;
         assert_int_equal(bw_policy_decide_tools(p, &in, &t, 1, &d), BW_OK);
         assert_int_equal(d.effect, BW_POLICY_DENY);
     }
     struct bw_policy_tool t = {"ready", NULL};
-    struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL};
+    struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL};
     struct bw_policy_decision d;
     assert_int_equal(bw_policy_decide_tools(p, &in, &t, 1, &d), BW_OK);
     assert_int_equal(d.effect, BW_POLICY_ALLOW);
