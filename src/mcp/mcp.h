@@ -32,6 +32,12 @@ struct bw_policy_input;
 #define BW_MCP_MAX_RESULT (8u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
 #define BW_MCP_CALL_TIMEOUT_MS 60000 /* one upstream request, whole answer */
 #define BW_MCP_CONNECT_TIMEOUT_MS 5000
+/* streams (docs/MCP.md "Streams") */
+#define BW_MCP_STREAM_IDLE_MS 30000      /* a POST's stream silent this long is ended */
+#define BW_MCP_GET_STREAM_MAX_MS 3600000 /* one GET stream's whole life */
+#define BW_MCP_GET_IDLE_MS 300000        /* a GET stream silent this long is ended */
+#define BW_MCP_GET_STREAM_RESULTS 16     /* a GET stream carries at most this many result caps */
+#define BW_MCP_CLIENT_HIGH (256u << 10)  /* client output held above this: upstream paused */
 #define BW_MCP_MAX_SESSIONS 4096        /* gateway sessions at once, every key together */
 #define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key */
 #define BW_MCP_SESSION_IDLE_MS 3600000  /* a session unused this long is forgotten */

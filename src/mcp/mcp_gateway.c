@@ -174,7 +174,19 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
         }
         bw_mcp_forward(c);
         return;
-    case EVHTTP_REQ_GET: /* the server-to-client stream is not offered yet (spec: 405) */
+    case EVHTTP_REQ_GET: /* the session's server-to-client stream (mcp_stream.c) */
+        if (!c->session[0]) { /* a stream belongs to a session: no session, nothing to relay */
+            reply_http(req, 400, BW_R_INVALID_REQUEST, "Mcp-Session-Id is required");
+            bw_mcp_call_free(c);
+            return;
+        }
+        if (header(req, "Last-Event-ID")) { /* no event id is ever relayed: nothing to resume */
+            reply_http(req, 400, BW_R_INVALID_REQUEST, "stream resumption is not offered");
+            bw_mcp_call_free(c);
+            return;
+        }
+        bw_mcp_forward(c);
+        return;
     default:
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST, DELETE");
         reply_http(req, 405, BW_R_METHOD_NOT_ALLOWED, "method not allowed on this path");

@@ -110,5 +110,8 @@
 #define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"     /* 400: Mcp-Method/Mcp-Name vs body */
 #define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE"   /* the upstream answer is over the cap */
 #define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID"   /* the upstream answer is malformed */
+#define BW_R_MCP_STREAM_INCOMPLETE "MCP_STREAM_INCOMPLETE" /* the upstream's stream ended unanswered */
+#define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW"     /* the client did not read its stream */
+#define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"             /* the client hung up mid-answer */
 
 #endif
