@@ -4,6 +4,7 @@
  * system prompt) and receipted. Allowed: relayed to the client. Anything else: the client
  * never sees it, and the gateway answers the server itself with a JSON-RPC error for that
  * request id, POSTed on the session, so the server's tool does not wait for an answer. */
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 
 /* The gateway's own answer to the server: one POST, its own memory (it may outlive c). */
 struct refusal {
+    struct bw_upstream *up;
+    long timeout_ms;
     char *url;
     char *body;
     char h_session[BW_MCP_UPSTREAM_SESSION_MAX + 32];
@@ -32,18 +35,44 @@ static int refusal_data(void *arg, long status, const char *ct, const char *p, s
     return 0; /* the server's answer to an answer is not read */
 }
 
+static void free_refusal(struct refusal *f) {
+    free(f->url);
+    free(f->body);
+    free(f);
+}
+
 static void refusal_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
     (void)ct;
     struct refusal *f = arg;
     if (r != BW_UP_OK || status < 200 || status >= 300)
         bw_warn("mcp: the refusal of a sampling request was not taken by the server (%s, %ld)",
                 bw_upstream_result_name(r), status);
-    free(f->url);
-    free(f->body);
-    free(f);
+    free_refusal(f);
 }
 
 static const struct bw_upstream_callbacks refusal_cb = {refusal_data, refusal_done, NULL};
+
+/* Started from the event loop: the sampling request was read inside curl's write callback of
+ * the stream, where a new transfer must not be added to the same multi handle. */
+static void start_refusal(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct refusal *f = arg;
+    struct bw_upstream_request r = {
+        .method = "POST",
+        .url = f->url,
+        .body = f->body,
+        .body_len = strlen(f->body),
+        .authorization = NULL,
+        .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
+        .timeout_ms = f->timeout_ms,
+        .headers = f->headers,
+    };
+    if (bw_upstream_start(f->up, &r, &refusal_cb, f, &f->xfer) != BW_OK) {
+        bw_error("mcp: cannot answer a refused sampling request");
+        free_refusal(f);
+    }
+}
 
 static void refuse_upstream(struct bw_mcp_call *c, const json_t *id, const char *reason) {
     struct refusal *f = calloc(1, sizeof *f);
@@ -71,21 +100,12 @@ static void refuse_upstream(struct bw_mcp_call *c, const json_t *id, const char 
     }
     f->headers[n] = NULL;
     long timeout = c->w->gw->cfg->mcp_call_timeout_ms;
-    struct bw_upstream_request r = {
-        .method = "POST",
-        .url = f->url,
-        .body = f->body,
-        .body_len = strlen(f->body),
-        .authorization = NULL,
-        .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
-        .timeout_ms = timeout > 0 ? timeout : BW_MCP_CALL_TIMEOUT_MS,
-        .headers = f->headers,
-    };
-    if (bw_upstream_start(c->w->up, &r, &refusal_cb, f, &f->xfer) != BW_OK) {
+    f->timeout_ms = timeout > 0 ? timeout : BW_MCP_CALL_TIMEOUT_MS;
+    f->up = c->w->up;
+    struct timeval now = {0, 0};
+    if (event_base_once(c->w->base, -1, EV_TIMEOUT, start_refusal, f, &now) != 0) {
         bw_error("mcp: cannot answer a refused sampling request");
-        free(f->url);
-        free(f->body);
-        free(f);
+        free_refusal(f);
     }
 }
 
