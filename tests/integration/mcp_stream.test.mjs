@@ -51,6 +51,7 @@ const note = (text) => ({ jsonrpc: '2.0', method: 'notifications/message',
 const seen = [];
 const closes = { call: [], get: [] }; // the gateway closed a stream before its end
 let sessions = 0;
+let flooded = 0; // bytes the flood tool has written so far
 const waiters = new Map(); // id of a server request -> resolve(the client's response)
 
 function crafted(req, res) {
@@ -129,6 +130,16 @@ const tools = {
             { name: 'delete_all', inputSchema: { type: 'object' } }] } }));
         res.end(sse({ jsonrpc: '2.0', id: msg.id, result: { content: [] } }));
     },
+    async flood(msg, res, answer) { // 32 MiB of notifications as fast as the gateway takes them
+        const pad = 'y'.repeat(64 << 10);
+        flooded = 0;
+        for (let i = 0; i < 512 && !res.destroyed; i++) {
+            const ev = sse(note(`${i} ${pad}`));
+            flooded += ev.length;
+            if (!res.write(ev)) await new Promise((r) => res.once('drain', r));
+        }
+        res.end(sse(answer({ content: [{ type: 'text', text: 'flood done' }] })));
+    },
     ask_denied(msg, res, answer) { return askSampling(msg, res, answer, 'say forbidden words', undefined); },
     ask_model_x(msg, res, answer) { return askSampling(msg, res, answer, 'hello', 'model-x-large'); },
 };
@@ -202,15 +213,16 @@ async function connect(name, { key = agentKey, capabilities = {}, setup } = {}) 
 }
 
 // A raw POST of one tools/call on a session; resolves {status, headers, chunks:[{t, text}], body}.
-function rawCall(name, sid, tool, { onChunk } = {}) {
+function rawCall(name, sid, tool, { onChunk, onResponse, port = gw.port, key = agentKey } = {}) {
     return new Promise((resolve, reject) => {
         const body = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call',
                                       params: { name: tool, arguments: {} } });
-        const req = http.request({ host: '127.0.0.1', port: gw.port, method: 'POST', path: `/mcp/${name}`,
-            headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json',
+        const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: `/mcp/${name}`,
+            headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json',
                        accept: 'application/json, text/event-stream', 'mcp-session-id': sid,
                        'mcp-protocol-version': '2025-06-18' } }, (res) => {
             const chunks = [];
+            onResponse?.(res);
             res.on('data', (d) => {
                 chunks.push({ t: Date.now(), text: d.toString() });
                 onChunk?.(req, chunks);
@@ -437,5 +449,50 @@ test('a denied tools/call still never reaches the server (streams change nothing
     assert.ok(!seen.some((s) => s.msg?.params?.name === 'delete_all'));
     const d = receiptAt(gw.dir, predicate(lastDecision('mcp.tools_call')).log.index);
     assert.equal(predicate(d).decision, 'deny');
+    await client.close();
+});
+
+test('back-pressure: a client that does not read pauses the upstream; reading resumes it', async () => {
+    // a gateway whose result cap (64 MiB) lets the 32 MiB flood through: only the client's
+    // reading can hold it back
+    const data = await initData(scope);
+    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
+    const big = await startGatewayWithYaml(scope, `policy: policy.yaml
+egress:
+  allow: ["127.0.0.1:${server.address().port}"]
+mcp:
+  servers:
+    - name: crafted
+      url: http://127.0.0.1:${server.address().port}/mcp
+  result_max_bytes: 67108864
+  call_timeout_ms: 60000
+`, { data });
+    const key = big.keys.agent_key;
+    const client = new Client({ name: 'bulwark-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(
+        new URL(`http://127.0.0.1:${big.port}/mcp/crafted`),
+        { requestInit: { headers: { Authorization: `Bearer ${key}` } } });
+    await client.connect(transport);
+    let resp;
+    let received = 0;
+    const done = rawCall('crafted', transport.sessionId, 'flood', {
+        port: big.port, key,
+        onResponse: (res) => { resp = res; res.pause(); },
+        onChunk: (req, chunks) => { received += chunks[chunks.length - 1].text.length; chunks.length = 0; },
+    });
+    await waitFor(() => resp && flooded > 0, { what: 'the flood started' });
+    await sleep(1500);
+    const first = flooded;
+    await sleep(1500);
+    const second = flooded;
+    // held back: the upstream stopped being read (only socket buffers took bytes), long before
+    // the 32 MiB; without back-pressure the gateway reads on and buffers it all for the client
+    assert.ok(second - first < (1 << 20) && second < (30 << 20),
+              `the server wrote ${first}, then ${second} bytes to a client that reads nothing`);
+    resp.resume();
+    const r = await done;
+    assert.equal(r.status, 200);
+    assert.ok(flooded > (32 << 20), 'reading let the whole flood through');
+    assert.ok(received > (32 << 20), `the client got ${received} bytes`);
     await client.close();
 });
