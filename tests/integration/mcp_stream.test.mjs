@@ -360,7 +360,10 @@ test('an allowed sampling request reaches the client\'s handler and its answer t
     assert.equal(asked[0].messages[0].content.text, 'capital of France?');
     assert.match(r.content[0].text, /Paris/);
     assert.ok(!r.isError);
-    const d = lastDecision('mcp.sampling');
+    // the sampling receipt is appended when decided; the relay does not wait for it
+    const d = await waitFor(() => receipts(gw.dir).find((x) => predicate(x).route === 'mcp.sampling' &&
+                                                         predicate(x).rule === 'sampling'),
+                            { what: 'the sampling receipt' });
     assert.equal(predicate(d).decision, 'allow');
     assert.equal(predicate(d).rule, 'sampling');
     await client.close();
@@ -385,7 +388,9 @@ for (const [tool, rule] of [['ask_denied', 'no-forbidden-sampling'], ['ask_model
         const refusal = seen.filter((s) => s.method === 'POST' && s.msg?.id === got.id && s.msg.error).pop();
         assert.ok(refusal.headers['mcp-session-id'].startsWith('upstream-'), 'sent on the session');
         assert.equal(refusal.headers.authorization, undefined, 'no caller token upstream');
-        const d = lastDecision('mcp.sampling');
+        const d = await waitFor(() => receipts(gw.dir).find((x) => predicate(x).route === 'mcp.sampling' &&
+                                                             predicate(x).rule === rule),
+                                { what: 'the sampling receipt' });
         assert.equal(predicate(d).decision, 'deny');
         assert.equal(predicate(d).rule, rule);
         assert.equal(predicate(d).model, 'crafted');
