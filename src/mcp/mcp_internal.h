@@ -66,6 +66,12 @@ struct bw_mcp_call {
     struct event *idle_ev;   /* the upstream's idle bound */
     struct event *tick_ev;   /* while paused: resume when the client drained, or give up */
     struct event *gone_ev;   /* the client hung up: handled outside evhttp's callback */
+    /* an allowed sampling request waits for its receipt to be durable: it and every event
+     * after it are held (in order) until then; c lives until the last receipt lands */
+    int holds;               /* sampling receipts not yet durable */
+    int held_drop;           /* a receipt failed: what is held is never sent */
+    int finishing;           /* the stream ended while holding: the last receipt finishes it */
+    struct evbuffer *held;
 };
 
 /* mcp_forward.c */
@@ -111,9 +117,16 @@ void bw_mcp_stream_done(struct bw_mcp_call *c, int result, long status);
 /* Releases the stream's events and timers (from bw_mcp_call_free). */
 void bw_mcp_stream_cleanup(struct bw_mcp_call *c);
 
+/* Holds the stream's events from now on (a sampling receipt is on its way). 0 or -1. */
+int bw_mcp_stream_hold(struct bw_mcp_call *c);
+/* A held sampling receipt landed: ok sends what was held (once no other is pending); not ok
+ * ends the stream (LEDGER_UNAVAILABLE) without sending it. May free c. */
+void bw_mcp_stream_release(struct bw_mcp_call *c, int ok);
+
 /* mcp_sampling.c: a server's sampling/createMessage on a stream, decided on route
- * mcp.sampling and receipted. 1: relay it to the client; 0: denied (not relayed; the upstream
- * server was sent a JSON-RPC error for it on the session). */
+ * mcp.sampling and receipted. 1: relay it to the client (the stream is held until its receipt
+ * is durable: bw_mcp_stream_hold); 0: denied (not relayed; the upstream server was sent a
+ * JSON-RPC error for it on the session). */
 int bw_mcp_sampling(struct bw_mcp_call *c, const struct bw_mcp_msg *m);
 
 /* The outcome receipt of a forwarded tools/call (response_sha256 NULL: no answer). */

@@ -199,7 +199,30 @@ static void on_receipt(void *arg, bw_err err, uint64_t index, const uint8_t leaf
     atomic_fetch_sub(&gw->inflight, 1);
 }
 
-static void record(struct bw_mcp_call *c, const json_t *msg, const struct bw_policy_decision *d) {
+/* An allowed request's receipt: the stream is held until it is durable (fail closed: a
+ * sampling request the evidence does not show never reaches the client). */
+struct pending {
+    struct bw_mcp_call *c;
+    json_t *id; /* the request's id, to refuse it upstream when the receipt fails */
+};
+
+static void on_allowed_receipt(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
+    (void)index;
+    (void)leaf;
+    struct pending *p = arg;
+    struct bw_mcp_call *c = p->c;
+    if (err != BW_OK) {
+        bw_error("mcp: sampling receipt not durable (%s): not relayed", bw_err_str(err));
+        refuse_upstream(c, p->id, BW_R_LEDGER_UNAVAILABLE);
+    }
+    json_decref(p->id);
+    free(p);
+    bw_mcp_stream_release(c, err == BW_OK); /* may free c */
+}
+
+/* Appends the decision receipt. Allowed: 0 once the stream holds for it, -1 if it cannot. */
+static int record(struct bw_mcp_call *c, const json_t *msg, json_t *id,
+                  const struct bw_policy_decision *d) {
     struct bw_gateway *gw = c->w->gw;
     struct bw_receipt r;
     bw_receipt_init(&r, BW_RECEIPT_DECISION);
@@ -221,17 +244,32 @@ static void record(struct bw_mcp_call *c, const json_t *msg, const struct bw_pol
     memcpy(r.policy_sha256, d->policy_sha256, 32);
     r.has_org_policy = d->has_org_policy;
     memcpy(r.org_policy_sha256, d->org_policy_sha256, 32);
+    if (d->effect == BW_POLICY_ALLOW) {
+        struct pending *p = calloc(1, sizeof *p);
+        if (!p || bw_mcp_stream_hold(c) != 0) {
+            free(p);
+            return -1;
+        }
+        p->c = c;
+        p->id = json_incref(id);
+        bw_ledger_append(gw->ledger, &r, c->w->base, on_allowed_receipt, p);
+        return 0;
+    }
     atomic_fetch_add(&gw->inflight, 1);
     bw_ledger_append(gw->ledger, &r, c->w->base, on_receipt, gw);
+    return 0;
 }
 
 int bw_mcp_sampling(struct bw_mcp_call *c, const struct bw_mcp_msg *m) {
     struct bw_policy_decision d;
     const json_t *params = json_object_get(m->msg, "params");
     decide(c, params, &d);
-    record(c, m->msg, &d);
-    if (d.effect == BW_POLICY_ALLOW)
+    if (record(c, m->msg, m->id, &d) != 0) { /* cannot hold the stream for it: refused */
+        d.effect = BW_POLICY_DENY;
+        snprintf(d.reason, sizeof d.reason, "%s", BW_R_INTERNAL);
+    } else if (d.effect == BW_POLICY_ALLOW) {
         return 1;
+    }
     /* require_approval too: no reviewer can answer while the server's tool waits */
     bw_info("mcp: sampling request of server %s refused (%s)", c->server.name, d.reason);
     refuse_upstream(c, m->id, d.reason);

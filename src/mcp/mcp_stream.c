@@ -57,22 +57,35 @@ static size_t client_backlog(struct bw_mcp_call *c) {
     return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
-/* One relayed event: hashed as sent (the outcome receipt proves what the client got). */
+/* Sends framed events to the client, hashed as sent (the outcome receipt proves what the
+ * client got). Drains b. */
+static void send_out(struct bw_mcp_call *c, struct evbuffer *b) {
+    size_t n = evbuffer_get_length(b);
+    if (n == 0)
+        return;
+    bw_sha256_stream_update(&c->relay_sha, evbuffer_pullup(b, -1), n);
+    if (c->client_gone || !c->reply_started) {
+        evbuffer_drain(b, n);
+        return;
+    }
+    evhttp_send_reply_chunk(c->req, b);
+}
+
+/* One event: sent now, or held behind a sampling request whose receipt is not durable yet. */
 static void send_event(struct bw_mcp_call *c, const char *json) {
     static const char head[] = "event: message\ndata: ";
-    size_t n = strlen(json);
-    bw_sha256_stream_update(&c->relay_sha, head, sizeof head - 1);
-    bw_sha256_stream_update(&c->relay_sha, json, n);
-    bw_sha256_stream_update(&c->relay_sha, "\n\n", 2);
-    if (c->client_gone || !c->reply_started)
+    if (c->held_drop)
         return;
-    struct evbuffer *b = evbuffer_new();
+    struct evbuffer *b = c->holds > 0 ? c->held : evbuffer_new();
     if (!b)
         return;
-    if (evbuffer_add(b, head, sizeof head - 1) == 0 && evbuffer_add(b, json, n) == 0 &&
-        evbuffer_add(b, "\n\n", 2) == 0)
-        evhttp_send_reply_chunk(c->req, b);
-    evbuffer_free(b);
+    if (evbuffer_add(b, head, sizeof head - 1) != 0 || evbuffer_add(b, json, strlen(json)) != 0 ||
+        evbuffer_add(b, "\n\n", 2) != 0)
+        set_fail(c, BW_R_INTERNAL, "internal", 503);
+    if (b != c->held) {
+        send_out(c, b);
+        evbuffer_free(b);
+    }
 }
 
 /* One upstream message: a response must answer this stream's request (a GET stream carries
@@ -149,6 +162,10 @@ static void finish(struct bw_mcp_call *c) {
         evtimer_del(c->idle_ev);
     if (c->tick_ev)
         evtimer_del(c->tick_ev);
+    if (c->holds > 0) { /* a sampling receipt is on its way with c: it finishes the stream */
+        c->finishing = 1;
+        return;
+    }
     if (c->fail_reason) {
         send_error_event(c);
         bw_reqlog_set_reason(c->req, c->fail_reason);
@@ -187,7 +204,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
     struct bw_mcp_call *c = arg;
     if (!c->xfer || !c->paused)
         return;
-    if (client_backlog(c) > BW_MCP_CLIENT_HIGH / 2) {
+    if (client_backlog(c) + (c->held ? evbuffer_get_length(c->held) : 0) >
+        BW_MCP_CLIENT_HIGH / 2) {
         if (bw_now_ms() - c->paused_ms > idle_ms(c)) {
             set_fail(c, BW_R_MCP_CLIENT_TOO_SLOW, "client_too_slow", 499);
             finish(c);
@@ -242,7 +260,7 @@ int bw_mcp_stream_data(struct bw_mcp_call *c, const char *p, size_t n) {
         return -1;
     if (c->fail_reason || c->answered)
         return -1;
-    if (client_backlog(c) > BW_MCP_CLIENT_HIGH) {
+    if (client_backlog(c) + (c->held ? evbuffer_get_length(c->held) : 0) > BW_MCP_CLIENT_HIGH) {
         /* back-pressure: leave the bytes with curl (which stops reading the socket) */
         if (!c->paused) {
             c->paused = 1;
@@ -335,7 +353,37 @@ void bw_mcp_detach_close(struct bw_mcp_call *c) {
     c->close_cb_set = 0;
 }
 
+int bw_mcp_stream_hold(struct bw_mcp_call *c) {
+    if (!c->held)
+        c->held = evbuffer_new();
+    if (!c->held)
+        return -1;
+    c->holds++;
+    return 0;
+}
+
+void bw_mcp_stream_release(struct bw_mcp_call *c, int ok) {
+    c->holds--;
+    if (!ok) { /* fail closed: the request (and what followed) never reaches the client */
+        c->held_drop = 1;
+        evbuffer_drain(c->held, evbuffer_get_length(c->held));
+        set_fail(c, BW_R_LEDGER_UNAVAILABLE, "ledger_unavailable", 503);
+    }
+    if (c->holds > 0)
+        return;
+    if (!c->held_drop)
+        send_out(c, c->held);
+    c->held_drop = 0; /* the final error event may go out */
+    if (c->finishing || (c->fail_reason && c->xfer)) {
+        c->finishing = 0;
+        finish(c);
+    }
+}
+
 void bw_mcp_stream_cleanup(struct bw_mcp_call *c) {
+    if (c->held)
+        evbuffer_free(c->held);
+    c->held = NULL;
     if (c->gone_ev)
         event_free(c->gone_ev);
     if (c->idle_ev)
