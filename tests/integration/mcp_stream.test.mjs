@@ -506,3 +506,28 @@ mcp:
     assert.ok(received > (32 << 20), `the client got ${received} bytes`);
     await client.close();
 });
+
+test('the client\'s POSTed responses to server requests: strict, passed on, 202', async () => {
+    const { client, transport } = await connect('crafted');
+    const post = (msg) => request(gw.port, {
+        method: 'POST', path: '/mcp/crafted', body: JSON.stringify(msg),
+        headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json',
+                   accept: 'application/json, text/event-stream',
+                   'mcp-session-id': transport.sessionId, 'mcp-protocol-version': '2025-06-18' } });
+    const ok = await post({ jsonrpc: '2.0', id: 'srv-answer-1', result: { roots: [] } });
+    assert.equal(ok.status, 202);
+    const got = seen.filter((s) => s.msg?.id === 'srv-answer-1');
+    assert.equal(got.length, 1);
+    assert.deepEqual(got[0].msg, { jsonrpc: '2.0', id: 'srv-answer-1', result: { roots: [] } });
+    assert.equal(got[0].headers['mcp-session-id'].startsWith('upstream-'), true);
+    // both result and error, no id, an extra member: refused before the server sees them
+    for (const bad of [{ jsonrpc: '2.0', id: 'srv-answer-2', result: {}, error: { code: 1, message: 'x' } },
+                       { jsonrpc: '2.0', result: {} },
+                       { jsonrpc: '2.0', id: 'srv-answer-3', result: {}, extra: 1 }]) {
+        const r = await post(bad);
+        assert.equal(r.status, 400, JSON.stringify(bad));
+        assert.equal(r.json.error.code, -32600);
+    }
+    assert.ok(!seen.some((s) => ['srv-answer-2', 'srv-answer-3'].includes(s.msg?.id)));
+    await client.close();
+});
