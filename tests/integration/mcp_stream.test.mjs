@@ -8,7 +8,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from
@@ -17,7 +19,7 @@ import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from
     '@modelcontextprotocol/sdk/types.js';
 import {
     Scope, initData, startGatewayWithYaml, request, predicate, receipts, waitFor, sleep,
-    receiptAt, waitOutcome, RECEIPT_ID_RE,
+    receiptAt, waitOutcome, RECEIPT_ID_RE, ledgerPath,
 } from './lib/harness.mjs';
 import { startMcpMock } from './lib/mcp.mjs';
 
@@ -52,6 +54,8 @@ const seen = [];
 const closes = { call: [], get: [] }; // the gateway closed a stream before its end
 let sessions = 0;
 let flooded = 0; // bytes the flood tool has written so far
+const signal = {};
+signal.promise = new Promise((r) => { signal.go = r; });
 const waiters = new Map(); // id of a server request -> resolve(the client's response)
 
 function crafted(req, res) {
@@ -139,6 +143,11 @@ const tools = {
             if (!res.write(ev)) await new Promise((r) => res.once('drain', r));
         }
         res.end(sse(answer({ content: [{ type: 'text', text: 'flood done' }] })));
+    },
+    async ask_on_signal(msg, res, answer) { // asks once the test says so
+        res.write(': waiting\n\n');
+        await signal.promise;
+        return askSampling(msg, res, answer, 'hello', undefined);
     },
     ask_denied(msg, res, answer) { return askSampling(msg, res, answer, 'say forbidden words', undefined); },
     ask_model_x(msg, res, answer) { return askSampling(msg, res, answer, 'hello', 'model-x-large'); },
@@ -529,5 +538,48 @@ test('the client\'s POSTed responses to server requests: strict, passed on, 202'
         assert.equal(r.json.error.code, -32600);
     }
     assert.ok(!seen.some((s) => ['srv-answer-2', 'srv-answer-3'].includes(s.msg?.id)));
+    await client.close();
+});
+
+test('an allowed sampling request whose receipt cannot be written never reaches the client', async () => {
+    // a gateway without a preallocated runway: once its file size is capped, every append fails
+    const data = await initData(scope);
+    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
+    const g = await startGatewayWithYaml(scope, `policy: policy.yaml
+egress:
+  allow: ["127.0.0.1:${server.address().port}"]
+mcp:
+  servers:
+    - name: crafted
+      url: http://127.0.0.1:${server.address().port}/mcp
+  call_timeout_ms: 10000
+`, { data, config: { preallocateBytes: 0 } });
+    const prlimit = (v) => execFileSync('prlimit', ['--pid', String(g.pid), `--fsize=${v}:`]);
+    const asked = [];
+    const client = new Client({ name: 'bulwark-test', version: '1.0.0' }, { capabilities: { sampling: {} } });
+    client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
+        asked.push(req.params);
+        return { role: 'assistant', model: 'm', content: { type: 'text', text: 'leaked' } };
+    });
+    const transport = new StreamableHTTPClientTransport(
+        new URL(`http://127.0.0.1:${g.port}/mcp/crafted`),
+        { requestInit: { headers: { Authorization: `Bearer ${g.keys.agent_key}` } } });
+    await client.connect(transport);
+    const call = client.callTool({ name: 'ask_on_signal', arguments: {} });
+    call.catch(() => {});
+    await waitFor(() => seen.some((x) => x.msg?.params?.name === 'ask_on_signal'),
+                  { what: 'the call forwarded (its decision receipt is durable)' });
+    await sleep(200); // the decision's own append is done; nothing else is writing
+    prlimit(fs.statSync(ledgerPath(g.dir)).size);
+    try {
+        signal.go();
+        await assert.rejects(call, (e) => e.code === -32002 && e.data.code === 'LEDGER_UNAVAILABLE');
+        assert.equal(asked.length, 0, 'the client never saw the sampling request');
+        const refusal = await waitFor(() => seen.find((x) => x.msg?.error?.data?.code === 'LEDGER_UNAVAILABLE'),
+                                      { what: 'the server told' });
+        assert.equal(refusal.msg.error.code, -1);
+    } finally {
+        prlimit('unlimited');
+    }
     await client.close();
 });
