@@ -185,6 +185,13 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
             bw_mcp_call_free(c);
             return;
         }
+        if (bw_mcp_session_stream(c->session, c->key.org_id, c->key.id, c->server.name, 1,
+                                  bw_now_ms()) != 0) { /* each one holds an upstream stream */
+            reply_http(req, 429, BW_R_MCP_STREAMS_EXHAUSTED, "too many streams on this session");
+            bw_mcp_call_free(c);
+            return;
+        }
+        c->get_stream_counted = 1; /* released when c is freed */
         bw_mcp_forward(c);
         return;
     default:

@@ -72,6 +72,7 @@ struct bw_mcp_call {
     int held_drop;           /* a receipt failed: what is held is never sent */
     int finishing;           /* the stream ended while holding: the last receipt finishes it */
     struct evbuffer *held;
+    int get_stream_counted;  /* this GET holds one of its session's stream slots */
 };
 
 /* mcp_forward.c */

@@ -113,5 +113,6 @@
 #define BW_R_MCP_STREAM_INCOMPLETE "MCP_STREAM_INCOMPLETE" /* the upstream's stream ended unanswered */
 #define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW"     /* the client did not read its stream */
 #define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"             /* the client hung up mid-answer */
+#define BW_R_MCP_STREAMS_EXHAUSTED "MCP_STREAMS_EXHAUSTED" /* 429: the session's GET streams */
 
 #endif

@@ -583,3 +583,32 @@ mcp:
     }
     await client.close();
 });
+
+test('a session holds at most 2 GET streams at once (each holds one from the server)', async () => {
+    const { client, transport } = await connect('crafted');
+    const sid = transport.sessionId;
+    const open = () => new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: gw.port, method: 'GET', path: '/mcp/crafted',
+            headers: { authorization: `Bearer ${agentKey}`, accept: 'text/event-stream',
+                       'mcp-session-id': sid } }, (res) => {
+            res.once('data', () => resolve({ req, status: res.statusCode }));
+            if (res.statusCode !== 200) res.resume();
+            res.on('end', () => resolve({ req, status: res.statusCode }));
+        });
+        req.on('error', reject);
+        req.end();
+    });
+    // the SDK's own GET stream is one; one more fits
+    await waitFor(() => seen.filter((s) => s.method === 'GET').length > 0, { what: 'the SDK GET' });
+    const second = await open();
+    assert.equal(second.status, 200);
+    const third = await open();
+    assert.equal(third.status, 429);
+    second.req.destroy(); // its slot is released when the gateway notices
+    await waitFor(async () => {
+        const again = await open();
+        if (again.status === 200) again.req.destroy();
+        return again.status === 200;
+    }, { what: 'a slot again after a stream closed' });
+    await client.close();
+});
