@@ -612,3 +612,27 @@ test('a session holds at most 2 GET streams at once (each holds one from the ser
     }, { what: 'a slot again after a stream closed' });
     await client.close();
 });
+
+test('the GET stream cap holds under concurrent opens (both workers): exactly 2', async () => {
+    const init = await request(gw.port, {
+        method: 'POST', path: '/mcp/crafted',
+        headers: { authorization: `Bearer ${agentKey}`, 'content-type': 'application/json',
+                   accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: {
+            protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }) });
+    assert.equal(init.status, 200);
+    const sid = init.headers['mcp-session-id'];
+    const open = () => new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: gw.port, method: 'GET', path: '/mcp/crafted',
+            agent: false, headers: { authorization: `Bearer ${agentKey}`, accept: 'text/event-stream',
+                                     'mcp-session-id': sid } }, (res) => {
+            res.once('data', () => resolve({ req, status: res.statusCode }));
+            res.on('end', () => resolve({ req, status: res.statusCode }));
+        });
+        req.on('error', reject);
+        req.end();
+    });
+    const all = await Promise.all(Array.from({ length: 8 }, open));
+    assert.deepEqual(all.map((r) => r.status).sort(), [200, 200, 429, 429, 429, 429, 429, 429]);
+    for (const r of all) r.req.destroy();
+});
