@@ -73,6 +73,8 @@ struct bw_mcp_call {
     int finishing;           /* the stream ended while holding: the last receipt finishes it */
     struct evbuffer *held;
     int get_stream_counted;  /* this GET holds one of its session's stream slots */
+    struct event *keep_ev;   /* keep-alive comments while nothing else is sent */
+    int64_t last_sent_ms;    /* when bytes last went to the client */
 };
 
 /* mcp_forward.c */

@@ -64,6 +64,7 @@ static void send_out(struct bw_mcp_call *c, struct evbuffer *b) {
     if (n == 0)
         return;
     bw_sha256_stream_update(&c->relay_sha, evbuffer_pullup(b, -1), n);
+    c->last_sent_ms = bw_now_ms();
     if (c->client_gone || !c->reply_started) {
         evbuffer_drain(b, n);
         return;
@@ -162,6 +163,8 @@ static void finish(struct bw_mcp_call *c) {
         evtimer_del(c->idle_ev);
     if (c->tick_ev)
         evtimer_del(c->tick_ev);
+    if (c->keep_ev)
+        event_del(c->keep_ev);
     if (c->holds > 0) { /* a sampling receipt is on its way with c: it finishes the stream */
         c->finishing = 1;
         return;
@@ -221,6 +224,29 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
         finish(c); /* what resuming delivered ended the stream: do not wait for curl */
 }
 
+/* How often a quiet stream gets a keep-alive comment: well within limits.client_timeout_s,
+ * after which the server's connection handling closes a connection nothing was written to. */
+static long keep_ms(const struct bw_mcp_call *c) {
+    long ms = (long)c->w->gw->cfg->client_timeout_s * 1000 / 3;
+    return ms < 500 ? 500 : ms > 15000 ? 15000 : ms;
+}
+
+/* Nothing sent for a while (a slow tool, a quiet GET stream): an SSE comment (which clients
+ * ignore, WHATWG) keeps the client's connection open until the stream's own bounds end it. */
+static void on_keep(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct bw_mcp_call *c = arg;
+    if (c->client_gone || !c->reply_started || bw_now_ms() - c->last_sent_ms < keep_ms(c) ||
+        client_backlog(c) > 0)
+        return;
+    struct evbuffer *b = evbuffer_new();
+    if (b && evbuffer_add(b, ": keep-alive\n\n", 14) == 0)
+        send_out(c, b); /* hashed too: the outcome proves every byte the client got */
+    if (b)
+        evbuffer_free(b);
+}
+
 /* The first bytes of a 200 text/event-stream answer: bind the session (initialize), start the
  * client's stream with the gateway's headers. 0, or -1 (the transfer stops; on_done fails the
  * request, which has not started). */
@@ -236,7 +262,8 @@ static int start(struct bw_mcp_call *c) {
     }
     c->idle_ev = evtimer_new(c->w->base, on_idle, c);
     c->tick_ev = evtimer_new(c->w->base, on_tick, c);
-    if (!c->idle_ev || !c->tick_ev || bw_sha256_stream_init(&c->relay_sha) != BW_OK) {
+    c->keep_ev = event_new(c->w->base, -1, EV_PERSIST, on_keep, c);
+    if (!c->idle_ev || !c->tick_ev || !c->keep_ev || bw_sha256_stream_init(&c->relay_sha) != BW_OK) {
         c->stream_setup_failed = 1;
         c->fail_reason = BW_R_INTERNAL;
         c->fail_status = "internal";
@@ -252,6 +279,8 @@ static int start(struct bw_mcp_call *c) {
     bw_mcp_add_headers(c, "text/event-stream");
     evhttp_send_reply_start(c->req, 200, "OK");
     c->reply_started = 1;
+    c->last_sent_ms = bw_now_ms();
+    arm(c->keep_ev, keep_ms(c) / 2);
     return 0;
 }
 
@@ -393,7 +422,9 @@ void bw_mcp_stream_cleanup(struct bw_mcp_call *c) {
         event_free(c->idle_ev);
     if (c->tick_ev)
         event_free(c->tick_ev);
-    c->gone_ev = c->idle_ev = c->tick_ev = NULL;
+    if (c->keep_ev)
+        event_free(c->keep_ev);
+    c->gone_ev = c->idle_ev = c->tick_ev = c->keep_ev = NULL;
     if (c->streaming)
         bw_sse_cleanup(&c->sse);
     if (c->relay_sha_ready)

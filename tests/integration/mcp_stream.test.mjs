@@ -149,6 +149,9 @@ const tools = {
         await signal.promise;
         return askSampling(msg, res, answer, 'hello', undefined);
     },
+    stall(msg, res) { // one notification, then silence (the server never closes)
+        res.write(sse(note('then silence')));
+    },
     ask_denied(msg, res, answer) { return askSampling(msg, res, answer, 'say forbidden words', undefined); },
     ask_model_x(msg, res, answer) { return askSampling(msg, res, answer, 'hello', 'model-x-large'); },
 };
@@ -251,6 +254,25 @@ const events = (body) => body.split('\n\n').filter(Boolean).map((e) => {
 const lastDecision = (route) => receipts(gw.dir).filter((r) => predicate(r).route === route &&
                                                           predicate(r).kind === 'decision').pop();
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
+
+// A second gateway: result cap 64 MiB, call timeout 60 s (so the idle bound, 30 s, is shorter).
+let bigGw;
+async function bigGateway() {
+    if (bigGw) return bigGw;
+    const data = await initData(scope);
+    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
+    bigGw = await startGatewayWithYaml(scope, `policy: policy.yaml
+egress:
+  allow: ["127.0.0.1:${server.address().port}"]
+mcp:
+  servers:
+    - name: crafted
+      url: http://127.0.0.1:${server.address().port}/mcp
+  result_max_bytes: 67108864
+  call_timeout_ms: 60000
+`, { data });
+    return bigGw;
+}
 
 // ---- tests ----
 test('progress notifications reach the SDK while the slow tool runs, before its result', async () => {
@@ -469,18 +491,7 @@ test('a denied tools/call still never reaches the server (streams change nothing
 test('back-pressure: a client that does not read pauses the upstream; reading resumes it', async () => {
     // a gateway whose result cap (64 MiB) lets the 32 MiB flood through: only the client's
     // reading can hold it back
-    const data = await initData(scope);
-    await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
-    const big = await startGatewayWithYaml(scope, `policy: policy.yaml
-egress:
-  allow: ["127.0.0.1:${server.address().port}"]
-mcp:
-  servers:
-    - name: crafted
-      url: http://127.0.0.1:${server.address().port}/mcp
-  result_max_bytes: 67108864
-  call_timeout_ms: 60000
-`, { data });
+    const big = await bigGateway();
     const key = big.keys.agent_key;
     const client = new Client({ name: 'bulwark-test', version: '1.0.0' });
     const transport = new StreamableHTTPClientTransport(
@@ -635,4 +646,20 @@ test('the GET stream cap holds under concurrent opens (both workers): exactly 2'
     const all = await Promise.all(Array.from({ length: 8 }, open));
     assert.deepEqual(all.map((r) => r.status).sort(), [200, 200, 429, 429, 429, 429, 429, 429]);
     for (const r of all) r.req.destroy();
+});
+
+test('a stream silent for the idle bound (30 s, under a 60 s call timeout) is ended', { timeout: 80000 }, async () => {
+    const big = await bigGateway();
+    const client = new Client({ name: 'bulwark-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(
+        new URL(`http://127.0.0.1:${big.port}/mcp/crafted`),
+        { requestInit: { headers: { Authorization: `Bearer ${big.keys.agent_key}` } } });
+    await client.connect(transport);
+    const t0 = Date.now();
+    await assert.rejects(client.callTool({ name: 'stall', arguments: {} }, undefined, { timeout: 70000 }),
+                         (e) => e.code === -32002 && e.data.code === 'UPSTREAM_TIMEOUT');
+    const took = Date.now() - t0;
+    assert.ok(took >= 29000 && took < 50000, `ended after ${took} ms`);
+    await waitFor(() => closes.call.includes('stall'), { what: 'the upstream stream closed' });
+    await client.close();
 });
