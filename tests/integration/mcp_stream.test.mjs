@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from
     '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from
+import { CreateMessageRequestSchema, ListRootsRequestSchema, LoggingMessageNotificationSchema } from
     '@modelcontextprotocol/sdk/types.js';
 import {
     Scope, initData, startGatewayWithYaml, request, predicate, receipts, waitFor, sleep,
@@ -174,6 +174,8 @@ function getStream(req, res) {
     if (!req.headers['mcp-session-id']) return res.writeHead(400).end();
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write(sse(note('hello from the GET stream')));
+    // a server request on the GET stream: the client's answer comes back as a POST
+    res.write(sse({ jsonrpc: '2.0', id: `roots-${req.headers['mcp-session-id']}`, method: 'roots/list' }));
     const t = setInterval(() => res.write(': ping\n\n'), 500);
     res.on('close', () => {
         clearInterval(t);
@@ -433,8 +435,11 @@ for (const [tool, rule] of [['ask_denied', 'no-forbidden-sampling'], ['ask_model
 test('GET: the session\'s stream is relayed to the SDK; hang-up closes the upstream\'s', async () => {
     const logs = [];
     const { client, transport } = await connect('crafted', {
-        setup: (c) => c.setNotificationHandler(LoggingMessageNotificationSchema,
-                                               (n) => logs.push(n.params.data)),
+        capabilities: { roots: {} },
+        setup: (c) => {
+            c.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push(n.params.data));
+            c.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///data', name: 'data' }] }));
+        },
     });
     await waitFor(() => logs.includes('hello from the GET stream'), { what: 'the GET stream event' });
     const sid = transport.sessionId;
@@ -442,6 +447,9 @@ test('GET: the session\'s stream is relayed to the SDK; hang-up closes the upstr
     const upstreamSid = gets[gets.length - 1].headers['mcp-session-id'];
     assert.match(upstreamSid, /^upstream-/);
     assert.notEqual(upstreamSid, sid);
+    const answer = await waitFor(() => seen.find((x) => x.msg?.id === `roots-${upstreamSid}`),
+                                 { what: 'the client\'s answer to roots/list' });
+    assert.deepEqual(answer.msg.result, { roots: [{ uri: 'file:///data', name: 'data' }] });
     await transport.terminateSession?.();
     await client.close();
     await waitFor(() => closes.get.includes(upstreamSid), { what: 'the upstream GET stream closed' });
