@@ -80,6 +80,7 @@ static const char *const v_route[] = {"chat",
                                       "embeddings",
                                       "mcp.prompts_get",
                                       "mcp.resources_read",
+                                      "mcp.sampling",
                                       "mcp.tools_call",
                                       "mcp.tools_list",
                                       "models",
@@ -104,13 +105,15 @@ static const char *const v_review_status[] = {"approved", "denied", "expired", "
                                               NULL};
 static const char *const v_admin_decision[] = {"apply", NULL};
 /* every status src/proxy/ passes to bw_call_finish / bw_call_respond / bw_call_fail, and the
- * MCP gateway's (src/mcp/ bw_mcp_outcome: result_too_large, tool_error, upstream_invalid) */
+ * MCP gateway's (src/mcp/ bw_mcp_outcome: client_too_slow, ledger_unavailable,
+ * result_too_large, tool_error, upstream_invalid) */
 static const char *const v_outcome_status[] = {
     "answer_refused",        "budget_cut_off",        "client_disconnected",
-    "internal_error",        "ok",                    "ok_tool_calls_removed",
-    "result_too_large",      "tool_call_incomplete",  "tool_error",
-    "upstream_bad_response", "upstream_error",        "upstream_invalid",
-    "upstream_timeout",      "upstream_unavailable",  NULL,
+    "client_too_slow",       "internal_error",        "ledger_unavailable",
+    "ok",                    "ok_tool_calls_removed", "result_too_large",
+    "tool_call_incomplete",  "tool_error",            "upstream_bad_response",
+    "upstream_error",        "upstream_invalid",      "upstream_timeout",
+    "upstream_unavailable",  NULL,
 };
 static const char *const v_usage_source[] = {"estimated", NULL};
 

@@ -34,6 +34,13 @@ struct bw_policy_input;
 #define BW_MCP_MAX_RESULT (64u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
 #define BW_MCP_CALL_TIMEOUT_MS 3600000 /* one upstream request, whole answer */
 #define BW_MCP_CONNECT_TIMEOUT_MS 5000
+/* streams (docs/MCP.md "Streams") */
+#define BW_MCP_STREAM_IDLE_MS 30000      /* a POST's stream silent this long is ended */
+#define BW_MCP_GET_STREAM_MAX_MS 3600000 /* one GET stream's whole life */
+#define BW_MCP_GET_IDLE_MS 300000        /* a GET stream silent this long is ended */
+#define BW_MCP_GET_STREAM_RESULTS 16     /* a GET stream carries at most this many result caps */
+#define BW_MCP_CLIENT_HIGH (256u << 10)  /* client output held above this: upstream paused */
+#define BW_MCP_GET_STREAMS_PER_SESSION 2 /* GET streams open at once on one session */
 #define BW_MCP_MAX_SESSIONS 4096        /* gateway sessions at once, every key together */
 #define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key (the default) */
 #define BW_MCP_SESSION_IDLE_MS 3600000  /* a session unused this long is forgotten */
@@ -115,6 +122,10 @@ bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const 
  * the id copied into out, or -1 (unknown, expired or another caller's: the same answer). */
 int bw_mcp_session_lookup(const char *id, const char *org_id, const char *principal,
                           const char *server, int64_t now_ms, char *out, size_t out_size);
+/* GET streams of a session (mcp-stream): delta +1 opens one (0, or -1 when the session has
+ * BW_MCP_GET_STREAMS_PER_SESSION open or is not this caller's), -1 closes one. */
+int bw_mcp_session_stream(const char *id, const char *org_id, const char *principal,
+                          const char *server, int delta, int64_t now_ms);
 /* Forgets id if it is this caller's; 0 if it was, -1 otherwise. */
 int bw_mcp_session_end(const char *id, const char *org_id, const char *principal,
                        const char *server);

@@ -20,6 +20,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c) {
     struct bw_gateway *gw = c->w->gw;
     if (c->xfer)
         bw_upstream_cancel(c->xfer);
+    bw_mcp_stream_cleanup(c);
     bw_mcp_msg_cleanup(&c->msg);
     free(c->fwd_body);
     bw_buf_cleanup(&c->resp);
@@ -31,7 +32,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c) {
     atomic_fetch_sub(&gw->inflight, 1);
 }
 
-static void add_headers(struct bw_mcp_call *c, const char *content_type) {
+void bw_mcp_add_headers(struct bw_mcp_call *c, const char *content_type) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     /* the answer is this caller's (a filtered list, a session): never cached or shared */
     evhttp_add_header(h, "Cache-Control", "private, no-store");
@@ -48,10 +49,17 @@ static void add_headers(struct bw_mcp_call *c, const char *content_type) {
 
 void bw_mcp_fail(struct bw_mcp_call *c, int status, int rpc_code, const char *reason,
                  const char *message) {
+    bw_mcp_detach_close(c);
+    bw_reqlog_set_reason(c->req, reason);
+    if (c->client_gone) { /* req is detached: replying only frees it */
+        bw_reqlog_end(c->req, 499);
+        evhttp_send_reply(c->req, 499, "Client Closed", NULL);
+        bw_mcp_call_free(c);
+        return;
+    }
     char *body = bw_mcp_rpc_error(c->msg.kind == BW_MCP_REQUEST ? c->msg.id : NULL, rpc_code,
                                   message, reason, c->receipt_id, c->review_id);
-    add_headers(c, NULL);
-    bw_reqlog_set_reason(c->req, reason);
+    bw_mcp_add_headers(c, NULL);
     if (body)
         bw_http_reply_json(c->req, status, body, strlen(body));
     else
@@ -67,7 +75,14 @@ static void respond(struct bw_mcp_call *c, int status, const char *content_type,
     bw_sha256(body, len, sha);
     if (c->governed)
         bw_mcp_outcome(c, "ok", status, sha);
-    add_headers(c, content_type);
+    bw_mcp_detach_close(c);
+    if (c->client_gone) { /* req is detached: replying only frees it */
+        bw_reqlog_end(c->req, 499);
+        evhttp_send_reply(c->req, 499, "Client Closed", NULL);
+        bw_mcp_call_free(c);
+        return;
+    }
+    bw_mcp_add_headers(c, content_type);
     bw_reqlog_set_upstream_status(c->req, status);
     struct evbuffer *out = evbuffer_new();
     if (out)
@@ -87,75 +102,30 @@ static void fail_after(struct bw_mcp_call *c, int status, const char *outcome, c
     bw_mcp_fail(c, status, BW_MCP_RPC_UPSTREAM, reason, message);
 }
 
-/* The message's answer, checked. For a tools/list, every result carrying a tools array is
- * filtered whatever its id (a hostile server could label the list with an id the client still
- * matches, "1" for 1), and the answer to this id must be a tools/list result. For a governed
- * tools/call, whether the tool reported a failure is kept for the outcome receipt. 0, or -1
- * (refuse the whole answer). */
-static int govern_answer(struct bw_mcp_call *c, json_t *answer) {
+/* The message's answer, checked. Every result carrying a tools array is filtered, whatever
+ * the request and whatever its id (a hostile server could answer a tools/call with a tool
+ * list labelled with the id of the client's concurrent tools/list), and the answer to a
+ * tools/list's id must be a tools/list result. For a governed tools/call, whether the tool
+ * reported a failure is kept for the outcome receipt. 0, or -1 (refuse the whole answer). */
+int bw_mcp_govern_answer(struct bw_mcp_call *c, json_t *answer) {
     json_t *result = json_object_get(answer, "result");
-    int mine = json_equal(json_object_get(answer, "id"), c->msg.id);
+    int mine = c->msg.id && json_equal(json_object_get(answer, "id"), c->msg.id);
     if (c->governed && mine)
         c->tool_error = json_is_true(json_object_get(result, "isError")) ||
                         json_object_get(answer, "error") != NULL;
-    int listing = bw_mcp_filter_listing(c, answer, mine); /* resources/list, prompts/list */
-    if (listing != 1)
-        return listing;
-    if (!c->msg.method || strcmp(c->msg.method, "tools/list") != 0 || !result)
+    int other = bw_mcp_filter_listing(c, answer, mine); /* resources/list, prompts/list */
+    if (other != 1)
+        return other;
+    int listing = c->msg.method && strcmp(c->msg.method, "tools/list") == 0;
+    if (!result || (!listing && !json_object_get(result, "tools")))
         return 0;
     if (!json_is_array(json_object_get(result, "tools")))
-        return mine ? -1 : 0;
+        return listing && mine ? -1 : 0;
+    /* a policy not yet acquired (a tools array where none was asked for): the caller's */
+    if (!c->policy && bw_mcp_acquire_policy(c, &c->policy) != 0)
+        return -1;
     bw_mcp_fill_input(c, "mcp.tools_call");
     return bw_mcp_filter_tools(c->policy, &c->input, result) < 0 ? -1 : 0;
-}
-
-struct sse_out {
-    struct bw_mcp_call *c;
-    struct bw_buf out;
-};
-
-/* One upstream event: its JSON parsed strictly, governed, and re-framed as a single data line
- * (ids, event names and comments are not relayed: the gateway does not resume streams yet). */
-static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *data,
-                       size_t data_len) {
-    (void)raw;
-    (void)raw_len;
-    struct sse_out *s = arg;
-    if (!data || data_len == 0)
-        return BW_OK; /* keep-alive, priming event */
-    json_t *j = NULL;
-    char why[120];
-    bw_err e = bw_json_parse(data, data_len, s->c->w->gw->cfg->max_json_depth, &j, why, sizeof why);
-    if (e != BW_OK)
-        return BW_E_UPSTREAM;
-    char *text = govern_answer(s->c, j) == 0 ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!text)
-        return BW_E_UPSTREAM;
-    e = bw_buf_appendf(&s->out, "event: message\ndata: %s\n\n", text);
-    free(text);
-    return e;
-}
-
-static void answer_sse(struct bw_mcp_call *c, int status) {
-    struct sse_out s = {c, {0}};
-    struct bw_sse sse;
-    struct bw_mcp_limits lim;
-    bw_mcp_limits(c->w->gw->cfg, &lim);
-    bw_buf_init(&s.out, lim.result_max_bytes + 4096);
-    bw_sse_init(&sse, lim.result_max_bytes);
-    bw_err e = bw_sse_feed(&sse, (const char *)c->resp.ptr, c->resp.len, on_event, &s);
-    if (e == BW_OK)
-        e = bw_sse_end(&sse, on_event, &s);
-    bw_sse_cleanup(&sse);
-    if (e != BW_OK) {
-        bw_buf_cleanup(&s.out);
-        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
-                   "the MCP server's stream could not be governed");
-        return;
-    }
-    respond(c, status, "text/event-stream", s.out.len ? (const char *)s.out.ptr : "", s.out.len);
-    bw_buf_cleanup(&s.out);
 }
 
 static void answer_json(struct bw_mcp_call *c, int status) {
@@ -163,7 +133,7 @@ static void answer_json(struct bw_mcp_call *c, int status) {
     char why[120];
     if (bw_json_parse((const char *)c->resp.ptr, c->resp.len, c->w->gw->cfg->max_json_depth, &j,
                       why, sizeof why) != BW_OK ||
-        govern_answer(c, j) != 0) {
+        bw_mcp_govern_answer(c, j) != 0) {
         json_decref(j);
         fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
                    "the MCP server's answer could not be governed");
@@ -184,14 +154,11 @@ static int is_type(const char *ct, const char *want) {
     return ct && strncasecmp(ct, want, n) == 0 && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
 }
 
-/* An initialize answered with the upstream's session: the client gets a gateway id bound to
- * it. 0, or -1 after failing. */
-static int bind_session(struct bw_mcp_call *c) {
-    if (c->answered_session_bad) {
-        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
-                   "the MCP server's session id is invalid");
+int bw_mcp_bind_answer(struct bw_mcp_call *c, int *status, const char **reason) {
+    *status = 502;
+    *reason = BW_R_MCP_UPSTREAM_INVALID;
+    if (c->answered_session_bad)
         return -1;
-    }
     if (!c->answered_session[0] || !c->msg.method || strcmp(c->msg.method, "initialize") != 0 ||
         c->session[0])
         return 0;
@@ -203,16 +170,40 @@ static int bind_session(struct bw_mcp_call *c) {
     if (e == BW_OK)
         return 0;
     c->session[0] = 0;
-    bw_mcp_fail(c, e == BW_E_LIMIT ? 429 : 502, BW_MCP_RPC_UPSTREAM,
-                e == BW_E_LIMIT ? BW_R_MCP_SESSIONS_EXHAUSTED : BW_R_MCP_UPSTREAM_INVALID,
-                e == BW_E_LIMIT ? "too many MCP sessions for this key"
-                                : "the MCP server's session id is invalid");
+    if (e == BW_E_LIMIT) {
+        *status = 429;
+        *reason = BW_R_MCP_SESSIONS_EXHAUSTED;
+    }
+    return -1;
+}
+
+/* An initialize answered with the upstream's session: the client gets a gateway id bound to
+ * it. 0, or -1 after failing. */
+static int bind_session(struct bw_mcp_call *c) {
+    int status;
+    const char *reason;
+    if (bw_mcp_bind_answer(c, &status, &reason) == 0)
+        return 0;
+    if (status == 429)
+        bw_mcp_fail(c, 429, BW_MCP_RPC_UPSTREAM, reason, "too many MCP sessions for this key");
+    else
+        fail_after(c, 502, "upstream_invalid", reason, "the MCP server's session id is invalid");
     return -1;
 }
 
 static void on_done(void *arg, enum bw_upstream_result r, long status, const char *ct) {
     struct bw_mcp_call *c = arg;
     c->xfer = NULL;
+    if (c->streaming) {
+        bw_mcp_stream_done(c, r, status);
+        return;
+    }
+    if (c->stream_setup_failed) {
+        fail_after(c, c->fail_http, c->fail_status, c->fail_reason,
+                   c->fail_http == 429 ? "too many MCP sessions for this key"
+                                       : "the MCP server's stream could not be started");
+        return;
+    }
     if (c->too_large) {
         fail_after(c, 502, "result_too_large", BW_R_MCP_RESULT_TOO_LARGE,
                    "the MCP server's answer is over the size limit");
@@ -235,6 +226,13 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
         respond(c, 202, NULL, "", 0);
         return;
     }
+    if (c->method == EVHTTP_REQ_GET && status == 405) { /* the server offers no GET stream */
+        bw_mcp_detach_close(c);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Allow", "POST, DELETE");
+        bw_mcp_fail(c, 405, BW_MCP_RPC_INVALID_REQUEST, BW_R_METHOD_NOT_ALLOWED,
+                    "the MCP server offers no server-to-client stream");
+        return;
+    }
     if (status == 404 && c->session[0]) /* the upstream forgot it: so do we */
         (void)bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name);
     if (status < 200 || status >= 300) {
@@ -244,8 +242,10 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
     }
     if (bind_session(c) != 0)
         return;
-    if (is_type(ct, "text/event-stream"))
-        answer_sse(c, 200);
+    if (is_type(ct, "text/event-stream") || c->method == EVHTTP_REQ_GET)
+        /* an empty stream (no bytes, so never started), or a GET answered with no stream */
+        fail_after(c, 502, "upstream_invalid", BW_R_MCP_UPSTREAM_INVALID,
+                   "the MCP server's stream was empty or not a stream");
     else if (is_type(ct, "application/json"))
         answer_json(c, 200);
     else
@@ -254,9 +254,13 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
 }
 
 static int on_data(void *arg, long status, const char *ct, const char *p, size_t n) {
-    (void)status;
-    (void)ct;
     struct bw_mcp_call *c = arg;
+    if (status == 200 && c->method != EVHTTP_REQ_DELETE && is_type(ct, "text/event-stream"))
+        return bw_mcp_stream_data(c, p, n); /* relayed event by event as it arrives */
+    if (c->resp.len + n > c->max_bytes) {
+        c->too_large = 1;
+        return -1;
+    }
     if (bw_buf_append(&c->resp, p, n) != BW_OK) {
         c->too_large = 1;
         return -1;
@@ -294,7 +298,14 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     struct bw_mcp_limits lim;
     bw_mcp_limits(c->w->gw->cfg, &lim);
     size_t n = 0;
-    c->headers[n++] = "Accept: application/json, text/event-stream";
+    int get = c->method == EVHTTP_REQ_GET;
+    c->max_bytes = lim.result_max_bytes; /* mcp.result_max_bytes, under its ceiling */
+    c->max_event = c->max_bytes;
+    if (get) /* a session's long-lived stream: many messages, each bounded like a result */
+        c->max_bytes *= BW_MCP_GET_STREAM_RESULTS;
+    bw_buf_init(&c->resp, c->max_bytes); /* still empty: the configured cap replaces the default */
+    c->headers[n++] = get ? "Accept: text/event-stream"
+                          : "Accept: application/json, text/event-stream";
     if (c->h_session[0])
         c->headers[n++] = c->h_session;
     if (c->h_version[0])
@@ -302,14 +313,19 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     c->headers[n] = NULL;
     /* no authorization: the caller's token never leaves the gateway (a configured upstream
      * credential is the other branch's work) */
+    if (bw_mcp_watch_client(c) != 0) {
+        fail_after(c, 503, "internal_error", BW_R_INTERNAL, "out of memory");
+        return;
+    }
+    long timeout = lim.call_timeout_ms; /* mcp.call_timeout_ms */
     struct bw_upstream_request r = {
-        .method = c->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST",
+        .method = get ? "GET" : c->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST",
         .url = c->server.url,
         .body = c->fwd_body,
         .body_len = c->fwd_len,
         .authorization = NULL,
         .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
-        .timeout_ms = lim.call_timeout_ms, /* mcp.call_timeout_ms */
+        .timeout_ms = get ? BW_MCP_GET_STREAM_MAX_MS : timeout,
         .headers = c->headers,
     };
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {

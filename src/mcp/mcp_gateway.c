@@ -156,7 +156,26 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
         }
         bw_mcp_forward(c);
         return;
-    case EVHTTP_REQ_GET: /* the server-to-client stream is not offered yet (spec: 405) */
+    case EVHTTP_REQ_GET: /* the session's server-to-client stream (mcp_stream.c) */
+        if (!c->session[0]) { /* a stream belongs to a session: no session, nothing to relay */
+            reply_http(req, 400, BW_R_INVALID_REQUEST, "Mcp-Session-Id is required");
+            bw_mcp_call_free(c);
+            return;
+        }
+        if (header(req, "Last-Event-ID")) { /* no event id is ever relayed: nothing to resume */
+            reply_http(req, 400, BW_R_INVALID_REQUEST, "stream resumption is not offered");
+            bw_mcp_call_free(c);
+            return;
+        }
+        if (bw_mcp_session_stream(c->session, c->key.org_id, c->key.id, c->server.name, 1,
+                                  bw_now_ms()) != 0) { /* each one holds an upstream stream */
+            reply_http(req, 429, BW_R_MCP_STREAMS_EXHAUSTED, "too many streams on this session");
+            bw_mcp_call_free(c);
+            return;
+        }
+        c->get_stream_counted = 1; /* released when c is freed */
+        bw_mcp_forward(c);
+        return;
     default:
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST, DELETE");
         reply_http(req, 405, BW_R_METHOD_NOT_ALLOWED, "method not allowed on this path");

@@ -48,6 +48,38 @@ struct bw_mcp_call {
      * one tool_calls entry (not for a resource URI or a list) */
     const char *route;
     int no_tool_entry;
+    /* mcp-stream: SSE answers relayed event by event, GET streams, sampling (mcp_stream.c,
+     * mcp_sampling.c). Everything here is the event worker's own: no other thread sees c. */
+    struct bw_sse sse;
+    int streaming;              /* the upstream answered 200 text/event-stream: relayed live */
+    int reply_started;          /* evhttp_send_reply_start was called */
+    int client_gone;            /* the client's connection closed (req detached) */
+    int close_cb_set;           /* c is the connection's close callback argument */
+    int paused;                 /* upstream paused: the client's output is over the high mark */
+    int answered;               /* the response to the request's id was relayed */
+    int stream_setup_failed;    /* the stream could not start (session, memory): c->fail_* */
+    const char *fail_reason;    /* the reason that ended the stream, or NULL */
+    const char *fail_status;    /* its outcome receipt status */
+    int fail_http;              /* its HTTP status (what the client would have got) */
+    size_t received;            /* upstream bytes of this answer so far */
+    size_t max_bytes;           /* the bound on them (mcp.result_max_bytes, or for GET more) */
+    int64_t last_data_ms;       /* the upstream's last bytes (idle bound) */
+    int64_t paused_ms;          /* when the upstream was paused (slow-client bound) */
+    struct bw_sha256_stream relay_sha; /* what the client was sent, for the outcome receipt */
+    int relay_sha_ready;
+    size_t max_event;        /* one event's bound (mcp.result_max_bytes) */
+    struct event *idle_ev;   /* the upstream's idle bound */
+    struct event *tick_ev;   /* while paused: resume when the client drained, or give up */
+    struct event *gone_ev;   /* the client hung up: handled outside evhttp's callback */
+    /* an allowed sampling request waits for its receipt to be durable: it and every event
+     * after it are held (in order) until then; c lives until the last receipt lands */
+    int holds;               /* sampling receipts not yet durable */
+    int held_drop;           /* a receipt failed: what is held is never sent */
+    int finishing;           /* the stream ended while holding: the last receipt finishes it */
+    struct evbuffer *held;
+    int get_stream_counted;  /* this GET holds one of its session's stream slots */
+    struct event *keep_ev;   /* keep-alive comments while nothing else is sent */
+    int64_t last_sent_ms;    /* when bytes last went to the client */
 };
 
 /* mcp-oauth2 (mcp_rate.c): an allowed tools/call takes one unit of its (org, principal, tool)
@@ -82,6 +114,40 @@ void bw_mcp_review_gate(struct bw_mcp_call *c);
 void bw_mcp_review_create(struct bw_mcp_call *c);
 /* tools/list: decided on route mcp.tools_list. 0 = forward, -1 after refusing. */
 int bw_mcp_govern_list(struct bw_mcp_call *c);
+/* mcp_forward.c: the checks on an answer's message (tools arrays filtered, isError kept).
+ * 0, or -1 (refuse the whole answer). */
+int bw_mcp_govern_answer(struct bw_mcp_call *c, json_t *answer);
+/* An initialize answered with the upstream's session binds a gateway id to it. 0, or -1 with
+ * *status / *reason set (nothing replied). */
+int bw_mcp_bind_answer(struct bw_mcp_call *c, int *status, const char **reason);
+/* The answer's headers: private, the gateway's session id, content type, receipt. */
+void bw_mcp_add_headers(struct bw_mcp_call *c, const char *content_type);
+/* Unsets the client close callback before the request is answered (no-op once gone). */
+void bw_mcp_detach_close(struct bw_mcp_call *c);
+
+/* mcp_stream.c: an SSE answer relayed event by event (docs/MCP.md "Streams"). */
+/* Sets the client close callback (the hang-up cancels the upstream transfer). 0 or -1. */
+int bw_mcp_watch_client(struct bw_mcp_call *c);
+/* on_data for a 200 text/event-stream answer: 0 go on, 1 pause, -1 stop the transfer. */
+int bw_mcp_stream_data(struct bw_mcp_call *c, const char *p, size_t n);
+/* on_done of a streamed answer: ends the stream (an error event first when it failed), writes
+ * the outcome receipt of a governed call, frees c. */
+void bw_mcp_stream_done(struct bw_mcp_call *c, int result, long status);
+/* Releases the stream's events and timers (from bw_mcp_call_free). */
+void bw_mcp_stream_cleanup(struct bw_mcp_call *c);
+
+/* Holds the stream's events from now on (a sampling receipt is on its way). 0 or -1. */
+int bw_mcp_stream_hold(struct bw_mcp_call *c);
+/* A held sampling receipt landed: ok sends what was held (once no other is pending); not ok
+ * ends the stream (LEDGER_UNAVAILABLE) without sending it. May free c. */
+void bw_mcp_stream_release(struct bw_mcp_call *c, int ok);
+
+/* mcp_sampling.c: a server's sampling/createMessage on a stream, decided on route
+ * mcp.sampling and receipted. 1: relay it to the client (the stream is held until its receipt
+ * is durable: bw_mcp_stream_hold); 0: denied (not relayed; the upstream server was sent a
+ * JSON-RPC error for it on the session). */
+int bw_mcp_sampling(struct bw_mcp_call *c, const struct bw_mcp_msg *m);
+
 /* The outcome receipt of a forwarded tools/call (response_sha256 NULL: no answer). */
 void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
                     const uint8_t *response_sha256);

@@ -19,6 +19,7 @@ struct session {
     char org_id[48];
     char principal[48];
     char server[BW_MCP_SERVER_NAME_MAX_BYTES];
+    int get_streams; /* GET streams open on it (mcp_stream.c: bw_mcp_session_stream) */
 };
 
 /* Shared by every event worker: protected by table_mu, held only for scans of the table (no
@@ -137,6 +138,24 @@ int bw_mcp_session_end(const char *id, const char *org_id, const char *principal
     struct session *s = find(id, org_id, principal, server, INT64_MIN / 2);
     if (s) {
         sodium_memzero(s, sizeof *s);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&table_mu);
+    return rc;
+}
+
+int bw_mcp_session_stream(const char *id, const char *org_id, const char *principal,
+                          const char *server, int delta, int64_t now_ms) {
+    int rc = -1;
+    pthread_mutex_lock(&table_mu);
+    /* closing: found whatever its age (an ended session, or its slot reused under another id,
+     * is not found: nothing to release) */
+    struct session *s = find(id, org_id, principal, server, delta > 0 ? now_ms : INT64_MIN / 2);
+    if (s && delta > 0 && s->get_streams < BW_MCP_GET_STREAMS_PER_SESSION) {
+        s->get_streams++;
+        rc = 0;
+    } else if (s && delta < 0 && s->get_streams > 0) {
+        s->get_streams--;
         rc = 0;
     }
     pthread_mutex_unlock(&table_mu);

@@ -258,6 +258,7 @@ static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
 static const char *const known_routes[] = {
     "chat",        "completions",    "responses",      "embeddings",         "models",
     "moderations", "mcp.tools_list", "mcp.tools_call", "mcp.resources_read", "mcp.prompts_get",
+    "mcp.sampling",
     "widget",
 };
 

@@ -119,5 +119,9 @@
 #define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE "MCP_OAUTH_INSUFFICIENT_SCOPE" /* 403: a scope missing */
 #define BW_R_MCP_OAUTH_ORG_UNKNOWN "MCP_OAUTH_ORG_UNKNOWN" /* 403: the org claim names no org */
 #define BW_R_MCP_OAUTH_UNAVAILABLE "MCP_OAUTH_UNAVAILABLE" /* 503: no key set loaded yet */
+#define BW_R_MCP_STREAM_INCOMPLETE "MCP_STREAM_INCOMPLETE" /* the upstream's stream ended unanswered */
+#define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW"     /* the client did not read its stream */
+#define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"             /* the client hung up mid-answer */
+#define BW_R_MCP_STREAMS_EXHAUSTED "MCP_STREAMS_EXHAUSTED" /* 429: the session's GET streams */
 
 #endif

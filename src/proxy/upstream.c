@@ -216,7 +216,10 @@ static size_t write_cb(char *p, size_t size, size_t n, void *arg) {
         curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct);
         x->content_type = ct;
     }
-    if (x->cb.on_data(x->arg, x->status, x->content_type, p, len) != 0) {
+    int rc = x->cb.on_data(x->arg, x->status, x->content_type, p, len);
+    if (rc == 1)
+        return CURL_WRITEFUNC_PAUSE; /* curl keeps these bytes and re-delivers them on resume */
+    if (rc != 0) {
         x->aborted = 1;
         return 0; /* CURLE_WRITE_ERROR */
     }
@@ -329,6 +332,11 @@ bw_err bw_upstream_start(struct bw_upstream *u, const struct bw_upstream_request
     }
     *out = x;
     return BW_OK;
+}
+
+void bw_upstream_resume(struct bw_upstream_xfer *x) {
+    /* may deliver the held bytes to on_data at once; curl then arms its timer to carry on */
+    (void)curl_easy_pause(x->easy, CURLPAUSE_CONT);
 }
 
 void bw_upstream_cancel(struct bw_upstream_xfer *x) {

@@ -40,7 +40,8 @@ struct bw_upstream_request {
 struct bw_upstream_callbacks {
     /* Response bytes as they arrive. status and content_type (may be NULL) are those of the
      * response. Return 0 to continue, -1 to abort the transfer (then on_done gets
-     * BW_UP_ABORTED). */
+     * BW_UP_ABORTED), 1 to pause receiving without taking these bytes (back-pressure: they
+     * are delivered again after bw_upstream_resume). */
     int (*on_data)(void *arg, long status, const char *content_type, const char *p, size_t n);
     /* Exactly once per transfer unless cancelled; status is 0 if no response line arrived. */
     void (*on_done)(void *arg, enum bw_upstream_result r, long status, const char *content_type);
@@ -56,6 +57,10 @@ void bw_upstream_free(struct bw_upstream *u); /* cancels transfers without callb
 bw_err bw_upstream_start(struct bw_upstream *u, const struct bw_upstream_request *r,
                          const struct bw_upstream_callbacks *cb, void *arg,
                          struct bw_upstream_xfer **out) BW_MUST_CHECK;
+
+/* Resumes a transfer whose on_data returned 1. Must not be called from inside on_data; may
+ * call on_data before returning. */
+void bw_upstream_resume(struct bw_upstream_xfer *x);
 
 /* Stops a transfer now; on_done is not called. Must not be called from inside on_data. */
 void bw_upstream_cancel(struct bw_upstream_xfer *x);

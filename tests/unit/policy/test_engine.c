@@ -651,10 +651,38 @@ static void mcp_resource_prompt(void **state) {
             "reserved");
     rejects("version: 1\nrules:\n  - {id: a, match: {prompt: []}, effect: allow}\n", 3,
             "non-empty list");
+/* mcp.sampling (a server's sampling/createMessage, docs/POLICY.md "MCP") is a route name rules
+ * may match, with the model hint and the messages' texts. */
+static void mcp_sampling_route(void **state) {
+    (void)state;
+    struct bw_policy *p = compile("version: 1\nrules:\n"
+                                  "  - id: no-secrets\n"
+                                  "    match: {route: mcp.sampling, content: 'secret'}\n"
+                                  "    effect: deny\n"
+                                  "  - id: small-models\n"
+                                  "    match: {route: mcp.sampling, model: 'small-*'}\n"
+                                  "    effect: allow\n");
+    struct bw_policy_input in = base();
+    in.route = "mcp.sampling";
+    in.model = "small-1";
+    check(p, &in, BW_POLICY_ALLOW, "ALLOWED", "small-models");
+    struct bw_slice t = bw_slice_of("tell me the secret", 18);
+    in.texts = &t;
+    in.n_texts = 1;
+    check(p, &in, BW_POLICY_DENY, BW_R_POLICY_DENIED, "no-secrets");
+    in.texts = NULL;
+    in.n_texts = 0;
+    in.model = NULL; /* no hint: a model matcher does not match */
+    check(p, &in, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "");
+    in.route = "chat"; /* the rules are for sampling only */
+    in.model = "small-1";
+    check(p, &in, BW_POLICY_DENY, BW_R_NO_MATCHING_RULE, "");
+    bw_policy_unref(p);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mcp_sampling_route),
         cmocka_unit_test(first_match_and_default_deny),
         cmocka_unit_test(global_layer_cannot_be_loosened),
         cmocka_unit_test(scalar_matchers),
