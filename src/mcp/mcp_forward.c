@@ -102,6 +102,8 @@ static int govern_answer(struct bw_mcp_call *c, json_t *answer) {
         return 0;
     if (!json_is_array(json_object_get(result, "tools")))
         return mine ? -1 : 0;
+    if (bw_mcp_pin_tools(c, result) < 0) /* tool pinning: hides changed and unapproved tools */
+        return -1;
     bw_mcp_fill_input(c, "mcp.tools_call");
     return bw_mcp_filter_tools(c->policy, &c->input, result) < 0 ? -1 : 0;
 }

@@ -110,5 +110,10 @@
 #define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"     /* 400: Mcp-Method/Mcp-Name vs body */
 #define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE"   /* the upstream answer is over the cap */
 #define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID"   /* the upstream answer is malformed */
+/* MCP tool pinning (docs/MCP.md "Tool pinning"; mcp-pin). */
+#define BW_R_TOOL_DEFINITION_CHANGED "TOOL_DEFINITION_CHANGED" /* a pinned tool's definition changed */
+#define BW_R_TOOL_NOT_APPROVED "TOOL_NOT_APPROVED"   /* mcp.pin approve: no approved definition */
+#define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"       /* receipt: a first-seen definition pinned */
+#define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"     /* 409: approve names another hash */
 
 #endif
