@@ -276,7 +276,8 @@ struct seen_tool {
     uint8_t sha[32];
     char *def; /* canonical text (owned) */
     int keep;
-    int write; /* index into writes + 1, or 0 */
+    int write;  /* 1: new or changed (to record); -1: a duplicate name */
+    int unsure; /* a concurrent writer recorded it first: judged again from the store */
     const struct pin_entry *pin;
 };
 
@@ -340,6 +341,21 @@ static int remove_hidden(json_t *tools, struct seen_tool *seen, size_t n_seen, s
     return removed;
 }
 
+/* Tools another worker recorded between our read and our write (two lists of one first sight
+ * at once): the store now says what they are; shown only if pinned at exactly this hash. */
+static void rejudge(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen) {
+    struct pin_view v;
+    if (pin_view_get(c, &v) != BW_OK)
+        return; /* stay hidden */
+    for (size_t i = 0; i < n_seen; i++) {
+        if (!seen[i].unsure)
+            continue;
+        const struct pin_entry *p = view_find(&v, seen[i].name);
+        seen[i].keep = p && p->state == BW_PIN_PINNED && memcmp(p->pinned, seen[i].sha, 32) == 0;
+    }
+    view_cleanup(&v);
+}
+
 /* The writes of one answer, then what they mean for each tool; receipts and events for what was
  * recorded. -1 when the store failed (every tool hidden). */
 static int record(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen, size_t n_writes,
@@ -368,11 +384,13 @@ static int record(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen, 
         rc = -1;
         goto out;
     }
-    int wrote = 0;
+    int wrote = 0, unsure = 0;
     for (size_t j = 0; j < k; j++) {
         struct seen_tool *t = &seen[of[j]];
+        t->unsure = !w[j].refresh_only && !w[j].recorded;
+        unsure |= t->unsure;
         if (w[j].refresh_only || !w[j].recorded)
-            continue; /* a concurrent writer recorded it: hidden until the store is reread */
+            continue;
         wrote = 1;
         if (w[j].recorded == 1 && !approve) {
             t->keep = 1; /* first sight, auto: pinned at this hash */
@@ -386,8 +404,10 @@ static int record(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen, 
                       t->pin && t->pin->has_pinned ? t->pin->pinned : NULL);
         }
     }
-    if (wrote)
+    if (wrote || unsure)
         bw_mcp_pin_invalidate(c->key.org_id, c->server.name);
+    if (unsure)
+        rejudge(c, seen, n_seen);
 out:
     free(w);
     free(of);
