@@ -18,8 +18,9 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define PIN_CACHE_SETS 256 /* (org, server) pin sets cached; the oldest is evicted */
-#define PIN_LOAD_MAX (2 * BW_MCP_PIN_MAX_PER_SERVER)
+#define PIN_CACHE_SETS 128 /* (org, server) pin sets cached; the oldest is evicted */
+/* read per set: the cap, plus what concurrent first sights may add past it */
+#define PIN_LOAD_MAX (BW_MCP_PIN_MAX_PER_SERVER + BW_MCP_PIN_MAX_WRITES)
 
 struct pin_entry {
     char tool[65];
@@ -384,14 +385,13 @@ static int record(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen, 
         rc = -1;
         goto out;
     }
-    int wrote = 0, unsure = 0;
+    int unsure = 0;
     for (size_t j = 0; j < k; j++) {
         struct seen_tool *t = &seen[of[j]];
         t->unsure = !w[j].refresh_only && !w[j].recorded;
         unsure |= t->unsure;
         if (w[j].refresh_only || !w[j].recorded)
             continue;
-        wrote = 1;
         if (w[j].recorded == 1 && !approve) {
             t->keep = 1; /* first sight, auto: pinned at this hash */
             pin_event(c, "mcp.pin.first", BW_R_MCP_TOOL_PINNED, t->name, t->sha, NULL);
@@ -404,7 +404,7 @@ static int record(struct bw_mcp_call *c, struct seen_tool *seen, size_t n_seen, 
                       t->pin && t->pin->has_pinned ? t->pin->pinned : NULL);
         }
     }
-    if (wrote || unsure)
+    if (k) /* the cached set is older than what was just written: reread it next time */
         bw_mcp_pin_invalidate(c->key.org_id, c->server.name);
     if (unsure)
         rejudge(c, seen, n_seen);
@@ -476,16 +476,38 @@ static int deny(struct bw_policy_decision *d, const char *reason, int status) {
     return -1;
 }
 
-int bw_mcp_pin_check_call(struct bw_mcp_call *c, struct bw_policy_decision *d) {
-    struct pin_view v;
-    if (pin_view_get(c, &v) != BW_OK) {
-        bw_error("mcp: tool pins unavailable: denying the call");
-        return deny(d, BW_R_STORE_UNAVAILABLE, 503);
+/* The state of one tool from a fresh cached set, without copying the set: 1 (found or known
+ * absent: *st 0), or 0 (no fresh set). */
+static int cached_state(const char *org_id, const char *server, const char *tool,
+                        enum bw_mcp_pin_state *st, int *truncated) {
+    int64_t now = bw_now_ms();
+    pthread_mutex_lock(&cache_mu);
+    int i = find_set(org_id, server);
+    int fresh = i >= 0 && cache[i].loaded_ms && now - cache[i].loaded_ms < BW_MCP_PIN_TTL_MS;
+    if (fresh) {
+        struct pin_view v = {cache[i].pins, cache[i].n, cache[i].truncated};
+        const struct pin_entry *p = view_find(&v, tool);
+        *st = p ? p->state : 0;
+        *truncated = v.truncated;
     }
-    const struct pin_entry *p = view_find(&v, c->msg.name);
-    enum bw_mcp_pin_state st = p ? p->state : 0;
-    int truncated = v.truncated;
-    view_cleanup(&v);
+    pthread_mutex_unlock(&cache_mu);
+    return fresh;
+}
+
+int bw_mcp_pin_check_call(struct bw_mcp_call *c, struct bw_policy_decision *d) {
+    enum bw_mcp_pin_state st = 0;
+    int truncated = 0;
+    if (!cached_state(c->key.org_id, c->server.name, c->msg.name, &st, &truncated)) {
+        struct pin_view v;
+        if (pin_view_get(c, &v) != BW_OK) {
+            bw_error("mcp: tool pins unavailable: denying the call");
+            return deny(d, BW_R_STORE_UNAVAILABLE, 503);
+        }
+        const struct pin_entry *p = view_find(&v, c->msg.name);
+        st = p ? p->state : 0;
+        truncated = v.truncated;
+        view_cleanup(&v);
+    }
     switch (st) {
     case BW_PIN_PINNED:
         return 0;
