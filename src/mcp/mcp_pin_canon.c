@@ -173,7 +173,8 @@ static bw_err put_object(struct bw_buf *out, const json_t *v, int depth) {
     const char *k;
     json_t *e;
     json_object_foreach((json_t *)v, k, e) keys[i++] = k;
-    qsort(keys, n, sizeof *keys, cmp_keys);
+    if (n > 1) /* keys is NULL for {} */
+        qsort(keys, n, sizeof *keys, cmp_keys);
     bw_err err = bw_buf_append(out, "{", 1);
     for (i = 0; i < n && err == BW_OK; i++) {
         if (i)
