@@ -1,7 +1,8 @@
 /* api_mcp_pins.c: the org's MCP tool pins (docs/MCP.md "Tool pinning", docs/API.md).
  *
- *   GET  /api/v1/mcp/pins[?server=S][&state=pinned|changed|pending]
- *        admin, reviewer: the org's pins (at most 200, by server then tool; has_more), each
+ *   GET  /api/v1/mcp/pins[?server=S][&state=pinned|changed|pending][&tool=T][&after=T]
+ *        admin, reviewer: the org's pins (at most 200, by server then tool; has_more; after:
+ *        the next page of one server's, from the last tool seen), each
  *        with both hashes and both definitions (the server's text: JSON data, shown as is)
  *   POST /api/v1/mcp/pins/{server}/{tool}/approve   body {"sha256": "<the pending hash>"}
  *        admin: the pending definition becomes the pinned one, if and only if its hash is the
@@ -66,12 +67,18 @@ static int list_row(void *arg, const struct bw_mcp_pin *p) {
 static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
                  const struct bw_key_record *caller) {
     (void)rest;
-    char server[80] = "", state[16] = "";
-    if ((bw_api_query(req, "server", server, sizeof server) && !bw_config_mcp_name_ok(server)) ||
-        (bw_api_query(req, "state", state, sizeof state) && strcmp(state, "pinned") != 0 &&
-         strcmp(state, "changed") != 0 && strcmp(state, "pending") != 0)) {
+    char server[80] = "", state[16] = "", tool[160] = "", after[160] = "";
+    int bad = (bw_api_query(req, "server", server, sizeof server) && !bw_config_mcp_name_ok(server)) ||
+              (bw_api_query(req, "state", state, sizeof state) && strcmp(state, "pinned") != 0 &&
+               strcmp(state, "changed") != 0 && strcmp(state, "pending") != 0) ||
+              (bw_api_query(req, "tool", tool, sizeof tool) &&
+               !bw_mcp_pin_tool_name_ok(tool, strlen(tool))) ||
+              (bw_api_query(req, "after", after, sizeof after) &&
+               (!server[0] || !bw_mcp_pin_tool_name_ok(after, strlen(after))));
+    if (bad) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
-                            "server must be a server name; state pinned, changed or pending",
+                            "server: a server name; state: pinned, changed or pending; tool and "
+                            "after: tool names (after needs server)",
                             NULL, NULL);
         return;
     }
@@ -80,8 +87,10 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
         bw_http_reply_error(req, 500, BW_R_INTERNAL, "out of memory", NULL, NULL);
         return;
     }
-    bw_err e = bw_store_mcp_pins_each(ctx->store, caller->org_id, server[0] ? server : NULL,
-                                      state[0] ? state : NULL, 1, LIST_MAX + 1, list_row, &l);
+    struct bw_mcp_pin_filter f = {server[0] ? server : NULL, state[0] ? state : NULL,
+                                  tool[0] ? tool : NULL, after[0] ? after : NULL};
+    bw_err e = bw_store_mcp_pins_each(ctx->store, caller->org_id, &f, 1, LIST_MAX + 1, list_row,
+                                      &l);
     if (e != BW_OK) {
         json_decref(l.data);
         bw_api_reply_store_error(req, e, "pin");

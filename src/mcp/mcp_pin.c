@@ -184,8 +184,8 @@ static bw_err pin_view_get(struct bw_mcp_call *c, struct pin_view *v) {
     struct loading l = {calloc(PIN_LOAD_MAX, sizeof *l.pins), 0};
     if (!l.pins)
         return BW_E_NOMEM;
-    bw_err e = bw_store_mcp_pins_each(c->w->store, org, server, NULL, 0, PIN_LOAD_MAX, load_row,
-                                      &l);
+    struct bw_mcp_pin_filter f = {server, NULL, NULL, NULL};
+    bw_err e = bw_store_mcp_pins_each(c->w->store, org, &f, 0, PIN_LOAD_MAX, load_row, &l);
     if (e != BW_OK) {
         free(l.pins);
         return e;
@@ -414,6 +414,29 @@ out:
     return rc;
 }
 
+static int name_cmp(const void *a, const void *b) {
+    return strcmp((*(const struct seen_tool *const *)a)->name,
+                  (*(const struct seen_tool *const *)b)->name);
+}
+
+/* Marks (write = -1) every tool whose name appears more than once in the result: a client may
+ * take either definition. Sorted, so a hostile list of many tools costs n log n. 0 or -1. */
+static int mark_duplicates(struct seen_tool *seen, size_t n) {
+    if (n < 2)
+        return 0;
+    struct seen_tool **by = malloc(n * sizeof *by);
+    if (!by)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        by[i] = &seen[i];
+    qsort(by, n, sizeof *by, name_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(by[i - 1]->name, by[i]->name) == 0)
+            by[i - 1]->write = by[i]->write = -1;
+    free(by);
+    return 0;
+}
+
 int bw_mcp_pin_tools(struct bw_mcp_call *c, json_t *result) {
     json_t *tools = json_object_get(result, "tools");
     if (!json_is_object(result) || !json_is_array(tools))
@@ -427,7 +450,6 @@ int bw_mcp_pin_tools(struct bw_mcp_call *c, json_t *result) {
         bw_error("mcp: tool pins unavailable: hiding the tools of this answer");
         hide_all = 1;
     }
-    int64_t now = bw_now_ms();
     for (size_t i = 0; i < n_tools && !hide_all; i++) {
         json_t *t = json_array_get(tools, i);
         json_t *name = json_object_get(t, "name");
@@ -438,22 +460,23 @@ int bw_mcp_pin_tools(struct bw_mcp_call *c, json_t *result) {
         struct seen_tool *s = &seen[n_seen];
         s->index = i;
         s->name = json_string_value(name);
-        if (hash_tool(t, s) != 0)
+        if (hash_tool(t, s) == 0)
+            n_seen++;
+    }
+    if (!hide_all && mark_duplicates(seen, n_seen) != 0)
+        hide_all = 1;
+    int64_t now = bw_now_ms();
+    for (size_t i = 0; i < n_seen && !hide_all; i++) {
+        struct seen_tool *s = &seen[i];
+        if (s->write == -1) { /* a name twice: neither definition is trusted */
+            s->write = 0;
             continue;
-        n_seen++;
-        for (size_t j = 0; j + 1 < n_seen; j++) /* a name twice: neither is trusted */
-            if (strcmp(seen[j].name, s->name) == 0)
-                seen[j].keep = seen[j].write = s->write = -1;
-        if (s->write == -1)
-            continue;
-        judge(s, &v, &n_new, now, &refresh[n_seen - 1]);
+        }
+        judge(s, &v, &n_new, now, &refresh[i]);
         if (s->write && n_writes >= BW_MCP_PIN_MAX_WRITES)
             s->write = 0; /* bounded work per answer: recorded by a later list */
-        n_writes += s->write || refresh[n_seen - 1];
+        n_writes += s->write || refresh[i];
     }
-    for (size_t i = 0; i < n_seen; i++)
-        if (seen[i].write == -1)
-            seen[i].keep = seen[i].write = refresh[i] = 0;
     if (!hide_all && n_writes && record(c, seen, n_seen, n_writes, refresh) != 0)
         hide_all = 1;
     int removed = remove_hidden(tools, seen, hide_all ? 0 : n_seen, n_tools, hide_all);

@@ -32,10 +32,15 @@ const char *bw_mcp_pin_state_name(enum bw_mcp_pin_state s);
 typedef int (*bw_store_mcp_pin_fn)(void *arg, const struct bw_mcp_pin *pin);
 
 /* Calls fn for each pin of (org_id, server) (server NULL: every server), at most max, ordered by
- * server then tool; with_defs: pinned_def / pending_def are set (else NULL). state: a state
- * name to keep only those, or NULL. fn's non-zero return stops with BW_E_INTERNAL. */
-bw_err bw_store_mcp_pins_each(struct bw_store *s, const char *org_id, const char *server,
-                              const char *state, int with_defs, size_t max,
+ * server then tool; with_defs: pinned_def / pending_def are set (else NULL). Filters (NULL =
+ * none): state, a state name; tool, one exact tool; after, only tools named after it (byte
+ * order: a page cursor, meaningful with a server). fn's non-zero return stops with
+ * BW_E_INTERNAL. */
+struct bw_mcp_pin_filter {
+    const char *server, *state, *tool, *after;
+};
+bw_err bw_store_mcp_pins_each(struct bw_store *s, const char *org_id,
+                              const struct bw_mcp_pin_filter *f, int with_defs, size_t max,
                               bw_store_mcp_pin_fn fn, void *arg) BW_MUST_CHECK;
 
 /* One definition seen in a tools/list answer that the cache says is new or differs. */

@@ -68,22 +68,24 @@ static int pin_row(void *arg, const struct bw_sql_row *r) {
     return e->fn(e->arg, &p);
 }
 
-bw_err bw_store_mcp_pins_each(struct bw_store *s, const char *org_id, const char *server,
-                              const char *state, int with_defs, size_t max,
+#define PIN_FILTERS                                                                                \
+    " WHERE org_id = $1 AND ($2 = '' OR server = $2) AND ($3 = '' OR state = $3)"                  \
+    " AND ($5 = '' OR tool = $5) AND ($6 = '' OR tool > $6) ORDER BY server, tool LIMIT $4"
+
+bw_err bw_store_mcp_pins_each(struct bw_store *s, const char *org_id,
+                              const struct bw_mcp_pin_filter *f, int with_defs, size_t max,
                               bw_store_mcp_pin_fn fn, void *arg) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct each e = {fn, arg, with_defs, 0};
-    struct bw_sql_arg a[4] = {BW_SQL_T(org_id), BW_SQL_T(server ? server : ""),
-                              BW_SQL_T(state ? state : ""), BW_SQL_I((int64_t)max)};
+#define OR_EMPTY(x) BW_SQL_T(f && f->x ? f->x : "")
+    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),   OR_EMPTY(server), OR_EMPTY(state),
+                              BW_SQL_I((int64_t)max), OR_EMPTY(tool), OR_EMPTY(after)};
+#undef OR_EMPTY
     bw_err err = bw_sql_once(s, org_id, 0,
                              with_defs ? "SELECT " PIN_COLUMNS ", pinned_def, pending_def"
-                                         " FROM mcp_pins WHERE org_id = $1"
-                                         " AND ($2 = '' OR server = $2) AND ($3 = '' OR state = $3)"
-                                         " ORDER BY server, tool LIMIT $4"
-                                       : "SELECT " PIN_COLUMNS " FROM mcp_pins WHERE org_id = $1"
-                                         " AND ($2 = '' OR server = $2) AND ($3 = '' OR state = $3)"
-                                         " ORDER BY server, tool LIMIT $4",
-                             a, 4, pin_row, &e, NULL);
+                                         " FROM mcp_pins" PIN_FILTERS
+                                       : "SELECT " PIN_COLUMNS " FROM mcp_pins" PIN_FILTERS,
+                             a, 6, pin_row, &e, NULL);
     return e.bad ? BW_E_UNAVAILABLE : err;
 }
 
