@@ -11,9 +11,10 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { Scope, receipts, predicate, receiptAt, RECEIPT_ID_RE, request, sleep } from './lib/harness.mjs';
+import { Scope, receipts, predicate, receiptAt, RECEIPT_ID_RE, sleep, waitFor } from './lib/harness.mjs';
 import { startTenants, api, person } from './lib/tenants.mjs';
 import { startMcpMock, connectMcp } from './lib/mcp.mjs';
+import { startReceiver, connectionsYaml } from './lib/receiver.mjs';
 
 const POLICY = `version: 1
 rules:
@@ -293,14 +294,20 @@ for (const backend of ['sqlite', 'pg']) {
 
 describe('tool pinning, mcp.pin: approve', () => {
     const scope = new Scope();
-    let w, mock, url;
+    const SECRET = `whsec_${crypto.randomBytes(32).toString('base64')}`;
+    let w, mock, url, rx;
     before(async () => {
         mock = await startMcpMock(scope);
-        w = await startTenants(scope, 'sqlite', { files: { 'policy.yaml': POLICY },
-                                                  yaml: pinYaml(mock.port, 'approve') });
+        rx = await startReceiver({ secret: SECRET }); // the org's webhook: admin-visible events
+        const yaml = connectionsYaml(rx, 'outbox:\n  poll_ms: 100') +
+            pinYaml(mock.port, 'approve').replace(/^egress:\n.*\n/m, '');
+        w = await startTenants(scope, 'sqlite', { files: { 'policy.yaml': POLICY }, yaml });
         url = `http://127.0.0.1:${w.port}/mcp/mock`;
+        const c = await api(w.port, 'POST', '/api/v1/connections', w.A.admin,
+                            { kind: 'webhook', name: 'ops', url: rx.url('/hook'), secret: SECRET });
+        assert.equal(c.status, 201, c.text);
     });
-    after(async () => { await w?.stop(); await scope.cleanup(); });
+    after(async () => { await rx?.close(); await w?.stop(); await scope.cleanup(); });
 
     test('new tools are hidden and denied until an admin approves each', async () => {
         await refused(w.dir, callTool(url, w.A.agent, 'echo', { text: 'x' }), 'TOOL_NOT_APPROVED');
@@ -332,6 +339,23 @@ describe('tool pinning, mcp.pin: approve', () => {
         assert.equal((await approve(w, w.A.admin, 'mutable', m0.pending_sha256)).status, 409);
         assert.equal((await approve(w, w.A.admin, 'mutable', m1.pending_sha256)).status, 200);
         assert.deepEqual(await listNames(url, w.A.agent), ['echo', 'mutable']);
+        // the org's connections hear of pending tools and of a change, signed, without the text
+        const pending = await waitFor(() => {
+            const d = rx.deliveries().filter((h) => h.json?.type === 'mcp.tool_pending');
+            return d.length >= mockTools.length + 1 && d;
+        }, { what: 'mcp.tool_pending deliveries' });
+        assert.ok(pending.some((h) => h.json.data.tool === 'echo' &&
+                               h.json.data.pending_sha256 === echo.pending_sha256));
+        await mock.mutate();
+        assert.deepEqual(await listNames(url, w.A.agent), ['echo']);
+        const changed = await waitFor(() => rx.deliveries().find((h) => h.json?.type === 'mcp.tool_changed'),
+                                      { what: 'mcp.tool_changed delivery' });
+        const m2 = (await pins(w, w.A.admin, '?tool=mutable')).data[0];
+        assert.equal(m2.state, 'changed');
+        assert.deepEqual(changed.json.data, { server: 'mock', tool: 'mutable', state: 'changed',
+                                              pending_sha256: m2.pending_sha256,
+                                              pinned_sha256: m1.pending_sha256 });
+        assert.ok(rx.deliveries().every((h) => !h.body.includes('id_rsa')), 'no definition text');
     });
 });
 
