@@ -59,7 +59,7 @@ static void shortest_digits(double x, char digits[32], int *n) {
     while (k > 1 && digits[k - 1] == '0')
         k--;
     digits[k] = 0;
-    *n = (*p == 'e' ? atoi(p + 1) : 0) + 1;
+    *n = (*p == 'e' ? (int)strtol(p + 1, NULL, 10) : 0) + 1; /* "e+21", "e-07" */
 }
 
 /* RFC 8785 3.2.2.3: a number as ECMAScript's Number.prototype.toString writes the IEEE 754
