@@ -80,6 +80,8 @@ struct loading {
 
 static int load_row(void *arg, const struct bw_mcp_pin *p) {
     struct loading *l = arg;
+    if (l->n >= PIN_LOAD_MAX)
+        return 1;
     if (strlen(p->tool) >= sizeof l->pins[0].tool)
         return 0; /* longer names are never listed nor called through this gateway */
     struct pin_entry *e = &l->pins[l->n++];
@@ -200,6 +202,8 @@ static bw_err pin_view_get(struct bw_mcp_call *c, struct pin_view *v) {
 
 static const struct pin_entry *view_find(const struct pin_view *v, const char *tool) {
     struct pin_entry key;
+    if (strlen(tool) >= sizeof key.tool)
+        return NULL; /* never pinned (and never listed or called) */
     snprintf(key.tool, sizeof key.tool, "%s", tool);
     return v->n ? bsearch(&key, v->pins, v->n, sizeof *v->pins, entry_cmp) : NULL;
 }
@@ -249,6 +253,8 @@ static void pin_event(struct bw_mcp_call *c, const char *action, const char *rea
     bw_sha256_stream_update(&h, c->server.name, strlen(c->server.name) + 1);
     bw_sha256_stream_update(&h, tool, strlen(tool) + 1);
     bw_sha256_stream_update(&h, sha, 32);
+    if (pinned) /* a transition: the same new definition against another pinned one is news */
+        bw_sha256_stream_update(&h, pinned, 32);
     bw_sha256_stream_final(&h, idh);
     bw_sha256_stream_cleanup(&h);
     char idhex[33];
@@ -258,9 +264,9 @@ static void pin_event(struct bw_mcp_call *c, const char *action, const char *rea
     snprintf(id, sizeof id, "mcppin_%s", idhex);
     snprintf(text, sizeof text, "MCP tool %s/%s %s; hidden and denied until an admin approves it",
              c->server.name, tool, changed ? "changed its definition" : "waits for approval");
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "server", c->server.name, "tool", tool,
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:o}", "server", c->server.name, "tool", tool,
                              "state", changed ? "changed" : "pending", "pending_sha256", hex,
-                             "pinned_sha256", pinned_hex);
+                             "pinned_sha256", pinned ? json_string(pinned_hex) : json_null());
     if (!data)
         return;
     if (bw_outbox_emit_as(gw->outbox, c->w->store, c->key.org_id, id,

@@ -344,7 +344,7 @@ describe('tool pinning, mcp.pin: approve', () => {
             const d = rx.deliveries().filter((h) => h.json?.type === 'mcp.tool_pending');
             return d.length >= mockTools.length + 1 && d;
         }, { what: 'mcp.tool_pending deliveries' });
-        assert.ok(pending.some((h) => h.json.data.tool === 'echo' &&
+        assert.ok(pending.some((h) => h.json.data.tool === 'echo' && h.json.data.pinned_sha256 === null &&
                                h.json.data.pending_sha256 === echo.pending_sha256));
         await mock.mutate();
         assert.deepEqual(await listNames(url, w.A.agent), ['echo']);
