@@ -203,6 +203,7 @@ static const struct field admin_rows[] = {
     INT("duration_ms", OPT, 0, SAFE_INT_MAX), /* key.rotate: the grace period (api_keys.c) */
     ENUM("kind", REQ, v_kind_admin),
     OBJ("log", REQ, log_shape),
+    STR("model", OPT, LEN(model)), /* mcp.pin.*: the MCP server (mcp_pin.c, api_mcp_pins.c) */
     STR("org_id", OPT, LEN(org_id)),
     HEX("policy_sha256", OPT),
     STR("principal", REQ, LEN(principal)),

@@ -203,6 +203,8 @@ static void decide_call(struct bw_mcp_call *c) {
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_TOOL_STRIPPED);
         d->http_status = 403;
     }
+    if (d->effect != BW_POLICY_DENY) /* tool pinning (mcp_pin.c): changed or unapproved */
+        (void)bw_mcp_pin_check_call(c, d);
     /* the engine never keeps a pointer to args; the parsed message outlives the decision */
 out:
     free(args_text);

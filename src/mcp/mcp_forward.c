@@ -124,6 +124,8 @@ int bw_mcp_govern_answer(struct bw_mcp_call *c, json_t *answer) {
     /* a policy not yet acquired (a tools array where none was asked for): the caller's */
     if (!c->policy && bw_mcp_acquire_policy(c, &c->policy) != 0)
         return -1;
+    if (bw_mcp_pin_tools(c, result) < 0) /* tool pinning: hides changed and unapproved tools */
+        return -1;
     bw_mcp_fill_input(c, "mcp.tools_call");
     return bw_mcp_filter_tools(c->policy, &c->input, result) < 0 ? -1 : 0;
 }

@@ -3,6 +3,7 @@
 #define BW_MCP_INTERNAL_H
 
 #include "mcp/mcp.h"
+#include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
 #include "proxy/proxy_internal.h"
 
 struct bw_mcp_call {

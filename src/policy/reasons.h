@@ -123,5 +123,10 @@
 #define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW"     /* the client did not read its stream */
 #define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"             /* the client hung up mid-answer */
 #define BW_R_MCP_STREAMS_EXHAUSTED "MCP_STREAMS_EXHAUSTED" /* 429: the session's GET streams */
+/* MCP tool pinning (docs/MCP.md "Tool pinning"; mcp-pin). */
+#define BW_R_TOOL_DEFINITION_CHANGED "TOOL_DEFINITION_CHANGED" /* a pinned tool's definition changed */
+#define BW_R_TOOL_NOT_APPROVED "TOOL_NOT_APPROVED"   /* mcp.pin approve: no approved definition */
+#define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"       /* receipt: a first-seen definition pinned */
+#define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"     /* 409: approve names another hash */
 
 #endif

@@ -361,6 +361,31 @@ static const char m009_sqlite[] =
     "  WHERE k.org_id = review_items.org_id AND k.id = review_items.requester_key), '')"
     " WHERE requester_member = '';";
 
+/* 010: MCP tool pins (issue 14, docs/MCP.md "Tool pinning"). One row per (org, server, tool):
+ * the pinned definition's SHA-256 and canonical text (RFC 8785), and while the tool waits for an
+ * admin (a changed definition, or a first sight under mcp.pin: approve) the pending one. A
+ * pending tool has no pinned hash until approved; only a pinned tool has no pending one. A text
+ * over 64 KiB is kept as '' (its hash is kept). */
+static const char m010_sqlite[] =
+    "CREATE TABLE mcp_pins ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  server TEXT NOT NULL CHECK (length(server) BETWEEN 1 AND 64),"
+    "  tool TEXT NOT NULL CHECK (length(tool) BETWEEN 1 AND 128),"
+    "  state TEXT NOT NULL CHECK (state IN ('pinned','changed','pending')),"
+    "  pinned_sha256 BLOB CHECK (pinned_sha256 IS NULL OR length(pinned_sha256) = 32),"
+    "  pinned_def TEXT NOT NULL DEFAULT '',"
+    "  pending_sha256 BLOB CHECK (pending_sha256 IS NULL OR length(pending_sha256) = 32),"
+    "  pending_def TEXT NOT NULL DEFAULT '',"
+    "  first_seen_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  changed_ms INTEGER NOT NULL DEFAULT 0,"
+    "  approved_ms INTEGER NOT NULL DEFAULT 0,"
+    "  approved_by TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY (org_id, server, tool),"
+    "  CHECK ((state = 'pinned') = (pending_sha256 IS NULL)),"
+    "  CHECK (state = 'pending' OR pinned_sha256 IS NOT NULL)"
+    ");";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -371,5 +396,6 @@ const struct bw_migration bw_store_migrations[] = {
     {7, m007_sqlite},
     {8, m008_sqlite},
     {9, m009_sqlite},
+    {10, m010_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -57,7 +57,7 @@ for (const backend of ['sqlite', 'pg']) {
             const unknownId = 'zzz_0123456789abcdef';
             const failures = [];
             for (const row of matrix()) {
-                const p = row.path.replace('{id}', unknownId);
+                const p = row.path.replace(/\{[a-z_]+\}/g, unknownId); // every {placeholder}
                 for (const [role, allowed] of Object.entries(row.allow)) {
                     const r = await api(w.port, row.method, p, keys[role], row.method === 'GET' ? undefined : {});
                     const forbidden = r.status === 403 && r.json?.error?.code === 'ROLE_FORBIDDEN';
@@ -73,7 +73,7 @@ for (const backend of ['sqlite', 'pg']) {
 
         test('no key at all is 401 on every keyed endpoint', async () => {
             for (const row of matrix()) {
-                const r = await api(w.port, row.method, row.path.replace('{id}', 'key_0123456789abcdef'), null,
+                const r = await api(w.port, row.method, row.path.replace(/\{[a-z_]+\}/g, 'key_0123456789abcdef'), null,
                                     row.method === 'GET' ? undefined : {});
                 assert.equal(r.status, 401, `${row.method} ${row.path}`);
             }

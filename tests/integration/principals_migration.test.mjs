@@ -109,7 +109,9 @@ test('SQLite: the gateway migrates a version-8 database the same way', async () 
         const back = sql(`DELETE FROM review_items; DELETE FROM api_keys; DELETE FROM members; DELETE FROM agents; DELETE FROM orgs;
 DROP INDEX api_keys_principal;
 ALTER TABLE operator_keys DROP COLUMN created_by; ALTER TABLE operator_keys DROP COLUMN rotated_to;
-ALTER TABLE operator_keys DROP COLUMN last_used_ms; PRAGMA user_version = 8;
+ALTER TABLE operator_keys DROP COLUMN last_used_ms;
+DROP TABLE mcp_pins; -- migration 10
+PRAGMA user_version = 8;
 ${seed(liteBlob)}`);
         assert.equal(back.status, 0, back.stderr);
         // Any command that opens the store migrates it: list org B's keys.
@@ -124,7 +126,9 @@ ${seed(liteBlob)}`);
         assert.match(ownerId, /^mem_[0-9a-f]{16}$/, owner);
         assert.equal(email, 'owner@legacy.invalid');
         checkAssigned(sql(PRINCIPALS).stdout.trim(), ownerId);
-        assert.equal(sql('PRAGMA user_version;').stdout.trim(), '9');
+        const newest = Math.max(...fs.readdirSync(path.join(REPO, 'src/store/pg'))
+            .filter((f) => /^\d{4}_.*\.sql$/.test(f)).map((f) => Number(f.slice(0, 4))));
+        assert.equal(sql('PRAGMA user_version;').stdout.trim(), String(newest), 'migrated to the newest');
         assert.equal(sql('SELECT requester_member FROM review_items;').stdout.trim(), 'mem_00000000000000ad');
         const ops = await run(['key', 'list', '--data', data, '--operator']);
         assert.equal(ops.code, 0, ops.stderr);

@@ -405,7 +405,7 @@ static void fill_admin_kinds(uint64_t i, const uint8_t ph[32], struct bw_receipt
     memcpy(r->policy_sha256, ph, 32);
 }
 
-#define N_KINDS 15
+#define N_KINDS 16
 
 static void fill_every_kind(uint64_t i, const uint8_t ph[32], const uint8_t (*leaves)[32],
                             struct bw_receipt *r) {
@@ -445,6 +445,11 @@ static void fill_every_kind(uint64_t i, const uint8_t ph[32], const uint8_t (*le
         fill_outcome(r, "embeddings", "ok", 200, leaves[12]);
         r->has_usage = 1;
         r->prompt_tokens = r->total_tokens = 5;
+        break;
+    case 15: /* mcp_pin.c: an MCP tool's definition changed; model is the MCP server */
+        bw_api_admin_receipt(r, NULL, "org_a", "mcp.pin.changed", "mutable",
+                             BW_R_TOOL_DEFINITION_CHANGED, NULL, 0);
+        snprintf(r->model, sizeof r->model, "mock");
         break;
     default: /* a denial: no outcome follows */
         fill_decision(r, "widget", "deny", "MODEL_NOT_ALLOWED", ph);
