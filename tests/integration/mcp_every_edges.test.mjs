@@ -3,7 +3,7 @@
 // - tool names: the gateway keeps the policy engine's 1..64 of [A-Za-z0-9_.-] (MCP 2025-11-25
 //   says names SHOULD be 1..128; docs/POLICY.md "MCP" says why 64): a longer or odd name is
 //   hidden from tools/list and its call refused before anything is forwarded;
-// - resources/list and prompts/list answers filtered, also a second result smuggled into the
+// - resources/list and prompts/list answers filtered; a second result smuggled into the
 //   SSE answer under another id, and an answer that is not the listing refused (502);
 // - resources/read with a URI that is not visible ASCII or is over 4096 bytes: a deny with a
 //   receipt, not forwarded; resources/read and prompts/get sent as notifications: refused;
@@ -73,9 +73,10 @@ function mcpServer(req, res) {
         case 'tools/list': return json(answer({ tools: TOOLS }));
         case 'resources/list':
             if (mode === 'not-a-list') return json(answer({ tools: [] }));
-            // a smuggled second result under another id, inside the SSE answer: filtered too
             res.writeHead(200, { 'content-type': 'text/event-stream' });
-            res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 'other', result: { resources: RESOURCES } })}\n\n`);
+            // a smuggled second result under another id, inside the SSE answer: the stream ends
+            if (mode === 'smuggle')
+                res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 'other', result: { resources: RESOURCES } })}\n\n`);
             return res.end(`event: message\ndata: ${JSON.stringify(answer({ resources: RESOURCES }))}\n\n`);
         case 'prompts/list': return json(answer({ prompts: PROMPTS }));
         case 'resources/read':
@@ -172,17 +173,28 @@ test('content rules read every string and key of tools/call and prompts/get argu
     await client.close();
 });
 
-test('resources/list and prompts/list are filtered (a smuggled result too); a non-listing answer is refused', async () => {
+test('resources/list and prompts/list are filtered; a smuggled result ends the stream; a non-listing answer is refused', async () => {
     const { client, transport } = await connect();
     const { resources } = await client.listResources();
     // private is listed: its reads need approval, they are not denied
     assert.deepEqual(resources.map((r) => r.uri), ['mock://public/a', 'mock://private/b']);
     const raw = await post({ jsonrpc: '2.0', id: 8, method: 'resources/list', params: {} }, transport.sessionId);
     assert.equal(raw.status, 200);
-    const events = raw.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
-    assert.equal(events.length, 2);
-    for (const e of events)
-        assert.deepEqual(e.result.resources.map((r) => r.uri), ['mock://public/a', 'mock://private/b']);
+    let events = raw.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+    assert.equal(events.length, 1);
+    assert.deepEqual(events[0].result.resources.map((r) => r.uri), ['mock://public/a', 'mock://private/b']);
+    // a response under another id on a request's stream is not MCP (MCP.md "Streams"): the
+    // gateway ends the stream with an error for the request, and relays nothing of it
+    mode = 'smuggle';
+    try {
+        const sm = await post({ jsonrpc: '2.0', id: 10, method: 'resources/list', params: {} }, transport.sessionId);
+        events = sm.text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+        assert.ok(events.every((e) => e.id !== 'other'), sm.text);
+        assert.equal(events.at(-1).id, 10);
+        assert.equal(events.at(-1).error.data.code, 'MCP_UPSTREAM_INVALID');
+    } finally {
+        mode = 'normal';
+    }
     const { prompts } = await client.listPrompts();
     assert.deepEqual(prompts.map((p) => p.name), ['hello']);
     mode = 'not-a-list';
