@@ -21,6 +21,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c) {
     if (c->xfer)
         bw_upstream_cancel(c->xfer);
     bw_mcp_msg_cleanup(&c->msg);
+    bw_mcp_orgsrv_free(c); /* mcp-orgsrv: the upstream credential, wiped */
     free(c->fwd_body);
     bw_buf_cleanup(&c->resp);
     free(c->texts);
@@ -210,6 +211,11 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                    "the MCP server's answer is over the size limit");
         return;
     }
+    if (r == BW_UP_BLOCKED) { /* mcp-orgsrv: the guard refused the address at connect */
+        fail_after(c, 502, "upstream_error", BW_R_EGRESS_BLOCKED,
+                   "the MCP server's address is refused by the egress guard");
+        return;
+    }
     if (r != BW_UP_OK) {
         int timeout = r == BW_UP_TIMEOUT;
         fail_after(c, timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_error",
@@ -290,8 +296,8 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     if (c->h_version[0])
         c->headers[n++] = c->h_version;
     c->headers[n] = NULL;
-    /* no authorization: the caller's token never leaves the gateway (a configured upstream
-     * credential is the other branch's work) */
+    /* the caller's token never leaves the gateway: the authorization is the server's own
+     * configured credential, if any (bw_mcp_upstream_prepare) */
     struct bw_upstream_request r = {
         .method = c->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST",
         .url = c->server.url,
@@ -302,6 +308,8 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
         .timeout_ms = BW_MCP_CALL_TIMEOUT_MS,
         .headers = c->headers,
     };
+    if (bw_mcp_upstream_prepare(c, &r) != 0) /* mcp-orgsrv: egress guard, credential */
+        return;
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
         c->xfer = NULL;
         fail_after(c, 503, "internal", BW_R_INTERNAL, "cannot start the upstream request");
