@@ -83,6 +83,8 @@ static long read_ref(const char *ref, char *buf, const char **why) {
 }
 
 bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err, size_t err_size) {
+    if (sodium_init() < 0) /* idempotent; serve has called it already */
+        return BW_E_INTERNAL;
     for (size_t i = 0; i < c->n_mcp_servers; i++) {
         struct bw_mcp_server_config *s = &c->mcp_servers[i];
         bw_config_mcp_credential_free(s);
