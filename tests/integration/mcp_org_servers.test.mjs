@@ -258,3 +258,55 @@ describe('DNS rebinding after the save is refused at connect', () => {
         assert.equal(after.requests, before.requests, 'nothing reached the server');
     });
 });
+
+// Master key rotation re-wraps an org server's sealed credential like every other sealed record
+// (docs/SECURITY.md "Master key rotation"): `vault status` counts it, `rotate-master` re-wraps
+// it, and the gateway still sends it upstream under the new key.
+test('master key rotation re-wraps the sealed MCP credential', async () => {
+    const scope = new Scope();
+    try {
+        const mock = await startMcpMock(scope);
+        const parent = await scope.tmpdir('bw-it-mcp-rotate-');
+        const dir = path.join(parent, 'data');
+        const init = await run(['init', '--data', dir]);
+        assert.equal(init.code, 0, init.stderr);
+        const keys = JSON.parse(init.stdout);
+        await fsp.writeFile(path.join(dir, 'policy.yaml'), POLICY);
+        const cfg = path.join(dir, 'test-config.yaml');
+        await fsp.writeFile(cfg, configYaml({ apiKeyEnv: null }) +
+                            'policy: policy.yaml\negress:\n  allow: [127.0.0.1/32]\n' +
+                            'connections:\n  allow_http: true\n');
+        const gw = scope.spawn(['serve', '--data', dir, '--config', cfg, '--listen', '127.0.0.1:0'],
+                               { name: 'bulwark serve' });
+        const port = Number((await gw.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000))[1]);
+        const made = await api(port, 'POST', '/api/v1/mcp/servers', keys.admin_key,
+                               { name: 'tools', url: mock.url, credential: ORG_SECRET });
+        assert.equal(made.status, 201, made.text);
+        const cli = async (args) => {
+            const r = await run(args, { timeoutMs: 30000 });
+            assert.equal(r.code, 0, `bulwark ${args.join(' ')}: ${r.stderr}`);
+            return JSON.parse(r.stdout.trim().split('\n').pop());
+        };
+        const before = await cli(['vault', 'status', '--data', dir]);
+        assert.deepEqual(before.records, { [before.current]: 2 }, 'the pepper and the MCP credential');
+        const keyFile = path.join(parent, 'new.key');
+        const newId = (await cli(['vault', 'new-key', '--out', keyFile])).master_id;
+        await fsp.copyFile(keyFile, path.join(dir, 'master.key.next'));
+        await fsp.chmod(path.join(dir, 'master.key.next'), 0o600);
+        gw.kill('SIGHUP');
+        await gw.waitStderr(new RegExp(`next master key ${newId} loaded`));
+        const ops = path.join(parent, 'ops');
+        await cli(['init', '--data', ops, '--master-key', path.join(dir, 'master.key')]);
+        const done = await cli(['vault', 'rotate-master', '--data', ops, '--database',
+                                path.join(dir, 'bulwark.db'), '--new-key', keyFile]);
+        // rewrapped counts every record: the MCP credential and the platform's pepper
+        assert.equal(done.rewrapped, 2, JSON.stringify(done));
+        assert.equal(done.platform_rewrapped, 1, JSON.stringify(done));
+        assert.deepEqual((await cli(['vault', 'status', '--data', dir])).records, { [newId]: 2 });
+        const r = await sdkEcho(port, 'tools', keys.agent_key, 'after rotation');
+        assert.equal(r.text, 'after rotation');
+        assert.equal((await mock.stats()).last_authorization, `Bearer ${ORG_SECRET}`);
+    } finally {
+        await scope.cleanup();
+    }
+});
