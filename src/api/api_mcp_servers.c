@@ -39,6 +39,7 @@
 
 #define MAX_CHECKING 8
 #define CRED_MAX 1024
+#define MAX_PER_ORG 64 /* an org's servers (the operator's config has the same cap) */
 
 /* scheme://host[:port] of a URL the guard parsed: never its path or query, which may carry a
  * token. */
@@ -65,6 +66,12 @@ static void bad(struct evhttp_request *req, const char *msg) {
 }
 
 /* ---- create ---- */
+
+static int count_row(void *arg, const struct bw_mcp_server_record *r) {
+    (void)r;
+    ++*(int *)arg;
+    return 0;
+}
 
 struct job {
     struct bw_api_ctx ctx;
@@ -284,6 +291,16 @@ static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
                   : BW_OK;
     if (ok && e != BW_E_NOT_FOUND) {
         bw_api_reply_store_error(req, e == BW_OK ? BW_E_EXISTS : e, "MCP server");
+        ok = 0;
+    }
+    int n = 0; /* bounded: a hostile admin cannot grow the table (or the list) without end */
+    e = ok ? bw_store_mcp_server_list(ctx->store, caller->org_id, count_row, &n) : BW_OK;
+    if (ok && e != BW_OK) {
+        bw_api_reply_store_error(req, e, "MCP server");
+        ok = 0;
+    } else if (ok && n >= MAX_PER_ORG) {
+        bw_http_reply_error(req, 409, BW_R_CONFLICT, "the org has 64 MCP servers: delete one first",
+                            NULL, NULL);
         ok = 0;
     }
     if (!ok) {

@@ -201,6 +201,24 @@ connections:
             const b = await mcpPost(w.port, 'tools', w.B.owner);
             assert.equal(b.status, 200, b.text);
         });
+
+        test('at most 64 servers per org', async () => {
+            // B has "tools" already
+            for (let i = 1; i < 64; i++) {
+                const r = await api(w.port, 'POST', '/api/v1/mcp/servers', w.B.owner,
+                                    { name: `s${i}`, url: mock.url });
+                assert.equal(r.status, 201, r.text);
+            }
+            const over = await api(w.port, 'POST', '/api/v1/mcp/servers', w.B.owner,
+                                   { name: 's64', url: mock.url });
+            assert.equal(over.status, 409, over.text);
+            const list = await api(w.port, 'GET', '/api/v1/mcp/servers', w.B.owner);
+            assert.equal(list.json.data.length, 65, 'the operator\'s and the org\'s 64');
+            // A is not affected by B's count
+            const a = await api(w.port, 'POST', '/api/v1/mcp/servers', w.A.admin,
+                                { name: 's64', url: mock.url });
+            assert.equal(a.status, 201, a.text);
+        });
     });
 }
 
