@@ -50,7 +50,8 @@ struct bw_mcp_call {
     char srv_name[64];                      /* c->server.name/url point here for org servers */
     char srv_url[BW_MCP_URL_MAX];
     struct bw_egress_target *egress_target; /* the guard's verdict on srv_url (malloc'd) */
-    char *upstream_auth;                    /* "Bearer <credential>" (sodium_malloc'd) or NULL */
+    char *upstream_auth;                    /* an org server's "Bearer <credential>" (sodium_malloc'd) */
+    const char *auth_header;                /* what goes upstream: upstream_auth, the config's, or NULL */
 };
 
 /* mcp_orgsrv.c: the server named by the path: the operator's (config) first, then the

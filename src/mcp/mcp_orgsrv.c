@@ -154,13 +154,8 @@ bw_err bw_mcp_server_resolve(struct bw_mcp_call *c, const char *name) {
         c->org_server = 0;
         if (op->credential[0] && !op->credential_auth)
             return BW_E_UNAVAILABLE; /* configured but not loaded: never call without it */
-        if (op->credential_auth) {
-            size_t n = strlen(op->credential_auth);
-            c->upstream_auth = sodium_malloc(n + 1);
-            if (!c->upstream_auth)
-                return BW_E_UNAVAILABLE;
-            memcpy(c->upstream_auth, op->credential_auth, n + 1);
-        }
+        /* borrowed: loaded once at start, read-only while the gateway serves */
+        c->auth_header = op->credential_auth;
         return BW_OK;
     }
     struct slot *tmp = malloc(sizeof *tmp), *s = NULL;
@@ -179,6 +174,7 @@ bw_err bw_mcp_server_resolve(struct bw_mcp_call *c, const char *name) {
         c->server.name = c->srv_name;
         c->server.url = c->srv_url;
         c->org_server = 1;
+        c->auth_header = c->upstream_auth;
     }
     free(tmp);
     return e;
@@ -205,7 +201,7 @@ int bw_mcp_upstream_prepare(struct bw_mcp_call *c, struct bw_upstream_request *r
     r->url = c->egress_target->url;
     r->egress = policy;
     r->egress_target = c->egress_target;
-    r->authorization = c->upstream_auth; /* the gateway's own credential, never the caller's */
+    r->authorization = c->auth_header; /* the gateway's own credential, never the caller's */
     return 0;
 }
 
@@ -215,4 +211,5 @@ void bw_mcp_orgsrv_free(struct bw_mcp_call *c) {
     if (c->upstream_auth)
         sodium_free(c->upstream_auth); /* wipes */
     c->upstream_auth = NULL;
+    c->auth_header = NULL;
 }
