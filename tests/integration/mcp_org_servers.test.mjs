@@ -188,11 +188,17 @@ connections:
             assert.equal(m.status, 403, m.text);
             const op = await api(w.port, 'DELETE', '/api/v1/mcp/servers/opsrv', w.A.admin);
             assert.equal(op.status, 404, 'the operator\'s server is not the org\'s');
+            // every worker caches the lookup: warm them all, concurrently
+            // (a ping without a session: the mock refuses it, 502; what matters is "not 404")
+            const PING = { jsonrpc: '2.0', id: 7, method: 'ping' };
+            const warm = await Promise.all(Array.from({ length: 16 }, () => mcpPost(w.port, 'tools', w.A.agent, PING)));
+            assert.ok(warm.every((x) => x.status === 502), warm.map((x) => x.status).join());
             const d = await api(w.port, 'DELETE', '/api/v1/mcp/servers/tools', w.A.admin);
             assert.equal(d.status, 200, d.text);
             assert.equal(d.json.deleted, true);
-            const r = await mcpPost(w.port, 'tools', w.A.agent);
-            assert.equal(r.status, 404, r.text);
+            // ...and no worker serves it after the answer, whichever gets the request
+            const gone = await Promise.all(Array.from({ length: 16 }, () => mcpPost(w.port, 'tools', w.A.agent, PING)));
+            assert.ok(gone.every((x) => x.status === 404), gone.map((x) => x.status).join());
             const again = await api(w.port, 'DELETE', '/api/v1/mcp/servers/tools', w.A.admin);
             assert.equal(again.status, 404);
             const del = receipts(w.dir).filter((x) => x.obj.predicate?.route === 'mcp_server.delete');
