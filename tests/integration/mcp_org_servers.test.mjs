@@ -247,7 +247,14 @@ describe('DNS rebinding after the save is refused at connect', () => {
         keys = JSON.parse(init.stdout);
         await fsp.writeFile(path.join(dir, 'policy.yaml'), POLICY);
         const cfg = path.join(dir, 'test-config.yaml');
-        await fsp.writeFile(cfg, configYaml({ apiKeyEnv: null }) +
+        // The operator's model upstream is the same host:port by name (the operator's config is
+        // trusted and unguarded): a connection it opens must never be reused for the MCP server.
+        // One worker, so both transfers share the worker's libcurl state (with a shared multi
+        // handle the MCP call reuses the model call's connection to 127.0.0.1 and gets 200).
+        await fsp.writeFile(path.join(dir, 'policy.yaml'),
+                            POLICY + '  - id: chat\n    match: {route: chat}\n    effect: allow\n');
+        await fsp.writeFile(cfg, configYaml({ apiKeyEnv: null, workers: 1,
+                                              upstream: `http://rebind.bw-mcp.example:${mock.port}` }) +
                             'policy: policy.yaml\nconnections:\n  allow_http: true\n');
         const script = 'mount --bind "$1" /etc/hosts && shift && exec "$@"';
         const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh',
@@ -273,6 +280,13 @@ describe('DNS rebinding after the save is refused at connect', () => {
         assert.equal(direct.status, 400, direct.text);
         assert.equal(direct.json.error.code, 'EGRESS_BLOCKED');
         assert.match(direct.json.error.message, /loopback/);
+        // the model upstream call opens (and keeps) a connection to 127.0.0.1:PORT by that name
+        const chat = await request(port, {
+            method: 'POST', path: '/v1/chat/completions',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.agent_key}` },
+            body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        assert.notEqual(chat.status, 403, chat.text);
         const before = await mock.stats();
         const c = await mcpPost(port, 'rebound', keys.agent_key);
         assert.equal(c.status, 502, c.text);
