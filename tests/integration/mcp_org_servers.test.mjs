@@ -5,7 +5,9 @@
 // credential is never shown and is what reaches the upstream (mock-mcp's last_authorization),
 // the caller's token never does, a URL the egress guard refuses is refused at save, a name
 // rebound to 127.0.0.1 after the save is refused at connect (hosts file bind-mounted in a
-// private mount namespace, as egress_rebind.test.mjs), and delete works at once.
+// private mount namespace, as egress_rebind.test.mjs) even when the unguarded model upstream
+// has a connection open to that name, delete works at once on every worker, at most 64 servers
+// per org, and a master key rotation re-wraps the sealed credential.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
