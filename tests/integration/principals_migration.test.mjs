@@ -107,7 +107,7 @@ test('SQLite: the gateway migrates a version-8 database the same way', async () 
         // Roll the new database back to version 8's shape, then seed legacy rows.
         const sql = (q) => spawnSync('sqlite3', [db], { input: q, encoding: 'utf8' });
         const back = sql(`DELETE FROM review_items; DELETE FROM api_keys; DELETE FROM members; DELETE FROM agents; DELETE FROM orgs;
-DROP INDEX api_keys_principal;
+DROP INDEX api_keys_principal; DROP TABLE mcp_servers;
 ALTER TABLE operator_keys DROP COLUMN created_by; ALTER TABLE operator_keys DROP COLUMN rotated_to;
 ALTER TABLE operator_keys DROP COLUMN last_used_ms; PRAGMA user_version = 8;
 ${seed(liteBlob)}`);
