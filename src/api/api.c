@@ -30,6 +30,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_audit,
     bw_api_routes_posture,
     bw_api_routes_mcp_pins,
+    bw_api_routes_mcp_servers,
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {

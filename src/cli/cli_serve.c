@@ -416,6 +416,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     }
     if (bw_billing_load_secrets(&st->cfg, err, sizeof err) != BW_OK)
         return bw_cli_fail(cmd, "%s", err);
+    if (bw_config_mcp_load_credentials(&st->cfg, err, sizeof err) != BW_OK) /* mcp-orgsrv */
+        return bw_cli_fail(cmd, "%s", err);
     bw_err e = bw_keyring_load(a->dir, &st->keys);
     if (e != BW_OK)
         return bw_cli_fail(cmd, "cannot load the master keys in %s: %s", a->dir, bw_err_str(e));

@@ -71,7 +71,10 @@ struct bw_plan_config {
 struct bw_mcp_server_config {
     char name[64];                /* ^[a-z0-9][a-z0-9_-]{0,62}$: the {server} path segment */
     char url[BW_MCP_URL_MAX];     /* http(s); checked by the egress guard at load (static) */
-    char credential[256];         /* a vault reference as written; "" = none */
+    char credential[256];         /* a reference as written (env:NAME, file:/PATH); "" = none */
+    /* mcp-orgsrv: "Bearer <secret>" read from the reference by bw_config_mcp_load_credentials
+     * at serve start (sodium_malloc'd, wiped by bw_config_cleanup); NULL = none or not loaded */
+    char *credential_auth;
 };
 
 struct bw_config {
@@ -227,6 +230,13 @@ int bw_config_mcp_name_ok(const char *s);
  * an optional ":port" (1..65535, no leading zero, not the scheme's default); nothing else (no
  * path, not even "/", no userinfo, query or fragment). */
 int bw_config_mcp_origin_ok(const char *s);
+/* mcp-orgsrv (config_mcp_cred.c): 1 if s is a credential reference: env:NAME (NAME of
+ * [A-Za-z_][A-Za-z0-9_]*) or file:/ABSOLUTE/PATH (printable, no spaces). Never the secret. */
+int bw_config_mcp_credential_ref_ok(const char *s);
+/* Reads every mcp.servers credential reference into credential_auth (an unset variable, an
+ * unreadable file or one with group/other bits, an empty, over 1024-byte or non-printable
+ * secret: an error naming the server, never the value). For serve, after bw_config_load. */
+bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err, size_t err_size) BW_MUST_CHECK;
 /* The mcp.servers entry named `name` (exact), or NULL. */
 const struct bw_mcp_server_config *bw_config_mcp_server(const struct bw_config *c,
                                                         const char *name);

@@ -117,8 +117,9 @@ static bw_err server_field(struct walk *w, const char *key, const yaml_node_t *v
         return bw_cfg_str(w, v, "mcp.servers.url", s->url, sizeof s->url);
     if (strcmp(key, "credential") == 0) {
         BW_TRY(bw_cfg_str(w, v, "mcp.servers.credential", s->credential, sizeof s->credential));
-        if (!printable_token(s->credential))
-            return bw_cfg_fail(w, v, "mcp.servers.credential: a vault reference (printable, no spaces)");
+        if (!bw_config_mcp_credential_ref_ok(s->credential))
+            return bw_cfg_fail(w, v, "mcp.servers.credential: a reference, env:NAME or "
+                                     "file:/PATH (never the secret itself)");
         return BW_OK;
     }
     return bw_cfg_fail(w, v, "mcp.servers: unknown key '%.64s'", key);
@@ -406,6 +407,8 @@ out:
 }
 
 void bw_cfg_mcp_cleanup(struct bw_config *c) {
+    for (size_t i = 0; c->mcp_servers && i < c->n_mcp_servers; i++)
+        bw_config_mcp_credential_free(&c->mcp_servers[i]);
     free(c->mcp_servers);
     c->mcp_servers = NULL;
     c->n_mcp_servers = 0;

@@ -56,5 +56,7 @@ bw_err bw_cfg_metrics_section(struct walk *w, const char *key, const yaml_node_t
 bw_err bw_cfg_mcp_section(struct walk *w, const yaml_node_t *v) BW_MUST_CHECK;
 bw_err bw_cfg_mcp_check(struct walk *w, const yaml_node_t *root) BW_MUST_CHECK;
 void bw_cfg_mcp_cleanup(struct bw_config *c);
+/* mcp-orgsrv (config_mcp_cred.c): wipes and frees s->credential_auth. */
+void bw_config_mcp_credential_free(struct bw_mcp_server_config *s);
 
 #endif

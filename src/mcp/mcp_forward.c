@@ -22,6 +22,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c) {
         bw_upstream_cancel(c->xfer);
     bw_mcp_stream_cleanup(c);
     bw_mcp_msg_cleanup(&c->msg);
+    bw_mcp_orgsrv_free(c); /* mcp-orgsrv: the upstream credential, wiped */
     free(c->fwd_body);
     bw_buf_cleanup(&c->resp);
     free(c->texts);
@@ -211,6 +212,11 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                    "the MCP server's answer is over the size limit");
         return;
     }
+    if (r == BW_UP_BLOCKED) { /* mcp-orgsrv: the guard refused the address at connect */
+        fail_after(c, 502, "upstream_error", BW_R_EGRESS_BLOCKED,
+                   "the MCP server's address is refused by the egress guard");
+        return;
+    }
     if (r != BW_UP_OK) {
         int timeout = r == BW_UP_TIMEOUT;
         fail_after(c, timeout ? 504 : 502, timeout ? "upstream_timeout" : "upstream_error",
@@ -313,8 +319,8 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     if (c->h_version[0])
         c->headers[n++] = c->h_version;
     c->headers[n] = NULL;
-    /* no authorization: the caller's token never leaves the gateway (a configured upstream
-     * credential is the other branch's work) */
+    /* the caller's token never leaves the gateway: the authorization is the server's own
+     * configured credential, if any (bw_mcp_upstream_prepare) */
     if (bw_mcp_watch_client(c) != 0) {
         fail_after(c, 503, "internal_error", BW_R_INTERNAL, "out of memory");
         return;
@@ -330,6 +336,8 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
         .timeout_ms = get ? BW_MCP_GET_STREAM_MAX_MS : timeout,
         .headers = c->headers,
     };
+    if (bw_mcp_upstream_prepare(c, &r) != 0) /* mcp-orgsrv: egress guard, credential */
+        return;
     if (bw_upstream_start(c->w->up, &r, &callbacks, c, &c->xfer) != BW_OK) {
         c->xfer = NULL;
         fail_after(c, 503, "internal_error", BW_R_INTERNAL, "cannot start the upstream request");

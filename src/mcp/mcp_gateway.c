@@ -26,12 +26,14 @@ static void reply_http(struct evhttp_request *req, int status, const char *code,
     bw_http_reply_error(req, status, code, message, NULL, NULL);
 }
 
-/* "/mcp/NAME" with NAME a configured server; anything after it (another segment) is unknown. */
-static int server_of(struct bw_gw_worker *w, const char *path, struct bw_mcp_server *out) {
+/* "/mcp/NAME" with NAME the operator's server or the caller's org's (mcp_orgsrv.c); anything
+ * after it (another segment) is unknown. 1, 0 (unknown), -1 (store or vault down: 503). */
+static int server_of(struct bw_mcp_call *c, const char *path) {
     const char *name = path + 5; /* after "/mcp/" */
     if (!bw_config_mcp_name_ok(name)) /* the config's own rule: no '/', bounded length */
         return 0;
-    return bw_mcp_servers_from_config(w->gw->cfg, name, out);
+    bw_err e = bw_mcp_server_resolve(c, name);
+    return e == BW_OK ? 1 : e == BW_E_NOT_FOUND ? 0 : -1;
 }
 
 /* The checks every method shares, in the order a hostile page or client meets them. 0, or -1
@@ -51,7 +53,12 @@ static int check_request(struct bw_mcp_call *c, const char *path) {
     }
     if (bw_mcp_identify(c, path) != 0) /* mcp_oauth.c: a Bulwark key or an OAuth token */
         return -1;
-    if (!server_of(c->w, path, &c->server)) {
+    int found = server_of(c, path);
+    if (found < 0) {
+        reply_http(c->req, 503, BW_R_STORE_UNAVAILABLE, "the MCP server cannot be looked up");
+        return -1;
+    }
+    if (!found) {
         reply_http(c->req, 404, BW_R_MCP_SERVER_UNKNOWN, "no such MCP server");
         return -1;
     }

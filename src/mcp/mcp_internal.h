@@ -2,6 +2,7 @@
 #ifndef BW_MCP_INTERNAL_H
 #define BW_MCP_INTERNAL_H
 
+#include "config/config.h"
 #include "mcp/mcp.h"
 #include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
 #include "proxy/proxy_internal.h"
@@ -93,6 +94,40 @@ int bw_mcp_identify(struct bw_mcp_call *c, const char *path);
 static inline const char *bw_mcp_route(const struct bw_mcp_call *c) {
     return c->route ? c->route : "mcp.tools_call";
 }
+    /* mcp-orgsrv (mcp_orgsrv.c): where {server} came from, its URL as checked at this connect,
+     * and the gateway's own credential for it (never the caller's) */
+    int org_server;                         /* 1: the caller's org's own server (store) */
+    char srv_name[64];                      /* c->server.name/url point here for org servers */
+    char srv_url[BW_MCP_URL_MAX];
+    struct bw_egress_target *egress_target; /* the guard's verdict on srv_url (malloc'd) */
+    char *upstream_auth;                    /* an org server's "Bearer <credential>" (sodium_malloc'd) */
+    const char *auth_header;                /* what goes upstream: upstream_auth, the config's, or NULL */
+};
+
+/* mcp_orgsrv.c: the server named by the path: the operator's (config) first, then the
+ * caller's org's (store, cached per worker for 1 s; a change through the API drops every
+ * cache). Fills c->server, c->org_server and c->upstream_auth. BW_OK, BW_E_NOT_FOUND (neither
+ * has it), BW_E_UNAVAILABLE (the store or the vault failed: deny). */
+bw_err bw_mcp_server_resolve(struct bw_mcp_call *c, const char *name) BW_MUST_CHECK;
+/* Before each upstream transfer: the URL through the egress guard's static rules, and the
+ * guard (connect-time address hook) and the credential set on r. 0, or -1 after failing c. */
+int bw_mcp_upstream_prepare(struct bw_mcp_call *c, struct bw_upstream_request *r);
+/* Frees what bw_mcp_server_resolve and bw_mcp_upstream_prepare made (the credential wiped). */
+void bw_mcp_orgsrv_free(struct bw_mcp_call *c);
+/* What a transfer that may outlive c (the gateway's answer to a refused sampling request) needs
+ * of c's upstream routing: the guard's verdict on the URL and the gateway's credential, copied.
+ * BW_OK, BW_E_INVALID (c was never prepared: no transfer), BW_E_NOMEM. */
+struct bw_mcp_upstream_copy {
+    const struct bw_egress_policy *egress; /* the gateway's, lives as long as the workers */
+    struct bw_egress_target *target;       /* malloc'd */
+    char *auth;                            /* sodium_malloc'd, or NULL */
+};
+bw_err bw_mcp_upstream_copy(const struct bw_mcp_call *c, struct bw_mcp_upstream_copy *out)
+    BW_MUST_CHECK;
+/* Sets url, egress, egress_target and authorization of r from cp (borrowed). */
+void bw_mcp_upstream_apply(const struct bw_mcp_upstream_copy *cp, struct bw_upstream_request *r);
+/* Frees cp's copies (the credential wiped). */
+void bw_mcp_upstream_copy_free(struct bw_mcp_upstream_copy *cp);
 
 /* mcp_forward.c */
 /* Sends c's message (or, for DELETE, the session end) upstream; ends the request later. */

@@ -22,7 +22,7 @@
 struct refusal {
     struct bw_upstream *up;
     long timeout_ms;
-    char *url;
+    struct bw_mcp_upstream_copy route; /* the stream's guarded URL and credential, copied */
     char *body;
     char h_session[BW_MCP_UPSTREAM_SESSION_MAX + 32];
     char h_version[64];
@@ -36,7 +36,7 @@ static int refusal_data(void *arg, long status, const char *ct, const char *p, s
 }
 
 static void free_refusal(struct refusal *f) {
-    free(f->url);
+    bw_mcp_upstream_copy_free(&f->route);
     free(f->body);
     free(f);
 }
@@ -60,14 +60,14 @@ static void start_refusal(evutil_socket_t fd, short what, void *arg) {
     struct refusal *f = arg;
     struct bw_upstream_request r = {
         .method = "POST",
-        .url = f->url,
         .body = f->body,
         .body_len = strlen(f->body),
-        .authorization = NULL,
         .connect_timeout_ms = BW_MCP_CONNECT_TIMEOUT_MS,
         .timeout_ms = f->timeout_ms,
         .headers = f->headers,
     };
+    /* the stream's own route: the egress guard at connect, the gateway's credential */
+    bw_mcp_upstream_apply(&f->route, &r);
     if (bw_upstream_start(f->up, &r, &refusal_cb, f, &f->xfer) != BW_OK) {
         bw_error("mcp: cannot answer a refused sampling request");
         free_refusal(f);
@@ -79,11 +79,11 @@ static void refuse_upstream(struct bw_mcp_call *c, const json_t *id, const char 
     char *body = bw_mcp_rpc_error(id, SAMPLING_REFUSED,
                                   "the gateway's policy does not allow this sampling request",
                                   reason, NULL, NULL);
-    if (!f || !body || !(f->url = strdup(c->server.url))) {
+    if (!f || !body || bw_mcp_upstream_copy(c, &f->route) != BW_OK) {
         bw_error("mcp: cannot answer a refused sampling request (out of memory)");
         free(body);
         if (f)
-            free(f->url);
+            bw_mcp_upstream_copy_free(&f->route);
         free(f);
         return;
     }
@@ -99,8 +99,9 @@ static void refuse_upstream(struct bw_mcp_call *c, const json_t *id, const char 
         f->headers[n++] = f->h_version;
     }
     f->headers[n] = NULL;
-    long timeout = c->w->gw->cfg->mcp_call_timeout_ms;
-    f->timeout_ms = timeout > 0 ? timeout : BW_MCP_CALL_TIMEOUT_MS;
+    struct bw_mcp_limits lim;
+    bw_mcp_limits(c->w->gw->cfg, &lim);
+    f->timeout_ms = lim.call_timeout_ms;
     f->up = c->w->up;
     struct timeval now = {0, 0};
     if (event_base_once(c->w->base, -1, EV_TIMEOUT, start_refusal, f, &now) != 0) {

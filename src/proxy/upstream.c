@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "egress/egress.h"
 #include "util/log.h"
 
 #define POOL_MAX 64
@@ -20,6 +21,7 @@ struct bw_upstream_xfer {
     const char *content_type;
     int aborted;
     struct bw_upstream_xfer *next_free;
+    struct bw_egress_conn guard; /* a guarded transfer's hook state (fixed address) */
 };
 
 struct bw_upstream {
@@ -28,6 +30,7 @@ struct bw_upstream {
     struct event *timer;
     struct bw_upstream_xfer *free_list;
     int n_free;
+    struct bw_upstream *guarded; /* guarded transfers' own multi handle, made on first use */
 };
 
 struct sock_ctx {
@@ -45,6 +48,8 @@ const char *bw_upstream_result_name(enum bw_upstream_result r) {
         return "connect";
     case BW_UP_ABORTED:
         return "aborted";
+    case BW_UP_BLOCKED:
+        return "blocked";
     default:
         return "error";
     }
@@ -92,6 +97,8 @@ static void check_done(struct bw_upstream *u) {
         CURLcode rc = msg->data.result;
         curl_multi_remove_handle(u->multi, x->easy);
         enum bw_upstream_result r = x->aborted ? BW_UP_ABORTED : classify(rc);
+        if (rc != CURLE_OK && x->guard.blocked)
+            r = BW_UP_BLOCKED; /* the connect-time hook refused the address (egress.h) */
         curl_off_t sent_at = 0;
         /* A deadline that passed before the request went out (TCP connect or TLS handshake):
          * the upstream never received it, which billing must know (docs/SPEND.md). */
@@ -200,6 +207,7 @@ void bw_upstream_free(struct bw_upstream *u) {
         curl_easy_cleanup(x->easy);
         free(x);
     }
+    bw_upstream_free(u->guarded);
     if (u->multi)
         curl_multi_cleanup(u->multi);
     if (u->timer)
@@ -234,6 +242,25 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
         return 0;
     }
     return len;
+}
+
+/* The guard's capped write function hands the bytes here (a guarded transfer). */
+static int guarded_sink(void *ctx, const char *data, size_t len) {
+    return write_cb((char *)data, 1, len, ctx) == len ? 0 : -1;
+}
+
+/* A guarded transfer: the guard's options (URL from the checked target, the connect-time
+ * address hook, no proxies, no redirects), then ours that do not weaken them. The body cap is
+ * the caller's (on_data): the guard's is set beyond reach. */
+static bw_err set_guard(struct bw_upstream_xfer *x, const struct bw_upstream_request *r) {
+    struct bw_egress_limits lim = {r->connect_timeout_ms, r->timeout_ms > 0 ? r->timeout_ms : 0,
+                                   (curl_off_t)1 << 60};
+    if (bw_egress_curl_apply(x->easy, r->egress, r->egress_target, &lim, guarded_sink, x,
+                             &x->guard) != BW_OK)
+        return BW_E_INTERNAL;
+    /* 0 = no overall deadline (a stream): the guard's default would cut it at 60 s */
+    curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
+    return BW_OK;
 }
 
 static struct bw_upstream_xfer *take_xfer(struct bw_upstream *u) {
@@ -302,6 +329,8 @@ static bw_err set_options(struct bw_upstream_xfer *x, const struct bw_upstream_r
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    if (r->egress && set_guard(x, r) != BW_OK) /* last: its options win */
+        return BW_E_INTERNAL;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     if (strcmp(r->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -318,6 +347,13 @@ static bw_err set_options(struct bw_upstream_xfer *x, const struct bw_upstream_r
 bw_err bw_upstream_start(struct bw_upstream *u, const struct bw_upstream_request *r,
                          const struct bw_upstream_callbacks *cb, void *arg,
                          struct bw_upstream_xfer **out) {
+    if (r->egress) {
+        if (!r->egress_target)
+            return BW_E_INVALID;
+        if (!u->guarded)
+            BW_TRY(bw_upstream_new(u->base, &u->guarded));
+        u = u->guarded;
+    }
     struct bw_upstream_xfer *x = take_xfer(u);
     if (!x)
         return BW_E_NOMEM;

@@ -22,6 +22,7 @@ enum bw_upstream_result {
     BW_UP_CONNECT, /* could not connect, or timed out before the request was sent */
     BW_UP_ABORTED, /* on_data asked to stop */
     BW_UP_ERROR,   /* anything else (protocol error, reset, ...) */
+    BW_UP_BLOCKED, /* a guarded transfer (egress set): the guard refused every address */
 };
 
 struct bw_upstream_request {
@@ -35,6 +36,14 @@ struct bw_upstream_request {
     /* More request headers ("Name: value" each, NULL-terminated; copied at start), or NULL.
      * method may also be "DELETE" (the MCP gateway, src/mcp/). */
     const char *const *headers;
+    /* The egress guard for this transfer (MCP servers, src/mcp/mcp_orgsrv.c), or NULL (the
+     * operator's model upstream: no guard). With it, bw_egress_curl_apply's connect-time hook
+     * checks every address libcurl dials (DNS rebinding: the address checked is the address
+     * connected), and the transfer runs on a second multi handle whose connections were all
+     * opened through the guard, so no connection opened without it is ever reused here.
+     * egress_target is the result of bw_egress_check_url_static on url (borrowed; copied). */
+    const struct bw_egress_policy *egress;
+    const struct bw_egress_target *egress_target;
 };
 
 struct bw_upstream_callbacks {

@@ -115,7 +115,8 @@ struct bw_secret_blob {
     uint8_t sealed[BW_VAULT_SEALED_MAX];
 };
 
-/* Up to max of the org's secrets whose master_id is not master_id, with id > after_id ("" for
+/* Up to max of the org's sealed records (its secrets and its MCP servers' credentials, migration
+ * 10) whose master_id is not master_id, with id > after_id ("" for
  * the first page), in id order (keyset pagination), into rows[0..*n). A tenant read. */
 bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
                                        const uint8_t master_id[BW_VAULT_MASTER_ID_BYTES],

@@ -386,6 +386,27 @@ static const char m010_sqlite[] =
     "  CHECK (state = 'pending' OR pinned_sha256 IS NOT NULL)"
     ");";
 
+/* 011: per-org MCP servers (issue 14, docs/MCP.md "Per-org servers"). One row per (org, name):
+ * the URL as checked by the egress guard at save, and optionally the upstream credential sealed
+ * for (org, row id) (src/vault/seal.h) with its master key id in clear, so a master key
+ * rotation re-wraps it like the `secrets` rows (store_platform.c reads both tables). Sealed and
+ * master_id are both NULL or both set; only a fingerprint is ever shown. */
+static const char m011_sqlite[] =
+    "CREATE TABLE mcp_servers ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+    "  url TEXT NOT NULL CHECK (length(url) BETWEEN 1 AND 2047),"
+    "  sealed BLOB CHECK (sealed IS NULL OR length(sealed) BETWEEN 126 AND 8317),"
+    "  master_id BLOB CHECK (master_id IS NULL OR length(master_id) = 8),"
+    "  fingerprint TEXT NOT NULL DEFAULT '',"
+    "  created_by TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  CHECK ((sealed IS NULL) = (master_id IS NULL)),"
+    "  UNIQUE (org_id, name),"
+    "  UNIQUE (org_id, id)"
+    ");";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -397,5 +418,6 @@ const struct bw_migration bw_store_migrations[] = {
     {8, m008_sqlite},
     {9, m009_sqlite},
     {10, m010_sqlite},
+    {11, m011_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

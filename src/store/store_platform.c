@@ -56,8 +56,12 @@ bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
     struct bw_sql_arg v[4] = {BW_SQL_T(org_id), BW_SQL_B(master_id, BW_VAULT_MASTER_ID_BYTES),
                               BW_SQL_T(after_id), BW_SQL_I(max)};
     BW_TRY(bw_sql_once(s, org_id, 0,
-                       "SELECT id, master_id, length(sealed), sealed FROM secrets WHERE"
-                       " org_id = $1 AND master_id <> $2 AND id > $3 ORDER BY id LIMIT $4",
+                       /* the orgs' MCP server credentials are sealed records too (migration
+                        * 10): their ids ("mcs_") never collide with secrets' ("sec_") */
+                       "SELECT id, master_id, length(sealed), sealed FROM (SELECT id, master_id,"
+                       " sealed FROM secrets WHERE org_id = $1 UNION ALL SELECT id, master_id,"
+                       " sealed FROM mcp_servers WHERE org_id = $1 AND sealed IS NOT NULL) t"
+                       " WHERE master_id <> $2 AND id > $3 ORDER BY id LIMIT $4",
                        v, 4, blob_row, &x, NULL));
     BW_ENSURE(!x.bad, BW_E_UNAVAILABLE);
     *n = x.n;
@@ -74,12 +78,17 @@ bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struc
         struct bw_sql_arg a[5] = {BW_SQL_T(org_id), BW_SQL_T(v[i].id),
                                   BW_SQL_B(v[i].old, v[i].old_len), BW_SQL_B(v[i].sealed, v[i].len),
                                   BW_SQL_B(v[i].master_id, BW_VAULT_MASTER_ID_BYTES)};
-        int64_t changed = 0;
+        int64_t changed = 0, mcp = 0;
         e = bw_sql_run(s,
                        "UPDATE secrets SET sealed = $4, master_id = $5 WHERE org_id = $1 AND"
                        " id = $2 AND sealed = $3",
                        a, 5, NULL, NULL, &changed);
-        done += changed == 1;
+        if (e == BW_OK && changed == 0) /* an MCP server's credential (migration 10) */
+            e = bw_sql_run(s,
+                           "UPDATE mcp_servers SET sealed = $4, master_id = $5 WHERE org_id = $1"
+                           " AND id = $2 AND sealed = $3",
+                           a, 5, NULL, NULL, &mcp);
+        done += changed + mcp == 1;
     }
     if (e != BW_OK) {
         bw_sql_rollback(s);

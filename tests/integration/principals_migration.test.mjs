@@ -111,6 +111,7 @@ DROP INDEX api_keys_principal;
 ALTER TABLE operator_keys DROP COLUMN created_by; ALTER TABLE operator_keys DROP COLUMN rotated_to;
 ALTER TABLE operator_keys DROP COLUMN last_used_ms;
 DROP TABLE mcp_pins; -- migration 10
+DROP TABLE mcp_servers; -- migration 11
 PRAGMA user_version = 8;
 ${seed(liteBlob)}`);
         assert.equal(back.status, 0, back.stderr);

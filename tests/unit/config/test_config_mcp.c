@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "oauth/oauth.h"
@@ -21,7 +23,7 @@ static const char oauth_ok[] = "mcp:\n"
                                "      url: http://127.0.0.1:3001/mcp\n"
                                "    - name: remote_1\n"
                                "      url: https://mcp.example.com/mcp\n"
-                               "      credential: vault:mcp-remote\n"
+                               "      credential: env:MCP_REMOTE_TOKEN\n"
                                "  pin: approve\n"
                                "  calls_per_minute: 30\n"
                                "  oauth:\n"
@@ -57,7 +59,7 @@ static void full_section(void **state) {
     assert_int_equal(parse(oauth_ok, &c, err), BW_OK);
     assert_int_equal(c.n_mcp_servers, 2);
     assert_string_equal(c.mcp_servers[0].name, "everything");
-    assert_string_equal(c.mcp_servers[1].credential, "vault:mcp-remote");
+    assert_string_equal(c.mcp_servers[1].credential, "env:MCP_REMOTE_TOKEN");
     assert_non_null(bw_config_mcp_server(&c, "remote_1"));
     assert_null(bw_config_mcp_server(&c, "remote"));
     assert_true(bw_config_mcp_name_ok("a") && bw_config_mcp_name_ok("0-x_y"));
@@ -132,6 +134,19 @@ static void refused(void **state) {
         {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
          "      credential: \"a b\"\n",
          "credential"},
+        /* mcp-orgsrv: a reference, never the secret itself */
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      credential: sk-live-abcdef\n",
+         "env:NAME or file:/PATH"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      credential: vault:x\n",
+         "env:NAME or file:/PATH"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      credential: env:1BAD\n",
+         "env:NAME or file:/PATH"},
+        {"mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+         "      credential: file:relative/path\n",
+         "env:NAME or file:/PATH"},
         {"mcp:\n  pin: maybe\n", "mcp.pin"},
         {"mcp:\n  calls_per_minute: 0\n", "calls_per_minute"},
         {"mcp:\n  result_max_bytes: 10\n", "result_max_bytes"},
@@ -227,6 +242,47 @@ static void http_allowed_for_loopback_and_allowlist(void **state) {
     bw_config_cleanup(&c);
 }
 
+/* mcp-orgsrv: credential references resolved at serve start; failures name the server, never
+ * the value. */
+static void credentials_load(void **state) {
+    (void)state;
+    struct bw_config c;
+    char err[300] = "";
+    char path[] = "/tmp/bw-mcp-cred-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "file-secret-1\n", 14), 14);
+    close(fd);
+    char yaml[600];
+    snprintf(yaml, sizeof yaml,
+             "mcp:\n  servers:\n    - name: a\n      url: https://a.example.com/\n"
+             "      credential: env:BW_TEST_MCP_CRED\n"
+             "    - name: b\n      url: https://b.example.com/\n      credential: file:%s\n"
+             "    - name: c\n      url: https://c.example.com/\n",
+             path);
+    setenv("BW_TEST_MCP_CRED", "env-secret-1", 1);
+    assert_int_equal(parse(yaml, &c, err), BW_OK);
+    assert_int_equal(bw_config_mcp_load_credentials(&c, err, sizeof err), BW_OK);
+    assert_string_equal(c.mcp_servers[0].credential_auth, "Bearer env-secret-1");
+    assert_string_equal(c.mcp_servers[1].credential_auth, "Bearer file-secret-1");
+    assert_null(c.mcp_servers[2].credential_auth);
+    /* a file others may read is refused */
+    chmod(path, 0644);
+    assert_int_equal(bw_config_mcp_load_credentials(&c, err, sizeof err), BW_E_INVALID);
+    assert_non_null(strstr(err, "mcp.servers[b]"));
+    chmod(path, 0600);
+    /* unset, empty, with a space (header injection): refused, the value never in the error */
+    unsetenv("BW_TEST_MCP_CRED");
+    assert_int_equal(bw_config_mcp_load_credentials(&c, err, sizeof err), BW_E_INVALID);
+    assert_non_null(strstr(err, "mcp.servers[a]"));
+    setenv("BW_TEST_MCP_CRED", "abc\r\nX-Evil: 1", 1);
+    assert_int_equal(bw_config_mcp_load_credentials(&c, err, sizeof err), BW_E_INVALID);
+    assert_null(strstr(err, "abc"));
+    unsetenv("BW_TEST_MCP_CRED");
+    unlink(path);
+    bw_config_cleanup(&c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
@@ -234,6 +290,7 @@ int main(void) {
         cmocka_unit_test(refused),
         cmocka_unit_test(http_allowed_for_loopback_and_allowlist),
         cmocka_unit_test(allowed_origins),
+        cmocka_unit_test(credentials_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
