@@ -82,6 +82,14 @@ struct bw_mcp_call {
     int get_stream_counted;  /* this GET holds one of its session's stream slots */
     struct event *keep_ev;   /* keep-alive comments while nothing else is sent */
     int64_t last_sent_ms;    /* when bytes last went to the client */
+    /* mcp-orgsrv (mcp_orgsrv.c): where {server} came from, its URL as checked at this connect,
+     * and the gateway's own credential for it (never the caller's) */
+    int org_server;                         /* 1: the caller's org's own server (store) */
+    char srv_name[64];                      /* c->server.name/url point here for org servers */
+    char srv_url[BW_MCP_URL_MAX];
+    struct bw_egress_target *egress_target; /* the guard's verdict on srv_url (malloc'd) */
+    char *upstream_auth;                    /* an org server's "Bearer <credential>" (sodium_malloc'd) */
+    const char *auth_header;                /* what goes upstream: upstream_auth, the config's, or NULL */
 };
 
 /* mcp-oauth2 (mcp_rate.c): an allowed tools/call takes one unit of its (org, principal, tool)
@@ -94,15 +102,6 @@ int bw_mcp_identify(struct bw_mcp_call *c, const char *path);
 static inline const char *bw_mcp_route(const struct bw_mcp_call *c) {
     return c->route ? c->route : "mcp.tools_call";
 }
-    /* mcp-orgsrv (mcp_orgsrv.c): where {server} came from, its URL as checked at this connect,
-     * and the gateway's own credential for it (never the caller's) */
-    int org_server;                         /* 1: the caller's org's own server (store) */
-    char srv_name[64];                      /* c->server.name/url point here for org servers */
-    char srv_url[BW_MCP_URL_MAX];
-    struct bw_egress_target *egress_target; /* the guard's verdict on srv_url (malloc'd) */
-    char *upstream_auth;                    /* an org server's "Bearer <credential>" (sodium_malloc'd) */
-    const char *auth_header;                /* what goes upstream: upstream_auth, the config's, or NULL */
-};
 
 /* mcp_orgsrv.c: the server named by the path: the operator's (config) first, then the
  * caller's org's (store, cached per worker for 1 s; a change through the API drops every

@@ -83,7 +83,7 @@ bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struc
                        "UPDATE secrets SET sealed = $4, master_id = $5 WHERE org_id = $1 AND"
                        " id = $2 AND sealed = $3",
                        a, 5, NULL, NULL, &changed);
-        if (e == BW_OK && changed == 0) /* an MCP server's credential (migration 10) */
+        if (e == BW_OK && changed == 0) /* an MCP server's credential (migration 11) */
             e = bw_sql_run(s,
                            "UPDATE mcp_servers SET sealed = $4, master_id = $5 WHERE org_id = $1"
                            " AND id = $2 AND sealed = $3",
