@@ -244,20 +244,19 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
     return len;
 }
 
-/* The guard's capped write function hands the bytes here (a guarded transfer). */
-static int guarded_sink(void *ctx, const char *data, size_t len) {
-    return write_cb((char *)data, 1, len, ctx) == len ? 0 : -1;
-}
-
 /* A guarded transfer: the guard's options (URL from the checked target, the connect-time
  * address hook, no proxies, no redirects), then ours that do not weaken them. The body cap is
- * the caller's (on_data): the guard's is set beyond reach. */
+ * the caller's (on_data): the guard's is set beyond reach and its write function replaced. */
 static bw_err set_guard(struct bw_upstream_xfer *x, const struct bw_upstream_request *r) {
     struct bw_egress_limits lim = {r->connect_timeout_ms, r->timeout_ms > 0 ? r->timeout_ms : 0,
                                    (curl_off_t)1 << 60};
-    if (bw_egress_curl_apply(x->easy, r->egress, r->egress_target, &lim, guarded_sink, x,
+    if (bw_egress_curl_apply(x->easy, r->egress, r->egress_target, &lim, NULL, NULL,
                              &x->guard) != BW_OK)
         return BW_E_INTERNAL;
+    /* our own write function again: the guard's only caps the size (on_data caps it here) and
+     * could not pass on_data's pause (back-pressure, CURL_WRITEFUNC_PAUSE) */
+    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
     /* 0 = no overall deadline (a stream): the guard's default would cut it at 60 s */
     curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
     return BW_OK;
