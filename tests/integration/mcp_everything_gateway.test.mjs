@@ -6,12 +6,12 @@
 // `bulwark verify` and with an independent check written here (docs/EVIDENCE.md).
 //
 // Covered: tools/list filtered by the policy (get-env invisible), allowed calls (echo, get-sum),
+// OAuth callers (the 401's metadata, a token's list and calls, wrong audience and expired refused),
 // get-env denied with a receipt and never forwarded, require_approval -> review -> approve ->
 // the identical call with bulwark-approval once, the session bound to its key, resources/read
 // and prompts/get decided (and their lists filtered), a refused tools/list with a receipt, and
-// progress notifications of trigger-long-running-operation reaching the client (today through
-// the buffered relay: the whole SSE answer is read, then relayed; the notifications still
-// arrive, in order, before the result).
+// progress notifications of trigger-long-running-operation reaching the client, in order, before
+// the result.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -19,6 +19,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import canonicalize from 'canonicalize';
+import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import {
     Scope, initData, configYaml, run, receipts, predicate, RECEIPT_ID_RE,
 } from './lib/harness.mjs';
@@ -53,6 +54,26 @@ rules:
 
 const MCP_ROUTES = ['mcp.tools_call', 'mcp.tools_list', 'mcp.resources_read', 'mcp.prompts_get'];
 
+// OAuth callers (MCP.md "OAuth callers") against server-everything too: a test issuer made
+// here with jose; its JWK Set is the gateway's mcp.oauth.jwks_file (no network needed).
+const PUBLIC = 'https://gw.example.com';
+const ISSUER = 'https://idp.example.com';
+const AUD = `${PUBLIC}/mcp/everything`;
+async function oauthTokens(dir, orgId) {
+    const key = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(key.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    await fsp.writeFile(path.join(dir, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
+    const now = Math.floor(Date.now() / 1000);
+    const make = (o) => new SignJWT({ iss: ISSUER, aud: AUD, sub: 'alice', org: orgId, scope: 'mcp',
+                                      iat: now, exp: now + 600, ...o })
+        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }).sign(key.privateKey);
+    return {
+        TOKEN_GOOD: await make({}),
+        TOKEN_AUD: await make({ aud: `${PUBLIC}/mcp/other` }),
+        TOKEN_EXPIRED: await make({ iat: now - 7200, exp: now - 3600 }),
+    };
+}
+
 test('server-everything through the gateway: governed, receipted, and every MCP receipt verifies in a pack', async () => {
     const data = await initData(scope);
     await fsp.writeFile(path.join(data.dir, 'policy.yaml'), POLICY);
@@ -64,7 +85,13 @@ mcp:
   servers:
     - name: everything
       url: http://127.0.0.1:3002/mcp
+  oauth:
+    issuer: ${ISSUER}
+    public_url: ${PUBLIC}
+    jwks_file: ${path.join(data.dir, 'jwks.json')}
+    scopes: [mcp]
 `);
+    const tokens = await oauthTokens(data.dir, data.keys.org_id);
     const op = await run(['key', 'create', '--data', data.dir, '--operator', '--name', 'ops']);
     assert.equal(op.code, 0, op.stderr);
     const opKey = JSON.parse(op.stdout.trim().split('\n').pop()).key;
@@ -79,7 +106,7 @@ mcp:
             env: {
                 BULWARK_UPSTREAM_KEY: 'sk-upstream-every', GW_PORT: '8080', SERVER: 'everything',
                 AGENT_KEY: data.keys.agent_key, ADMIN_KEY: data.keys.admin_key, OP_KEY: opKey,
-                ORG_ID: data.keys.org_id,
+                ORG_ID: data.keys.org_id, ...tokens,
             },
             timeoutMs: 90000,
         },
@@ -127,6 +154,20 @@ mcp:
     assert.equal(a.twice.error.data.code, 'APPROVAL_USED');
     // the session is bound to its key
     assert.equal(o.stolenSession.status, 404);
+    // OAuth: the 401 names the metadata, which the gateway serves; a token for this server
+    // lists (filtered) and calls; wrong audience and expired tokens are refused
+    const oa = o.oauth;
+    assert.equal(oa.none.status, 401, JSON.stringify(oa));
+    assert.match(oa.none.challenge, /resource_metadata="https:\/\/gw\.example\.com\/\.well-known\/oauth-protected-resource\/mcp\/everything"/);
+    assert.equal(oa.prm.resource, AUD);
+    assert.deepEqual(oa.prm.authorization_servers, [ISSUER]);
+    assert.ok(!oa.tools.includes('get-env') && oa.tools.includes('echo'), JSON.stringify(oa.tools));
+    assert.match(oa.echo.content[0].text, /hi by token/);
+    assert.equal(oa.env.error.data.code, 'TOOL_DENIED');
+    assert.equal(oa.audience.status, 401);
+    assert.equal(oa.audience.code, 'MCP_OAUTH_AUDIENCE');
+    assert.equal(oa.expired.status, 401);
+    assert.equal(oa.expired.code, 'MCP_OAUTH_EXPIRED');
     // a refused tools/list carries a receipt
     assert.equal(o.adminList.error.code, -32001, JSON.stringify(o.adminList));
     assert.equal(o.adminList.error.data.code, 'POLICY_DENIED');
@@ -136,7 +177,7 @@ mcp:
     const seen = fs.readFileSync(relayLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const calls = (m, key, v) => seen.filter((s) => s.body?.method === m && s.body?.params?.[key] === v);
     assert.equal(calls('tools/call', 'name', 'get-env').length, 0, 'get-env reached the server');
-    assert.equal(calls('tools/call', 'name', 'echo').length, 1);
+    assert.equal(calls('tools/call', 'name', 'echo').length, 2); // the key's and the token's
     assert.equal(calls('tools/call', 'name', 'get-tiny-image').length, 1, 'one approved call');
     assert.equal(calls('resources/read', 'uri', 'demo://resource/static/document/instructions.md').length, 0);
     assert.equal(calls('resources/read', 'uri', 'demo://resource/dynamic/text/1').length, 0);
@@ -144,8 +185,11 @@ mcp:
     assert.equal(calls('prompts/get', 'name', 'resource-prompt').length, 0);
     assert.equal(calls('prompts/get', 'name', 'args-prompt').length, 1);
     assert.ok(seen.some((s) => s.body?.method === 'tools/list'));
-    for (const s of seen)
+    for (const s of seen) {
         assert.ok(!JSON.stringify(s).includes('bwk_'), 'a Bulwark key reached the server');
+        assert.ok(!JSON.stringify(s).includes('eyJ'), 'an access token reached the server');
+        assert.equal(s.auth, null, 'the server has no credential configured: none is sent');
+    }
 
     // The receipts in the ledger: each refusal's id names its decision receipt.
     const all = receipts(data.dir);

@@ -96,5 +96,32 @@ await record('adminList', async () => {
         await admin.client.close();
     }
 });
+// OAuth callers: the challenge, the metadata it names (served by the gateway for its public
+// URL), a token for this server through the SDK, and refused tokens.
+await record('oauth', async () => {
+    const raw = (auth) => request(port, {
+        method: 'POST', path: url.pathname,
+        headers: { ...(auth ? { authorization: `Bearer ${auth}` } : {}), 'content-type': 'application/json',
+                   accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+                               params: { protocolVersion: '2025-06-18', capabilities: {},
+                                         clientInfo: { name: 'x', version: '1' } } }),
+    });
+    const none = await raw(null);
+    const meta = /resource_metadata="([^"]+)"/.exec(none.headers['www-authenticate'] || '')?.[1] || '';
+    const prm = await request(port, { method: 'GET', path: new URL(meta).pathname });
+    const t = await connect(process.env.TOKEN_GOOD);
+    const tools = (await t.client.listTools()).tools.map((x) => x.name);
+    const echo = await t.client.callTool({ name: 'echo', arguments: { message: 'hi by token' } });
+    const env = await t.client.callTool({ name: 'get-env', arguments: {} })
+        .then((r) => r, (e) => ({ error: { code: e.code, data: e.data } }));
+    await t.client.close();
+    const aud = await raw(process.env.TOKEN_AUD);
+    const exp = await raw(process.env.TOKEN_EXPIRED);
+    return { none: { status: none.status, challenge: none.headers['www-authenticate'] },
+             prm: prm.json, tools, echo, env,
+             audience: { status: aud.status, code: aud.json?.error?.code },
+             expired: { status: exp.status, code: exp.json?.error?.code } };
+});
 await c.close();
 console.log(JSON.stringify(out));

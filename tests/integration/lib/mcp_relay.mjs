@@ -18,7 +18,7 @@ http.createServer((req, res) => {
         const raw = Buffer.concat(chunks);
         let body = null;
         try { body = raw.length ? JSON.parse(raw.toString('utf8')) : null; } catch { body = raw.toString('latin1'); }
-        fs.appendFileSync(logFile, JSON.stringify({ http: req.method, body }) + '\n');
+        fs.appendFileSync(logFile, JSON.stringify({ http: req.method, auth: req.headers.authorization ?? null, body }) + '\n');
         const headers = { ...req.headers, host: to.host };
         const up = http.request({ host: to.hostname, port: to.port, path: to.pathname, method: req.method, headers },
                                 (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
