@@ -2,7 +2,13 @@
  * id: 128 random bits, mapped here to the upstream's own id and bound to the org, principal
  * (key id) and server that created it. A lookup by anyone else answers as for an unknown id, so
  * a session id seen by another key (even of the same org) is worth nothing. Bounded: a fixed
- * table, idle expiry, a per-key cap. */
+ * table, idle expiry, a per-key cap.
+ *
+ * The table is BUCKETS buckets of BUCKET_SLOTS slots; a session lives in the bucket its id's
+ * first random bytes name. The gateway picks the ids, so a bind draws ids until one names a
+ * bucket with room, and a lookup compares only that bucket's slots (all of them, in constant
+ * time) instead of the whole table. A bucket's occupancy says nothing about another session's
+ * id (128 random bits), so the shorter scan leaks nothing a caller could use. */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -21,6 +27,10 @@ struct session {
     char server[BW_MCP_SERVER_NAME_MAX_BYTES];
     int get_streams; /* GET streams open on it (mcp_stream.c: bw_mcp_session_stream) */
 };
+
+#define BUCKET_SLOTS 8
+#define BUCKETS (BW_MCP_MAX_SESSIONS / BUCKET_SLOTS)
+#define BIND_DRAWS 32 /* ids drawn before a bind gives up (the table is then nearly full) */
 
 /* Shared by every event worker: protected by table_mu, held only for scans of the table (no
  * I/O, no allocation under it). */
@@ -46,6 +56,29 @@ static int fits(const char *s, size_t size) {
     return strlen(s) < size;
 }
 
+/* The first slot of the bucket of a (hex) id: its first four hex digits, or NULL when they are
+ * not lowercase hex (not an id the gateway made). */
+static struct session *bucket_of(const char *id) {
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = id[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return NULL;
+        v = v << 4 | (unsigned)d;
+    }
+    return &table[(v % BUCKETS) * BUCKET_SLOTS];
+}
+
+/* A free (or expired) slot in id's bucket, or NULL. Call with table_mu held. */
+static struct session *room_for(const char *id, int64_t now_ms) {
+    struct session *b = bucket_of(id);
+    for (size_t i = 0; b && i < BUCKET_SLOTS; i++)
+        if (!live(&b[i], now_ms))
+            return &b[i];
+    return NULL;
+}
+
 bw_err bw_mcp_session_bind(const char *org_id, const char *principal, const char *server,
                            const char *upstream_id, int64_t now_ms,
                            char id_out[BW_MCP_SESSION_ID_LEN + 1]) {
@@ -60,32 +93,32 @@ bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const 
         !fits(server, BW_MCP_SERVER_NAME_MAX_BYTES))
         return BW_E_INVALID;
     uint8_t raw[BW_MCP_SESSION_ID_LEN / 2];
-    randombytes_buf(raw, sizeof raw);
     char id[BW_MCP_SESSION_ID_LEN + 1];
-    BW_TRY(bw_hex_encode(raw, sizeof raw, id, sizeof id));
     bw_err e = BW_E_LIMIT;
     pthread_mutex_lock(&table_mu);
     size_t mine = 0;
-    struct session *free_slot = NULL;
-    for (size_t i = 0; i < BW_MCP_MAX_SESSIONS; i++) {
-        struct session *s = &table[i];
-        if (!live(s, now_ms)) {
-            s->used = 0; /* expired: forget it now */
-            if (!free_slot)
-                free_slot = s;
-            continue;
-        }
-        if (strcmp(s->org_id, org_id) == 0 && strcmp(s->principal, principal) == 0)
+    for (size_t i = 0; i < BW_MCP_MAX_SESSIONS; i++) { /* a bind is rare: initialize only */
+        const struct session *s = &table[i];
+        if (live(s, now_ms) && strcmp(s->org_id, org_id) == 0 &&
+            strcmp(s->principal, principal) == 0)
             mine++;
     }
-    if (free_slot && mine < per_key_max) {
-        free_slot->used = 1;
-        free_slot->last_ms = now_ms;
-        memcpy(free_slot->id, id, sizeof id);
-        snprintf(free_slot->upstream, sizeof free_slot->upstream, "%s", upstream_id);
-        snprintf(free_slot->org_id, sizeof free_slot->org_id, "%s", org_id);
-        snprintf(free_slot->principal, sizeof free_slot->principal, "%s", principal);
-        snprintf(free_slot->server, sizeof free_slot->server, "%s", server);
+    struct session *slot = NULL;
+    for (int draw = 0; mine < per_key_max && !slot && draw < BIND_DRAWS; draw++) {
+        randombytes_buf(raw, sizeof raw);
+        if (bw_hex_encode(raw, sizeof raw, id, sizeof id) != BW_OK)
+            break;
+        slot = room_for(id, now_ms);
+    }
+    if (slot) {
+        memset(slot, 0, sizeof *slot); /* an expired session's slot: forget it */
+        slot->used = 1;
+        slot->last_ms = now_ms;
+        memcpy(slot->id, id, sizeof id);
+        snprintf(slot->upstream, sizeof slot->upstream, "%s", upstream_id);
+        snprintf(slot->org_id, sizeof slot->org_id, "%s", org_id);
+        snprintf(slot->principal, sizeof slot->principal, "%s", principal);
+        snprintf(slot->server, sizeof slot->server, "%s", server);
         e = BW_OK;
     }
     pthread_mutex_unlock(&table_mu);
@@ -95,19 +128,18 @@ bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const 
     return e;
 }
 
-/* The slot holding id for this caller, or NULL. Every live slot's id is compared in constant
- * time (sodium_memcmp): the scan's timing says nothing about how much of an id matched. Call
- * with table_mu held. */
+/* The slot holding id for this caller, or NULL. Every slot of the id's bucket is compared in
+ * constant time (sodium_memcmp): the scan's timing says nothing about how much of an id
+ * matched. Call with table_mu held. */
 static struct session *find(const char *id, const char *org_id, const char *principal,
                             const char *server, int64_t now_ms) {
     if (strlen(id) != BW_MCP_SESSION_ID_LEN)
         return NULL;
-    struct session *hit = NULL;
-    for (size_t i = 0; i < BW_MCP_MAX_SESSIONS; i++) {
-        struct session *s = &table[i];
-        if (!s->used)
-            continue;
-        if (sodium_memcmp(s->id, id, BW_MCP_SESSION_ID_LEN) == 0)
+    struct session *b = bucket_of(id), *hit = NULL;
+    for (size_t i = 0; b && i < BUCKET_SLOTS; i++) {
+        struct session *s = &b[i];
+        int same = sodium_memcmp(s->id, id, BW_MCP_SESSION_ID_LEN) == 0;
+        if (same && s->used)
             hit = s;
     }
     if (!hit || !live(hit, now_ms) || strcmp(hit->org_id, org_id) != 0 ||
