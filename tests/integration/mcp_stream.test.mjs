@@ -19,7 +19,7 @@ import { CreateMessageRequestSchema, ListRootsRequestSchema, LoggingMessageNotif
     '@modelcontextprotocol/sdk/types.js';
 import {
     Scope, initData, startGatewayWithYaml, request, predicate, receipts, waitFor, sleep,
-    receiptAt, waitOutcome, RECEIPT_ID_RE, ledgerPath,
+    receiptAt, waitOutcome, RECEIPT_ID_RE, ledgerPath, run,
 } from './lib/harness.mjs';
 import { startMcpMock } from './lib/mcp.mjs';
 
@@ -654,6 +654,22 @@ test('the GET stream cap holds under concurrent opens (both workers): exactly 2'
     const all = await Promise.all(Array.from({ length: 8 }, open));
     assert.deepEqual(all.map((r) => r.status).sort(), [200, 200, 429, 429, 429, 429, 429, 429]);
     for (const r of all) r.req.destroy();
+});
+
+test('every receipt of the streams above (sampling decisions, streamed outcomes) verifies in a pack', async () => {
+    const routes = receipts(gw.dir).map((x) => predicate(x));
+    assert.ok(routes.some((p) => p.route === 'mcp.sampling' && p.decision === 'allow'));
+    assert.ok(routes.some((p) => p.route === 'mcp.sampling' && p.decision === 'deny'));
+    assert.ok(routes.some((p) => p.kind === 'outcome' && p.route === 'mcp.tools_call'));
+    const pack = path.join(path.dirname(gw.dir), 'stream-pack.tar');
+    const ex = await run(['export', '--data', gw.dir, '--out', pack]);
+    assert.equal(ex.code, 0, ex.stderr);
+    const v = await run(['verify', '--trust', gw.keys.public_key, pack, '--json']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    const rep = JSON.parse(v.stdout);
+    assert.equal(rep.ok, true);
+    for (const c of rep.checks.filter((x) => x.name !== 'receipt-signatures'))
+        assert.equal(c.status, 'pass', `${c.name}: ${c.detail}`);
 });
 
 test('a stream silent for the idle bound (30 s, under a 60 s call timeout) is ended', { timeout: 80000 }, async () => {
