@@ -24,7 +24,8 @@ struct slot {
 #define BATCH 64
 #define STOP_WAIT_S 5  /* how long a stop waits for the queue to be written */
 #define OUT_BYTES (BATCH * BW_LOG_MAX_LINE) /* the writer's buffer: one batch */
-#define LINGER_US 2000 /* a batch of fewer than BATCH lines waits this long for more */
+#define LINGER_US 2000 /* under load, a batch of fewer than BATCH lines waits this long for more */
+#define BUSY_LINES 8   /* a previous batch this large means load: the next one lingers */
 
 /* The sink's state. Owner: the main thread starts and stops it (bw_log_sink_start/stop, before
  * and after every other thread that logs runs its course); between those, every field below
@@ -126,10 +127,12 @@ static void report_drops(unsigned long long *reported) {
     *reported = d;
 }
 
-/* With mu held and at least one line queued: waits up to LINGER_US for a full batch, so lines
- * that arrive together leave in one write(2). Log lines are not latency-sensitive. */
-static void linger(void) {
-    if (count == 0 || count >= BATCH || stopping || reopen_wanted)
+/* With mu held and at least one line queued: under load (the previous batch held at least
+ * BUSY_LINES lines), waits up to LINGER_US for a full batch, so lines that arrive together leave
+ * in one write(2). A quiet gateway writes each line at once (an operator tailing the log, or a
+ * test reading it, sees it as soon as it happened). */
+static void linger(size_t last_batch) {
+    if (last_batch < BUSY_LINES || count == 0 || count >= BATCH || stopping || reopen_wanted)
         return;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -175,6 +178,7 @@ static void *writer_main(void *arg) {
         batch = NULL;
     }
     unsigned long long reported = atomic_load(&dropped); /* earlier runs were reported then */
+    size_t last_batch = 0;
     for (;;) {
         pthread_mutex_lock(&mu);
         while (count == 0 && !stopping && !reopen_wanted) {
@@ -182,7 +186,7 @@ static void *writer_main(void *arg) {
             pthread_cond_wait(&cv, &mu);
             idle = 0;
         }
-        linger();
+        linger(last_batch);
         int do_reopen = reopen_wanted, stop = stopping && count == 0;
         reopen_wanted = 0;
         if (stop)
@@ -197,6 +201,7 @@ static void *writer_main(void *arg) {
             count--;
         }
         pthread_mutex_unlock(&mu);
+        last_batch = n;
         write_batch(batch, n, out);
         report_drops(&reported);
         if (do_reopen && file_path[0])

@@ -40,7 +40,8 @@ test('blocked at send time: unhealthy, waits, delivered after re-verification', 
         assert.equal(one.json.status_reason, 'EGRESS_BLOCKED');
         assert.deepEqual(one.json.outbox, { pending: 0, failed: 1, delivered: 0, dead: 0 });
         assert.equal(rx.hits.length, hits, 'a blocked destination was dialled');
-        assert.match(g.proc.stderr, /unhealthy: EGRESS_BLOCKED/);
+        // the log line is written by the log's own thread: it may land just after the status
+        await waitFor(() => /unhealthy: EGRESS_BLOCKED/.test(g.proc.stderr), { what: 'the log line' });
         // re-verification is refused by the guard too, before any network
         const v = await api(g.port, 'POST', `/api/v1/connections/${c.json.id}/verify`, w.A.admin, {});
         assert.equal(v.status, 200, v.text);
