@@ -175,6 +175,15 @@ int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *re
                          const char *org_id, const char *action, const char *target,
                          const char *token, const void *plan_json);
 
+/* ---- checks that may block (DNS, a peer): one short-lived thread each (api_jobs.c) ---- */
+#define BW_API_MAX_CHECKS 8 /* at once, every kind together (gw->verifying) */
+/* Starts fn(arg) on a detached thread, counted in gw->verifying (at most BW_API_MAX_CHECKS) and
+ * gw->inflight (a graceful shutdown waits for it). 0; or -1 with nothing counted: *busy 1 when
+ * the cap is reached, 0 when the thread could not start. The job ends with bw_api_check_done. */
+int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, int *busy);
+/* Releases what bw_api_check_start counted (on the worker, when the job's result is used). */
+void bw_api_check_done(struct bw_gateway *gw);
+
 /* GET /metrics on the main listener (api_metrics.c): operator key only; the Prometheus text
  * exposition (metrics/metrics.h). Any other method: 405. */
 void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req);

@@ -12,7 +12,7 @@
  * call (a test message, or an identity call with the token); only if it succeeds is the
  * credential sealed (record id and org as associated data) and, after its admin receipt is
  * durable, stored. Both checks block, so they run on a short-lived verification thread (at
- * most MAX_VERIFYING at once, each bounded by connections.verify_timeout_ms), never on the
+ * most BW_API_MAX_CHECKS at once, each bounded by connections.verify_timeout_ms), never on the
  * event worker; the answer comes back to the worker with event_base_once.
  *
  * The request's copies of the credential (libevent's input buffer and jansson's string) are
@@ -21,7 +21,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +38,6 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define MAX_VERIFYING 8
 
 enum op { OP_CREATE, OP_REPLACE, OP_VERIFY };
 
@@ -186,26 +184,10 @@ static void *verify_thread(void *arg) {
 
 /* Starts the verification thread; replies itself (and frees j) if it cannot. */
 static void job_start(struct job *j) {
-    struct bw_gateway *gw = j->ctx.gw;
-    if (atomic_fetch_add(&gw->verifying, 1) >= MAX_VERIFYING) {
-        atomic_fetch_sub(&gw->verifying, 1);
+    int busy = 0;
+    if (bw_api_check_start(j->ctx.gw, verify_thread, j, &busy) != 0) {
         bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY,
-                            "too many connection checks in flight: try again shortly", NULL, NULL);
-        job_free(j);
-        return;
-    }
-    atomic_fetch_add(&gw->inflight, 1); /* a graceful shutdown waits for it */
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, verify_thread, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        atomic_fetch_sub(&gw->verifying, 1);
-        atomic_fetch_sub(&gw->inflight, 1);
-        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, "cannot start a connection check",
-                            NULL, NULL);
+                            busy ? "too many connection checks in flight: try again shortly" : "cannot start a connection check", NULL, NULL);
         job_free(j);
     }
 }
@@ -272,8 +254,7 @@ static void job_done(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct job *j = arg;
     struct bw_gateway *gw = j->ctx.gw;
-    atomic_fetch_sub(&gw->verifying, 1);
-    atomic_fetch_sub(&gw->inflight, 1);
+    bw_api_check_done(gw);
     if (j->op != OP_VERIFY && j->result != BW_OK) {
         reply_verify_failure(j); /* nothing saved, nothing changed: no receipt */
         job_free(j);

@@ -8,7 +8,7 @@
  * A name is per org and may not be one of the operator's (409: the operator's server must not be
  * shadowed; the gateway looks the operator's up first anyway). The URL is checked by the egress
  * guard with DNS (every address must be allowed) at save; that blocks, so it runs on a
- * short-lived thread (at most MAX_CHECKING at once, counted in gw->verifying with the
+ * short-lived thread (at most BW_API_MAX_CHECKS at once, counted in gw->verifying with the
  * connection checks), never on the event worker. The credential is write-only: copied into
  * locked memory and wiped from the request at once, sealed for (org, row id) on that thread,
  * stored after the admin receipt is durable, and never shown (only has_credential). */
@@ -16,7 +16,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +36,6 @@
 #include "util/time.h"
 #include "vault/keyring.h"
 
-#define MAX_CHECKING 8
 #define CRED_MAX 1024
 #define MAX_PER_ORG 64 /* an org's servers (the operator's config has the same cap) */
 
@@ -145,26 +143,10 @@ static void *check_thread(void *arg) {
 }
 
 static void job_start(struct job *j) {
-    struct bw_gateway *gw = j->ctx.gw;
-    if (atomic_fetch_add(&gw->verifying, 1) >= MAX_CHECKING) {
-        atomic_fetch_sub(&gw->verifying, 1);
+    int busy = 0;
+    if (bw_api_check_start(j->ctx.gw, check_thread, j, &busy) != 0) {
         bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY,
-                            "too many URL checks in flight: try again shortly", NULL, NULL);
-        job_free(j);
-        return;
-    }
-    atomic_fetch_add(&gw->inflight, 1); /* a graceful shutdown waits for it */
-    pthread_attr_t attr;
-    pthread_t t;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, check_thread, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        atomic_fetch_sub(&gw->verifying, 1);
-        atomic_fetch_sub(&gw->inflight, 1);
-        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, "cannot start a URL check", NULL,
-                            NULL);
+                            busy ? "too many URL checks in flight: try again shortly" : "cannot start a URL check", NULL, NULL);
         job_free(j);
     }
 }
@@ -196,8 +178,7 @@ static void job_done(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct job *j = arg;
     struct bw_gateway *gw = j->ctx.gw;
-    atomic_fetch_sub(&gw->verifying, 1);
-    atomic_fetch_sub(&gw->inflight, 1);
+    bw_api_check_done(gw);
     if (j->result != BW_OK) { /* nothing saved, nothing changed: no receipt */
         if (j->reason)
             bw_http_reply_error(j->req, 400, j->reason, j->why, NULL, NULL);
