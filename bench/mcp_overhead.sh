@@ -73,6 +73,7 @@ policy: $tmp/data/policy.yaml
 egress:
   allow: ["127.0.0.1:$mock_port"]
 mcp:
+  calls_per_minute: 1000000   # the per-(principal, tool) limit far above the load (its check stays on)
   servers:
     - name: mock
       url: http://127.0.0.1:$mock_port/mcp
