@@ -651,6 +651,8 @@ static void mcp_resource_prompt(void **state) {
             "reserved");
     rejects("version: 1\nrules:\n  - {id: a, match: {prompt: []}, effect: allow}\n", 3,
             "non-empty list");
+}
+
 /* mcp.sampling (a server's sampling/createMessage, docs/POLICY.md "MCP") is a route name rules
  * may match, with the model hint and the messages' texts. */
 static void mcp_sampling_route(void **state) {
