@@ -309,15 +309,9 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
         BW_TRY(bw_cfg_int(w, v, "ledger.batch_max", 1, 65536, &n));
         w->c->ledger_batch_max = (size_t)n;
     } else if (strcmp(key, "fsync") == 0) {
-        const char *b = bw_cfg_scalar(v);
-        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return bw_cfg_fail(w, v, "ledger.fsync: expected true or false");
-        w->c->ledger_fsync = strcmp(b, "true") == 0;
+        BW_TRY(bw_cfg_bool(w, v, "ledger.fsync", &w->c->ledger_fsync));
     } else if (strcmp(key, "sign_each") == 0) {
-        const char *b = bw_cfg_scalar(v);
-        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return bw_cfg_fail(w, v, "ledger.sign_each: expected true or false");
-        w->c->ledger_sign_each = strcmp(b, "true") == 0;
+        BW_TRY(bw_cfg_bool(w, v, "ledger.sign_each", &w->c->ledger_sign_each));
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(bw_cfg_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;

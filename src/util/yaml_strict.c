@@ -53,7 +53,7 @@ static bw_err node_props(const struct bw_yaml *y, const yaml_event_t *e, const y
     if (anchor)
         return fail_at(y, e->start_mark, BW_E_INVALID, ALIASES);
     if (tag)
-        return fail_at(y, e->start_mark, BW_E_INVALID, "YAML tags (%.32s) are not allowed",
+        return fail_at(y, e->start_mark, BW_E_INVALID, "YAML tags (%.64s) are not allowed",
                        (const char *)tag);
     return BW_OK;
 }
