@@ -13,8 +13,9 @@ bw_err bw_cfg_fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...) {
     return BW_E_INVALID; /* a constant, so callers' compilers see every failure path */
 }
 
+/* A plain null (~, null, nothing) is no string: every config field that reads text refuses it. */
 const char *bw_cfg_scalar(const yaml_node_t *n) {
-    return bw_yaml_scalar(n);
+    return bw_yaml_is_null(n) ? NULL : bw_yaml_scalar(n);
 }
 
 bw_err bw_cfg_int(struct walk *w, const yaml_node_t *n, const char *key, long lo, long hi,

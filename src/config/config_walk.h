@@ -31,7 +31,7 @@ typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v
 /* Writes "FILE:LINE: message" to w->err; returns BW_E_INVALID. */
 bw_err bw_cfg_fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The scalar's text, or NULL for a mapping or sequence. */
+/* The scalar's text, or NULL for a mapping, a sequence or a plain null (~, null, nothing). */
 const char *bw_cfg_scalar(const yaml_node_t *n);
 /* The typed getters below are util/yaml_strict's: a number or boolean must be written plain
  * (`port: "8080"` is refused), a string must not be a plain null. */

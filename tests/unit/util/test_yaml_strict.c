@@ -191,6 +191,32 @@ static void sizes(void **state) {
     both_refuse("", BW_E_INVALID, "t.yaml", "empty");
 }
 
+/* Documents that are otherwise valid configs or policies, so nothing but the reader refuses
+ * them: before util/yaml_strict the config loaded all six and the policy all three. */
+static void valid_but_hostile(void **state) {
+    (void)state;
+    static const char *const configs[] = {
+        "listen: &l 127.0.0.1:0\norgs:\n  a: {allowed_models: &m [gpt-4o]}\n"
+        "  b: {allowed_models: *m}\n",
+        "listen: !!python/object:os.system 127.0.0.1:0\n",
+        "listen: 127.0.0.1:0\n---\nlisten: 0.0.0.0:1\n",
+        "listen: 127.0.0.1:0\nworkers: \"2\"\n",
+        "listen: 127.0.0.1:0\norgs:\n  a: {allowed_models: [~]}\n", /* the model "~" */
+        "listen: 127.0.0.1:0\nupstream:\n  url: mock\n  api_key_env: ~\n",
+    };
+    static const char *const policies[] = {
+        "version: !!python/object 1\nrules: []\n",
+        "version: 1\nrules: []\n---\nrules: [{id: a, effect: allow}]\n",
+        "version: 1\nrules: &r []\n",
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
+        if (cfg(configs[i]) != BW_E_INVALID)
+            fail_msg("config accepted:\n%s", configs[i]);
+    for (size_t i = 0; i < sizeof policies / sizeof policies[0]; i++)
+        if (pol(policies[i]) != BW_E_INVALID)
+            fail_msg("policy accepted:\n%s", policies[i]);
+}
+
 /* The typed accessors, on one document. */
 static void accessors(void **state) {
     (void)state;
@@ -250,7 +276,7 @@ int main(void) {
         cmocka_unit_test(duplicate_keys), cmocka_unit_test(tags),
         cmocka_unit_test(two_documents),  cmocka_unit_test(quoted_scalars),
         cmocka_unit_test(encoding_and_bytes), cmocka_unit_test(sizes),
-        cmocka_unit_test(accessors),
+        cmocka_unit_test(valid_but_hostile), cmocka_unit_test(accessors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
