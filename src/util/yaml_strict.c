@@ -276,7 +276,10 @@ static const char *plain(const yaml_node_t *n) {
 bw_err bw_yaml_int(const struct bw_yaml *y, const yaml_node_t *n, const char *what, long long lo,
                    long long hi, long long *out) {
     const char *s = plain(n);
-    if (!s || strspn(s + (*s == '-'), "0123456789") != strlen(s + (*s == '-')) || !s[*s == '-'])
+    const char *digits = s ? s + (*s == '-') : NULL;
+    /* no leading zero: YAML 1.1 readers take 0600 as octal, we would take it as 600 */
+    if (!digits || !*digits || strspn(digits, "0123456789") != strlen(digits) ||
+        (digits[0] == '0' && digits[1]))
         return bw_yaml_fail(y, n, "%s: expected an integer", what);
     errno = 0;
     char *end = NULL;

@@ -69,7 +69,8 @@ const yaml_node_t *bw_yaml_item(struct bw_yaml *y, const yaml_node_t *seq, size_
 const yaml_node_t *bw_yaml_key(struct bw_yaml *y, const yaml_node_pair_t *p);
 const yaml_node_t *bw_yaml_value(struct bw_yaml *y, const yaml_node_pair_t *p);
 
-/* A plain decimal integer ([-]digits) in [lo, hi]; quoted, empty, hex, "+5", "1.0" refused. */
+/* A plain decimal integer ([-]digits) in [lo, hi]; quoted, empty, hex, "+5", "1.0" and a
+ * leading zero ("0600": octal to YAML 1.1 readers) refused. */
 bw_err bw_yaml_int(const struct bw_yaml *y, const yaml_node_t *n, const char *what, long long lo,
                    long long hi, long long *out) BW_MUST_CHECK;
 /* A plain finite decimal number in [lo, hi]; quoted, hex, inf and nan refused. */

@@ -223,7 +223,7 @@ static void accessors(void **state) {
     static const char doc[] = "i: 42\nneg: -7\nqi: \"42\"\nplus: +5\nhex: 0x10\nfl: 1.5\n"
                               "inf: .inf\nnan: .nan\nhf: 0x1p3\nt: true\nqt: 'true'\nyes: yes\n"
                               "tt: True\nnul: ~\nnul2: null\nempty:\nqnul: \"null\"\ns: hello\n"
-                              "big: 99999999999999999999\n";
+                              "big: 99999999999999999999\noct: 0600\nzero: 0\n";
     struct bw_yaml y;
     const struct bw_yaml_limits lim = {4096, 8, 100};
     assert_int_equal(bw_yaml_load(&y, doc, sizeof doc - 1, "a.yaml", &lim, err, sizeof err), BW_OK);
@@ -247,6 +247,9 @@ static void accessors(void **state) {
     for (size_t k = 2; k <= 5; k++) /* quoted, +5, hex, 1.5 */
         assert_int_equal(bw_yaml_int(&y, v[k], "x", -100, 100, &i), BW_E_INVALID);
     assert_int_equal(bw_yaml_int(&y, v[18], "big", 0, 100, &i), BW_E_INVALID);
+    assert_int_equal(bw_yaml_int(&y, v[19], "oct", 0, 1000, &i), BW_E_INVALID);
+    assert_int_equal(bw_yaml_int(&y, v[20], "zero", 0, 1000, &i), BW_OK);
+    assert_int_equal(i, 0);
     assert_int_equal(bw_yaml_num(&y, v[5], "fl", 0, 2, &d), BW_OK);
     assert_true(d == 1.5);
     for (size_t k = 2; k <= 8; k++) /* quoted, +5 is fine as a number, so skip it below */
