@@ -38,8 +38,7 @@ bw_err bw_cfg_str(struct walk *w, const yaml_node_t *n, const char *key, char *o
 bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn) {
     if (!map || map->type != YAML_MAPPING_NODE)
         return bw_cfg_fail(w, map, "%s: expected a mapping", what);
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++)
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++)
         BW_TRY(fn(w, bw_yaml_scalar(bw_yaml_key(w->y, p)), bw_yaml_value(w->y, p)));
     return BW_OK;
 }

@@ -65,7 +65,8 @@ static bw_err scan_event(const struct bw_yaml *y, const yaml_event_t *e,
     case YAML_DOCUMENT_START_EVENT:
         if (++*docs > 1)
             return fail_at(y, e->start_mark, BW_E_INVALID, "more than one YAML document");
-        if (e->data.document_start.tag_directives.start != e->data.document_start.tag_directives.end)
+        if (e->data.document_start.tag_directives.start !=
+            e->data.document_start.tag_directives.end)
             return fail_at(y, e->start_mark, BW_E_INVALID, "%%TAG directives are not allowed");
         return BW_OK;
     case YAML_ALIAS_EVENT:
@@ -137,14 +138,15 @@ struct key_ref {
 static int key_cmp(const void *a, const void *b) {
     const yaml_node_t *x = ((const struct key_ref *)a)->k, *z = ((const struct key_ref *)b)->k;
     size_t n = x->data.scalar.length < z->data.scalar.length ? x->data.scalar.length
-                                                              : z->data.scalar.length;
+                                                             : z->data.scalar.length;
     int c = memcmp(x->data.scalar.value, z->data.scalar.value, n);
     if (c)
         return c;
     if (x->data.scalar.length != z->data.scalar.length)
         return x->data.scalar.length < z->data.scalar.length ? -1 : 1;
     /* equal keys: document order, so the later one is reported */
-    return x->start_mark.index < z->start_mark.index ? -1 : x->start_mark.index > z->start_mark.index;
+    return x->start_mark.index < z->start_mark.index ? -1
+                                                     : x->start_mark.index > z->start_mark.index;
 }
 
 /* Keys of one mapping: scalars, never <<, all distinct (sorted, so n log n, not n squared). */

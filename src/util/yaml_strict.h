@@ -55,8 +55,8 @@ const yaml_node_t *bw_yaml_root(struct bw_yaml *y);
 /* Writes "NAME:LINE: message" (line 1 when n is NULL) to y->err; returns BW_E_INVALID. */
 bw_err bw_yaml_fail(const struct bw_yaml *y, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-bw_err bw_yaml_vfail(const struct bw_yaml *y, const yaml_node_t *n, const char *fmt,
-                     va_list ap) __attribute__((format(printf, 3, 0)));
+bw_err bw_yaml_vfail(const struct bw_yaml *y, const yaml_node_t *n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* The scalar's text (NUL-free, checked at load), or NULL for a mapping, sequence or NULL. */
 const char *bw_yaml_scalar(const yaml_node_t *n);
