@@ -1,7 +1,6 @@
 /* Unit tests: util/yaml_strict, the one strict YAML reader behind the config and the policy.
  * Each hostile document is given to BOTH users (bw_config_parse and bw_policy_parse), which must
  * refuse it the same way; then the reader's own bounds and typed accessors. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include "config/config.h"
 #include "policy/engine.h"
