@@ -203,6 +203,12 @@ bw_err bw_yaml_load(struct bw_yaml *y, const char *text, size_t len, const char 
                        lim->max_bytes);
     if (lim->max_depth > BW_YAML_MAX_DEPTH)
         return BW_E_INTERNAL;
+    /* A UTF-8 byte-order mark (some editors write one) is skipped: libyaml, told the input is
+     * UTF-8 so that it never decodes UTF-16, would read it as content. */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        text += 3;
+        len -= 3;
+    }
     BW_TRY(scan(y, text, len, lim));
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))

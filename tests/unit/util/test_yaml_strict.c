@@ -163,6 +163,9 @@ static void encoding_and_bytes(void **state) {
     static const char utf16[] = "\xff\xfex\0:\0 \0"
                                 "1\0\n\0";
     both_refuse_n(utf16, sizeof utf16 - 1, BW_E_INVALID, "t.yaml:1:", "UTF-8");
+    /* a UTF-8 byte-order mark is fine (some editors write one) */
+    assert_int_equal(pol("\xef\xbb\xbfversion: 1\nrules: []\n"), BW_OK);
+    assert_int_equal(cfg("\xef\xbb\xbflisten: 127.0.0.1:0\n"), BW_OK);
     both_refuse("x: \"a\\0b\"\n", BW_E_INVALID, "t.yaml:1:4:", "NUL");
     both_refuse("x: \"\\ud800\"\n", BW_E_INVALID, "t.yaml:1:", "Unicode");
     both_refuse("? [a, b]\n: 1\n", BW_E_INVALID, "t.yaml:1:3:", "keys must be strings");
