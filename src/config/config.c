@@ -309,15 +309,9 @@ static bw_err ledger_field(struct walk *w, const char *key, const yaml_node_t *v
         BW_TRY(bw_cfg_int(w, v, "ledger.batch_max", 1, 65536, &n));
         w->c->ledger_batch_max = (size_t)n;
     } else if (strcmp(key, "fsync") == 0) {
-        const char *b = bw_cfg_scalar(v);
-        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return bw_cfg_fail(w, v, "ledger.fsync: expected true or false");
-        w->c->ledger_fsync = strcmp(b, "true") == 0;
+        BW_TRY(bw_cfg_bool(w, v, "ledger.fsync", &w->c->ledger_fsync));
     } else if (strcmp(key, "sign_each") == 0) {
-        const char *b = bw_cfg_scalar(v);
-        if (!b || (strcmp(b, "true") != 0 && strcmp(b, "false") != 0))
-            return bw_cfg_fail(w, v, "ledger.sign_each: expected true or false");
-        w->c->ledger_sign_each = strcmp(b, "true") == 0;
+        BW_TRY(bw_cfg_bool(w, v, "ledger.sign_each", &w->c->ledger_sign_each));
     } else if (strcmp(key, "batch_wait_us") == 0) {
         BW_TRY(bw_cfg_int(w, v, "ledger.batch_wait_us", 0, 1000000, &n));
         w->c->ledger_batch_wait_us = (int)n;
@@ -735,26 +729,18 @@ static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
     return BW_OK;
 }
 
+/* The strict reader's bounds for a config (docs/CONFIG.md "Strict YAML"). */
+static const struct bw_yaml_limits config_yaml = {MAX_CONFIG_BYTES, 32, 1u << 18};
+
 bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw_config *c,
                        char *err, size_t err_size) {
     bw_err result = BW_OK;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    int have_doc = 0;
-    struct walk w = {&doc, name, err, err_size, c, NULL, NULL, NULL, NULL, NULL};
+    struct bw_yaml y;
+    struct walk w = {&y.doc, name, err, err_size, c, NULL, NULL, NULL, NULL, NULL, &y};
 
     bw_config_defaults(c);
-    if (!yaml_parser_initialize(&parser))
-        return BW_E_NOMEM;
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, err_size, "%s:%zu: %s", name, (size_t)parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "YAML syntax error");
-        result = BW_E_INVALID;
-        goto out;
-    }
-    have_doc = 1;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    BW_GOTO(bw_yaml_load(&y, text, len, name, &config_yaml, err, err_size));
+    const yaml_node_t *root = bw_yaml_root(&y);
     if (!root) {
         snprintf(err, err_size, "%s: empty configuration", name);
         result = BW_E_INVALID;
@@ -766,9 +752,7 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
     BW_GOTO(bw_cfg_mcp_check(&w, root));
     bw_sha256(text, len, c->sha256);
 out:
-    if (have_doc)
-        yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
+    bw_yaml_cleanup(&y);
     if (result != BW_OK) {
         bw_config_cleanup(c);
         bw_config_defaults(c);

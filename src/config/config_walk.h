@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "util/err.h"
+#include "util/yaml_strict.h"
 
 struct walk {
     yaml_document_t *doc;
@@ -22,6 +23,7 @@ struct walk {
     struct bw_budget_config *budget; /* the org budget being filled by budget_field */
     struct bw_price_config *price;
     const char *section; /* for messages: "budgets.acme", "plans.pro" */
+    struct bw_yaml *y;   /* the strict reader's document (doc is &y->doc) */
 };
 
 typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v);
@@ -29,8 +31,10 @@ typedef bw_err (*field_fn)(struct walk *w, const char *key, const yaml_node_t *v
 /* Writes "FILE:LINE: message" to w->err; returns BW_E_INVALID. */
 bw_err bw_cfg_fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* The scalar's text, or NULL for a mapping or sequence. */
+/* The scalar's text, or NULL for a mapping, a sequence or a plain null (~, null, nothing). */
 const char *bw_cfg_scalar(const yaml_node_t *n);
+/* The typed getters below are util/yaml_strict's: a number or boolean must be written plain
+ * (`port: "8080"` is refused), a string must not be a plain null. */
 /* A decimal integer in [lo, hi]. */
 bw_err bw_cfg_int(struct walk *w, const yaml_node_t *n, const char *key, long lo, long hi,
                   long *out);
@@ -39,8 +43,8 @@ bw_err bw_cfg_str(struct walk *w, const yaml_node_t *n, const char *key, char *o
                   size_t out_size);
 /* true or false, nothing else. */
 bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *out);
-/* Calls fn for each key of a mapping; a non-mapping, a non-string key or a duplicate key is an
- * error. */
+/* Calls fn for each key of a mapping; a non-mapping is an error (non-string, merge and duplicate
+ * keys were refused when the document was loaded). */
 bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn);
 
 /* Section readers in their own files. */

@@ -1,9 +1,10 @@
 /* engine_load.c: compiles a YAML policy (libyaml document API) into struct bw_policy.
  *
- * Strict like src/config/config.c: unknown keys, wrong types, duplicate keys and rule ids, bad
- * globs, bad paths and bad regexes are errors naming file, line and why. YAML aliases are
- * refused (a node reached twice): they are the "billion laughs" amplifier and a policy never
- * needs them. Everything a decision needs is prepared here (hashes, compiled regexes, parsed
+ * Strict like src/config/config.c, through the same reader (util/yaml_strict: aliases, anchors,
+ * tags, merge keys, duplicate keys, extra documents, depth and node count are refused before
+ * the walk; quoted numbers where a number is wanted by its typed getters): unknown keys, wrong
+ * types, duplicate rule ids, bad globs, bad paths and bad regexes are errors naming file, line
+ * and why. Everything a decision needs is prepared here (hashes, compiled regexes, parsed
  * paths) so evaluation does no parsing and no allocation beyond one PCRE2 match block. */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include "util/file.h"
 #include "policy/reasons.h"
 #include "util/codec.h"
+#include "util/yaml_strict.h"
 
 #define MAX_LIST 1024 /* entries of one string list / content list / args list */
 #define MAX_REGEX_BYTES 4096
@@ -30,8 +32,7 @@ struct load {
     char *err;
     size_t err_size;
     struct bw_policy *p;
-    uint8_t *seen; /* one byte per document node: alias detection */
-    size_t n_nodes;
+    struct bw_yaml *y; /* the strict reader's document (doc is &y->doc) */
     pcre2_compile_context *cctx;
     pcre2_match_data *probe_md;
     /* All catastrophic-pattern probes of one load share one CPU budget (LOAD_RX_BUDGET_MS):
@@ -55,99 +56,62 @@ static bw_err fail(struct load *w, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static bw_err fail(struct load *w, const yaml_node_t *n, const char *fmt, ...) {
-    int off = snprintf(w->err, w->err_size, "%s:%zu: ", w->name,
-                       n ? (size_t)n->start_mark.line + 1 : (size_t)1);
-    if (off < 0 || (size_t)off >= w->err_size)
-        return BW_E_INVALID;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->err + off, w->err_size - (size_t)off, fmt, ap);
+    (void)bw_yaml_vfail(w->y, n, fmt, ap);
     va_end(ap);
-    return BW_E_INVALID;
+    return BW_E_INVALID; /* a constant, so callers' compilers see every failure path */
 }
 
-/* Every node is reached through here, exactly once; a second visit means an alias. */
+/* The node at idx. The strict reader refused aliases, so the document is a tree and no node is
+ * reached twice. */
 static bw_err take(struct load *w, yaml_node_item_t idx, const yaml_node_t *parent,
                    const yaml_node_t **out) {
     const yaml_node_t *n = yaml_document_get_node(w->doc, idx);
-    if (!n || idx < 1 || (size_t)idx > w->n_nodes)
+    if (!n)
         return fail(w, parent, "malformed YAML document");
-    if (w->seen[idx - 1])
-        return fail(w, n, "YAML aliases are not allowed in a policy");
-    w->seen[idx - 1] = 1;
     *out = n;
     return BW_OK;
 }
 
 static const char *scalar(const yaml_node_t *n) {
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+    return bw_yaml_scalar(n);
 }
 
 static size_t seq_len(const yaml_node_t *n) {
-    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    return bw_yaml_len(n);
 }
 
 static bw_err get_str(struct load *w, const yaml_node_t *n, const char *what, size_t max,
                       const char **out) {
-    const char *s = scalar(n);
-    if (!s)
-        return fail(w, n, "%s: expected a string", what);
-    if (n->data.scalar.length > max || strlen(s) != n->data.scalar.length)
-        return fail(w, n, "%s: longer than %zu bytes or contains NUL", what, max);
-    *out = s;
-    return BW_OK;
+    return bw_yaml_str(w->y, n, what, max, out);
 }
 
 static bw_err get_num(struct load *w, const yaml_node_t *n, const char *what, double lo, double hi,
                       double *out) {
-    const char *s = scalar(n);
-    if (!s || !*s || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return fail(w, n, "%s: expected a number", what);
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v))
-        return fail(w, n, "%s: expected a number", what);
-    if (v < lo || v > hi)
-        return fail(w, n, "%s: must be between %g and %g", what, lo, hi);
-    *out = v;
-    return BW_OK;
+    return bw_yaml_num(w->y, n, what, lo, hi, out);
 }
 
 static bw_err get_int(struct load *w, const yaml_node_t *n, const char *what, long long lo,
                       long long hi, long long *out) {
-    const char *s = scalar(n);
-    if (!s || !*s || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return fail(w, n, "%s: expected an integer", what);
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return fail(w, n, "%s: expected an integer", what);
-    if (v < lo || v > hi)
-        return fail(w, n, "%s: must be between %lld and %lld", what, lo, hi);
-    *out = v;
-    return BW_OK;
+    return bw_yaml_int(w->y, n, what, lo, hi, out);
 }
 
 typedef bw_err (*field_fn)(struct load *w, const char *key, const yaml_node_t *k,
                            const yaml_node_t *v);
 
-/* Calls fn for each key of a mapping; duplicate or non-string keys are errors. */
+/* Calls fn for each key of a mapping (keys are distinct strings: checked at load). */
 static bw_err each_pair(struct load *w, const yaml_node_t *map, const char *what, field_fn fn) {
     if (!map || map->type != YAML_MAPPING_NODE)
         return fail(w, map, "%s: expected a mapping", what);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
-        const yaml_node_t *k, *v;
+        const yaml_node_t *k = NULL, *v = NULL;
         BW_TRY(take(w, p->key, map, &k));
         BW_TRY(take(w, p->value, map, &v));
         const char *key = scalar(k);
         if (!key)
             return fail(w, k, "%s: keys must be strings", what);
-        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++)
-            if (strcmp(scalar(yaml_document_get_node(w->doc, q->key)), key) == 0)
-                return fail(w, k, "%s: duplicate key '%.64s'", what, key);
         BW_TRY(fn(w, key, k, v));
     }
     return BW_OK;
@@ -163,7 +127,7 @@ static bw_err each_item(struct load *w, const yaml_node_t *seq, const char *what
     if (seq_len(seq) > max)
         return fail(w, seq, "%s: more than %zu entries", what, max);
     for (size_t i = 0; i < seq_len(seq); i++) {
-        const yaml_node_t *item;
+        const yaml_node_t *item = NULL;
         BW_TRY(take(w, seq->data.sequence.items.start[i], seq, &item));
         BW_TRY(fn(w, item, i, arg));
     }
@@ -1039,13 +1003,8 @@ static bw_err walk_document(struct load *w, yaml_document_t *doc) {
     yaml_node_t *root = yaml_document_get_root_node(doc);
     if (!root)
         return fail(w, NULL, "empty policy");
-    w->n_nodes = (size_t)(doc->nodes.top - doc->nodes.start);
-    if (!(w->seen = calloc(w->n_nodes, 1)))
-        return BW_E_NOMEM;
-    w->seen[0] = 1; /* the root: reached directly */
     BW_TRY(each_pair(w, root, "policy", top_field));
     BW_TRY(make_contexts(w));
-    memset(w->seen + 1, 0, w->n_nodes - 1); /* pass 1 walks the top-level pairs again */
     w->pass = 1;
     BW_TRY(each_pair(w, root, "policy", top_field));
     if (!w->have_version)
@@ -1055,37 +1014,22 @@ static bw_err walk_document(struct load *w, yaml_document_t *doc) {
     return check_ids(w);
 }
 
+/* The strict reader's bounds for a policy (docs/POLICY.md): 20,000 rules of a few nodes each
+ * fit; the node bound caps the tree's memory (~70 bytes a node) below the text's own bound. */
+static const struct bw_yaml_limits policy_yaml = {BW_POLICY_MAX_BYTES, 32, 1u << 20};
+
 bw_err bw_policy_parse(const char *text, size_t len, const char *name, struct bw_policy **out,
                        char *err, size_t err_size) {
-    if (len > BW_POLICY_MAX_BYTES) {
-        snprintf(err, err_size, "%s:1: larger than %u bytes", name, BW_POLICY_MAX_BYTES);
-        return BW_E_TOO_LARGE;
-    }
     bw_err result = BW_OK;
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    int have_doc = 0;
-    struct load w = {.doc = &doc, .name = name, .err = err, .err_size = err_size};
+    struct bw_yaml y;
+    struct load w = {.doc = &y.doc, .name = name, .err = err, .err_size = err_size, .y = &y};
+    memset(&y, 0, sizeof y);
     BW_TRY(new_policy(&w.p));
-    if (!yaml_parser_initialize(&parser)) {
-        free(w.p);
-        return BW_E_NOMEM;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, err_size, "%s:%zu: %s", name, (size_t)parser.problem_mark.line + 1,
-                 parser.problem ? parser.problem : "YAML syntax error");
-        result = BW_E_INVALID;
-        goto out;
-    }
-    have_doc = 1;
-    BW_GOTO(walk_document(&w, &doc));
+    BW_GOTO(bw_yaml_load(&y, text, len, name, &policy_yaml, err, err_size));
+    BW_GOTO(walk_document(&w, &y.doc));
     bw_sha256(text, len, w.p->sha256);
 out:
-    if (have_doc)
-        yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    free(w.seen);
+    bw_yaml_cleanup(&y);
     pcre2_compile_context_free(w.cctx);
     pcre2_match_data_free(w.probe_md);
     pcre2_match_context_free(w.probe_mctx);
