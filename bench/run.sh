@@ -181,7 +181,13 @@ bulwark_port="$(wait_listen "$tmp/serve.log" bulwark "$!")"
 # 3. nginx as a plain keep-alive reverse proxy to the mock.
 nginx_port="$(free_port)"
 mkdir -p "$tmp/nginx"
+# In a user namespace (RACE=1 by a non-root caller) nginx believes it is root but cannot chown
+# its temp dirs to its default worker user, which is not mapped there: it stays "root" (the
+# caller) instead.
+nginx_user=""
+[ "${BENCH_NETNS:-}" = user ] && nginx_user="user root root;"
 cat >"$tmp/nginx/nginx.conf" <<EOF
+$nginx_user
 daemon off;
 worker_processes auto;
 error_log stderr warn;
