@@ -24,9 +24,22 @@ for p in $pkgs; do
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# bench: Portkey's gateway for bench/run.sh's race (RACE=1), at the version pinned by
+# bench/portkey/package-lock.json; its install script (patch-package, no patches shipped) is
+# not run. Skipped when node_modules was installed from this very lockfile.
+bench_npm() {
+  [ "$what" = bench ] || return 0
+  local dir
+  dir="$(cd "$(dirname "$0")/../bench/portkey" && pwd)"
+  cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json" && return 0
+  echo "deps.sh: installing bench/portkey's pinned packages (npm ci)" >&2
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.installed-lock.json)
+}
+[ ${#missing[@]} -eq 0 ] && { bench_npm; exit 0; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "deps.sh: installing ${missing[*]}" >&2
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+bench_npm
