@@ -28,14 +28,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t cut = data[0] % size;
     struct bw_sse sse;
     size_t total = 0;
+    /* a BOM at the stream's start is skipped (WHATWG): its 3 bytes are in no event */
+    size_t bom = size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     bw_sse_init(&sse, 4096);
     if (bw_sse_feed(&sse, (const char *)data, cut, check, &total) == BW_OK &&
         bw_sse_feed(&sse, (const char *)data + cut, size - cut, check, &total) == BW_OK) {
-        if (total + bw_sse_pending(&sse) != size)
+        if (total + bw_sse_pending(&sse) + bom != size)
             __builtin_trap(); /* every byte is either in an event or still pending */
         /* the end may complete an event whose last line ended in a lone CR (plus its LF) */
         if (bw_sse_end(&sse, check, &total) == BW_OK &&
-            total + bw_sse_pending(&sse) != size + (size && data[size - 1] == '\r'))
+            total + bw_sse_pending(&sse) + bom != size + (size && data[size - 1] == '\r'))
             __builtin_trap();
     }
     bw_sse_cleanup(&sse);
