@@ -38,7 +38,6 @@
 #include "util/log.h"
 #include "util/time.h"
 
-
 enum op { OP_CREATE, OP_REPLACE, OP_VERIFY };
 
 static const char *const op_action[] = {"connection.create", "connection.update",
@@ -186,8 +185,9 @@ static void *verify_thread(void *arg) {
 static void job_start(struct job *j) {
     int busy = 0;
     if (bw_api_check_start(j->ctx.gw, verify_thread, j, &busy) != 0) {
-        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY,
-                            busy ? "too many connection checks in flight: try again shortly" : "cannot start a connection check", NULL, NULL);
+        const char *why = busy ? "too many connection checks in flight: try again shortly"
+                               : "cannot start a connection check";
+        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, why, NULL, NULL);
         job_free(j);
     }
 }

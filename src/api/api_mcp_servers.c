@@ -76,7 +76,7 @@ struct job {
     struct evhttp_request *req;
     struct bw_key_record caller;
     struct bw_mcp_server_record rec;
-    char *cred;     /* sodium_malloc'd, NULL = none; freed (wiped) on the thread */
+    char *cred; /* sodium_malloc'd, NULL = none; freed (wiped) on the thread */
     size_t cred_len;
     uint8_t *sealed; /* the sealed credential, or NULL */
     struct bw_sealed_secret sec;
@@ -105,8 +105,9 @@ static void *check_thread(void *arg) {
     if (e == BW_OK && strcmp(t->scheme, "https") != 0 && !(env && env->allow_http)) {
         e = BW_E_INVALID;
         j->reason = BW_R_INVALID_REQUEST;
-        snprintf(j->why, sizeof j->why, "url: https is required (a credential must not cross a "
-                                        "network in clear; connections.allow_http allows http)");
+        snprintf(j->why, sizeof j->why,
+                 "url: https is required (a credential must not cross a "
+                 "network in clear; connections.allow_http allows http)");
     } else if (e != BW_OK && e != BW_E_NOMEM) {
         j->reason = BW_R_EGRESS_BLOCKED;
         snprintf(j->why, sizeof j->why, "url: refused by the egress guard: %s", why);
@@ -145,8 +146,9 @@ static void *check_thread(void *arg) {
 static void job_start(struct job *j) {
     int busy = 0;
     if (bw_api_check_start(j->ctx.gw, check_thread, j, &busy) != 0) {
-        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY,
-                            busy ? "too many URL checks in flight: try again shortly" : "cannot start a URL check", NULL, NULL);
+        const char *why =
+            busy ? "too many URL checks in flight: try again shortly" : "cannot start a URL check";
+        bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, why, NULL, NULL);
         job_free(j);
     }
 }
@@ -154,17 +156,17 @@ static void job_start(struct job *j) {
 /* The receipt is durable (or the ledger failed): store and reply. */
 static void job_apply(void *arg, bw_err err, const char *rid) {
     struct job *j = arg;
-    bw_err e = err == BW_OK ? bw_store_mcp_server_create(j->ctx.store, &j->rec,
-                                                         j->sealed ? &j->sec : NULL)
-                            : err;
+    bw_err e = err == BW_OK
+                   ? bw_store_mcp_server_create(j->ctx.store, &j->rec, j->sealed ? &j->sec : NULL)
+                   : err;
     if (err != BW_OK) {
         bw_api_reply_ledger_error(j->req);
     } else if (e != BW_OK) {
         bw_api_reply_store_error(j->req, e, "MCP server");
     } else {
         bw_mcp_orgsrv_changed(); /* this process serves it at once */
-        json_t *o = server_json(j->rec.name, j->rec.url, "org", j->sealed != NULL,
-                                j->rec.created_ms);
+        json_t *o =
+            server_json(j->rec.name, j->rec.url, "org", j->sealed != NULL, j->rec.created_ms);
         if (o)
             json_object_set_new(o, "receipt_id", json_string(rid));
         bw_http_add_receipt_headers(j->req, rid, NULL);
@@ -267,9 +269,9 @@ static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         ok = 0;
     }
     struct bw_mcp_server_record old;
-    bw_err e = ok ? bw_store_mcp_server_get(ctx->store, caller->org_id, j->rec.name, &old, NULL,
-                                            0, NULL)
-                  : BW_OK;
+    bw_err e =
+        ok ? bw_store_mcp_server_get(ctx->store, caller->org_id, j->rec.name, &old, NULL, 0, NULL)
+           : BW_OK;
     if (ok && e != BW_E_NOT_FOUND) {
         bw_api_reply_store_error(req, e == BW_OK ? BW_E_EXISTS : e, "MCP server");
         ok = 0;
@@ -301,8 +303,8 @@ static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
 /* ---- list ---- */
 
 static int add_server(void *arg, const struct bw_mcp_server_record *r) {
-    return json_array_append_new(arg, server_json(r->name, r->url, "org", r->has_credential,
-                                                  r->created_ms));
+    return json_array_append_new(
+        arg, server_json(r->name, r->url, "org", r->has_credential, r->created_ms));
 }
 
 static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
@@ -311,9 +313,9 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
     json_t *data = json_array();
     const struct bw_config *cfg = ctx->gw->cfg;
     for (size_t i = 0; data && cfg && i < cfg->n_mcp_servers; i++)
-        json_array_append_new(data, server_json(cfg->mcp_servers[i].name, cfg->mcp_servers[i].url,
-                                                "operator", cfg->mcp_servers[i].credential[0] != 0,
-                                                0));
+        json_array_append_new(data,
+                              server_json(cfg->mcp_servers[i].name, cfg->mcp_servers[i].url,
+                                          "operator", cfg->mcp_servers[i].credential[0] != 0, 0));
     bw_err e =
         data ? bw_store_mcp_server_list(ctx->store, caller->org_id, add_server, data) : BW_E_NOMEM;
     bw_api_reply_list(req, e, data, "MCP server");
@@ -329,8 +331,8 @@ struct removal {
 
 static void delete_apply(void *arg, bw_err err, const char *rid) {
     struct removal *d = arg;
-    bw_err e = err == BW_OK ? bw_store_mcp_server_delete(d->store, d->rec.org_id, d->rec.name)
-                            : err;
+    bw_err e =
+        err == BW_OK ? bw_store_mcp_server_delete(d->store, d->rec.org_id, d->rec.name) : err;
     if (err != BW_OK) {
         bw_api_reply_ledger_error(d->req);
     } else if (e != BW_OK) {
@@ -339,8 +341,8 @@ static void delete_apply(void *arg, bw_err err, const char *rid) {
         bw_mcp_orgsrv_changed();
         bw_http_add_receipt_headers(d->req, rid, NULL);
         bw_api_reply(d->req, 200,
-                     json_pack("{s:s, s:s, s:b, s:s}", "object", "mcp_server", "name",
-                               d->rec.name, "deleted", 1, "receipt_id", rid));
+                     json_pack("{s:s, s:s, s:b, s:s}", "object", "mcp_server", "name", d->rec.name,
+                               "deleted", 1, "receipt_id", rid));
     }
     free(d);
 }
@@ -349,9 +351,9 @@ static void delete_server(const struct bw_api_ctx *ctx, struct evhttp_request *r
                           const char *rest, const struct bw_key_record *caller) {
     struct bw_mcp_server_record rec;
     /* the operator's servers are not the org's: 404 like any name the org does not have */
-    bw_err e = bw_config_mcp_name_ok(rest) ? bw_store_mcp_server_get(ctx->store, caller->org_id,
-                                                                     rest, &rec, NULL, 0, NULL)
-                                           : BW_E_NOT_FOUND;
+    bw_err e = bw_config_mcp_name_ok(rest)
+                   ? bw_store_mcp_server_get(ctx->store, caller->org_id, rest, &rec, NULL, 0, NULL)
+                   : BW_E_NOT_FOUND;
     if (!bw_api_store_ok(req, e, "MCP server"))
         return;
     struct removal *d = calloc(1, sizeof *d);
@@ -363,8 +365,8 @@ static void delete_server(const struct bw_api_ctx *ctx, struct evhttp_request *r
     d->store = ctx->store;
     d->rec = rec;
     struct bw_receipt r;
-    bw_api_admin_receipt(&r, caller, caller->org_id, "mcp_server.delete", rec.id,
-                         BW_R_ADMIN_CHANGE, NULL, 0);
+    bw_api_admin_receipt(&r, caller, caller->org_id, "mcp_server.delete", rec.id, BW_R_ADMIN_CHANGE,
+                         NULL, 0);
     bw_api_record(ctx, &r, delete_apply, d);
 }
 

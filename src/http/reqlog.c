@@ -339,8 +339,9 @@ static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[
                   : put(out, out_size, &at, ",\"%s\":null", names[i])) != 0)
             return 0;
     if (put(out, out_size, &at, ",\"status\":%d", f->http_status) != 0 ||
-        (f->upstream_status ? put(out, out_size, &at, ",\"upstream_status\":%ld", f->upstream_status)
-                            : put(out, out_size, &at, ",\"upstream_status\":null")) != 0 ||
+        (f->upstream_status
+             ? put(out, out_size, &at, ",\"upstream_status\":%ld", f->upstream_status)
+             : put(out, out_size, &at, ",\"upstream_status\":null")) != 0 ||
         put(out, out_size, &at, ",\"latency_ms\":%.1f}", (double)(f->latency_us / 100) / 10.0) != 0)
         return 0;
     return at;

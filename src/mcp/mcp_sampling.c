@@ -157,7 +157,8 @@ static void decide(struct bw_mcp_call *c, const json_t *params, struct bw_policy
     size_t i;
     const json_t *m;
     int bad = !texts || !model || !json_is_array(messages);
-    json_array_foreach(messages, i, m) bad = bad || add_texts(json_object_get(m, "content"), texts, &n) != 0;
+    json_array_foreach(messages, i, m) bad =
+        bad || add_texts(json_object_get(m, "content"), texts, &n) != 0;
     if (!bad && json_is_string(system)) {
         if (n < MAX_SAMPLING_TEXTS)
             texts[n++] = bw_slice_of(json_string_value(system), json_string_length(system));
@@ -165,7 +166,8 @@ static void decide(struct bw_mcp_call *c, const json_t *params, struct bw_policy
             bad = 1;
     }
     if (bad) {
-        snprintf(d->reason, sizeof d->reason, "%s", texts ? BW_R_MCP_UPSTREAM_INVALID : BW_R_INTERNAL);
+        snprintf(d->reason, sizeof d->reason, "%s",
+                 texts ? BW_R_MCP_UPSTREAM_INVALID : BW_R_INTERNAL);
         goto out;
     }
     if (!c->policy && bw_mcp_acquire_policy(c, &c->policy) != 0) {

@@ -92,8 +92,8 @@ static void send_event(struct bw_mcp_call *c, const char *json) {
 /* One upstream message: a response must answer this stream's request (a GET stream carries
  * none: spec), a sampling request is decided, everything is governed, then relayed. */
 static bw_err relay(struct bw_mcp_call *c, struct bw_mcp_msg *m) {
-    if (m->kind == BW_MCP_RESPONSE &&
-        (is_get(c) || !c->msg.id || c->msg.kind != BW_MCP_REQUEST || !json_equal(m->id, c->msg.id))) {
+    if (m->kind == BW_MCP_RESPONSE && (is_get(c) || !c->msg.id || c->msg.kind != BW_MCP_REQUEST ||
+                                       !json_equal(m->id, c->msg.id))) {
         /* the SDK routes responses by id: a stray one could answer another pending request */
         set_fail(c, BW_R_MCP_UPSTREAM_INVALID, "upstream_invalid", 502);
         return BW_E_UPSTREAM;
@@ -130,8 +130,8 @@ static bw_err on_event(void *arg, const char *raw, size_t raw_len, const char *d
     memset(&m, 0, sizeof m);
     int code = 0;
     const char *reason = NULL, *why = NULL;
-    if (bw_mcp_msg_parse(data, data_len, c->w->gw->cfg->max_json_depth, &m, &code, &reason,
-                         &why) != BW_OK) {
+    if (bw_mcp_msg_parse(data, data_len, c->w->gw->cfg->max_json_depth, &m, &code, &reason, &why) !=
+        BW_OK) {
         bw_mcp_msg_cleanup(&m);
         set_fail(c, BW_R_MCP_UPSTREAM_INVALID, "upstream_invalid", 502);
         return BW_E_UPSTREAM;
@@ -207,8 +207,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg) {
     struct bw_mcp_call *c = arg;
     if (!c->xfer || !c->paused)
         return;
-    if (client_backlog(c) + (c->held ? evbuffer_get_length(c->held) : 0) >
-        BW_MCP_CLIENT_HIGH / 2) {
+    if (client_backlog(c) + (c->held ? evbuffer_get_length(c->held) : 0) > BW_MCP_CLIENT_HIGH / 2) {
         if (bw_now_ms() - c->paused_ms > idle_ms(c)) {
             set_fail(c, BW_R_MCP_CLIENT_TOO_SLOW, "client_too_slow", 499);
             finish(c);
@@ -263,7 +262,8 @@ static int start(struct bw_mcp_call *c) {
     c->idle_ev = evtimer_new(c->w->base, on_idle, c);
     c->tick_ev = evtimer_new(c->w->base, on_tick, c);
     c->keep_ev = event_new(c->w->base, -1, EV_PERSIST, on_keep, c);
-    if (!c->idle_ev || !c->tick_ev || !c->keep_ev || bw_sha256_stream_init(&c->relay_sha) != BW_OK) {
+    if (!c->idle_ev || !c->tick_ev || !c->keep_ev ||
+        bw_sha256_stream_init(&c->relay_sha) != BW_OK) {
         c->stream_setup_failed = 1;
         c->fail_reason = BW_R_INTERNAL;
         c->fail_status = "internal_error";
@@ -339,7 +339,7 @@ static void on_gone(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct bw_mcp_call *c = arg;
     if (!c->xfer)
-        return; /* not waiting on the upstream: whoever holds c sees client_gone */
+        return;                  /* not waiting on the upstream: whoever holds c sees client_gone */
     bw_upstream_cancel(c->xfer); /* the upstream transfer (and the tool's stream) stops */
     c->xfer = NULL;
     set_fail(c, BW_R_MCP_CLIENT_GONE, "client_disconnected", 499);
