@@ -1,5 +1,5 @@
 /* sso.h (store): each org's OpenID Connect identity provider and the subjects linked to its
- * members (migration 12; docs/CONSOLE.md "Single sign-on (OpenID Connect)"). Written once for
+ * members (migration 13; docs/CONSOLE.md "Single sign-on (OpenID Connect)"). Written once for
  * both backends on sql.h.
  *
  * Tenant rules as mcp_servers.h: every function binds org_id and, on PostgreSQL, runs in a

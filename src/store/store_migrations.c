@@ -407,12 +407,35 @@ static const char m011_sqlite[] =
     "  UNIQUE (org_id, id)"
     ");";
 
-/* 012: per-org OpenID Connect single sign-on (issue 16, docs/CONSOLE.md "Single sign-on").
+/* 012: console sessions (issue 16, src/console/session.h) and what a reviewer needs to decide.
+ * console_sessions: one row per signed-in browser, bound to a principal (the key it was made
+ * from, or for single sign-on only the member); only the token's keyed hash is stored. The
+ * review item's `detail` is a JSON object (model, tools declared and called with their
+ * arguments) shown to the org's reviewers by GET /api/v1/reviews/{id}, never put in receipts. */
+static const char m012_sqlite[] =
+    "CREATE TABLE console_sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  key_id TEXT NOT NULL DEFAULT '',"
+    "  member_id TEXT NOT NULL CHECK (member_id <> ''),"
+    "  via TEXT NOT NULL CHECK (via IN ('key','sso')),"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  CHECK ((via = 'key') = (key_id <> '')),"
+    "  UNIQUE (org_id, id)"
+    ");"
+    "CREATE INDEX console_sessions_member ON console_sessions(org_id, member_id);"
+    "ALTER TABLE review_items ADD COLUMN detail TEXT NOT NULL DEFAULT ''"
+    "  CHECK (length(detail) <= 65536);";
+
+/* 013: per-org OpenID Connect single sign-on (issue 16, docs/CONSOLE.md "Single sign-on").
  * sso_configs: one row per org, the IdP's issuer and client id, the claim that names a member,
  * the opt-in for unknown people, and the client secret sealed for (org, row id) with its master
  * key id in clear (a master key rotation re-wraps it like the `secrets` rows). sso_subjects: an
  * IdP subject linked to one member (claim "sub"); removed with the member. */
-static const char m012_sqlite[] =
+static const char m013_sqlite[] =
     "CREATE TABLE sso_configs ("
     "  id TEXT PRIMARY KEY,"
     "  org_id TEXT NOT NULL UNIQUE REFERENCES orgs(id) ON DELETE CASCADE,"
@@ -448,5 +471,6 @@ const struct bw_migration bw_store_migrations[] = {
     {10, m010_sqlite},
     {11, m011_sqlite},
     {12, m012_sqlite},
+    {13, m013_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -61,7 +61,7 @@ bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
                        "SELECT id, master_id, length(sealed), sealed FROM (SELECT id, master_id,"
                        " sealed FROM secrets WHERE org_id = $1 UNION ALL SELECT id, master_id,"
                        " sealed FROM mcp_servers WHERE org_id = $1 AND sealed IS NOT NULL"
-                       /* and the orgs' SSO client secrets (migration 12, "sso_" ids) */
+                       /* and the orgs' SSO client secrets (migration 13, "sso_" ids) */
                        " UNION ALL SELECT id, master_id, sealed FROM sso_configs WHERE"
                        " org_id = $1) t"
                        " WHERE master_id <> $2 AND id > $3 ORDER BY id LIMIT $4",
@@ -92,7 +92,7 @@ bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struc
                            " AND id = $2 AND sealed = $3",
                            a, 5, NULL, NULL, &mcp);
         int64_t sso = 0;
-        if (e == BW_OK && changed + mcp == 0) /* an SSO client secret (migration 12) */
+        if (e == BW_OK && changed + mcp == 0) /* an SSO client secret (migration 13) */
             e = bw_sql_run(s,
                            "UPDATE sso_configs SET sealed = $4, master_id = $5 WHERE org_id = $1"
                            " AND id = $2 AND sealed = $3",

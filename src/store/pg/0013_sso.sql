@@ -1,4 +1,4 @@
--- Migration 12 for PostgreSQL (SQLite's migration 12): per-org OpenID Connect single sign-on
+-- Migration 13 for PostgreSQL (SQLite's migration 13): per-org OpenID Connect single sign-on
 -- (issue 16, docs/CONSOLE.md "Single sign-on (OpenID Connect)"). sso_configs: one row per org,
 -- the IdP's issuer and client id, the claim that names a member ('email' or 'sub'), the opt-in
 -- for unknown people, and the client secret sealed for (org, row id) (src/vault/seal.h) with
@@ -6,7 +6,7 @@
 -- sso_subjects: an IdP subject linked to one member (claim 'sub'); removed with the member.
 -- Forced row-level security keyed to app.org_id, like every tenant table.
 
-INSERT INTO bulwark_schema (version) VALUES (12);
+INSERT INTO bulwark_schema (version) VALUES (13);
 
 CREATE TABLE sso_configs (
     id            text PRIMARY KEY,
