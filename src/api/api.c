@@ -31,6 +31,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_posture,
     bw_api_routes_mcp_pins,
     bw_api_routes_mcp_servers,
+    bw_api_routes_sso, /* api_sso.c */
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {

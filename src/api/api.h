@@ -70,6 +70,7 @@ extern const struct bw_api_route bw_api_routes_audit[];
 extern const struct bw_api_route bw_api_routes_posture[]; /* api_posture.c */
 extern const struct bw_api_route bw_api_routes_mcp_pins[]; /* api_mcp_pins.c */
 extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers.c */
+extern const struct bw_api_route bw_api_routes_sso[];         /* api_sso.c */
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */

@@ -13,6 +13,7 @@
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "proxy/widget.h"
+#include "sso/sso.h"
 #include "util/log.h"
 
 /* Verified key records are reused for up to a second: a key change in this process drops them
@@ -154,6 +155,12 @@ static void handle(void *ctx, struct evhttp_request *req) {
             return;
         }
         bw_mcp_handle(w, req, path);
+        return;
+    }
+    if (strncmp(path, "/console/sso/", 13) == 0) { /* OIDC sign-in (src/sso/sso.h) */
+        bw_reqlog_set_route(req, "sso");
+        struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+        bw_sso_handle(&api, req, path);
         return;
     }
     if (strcmp(path, "/metrics") == 0) { /* operator key; api_metrics.c */

@@ -82,7 +82,7 @@ const char *bw_sso_check_reason(enum bw_sso_check r);
 /* ---- URLs (sso_url.c) ---- */
 
 /* 1 if url is an acceptable issuer identifier: https, or http only for a loopback host
- * (127.0.0.0/8, ::1, localhost); no userinfo, query or fragment; at most 511 bytes. Else 0
+ * literal (127.0.0.0/8, [::1]); no userinfo, query or fragment; at most 511 bytes. Else 0
  * with why (never echoing the URL's path). */
 int bw_sso_issuer_ok(const char *url, char *why, size_t why_size);
 
