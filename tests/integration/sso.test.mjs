@@ -429,3 +429,45 @@ describe('OpenID Connect single sign-on', () => {
         assert.ok(!log.includes('bws_'), 'no session token in the log');
     });
 });
+
+// The same store code on PostgreSQL (forced row-level security): configure, sign in through the
+// crafted IdP, replay refused, another org sees nothing, delete.
+describe('single sign-on on PostgreSQL', () => {
+    const scope = new Scope();
+    let w, gwBase, crafted;
+    before(async () => {
+        w = await startTenants(scope, 'pg', { yaml: 'egress:\n  allow: [127.0.0.1/32]\n' });
+        gwBase = `http://127.0.0.1:${w.port}`;
+        crafted = await startCrafted();
+        const m = await api(w.port, 'POST', '/api/v1/members', w.B.owner,
+                            { email: 'alice@b.example', role: 'reviewer' });
+        assert.equal(m.status, 201, m.text);
+    });
+    after(async () => {
+        await new Promise((r) => crafted.server.close(r));
+        await w.stop();
+        await scope.cleanup();
+    });
+
+    test('configure, sign in, replay, isolation, delete', async () => {
+        const put = await api(w.port, 'PUT', '/api/v1/sso', w.B.owner,
+                              { issuer: crafted.issuer, client_id: CLIENT, client_secret: SECRET, claim: 'email' });
+        assert.equal(put.status, 200, put.text);
+        assert.ok(!put.text.includes(SECRET));
+        // org A has none: its admin sees 404, not org B's
+        const a = await api(w.port, 'GET', '/api/v1/sso', w.A.admin);
+        assert.equal(a.status, 404, a.text);
+        const jar = new Jar();
+        const s = await get(`${gwBase}/console/sso/start?org=${w.B.org_id}`, jar);
+        assert.equal(s.status, 302, s.text);
+        const idpRes = await get(s.location, null);
+        const cb = await get(idpRes.location, jar, { headers: { accept: 'application/json' } });
+        assert.equal(cb.status, 302, cb.text);
+        assert.ok(cb.res.headers.getSetCookie().some((c) => /^bw_console=bws_/.test(c)));
+        const again = await get(idpRes.location, jar, { headers: { accept: 'application/json' } });
+        assert.equal(again.status, 400);
+        assert.equal((await api(w.port, 'DELETE', '/api/v1/sso', w.B.owner)).status, 200);
+        assert.equal((await get(`${gwBase}/console/sso/start?org=${w.B.org_id}`, null)).status, 404);
+        assert.ok(!w.proc.stderr.includes(SECRET));
+    });
+});
