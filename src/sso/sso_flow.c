@@ -30,6 +30,7 @@ struct flow {
     uint8_t *sealed;
     size_t sealed_len;
     char code[CODE_MAX];
+    char iss[BW_SSO_ISSUER_MAX]; /* the callback's `iss` parameter (RFC 9207), "" if absent */
     struct sso_meta meta;
     struct bw_sso_identity id;
     enum bw_sso_check check;
@@ -74,6 +75,14 @@ static void *flow_thread(void *arg) {
     struct flow *f = arg;
     const struct bw_egress_policy *p = egress_policy(f->ctx.gw);
     f->result = sso_discover(p, f->rec.issuer, &f->meta, f->why, sizeof f->why);
+    /* RFC 9207 2.4: the authorization response names its issuer; one that names another, or
+     * leaves it out when the IdP says it sends it, came from somewhere else (mix-up). */
+    if (f->result == BW_OK && f->callback &&
+        (f->iss[0] ? strcmp(f->iss, f->rec.issuer) != 0 : f->meta.iss_param)) {
+        snprintf(f->why, sizeof f->why,
+                 "the authorization response's iss is not this org's issuer (RFC 9207)");
+        f->result = BW_E_DENIED;
+    }
     if (f->result == BW_OK && f->callback) {
         char *secret = open_secret(f);
         if (!secret) {
@@ -289,6 +298,8 @@ static void callback(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
         idp_error(req, err);
     } else if (sso_param(req, "code", f->code, sizeof f->code) != 1) {
         sso_fail(req, 400, BW_R_INVALID_REQUEST, "code: missing or malformed");
+    } else if (sso_param(req, "iss", f->iss, sizeof f->iss) < 0) {
+        sso_fail(req, 400, BW_R_INVALID_REQUEST, "iss: repeated or malformed");
     } else if (load_secret(ctx, f)) {
         flow_start_thread(f);
         return;

@@ -85,6 +85,7 @@ bw_err sso_discover(const struct bw_egress_policy *p, const char *issuer, struct
         snprintf(why, why_size, "discovery: neither client_secret_basic nor client_secret_post");
     else
         e = BW_OK;
+    m.iss_param = json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
     json_decref(doc);
     if (e == BW_OK) {
         char ewhy[128];

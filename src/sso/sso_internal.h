@@ -25,6 +25,7 @@ struct sso_meta {
     char token_endpoint[SSO_URL_MAX];
     char jwks_uri[SSO_URL_MAX];
     int auth_post; /* 1: client_secret_post (basic not offered); 0: client_secret_basic */
+    int iss_param; /* RFC 9207: the IdP puts `iss` in its authorization responses */
 };
 
 /* ---- fetching through the egress guard (sso_fetch.c); BLOCKS: check threads only ---- */

@@ -112,18 +112,35 @@ bw_err bw_store_sso_delete(struct bw_store *s, const char *org_id) {
 
 struct member_pick {
     struct bw_member_record m;
+    const char *email; /* NULL: every row counts; else only an ASCII-case-insensitive match */
     int n;
 };
 
+/* ASCII case folding only: PostgreSQL's lower() may fold other characters (U+212A KELVIN SIGN
+ * to 'k'), so a row it found is kept only if it matches byte for byte up to ASCII case. */
+static int ascii_case_equal(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
 static int member_row(void *arg, const struct bw_sql_row *r) {
     struct member_pick *p = arg;
-    if (p->n++ == 0) {
-        bw_sql_copy(r, 0, p->m.id, sizeof p->m.id);
-        bw_sql_copy(r, 1, p->m.org_id, sizeof p->m.org_id);
-        bw_sql_copy(r, 2, p->m.email, sizeof p->m.email);
-        bw_sql_copy(r, 3, p->m.role, sizeof p->m.role);
-        p->m.created_ms = bw_sql_int(r, 4);
-    }
+    struct bw_member_record m;
+    memset(&m, 0, sizeof m);
+    bw_sql_copy(r, 0, m.id, sizeof m.id);
+    bw_sql_copy(r, 1, m.org_id, sizeof m.org_id);
+    bw_sql_copy(r, 2, m.email, sizeof m.email);
+    bw_sql_copy(r, 3, m.role, sizeof m.role);
+    m.created_ms = bw_sql_int(r, 4);
+    if (p->email && !ascii_case_equal(m.email, p->email))
+        return 0;
+    if (p->n++ == 0)
+        p->m = m;
     return 0;
 }
 
@@ -132,13 +149,14 @@ bw_err bw_store_sso_member_by_email(struct bw_store *s, const char *org_id, cons
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct member_pick p;
     memset(&p, 0, sizeof p);
+    p.email = email;
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(email)};
-    /* lower() folds ASCII only on SQLite; the token's email was checked to be ASCII, and a
-     * member whose stored address differs beyond ASCII case simply does not match. LIMIT 2
-     * detects two members that differ only by case. */
+    /* lower() folds ASCII only on SQLite, more on PostgreSQL: member_row keeps ASCII-case
+     * matches only. Two members that differ only by case are ambiguous (BW_E_EXISTS); LIMIT 8
+     * bounds the rows looked at (UNIQUE (org_id, email) keeps the candidates few). */
     BW_TRY(bw_sql_once(s, org_id, 0,
                        "SELECT id, org_id, email, role, created_ms FROM members"
-                       " WHERE org_id = $1 AND lower(email) = lower($2) LIMIT 2",
+                       " WHERE org_id = $1 AND lower(email) = lower($2) LIMIT 8",
                        v, 2, member_row, &p, NULL));
     BW_ENSURE(p.n > 0, BW_E_NOT_FOUND);
     BW_ENSURE(p.n == 1, BW_E_EXISTS);

@@ -124,6 +124,7 @@ async function startCrafted() {
             return json(200, {
                 issuer: c.issuer, authorization_endpoint: `${c.issuer}/authorize`,
                 token_endpoint: `${c.issuer}/token`, jwks_uri: `${c.issuer}/jwks`,
+                ...(c.iss ? { authorization_response_iss_parameter_supported: true } : {}),
             });
         if (u.pathname === '/jwks') return json(200, { keys: [jwk] });
         if (u.pathname === '/authorize') { // signs the user in at once
@@ -132,6 +133,8 @@ async function startCrafted() {
             const back = new URL(u.searchParams.get('redirect_uri'));
             back.searchParams.set('code', code);
             back.searchParams.set('state', u.searchParams.get('state'));
+            if (c.iss === 'same') back.searchParams.set('iss', c.issuer);
+            if (c.iss === 'other') back.searchParams.set('iss', 'https://other-idp.example');
             res.writeHead(302, { location: back.href });
             return res.end();
         }
@@ -389,6 +392,17 @@ describe('OpenID Connect single sign-on', () => {
             if (code) assert.equal(JSON.parse(r.text).error.code, code, mode);
             if (code) assert.ok(!r.res.headers.getSetCookie().some((c) => c.startsWith('bw_console=')));
         }
+        // RFC 9207: the authorization response's iss must be ours when the IdP sends it
+        crafted.mode = 'good';
+        for (const [iss, status] of [['same', 302], ['other', 401], ['missing', 401]]) {
+            crafted.iss = iss;
+            const { jar, authorize } = await start();
+            const idpRes = await get(authorize, null);
+            const r = await callback(idpRes.location, jar);
+            assert.equal(r.status, status, `iss ${iss}: ${r.text}`);
+            if (status === 401) assert.equal(JSON.parse(r.text).error.code, 'SSO_IDP_ERROR');
+        }
+        crafted.iss = undefined;
         // a code the IdP refuses (already used): SSO_IDP_ERROR
         crafted.mode = 'good';
         const { jar, authorize } = await start();
