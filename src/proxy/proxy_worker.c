@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "console/console.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "mcp/mcp.h"
@@ -130,6 +131,12 @@ static void handle(void *ctx, struct evhttp_request *req) {
         bw_reqlog_set_route(req, "api");
         struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
         bw_api_handle(&api, req, path);
+        return;
+    }
+    if (strcmp(path, "/console") == 0 || strncmp(path, "/console/", 9) == 0) {
+        bw_reqlog_set_route(req, "console"); /* the reviewers' console (console/console.h) */
+        struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+        bw_console_handle(&api, req, path);
         return;
     }
     if (strncmp(path, "/widget/", 8) == 0) {
