@@ -34,8 +34,8 @@
 #include "policy/engine.h"
 #include "posture/health.h"
 #include "posture/readiness.h"
-#include "proxy/org_policies.h"
-#include "proxy/proxy.h"
+#include "policy/org_policies.h"
+#include "gateway/gateway.h"
 #include "store/store.h"
 #include "util/codec.h"
 #include "util/log.h"
@@ -596,7 +596,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
                                 st->tls,                  st->cfg.tls_host,
                                 st->cfg.tls_port};
     struct bw_server_app app;
-    bw_gateway_app(&st->gw, &app);
+    bw_cli_gateway_app(&st->gw, &app);
     if ((rc = setup_observability(st, &app)) != 0)
         return rc;
     struct bw_server *server = NULL;

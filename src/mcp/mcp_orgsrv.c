@@ -23,7 +23,7 @@
 #include "egress/egress.h"
 #include "mcp/mcp_internal.h"
 #include "mcp/mcp_orgsrv.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/mcp_servers.h"
 #include "util/log.h"
 #include "util/time.h"
