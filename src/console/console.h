@@ -31,6 +31,11 @@ struct bw_console_asset {
 extern const struct bw_console_asset bw_console_assets[];
 extern const size_t bw_console_n_assets;
 
+/* The gateway's route (cli/cli_routes.c: "/console" and "/console/"): bw_console_handle with
+ * the worker's store and key cache. */
+struct bw_gw_worker;
+void bw_console_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+
 /* Serves a request whose path starts with /console (assets and /console/api/). Always replies. */
 void bw_console_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
 

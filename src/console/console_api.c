@@ -22,9 +22,9 @@
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "ledger/receipt.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/health.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "util/time.h"
 
 static int person_role(const char *role) {

@@ -8,8 +8,9 @@
 
 #include "console/console.h"
 #include "console/console_internal.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 /* No inline script or style, no eval, nothing from another origin, never framed. img-src allows
  * data: only for the SVG the page itself builds; connect-src 'self' is the API. */
@@ -107,4 +108,9 @@ void bw_console_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return;
     }
     serve_asset(req, name);
+}
+
+void bw_console_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
+    struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+    bw_console_handle(&api, req, path);
 }
