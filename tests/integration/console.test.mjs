@@ -53,63 +53,28 @@ const held = (marker) => JSON.stringify({
 // A cookie header value from a Set-Cookie line.
 const cookieOf = (setCookie) => String(setCookie).split(';')[0];
 
-describe('console', () => {
+// Sign-in and sessions over HTTP, on both backends (the sessions table and its definer lookup
+// are per backend: migration 12).
+for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}`, () => {
     const scope = new Scope();
-    let w, browser, chromium, axeSource;
-    let rev1, rev2, agentKey, admin;
-    const consoleErrors = [];
+    let w, rev1, rev2, agentKey, admin;
 
     before(async () => {
-        const pdir = await scope.tmpdir('bw-it-console-');
-        const policyPath = path.join(pdir, 'policy.yaml');
-        await fsp.writeFile(policyPath, POLICY);
-        w = await startTenants(scope, 'sqlite', { yaml: `policy: ${policyPath}\n` });
+        w = await startTenants(scope, backend);
         admin = w.A.admin;
         agentKey = w.A.agent;
         rev1 = await person(w, admin, w.A.org_id, { email: 'ada@a.example', role: 'reviewer' });
         rev2 = await person(w, admin, w.A.org_id, { email: 'bo@a.example', role: 'reviewer' });
-        ({ chromium } = await import('playwright-core'));
-        axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-        browser = await chromium.launch({
-            executablePath: CHROMIUM, headless: true,
-            // root in a container has no user namespace sandbox; nothing but loopback is loaded
-            args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
-        });
-        await fsp.mkdir(SHOTS, { recursive: true });
     });
 
     after(async () => {
-        await browser?.close();
         await w?.stop();
         await scope.cleanup();
     });
 
-    const base = () => `http://127.0.0.1:${w.port}`;
     const login = (key, headers = {}) => request(w.port, {
         method: 'POST', path: '/console/api/login', body: JSON.stringify({ key }),
         headers: { 'content-type': 'application/json', ...headers },
-    });
-
-    test('every console answer carries the security headers; the page has no inline script', async () => {
-        for (const p of ['/console/', '/console/app.js', '/console/app.css', '/console/api/session', '/console/nope.js']) {
-            const r = await request(w.port, { path: p });
-            const csp = r.headers['content-security-policy'];
-            assert.ok(csp, `${p}: no CSP`);
-            assert.match(csp, /default-src 'self'/);
-            assert.match(csp, /frame-ancestors 'none'/);
-            assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
-            assert.equal(r.headers['x-frame-options'], 'DENY', p);
-            assert.equal(r.headers['x-content-type-options'], 'nosniff', p);
-            assert.equal(r.headers['referrer-policy'], 'no-referrer', p);
-            assert.equal(r.headers['cache-control'], 'no-store', p);
-        }
-        const page = await request(w.port, { path: '/console/' });
-        assert.equal(page.status, 200);
-        assert.match(page.headers['content-type'], /^text\/html/);
-        assert.doesNotMatch(page.text, /<script>|<script [^>]*>[^<]+<\/script>|\son[a-z]+=|\sstyle=/i);
-        assert.ok([400, 404].includes((await request(w.port, { path: '/console/../etc/passwd' })).status));
-        assert.ok([400, 404].includes((await request(w.port, { path: '/console/%2e%2e/x' })).status));
-        assert.equal((await request(w.port, { method: 'POST', path: '/console/' })).status, 405);
     });
 
     test('sign-in: a person key gets a strict cookie; agent, operator, malformed keys are refused', async () => {
@@ -195,6 +160,67 @@ describe('console', () => {
         const r2 = await login(admin);
         const c2 = cookieOf(r2.headers['set-cookie']);
         assertError(await request(w.port, { path: '/api/v1/me', headers: { cookie: `${c2}; ${c2}` } }), 401, 'UNAUTHENTICATED');
+    });
+
+});
+
+describe('console in a browser', () => {
+    const scope = new Scope();
+    let w, browser, chromium, axeSource;
+    let rev1, rev2, agentKey, admin;
+    const consoleErrors = [];
+
+    before(async () => {
+        const pdir = await scope.tmpdir('bw-it-console-');
+        const policyPath = path.join(pdir, 'policy.yaml');
+        await fsp.writeFile(policyPath, POLICY);
+        w = await startTenants(scope, 'sqlite', { yaml: `policy: ${policyPath}\n` });
+        admin = w.A.admin;
+        agentKey = w.A.agent;
+        rev1 = await person(w, admin, w.A.org_id, { email: 'ada@a.example', role: 'reviewer' });
+        rev2 = await person(w, admin, w.A.org_id, { email: 'bo@a.example', role: 'reviewer' });
+        ({ chromium } = await import('playwright-core'));
+        axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+        browser = await chromium.launch({
+            executablePath: CHROMIUM, headless: true,
+            // root in a container has no user namespace sandbox; nothing but loopback is loaded
+            args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+        });
+        await fsp.mkdir(SHOTS, { recursive: true });
+    });
+
+    after(async () => {
+        await browser?.close();
+        await w?.stop();
+        await scope.cleanup();
+    });
+
+    const base = () => `http://127.0.0.1:${w.port}`;
+    const login = (key, headers = {}) => request(w.port, {
+        method: 'POST', path: '/console/api/login', body: JSON.stringify({ key }),
+        headers: { 'content-type': 'application/json', ...headers },
+    });
+
+    test('every console answer carries the security headers; the page has no inline script', async () => {
+        for (const p of ['/console/', '/console/app.js', '/console/app.css', '/console/api/session', '/console/nope.js']) {
+            const r = await request(w.port, { path: p });
+            const csp = r.headers['content-security-policy'];
+            assert.ok(csp, `${p}: no CSP`);
+            assert.match(csp, /default-src 'self'/);
+            assert.match(csp, /frame-ancestors 'none'/);
+            assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+            assert.equal(r.headers['x-frame-options'], 'DENY', p);
+            assert.equal(r.headers['x-content-type-options'], 'nosniff', p);
+            assert.equal(r.headers['referrer-policy'], 'no-referrer', p);
+            assert.equal(r.headers['cache-control'], 'no-store', p);
+        }
+        const page = await request(w.port, { path: '/console/' });
+        assert.equal(page.status, 200);
+        assert.match(page.headers['content-type'], /^text\/html/);
+        assert.doesNotMatch(page.text, /<script>|<script [^>]*>[^<]+<\/script>|\son[a-z]+=|\sstyle=/i);
+        assert.ok([400, 404].includes((await request(w.port, { path: '/console/../etc/passwd' })).status));
+        assert.ok([400, 404].includes((await request(w.port, { path: '/console/%2e%2e/x' })).status));
+        assert.equal((await request(w.port, { method: 'POST', path: '/console/' })).status, 405);
     });
 
     // A page signed in with key, with console errors and CSP violations collected.
