@@ -102,10 +102,10 @@ static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *re
 /* ---- GET /api/v1/reviews/{id} ---- */
 
 static int vote_row(void *arg, const struct bw_review_vote *v) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "key_id", v->key_id, "member_id",
-                          v->member_id, "vote", v->approve ? "approve" : "deny", "comment",
-                          v->comment, "created_ms", (json_int_t)v->created_ms, "receipt_id",
-                          v->receipt_id);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "key_id", v->key_id, "member_id", v->member_id,
+                  "vote", v->approve ? "approve" : "deny", "comment", v->comment, "created_ms",
+                  (json_int_t)v->created_ms, "receipt_id", v->receipt_id);
     return !o || json_array_append_new(arg, o) != 0;
 }
 
@@ -135,8 +135,7 @@ static json_t *history_json(const struct bw_review_item *it, json_t *votes, int6
         last_receipt = json_string_value(json_object_get(v, "receipt_id"));
         history_add(h, json_string_value(json_object_get(v, "vote")),
                     json_integer_value(json_object_get(v, "created_ms")),
-                    member && member[0] ? member
-                                        : json_string_value(json_object_get(v, "key_id")),
+                    member && member[0] ? member : json_string_value(json_object_get(v, "key_id")),
                     last_receipt);
     }
     enum bw_review_status st = bw_review_status_at(it, now);

@@ -19,12 +19,12 @@
 #include "console/console.h"
 #include "console/console_internal.h"
 #include "console/session.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "ledger/receipt.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
-#include "gateway/gateway.h"
+#include "reason/reasons.h"
 #include "util/time.h"
 
 static int person_role(const char *role) {
@@ -58,12 +58,13 @@ void bw_console_set_cookie(struct evhttp_request *req, const char *token, long l
 
 static json_t *session_json(const struct bw_key_record *caller,
                             const struct bw_console_session *sess, const char *csrf) {
-    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "signed_in", 1, "session_id",
-                     sess->id, "via", sess->via, "org_id", caller->org_id, "org_name",
-                     caller->org_name, "role", caller->role, "member_id", caller->member_id,
-                     "key_id", sess->key_id, "name", caller->name, "created_ms",
-                     (json_int_t)sess->created_ms, "expires_ms", (json_int_t)sess->expires_ms,
-                     "idle_timeout_ms", (json_int_t)BW_CONSOLE_IDLE_MS, "csrf_token", csrf);
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
+                     "signed_in", 1, "session_id", sess->id, "via", sess->via, "org_id",
+                     caller->org_id, "org_name", caller->org_name, "role", caller->role,
+                     "member_id", caller->member_id, "key_id", sess->key_id, "name", caller->name,
+                     "created_ms", (json_int_t)sess->created_ms, "expires_ms",
+                     (json_int_t)sess->expires_ms, "idle_timeout_ms",
+                     (json_int_t)BW_CONSOLE_IDLE_MS, "csrf_token", csrf);
 }
 
 /* ---- login ---- */
@@ -120,8 +121,8 @@ static const char *login_key(struct evhttp_request *req, json_t *body) {
     }
     v = json_object_get(body, "key");
     if (!json_is_string(v)) {
-        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "\"key\" is required: a string",
-                            NULL, NULL);
+        bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "\"key\" is required: a string", NULL,
+                            NULL);
         return NULL;
     }
     return json_string_value(v);
@@ -129,8 +130,8 @@ static const char *login_key(struct evhttp_request *req, json_t *body) {
 
 static void login(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     if (!same_origin(req)) {
-        bw_http_reply_error(req, 403, BW_R_ORIGIN_NOT_ALLOWED, "sign in from the console's own origin",
-                            NULL, NULL);
+        bw_http_reply_error(req, 403, BW_R_ORIGIN_NOT_ALLOWED,
+                            "sign in from the console's own origin", NULL, NULL);
         return;
     }
     if (!bw_http_content_is_json(req)) {
@@ -166,8 +167,8 @@ static void login(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
         return;
     }
     if (e != BW_OK) {
-        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable",
-                            NULL, NULL);
+        bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the key store is unavailable", NULL,
+                            NULL);
         return;
     }
     bw_reqlog_set_principal(req, k.org_id, k.agent, k.id);
@@ -216,7 +217,7 @@ static int cookie_session(const struct bw_api_ctx *ctx, struct evhttp_request *r
     bw_err e = bw_console_session_identify(ctx->store, ctx->gw->pepper, value, len, token_csrf,
                                            bw_now_ms(), caller, sess);
     if (e == BW_E_UNAUTH && ask) { /* GET /console/api/session: an answer, and the stale
-                                     * cookie is dropped */
+                                    * cookie is dropped */
         bw_console_set_cookie(req, "", 0);
         bw_api_reply(req, 200, json_pack("{s:b}", "signed_in", 0));
         return 0;

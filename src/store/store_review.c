@@ -57,8 +57,8 @@ static bw_err insert_item(struct bw_store *s, const struct bw_review_item *it, c
     BW_TRY(bw_sql_begin(s, it->org_id, 1));
     bw_err e = bw_sql_run(s, insert_sql, a, 16, NULL, NULL, NULL);
     if (e == BW_OK)
-        e = bw_sql_run(s, "UPDATE review_items SET detail = $3 WHERE org_id = $1 AND id = $2", d,
-                       3, NULL, NULL, NULL);
+        e = bw_sql_run(s, "UPDATE review_items SET detail = $3 WHERE org_id = $1 AND id = $2", d, 3,
+                       NULL, NULL, NULL);
     if (e == BW_OK)
         e = bw_sql_commit(s);
     else
@@ -86,9 +86,9 @@ bw_err bw_store_review_detail(struct bw_store *s, const char *org_id, const char
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(id), BW_E_NOT_FOUND);
     char *d = NULL;
     struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_T(id)};
-    bw_err e = bw_sql_once(s, org_id, 0,
-                           "SELECT detail FROM review_items WHERE org_id = $1 AND id = $2", a, 2,
-                           detail_row, &d, NULL);
+    bw_err e =
+        bw_sql_once(s, org_id, 0, "SELECT detail FROM review_items WHERE org_id = $1 AND id = $2",
+                    a, 2, detail_row, &d, NULL);
     if (e == BW_E_INTERNAL)
         e = BW_E_NOMEM;
     if (e == BW_OK && !d)

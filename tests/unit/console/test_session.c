@@ -85,38 +85,38 @@ static void key_session_lifecycle(void **state) {
     assert_int_equal(sess.expires_ms, t0 + BW_CONSOLE_SESSION_TTL_MS);
 
     struct bw_key_record caller;
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1,
-                                                 &caller, NULL),
-                     BW_OK);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1, &caller, NULL),
+        BW_OK);
     assert_string_equal(caller.id, k.id);
     assert_string_equal(caller.role, "reviewer");
     assert_string_equal(caller.member_id, ada.id);
     assert_string_equal(caller.org_id, org_a);
 
     /* CSRF: exact token only */
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), csrf, t0 + 2,
-                                                 &caller, NULL),
-                     BW_OK);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), csrf, t0 + 2, &caller, NULL),
+        BW_OK);
     char bad[BW_CSRF_TOKEN_SIZE];
     memcpy(bad, csrf, sizeof bad);
     bad[0] = bad[0] == 'A' ? 'B' : 'A';
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), bad, t0 + 3,
-                                                 &caller, NULL),
-                     BW_E_DENIED);
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), "", t0 + 3,
-                                                 &caller, NULL),
-                     BW_E_DENIED);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), bad, t0 + 3, &caller, NULL),
+        BW_E_DENIED);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), "", t0 + 3, &caller, NULL),
+        BW_E_DENIED);
     /* another pepper (another installation) or a changed token: no session */
     const uint8_t other[32] = {8};
-    assert_int_equal(bw_console_session_identify(s, other, token, strlen(token), NULL, t0 + 4,
-                                                 &caller, NULL),
-                     BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, other, token, strlen(token), NULL, t0 + 4, &caller, NULL),
+        BW_E_UNAUTH);
     char forged[BW_SESSION_TOKEN_SIZE];
     memcpy(forged, token, sizeof forged);
     forged[10] = forged[10] == 'A' ? 'B' : 'A';
-    assert_int_equal(bw_console_session_identify(s, pepper, forged, strlen(forged), NULL, t0 + 4,
-                                                 &caller, NULL),
-                     BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, forged, strlen(forged), NULL, t0 + 4, &caller, NULL),
+        BW_E_UNAUTH);
     assert_int_equal(bw_console_session_identify(s, pepper, token, 20, NULL, t0 + 4, &caller, NULL),
                      BW_E_UNAUTH);
 
@@ -127,9 +127,9 @@ static void key_session_lifecycle(void **state) {
     assert_int_equal(bw_console_session_issue(s, pepper, &p, t0, token, csrf, &sess), BW_OK);
     int64_t t = t0;
     for (; t < t0 + BW_CONSOLE_SESSION_TTL_MS - BW_CONSOLE_IDLE_MS; t += BW_CONSOLE_IDLE_MS / 2)
-        assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t,
-                                                     &caller, NULL),
-                         BW_OK);
+        assert_int_equal(
+            bw_console_session_identify(s, pepper, token, strlen(token), NULL, t, &caller, NULL),
+            BW_OK);
     assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL,
                                                  t0 + BW_CONSOLE_SESSION_TTL_MS, &caller, NULL),
                      BW_E_UNAUTH);
@@ -137,9 +137,9 @@ static void key_session_lifecycle(void **state) {
     /* revoking the key ends the session */
     assert_int_equal(bw_console_session_issue(s, pepper, &p, t0, token, csrf, &sess), BW_OK);
     assert_int_equal(bw_store_key_revoke(s, org_a, k.id, t0 + 10), BW_OK);
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 20,
-                                                 &caller, NULL),
-                     BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 20, &caller, NULL),
+        BW_E_UNAUTH);
     /* and no new one is made from it */
     assert_int_equal(bw_console_session_issue(s, pepper, &p, t0 + 30, token, csrf, &sess),
                      BW_E_DENIED);
@@ -158,9 +158,9 @@ static void logout_and_refusals(void **state) {
     assert_int_equal(bw_console_session_end(s, org_b, sess.id), BW_E_NOT_FOUND);
     assert_int_equal(bw_console_session_end(s, org_a, sess.id), BW_OK);
     struct bw_key_record caller;
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1,
-                                                 &caller, NULL),
-                     BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1, &caller, NULL),
+        BW_E_UNAUTH);
     assert_int_equal(bw_console_session_end(s, org_a, sess.id), BW_E_NOT_FOUND);
 
     /* agent keys, another member's key, a key named in the wrong org: refused */
@@ -192,18 +192,18 @@ static void member_session_follows_the_member(void **state) {
     int64_t t0 = 30 * 1000 * 1000;
     assert_int_equal(bw_console_session_issue(s, pepper, &p, t0, token, csrf, &sess), BW_OK);
     struct bw_key_record caller;
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1,
-                                                 &caller, NULL),
-                     BW_OK);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 1, &caller, NULL),
+        BW_OK);
     assert_string_equal(caller.id, sess.id); /* the session is the principal's handle */
     assert_string_equal(caller.role, "admin");
     assert_string_equal(caller.member_id, bo.id);
     /* the member removed: the session is gone */
     int64_t n = 0;
     assert_int_equal(bw_store_member_delete(s, org_a, bo.id, t0 + 1, &n), BW_OK);
-    assert_int_equal(bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 2,
-                                                 &caller, NULL),
-                     BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 2, &caller, NULL),
+        BW_E_UNAUTH);
     struct bw_console_principal ghost = {"", org_a, "mem_0000000000000000", "sso"};
     assert_int_equal(bw_console_session_issue(s, pepper, &ghost, t0, token, csrf, NULL),
                      BW_E_DENIED);
@@ -228,7 +228,8 @@ static void cookie_parse(void **state) {
     snprintf(h, sizeof h, "xbw_console=%s; bw_console_x=%s", tok, tok);
     assert_false(bw_console_cookie_find(h, 0, &v, &n));
     assert_false(bw_console_cookie_find("bw_console=bws_short", 0, &v, &n));
-    assert_false(bw_console_cookie_find("bw_console=bws_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!", 0, &v, &n));
+    assert_false(bw_console_cookie_find(
+        "bw_console=bws_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!", 0, &v, &n));
     assert_false(bw_console_cookie_find("bw_console=", 0, &v, &n));
     assert_false(bw_console_cookie_find("", 0, &v, &n));
     assert_false(bw_console_cookie_find(NULL, 0, &v, &n));
