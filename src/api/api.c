@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "console/console.h"
-#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
-#include "posture/health.h"
 #include "reason/reasons.h"
+#include "posture/health.h"
+#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/log.h"
 #include "util/time.h"
