@@ -90,8 +90,7 @@ static bw_err principal_check(struct bw_store *s, const struct bw_console_princi
 bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
                                 const struct bw_console_principal *p, int64_t now_ms,
                                 char token_out[BW_SESSION_TOKEN_SIZE],
-                                char csrf_out[BW_CSRF_TOKEN_SIZE],
-                                struct bw_console_session *out) {
+                                char csrf_out[BW_CSRF_TOKEN_SIZE], struct bw_console_session *out) {
     struct bw_store_session row;
     memset(&row, 0, sizeof row);
     BW_TRY(principal_check(s, p, now_ms, &row));
@@ -154,8 +153,7 @@ static bw_err session_caller(const struct bw_store_session_found *f, int64_t now
 
 bw_err bw_console_session_identify(struct bw_store *s, const uint8_t pepper[32], const char *token,
                                    size_t len, const char *csrf, int64_t now_ms,
-                                   struct bw_key_record *caller,
-                                   struct bw_console_session *sess) {
+                                   struct bw_key_record *caller, struct bw_console_session *sess) {
     BW_ENSURE(token && token_shape_ok(token, len), BW_E_UNAUTH);
     uint8_t h[32];
     crypto_generichash(h, 32, (const unsigned char *)token, len, pepper, 32);

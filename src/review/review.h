@@ -19,7 +19,7 @@
  *
  * These functions are pure (no I/O, no clock): the store applies the transitions with
  * conditional UPDATEs (review_store.h) so concurrent votes and uses cannot double-apply.
- * Thread-safe. Reason codes are the static strings of policy/reasons.h. */
+ * Thread-safe. Reason codes are the static strings of reason/reasons.h. */
 #ifndef BW_REVIEW_REVIEW_H
 #define BW_REVIEW_REVIEW_H
 
@@ -31,6 +31,7 @@
 #define BW_REVIEW_COMMENT_MAX 1000 /* bytes of a vote's comment (UTF-8) */
 #define BW_REVIEW_ROLE_SIZE 65
 #define BW_REVIEW_MAX_QUORUM 16
+#define BW_REVIEW_DETAIL_MAX 65536 /* bytes of an item's detail JSON (review_store.h) */
 
 enum bw_review_status {
     BW_REVIEW_PENDING = 0,

@@ -76,7 +76,7 @@ enum bw_sso_check bw_sso_idtoken_check(const struct bw_oauth_jwks *keys,
                                        struct bw_sso_identity *out) BW_MUST_CHECK;
 /* A stable lowercase name ("audience", "nonce", ...) for logs and error details. */
 const char *bw_sso_check_name(enum bw_sso_check r);
-/* The reason code (policy/reasons.h) a refusal is answered with. */
+/* The reason code (reason/reasons.h) a refusal is answered with. */
 const char *bw_sso_check_reason(enum bw_sso_check r);
 
 /* ---- URLs (sso_url.c) ---- */
@@ -97,5 +97,8 @@ int bw_sso_redirect_uri(const struct bw_config *c, struct evhttp_request *req, c
 
 /* Handles a request whose path starts with /console/sso/ (start, callback). Always replies. */
 void bw_sso_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
+/* The same as a gateway route (gateway.h bw_gateway_handler; cli/cli_routes.c). */
+struct bw_gw_worker;
+void bw_sso_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif

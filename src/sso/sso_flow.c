@@ -10,8 +10,8 @@
 
 #include "api/api.h"
 #include "connect/connect.h"
-#include "policy/reasons.h"
-#include "proxy/proxy.h"
+#include "reason/reasons.h"
+#include "gateway/gateway.h"
 #include "sso/sso_flow.h"
 #include "sso/sso_session.h"
 #include "util/log.h"
@@ -322,4 +322,9 @@ void bw_sso_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     } else {
         callback(ctx, req);
     }
+}
+
+void bw_sso_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
+    struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+    bw_sso_handle(&api, req, path);
 }

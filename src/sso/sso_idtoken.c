@@ -6,7 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "sso/sso.h"
 
 #define AUD_MAX 32 /* elements of an `aud` array looked at */

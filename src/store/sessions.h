@@ -33,7 +33,8 @@ struct bw_store_session_found {
     char member_email[256];
 };
 
-bw_err bw_store_session_insert(struct bw_store *s, const struct bw_store_session *row) BW_MUST_CHECK;
+bw_err bw_store_session_insert(struct bw_store *s,
+                               const struct bw_store_session *row) BW_MUST_CHECK;
 
 bw_err bw_store_session_by_hash(struct bw_store *s, const uint8_t hash[32],
                                 struct bw_store_session_found *out) BW_MUST_CHECK;
@@ -47,8 +48,8 @@ bw_err bw_store_session_delete(struct bw_store *s, const char *org_id,
                                const char *id) BW_MUST_CHECK;
 
 /* Deletes a member's sessions; *count (may be NULL) gets how many. */
-bw_err bw_store_session_delete_member(struct bw_store *s, const char *org_id,
-                                      const char *member_id, int64_t *count) BW_MUST_CHECK;
+bw_err bw_store_session_delete_member(struct bw_store *s, const char *org_id, const char *member_id,
+                                      int64_t *count) BW_MUST_CHECK;
 
 /* Deletes the org's sessions whose absolute expiry is past, or idle since before idle_before. */
 bw_err bw_store_session_prune(struct bw_store *s, const char *org_id, int64_t now_ms,

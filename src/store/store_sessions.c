@@ -12,9 +12,9 @@ bw_err bw_store_session_insert(struct bw_store *s, const struct bw_store_session
               BW_E_INVALID);
     BW_ENSURE(!row->key_id[0] || bw_sql_id_ok(row->key_id), BW_E_INVALID);
     struct bw_sql_arg a[9] = {
-        BW_SQL_T(row->id),          BW_SQL_T(row->org_id),       BW_SQL_B(row->hash, 32),
-        BW_SQL_T(row->key_id),      BW_SQL_T(row->member_id),    BW_SQL_T(row->via),
-        BW_SQL_I(row->created_ms),  BW_SQL_I(row->expires_ms),   BW_SQL_I(row->last_seen_ms),
+        BW_SQL_T(row->id),         BW_SQL_T(row->org_id),     BW_SQL_B(row->hash, 32),
+        BW_SQL_T(row->key_id),     BW_SQL_T(row->member_id),  BW_SQL_T(row->via),
+        BW_SQL_I(row->created_ms), BW_SQL_I(row->expires_ms), BW_SQL_I(row->last_seen_ms),
     };
     return bw_sql_once(s, row->org_id, 1,
                        "INSERT INTO console_sessions(id, org_id, hash, key_id, member_id, via,"
@@ -107,8 +107,8 @@ bw_err bw_store_session_delete(struct bw_store *s, const char *org_id, const cha
     return BW_OK;
 }
 
-bw_err bw_store_session_delete_member(struct bw_store *s, const char *org_id,
-                                      const char *member_id, int64_t *count) {
+bw_err bw_store_session_delete_member(struct bw_store *s, const char *org_id, const char *member_id,
+                                      int64_t *count) {
     struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_T(member_id)};
     int64_t n = 0;
     BW_TRY(bw_sql_once(s, org_id, 1,

@@ -1,7 +1,7 @@
 /* reasons.h: Bulwark's stable reason codes (docs/REASON_CODES.md is the registry: each code's
  * meaning and HTTP status never change). */
-#ifndef BW_POLICY_REASONS_H
-#define BW_POLICY_REASONS_H
+#ifndef BW_REASON_REASONS_H
+#define BW_REASON_REASONS_H
 
 #define BW_R_ALLOWED "ALLOWED"
 #define BW_R_UNAUTHENTICATED "UNAUTHENTICATED"
@@ -129,6 +129,8 @@
 #define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"       /* receipt: a first-seen definition pinned */
 #define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"     /* 409: approve names another hash */
 
+/* The console (docs/CONSOLE.md). */
+#define BW_R_CSRF_INVALID "CSRF_INVALID" /* 403: a cookie call that changes state without its token */
 /* Console single sign-on (issue 16; docs/CONSOLE.md "Single sign-on (OpenID Connect)"). */
 #define BW_R_SSO_NOT_CONFIGURED "SSO_NOT_CONFIGURED"   /* 404: the org has no identity provider */
 #define BW_R_SSO_STATE_INVALID "SSO_STATE_INVALID"     /* 400: state unknown, used, expired or not
