@@ -20,7 +20,8 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
-import { Scope, readLedger } from './lib/harness.mjs';
+import fsp from 'node:fs/promises';
+import { Scope, readLedger, run, configYaml } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
 const SECRET = 'oidc-client-secret-Wq8zR2vX9k';
@@ -484,4 +485,60 @@ describe('single sign-on on PostgreSQL', () => {
         assert.equal((await get(`${gwBase}/console/sso/start?org=${w.B.org_id}`, null)).status, 404);
         assert.ok(!w.proc.stderr.includes(SECRET));
     });
+});
+
+// Master key rotation re-wraps the sealed client secret like every sealed record
+// (docs/SECURITY.md "Master key rotation"): `vault status` counts it, `rotate-master` re-wraps
+// it, and sign-in still works under the new key (the secret reaches the IdP's token endpoint).
+test('master key rotation re-wraps the sealed SSO client secret', async () => {
+    const scope = new Scope();
+    const crafted = await startCrafted();
+    try {
+        const parent = await scope.tmpdir('bw-it-sso-rotate-');
+        const dir = path.join(parent, 'data');
+        assert.equal((await run(['init', '--data', dir])).code, 0);
+        const cli = async (args) => {
+            const r = await run(args, { timeoutMs: 30000 });
+            assert.equal(r.code, 0, `bulwark ${args.join(' ')}: ${r.stderr}`);
+            return JSON.parse(r.stdout.trim().split('\n').pop());
+        };
+        const b = await cli(['org', 'create', '--data', dir, 'orgb']);
+        const cfg = path.join(dir, 'test-config.yaml');
+        await fsp.writeFile(cfg, configYaml({ apiKeyEnv: null }) + 'egress:\n  allow: [127.0.0.1/32]\n');
+        const gw = scope.spawn(['serve', '--data', dir, '--config', cfg, '--listen', '127.0.0.1:0'],
+                               { name: 'bulwark serve' });
+        const port = Number((await gw.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000))[1]);
+        const m = await api(port, 'POST', '/api/v1/members', b.owner_key, { email: 'alice@b.example', role: 'reviewer' });
+        assert.equal(m.status, 201, m.text);
+        const put = await api(port, 'PUT', '/api/v1/sso', b.owner_key,
+                              { issuer: crafted.issuer, client_id: CLIENT, client_secret: SECRET, claim: 'email' });
+        assert.equal(put.status, 200, put.text);
+        const signIn = async () => {
+            const jar = new Jar();
+            const s = await get(`http://127.0.0.1:${port}/console/sso/start?org=${b.org_id}`, jar);
+            assert.equal(s.status, 302, s.text);
+            const idpRes = await get(s.location, null);
+            return get(idpRes.location, jar, { headers: { accept: 'application/json' } });
+        };
+        assert.equal((await signIn()).status, 302);
+        const before = await cli(['vault', 'status', '--data', dir]);
+        assert.deepEqual(before.records, { [before.current]: 2 }, 'the pepper and the SSO secret');
+        const keyFile = path.join(parent, 'new.key');
+        const newId = (await cli(['vault', 'new-key', '--out', keyFile])).master_id;
+        await fsp.copyFile(keyFile, path.join(dir, 'master.key.next'));
+        await fsp.chmod(path.join(dir, 'master.key.next'), 0o600);
+        gw.kill('SIGHUP');
+        await gw.waitStderr(new RegExp(`next master key ${newId} loaded`));
+        const ops = path.join(parent, 'ops');
+        await cli(['init', '--data', ops, '--master-key', path.join(dir, 'master.key')]);
+        const done = await cli(['vault', 'rotate-master', '--data', ops, '--database',
+                                path.join(dir, 'bulwark.db'), '--new-key', keyFile]);
+        assert.equal(done.rewrapped, 2, JSON.stringify(done));
+        assert.deepEqual((await cli(['vault', 'status', '--data', dir])).records, { [newId]: 2 });
+        const after = await signIn(); // the crafted IdP checks the client secret it receives
+        assert.equal(after.status, 302, after.text);
+    } finally {
+        await new Promise((r) => crafted.server.close(r));
+        await scope.cleanup();
+    }
 });
