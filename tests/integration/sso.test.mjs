@@ -126,6 +126,7 @@ async function startCrafted() {
                 issuer: c.issuer, authorization_endpoint: `${c.issuer}/authorize`,
                 token_endpoint: `${c.issuer}/token`, jwks_uri: `${c.issuer}/jwks`,
                 ...(c.iss ? { authorization_response_iss_parameter_supported: true } : {}),
+                ...(c.authPost ? { token_endpoint_auth_methods_supported: ['client_secret_post'] } : {}),
             });
         if (u.pathname === '/jwks') return json(200, { keys: [jwk] });
         if (u.pathname === '/authorize') { // signs the user in at once
@@ -149,7 +150,10 @@ async function startCrafted() {
             c.codes.delete(f.get('code'));
             const challenge = crypto.createHash('sha256').update(f.get('code_verifier') || '')
                 .digest('base64url');
-            if (!a || basic !== `${CLIENT}:${SECRET}` || challenge !== a.code_challenge ||
+            const client = c.authPost
+                ? !auth && f.get('client_id') === CLIENT && f.get('client_secret') === SECRET
+                : basic === `${CLIENT}:${SECRET}` && !f.get('client_secret');
+            if (!a || !client || challenge !== a.code_challenge ||
                 f.get('redirect_uri') !== a.redirect_uri || a.code_challenge_method !== 'S256')
                 return json(400, { error: 'invalid_grant' });
             const now = Math.floor(Date.now() / 1000);
@@ -404,6 +408,14 @@ describe('OpenID Connect single sign-on', () => {
             if (status === 401) assert.equal(JSON.parse(r.text).error.code, 'SSO_IDP_ERROR');
         }
         crafted.iss = undefined;
+        // an IdP that takes client_secret_post only: the secret goes in the form, not a header
+        crafted.authPost = true;
+        {
+            const { jar, authorize } = await start();
+            const r = await callback((await get(authorize, null)).location, jar);
+            assert.equal(r.status, 302, `client_secret_post: ${r.text}`);
+        }
+        crafted.authPost = false;
         // a code the IdP refuses (already used): SSO_IDP_ERROR
         crafted.mode = 'good';
         const { jar, authorize } = await start();
