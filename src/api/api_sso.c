@@ -23,10 +23,10 @@
 
 #include "api/api.h"
 #include "connect/connect.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "sso/sso.h"
 #include "store/sso.h"
 #include "util/time.h"
@@ -43,11 +43,11 @@ static json_t *view(const struct bw_sso_record *r, struct evhttp_request *req,
     char redirect[600], start[128];
     int have = bw_sso_redirect_uri(cfg, req, redirect, sizeof redirect);
     snprintf(start, sizeof start, "/console/sso/start?org=%s", r->org_id);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:I}", "object", "sso",
-                          "issuer", r->issuer, "client_id", r->client_id, "claim", r->claim,
-                          "allow_unknown", r->allow_unknown, "has_client_secret", 1, "start_path",
-                          start, "updated_by", r->updated_by, "updated_ms",
-                          (json_int_t)r->updated_ms);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s, s:s, s:I}", "object", "sso", "issuer",
+                  r->issuer, "client_id", r->client_id, "claim", r->claim, "allow_unknown",
+                  r->allow_unknown, "has_client_secret", 1, "start_path", start, "updated_by",
+                  r->updated_by, "updated_ms", (json_int_t)r->updated_ms);
     if (o)
         json_object_set_new(o, "redirect_uri", have ? json_string(redirect) : json_null());
     return o;
@@ -201,8 +201,8 @@ static void put_sso(const struct bw_api_ctx *ctx, struct evhttp_request *req, co
         p->rec.updated_ms = bw_now_ms();
         bw_err e = seal(ctx, p, secret, secret_len);
         if (e != BW_OK) {
-            bw_http_reply_error(req, 503, BW_R_INTERNAL, "the client secret cannot be sealed",
-                                NULL, NULL);
+            bw_http_reply_error(req, 503, BW_R_INTERNAL, "the client secret cannot be sealed", NULL,
+                                NULL);
             ok = 0;
         }
     }
@@ -217,8 +217,8 @@ static void put_sso(const struct bw_api_ctx *ctx, struct evhttp_request *req, co
     p->req = req;
     struct bw_receipt r;
     /* No request body hash: the body held the secret. */
-    bw_api_admin_receipt(&r, caller, caller->org_id, "sso.put", p->rec.id, BW_R_ADMIN_CHANGE,
-                         NULL, 0);
+    bw_api_admin_receipt(&r, caller, caller->org_id, "sso.put", p->rec.id, BW_R_ADMIN_CHANGE, NULL,
+                         0);
     bw_api_record(ctx, &r, put_apply, p);
 }
 
@@ -265,19 +265,19 @@ static void change_apply(void *arg, bw_err err, const char *rid) {
         bw_api_reply_store_error(c->req, e, c->what ? "SSO subject link" : "SSO configuration");
     } else {
         bw_http_add_receipt_headers(c->req, rid, NULL);
-        json_t *o = c->what == 0
-                        ? json_pack("{s:s, s:b, s:s}", "object", "sso", "deleted", 1,
-                                    "receipt_id", rid)
-                        : json_pack("{s:s, s:s, s:b, s:s}", "object", "sso_subject", "member_id",
-                                    c->member_id, "linked", c->what == 1, "receipt_id", rid);
+        json_t *o =
+            c->what == 0
+                ? json_pack("{s:s, s:b, s:s}", "object", "sso", "deleted", 1, "receipt_id", rid)
+                : json_pack("{s:s, s:s, s:b, s:s}", "object", "sso_subject", "member_id",
+                            c->member_id, "linked", c->what == 1, "receipt_id", rid);
         bw_api_reply(c->req, 200, o);
     }
     free(c);
 }
 
 static void record_change(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                          const struct bw_key_record *caller, struct change *c,
-                          const char *action, const char *target) {
+                          const struct bw_key_record *caller, struct change *c, const char *action,
+                          const char *target) {
     c->ctx = *ctx;
     c->req = req;
     snprintf(c->org_id, sizeof c->org_id, "%s", caller->org_id);
@@ -286,8 +286,8 @@ static void record_change(const struct bw_api_ctx *ctx, struct evhttp_request *r
     bw_api_record(ctx, &r, change_apply, c);
 }
 
-static void delete_sso(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                       const char *rest, const struct bw_key_record *caller) {
+static void delete_sso(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                       const struct bw_key_record *caller) {
     (void)rest;
     struct bw_sso_record r;
     bw_err e = bw_store_sso_get(ctx->store, caller->org_id, &r, NULL, 0, NULL);

@@ -28,8 +28,8 @@ struct bw_api_ctx;
 struct bw_config;
 struct evhttp_request;
 
-#define BW_SSO_VALUE_MAX 256   /* sub / email / nonce, with NUL */
-#define BW_SSO_LEEWAY_S 60     /* clock skew allowed on exp, iat, nbf */
+#define BW_SSO_VALUE_MAX 256     /* sub / email / nonce, with NUL */
+#define BW_SSO_LEEWAY_S 60       /* clock skew allowed on exp, iat, nbf */
 #define BW_SSO_IAT_MAX_AGE_S 600 /* an ID token issued longer ago than this is refused */
 
 /* ---- ID token checks (sso_idtoken.c): pure, no I/O, thread-safe ---- */
@@ -71,9 +71,8 @@ struct bw_sso_identity {
  * bw_oauth_verify_jws: RS256, PS256, ES256, EdDSA; none and HS* refused) and x, at time now.
  * On BW_SSO_OK fills *out; untouched otherwise. */
 enum bw_sso_check bw_sso_idtoken_check(const struct bw_oauth_jwks *keys,
-                                       const struct bw_sso_expect *x, const char *token,
-                                       size_t len, time_t now,
-                                       struct bw_sso_identity *out) BW_MUST_CHECK;
+                                       const struct bw_sso_expect *x, const char *token, size_t len,
+                                       time_t now, struct bw_sso_identity *out) BW_MUST_CHECK;
 /* A stable lowercase name ("audience", "nonce", ...) for logs and error details. */
 const char *bw_sso_check_name(enum bw_sso_check r);
 /* The reason code (reason/reasons.h) a refusal is answered with. */

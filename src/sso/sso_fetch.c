@@ -69,8 +69,8 @@ static bw_err perform(CURL *easy, struct bw_egress_conn *conn, long *status, cha
         snprintf(why, why_size, "refused by the egress guard: %s", conn->why);
         return BW_E_DENIED;
     }
-    snprintf(why, why_size, "%s", conn->too_large ? "answer over the size cap"
-                                                  : curl_easy_strerror(cr));
+    snprintf(why, why_size, "%s",
+             conn->too_large ? "answer over the size cap" : curl_easy_strerror(cr));
     return BW_E_UNAVAILABLE;
 }
 
@@ -91,7 +91,8 @@ bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *
      * (an endpoint may carry one: some IdPs put a tenant there). */
     char head[SSO_URL_MAX];
     snprintf(head, sizeof head, "%.*s", (int)strcspn(url, "?"), url);
-    if (strlen(url) >= SSO_URL_MAX || strchr(url, '#') || !bw_sso_issuer_ok(head, ewhy, sizeof ewhy)) {
+    if (strlen(url) >= SSO_URL_MAX || strchr(url, '#') ||
+        !bw_sso_issuer_ok(head, ewhy, sizeof ewhy)) {
         snprintf(why, why_size, "endpoint: %s", ewhy[0] ? ewhy : "too long or has a fragment");
         e = BW_E_DENIED;
         goto out;
@@ -114,8 +115,7 @@ bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *
         sodium_memzero(line, sizeof line);
     }
     e = BW_E_UNAVAILABLE;
-    if (!easy || !hdrs ||
-        bw_egress_curl_apply(easy, p, t, &lim, sink, body, conn) != BW_OK ||
+    if (!easy || !hdrs || bw_egress_curl_apply(easy, p, t, &lim, sink, body, conn) != BW_OK ||
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
         (form && (curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)form_len) != CURLE_OK ||
                   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, form) != CURLE_OK))) {

@@ -10,8 +10,8 @@
 
 #include "api/api.h"
 #include "connect/connect.h"
-#include "reason/reasons.h"
 #include "gateway/gateway.h"
+#include "reason/reasons.h"
 #include "sso/sso_flow.h"
 #include "sso/sso_session.h"
 #include "util/log.h"
@@ -88,11 +88,15 @@ static void *flow_thread(void *arg) {
         if (!secret) {
             f->result = BW_E_INTERNAL;
         } else {
-            struct sso_exchange x = {f->rec.issuer,       f->rec.client_id,  secret,
-                                     f->code,             f->pend.verifier, f->pend.redirect_uri,
-                                     f->pend.nonce,
-                                     strcmp(f->rec.claim, "sub") == 0 ? BW_SSO_BY_SUB
-                                                                      : BW_SSO_BY_EMAIL};
+            struct sso_exchange x = {
+                f->rec.issuer,
+                f->rec.client_id,
+                secret,
+                f->code,
+                f->pend.verifier,
+                f->pend.redirect_uri,
+                f->pend.nonce,
+                strcmp(f->rec.claim, "sub") == 0 ? BW_SSO_BY_SUB : BW_SSO_BY_EMAIL};
             f->result = sso_redeem(p, &f->meta, &x, &f->id, &f->check, f->why, sizeof f->why);
             sodium_free(secret);
         }
@@ -257,8 +261,7 @@ static void flow_done(evutil_socket_t fd, short what, void *arg) {
 static void idp_error(struct evhttp_request *req, const char *err) {
     char detail[96];
     int plain = strlen(err) < 40 && strspn(err, "abcdefghijklmnopqrstuvwxyz_") == strlen(err);
-    snprintf(detail, sizeof detail, "the identity provider answered %s",
-             plain ? err : "an error");
+    snprintf(detail, sizeof detail, "the identity provider answered %s", plain ? err : "an error");
     sso_fail(req, 401, BW_R_SSO_IDP_ERROR, detail);
 }
 
@@ -289,8 +292,8 @@ static void callback(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     int have_cookie = sso_cookie(req, SSO_COOKIE, browser, sizeof browser);
     /* The state is taken (removed) before anything else is looked at: one use only, even when
      * the rest of this request is refused. */
-    if (!have_state || sso_state_take(state, have_cookie ? browser : NULL, bw_now_ms(),
-                                      &f->pend) != BW_OK) {
+    if (!have_state ||
+        sso_state_take(state, have_cookie ? browser : NULL, bw_now_ms(), &f->pend) != BW_OK) {
         sso_fail(req, 400, BW_R_SSO_STATE_INVALID,
                  "this sign-in is unknown, used, expired or was started in another browser: "
                  "start again");

@@ -19,8 +19,8 @@ static bw_err get_json(const struct bw_egress_policy *p, const char *url, const 
     bw_buf_init(&body, SSO_DOC_MAX);
     bw_err e = sso_fetch(p, url, form, form_len, auth, &body, status, why, why_size);
     char jwhy[96];
-    if (e == BW_OK && bw_json_parse((const char *)body.ptr, body.len, 8, out, jwhy,
-                                    sizeof jwhy) != BW_OK) {
+    if (e == BW_OK &&
+        bw_json_parse((const char *)body.ptr, body.len, 8, out, jwhy, sizeof jwhy) != BW_OK) {
         snprintf(why, why_size, "the answer (HTTP %ld) is not one JSON object", *status);
         e = BW_E_UNAVAILABLE;
     }
@@ -85,7 +85,8 @@ bw_err sso_discover(const struct bw_egress_policy *p, const char *issuer, struct
         snprintf(why, why_size, "discovery: neither client_secret_basic nor client_secret_post");
     else
         e = BW_OK;
-    m.iss_param = json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
+    m.iss_param =
+        json_is_true(json_object_get(doc, "authorization_response_iss_parameter_supported"));
     json_decref(doc);
     if (e == BW_OK) {
         char ewhy[128];
@@ -122,10 +123,10 @@ static int basic_auth(const char *id, const char *secret, char *out, size_t size
 
 /* The form body of the code exchange, into out (sodium memory). */
 static int token_form(const struct sso_exchange *x, int post, char *out, size_t size, size_t *len) {
-    static const char *const names[] = {"grant_type=", "&code=", "&redirect_uri=",
+    static const char *const names[] = {"grant_type=",     "&code=",      "&redirect_uri=",
                                         "&code_verifier=", "&client_id=", "&client_secret="};
-    const char *vals[] = {"authorization_code", x->code, x->redirect_uri, x->verifier,
-                          x->client_id, x->secret};
+    const char *vals[] = {"authorization_code", x->code,      x->redirect_uri,
+                          x->verifier,          x->client_id, x->secret};
     size_t n = post ? 6 : 5, o = 0; /* basic: client_id also in the body (harmless, common) */
     for (size_t i = 0; i < n; i++) {
         size_t k = strlen(names[i]);
@@ -152,8 +153,7 @@ static char *take_id_token(const json_t *doc) {
 }
 
 static bw_err exchange(const struct bw_egress_policy *p, const struct sso_meta *m,
-                       const struct sso_exchange *x, char **id_token, char *why,
-                       size_t why_size) {
+                       const struct sso_exchange *x, char **id_token, char *why, size_t why_size) {
     size_t form_size = 8192, auth_size = 2048, form_len = 0;
     char *form = sodium_malloc(form_size), *auth = sodium_malloc(auth_size);
     json_t *doc = NULL;
@@ -174,8 +174,8 @@ static bw_err exchange(const struct bw_egress_policy *p, const struct sso_meta *
         goto out;
     if (status != 200) { /* RFC 6749 5.2: invalid_grant (a used or foreign code), ... */
         const char *err = json_string_value(json_object_get(doc, "error"));
-        int safe = err && strlen(err) < 40 && strspn(err, "abcdefghijklmnopqrstuvwxyz_") ==
-                                                  strlen(err);
+        int safe =
+            err && strlen(err) < 40 && strspn(err, "abcdefghijklmnopqrstuvwxyz_") == strlen(err);
         snprintf(why, why_size, "token endpoint: HTTP %ld %s", status, safe ? err : "");
         e = status >= 400 && status < 500 ? BW_E_DENIED : BW_E_UNAVAILABLE;
     } else if (!(*id_token = take_id_token(doc))) {
@@ -203,8 +203,8 @@ static bw_err fetch_keys(const struct bw_egress_policy *p, const char *url,
         e = BW_E_UNAVAILABLE;
     }
     char kwhy[BW_OAUTH_WHY_SIZE];
-    if (e == BW_OK && bw_oauth_jwks_parse((const char *)body.ptr, body.len, keys, kwhy,
-                                          sizeof kwhy) != BW_OK) {
+    if (e == BW_OK &&
+        bw_oauth_jwks_parse((const char *)body.ptr, body.len, keys, kwhy, sizeof kwhy) != BW_OK) {
         snprintf(why, why_size, "jwks_uri: %s", kwhy);
         e = BW_E_UNAVAILABLE;
     }
@@ -221,8 +221,7 @@ bw_err sso_redeem(const struct bw_egress_policy *p, const struct sso_meta *m,
     BW_TRY(exchange(p, m, x, &tok, why, why_size));
     bw_err e = fetch_keys(p, m->jwks_uri, &keys, why, why_size);
     if (e == BW_OK) {
-        struct bw_sso_expect want = {x->issuer, x->client_id, x->nonce, x->claim,
-                                     BW_SSO_LEEWAY_S};
+        struct bw_sso_expect want = {x->issuer, x->client_id, x->nonce, x->claim, BW_SSO_LEEWAY_S};
         *check = bw_sso_idtoken_check(keys, &want, tok, strlen(tok), time(NULL), id);
         if (*check != BW_SSO_OK) {
             snprintf(why, why_size, "ID token: %s", bw_sso_check_name(*check));

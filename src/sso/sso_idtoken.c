@@ -94,8 +94,8 @@ static int nonce_ok(const json_t *pl, const char *want) {
     return sodium_memcmp(s, want, n) == 0;
 }
 
-static enum bw_sso_check check_claims(const json_t *pl, const struct bw_sso_expect *x,
-                                      time_t now, struct bw_sso_identity *id) {
+static enum bw_sso_check check_claims(const json_t *pl, const struct bw_sso_expect *x, time_t now,
+                                      struct bw_sso_identity *id) {
     const char *iss = json_string_value(json_object_get(pl, "iss"));
     if (!iss || strcmp(iss, x->issuer) != 0)
         return BW_SSO_ISSUER;
@@ -126,15 +126,18 @@ static enum bw_sso_check check_claims(const json_t *pl, const struct bw_sso_expe
 
 static enum bw_sso_check of_oauth(enum bw_oauth_result r) {
     switch (r) {
-    case BW_OAUTH_OK: return BW_SSO_OK;
-    case BW_OAUTH_NO_KEYS: return BW_SSO_NO_KEYS;
-    default: return BW_SSO_TOKEN_INVALID;
+    case BW_OAUTH_OK:
+        return BW_SSO_OK;
+    case BW_OAUTH_NO_KEYS:
+        return BW_SSO_NO_KEYS;
+    default:
+        return BW_SSO_TOKEN_INVALID;
     }
 }
 
 enum bw_sso_check bw_sso_idtoken_check(const struct bw_oauth_jwks *keys,
-                                       const struct bw_sso_expect *x, const char *token,
-                                       size_t len, time_t now, struct bw_sso_identity *out) {
+                                       const struct bw_sso_expect *x, const char *token, size_t len,
+                                       time_t now, struct bw_sso_identity *out) {
     if (!x || !x->issuer || !x->client_id || !x->nonce || !x->nonce[0])
         return BW_SSO_TOKEN_INVALID;
     if (x->claim != BW_SSO_BY_EMAIL && x->claim != BW_SSO_BY_SUB)
@@ -155,26 +158,41 @@ enum bw_sso_check bw_sso_idtoken_check(const struct bw_oauth_jwks *keys,
 
 const char *bw_sso_check_name(enum bw_sso_check r) {
     switch (r) {
-    case BW_SSO_OK: return "ok";
-    case BW_SSO_TOKEN_INVALID: return "token_invalid";
-    case BW_SSO_NO_KEYS: return "no_keys";
-    case BW_SSO_ISSUER: return "issuer";
-    case BW_SSO_AUDIENCE: return "audience";
-    case BW_SSO_EXPIRED: return "expired";
-    case BW_SSO_NOT_YET_VALID: return "not_yet_valid";
-    case BW_SSO_NONCE: return "nonce";
-    case BW_SSO_CLAIM: return "claim";
-    case BW_SSO_EMAIL_UNVERIFIED: return "email_unverified";
-    default: return "unknown";
+    case BW_SSO_OK:
+        return "ok";
+    case BW_SSO_TOKEN_INVALID:
+        return "token_invalid";
+    case BW_SSO_NO_KEYS:
+        return "no_keys";
+    case BW_SSO_ISSUER:
+        return "issuer";
+    case BW_SSO_AUDIENCE:
+        return "audience";
+    case BW_SSO_EXPIRED:
+        return "expired";
+    case BW_SSO_NOT_YET_VALID:
+        return "not_yet_valid";
+    case BW_SSO_NONCE:
+        return "nonce";
+    case BW_SSO_CLAIM:
+        return "claim";
+    case BW_SSO_EMAIL_UNVERIFIED:
+        return "email_unverified";
+    default:
+        return "unknown";
     }
 }
 
 const char *bw_sso_check_reason(enum bw_sso_check r) {
     switch (r) {
-    case BW_SSO_NO_KEYS: return BW_R_SSO_IDP_UNAVAILABLE;
-    case BW_SSO_NONCE: return BW_R_SSO_NONCE_MISMATCH;
-    case BW_SSO_EMAIL_UNVERIFIED: return BW_R_SSO_EMAIL_UNVERIFIED;
+    case BW_SSO_NO_KEYS:
+        return BW_R_SSO_IDP_UNAVAILABLE;
+    case BW_SSO_NONCE:
+        return BW_R_SSO_NONCE_MISMATCH;
+    case BW_SSO_EMAIL_UNVERIFIED:
+        return BW_R_SSO_EMAIL_UNVERIFIED;
     case BW_SSO_OK:
-    default: return BW_R_SSO_TOKEN_INVALID;
+    default:
+        return BW_R_SSO_TOKEN_INVALID;
     }
 }

@@ -10,13 +10,13 @@
 #include "store/sso.h"
 #include "util/buf.h"
 
-#define SSO_URL_MAX 2048       /* an endpoint named by discovery, with its NUL */
+#define SSO_URL_MAX 2048        /* an endpoint named by discovery, with its NUL */
 #define SSO_DOC_MAX (64 * 1024) /* a discovery document or a token response */
 #define SSO_FETCH_CONNECT_MS 5000
 #define SSO_FETCH_TOTAL_MS 10000
-#define SSO_TOKEN_SIZE 44      /* 32 random bytes in base64url (43) with its NUL */
+#define SSO_TOKEN_SIZE 44 /* 32 random bytes in base64url (43) with its NUL */
 #define SSO_STATE_TTL_MS (10 * 60 * 1000)
-#define SSO_STATE_MAX 4096     /* sign-ins in flight, every org together */
+#define SSO_STATE_MAX 4096 /* sign-ins in flight, every org together */
 #define SSO_COOKIE "bw_sso"
 
 /* What discovery says (OpenID Connect Discovery 1.0, 3). */

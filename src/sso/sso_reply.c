@@ -20,11 +20,21 @@ int sso_request_tls(struct evhttp_request *req) {
 static void text_escaped(struct evbuffer *b, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '<': evbuffer_add(b, "&lt;", 4); break;
-        case '>': evbuffer_add(b, "&gt;", 4); break;
-        case '&': evbuffer_add(b, "&amp;", 5); break;
-        case '"': evbuffer_add(b, "&quot;", 6); break;
-        case '\'': evbuffer_add(b, "&#39;", 5); break;
+        case '<':
+            evbuffer_add(b, "&lt;", 4);
+            break;
+        case '>':
+            evbuffer_add(b, "&gt;", 4);
+            break;
+        case '&':
+            evbuffer_add(b, "&amp;", 5);
+            break;
+        case '"':
+            evbuffer_add(b, "&quot;", 6);
+            break;
+        case '\'':
+            evbuffer_add(b, "&#39;", 5);
+            break;
         default:
             if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
                 evbuffer_add(b, s, 1);

@@ -7,9 +7,9 @@
 
 #include "api/api.h"
 #include "console/session.h"
+#include "gateway/gateway.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "sso/sso_flow.h"
 #include "sso/sso_session.h"
 #include "util/log.h"
@@ -20,8 +20,8 @@ static void issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     char token[BW_SESSION_TOKEN_SIZE], csrf[BW_CSRF_TOKEN_SIZE];
     struct bw_console_principal p = {"", m->org_id, m->id, "sso"};
     struct bw_console_session sess;
-    bw_err e = bw_console_session_issue(ctx->store, ctx->gw->pepper, &p, bw_now_ms(), token, csrf,
-                                        &sess);
+    bw_err e =
+        bw_console_session_issue(ctx->store, ctx->gw->pepper, &p, bw_now_ms(), token, csrf, &sess);
     if (e != BW_OK) {
         sso_fail(req, e == BW_E_UNAVAILABLE ? 503 : 403,
                  e == BW_E_UNAVAILABLE ? BW_R_STORE_UNAVAILABLE : BW_R_SSO_UNKNOWN_USER,
@@ -37,8 +37,7 @@ static void issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     sodium_memzero(token, sizeof token);
     sodium_memzero(csrf, sizeof csrf); /* the page asks GET /console/api/session for it */
     sodium_memzero(cookie, sizeof cookie);
-    bw_log(BW_LOG_INFO, "sso: org %s: member %s signed in (session %s)", m->org_id, m->id,
-           sess.id);
+    bw_log(BW_LOG_INFO, "sso: org %s: member %s signed in (session %s)", m->org_id, m->id, sess.id);
     sso_redirect(req, "/console/");
 }
 
@@ -96,8 +95,8 @@ static void provision(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     memset(&actor, 0, sizeof actor);
     snprintf(actor.id, sizeof actor.id, "%s", rec->id);
     struct bw_receipt r;
-    bw_api_admin_receipt(&r, &actor, rec->org_id, "member.create_sso", p->m.id,
-                         BW_R_ADMIN_CHANGE, NULL, 0);
+    bw_api_admin_receipt(&r, &actor, rec->org_id, "member.create_sso", p->m.id, BW_R_ADMIN_CHANGE,
+                         NULL, 0);
     bw_api_record(ctx, &r, provision_apply, p);
 }
 

@@ -90,8 +90,8 @@ int bw_sso_redirect_uri(const struct bw_config *c, struct evhttp_request *req, c
         return join(c->sso_public_url, out, size);
     if (c && c->mcp_oauth_public_url[0])
         return join(c->mcp_oauth_public_url, out, size);
-    const char *host = req ? evhttp_find_header(evhttp_request_get_input_headers(req), "Host")
-                           : NULL;
+    const char *host =
+        req ? evhttp_find_header(evhttp_request_get_input_headers(req), "Host") : NULL;
     if (!loopback_host(host))
         return 0;
     char origin[300];

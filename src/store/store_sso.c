@@ -105,8 +105,8 @@ bw_err bw_store_sso_delete(struct bw_store *s, const char *org_id) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct bw_sql_arg v[1] = {BW_SQL_T(org_id)};
     int64_t n = 0;
-    BW_TRY(bw_sql_once(s, org_id, 1, "DELETE FROM sso_configs WHERE org_id = $1", v, 1, NULL,
-                       NULL, &n));
+    BW_TRY(bw_sql_once(s, org_id, 1, "DELETE FROM sso_configs WHERE org_id = $1", v, 1, NULL, NULL,
+                       &n));
     return n > 0 ? BW_OK : BW_E_NOT_FOUND;
 }
 
@@ -186,8 +186,8 @@ bw_err bw_store_sso_link(struct bw_store *s, const char *org_id, const char *mem
     struct bw_sql_arg v[4] = {BW_SQL_T(org_id), BW_SQL_T(member_id), BW_SQL_T(subject),
                               BW_SQL_I(now_ms)};
     BW_TRY(bw_sql_begin(s, org_id, 1));
-    bw_err e = bw_sql_run(s, "DELETE FROM sso_subjects WHERE org_id = $1 AND member_id = $2", v,
-                          2, NULL, NULL, NULL);
+    bw_err e = bw_sql_run(s, "DELETE FROM sso_subjects WHERE org_id = $1 AND member_id = $2", v, 2,
+                          NULL, NULL, NULL);
     int64_t n = 0;
     if (e == BW_OK) /* the member must be this org's: inserted only if the SELECT finds it */
         e = bw_sql_run(s,
@@ -208,7 +208,7 @@ bw_err bw_store_sso_unlink(struct bw_store *s, const char *org_id, const char *m
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_T(member_id)};
     int64_t n = 0;
     BW_TRY(bw_sql_once(s, org_id, 1,
-                       "DELETE FROM sso_subjects WHERE org_id = $1 AND member_id = $2", v, 2,
-                       NULL, NULL, &n));
+                       "DELETE FROM sso_subjects WHERE org_id = $1 AND member_id = $2", v, 2, NULL,
+                       NULL, &n));
     return n > 0 ? BW_OK : BW_E_NOT_FOUND;
 }
