@@ -1,10 +1,10 @@
 /* Unit tests: the `sso:` config section (config_sso.c). */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <cmocka.h>
 
 #include "config/config.h"
 
