@@ -41,6 +41,44 @@ static void issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     sso_redirect(req, "/console/");
 }
 
+/* ---- the sign-in is recorded like the console's key login (admin receipt, durable first;
+ * principal: the member, since the session does not exist yet), then the session exists ---- */
+
+struct login {
+    struct bw_api_ctx ctx;
+    struct evhttp_request *req;
+    struct bw_member_record m;
+};
+
+static void login_apply(void *arg, bw_err err, const char *rid) {
+    struct login *l = arg;
+    (void)rid;
+    if (err != BW_OK)
+        bw_api_reply_ledger_error(l->req);
+    else
+        issue(&l->ctx, l->req, &l->m);
+    free(l);
+}
+
+static void login(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                  const struct bw_member_record *m, const char *sso_id) {
+    struct login *l = calloc(1, sizeof *l);
+    if (!l) {
+        sso_fail(req, 503, BW_R_INTERNAL, "out of memory");
+        return;
+    }
+    l->ctx = *ctx;
+    l->req = req;
+    l->m = *m;
+    struct bw_key_record actor;
+    memset(&actor, 0, sizeof actor);
+    snprintf(actor.id, sizeof actor.id, "%s", m->id);
+    struct bw_receipt r;
+    bw_api_admin_receipt(&r, &actor, m->org_id, "console.login_sso", sso_id, BW_R_ADMIN_CHANGE,
+                         NULL, 0);
+    bw_api_record(ctx, &r, login_apply, l);
+}
+
 /* ---- an unknown person, when the org allows it: a member with no privileges ---- */
 
 struct provision {
@@ -48,6 +86,7 @@ struct provision {
     struct evhttp_request *req;
     struct bw_member_record m;
     char subject[BW_SSO_VALUE_MAX]; /* "" unless mapping by sub */
+    char sso_id[BW_ID_SIZE];
 };
 
 static void provision_apply(void *arg, bw_err err, const char *rid) {
@@ -65,7 +104,7 @@ static void provision_apply(void *arg, bw_err err, const char *rid) {
     } else {
         bw_log(BW_LOG_INFO, "sso: org %s: member %s created by single sign-on (receipt %s)",
                p->m.org_id, p->m.id, rid);
-        issue(&p->ctx, p->req, &p->m);
+        login(&p->ctx, p->req, &p->m, p->sso_id);
     }
     free(p);
 }
@@ -79,6 +118,7 @@ static void provision(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     }
     p->ctx = *ctx;
     p->req = req;
+    snprintf(p->sso_id, sizeof p->sso_id, "%s", rec->id);
     bw_store_new_id("mem", p->m.id);
     snprintf(p->m.org_id, sizeof p->m.org_id, "%s", rec->org_id);
     snprintf(p->m.role, sizeof p->m.role, "member");
@@ -107,7 +147,7 @@ void sso_session_finish(const struct bw_api_ctx *ctx, struct evhttp_request *req
     bw_err e = by_sub ? bw_store_sso_member_by_subject(ctx->store, rec->org_id, id->value, &m)
                       : bw_store_sso_member_by_email(ctx->store, rec->org_id, id->value, &m);
     if (e == BW_OK) {
-        issue(ctx, req, &m);
+        login(ctx, req, &m, rec->id);
     } else if (e == BW_E_NOT_FOUND && rec->allow_unknown) {
         provision(ctx, req, rec, id);
     } else if (e == BW_E_NOT_FOUND || e == BW_E_EXISTS) {

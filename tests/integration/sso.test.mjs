@@ -303,6 +303,8 @@ describe('OpenID Connect single sign-on', () => {
         assert.equal(who.org_id ?? who.key?.org_id ?? who.org?.id, w.B.org_id, me.text);
         assert.ok(me.text.includes(alice), me.text);
 
+        // the sign-in has its receipt, principal the member
+        assert.ok(readLedger(w.dir).includes(Buffer.from('console.login_sso')));
         // the same callback again: the state was used
         const again = await callback(back, jar);
         assert.equal(again.status, 400);
