@@ -6,15 +6,11 @@
 #include "ledger/receipt.h"
 #include "util/codec.h"
 
-static uint32_t load_be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
                              struct bw_ledger_frame *out) {
     BW_ENSURE(off <= len && len - off >= BW_FRAME_OVERHEAD, BW_E_INVALID);
     const uint8_t *p = buf + off;
-    uint32_t plen = load_be32(p + 1);
+    uint32_t plen = bw_load_be32(p + 1);
     size_t limit = p[0] == BW_FRAME_RECEIPT      ? BW_RECEIPT_MAX_BYTES
                    : p[0] == BW_FRAME_CHECKPOINT ? BW_NOTE_MAX_TEXT
                    : p[0] == BW_FRAME_SIGNATURE  ? 64
