@@ -29,6 +29,7 @@
 #include "reason/reasons.h"
 #include "sso/sso.h"
 #include "store/sso.h"
+#include "util/text.h"
 #include "util/time.h"
 #include "vault/keyring.h"
 
@@ -94,9 +95,7 @@ static char *take_secret(struct evhttp_request *req, json_t *body, size_t *len) 
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
-        int ok = n > 0 && n <= SECRET_MAX && n == strlen(s);
-        for (size_t i = 0; ok && i < n; i++)
-            ok = s[i] >= 0x21 && s[i] <= 0x7e;
+        int ok = n > 0 && n <= SECRET_MAX && n == strlen(s) && bw_text_visible(s, n);
         if (ok && (out = sodium_malloc(n + 1))) {
             memcpy(out, s, n + 1);
             *len = n;
@@ -112,11 +111,7 @@ static char *take_secret(struct evhttp_request *req, json_t *body, size_t *len) 
 }
 
 static int client_id_ok(const char *s) {
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-            return 0;
-    return n > 0;
+    return s[0] && bw_text_visible_unquoted(s, strlen(s));
 }
 
 /* Fills p->rec from the body; 1, or 0 after replying 400. */

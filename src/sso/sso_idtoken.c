@@ -8,6 +8,7 @@
 
 #include "reason/reasons.h"
 #include "sso/sso.h"
+#include "util/text.h"
 
 #define AUD_MAX 32 /* elements of an `aud` array looked at */
 
@@ -75,11 +76,9 @@ static int id_claim(const json_t *pl, const char *name, char out[BW_SSO_VALUE_MA
     if (!s)
         return 0;
     size_t n = strlen(s);
-    if (n == 0 || n >= BW_SSO_VALUE_MAX || n != json_string_length(v))
+    if (n == 0 || n >= BW_SSO_VALUE_MAX || n != json_string_length(v) ||
+        !bw_text_visible_unquoted(s, n))
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-            return 0;
     memcpy(out, s, n + 1);
     return 1;
 }

@@ -10,6 +10,7 @@
 
 #include "http/reply.h"
 #include "sso/sso_flow.h"
+#include "util/text.h"
 
 int sso_request_tls(struct evhttp_request *req) {
     struct evhttp_connection *c = evhttp_request_get_connection(req);
@@ -105,10 +106,9 @@ int sso_param(struct evhttp_request *req, const char *name, char *out, size_t si
             continue;
         /* one value, printable ASCII, fits: a repeated or odd parameter is refused, not
          * picked from (parameter pollution) */
-        if (++n > 1 || strlen(kv->value) >= size)
+        if (++n > 1 || strlen(kv->value) >= size ||
+            !bw_text_visible(kv->value, strlen(kv->value)))
             ok = 0;
-        for (const char *p = kv->value; ok && *p; p++)
-            ok = *p > 0x20 && *p < 0x7f;
         if (ok)
             snprintf(out, size, "%s", kv->value);
     }

@@ -7,6 +7,7 @@
 #include "egress/egress.h"
 #include "sso/sso.h"
 #include "store/sso.h"
+#include "util/text.h"
 
 #define CALLBACK_PATH "/console/sso/callback"
 
@@ -50,11 +51,10 @@ int bw_sso_issuer_ok(const char *url, char *why, size_t why_size) {
         snprintf(why, why_size, "no userinfo, query or fragment");
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        if (url[i] <= 0x20 || url[i] >= 0x7f) {
-            snprintf(why, why_size, "printable ASCII without spaces");
-            return 0;
-        }
+    if (!bw_text_visible(url, n)) {
+        snprintf(why, why_size, "printable ASCII without spaces");
+        return 0;
+    }
     if (!parse_ident(url, &t, why, why_size))
         return 0;
     if (strcmp(t.scheme, "https") != 0 && !loopback_target(&t)) {
