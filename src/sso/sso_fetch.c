@@ -59,6 +59,17 @@ static void slist_wipe_free(struct curl_slist *l) {
     curl_slist_free_all(l);
 }
 
+/* libcurl's progress callback: non-zero aborts the transfer, so SIGTERM does not wait for a
+ * slow IdP up to the total timeout. */
+static int stop_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    const struct sso_net *n = arg;
+    return n->stop && atomic_load(n->stop);
+}
+
 static bw_err perform(CURL *easy, struct bw_egress_conn *conn, long *status, char *why,
                       size_t why_size) {
     CURLcode cr = curl_easy_perform(easy);
@@ -74,9 +85,8 @@ static bw_err perform(CURL *easy, struct bw_egress_conn *conn, long *status, cha
     return BW_E_UNAVAILABLE;
 }
 
-bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *form,
-                 size_t form_len, const char *auth, struct bw_buf *body, long *status, char *why,
-                 size_t why_size) {
+bw_err sso_fetch(const struct sso_net *p, const char *url, const char *form, size_t form_len,
+                 const char *auth, struct bw_buf *body, long *status, char *why, size_t why_size) {
     struct bw_egress_target *t = malloc(sizeof *t);
     struct bw_egress_conn *conn = malloc(sizeof *conn);
     struct curl_slist *hdrs = NULL;
@@ -97,7 +107,8 @@ bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *
         e = BW_E_DENIED;
         goto out;
     }
-    e = bw_egress_check_url(p, url, t, ewhy, sizeof ewhy);
+    e = p->stop && atomic_load(p->stop) ? BW_E_UNAVAILABLE
+                                        : bw_egress_check_url(p->policy, url, t, ewhy, sizeof ewhy);
     if (e != BW_OK) {
         snprintf(why, why_size, "refused by the egress guard: %s", ewhy);
         e = e == BW_E_UNAVAILABLE ? BW_E_UNAVAILABLE : BW_E_DENIED;
@@ -115,7 +126,11 @@ bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *
         sodium_memzero(line, sizeof line);
     }
     e = BW_E_UNAVAILABLE;
-    if (!easy || !hdrs || bw_egress_curl_apply(easy, p, t, &lim, sink, body, conn) != BW_OK ||
+    if (!easy || !hdrs ||
+        bw_egress_curl_apply(easy, p->policy, t, &lim, sink, body, conn) != BW_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, stop_progress) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, (void *)p) != CURLE_OK ||
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
         (form && (curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)form_len) != CURLE_OK ||
                   curl_easy_setopt(easy, CURLOPT_POSTFIELDS, form) != CURLE_OK))) {

@@ -46,8 +46,9 @@ static void flow_free(struct flow *f) {
     free(f);
 }
 
-static const struct bw_egress_policy *egress_policy(const struct bw_gateway *gw) {
-    return gw->connect ? gw->connect->policy : NULL;
+static struct sso_net network(struct bw_gateway *gw) {
+    struct sso_net n = {gw->connect ? gw->connect->policy : NULL, &gw->stopping};
+    return n;
 }
 
 /* The client secret, opened from the vault into locked memory as a C string (NULL on failure;
@@ -73,7 +74,8 @@ static void flow_done(evutil_socket_t fd, short what, void *arg);
 
 static void *flow_thread(void *arg) {
     struct flow *f = arg;
-    const struct bw_egress_policy *p = egress_policy(f->ctx.gw);
+    struct sso_net net = network(f->ctx.gw);
+    const struct sso_net *p = &net;
     f->result = sso_discover(p, f->rec.issuer, &f->meta, f->why, sizeof f->why);
     /* RFC 9207 2.4: the authorization response names its issuer; one that names another, or
      * leaves it out when the IdP says it sends it, came from somewhere else (mix-up). */

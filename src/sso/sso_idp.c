@@ -12,9 +12,8 @@
 #include "util/codec.h"
 #include "util/json.h"
 
-static bw_err get_json(const struct bw_egress_policy *p, const char *url, const char *form,
-                       size_t form_len, const char *auth, json_t **out, long *status, char *why,
-                       size_t why_size) {
+static bw_err get_json(const struct sso_net *p, const char *url, const char *form, size_t form_len,
+                       const char *auth, json_t **out, long *status, char *why, size_t why_size) {
     struct bw_buf body;
     bw_buf_init(&body, SSO_DOC_MAX);
     bw_err e = sso_fetch(p, url, form, form_len, auth, &body, status, why, why_size);
@@ -58,8 +57,8 @@ static int pick_auth(const json_t *doc, int *post) {
     return basic || form;
 }
 
-bw_err sso_discover(const struct bw_egress_policy *p, const char *issuer, struct sso_meta *out,
-                    char *why, size_t why_size) {
+bw_err sso_discover(const struct sso_net *p, const char *issuer, struct sso_meta *out, char *why,
+                    size_t why_size) {
     char url[SSO_URL_MAX];
     size_t n = strlen(issuer);
     while (n > 0 && issuer[n - 1] == '/') /* Discovery 4.1: remove a terminating "/" first */
@@ -152,7 +151,7 @@ static char *take_id_token(const json_t *doc) {
     return strdup(s);
 }
 
-static bw_err exchange(const struct bw_egress_policy *p, const struct sso_meta *m,
+static bw_err exchange(const struct sso_net *p, const struct sso_meta *m,
                        const struct sso_exchange *x, char **id_token, char *why, size_t why_size) {
     size_t form_size = 8192, auth_size = 2048, form_len = 0;
     char *form = sodium_malloc(form_size), *auth = sodium_malloc(auth_size);
@@ -192,8 +191,8 @@ out:
     return e;
 }
 
-static bw_err fetch_keys(const struct bw_egress_policy *p, const char *url,
-                         struct bw_oauth_jwks **keys, char *why, size_t why_size) {
+static bw_err fetch_keys(const struct sso_net *p, const char *url, struct bw_oauth_jwks **keys,
+                         char *why, size_t why_size) {
     struct bw_buf body;
     long status = 0;
     bw_buf_init(&body, SSO_DOC_MAX);
@@ -212,9 +211,9 @@ static bw_err fetch_keys(const struct bw_egress_policy *p, const char *url,
     return e;
 }
 
-bw_err sso_redeem(const struct bw_egress_policy *p, const struct sso_meta *m,
-                  const struct sso_exchange *x, struct bw_sso_identity *id,
-                  enum bw_sso_check *check, char *why, size_t why_size) {
+bw_err sso_redeem(const struct sso_net *p, const struct sso_meta *m, const struct sso_exchange *x,
+                  struct bw_sso_identity *id, enum bw_sso_check *check, char *why,
+                  size_t why_size) {
     char *tok = NULL;
     struct bw_oauth_jwks *keys = NULL;
     *check = BW_SSO_OK;

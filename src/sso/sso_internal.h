@@ -2,6 +2,7 @@
 #ifndef BW_SSO_SSO_INTERNAL_H
 #define BW_SSO_SSO_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,14 +31,21 @@ struct sso_meta {
 
 /* ---- fetching through the egress guard (sso_fetch.c); BLOCKS: check threads only ---- */
 
+/* Where a sign-in's requests go out: the operator's egress policy, and the gateway's stopping
+ * flag (set on SIGTERM: a transfer in progress is aborted, none is started). Borrowed. */
+struct sso_net {
+    const struct bw_egress_policy *policy;
+    const atomic_int *stop;
+};
+
 /* GET url (form NULL) or POST form (application/x-www-form-urlencoded) with an optional
  * Authorization header value `auth` (wiped from libcurl's copy after the transfer). The URL must
  * pass bw_sso_issuer_ok's scheme rule and the egress guard (DNS now, every address again at
  * connect time); no redirect is followed. On BW_OK *status is the HTTP status and body holds
  * at most SSO_DOC_MAX bytes. Errors: BW_E_DENIED (the guard refused; why says why, never the
  * URL's path), BW_E_UNAVAILABLE (network, timeout, over the cap). */
-bw_err sso_fetch(const struct bw_egress_policy *p, const char *url, const char *form,
-                 size_t form_len, const char *auth, struct bw_buf *body, long *status, char *why,
+bw_err sso_fetch(const struct sso_net *p, const char *url, const char *form, size_t form_len,
+                 const char *auth, struct bw_buf *body, long *status, char *why,
                  size_t why_size) BW_MUST_CHECK;
 
 /* application/x-www-form-urlencoded escaping of in (RFC 3986 unreserved kept). Returns the
@@ -53,8 +61,8 @@ void sso_pkce_challenge(const char *verifier, char out[SSO_TOKEN_SIZE]);
 
 /* Discovery: GET ISSUER/.well-known/openid-configuration; its `issuer` must equal ours exactly
  * (Discovery 4.3) and every endpoint must pass the issuer URL rule. */
-bw_err sso_discover(const struct bw_egress_policy *p, const char *issuer, struct sso_meta *out,
-                    char *why, size_t why_size) BW_MUST_CHECK;
+bw_err sso_discover(const struct sso_net *p, const char *issuer, struct sso_meta *out, char *why,
+                    size_t why_size) BW_MUST_CHECK;
 
 /* The code exchange (RFC 6749 4.1.3, RFC 7636 4.5) and the ID token's verification against the
  * JWKS fetched now. On BW_OK *id names the person. Errors: BW_E_DENIED (the IdP refused the
@@ -64,9 +72,9 @@ struct sso_exchange {
     const char *issuer, *client_id, *secret, *code, *verifier, *redirect_uri, *nonce;
     enum bw_sso_claim claim;
 };
-bw_err sso_redeem(const struct bw_egress_policy *p, const struct sso_meta *m,
-                  const struct sso_exchange *x, struct bw_sso_identity *id,
-                  enum bw_sso_check *check, char *why, size_t why_size) BW_MUST_CHECK;
+bw_err sso_redeem(const struct sso_net *p, const struct sso_meta *m, const struct sso_exchange *x,
+                  struct bw_sso_identity *id, enum bw_sso_check *check, char *why,
+                  size_t why_size) BW_MUST_CHECK;
 
 /* ---- sign-ins in flight (sso_state.c): thread-safe, process-local ---- */
 

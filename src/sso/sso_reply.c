@@ -106,8 +106,7 @@ int sso_param(struct evhttp_request *req, const char *name, char *out, size_t si
             continue;
         /* one value, printable ASCII, fits: a repeated or odd parameter is refused, not
          * picked from (parameter pollution) */
-        if (++n > 1 || strlen(kv->value) >= size ||
-            !bw_text_visible(kv->value, strlen(kv->value)))
+        if (++n > 1 || strlen(kv->value) >= size || !bw_text_visible(kv->value, strlen(kv->value)))
             ok = 0;
         if (ok)
             snprintf(out, size, "%s", kv->value);

@@ -121,6 +121,8 @@ async function startCrafted() {
             res.writeHead(status, { 'content-type': 'application/json' });
             res.end(JSON.stringify(v));
         };
+        c.hits = (c.hits || 0) + 1;
+        if (c.hang) return; // never answers (the socket stays open)
         if (u.pathname === '/.well-known/openid-configuration')
             return json(200, {
                 issuer: c.issuer, authorization_endpoint: `${c.issuer}/authorize`,
@@ -552,6 +554,38 @@ test('master key rotation re-wraps the sealed SSO client secret', async () => {
         const after = await signIn(); // the crafted IdP checks the client secret it receives
         assert.equal(after.status, 302, after.text);
     } finally {
+        await new Promise((r) => crafted.server.close(r));
+        await scope.cleanup();
+    }
+});
+
+// SIGTERM while a sign-in waits for a slow IdP: the fetch is aborted (not left to its 10 s
+// timeout), the browser gets its answer, and the gateway exits promptly and cleanly.
+test('SIGTERM aborts a sign-in waiting on a hanging IdP', async () => {
+    const scope = new Scope();
+    const crafted = await startCrafted();
+    try {
+        const w = await startTenants(scope, 'sqlite', { yaml: 'egress:\n  allow: [127.0.0.1/32]\n' });
+        const put = await api(w.port, 'PUT', '/api/v1/sso', w.B.owner,
+                              { issuer: crafted.issuer, client_id: CLIENT, client_secret: SECRET, claim: 'email' });
+        assert.equal(put.status, 200, put.text);
+        crafted.hang = true;
+        crafted.hits = 0;
+        const pending = get(`http://127.0.0.1:${w.port}/console/sso/start?org=${w.B.org_id}`, null)
+            .catch((e) => ({ error: e }));
+        const t0 = Date.now();
+        while (!crafted.hits && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+        assert.ok(crafted.hits > 0, 'the discovery request reached the IdP');
+        const t1 = Date.now();
+        w.proc.kill('SIGTERM');
+        await w.proc.waitExit(9000);
+        assert.ok(Date.now() - t1 < 6000, `exited after ${Date.now() - t1} ms`);
+        assert.equal(w.proc.exitCode, 0);
+        assert.doesNotMatch(w.proc.stderr, /drain timed out/);
+        const r = await pending;
+        if (!r.error) assert.equal(r.status, 502);
+    } finally {
+        crafted.server.closeAllConnections();
         await new Promise((r) => crafted.server.close(r));
         await scope.cleanup();
     }
