@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { Scope, request, postJson, assertError, REPO } from './lib/harness.mjs';
+import https from 'node:https';
+import { Scope, request, postJson, assertError, REPO, initData, configYaml, runCommand } from './lib/harness.mjs';
 import { startTenants, api, person } from './lib/tenants.mjs';
 
 const require = createRequire(import.meta.url);
@@ -162,6 +163,63 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
         assertError(await request(w.port, { path: '/api/v1/me', headers: { cookie: `${c2}; ${c2}` } }), 401, 'UNAUTHENTICATED');
     });
 
+});
+
+// On the TLS listener the cookie is __Host-bw_console with Secure; the plain listener's name is
+// not read there (a cookie set over plain HTTP, or planted by a sibling, is no session).
+describe('console sessions on the TLS listener', () => {
+    const scope = new Scope();
+    let gw, ca;
+
+    const tlsRequest = (o) => new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: gw.tlsPort, method: o.method || 'GET',
+                                    path: o.path, headers: o.headers || {}, ca }, (res) => {
+            let text = '';
+            res.on('data', (d) => { text += d; });
+            res.on('end', () => {
+                let json = null;
+                try { json = JSON.parse(text); } catch { json = null; }
+                resolve({ status: res.statusCode, headers: res.headers, text, json });
+            });
+        });
+        req.on('error', reject);
+        req.end(o.body);
+    });
+
+    before(async () => {
+        const dir = await scope.tmpdir('bw-it-console-tls-');
+        const data = await initData(scope);
+        const cert = path.join(data.dir, 'cert.pem'), key = path.join(data.dir, 'key.pem');
+        const r = await runCommand('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+            'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+            '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
+        assert.equal(r.code, 0, r.stderr);
+        await fsp.chmod(key, 0o600);
+        ca = fs.readFileSync(cert);
+        const configPath = path.join(dir, 'config.yaml');
+        await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }) +
+            `listen_tls:\n  address: 127.0.0.1:0\n  cert_file: ${cert}\n  key_file: ${key}\n`);
+        const proc = scope.spawn(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0']);
+        const t = await proc.waitStderr(/bulwark listening with TLS on 127\.0\.0\.1:(\d+)/, 15000);
+        gw = { proc, tlsPort: Number(t[1]), keys: data.keys };
+    });
+
+    after(async () => { await scope.cleanup(); });
+
+    test('the cookie is __Host- and Secure; only that name is read there', async () => {
+        const r = await tlsRequest({ method: 'POST', path: '/console/api/login',
+            headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: gw.keys.admin_key }) });
+        assert.equal(r.status, 200, r.text);
+        const line = String(r.headers['set-cookie']);
+        assert.match(line, /^__Host-bw_console=bws_[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+        const value = cookieOf(line).split('=')[1];
+        const me = await tlsRequest({ path: '/api/v1/me', headers: { cookie: `__Host-bw_console=${value}` } });
+        assert.equal(me.status, 200, me.text);
+        const plainName = await tlsRequest({ path: '/api/v1/me', headers: { cookie: `bw_console=${value}` } });
+        assertError(plainName, 401, 'UNAUTHENTICATED');
+        const page = await tlsRequest({ path: '/console/' });
+        assert.match(page.headers['content-security-policy'], /frame-ancestors 'none'/);
+    });
 });
 
 describe('console in a browser', () => {
