@@ -96,6 +96,9 @@ bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
     BW_TRY(principal_check(s, p, now_ms, &row));
     if (bw_store_session_prune(s, row.org_id, now_ms, now_ms - BW_CONSOLE_IDLE_MS) != BW_OK)
         bw_warn("console: could not prune expired sessions of org %s", row.org_id);
+    /* A person signing in again and again (or a script with their key) keeps a bounded number
+     * of live sessions: the oldest go first. Fail closed: without the cap, no new session. */
+    BW_TRY(bw_store_session_cap(s, row.org_id, row.member_id, BW_CONSOLE_MAX_SESSIONS - 1));
     char token[BW_SESSION_TOKEN_SIZE];
     BW_TRY(bw_token_generate(BW_SESSION_PREFIX, token, sizeof token)); /* randombytes_buf */
     bw_store_new_id("ses", row.id);

@@ -25,7 +25,8 @@
  * Lifetime: absolute expiry BW_CONSOLE_SESSION_TTL_MS after issue (never later than the key's
  * own expiry), idle expiry BW_CONSOLE_IDLE_MS after the last use (last use is written at most
  * once per BW_CONSOLE_TOUCH_MS, so a busy session costs one small write a minute), logout
- * deletes the row. Expired rows of an org are deleted when a session of that org is issued.
+ * deletes the row. Expired rows of an org are deleted when a session of that org is issued, and a
+ * person keeps at most BW_CONSOLE_MAX_SESSIONS live sessions (a new one ends the oldest).
  *
  * Storage: table console_sessions (migration 12, SQLite and PostgreSQL, src/store/pg/), so every
  * replica on one PostgreSQL shares them. Tenant rows under forced row-level security like every
@@ -53,6 +54,7 @@
 #define BW_CONSOLE_SESSION_TTL_MS (8LL * 3600 * 1000) /* absolute */
 #define BW_CONSOLE_IDLE_MS (30LL * 60 * 1000)         /* since the last use */
 #define BW_CONSOLE_TOUCH_MS (60LL * 1000)             /* last use written at most this often */
+#define BW_CONSOLE_MAX_SESSIONS 16 /* live sessions per person: a new one ends the oldest */
 
 /* The cookie's name: "__Host-bw_console" on the TLS listener (the prefix makes the browser
  * require Secure, Path=/ and no Domain), "bw_console" on plain HTTP (loopback development). */
