@@ -312,3 +312,11 @@ int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req
     struct bw_console_session sess;
     return cookie_session(ctx, req, !safe, caller, &sess, NULL, 0);
 }
+
+int bw_console_has_cookie(struct evhttp_request *req) {
+    const char *value = NULL;
+    size_t len = 0;
+    return bw_console_cookie_find(
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie"),
+        bw_console_request_tls(req), &value, &len);
+}

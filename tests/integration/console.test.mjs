@@ -117,6 +117,11 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
         });
         const me = await withCookie('GET', '/api/v1/me');
         assert.equal(me.status, 200, me.text);
+        // a public route whose view depends on the caller reads the session as its key
+        const ready = await withCookie('GET', '/api/v1/security/readiness');
+        assert.equal(ready.status, 200, ready.text);
+        const keysControl = ready.json.controls.find((c) => c.id === 'keys');
+        assert.equal(typeof keysControl.detail, 'string', ready.text);
         const meKey = await api(w.port, 'GET', '/api/v1/me', admin);
         assert.equal(me.json.key_id, meKey.json.key_id, 'the session is not its key');
         assert.equal(me.json.principal, meKey.json.principal);
