@@ -433,6 +433,25 @@ describe('console in a browser', () => {
         await page.locator('#key-role').waitFor();
         await axe(page, 'access');
         await shot(page, 'access');
+        // a key made in the console is shown once, then never again; revoking asks first
+        await page.locator('#key-role').selectOption('reviewer');
+        await page.locator('#key-name').fill('console-made');
+        await page.getByRole('button', { name: 'Create' }).click();
+        const made = await page.locator('#new-key').inputValue();
+        assert.match(made, /^bwk_[A-Za-z0-9_-]{43}$/);
+        const meAdmin = await api(w.port, 'GET', '/api/v1/me', admin);
+        const listed = await api(w.port, 'GET', '/api/v1/keys', admin);
+        const row = listed.json.data.find((k) => k.name === 'console-made');
+        assert.equal(row.created_by, meAdmin.json.key_id, 'a console-made key is the signed-in key\'s');
+        assert.equal(row.principal, meAdmin.json.principal);
+        await page.getByRole('button', { name: 'I have copied it' }).click();
+        await page.locator('#new-key').waitFor({ state: 'detached' });
+        assert.ok(!(await page.content()).includes(made), 'the key is still on the page');
+        page.once('dialog', (d) => d.accept());
+        await page.locator('tr', { hasText: 'console-made' }).getByRole('button', { name: 'Revoke' }).click();
+        await page.locator('#access-msg .okay', { hasText: 'revoked' }).waitFor();
+        const after = await api(w.port, 'GET', `/api/v1/keys/${row.id}`, admin);
+        assert.equal(after.json.status, 'revoked');
 
         await page.getByTestId('nav-posture').click();
         await page.getByTestId('readiness-status').waitFor();
