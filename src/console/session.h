@@ -87,11 +87,14 @@ struct bw_console_session {
 
 /* Issues a session for p at now_ms: a fresh token (written to token_out, NUL-terminated: the
  * caller puts it in the Set-Cookie header only, then wipes it) and its CSRF token (csrf_out),
- * the row inserted with the token's keyed hash. For a key session the key must be live (not
- * revoked, not expired) and of a person (role owner, admin, reviewer or member, member_id not
- * "operator"): BW_E_DENIED otherwise; its expiry caps the session's. For a member session the
- * member must exist in org_id (BW_E_DENIED otherwise). *out (may be NULL) gets the row.
- * Errors: BW_E_DENIED, BW_E_INVALID (malformed ids), BW_E_UNAVAILABLE (store), BW_E_CRYPTO. */
+ * the row inserted with the token's keyed hash. For a key session (via "key") the key must be
+ * in org_id, live (not revoked, not expired), of a person role (owner, admin, reviewer, member)
+ * and belong to member_id: BW_E_DENIED otherwise; its expiry caps the session's. For a member
+ * session (via "sso", key_id "") the member must exist in org_id: BW_E_DENIED otherwise. The
+ * oldest of the person's sessions beyond BW_CONSOLE_MAX_SESSIONS - 1 are ended first. *out (may
+ * be NULL) gets the row. Errors: BW_E_DENIED, BW_E_INVALID (a malformed id, the "operator"
+ * principal, or via not matching key_id), BW_E_UNAVAILABLE (store), BW_E_NOMEM. Not
+ * constant-time in anything secret: the token is made here. */
 bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
                                 const struct bw_console_principal *p, int64_t now_ms,
                                 char token_out[BW_SESSION_TOKEN_SIZE],
