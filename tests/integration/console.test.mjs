@@ -242,6 +242,7 @@ describe('console in a browser', () => {
         agentKey = w.A.agent;
         rev1 = await person(w, admin, w.A.org_id, { email: 'ada@a.example', role: 'reviewer' });
         rev2 = await person(w, admin, w.A.org_id, { email: 'bo@a.example', role: 'reviewer' });
+        assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh test installs Debian's chromium`);
         ({ chromium } = await import('playwright-core'));
         axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
         browser = await chromium.launch({
