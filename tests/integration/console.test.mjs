@@ -397,6 +397,17 @@ describe('console in a browser', () => {
         assert.equal(still.json.approvals, 0);
         await shot(sp, 'review-four-eyes');
         await self.close();
+
+        // reviewer A denies it in the browser: one denying vote denies, the call stays refused
+        await a.page.locator('#review-status').selectOption('all');
+        await a.page.locator(`[data-testid="review-row"][data-review-id="${second.review_id}"]`).click();
+        await a.page.getByTestId('review-comment').fill('not on this vendor list');
+        await a.page.getByTestId('review-deny').click();
+        await a.page.locator('#review-result.okay', { hasText: 'denied' }).waitFor();
+        await a.page.getByTestId('review-history').locator('li', { hasText: 'denied' }).waitFor();
+        const denied = await postJson(w.port, '/v1/chat/completions', held('m2'),
+            { key: agentKey, headers: { 'bulwark-approval': second.review_id } });
+        assertError(denied, 403, 'APPROVAL_DENIED');
         await a.context.close();
         await b.context.close();
     });
