@@ -82,6 +82,7 @@ struct bw_console_session {
     char key_id[BW_ID_SIZE]; /* "" for a member session */
     char member_id[BW_ID_SIZE];
     char via[8];
+    char email[256]; /* the member's, for display ("" if unknown) */
     int64_t created_ms, expires_ms, last_seen_ms;
 };
 

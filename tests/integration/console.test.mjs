@@ -90,6 +90,7 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
         assert.doesNotMatch(line, /Domain=/i);
         assert.equal(r.json.role, 'reviewer');
         assert.equal(r.json.member_id, rev1.member_id);
+        assert.equal(r.json.email, 'ada@a.example');
         assert.equal(r.json.key_id, rev1.id);
         assert.match(r.json.csrf_token, /^[A-Za-z0-9_-]{43}$/);
         assert.ok(r.json.expires_ms - Date.now() <= 8 * 3600 * 1000 + 5000);
