@@ -47,6 +47,11 @@ void bw_console_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                         struct bw_key_record *caller);
 
+/* 1 if req carries a console session cookie (of the listener's name, well-formed): for public
+ * routes whose view depends on who asks (security readiness), so a console session is read like
+ * the key it was made from. */
+int bw_console_has_cookie(struct evhttp_request *req);
+
 /* 1 if req arrived on the TLS listener. */
 int bw_console_request_tls(struct evhttp_request *req);
 

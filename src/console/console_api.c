@@ -58,11 +58,11 @@ void bw_console_set_cookie(struct evhttp_request *req, const char *token, long l
 
 static json_t *session_json(const struct bw_key_record *caller,
                             const struct bw_console_session *sess, const char *csrf) {
-    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s}",
                      "signed_in", 1, "session_id", sess->id, "via", sess->via, "org_id",
                      caller->org_id, "org_name", caller->org_name, "role", caller->role,
-                     "member_id", caller->member_id, "key_id", sess->key_id, "name", caller->name,
-                     "created_ms", (json_int_t)sess->created_ms, "expires_ms",
+                     "member_id", caller->member_id, "key_id", sess->key_id, "email", sess->email,
+                     "name", caller->name, "created_ms", (json_int_t)sess->created_ms, "expires_ms",
                      (json_int_t)sess->expires_ms, "idle_timeout_ms",
                      (json_int_t)BW_CONSOLE_IDLE_MS, "csrf_token", csrf);
 }
@@ -311,4 +311,12 @@ int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req
     int safe = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD || m == EVHTTP_REQ_OPTIONS;
     struct bw_console_session sess;
     return cookie_session(ctx, req, !safe, caller, &sess, NULL, 0);
+}
+
+int bw_console_has_cookie(struct evhttp_request *req) {
+    const char *value = NULL;
+    size_t len = 0;
+    return bw_console_cookie_find(
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie"),
+        bw_console_request_tls(req), &value, &len);
 }

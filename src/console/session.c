@@ -55,13 +55,20 @@ static int64_t session_expiry(const struct bw_key_record *k, int64_t now_ms) {
 
 /* Checks the principal of a new session; fills row's principal fields and expiry. */
 static bw_err principal_check(struct bw_store *s, const struct bw_console_principal *p,
-                              int64_t now_ms, struct bw_store_session *row) {
+                              int64_t now_ms, struct bw_store_session *row,
+                              struct bw_member_record *member) {
     BW_ENSURE(p && p->org_id && p->member_id && p->via, BW_E_INVALID);
     BW_ENSURE(bw_sql_id_ok(p->org_id) && bw_sql_id_ok(p->member_id), BW_E_INVALID);
     int by_key = p->key_id && p->key_id[0];
     BW_ENSURE(strcmp(p->via, by_key ? "key" : "sso") == 0, BW_E_INVALID);
     const struct bw_key_record *kp = NULL;
     struct bw_key_record k;
+    /* The person must exist (a key outlives nothing: removing a member revokes their keys). */
+    bw_err me = bw_store_member_get(s, p->org_id, p->member_id, member);
+    if (me == BW_E_NOT_FOUND)
+        return BW_E_DENIED;
+    BW_TRY(me);
+    BW_ENSURE(person_role(member->role), BW_E_DENIED);
     if (by_key) {
         bw_err e = bw_store_key_get(s, p->org_id, p->key_id, &k);
         if (e == BW_E_NOT_FOUND)
@@ -71,13 +78,6 @@ static bw_err principal_check(struct bw_store *s, const struct bw_console_princi
         BW_ENSURE(person_role(k.role) && strcmp(k.member_id, p->member_id) == 0, BW_E_DENIED);
         kp = &k;
         snprintf(row->key_id, sizeof row->key_id, "%s", p->key_id);
-    } else {
-        struct bw_member_record m;
-        bw_err e = bw_store_member_get(s, p->org_id, p->member_id, &m);
-        if (e == BW_E_NOT_FOUND)
-            return BW_E_DENIED;
-        BW_TRY(e);
-        BW_ENSURE(person_role(m.role), BW_E_DENIED);
     }
     snprintf(row->org_id, sizeof row->org_id, "%s", p->org_id);
     snprintf(row->member_id, sizeof row->member_id, "%s", p->member_id);
@@ -92,10 +92,14 @@ bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
                                 char token_out[BW_SESSION_TOKEN_SIZE],
                                 char csrf_out[BW_CSRF_TOKEN_SIZE], struct bw_console_session *out) {
     struct bw_store_session row;
+    struct bw_member_record member;
     memset(&row, 0, sizeof row);
-    BW_TRY(principal_check(s, p, now_ms, &row));
+    BW_TRY(principal_check(s, p, now_ms, &row, &member));
     if (bw_store_session_prune(s, row.org_id, now_ms, now_ms - BW_CONSOLE_IDLE_MS) != BW_OK)
         bw_warn("console: could not prune expired sessions of org %s", row.org_id);
+    /* A person signing in again and again (or a script with their key) keeps a bounded number
+     * of live sessions: the oldest go first. Fail closed: without the cap, no new session. */
+    BW_TRY(bw_store_session_cap(s, row.org_id, row.member_id, BW_CONSOLE_MAX_SESSIONS - 1));
     char token[BW_SESSION_TOKEN_SIZE];
     BW_TRY(bw_token_generate(BW_SESSION_PREFIX, token, sizeof token)); /* randombytes_buf */
     bw_store_new_id("ses", row.id);
@@ -116,6 +120,7 @@ bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
         snprintf(out->key_id, sizeof out->key_id, "%s", row.key_id);
         snprintf(out->member_id, sizeof out->member_id, "%s", row.member_id);
         snprintf(out->via, sizeof out->via, "%s", row.via);
+        snprintf(out->email, sizeof out->email, "%s", member.email);
         out->created_ms = row.created_ms;
         out->expires_ms = row.expires_ms;
         out->last_seen_ms = row.last_seen_ms;
@@ -188,6 +193,7 @@ bw_err bw_console_session_identify(struct bw_store *s, const uint8_t pepper[32],
         snprintf(sess->key_id, sizeof sess->key_id, "%s", ss->key_id);
         snprintf(sess->member_id, sizeof sess->member_id, "%s", ss->member_id);
         snprintf(sess->via, sizeof sess->via, "%s", ss->via);
+        snprintf(sess->email, sizeof sess->email, "%s", f.member_email);
         sess->created_ms = ss->created_ms;
         sess->expires_ms = ss->expires_ms;
         sess->last_seen_ms = ss->last_seen_ms;

@@ -25,7 +25,8 @@
  * Lifetime: absolute expiry BW_CONSOLE_SESSION_TTL_MS after issue (never later than the key's
  * own expiry), idle expiry BW_CONSOLE_IDLE_MS after the last use (last use is written at most
  * once per BW_CONSOLE_TOUCH_MS, so a busy session costs one small write a minute), logout
- * deletes the row. Expired rows of an org are deleted when a session of that org is issued.
+ * deletes the row. Expired rows of an org are deleted when a session of that org is issued, and a
+ * person keeps at most BW_CONSOLE_MAX_SESSIONS live sessions (a new one ends the oldest).
  *
  * Storage: table console_sessions (migration 12, SQLite and PostgreSQL, src/store/pg/), so every
  * replica on one PostgreSQL shares them. Tenant rows under forced row-level security like every
@@ -53,6 +54,7 @@
 #define BW_CONSOLE_SESSION_TTL_MS (8LL * 3600 * 1000) /* absolute */
 #define BW_CONSOLE_IDLE_MS (30LL * 60 * 1000)         /* since the last use */
 #define BW_CONSOLE_TOUCH_MS (60LL * 1000)             /* last use written at most this often */
+#define BW_CONSOLE_MAX_SESSIONS 16 /* live sessions per person: a new one ends the oldest */
 
 /* The cookie's name: "__Host-bw_console" on the TLS listener (the prefix makes the browser
  * require Secure, Path=/ and no Domain), "bw_console" on plain HTTP (loopback development). */
@@ -80,16 +82,20 @@ struct bw_console_session {
     char key_id[BW_ID_SIZE]; /* "" for a member session */
     char member_id[BW_ID_SIZE];
     char via[8];
+    char email[256]; /* the member's, for display ("" if unknown) */
     int64_t created_ms, expires_ms, last_seen_ms;
 };
 
 /* Issues a session for p at now_ms: a fresh token (written to token_out, NUL-terminated: the
  * caller puts it in the Set-Cookie header only, then wipes it) and its CSRF token (csrf_out),
- * the row inserted with the token's keyed hash. For a key session the key must be live (not
- * revoked, not expired) and of a person (role owner, admin, reviewer or member, member_id not
- * "operator"): BW_E_DENIED otherwise; its expiry caps the session's. For a member session the
- * member must exist in org_id (BW_E_DENIED otherwise). *out (may be NULL) gets the row.
- * Errors: BW_E_DENIED, BW_E_INVALID (malformed ids), BW_E_UNAVAILABLE (store), BW_E_CRYPTO. */
+ * the row inserted with the token's keyed hash. For a key session (via "key") the key must be
+ * in org_id, live (not revoked, not expired), of a person role (owner, admin, reviewer, member)
+ * and belong to member_id: BW_E_DENIED otherwise; its expiry caps the session's. For a member
+ * session (via "sso", key_id "") the member must exist in org_id: BW_E_DENIED otherwise. The
+ * oldest of the person's sessions beyond BW_CONSOLE_MAX_SESSIONS - 1 are ended first. *out (may
+ * be NULL) gets the row. Errors: BW_E_DENIED, BW_E_INVALID (a malformed id, the "operator"
+ * principal, or via not matching key_id), BW_E_UNAVAILABLE (store), BW_E_NOMEM. Not
+ * constant-time in anything secret: the token is made here. */
 bw_err bw_console_session_issue(struct bw_store *s, const uint8_t pepper[32],
                                 const struct bw_console_principal *p, int64_t now_ms,
                                 char token_out[BW_SESSION_TOKEN_SIZE],

@@ -55,4 +55,8 @@ bw_err bw_store_session_delete_member(struct bw_store *s, const char *org_id, co
 bw_err bw_store_session_prune(struct bw_store *s, const char *org_id, int64_t now_ms,
                               int64_t idle_before_ms) BW_MUST_CHECK;
 
+/* Keeps at most `keep` sessions of a member: deletes the oldest others. */
+bw_err bw_store_session_cap(struct bw_store *s, const char *org_id, const char *member_id,
+                            int64_t keep) BW_MUST_CHECK;
+
 #endif

@@ -127,3 +127,13 @@ bw_err bw_store_session_prune(struct bw_store *s, const char *org_id, int64_t no
                        " AND (expires_ms <= $2 OR last_seen_ms < $3)",
                        a, 3, NULL, NULL, NULL);
 }
+
+bw_err bw_store_session_cap(struct bw_store *s, const char *org_id, const char *member_id,
+                            int64_t keep) {
+    struct bw_sql_arg a[3] = {BW_SQL_T(org_id), BW_SQL_T(member_id), BW_SQL_I(keep)};
+    return bw_sql_once(s, org_id, 1,
+                       "DELETE FROM console_sessions WHERE org_id = $1 AND member_id = $2"
+                       " AND id NOT IN (SELECT id FROM console_sessions WHERE org_id = $1"
+                       " AND member_id = $2 ORDER BY created_ms DESC, id DESC LIMIT $3)",
+                       a, 3, NULL, NULL, NULL);
+}

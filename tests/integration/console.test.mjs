@@ -14,7 +14,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { Scope, request, postJson, assertError, REPO } from './lib/harness.mjs';
+import https from 'node:https';
+import { Scope, request, postJson, assertError, REPO, initData, configYaml, runCommand } from './lib/harness.mjs';
 import { startTenants, api, person } from './lib/tenants.mjs';
 
 const require = createRequire(import.meta.url);
@@ -89,6 +90,7 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
         assert.doesNotMatch(line, /Domain=/i);
         assert.equal(r.json.role, 'reviewer');
         assert.equal(r.json.member_id, rev1.member_id);
+        assert.equal(r.json.email, 'ada@a.example');
         assert.equal(r.json.key_id, rev1.id);
         assert.match(r.json.csrf_token, /^[A-Za-z0-9_-]{43}$/);
         assert.ok(r.json.expires_ms - Date.now() <= 8 * 3600 * 1000 + 5000);
@@ -116,6 +118,11 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
         });
         const me = await withCookie('GET', '/api/v1/me');
         assert.equal(me.status, 200, me.text);
+        // a public route whose view depends on the caller reads the session as its key
+        const ready = await withCookie('GET', '/api/v1/security/readiness');
+        assert.equal(ready.status, 200, ready.text);
+        const keysControl = ready.json.controls.find((c) => c.id === 'keys');
+        assert.equal(typeof keysControl.detail, 'string', ready.text);
         const meKey = await api(w.port, 'GET', '/api/v1/me', admin);
         assert.equal(me.json.key_id, meKey.json.key_id, 'the session is not its key');
         assert.equal(me.json.principal, meKey.json.principal);
@@ -164,6 +171,63 @@ for (const backend of ['sqlite', 'pg']) describe(`console sessions on ${backend}
 
 });
 
+// On the TLS listener the cookie is __Host-bw_console with Secure; the plain listener's name is
+// not read there (a cookie set over plain HTTP, or planted by a sibling, is no session).
+describe('console sessions on the TLS listener', () => {
+    const scope = new Scope();
+    let gw, ca;
+
+    const tlsRequest = (o) => new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: gw.tlsPort, method: o.method || 'GET',
+                                    path: o.path, headers: o.headers || {}, ca }, (res) => {
+            let text = '';
+            res.on('data', (d) => { text += d; });
+            res.on('end', () => {
+                let json = null;
+                try { json = JSON.parse(text); } catch { json = null; }
+                resolve({ status: res.statusCode, headers: res.headers, text, json });
+            });
+        });
+        req.on('error', reject);
+        req.end(o.body);
+    });
+
+    before(async () => {
+        const dir = await scope.tmpdir('bw-it-console-tls-');
+        const data = await initData(scope);
+        const cert = path.join(data.dir, 'cert.pem'), key = path.join(data.dir, 'key.pem');
+        const r = await runCommand('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+            'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+            '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1']);
+        assert.equal(r.code, 0, r.stderr);
+        await fsp.chmod(key, 0o600);
+        ca = fs.readFileSync(cert);
+        const configPath = path.join(dir, 'config.yaml');
+        await fsp.writeFile(configPath, configYaml({ apiKeyEnv: null }) +
+            `listen_tls:\n  address: 127.0.0.1:0\n  cert_file: ${cert}\n  key_file: ${key}\n`);
+        const proc = scope.spawn(['serve', '--data', data.dir, '--config', configPath, '--listen', '127.0.0.1:0']);
+        const t = await proc.waitStderr(/bulwark listening with TLS on 127\.0\.0\.1:(\d+)/, 15000);
+        gw = { proc, tlsPort: Number(t[1]), keys: data.keys };
+    });
+
+    after(async () => { await scope.cleanup(); });
+
+    test('the cookie is __Host- and Secure; only that name is read there', async () => {
+        const r = await tlsRequest({ method: 'POST', path: '/console/api/login',
+            headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: gw.keys.admin_key }) });
+        assert.equal(r.status, 200, r.text);
+        const line = String(r.headers['set-cookie']);
+        assert.match(line, /^__Host-bw_console=bws_[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+        const value = cookieOf(line).split('=')[1];
+        const me = await tlsRequest({ path: '/api/v1/me', headers: { cookie: `__Host-bw_console=${value}` } });
+        assert.equal(me.status, 200, me.text);
+        const plainName = await tlsRequest({ path: '/api/v1/me', headers: { cookie: `bw_console=${value}` } });
+        assertError(plainName, 401, 'UNAUTHENTICATED');
+        const page = await tlsRequest({ path: '/console/' });
+        assert.match(page.headers['content-security-policy'], /frame-ancestors 'none'/);
+    });
+});
+
 describe('console in a browser', () => {
     const scope = new Scope();
     let w, browser, chromium, axeSource;
@@ -179,6 +243,7 @@ describe('console in a browser', () => {
         agentKey = w.A.agent;
         rev1 = await person(w, admin, w.A.org_id, { email: 'ada@a.example', role: 'reviewer' });
         rev2 = await person(w, admin, w.A.org_id, { email: 'bo@a.example', role: 'reviewer' });
+        assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/deps.sh test installs Debian's chromium`);
         ({ chromium } = await import('playwright-core'));
         axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
         browser = await chromium.launch({
@@ -333,6 +398,17 @@ describe('console in a browser', () => {
         assert.equal(still.json.approvals, 0);
         await shot(sp, 'review-four-eyes');
         await self.close();
+
+        // reviewer A denies it in the browser: one denying vote denies, the call stays refused
+        await a.page.locator('#review-status').selectOption('all');
+        await a.page.locator(`[data-testid="review-row"][data-review-id="${second.review_id}"]`).click();
+        await a.page.getByTestId('review-comment').fill('not on this vendor list');
+        await a.page.getByTestId('review-deny').click();
+        await a.page.locator('#review-result.okay', { hasText: 'denied' }).waitFor();
+        await a.page.getByTestId('review-history').locator('li', { hasText: 'denied' }).waitFor();
+        const denied = await postJson(w.port, '/v1/chat/completions', held('m2'),
+            { key: agentKey, headers: { 'bulwark-approval': second.review_id } });
+        assertError(denied, 403, 'APPROVAL_DENIED');
         await a.context.close();
         await b.context.close();
     });
@@ -370,6 +446,25 @@ describe('console in a browser', () => {
         await page.locator('#key-role').waitFor();
         await axe(page, 'access');
         await shot(page, 'access');
+        // a key made in the console is shown once, then never again; revoking asks first
+        await page.locator('#key-role').selectOption('reviewer');
+        await page.locator('#key-name').fill('console-made');
+        await page.getByRole('button', { name: 'Create' }).click();
+        const made = await page.locator('#new-key').inputValue();
+        assert.match(made, /^bwk_[A-Za-z0-9_-]{43}$/);
+        const meAdmin = await api(w.port, 'GET', '/api/v1/me', admin);
+        const listed = await api(w.port, 'GET', '/api/v1/keys', admin);
+        const row = listed.json.data.find((k) => k.name === 'console-made');
+        assert.equal(row.created_by, meAdmin.json.key_id, 'a console-made key is the signed-in key\'s');
+        assert.equal(row.principal, meAdmin.json.principal);
+        await page.getByRole('button', { name: 'I have copied it' }).click();
+        await page.locator('#new-key').waitFor({ state: 'detached' });
+        assert.ok(!(await page.content()).includes(made), 'the key is still on the page');
+        page.once('dialog', (d) => d.accept());
+        await page.locator('tr', { hasText: 'console-made' }).getByRole('button', { name: 'Revoke' }).click();
+        await page.locator('#access-msg .okay', { hasText: 'revoked' }).waitFor();
+        const after = await api(w.port, 'GET', `/api/v1/keys/${row.id}`, admin);
+        assert.equal(after.json.status, 'revoked');
 
         await page.getByTestId('nav-posture').click();
         await page.getByTestId('readiness-status').waitFor();

@@ -21,8 +21,26 @@ export async function render(root) {
         const r = await api('GET', '/api/v1/members');
         clear(members).append(el('h2', {}, 'Members'));
         if (!r.ok) return members.append(el('p', { class: 'error' }, errorText(r)));
-        members.append(table(['Email', 'Role', 'Id', 'Since'], (r.json.data || []).map((m) =>
-            [m.email, m.role, el('code', {}, m.id), fmtTime(m.created_ms)])));
+        members.append(table(['Email', 'Role', 'Id', 'Since', ''], (r.json.data || []).map((m) =>
+            [m.email, m.role, el('code', {}, m.id), fmtTime(m.created_ms),
+                el('button', { type: 'button', class: 'danger', onclick: () => removeMember(m) }, 'Remove')])));
+        const email = el('input', { id: 'member-email', type: 'email', maxlength: '254' });
+        const role = el('select', { id: 'member-role' }, ['reviewer', 'member', 'admin', 'owner'].map((x) => el('option', { value: x }, x)));
+        members.append(el('h3', {}, 'Add a member'), el('div', { class: 'toolbar' },
+            el('label', { for: 'member-email' }, 'Email'), email, el('label', { for: 'member-role' }, 'Role'), role,
+            el('button', { type: 'button', class: 'primary', onclick: () => addMember(email.value, role.value) }, 'Add')));
+    }
+    async function addMember(email, role) {
+        const r = await api('POST', '/api/v1/members', { email, role });
+        say(r.ok ? `Member ${email} added (the operator issues their first key).` : `Not added: ${errorText(r)}`, !r.ok);
+        drawMembers();
+    }
+    async function removeMember(m) {
+        if (!window.confirm(`Remove ${m.email}? Every key of theirs is revoked at once.`)) return;
+        const r = await api('DELETE', `/api/v1/members/${encodeURIComponent(m.id)}`);
+        say(r.ok ? `Member ${m.email} removed; keys revoked: ${r.json.keys_revoked}.` : `Not removed: ${errorText(r)}`, !r.ok);
+        drawMembers();
+        drawKeys();
     }
 
     async function drawKeys() {
@@ -81,8 +99,16 @@ export async function render(root) {
         agents.append(table(['Name', 'Model', 'Widget', 'Widget key (public)', 'Origins', ''], (r.json.data || []).map((a) => [
             a.name, a.model || '—', a.widget.enabled ? 'on' : 'off', a.widget.public_key ? el('code', {}, a.widget.public_key) : '—',
             (a.widget.origins || []).join(' ') || '—',
-            el('button', { type: 'button', class: 'danger', onclick: () => del(a) }, 'Delete…'),
+            el('span', {},
+                el('button', { type: 'button', onclick: () => widget(a, { enabled: !a.widget.enabled }) }, a.widget.enabled ? 'Disable widget' : 'Enable widget'), ' ',
+                a.widget.enabled ? el('button', { type: 'button', onclick: () => widget(a, { enabled: true, rotate_key: true }) }, 'New widget key') : null, ' ',
+                el('button', { type: 'button', class: 'danger', onclick: () => del(a) }, 'Delete…')),
         ])));
+    }
+    async function widget(a, body) {
+        const r = await api('POST', `/api/v1/agents/${encodeURIComponent(a.id)}/widget`, body);
+        say(r.ok ? `Widget of ${a.name}: ${r.json.widget.enabled ? 'on' : 'off'}.` : `Not changed: ${errorText(r)}`, !r.ok);
+        drawAgents();
     }
     async function del(a) {
         const dry = await api('POST', `/api/v1/agents/${encodeURIComponent(a.id)}/delete`, { dry_run: true });

@@ -28,7 +28,7 @@ function signedIn(s) {
     $('nav').hidden = false;
     $('logout').hidden = false;
     $('page').hidden = false;
-    $('who').textContent = `${s.name || s.member_id} · ${s.role} · ${s.org_name}`;
+    $('who').textContent = `${s.email || s.name || s.member_id} · ${s.role} · ${s.org_name}`;
     route();
 }
 

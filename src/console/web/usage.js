@@ -51,8 +51,11 @@ function chartCard(title, group, r) {
     if (!r.ok) return append1(card, el('p', { class: 'error' }, errorText(r)));
     const rows = r.json.rows || [];
     if (!rows.length) return append1(card, el('p', { class: 'muted' }, 'No calls metered this month.'));
-    card.append(barChart(rows, 'total_tokens', `${title}: tokens`, group === 'day' ? 'usage-chart' : undefined),
-        barChart(rows, 'cost_micros', `${title}: cost (micro-dollars)`));
+    card.append(el('div', { class: 'charts' },
+        el('figure', {}, el('figcaption', {}, 'Tokens'),
+            barChart(rows, 'total_tokens', `${title}: tokens`, group === 'day' ? 'usage-chart' : undefined, String)),
+        el('figure', {}, el('figcaption', {}, 'Cost'),
+            barChart(rows, 'cost_micros', `${title}: cost in dollars`, undefined, usd))));
     const table = el('table', {}, el('thead', {}, el('tr', {}, ['Group', 'Calls', 'Tokens', 'Cost'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, rows.map((x) => el('tr', {}, el('td', {}, x.group || '—'), el('td', {}, x.calls),
             el('td', {}, x.total_tokens), el('td', {}, usd(x.cost_micros))))));
@@ -63,18 +66,18 @@ function chartCard(title, group, r) {
 function append1(n, c) { n.append(c); return n; }
 
 // A horizontal bar chart in plain SVG: one bar per row, labels as SVG text (text nodes).
-function barChart(rows, field, label, testid) {
-    const w = 640, rowH = 22, left = 150, h = rows.length * rowH + 10;
+function barChart(rows, field, label, testid, fmt) {
+    const w = 520, rowH = 22, left = 110, h = rows.length * rowH + 10;
     const max = Math.max(1, ...rows.map((x) => Number(x[field]) || 0));
-    const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, width: '100%', role: 'img', 'aria-label': label, ...(testid ? { testid } : {}) },
+    const s = svg('svg', { viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: 'img', 'aria-label': label, ...(testid ? { testid } : {}) },
         svg('title', { text: label }));
     rows.forEach((x, i) => {
         const v = Number(x[field]) || 0;
         const y = 5 + i * rowH;
         s.append(svg('text', { x: 0, y: y + 14, text: String(x.group || '—').slice(0, 22) }),
             svg('rect', { class: field === 'cost_micros' ? 'chart-bar alt' : 'chart-bar', x: left, y, height: rowH - 6,
-                width: Math.max(1, ((w - left - 80) * v) / max) }),
-            svg('text', { x: w - 75, y: y + 14, text: String(v) }));
+                width: Math.max(1, ((w - left - 90) * v) / max) }),
+            svg('text', { x: w - 85, y: y + 14, text: fmt(v) }));
     });
     return s;
 }

@@ -209,6 +209,33 @@ static void member_session_follows_the_member(void **state) {
                      BW_E_DENIED);
 }
 
+static void sessions_per_person_are_capped(void **state) {
+    (void)state;
+    struct bw_key_record k = key_of(org_a, "reviewer", ada.id, 0x25);
+    assert_int_equal(bw_store_key_insert(s, &k), BW_OK);
+    struct bw_console_principal p = {k.id, org_a, ada.id, "key"};
+    char first[BW_SESSION_TOKEN_SIZE], token[BW_SESSION_TOKEN_SIZE], csrf[BW_CSRF_TOKEN_SIZE];
+    int64_t t0 = 40 * 1000 * 1000;
+    assert_int_equal(bw_console_session_issue(s, pepper, &p, t0, first, csrf, NULL), BW_OK);
+    for (int i = 1; i < BW_CONSOLE_MAX_SESSIONS; i++)
+        assert_int_equal(bw_console_session_issue(s, pepper, &p, t0 + i, token, csrf, NULL), BW_OK);
+    struct bw_key_record caller;
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, first, strlen(first), NULL, t0 + 100, &caller, NULL),
+        BW_OK);
+    /* one more: the oldest ends, the newest lives */
+    assert_int_equal(bw_console_session_issue(s, pepper, &p, t0 + 200, token, csrf, NULL), BW_OK);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, first, strlen(first), NULL, t0 + 300, &caller, NULL),
+        BW_E_UNAUTH);
+    assert_int_equal(
+        bw_console_session_identify(s, pepper, token, strlen(token), NULL, t0 + 300, &caller, NULL),
+        BW_OK);
+    int64_t n = 0;
+    assert_int_equal(bw_console_session_end_member(s, org_a, ada.id, &n), BW_OK);
+    assert_int_equal(n, BW_CONSOLE_MAX_SESSIONS);
+}
+
 static void cookie_parse(void **state) {
     (void)state;
     const char *tok = "bws_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -307,6 +334,7 @@ int main(void) {
         cmocka_unit_test(key_session_lifecycle),
         cmocka_unit_test(logout_and_refusals),
         cmocka_unit_test(member_session_follows_the_member),
+        cmocka_unit_test(sessions_per_person_are_capped),
         cmocka_unit_test(cookie_parse),
         cmocka_unit_test(csrf_is_bound_to_the_token),
         cmocka_unit_test(review_detail),
