@@ -21,7 +21,7 @@ import path from 'node:path';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
 import fsp from 'node:fs/promises';
-import { Scope, readLedger, run, configYaml } from './lib/harness.mjs';
+import { Scope, readLedger, run, configYaml, request } from './lib/harness.mjs';
 import { startTenants, api } from './lib/tenants.mjs';
 
 const SECRET = 'oidc-client-secret-Wq8zR2vX9k';
@@ -311,6 +311,23 @@ describe('OpenID Connect single sign-on', () => {
         const again = await callback(back, jar);
         assert.equal(again.status, 400);
         assert.equal(JSON.parse(again.text).error.code, 'SSO_STATE_INVALID');
+    });
+
+    test('the redirect URI is never built from a Host header a client chose', async () => {
+        // no sso.public_url: only a loopback address literal in Host is taken as the origin
+        for (const host of ['evil.example', 'evil.example:80', '127.0.0.1.evil.example', 'localhost:1']) {
+            const r = await request(w.port, { path: `/console/sso/start?org=${w.B.org_id}`,
+                                              headers: { host, accept: 'application/json' } });
+            assert.equal(r.status, 503, `${host}: ${r.text}`);
+            assert.equal(r.json.error.code, 'SSO_NO_PUBLIC_URL');
+            const g = await request(w.port, { path: '/api/v1/sso',
+                                              headers: { host, authorization: `Bearer ${w.B.owner}` } });
+            assert.equal(g.status, 200, g.text);
+            assert.equal(g.json.redirect_uri, null);
+        }
+        const ok = await request(w.port, { path: '/api/v1/sso',
+                                           headers: { host: `[::1]:${w.port}`, authorization: `Bearer ${w.B.owner}` } });
+        assert.equal(ok.json.redirect_uri, `http://[::1]:${w.port}/console/sso/callback`);
     });
 
     test('wrong, foreign and replayed states are refused; the IdP error is shown', async () => {
