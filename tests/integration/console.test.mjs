@@ -472,6 +472,11 @@ describe('console in a browser', () => {
         await page.locator('#receipt-id').fill(rid);
         await page.getByRole('button', { name: 'Look up' }).click();
         await page.locator('#receipt-out pre', { hasText: 'bulwark verify --trust' }).waitFor();
+        const [pack] = await Promise.all([page.waitForEvent('download'),
+            page.getByRole('button', { name: 'Download evidence pack' }).click()]);
+        assert.equal(pack.suggestedFilename(), 'evidence.tar');
+        const packBytes = await fsp.readFile(await pack.path());
+        assert.ok(packBytes.length > 1024 && packBytes.subarray(257, 262).toString() === 'ustar', 'not a tar');
         await axe(page, 'posture');
         await shot(page, 'posture');
 
