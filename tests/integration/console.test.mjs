@@ -439,6 +439,11 @@ describe('console in a browser', () => {
 
         await page.getByTestId('nav-usage').click();
         await page.getByTestId('usage-chart').waitFor();
+        const [csv] = await Promise.all([page.waitForEvent('download'),
+            page.getByRole('button', { name: 'Download CSV (by day)' }).click()]);
+        assert.match(csv.suggestedFilename(), /^usage-\d{4}-\d{2}\.csv$/);
+        const csvText = await fsp.readFile(await csv.path(), 'utf8');
+        assert.match(csvText, /^group,calls,prompt_tokens,completion_tokens,total_tokens,cost_micros\r\n/);
         await axe(page, 'usage');
         await shot(page, 'usage');
 
@@ -472,6 +477,11 @@ describe('console in a browser', () => {
         await page.locator('#receipt-id').fill(rid);
         await page.getByRole('button', { name: 'Look up' }).click();
         await page.locator('#receipt-out pre', { hasText: 'bulwark verify --trust' }).waitFor();
+        const [pack] = await Promise.all([page.waitForEvent('download'),
+            page.getByRole('button', { name: 'Download evidence pack' }).click()]);
+        assert.equal(pack.suggestedFilename(), 'evidence.tar');
+        const packBytes = await fsp.readFile(await pack.path());
+        assert.ok(packBytes.length > 1024 && packBytes.subarray(257, 262).toString() === 'ustar', 'not a tar');
         await axe(page, 'posture');
         await shot(page, 'posture');
 

@@ -98,10 +98,9 @@ export function kv(pairs) {
 
 // Saves text as a file (CSV, a pack) without navigating away.
 export function download(name, blob) {
-    const a = el('a', { href: URL.createObjectURL(blob), download: name });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+    const a = el('a', { href: URL.createObjectURL(blob), download: name }, name);
+    a.click(); // never put in the page
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
 }
 
 export const isAdmin = () => state.session && ['owner', 'admin'].includes(state.session.role);

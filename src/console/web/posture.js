@@ -1,7 +1,7 @@
 // posture.js: security readiness, signoff readiness and platform services in one view; evidence:
 // download the org's pack, look up a receipt with its inclusion proof and the exact
 // `bulwark verify` command that checks it offline.
-import { api, el, clear, errorText, kv, pretty, download, isAdmin } from './lib.js';
+import { api, el, clear, errorText, kv, pretty, download, isAdmin, state } from './lib.js';
 
 export async function render(root) {
     root.append(el('h1', {}, 'Posture'));
@@ -59,7 +59,7 @@ function evidence(verifier) {
     async function pack() {
         const res = await fetch('/api/v1/evidence/export', {
             method: 'POST', credentials: 'same-origin',
-            headers: { 'x-csrf-token': (await import('./lib.js')).state.csrf },
+            headers: { 'x-csrf-token': state.csrf },
         });
         if (!res.ok) return clear(out).append(el('p', { class: 'error' }, `Pack refused: HTTP ${res.status}`));
         download('evidence.tar', await res.blob());
