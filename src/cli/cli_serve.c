@@ -259,7 +259,7 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
     /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
      * are shared by every replica; the in-memory budget counters are per replica between
      * restarts (docs/SPEND.md). */
-    if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+    if (bw_meter_new(st->gw.jobs, st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
     if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
