@@ -295,7 +295,7 @@ static int setup_leases(struct serve_state *st) {
         .refresh_fn = lease_refresh,
         .arg = &st->cfg,
     };
-    bw_err e = bw_lease_new(st->gw.limits, &o, &st->gw.lease);
+    bw_err e = bw_lease_new(st->gw.jobs, st->gw.limits, &o, &st->gw.lease);
     if (e != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the budget leases (%s)", bw_err_str(e));
     bw_info("limits: budgets and rate limits are leased from PostgreSQL (replica %s)", rid);
