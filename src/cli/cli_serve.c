@@ -318,7 +318,7 @@ static int setup_connections(struct serve_state *st) {
                                           c->connections_verify_timeout_ms};
     struct bw_outbox_opts oo = {c->outbox_max_attempts, c->outbox_backoff_base_ms,
                                 c->outbox_backoff_max_ms, c->outbox_poll_ms};
-    if (bw_outbox_new(st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
+    if (bw_outbox_new(st->gw.jobs, st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the outbox");
     st->gw.connect = &st->connect;
     return 0;
