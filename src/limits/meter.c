@@ -11,7 +11,7 @@
 
 struct bw_meter {
     struct bw_meter_opts opts;
-    struct bw_store *store; /* its own handle, relaxed durability */
+    struct bw_store *store;      /* its own handle, relaxed durability */
     struct bw_jobs_every *every; /* the periodic store job that writes the batches */
     pthread_mutex_t mu;
     struct bw_usage_record *queue; /* rows waiting, in order */

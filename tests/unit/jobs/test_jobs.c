@@ -2,19 +2,19 @@
  * the queue deadline, the shutdown drain, an owner whose loop is gone, periodic jobs, the
  * slow-store test hook, and many submitters on several threads (run under TSan too). Every
  * test checks THE RULE: done runs exactly once, on the owner's thread. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <cmocka.h>
 
 #include "jobs/jobs.h"
 #include "store/store.h"
@@ -76,7 +76,7 @@ struct rec {
     pthread_t done_thread;
     enum bw_thread_role run_role;
     bw_err ping; /* checked on the test thread: cmocka asserts only there */
-    int *order; /* shared run order (threads = 1 only) */
+    int *order;  /* shared run order (threads = 1 only) */
     atomic_int *next;
     atomic_int *finished;
 };
