@@ -2,19 +2,22 @@
  * the queue deadline, the shutdown drain, an owner whose loop is gone, periodic jobs, the
  * slow-store test hook, and many submitters on several threads (run under TSan too). Every
  * test checks THE RULE: done runs exactly once, on the owner's thread. */
-#include <cmocka.h>
+/* cmocka needs these first */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "jobs/jobs.h"
 #include "store/store.h"
