@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "connect/connect.h"
 #include "gateway/gateway.h"
+#include "jobs/jobs.h"
 #include "reason/reasons.h"
 #include "sso/sso_flow.h"
 #include "sso/sso_session.h"
@@ -27,6 +28,7 @@ struct flow {
     int callback; /* 0: start (discovery), 1: callback (code exchange) */
     struct sso_pending pend;
     struct bw_sso_record rec;
+    bw_err load; /* the store job's answer */
     uint8_t *sealed;
     size_t sealed_len;
     char code[CODE_MAX];
@@ -120,6 +122,50 @@ static void flow_start_thread(struct flow *f) {
     }
 }
 
+/* ---- the org's configuration, read on a store job (jobs/jobs.h), never on the worker: both
+ * routes are public, and a slow store must not stall the worker's other calls ---- */
+
+#define STORE_BUDGET_MS 2000 /* time a read may wait in the job queue */
+
+static void load_run(struct bw_store *store, void *arg) {
+    struct flow *f = arg;
+    if (!f->callback) {
+        f->load = bw_store_sso_get(store, f->pend.org_id, &f->rec, NULL, 0, NULL);
+        return;
+    }
+    f->sealed = malloc(BW_VAULT_SEALED_SIZE(SECRET_MAX));
+    f->load = f->sealed ? bw_store_sso_get(store, f->pend.org_id, &f->rec, f->sealed,
+                                           BW_VAULT_SEALED_SIZE(SECRET_MAX), &f->sealed_len)
+                        : BW_E_NOMEM;
+}
+
+static void load_done(void *arg, bw_err err) {
+    struct flow *f = arg;
+    bw_err e = err != BW_OK ? err : f->load;
+    if (e == BW_OK && atomic_load(&f->ctx.gw->stopping)) {
+        /* the worker's loop may be gone (jobs.h: done can run on the main thread at shutdown):
+         * no check thread that would post back to it */
+        sso_fail(f->req, 503, BW_R_SHUTTING_DOWN, "gateway is shutting down");
+    } else if (e == BW_E_NOT_FOUND) { /* an unknown org and an org without SSO answer alike */
+        sso_fail(f->req, 404, BW_R_SSO_NOT_CONFIGURED, "no single sign-on for this org");
+    } else if (e != BW_OK) {
+        sso_fail(f->req, 503, BW_R_STORE_UNAVAILABLE, "the store cannot be read");
+    } else {
+        flow_start_thread(f);
+        return;
+    }
+    flow_free(f);
+}
+
+static void load_config(struct flow *f) {
+    struct bw_jobs *jobs = f->ctx.gw->jobs;
+    if (!jobs || bw_jobs_submit(jobs, f->ctx.base, bw_jobs_deadline(STORE_BUDGET_MS), load_run,
+                                load_done, f) != BW_OK) {
+        sso_fail(f->req, 503, BW_R_STORE_UNAVAILABLE, "the store cannot be read");
+        flow_free(f);
+    }
+}
+
 /* ---- start ---- */
 
 static int append(char *out, size_t size, size_t *o, const char *name, const char *value) {
@@ -191,16 +237,6 @@ static void start(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     }
     f->ctx = *ctx;
     f->req = req;
-    bw_err e = bw_store_sso_get(ctx->store, org, &f->rec, NULL, 0, NULL);
-    if (e != BW_OK) {
-        /* an unknown org and an org without SSO answer alike */
-        if (e == BW_E_NOT_FOUND)
-            sso_fail(req, 404, BW_R_SSO_NOT_CONFIGURED, "no single sign-on for this org");
-        else
-            sso_fail(req, 503, BW_R_STORE_UNAVAILABLE, "the store cannot be read");
-        flow_free(f);
-        return;
-    }
     if (!bw_sso_redirect_uri(ctx->gw->cfg, req, f->pend.redirect_uri,
                              sizeof f->pend.redirect_uri)) {
         sso_fail(req, 503, BW_R_SSO_NO_PUBLIC_URL,
@@ -214,7 +250,7 @@ static void start(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     sso_random_token(f->pend.verifier);
     snprintf(f->pend.org_id, sizeof f->pend.org_id, "%s", org);
     f->pend.expires_ms = bw_now_ms() + SSO_STATE_TTL_MS;
-    flow_start_thread(f);
+    load_config(f);
 }
 
 /* ---- callback ---- */
@@ -267,18 +303,6 @@ static void idp_error(struct evhttp_request *req, const char *err) {
     sso_fail(req, 401, BW_R_SSO_IDP_ERROR, detail);
 }
 
-static int load_secret(const struct bw_api_ctx *ctx, struct flow *f) {
-    f->sealed = malloc(BW_VAULT_SEALED_SIZE(SECRET_MAX));
-    bw_err e = f->sealed ? bw_store_sso_get(ctx->store, f->pend.org_id, &f->rec, f->sealed,
-                                            BW_VAULT_SEALED_SIZE(SECRET_MAX), &f->sealed_len)
-                         : BW_E_NOMEM;
-    if (e == BW_E_NOT_FOUND)
-        sso_fail(f->req, 404, BW_R_SSO_NOT_CONFIGURED, "no single sign-on for this org");
-    else if (e != BW_OK)
-        sso_fail(f->req, 503, BW_R_STORE_UNAVAILABLE, "the store cannot be read");
-    return e == BW_OK;
-}
-
 static void callback(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     char state[SSO_TOKEN_SIZE + 1], browser[SSO_TOKEN_SIZE + 1], err[64];
     struct flow *f = calloc(1, sizeof *f);
@@ -305,8 +329,8 @@ static void callback(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
         sso_fail(req, 400, BW_R_INVALID_REQUEST, "code: missing or malformed");
     } else if (sso_param(req, "iss", f->iss, sizeof f->iss) < 0) {
         sso_fail(req, 400, BW_R_INVALID_REQUEST, "iss: repeated or malformed");
-    } else if (load_secret(ctx, f)) {
-        flow_start_thread(f);
+    } else {
+        load_config(f);
         return;
     }
     flow_free(f);

@@ -607,3 +607,42 @@ test('SIGTERM aborts a sign-in waiting on a hanging IdP', async () => {
         await scope.cleanup();
     }
 });
+
+// The public routes read the org's configuration on a store job, never on an event worker:
+// with BULWARK_ASSERT_STORE_OFF_WORKER=1 (a worker entering the store aborts the process) a
+// start for a configured org and one for an org without SSO are answered and the gateway lives.
+test('the SSO start reads the store off the event workers', async () => {
+    const scope = new Scope();
+    const crafted = await startCrafted();
+    try {
+        const parent = await scope.tmpdir('bw-it-sso-offworker-');
+        const dir = path.join(parent, 'data');
+        assert.equal((await run(['init', '--data', dir])).code, 0);
+        const created = await run(['org', 'create', '--data', dir, 'orgb']);
+        const b = JSON.parse(created.stdout.trim().split('\n').pop());
+        const cfg = path.join(dir, 'test-config.yaml');
+        await fsp.writeFile(cfg, configYaml({ apiKeyEnv: null }) + 'egress:\n  allow: [127.0.0.1/32]\n');
+        const serve = async (env) => {
+            const p = scope.spawn(['serve', '--data', dir, '--config', cfg, '--listen', '127.0.0.1:0'],
+                                  { name: 'bulwark serve', env });
+            return { p, port: Number((await p.waitStderr(/bulwark listening on 127\.0\.0\.1:(\d+)/, 15000))[1]) };
+        };
+        const first = await serve({}); // configuring is an API call, still on a worker today
+        const put = await api(first.port, 'PUT', '/api/v1/sso', b.owner_key,
+                              { issuer: crafted.issuer, client_id: CLIENT, client_secret: SECRET, claim: 'email' });
+        assert.equal(put.status, 200, put.text);
+        await first.p.stop(5000);
+        const gw = await serve({ BULWARK_ASSERT_STORE_OFF_WORKER: '1' });
+        gw.p.sentSignals.add('SIGABRT'); // reported below as a failure, not as a crash
+        const s = await get(`http://127.0.0.1:${gw.port}/console/sso/start?org=${b.org_id}`, new Jar());
+        assert.equal(s.status, 302, s.text);
+        assert.ok(s.location.startsWith(`${crafted.issuer}/authorize?`));
+        const none = await get(`http://127.0.0.1:${gw.port}/console/sso/start?org=org_0123456789abcdef`, null);
+        assert.equal(none.status, 404, none.text);
+        assert.ok(gw.p.alive, `the gateway lives: ${gw.p.stderr.slice(-400)}`);
+        assert.doesNotMatch(gw.p.stderr, /called on an event worker/);
+    } finally {
+        await new Promise((r) => crafted.server.close(r));
+        await scope.cleanup();
+    }
+});
