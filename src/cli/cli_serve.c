@@ -26,6 +26,7 @@
 #include "http/reqlog.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "jobs/jobs.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
 #include "limits/limits.h"
@@ -450,6 +451,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     }
     rc = setup_limits(st, probe);
     bw_store_close(probe);
+    if (!rc && (e = bw_jobs_new(st->gw.db_path, 0, 0, &st->gw.jobs)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot start the store threads (%s)", bw_err_str(e));
     if (rc || (rc = setup_connections(st)) != 0)
         return rc;
     char upstream[1100];
@@ -488,6 +491,8 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_health_stop(); /* first: it borrows the ledger */
     bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
+    bw_jobs_free(st->gw.jobs); /* after the workers, before the ledger its API jobs wait on */
+    st->gw.jobs = NULL;
     bw_oauth_free(st->gw.oauth); /* after the workers: joins the JWKS refresher */
     st->gw.oauth = NULL;
     bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */

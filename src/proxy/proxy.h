@@ -41,6 +41,7 @@ struct bw_gateway {
     struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
     struct bw_readiness *readiness; /* security readiness (posture/readiness.h); NULL = none */
     struct bw_oauth *oauth; /* MCP OAuth resource server (oauth/oauth.h); NULL = mcp.oauth off */
+    struct bw_jobs *jobs; /* store threads (jobs/jobs.h): the management API runs there */
 };
 
 /* Fills gw's URLs from base (e.g. "http://127.0.0.1:9000/v1"). BW_E_INVALID if too long or not
@@ -54,6 +55,7 @@ struct bw_outbox;
 struct bw_org_policies;
 struct bw_readiness;
 struct bw_oauth;
+struct bw_jobs;
 
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */
 void bw_gateway_policy_init(struct bw_gateway *gw);

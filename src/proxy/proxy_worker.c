@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "jobs/jobs.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "mcp/mcp.h"
@@ -62,7 +63,7 @@ static void *worker_init(void *arg, struct event_base *base, int index) {
 
 static void worker_fini(void *ctx) {
     struct bw_gw_worker *w = ctx;
-
+    bw_jobs_owner_gone(w->gw->jobs, w->base); /* the last API answers owed to this worker */
     bw_widget_cache_free(w->widgets);
     bw_auth_cache_free(w->keys);
     bw_byok_cache_free(w->byok);
