@@ -124,6 +124,11 @@ void bw_api_resume(struct bw_api_job *hold, bw_api_resume_fn fn, void (*cancel)(
 typedef void (*bw_api_worker_fn)(struct evhttp_request *req, struct event_base *base, void *arg);
 void bw_api_on_worker(bw_api_worker_fn fn, void *arg);
 
+struct bw_gw_worker;
+/* The gateway's routes (gateway.h handlers): /api/ and /metrics on worker w. */
+void bw_api_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+void bw_api_route_metrics(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+
 /* Sends a JSON value (stolen reference) with the given status. */
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
 

@@ -32,8 +32,8 @@
 #include "http/reqlog.h"
 #include "jobs/jobs.h"
 #include "ledger/ledger.h"
-#include "policy/reasons.h"
-#include "proxy/proxy.h"
+#include "reason/reasons.h"
+#include "gateway/gateway.h"
 #include "util/log.h"
 
 /* How long an API request may wait in the job queue before it is answered 503: long enough for
