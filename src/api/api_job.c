@@ -39,6 +39,10 @@
 /* How long an API request may wait in the job queue before it is answered 503: long enough for
  * a burst of store work to pass, short enough that a client is never left hanging. */
 #define API_QUEUE_MS 5000
+/* API jobs queued or running at once, gateway-wide. The queue is shared with the call path's
+ * store work: a flood of management requests (which need no valid key to be queued) must not
+ * fill it. Beyond this, 503 at once. */
+#define API_JOBS_MAX 64
 
 struct bw_api_job {
     struct bw_gateway *gw;
@@ -65,6 +69,9 @@ struct bw_api_job {
     int in_run;       /* a job of it is queued or running */
     int resume_ready; /* resumed while a job was still in run: done submits the next one */
 };
+
+/* API jobs queued or running now, every worker together: atomic (submit and done). */
+static atomic_int api_jobs;
 
 /* The job the calling store thread is running (set and cleared by job_run on that thread; a
  * worker never has one). */
@@ -202,12 +209,19 @@ static void job_done(void *arg, bw_err err);
 
 static bw_err submit(struct bw_api_job *j) {
     struct bw_jobs *pool = j->gw->jobs;
-    bw_err e = pool ? bw_jobs_submit(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run,
-                                     job_done, j)
-                    : BW_E_UNAVAILABLE;
-    if (e == BW_OK)
-        j->in_run = 1;
-    return e;
+    if (!pool || atomic_fetch_add(&api_jobs, 1) >= API_JOBS_MAX) {
+        if (pool)
+            atomic_fetch_sub(&api_jobs, 1);
+        return BW_E_UNAVAILABLE;
+    }
+    bw_err e =
+        bw_jobs_submit(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run, job_done, j);
+    if (e != BW_OK) {
+        atomic_fetch_sub(&api_jobs, 1);
+        return e;
+    }
+    j->in_run = 1;
+    return BW_OK;
 }
 
 static void reply_unavailable(struct evhttp_request *req) {
@@ -252,6 +266,7 @@ static void resume_submit(struct bw_api_job *j) {
 static void job_done(void *arg, bw_err err) {
     struct bw_api_job *j = arg;
     j->in_run = 0;
+    atomic_fetch_sub(&api_jobs, 1);
     if (worker_gone(j)) {
         if (j->held)
             return; /* its check thread still holds it: left to the process's exit */
