@@ -152,9 +152,10 @@ void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *re
 
 /* A record of a change made through the API: an `admin` or `review` receipt is appended and
  * made durable FIRST, then `apply` runs on the same thread (in a job: the same store thread and
- * connection, before the job ends) with the receipt id and must reply (and free its arg). If the ledger fails, apply gets err != BW_OK and a NULL id: it must
- * reply (bw_api_reply_ledger_error) and change nothing. Fail closed: nothing is changed
- * without its receipt. The receipt r is copied. */
+ * connection, before the job ends) with the receipt id and must reply (and free its arg). If the
+ * ledger fails, apply gets err != BW_OK and a NULL id: it must reply (bw_api_reply_ledger_error)
+ * and change nothing. Fail closed: nothing is changed without its receipt. The receipt r is
+ * copied. */
 struct bw_receipt;
 typedef void (*bw_api_apply_fn)(void *arg, bw_err err, const char *receipt_id);
 void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_api_apply_fn apply,

@@ -8,8 +8,9 @@
  * Bounded work and memory: the export reads the log up to the checkpoint it took at the start,
  * in slices of SLICE_LEAVES leaves, each one job on a store thread (jobs/jobs.h; a slice is ~256
  * preads of the page cache, JSON parses and a few indexed key reads), never on the event worker,
- * which only sends the chunks. Lines go out as chunks of at most about CHUNK_BYTES, and the next slice is read only
- * when the previous chunk has left the gateway's buffer (evhttp_send_reply_chunk_with_cb), so a
+ * which only sends the chunks. Lines go out as chunks of at most about CHUNK_BYTES, and the next
+ * slice is read only when the previous chunk has left the gateway's buffer
+ * (evhttp_send_reply_chunk_with_cb), so a
  * client that stops reading stops the export: the gateway holds one chunk per export, whatever
  * the size of the log. The ledger is never locked (reads below the durable size are lock-free,
  * ledger.h); the store is read once per distinct acting key of an export (resolve_actor). The

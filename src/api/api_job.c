@@ -28,12 +28,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "jobs/jobs.h"
 #include "ledger/ledger.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "util/log.h"
 
 /* How long an API request may wait in the job queue before it is answered 503: long enough for
@@ -57,8 +57,8 @@ struct bw_api_job {
      * hand-off orders them. */
     char org_id[BW_ID_SIZE], agent[64], key_id[BW_ID_SIZE]; /* the caller, once identified */
     int identified;
-    int held;            /* bw_api_hold: a check thread will resume it */
-    int ledger_pending;  /* receipts awaited on the store thread's base */
+    int held;           /* bw_api_hold: a check thread will resume it */
+    int ledger_pending; /* receipts awaited on the store thread's base */
     bw_api_worker_fn worker_fn;
     void *worker_arg;
     /* Written by the resuming thread before it schedules resume_cb on the worker. */
@@ -214,8 +214,7 @@ static bw_err submit(struct bw_api_job *j) {
             atomic_fetch_sub(&api_jobs, 1);
         return BW_E_UNAVAILABLE;
     }
-    bw_err e =
-        bw_jobs_submit(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run, job_done, j);
+    bw_err e = bw_jobs_submit(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run, job_done, j);
     if (e != BW_OK) {
         atomic_fetch_sub(&api_jobs, 1);
         return e;
@@ -296,8 +295,7 @@ static void job_done(void *arg, bw_err err) {
         return;
     } else {
         bw_error("api: a handler of %s returned without an answer", j->route->path);
-        bw_http_reply_error(j->req, 500, BW_R_INTERNAL, "the request was not answered", NULL,
-                            NULL);
+        bw_http_reply_error(j->req, 500, BW_R_INTERNAL, "the request was not answered", NULL, NULL);
     }
     job_free(j);
 }

@@ -22,7 +22,8 @@ let pgDir, url, mock, keys, operatorKey, gw;
 
 function pgTest(cmd) {
     const r = spawnSync(path.join(REPO, 'scripts/pg-test.sh'), [cmd, pgDir],
-                        { encoding: 'utf8', env: { ...process.env, PGTEST_PORT: port }, timeout: 60000 });
+                        { encoding: 'utf8', env: { ...process.env, PGTEST_PORT: port },
+                          timeout: 60000 });
     assert.equal(r.status, 0, `pg-test.sh ${cmd}: ${r.stderr}`);
 }
 
@@ -59,7 +60,8 @@ before(async () => {
 
 after(async () => {
     await scope.cleanup();
-    if (pgDir) spawnSync(path.join(REPO, 'scripts/pg-test.sh'), ['stop', pgDir], { timeout: 30000 });
+    if (pgDir)
+        spawnSync(path.join(REPO, 'scripts/pg-test.sh'), ['stop', pgDir], { timeout: 30000 });
 });
 
 async function chat() {
