@@ -19,6 +19,7 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
+#include "metrics/metrics.h"
 #include "metrics/metrics_service.h"
 #include "oauth/oauth.h"
 #include "otel/otel.h"
@@ -406,6 +407,12 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if ((e = bw_store_open(st->gw.db_path, 0, &probe)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the database (%s)%s", bw_err_str(e),
                            st->cfg.database[0] ? "" : ": run `bulwark init` first?");
+    /* The store job pool (jobs/jobs.h), once the open above has migrated the database. */
+    if ((e = bw_jobs_new(st->gw.db_path, 0, 0, &st->gw.jobs)) != BW_OK) {
+        bw_store_close(probe);
+        return bw_cli_fail(cmd, "cannot start the store threads (%s)", bw_err_str(e));
+    }
+    bw_metrics_set_jobs(st->gw.jobs);
     st->pepper = sodium_malloc(32);
     e = st->pepper ? bw_auth_pepper_load(probe, st->keys, st->pepper) : BW_E_NOMEM;
     if (e != BW_OK) {
@@ -425,8 +432,6 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     }
     rc = setup_limits(st, probe);
     bw_store_close(probe);
-    if (!rc && (e = bw_jobs_new(st->gw.db_path, 0, 0, &st->gw.jobs)) != BW_OK)
-        return bw_cli_fail(cmd, "cannot start the store threads (%s)", bw_err_str(e));
     if (rc || (rc = setup_connections(st)) != 0)
         return rc;
     char upstream[1100];
@@ -465,8 +470,6 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 static void teardown(struct serve_state *st) {
     bw_health_stop(); /* first: it borrows the ledger */
     bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
-    bw_jobs_free(st->gw.jobs); /* after the workers, before the ledger its API jobs wait on */
-    st->gw.jobs = NULL;
     bw_oauth_free(st->gw.oauth); /* after the workers: joins the JWKS refresher */
     st->gw.oauth = NULL;
     bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */
@@ -482,6 +485,9 @@ static void teardown(struct serve_state *st) {
     bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
     bw_outbox_free(st->gw.outbox); /* after the workers: undelivered rows stay queued */
+    bw_metrics_set_jobs(NULL);     /* the workers are stopped: no scrape reads the pool */
+    bw_jobs_free(st->gw.jobs); /* after the workers (each was through bw_jobs_owner_gone) */
+    st->gw.jobs = NULL;
     bw_egress_policy_free(st->egress);
     bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);

@@ -10,9 +10,9 @@
 #include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
+#include "jobs/jobs.h"
 #include "policy/engine.h"
 #include "posture/health.h"
-#include "jobs/jobs.h"
 #include "reason/reasons.h"
 #include "store/store.h"
 #include "upstream/upstream.h"
@@ -24,7 +24,9 @@
 #define KEY_CACHE_TTL_MS 1000
 
 static void worker_free(struct bw_gw_worker *w) {
-    bw_jobs_owner_gone(w->gw->jobs, w->base); /* the last job answers owed to this worker */
+    /* First: the store jobs this worker still waits for finish and their done callbacks run
+     * here (the worker's loop has stopped), while the worker's state still exists. */
+    bw_jobs_owner_gone(w->gw->jobs, w->base);
     if (w->gw->worker_fini)
         w->gw->worker_fini(w);
     bw_auth_cache_free(w->keys);

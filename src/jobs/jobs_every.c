@@ -33,6 +33,7 @@ void bw_jobs_every_run(struct bw_jobs *j, struct bw_jobs_every *p, struct bw_sto
     if (last) {
         p->finished = 1;
         pthread_cond_broadcast(&j->idle);
+        pthread_cond_broadcast(&j->cond); /* threads waiting for it to stop may exit now */
     }
 }
 
