@@ -247,7 +247,7 @@ static void finish(struct audit_stream *st, const char *error_code) {
  * key's member id when it is a key of the receipt's org, else "operator" (the operator's keys
  * are the only other keys that act, and an org's keys are never deleted while the org exists).
  * Absent when the principal is not a key (cli, webhook:...). One store read per distinct key and
- * org in an export, on the worker like every management read: an indexed lookup. */
+ * org in an export, on the slice's store thread: an indexed lookup. */
 static bw_err resolve_actor(struct audit_stream *st, json_t *line) {
     const char *key = json_string_value(json_object_get(line, "actor"));
     const char *org = json_string_value(json_object_get(line, "org_id"));

@@ -13,7 +13,8 @@
  * credential sealed (record id and org as associated data) and, after its admin receipt is
  * durable, stored. Both checks block, so they run on a short-lived verification thread (at
  * most BW_API_MAX_CHECKS at once, each bounded by connections.verify_timeout_ms), never on the
- * event worker; the answer comes back to the worker with event_base_once.
+ * event worker nor on a store thread; the request is held meanwhile and the answer resumes it in
+ * a new store job (bw_api_hold, bw_api_resume).
  *
  * The request's copies of the credential (libevent's input buffer and jansson's string) are
  * wiped once it is copied into sodium_malloc'd memory; the sealed record is ciphertext. */
