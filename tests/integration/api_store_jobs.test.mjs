@@ -156,3 +156,34 @@ test('API requests the store threads cannot take in time are refused 503, never 
         psql('DROP TRIGGER bw_test_slow ON operator_keys; DROP FUNCTION bw_test_slow();');
     }
 });
+
+test('a flood of API requests is capped: the excess is refused at once, chat calls still flow',
+     async () => {
+    // At most 64 API jobs are queued or running gateway-wide (src/api/api_job.c), so management
+    // requests (queued before their key is checked) cannot fill the store queue the call path
+    // shares. Beyond the cap the answer is an immediate 503.
+    psql(`CREATE FUNCTION bw_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN PERFORM pg_sleep(${SLOW_S}); RETURN NEW; END $$;
+          CREATE TRIGGER bw_test_slow BEFORE UPDATE ON operator_keys
+          FOR EACH ROW EXECUTE FUNCTION bw_test_slow();`);
+    try {
+        const all = [];
+        for (let i = 0; i < 90; i++) {
+            const t0 = Date.now();
+            all.push(request(gw.port, { path: '/api/v1/operator/keys', timeoutMs: 60000,
+                                        headers: { authorization: `Bearer ${operatorKey}` } })
+                .then((r) => ({ ...r, ms: Date.now() - t0 })));
+        }
+        await new Promise((res) => setTimeout(res, 500));
+        const c = await chat();
+        assert.equal(c.status, 200, c.text);
+        assert.ok(c.ms < 1500, `a chat call took ${c.ms} ms during the flood`);
+        const answers = await Promise.all(all);
+        const fast503 = answers.filter((a) => a.status === 503 && a.ms < SLOW_S * 1000);
+        assert.ok(fast503.length >= 90 - 64,
+                  `${fast503.length} refused at once: ${answers.map((a) => a.status).join(',')}`);
+        for (const a of fast503) assert.equal(a.json?.error?.code, 'STORE_UNAVAILABLE', a.text);
+    } finally {
+        psql('DROP TRIGGER bw_test_slow ON operator_keys; DROP FUNCTION bw_test_slow();');
+    }
+});
