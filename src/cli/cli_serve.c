@@ -259,7 +259,7 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
     /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
      * are shared by every replica; the in-memory budget counters are per replica between
      * restarts (docs/SPEND.md). */
-    if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+    if (bw_meter_new(st->gw.jobs, st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
     if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
@@ -295,7 +295,7 @@ static int setup_leases(struct serve_state *st) {
         .refresh_fn = lease_refresh,
         .arg = &st->cfg,
     };
-    bw_err e = bw_lease_new(st->gw.limits, &o, &st->gw.lease);
+    bw_err e = bw_lease_new(st->gw.jobs, st->gw.limits, &o, &st->gw.lease);
     if (e != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the budget leases (%s)", bw_err_str(e));
     bw_info("limits: budgets and rate limits are leased from PostgreSQL (replica %s)", rid);
@@ -318,7 +318,7 @@ static int setup_connections(struct serve_state *st) {
                                           c->connections_verify_timeout_ms};
     struct bw_outbox_opts oo = {c->outbox_max_attempts, c->outbox_backoff_base_ms,
                                 c->outbox_backoff_max_ms, c->outbox_poll_ms};
-    if (bw_outbox_new(st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
+    if (bw_outbox_new(st->gw.jobs, st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the outbox");
     st->gw.connect = &st->connect;
     return 0;
