@@ -131,15 +131,16 @@ test('/metrics waits on a store thread too: chat calls flow meanwhile', async ()
 
 test('API requests the store threads cannot take in time are refused 503, never left hanging',
      async () => {
-    // Each request holds a store thread for SLOW_S seconds; with the default two store threads,
-    // requests queued behind them for longer than the API's queue deadline (5 s) are refused.
+    // Each request holds a store thread for SLOW_S seconds; with the default pool (4 store
+    // threads, src/jobs/jobs.h) two rounds start within the API's queue deadline (5 s) and the
+    // requests still queued after it are refused.
     psql(`CREATE FUNCTION bw_test_slow() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN PERFORM pg_sleep(${SLOW_S}); RETURN NEW; END $$;
           CREATE TRIGGER bw_test_slow BEFORE UPDATE ON operator_keys
           FOR EACH ROW EXECUTE FUNCTION bw_test_slow();`);
     try {
         const all = [];
-        for (let i = 0; i < 8; i++)
+        for (let i = 0; i < 20; i++)
             all.push(request(gw.port, { path: '/api/v1/operator/keys', timeoutMs: 60000,
                                         headers: { authorization: `Bearer ${operatorKey}` } }));
         const answers = await Promise.all(all);
