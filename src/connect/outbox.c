@@ -45,7 +45,7 @@ struct outbox_worker {
 struct bw_outbox {
     struct bw_outbox_opts opts;
     const struct bw_connect_env *env;
-    struct bw_store *store; /* the dispatcher's: due orgs and rows */
+    struct bw_store *store;      /* the dispatcher's: due orgs and rows */
     struct bw_jobs_every *every; /* the dispatcher: every poll_ms, kicked by wake-ups */
     pthread_mutex_t mu;
     pthread_cond_t work_cond; /* workers wait here for a job */
@@ -172,8 +172,10 @@ static void *work(void *arg) {
         bw_outbox_rows_free(&w->row, 1);
         pthread_mutex_lock(&o->mu);
         w->has_job = 0;
-        if (!o->stopping) /* under mu: the dispatcher is not freed while we kick */
-            bw_jobs_every_kick(o->every); /* a slot is free: look again at once */
+        /* A slot is free: look again at once. Under mu and not stopping, so the dispatcher
+         * is not freed while we kick it (teardown). */
+        if (!o->stopping)
+            bw_jobs_every_kick(o->every);
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;

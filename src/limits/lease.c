@@ -27,7 +27,7 @@ struct bw_lease {
     struct bw_limits *limits;
     struct bw_lease_opts o;
     char replica[65];
-    struct bw_store *store; /* its own: the job's ticks, new and free, never two at once */
+    struct bw_store *store;      /* its own: the job's ticks, new and free, never two at once */
     struct bw_jobs_every *every; /* the periodic store job: prefetches and refreshes */
     int64_t next_refresh_ms;     /* monotonic; the job's alone */
     pthread_mutex_t mu;
@@ -170,8 +170,8 @@ static void tick(struct bw_store *pool_store, void *arg, int stopping) {
         pthread_mutex_unlock(&m->mu);
         /* need 1 of each limited dimension: the ask is a lease's worth (want); an empty pool
          * marks the scope dry, which also ends the pending prefetch */
-        bw_err e = bw_lease_budget(m, m->store, p.org_id, p.org_name, p.agent, 1, 1, 0,
-                                   bw_now_ms());
+        bw_err e =
+            bw_lease_budget(m, m->store, p.org_id, p.org_name, p.agent, 1, 1, 0, bw_now_ms());
         if (e != BW_E_LIMIT)
             bw_limits_budget_prefetch_done(m->limits, p.org_id, p.agent);
         pthread_mutex_lock(&m->mu);

@@ -11,7 +11,7 @@
 
 struct bw_meter {
     struct bw_meter_opts opts;
-    struct bw_store *store; /* its own handle, relaxed durability */
+    struct bw_store *store;      /* its own handle, relaxed durability */
     struct bw_jobs_every *every; /* the periodic store job that writes the batches */
     pthread_mutex_t mu;
     struct bw_usage_record *queue; /* rows waiting, in order */
@@ -47,8 +47,8 @@ static bw_err touch_keys(struct bw_meter *m, size_t n) {
 
 static void write_batch(struct bw_meter *m, size_t n) {
     bw_err e = bw_store_tx_begin(m->store);
-    for (size_t i = 0; e == BW_OK && i < n; i++)
-        e = bw_store_usage_insert(m->store, &m->batch[i]);
+    if (e == BW_OK)
+        e = bw_store_usage_insert_many(m->store, m->batch, n);
     if (e == BW_OK)
         e = touch_keys(m, n);
     if (e == BW_OK)

@@ -2,18 +2,21 @@
  * the queue deadline, the shutdown drain, an owner whose loop is gone, periodic jobs, the
  * slow-store test hook, and many submitters on several threads (run under TSan too). Every
  * test checks THE RULE: done runs exactly once, on the owner's thread. */
+/* cmocka needs these first */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
+
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
 #include <cmocka.h>
 
 #include "jobs/jobs.h"
@@ -76,7 +79,7 @@ struct rec {
     pthread_t done_thread;
     enum bw_thread_role run_role;
     bw_err ping; /* checked on the test thread: cmocka asserts only there */
-    int *order; /* shared run order (threads = 1 only) */
+    int *order;  /* shared run order (threads = 1 only) */
     atomic_int *next;
     atomic_int *finished;
 };

@@ -1,17 +1,20 @@
 /* Unit tests: util/thread_role (the store-off-worker check): a thread marked as an event worker
  * that enters the store is counted, or, with BULWARK_ASSERT_STORE_OFF_WORKER=1, aborted; other
  * threads pass untouched. The abort runs in a forked child (a fake worker). */
+/* cmocka needs these first */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
+
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
 #include <cmocka.h>
 
 #include "store/store.h"
