@@ -100,6 +100,10 @@ void bw_api_run_route(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 void bw_api_job_identified(const struct bw_key_record *caller);
 /* The request's raw query string, or NULL (a handler's request has no parsed URI). */
 const char *bw_api_query_string(struct evhttp_request *req);
+/* The client's method (enum evhttp_cmd_type) and whether it came over TLS: a job's private
+ * request has no connection and no command of its own, so read them through these. */
+int bw_api_request_method(struct evhttp_request *req);
+int bw_api_request_tls(struct evhttp_request *req);
 /* bw_ledger_append for a handler: in a job the completion runs on the store thread before the
  * job ends (the job waits for it); on a worker, on ctx->base. */
 void bw_api_ledger_append(const struct bw_api_ctx *ctx, const struct bw_receipt *r,
