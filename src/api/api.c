@@ -168,6 +168,7 @@ int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return 0;
     }
     bw_reqlog_set_principal(req, caller->org_id, caller->agent, caller->id);
+    bw_api_job_identified(caller); /* the worker logs it (api_job.c) */
     return 1;
 }
 
@@ -191,6 +192,20 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     bw_reqlog_set_route(req, r->path); /* the table's pattern, never the client's path */
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    if (r->access != BW_API_PUBLIC && !evhttp_find_header(in, "Authorization") &&
+        !evhttp_find_header(in, "Cookie")) {
+        /* bw_api_identify's answer (no key, no console session), without queueing a job that
+         * could only give it */
+        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
+                            NULL);
+        return;
+    }
+    bw_api_job_submit(ctx, req, r, rest); /* everything else on a store thread */
+}
+
+void bw_api_run_route(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                      const struct bw_api_route *r, const char *rest) {
     if (r->access == BW_API_PUBLIC) {
         r->handler(ctx, req, rest, NULL);
         return;
