@@ -65,24 +65,23 @@ static bw_err store_message(struct bw_call *c, struct widget_call *wc, const cha
     snprintf(t.conversation, sizeof t.conversation, "%s", wc->conversation);
     snprintf(t.role, sizeof t.role, "%s", role);
     t.content = content;
-    snprintf(t.receipt_id, sizeof t.receipt_id, "%s", c->receipt_id);
+    snprintf(t.receipt_id, sizeof t.receipt_id, "%s", c->record.receipt_id);
     t.created_ms = created_ms;
     return bw_store_transcript_insert(c->w->store, &t);
 }
 
 /* The decision allowed the call and its receipt is durable: the user message is stored before
  * anything leaves for the upstream. */
-static int before_forward(struct bw_call *c) {
+static enum bw_step_verdict before_forward(struct bw_call *c) {
     struct widget_call *wc = c->hook_arg;
     wc->user_created_ms = bw_now_ms();
     if (store_message(c, wc, "user", wc->message, wc->user_created_ms) != BW_OK) {
         bw_error("widget: the user message could not be stored: nothing forwarded");
-        bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE,
-                     "the transcript store is unavailable; nothing was forwarded",
-                     "store_unavailable");
-        return -1;
+        return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE,
+                                 "the transcript store is unavailable; nothing was forwarded",
+                                 "store_unavailable");
     }
-    return 0;
+    return BW_STEP_CONTINUE;
 }
 
 /* The text of choices[0].message.content, or NULL. */
@@ -123,15 +122,14 @@ static void on_answer(struct bw_call *c, long status, json_t *answer) {
         return;
     }
     json_t *reply = json_pack("{s:s, s:s%, s:s}", "conversation_id", wc->conversation, "message",
-                              text, len, "receipt_id", c->receipt_id);
+                              text, len, "receipt_id", c->record.receipt_id);
     char *body = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
     json_decref(reply);
     if (!body) {
         bw_call_fail(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
         return;
     }
-    bw_call_respond(c, 200, body, strlen(body), "ok");
-    free(body);
+    bw_call_respond(c, 200, body, strlen(body), "ok"); /* takes body */
 }
 
 static const struct bw_call_hooks widget_hooks = {before_forward, on_answer, widget_call_free};
