@@ -37,6 +37,7 @@
 #include "util/log.h"
 #include "util/time.h"
 #include "webhook/billing.h"
+#include "util/text.h"
 
 #define WEBHOOK_JSON_DEPTH 64
 #define MAX_EVENT_ID 63 /* fits the receipt's rule field */
@@ -92,10 +93,7 @@ static int printable(const char *s, size_t max) {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > max)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-            return 0;
-    return 1;
+    return bw_text_visible_unquoted(s, n);
 }
 
 /* metadata.<key> of data.object, or of data.object.subscription_details (invoices). */

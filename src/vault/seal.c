@@ -1,5 +1,6 @@
 /* seal.c: envelope encryption of per-org secrets (seal.h has the format and the contract). */
 #include "vault/seal.h"
+#include "util/text.h"
 
 #include <sodium.h>
 #include <stddef.h>
@@ -44,10 +45,7 @@ static int id_ok(const char *id) {
     size_t n = id ? strnlen(id, BW_VAULT_ID_MAX + 1) : 0;
     if (n == 0 || n > BW_VAULT_ID_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
-            return 0;
-    return 1;
+    return bw_text_visible(id, n);
 }
 
 /* AD = purpose || version || [master id] || len(org) || org || len(id) || id. The lengths
@@ -292,9 +290,8 @@ void bw_vault_fingerprint(const uint8_t *secret, size_t len, char out[BW_VAULT_F
     if (!secret || len < BW_VAULT_FINGERPRINT_MIN_LEN)
         return;
     const uint8_t *tail = secret + len - 4;
-    for (int i = 0; i < 4; i++)
-        if (tail[i] < 0x21 || tail[i] > 0x7e)
-            return;
+    if (!bw_text_visible((const char *)tail, 4))
+        return;
     memcpy(out + 3, tail, 4);
     out[7] = 0;
 }
