@@ -19,6 +19,7 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
+#include "metrics/metrics.h"
 #include "metrics/metrics_service.h"
 #include "oauth/oauth.h"
 #include "otel/otel.h"
@@ -37,6 +38,7 @@
 #include "posture/readiness.h"
 #include "policy/org_policies.h"
 #include "gateway/gateway.h"
+#include "jobs/jobs.h"
 #include "store/store.h"
 #include "util/codec.h"
 #include "util/log.h"
@@ -443,6 +445,10 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
         return bw_cli_fail(cmd, "cannot open the ledger %s: %s", path, bw_err_str(e));
     if ((rc = setup_leases(st)) != 0)
         return rc;
+    /* The store jobs (jobs/jobs.h): the request path's store reads and writes run here. */
+    if ((e = bw_jobs_new(st->gw.db_path, 0, 0, &st->gw.jobs)) != BW_OK)
+        return bw_cli_fail(cmd, "cannot start the store jobs (%s)", bw_err_str(e));
+    bw_metrics_set_jobs(st->gw.jobs);
     /* The dependency-health prober (posture/health.h): its first round runs now, so /readyz
      * answers from real checks as soon as the gateway listens. */
     struct bw_health_probe_opts ho = {st->gw.db_path, st->ledger, upstream, 1000, 1000};
@@ -474,6 +480,9 @@ static void teardown(struct serve_state *st) {
     st->gw.org_policies = NULL;
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
+    bw_metrics_set_jobs(NULL);
+    bw_jobs_free(st->gw.jobs); /* after the workers (each went through bw_jobs_owner_gone) */
+    st->gw.jobs = NULL;
     bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
     bw_outbox_free(st->gw.outbox); /* after the workers: undelivered rows stay queued */

@@ -60,6 +60,8 @@ struct bw_gateway {
     const struct bw_gateway_route *routes; /* the routing table, ended by a NULL path */
     bw_err (*worker_init)(struct bw_gw_worker *w); /* the modules' per-worker state, or NULL */
     void (*worker_fini)(struct bw_gw_worker *w);   /* undoes worker_init; NULL-safe fields */
+    struct bw_jobs *jobs; /* store jobs (jobs/jobs.h): the request path's store work off the
+                           * workers; NULL = on the worker's own handle (tests, tools) */
 };
 
 struct event_base;

@@ -8,6 +8,7 @@
 
 #include "auth/auth.h"
 #include "gateway/gateway.h"
+#include "jobs/jobs.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "policy/engine.h"
@@ -23,6 +24,8 @@
 #define KEY_CACHE_TTL_MS 1000
 
 static void worker_free(struct bw_gw_worker *w) {
+    /* the store jobs still owed to this worker complete here, before its base goes (jobs.h) */
+    bw_jobs_owner_gone(w->gw->jobs, w->base);
     if (w->gw->worker_fini)
         w->gw->worker_fini(w);
     bw_auth_cache_free(w->keys);

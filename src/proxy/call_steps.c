@@ -21,7 +21,7 @@
 #include "http/reqlog.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -84,6 +84,7 @@ static size_t index_of(const struct bw_call_steps *t, step_fn fn) {
 
 static void call_free(struct bw_call *c) {
     struct bw_gateway *gw = c->w->gw;
+    bw_call_job_detach(c);
     if (c->gone_ev)
         event_free(c->gone_ev);
     if (c->fwd.idle_ev)

@@ -166,12 +166,8 @@ hash:
     return BW_STEP_CONTINUE;
 }
 
-enum bw_step_verdict bw_step_identify(struct bw_call *c) {
-    struct bw_gw_worker *w = c->w;
-    const char *authz =
-        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
-    bw_err e =
-        bw_auth_identify(w->store, w->keys, w->gw->pepper, authz, bw_now_ms(), &c->ident.key);
+/* What identify answers, from the cache or the store. */
+static enum bw_step_verdict identified(struct bw_call *c, bw_err e) {
     if (e == BW_E_UNAUTH) {
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
         return bw_call_fail_with(c, 401, BW_R_UNAUTHENTICATED, "a valid API key is required",
@@ -186,6 +182,42 @@ enum bw_step_verdict bw_step_identify(struct bw_call *c) {
         return bw_call_fail_with(c, 403, BW_R_ROLE_FORBIDDEN, "operator keys cannot call models",
                                  NULL);
     return BW_STEP_CONTINUE;
+}
+
+/* A key-cache miss: the record is read by hash on a store thread (never the key itself). */
+struct identify_job {
+    uint8_t hash[32];
+    bw_err lookup;
+    struct bw_key_record rec;
+};
+
+static void identify_run(struct bw_store *s, void *arg) {
+    struct identify_job *j = arg;
+    j->lookup = bw_store_key_by_hash(s, j->hash, &j->rec);
+}
+
+static enum bw_step_verdict identify_apply(struct bw_call *c, void *arg, bw_err err) {
+    struct identify_job *j = arg;
+    bw_err e = bw_auth_identify_finish(c->w->keys, j->hash, err != BW_OK ? err : j->lookup,
+                                       &j->rec, bw_now_ms(), &c->ident.key);
+    return identified(c, e);
+}
+
+/* Step 2: the bearer key, from the worker's key cache or (a miss) a store job. */
+enum bw_step_verdict bw_step_identify(struct bw_call *c) {
+    struct bw_gw_worker *w = c->w;
+    const char *authz =
+        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+    uint8_t hash[32];
+    bw_err e = bw_auth_identify_cached(w->keys, w->gw->pepper, authz, bw_now_ms(), hash,
+                                       &c->ident.key);
+    if (e != BW_E_NOT_FOUND)
+        return identified(c, e);
+    struct identify_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return bw_call_fail_with(c, 503, BW_R_INTERNAL, "out of memory", NULL);
+    memcpy(j->hash, hash, 32);
+    return bw_call_wait_job(c, identify_run, identify_apply, j, free);
 }
 
 struct bw_call *bw_call_new(struct bw_gw_worker *w, struct evhttp_request *req,

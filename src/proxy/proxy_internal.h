@@ -13,6 +13,7 @@
 #include "proxy/proxy.h"
 #include "upstream/upstream.h"
 #include "review/review.h"
+#include "jobs/jobs.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/codec.h"
@@ -222,6 +223,7 @@ struct bw_call {
     int woken;           /* a completion arrived while driving */
     enum bw_step_verdict wake_verdict;
     struct bw_call_end end;
+    struct bw_call_job *job; /* the store job the call waits on, or NULL (call_jobs.c) */
 
     struct bw_call_in in;
     struct bw_call_ident ident;
@@ -290,6 +292,23 @@ void bw_call_respond(struct bw_call *c, int http_status, char *body, size_t len,
 /* An error reply; an outcome receipt is added when outcome_status is non-NULL. */
 void bw_call_fail(struct bw_call *c, int http_status, const char *code, const char *message,
                   const char *outcome_status);
+
+/* call_jobs.c: a step's store work on a store thread (jobs/jobs.h). The step returns
+ * bw_call_wait_job(...), which is WAIT (or FAIL 503 STORE_UNAVAILABLE when the job cannot be
+ * queued). run(store, arg) runs on a store thread and touches only arg (never the call: the call
+ * may stop waiting and end while run runs). apply(c, arg, err) then runs on the worker, with err
+ * BW_OK (run ran) or BW_E_UNAVAILABLE (it never ran), and returns the step's verdict. A call not
+ * answered within BW_CALL_STORE_WAIT_MS stops waiting: 503 STORE_UNAVAILABLE, and the job's late
+ * completion only frees arg (free_arg, may be NULL). Without a pool (gw->jobs NULL) run runs at
+ * once on the worker's handle. */
+#define BW_CALL_STORE_WAIT_MS 5000
+struct bw_call_job;
+typedef enum bw_step_verdict (*bw_call_job_apply_fn)(struct bw_call *c, void *arg, bw_err err);
+enum bw_step_verdict bw_call_wait_job(struct bw_call *c, bw_job_run_fn run,
+                                      bw_call_job_apply_fn apply, void *arg,
+                                      void (*free_arg)(void *arg));
+/* The call ends while a job runs (never in the table's order; a guard): the job frees itself. */
+void bw_call_job_detach(struct bw_call *c);
 
 /* The steps (each returns a verdict to the driver; docs/INTERNALS.md "The call"). */
 enum bw_step_verdict bw_step_bound(struct bw_call *c);      /* proxy_call.c */
