@@ -50,9 +50,17 @@ static void job_done(void *arg, bw_err err) {
     c->job = NULL;
     if (err != BW_OK)
         bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DEGRADED, BW_HC_UNAVAILABLE, -1);
+    /* apply may start the step's next wait (a receipt); a completion inside it is taken here,
+     * as the driver does for a step */
+    c->driving = 1;
+    c->woken = 0;
     enum bw_step_verdict v = j->apply(c, j->arg, err);
+    c->driving = 0;
+    if (v == BW_STEP_WAIT && c->woken)
+        v = c->wake_verdict;
+    c->woken = 0;
     job_free(j);
-    bw_call_step_done(c, v);
+    bw_call_step_done(c, v); /* WAIT: the next completion continues it */
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg) {
@@ -64,8 +72,13 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg) {
     c->job = NULL;
     bw_warn("proxy: a store job took longer than %d ms: the call is refused", BW_CALL_STORE_WAIT_MS);
     bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DEGRADED, BW_HC_TIMEOUT, -1);
+    /* a forwarded call (a BYOK read before the transfer, the widget's answer transcript) gets
+     * its outcome receipt; one whose transfer never started produced nothing to bill */
+    if (c->fwd.forwarded && !c->fwd.upstream_start_us)
+        c->answer.unproduced = 1;
     bw_call_step_done(c, bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE,
-                                           "the store did not answer in time", NULL));
+                                           "the store did not answer in time",
+                                           c->fwd.forwarded ? "store_unavailable" : NULL));
 }
 
 enum bw_step_verdict bw_call_wait_job(struct bw_call *c, bw_job_run_fn run,

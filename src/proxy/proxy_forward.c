@@ -258,7 +258,8 @@ static void refuse_answer(struct bw_call *c, const char *reason) {
                    "answer_refused");
 }
 
-static void finish_buffered(struct bw_call *c, long status) {
+/* Sets how the call ends for a whole answer; WAIT only when a prepared call's hook waits. */
+static enum bw_step_verdict finish_buffered(struct bw_call *c, long status) {
     json_t *j = NULL;
     char why[160];
     if (bw_json_parse((const char *)c->answer.resp.ptr, c->answer.resp.len, RESPONSE_JSON_DEPTH, &j, why,
@@ -266,7 +267,7 @@ static void finish_buffered(struct bw_call *c, long status) {
         bw_warn("proxy: upstream answered %ld with a body that is not a JSON object", status);
         fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
                        "the upstream answered with an invalid body", "upstream_bad_response");
-        return;
+        return BW_STEP_CONTINUE;
     }
     int ok = status >= 200 && status < 300;
     if (ok)
@@ -279,10 +280,10 @@ static void finish_buffered(struct bw_call *c, long status) {
         if (!filtered) {
             fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
                            "the upstream's model list is malformed", "upstream_bad_response");
-            return;
+            return BW_STEP_CONTINUE;
         }
         bw_call_respond(c, 200, filtered, strlen(filtered), "ok");
-        return;
+        return BW_STEP_CONTINUE;
     }
     /* Every chat answer under a policy is governed, whatever its status: an error body is read
      * too (it may not carry a call; docs/POLICY.md "Answers"). Refused: the client gets a
@@ -292,13 +293,13 @@ static void finish_buffered(struct bw_call *c, long status) {
     if (refused) {
         json_decref(j);
         refuse_answer(c, refused);
-        return;
+        return BW_STEP_CONTINUE;
     }
     if (c->hooks) {
         /* A prepared call answers in its own shape (the widget): it ends the call. */
-        c->hooks->on_answer(c, status, j);
+        enum bw_step_verdict v = c->hooks->on_answer(c, status, j);
         json_decref(j);
-        return;
+        return v;
     }
     if (changed) {
         /* Refused tool calls were removed: the client gets the governed answer. */
@@ -306,14 +307,15 @@ static void finish_buffered(struct bw_call *c, long status) {
         json_decref(j);
         if (!text) {
             fail_forwarded(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
-            return;
+            return BW_STEP_CONTINUE;
         }
         bw_call_respond(c, 200, text, strlen(text), "ok_tool_calls_removed");
-        return;
+        return BW_STEP_CONTINUE;
     }
     json_decref(j);
     /* An upstream's own JSON error (4xx/5xx) is a real answer: pass it through unchanged. */
     bw_call_respond(c, ok ? 200 : (int)status, NULL, 0, ok ? "ok" : "upstream_error");
+    return BW_STEP_CONTINUE;
 }
 
 /* What this transfer says about the upstream (posture/health.h). An org's own key that the
@@ -478,6 +480,17 @@ static enum bw_step_verdict forward_start(struct bw_call *c) {
     return BW_STEP_WAIT;
 }
 
+/* BYOK: the org's sealed record missed the worker's cache and was read in a store job. */
+static enum bw_step_verdict byok_apply(struct bw_call *c, void *arg, bw_err err) {
+    bw_err e = bw_byok_fetch_put(c->w, arg, err);
+    if (e != BW_OK)
+        return bw_call_fail_with(c, 503,
+                                 e == BW_E_UNAVAILABLE ? BW_R_STORE_UNAVAILABLE
+                                                       : BW_R_PROVIDER_KEY_UNAVAILABLE,
+                                 "the org's provider key cannot be read", "upstream_unavailable");
+    return forward_start(c);
+}
+
 /* The forward step (DESIGN.md step 6): the decision allowed the call and its receipt is
  * durable. */
 enum bw_step_verdict bw_step_forward(struct bw_call *c) {
@@ -488,14 +501,21 @@ enum bw_step_verdict bw_step_forward(struct bw_call *c) {
     if (bw_sha256_stream_init(&c->answer.resp_sha) != BW_OK)
         return bw_call_fail_with(c, 503, BW_R_INTERNAL, "out of memory", NULL);
     c->fwd.forwarded = 1;
+    const char *org = c->ident.key.org_id;
+    if (c->w->gw->connect && org[0] && !bw_byok_cached(c->w, org)) {
+        struct bw_byok_fetch *f = bw_byok_fetch_new(c->w, org);
+        if (!f)
+            return bw_call_fail_with(c, 503, BW_R_INTERNAL, "out of memory",
+                                     "upstream_unavailable");
+        return bw_call_wait_job(c, bw_byok_fetch_run, byok_apply, f, bw_byok_fetch_free);
+    }
     return forward_start(c);
 }
 
 /* The govern-answer step (DESIGN.md step 7) for a whole answer: parsed, governed, and how the
  * call ends set (a stream was governed event by event while the forward step waited). */
 enum bw_step_verdict bw_step_govern_answer(struct bw_call *c) {
-    finish_buffered(c, c->answer.status);
-    return BW_STEP_CONTINUE;
+    return finish_buffered(c, c->answer.status);
 }
 
 void bw_forward_cancel(struct bw_call *c) {

@@ -61,9 +61,11 @@ struct bw_call_hooks {
      * started a job whose completion calls bw_call_step_done. May be NULL. */
     enum bw_step_verdict (*before_forward)(struct bw_call *c);
     /* The govern-answer step: the upstream's whole answer, parsed (an object) and governed;
-     * status is the upstream's HTTP status. Must set how the call ends (bw_call_respond, or
-     * bw_call_fail with an outcome status). answer is borrowed. Required. */
-    void (*on_answer)(struct bw_call *c, long status, json_t *answer);
+     * status is the upstream's HTTP status. Sets how the call ends (bw_call_respond, or
+     * bw_call_fail_with with an outcome status) and returns the step's verdict, or returns WAIT
+     * from bw_call_wait_job whose apply sets it. answer is borrowed (only for this call).
+     * Required. */
+    enum bw_step_verdict (*on_answer)(struct bw_call *c, long status, json_t *answer);
     /* Frees the hook argument when the call ends, whichever way. May be NULL. */
     void (*cleanup)(void *hook_arg);
 };
@@ -86,6 +88,17 @@ struct bw_call_start {
  * to use is unknown), BW_E_CRYPTO / BW_E_INVALID (the record does not open: deny), BW_E_NOMEM. */
 bw_err bw_byok_cache_new(struct bw_byok_cache **out) BW_MUST_CHECK;
 void bw_byok_cache_free(struct bw_byok_cache *c);
+/* The cache's miss, read elsewhere (a store job): bw_byok_cached says whether org_id's entry is
+ * fresh; if not, bw_byok_fetch_new (on the worker), bw_byok_fetch_run (on a store thread, its
+ * store), then bw_byok_fetch_put on the worker (err: the job's; the errors of
+ * bw_byok_authorization), then bw_byok_fetch_free (takes a void * for bw_call_wait_job). */
+struct bw_byok_fetch;
+int bw_byok_cached(struct bw_gw_worker *w, const char *org_id);
+struct bw_byok_fetch *bw_byok_fetch_new(struct bw_gw_worker *w, const char *org_id);
+void bw_byok_fetch_run(struct bw_store *store, void *f);
+bw_err bw_byok_fetch_put(struct bw_gw_worker *w, struct bw_byok_fetch *f,
+                         bw_err err) BW_MUST_CHECK;
+void bw_byok_fetch_free(void *f);
 bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id,
                              char **out) BW_MUST_CHECK;
 

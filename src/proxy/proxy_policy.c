@@ -161,26 +161,12 @@ static void fill_input(struct bw_call *c) {
     in->budget = &c->decide.policy_budget;
 }
 
-/* The policy in force for the caller's org: the platform's composed with the org's own (if
- * any). 0, or -1 after denying (the org's policy could not be read: fail closed). */
-static int acquire_policy(struct bw_call *c) {
-    struct bw_gateway *gw = c->w->gw;
-    struct bw_policy *platform = bw_gateway_policy_acquire(gw);
-    c->decide.no_platform_policy = platform == NULL;
-    if (!gw->org_policies) {
-        c->decide.policy = platform;
-        return 0;
-    }
-    bw_err e = bw_org_policies_acquire(gw->org_policies, c->w->store, c->ident.key.org_id, platform,
-                                       bw_now_ms(), &c->decide.policy);
-    bw_policy_unref(platform);
-    if (e != BW_OK) {
-        c->decide.policy = NULL;
-        bw_policy_models_sha256(gw->cfg, c->ident.key.org_name, c->decide.decision.policy_sha256);
-        deny(c, BW_R_POLICY_UNAVAILABLE, 503);
-        return -1;
-    }
-    return 0;
+/* The org's policy could not be read: fail closed. */
+static void policy_unavailable(struct bw_call *c) {
+    c->decide.policy = NULL;
+    bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name,
+                            c->decide.decision.policy_sha256);
+    deny(c, BW_R_POLICY_UNAVAILABLE, 503);
 }
 
 /* Without a platform policy file the config's allowed_models are the operator's layer: they
@@ -269,11 +255,8 @@ static void list_request_tools(struct bw_call *c) {
     free(d);
 }
 
-/* The decide step (DESIGN.md step 4): DENY when the decision is a refusal, else CONTINUE (a
- * require_approval goes on to the review gate). */
+/* The decision, once c->decide.policy holds the policy in force (or none). */
 static void decide(struct bw_call *c) {
-    if (acquire_policy(c) != 0)
-        return;
     if (decide_platform_config(c) || !c->decide.policy) {
         if (c->decide.decision.effect == BW_POLICY_ALLOW && finalize_body(c) != 0)
             deny(c, BW_R_INTERNAL, 500);
@@ -295,9 +278,73 @@ static void decide(struct bw_call *c) {
         deny(c, BW_R_INTERNAL, 500);
 }
 
-enum bw_step_verdict bw_step_decide(struct bw_call *c) {
+static enum bw_step_verdict decided(struct bw_call *c) {
     decide(c);
     return c->decide.decision.effect == BW_POLICY_DENY ? BW_STEP_DENY : BW_STEP_CONTINUE;
+}
+
+/* An org's policy not fresh in the cache is checked (its hash) and, when changed, read and
+ * compiled on a store thread (policy/org_policies.h); the cache is shared and locked. */
+struct org_policy_job {
+    struct bw_org_policies *cache;
+    char org_id[BW_ID_SIZE];
+    struct bw_policy *platform; /* a reference, held for the job */
+    int64_t now_ms;
+    bw_err e;
+    struct bw_policy *out; /* a reference, or NULL */
+};
+
+static void org_policy_run(struct bw_store *s, void *arg) {
+    struct org_policy_job *j = arg;
+    j->e = bw_org_policies_acquire(j->cache, s, j->org_id, j->platform, j->now_ms, &j->out);
+}
+
+static void org_policy_job_free(void *arg) {
+    struct org_policy_job *j = arg;
+    bw_policy_unref(j->out);
+    bw_policy_unref(j->platform);
+    free(j);
+}
+
+static enum bw_step_verdict org_policy_apply(struct bw_call *c, void *arg, bw_err err) {
+    struct org_policy_job *j = arg;
+    if (err != BW_OK || j->e != BW_OK) {
+        policy_unavailable(c);
+        return BW_STEP_DENY;
+    }
+    c->decide.policy = j->out; /* the job's reference is the call's now */
+    j->out = NULL;
+    return decided(c);
+}
+
+/* The decide step (DESIGN.md step 4): the policy in force for the caller's org (the platform's
+ * composed with the org's own, if any; a store job when the org's entry is not fresh), then the
+ * decision: DENY when it is a refusal, else CONTINUE (a require_approval goes on to the review
+ * gate). */
+enum bw_step_verdict bw_step_decide(struct bw_call *c) {
+    struct bw_gateway *gw = c->w->gw;
+    struct bw_policy *platform = bw_gateway_policy_acquire(gw);
+    c->decide.no_platform_policy = platform == NULL;
+    if (!gw->org_policies) {
+        c->decide.policy = platform;
+        return decided(c);
+    }
+    if (bw_org_policies_cached(gw->org_policies, c->ident.key.org_id, platform, bw_now_ms(),
+                               &c->decide.policy)) {
+        bw_policy_unref(platform);
+        return decided(c);
+    }
+    struct org_policy_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        bw_policy_unref(platform);
+        policy_unavailable(c);
+        return BW_STEP_DENY;
+    }
+    j->cache = gw->org_policies;
+    snprintf(j->org_id, sizeof j->org_id, "%s", c->ident.key.org_id);
+    j->platform = platform;
+    j->now_ms = bw_now_ms();
+    return bw_call_wait_job(c, org_policy_run, org_policy_apply, j, org_policy_job_free);
 }
 
 int bw_call_policy_finalize(struct bw_call *c) {

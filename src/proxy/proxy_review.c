@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "connect/outbox.h"
+#include "jobs/jobs.h"
 #include "ledger/ledger.h"
 #include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
@@ -36,6 +37,37 @@ static enum bw_step_verdict deny_with(struct bw_call *c, const char *reason, int
 
 /* ---- creation: after the APPROVAL_REQUIRED decision receipt is durable ---- */
 
+/* The item is stored (and its notification queued) on a store thread. */
+struct create_job {
+    struct bw_review_item it;
+    struct bw_outbox *outbox;
+    bw_err e;
+};
+
+static void create_run(struct bw_store *s, void *arg) {
+    struct create_job *j = arg;
+    j->e = bw_store_review_insert(s, &j->it);
+    /* Reviewers hear of it through the org's connections (durable outbox). A notification
+     * that cannot be queued does not undo the item: it is in the queue either way. */
+    if (j->e == BW_OK && bw_outbox_emit_review(j->outbox, s, j->it.org_id, j->it.id, "pending",
+                                               j->it.agent) != BW_OK)
+        bw_warn("proxy: review %s created but its notification was not queued", j->it.id);
+}
+
+static enum bw_step_verdict create_apply(struct bw_call *c, void *arg, bw_err err) {
+    struct create_job *j = arg;
+    bw_err e = err != BW_OK ? err : j->e;
+    if (e != BW_OK) {
+        bw_error("proxy: review item not stored: %s", bw_err_str(e));
+        return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE,
+                                 "the store is unavailable; no review item was created", NULL);
+    }
+    snprintf(c->review.id, sizeof c->review.id, "%s", c->review.item->id);
+    c->decide.refusal_message = "the policy requires a reviewer's approval for this call: re-send "
+                                "it with the header bulwark-approval: <review_id> once approved";
+    return BW_STEP_DENY; /* the driver writes the 403 with review_id */
+}
+
 static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
     (void)index;
     (void)leaf;
@@ -46,23 +78,14 @@ static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint
                      "the evidence ledger is unavailable; no review item was created", NULL);
         return;
     }
-    bw_err e = bw_store_review_insert(c->w->store, c->review.item);
-    if (e != BW_OK) {
-        bw_error("proxy: review item not stored: %s", bw_err_str(e));
-        bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE,
-                     "the store is unavailable; no review item was created", NULL);
+    struct create_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        bw_call_fail(c, 503, BW_R_INTERNAL, "out of memory", NULL);
         return;
     }
-    snprintf(c->review.id, sizeof c->review.id, "%s", c->review.item->id);
-    /* Reviewers hear of it through the org's connections (durable outbox). A notification
-     * that cannot be queued does not undo the item: it is in the queue either way. */
-    if (bw_outbox_emit_review(c->w->gw->outbox, c->w->store, c->review.item->org_id,
-                              c->review.item->id, "pending", c->review.item->agent) != BW_OK)
-        bw_warn("proxy: review %s created but its notification was not queued",
-                c->review.item->id);
-    c->decide.refusal_message = "the policy requires a reviewer's approval for this call: re-send "
-                                "it with the header bulwark-approval: <review_id> once approved";
-    bw_call_step_done(c, BW_STEP_DENY); /* the driver writes the 403 with review_id */
+    j->it = *c->review.item;
+    j->outbox = c->w->gw->outbox;
+    bw_call_step_done(c, bw_call_wait_job(c, create_run, create_apply, j, free));
 }
 
 /* The review item step: after the APPROVAL_REQUIRED decision receipt is durable, a review
@@ -105,21 +128,41 @@ enum bw_step_verdict bw_step_review_item(struct bw_call *c) {
 
 struct expire_job {
     struct bw_gateway *gw;
-    struct bw_store *store; /* the worker's handle: the completion runs on the same thread */
+    struct bw_store *store; /* the worker's handle, when there is no job pool */
     struct bw_review_item it;
 };
+
+static void expire_run(struct bw_store *s, void *arg) {
+    struct expire_job *j = arg;
+    /* BW_E_EXISTS: another reader persisted it first. Either way the item denies. */
+    bw_err e = bw_store_review_expire(s, j->it.org_id, j->it.id, bw_now_ms());
+    if (e != BW_OK && e != BW_E_EXISTS)
+        bw_warn("review: expiry of %s not persisted: %s", j->it.id, bw_err_str(e));
+}
+
+static void expire_done(void *arg, bw_err err) {
+    struct expire_job *j = arg;
+    if (err != BW_OK)
+        bw_warn("review: expiry of %s not persisted: %s", j->it.id, bw_err_str(err));
+    atomic_fetch_sub(&j->gw->inflight, 1);
+    free(j);
+}
 
 static void on_expired_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
     (void)index;
     (void)leaf;
     struct expire_job *j = arg;
-    /* BW_E_EXISTS: another reader persisted it first. Either way the item denies. */
-    bw_err e =
-        err == BW_OK ? bw_store_review_expire(j->store, j->it.org_id, j->it.id, bw_now_ms()) : err;
-    if (e != BW_OK && e != BW_E_EXISTS)
-        bw_warn("review: expiry of %s not persisted: %s", j->it.id, bw_err_str(e));
-    atomic_fetch_sub(&j->gw->inflight, 1);
-    free(j);
+    if (err != BW_OK) {
+        expire_done(j, err);
+        return;
+    }
+    /* on a store thread (owner NULL: its done runs there too); without a pool, here */
+    if (!j->gw->jobs) {
+        expire_run(j->store, j);
+        expire_done(j, BW_OK);
+    } else if (bw_jobs_submit(j->gw->jobs, NULL, 0, expire_run, expire_done, j) != BW_OK) {
+        expire_done(j, BW_E_UNAVAILABLE);
+    }
 }
 
 /* Persists a lazily noticed expiry (receipt first). Best effort: the item already denies by
@@ -137,6 +180,36 @@ static void expire_later(struct bw_call *c, const struct bw_review_item *it) {
     bw_ledger_append(j->gw->ledger, &r, c->w->base, on_expired_durable, j);
 }
 
+/* The approval is spent on a store thread: approved -> used, at most once. */
+struct use_job {
+    char org_id[BW_ID_SIZE];
+    char id[BW_ID_SIZE];
+    uint8_t request_sha256[32];
+    bw_err e;
+};
+
+static void use_run(struct bw_store *s, void *arg) {
+    struct use_job *j = arg;
+    j->e = bw_store_review_use(s, j->org_id, j->id, j->request_sha256, bw_now_ms());
+}
+
+static enum bw_step_verdict use_apply(struct bw_call *c, void *arg, bw_err err) {
+    struct use_job *j = arg;
+    bw_err e = err != BW_OK ? err : j->e;
+    if (e == BW_OK) {
+        c->decide.decision.effect = BW_POLICY_ALLOW;
+        snprintf(c->decide.decision.reason, sizeof c->decide.decision.reason, "%s",
+                 BW_R_APPROVAL_GRANTED);
+        c->decide.decision.http_status = 200;
+        if (bw_call_policy_finalize(c) != 0)
+            return deny_with(c, BW_R_INTERNAL, 500);
+        return BW_STEP_CONTINUE; /* the decision receipt is next */
+    }
+    if (e == BW_E_EXISTS)
+        return deny_with(c, BW_R_APPROVAL_USED, 403); /* a concurrent use won */
+    return deny_with(c, BW_R_STORE_UNAVAILABLE, 503);
+}
+
 static void on_use_durable(void *arg, bw_err err, uint64_t index, const uint8_t leaf[32]) {
     (void)index;
     (void)leaf;
@@ -147,34 +220,38 @@ static void on_use_durable(void *arg, bw_err err, uint64_t index, const uint8_t 
                      "the evidence ledger is unavailable; nothing was forwarded", NULL);
         return;
     }
-    bw_err e = bw_store_review_use(c->w->store, c->ident.key.org_id, c->review.item->id,
-                                   c->in.request_sha256, bw_now_ms());
-    enum bw_step_verdict v = BW_STEP_CONTINUE;
-    if (e == BW_OK) {
-        c->decide.decision.effect = BW_POLICY_ALLOW;
-        snprintf(c->decide.decision.reason, sizeof c->decide.decision.reason, "%s",
-                 BW_R_APPROVAL_GRANTED);
-        c->decide.decision.http_status = 200;
-        if (bw_call_policy_finalize(c) != 0)
-            v = deny_with(c, BW_R_INTERNAL, 500);
-    } else if (e == BW_E_EXISTS) {
-        v = deny_with(c, BW_R_APPROVAL_USED, 403); /* a concurrent use won */
-    } else {
-        v = deny_with(c, BW_R_STORE_UNAVAILABLE, 503);
+    struct use_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        bw_call_step_done(c, deny_with(c, BW_R_INTERNAL, 503));
+        return;
     }
-    bw_call_step_done(c, v); /* the decision receipt is next, allow or deny */
+    snprintf(j->org_id, sizeof j->org_id, "%s", c->ident.key.org_id);
+    snprintf(j->id, sizeof j->id, "%s", c->review.item->id);
+    memcpy(j->request_sha256, c->in.request_sha256, 32);
+    bw_call_step_done(c, bw_call_wait_job(c, use_run, use_apply, j, free));
 }
 
-static enum bw_step_verdict use_approval(struct bw_call *c, const char *review_id) {
-    struct bw_review_item *it = calloc(1, sizeof *it);
-    if (!it)
-        return deny_with(c, BW_R_INTERNAL, 503);
-    c->review.item = it;
-    int64_t now = bw_now_ms();
-    bw_err e = bw_store_review_get(c->w->store, c->ident.key.org_id, review_id, it);
+/* The presented item is read on a store thread, in the caller's org. */
+struct get_job {
+    char org_id[BW_ID_SIZE];
+    char id[BW_ID_SIZE];
+    bw_err e;
+    struct bw_review_item it;
+};
+
+static void get_run(struct bw_store *s, void *arg) {
+    struct get_job *j = arg;
+    j->e = bw_store_review_get(s, j->org_id, j->id, &j->it);
+}
+
+static enum bw_step_verdict get_apply(struct bw_call *c, void *arg, bw_err err) {
+    struct get_job *j = arg;
+    bw_err e = err != BW_OK ? err : j->e;
     if (e != BW_OK) /* unknown, malformed and another org's ids answer alike */
         return deny_with(c, e == BW_E_NOT_FOUND ? BW_R_APPROVAL_NOT_FOUND : BW_R_STORE_UNAVAILABLE,
                          e == BW_E_NOT_FOUND ? 403 : 503);
+    struct bw_review_item *it = c->review.item;
+    *it = j->it;
     struct bw_review_use u = {
         .org_id = c->ident.key.org_id,
         .agent = c->ident.key.agent,
@@ -184,7 +261,7 @@ static enum bw_step_verdict use_approval(struct bw_call *c, const char *review_i
         .rule = c->decide.decision.rule,
         .request_sha256 = c->in.request_sha256,
     };
-    const char *why = bw_review_check_use(it, &u, now);
+    const char *why = bw_review_check_use(it, &u, bw_now_ms());
     if (why) {
         if (strcmp(why, BW_R_APPROVAL_EXPIRED) == 0 && it->status != BW_REVIEW_EXPIRED)
             expire_later(c, it);
@@ -195,6 +272,22 @@ static enum bw_step_verdict use_approval(struct bw_call *c, const char *review_i
                       BW_REVIEW_USED);
     bw_ledger_append(c->w->gw->ledger, &r, c->w->base, on_use_durable, c);
     return BW_STEP_WAIT;
+}
+
+static enum bw_step_verdict use_approval(struct bw_call *c, const char *review_id) {
+    struct bw_review_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return deny_with(c, BW_R_INTERNAL, 503);
+    c->review.item = it;
+    /* An id longer than any id is no id (never cut short into one that exists). */
+    if (strlen(review_id) >= BW_ID_SIZE)
+        return deny_with(c, BW_R_APPROVAL_NOT_FOUND, 403);
+    struct get_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return deny_with(c, BW_R_INTERNAL, 503);
+    snprintf(j->org_id, sizeof j->org_id, "%s", c->ident.key.org_id);
+    snprintf(j->id, sizeof j->id, "%s", review_id);
+    return bw_call_wait_job(c, get_run, get_apply, j, free);
 }
 
 /* The review gate step: a require_approval decision with a bulwark-approval header spends the

@@ -53,35 +53,71 @@ static void widget_call_free(void *arg) {
     free(wc);
 }
 
-/* ---- transcripts ---- */
+/* ---- transcripts: stored by store jobs, the text copied (the call may end first) ---- */
 
-static bw_err store_message(struct bw_call *c, struct widget_call *wc, const char *role,
-                            const char *content, int64_t created_ms) {
+struct transcript_job {
     struct bw_transcript_record t;
-    memset(&t, 0, sizeof t);
-    bw_store_new_id("trn", t.id);
-    snprintf(t.org_id, sizeof t.org_id, "%s", wc->org_id);
-    snprintf(t.agent_id, sizeof t.agent_id, "%s", wc->agent_id);
-    snprintf(t.conversation, sizeof t.conversation, "%s", wc->conversation);
-    snprintf(t.role, sizeof t.role, "%s", role);
-    t.content = content;
-    snprintf(t.receipt_id, sizeof t.receipt_id, "%s", c->record.receipt_id);
-    t.created_ms = created_ms;
-    return bw_store_transcript_insert(c->w->store, &t);
+    char *content; /* owned copy */
+    size_t len;
+    bw_err e;
+};
+
+static void transcript_job_free(void *arg) {
+    struct transcript_job *j = arg;
+    if (!j)
+        return;
+    free(j->content);
+    free(j);
 }
 
-/* The decision allowed the call and its receipt is durable: the user message is stored before
- * anything leaves for the upstream. */
-static enum bw_step_verdict before_forward(struct bw_call *c) {
-    struct widget_call *wc = c->hook_arg;
-    wc->user_created_ms = bw_now_ms();
-    if (store_message(c, wc, "user", wc->message, wc->user_created_ms) != BW_OK) {
+static void transcript_run(struct bw_store *s, void *arg) {
+    struct transcript_job *j = arg;
+    j->t.content = j->content;
+    j->e = bw_store_transcript_insert(s, &j->t);
+}
+
+static struct transcript_job *transcript_job_new(struct bw_call *c, const struct widget_call *wc,
+                                                 const char *role, const char *content,
+                                                 size_t len, int64_t created_ms) {
+    struct transcript_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->content = malloc(len + 1))) {
+        free(j);
+        return NULL;
+    }
+    memcpy(j->content, content, len);
+    j->content[len] = 0;
+    j->len = len;
+    bw_store_new_id("trn", j->t.id);
+    snprintf(j->t.org_id, sizeof j->t.org_id, "%s", wc->org_id);
+    snprintf(j->t.agent_id, sizeof j->t.agent_id, "%s", wc->agent_id);
+    snprintf(j->t.conversation, sizeof j->t.conversation, "%s", wc->conversation);
+    snprintf(j->t.role, sizeof j->t.role, "%s", role);
+    snprintf(j->t.receipt_id, sizeof j->t.receipt_id, "%s", c->record.receipt_id);
+    j->t.created_ms = created_ms;
+    return j;
+}
+
+static enum bw_step_verdict user_stored(struct bw_call *c, void *arg, bw_err err) {
+    struct transcript_job *j = arg;
+    if ((err != BW_OK ? err : j->e) != BW_OK) {
         bw_error("widget: the user message could not be stored: nothing forwarded");
         return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE,
                                  "the transcript store is unavailable; nothing was forwarded",
                                  "store_unavailable");
     }
     return BW_STEP_CONTINUE;
+}
+
+/* The before-forward step: the decision allowed the call and its receipt is durable: the user
+ * message is stored before anything leaves for the upstream. */
+static enum bw_step_verdict before_forward(struct bw_call *c) {
+    struct widget_call *wc = c->hook_arg;
+    wc->user_created_ms = bw_now_ms();
+    struct transcript_job *j =
+        transcript_job_new(c, wc, "user", wc->message, wc->message_len, wc->user_created_ms);
+    if (!j)
+        return bw_call_fail_with(c, 503, BW_R_INTERNAL, "out of memory", "internal_error");
+    return bw_call_wait_job(c, transcript_run, user_stored, j, transcript_job_free);
 }
 
 /* The text of choices[0].message.content, or NULL. */
@@ -95,41 +131,47 @@ static const char *answer_text(json_t *answer, size_t *len) {
     return json_string_value(content);
 }
 
-static void on_answer(struct bw_call *c, long status, json_t *answer) {
+/* The answer is stored: the widget's reply. */
+static enum bw_step_verdict answer_stored(struct bw_call *c, void *arg, bw_err err) {
+    struct transcript_job *j = arg;
+    struct widget_call *wc = c->hook_arg;
+    if ((err != BW_OK ? err : j->e) != BW_OK) {
+        bw_error("widget: the answer could not be stored: not returned");
+        return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE,
+                                 "the transcript store is unavailable", "store_unavailable");
+    }
+    json_t *reply = json_pack("{s:s, s:s%, s:s}", "conversation_id", wc->conversation, "message",
+                              j->content, j->len, "receipt_id", c->record.receipt_id);
+    char *body = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (!body)
+        return bw_call_fail_with(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
+    bw_call_respond(c, 200, body, strlen(body), "ok"); /* takes body */
+    return BW_STEP_CONTINUE;
+}
+
+static enum bw_step_verdict on_answer(struct bw_call *c, long status, json_t *answer) {
     struct widget_call *wc = c->hook_arg;
     if (status < 200 || status >= 300) {
         /* The provider's own error text is not for a public page: say only that it failed. */
-        bw_call_fail(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "the model could not answer",
-                     "upstream_error");
-        return;
+        return bw_call_fail_with(c, 502, BW_R_UPSTREAM_UNAVAILABLE, "the model could not answer",
+                                 "upstream_error");
     }
     size_t len = 0;
     const char *text = answer_text(answer, &len);
-    if (!text || len == 0 || len > WIDGET_MAX_ANSWER_BYTES || memchr(text, 0, len)) {
-        bw_call_fail(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
-                     "the model's answer has no text the widget can show", "upstream_bad_response");
-        return;
-    }
+    if (!text || len == 0 || len > WIDGET_MAX_ANSWER_BYTES || memchr(text, 0, len))
+        return bw_call_fail_with(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
+                                 "the model's answer has no text the widget can show",
+                                 "upstream_bad_response");
     /* Strictly after the user message, so the conversation reads back in order even when both
      * land in the same millisecond (the list orders by time, then by random id). */
     int64_t now = bw_now_ms();
     if (now <= wc->user_created_ms)
         now = wc->user_created_ms + 1;
-    if (store_message(c, wc, "assistant", text, now) != BW_OK) {
-        bw_error("widget: the answer could not be stored: not returned");
-        bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE, "the transcript store is unavailable",
-                     "store_unavailable");
-        return;
-    }
-    json_t *reply = json_pack("{s:s, s:s%, s:s}", "conversation_id", wc->conversation, "message",
-                              text, len, "receipt_id", c->record.receipt_id);
-    char *body = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    json_decref(reply);
-    if (!body) {
-        bw_call_fail(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
-        return;
-    }
-    bw_call_respond(c, 200, body, strlen(body), "ok"); /* takes body */
+    struct transcript_job *j = transcript_job_new(c, wc, "assistant", text, len, now);
+    if (!j)
+        return bw_call_fail_with(c, 500, BW_R_INTERNAL, "out of memory", "internal_error");
+    return bw_call_wait_job(c, transcript_run, answer_stored, j, transcript_job_free);
 }
 
 static const struct bw_call_hooks widget_hooks = {before_forward, on_answer, widget_call_free};
