@@ -296,12 +296,53 @@ static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, in
  * on exactly 100 %: the refusal is the event that says the budget is used up. Event ids name
  * the month, metric and threshold, so each is queued once however many workers or replicas see
  * it. Queuing is one small insert, only then; a failure is logged, never fails the call. */
+struct event_job {
+    struct bw_outbox *outbox;
+    char org_id[BW_ID_SIZE];
+    char id[64];
+    const char *type; /* static */
+    char text[200];
+    json_t *data; /* taken */
+};
+
+static void event_run(struct bw_store *s, void *arg) {
+    struct event_job *j = arg;
+    if (bw_outbox_emit_as(j->outbox, s, j->org_id, j->id, j->type, j->text, j->data) != BW_OK)
+        bw_warn("spend: the budget event %s of org %s could not be queued", j->id, j->org_id);
+}
+
+static void event_done(void *arg, bw_err err) {
+    struct event_job *j = arg;
+    if (err != BW_OK)
+        bw_warn("spend: the budget event %s of org %s could not be queued", j->id, j->org_id);
+    json_decref(j->data);
+    free(j);
+}
+
+/* Queued by a store job whose completion runs on the store thread (owner NULL): the call does
+ * not wait for it. Without a pool, on the worker's handle. */
 static void budget_event(struct bw_call *c, const char *id, const char *type, const char *text,
                          json_t *data) {
-    if (!data || bw_outbox_emit_as(c->w->gw->outbox, c->w->store, c->ident.key.org_id, id, type, text,
-                                   data) != BW_OK)
-        bw_warn("spend: the budget event %s of org %s could not be queued", id, c->ident.key.org_id);
-    json_decref(data);
+    struct event_job *j = data ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        bw_warn("spend: the budget event %s of org %s could not be queued", id,
+                c->ident.key.org_id);
+        json_decref(data);
+        return;
+    }
+    j->outbox = c->w->gw->outbox;
+    snprintf(j->org_id, sizeof j->org_id, "%s", c->ident.key.org_id);
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->type = type;
+    snprintf(j->text, sizeof j->text, "%s", text);
+    j->data = data;
+    struct bw_jobs *pool = c->w->gw->jobs;
+    if (!pool) {
+        event_run(c->w->store, j);
+        event_done(j, BW_OK);
+    } else if (bw_jobs_submit(pool, NULL, 0, event_run, event_done, j) != BW_OK) {
+        event_done(j, BW_E_UNAVAILABLE);
+    }
 }
 
 static void budget_exhausted(struct bw_call *c, struct bw_limits *l,

@@ -57,7 +57,8 @@ export async function waitFor(fn, { timeoutMs = 5000, intervalMs = 50, what = 'c
 export function childEnv(extra = {}) {
     const env = { ...process.env };
     for (const k of Object.keys(env))
-        if (/^BULWARK_|^OPENAI_|_proxy$|_PROXY$/.test(k)) delete env[k];
+        if (/^BULWARK_|^OPENAI_|_proxy$|_PROXY$/.test(k) && k !== 'BULWARK_ASSERT_STORE_OFF_WORKER')
+            delete env[k];
     return { ...env, ...extra };
 }
 
