@@ -393,8 +393,8 @@ static void budget(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
                             NULL);
         return;
     }
-    char month_text[16];
-    snprintf(month_text, sizeof month_text, "%04d-%02d", month / 12, month % 12 + 1);
+    char month_text[BW_MONTH_LABEL_SIZE];
+    bw_month_label(month, month_text);
     json_t *o = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "org_id", caller->org_id, "org",
         caller->org_name, "month", month_text, "plan", plan, "source", source, "monthly_tokens",

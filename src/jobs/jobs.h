@@ -44,7 +44,7 @@ struct bw_jobs;
 struct bw_store;
 struct event_base;
 
-#define BW_JOBS_THREADS_DEFAULT 2
+#define BW_JOBS_THREADS_DEFAULT 4
 #define BW_JOBS_THREADS_MAX 32
 #define BW_JOBS_QUEUE_DEFAULT 1024
 #define BW_JOBS_QUEUE_MAX 1000000

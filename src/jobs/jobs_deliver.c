@@ -168,6 +168,9 @@ void bw_jobs_owner_gone(struct bw_jobs *j, struct event_base *owner) {
         pthread_cond_wait(&q->cond, &q->mu);
     struct bw_job *list = q->head;
     q->head = q->tail = NULL;
+    /* A callback scheduled before `gone` will never run (the loop has stopped for good and the
+     * base's free drops it): without this the queue would be orphaned and never freed. */
+    q->scheduled = 0;
     pthread_mutex_unlock(&q->mu);
     run_dones(list);
 }

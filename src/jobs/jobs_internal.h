@@ -27,9 +27,9 @@ struct bw_job {
 struct bw_jobs_baseq {
     struct event_base *base;
     pthread_mutex_t mu;
-    pthread_cond_t cond;       /* outstanding reached 0 (bw_jobs_owner_gone waits) */
+    pthread_cond_t cond;        /* outstanding reached 0 (bw_jobs_owner_gone waits) */
     struct bw_job *head, *tail; /* finished, done not yet called */
-    size_t outstanding;        /* accepted, not yet in the list above (queued or running) */
+    size_t outstanding;         /* accepted, not yet in the list above (queued or running) */
     int scheduled, running, orphaned;
     int gone; /* bw_jobs_owner_gone: never schedule on base again (set under both locks) */
 };

@@ -193,8 +193,11 @@ bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadl
         pthread_mutex_unlock(&job->q->mu);
     }
     j->stats.submitted++;
-    job->err = admit(j);
-    if (job->err == BW_OK) {
+    /* A local verdict: once queued, the job belongs to the store threads (it may be done and
+     * freed before this function returns). */
+    bw_err verdict = admit(j);
+    job->err = verdict;
+    if (verdict == BW_OK) {
         if (j->tail)
             j->tail->next = job;
         else
@@ -204,7 +207,7 @@ bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadl
         pthread_cond_signal(&j->cond);
     }
     pthread_mutex_unlock(&j->mu);
-    if (job->err != BW_OK)
+    if (verdict != BW_OK)
         bw_jobs_complete(job); /* owner NULL: done runs here (jobs.h) */
     return BW_OK;
 }

@@ -15,11 +15,12 @@ void bw_metrics_set_jobs(struct bw_jobs *j) {
 }
 
 bw_err bw_metrics_render_store(struct bw_buf *o) {
-    BW_TRY(bw_buf_appendf(o, "# HELP bulwark_store_calls_on_worker_total Store transactions "
-                             "started on an event worker (each one stalls that worker's "
-                             "calls; the goal is 0).\n"
-                             "# TYPE bulwark_store_calls_on_worker_total counter\n"
-                             "bulwark_store_calls_on_worker_total %" PRIu64 "\n",
+    BW_TRY(bw_buf_appendf(o,
+                          "# HELP bulwark_store_calls_on_worker_total Store transactions "
+                          "started on an event worker (each one stalls that worker's "
+                          "calls; the goal is 0).\n"
+                          "# TYPE bulwark_store_calls_on_worker_total counter\n"
+                          "bulwark_store_calls_on_worker_total %" PRIu64 "\n",
                           bw_thread_store_on_worker_total()));
     struct bw_jobs *j = jobs_pool;
     if (!j)

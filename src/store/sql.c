@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "store/store_internal.h"
-#include "util/thread_role.h"
 #include "util/log.h"
+#include "util/thread_role.h"
 
 struct bw_sql_row {
     sqlite3_stmt *st; /* SQLite */

@@ -82,7 +82,7 @@ bw_err bw_sql_once(struct bw_store *s, const char *org_id, int write, const char
 bw_err bw_sql_once_at(struct bw_store *s, const char *org_id, int write, const char *sql,
                       const struct bw_sql_arg *args, int n, bw_sql_row_fn fn, void *arg,
                       int64_t *changes, const char *caller) BW_MUST_CHECK;
-#define bw_sql_once(s, org_id, write, sql, args, n, fn, arg, changes)                             \
+#define bw_sql_once(s, org_id, write, sql, args, n, fn, arg, changes)                              \
     bw_sql_once_at((s), (org_id), (write), (sql), (args), (n), (fn), (arg), (changes), __func__)
 
 /* 1 if id looks like one of our ids ("<prefix>_<16 lowercase hex>", prefix 1..8 of [a-z]). */
