@@ -23,6 +23,7 @@
 #include "ledger/ledger.h"
 #include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "review/detail.h"
 #include "review/review.h"
 #include "store/review_store.h"
 #include "util/log.h"
@@ -40,13 +41,21 @@ static enum bw_step_verdict deny_with(struct bw_call *c, const char *reason, int
 /* The item is stored (and its notification queued) on a store thread. */
 struct create_job {
     struct bw_review_item it;
+    char *detail; /* what the reviewer will see (review/detail.h): with the item, never in a
+                   * receipt; built on the worker from the request */
     struct bw_outbox *outbox;
     bw_err e;
 };
 
+static void create_job_free(void *arg) {
+    struct create_job *j = arg;
+    free(j->detail);
+    free(j);
+}
+
 static void create_run(struct bw_store *s, void *arg) {
     struct create_job *j = arg;
-    j->e = bw_store_review_insert(s, &j->it);
+    j->e = bw_store_review_insert_detail(s, &j->it, j->detail);
     /* Reviewers hear of it through the org's connections (durable outbox). A notification
      * that cannot be queued does not undo the item: it is in the queue either way. */
     if (j->e == BW_OK && bw_outbox_emit_review(j->outbox, s, j->it.org_id, j->it.id, "pending",
@@ -85,7 +94,16 @@ static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint
     }
     j->it = *c->review.item;
     j->outbox = c->w->gw->outbox;
-    bw_call_step_done(c, bw_call_wait_job(c, create_run, create_apply, j, free));
+    /* Without the detail (out of memory) the item is not made. */
+    j->detail = bw_review_detail_chat(c->in.body_json, c->in.model);
+    if (!j->detail) {
+        create_job_free(j);
+        bw_error("proxy: review item not stored: %s", bw_err_str(BW_E_NOMEM));
+        bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE,
+                     "the store is unavailable; no review item was created", NULL);
+        return;
+    }
+    bw_call_step_done(c, bw_call_wait_job(c, create_run, create_apply, j, create_job_free));
 }
 
 /* The review item step: after the APPROVAL_REQUIRED decision receipt is durable, a review
