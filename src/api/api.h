@@ -8,6 +8,7 @@
 #define BW_API_API_H
 
 #include "auth/auth.h"
+#include "util/err.h"
 #include "store/store.h"
 
 struct evhttp_request;
@@ -42,7 +43,7 @@ unsigned bw_api_role_bit(const char *role);
 /* Identifies the request's Authorization key into *caller. On failure it has replied (401
  * UNAUTHENTICATED, or 503 STORE_UNAVAILABLE when the key store cannot say) and returns 0. */
 int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                    struct bw_key_record *caller);
+                    struct bw_key_record *caller) BW_MUST_CHECK;
 
 /* A handler: `rest` is the path after the route's prefix (for "/api/v1/receipts/" it is the
  * id), caller is NULL for public routes. It must reply (and so free req). */
@@ -85,7 +86,7 @@ void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *
 
 /* 1 if e is BW_OK; otherwise replies bw_api_reply_store_error(e, what) and returns 0. For the
  * "look it up, or answer why not" step of a handler. */
-int bw_api_store_ok(struct evhttp_request *req, bw_err e, const char *what);
+int bw_api_store_ok(struct evhttp_request *req, bw_err e, const char *what) BW_MUST_CHECK;
 
 /* Replies {"object":"list","data":data} (data: a json_t array, stolen), or, when e is not
  * BW_OK, drops data and replies bw_api_reply_store_error(e, what). */
@@ -94,7 +95,7 @@ void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const c
 /* Parses the request body as one JSON object (bounded by the config's max_body_bytes and
  * max_json_depth; duplicate keys rejected). On failure it has replied 400/413 and returns
  * NULL. An empty body is an empty object. The caller decrefs. */
-void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *req);
+void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *req) BW_MUST_CHECK;
 
 /* A record of a change made through the API: an `admin` or `review` receipt is appended and
  * made durable FIRST, then `apply` runs on the same worker thread with the receipt id and must
@@ -118,7 +119,7 @@ void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *call
  * operator principal may; a member only if their role covers it (bw_auth_role_covers). 1 if
  * so; else replies 403 ROLE_FORBIDDEN (or a store error) and returns 0. (api_keys.c) */
 int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                              const struct bw_key_record *k);
+                              const struct bw_key_record *k) BW_MUST_CHECK;
 
 /* The expiry (ms, 0 = none) of a key the caller makes and receives: at most the caller's own
  * (its expiry, or the end of its rotation grace). A key that expires, or is rotated away because
@@ -137,14 +138,15 @@ void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
  * Returns 1 if present, 0 if absent (out untouched; a JSON null counts as absent), -1 after
  * replying 400 INVALID_REQUEST. required: absent is -1 too. */
 int bw_api_text(struct evhttp_request *req, const void *body, const char *name, size_t max_len,
-                int required, char *out, size_t size);
+                int required, char *out, size_t size) BW_MUST_CHECK;
 /* The same for an integer member within [min, max]. */
 int bw_api_int(struct evhttp_request *req, const void *body, const char *name, int64_t min,
-               int64_t max, int64_t *out);
+               int64_t max, int64_t *out) BW_MUST_CHECK;
 /* Splits rest ("ID" or "ID/ACTION") into id and action ("" if none). 0 if the id is not the
  * shape of one of our ids or the action is too long: the caller answers 404. */
-int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]);
-/* The value of query parameter `name` (copied, at most size-1 bytes) or "" — 0 if absent. */
+int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]) BW_MUST_CHECK;
+/* The value of query parameter `name` (copied, at most size-1 bytes) or "" — 0 if absent.
+ * Not BW_MUST_CHECK: an absent parameter and an empty one mean the same to every caller. */
 int bw_api_query(struct evhttp_request *req, const char *name, char *out, size_t size);
 
 /* ---- destructive actions: dry run, then confirm (api_confirm.c, docs/ACCESS.md) ---- */
@@ -155,7 +157,7 @@ enum bw_confirm_step {
     BW_CONFIRM_MISSING, /* neither: answer with bw_api_confirm_required */
 };
 enum bw_confirm_step bw_api_confirm_step(struct evhttp_request *req, const void *body,
-                                         const char **token);
+                                         const char **token) BW_MUST_CHECK;
 /* 428 CONFIRM_REQUIRED. */
 void bw_api_confirm_required(struct evhttp_request *req);
 /* Dry run: stores the plan's hash with a fresh confirm token (10 minutes) and replies 200
@@ -167,20 +169,20 @@ void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *r
 /* 1 if action needs a second admin's approval (an owner deleting the org, purging
  * transcripts): its dry run also opens a review item bound to the plan (review_id in the
  * reply), and the confirm waits for that review to be approved (409 APPROVAL_PENDING, ...). */
-int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *caller);
+int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *caller) BW_MUST_CHECK;
 /* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
  * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
  * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0. */
 int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                          const char *org_id, const char *action, const char *target,
-                         const char *token, const void *plan_json);
+                         const char *token, const void *plan_json) BW_MUST_CHECK;
 
 /* ---- checks that may block (DNS, a peer): one short-lived thread each (api_jobs.c) ---- */
 #define BW_API_MAX_CHECKS 8 /* at once, every kind together (gw->verifying) */
 /* Starts fn(arg) on a detached thread, counted in gw->verifying (at most BW_API_MAX_CHECKS) and
  * gw->inflight (a graceful shutdown waits for it). 0; or -1 with nothing counted: *busy 1 when
  * the cap is reached, 0 when the thread could not start. The job ends with bw_api_check_done. */
-int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, int *busy);
+int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, int *busy) BW_MUST_CHECK;
 /* Releases what bw_api_check_start counted (on the worker, when the job's result is used). */
 void bw_api_check_done(struct bw_gateway *gw);
 

@@ -68,6 +68,6 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
  * agent only agent; operator only operator. Used both for "a person of this role may hold a key
  * of that role" and "a key of this role may manage (create, revoke, rotate) a key of that role".
  * NULL or unknown roles cover nothing. */
-int bw_auth_role_covers(const char *holder_role, const char *key_role);
+int bw_auth_role_covers(const char *holder_role, const char *key_role) BW_MUST_CHECK;
 
 #endif

@@ -116,7 +116,7 @@ static bw_err add_parents(struct exporter *x, const uint8_t *has_parent, uint8_t
     for (uint64_t i = x->log.n; i-- > 0 && e == BW_OK;) {
         if (!x->sel[i] || !has_parent[i])
             continue;
-        struct leaf_ref key;
+        struct leaf_ref key = {0}; /* the comparator reads only hash */
         memcpy(key.hash, parent[i], 32);
         struct leaf_ref *hit = bsearch(&key, refs, (size_t)x->log.n, sizeof *refs, leaf_ref_cmp);
         if (hit && hit->index < i && !x->sel[hit->index]) {

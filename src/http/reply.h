@@ -6,6 +6,7 @@
 #define BW_HTTP_REPLY_H
 
 #include <stddef.h>
+#include "util/err.h"
 
 struct evhttp_request;
 
@@ -38,6 +39,6 @@ void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt
 void bw_http_add_retry_headers(struct evhttp_request *req, long long retry_after_ms);
 
 /* 1 if the request's Content-Type is application/json (parameters allowed). */
-int bw_http_content_is_json(struct evhttp_request *req);
+int bw_http_content_is_json(struct evhttp_request *req) BW_MUST_CHECK;
 
 #endif

@@ -4,10 +4,12 @@
 #ifndef BW_UTIL_TEXT_H
 #define BW_UTIL_TEXT_H
 
+#include "util/err.h"
+
 /* A model name: 1..127 bytes of printable ASCII without spaces, quotes or backslashes. */
-int bw_text_model_ok(const char *s);
+int bw_text_model_ok(const char *s) BW_MUST_CHECK;
 
 /* An agent name: 1..63 bytes of letters, digits, '-', '_', '.'. */
-int bw_text_agent_ok(const char *s);
+int bw_text_agent_ok(const char *s) BW_MUST_CHECK;
 
 #endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# make lint: every static check; fails on any finding. Run by scripts/test.sh, usable alone.
+#   scripts/check-state.sh   mutable statics say who owns them
+#   scripts/check-layers.sh  api/ and proxy/ include nothing of each other
+#   scripts/checksrc.py      banned C functions (allowlist: scripts/checksrc.allow)
+#   clang-format             every .c/.h under src/ tests/ fuzz/ is formatted (.clang-format)
+#   cppcheck                 src/ (suppressions with reasons: scripts/cppcheck.supp)
+#   clang-tidy               src/ with .clang-tidy, over a compile database made from the
+#                            Makefile's flags (scripts/compile-db.sh)
+# Environment: LINT_CFLAGS (set by make: the compiler flags), LINT_JOBS (default nproc),
+# LINT_BUILD (default build/lint). Each step runs even if an earlier one failed, so one run
+# lists every finding; the exit status is 1 if any step failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+: "${LINT_CFLAGS:?run through make lint (it sets LINT_CFLAGS)}"
+jobs=${LINT_JOBS:-$(nproc 2>/dev/null || echo 2)}
+out=${LINT_BUILD:-build/lint}
+mkdir -p "$out/cppcheck"
+failed=()
+step() {
+    local name=$1 t0=$SECONDS
+    shift
+    if "$@"; then
+        echo "lint: $name ok ($((SECONDS - t0)) s)"
+    else
+        echo "lint: $name FAILED ($((SECONDS - t0)) s)" >&2
+        failed+=("$name")
+    fi
+}
+
+format_check() {
+    local files n
+    mapfile -t files < <(find src tests fuzz -name '*.[ch]' -not -path '*/node_modules/*' | sort)
+    n=$(clang-format --dry-run "${files[@]}" 2>&1 | grep -c 'warning:' || true)
+    if [ "$n" -ne 0 ]; then
+        clang-format --dry-run "${files[@]}" 2>&1 | grep 'warning:' | cut -d: -f1 | sort -u \
+            | sed 's/^/  /' >&2
+        echo "clang-format: $n line(s) differ from .clang-format; run make format" >&2
+        return 1
+    fi
+}
+
+cppcheck_run() {
+    # -I only src/: system headers would make cppcheck ~10x slower; scripts/cppcheck-defs.h
+    # declares the few library macros it must understand (jansson's foreach loops).
+    cppcheck -q --std=c11 --enable=warning,portability,performance --inline-suppr \
+        --error-exitcode=1 -j "$jobs" -D_GNU_SOURCE -Isrc --include=scripts/cppcheck-defs.h \
+        --suppressions-list=scripts/cppcheck.supp --cppcheck-build-dir="$out/cppcheck" \
+        --template='{file}:{line}: {severity} [{id}] {message}' src
+}
+
+tidy_run() {
+    scripts/compile-db.sh "$out/compile_commands.json" || return 1
+    # xargs runs $jobs clang-tidy processes at once; .clang-tidy makes every finding an error,
+    # so clang-tidy (and xargs) exit non-zero. The log keeps the notes; print the findings.
+    local rc=0
+    find src -name '*.c' | sort | xargs -P "$jobs" -n 4 clang-tidy -p "$out" --quiet \
+        >"$out/tidy.log" 2>&1 || rc=1
+    grep -E ': (warning|error): ' "$out/tidy.log" | sort -u >&2
+    grep -qE ': (warning|error): ' "$out/tidy.log" && rc=1
+    [ "$rc" -eq 0 ] || echo "clang-tidy: findings above; details in $out/tidy.log" >&2
+    return "$rc"
+}
+
+step check-state scripts/check-state.sh
+step check-layers scripts/check-layers.sh
+step checksrc scripts/checksrc.py
+step clang-format format_check
+step cppcheck cppcheck_run
+step clang-tidy tidy_run
+if [ ${#failed[@]} -ne 0 ]; then
+    echo "lint: failed: ${failed[*]}" >&2
+    exit 1
+fi
+echo "lint: all checks passed"
