@@ -49,12 +49,12 @@ struct bw_policy_input;
 #define BW_MCP_SERVER_NAME_MAX_BYTES 65 /* a server name and its NUL */
 
 /* JSON-RPC error codes the gateway answers with (docs/MCP.md "Errors"). */
-#define BW_MCP_RPC_PARSE_ERROR -32700
-#define BW_MCP_RPC_INVALID_REQUEST -32600
-#define BW_MCP_RPC_INTERNAL -32603
-#define BW_MCP_RPC_DENIED -32001          /* the policy refused the call (data.code, receipt) */
-#define BW_MCP_RPC_UPSTREAM -32002        /* the upstream failed, timed out or answered too much */
-#define BW_MCP_RPC_HEADER_MISMATCH -32020 /* Mcp-Method / Mcp-Name disagree with the body */
+#define BW_MCP_RPC_PARSE_ERROR (-32700)
+#define BW_MCP_RPC_INVALID_REQUEST (-32600)
+#define BW_MCP_RPC_INTERNAL (-32603)
+#define BW_MCP_RPC_DENIED (-32001)          /* the policy refused the call (data.code, receipt) */
+#define BW_MCP_RPC_UPSTREAM (-32002)        /* the upstream failed, timed out or answered too much */
+#define BW_MCP_RPC_HEADER_MISMATCH (-32020) /* Mcp-Method / Mcp-Name disagree with the body */
 
 /* ---- upstream servers (TEMPORARY: from config `mcp.servers`, config_mcp.c) ---- */
 struct bw_mcp_server {

@@ -171,7 +171,7 @@ static int history_append(struct history *h, json_t *messages, size_t max_bytes)
     size_t first = (h->next + h->max - h->n) % (h->max ? h->max : 1);
     size_t keep = 0, bytes = 0;
     while (keep < h->n) {
-        json_t *m = h->ring[(first + h->n - 1 - keep) % h->max];
+        json_t *m = h->ring[(first + h->n - 1 - keep) % (h->max ? h->max : 1)];
         size_t len = json_string_length(json_object_get(m, "content"));
         if (bytes + len > max_bytes)
             break;
