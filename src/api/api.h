@@ -41,7 +41,8 @@ struct bw_api_ctx {
 /* The role bit of a key record's role ("" or unknown: 0, which no route accepts). */
 unsigned bw_api_role_bit(const char *role);
 /* Identifies the request's Authorization key into *caller. On failure it has replied (401
- * UNAUTHENTICATED, or 503 STORE_UNAVAILABLE when the key store cannot say) and returns 0. */
+ * UNAUTHENTICATED, or 503 STORE_UNAVAILABLE when the key store cannot say) and returns 0.
+ * Frees req when it returns 0 (it has replied). */
 int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                     struct bw_key_record *caller) BW_MUST_CHECK;
 
@@ -73,33 +74,40 @@ extern const struct bw_api_route bw_api_routes_mcp_pins[]; /* api_mcp_pins.c */
 extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers.c */
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
- * unknown path, 405 for a known path with another method, 401/403 by access. */
+ * unknown path, 405 for a known path with another method, 401/403 by access.
+ * Frees req (it always replies). */
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
 
 struct bw_gw_worker;
-/* The gateway's routes (gateway.h handlers): /api/ and /metrics on worker w. */
+/* The gateway's routes (gateway.h handlers): /api/ and /metrics on worker w.
+ * Frees req (it always replies). */
 void bw_api_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+/* Frees req (it always replies). */
 void bw_api_route_metrics(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
-/* Sends a JSON value (stolen reference) with the given status. */
+/* Sends a JSON value (stolen reference) with the given status. Frees req and json_value. */
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
 
 /* Replies with the error a store failure deserves: 404 NOT_FOUND (also for another org's
  * object), 409 CONFLICT, 400 INVALID_REQUEST, else 503 STORE_UNAVAILABLE. `what` names the
- * object ("key", "agent", ...). */
+ * object ("key", "agent", ...).
+ * Frees req. */
 void bw_api_reply_store_error(struct evhttp_request *req, bw_err e, const char *what);
 
 /* 1 if e is BW_OK; otherwise replies bw_api_reply_store_error(e, what) and returns 0. For the
- * "look it up, or answer why not" step of a handler. */
+ * "look it up, or answer why not" step of a handler.
+ * Frees req when it returns 0 (it has replied). */
 int bw_api_store_ok(struct evhttp_request *req, bw_err e, const char *what) BW_MUST_CHECK;
 
 /* Replies {"object":"list","data":data} (data: a json_t array, stolen), or, when e is not
- * BW_OK, drops data and replies bw_api_reply_store_error(e, what). */
+ * BW_OK, drops data and replies bw_api_reply_store_error(e, what).
+ * Frees req and data. */
 void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const char *what);
 
 /* Parses the request body as one JSON object (bounded by the config's max_body_bytes and
  * max_json_depth; duplicate keys rejected). On failure it has replied 400/413 and returns
- * NULL. An empty body is an empty object. The caller decrefs. */
+ * NULL. An empty body is an empty object. The caller decrefs.
+ * Frees req when it returns NULL (it has replied). */
 void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *req) BW_MUST_CHECK;
 
 /* A record of a change made through the API: an `admin` or `review` receipt is appended and
@@ -111,6 +119,7 @@ struct bw_receipt;
 typedef void (*bw_api_apply_fn)(void *arg, bw_err err, const char *receipt_id);
 void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_api_apply_fn apply,
                    void *arg);
+/* Frees req. */
 void bw_api_reply_ledger_error(struct evhttp_request *req);
 
 /* Fills the common fields of an admin receipt: time, org, principal (the caller's key id),
@@ -122,7 +131,8 @@ void bw_api_admin_receipt(struct bw_receipt *r, const struct bw_key_record *call
 
 /* Whether k's principal (k->member_id, in org k->org_id) may hold a key of k->role: the
  * operator principal may; a member only if their role covers it (bw_auth_role_covers). 1 if
- * so; else replies 403 ROLE_FORBIDDEN (or a store error) and returns 0. (api_keys.c) */
+ * so; else replies 403 ROLE_FORBIDDEN (or a store error) and returns 0. (api_keys.c)
+ * Frees req when it returns 0 (it has replied). */
 int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                               const struct bw_key_record *k) BW_MUST_CHECK;
 
@@ -132,7 +142,8 @@ int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_reques
 int64_t bw_api_key_expiry_bound(const struct bw_key_record *caller, int64_t expires_ms);
 
 /* POST /api/v1/orgs/{org_id}/keys by the operator: a key for a member of that org
- * (api_keys.c; docs/ACCESS.md "Principals"). Replies. */
+ * (api_keys.c; docs/ACCESS.md "Principals"). Replies.
+ * Frees req (it always replies). */
 void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                        const struct bw_key_record *caller, const char *org_id);
 
@@ -141,10 +152,12 @@ void bw_api_keys_issue(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 /* Copies the optional string member `name` of body into out (size bytes). It must be a string
  * of at most max_len bytes with no control characters (jansson has already checked UTF-8).
  * Returns 1 if present, 0 if absent (out untouched; a JSON null counts as absent), -1 after
- * replying 400 INVALID_REQUEST. required: absent is -1 too. */
+ * replying 400 INVALID_REQUEST. required: absent is -1 too.
+ * Frees req when it returns -1 (it has replied). */
 int bw_api_text(struct evhttp_request *req, const void *body, const char *name, size_t max_len,
                 int required, char *out, size_t size) BW_MUST_CHECK;
-/* The same for an integer member within [min, max]. */
+/* The same for an integer member within [min, max].
+ * Frees req when it returns -1 (it has replied). */
 int bw_api_int(struct evhttp_request *req, const void *body, const char *name, int64_t min,
                int64_t max, int64_t *out) BW_MUST_CHECK;
 /* Splits rest ("ID" or "ID/ACTION") into id and action ("" if none). 0 if the id is not the
@@ -163,11 +176,12 @@ enum bw_confirm_step {
 };
 enum bw_confirm_step bw_api_confirm_step(struct evhttp_request *req, const void *body,
                                          const char **token) BW_MUST_CHECK;
-/* 428 CONFIRM_REQUIRED. */
+/* 428 CONFIRM_REQUIRED. Frees req. */
 void bw_api_confirm_required(struct evhttp_request *req);
 /* Dry run: stores the plan's hash with a fresh confirm token (10 minutes) and replies 200
  * {dry_run, action, target, plan, confirm_token, expires_ms}. Steals plan_json (a json_t *).
- * The plan must be deterministic (ids and counts, no times). */
+ * The plan must be deterministic (ids and counts, no times).
+ * Frees req and plan_json. */
 void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                           const struct bw_key_record *caller, const char *org_id,
                           const char *action, const char *target, void *plan_json);
@@ -177,7 +191,8 @@ void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *r
 int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *caller) BW_MUST_CHECK;
 /* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
  * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
- * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0. */
+ * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0.
+ * Frees req when it returns 0 (it has replied). */
 int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                          const char *org_id, const char *action, const char *target,
                          const char *token, const void *plan_json) BW_MUST_CHECK;
@@ -192,7 +207,8 @@ int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, in
 void bw_api_check_done(struct bw_gateway *gw);
 
 /* GET /metrics on the main listener (api_metrics.c): operator key only; the Prometheus text
- * exposition (metrics/metrics.h). Any other method: 405. */
+ * exposition (metrics/metrics.h). Any other method: 405.
+ * Frees req (it always replies). */
 void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req);
 
 #endif

@@ -118,8 +118,10 @@ void bw_gateway_app(struct bw_gateway *gw, const struct bw_gateway_route *routes
                     void (*worker_fini)(struct bw_gw_worker *w), struct bw_server_app *app);
 
 /* The gateway's own routes: GET /healthz (liveness) and GET /readyz (readiness, names only:
- * posture/health.h). */
+ * posture/health.h).
+ * Frees req (it always replies). */
 void bw_gateway_healthz(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+/* Frees req (it always replies). */
 void bw_gateway_readyz(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif

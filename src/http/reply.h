@@ -20,12 +20,13 @@ void bw_http_reply_error(struct evhttp_request *req, int status, const char *cod
                          const char *message, const char *receipt_id, const char *decision);
 
 /* As bw_http_reply_error, plus one more string member in the error object when extra_key is
- * not NULL (e.g. "review_id"). */
+ * not NULL (e.g. "review_id").
+ * Frees req. */
 void bw_http_reply_error_with(struct evhttp_request *req, int status, const char *code,
                               const char *message, const char *receipt_id, const char *decision,
                               const char *extra_key, const char *extra_value);
 
-/* Sends a JSON body (copied) with the given status. */
+/* Sends a JSON body (copied) with the given status. Frees req. */
 void bw_http_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);
 
 /* Adds bulwark-receipt-id / bulwark-decision headers to the response (NULLs skipped). */

@@ -42,7 +42,8 @@ struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg) BW_MUS
 bw_err bw_http_guard_attach(struct bufferevent *bev) BW_MUST_CHECK;
 
 /* Call first for every request: if req is the stand-in for a refused request, answers it with
- * the refusal and returns 1 (req is then evhttp's); otherwise returns 0. */
+ * the refusal and returns 1 (req is then evhttp's); otherwise returns 0.
+ * Frees req when it returns 1 (it has answered). */
 int bw_http_guard_answer_refused(struct evhttp_request *req) BW_MUST_CHECK;
 
 #endif

@@ -68,10 +68,12 @@ int bw_mcp_servers_from_config(const struct bw_config *cfg, const char *name,
                                struct bw_mcp_server *out) BW_MUST_CHECK;
 
 /* ---- the HTTP entry (mcp_gateway.c) ---- */
-/* Serves one request whose path starts with "/mcp/". Always ends the request (now or later). */
+/* Serves one request whose path starts with "/mcp/". Always ends the request (now or later).
+ * Frees req (it always replies, now or later). */
 void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 /* GET /.well-known/oauth-protected-resource/mcp/<server> (mcp_prm.c): the server's RFC 9728
- * Protected Resource Metadata, from the configuration only. */
+ * Protected Resource Metadata, from the configuration only.
+ * Frees req (it always replies). */
 void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 /* ---- JSON-RPC messages (mcp_rpc.c): pure, no I/O (the fuzz target's surface) ---- */

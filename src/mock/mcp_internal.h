@@ -70,7 +70,7 @@ struct bw_mcp_mock {
 /* Messages (mcp_server.c). Each returns a new reference, or NULL when out of memory. */
 json_t *bw_mcp_error_msg(const json_t *id, int code, const char *message) BW_MUST_CHECK;
 json_t *bw_mcp_result_msg(const json_t *id, json_t *result_taken) BW_MUST_CHECK;
-/* Sends msg (taken) as an application/json body with status. */
+/* Sends msg (taken) as an application/json body with status. Frees req and msg_taken. */
 void bw_mcp_send(struct evhttp_request *req, int status, json_t *msg_taken);
 
 /* Methods (mcp_tools.c). Index of a tool name, or -1. */
@@ -82,10 +82,12 @@ json_t *bw_mcp_answer(struct bw_mcp_mock *m, const struct bw_mcp_session *s, con
 json_t *bw_mcp_text_result(const char *text, int is_error) BW_MUST_CHECK;
 
 /* Streams (mcp_stream.c). Each answers req itself (also on failure). sse: the client accepts
- * text/event-stream. */
+ * text/event-stream.
+ * Frees req (answers it, now or later). */
 void bw_mcp_stream_slow(struct bw_mcp_mock *m, struct evhttp_request *req,
                         const struct bw_mcp_session *s, const json_t *id, const json_t *params,
                         int sse);
+/* Frees req (answers it, now or later). */
 void bw_mcp_stream_sampling(struct bw_mcp_mock *m, struct evhttp_request *req,
                             const struct bw_mcp_session *s, const json_t *id, const json_t *params,
                             int sse);

@@ -107,7 +107,8 @@ struct evhttp_request;
 
 /* Handles a request whose path starts with "/widget/": OPTIONS (preflight) and POST on
  * /widget/v1/{key}/chat; every other path 404, other methods 405. Always replies (now or when
- * the governed call ends). */
+ * the governed call ends).
+ * Frees req (it always replies, now or later). */
 void bw_widget_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif
