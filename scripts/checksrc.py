@@ -6,7 +6,8 @@ Usage: scripts/checksrc.py [ROOT]   (ROOT defaults to the repository; scans ROOT
 Comments, string literals and character literals are blanked first, so prose that names a
 banned function does not count. A justified use goes in scripts/checksrc.allow as
 `path function  # reason` (path relative to ROOT); an allowlist line that matches nothing fails
-too, so the list cannot go stale. Exits 1 on any finding.
+too, so the list cannot go stale. A BW_IGNORE(...) (util/err.h: dropping a BW_MUST_CHECK result)
+needs a comment on its line or the line above. Exits 1 on any finding.
 """
 import os
 import re
@@ -105,7 +106,14 @@ def main():
             rel = os.path.relpath(path, root)
             with open(path, encoding="utf-8", errors="replace") as f:
                 text = blank(f.read())
+            raw = open(path, encoding="utf-8", errors="replace").read().split("\n")
             for num, line in enumerate(text.split("\n"), 1):
+                # BW_IGNORE drops a BW_MUST_CHECK result: the reason must be written next to it.
+                if "BW_IGNORE(" in line and not rel.endswith("util/err.h"):
+                    near = raw[num - 1] + (raw[num - 2] if num >= 2 else "")
+                    if "/*" not in near and "//" not in near:
+                        print(f"{rel}:{num}: BW_IGNORE without a comment saying why")
+                        bad += 1
                 for m in CALL.finditer(line):
                     fn = m.group(1)
                     if (rel, fn) in allow:

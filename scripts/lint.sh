@@ -31,13 +31,12 @@ step() {
 format_check() {
     local files n
     mapfile -t files < <(find src tests fuzz -name '*.[ch]' -not -path '*/node_modules/*' | sort)
-    n=$(clang-format --dry-run "${files[@]}" 2>&1 | grep -c 'warning:' || true)
-    if [ "$n" -ne 0 ]; then
-        clang-format --dry-run "${files[@]}" 2>&1 | grep 'warning:' | cut -d: -f1 | sort -u \
-            | sed 's/^/  /' >&2
-        echo "clang-format: $n line(s) differ from .clang-format; run make format" >&2
-        return 1
-    fi
+    clang-format --dry-run -Werror "${files[@]}" >"$out/format.log" 2>&1 && return 0
+    grep 'error:' "$out/format.log" | cut -d: -f1 | sort | uniq -c | sed 's/^/  /' >&2
+    echo "clang-format: $(grep -c 'error:' "$out/format.log") place(s) in" \
+        "$(grep 'error:' "$out/format.log" | cut -d: -f1 | sort -u | wc -l) file(s) differ" \
+        "from .clang-format; run make format" >&2
+    return 1
 }
 
 cppcheck_run() {

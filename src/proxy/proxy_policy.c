@@ -263,7 +263,7 @@ static void list_request_tools(struct bw_call *c) {
     struct bw_policy_decision req;
     /* both always write their decisions (a deny on failure), which is all that is read here */
     BW_IGNORE(bw_policy_eval(c->policy, &alone, &req));
-    BW_IGNORE(bw_policy_decide_tools(c->policy, &c->input, c->view.tools, n, d));
+    BW_IGNORE(bw_policy_decide_tools(c->policy, &c->input, c->view.tools, n, d)); /* as above */
     for (size_t i = 0; i < n; i++)
         if (d[i].effect != BW_POLICY_ALLOW &&
             (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))
