@@ -57,7 +57,7 @@ tidy_run() {
     # compared with the triaged list scripts/clang-tidy.known: any finding not listed there
     # fails, and so does a listed one that no longer occurs (the list only shrinks).
     grep -E ': (warning|error): ' "$out/tidy.log" | sed "s#^$PWD/##" | sort -u >"$out/tidy.findings"
-    sed -E 's/^([^:]+):[0-9]+:[0-9]+: (warning|error): .*\[([a-z0-9.-]+)[],].*$/\1 \3/' \
+    sed -E 's/^([^:]+):[0-9]+:[0-9]+: (warning|error): .*\[([A-Za-z0-9.-]+)[],].*$/\1 \3/' \
         "$out/tidy.findings" | sort | uniq -c | awk '{print $2, $3, $1}' >"$out/tidy.got"
     grep -vE '^[[:space:]]*(#|$)' scripts/clang-tidy.known | awk '{print $1, $2, $3}' | sort \
         >"$out/tidy.want"
