@@ -175,6 +175,7 @@ static bw_err select_receipts(struct exporter *x) {
  * first exported leaf up to the final one; thinned to every stride-th plus the final one when
  * there are more than BW_PACK_MAX_CHECKPOINTS. Size 0 is never included. */
 static bw_err select_checkpoints(struct exporter *x) {
+    BW_ENSURE(x->log.ncps > 0, BW_E_NOT_FOUND); /* log_open refuses a log without one; kept local */
     size_t start = x->log.ncps - 1;
     while (start > 0 && x->log.cps[start - 1].size > x->first && x->log.cps[start - 1].size > 0)
         start--;

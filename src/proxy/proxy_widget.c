@@ -168,10 +168,12 @@ static int history_row(void *arg, const struct bw_transcript_record *t) {
 /* Appends the ring's messages, oldest first, keeping the newest that fit in max_bytes of
  * content. */
 static int history_append(struct history *h, json_t *messages, size_t max_bytes) {
+    if (!h->max || !h->n)
+        return 0; /* nothing kept (and no ring to index) */
     size_t first = (h->next + h->max - h->n) % (h->max ? h->max : 1);
     size_t keep = 0, bytes = 0;
     while (keep < h->n) {
-        json_t *m = h->ring[(first + h->n - 1 - keep) % (h->max ? h->max : 1)];
+        json_t *m = h->ring[(first + h->n - 1 - keep) % h->max];
         size_t len = json_string_length(json_object_get(m, "content"));
         if (bytes + len > max_bytes)
             break;
