@@ -459,7 +459,7 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     (void)rest;
     char org[BW_ID_SIZE];
     snprintf(org, sizeof org, "%s", caller->org_id);
-    int detail = bw_api_role_bit(caller->role) & (BW_API_ADMIN | BW_API_OPERATOR);
+    unsigned detail = bw_api_role_bit(caller->role) & (BW_API_ADMIN | BW_API_OPERATOR);
     if (!org[0] && !bw_api_query(req, "org_id", org, sizeof org)) { /* the operator names it */
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "org_id is required", NULL, NULL);
         return;

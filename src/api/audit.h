@@ -58,7 +58,7 @@ struct bw_audit_proof_ref {
  * rather than skip it). */
 int bw_audit_select(const uint8_t *bytes, size_t len, uint64_t index, const uint8_t leaf[32],
                     const struct bw_audit_filter *f, const struct bw_audit_proof_ref *ref,
-                    void **line);
+                    void **line) BW_MUST_CHECK;
 
 /* Adds "proof" (log_index, tree_size, root_hash, hashes: base64 RFC 9162 PATH) and "cursor" to
  * a line from bw_audit_select, then appends it, compact, with a final '\n', to out. Consumes

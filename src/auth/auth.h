@@ -82,6 +82,6 @@ bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[3
  * agent only agent; operator only operator. Used both for "a person of this role may hold a key
  * of that role" and "a key of this role may manage (create, revoke, rotate) a key of that role".
  * NULL or unknown roles cover nothing. */
-int bw_auth_role_covers(const char *holder_role, const char *key_role);
+int bw_auth_role_covers(const char *holder_role, const char *key_role) BW_MUST_CHECK;
 
 #endif

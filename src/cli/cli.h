@@ -7,6 +7,8 @@
 #ifndef BW_CLI_CLI_H
 #define BW_CLI_CLI_H
 
+#include "util/err.h"
+
 struct bw_cmd {
     const char *name;
     const char *summary; /* one line for `bulwark --help` */
@@ -16,14 +18,14 @@ struct bw_cmd {
 
 /* Misuse: prints "bulwark <cmd>: <msg>" and the usage to stderr; returns 2 for `return`. */
 int bw_cli_usage_error(const struct bw_cmd *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
 /* Runtime failure: prints "bulwark <cmd>: <msg>" to stderr; returns 1. */
-int bw_cli_fail(const struct bw_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int bw_cli_fail(const struct bw_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
 /* 1 if argv contains --help or -h (then prints usage to stdout). */
-int bw_cli_wants_help(const struct bw_cmd *cmd, int argc, char **argv);
+int bw_cli_wants_help(const struct bw_cmd *cmd, int argc, char **argv) BW_MUST_CHECK;
 /* Parses "HOST:PORT" (IPv4 literal or name; port 1..65535, or 0 when allow_zero). host gets a
  * copy (size host_size). Returns 0 on success, -1 on malformed input. */
-int bw_cli_parse_hostport(const char *s, char *host, unsigned host_size, int *port, int allow_zero);
+int bw_cli_parse_hostport(const char *s, char *host, unsigned host_size, int *port, int allow_zero) BW_MUST_CHECK;
 
 extern const struct bw_cmd bw_cmd_init;
 extern const struct bw_cmd bw_cmd_serve;

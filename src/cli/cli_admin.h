@@ -9,6 +9,7 @@
 #define BW_CLI_ADMIN_H
 
 #include <stdint.h>
+#include "util/err.h"
 
 #include "cli/cli.h"
 #include "ledger/ledger.h"
@@ -23,19 +24,19 @@ struct bw_cli_admin {
 
 /* Opens DIR's store (and ledger when `write`). Returns 0, or the exit code after printing. */
 int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
-                      struct bw_cli_admin *a);
+                      struct bw_cli_admin *a) BW_MUST_CHECK;
 /* As bw_cli_admin_open; pepper = 0 leaves a->pepper NULL and does not read the master keys
  * (for `bulwark vault`, which loads them itself). */
 int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database,
-                         int write, int pepper, struct bw_cli_admin *a);
+                         int write, int pepper, struct bw_cli_admin *a) BW_MUST_CHECK;
 void bw_cli_admin_close(struct bw_cli_admin *a);
 
 /* Appends an admin receipt (principal "cli", route = action, rule = target) and waits until it
  * is durable. 0, or the exit code after printing. */
 int bw_cli_admin_record(struct bw_cli_admin *a, const char *org_id, const char *action,
-                        const char *target);
+                        const char *target) BW_MUST_CHECK;
 
 /* Resolves an org given by id or name into id. 0, or the exit code after printing. */
-int bw_cli_admin_org(struct bw_cli_admin *a, const char *org, char id[BW_ID_SIZE]);
+int bw_cli_admin_org(struct bw_cli_admin *a, const char *org, char id[BW_ID_SIZE]) BW_MUST_CHECK;
 
 #endif

@@ -170,9 +170,9 @@ static int fetch(const struct egress_args *a, const struct bw_egress_policy *p) 
         }
     }
     if (rc < 0) {
-        fwrite(body.ptr ? (const char *)body.ptr : "", 1, body.len, stdout);
+        size_t put = fwrite(body.ptr ? (const char *)body.ptr : "", 1, body.len, stdout);
         fprintf(stderr, "HTTP %ld\n", status);
-        rc = 0;
+        rc = put == body.len ? 0 : 1; /* a body that did not reach stdout fails the command */
     }
     bw_buf_cleanup(&body);
     return rc;
@@ -203,7 +203,8 @@ static int run(int argc, char **argv) {
         curl_global_cleanup();
     }
     bw_egress_policy_free(p);
-    fflush(stdout);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = 1; /* the output did not arrive */
     return rc;
 }
 

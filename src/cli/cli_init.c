@@ -91,7 +91,7 @@ static bw_err place_master_key(const struct init_opts *o, const char *dest) {
     FILE *f = fopen(o->master_key, "rb");
     bw_err e = f && fread(key, 1, BW_MASTER_KEY_BYTES, f) == BW_MASTER_KEY_BYTES ? BW_OK : BW_E_IO;
     if (f)
-        fclose(f);
+        (void)fclose(f); /* read only: a close error loses nothing */
     if (e == BW_OK)
         e = write_bytes(dest, key, BW_MASTER_KEY_BYTES, 0600);
     sodium_free(key);
@@ -282,9 +282,10 @@ static int run(int argc, char **argv) {
         printf("{\"org_id\":\"%s\",\"owner_member_id\":\"%s\",\"admin_key\":\"%s\","
                "\"agent_key\":\"%s\",\"public_key\":\"%s\"}\n",
                org_id, owner, keys, keys + BW_KEY_SIZE, vkey);
-    fflush(stdout);
+    /* the keys are shown only here: an output that did not arrive must fail the command */
+    int lost = ferror(stdout) || fflush(stdout) != 0;
     sodium_free(keys); /* wipes */
-    return 0;
+    return lost ? bw_cli_fail(&bw_cmd_init, "cannot write the keys to stdout") : 0;
 }
 
 const struct bw_cmd bw_cmd_init = {

@@ -120,7 +120,7 @@ static int serve(const struct mock_args *a, struct mock_worker *w) {
         rc = bw_cli_fail(&bw_cmd_mock_upstream, "cannot install signal handlers");
     } else {
         fprintf(stderr, "mock-upstream listening on %s:%d\n", a->host, port);
-        fflush(stderr);
+        (void)fflush(stderr); /* a test mock's log: nowhere else to report */
         if (event_base_dispatch(w[0].base) < 0)
             rc = bw_cli_fail(&bw_cmd_mock_upstream, "event loop failed");
     }
@@ -140,7 +140,7 @@ static int run(int argc, char **argv) {
         return rc;
     if (evthread_use_pthreads() != 0)
         return bw_cli_fail(&bw_cmd_mock_upstream, "cannot enable libevent threading");
-    signal(SIGPIPE, SIG_IGN);
+    (void)signal(SIGPIPE, SIG_IGN); /* SIG_ERR only for an invalid signal number */
     struct mock_worker w[MAX_THREADS];
     memset(w, 0, sizeof w);
     rc = serve(&a, w);

@@ -96,7 +96,7 @@ static bw_err read_request(const char *path, json_t **out, char *why, size_t why
     }
     char *buf = malloc(MAX_REQUEST_BYTES + 1);
     size_t n = buf ? fread(buf, 1, MAX_REQUEST_BYTES + 1, f) : 0;
-    fclose(f);
+    (void)fclose(f); /* read only: a close error loses nothing */
     bw_err e = BW_E_NOMEM;
     if (buf && n > MAX_REQUEST_BYTES) {
         snprintf(why, why_size, "%s: larger than %u bytes", path, MAX_REQUEST_BYTES);

@@ -331,7 +331,7 @@ static int start_log(const struct serve_state *st, const char *config_path) {
         bw_log_set_level((enum bw_log_level)(c->log_level - 1));
     struct bw_reqlog_opts ro = {.enabled = !c->log_no_requests, .text = c->log_text};
     bw_reqlog_configure(&ro);
-    char file[4096];
+    char file[4096] = "stderr"; /* named in the error when no log.file is set */
     if (c->log_file[0])
         resolve_policy_path(config_path, c->log_file, file, sizeof file);
     if (bw_log_sink_start(c->log_file[0] ? file : NULL, LOG_QUEUE_LINES) != BW_OK)

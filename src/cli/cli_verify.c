@@ -60,7 +60,7 @@ static int load_trust(const char *arg, struct bw_note_verifier *v) {
         if (!f)
             return 0;
         n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
+        (void)fclose(f); /* read only: a close error loses nothing */
         buf[n] = 0;
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
             buf[--n] = 0;

@@ -227,15 +227,15 @@ bw_err bw_config_parse(const char *text, size_t len, const char *name, struct bw
 
 void bw_config_cleanup(struct bw_config *c);
 /* 1 if s is a valid MCP server name: ^[a-z0-9][a-z0-9_-]{0,62}$ (config_mcp.c). */
-int bw_config_mcp_name_ok(const char *s);
+int bw_config_mcp_name_ok(const char *s) BW_MUST_CHECK;
 /* 1 if s is an origin as a browser serializes it (RFC 6454 6.2): "http" or "https", "://", a
  * lowercase host (DNS name of [a-z0-9.-], or an IPv4 literal, or a bracketed IPv6 literal) and
  * an optional ":port" (1..65535, no leading zero, not the scheme's default); nothing else (no
  * path, not even "/", no userinfo, query or fragment). */
-int bw_config_mcp_origin_ok(const char *s);
+int bw_config_mcp_origin_ok(const char *s) BW_MUST_CHECK;
 /* mcp-orgsrv (config_mcp_cred.c): 1 if s is a credential reference: env:NAME (NAME of
  * [A-Za-z_][A-Za-z0-9_]*) or file:/ABSOLUTE/PATH (printable, no spaces). Never the secret. */
-int bw_config_mcp_credential_ref_ok(const char *s);
+int bw_config_mcp_credential_ref_ok(const char *s) BW_MUST_CHECK;
 /* Reads every mcp.servers credential reference into credential_auth (an unset variable, an
  * unreadable file or one with group/other bits, an empty, over 1024-byte or non-printable
  * secret: an error naming the server, never the value). For serve, after bw_config_load. */
@@ -252,7 +252,7 @@ const struct bw_budget_config *bw_config_budget(const struct bw_config *c, const
 const struct bw_price_config *bw_config_price(const struct bw_config *c, const char *model);
 const struct bw_plan_config *bw_config_plan(const struct bw_config *c, const char *name);
 /* 1 if a webhook secret source is configured (billing.*_secret_env or _file). */
-int bw_config_billing_enabled(const struct bw_config *c);
+int bw_config_billing_enabled(const struct bw_config *c) BW_MUST_CHECK;
 
 /* The default config text `bulwark init` writes. */
 extern const char bw_config_default_text[];

@@ -8,7 +8,7 @@
 bw_err bw_cfg_fail(struct walk *w, const yaml_node_t *n, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    (void)bw_yaml_vfail(w->y, n, fmt, ap);
+    BW_IGNORE(bw_yaml_vfail(w->y, n, fmt, ap)); /* always BW_E_INVALID, returned below */
     va_end(ap);
     return BW_E_INVALID; /* a constant, so callers' compilers see every failure path */
 }

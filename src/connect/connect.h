@@ -35,10 +35,10 @@ enum bw_connect_kind {
 };
 
 /* "slack" ... "notion" <-> kind. parse returns 0 for an unknown name. */
-int bw_connect_kind_parse(const char *name, enum bw_connect_kind *out);
+int bw_connect_kind_parse(const char *name, enum bw_connect_kind *out) BW_MUST_CHECK;
 const char *bw_connect_kind_name(enum bw_connect_kind kind);
 /* 1 for the kinds events are delivered to (slack, discord, webhook). */
-int bw_connect_kind_delivers(enum bw_connect_kind kind);
+int bw_connect_kind_delivers(enum bw_connect_kind kind) BW_MUST_CHECK;
 
 #define BW_CONNECT_TOKEN_MAX 1024 /* bytes of a GitHub or Notion token */
 #define BW_CONNECT_REASON_SIZE 40

@@ -17,6 +17,7 @@
 #define BW_CONSOLE_CONSOLE_H
 
 #include <stddef.h>
+#include "util/err.h"
 
 #include "api/api.h"
 
@@ -45,15 +46,15 @@ void bw_console_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req,
  * UNAUTHENTICATED, 403 CSRF_INVALID (a state-changing method without the session's CSRF token
  * in X-CSRF-Token) or 503 STORE_UNAVAILABLE. */
 int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        struct bw_key_record *caller);
+                        struct bw_key_record *caller) BW_MUST_CHECK;
 
 /* 1 if req carries a console session cookie (of the listener's name, well-formed): for public
  * routes whose view depends on who asks (security readiness), so a console session is read like
  * the key it was made from. */
-int bw_console_has_cookie(struct evhttp_request *req);
+int bw_console_has_cookie(struct evhttp_request *req) BW_MUST_CHECK;
 
 /* 1 if req arrived on the TLS listener. */
-int bw_console_request_tls(struct evhttp_request *req);
+int bw_console_request_tls(struct evhttp_request *req) BW_MUST_CHECK;
 
 /* Sets the session cookie on req's response (token: a session token from
  * bw_console_session_issue; "" with max_age_s 0 clears it): HttpOnly, SameSite=Strict, Path=/,

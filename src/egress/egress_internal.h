@@ -3,6 +3,7 @@
 #define BW_EGRESS_EGRESS_INTERNAL_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "egress/egress.h"
@@ -17,12 +18,12 @@ void bw_egress_printable(const char *s, size_t n, char *out, size_t out_size);
 
 /* Strict dotted-decimal IPv4 (RFC 6943 3.1.1 "strict" form: exactly four decimal parts 0..255,
  * no leading zeros). Returns 0 and *v4 (host order) on success, -1 otherwise. */
-int bw_egress_parse_v4(const char *s, size_t n, uint32_t *v4);
+int bw_egress_parse_v4(const char *s, size_t n, uint32_t *v4) BW_MUST_CHECK;
 
 /* 1 if s[0..n) "ends in a number" (WHATWG URL host parser): its last label, ignoring one
  * trailing dot, is all decimal digits or 0x-hex. Such a host is an IPv4 attempt to some parser,
  * so Bulwark accepts it only in strict form. */
-int bw_egress_looks_numeric(const char *s, size_t n);
+int bw_egress_looks_numeric(const char *s, size_t n) BW_MUST_CHECK;
 
 /* Normalises a host name (UTF-8, no brackets) to its lowercase A-label form with libidn2
  * (UTS #46 non-transitional, IDNA2008) and checks RFC 1035/1123 LDH syntax on the result:
@@ -35,14 +36,14 @@ bw_err bw_egress_name_normalize(const char *raw, size_t n, char *out, size_t out
 const char *bw_egress_name_denied(const char *host);
 
 /* 1 if the first `bits` bits of a and base are equal. */
-int bw_egress_in_prefix(const uint8_t *a, const uint8_t *base, unsigned bits);
+int bw_egress_in_prefix(const uint8_t *a, const uint8_t *base, unsigned bits) BW_MUST_CHECK;
 
 /* Allowlist lookups. family is 4 or 6; addr holds 4 or 16 bytes; port 0 matches CIDRs only. */
 int bw_egress_policy_has_addr(const struct bw_egress_policy *p, int family, const uint8_t *addr,
-                              uint16_t port);
+                              uint16_t port) BW_MUST_CHECK;
 /* 1 if a HOST:PORT entry names exactly this normalised host (name or literal text) and port. */
 int bw_egress_policy_has_hostport(const struct bw_egress_policy *p, const char *host,
-                                  uint16_t port);
+                                  uint16_t port) BW_MUST_CHECK;
 
 /* URL syntax + normalisation only (no name rules, no address classification). */
 bw_err bw_egress_parse_url(const char *url, struct bw_egress_target *out, char *why,

@@ -116,7 +116,7 @@ static bw_err add_parents(struct exporter *x, const uint8_t *has_parent, uint8_t
     for (uint64_t i = x->log.n; i-- > 0 && e == BW_OK;) {
         if (!x->sel[i] || !has_parent[i])
             continue;
-        struct leaf_ref key;
+        struct leaf_ref key = {0}; /* the comparator reads only hash */
         memcpy(key.hash, parent[i], 32);
         struct leaf_ref *hit = bsearch(&key, refs, (size_t)x->log.n, sizeof *refs, leaf_ref_cmp);
         if (hit && hit->index < i && !x->sel[hit->index]) {
@@ -175,6 +175,7 @@ static bw_err select_receipts(struct exporter *x) {
  * first exported leaf up to the final one; thinned to every stride-th plus the final one when
  * there are more than BW_PACK_MAX_CHECKPOINTS. Size 0 is never included. */
 static bw_err select_checkpoints(struct exporter *x) {
+    BW_ENSURE(x->log.ncps > 0, BW_E_NOT_FOUND); /* log_open refuses a log without one; kept local */
     size_t start = x->log.ncps - 1;
     while (start > 0 && x->log.cps[start - 1].size > x->first && x->log.cps[start - 1].size > 0)
         start--;

@@ -61,9 +61,9 @@ struct shape {
 #define NAME(k, need, max) {k, V_NAME, need, 1, max, NULL, NULL}
 #define HEX(k, need) {k, V_HEX, need, 0, 0, NULL, NULL}
 #define INT(k, need, lo, hi) {k, V_INT, need, lo, hi, NULL, NULL}
-#define OBJ(k, need, sub) {k, V_OBJ, need, 0, 0, NULL, &sub}
-#define ARR(k, need, sub, lo, hi) {k, V_ARR, need, lo, hi, NULL, &sub}
-#define SHAPE(rows) {rows, sizeof rows / sizeof rows[0]}
+#define OBJ(k, need, sub) {k, V_OBJ, need, 0, 0, NULL, &(sub)}
+#define ARR(k, need, sub, lo, hi) {k, V_ARR, need, lo, hi, NULL, &(sub)}
+#define SHAPE(rows) {rows, sizeof(rows) / sizeof((rows)[0])}
 
 /* ---- allowed values ---- */
 

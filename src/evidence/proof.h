@@ -46,6 +46,6 @@ bw_err bw_evidence_hashes_decode(const char *text, size_t len, uint8_t (*hashes)
 
 /* Parses a decimal without sign or leading zeros ("0" allowed) of at most 19 digits (fits in
  * int64). Returns 1 on success. */
-int bw_evidence_parse_u64(const char *s, size_t len, uint64_t *out);
+int bw_evidence_parse_u64(const char *s, size_t len, uint64_t *out) BW_MUST_CHECK;
 
 #endif

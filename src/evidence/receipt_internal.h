@@ -7,6 +7,7 @@
 #define BW_EVIDENCE_RECEIPT_INTERNAL_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "ledger/receipt.h"
@@ -42,7 +43,7 @@ struct bw_jdoc {
 size_t bw_jdoc_member(const struct bw_jdoc *d, size_t obj, const char *key);
 
 /* 1 if node i is a string whose unescaped bytes are exactly s. */
-int bw_jdoc_str_is(const struct bw_jdoc *d, size_t i, const char *s);
+int bw_jdoc_str_is(const struct bw_jdoc *d, size_t i, const char *s) BW_MUST_CHECK;
 
 /* The whole documented receipt profile (docs/EVIDENCE.md 1.1) over a document that already
  * passed the canonical parse: NULL if it holds, else a reason; detail (size bytes) then names
@@ -51,6 +52,6 @@ const char *bw_evidence_profile_check(const struct bw_jdoc *d, char *detail, siz
 
 /* For tests: 1 if every shape's rows are in strictly increasing key order (the profile check's
  * merge pass relies on it). */
-int bw_evidence_profile_tables_sorted(void);
+int bw_evidence_profile_tables_sorted(void) BW_MUST_CHECK;
 
 #endif

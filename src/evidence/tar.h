@@ -61,6 +61,6 @@ bw_err bw_evidence_tar_next(struct bw_evidence_tar_reader *r, uint64_t max_size,
 
 /* 1 if name is 1..BW_TAR_NAME_MAX bytes of [a-z0-9._/-], does not start with '/' or '.', and has
  * no empty, "." or ".." path component (no traversal, no absolute paths). */
-int bw_evidence_tar_name_ok(const char *name);
+int bw_evidence_tar_name_ok(const char *name) BW_MUST_CHECK;
 
 #endif

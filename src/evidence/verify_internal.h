@@ -3,6 +3,7 @@
 #define BW_EVIDENCE_VERIFY_INTERNAL_H
 
 #include <stdint.h>
+#include "util/err.h"
 
 #include "evidence/pack.h"
 #include "util/buf.h"
@@ -75,8 +76,8 @@ void bw_evidence_vpass(struct vstate *v, enum bw_evidence_check c);
 
 /* evidence_members.c: the container walk (pack-format). 1 if the layout is valid. */
 /* The hash a "policies/<64 hex>.yaml" name carries; 0 if name is not one. */
-int bw_evidence_policy_name_hash(const char *name, uint8_t hash[32]);
-int bw_evidence_read_members(struct vstate *v, const uint8_t *pack, size_t len);
+int bw_evidence_policy_name_hash(const char *name, uint8_t hash[32]) BW_MUST_CHECK;
+int bw_evidence_read_members(struct vstate *v, const uint8_t *pack, size_t len) BW_MUST_CHECK;
 
 /* evidence_verify.c: the container-level checks, in run order. */
 void bw_evidence_check_statement(struct vstate *v);   /* manifest-signature */
@@ -103,7 +104,7 @@ void bw_evidence_tree_free(struct bw_evidence_tree *t);
 /* 1 if text is byte for byte the tlog-proof of leaf index against the final checkpoint (the
  * index line, PATH's hashes in base64, the empty line, the checkpoint). Thread-safe. */
 int bw_evidence_tree_proof_matches(const struct bw_evidence_tree *t, uint64_t index,
-                                   const uint8_t *text, size_t len);
+                                   const uint8_t *text, size_t len) BW_MUST_CHECK;
 
 /* Runs fn(ctx, lo, hi) over [0, n) split across threads; returns when all are done. */
 void bw_evidence_parallel(size_t n, void (*fn)(void *ctx, size_t lo, size_t hi), void *ctx);

@@ -11,6 +11,7 @@
 #define BW_GATEWAY_GATEWAY_H
 
 #include <pthread.h>
+#include "util/err.h"
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,7 +92,7 @@ bw_err bw_gateway_set_upstream(struct bw_gateway *gw, const char *base) BW_MUST_
 /* Initialises the policy holder (no policy: the config's allowed_models decide). */
 void bw_gateway_policy_init(struct bw_gateway *gw);
 /* A reference to the policy in force, or NULL; the caller unrefs it. Any thread. */
-struct bw_policy *bw_gateway_policy_acquire(struct bw_gateway *gw);
+struct bw_policy *bw_gateway_policy_acquire(struct bw_gateway *gw) BW_MUST_CHECK;
 /* Publishes p (taking the caller's reference) and drops the old one once its last request
  * ends. NULL clears. Any thread. */
 void bw_gateway_policy_swap(struct bw_gateway *gw, struct bw_policy *p);
@@ -119,8 +120,10 @@ void bw_gateway_app(struct bw_gateway *gw, const struct bw_gateway_route *routes
                     void (*worker_fini)(struct bw_gw_worker *w), struct bw_server_app *app);
 
 /* The gateway's own routes: GET /healthz (liveness) and GET /readyz (readiness, names only:
- * posture/health.h). */
+ * posture/health.h).
+ * Frees req (it always replies). */
 void bw_gateway_healthz(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+/* Frees req (it always replies). */
 void bw_gateway_readyz(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif

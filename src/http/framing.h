@@ -26,6 +26,7 @@
 #define BW_HTTP_FRAMING_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 /* Why a request was refused. 0 = accepted. The status and message are fixed (bw_http_reject_*). */
@@ -54,7 +55,7 @@ enum bw_http_reject {
 };
 
 /* The HTTP status for a refusal (400, 405, 413, 431 or 505). */
-int bw_http_reject_status(enum bw_http_reject r);
+int bw_http_reject_status(enum bw_http_reject r) BW_MUST_CHECK;
 /* The reason code (docs/REASON_CODES.md) and a fixed message for a refusal; never request text. */
 const char *bw_http_reject_code(enum bw_http_reject r);
 const char *bw_http_reject_message(enum bw_http_reject r);
@@ -70,7 +71,7 @@ struct bw_http_head_info {
  * through the CRLF CRLF that ends the field section (inclusive). max_body bounds Content-Length.
  * Writes *info only when the head is accepted. */
 enum bw_http_reject bw_http_head_check(const uint8_t *head, size_t len, uint64_t max_body,
-                                       struct bw_http_head_info *info);
+                                       struct bw_http_head_info *info) BW_MUST_CHECK;
 
 /* The fields read as one value, by Bulwark (routes, auth, CORS, webhooks) or by evhttp
  * (framing, connection handling): a repeat of any of them is refused. NULL-terminated. */
@@ -91,6 +92,6 @@ void bw_http_chunks_init(struct bw_http_chunks *c);
  * the next request), or BW_HTTP_BAD_CHUNK / BW_HTTP_TRAILER. After an error or the end, the
  * state must be re-initialised before reuse. */
 enum bw_http_reject bw_http_chunks_feed(struct bw_http_chunks *c, const uint8_t *p, size_t n,
-                                        size_t *used, int *done);
+                                        size_t *used, int *done) BW_MUST_CHECK;
 
 #endif

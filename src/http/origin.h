@@ -3,6 +3,8 @@
 #ifndef BW_HTTP_ORIGIN_H
 #define BW_HTTP_ORIGIN_H
 
+#include "util/err.h"
+
 #define BW_HTTP_MAX_ORIGIN 256 /* bytes of one Origin header value we consider */
 
 /* 1 if origin (NUL-terminated) is an origin exactly as a browser serializes it (RFC 6454 6.2,
@@ -13,6 +15,6 @@
  * is 1..65535 without leading zeros and not the scheme's default (the browser omits 80 / 443).
  * No userinfo, path, query, fragment or wildcard. An entry a browser can never send would
  * never match, or would match something else than meant, so it is refused when listed. */
-int bw_http_origin_valid(const char *origin);
+int bw_http_origin_valid(const char *origin) BW_MUST_CHECK;
 
 #endif

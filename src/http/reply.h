@@ -6,6 +6,7 @@
 #define BW_HTTP_REPLY_H
 
 #include <stddef.h>
+#include "util/err.h"
 
 struct evhttp_request;
 struct evbuffer;
@@ -20,12 +21,13 @@ void bw_http_reply_error(struct evhttp_request *req, int status, const char *cod
                          const char *message, const char *receipt_id, const char *decision);
 
 /* As bw_http_reply_error, plus one more string member in the error object when extra_key is
- * not NULL (e.g. "review_id"). */
+ * not NULL (e.g. "review_id").
+ * Frees req. */
 void bw_http_reply_error_with(struct evhttp_request *req, int status, const char *code,
                               const char *message, const char *receipt_id, const char *decision,
                               const char *extra_key, const char *extra_value);
 
-/* Sends a JSON body (copied) with the given status. */
+/* Sends a JSON body (copied) with the given status. Frees req. */
 void bw_http_reply_json(struct evhttp_request *req, int status, const char *body, size_t len);
 
 /* Adds bulwark-receipt-id / bulwark-decision headers to the response (NULLs skipped). */
@@ -39,7 +41,7 @@ void bw_http_add_receipt_headers(struct evhttp_request *req, const char *receipt
 void bw_http_add_retry_headers(struct evhttp_request *req, long long retry_after_ms);
 
 /* 1 if the request's Content-Type is application/json (parameters allowed). */
-int bw_http_content_is_json(struct evhttp_request *req);
+int bw_http_content_is_json(struct evhttp_request *req) BW_MUST_CHECK;
 
 /* Sends status with the bytes of body (drained; NULL: no body) and ends the request's log line.
  * For a reply that is not JSON; it may be captured like the others. Frees req. */

@@ -342,6 +342,7 @@ static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[
         (f->upstream_status
              ? put(out, out_size, &at, ",\"upstream_status\":%ld", f->upstream_status)
              : put(out, out_size, &at, ",\"upstream_status\":null")) != 0 ||
+        /* NOLINTNEXTLINE(bugprone-integer-division): truncated to 0.1 ms on purpose */
         put(out, out_size, &at, ",\"latency_ms\":%.1f}", (double)(f->latency_us / 100) / 10.0) != 0)
         return 0;
     return at;
@@ -366,6 +367,7 @@ size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, s
                      time, v[0] ? v[0] : "-", v[1] ? v[1] : "-", v[2] ? v[2] : "-",
                      v[3] ? v[3] : "-", v[4] ? v[4] : "-", v[5] ? v[5] : "-", v[6] ? v[6] : "-",
                      v[7] ? v[7] : "-", v[8] ? v[8] : "-", f->http_status, f->upstream_status,
+                     /* NOLINTNEXTLINE(bugprone-integer-division): truncated to 0.1 ms */
                      (double)(f->latency_us / 100) / 10.0);
     return n > 0 && (size_t)n < out_size ? (size_t)n : 0;
 }

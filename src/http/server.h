@@ -52,7 +52,7 @@ bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server
                        struct bw_server **out, int *bound_port) BW_MUST_CHECK;
 
 /* The TLS listener's bound port (0 when there is none). */
-int bw_server_tls_port(const struct bw_server *s);
+int bw_server_tls_port(const struct bw_server *s) BW_MUST_CHECK;
 
 /* Stops accepting, drains (up to drain_ms), stops and joins the workers (calling worker_fini),
  * frees the server. Returns the in-flight count left when drain gave up (0 = clean). */

@@ -34,7 +34,7 @@ bw_err bw_http_guard_init(int client_timeout_s, size_t max_head_bytes,
                           uint64_t max_body_bytes) BW_MUST_CHECK;
 
 /* evhttp_set_bevcb's callback: a socket bufferevent with both guards attached. */
-struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg);
+struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg) BW_MUST_CHECK;
 
 /* Attaches both guards to bev's input and output buffers. For a TLS bufferevent (tls.c) those
  * hold the plaintext, so the guards see exactly the bytes evhttp parses; a refusal found inside
@@ -42,7 +42,8 @@ struct bufferevent *bw_http_guard_bev(struct event_base *base, void *arg);
 bw_err bw_http_guard_attach(struct bufferevent *bev) BW_MUST_CHECK;
 
 /* Call first for every request: if req is the stand-in for a refused request, answers it with
- * the refusal and returns 1 (req is then evhttp's); otherwise returns 0. */
-int bw_http_guard_answer_refused(struct evhttp_request *req);
+ * the refusal and returns 1 (req is then evhttp's); otherwise returns 0.
+ * Frees req when it returns 1 (it has answered). */
+int bw_http_guard_answer_refused(struct evhttp_request *req) BW_MUST_CHECK;
 
 #endif

@@ -325,8 +325,9 @@ void bw_tls_describe(struct bw_tls *t, char *out, size_t size) {
             for (unsigned i = 0; i < n; i++)
                 snprintf(fp + 2 * i, sizeof fp - 2 * i, "%02x", md[i]);
         struct tm tm;
-        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm))
-            strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) &&
+            strftime(until, sizeof until, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+            snprintf(until, sizeof until, "?"); /* contents undefined when it does not fit */
         snprintf(out, size, "serial %s, expires %s, sha256 %s", serial, until, fp);
     }
     SSL_CTX_free(ctx);

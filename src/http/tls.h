@@ -53,7 +53,7 @@ void bw_tls_free(struct bw_tls *t);
  * server bufferevent over the current context, with the strict HTTP guards
  * (server_guard.h) attached to its plaintext input. NULL on failure (evhttp drops the
  * connection). Any worker thread. */
-struct bufferevent *bw_tls_bev(struct event_base *base, void *arg);
+struct bufferevent *bw_tls_bev(struct event_base *base, void *arg) BW_MUST_CHECK;
 
 /* What the configuration exposes on the network, for the readiness `transport` control. */
 struct bw_transport {
@@ -67,6 +67,6 @@ struct bw_transport {
 void bw_transport_of(const struct bw_config *c, struct bw_transport *out);
 
 /* 1 when host is an IPv4 loopback literal (127.0.0.0/8), else 0. */
-int bw_tls_host_is_loopback(const char *host);
+int bw_tls_host_is_loopback(const char *host) BW_MUST_CHECK;
 
 #endif

@@ -4,6 +4,7 @@
 #define BW_JOBS_INTERNAL_H
 
 #include <pthread.h>
+#include "util/err.h"
 
 #include "jobs/jobs.h"
 
@@ -79,19 +80,19 @@ int64_t bw_jobs_mono_ms(void);
 void bw_jobs_complete(struct bw_job *job);
 /* Under the pool's mu: the delivery queue for base, created on first use; NULL if out of
  * memory. */
-struct bw_jobs_baseq *bw_jobs_baseq_get(struct bw_jobs *j, struct event_base *base);
+struct bw_jobs_baseq *bw_jobs_baseq_get(struct bw_jobs *j, struct event_base *base) BW_MUST_CHECK;
 /* At free, after the threads stopped: frees the queues not scheduled, orphans the others. */
 void bw_jobs_baseqs_free(struct bw_jobs *j);
 
 /* Under the pool's mu, on a store thread: a periodic job due now (marked running), or NULL;
  * *wait_ms gets the time to the next due one (-1 if none). */
-struct bw_jobs_every *bw_jobs_every_due(struct bw_jobs *j, int64_t now_ms, int64_t *wait_ms);
+struct bw_jobs_every *bw_jobs_every_due(struct bw_jobs *j, int64_t now_ms, int64_t *wait_ms) BW_MUST_CHECK;
 /* Called with the pool's mu held; drops it around the tick. */
 void bw_jobs_every_run(struct bw_jobs *j, struct bw_jobs_every *p, struct bw_store *store);
 /* Under the pool's mu: asks every periodic job for its last tick. */
 void bw_jobs_every_stop_all(struct bw_jobs *j);
 /* Under the pool's mu: 1 while a periodic job still owes its last tick. */
-int bw_jobs_every_pending(struct bw_jobs *j);
+int bw_jobs_every_pending(struct bw_jobs *j) BW_MUST_CHECK;
 void bw_jobs_every_free_all(struct bw_jobs *j);
 
 #endif

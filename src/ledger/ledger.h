@@ -138,7 +138,7 @@ bw_err bw_ledger_consistency_proof(const struct bw_ledger *l, uint64_t old_size,
 
 /* 1 if the log refuses to sign (recovery found a mismatch, or fdatasync failed): every append
  * completes with BW_E_UNAVAILABLE until an operator starts a new log. */
-int bw_ledger_frozen(const struct bw_ledger *l);
+int bw_ledger_frozen(const struct bw_ledger *l) BW_MUST_CHECK;
 
 /* Write health, for monitoring (src/posture/health.h): Unix ms of the last batch whose write
  * failed (0 = never), the errno of that failure (ENOSPC, EFBIG, EIO, ...), and whether a batch

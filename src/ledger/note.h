@@ -57,12 +57,12 @@ bw_err bw_note_signer_sign_pae(const struct bw_note_signer *s, const uint8_t *pa
 
 /* 1 if name is a key name this module accepts (1..BW_NOTE_NAME_MAX printable ASCII bytes, no
  * space, no '+'). */
-int bw_note_name_ok(const char *name);
+int bw_note_name_ok(const char *name) BW_MUST_CHECK;
 
 /* 1 if text fits the note text profile both the signer and the verifier enforce: non-empty,
  * printable ASCII lines, each ending in '\n', none empty (an empty line would be taken for the
  * text/signature separator). */
-int bw_note_text_ok(const char *text, size_t len);
+int bw_note_text_ok(const char *text, size_t len) BW_MUST_CHECK;
 
 /* C2SP signed-note key id for an Ed25519 key: SHA-256(name || 0x0A || 0x01 || pk)[0:4]. */
 void bw_note_key_id(const char *name, const uint8_t public_key[32], uint8_t out[4]);

@@ -98,6 +98,6 @@ void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name
 const char *bw_receipt_kind_name(enum bw_receipt_kind kind);
 
 /* 1 if s is non-NULL and every byte is printable ASCII (0x20..0x7E): the receipt string profile. */
-int bw_receipt_str_ok(const char *s);
+int bw_receipt_str_ok(const char *s) BW_MUST_CHECK;
 
 #endif

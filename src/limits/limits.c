@@ -960,7 +960,7 @@ bw_err bw_limits_take_held(struct bw_limits *l, const char *key, int64_t n, int6
     pthread_mutex_lock(&s->mu);
     struct entry *e = find(s, h, key);
     int64_t held = e && now_us <= e->expires_us ? e->level : 0;
-    if (held >= n * SCALE) {
+    if (e && held >= n * SCALE) { /* held > 0 only with e; said so for the analyzer */
         e->level -= n * SCALE;
     } else if (e && e->dry_until > now_us) {
         *short_n = 0;

@@ -197,7 +197,7 @@ int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r);
 
 /* Switches l to leased mode. Call once, before any other use. */
 void bw_limits_set_leased(struct bw_limits *l);
-int bw_limits_leased(const struct bw_limits *l);
+int bw_limits_leased(const struct bw_limits *l) BW_MUST_CHECK;
 
 /* Lease arithmetic (pure). The most a budget lease asks for in one dimension (its cap): 0 if
  * limit is -1 (unlimited), else max(need, remainder / BW_LIMITS_LEASE_DIV) and at most the

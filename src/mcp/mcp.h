@@ -49,12 +49,12 @@ struct bw_policy_input;
 #define BW_MCP_SERVER_NAME_MAX_BYTES 65 /* a server name and its NUL */
 
 /* JSON-RPC error codes the gateway answers with (docs/MCP.md "Errors"). */
-#define BW_MCP_RPC_PARSE_ERROR -32700
-#define BW_MCP_RPC_INVALID_REQUEST -32600
-#define BW_MCP_RPC_INTERNAL -32603
-#define BW_MCP_RPC_DENIED -32001          /* the policy refused the call (data.code, receipt) */
-#define BW_MCP_RPC_UPSTREAM -32002        /* the upstream failed, timed out or answered too much */
-#define BW_MCP_RPC_HEADER_MISMATCH -32020 /* Mcp-Method / Mcp-Name disagree with the body */
+#define BW_MCP_RPC_PARSE_ERROR (-32700)
+#define BW_MCP_RPC_INVALID_REQUEST (-32600)
+#define BW_MCP_RPC_INTERNAL (-32603)
+#define BW_MCP_RPC_DENIED (-32001)          /* the policy refused the call (data.code, receipt) */
+#define BW_MCP_RPC_UPSTREAM (-32002)        /* the upstream failed, timed out or answered too much */
+#define BW_MCP_RPC_HEADER_MISMATCH (-32020) /* Mcp-Method / Mcp-Name disagree with the body */
 
 /* ---- upstream servers (TEMPORARY: from config `mcp.servers`, config_mcp.c) ---- */
 struct bw_mcp_server {
@@ -65,13 +65,15 @@ struct bw_mcp_server {
 /* The configured server named name (exact), or 0 with *out untouched. Reads
  * cfg->mcp_servers / cfg->n_mcp_servers only. */
 int bw_mcp_servers_from_config(const struct bw_config *cfg, const char *name,
-                               struct bw_mcp_server *out);
+                               struct bw_mcp_server *out) BW_MUST_CHECK;
 
 /* ---- the HTTP entry (mcp_gateway.c) ---- */
-/* Serves one request whose path starts with "/mcp/". Always ends the request (now or later). */
+/* Serves one request whose path starts with "/mcp/". Always ends the request (now or later).
+ * Frees req (it always replies, now or later). */
 void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 /* GET /.well-known/oauth-protected-resource/mcp/<server> (mcp_prm.c): the server's RFC 9728
- * Protected Resource Metadata, from the configuration only. */
+ * Protected Resource Metadata, from the configuration only.
+ * Frees req (it always replies). */
 void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 /* ---- JSON-RPC messages (mcp_rpc.c): pure, no I/O (the fuzz target's surface) ---- */
@@ -97,17 +99,17 @@ void bw_mcp_msg_cleanup(struct bw_mcp_msg *m);
 
 /* 1 if v is a protocol version the gateway speaks (2025-11-25, 2025-06-18, 2025-03-26,
  * 2024-11-05). */
-int bw_mcp_version_ok(const char *v);
+int bw_mcp_version_ok(const char *v) BW_MUST_CHECK;
 
 /* The Mcp-Method / Mcp-Name header check: 0 if each present header equals the body's method /
  * name exactly, -1 otherwise (the gateway decides on the body, never on the header). */
-int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method, const char *h_name);
+int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method, const char *h_name) BW_MUST_CHECK;
 
 /* A JSON-RPC error response (malloc'd, compact JSON) for id (NULL: null), with data.code =
  * reason and, when given (non-empty), data.receipt_id and data.review_id. NULL when out of
  * memory. */
 char *bw_mcp_rpc_error(const json_t *id, int code, const char *message, const char *reason,
-                       const char *receipt_id, const char *review_id);
+                       const char *receipt_id, const char *review_id) BW_MUST_CHECK;
 
 /* ---- sessions (mcp_session.c) ---- */
 /* Binds a new gateway session id (BW_MCP_SESSION_ID_LEN hex + NUL into id_out) to the
@@ -124,14 +126,14 @@ bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const 
 /* The upstream id bound to id for exactly this (org_id, principal, server), refreshed; 0 and
  * the id copied into out, or -1 (unknown, expired or another caller's: the same answer). */
 int bw_mcp_session_lookup(const char *id, const char *org_id, const char *principal,
-                          const char *server, int64_t now_ms, char *out, size_t out_size);
+                          const char *server, int64_t now_ms, char *out, size_t out_size) BW_MUST_CHECK;
 /* GET streams of a session (mcp-stream): delta +1 opens one (0, or -1 when the session has
  * BW_MCP_GET_STREAMS_PER_SESSION open or is not this caller's), -1 closes one. */
 int bw_mcp_session_stream(const char *id, const char *org_id, const char *principal,
-                          const char *server, int delta, int64_t now_ms);
+                          const char *server, int delta, int64_t now_ms) BW_MUST_CHECK;
 /* Forgets id if it is this caller's; 0 if it was, -1 otherwise. */
 int bw_mcp_session_end(const char *id, const char *org_id, const char *principal,
-                       const char *server);
+                       const char *server) BW_MUST_CHECK;
 
 /* ---- governance (mcp_govern.c) ---- */
 /* Filters a tools/list result in place: removes every tool whose name is invalid or a call of
@@ -140,7 +142,7 @@ int bw_mcp_session_end(const char *id, const char *org_id, const char *principal
  * hides every tool (no policy: default deny). Returns the number removed, or -1 when result is
  * not a well-formed tools/list result (the answer must then be refused). */
 int bw_mcp_filter_tools(const struct bw_policy *p, const struct bw_policy_input *base,
-                        json_t *result);
+                        json_t *result) BW_MUST_CHECK;
 
 /* ---- configured limits and callers (mcp-oauth2: mcp_limits.c, mcp_oauth.c, mcp_rate.c) ---- */
 /* The limits in force: the config's, clamped to the hard ceilings above. */
@@ -153,7 +155,7 @@ struct bw_mcp_limits {
 void bw_mcp_limits(const struct bw_config *cfg, struct bw_mcp_limits *out);
 
 /* 1 if origin (an Origin header value) is listed in mcp.allowed_origins, byte for byte. */
-int bw_mcp_origin_allowed(const struct bw_config *cfg, const char *origin);
+int bw_mcp_origin_allowed(const struct bw_config *cfg, const char *origin) BW_MUST_CHECK;
 
 /* The principal id of an OAuth caller: "oauth_" + the first 16 bytes, in hex, of
  * SHA-256("bulwark-oauth-principal\n" || issuer || NUL || principal claim) (38 characters: fits
@@ -168,6 +170,6 @@ void bw_mcp_oauth_principal(const char *issuer, const char *sub,
  * limit (*retry_after_ms set); -1: the limiter's table is full or unavailable (fail closed). */
 #define BW_MCP_RATE_KEYS 65536 /* buckets held at most; full buckets are evicted first */
 int bw_mcp_rate_take(const char *org_id, const char *principal, const char *tool, int64_t cpm,
-                     int64_t now_us, int64_t *retry_after_ms);
+                     int64_t now_us, int64_t *retry_after_ms) BW_MUST_CHECK;
 
 #endif

@@ -203,8 +203,9 @@ static void decide_call(struct bw_mcp_call *c) {
         snprintf(d->reason, sizeof d->reason, "%s", BW_R_TOOL_STRIPPED);
         d->http_status = 403;
     }
-    if (d->effect != BW_POLICY_DENY) /* tool pinning (mcp_pin.c): changed or unapproved */
-        (void)bw_mcp_pin_check_call(c, d);
+    /* tool pinning (mcp_pin.c): changed or unapproved. -1 means it has made *d that deny */
+    if (d->effect != BW_POLICY_DENY && bw_mcp_pin_check_call(c, d) != 0)
+        d->effect = BW_POLICY_DENY; /* already so; kept so a pin refusal can never be lost */
     /* the engine never keeps a pointer to args; the parsed message outlives the decision */
 out:
     free(args_text);

@@ -226,7 +226,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
         return;
     }
     if (c->method == EVHTTP_REQ_DELETE) {
-        (void)bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name);
+        /* -1: not this caller's (or already gone): nothing to forget either way */
+        BW_IGNORE(bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name));
         c->session[0] = 0;
         respond(c, status >= 200 && status < 300 ? 200 : (int)status, NULL, "", 0);
         return;
@@ -242,8 +243,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                     "the MCP server offers no server-to-client stream");
         return;
     }
-    if (status == 404 && c->session[0]) /* the upstream forgot it: so do we */
-        (void)bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name);
+    if (status == 404 && c->session[0]) /* the upstream forgot it: so do we (-1: already gone) */
+        BW_IGNORE(bw_mcp_session_end(c->session, c->key.org_id, c->key.id, c->server.name));
     if (status < 200 || status >= 300) {
         fail_after(c, status == 404 ? 404 : 502, "upstream_error", BW_R_UPSTREAM_UNAVAILABLE,
                    "the MCP server refused the request");

@@ -3,6 +3,7 @@
 #define BW_MCP_INTERNAL_H
 
 #include "config/config.h"
+#include "util/err.h"
 #include "mcp/mcp.h"
 #include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
 #include "auth/auth.h"
@@ -106,7 +107,7 @@ struct bw_mcp_call {
 void bw_mcp_rate_gate(struct bw_mcp_call *c);
 /* mcp-oauth2 (mcp_oauth.c): who is calling: a Bulwark key or, with mcp.oauth, an OAuth access
  * token for the server named in path. 0, or -1 after replying. */
-int bw_mcp_identify(struct bw_mcp_call *c, const char *path);
+int bw_mcp_identify(struct bw_mcp_call *c, const char *path) BW_MUST_CHECK;
 /* The route c is decided on (receipts, review items): c->route, else mcp.tools_call. */
 static inline const char *bw_mcp_route(const struct bw_mcp_call *c) {
     return c->route ? c->route : "mcp.tools_call";
@@ -119,7 +120,7 @@ static inline const char *bw_mcp_route(const struct bw_mcp_call *c) {
 bw_err bw_mcp_server_resolve(struct bw_mcp_call *c, const char *name) BW_MUST_CHECK;
 /* Before each upstream transfer: the URL through the egress guard's static rules, and the
  * guard (connect-time address hook) and the credential set on r. 0, or -1 after failing c. */
-int bw_mcp_upstream_prepare(struct bw_mcp_call *c, struct bw_upstream_request *r);
+int bw_mcp_upstream_prepare(struct bw_mcp_call *c, struct bw_upstream_request *r) BW_MUST_CHECK;
 /* Frees what bw_mcp_server_resolve and bw_mcp_upstream_prepare made (the credential wiped). */
 void bw_mcp_orgsrv_free(struct bw_mcp_call *c);
 /* What a transfer that may outlive c (the gateway's answer to a refused sampling request) needs
@@ -148,7 +149,7 @@ void bw_mcp_call_free(struct bw_mcp_call *c);
 void bw_mcp_govern_call(struct bw_mcp_call *c);
 /* The caller's policy (platform composed with the org's): 0, or -1 (unavailable: deny). *out
  * may be NULL (no policy at all: default deny). */
-int bw_mcp_acquire_policy(struct bw_mcp_call *c, struct bw_policy **out);
+int bw_mcp_acquire_policy(struct bw_mcp_call *c, struct bw_policy **out) BW_MUST_CHECK;
 void bw_mcp_fill_input(struct bw_mcp_call *c, const char *route);
 /* Appends the decision receipt; its completion refuses, creates a review item or forwards. */
 void bw_mcp_record_decision(struct bw_mcp_call *c);
@@ -157,13 +158,13 @@ void bw_mcp_review_gate(struct bw_mcp_call *c);
 /* After the APPROVAL_REQUIRED decision receipt is durable: review receipt, item, the error. */
 void bw_mcp_review_create(struct bw_mcp_call *c);
 /* tools/list: decided on route mcp.tools_list. 0 = forward, -1 after refusing. */
-int bw_mcp_govern_list(struct bw_mcp_call *c);
+int bw_mcp_govern_list(struct bw_mcp_call *c) BW_MUST_CHECK;
 /* mcp_forward.c: the checks on an answer's message (tools arrays filtered, isError kept).
  * 0, or -1 (refuse the whole answer). */
-int bw_mcp_govern_answer(struct bw_mcp_call *c, json_t *answer);
+int bw_mcp_govern_answer(struct bw_mcp_call *c, json_t *answer) BW_MUST_CHECK;
 /* An initialize answered with the upstream's session binds a gateway id to it. 0, or -1 with
  * *status / *reason set (nothing replied). */
-int bw_mcp_bind_answer(struct bw_mcp_call *c, int *status, const char **reason);
+int bw_mcp_bind_answer(struct bw_mcp_call *c, int *status, const char **reason) BW_MUST_CHECK;
 /* The answer's headers: private, the gateway's session id, content type, receipt. */
 void bw_mcp_add_headers(struct bw_mcp_call *c, const char *content_type);
 /* Unsets the client close callback before the request is answered (no-op once gone). */
@@ -171,9 +172,9 @@ void bw_mcp_detach_close(struct bw_mcp_call *c);
 
 /* mcp_stream.c: an SSE answer relayed event by event (docs/MCP.md "Streams"). */
 /* Sets the client close callback (the hang-up cancels the upstream transfer). 0 or -1. */
-int bw_mcp_watch_client(struct bw_mcp_call *c);
+int bw_mcp_watch_client(struct bw_mcp_call *c) BW_MUST_CHECK;
 /* on_data for a 200 text/event-stream answer: 0 go on, 1 pause, -1 stop the transfer. */
-int bw_mcp_stream_data(struct bw_mcp_call *c, const char *p, size_t n);
+int bw_mcp_stream_data(struct bw_mcp_call *c, const char *p, size_t n) BW_MUST_CHECK;
 /* on_done of a streamed answer: ends the stream (an error event first when it failed), writes
  * the outcome receipt of a governed call, frees c. */
 void bw_mcp_stream_done(struct bw_mcp_call *c, int result, long status);
@@ -181,7 +182,7 @@ void bw_mcp_stream_done(struct bw_mcp_call *c, int result, long status);
 void bw_mcp_stream_cleanup(struct bw_mcp_call *c);
 
 /* Holds the stream's events from now on (a sampling receipt is on its way). 0 or -1. */
-int bw_mcp_stream_hold(struct bw_mcp_call *c);
+int bw_mcp_stream_hold(struct bw_mcp_call *c) BW_MUST_CHECK;
 /* A held sampling receipt landed: ok sends what was held (once no other is pending); not ok
  * ends the stream (LEDGER_UNAVAILABLE) without sending it. May free c. */
 void bw_mcp_stream_release(struct bw_mcp_call *c, int ok);
@@ -190,7 +191,7 @@ void bw_mcp_stream_release(struct bw_mcp_call *c, int ok);
  * mcp.sampling and receipted. 1: relay it to the client (the stream is held until its receipt
  * is durable: bw_mcp_stream_hold); 0: denied (not relayed; the upstream server was sent a
  * JSON-RPC error for it on the session). */
-int bw_mcp_sampling(struct bw_mcp_call *c, const struct bw_mcp_msg *m);
+int bw_mcp_sampling(struct bw_mcp_call *c, const struct bw_mcp_msg *m) BW_MUST_CHECK;
 
 /* The outcome receipt of a forwarded tools/call (response_sha256 NULL: no answer). */
 void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
@@ -199,20 +200,20 @@ void bw_mcp_outcome(struct bw_mcp_call *c, const char *status, int http_status,
 /* mcp_decide.c: every string and key of v into c->texts (allocated to fit, replacing any), for
  * content rules. 0; -1 when there are more than cap or v nests deeper than 64; -2 out of
  * memory. */
-int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap);
+int bw_mcp_collect_texts(struct bw_mcp_call *c, const json_t *v, size_t cap) BW_MUST_CHECK;
 /* The SHA-256 of the canonical message into c->request_sha256: tag, server, NUL, session, NUL,
  * params with sorted keys (absent params: {}). 0 or -1. */
-int bw_mcp_canonical_hash(struct bw_mcp_call *c, const char *tag);
+int bw_mcp_canonical_hash(struct bw_mcp_call *c, const char *tag) BW_MUST_CHECK;
 
 /* mcp_decide_other.c (mcp-every): resources/read and prompts/get decided on their routes,
  * resources/list and prompts/list answers filtered, governed methods refused as
  * notifications. 1 when it took the request over (it ends it), 0 to carry on. */
-int bw_mcp_govern_other(struct bw_mcp_call *c);
+int bw_mcp_govern_other(struct bw_mcp_call *c) BW_MUST_CHECK;
 /* A refused tools/list: its decision receipt, then the JSON-RPC error. Takes d. */
 void bw_mcp_refuse_list(struct bw_mcp_call *c, const struct bw_policy_decision *d);
 /* The answer to a resources/list or prompts/list, filtered in place (every result carrying the
  * list, whatever its id; the result answering the request's id must carry it). 1 = not a
  * listing (nothing done), 0 = filtered, -1 = refuse the answer. */
-int bw_mcp_filter_listing(struct bw_mcp_call *c, json_t *answer, int mine);
+int bw_mcp_filter_listing(struct bw_mcp_call *c, json_t *answer, int mine) BW_MUST_CHECK;
 
 #endif

@@ -201,7 +201,7 @@ static bw_err pin_view_get(struct bw_mcp_call *c, struct pin_view *v) {
 }
 
 static const struct pin_entry *view_find(const struct pin_view *v, const char *tool) {
-    struct pin_entry key;
+    struct pin_entry key = {0}; /* the comparator reads only tool */
     if (strlen(tool) >= sizeof key.tool)
         return NULL; /* never pinned (and never listed or called) */
     snprintf(key.tool, sizeof key.tool, "%s", tool);

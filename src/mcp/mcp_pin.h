@@ -36,9 +36,9 @@
  * (out's cap), BW_E_INVALID (nesting over 128, a non-finite number), BW_E_NOMEM. Pure. */
 bw_err bw_mcp_pin_canon(const json_t *v, struct bw_buf *out) BW_MUST_CHECK;
 /* RFC 8785 3.2.3 order of two UTF-8 member names: <0, 0, >0. */
-int bw_mcp_pin_key_cmp(const char *a, size_t alen, const char *b, size_t blen);
+int bw_mcp_pin_key_cmp(const char *a, size_t alen, const char *b, size_t blen) BW_MUST_CHECK;
 /* 1 if name is 1..BW_MCP_PIN_TOOL_MAX bytes of [A-Za-z0-9_.-]. */
-int bw_mcp_pin_tool_name_ok(const char *name, size_t len);
+int bw_mcp_pin_tool_name_ok(const char *name, size_t len) BW_MUST_CHECK;
 
 struct bw_mcp_call;
 struct bw_policy_decision;
@@ -48,13 +48,13 @@ struct bw_policy_decision;
  * removes each tool that is not pinned at exactly its hash: changed, pending approval, over the
  * caps, or any tool at all when the store fails. Returns the number removed, or -1 when result
  * is not an object with a tools array. Runs on the event worker. */
-int bw_mcp_pin_tools(struct bw_mcp_call *c, json_t *result);
+int bw_mcp_pin_tools(struct bw_mcp_call *c, json_t *result) BW_MUST_CHECK;
 
 /* tools/call: 0 if the pin of c's tool lets the call go on to the policy's verdict; otherwise
  * turns *d into a deny (TOOL_DEFINITION_CHANGED, TOOL_NOT_APPROVED, STORE_UNAVAILABLE) and
  * returns -1. A tool never seen: allowed in `auto` mode (nothing is pinned), denied
  * TOOL_NOT_APPROVED in `approve` mode. */
-int bw_mcp_pin_check_call(struct bw_mcp_call *c, struct bw_policy_decision *d);
+int bw_mcp_pin_check_call(struct bw_mcp_call *c, struct bw_policy_decision *d) BW_MUST_CHECK;
 
 /* Drops the cached pins of (org_id, server) (server NULL: every server of the org). Any
  * thread. */

@@ -172,7 +172,7 @@ static bw_err put_object(struct bw_buf *out, const json_t *v, int depth) {
     size_t i = 0;
     const char *k;
     json_t *e;
-    json_object_foreach((json_t *)v, k, e) keys[i++] = k;
+    json_object_foreach((json_t *)v, k, e) if (i < n) keys[i++] = k; /* never past n */
     if (n > 1) /* keys is NULL for {} */
         qsort(keys, n, sizeof *keys, cmp_keys);
     bw_err err = bw_buf_append(out, "{", 1);

@@ -16,7 +16,7 @@
 #include "util/time.h"
 
 #define MAX_SAMPLING_TEXTS 1024 /* texts decided in one sampling request; more: denied */
-#define SAMPLING_REFUSED -1     /* the JSON-RPC code the spec's examples use for a refusal */
+#define SAMPLING_REFUSED (-1)   /* the JSON-RPC code the spec's examples use for a refusal */
 
 /* The gateway's own answer to the server: one POST, its own memory (it may outlive c). */
 struct refusal {

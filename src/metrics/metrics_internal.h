@@ -4,6 +4,7 @@
 #define BW_METRICS_METRICS_INTERNAL_H
 
 #include <stdatomic.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "metrics/metrics.h"
@@ -56,7 +57,7 @@ struct bw_metrics_registry {
 };
 
 /* bulwark_http_requests_total (metrics_http.c). */
-bw_err bw_metrics_render_http(struct bw_buf *o);
+bw_err bw_metrics_render_http(struct bw_buf *o) BW_MUST_CHECK;
 
 /* The registry (metrics.c). */
 extern struct bw_metrics_registry bw_metrics_reg;

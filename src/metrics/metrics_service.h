@@ -27,7 +27,7 @@ struct bw_metrics_service_opts {
 };
 
 /* 1 if host is a loopback address or "localhost". */
-int bw_metrics_host_is_loopback(const char *host);
+int bw_metrics_host_is_loopback(const char *host) BW_MUST_CHECK;
 
 /* Starts the refresher thread and, if configured, the listener. Errors: BW_E_INVALID (a
  * non-loopback listener without allow_remote), BW_E_IO (cannot bind), BW_E_UNAVAILABLE,

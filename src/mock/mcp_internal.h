@@ -68,24 +68,26 @@ struct bw_mcp_mock {
 };
 
 /* Messages (mcp_server.c). Each returns a new reference, or NULL when out of memory. */
-json_t *bw_mcp_error_msg(const json_t *id, int code, const char *message);
-json_t *bw_mcp_result_msg(const json_t *id, json_t *result_taken);
-/* Sends msg (taken) as an application/json body with status. */
+json_t *bw_mcp_error_msg(const json_t *id, int code, const char *message) BW_MUST_CHECK;
+json_t *bw_mcp_result_msg(const json_t *id, json_t *result_taken) BW_MUST_CHECK;
+/* Sends msg (taken) as an application/json body with status. Frees req and msg_taken. */
 void bw_mcp_send(struct evhttp_request *req, int status, json_t *msg_taken);
 
 /* Methods (mcp_tools.c). Index of a tool name, or -1. */
-int bw_mcp_tool_of(const char *name);
+int bw_mcp_tool_of(const char *name) BW_MUST_CHECK;
 /* Answers method for session s: a result object, or NULL with *code and *why set. */
 json_t *bw_mcp_answer(struct bw_mcp_mock *m, const struct bw_mcp_session *s, const char *method,
-                      const json_t *params, int *code, const char **why);
+                      const json_t *params, int *code, const char **why) BW_MUST_CHECK;
 /* A tool result with one text item: {"content":[{"type":"text","text":text}],"isError":b}. */
-json_t *bw_mcp_text_result(const char *text, int is_error);
+json_t *bw_mcp_text_result(const char *text, int is_error) BW_MUST_CHECK;
 
 /* Streams (mcp_stream.c). Each answers req itself (also on failure). sse: the client accepts
- * text/event-stream. */
+ * text/event-stream.
+ * Frees req (answers it, now or later). */
 void bw_mcp_stream_slow(struct bw_mcp_mock *m, struct evhttp_request *req,
                         const struct bw_mcp_session *s, const json_t *id, const json_t *params,
                         int sse);
+/* Frees req (answers it, now or later). */
 void bw_mcp_stream_sampling(struct bw_mcp_mock *m, struct evhttp_request *req,
                             const struct bw_mcp_session *s, const json_t *id, const json_t *params,
                             int sse);

@@ -59,9 +59,9 @@ bw_err bw_mock_reply_json(struct bw_mock_reply *r, int status, const json_t *v) 
 /* Appends one event "data: <data>\n\n" and marks the reply as a stream. */
 bw_err bw_mock_reply_event(struct bw_mock_reply *r, const char *data, size_t n) BW_MUST_CHECK;
 bw_err bw_mock_reply_event_json(struct bw_mock_reply *r, const json_t *v) BW_MUST_CHECK;
-/* Sends the whole reply on req now (a stream as one chunk per event). */
+/* Sends the whole reply on req now (a stream as one chunk per event). Frees req. */
 void bw_mock_reply_send(struct evhttp_request *req, const struct bw_mock_reply *r);
-/* Sends an OpenAI-shaped error {"error":{message,type,param:null,code}} now. */
+/* Sends an OpenAI-shaped error {"error":{message,type,param:null,code}} now. Frees req. */
 void bw_mock_send_error(struct evhttp_request *req, int status, const char *type, const char *code,
                         const char *message);
 
@@ -99,11 +99,14 @@ bw_err bw_mock_tool_args(const json_t *fn, const char *user, size_t user_len,
 bw_err bw_mock_embed_answer(const json_t *req, struct bw_mock_reply *out, char *why,
                             size_t why_size) BW_MUST_CHECK;
 
-/* Holds (mock_hold.c). Each takes the reply (left empty) and answers req later. */
+/* Holds (mock_hold.c). Each takes the reply (left empty) and answers req later.
+ * Takes req (answered later) and reply_taken's contents. */
 bw_err bw_mock_hold_reply(struct bw_mock *m, struct evhttp_request *req,
                           struct bw_mock_reply *reply_taken, int delay_ms) BW_MUST_CHECK;
+/* Takes req (answered later). */
 bw_err bw_mock_hold_hang(struct bw_mock *m, struct evhttp_request *req) BW_MUST_CHECK;
-/* mock-slow-stream: after delay_ms, a role chunk, then one content chunk per 200 ms. */
+/* mock-slow-stream: after delay_ms, a role chunk, then one content chunk per 200 ms.
+ * Takes req (answered later). */
 bw_err bw_mock_hold_slow(struct bw_mock *m, struct evhttp_request *req, const char *id,
                          const char *model, int include_usage, int delay_ms) BW_MUST_CHECK;
 /* Releases every hold without answering (the evhttp that owns the requests is freed next). */

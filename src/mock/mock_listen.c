@@ -13,7 +13,7 @@
 #define LISTEN_BACKLOG 1024
 
 static bw_err listener_port(struct evconnlistener *lev, int *port) {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof ss;
     BW_ENSURE(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sl) == 0, BW_E_IO);
     if (ss.ss_family == AF_INET)

@@ -56,7 +56,7 @@ enum bw_oauth_result {
 /* A stable lowercase name for logs and tests ("alg", "kid_unknown", ...). */
 const char *bw_oauth_result_name(enum bw_oauth_result r);
 /* 401 for token refusals, 403 for insufficient scope, 503 for no keys, 200 for OK. */
-int bw_oauth_result_status(enum bw_oauth_result r);
+int bw_oauth_result_status(enum bw_oauth_result r) BW_MUST_CHECK;
 
 /* An immutable set of public keys (RSA >= 2048 bits, EC P-256, OKP Ed25519). Keys of other
  * types (oct among them), or with `use` other than "sig", are skipped. Reference-counted so a
@@ -71,7 +71,7 @@ bw_err bw_oauth_jwks_parse(const char *json, size_t len, struct bw_oauth_jwks **
                            size_t why_size) BW_MUST_CHECK;
 size_t bw_oauth_jwks_count(const struct bw_oauth_jwks *s);
 /* 1 if the set has a key with this kid. */
-int bw_oauth_jwks_has_kid(const struct bw_oauth_jwks *s, const char *kid);
+int bw_oauth_jwks_has_kid(const struct bw_oauth_jwks *s, const char *kid) BW_MUST_CHECK;
 void bw_oauth_jwks_ref(struct bw_oauth_jwks *s);
 void bw_oauth_jwks_unref(struct bw_oauth_jwks *s); /* NULL is a no-op */
 

@@ -68,7 +68,7 @@ void bw_otel_submit(struct bw_otel *o, const struct bw_otel_span *s);
 /* W3C Trace Context: parses a traceparent header ("00-<32 hex>-<16 hex>-<2 hex>", lower case,
  * ids not all zero; version ff refused; a higher version is read by its first four fields).
  * 1 and the ids on success, else 0 (the caller starts a new trace). */
-int bw_otel_traceparent_parse(const char *h, uint8_t trace_id[16], uint8_t parent_span_id[8]);
+int bw_otel_traceparent_parse(const char *h, uint8_t trace_id[16], uint8_t parent_span_id[8]) BW_MUST_CHECK;
 
 /* Fills fresh random ids (libsodium). */
 void bw_otel_new_ids(uint8_t trace_id[16], uint8_t span_id[8]);

@@ -193,7 +193,7 @@ static bw_err check(const json_t *obj, const struct field *table, size_t n) {
     return BW_OK;
 }
 
-#define CHECK(obj, table) check(obj, table, sizeof table / sizeof table[0])
+#define CHECK(obj, table) check(obj, table, sizeof(table) / sizeof((table)[0]))
 
 static const struct field top_fields[] = {
     {"id", K_SCALAR},      {"object", K_SCALAR},

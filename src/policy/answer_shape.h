@@ -34,13 +34,13 @@ bw_err bw_answer_check_function(const json_t *fn) BW_MUST_CHECK;
 
 /* 1 if name[0..len) is a tool name a call may carry: ^[A-Za-z0-9_.-]{1,64}$ (docs/POLICY.md).
  * Checked with its length: a name with a NUL byte, or any byte outside the set, is not one. */
-int bw_answer_name_ok(const char *name, size_t len);
+int bw_answer_name_ok(const char *name, size_t len) BW_MUST_CHECK;
 
 /* 1 if member name k equals word (lowercase ASCII) as Go's encoding/json compares them: ASCII
  * case-insensitively, with U+017F as s and U+212A as k. A client or upstream decoding that way
  * reads "NAME" or "argument\u017f" as the member the gateway decided, so such a spelling,
  * other than the exact one, is refused. */
-int bw_answer_key_folds(const char *k, const char *word);
+int bw_answer_key_folds(const char *k, const char *word) BW_MUST_CHECK;
 
 /* The message/delta members that are text or inert structures a client may receive as they
  * are (validated by bw_answer_check_message): role, content, refusal, reasoning_content,

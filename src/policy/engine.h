@@ -125,7 +125,7 @@ bw_err bw_policy_load(const char *path, struct bw_policy **out, char *err,
                       size_t err_size) BW_MUST_CHECK;
 
 /* Takes another reference (atomic). Returns p. */
-struct bw_policy *bw_policy_ref(struct bw_policy *p);
+struct bw_policy *bw_policy_ref(struct bw_policy *p) BW_MUST_CHECK;
 /* Drops a reference (atomic); the last one frees. NULL is a no-op. */
 void bw_policy_unref(struct bw_policy *p);
 
@@ -152,7 +152,7 @@ size_t bw_policy_allow_all_rules(const struct bw_policy *p, char first_id[BW_POL
  * Cost: linear in the rules, plus what the matching rules' matchers read (content patterns
  * read the texts, argument constraints read the named paths). */
 bw_err bw_policy_eval(const struct bw_policy *p, const struct bw_policy_input *in,
-                      struct bw_policy_decision *out);
+                      struct bw_policy_decision *out) BW_MUST_CHECK;
 
 /* Per-org policies (docs/POLICY.md "Org policies"): a composite of the platform policy (may be
  * NULL) and an org's own policy. Deciding with it runs the platform's `global` layer first (an
@@ -177,10 +177,10 @@ size_t bw_policy_global_count(const struct bw_policy *p);
  * and calls (args set) follow the rules in docs/POLICY.md. Always writes all n decisions. */
 bw_err bw_policy_decide_tools(const struct bw_policy *p, const struct bw_policy_input *ctx,
                               const struct bw_policy_tool *tools, size_t n,
-                              struct bw_policy_decision *out);
+                              struct bw_policy_decision *out) BW_MUST_CHECK;
 
 /* 1 if tool i was stripped by decision d. */
-int bw_policy_stripped(const struct bw_policy_decision *d, size_t i);
+int bw_policy_stripped(const struct bw_policy_decision *d, size_t i) BW_MUST_CHECK;
 
 /* Static lowercase name: "allow", "deny", "require_approval", "strip". */
 const char *bw_policy_effect_name(enum bw_policy_effect e);
@@ -251,7 +251,7 @@ bw_err bw_policy_request_view_retain(struct bw_policy_request_view *v,
 
 /* 1 if name (len bytes, NULs included) is a tool name Bulwark accepts: 1..64 bytes of
  * [A-Za-z0-9_.-]. Anything else (unicode, spaces, control bytes, empty, longer) is refused. */
-int bw_policy_tool_name_ok(const char *name, size_t len);
+int bw_policy_tool_name_ok(const char *name, size_t len) BW_MUST_CHECK;
 
 /* Builds the view of a body of the given kind (as bw_policy_request_view_init). On failure
  * *reason is a static reason code (INVALID_REQUEST, TOOL_NAME_INVALID) and why a message for

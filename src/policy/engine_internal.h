@@ -5,6 +5,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include "util/err.h"
 #include <stdatomic.h>
 
 #include "policy/engine.h"
@@ -141,17 +142,17 @@ struct bw_policy {
 uint64_t bw_policy_hash(const char *s);
 
 /* Glob over bytes: '*' any run (also empty), '?' one byte, everything else literal. */
-int bw_policy_glob_match(const char *pat, const char *s);
+int bw_policy_glob_match(const char *pat, const char *s) BW_MUST_CHECK;
 /* NULL if pat is a valid glob, else why not (static). */
 const char *bw_policy_glob_invalid(const char *pat);
 
 /* 1 if s matches any pattern of set (s NULL matches nothing). h is bw_policy_hash(s). */
-int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h);
+int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h) BW_MUST_CHECK;
 
 /* Tool names (docs/POLICY.md "Tool names"): the same glob and exact matching, but ASCII
  * case-insensitive, so `shell*` also matches `Shell` and `SHELL_exec`. */
-int bw_policy_glob_match_ci(const char *pat, const char *s);
-int bw_policy_strset_match_ci(const struct bw_policy_strset *set, const char *s);
+int bw_policy_glob_match_ci(const char *pat, const char *s) BW_MUST_CHECK;
+int bw_policy_strset_match_ci(const struct bw_policy_strset *set, const char *s) BW_MUST_CHECK;
 
 /* request_view.c: fills the view's tools, places and texts from body (v->model and the caps
  * are engine_request.c's). On failure sets *reason (a static code) and writes why. */
@@ -181,23 +182,23 @@ int64_t bw_policy_cpu_us(void);
 /* One tick of the decision's work against the request's budget: regex start positions (the
  * callout), regex matches and tool-glob rules all tick; the thread's CPU clock is read every
  * 32 ticks. 1 when the budget is spent (then run->budget is exhausted: fail closed). */
-int bw_policy_over_budget(struct bw_policy_rxrun *run);
+int bw_policy_over_budget(struct bw_policy_rxrun *run) BW_MUST_CHECK;
 
 /* Makes a per-decision copy of mctx whose callout charges run (NULL on allocation failure). */
 pcre2_match_context *bw_policy_rx_context(const pcre2_match_context *mctx,
-                                          struct bw_policy_rxrun *run);
+                                          struct bw_policy_rxrun *run) BW_MUST_CHECK;
 
 /* Regex match over bytes under mctx (from bw_policy_rx_context): 1 match, 0 no match, -1 limit
  * hit, budget spent or other matcher error (the caller must fail closed; run->budget is then
  * exhausted). */
 int bw_policy_rx_match(struct bw_policy_rxrun *run, pcre2_match_context *mctx,
-                       const struct bw_policy_rx *rx, const uint8_t *s, size_t n);
+                       const struct bw_policy_rx *rx, const uint8_t *s, size_t n) BW_MUST_CHECK;
 
 /* Ends a decision's regex work: adds its CPU time to the budget. */
 void bw_policy_rx_finish(struct bw_policy_rxrun *run);
 
 /* Numeric/string/bool/null equality between a JSON argument and a policy value. */
-int bw_policy_json_equal(const json_t *a, const json_t *b);
+int bw_policy_json_equal(const json_t *a, const json_t *b) BW_MUST_CHECK;
 
 void bw_policy_rule_cleanup(struct bw_policy_rule *r);
 

@@ -173,6 +173,6 @@ void bw_policy_decide_call(const struct bw_policy *p, const struct bw_policy_inp
         return;
     }
     struct bw_policy_tool t = {name, parsed};
-    (void)bw_policy_decide_tools(p, ctx, &t, 1, &v->decision); /* a failure is a deny */
+    BW_IGNORE(bw_policy_decide_tools(p, ctx, &t, 1, &v->decision)); /* a failure is a deny */
     json_decref(parsed);
 }

@@ -25,6 +25,7 @@
 #define BW_POLICY_TOOLSTREAM_H
 
 #include <jansson.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "policy/engine.h"
@@ -71,7 +72,7 @@ bw_err bw_toolstream_expire(struct bw_toolstream *s, int64_t now_ms) BW_MUST_CHE
 bw_err bw_toolstream_finish(struct bw_toolstream *s) BW_MUST_CHECK;
 
 /* Calls open now (started, not yet decided). */
-int bw_toolstream_open_calls(const struct bw_toolstream *s);
+int bw_toolstream_open_calls(const struct bw_toolstream *s) BW_MUST_CHECK;
 
 /* Why the stream broke or ended with calls dropped (a static reason code:
  * TOOL_STREAM_INVALID, TOOL_CALLS_TOO_MANY, TOOL_CALL_INCOMPLETE), or NULL. */

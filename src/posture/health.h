@@ -74,10 +74,10 @@ const char *bw_health_class_name(enum bw_health_class c);     /* "" for BW_HC_NO
 /* The class of a connection's recorded status reason or of an outbox failure class
  * ("HTTP_503", "NETWORK", "EGRESS_BLOCKED", "CONNECTION_CREDENTIAL", ...). Never echoes its
  * input: an unknown reason is BW_HC_FAILED, "" is BW_HC_NONE. */
-enum bw_health_class bw_health_class_of_reason(const char *reason);
+enum bw_health_class bw_health_class_of_reason(const char *reason) BW_MUST_CHECK;
 
 /* The class of an HTTP status (0 = no answer: BW_HC_NETWORK). */
-enum bw_health_class bw_health_class_of_http(long status);
+enum bw_health_class bw_health_class_of_http(long status) BW_MUST_CHECK;
 
 /* ---- feeds ---- */
 
@@ -119,7 +119,7 @@ size_t bw_health_connections(const char *org_id, struct bw_health_conn *out, siz
  * {"status":"ready"}, or 503 {"status":"not_ready","failing":[names]} naming each of store,
  * ledger, signer, policy that is not usable (store or ledger DOWN by the prober, or never
  * probed; signer_ok / policy_ok 0), and "draining" when stopping. out must hold 160 bytes. */
-int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out, size_t size);
+int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out, size_t size) BW_MUST_CHECK;
 
 /* ---- the prober ---- */
 

@@ -318,7 +318,7 @@ static long scan_config(const char *path) {
     char *buf = malloc(CONFIG_SCAN_MAX);
     size_t n = buf ? fread(buf, 1, CONFIG_SCAN_MAX, fp) : 0;
     int err = !buf || ferror(fp);
-    fclose(fp);
+    (void)fclose(fp); /* read only: a close error loses nothing */
     long found = err ? -1 : (long)bw_ready_secret_shapes(buf, n);
     if (buf)
         sodium_memzero(buf, CONFIG_SCAN_MAX); /* it may hold the very secret it found */

@@ -4,6 +4,7 @@
 #define BW_POSTURE_READINESS_INTERNAL_H
 
 #include <jansson.h>
+#include "util/err.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,7 +86,7 @@ const char *bw_ready_control_id(int control);
 void bw_ready_set(struct bw_ready_result *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* r->values, created on first use (NULL only when out of memory). */
-json_t *bw_ready_values(struct bw_ready_result *r);
+json_t *bw_ready_values(struct bw_ready_result *r) BW_MUST_CHECK;
 void bw_ready_result_cleanup(struct bw_ready_result *r);
 
 /* readiness_controls.c: key files, ledger, policy, config secrets, transport. */
@@ -121,11 +122,11 @@ struct bw_ready_file {
 };
 void bw_ready_stat(const char *path, struct bw_ready_file *f);
 /* 1 if the file exists, is regular and has no group or other permission bits (0600, 0400). */
-int bw_ready_private(const struct bw_ready_file *f);
+int bw_ready_private(const struct bw_ready_file *f) BW_MUST_CHECK;
 
 /* Pure helpers of the controls, for the unit tests (tests/unit/posture/). */
 size_t bw_ready_secret_shapes(const char *text, size_t len); /* secret-shaped tokens in text */
-int bw_ready_url_has_password(const char *url);              /* user:password@ or password= */
-int bw_ready_host_is_loopback(const char *host);             /* 127.0.0.0/8, ::1, localhost */
+int bw_ready_url_has_password(const char *url) BW_MUST_CHECK;              /* user:password@ or password= */
+int bw_ready_host_is_loopback(const char *host) BW_MUST_CHECK;             /* 127.0.0.0/8, ::1, localhost */
 
 #endif

@@ -13,7 +13,8 @@ bw_err bw_proxy_worker_init(struct bw_gw_worker *w) BW_MUST_CHECK;
 void bw_proxy_worker_fini(struct bw_gw_worker *w);
 
 /* The routes (gateway.h handlers): POST /v1/chat/completions, POST /v1/embeddings,
- * GET /v1/models, and the widget's /widget/ prefix. */
+ * GET /v1/models, and the widget's /widget/ prefix.
+ * Frees req (it always replies, now or later); so do the three below. */
 void bw_proxy_handle_chat(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 void bw_proxy_handle_embeddings(struct bw_gw_worker *w, struct evhttp_request *req,
                                 const char *path);

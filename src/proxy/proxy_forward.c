@@ -17,7 +17,6 @@
 #include "util/json.h"
 #include "util/time.h"
 #include "util/log.h"
-#include "util/time.h"
 
 #define MAX_STREAM_MS (3600L * 1000) /* hard cap on one streamed answer */
 #define RESPONSE_JSON_DEPTH 64

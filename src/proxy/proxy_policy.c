@@ -61,7 +61,9 @@ static int refuse_strip_conflicts(struct bw_call *c) {
         if (is_declaration(r->place) || !bw_policy_stripped(&c->decide.decision, r->tool))
             continue;
         struct bw_policy_decision strip;
-        (void)bw_policy_decide_tools(c->decide.policy, &c->decide.input, &c->decide.view.tools[r->tool], 1, &strip);
+        /* a failure writes a deny into strip: the call is refused below either way */
+        BW_IGNORE(bw_policy_decide_tools(c->decide.policy, &c->decide.input,
+                                         &c->decide.view.tools[r->tool], 1, &strip));
         deny(c, BW_R_TOOL_STRIP_CONFLICT, 403);
         snprintf(c->decide.decision.rule, sizeof c->decide.decision.rule, "%s", strip.rule);
         c->decide.decision.layer = strip.layer;
@@ -242,8 +244,10 @@ static void list_request_tools(struct bw_call *c) {
     alone.tools = NULL;
     alone.n_tools = 0;
     struct bw_policy_decision req;
-    (void)bw_policy_eval(c->decide.policy, &alone, &req);
-    (void)bw_policy_decide_tools(c->decide.policy, &c->decide.input, c->decide.view.tools, n, d);
+    /* both always write their decisions (a deny on failure), which is all that is read here */
+    BW_IGNORE(bw_policy_eval(c->decide.policy, &alone, &req));
+    BW_IGNORE(bw_policy_decide_tools(c->decide.policy, &c->decide.input, c->decide.view.tools, n,
+                                     d)); /* as above */
     for (size_t i = 0; i < n; i++)
         if (d[i].effect != BW_POLICY_ALLOW &&
             (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))

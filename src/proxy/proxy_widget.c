@@ -211,6 +211,8 @@ static int history_row(void *arg, const struct bw_transcript_record *t) {
 /* Appends the ring's messages, oldest first, keeping the newest that fit in max_bytes of
  * content. */
 static int history_append(struct history *h, json_t *messages, size_t max_bytes) {
+    if (!h->max || !h->n)
+        return 0; /* nothing kept (and no ring to index) */
     size_t first = (h->next + h->max - h->n) % (h->max ? h->max : 1);
     size_t keep = 0, bytes = 0;
     while (keep < h->n) {

@@ -36,13 +36,13 @@
 /* 1 if s (n bytes) has the shape of a widget key: "bwp_" + 43 base64url characters. Checked
  * before any store read, so malformed keys never reach the database. Not constant-time (the
  * key is public). */
-int bw_widget_key_shape_ok(const char *s, size_t n);
+int bw_widget_key_shape_ok(const char *s, size_t n) BW_MUST_CHECK;
 
 /* Splits "/widget/v1/<key>/chat" into the key. On success copies the key (NUL-terminated) into
  * key[BW_WIDGET_KEY_SIZE] and returns 1; 0 if path is not of that form (any key shape: the
  * caller checks it with bw_widget_key_shape_ok so that a malformed key gets the same 404 as an
  * unknown one). */
-int bw_widget_path_key(const char *path, char key[BW_WIDGET_KEY_SIZE]);
+int bw_widget_path_key(const char *path, char key[BW_WIDGET_KEY_SIZE]) BW_MUST_CHECK;
 
 /* ---- request body ---- */
 
@@ -70,7 +70,7 @@ void bw_widget_request_cleanup(struct bw_widget_request *r);
 size_t bw_widget_max_body(size_t max_message_bytes);
 
 /* 1 if s (n bytes) is valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF). */
-int bw_widget_utf8_ok(const char *s, size_t n);
+int bw_widget_utf8_ok(const char *s, size_t n) BW_MUST_CHECK;
 
 /* ---- CORS ---- */
 
@@ -78,13 +78,13 @@ int bw_widget_utf8_ok(const char *s, size_t n);
  * byte: "https://shop.example" does not allow "https://shop.example:443" or
  * "http://shop.example"). NULL, empty, "null" (opaque origins) and values over
  * BW_WIDGET_MAX_ORIGIN bytes are never allowed. */
-int bw_widget_origin_allowed(const char *allowed, const char *origin);
+int bw_widget_origin_allowed(const char *allowed, const char *origin) BW_MUST_CHECK;
 
 
 /* 1 if a preflight's Access-Control-Request-Method / -Headers ask for nothing but what the
  * widget needs: method POST, headers a comma-separated subset of {Content-Type} (any case,
  * optional whitespace; absent or empty = none). */
-int bw_widget_preflight_ok(const char *method, const char *headers);
+int bw_widget_preflight_ok(const char *method, const char *headers) BW_MUST_CHECK;
 
 /* ---- per-worker cache of agents by widget key ----
  * Successful lookups (enabled or not: the caller checks) are reused for at most ttl_ms; every
@@ -118,7 +118,8 @@ struct evhttp_request;
 
 /* Handles a request whose path starts with "/widget/": OPTIONS (preflight) and POST on
  * /widget/v1/{key}/chat; every other path 404, other methods 405. Always replies (now or when
- * the governed call ends). */
+ * the governed call ends).
+ * Frees req (it always replies, now or later). */
 void bw_widget_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif

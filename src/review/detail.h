@@ -11,9 +11,11 @@
 #ifndef BW_REVIEW_DETAIL_H
 #define BW_REVIEW_DETAIL_H
 
+#include "util/err.h"
+
 /* body: the parsed chat request (a json_t *, borrowed). */
-char *bw_review_detail_chat(const void *body, const char *model);
+char *bw_review_detail_chat(const void *body, const char *model) BW_MUST_CHECK;
 /* arguments: the tools/call params.arguments (a json_t *, borrowed; may be NULL). */
-char *bw_review_detail_mcp(const char *server, const char *tool, const void *arguments);
+char *bw_review_detail_mcp(const char *server, const char *tool, const void *arguments) BW_MUST_CHECK;
 
 #endif

@@ -24,6 +24,7 @@
 #define BW_REVIEW_REVIEW_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "store/store.h"
@@ -62,14 +63,14 @@ struct bw_review_item {
 /* Static lowercase name ("pending", ...); NULL for an unknown value. */
 const char *bw_review_status_name(enum bw_review_status s);
 /* Parses a name: 0 and *out set, or -1. */
-int bw_review_status_parse(const char *name, enum bw_review_status *out);
+int bw_review_status_parse(const char *name, enum bw_review_status *out) BW_MUST_CHECK;
 
 /* The status at now_ms: a pending or approved item whose expires_ms <= now_ms is expired. */
-enum bw_review_status bw_review_status_at(const struct bw_review_item *it, int64_t now_ms);
+enum bw_review_status bw_review_status_at(const struct bw_review_item *it, int64_t now_ms) BW_MUST_CHECK;
 
 /* Whether a key of this role may act on items needing reviewer_role: its own role, or owner or
  * admin (who hold every reviewer right of their org). */
-int bw_review_role_may_review(const char *key_role, const char *reviewer_role);
+int bw_review_role_may_review(const char *key_role, const char *reviewer_role) BW_MUST_CHECK;
 
 /* The key casting a vote (borrowed strings). */
 struct bw_review_voter {
@@ -86,7 +87,7 @@ const char *bw_review_check_vote(const struct bw_review_item *it, const struct b
                                  int approve, int64_t now_ms, int *http_status);
 
 /* The stored status after one more approving vote (approved once approvals reach quorum). */
-enum bw_review_status bw_review_after_approval(const struct bw_review_item *it);
+enum bw_review_status bw_review_after_approval(const struct bw_review_item *it) BW_MUST_CHECK;
 
 /* What a re-sent request presents (borrowed strings). */
 struct bw_review_use {

@@ -48,7 +48,7 @@ struct bw_sql_row;
 const char *bw_sql_text(const struct bw_sql_row *r, int col); /* "" for NULL */
 int64_t bw_sql_int(const struct bw_sql_row *r, int col);      /* 0 for NULL or non-numeric */
 /* Copies the column's bytes into out if it holds exactly size bytes: 0, else -1. */
-int bw_sql_blob(const struct bw_sql_row *r, int col, void *out, size_t size);
+int bw_sql_blob(const struct bw_sql_row *r, int col, void *out, size_t size) BW_MUST_CHECK;
 /* Copies the text column into out (truncating to size-1; NUL-terminated). */
 void bw_sql_copy(const struct bw_sql_row *r, int col, char *out, size_t size);
 
@@ -86,6 +86,6 @@ bw_err bw_sql_once_at(struct bw_store *s, const char *org_id, int write, const c
     bw_sql_once_at((s), (org_id), (write), (sql), (args), (n), (fn), (arg), (changes), __func__)
 
 /* 1 if id looks like one of our ids ("<prefix>_<16 lowercase hex>", prefix 1..8 of [a-z]). */
-int bw_sql_id_ok(const char *id);
+int bw_sql_id_ok(const char *id) BW_MUST_CHECK;
 
 #endif

@@ -49,7 +49,7 @@ bw_err bw_store_open_sqlite(const char *path, int create, struct bw_store **out)
 bw_err bw_store_open(const char *where, int create, struct bw_store **out) BW_MUST_CHECK;
 
 /* 1 if `where` names a PostgreSQL database. */
-int bw_store_is_postgres(const char *where);
+int bw_store_is_postgres(const char *where) BW_MUST_CHECK;
 void bw_store_close(struct bw_store *s); /* NULL is a no-op */
 
 /* A cheap liveness check (the health prober's, src/posture/health.h): PostgreSQL "SELECT 1",
@@ -58,7 +58,7 @@ void bw_store_close(struct bw_store *s); /* NULL is a no-op */
 bw_err bw_store_ping(struct bw_store *s) BW_MUST_CHECK;
 
 /* Schema version after migrations. */
-int bw_store_schema_version(struct bw_store *s);
+int bw_store_schema_version(struct bw_store *s) BW_MUST_CHECK;
 
 /* Creates an org; writes its new id ("org_<16 hex>"). BW_E_EXISTS if the name is taken. */
 bw_err bw_store_org_create(struct bw_store *s, const char *name, char id[BW_ID_SIZE]) BW_MUST_CHECK;

@@ -4,6 +4,7 @@
 #define BW_STORE_INTERNAL_H
 
 #include <libpq-fe.h>
+#include "util/err.h"
 #include <sqlite3.h>
 
 #include "store/store.h"
@@ -31,7 +32,7 @@ struct bw_store {
 /* PostgreSQL: reconnects a broken connection, at most once per second per handle, so a dead
  * server costs each call one fast failure, not one connect timeout (store_pg.c). 1 if the
  * connection is usable after it. */
-int bw_store_pg_usable(struct bw_store *s);
+int bw_store_pg_usable(struct bw_store *s) BW_MUST_CHECK;
 
 bw_err bw_store_sqlite_open(const char *path, int create, struct bw_store *s) BW_MUST_CHECK;
 void bw_store_sqlite_close(struct bw_store *s);

@@ -8,6 +8,7 @@
 #define BW_UTIL_CURSOR_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "util/buf.h"
@@ -29,14 +30,14 @@ static inline int bw_cursor_ok(const struct bw_cursor *c) {
 }
 
 /* Each returns 1 and advances, or 0 (nothing consumed, the cursor failed). */
-int bw_cursor_u8(struct bw_cursor *c, uint8_t *out);
-int bw_cursor_be32(struct bw_cursor *c, uint32_t *out);
+int bw_cursor_u8(struct bw_cursor *c, uint8_t *out) BW_MUST_CHECK;
+int bw_cursor_be32(struct bw_cursor *c, uint32_t *out) BW_MUST_CHECK;
 /* The next n bytes as a slice into the input (borrowed). */
-int bw_cursor_take(struct bw_cursor *c, size_t n, struct bw_slice *out);
+int bw_cursor_take(struct bw_cursor *c, size_t n, struct bw_slice *out) BW_MUST_CHECK;
 /* The input continues with the n bytes of lit: they are consumed (case-sensitive). */
-int bw_cursor_literal(struct bw_cursor *c, const char *lit, size_t n);
+int bw_cursor_literal(struct bw_cursor *c, const char *lit, size_t n) BW_MUST_CHECK;
 /* The longest run (possibly empty) of bytes for which in_set is non-zero, as a slice. Never
  * fails. */
-struct bw_slice bw_cursor_span(struct bw_cursor *c, int (*in_set)(uint8_t byte));
+struct bw_slice bw_cursor_span(struct bw_cursor *c, int (*in_set)(uint8_t byte)) BW_MUST_CHECK;
 
 #endif

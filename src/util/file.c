@@ -17,12 +17,12 @@ bw_err bw_file_read_bounded(const char *path, size_t max, char **text, size_t *l
     }
     char *buf = malloc(max + 2);
     if (!buf) {
-        fclose(f);
+        (void)fclose(f); /* read only: a close error loses nothing */
         return BW_E_NOMEM;
     }
     size_t n = fread(buf, 1, max + 1, f);
     int rd_err = ferror(f);
-    fclose(f);
+    (void)fclose(f); /* read only: a close error loses nothing */
     if (rd_err) {
         free(buf);
         snprintf(err, err_size, "%s: read error", path);

@@ -25,6 +25,7 @@ void bw_log(enum bw_log_level lvl, const char *fmt, ...) {
         raw[0] = 0;
     /* Everything a call site formatted passes the redaction filter before any sink sees it. */
     char msg[BW_LOG_MAX_MESSAGE + 32];
+    /* NOLINTNEXTLINE(readability-suspicious-call-argument): raw is the input, msg the output */
     bw_log_redact(raw, msg, sizeof msg);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

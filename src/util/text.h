@@ -6,17 +6,19 @@
 
 #include <stddef.h>
 
+#include "util/err.h"
+
 /* 1 if s[0..n) is visible ASCII, 0x21..0x7e: no space, no control byte, nothing above 0x7e
  * (a token that can go verbatim into a header line or a receipt). n = 0 gives 1: callers
  * check emptiness and length themselves. */
-int bw_text_visible(const char *s, size_t n);
+int bw_text_visible(const char *s, size_t n) BW_MUST_CHECK;
 /* The same, also without '"' and '\\' (verbatim inside a JSON or quoted string). */
-int bw_text_visible_unquoted(const char *s, size_t n);
+int bw_text_visible_unquoted(const char *s, size_t n) BW_MUST_CHECK;
 
 /* A model name: 1..127 bytes of printable ASCII without spaces, quotes or backslashes. */
-int bw_text_model_ok(const char *s);
+int bw_text_model_ok(const char *s) BW_MUST_CHECK;
 
 /* An agent name: 1..63 bytes of letters, digits, '-', '_', '.'. */
-int bw_text_agent_ok(const char *s);
+int bw_text_agent_ok(const char *s) BW_MUST_CHECK;
 
 #endif

@@ -6,11 +6,12 @@
 #define BW_UTIL_THREAD_ROLE_H
 
 #include <stdint.h>
+#include "util/err.h"
 
 enum bw_thread_role { BW_THREAD_OTHER = 0, BW_THREAD_WORKER, BW_THREAD_STORE };
 
 void bw_thread_set_role(enum bw_thread_role role); /* the calling thread's, thread-local */
-enum bw_thread_role bw_thread_role(void);
+enum bw_thread_role bw_thread_role(void) BW_MUST_CHECK;
 
 /* Called by every store entry point with its name (a string literal). On an event worker: with
  * BULWARK_ASSERT_STORE_OFF_WORKER=1 in the environment, logs one line naming fn and aborts;

@@ -54,14 +54,14 @@ const yaml_node_t *bw_yaml_root(struct bw_yaml *y);
 
 /* Writes "NAME:LINE: message" (line 1 when n is NULL) to y->err; returns BW_E_INVALID. */
 bw_err bw_yaml_fail(const struct bw_yaml *y, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4))) BW_MUST_CHECK;
 bw_err bw_yaml_vfail(const struct bw_yaml *y, const yaml_node_t *n, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0))) BW_MUST_CHECK;
 
 /* The scalar's text (NUL-free, checked at load), or NULL for a mapping, sequence or NULL. */
 const char *bw_yaml_scalar(const yaml_node_t *n);
 /* A plain (unquoted) scalar spelling YAML's null: nothing, ~, null, Null, NULL. */
-int bw_yaml_is_null(const yaml_node_t *n);
+int bw_yaml_is_null(const yaml_node_t *n) BW_MUST_CHECK;
 /* Items of a sequence (0 for anything else). */
 size_t bw_yaml_len(const yaml_node_t *seq);
 /* The i-th item of a sequence (i < bw_yaml_len), the key and value of a mapping pair. */

@@ -37,7 +37,7 @@ void bw_billing_unload(void);
 /* The limits instance that webhook events update (org budgets) and GET /api/v1/budget reads
  * reservations from. Borrowed: must outlive the serving (detach with NULL before freeing). */
 void bw_billing_attach_limits(struct bw_limits *l);
-struct bw_limits *bw_billing_limits(void);
+struct bw_limits *bw_billing_limits(void) BW_MUST_CHECK;
 
 /* Verifies a webhook with the loaded keys of `scheme` (locks; see webhook.h for arguments).
  * BW_E_UNAVAILABLE with WEBHOOK_NOT_CONFIGURED if no key of that scheme is loaded. For the

@@ -5,6 +5,7 @@
 #define BW_WEBHOOK_INTERNAL_H
 
 #include <stddef.h>
+#include "util/err.h"
 #include <stdint.h>
 
 #include "util/buf.h"
@@ -30,6 +31,6 @@ void bw_webhook_standard_parts(const char *msg_id, const char *timestamp, const 
                                size_t body_len, struct bw_slice parts[BW_WEBHOOK_STANDARD_PARTS]);
 
 /* 1 if id is a usable webhook-id: 1..BW_WEBHOOK_MAX_ID bytes of printable ASCII, no spaces. */
-int bw_webhook_id_ok(const char *id);
+int bw_webhook_id_ok(const char *id) BW_MUST_CHECK;
 
 #endif
