@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "proxy/sse.h"
+#include "http/sse.h"
 
 static bw_err check(void *arg, const char *raw, size_t raw_len, const char *data, size_t data_len) {
     size_t *total = arg;

@@ -9,9 +9,9 @@
 
 #include "http/reply.h"
 #include "http/reqlog.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/health.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -205,4 +205,15 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     if (touched != BW_OK)
         bw_warn("api: could not record the last use of key %s", caller.id);
     r->handler(ctx, req, rest, &caller);
+}
+
+void bw_api_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
+    struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+    bw_api_handle(&api, req, path);
+}
+
+void bw_api_route_metrics(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
+    (void)path;
+    struct bw_api_ctx api = {w->gw, w->base, w->store, w->keys};
+    bw_api_metrics_handle(&api, req);
 }

@@ -75,6 +75,11 @@ extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers
  * unknown path, 405 for a known path with another method, 401/403 by access. */
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
 
+struct bw_gw_worker;
+/* The gateway's routes (gateway.h handlers): /api/ and /metrics on worker w. */
+void bw_api_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+void bw_api_route_metrics(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+
 /* Sends a JSON value (stolen reference) with the given status. */
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value);
 

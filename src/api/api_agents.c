@@ -17,11 +17,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
-#include "policy/reasons.h"
-#include "proxy/proxy.h"
-#include "proxy/widget.h"
+#include "reason/reasons.h"
+#include "http/origin.h"
 #include "store/identity.h"
 #include "util/codec.h"
 #include "util/text.h"
@@ -209,7 +209,7 @@ static int read_origins(struct evhttp_request *req, const json_t *v, char *out, 
     json_array_foreach(v, i, o) {
         const char *t = json_string_value(o);
         size_t n = t ? strlen(t) : 0;
-        if (!t || n > 200 || n != json_string_length(o) || !bw_widget_origin_valid(t))
+        if (!t || n > 200 || n != json_string_length(o) || !bw_http_origin_valid(t))
             return bad(req, "each origin is exactly as a browser sends it: http or https, "
                             "\"://\", a lowercase host (an IDN as its xn-- A-label), an "
                             "optional port 1-65535 that is not the scheme's default, and "

@@ -21,10 +21,10 @@
 
 #include "api/api.h"
 #include "http/reply.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "connect/outbox.h"
 #include "ledger/receipt.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "review/review.h"
 #include "store/identity.h"
 #include "store/review_store.h"

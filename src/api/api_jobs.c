@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 
 #include "api/api.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 
 int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, int *busy) {
     *busy = 0;

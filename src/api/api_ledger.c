@@ -21,8 +21,8 @@
 #include "http/reply.h"
 #include "ledger/dsse.h"
 #include "ledger/ledger.h"
-#include "policy/reasons.h"
-#include "proxy/proxy.h"
+#include "reason/reasons.h"
+#include "gateway/gateway.h"
 #include "util/codec.h"
 
 #define HTTP_PACK_MAX (UINT64_C(256) << 20)

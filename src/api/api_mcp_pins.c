@@ -21,7 +21,7 @@
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "mcp/mcp_pin.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/mcp_pins.h"
 #include "util/codec.h"
 #include "util/time.h"

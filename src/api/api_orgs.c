@@ -22,8 +22,8 @@
 #include "api/api.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
-#include "policy/reasons.h"
-#include "proxy/proxy.h"
+#include "reason/reasons.h"
+#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/time.h"
 

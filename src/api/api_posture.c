@@ -16,9 +16,9 @@
 
 #include "api/api.h"
 #include "http/reply.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/readiness.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "util/time.h"
 
 static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,

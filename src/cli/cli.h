@@ -39,4 +39,9 @@ extern const struct bw_cmd bw_cmd_key;
 extern const struct bw_cmd bw_cmd_agent;
 extern const struct bw_cmd bw_cmd_vault;
 
+struct bw_gateway;
+struct bw_server_app;
+/* cli_routes.c: the server callbacks for gw with the composition root's routing table. */
+void bw_cli_gateway_app(struct bw_gateway *gw, struct bw_server_app *app);
+
 #endif

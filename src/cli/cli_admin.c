@@ -10,7 +10,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "config/config.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/connections.h"
 #include "store/sql.h"
 #include "util/time.h"

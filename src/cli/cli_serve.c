@@ -23,6 +23,7 @@
 #include "oauth/oauth.h"
 #include "otel/otel.h"
 #include "evidence/db_policies.h"
+#include "http/bearer.h"
 #include "http/reqlog.h"
 #include "http/server.h"
 #include "http/tls.h"
@@ -34,8 +35,8 @@
 #include "policy/engine.h"
 #include "posture/health.h"
 #include "posture/readiness.h"
-#include "proxy/org_policies.h"
-#include "proxy/proxy.h"
+#include "policy/org_policies.h"
+#include "gateway/gateway.h"
 #include "store/store.h"
 #include "util/codec.h"
 #include "util/log.h"
@@ -44,7 +45,7 @@
 #include "webhook/billing.h"
 
 #define DRAIN_MS 30000
-#define MAX_UPSTREAM_KEY 1024
+#define MAX_UPSTREAM_KEY BW_HTTP_BEARER_SECRET_MAX
 #define LOG_QUEUE_LINES 8192 /* about 8 MB at most; a full queue drops lines (counted) */
 
 static const char usage[] =
@@ -144,49 +145,22 @@ static int apply_overrides(const struct serve_args *a, struct bw_config *c) {
  * names a source which is missing is an error: fail closed rather than call unauthenticated. */
 static int load_upstream_key(const struct bw_config *c, char **out) {
     const struct bw_cmd *cmd = &bw_cmd_serve;
-    char *buf = sodium_malloc(MAX_UPSTREAM_KEY + 16);
-    if (!buf)
+    const char *why = "";
+    bw_err e;
+    *out = NULL;
+    if (c->upstream_key_env[0])
+        e = bw_http_bearer_from_env(c->upstream_key_env, MAX_UPSTREAM_KEY, out, &why);
+    else if (c->upstream_key_file[0])
+        e = bw_http_bearer_from_file(c->upstream_key_file, MAX_UPSTREAM_KEY, out, &why);
+    else
+        return 0; /* none configured: e.g. the mock, or a local upstream */
+    if (e == BW_E_NOMEM)
         return bw_cli_fail(cmd, "out of memory");
-    memcpy(buf, "Bearer ", 8);
-    size_t len = 0;
-    if (c->upstream_key_env[0]) {
-        const char *v = getenv(c->upstream_key_env);
-        if (!v || !*v) {
-            sodium_free(buf);
-            return bw_cli_fail(cmd, "upstream.api_key_env names %.64s, which is not set",
-                               c->upstream_key_env);
-        }
-        len = strnlen(v, MAX_UPSTREAM_KEY + 1);
-        if (len <= MAX_UPSTREAM_KEY)
-            memcpy(buf + 7, v, len);
-    } else if (c->upstream_key_file[0]) {
-        int fd = open(c->upstream_key_file, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-            if (fd >= 0)
-                close(fd);
-            sodium_free(buf);
-            return bw_cli_fail(cmd, "upstream.api_key_file is unreadable or not mode 0600");
-        }
-        ssize_t n = read(fd, buf + 7, MAX_UPSTREAM_KEY + 1);
-        close(fd);
-        len = n > 0 ? (size_t)n : 0;
-        while (len > 0 && (buf[7 + len - 1] == '\n' || buf[7 + len - 1] == '\r'))
-            len--;
-    } else {
-        sodium_free(buf);
-        *out = NULL; /* none configured: e.g. the mock, or a local upstream */
-        return 0;
-    }
-    for (size_t i = 0; i < len && len <= MAX_UPSTREAM_KEY; i++)
-        if (buf[7 + i] < 0x21 || buf[7 + i] > 0x7e)
-            len = MAX_UPSTREAM_KEY + 1; /* a header-injecting or binary key: refuse */
-    if (len == 0 || len > MAX_UPSTREAM_KEY) {
-        sodium_free(buf);
-        return bw_cli_fail(cmd, "the upstream key is empty, too long or not printable");
-    }
-    buf[7 + len] = 0;
-    *out = buf;
+    if (e != BW_OK)
+        return bw_cli_fail(cmd, "the upstream key (upstream.%s %.200s): %s",
+                           c->upstream_key_env[0] ? "api_key_env" : "api_key_file",
+                           c->upstream_key_env[0] ? c->upstream_key_env : c->upstream_key_file,
+                           why);
     return 0;
 }
 
@@ -596,7 +570,7 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
                                 st->tls,                  st->cfg.tls_host,
                                 st->cfg.tls_port};
     struct bw_server_app app;
-    bw_gateway_app(&st->gw, &app);
+    bw_cli_gateway_app(&st->gw, &app);
     if ((rc = setup_observability(st, &app)) != 0)
         return rc;
     struct bw_server *server = NULL;

@@ -4,15 +4,13 @@
  * each into "Bearer <secret>" in locked memory at start; a reference that does not resolve
  * stops the start (fail closed: the gateway would otherwise call the server unauthenticated).
  * No message ever carries the value. */
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config/config.h"
+#include "http/bearer.h"
 #include "config/config_walk.h"
 
 #define CRED_MAX 1024 /* bytes of one secret, as a BYOK provider key */
@@ -44,44 +42,6 @@ void bw_config_mcp_credential_free(struct bw_mcp_server_config *s) {
     s->credential_auth = NULL;
 }
 
-/* The secret into buf+7 (after "Bearer "); its length, or -1 with why set. */
-static long read_ref(const char *ref, char *buf, const char **why) {
-    size_t len = 0;
-    if (strncmp(ref, "env:", 4) == 0) {
-        const char *v = getenv(ref + 4);
-        if (!v || !*v) {
-            *why = "the environment variable is not set";
-            return -1;
-        }
-        len = strnlen(v, CRED_MAX + 1);
-        if (len <= CRED_MAX)
-            memcpy(buf + 7, v, len);
-    } else {
-        int fd = open(ref + 5, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-            if (fd >= 0)
-                close(fd);
-            *why = "the file is unreadable, not a regular file, or readable by group/other";
-            return -1;
-        }
-        ssize_t n = read(fd, buf + 7, CRED_MAX + 2);
-        close(fd);
-        len = n > 0 ? (size_t)n : 0;
-        while (len > 0 && len <= CRED_MAX + 1 &&
-               (buf[7 + len - 1] == '\n' || buf[7 + len - 1] == '\r'))
-            len--;
-    }
-    for (size_t i = 0; i < len && len <= CRED_MAX; i++)
-        if (buf[7 + i] < 0x21 || buf[7 + i] > 0x7e)
-            len = CRED_MAX + 1; /* would inject or break a header line */
-    if (len == 0 || len > CRED_MAX) {
-        *why = "the secret is empty, over 1024 bytes or not printable ASCII without spaces";
-        return -1;
-    }
-    return (long)len;
-}
-
 bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err, size_t err_size) {
     if (sodium_init() < 0) /* idempotent; serve has called it already */
         return BW_E_INTERNAL;
@@ -90,20 +50,18 @@ bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err, size_t err
         bw_config_mcp_credential_free(s);
         if (!s->credential[0])
             continue;
-        char *buf = sodium_malloc(CRED_MAX + 16);
-        if (!buf)
-            return BW_E_NOMEM;
-        memcpy(buf, "Bearer ", 7);
         const char *why = "";
-        long n = read_ref(s->credential, buf, &why);
-        if (n < 0) {
-            sodium_free(buf);
+        const char *ref = s->credential;
+        bw_err e = strncmp(ref, "env:", 4) == 0
+                       ? bw_http_bearer_from_env(ref + 4, CRED_MAX, &s->credential_auth, &why)
+                       : bw_http_bearer_from_file(ref + 5, CRED_MAX, &s->credential_auth, &why);
+        if (e == BW_E_NOMEM)
+            return e;
+        if (e != BW_OK) {
             snprintf(err, err_size, "mcp.servers[%s].credential (%.140s): %s", s->name,
                      s->credential, why);
             return BW_E_INVALID;
         }
-        buf[7 + n] = 0;
-        s->credential_auth = buf;
     }
     return BW_OK;
 }

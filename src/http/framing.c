@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static const struct {
     int status;

@@ -43,7 +43,7 @@ void bw_reqlog_begin(struct evhttp_request *req);
 void bw_reqlog_set_route(struct evhttp_request *req, const char *route);
 void bw_reqlog_set_principal(struct evhttp_request *req, const char *org_id, const char *agent,
                              const char *key_id);
-/* decision: allow | deny | require_approval ...; reason: a reason code (policy/reasons.h). A
+/* decision: allow | deny | require_approval ...; reason: a reason code (reason/reasons.h). A
  * reason already set is kept: the first refusal is the cause. */
 void bw_reqlog_set_decision(struct evhttp_request *req, const char *decision, const char *reason,
                             const char *receipt_id);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 #define NSHARDS 64
 #define NHEADS 256

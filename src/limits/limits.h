@@ -145,7 +145,7 @@ struct bw_limits_call {
     int prompt_unbounded;
 };
 
-/* Why a reservation was refused or changed. reason is a reason code (policy/reasons.h). */
+/* Why a reservation was refused or changed. reason is a reason code (reason/reasons.h). */
 struct bw_limits_verdict {
     const char *reason; /* NULL on plain success */
     int64_t max_tokens; /* the per-choice completion cap reserved (clamped if clamped = 1) */

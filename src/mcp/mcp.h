@@ -70,6 +70,9 @@ int bw_mcp_servers_from_config(const struct bw_config *cfg, const char *name,
 /* ---- the HTTP entry (mcp_gateway.c) ---- */
 /* Serves one request whose path starts with "/mcp/". Always ends the request (now or later). */
 void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+/* GET /.well-known/oauth-protected-resource/mcp/<server> (mcp_prm.c): the server's RFC 9728
+ * Protected Resource Metadata, from the configuration only. */
+void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 /* ---- JSON-RPC messages (mcp_rpc.c): pure, no I/O (the fuzz target's surface) ---- */
 enum bw_mcp_msg_kind { BW_MCP_REQUEST = 1, BW_MCP_NOTIFICATION, BW_MCP_RESPONSE };

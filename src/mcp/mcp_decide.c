@@ -9,8 +9,8 @@
 #include "http/reqlog.h"
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
-#include "proxy/org_policies.h"
+#include "reason/reasons.h"
+#include "policy/org_policies.h"
 #include "util/log.h"
 #include "util/time.h"
 

@@ -18,7 +18,7 @@
 
 #include "http/reqlog.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 
 #define BW_MCP_MAX_URI 4096         /* a resources/read uri longer is refused */

@@ -5,7 +5,16 @@
 #include "config/config.h"
 #include "mcp/mcp.h"
 #include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
-#include "proxy/proxy_internal.h"
+#include "auth/auth.h"
+#include "gateway/gateway.h"
+#include "http/sse.h"
+#include "ledger/receipt.h"
+#include "policy/engine.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "upstream/upstream.h"
+#include "util/buf.h"
+#include "util/codec.h"
 
 struct bw_mcp_call {
     struct bw_gw_worker *w;

@@ -22,7 +22,7 @@
 #include "http/reqlog.h"
 #include "mcp/mcp_internal.h"
 #include "oauth/oauth.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/health.h"
 #include "store/identity.h"
 #include "util/time.h"

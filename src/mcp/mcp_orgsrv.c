@@ -21,9 +21,10 @@
 
 #include "connect/connect.h"
 #include "egress/egress.h"
+#include "http/bearer.h"
 #include "mcp/mcp_internal.h"
 #include "mcp/mcp_orgsrv.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/mcp_servers.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -128,19 +129,7 @@ static bw_err open_credential(struct bw_gw_worker *w, const struct slot *s, char
         return BW_E_UNAVAILABLE;
     struct bw_vault_secret *sec = NULL;
     BW_TRY(bw_keyring_open(env->keys, s->org, s->rec.id, s->sealed, s->len, &sec));
-    bw_err e = sec->len > 0 && sec->len <= CRED_MAX ? BW_OK : BW_E_INVALID;
-    for (size_t i = 0; e == BW_OK && i < sec->len; i++)
-        if (sec->bytes[i] < 0x21 || sec->bytes[i] > 0x7e)
-            e = BW_E_INVALID; /* would inject or break a header line */
-    char *auth = e == BW_OK ? sodium_malloc(sec->len + 8) : NULL;
-    if (e == BW_OK && !auth)
-        e = BW_E_NOMEM;
-    if (e == BW_OK) {
-        memcpy(auth, "Bearer ", 7);
-        memcpy(auth + 7, sec->bytes, sec->len);
-        auth[7 + sec->len] = 0;
-        *out = auth;
-    }
+    bw_err e = bw_http_bearer_build(sec->bytes, sec->len, CRED_MAX, out);
     bw_vault_secret_free(sec);
     return e;
 }

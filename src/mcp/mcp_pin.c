@@ -12,7 +12,7 @@
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
 #include "mcp/mcp_pin.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/mcp_pins.h"
 #include "util/codec.h"
 #include "util/log.h"

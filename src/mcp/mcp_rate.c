@@ -14,7 +14,7 @@
 
 #include "limits/limits.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 #include "util/time.h"
 

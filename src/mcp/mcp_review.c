@@ -19,7 +19,7 @@
 #include "connect/outbox.h"
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "review/review.h"
 #include "store/review_store.h"
 #include "util/log.h"

@@ -4,7 +4,7 @@
 
 #include "mcp/mcp.h"
 #include "policy/engine.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/json.h"
 
 static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};

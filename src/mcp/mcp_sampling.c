@@ -11,7 +11,7 @@
 
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 

@@ -19,7 +19,7 @@
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "mcp/mcp_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 

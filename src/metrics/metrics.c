@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "metrics/metrics_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 /* Shared by every thread of the process: written only with relaxed atomic adds and stores (the
  * reason table's names with the release/acquire protocol below); zero-initialised. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "policy/engine_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 struct eval {
     const struct bw_policy *gp;  /* whose global layer runs (the platform policy; may be NULL) */

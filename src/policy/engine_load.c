@@ -16,7 +16,7 @@
 
 #include "policy/engine_internal.h"
 #include "util/file.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 #include "util/yaml_strict.h"
 

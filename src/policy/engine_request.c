@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "policy/engine_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 #include "util/json.h"
 

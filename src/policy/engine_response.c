@@ -10,7 +10,7 @@
 
 #include "policy/answer.h"
 #include "policy/answer_shape.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 #include "util/json.h"
 

@@ -1,7 +1,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 
 const char *bw_decision_name(enum bw_decision d) {

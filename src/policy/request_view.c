@@ -18,7 +18,7 @@
 
 #include "policy/answer_shape.h"
 #include "policy/engine_internal.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/json.h"
 
 #define MAX_WALK_DEPTH 128 /* bodies are depth-bounded at parse (limits.max_json_depth) */

@@ -11,7 +11,7 @@
 
 #include "policy/answer.h"
 #include "policy/answer_shape.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/buf.h"
 
 #define MAX_NAME_BYTES 256

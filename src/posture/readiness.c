@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "posture/readiness_internal.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "store/isolation.h"
 #include "store/store.h"
 #include "util/log.h"

@@ -20,7 +20,7 @@
 #include "policy/engine.h"
 #include "http/tls.h"
 #include "posture/readiness_internal.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "util/codec.h"
 #include "vault/keyring.h"
 #include "vault/master.h"

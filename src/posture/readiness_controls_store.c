@@ -10,7 +10,7 @@
 #include "connect/connect.h"
 #include "egress/egress.h"
 #include "posture/readiness_internal.h"
-#include "proxy/proxy.h"
+#include "gateway/gateway.h"
 #include "store/isolation.h"
 #include "store/store.h"
 

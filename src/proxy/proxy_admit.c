@@ -21,7 +21,7 @@
 #include "limits/lease.h"
 #include "connect/outbox.h"
 #include "limits/limits.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "connect/connect.h"
+#include "http/bearer.h"
 #include "proxy/proxy_internal.h"
 #include "store/connections.h"
 #include "util/time.h"
@@ -82,19 +83,8 @@ bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id, char **
         return BW_OK;
     struct bw_vault_secret *key = NULL;
     BW_TRY(bw_keyring_open(w->gw->connect->keys, org_id, s->secret_id, s->sealed, s->len, &key));
-    bw_err e = BW_OK;
-    for (size_t i = 0; i < key->len; i++)
-        if (key->bytes[i] <= 0x20 || key->bytes[i] >= 0x7f)
-            e = BW_E_INVALID; /* would inject a header or break it */
-    char *auth = e == BW_OK ? sodium_malloc(key->len + 8) : NULL;
-    if (e == BW_OK && !auth)
-        e = BW_E_NOMEM;
-    if (e == BW_OK) {
-        memcpy(auth, "Bearer ", 7);
-        memcpy(auth + 7, key->bytes, key->len);
-        auth[7 + key->len] = 0;
-        *out = auth;
-    }
+    /* the API stored at most 1024 visible bytes; a record that says otherwise is refused */
+    bw_err e = bw_http_bearer_build(key->bytes, key->len, BW_HTTP_BEARER_SECRET_MAX, out);
     bw_vault_secret_free(key);
     return e;
 }

@@ -15,7 +15,7 @@
 #include "util/text.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/health.h"
 #include <sodium.h>
 

@@ -11,7 +11,7 @@
 
 #include "http/reqlog.h"
 #include "http/reply.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
 #include "util/json.h"

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "policy/answer.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"

@@ -9,9 +9,9 @@
 #include "policy/engine.h"
 #include "policy/policy.h"
 #include "policy/toolstream.h"
+#include "http/sse.h"
 #include "proxy/proxy.h"
-#include "proxy/sse.h"
-#include "proxy/upstream.h"
+#include "upstream/upstream.h"
 #include "review/review.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -34,15 +34,6 @@ struct bw_widget_cache;
 
 struct bw_byok_cache;
 
-struct bw_gw_worker {
-    struct bw_gateway *gw;
-    struct event_base *base;
-    struct bw_store *store;
-    struct bw_upstream *up;
-    struct bw_auth_cache *keys;
-    struct bw_byok_cache *byok; /* the orgs' sealed provider keys, 1 s (proxy_byok.c) */
-    struct bw_widget_cache *widgets; /* agents by widget key (proxy/widget.h) */
-};
 
 struct bw_call;
 
@@ -169,7 +160,7 @@ struct bw_call {
  * never blocks (lock-free counters, a bounded span queue). */
 void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason);
 
-/* proxy_worker.c: the route's name in receipts and policies ("chat", "embeddings", "models"). */
+/* proxy_routes.c: the route's name in receipts and policies ("chat", "embeddings", "models"). */
 const char *bw_route_name(enum bw_route r);
 
 /* proxy_call.c */

@@ -8,31 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/reasons.h"
-#include "proxy/org_policies.h"
+#include "reason/reasons.h"
+#include "policy/org_policies.h"
 #include "proxy/proxy_internal.h"
 #include "util/log.h"
 #include "util/time.h"
-
-void bw_gateway_policy_init(struct bw_gateway *gw) {
-    pthread_mutex_init(&gw->policy_mu, NULL);
-    gw->policy = NULL;
-}
-
-struct bw_policy *bw_gateway_policy_acquire(struct bw_gateway *gw) {
-    pthread_mutex_lock(&gw->policy_mu);
-    struct bw_policy *p = gw->policy ? bw_policy_ref(gw->policy) : NULL;
-    pthread_mutex_unlock(&gw->policy_mu);
-    return p;
-}
-
-void bw_gateway_policy_swap(struct bw_gateway *gw, struct bw_policy *p) {
-    pthread_mutex_lock(&gw->policy_mu);
-    struct bw_policy *old = gw->policy;
-    gw->policy = p;
-    pthread_mutex_unlock(&gw->policy_mu);
-    bw_policy_unref(old); /* requests still holding it keep it alive */
-}
 
 const char *bw_call_decision_name(const struct bw_call *c) {
     return bw_policy_effect_name(c->decision.effect);

@@ -20,7 +20,7 @@
 
 #include "connect/outbox.h"
 #include "ledger/ledger.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "review/review.h"
 #include "store/review_store.h"

@@ -25,7 +25,7 @@
 #include "http/reqlog.h"
 #include "http/reply.h"
 #include "util/text.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
 #include "proxy/widget.h"
 #include "store/identity.h"

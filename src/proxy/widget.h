@@ -80,15 +80,6 @@ int bw_widget_utf8_ok(const char *s, size_t n);
  * BW_WIDGET_MAX_ORIGIN bytes are never allowed. */
 int bw_widget_origin_allowed(const char *allowed, const char *origin);
 
-/* 1 if origin (NUL-terminated) is an origin exactly as a browser serializes it (RFC 6454 6.2,
- * WHATWG URL): "http" or "https", "://", a host, an optional ":" port, and nothing else. The
- * host is lowercase LDH labels (1..63 bytes each, no leading or trailing hyphen, no empty label,
- * no trailing dot; an IDN as its A-label "xn--..."), a dotted IPv4 address (four numbers 0..255
- * without leading zeros), or a bracketed IPv6 address in its canonical RFC 5952 form. The port
- * is 1..65535 without leading zeros and not the scheme's default (the browser omits 80 / 443).
- * No userinfo, path, query, fragment or wildcard. An entry a browser can never send would
- * never match, or would match something else than meant, so it is refused when listed. */
-int bw_widget_origin_valid(const char *origin);
 
 /* 1 if a preflight's Access-Control-Request-Method / -Headers ask for nothing but what the
  * widget needs: method POST, headers a comma-separated subset of {Content-Type} (any case,

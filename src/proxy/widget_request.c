@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "proxy/widget.h"
 #include "store/sql.h"
 #include "util/json.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ledger/receipt.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static const char *const status_names[] = {"pending", "approved", "denied", "expired", "used"};
 

@@ -19,7 +19,7 @@
  *
  * These functions are pure (no I/O, no clock): the store applies the transitions with
  * conditional UPDATEs (review_store.h) so concurrent votes and uses cannot double-apply.
- * Thread-safe. Reason codes are the static strings of policy/reasons.h. */
+ * Thread-safe. Reason codes are the static strings of reason/reasons.h. */
 #ifndef BW_REVIEW_REVIEW_H
 #define BW_REVIEW_REVIEW_H
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "limits/limits.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "store/store.h"
 #include "util/log.h"
 

@@ -68,7 +68,7 @@ bw_err bw_webhook_standard_parse(const char *header, size_t len,
 /* Parses a unix-seconds timestamp (decimal digits only, <= 12). */
 bw_err bw_webhook_parse_timestamp(const char *s, size_t len, int64_t *out) BW_MUST_CHECK;
 
-/* Verifies. On error *reason (if non-NULL) is set to a reason code (policy/reasons.h).
+/* Verifies. On error *reason (if non-NULL) is set to a reason code (reason/reasons.h).
  * header may be NULL (malformed). tolerance_s > 0. */
 bw_err bw_webhook_verify_stripe(const struct bw_webhook_keys *keys, const char *header,
                                 const uint8_t *body, size_t body_len, int64_t now_s,

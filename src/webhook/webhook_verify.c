@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/buf.h"
 #include "util/codec.h"
 #include "webhook/webhook_internal.h"

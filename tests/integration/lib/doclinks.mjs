@@ -5,7 +5,7 @@
 //   `name()`                    a function defined in src/ (C definition at column 0, a #define
 //                               macro with arguments, or an SQL function in src/store/pg/)
 //   `bw_name`                   an identifier that occurs in src/ (function, type, macro)
-//   `GET /api/v1/...`           a route in a route table: src/api/*.c or src/proxy/proxy_worker.c
+//   `GET /api/v1/...`           a route in a route table: src/api/*.c or src/cli/cli_routes.c (the composition root)
 //   `tests/x/y.test.mjs: "T"`   a node test file that declares test('T') / describe('T')
 //   `tests/unit/m/t.c: name`    a cmocka test registered in that file (cmocka_unit_test(name))
 // strict mode (docs/security/, SECURITY.md): every backticked token that looks like a repository
@@ -62,7 +62,7 @@ export function indexRepo(root) {
         if (f.endsWith('.c'))
             for (const m of text.matchAll(/"(\/[A-Za-z0-9_./{}-]*)"/g)) literals.add(m[1]);
         const isApi = /^src\/api\/[^/]+\.c$/.test(f);
-        if (isApi || f === 'src/proxy/proxy_worker.c') {
+        if (isApi || f === 'src/cli/cli_routes.c') {
             for (const line of text.split('\n')) {
                 const lits = [...line.matchAll(/"(\/[^"\s]*)"/g)].map((m) => m[1]);
                 const meth = line.match(/EVHTTP_REQ_([A-Z]+)/);

@@ -8,7 +8,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static bw_err parse(const char *text, struct bw_config *c, char *err) {
     return bw_config_parse(text, strlen(text), "test.yaml", c, err, 300);

@@ -24,7 +24,7 @@
 #include "evidence/receipt_internal.h"
 #include "evidence_gen.h"
 #include "pack_util.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "review/review.h"
 
 #define T0 1700000000000

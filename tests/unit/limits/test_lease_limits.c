@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "limits/limits.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 #define MARCH_MS 1710460800000LL /* 2024-03-15 */
 #define APRIL_MS 1712188800000LL /* 2024-04-04 */

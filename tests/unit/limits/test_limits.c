@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "limits/limits.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 /* 2024-03-15T00:00:00Z and 2024-04-01T00:00:00Z */
 #define MARCH_MS 1710460800000LL

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "mcp/mcp.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static bw_err parse(const char *s, struct bw_mcp_msg *m, int *code, const char **reason) {
     const char *why = NULL;

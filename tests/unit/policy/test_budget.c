@@ -14,7 +14,7 @@
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
 #include "policy/engine.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 #define BIG (256 * 1024)
 

@@ -11,7 +11,7 @@
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
 #include "policy/engine.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "util/codec.h"
 #include "util/json.h"
 

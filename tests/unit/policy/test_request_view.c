@@ -12,7 +12,7 @@
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
 #include "policy/engine.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static json_t *load(const char *text) {
     json_error_t e;

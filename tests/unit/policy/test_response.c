@@ -14,7 +14,7 @@
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
 #include "policy/answer.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 
 static const char policy_text[] = "version: 1\n"
                                   "rules:\n"

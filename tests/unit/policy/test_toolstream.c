@@ -10,7 +10,7 @@
 
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "policy/toolstream.h"
 
 static const char policy_text[] = "version: 1\n"

@@ -8,7 +8,7 @@
 
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
-#include "proxy/sse.h"
+#include "http/sse.h"
 
 struct seen {
     char data[8][64];

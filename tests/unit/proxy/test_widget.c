@@ -12,7 +12,8 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
+#include "http/origin.h"
 #include "proxy/widget.h"
 #include "store/identity.h"
 
@@ -293,7 +294,7 @@ static void origins_listed_strictly(void **state) {
         "http://127.0.0.1:8080",     "http://10.0.0.1",         "http://[::1]:8080",
         "https://[2001:db8::1]",     "http://localhost:3000",   "https://1shop.example"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
-        assert_true(bw_widget_origin_valid(ok[i]));
+        assert_true(bw_http_origin_valid(ok[i]));
     const char *bad[] = {"",
                          "shop.example",
                          "ftp://shop.example",
@@ -336,7 +337,7 @@ static void origins_listed_strictly(void **state) {
                          "https://shop.example:8443:1",
                          "https://shop.example\\evil"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        if (bw_widget_origin_valid(bad[i]))
+        if (bw_http_origin_valid(bad[i]))
             fail_msg("accepted %s", bad[i]);
     }
     char label[80];
@@ -344,10 +345,10 @@ static void origins_listed_strictly(void **state) {
     memcpy(label, "https://", 8);
     label[72] = 0;
     memset(label + 8, 'a', 64);
-    assert_false(bw_widget_origin_valid(label)); /* a 64-byte label */
+    assert_false(bw_http_origin_valid(label)); /* a 64-byte label */
     label[71] = 0;
-    assert_true(bw_widget_origin_valid(label)); /* 63 */
-    assert_false(bw_widget_origin_valid(NULL));
+    assert_true(bw_http_origin_valid(label)); /* 63 */
+    assert_false(bw_http_origin_valid(NULL));
 }
 
 int main(void) {

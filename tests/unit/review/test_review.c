@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "ledger/receipt.h"
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "review/review.h"
 
 #define NOW 1767225600000LL

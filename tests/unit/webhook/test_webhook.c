@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "webhook/webhook.h"
 
 /* Made with stripe-node's generateTestHeaderString({payload:'{}', secret:'whsec_abc',

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "policy/reasons.h"
+#include "reason/reasons.h"
 #include "webhook/webhook.h"
 #include "webhook/webhook_sign.h"
 

@@ -8,8 +8,8 @@
  * (bw_org_policies_invalidate). A database failure, or a stored policy that no longer
  * compiles, denies that org's calls (fail closed): the answer would otherwise ignore rules the
  * org set. Thread-safe (one mutex; the database is read outside it). */
-#ifndef BW_PROXY_ORG_POLICIES_H
-#define BW_PROXY_ORG_POLICIES_H
+#ifndef BW_POLICY_ORG_POLICIES_H
+#define BW_POLICY_ORG_POLICIES_H
 
 #include <stdint.h>
 

@@ -8,7 +8,7 @@
  *     value is appended, joined by LF; "event", "id", "retry" and unknown fields are ignored.
  * A CR that is the last byte received is not taken as a line end yet: the next byte may be its
  * LF, and reading CR then LF as two line ends would dispatch an event too early. */
-#include "proxy/sse.h"
+#include "http/sse.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-#include "proxy/upstream.h"
+#include "upstream/upstream.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>

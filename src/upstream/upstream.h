@@ -5,8 +5,8 @@
  * redirects, which are not followed), and every transfer has a connect timeout and an overall
  * deadline. Connections are reused across transfers by the multi handle. One bw_upstream per
  * worker; not thread-safe. */
-#ifndef BW_PROXY_UPSTREAM_H
-#define BW_PROXY_UPSTREAM_H
+#ifndef BW_UPSTREAM_UPSTREAM_H
+#define BW_UPSTREAM_UPSTREAM_H
 
 #include <stddef.h>
 

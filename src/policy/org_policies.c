@@ -1,5 +1,5 @@
 /* org_policies.c: the per-org policy cache (org_policies.h). */
-#include "proxy/org_policies.h"
+#include "policy/org_policies.h"
 
 #include <pthread.h>
 #include <stdio.h>

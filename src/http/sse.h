@@ -3,8 +3,8 @@
  * payload; comment lines (":"), "event", "id", "retry" and unknown fields are allowed and
  * ignored). Only framing: the payloads are JSON parsed by the caller with jansson. Bounded: one
  * event may not exceed max_event bytes. Not thread-safe. */
-#ifndef BW_PROXY_SSE_H
-#define BW_PROXY_SSE_H
+#ifndef BW_HTTP_SSE_H
+#define BW_HTTP_SSE_H
 
 #include <stddef.h>
 

@@ -1,4 +1,4 @@
-/* proxy_prm.c: GET /.well-known/oauth-protected-resource/mcp/{server}, the RFC 9728 Protected
+/* mcp_prm.c: GET /.well-known/oauth-protected-resource/mcp/{server}, the RFC 9728 Protected
  * Resource Metadata of each configured MCP server (docs/MCP.md "OAuth"). Public: the document
  * names the issuer and scopes, which any client needs before it has a token. Built from the
  * configuration only (oauth/oauth.h), never from the request's Host header. */
@@ -8,12 +8,22 @@
 
 #include "http/reply.h"
 #include "oauth/oauth.h"
-#include "policy/reasons.h"
-#include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
+#include "auth/auth.h"
+#include "mcp/mcp.h"
+#include "gateway/gateway.h"
+#include "http/sse.h"
+#include "ledger/receipt.h"
+#include "policy/engine.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "upstream/upstream.h"
+#include "util/buf.h"
+#include "util/codec.h"
 
 #define PRM_PREFIX "/.well-known/oauth-protected-resource/mcp/"
 
-void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+
 
 void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
     const struct bw_config *c = w->gw->cfg;

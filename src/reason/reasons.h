@@ -1,7 +1,7 @@
 /* reasons.h: Bulwark's stable reason codes (docs/REASON_CODES.md is the registry: each code's
  * meaning and HTTP status never change). */
-#ifndef BW_POLICY_REASONS_H
-#define BW_POLICY_REASONS_H
+#ifndef BW_REASON_REASONS_H
+#define BW_REASON_REASONS_H
 
 #define BW_R_ALLOWED "ALLOWED"
 #define BW_R_UNAUTHENTICATED "UNAUTHENTICATED"
