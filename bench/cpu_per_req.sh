@@ -20,7 +20,8 @@
 # STRACE=1 adds, per build, one short run (2 s) under `strace -c -f` for the syscall breakdown
 # (strace slows the gateway a lot: read its counts per request, not its times).
 # PROFILE=FILE adds one run of the first build under `perf record -g` into FILE (build with
-# frame pointers: make BUILD=build/fp CFLAGS="-O2 -g -fno-omit-frame-pointer" build/fp/bulwark).
+# frame pointers: make BUILD=build/fp CFLAGS="-O2 -g -fno-omit-frame-pointer" build/fp/bulwark;
+# PROFILE_CG=dwarf also unwinds the libraries built without them).
 # Nothing here can turn evidence off: the builds are run with the race's config as they are.
 set -euo pipefail
 
@@ -173,7 +174,7 @@ if [ -n "$PROFILE" ]; then
     n="${names[0]}"
     echo
     echo "perf record -g of $n under the same load (${DURATION}s) into $PROFILE"
-    run_wrk "$n" "$DURATION" "$tmp/wrk.txt" perf record -q -g -o "$PROFILE" -p "${PID[$n]}" --
+    run_wrk "$n" "$DURATION" "$tmp/wrk.txt" perf record -q --call-graph "${PROFILE_CG:-fp}" -o "$PROFILE" -p "${PID[$n]}" --
     echo "  requests in the profiled run: $(field requests "$tmp/wrk.txt")"
 fi
 
