@@ -262,6 +262,10 @@ void bw_reqlog_set_upstream_status(struct evhttp_request *req, long status) {
         r->upstream_status = status;
 }
 
+static const char *checked(enum field_kind k, const char *s, size_t max);
+static size_t format_checked(const struct bw_reqlog_fields *f, const char *const v[], int text,
+                             char *out, size_t out_size);
+
 void bw_reqlog_end(struct evhttp_request *req, int http_status) {
     if (!on)
         return;
@@ -298,8 +302,17 @@ void bw_reqlog_end(struct evhttp_request *req, int http_status) {
         .http_status = http_status,
         .upstream_status = r->upstream_status,
     };
+    /* The six fields of the record passed, when set, the very check bw_reqlog_format repeats
+     * (set_field: same kind, same bound), or are empty: only the others are checked again. */
+    const char *v[] = {
+        checked(F_RECEIPT, f.request_id, 16), checked(F_CODE, f.method, 8),
+        checked(F_ROUTE, f.route, 64),        r->org_id[0] ? r->org_id : NULL,
+        r->agent[0] ? r->agent : NULL,        r->key_id[0] ? r->key_id : NULL,
+        r->decision[0] ? r->decision : NULL,  r->reason[0] ? r->reason : NULL,
+        r->receipt_id[0] ? r->receipt_id : NULL,
+    };
     char line[BW_LOG_MAX_LINE];
-    size_t n = bw_reqlog_format(&f, opts.text, line, sizeof line);
+    size_t n = format_checked(&f, v, opts.text, line, sizeof line);
     if (n)
         bw_log_sink_line(line, n);
     free(r);
@@ -344,6 +357,32 @@ static int put(char *out, size_t out_size, size_t *at, const char *fmt, ...) {
     return 0;
 }
 
+/* Appends s (n bytes) like put, without a format to interpret. */
+static int put_str(char *out, size_t out_size, size_t *at, const char *s, size_t n) {
+    if (n >= out_size - *at)
+        return -1;
+    memcpy(out + *at, s, n);
+    *at += n;
+    out[*at] = 0;
+    return 0;
+}
+
+/* put_str of a string literal (its length without the NUL). */
+#define PUT_LIT(out, size, at, lit) put_str(out, size, at, lit, sizeof lit - 1)
+
+/* ,"name":"value" or ,"name":null */
+static int put_field(char *out, size_t out_size, size_t *at, const char *name, const char *v) {
+    if (PUT_LIT(out, out_size, at, ",\"") != 0 ||
+        put_str(out, out_size, at, name, strlen(name)) != 0)
+        return -1;
+    if (!v)
+        return PUT_LIT(out, out_size, at, "\":null");
+    if (PUT_LIT(out, out_size, at, "\":\"") != 0 ||
+        put_str(out, out_size, at, v, strlen(v)) != 0)
+        return -1;
+    return PUT_LIT(out, out_size, at, "\"");
+}
+
 /* Written directly, not through a JSON library: every string value passed field_ok's narrow
  * character set (no quote, backslash or control character), so none needs escaping, and a
  * request's line costs no allocation. */
@@ -356,8 +395,7 @@ static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[
     if (put(out, out_size, &at, "{\"time\":\"%s\",\"type\":\"request\"", time) != 0)
         return 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if ((v[i] ? put(out, out_size, &at, ",\"%s\":\"%s\"", names[i], v[i])
-                  : put(out, out_size, &at, ",\"%s\":null", names[i])) != 0)
+        if (put_field(out, out_size, &at, names[i], v[i]) != 0)
             return 0;
     if (put(out, out_size, &at, ",\"status\":%d", f->http_status) != 0 ||
         (f->upstream_status
@@ -368,16 +406,12 @@ static size_t format_json(const struct bw_reqlog_fields *f, const char *const v[
     return at;
 }
 
-size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, size_t out_size) {
+/* f's line from its string values v (each checked, or NULL), in the order of format_json's
+ * names. */
+static size_t format_checked(const struct bw_reqlog_fields *f, const char *const v[], int text,
+                             char *out, size_t out_size) {
     char time[64];
     iso_time(f->time_ms, time);
-    const char *v[] = {
-        checked(F_RECEIPT, f->request_id, 16), checked(F_CODE, f->method, 8),
-        checked(F_ROUTE, f->route, 64),        checked(F_ID, f->org_id, 39),
-        checked(F_ID, f->agent, 63),           checked(F_ID, f->key_id, 63),
-        checked(F_WORD, f->decision, 23),      checked(F_CODE, f->reason, 63),
-        checked(F_RECEIPT, f->receipt_id, 31),
-    };
     if (!text)
         return format_json(f, v, time, out, out_size);
     int n = snprintf(out, out_size,
@@ -389,4 +423,15 @@ size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, s
                      v[7] ? v[7] : "-", v[8] ? v[8] : "-", f->http_status, f->upstream_status,
                      (double)(f->latency_us / 100) / 10.0);
     return n > 0 && (size_t)n < out_size ? (size_t)n : 0;
+}
+
+size_t bw_reqlog_format(const struct bw_reqlog_fields *f, int text, char *out, size_t out_size) {
+    const char *v[] = {
+        checked(F_RECEIPT, f->request_id, 16), checked(F_CODE, f->method, 8),
+        checked(F_ROUTE, f->route, 64),        checked(F_ID, f->org_id, 39),
+        checked(F_ID, f->agent, 63),           checked(F_ID, f->key_id, 63),
+        checked(F_WORD, f->decision, 23),      checked(F_CODE, f->reason, 63),
+        checked(F_RECEIPT, f->receipt_id, 31),
+    };
+    return format_checked(f, v, text, out, out_size);
 }

@@ -169,6 +169,7 @@ static void reqlog_line_is_typed(void **state) {
     char out[1024];
     size_t n = format(&f, 0, out, sizeof out);
     assert_true(n > 0);
+    assert_int_equal(strlen(out), n);
     json_error_t e;
     json_t *j = json_loadb(out, n, 0, &e);
     assert_non_null(j);
@@ -188,6 +189,7 @@ static void reqlog_line_is_typed(void **state) {
     f.receipt_id = "not-a-receipt";
     f.decision = "DENY";
     n = format(&f, 0, out, sizeof out);
+    assert_int_equal(strlen(out), n); /* one whole line: no NUL inside (JSON parsers skip it) */
     j = json_loadb(out, n, 0, &e);
     assert_non_null(j);
     const char *nulls[] = {"agent", "reason_code", "route", "org", "receipt_id", "decision"};
