@@ -7,6 +7,7 @@
 
 #include "config/config_walk.h"
 #include "egress/egress.h"
+#include "util/text.h"
 
 /* ^[a-z0-9][a-z0-9_-]{0,62}$: a URL path segment that needs no escaping. */
 int bw_config_mcp_name_ok(const char *s) {
@@ -97,12 +98,7 @@ static bw_err origins_value(struct walk *w, const yaml_node_t *v) {
 
 /* Printable ASCII without spaces: a vault reference or a claim name. */
 static int printable_token(const char *s) {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < 0x21 || *s > 0x7e)
-            return 0;
-    return 1;
+    return *s && bw_text_visible(s, strlen(s));
 }
 
 static bw_err server_field(struct walk *w, const char *key, const yaml_node_t *v) {
@@ -178,9 +174,8 @@ static bw_err scopes_value(struct walk *w, const yaml_node_t *v) {
         const char *s = item ? bw_cfg_scalar(item) : NULL;
         if (!s || !*s)
             return bw_cfg_fail(w, v, "mcp.oauth.scopes: expected scope strings");
-        for (const char *p = s; *p; p++) /* RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E */
-            if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\')
-                return bw_cfg_fail(w, item, "mcp.oauth.scopes: '%.64s' is not a scope token", s);
+        if (!bw_text_visible_unquoted(s, strlen(s))) /* RFC 6749 3.3: %x21 / %x23-5B / %x5D-7E */
+            return bw_cfg_fail(w, item, "mcp.oauth.scopes: '%.64s' is not a scope token", s);
         size_t n = strlen(s);
         if (used + n + 2 > sizeof c->mcp_oauth_scopes)
             return bw_cfg_fail(w, item, "mcp.oauth.scopes: too long");

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "http/bearer.h"
 #include "config/config_walk.h"
+#include "util/text.h"
 
 #define CRED_MAX 1024 /* bytes of one secret, as a BYOK provider key */
 
@@ -30,10 +31,7 @@ int bw_config_mcp_credential_ref_ok(const char *s) {
         return strlen(s + 4) <= 128 && env_name_ok(s + 4);
     if (strncmp(s, "file:", 5) != 0 || s[5] != '/')
         return 0;
-    for (const char *p = s + 5; *p; p++)
-        if (*p < 0x21 || *p > 0x7e)
-            return 0;
-    return 1;
+    return bw_text_visible(s + 5, strlen(s + 5));
 }
 
 void bw_config_mcp_credential_free(struct bw_mcp_server_config *s) {

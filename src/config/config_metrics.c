@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "config/config_walk.h"
+#include "util/text.h"
 
 /* HOST:PORT ("[v6]:port" too); port 0 takes an ephemeral port (logged at start: for tests). */
 static bw_err listen_value(struct walk *w, const yaml_node_t *v) {
@@ -55,9 +56,8 @@ static bw_err otel_field(struct walk *w, const char *key, const yaml_node_t *v) 
     if (strcmp(key, "service_name") == 0) {
         BW_TRY(bw_cfg_str(w, v, "otel.service_name", c->otel_service_name,
                           sizeof c->otel_service_name));
-        for (const char *p = c->otel_service_name; *p; p++)
-            if (*p < 0x21 || *p > 0x7e)
-                return bw_cfg_fail(w, v, "otel.service_name: printable ASCII without spaces");
+        if (!bw_text_visible(c->otel_service_name, strlen(c->otel_service_name)))
+            return bw_cfg_fail(w, v, "otel.service_name: printable ASCII without spaces");
         return BW_OK;
     }
     if (strcmp(key, "timeout_ms") == 0)

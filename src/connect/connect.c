@@ -15,6 +15,7 @@
 #include "util/version.h"
 #include "webhook/webhook.h"
 #include "webhook/webhook_sign.h"
+#include "util/text.h"
 
 static const char *const kind_names[] = {"slack", "discord", "webhook", "github", "notion"};
 
@@ -49,13 +50,6 @@ __attribute__((format(printf, 3, 4))) static void set(char *out, size_t size, co
     va_start(ap, fmt);
     vsnprintf(out, size, fmt, ap);
     va_end(ap);
-}
-
-static int printable_no_space(const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (s[i] <= 0x20 || s[i] >= 0x7f)
-            return 0;
-    return 1;
 }
 
 void bw_connect_cred_free(struct bw_connect_cred *c) {
@@ -100,8 +94,8 @@ static bw_err split(struct bw_connect_cred *c) {
  * opens into anything else is not this kind's (or was written by something else). */
 static bw_err split_checked(struct bw_connect_cred *c) {
     BW_TRY(split(c));
-    BW_ENSURE(printable_no_space(c->url, strlen(c->url)) &&
-                  printable_no_space(c->secret, strlen(c->secret)),
+    BW_ENSURE(bw_text_visible(c->url, strlen(c->url)) &&
+                  bw_text_visible(c->secret, strlen(c->secret)),
               BW_E_INVALID);
     return BW_OK;
 }
@@ -137,12 +131,12 @@ bw_err bw_connect_cred_new(enum bw_connect_kind kind, const char *url, const cha
         return BW_E_INVALID;
     }
     size_t ul = url ? strlen(url) : 0, sl = secret ? strlen(secret) : 0;
-    if (url && (ul >= BW_EGRESS_URL_MAX || !printable_no_space(url, ul))) {
+    if (url && (ul >= BW_EGRESS_URL_MAX || !bw_text_visible(url, ul))) {
         set(why, why_size, "url must be printable ASCII without spaces, under %d bytes",
             BW_EGRESS_URL_MAX);
         return BW_E_INVALID;
     }
-    if (secret && (sl > BW_CONNECT_TOKEN_MAX || !printable_no_space(secret, sl))) {
+    if (secret && (sl > BW_CONNECT_TOKEN_MAX || !bw_text_visible(secret, sl))) {
         set(why, why_size, "secret must be printable ASCII without spaces, at most %d bytes",
             BW_CONNECT_TOKEN_MAX);
         return BW_E_INVALID;

@@ -16,6 +16,7 @@
 #include "util/log.h"
 #include "util/time.h"
 #include "webhook/webhook_sign.h"
+#include "util/text.h"
 
 #define BATCH_ROWS 32
 /* Deliveries in flight at once, and how many of them one org may hold. A delivery waits at
@@ -389,10 +390,7 @@ static int event_id_ok(const char *id) {
     size_t n = strlen(id);
     if (n == 0 || n > 63)
         return 0;
-    for (; *id; id++)
-        if (*id <= 0x20 || *id >= 0x7f)
-            return 0;
-    return 1;
+    return bw_text_visible(id, n);
 }
 
 bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *org_id,

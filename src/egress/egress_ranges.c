@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "egress/egress_internal.h"
+#include "util/codec.h"
 
 struct range {
     uint8_t base[16];
@@ -96,7 +97,7 @@ const char *bw_egress_classify_v4(uint32_t v4) {
 }
 
 static uint32_t low32(const uint8_t v6[16]) {
-    return (uint32_t)v6[12] << 24 | (uint32_t)v6[13] << 16 | (uint32_t)v6[14] << 8 | v6[15];
+    return bw_load_be32(v6 + 12);
 }
 
 const char *bw_egress_classify_v6(const uint8_t v6[16]) {

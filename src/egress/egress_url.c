@@ -11,6 +11,7 @@
 
 #include "egress/egress_internal.h"
 #include "metrics/metrics.h"
+#include "util/codec.h"
 
 /* The raw text's view of the URL: pointers into the caller's string. */
 struct raw_url {
@@ -279,8 +280,7 @@ static bw_err judge_host(const struct bw_egress_policy *p, struct bw_egress_targ
     if (t->literal) {
         if (bw_egress_policy_has_addr(p, t->literal, t->addr, t->port))
             return BW_OK;
-        uint32_t v4 = (uint32_t)t->addr[0] << 24 | (uint32_t)t->addr[1] << 16 |
-                      (uint32_t)t->addr[2] << 8 | t->addr[3];
+        uint32_t v4 = bw_load_be32(t->addr);
         no = t->literal == 4 ? bw_egress_classify_v4(v4) : bw_egress_classify_v6(t->addr);
     } else {
         no = bw_egress_name_denied(t->host);

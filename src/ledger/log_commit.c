@@ -26,6 +26,7 @@
 #include "metrics/metrics.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/codec.h"
 
 /* A batch this full means receipts arrive faster than commits complete: the ledger is busy. */
 #define BW_LEDGER_LOAD_BATCH 4
@@ -72,12 +73,6 @@ static struct bw_ledger_pending *take_batch(struct bw_ledger *l) {
     return first;
 }
 
-static void store_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Encodes p's receipt as leaf `index` straight into the write buffer as an R frame. On error
  * the buffer is rolled back to where it was. */
@@ -90,7 +85,7 @@ static bw_err frame_receipt(struct bw_ledger *l, struct bw_ledger_pending *p, ui
     BW_GOTO(bw_receipt_encode(&p->receipt, l->origin, index, w));
     size_t plen = w->len - start - BW_FRAME_HEADER;
     BW_GOTO_IF(plen > BW_RECEIPT_MAX_BYTES, BW_E_TOO_LARGE);
-    store_be32(w->ptr + start + 1, (uint32_t)plen);
+    bw_store_be32(w->ptr + start + 1, (uint32_t)plen);
     /* RFC 6962 leaf hash; doubles as the frame checksum. */
     bw_merkle_leaf_hash(w->ptr + start + BW_FRAME_HEADER, plen, p->leaf_hash);
     BW_GOTO(bw_buf_append(w, p->leaf_hash, 32));

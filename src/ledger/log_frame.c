@@ -5,35 +5,47 @@
 
 #include "ledger/receipt.h"
 #include "util/codec.h"
+#include "util/cursor.h"
 
-static uint32_t load_be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+/* The largest payload of a frame type; 0 for a type that does not exist. */
+static size_t payload_limit(uint8_t type) {
+    switch (type) {
+    case BW_FRAME_RECEIPT:
+        return BW_RECEIPT_MAX_BYTES;
+    case BW_FRAME_CHECKPOINT:
+        return BW_NOTE_MAX_TEXT;
+    case BW_FRAME_SIGNATURE:
+        return 64;
+    default:
+        return 0;
+    }
 }
 
 bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
                              struct bw_ledger_frame *out) {
-    BW_ENSURE(off <= len && len - off >= BW_FRAME_OVERHEAD, BW_E_INVALID);
-    const uint8_t *p = buf + off;
-    uint32_t plen = load_be32(p + 1);
-    size_t limit = p[0] == BW_FRAME_RECEIPT      ? BW_RECEIPT_MAX_BYTES
-                   : p[0] == BW_FRAME_CHECKPOINT ? BW_NOTE_MAX_TEXT
-                   : p[0] == BW_FRAME_SIGNATURE  ? 64
-                                                 : 0;
-    BW_ENSURE(plen >= 1 && plen <= limit, BW_E_INVALID);
-    BW_ENSURE(p[0] != BW_FRAME_SIGNATURE || plen == 64, BW_E_INVALID);
-    BW_ENSURE(len - off - BW_FRAME_OVERHEAD >= plen, BW_E_INVALID);
-    const uint8_t *payload = p + BW_FRAME_HEADER, *sum = payload + plen;
+    BW_ENSURE(off <= len, BW_E_INVALID);
+    struct bw_cursor cur = bw_cursor_of(buf + off, len - off);
+    uint8_t type = 0;
+    uint32_t plen = 0;
+    struct bw_slice payload, sum;
+    /* type, length, then exactly that payload and its 32-byte sum: each read is bounded by
+     * what is left, so a length field that lies fails here and never reads past the file */
+    BW_ENSURE(bw_cursor_u8(&cur, &type) && bw_cursor_be32(&cur, &plen), BW_E_INVALID);
+    BW_ENSURE(plen >= 1 && plen <= payload_limit(type), BW_E_INVALID);
+    BW_ENSURE(type != BW_FRAME_SIGNATURE || plen == 64, BW_E_INVALID);
+    BW_ENSURE(bw_cursor_take(&cur, plen, &payload) && bw_cursor_take(&cur, 32, &sum),
+              BW_E_INVALID);
     uint8_t want[32];
-    if (p[0] == BW_FRAME_RECEIPT)
-        bw_merkle_leaf_hash(payload, plen, want);
+    if (type == BW_FRAME_RECEIPT)
+        bw_merkle_leaf_hash(payload.ptr, payload.len, want);
     else
-        bw_sha256(payload, plen, want);
-    BW_ENSURE(memcmp(want, sum, 32) == 0, BW_E_INVALID);
-    out->type = p[0];
+        bw_sha256(payload.ptr, payload.len, want);
+    BW_ENSURE(memcmp(want, sum.ptr, 32) == 0, BW_E_INVALID);
+    out->type = type;
     out->offset = off;
     out->total = BW_FRAME_OVERHEAD + plen;
-    out->payload = bw_slice_of(payload, plen);
-    out->sum = sum;
+    out->payload = payload;
+    out->sum = sum.ptr;
     return BW_OK;
 }
 
@@ -48,8 +60,8 @@ bw_err bw_ledger_frame_append_signature(struct bw_buf *out, const uint8_t sig[64
 
 bw_err bw_ledger_frame_append_checkpoint(struct bw_buf *out, const char *note, size_t len) {
     BW_ENSURE(len >= 1 && len <= BW_NOTE_MAX_TEXT, BW_E_INVALID);
-    uint8_t hdr[BW_FRAME_HEADER] = {BW_FRAME_CHECKPOINT, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
-                                    (uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t hdr[BW_FRAME_HEADER] = {BW_FRAME_CHECKPOINT};
+    bw_store_be32(hdr + 1, (uint32_t)len);
     uint8_t sum[32];
     bw_sha256(note, len, sum);
     BW_TRY(bw_buf_append(out, hdr, sizeof hdr));

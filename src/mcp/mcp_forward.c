@@ -15,6 +15,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/time.h"
+#include "util/text.h"
 
 void bw_mcp_call_free(struct bw_mcp_call *c) {
     struct bw_gateway *gw = c->w->gw;
@@ -289,10 +290,8 @@ static int on_header(void *arg, const char *line, size_t n) {
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t len = (size_t)(end - v);
-    c->answered_session_bad = len == 0 || len > BW_MCP_UPSTREAM_SESSION_MAX;
-    for (size_t i = 0; i < len && !c->answered_session_bad; i++)
-        if (v[i] < 0x21 || v[i] > 0x7e)
-            c->answered_session_bad = 1;
+    c->answered_session_bad =
+        len == 0 || len > BW_MCP_UPSTREAM_SESSION_MAX || !bw_text_visible(v, len);
     if (!c->answered_session_bad) {
         memcpy(c->answered_session, v, len);
         c->answered_session[len] = 0;

@@ -5,7 +5,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -16,11 +15,11 @@
 
 #include "mock/mcp_internal.h"
 #include "mock/mcp_mock.h"
+#include "mock/mock_listen.h"
 #include "util/json.h"
 #include "util/version.h"
 
 #define MAX_HEADERS_SIZE (64 * 1024)
-#define LISTEN_BACKLOG 1024
 #define WHY_SIZE 256
 
 /* Newest first: an initialize naming none of these is answered with the newest (spec
@@ -364,39 +363,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 /* ---- lifecycle ---- */
 
-static bw_err bind_listener(struct bw_mcp_mock *m, const char *host, int port, int *bound) {
-    char port_text[8];
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    BW_ENSURE(port >= 0 && port <= 65535, BW_E_INVALID);
-    snprintf(port_text, sizeof port_text, "%d", port);
-    BW_ENSURE(getaddrinfo(host, port_text, &hints, &res) == 0, BW_E_INVALID);
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-    struct evconnlistener *lev = NULL;
-    for (struct addrinfo *ai = res; ai && !lev; ai = ai->ai_next)
-        lev = evconnlistener_new_bind(m->base, NULL, NULL, flags, LISTEN_BACKLOG, ai->ai_addr,
-                                      (int)ai->ai_addrlen);
-    freeaddrinfo(res);
-    BW_ENSURE(lev, BW_E_IO);
-    if (!evhttp_bind_listener(m->http, lev)) {
-        evconnlistener_free(lev);
-        return BW_E_IO;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    BW_ENSURE(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sl) == 0, BW_E_IO);
-    if (ss.ss_family == AF_INET)
-        *bound = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        *bound = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    else
-        return BW_E_IO;
-    return BW_OK;
-}
-
 bw_err bw_mcp_mock_start(struct event_base *base, const char *host, int port,
                          struct bw_mcp_mock **out, int *bound_port) {
     BW_ENSURE(base && host && out, BW_E_INVALID);
@@ -417,7 +383,7 @@ bw_err bw_mcp_mock_start(struct event_base *base, const char *host, int port,
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(m->http, on_request, m);
-    BW_GOTO(bind_listener(m, host, port, &bound));
+    BW_GOTO(bw_mock_listen(m->base, m->http, host, port, 0, &bound));
 out:
     if (result != BW_OK) {
         bw_mcp_mock_free(m);

@@ -4,7 +4,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +12,10 @@
 
 #include "mock/mock.h"
 #include "mock/mock_internal.h"
+#include "mock/mock_listen.h"
 #include "util/json.h"
 
 #define MAX_HEADERS_SIZE (64 * 1024)
-#define LISTEN_BACKLOG 1024
 #define WHY_SIZE 256
 
 static const char *const MODELS[] = {
@@ -235,44 +234,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
 
 /* ---- lifecycle ---- */
 
-static bw_err listener_port(struct evconnlistener *lev, int *port) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    BW_ENSURE(getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&ss, &sl) == 0, BW_E_IO);
-    if (ss.ss_family == AF_INET)
-        *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    else if (ss.ss_family == AF_INET6)
-        *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    else
-        return BW_E_IO;
-    return BW_OK;
-}
-
-static bw_err bind_listener(struct bw_mock *m, const struct bw_mock_opts *o, int *bound_port) {
-    char port_text[8];
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    BW_ENSURE(o->port >= 0 && o->port <= 65535, BW_E_INVALID);
-    snprintf(port_text, sizeof port_text, "%d", o->port);
-    BW_ENSURE(getaddrinfo(o->host, port_text, &hints, &res) == 0, BW_E_INVALID);
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
-                     (o->reuse_port ? LEV_OPT_REUSEABLE_PORT : 0);
-    struct evconnlistener *lev = NULL;
-    for (struct addrinfo *ai = res; ai && !lev; ai = ai->ai_next)
-        lev = evconnlistener_new_bind(m->base, NULL, NULL, flags, LISTEN_BACKLOG, ai->ai_addr,
-                                      (int)ai->ai_addrlen);
-    freeaddrinfo(res);
-    BW_ENSURE(lev, BW_E_IO);
-    if (!evhttp_bind_listener(m->http, lev)) {
-        evconnlistener_free(lev);
-        return BW_E_IO;
-    }
-    return listener_port(lev, bound_port);
-}
-
 bw_err bw_mock_start_opts(struct event_base *base, const struct bw_mock_opts *o,
                           struct bw_mock **out, int *bound_port) {
     BW_ENSURE(base && o && o->host && out, BW_E_INVALID);
@@ -290,7 +251,7 @@ bw_err bw_mock_start_opts(struct event_base *base, const struct bw_mock_opts *o,
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(m->http, on_request, m);
-    BW_GOTO(bind_listener(m, o, &port));
+    BW_GOTO(bw_mock_listen(m->base, m->http, o->host, o->port, o->reuse_port, &port));
 out:
     if (result != BW_OK) {
         bw_mock_free(m);

@@ -9,6 +9,7 @@
 
 #include "oauth/oauth_internal.h"
 #include "util/json.h"
+#include "util/text.h"
 
 #define SEG_MAX (BW_OAUTH_TOKEN_MAX * 3 / 4 + 4)
 #define AUD_MAX 32 /* elements of an `aud` array looked at */
@@ -222,9 +223,8 @@ static int id_claim(const json_t *pl, const char *name, char *out) {
     size_t n = strlen(s);
     if (n == 0 || n >= BW_OAUTH_ID_MAX || n != json_string_length(json_object_get(pl, name)))
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
-            return 0;
+    if (!bw_text_visible_unquoted(s, n))
+        return 0;
     memcpy(out, s, n + 1);
     return 1;
 }

@@ -324,8 +324,8 @@ static void budget_exhausted(struct bw_call *c, struct bw_limits *l,
     int64_t line = bw_limits_leased(l) ? org.held_tokens : org.max_tokens;
     if (org.spent_tokens + org.reserved_tokens + need <= line)
         return; /* the agent's own budget refused it, not the org's */
-    char id[64], text[200], month[16];
-    snprintf(month, sizeof month, "%04d-%02d", (int)(org.month / 12), (int)(org.month % 12 + 1));
+    char id[64], text[200], month[BW_MONTH_LABEL_SIZE];
+    bw_month_label(org.month, month);
     snprintf(id, sizeof id, "budget_%s_tokens_exhausted", month);
     snprintf(text, sizeof text,
              "Budget: this month's tokens are used up (%lld of %lld); calls "
@@ -351,9 +351,8 @@ static void budget_events(struct bw_call *c, const struct bw_limits_budget_state
             if (!((__int128)before * 100 < line && (__int128)after * 100 >= line))
                 continue;
             const char *name = metric ? "cost_micros" : "tokens";
-            char id[64], text[200], month[16];
-            snprintf(month, sizeof month, "%04d-%02d", (int)(a->month / 12),
-                     (int)(a->month % 12 + 1));
+            char id[64], text[200], month[BW_MONTH_LABEL_SIZE];
+            bw_month_label(a->month, month);
             snprintf(id, sizeof id, "budget_%s_%s_%d", month, name, pcts[i]);
             snprintf(text, sizeof text, "Budget: %d%% of this month's %s used (%lld of %lld)",
                      pcts[i], metric ? "cost" : "tokens", (long long)after, (long long)max);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "proxy/widget.h"
+#include "util/text.h"
 
 int bw_widget_origin_allowed(const char *allowed, const char *origin) {
     if (!allowed || !origin)
@@ -17,9 +18,8 @@ int bw_widget_origin_allowed(const char *allowed, const char *origin) {
     /* "null" is what sandboxed iframes and file: pages send: any page can produce it. */
     if (n == 0 || n > BW_WIDGET_MAX_ORIGIN || strcmp(origin, "null") == 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (origin[i] <= 0x20 || origin[i] >= 0x7f)
-            return 0;
+    if (!bw_text_visible(origin, n))
+        return 0;
     const char *p = allowed;
     while (*p) {
         while (*p == ' ')

@@ -10,6 +10,19 @@
 
 #include "util/err.h"
 
+/* Big-endian (network order) 32-bit fields of the formats we frame: the ledger's records, the
+ * vault's sealed header, IPv4 addresses. */
+static inline uint32_t bw_load_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static inline void bw_store_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
 /* Lowercase hex; out must hold 2*n+1 bytes. */
 bw_err bw_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_size) BW_MUST_CHECK;
 /* Standard base64 with padding (RFC 4648 section 4). */

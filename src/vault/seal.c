@@ -1,5 +1,7 @@
 /* seal.c: envelope encryption of per-org secrets (seal.h has the format and the contract). */
 #include "vault/seal.h"
+#include "util/text.h"
+#include "util/codec.h"
 
 #include <sodium.h>
 #include <stddef.h>
@@ -44,10 +46,7 @@ static int id_ok(const char *id) {
     size_t n = id ? strnlen(id, BW_VAULT_ID_MAX + 1) : 0;
     if (n == 0 || n > BW_VAULT_ID_MAX)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
-            return 0;
-    return 1;
+    return bw_text_visible(id, n);
 }
 
 /* AD = purpose || version || [master id] || len(org) || org || len(id) || id. The lengths
@@ -86,8 +85,7 @@ bw_err bw_vault_master_id(const struct bw_master *m, uint8_t out[BW_VAULT_MASTER
 bw_err bw_vault_sealed_parse(const uint8_t *p, size_t len, struct bw_vault_sealed *out) {
     BW_ENSURE(p && len >= BW_VAULT_HEADER_BYTES, BW_E_INVALID);
     BW_ENSURE(p[0] == BW_VAULT_VERSION, BW_E_INVALID);
-    uint32_t ct_len = (uint32_t)p[OFF_CT_LEN] << 24 | (uint32_t)p[OFF_CT_LEN + 1] << 16 |
-                      (uint32_t)p[OFF_CT_LEN + 2] << 8 | (uint32_t)p[OFF_CT_LEN + 3];
+    uint32_t ct_len = bw_load_be32(p + OFF_CT_LEN);
     BW_ENSURE(ct_len > BW_VAULT_TAG_BYTES, BW_E_INVALID); /* an empty secret is never sealed */
     BW_ENSURE(ct_len <= BW_VAULT_SECRET_MAX + BW_VAULT_TAG_BYTES, BW_E_TOO_LARGE);
     BW_ENSURE(len - BW_VAULT_HEADER_BYTES == ct_len, BW_E_INVALID);
@@ -196,10 +194,7 @@ bw_err bw_vault_seal(const struct bw_master *m, const char *org_id, const char *
     BW_GOTO(wrap_key(k, master_id, org_id, record_id, out));
     randombytes_buf(out + OFF_NONCE, NONCE_BYTES);
     size_t ct_len = secret_len + BW_VAULT_TAG_BYTES;
-    out[OFF_CT_LEN] = (uint8_t)(ct_len >> 24);
-    out[OFF_CT_LEN + 1] = (uint8_t)(ct_len >> 16);
-    out[OFF_CT_LEN + 2] = (uint8_t)(ct_len >> 8);
-    out[OFF_CT_LEN + 3] = (uint8_t)ct_len;
+    bw_store_be32(out + OFF_CT_LEN, (uint32_t)ct_len);
     uint8_t ad[AD_MAX];
     size_t ad_len = build_ad(ad, AD_SECRET, NULL, org_id, record_id);
     unsigned long long clen = 0;
@@ -292,9 +287,8 @@ void bw_vault_fingerprint(const uint8_t *secret, size_t len, char out[BW_VAULT_F
     if (!secret || len < BW_VAULT_FINGERPRINT_MIN_LEN)
         return;
     const uint8_t *tail = secret + len - 4;
-    for (int i = 0; i < 4; i++)
-        if (tail[i] < 0x21 || tail[i] > 0x7e)
-            return;
+    if (!bw_text_visible((const char *)tail, 4))
+        return;
     memcpy(out + 3, tail, 4);
     out[7] = 0;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "webhook/webhook_internal.h"
+#include "util/text.h"
 
 bw_err bw_webhook_hmac_sha256(const uint8_t *key, size_t key_len, const struct bw_slice *parts,
                               size_t n_parts, uint8_t out[32]) {
@@ -45,8 +46,5 @@ int bw_webhook_id_ok(const char *id) {
     size_t n = id ? strnlen(id, BW_WEBHOOK_MAX_ID + 1) : 0;
     if (n == 0 || n > BW_WEBHOOK_MAX_ID)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e)
-            return 0;
-    return 1;
+    return bw_text_visible(id, n);
 }

@@ -9,6 +9,7 @@
 #include "util/buf.h"
 #include "util/codec.h"
 #include "webhook/webhook_internal.h"
+#include "util/text.h"
 
 void bw_webhook_keys_free(struct bw_webhook_keys *k) {
     if (!k)
@@ -43,8 +44,7 @@ bw_err bw_webhook_keys_parse(enum bw_webhook_scheme scheme, const char *text, si
         const char *tok = text + start;
         size_t tlen = i - start;
         BW_GOTO_IF(k->n >= BW_WEBHOOK_MAX_KEYS, BW_E_INVALID);
-        for (size_t j = 0; j < tlen; j++)
-            BW_GOTO_IF((unsigned char)tok[j] < 0x21 || (unsigned char)tok[j] > 0x7e, BW_E_INVALID);
+        BW_GOTO_IF(!bw_text_visible(tok, tlen), BW_E_INVALID);
         uint8_t *key = sodium_malloc(BW_WEBHOOK_MAX_KEY_BYTES);
         BW_GOTO_IF(!key, BW_E_NOMEM);
         k->key[k->n] = key;
