@@ -305,10 +305,10 @@ void bw_reqlog_end(struct evhttp_request *req, int http_status) {
     /* The six fields of the record passed, when set, the very check bw_reqlog_format repeats
      * (set_field: same kind, same bound), or are empty: only the others are checked again. */
     const char *v[] = {
-        checked(F_RECEIPT, f.request_id, 16), checked(F_CODE, f.method, 8),
-        checked(F_ROUTE, f.route, 64),        r->org_id[0] ? r->org_id : NULL,
-        r->agent[0] ? r->agent : NULL,        r->key_id[0] ? r->key_id : NULL,
-        r->decision[0] ? r->decision : NULL,  r->reason[0] ? r->reason : NULL,
+        checked(F_RECEIPT, f.request_id, 16),    checked(F_CODE, f.method, 8),
+        checked(F_ROUTE, f.route, 64),           r->org_id[0] ? r->org_id : NULL,
+        r->agent[0] ? r->agent : NULL,           r->key_id[0] ? r->key_id : NULL,
+        r->decision[0] ? r->decision : NULL,     r->reason[0] ? r->reason : NULL,
         r->receipt_id[0] ? r->receipt_id : NULL,
     };
     char line[BW_LOG_MAX_LINE];
@@ -377,8 +377,7 @@ static int put_field(char *out, size_t out_size, size_t *at, const char *name, c
         return -1;
     if (!v)
         return PUT_LIT(out, out_size, at, "\":null");
-    if (PUT_LIT(out, out_size, at, "\":\"") != 0 ||
-        put_str(out, out_size, at, v, strlen(v)) != 0)
+    if (PUT_LIT(out, out_size, at, "\":\"") != 0 || put_str(out, out_size, at, v, strlen(v)) != 0)
         return -1;
     return PUT_LIT(out, out_size, at, "\"");
 }

@@ -78,13 +78,15 @@ static void redact_masks_credentials(void **state) {
  * on its first byte before comparing the rest, so each must still be reached. */
 static void redact_every_name_scheme_and_prefix(void **state) {
     (void)state;
-    static const char *const names[] = {
-        "authorization", "proxy-authorization", "x-api-key", "api-key", "api_key", "apikey",
-        "password",      "passwd",              "secret",    "token",   "cookie",  "set-cookie"};
-    static const char *const prefixes[] = {"bwk_",  "bwp_", "bwc_", "sk-",         "sk_",
-                                           "rk_",   "whsec_", "ghp_", "gho_",      "ghs_",
-                                           "ghu_",  "ghr_", "github_pat_", "secret_", "ntn_",
-                                           "xoxb-", "xoxp-", "AKIA"};
+    static const char *const names[] = {"authorization", "proxy-authorization",
+                                        "x-api-key",     "api-key",
+                                        "api_key",       "apikey",
+                                        "password",      "passwd",
+                                        "secret",        "token",
+                                        "cookie",        "set-cookie"};
+    static const char *const prefixes[] = {
+        "bwk_", "bwp_", "bwc_", "sk-",         "sk_",     "rk_",  "whsec_", "ghp_",  "gho_",
+        "ghs_", "ghu_", "ghr_", "github_pat_", "secret_", "ntn_", "xoxb-",  "xoxp-", "AKIA"};
     char m[200], name[40];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         for (int form = 0; form < 3; form++) { /* lower, UPPER, Capitalized */
