@@ -33,6 +33,10 @@ SRCS      := $(shell find src -name '*.c' | sort)
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The console's static files, embedded at build time (docs/CONSOLE.md "Assets").
+CONSOLE_WEB := $(sort $(wildcard src/console/web/*.html src/console/web/*.css src/console/web/*.js src/console/web/*.svg))
+OBJS      += $(BUILD)/obj/gen/console_assets.o
+LIB_OBJS  += $(BUILD)/obj/gen/console_assets.o
 UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(wildcard fuzz/*.c)
@@ -51,6 +55,14 @@ $(BUILD)/bulwark: $(OBJS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/console_assets.c: scripts/embed-assets.sh $(CONSOLE_WEB)
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(CONSOLE_WEB)
+
+$(BUILD)/obj/gen/console_assets.o: $(BUILD)/gen/console_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/libbulwark.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jobs/jobs.h"
 #include "limits/lease.h"
 #include "limits/limits.h"
 #include "store/leases.h"
@@ -170,7 +171,8 @@ int main(int argc, char **argv) {
         return 1;
     struct bw_lease_opts o = {url, "bench001", bw_now_ms(), bench_limits, NULL, NULL, 0};
     struct bw_lease *m = NULL;
-    if (bw_lease_new(l, &o, &m) != BW_OK)
+    struct bw_jobs *jobs = NULL;
+    if (bw_jobs_new(url, 1, 0, &jobs) != BW_OK || bw_lease_new(jobs, l, &o, &m) != BW_OK)
         return 1;
     double leased = measure(l, m, url, org, calls, &ok);
     struct bw_lease_stats st;
@@ -180,6 +182,7 @@ int main(int argc, char **argv) {
            leased, ok, (long long)st.budget_leases, (long long)st.rate_leases,
            (long long)st.prefetches);
     bw_lease_free(m);
+    bw_jobs_free(jobs);
     bw_limits_free(l);
 
     /* one round trip alone */

@@ -6,7 +6,7 @@ what=${1:-test}
 build_pkgs="build-essential pkg-config libevent-dev libevent-openssl-2.1-7 libcurl4-openssl-dev libsodium-dev libssl-dev
   libjansson-dev libsqlite3-dev libpq-dev libyaml-dev libpcre2-dev libidn2-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev curl openssl nodejs npm util-linux iproute2 postgresql sqlite3 wrk
-  groff-base man-db python3-prometheus-client"
+  groff-base man-db python3-prometheus-client chromium"
 bench_pkgs="nginx-light"
 pkgs=$build_pkgs
 case "$what" in

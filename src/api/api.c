@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "console/console.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "reason/reasons.h"
@@ -147,6 +148,11 @@ static int query_is_strict(struct evhttp_request *req) {
 int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                     struct bw_key_record *caller) {
     const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!authz) { /* a console session cookie instead of a key (console/console.h) */
+        int by_session = bw_console_identify(ctx, req, caller);
+        if (by_session >= 0)
+            return by_session;
+    }
     bw_err e =
         bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), caller);
     if (e == BW_E_UNAUTH) {
@@ -161,6 +167,7 @@ int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return 0;
     }
     bw_reqlog_set_principal(req, caller->org_id, caller->agent, caller->id);
+    bw_api_job_identified(caller); /* the worker logs it (api_job.c) */
     return 1;
 }
 
@@ -184,6 +191,18 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     bw_reqlog_set_route(req, r->path); /* the table's pattern, never the client's path */
+    if (r->access != BW_API_PUBLIC &&
+        !evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
+        /* bw_api_identify's answer, without queueing a job that could only give it */
+        bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
+                            NULL);
+        return;
+    }
+    bw_api_job_submit(ctx, req, r, rest); /* everything else on a store thread */
+}
+
+void bw_api_run_route(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                      const struct bw_api_route *r, const char *rest) {
     if (r->access == BW_API_PUBLIC) {
         r->handler(ctx, req, rest, NULL);
         return;
@@ -199,7 +218,9 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     }
     /* Management calls are rare: recording last use here costs one small write. Failure to
      * record it does not deny (it is bookkeeping, not a decision). */
-    bw_err touched = caller.org_id[0]
+    /* An SSO console session has no key to touch (console/session.h). */
+    bw_err touched = strncmp(caller.id, "ses_", 4) == 0 ? BW_OK
+                     : caller.org_id[0]
                          ? bw_store_key_touch(ctx->store, caller.org_id, caller.id, bw_now_ms())
                          : bw_store_operator_key_touch(ctx->store, caller.id, bw_now_ms());
     if (touched != BW_OK)

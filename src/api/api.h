@@ -2,12 +2,25 @@
  * share (caller identification by role, JSON replies). Handlers live one file per surface
  * (api_<surface>.c) and register in api.c's table.
  *
- * Every handler runs on its worker's thread. Reads are tenant-scoped: an object of another org
- * is answered 404 (existence is not revealed). */
+ * Threads: no handler runs on an event worker. The worker only routes (404/405 and a malformed
+ * query are answered there, with no store call) and hands the request to a job on a store
+ * thread (api_job.c, jobs/jobs.h): the caller is identified and the handler runs there, with
+ * that thread's own store connection (ctx->store), on a private copy of the request whose replies
+ * are captured and sent by the worker (http/reply.h "capture"). A handler must therefore not
+ * touch libevent objects of the worker: the request it gets has no connection, ctx->base is the
+ * store thread's private base (ledger completions, bw_api_record), ctx->keys is NULL (the key
+ * cache is the worker's). A check that blocks for long runs on its own thread and resumes the
+ * request (bw_api_hold, bw_api_resume); a streamed reply continues on the worker
+ * (bw_api_on_worker). When the pool does not take the job in time the answer is 503
+ * STORE_UNAVAILABLE: a management call never waits on the store on a worker, nor hangs.
+ *
+ * Reads are tenant-scoped: an object of another org is answered 404 (existence is not
+ * revealed). */
 #ifndef BW_API_API_H
 #define BW_API_API_H
 
 #include "auth/auth.h"
+#include "ledger/ledger.h"
 #include "store/store.h"
 
 struct evhttp_request;
@@ -16,9 +29,9 @@ struct bw_gateway;
 
 struct bw_api_ctx {
     struct bw_gateway *gw;
-    struct event_base *base;
-    struct bw_store *store;
-    struct bw_auth_cache *keys;
+    struct event_base *base;    /* the running thread's (a store thread's private one in a job) */
+    struct bw_store *store;     /* the running thread's connection */
+    struct bw_auth_cache *keys; /* the worker's key cache; NULL in a job */
 };
 
 /* Who may call an endpoint: a set of roles (docs/ACCESS.md is the matrix). 0 = public, no
@@ -75,6 +88,42 @@ extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers
  * unknown path, 405 for a known path with another method, 401/403 by access. */
 void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *path);
 
+/* On the worker: queues the request for route r on a store thread (api_job.c), which runs
+ * bw_api_run_route. Always replies, eventually: the handler's answer, or 503
+ * STORE_UNAVAILABLE when the pool refuses the job or does not take it in time. */
+void bw_api_job_submit(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                       const struct bw_api_route *r, const char *rest);
+/* In a job: the access check (identification, role, last use) and the handler. */
+void bw_api_run_route(const struct bw_api_ctx *ctx, struct evhttp_request *req,
+                      const struct bw_api_route *r, const char *rest);
+/* In a job: the caller it identified, for the worker's request log line. */
+void bw_api_job_identified(const struct bw_key_record *caller);
+/* The request's raw query string, or NULL (a handler's request has no parsed URI). */
+const char *bw_api_query_string(struct evhttp_request *req);
+/* bw_ledger_append for a handler: in a job the completion runs on the store thread before the
+ * job ends (the job waits for it); on a worker, on ctx->base. */
+void bw_api_ledger_append(const struct bw_api_ctx *ctx, const struct bw_receipt *r,
+                          bw_ledger_done_fn fn, void *arg);
+
+/* A request whose answer needs a check that may block for seconds (DNS, a peer): the handler
+ * takes a hold and starts the check on its own thread; the check calls bw_api_resume from that
+ * thread when it is done, and fn(ctx, arg) then runs in a new job on a store thread (ctx is that
+ * thread's) and must reply. If that job cannot run (the pool is full or stopping), cancel(arg)
+ * runs on the worker instead (it frees arg) and the client gets 503 STORE_UNAVAILABLE. A
+ * handler that took a hold and then cannot start its check releases it with bw_api_unhold and
+ * replies. Returns NULL outside a job. */
+struct bw_api_job;
+typedef void (*bw_api_resume_fn)(const struct bw_api_ctx *ctx, void *arg);
+struct bw_api_job *bw_api_hold(void);
+void bw_api_unhold(struct bw_api_job *hold);
+void bw_api_resume(struct bw_api_job *hold, bw_api_resume_fn fn, void (*cancel)(void *arg),
+                   void *arg);
+/* A handler that streams its reply: instead of replying, it asks for fn(req, base, arg) to run
+ * on the worker once the job ends, with the client's request (headers it set are copied onto
+ * it) and the worker's event base. fn owns req from then on. */
+typedef void (*bw_api_worker_fn)(struct evhttp_request *req, struct event_base *base, void *arg);
+void bw_api_on_worker(bw_api_worker_fn fn, void *arg);
+
 struct bw_gw_worker;
 /* The gateway's routes (gateway.h handlers): /api/ and /metrics on worker w. */
 void bw_api_route(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
@@ -102,10 +151,11 @@ void bw_api_reply_list(struct evhttp_request *req, bw_err e, void *data, const c
 void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *req);
 
 /* A record of a change made through the API: an `admin` or `review` receipt is appended and
- * made durable FIRST, then `apply` runs on the same worker thread with the receipt id and must
- * reply (and free its arg). If the ledger fails, apply gets err != BW_OK and a NULL id: it must
- * reply (bw_api_reply_ledger_error) and change nothing. Fail closed: nothing is changed
- * without its receipt. The receipt r is copied. */
+ * made durable FIRST, then `apply` runs on the same thread (in a job: the same store thread and
+ * connection, before the job ends) with the receipt id and must reply (and free its arg). If the
+ * ledger fails, apply gets err != BW_OK and a NULL id: it must reply (bw_api_reply_ledger_error)
+ * and change nothing. Fail closed: nothing is changed without its receipt. The receipt r is
+ * copied. */
 struct bw_receipt;
 typedef void (*bw_api_apply_fn)(void *arg, bw_err err, const char *receipt_id);
 void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_api_apply_fn apply,

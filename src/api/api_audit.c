@@ -6,13 +6,16 @@
  * ?org_id=. The filter is applied to every leaf read, so no cursor can widen it.
  *
  * Bounded work and memory: the export reads the log up to the checkpoint it took at the start,
- * in slices of SLICE_LEAVES leaves on the worker's thread (a slice is ~256 preads of the page
- * cache and JSON parses: well under a few milliseconds), yielding to the event loop between
- * slices. Lines go out as chunks of at most about CHUNK_BYTES, and the next slice is read only
- * when the previous chunk has left the gateway's buffer (evhttp_send_reply_chunk_with_cb), so a
+ * in slices of SLICE_LEAVES leaves, each one job on a store thread (jobs/jobs.h; a slice is ~256
+ * preads of the page cache, JSON parses and a few indexed key reads), never on the event worker,
+ * which only sends the chunks. Lines go out as chunks of at most about CHUNK_BYTES, and the next
+ * slice is read only when the previous chunk has left the gateway's buffer
+ * (evhttp_send_reply_chunk_with_cb), so a
  * client that stops reading stops the export: the gateway holds one chunk per export, whatever
  * the size of the log. The ledger is never locked (reads below the durable size are lock-free,
- * ledger.h); the store is read once per distinct acting key of an export (resolve_actor). */
+ * ledger.h); the store is read once per distinct acting key of an export (resolve_actor). The
+ * request's checks run in an API job like every handler's (api_job.c); the stream itself is
+ * started on the worker (bw_api_on_worker). */
 #include "api/api.h"
 
 #include <event2/buffer.h>
@@ -34,6 +37,7 @@
 #include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/codec.h"
+#include "jobs/jobs.h"
 #include "util/log.h"
 
 #define SLICE_LEAVES 256
@@ -41,6 +45,7 @@
 #define LINE_MAX_BYTES (32u << 10)
 #define MAX_EXPORTS 8 /* streaming at once, gateway-wide: each scans the log */
 #define ACTOR_MEMO 32 /* distinct (org, key) -> person answers an export remembers */
+#define SLICE_QUEUE_MS 5000 /* a slice not taken by a store thread by then ends the export */
 
 /* Exports streaming now, across every worker thread: atomic, taken in get_export and given back
  * in stream_free. */
@@ -62,12 +67,17 @@ struct actor_memo {
 };
 
 /* One export in progress. Owned by the worker thread that started it; freed by finish() or,
- * when the connection goes away first, by on_close(). */
+ * when the connection goes away first, by on_close() (or by slice_done when a slice was being
+ * read then). While a slice job runs, only that job touches it. */
 struct audit_stream {
-    struct evhttp_request *req;
+    struct evhttp_request *req; /* the client's, from start_stream on */
     struct bw_gateway *gw;
-    struct bw_store *store; /* the worker's */
-    struct event *step_ev;  /* the next slice */
+    struct event_base *base; /* the worker's */
+    struct bw_store *store;  /* the store thread's, during a slice only */
+    struct event *step_ev;   /* the next slice */
+    int slicing;             /* a slice job is out (worker's) */
+    int gone;                /* the connection went away during it (worker's) */
+    bw_err slice_err;        /* the slice's result (the job's) */
     struct evbuffer *chunk;
     struct bw_buf line;
     char org_id[BW_ID_SIZE];
@@ -156,8 +166,7 @@ static int query_param(struct audit_query *q, const char *k, const char *v, unsi
 /* Strict: every parameter known, none repeated, every value well formed; to >= from. */
 static int parse_query(struct evhttp_request *req, struct audit_query *q, const char **why) {
     *q = (struct audit_query){.from_ms = 0, .to_ms = INT64_MAX, .limit = BW_AUDIT_LIMIT_DEFAULT};
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *qs = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *qs = bw_api_query_string(req);
     if (!qs)
         return 1;
     struct evkeyvalq params;
@@ -238,7 +247,7 @@ static void finish(struct audit_stream *st, const char *error_code) {
  * key's member id when it is a key of the receipt's org, else "operator" (the operator's keys
  * are the only other keys that act, and an org's keys are never deleted while the org exists).
  * Absent when the principal is not a key (cli, webhook:...). One store read per distinct key and
- * org in an export, on the worker like every management read: an indexed lookup. */
+ * org in an export, on the slice's store thread: an indexed lookup. */
 static bw_err resolve_actor(struct audit_stream *st, json_t *line) {
     const char *key = json_string_value(json_object_get(line, "actor"));
     const char *org = json_string_value(json_object_get(line, "org_id"));
@@ -303,12 +312,10 @@ static bw_err export_leaf(struct audit_stream *st, struct bw_buf *bytes) {
 
 static void on_chunk_sent(struct evhttp_connection *evcon, void *arg);
 
-/* One slice: up to SLICE_LEAVES leaves or one chunk of lines, then either the chunk goes out
- * (and the next slice waits for it to leave) or the loop gets a turn before the next slice. */
-static void step(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
+/* One slice, on a store thread: up to SLICE_LEAVES leaves or one chunk of lines. */
+static void slice_run(struct bw_store *store, void *arg) {
     struct audit_stream *st = arg;
+    st->store = store;
     struct bw_buf bytes;
     bw_buf_init(&bytes, BW_RECEIPT_MAX_BYTES);
     bw_err e = BW_OK;
@@ -321,9 +328,27 @@ static void step(evutil_socket_t fd, short what, void *arg) {
         st->next++;
     }
     bw_buf_cleanup(&bytes);
-    if (e != BW_OK) {
+    st->store = NULL;
+    st->slice_err = e;
+}
+
+/* Back on the worker: either the chunk goes out (and the next slice waits for it to leave) or
+ * the loop gets a turn before the next slice. */
+static void slice_done(void *arg, bw_err err) {
+    struct audit_stream *st = arg;
+    st->slicing = 0;
+    if (st->gone || event_base_got_exit(st->base) || event_base_got_break(st->base)) {
+        stream_free(st); /* the connection (and with it the request) is gone */
+        return;
+    }
+    if (err != BW_OK) {
+        finish(st, BW_R_STORE_UNAVAILABLE); /* the pool did not take the slice in time */
+        return;
+    }
+    if (st->slice_err != BW_OK) {
         /* Never skip a leaf: the trailer says where the export stopped, and why. */
-        bw_error("audit export: leaf %llu: %s", (unsigned long long)st->next, bw_err_str(e));
+        bw_error("audit export: leaf %llu: %s", (unsigned long long)st->next,
+                 bw_err_str(st->slice_err));
         finish(st, st->store_failed ? BW_R_STORE_UNAVAILABLE : BW_R_LEDGER_UNAVAILABLE);
         return;
     }
@@ -335,6 +360,19 @@ static void step(evutil_socket_t fd, short what, void *arg) {
         evhttp_send_reply_chunk_with_cb(st->req, st->chunk, on_chunk_sent, st);
     else
         event_active(st->step_ev, EV_TIMEOUT, 0);
+}
+
+/* On the worker: the next slice goes to a store thread. */
+static void step(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct audit_stream *st = arg;
+    if (bw_jobs_submit(st->gw->jobs, st->base, bw_jobs_deadline(SLICE_QUEUE_MS), slice_run,
+                       slice_done, st) != BW_OK) {
+        finish(st, BW_R_STORE_UNAVAILABLE);
+        return;
+    }
+    st->slicing = 1;
 }
 
 static void on_chunk_sent(struct evhttp_connection *evcon, void *arg) {
@@ -353,6 +391,10 @@ static void on_close(struct evhttp_connection *evcon, void *arg) {
     evhttp_connection_set_closecb(evcon, NULL, NULL);
     if (!evhttp_request_get_connection(st->req))
         evhttp_send_reply_end(st->req); /* detached: this frees it */
+    if (st->slicing) {
+        st->gone = 1; /* its job may be running: slice_done frees it */
+        return;
+    }
     stream_free(st);
 }
 
@@ -382,11 +424,9 @@ static struct audit_stream *stream_new(struct bw_api_ctx const *ctx, struct evht
     }
     st->req = req;
     st->gw = ctx->gw;
-    st->store = ctx->store;
     bw_buf_init(&st->line, LINE_MAX_BYTES);
     st->chunk = evbuffer_new();
-    st->step_ev = event_new(ctx->base, -1, 0, step, st);
-    if (!st->chunk || !st->step_ev) {
+    if (!st->chunk) {
         stream_free(st);
         return NULL;
     }
@@ -413,6 +453,23 @@ static int snapshot(struct audit_stream *st, const struct audit_query *q) {
     }
     st->ref = (struct bw_audit_proof_ref){st->key_hex, size, st->root_b64};
     return 1;
+}
+
+/* On the worker, with the client's request (its headers were copied from the job's). */
+static void start_stream(struct evhttp_request *req, struct event_base *base, void *arg) {
+    struct audit_stream *st = arg;
+    st->req = req;
+    st->base = base;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    st->step_ev = evcon ? event_new(base, -1, 0, step, st) : NULL;
+    if (!st->step_ev) {
+        bw_http_reply_error(req, 503, BW_R_INTERNAL, "cannot start the export", NULL, NULL);
+        stream_free(st);
+        return;
+    }
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(evcon, on_close, st);
+    event_active(st->step_ev, EV_TIMEOUT, 0);
 }
 
 static void get_export(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
@@ -452,9 +509,7 @@ static void get_export(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/x-ndjson");
     evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_send_reply_start(req, 200, "OK");
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, st);
-    event_active(st->step_ev, EV_TIMEOUT, 0);
+    bw_api_on_worker(start_stream, st); /* the job ends; the worker streams */
 }
 
 const struct bw_api_route bw_api_routes_audit[] = {

@@ -136,7 +136,7 @@ static bw_err parse_event(const json_t *root, enum bw_webhook_scheme scheme, con
 struct pending {
     struct evhttp_request *req;
     struct bw_gateway *gw;
-    struct bw_store *store; /* the worker's handle: the completion runs on the same thread */
+    struct bw_store *store; /* the job's connection: the completion runs on the same thread */
     struct event_info ev;
     struct bw_billing_state state;
 };
@@ -372,7 +372,7 @@ static void webhook(const struct bw_api_ctx *ctx, struct evhttp_request *req, co
     r.has_policy = 1;
     memcpy(r.policy_sha256, cfg->sha256, 32);
     atomic_fetch_add(&ctx->gw->inflight, 1);
-    bw_ledger_append(ctx->gw->ledger, &r, ctx->base, on_receipt_durable, p);
+    bw_api_ledger_append(ctx, &r, on_receipt_durable, p);
 }
 
 /* ---- GET /api/v1/budget ---- */
@@ -493,8 +493,7 @@ static void usage(const struct bw_api_ctx *ctx, struct evhttp_request *req, cons
     (void)rest;
     struct evkeyvalq q;
     TAILQ_INIT(&q);
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *query = bw_api_query_string(req);
     if (query && evhttp_parse_query_str(query, &q) != 0) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST, "malformed query string", NULL, NULL);
         return;
@@ -563,7 +562,7 @@ static void usage(const struct bw_api_ctx *ctx, struct evhttp_request *req, cons
     if (csv) {
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", "text/csv; charset=utf-8");
-        evhttp_send_reply(req, 200, "OK", u.csv);
+        bw_http_send(req, 200, u.csv);
         evbuffer_free(u.csv);
         return;
     }

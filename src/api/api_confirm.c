@@ -38,7 +38,7 @@
 #define TOKEN_SIZE BW_TOKEN_SIZE
 
 static int query_dry_run(struct evhttp_request *req) {
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *q = bw_api_query_string(req);
     struct evkeyvalq params;
     if (!q || evhttp_parse_query_str(q, &params) != 0)
         return 0;

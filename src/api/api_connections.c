@@ -13,7 +13,8 @@
  * credential sealed (record id and org as associated data) and, after its admin receipt is
  * durable, stored. Both checks block, so they run on a short-lived verification thread (at
  * most BW_API_MAX_CHECKS at once, each bounded by connections.verify_timeout_ms), never on the
- * event worker; the answer comes back to the worker with event_base_once.
+ * event worker nor on a store thread; the request is held meanwhile and the answer resumes it in
+ * a new store job (bw_api_hold, bw_api_resume).
  *
  * The request's copies of the credential (libevent's input buffer and jansson's string) are
  * wiped once it is copied into sodium_malloc'd memory; the sealed record is ciphertext. */
@@ -124,8 +125,9 @@ static void take_cred(struct evhttp_request *req, json_t *body, struct raw_cred 
 /* ---- a verification on its own thread ---- */
 
 struct job {
-    struct bw_api_ctx ctx;
+    struct bw_api_ctx ctx; /* of the job running it now (api.h: a check resumes on another) */
     struct evhttp_request *req;
+    struct bw_api_job *hold; /* the request, held while the check runs (bw_api_hold) */
     struct bw_key_record caller;
     enum op op;
     enum bw_connect_kind kind;
@@ -144,7 +146,8 @@ static void job_free(struct job *j) {
     free(j);
 }
 
-static void job_done(evutil_socket_t fd, short what, void *arg);
+static void job_done(const struct bw_api_ctx *ctx, void *arg);
+static void job_cancel(void *arg);
 
 static void *verify_thread(void *arg) {
     struct job *j = arg;
@@ -175,16 +178,16 @@ static void *verify_thread(void *arg) {
     bw_connect_cred_free(j->cred); /* the plaintext is not needed past this point */
     j->cred = NULL;
     j->result = e;
-    struct timeval now = {0, 0};
-    if (event_base_once(j->ctx.base, -1, EV_TIMEOUT, job_done, j, &now) != 0)
-        bw_error("connections: cannot return a verification to its worker"); /* leaks the job */
+    bw_api_resume(j->hold, job_done, job_cancel, j); /* job_done on a store thread */
     return NULL;
 }
 
 /* Starts the verification thread; replies itself (and frees j) if it cannot. */
 static void job_start(struct job *j) {
     int busy = 0;
+    j->hold = bw_api_hold();
     if (bw_api_check_start(j->ctx.gw, verify_thread, j, &busy) != 0) {
+        bw_api_unhold(j->hold);
         const char *why = busy ? "too many connection checks in flight: try again shortly"
                                : "cannot start a connection check";
         bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, why, NULL, NULL);
@@ -249,10 +252,17 @@ static void job_apply(void *arg, bw_err err, const char *rid) {
     job_free(j);
 }
 
-static void job_done(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
+/* The check's thread could not resume the request (the store pool refused it): undo. */
+static void job_cancel(void *arg) {
     struct job *j = arg;
+    bw_api_check_done(j->ctx.gw);
+    job_free(j);
+}
+
+/* The check is done: on a store thread, in the held request's new job. */
+static void job_done(const struct bw_api_ctx *ctx, void *arg) {
+    struct job *j = arg;
+    j->ctx = *ctx; /* this thread's store and base from now on */
     struct bw_gateway *gw = j->ctx.gw;
     bw_api_check_done(gw);
     if (j->op != OP_VERIFY && j->result != BW_OK) {

@@ -42,7 +42,7 @@ static void reply_text(struct evhttp_request *req, const char *type, const void 
     struct evbuffer *out = evbuffer_new();
     if (out)
         evbuffer_add(out, p, n);
-    evhttp_send_reply(req, 200, "OK", out);
+    bw_http_send(req, 200, out);
     if (out)
         evbuffer_free(out);
 }
@@ -173,8 +173,7 @@ static void get_public_key(const struct bw_api_ctx *ctx, struct evhttp_request *
 
 /* Reads ?name=<decimal> from the query; 0 if missing or malformed. */
 static int query_u64(struct evhttp_request *req, const char *name, uint64_t *out) {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    const char *q = bw_api_query_string(req);
     struct evkeyvalq params = {0};
     if (!q || evhttp_parse_query_str(q, &params) != 0)
         return 0;
@@ -231,7 +230,7 @@ static void send_pack(struct evhttp_request *req, struct evbuffer *pack) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/x-tar");
     evhttp_add_header(h, "Content-Disposition", "attachment; filename=\"evidence.tar\"");
-    evhttp_send_reply(req, 200, "OK", pack);
+    bw_http_send(req, 200, pack);
 }
 
 /* The caller's org only, up to the durable size (never a checkpoint whose commit has not been

@@ -72,8 +72,9 @@ static int count_row(void *arg, const struct bw_mcp_server_record *r) {
 }
 
 struct job {
-    struct bw_api_ctx ctx;
+    struct bw_api_ctx ctx; /* of the job running it now (api.h: a check resumes on another) */
     struct evhttp_request *req;
+    struct bw_api_job *hold; /* the request, held while the check runs (bw_api_hold) */
     struct bw_key_record caller;
     struct bw_mcp_server_record rec;
     char *cred; /* sodium_malloc'd, NULL = none; freed (wiped) on the thread */
@@ -92,7 +93,8 @@ static void job_free(struct job *j) {
     free(j);
 }
 
-static void job_done(evutil_socket_t fd, short what, void *arg);
+static void job_done(const struct bw_api_ctx *ctx, void *arg);
+static void job_cancel(void *arg);
 
 /* The egress guard with DNS, then the seal: both off the event worker. */
 static void *check_thread(void *arg) {
@@ -137,15 +139,15 @@ static void *check_thread(void *arg) {
         sodium_free(j->cred); /* the plaintext is not needed past this point */
     j->cred = NULL;
     j->result = e;
-    struct timeval now = {0, 0};
-    if (event_base_once(j->ctx.base, -1, EV_TIMEOUT, job_done, j, &now) != 0)
-        bw_error("mcp servers: cannot return a check to its worker"); /* leaks the job */
+    bw_api_resume(j->hold, job_done, job_cancel, j); /* job_done on a store thread */
     return NULL;
 }
 
 static void job_start(struct job *j) {
     int busy = 0;
+    j->hold = bw_api_hold();
     if (bw_api_check_start(j->ctx.gw, check_thread, j, &busy) != 0) {
+        bw_api_unhold(j->hold);
         const char *why =
             busy ? "too many URL checks in flight: try again shortly" : "cannot start a URL check";
         bw_http_reply_error(j->req, 503, BW_R_CONNECTIONS_BUSY, why, NULL, NULL);
@@ -175,10 +177,17 @@ static void job_apply(void *arg, bw_err err, const char *rid) {
     job_free(j);
 }
 
-static void job_done(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
+/* The check's thread could not resume the request (the store pool refused it): undo. */
+static void job_cancel(void *arg) {
     struct job *j = arg;
+    bw_api_check_done(j->ctx.gw);
+    job_free(j);
+}
+
+/* The check is done: on a store thread, in the held request's new job. */
+static void job_done(const struct bw_api_ctx *ctx, void *arg) {
+    struct job *j = arg;
+    j->ctx = *ctx; /* this thread's store and base from now on */
     struct bw_gateway *gw = j->ctx.gw;
     bw_api_check_done(gw);
     if (j->result != BW_OK) { /* nothing saved, nothing changed: no receipt */

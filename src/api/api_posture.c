@@ -7,6 +7,7 @@
  *                                  its org's widgets and keys with detail and values;
  *   the operator's key             everything, with detail and values;
  *   any other valid key            the public view (it is not an admin of anything here).
+ * A console session cookie (no Authorization) is read as the key or member it stands for.
  * A header that is present but not a valid key is 401, not a silent public view: a monitor
  * with a broken key should notice. The verdicts come from the refresher's snapshot: nothing
  * here reads the files, the store's tables or the catalog on the worker. */
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "console/console.h"
 #include "http/reply.h"
 #include "reason/reasons.h"
 #include "posture/readiness.h"
@@ -34,7 +36,7 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     struct bw_key_record caller;
     memset(&caller, 0, sizeof caller);
     const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (authz) {
+    if (authz || bw_console_has_cookie(req)) { /* a console session reads as its key */
         if (!bw_api_identify(ctx, req, &caller))
             return;
         unsigned role = bw_api_role_bit(caller.role);

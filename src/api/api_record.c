@@ -120,7 +120,7 @@ void bw_api_record(const struct bw_api_ctx *ctx, const struct bw_receipt *r, bw_
     p->arg = arg;
     /* counted in flight so a graceful shutdown waits for the change to land */
     atomic_fetch_add(&ctx->gw->inflight, 1);
-    bw_ledger_append(ctx->gw->ledger, r, ctx->base, on_durable, p);
+    bw_api_ledger_append(ctx, r, on_durable, p);
 }
 
 /* ---- request fields ---- */
@@ -186,7 +186,7 @@ int bw_api_split_rest(const char *rest, char id[BW_ID_SIZE], char action[32]) {
 
 int bw_api_query(struct evhttp_request *req, const char *name, char *out, size_t size) {
     out[0] = 0;
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *q = bw_api_query_string(req);
     struct evkeyvalq params;
     if (!q || evhttp_parse_query_str(q, &params) != 0)
         return 0;

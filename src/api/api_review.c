@@ -102,20 +102,76 @@ static void list_reviews(const struct bw_api_ctx *ctx, struct evhttp_request *re
 /* ---- GET /api/v1/reviews/{id} ---- */
 
 static int vote_row(void *arg, const struct bw_review_vote *v) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s}", "key_id", v->key_id, "vote",
-                          v->approve ? "approve" : "deny", "comment", v->comment, "created_ms",
-                          (json_int_t)v->created_ms, "receipt_id", v->receipt_id);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "key_id", v->key_id, "member_id", v->member_id,
+                  "vote", v->approve ? "approve" : "deny", "comment", v->comment, "created_ms",
+                  (json_int_t)v->created_ms, "receipt_id", v->receipt_id);
     return !o || json_array_append_new(arg, o) != 0;
 }
 
-/* The item with its votes, status as of now. */
+static void history_add(json_t *h, const char *event, int64_t at_ms, const char *by,
+                        const char *receipt_id) {
+    json_t *o = json_pack("{s:s, s:I}", "event", event, "at_ms", (json_int_t)at_ms);
+    if (o && by && by[0])
+        json_object_set_new(o, "by", json_string(by));
+    if (o && receipt_id && receipt_id[0])
+        json_object_set_new(o, "receipt_id", json_string(receipt_id));
+    json_array_append_new(h, o);
+}
+
+/* The item's status history for a reader (docs/API.md "Reviews"): created (with the receipt
+ * of the decision that held the call), each vote (its receipt), the decision (the receipt of
+ * the vote that made it), expiry, use. Each step is also a `review` receipt in the log. */
+static json_t *history_json(const struct bw_review_item *it, json_t *votes, int64_t now) {
+    json_t *h = json_array();
+    if (!h)
+        return NULL;
+    history_add(h, "created", it->created_ms, it->requester_key, it->decision_receipt);
+    size_t i;
+    json_t *v;
+    const char *last_receipt = NULL;
+    json_array_foreach(votes, i, v) {
+        const char *member = json_string_value(json_object_get(v, "member_id"));
+        last_receipt = json_string_value(json_object_get(v, "receipt_id"));
+        history_add(h, json_string_value(json_object_get(v, "vote")),
+                    json_integer_value(json_object_get(v, "created_ms")),
+                    member && member[0] ? member : json_string_value(json_object_get(v, "key_id")),
+                    last_receipt);
+    }
+    enum bw_review_status st = bw_review_status_at(it, now);
+    if (it->decided_ms && (it->status == BW_REVIEW_APPROVED || it->status == BW_REVIEW_USED))
+        history_add(h, "approved", it->decided_ms, NULL, last_receipt);
+    if (it->decided_ms && it->status == BW_REVIEW_DENIED)
+        history_add(h, "denied", it->decided_ms, NULL, last_receipt);
+    if (st == BW_REVIEW_EXPIRED)
+        history_add(h, "expired", it->expires_ms, NULL, NULL);
+    if (it->used_ms)
+        history_add(h, "used", it->used_ms, it->requester_key, NULL);
+    return h;
+}
+
+/* The item's stored detail (detail.h) as JSON, or null when none was stored. NULL: failure. */
+static json_t *detail_json(struct bw_store *store, const struct bw_review_item *it) {
+    char *text = NULL;
+    if (bw_store_review_detail(store, it->org_id, it->id, &text) != BW_OK)
+        return NULL;
+    json_t *d = text[0] ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : json_null();
+    free(text);
+    return d;
+}
+
+/* The item with its votes, history and detail, status as of now. */
 static void reply_item(struct evhttp_request *req, struct bw_store *store,
                        const struct bw_review_item *it, const char *receipt_id) {
     json_t *votes = json_array();
-    json_t *o = item_json(it, bw_now_ms());
+    int64_t now = bw_now_ms();
+    json_t *o = item_json(it, now);
+    json_t *detail = NULL;
     if (!votes || !o ||
         bw_store_review_votes(store, it->org_id, it->id, vote_row, votes) != BW_OK ||
-        json_object_set_new(o, "votes", votes) != 0) {
+        json_object_set_new(o, "history", history_json(it, votes, now)) != 0 ||
+        json_object_set_new(o, "votes", votes) != 0 || !(detail = detail_json(store, it)) ||
+        json_object_set_new(o, "detail", detail) != 0) {
         json_decref(o);
         bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL,
                             NULL);

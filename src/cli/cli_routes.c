@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "cli/cli.h"
+#include "console/console.h"
 #include "gateway/gateway.h"
 #include "mcp/mcp.h"
 #include "proxy/proxy.h"
@@ -15,6 +16,8 @@
 
 static const struct bw_gateway_route routes[] = {
     {"/api/", ANY, "api", 0, bw_api_route},
+    {"/console/", ANY, "console", 0, bw_console_route}, /* the reviewers' console */
+    {"/console", ANY, "console", 0, bw_console_route},
     {"/widget/", ANY, "widget", STOP, bw_proxy_handle_widget},
     {"/mcp/", ANY, "mcp", STOP, bw_mcp_handle},
     {"/metrics", ANY, "metrics", 0, bw_api_route_metrics},

@@ -19,6 +19,7 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
+#include "metrics/metrics.h"
 #include "metrics/metrics_service.h"
 #include "oauth/oauth.h"
 #include "otel/otel.h"
@@ -27,6 +28,7 @@
 #include "http/reqlog.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "jobs/jobs.h"
 #include "ledger/ledger.h"
 #include "limits/lease.h"
 #include "limits/limits.h"
@@ -257,7 +259,7 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
     /* Both backends meter usage and restore this month's spend. On PostgreSQL the usage rows
      * are shared by every replica; the in-memory budget counters are per replica between
      * restarts (docs/SPEND.md). */
-    if (bw_meter_new(st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
+    if (bw_meter_new(st->gw.jobs, st->gw.db_path, NULL, &st->gw.meter) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the metering writer");
     if (bw_billing_restore(&st->cfg, s, st->gw.limits, bw_now_ms()) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot restore this month's spend");
@@ -293,7 +295,7 @@ static int setup_leases(struct serve_state *st) {
         .refresh_fn = lease_refresh,
         .arg = &st->cfg,
     };
-    bw_err e = bw_lease_new(st->gw.limits, &o, &st->gw.lease);
+    bw_err e = bw_lease_new(st->gw.jobs, st->gw.limits, &o, &st->gw.lease);
     if (e != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the budget leases (%s)", bw_err_str(e));
     bw_info("limits: budgets and rate limits are leased from PostgreSQL (replica %s)", rid);
@@ -316,7 +318,7 @@ static int setup_connections(struct serve_state *st) {
                                           c->connections_verify_timeout_ms};
     struct bw_outbox_opts oo = {c->outbox_max_attempts, c->outbox_backoff_base_ms,
                                 c->outbox_backoff_max_ms, c->outbox_poll_ms};
-    if (bw_outbox_new(st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
+    if (bw_outbox_new(st->gw.jobs, st->gw.db_path, &st->connect, &oo, &st->gw.outbox) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the outbox");
     st->gw.connect = &st->connect;
     return 0;
@@ -405,6 +407,12 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
     if ((e = bw_store_open(st->gw.db_path, 0, &probe)) != BW_OK)
         return bw_cli_fail(cmd, "cannot open the database (%s)%s", bw_err_str(e),
                            st->cfg.database[0] ? "" : ": run `bulwark init` first?");
+    /* The store job pool (jobs/jobs.h), once the open above has migrated the database. */
+    if ((e = bw_jobs_new(st->gw.db_path, 0, 0, &st->gw.jobs)) != BW_OK) {
+        bw_store_close(probe);
+        return bw_cli_fail(cmd, "cannot start the store threads (%s)", bw_err_str(e));
+    }
+    bw_metrics_set_jobs(st->gw.jobs);
     st->pepper = sodium_malloc(32);
     e = st->pepper ? bw_auth_pepper_load(probe, st->keys, st->pepper) : BW_E_NOMEM;
     if (e != BW_OK) {
@@ -477,6 +485,9 @@ static void teardown(struct serve_state *st) {
     bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
     bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
     bw_outbox_free(st->gw.outbox); /* after the workers: undelivered rows stay queued */
+    bw_metrics_set_jobs(NULL);     /* the workers are stopped: no scrape reads the pool */
+    bw_jobs_free(st->gw.jobs); /* after the workers (each was through bw_jobs_owner_gone) */
+    st->gw.jobs = NULL;
     bw_egress_policy_free(st->egress);
     bw_limits_free(st->gw.limits);
     stop_mock(&st->mock);

@@ -1,8 +1,8 @@
-/* outbox.c: the outbox thread and event emission (outbox.h). */
+/* outbox.c: the outbox dispatcher (a periodic store job, jobs/jobs.h), its delivery threads and
+ * event emission (outbox.h). */
 #include "connect/outbox.h"
 #include "metrics/metrics.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobs/jobs.h"
 #include "posture/health.h"
 #include "store/connections.h"
 #include "util/log.h"
@@ -44,13 +45,11 @@ struct outbox_worker {
 struct bw_outbox {
     struct bw_outbox_opts opts;
     const struct bw_connect_env *env;
-    struct bw_store *store; /* the dispatcher's: due orgs and rows */
-    pthread_t thread;
+    struct bw_store *store;      /* the dispatcher's: due orgs and rows */
+    struct bw_jobs_every *every; /* the dispatcher: every poll_ms, kicked by wake-ups */
     pthread_mutex_t mu;
-    pthread_cond_t cond;      /* the dispatcher waits here (wake-ups, finished jobs) */
     pthread_cond_t work_cond; /* workers wait here for a job */
-    int woken;
-    int stopping;
+    int stopping; /* set before the dispatcher is stopped: no kick after it (under mu) */
     atomic_long delivered;
     struct bw_outbox_row *rows;
     char (*orgs)[BW_ID_SIZE]; /* the due orgs of one pass */
@@ -173,8 +172,10 @@ static void *work(void *arg) {
         bw_outbox_rows_free(&w->row, 1);
         pthread_mutex_lock(&o->mu);
         w->has_job = 0;
-        o->woken = 1; /* a slot is free: let the dispatcher look again at once */
-        pthread_cond_signal(&o->cond);
+        /* A slot is free: look again at once. Under mu and not stopping, so the dispatcher
+         * is not freed while we kick it (teardown). */
+        if (!o->stopping)
+            bw_jobs_every_kick(o->every);
     }
     pthread_mutex_unlock(&o->mu);
     return NULL;
@@ -268,40 +269,22 @@ static void dispatch(struct bw_outbox *o) {
             break;
 }
 
-static void *run(void *arg) {
-    pthread_setname_np(pthread_self(), "bw-outbox"); /* for top -H, perf, gdb */
-    struct bw_outbox *o = arg;
-    for (;;) {
-        dispatch(o);
-        pthread_mutex_lock(&o->mu);
-        if (!o->woken && !o->stopping) {
-            struct timespec deadline;
-            clock_gettime(CLOCK_REALTIME, &deadline);
-            long ns = deadline.tv_nsec + (o->opts.poll_ms % 1000) * 1000000L;
-            deadline.tv_sec += o->opts.poll_ms / 1000 + ns / 1000000000L;
-            deadline.tv_nsec = ns % 1000000000L;
-            while (!o->woken && !o->stopping)
-                if (pthread_cond_timedwait(&o->cond, &o->mu, &deadline) == ETIMEDOUT)
-                    break;
-        }
-        o->woken = 0;
-        int stop = o->stopping;
-        pthread_mutex_unlock(&o->mu);
-        if (stop)
-            break;
-    }
-    return NULL;
+/* The dispatcher's tick, on a store thread; the outbox's own handle (o->store) does the reads.
+ * Deliveries never run here: they wait on receivers, which must not hold a store thread. */
+static void dispatch_tick(struct bw_store *pool_store, void *arg, int stopping) {
+    (void)pool_store;
+    if (!stopping)
+        dispatch(arg);
 }
 
-/* Stops and joins every thread that was started, closes the stores, frees o. */
-static void teardown(struct bw_outbox *o, int dispatcher_started) {
+/* Stops the dispatcher and joins every delivery thread that was started, closes the stores,
+ * frees o. */
+static void teardown(struct bw_outbox *o) {
     pthread_mutex_lock(&o->mu);
     o->stopping = 1;
-    pthread_cond_signal(&o->cond);
     pthread_cond_broadcast(&o->work_cond);
     pthread_mutex_unlock(&o->mu);
-    if (dispatcher_started)
-        pthread_join(o->thread, NULL);
+    bw_jobs_every_stop(o->every); /* after stopping: nobody kicks it any more */
     for (int i = 0; i < OUTBOX_WORKERS; i++) {
         struct outbox_worker *w = &o->workers[i];
         if (w->started)
@@ -310,7 +293,6 @@ static void teardown(struct bw_outbox *o, int dispatcher_started) {
         free(w->sealed);
     }
     pthread_mutex_destroy(&o->mu);
-    pthread_cond_destroy(&o->cond);
     pthread_cond_destroy(&o->work_cond);
     bw_store_close(o->store);
     free(o->rows);
@@ -331,8 +313,9 @@ static bw_err start_workers(struct bw_outbox *o, const char *where) {
     return BW_OK;
 }
 
-bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
+bw_err bw_outbox_new(struct bw_jobs *jobs, const char *where, const struct bw_connect_env *env,
                      const struct bw_outbox_opts *opts, struct bw_outbox **out) {
+    BW_ENSURE(jobs && where && out, BW_E_INVALID);
     struct bw_outbox *o = calloc(1, sizeof *o);
     if (!o)
         return BW_E_NOMEM;
@@ -342,7 +325,6 @@ bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
     o->opts.backoff_max_ms = opts && opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 3600000;
     o->opts.poll_ms = opts && opts->poll_ms > 0 ? opts->poll_ms : 1000;
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cond, NULL);
     pthread_cond_init(&o->work_cond, NULL);
     o->rows = calloc(BATCH_ROWS, sizeof *o->rows);
     o->orgs = calloc(ORGS_INITIAL, sizeof *o->orgs);
@@ -350,10 +332,13 @@ bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
     bw_err e = o->rows && o->orgs ? bw_store_open(where, 0, &o->store) : BW_E_NOMEM;
     if (e == BW_OK)
         e = start_workers(o, where);
-    if (e == BW_OK && pthread_create(&o->thread, NULL, run, o) != 0)
-        e = BW_E_NOMEM;
+    if (e == BW_OK) {
+        e = bw_jobs_every(jobs, o->opts.poll_ms, dispatch_tick, o, &o->every);
+        if (e == BW_OK)
+            bw_jobs_every_kick(o->every); /* a first pass at once, as the thread did */
+    }
     if (e != BW_OK) {
-        teardown(o, 0);
+        teardown(o);
         return e;
     }
     *out = o;
@@ -364,15 +349,15 @@ void bw_outbox_wake(struct bw_outbox *o) {
     if (!o)
         return;
     pthread_mutex_lock(&o->mu);
-    o->woken = 1;
-    pthread_cond_signal(&o->cond);
+    if (!o->stopping)
+        bw_jobs_every_kick(o->every);
     pthread_mutex_unlock(&o->mu);
 }
 
 void bw_outbox_free(struct bw_outbox *o) {
     if (!o)
         return;
-    teardown(o, 1);
+    teardown(o);
 }
 
 static int type_ok(const char *t) {

@@ -1,8 +1,8 @@
 /* outbox.h: durable, at-least-once delivery of events to an org's connections (docs/API.md
  * "Outbox"). Events are rows in the store's outbox table (store/connections.h), written by the
  * code that makes the event (bw_outbox_emit, on the caller's own store handle). A dispatcher
- * thread looks for due rows and hands them to a small pool of delivery threads (each with its
- * own store handle). Fairness: at most OUTBOX_PER_ORG (1) of the OUTBOX_WORKERS (4) deliveries
+ * (a periodic store job) looks for due rows and hands them to a small pool of delivery threads
+ * (each with its own store handle). Fairness: at most OUTBOX_PER_ORG (1) of the OUTBOX_WORKERS (4) deliveries
  * in flight belong to one org, and orgs are visited from a rotating start, so a receiver that
  * never answers holds its own org's slot for at most the delivery timeout and never delays
  * another org's deliveries (unless as many orgs as there are workers all hang at once: then
@@ -50,13 +50,16 @@ struct bw_outbox_opts {
     long poll_ms;         /* [1000] how often due rows are looked for without a wake-up */
 };
 
-/* Opens its own store handle on `where` and starts the outbox thread. env is borrowed and must
- * outlive the outbox. */
-bw_err bw_outbox_new(const char *where, const struct bw_connect_env *env,
+/* Opens its own store handles on `where`, starts the delivery threads and registers the
+ * dispatcher as a periodic job (every poll_ms, and at once on a wake-up or a finished delivery)
+ * on the store job pool `jobs` (jobs/jobs.h). env and jobs are borrowed and must outlive the
+ * outbox. */
+struct bw_jobs;
+bw_err bw_outbox_new(struct bw_jobs *jobs, const char *where, const struct bw_connect_env *env,
                      const struct bw_outbox_opts *opts, struct bw_outbox **out) BW_MUST_CHECK;
-/* Lets the thread look at the queue now. NULL is a no-op. */
+/* Lets the dispatcher look at the queue now. NULL is a no-op. */
 void bw_outbox_wake(struct bw_outbox *o);
-/* Stops the threads after the attempts in progress (bounded by the delivery timeout), closes
+/* Stops the dispatcher, then the delivery threads after the attempts in progress (bounded by the delivery timeout), closes
  * their stores. Rows not yet delivered stay queued for the next start. NULL is a no-op. */
 void bw_outbox_free(struct bw_outbox *o);
 

@@ -29,6 +29,7 @@ struct bw_oauth;
 struct bw_limits;
 struct bw_meter;
 struct bw_lease;
+struct bw_jobs;
 struct bw_gateway_route;
 struct bw_gw_worker;
 
@@ -56,6 +57,7 @@ struct bw_gateway {
     struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
     struct bw_readiness *readiness; /* security readiness (posture/readiness.h); NULL = none */
     struct bw_oauth *oauth; /* MCP OAuth resource server (oauth/oauth.h); NULL = mcp.oauth off */
+    struct bw_jobs *jobs;   /* store job pool (jobs/jobs.h): store work off the workers */
     /* set by bw_gateway_app, read-only afterwards */
     const struct bw_gateway_route *routes; /* the routing table, ended by a NULL path */
     bw_err (*worker_init)(struct bw_gw_worker *w); /* the modules' per-worker state, or NULL */

@@ -10,6 +10,7 @@
 #include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
+#include "jobs/jobs.h"
 #include "policy/engine.h"
 #include "posture/health.h"
 #include "reason/reasons.h"
@@ -23,6 +24,9 @@
 #define KEY_CACHE_TTL_MS 1000
 
 static void worker_free(struct bw_gw_worker *w) {
+    /* First: the store jobs this worker still waits for finish and their done callbacks run
+     * here (the worker's loop has stopped), while the worker's state still exists. */
+    bw_jobs_owner_gone(w->gw->jobs, w->base);
     if (w->gw->worker_fini)
         w->gw->worker_fini(w);
     bw_auth_cache_free(w->keys);

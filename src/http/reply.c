@@ -10,6 +10,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/log.h"
+
+/* The calling thread's capture (reply.h): set and cleared by the thread itself around one
+ * management API handler on a store thread; never shared. */
+static _Thread_local struct bw_http_capture *capture;
+
+void bw_http_capture_set(struct bw_http_capture *c) {
+    capture = c;
+}
+
 const char *bw_http_error_type(int status) {
     switch (status) {
     case 401: return "authentication_error";
@@ -57,10 +67,41 @@ void bw_http_reply_json(struct evhttp_request *req, int status, const char *body
     struct evbuffer *out = evbuffer_new();
     if (out)
         evbuffer_add(out, body, len);
-    bw_reqlog_end(req, status); /* every JSON reply ends its request here */
-    evhttp_send_reply(req, status, reason_phrase(status), out);
+    bw_http_send(req, status, out); /* every JSON reply ends its request there */
     if (out)
         evbuffer_free(out);
+}
+
+void bw_http_send(struct evhttp_request *req, int status, struct evbuffer *body) {
+    if (capture) {
+        if (capture->status) {
+            bw_error("http: a second reply to one captured request was dropped");
+            return;
+        }
+        capture->status = status;
+        if (body && evbuffer_get_length(body) > 0 && (capture->body = evbuffer_new()) &&
+            evbuffer_add_buffer(capture->body, body) != 0)
+            capture->status = 500; /* out of memory: never a partial body as a success */
+        return;
+    }
+    bw_reqlog_end(req, status);
+    evhttp_send_reply(req, status, reason_phrase(status), body);
+}
+
+static void copy_field(char *out, size_t size, const char *v) {
+    if (v && !out[0])
+        snprintf(out, size, "%s", v); /* the first refusal is the cause, as in the log */
+}
+
+void bw_http_capture_send(struct evhttp_request *req, struct bw_http_capture *c) {
+    bw_reqlog_set_decision(req, c->decision[0] ? c->decision : NULL,
+                           c->reason[0] ? c->reason : NULL,
+                           c->receipt_id[0] ? c->receipt_id : NULL);
+    bw_reqlog_end(req, c->status);
+    evhttp_send_reply(req, c->status, reason_phrase(c->status), c->body);
+    if (c->body)
+        evbuffer_free(c->body);
+    c->body = NULL;
 }
 
 void bw_http_reply_error(struct evhttp_request *req, int status, const char *code,
@@ -80,7 +121,13 @@ void bw_http_reply_error_with(struct evhttp_request *req, int status, const char
     json_t *root = err ? json_pack("{s:o}", "error", err) : NULL;
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     bw_http_add_receipt_headers(req, receipt_id, decision);
-    bw_reqlog_set_decision(req, decision, code, receipt_id);
+    if (capture) {
+        copy_field(capture->decision, sizeof capture->decision, decision);
+        copy_field(capture->reason, sizeof capture->reason, code);
+        copy_field(capture->receipt_id, sizeof capture->receipt_id, receipt_id);
+    } else {
+        bw_reqlog_set_decision(req, decision, code, receipt_id);
+    }
     if (text) {
         bw_http_reply_json(req, status, text, strlen(text));
     } else {

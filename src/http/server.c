@@ -18,6 +18,7 @@
 #include "http/server_guard.h"
 #include "http/tls.h"
 #include "util/log.h"
+#include "util/thread_role.h"
 #include "util/time.h"
 
 struct worker {
@@ -167,6 +168,7 @@ static bw_err init_worker(struct bw_server *s, struct worker *w, int index) {
 
 static void *run_worker(void *arg) {
     pthread_setname_np(pthread_self(), "bw-worker"); /* for top -H, perf, gdb */
+    bw_thread_set_role(BW_THREAD_WORKER); /* the store refuses this thread (thread_role.h) */
     struct worker *w = arg;
     event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY); /* stay up for ledger completions */
     bw_reqlog_thread_exit();

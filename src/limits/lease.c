@@ -1,19 +1,20 @@
 /* lease.c: budget and rate leases (lease.h): the demand path on the caller's store handle, a
- * prefetch thread on its own, and the return of unused holdings at shutdown. */
+ * periodic store job (jobs/jobs.h) for prefetches and refreshes on the manager's own handle, and
+ * the return of unused holdings at shutdown. */
 #include "limits/lease.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "jobs/jobs.h"
 #include "store/leases.h"
 #include "util/log.h"
 #include "util/time.h"
 
 #define QUEUE_MAX 1024
+#define TICK_MS 100 /* how often the job looks for a due refresh (prefetches kick it) */
 #define NAME_MAX_LEN 128
 
 struct prefetch {
@@ -26,10 +27,10 @@ struct bw_lease {
     struct bw_limits *limits;
     struct bw_lease_opts o;
     char replica[65];
-    struct bw_store *store; /* the thread's own */
-    pthread_t thread;
+    struct bw_store *store;      /* its own: the job's ticks, new and free, never two at once */
+    struct bw_jobs_every *every; /* the periodic store job: prefetches and refreshes */
+    int64_t next_refresh_ms;     /* monotonic; the job's alone */
     pthread_mutex_t mu;
-    pthread_cond_t cond;
     struct prefetch queue[QUEUE_MAX];
     size_t n;
     int stopping;
@@ -141,56 +142,48 @@ bw_err bw_lease_rate(struct bw_lease *m, struct bw_store *s, const char *org_id,
 
 void bw_lease_prefetch(struct bw_lease *m, const char *org_id, const char *org_name,
                        const char *agent) {
+    int kick = 0;
     pthread_mutex_lock(&m->mu);
     if (m->n < QUEUE_MAX && !m->stopping) {
         struct prefetch *p = &m->queue[m->n++];
         snprintf(p->org_id, sizeof p->org_id, "%s", org_id);
         snprintf(p->org_name, sizeof p->org_name, "%s", org_name ? org_name : "");
         snprintf(p->agent, sizeof p->agent, "%s", agent ? agent : "");
-        pthread_cond_signal(&m->cond);
         m->stats.prefetches++;
+        kick = 1;
     }
     pthread_mutex_unlock(&m->mu);
+    if (kick)
+        bw_jobs_every_kick(m->every);
 }
 
-/* The thread: prefetches as they come, and a refresh of every org's limits now and then. */
-static void *run(void *arg) {
-    pthread_setname_np(pthread_self(), "bw-lease"); /* for top -H, perf, gdb */
+/* The periodic job: the prefetches queued (it is kicked for each), then, when due, a refresh of
+ * every org's limits. The last tick (stopping) does nothing: unused holdings go back in free. */
+static void tick(struct bw_store *pool_store, void *arg, int stopping) {
+    (void)pool_store; /* the manager's own handle: new and free use it too */
     struct bw_lease *m = arg;
-    int64_t next_refresh = bw_mono_us() / 1000 + m->o.refresh_ms;
+    if (stopping)
+        return;
     pthread_mutex_lock(&m->mu);
-    while (!m->stopping) {
-        if (m->n == 0) {
-            struct timespec deadline;
-            clock_gettime(CLOCK_REALTIME, &deadline);
-            deadline.tv_nsec += 100 * 1000000L;
-            deadline.tv_sec += deadline.tv_nsec / 1000000000L;
-            deadline.tv_nsec %= 1000000000L;
-            (void)pthread_cond_timedwait(&m->cond, &m->mu, &deadline);
-        }
-        if (m->n > 0) {
-            struct prefetch p = m->queue[--m->n];
-            pthread_mutex_unlock(&m->mu);
-            /* need 1 of each limited dimension: the ask is a lease's worth (want); an empty
-             * pool marks the scope dry, which also ends the pending prefetch */
-            bw_err e = bw_lease_budget(m, m->store, p.org_id, p.org_name, p.agent, 1, 1, 0,
-                                       bw_now_ms());
-            if (e != BW_E_LIMIT)
-                bw_limits_budget_prefetch_done(m->limits, p.org_id, p.agent);
-            pthread_mutex_lock(&m->mu);
-            continue;
-        }
-        int64_t now = bw_mono_us() / 1000;
-        if (m->o.refresh_fn && now >= next_refresh) {
-            next_refresh = now + m->o.refresh_ms;
-            pthread_mutex_unlock(&m->mu);
-            if (m->o.refresh_fn(m->o.arg, m->store, m->limits, bw_now_ms()) != BW_OK)
-                bw_warn("leases: cannot refresh the orgs' limits; the next leases re-read them");
-            pthread_mutex_lock(&m->mu);
-        }
+    while (m->n > 0 && !m->stopping) {
+        struct prefetch p = m->queue[--m->n];
+        pthread_mutex_unlock(&m->mu);
+        /* need 1 of each limited dimension: the ask is a lease's worth (want); an empty pool
+         * marks the scope dry, which also ends the pending prefetch */
+        bw_err e =
+            bw_lease_budget(m, m->store, p.org_id, p.org_name, p.agent, 1, 1, 0, bw_now_ms());
+        if (e != BW_E_LIMIT)
+            bw_limits_budget_prefetch_done(m->limits, p.org_id, p.agent);
+        pthread_mutex_lock(&m->mu);
     }
+    int stop = m->stopping;
     pthread_mutex_unlock(&m->mu);
-    return NULL;
+    int64_t now = bw_mono_us() / 1000;
+    if (stop || !m->o.refresh_fn || now < m->next_refresh_ms)
+        return;
+    m->next_refresh_ms = now + m->o.refresh_ms;
+    if (m->o.refresh_fn(m->o.arg, m->store, m->limits, bw_now_ms()) != BW_OK)
+        bw_warn("leases: cannot refresh the orgs' limits; the next leases re-read them");
 }
 
 struct lost_ctx {
@@ -209,8 +202,9 @@ static int mark_lost(void *arg, const char *id, const char *name) {
     return x->err != BW_OK;
 }
 
-bw_err bw_lease_new(struct bw_limits *l, const struct bw_lease_opts *o, struct bw_lease **out) {
-    BW_ENSURE(l && bw_limits_leased(l) && o && o->where && o->replica && o->replica[0] &&
+bw_err bw_lease_new(struct bw_jobs *jobs, struct bw_limits *l, const struct bw_lease_opts *o,
+                    struct bw_lease **out) {
+    BW_ENSURE(jobs && l && bw_limits_leased(l) && o && o->where && o->replica && o->replica[0] &&
                   strlen(o->replica) <= 64 && o->limits_fn,
               BW_E_INVALID);
     struct bw_lease *m = calloc(1, sizeof *m);
@@ -240,13 +234,13 @@ bw_err bw_lease_new(struct bw_limits *l, const struct bw_lease_opts *o, struct b
                 "return (a crash): their unused part stays spent",
                 (long long)x.marked, m->replica);
     pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cond, NULL);
-    if (pthread_create(&m->thread, NULL, run, m) != 0) {
+    m->next_refresh_ms = bw_mono_us() / 1000 + m->o.refresh_ms;
+    e = bw_jobs_every(jobs, TICK_MS, tick, m, &m->every);
+    if (e != BW_OK) {
         pthread_mutex_destroy(&m->mu);
-        pthread_cond_destroy(&m->cond);
         bw_store_close(m->store);
         free(m);
-        return BW_E_NOMEM;
+        return e;
     }
     *out = m;
     return BW_OK;
@@ -278,14 +272,12 @@ void bw_lease_free(struct bw_lease *m) {
     if (!m)
         return;
     pthread_mutex_lock(&m->mu);
-    m->stopping = 1;
-    pthread_cond_signal(&m->cond);
+    m->stopping = 1; /* a tick in progress stops after its current prefetch */
     pthread_mutex_unlock(&m->mu);
-    pthread_join(m->thread, NULL);
+    bw_jobs_every_stop(m->every);
     if (bw_limits_budget_each(m->limits, give_back, m) != BW_OK)
         bw_warn("leases: out of memory listing the holdings: unused leases stay spent");
     pthread_mutex_destroy(&m->mu);
-    pthread_cond_destroy(&m->cond);
     bw_store_close(m->store);
     free(m);
 }

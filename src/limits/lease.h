@@ -7,7 +7,7 @@
  * store handle (bw_lease_budget / bw_lease_rate: one short transaction, the one wait on the
  * database in admission) and reserves again. When a reservation leaves a budget holding below
  * half its last grant, the worker queues the scope (bw_lease_prefetch, never blocks) and the
- * lease thread tops it up on its own handle, so in steady state no worker waits. A pool found
+ * manager's periodic store job tops it up on its own handle, so in steady state no worker waits. A pool found
  * empty is not asked again for BW_LIMITS_DRY_MS (so a flood of refused calls does not become a
  * flood of database round trips). A database that cannot be reached denies the calls that need
  * a lease (BW_E_UNAVAILABLE → LIMITS_UNAVAILABLE); calls within what is held still pass.
@@ -37,13 +37,13 @@ typedef bw_err (*bw_lease_limits_fn)(void *arg, struct bw_store *s, const char *
                                      const char *org_name, const char *agent,
                                      int64_t *max_tokens, int64_t *max_cost);
 
-/* Re-reads every org's limits into l (the lease thread calls it every refresh_ms, so a plan
+/* Re-reads every org's limits into l (the periodic job calls it every refresh_ms, so a plan
  * recorded through another replica reaches scopes this replica never leased for). */
 typedef bw_err (*bw_lease_refresh_fn)(void *arg, struct bw_store *s, struct bw_limits *l,
                                       int64_t now_ms);
 
 struct bw_lease_opts {
-    const char *where;   /* database URL: the lease thread opens its own handle */
+    const char *where;   /* database URL: the manager opens its own handle */
     const char *replica; /* 1..64 bytes: the evidence log's key id */
     int64_t incarnation; /* this process's start time, Unix ms */
     bw_lease_limits_fn limits_fn;
@@ -52,13 +52,15 @@ struct bw_lease_opts {
     int refresh_ms;                 /* default 5000 */
 };
 
-/* l must be in leased mode (bw_limits_set_leased). Opens the thread's store, marks lost
- * leases of earlier incarnations, starts the thread. l is borrowed and must outlive m.
- * Errors: BW_E_INVALID, BW_E_UNAVAILABLE (store), BW_E_NOMEM. */
-bw_err bw_lease_new(struct bw_limits *l, const struct bw_lease_opts *o,
+/* l must be in leased mode (bw_limits_set_leased). Opens the manager's store handle, marks
+ * lost leases of earlier incarnations, registers its periodic job on the store job pool `jobs`
+ * (jobs/jobs.h: prefetches as they come, a refresh every refresh_ms). l and jobs are borrowed
+ * and must outlive m. Errors: BW_E_INVALID, BW_E_UNAVAILABLE (store), BW_E_NOMEM. */
+struct bw_jobs;
+bw_err bw_lease_new(struct bw_jobs *jobs, struct bw_limits *l, const struct bw_lease_opts *o,
                     struct bw_lease **out) BW_MUST_CHECK;
 
-/* Stops the thread, gives every scope's unused holding back to its pool (spend beyond a
+/* Stops the periodic job, gives every scope's unused holding back to its pool (spend beyond a
  * holding is charged), closes the store. Call after the workers stopped. NULL is a no-op. */
 void bw_lease_free(struct bw_lease *m);
 
@@ -78,7 +80,7 @@ bw_err bw_lease_rate(struct bw_lease *m, struct bw_store *s, const char *org_id,
                      const struct bw_limits_rate *rate, int64_t need, int64_t now_us,
                      int64_t *retry_after_ms) BW_MUST_CHECK;
 
-/* Queues a top-up of the scope for the lease thread. Never blocks on I/O; a full queue drops
+/* Queues a top-up of the scope for the periodic job. Never blocks on I/O; a full queue drops
  * the request (the next call that finds the holding short leases itself). */
 void bw_lease_prefetch(struct bw_lease *m, const char *org_id, const char *org_name,
                        const char *agent);

@@ -2,26 +2,23 @@
 
 #include "store/identity.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "jobs/jobs.h"
 #include "util/log.h"
 
 struct bw_meter {
     struct bw_meter_opts opts;
-    struct bw_store *store;
-    pthread_t thread;
+    struct bw_store *store;      /* its own handle, relaxed durability */
+    struct bw_jobs_every *every; /* the periodic store job that writes the batches */
     pthread_mutex_t mu;
-    pthread_cond_t cond;
     struct bw_usage_record *queue; /* rows waiting, in order */
     size_t n;
     struct bw_usage_record *batch; /* the thread's private copy being written */
     size_t written;
     size_t dropped;
-    int stopping;
 };
 
 /* Each key's last use, once per batch: the latest end among its rows (a batch holds many rows
@@ -50,8 +47,8 @@ static bw_err touch_keys(struct bw_meter *m, size_t n) {
 
 static void write_batch(struct bw_meter *m, size_t n) {
     bw_err e = bw_store_tx_begin(m->store);
-    for (size_t i = 0; e == BW_OK && i < n; i++)
-        e = bw_store_usage_insert(m->store, &m->batch[i]);
+    if (e == BW_OK)
+        e = bw_store_usage_insert_many(m->store, m->batch, n);
     if (e == BW_OK)
         e = touch_keys(m, n);
     if (e == BW_OK)
@@ -67,41 +64,35 @@ static void write_batch(struct bw_meter *m, size_t n) {
     pthread_mutex_unlock(&m->mu);
 }
 
-/* Under m->mu: waits until a batch is due (full, flush_ms passed since the first row) or stop. */
-static void wait_for_batch(struct bw_meter *m) {
-    while (m->n == 0 && !m->stopping)
-        pthread_cond_wait(&m->cond, &m->mu);
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    long ns = deadline.tv_nsec + (long)m->opts.flush_ms * 1000000L;
-    deadline.tv_sec += ns / 1000000000L;
-    deadline.tv_nsec = ns % 1000000000L;
-    while (m->n < m->opts.batch_max && !m->stopping)
-        if (pthread_cond_timedwait(&m->cond, &m->mu, &deadline) == ETIMEDOUT)
-            break;
+/* Under m->mu: moves up to batch_max rows from the queue into the private batch. */
+static size_t take_batch(struct bw_meter *m) {
+    size_t n = m->n < m->opts.batch_max ? m->n : m->opts.batch_max;
+    memcpy(m->batch, m->queue, n * sizeof *m->queue);
+    memmove(m->queue, m->queue + n, (m->n - n) * sizeof *m->queue);
+    m->n -= n;
+    return n;
 }
 
-static void *run(void *arg) {
-    pthread_setname_np(pthread_self(), "bw-meter"); /* for top -H, perf, gdb */
+/* A periodic store job (jobs.h): every flush_ms, or at once when a batch is full (kicked). It
+ * writes on the meter's own handle, not the pool thread's: relaxed durability must not reach
+ * the connections that write reviews and keys. Full batches are written back to back; the last
+ * tick (stopping) writes everything queued. */
+static void tick(struct bw_store *pool_store, void *arg, int stopping) {
+    (void)pool_store;
     struct bw_meter *m = arg;
-    pthread_mutex_lock(&m->mu);
-    for (;;) {
-        wait_for_batch(m);
-        if (m->n == 0 && m->stopping)
-            break;
-        size_t n = m->n < m->opts.batch_max ? m->n : m->opts.batch_max;
-        memcpy(m->batch, m->queue, n * sizeof *m->queue);
-        memmove(m->queue, m->queue + n, (m->n - n) * sizeof *m->queue);
-        m->n -= n;
-        pthread_mutex_unlock(&m->mu);
-        write_batch(m, n);
+    size_t n;
+    do {
         pthread_mutex_lock(&m->mu);
-    }
-    pthread_mutex_unlock(&m->mu);
-    return NULL;
+        n = take_batch(m);
+        pthread_mutex_unlock(&m->mu);
+        if (n)
+            write_batch(m, n);
+    } while (n == m->opts.batch_max || (stopping && n > 0));
 }
 
-bw_err bw_meter_new(const char *where, const struct bw_meter_opts *opts, struct bw_meter **out) {
+bw_err bw_meter_new(struct bw_jobs *jobs, const char *where, const struct bw_meter_opts *opts,
+                    struct bw_meter **out) {
+    BW_ENSURE(jobs && where && out, BW_E_INVALID);
     struct bw_meter *m = calloc(1, sizeof *m);
     if (!m)
         return BW_E_NOMEM;
@@ -114,12 +105,9 @@ bw_err bw_meter_new(const char *where, const struct bw_meter_opts *opts, struct 
     if (e == BW_OK) {
         bw_store_relax_durability(m->store); /* rows are recoverable from the receipts */
         pthread_mutex_init(&m->mu, NULL);
-        pthread_cond_init(&m->cond, NULL);
-        if (pthread_create(&m->thread, NULL, run, m) != 0) {
+        e = bw_jobs_every(jobs, m->opts.flush_ms, tick, m, &m->every);
+        if (e != BW_OK)
             pthread_mutex_destroy(&m->mu);
-            pthread_cond_destroy(&m->cond);
-            e = BW_E_NOMEM;
-        }
     }
     if (e != BW_OK) {
         bw_store_close(m->store);
@@ -135,14 +123,16 @@ bw_err bw_meter_new(const char *where, const struct bw_meter_opts *opts, struct 
 void bw_meter_push(struct bw_meter *m, const struct bw_usage_record *u) {
     pthread_mutex_lock(&m->mu);
     int full = m->n == m->opts.queue_max;
+    int kick = 0;
     if (!full) {
         m->queue[m->n++] = *u;
-        if (m->n == 1 || m->n == m->opts.batch_max)
-            pthread_cond_signal(&m->cond);
+        kick = m->n == m->opts.batch_max; /* a full batch is written now, not at the tick */
     } else {
         m->dropped++;
     }
     pthread_mutex_unlock(&m->mu);
+    if (kick)
+        bw_jobs_every_kick(m->every);
     if (full)
         bw_error("metering: queue full, a usage row was dropped (its outcome receipt has it)");
 }
@@ -157,13 +147,8 @@ size_t bw_meter_written(struct bw_meter *m) {
 void bw_meter_free(struct bw_meter *m) {
     if (!m)
         return;
-    pthread_mutex_lock(&m->mu);
-    m->stopping = 1;
-    pthread_cond_signal(&m->cond);
-    pthread_mutex_unlock(&m->mu);
-    pthread_join(m->thread, NULL);
+    bw_jobs_every_stop(m->every); /* its last tick writes every queued row */
     pthread_mutex_destroy(&m->mu);
-    pthread_cond_destroy(&m->cond);
     bw_store_close(m->store);
     free(m->queue);
     free(m->batch);

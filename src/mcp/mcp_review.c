@@ -20,6 +20,7 @@
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
 #include "reason/reasons.h"
+#include "review/detail.h"
 #include "review/review.h"
 #include "store/review_store.h"
 #include "util/log.h"
@@ -44,7 +45,9 @@ static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint
                     "the evidence ledger is unavailable; no review item was created");
         return;
     }
-    bw_err e = bw_store_review_insert(c->w->store, c->review);
+    char *detail = bw_review_detail_mcp(c->server.name, c->msg.name, c->msg.arguments);
+    bw_err e = detail ? bw_store_review_insert_detail(c->w->store, c->review, detail) : BW_E_NOMEM;
+    free(detail);
     if (e != BW_OK) {
         bw_error("mcp: review item not stored: %s", bw_err_str(e));
         bw_mcp_fail(c, 503, BW_MCP_RPC_DENIED, BW_R_STORE_UNAVAILABLE,

@@ -110,6 +110,13 @@ struct bw_metrics_gauges {
 };
 void bw_metrics_set_gauges(const struct bw_metrics_gauges *g, int ok);
 
+/* The store job pool whose counters the exposition shows (bulwark_store_jobs_total,
+ * bulwark_store_jobs_queued; metrics_store.c); NULL before it exists and after it is freed
+ * (serve sets it after bw_jobs_new and clears it before bw_jobs_free). */
+struct bw_jobs;
+void bw_metrics_set_jobs(struct bw_jobs *j);
+bw_err bw_metrics_render_store(struct bw_buf *out) BW_MUST_CHECK;
+
 /* Appends the whole exposition (Prometheus text format 0.0.4) to out. in_flight: the gateway's
  * in-flight count (a gauge the caller owns). Errors: BW_E_TOO_LARGE (out's cap). Thread-safe. */
 bw_err bw_metrics_render(struct bw_buf *out, long in_flight) BW_MUST_CHECK;

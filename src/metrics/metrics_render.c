@@ -193,5 +193,6 @@ bw_err bw_metrics_render(struct bw_buf *out, long in_flight) {
     BW_TRY(render_refusals(out));
     BW_TRY(render_ledger(out));
     BW_TRY(render_outbound(out));
+    BW_TRY(bw_metrics_render_store(out));
     return render_gauges(out, in_flight);
 }

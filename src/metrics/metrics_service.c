@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/reply.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "store/connections.h"
@@ -44,7 +45,7 @@ void bw_metrics_reply(struct evhttp_request *req, long in_flight) {
     evhttp_add_header(h, "Cache-Control", "no-store");
     if (!ok && out)
         evbuffer_drain(out, evbuffer_get_length(out));
-    evhttp_send_reply(req, ok ? 200 : 500, ok ? "OK" : "Internal Server Error", out);
+    bw_http_send(req, ok ? 200 : 500, out); /* captured when it runs as an API job */
     if (out)
         evbuffer_free(out);
     bw_buf_cleanup(&text);

@@ -22,6 +22,7 @@
 #include "ledger/ledger.h"
 #include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "review/detail.h"
 #include "review/review.h"
 #include "store/review_store.h"
 #include "util/log.h"
@@ -48,7 +49,11 @@ static void on_created_durable(void *arg, bw_err err, uint64_t index, const uint
                      "the evidence ledger is unavailable; no review item was created", NULL);
         return;
     }
-    bw_err e = bw_store_review_insert(c->w->store, c->review);
+    /* What the reviewer will see (model, tools and their arguments): with the item, never in
+     * a receipt (review/detail.h). Without it (out of memory) the item is not made. */
+    char *detail = bw_review_detail_chat(c->body_json, c->model);
+    bw_err e = detail ? bw_store_review_insert_detail(c->w->store, c->review, detail) : BW_E_NOMEM;
+    free(detail);
     if (e != BW_OK) {
         bw_error("proxy: review item not stored: %s", bw_err_str(e));
         bw_call_fail(c, 503, BW_R_STORE_UNAVAILABLE,

@@ -129,4 +129,7 @@
 #define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"       /* receipt: a first-seen definition pinned */
 #define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"     /* 409: approve names another hash */
 
+/* The console (docs/CONSOLE.md). */
+#define BW_R_CSRF_INVALID "CSRF_INVALID" /* 403: a cookie call that changes state without its token */
+
 #endif

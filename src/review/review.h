@@ -31,6 +31,7 @@
 #define BW_REVIEW_COMMENT_MAX 1000 /* bytes of a vote's comment (UTF-8) */
 #define BW_REVIEW_ROLE_SIZE 65
 #define BW_REVIEW_MAX_QUORUM 16
+#define BW_REVIEW_DETAIL_MAX 65536 /* bytes of an item's detail JSON (review_store.h) */
 
 enum bw_review_status {
     BW_REVIEW_PENDING = 0,

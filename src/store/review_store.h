@@ -20,6 +20,16 @@
 /* Inserts a new item (status and counters as given: a new item is pending, 0 approvals). */
 bw_err bw_store_review_insert(struct bw_store *s, const struct bw_review_item *it) BW_MUST_CHECK;
 
+/* The same, with what a reviewer needs to decide (`detail`: a JSON object of at most
+ * BW_REVIEW_DETAIL_MAX bytes, review.h; "" for none). BW_E_TOO_LARGE over the cap. */
+bw_err bw_store_review_insert_detail(struct bw_store *s, const struct bw_review_item *it,
+                                     const char *detail) BW_MUST_CHECK;
+
+/* The item's detail (malloc'd, the caller frees; "" when none was stored). Tenant-scoped like
+ * every read here. Shown only by GET /api/v1/reviews/{id}, never put in a receipt. */
+bw_err bw_store_review_detail(struct bw_store *s, const char *org_id, const char *id,
+                              char **out) BW_MUST_CHECK;
+
 /* The item as stored (the caller applies bw_review_status_at for expiry). */
 bw_err bw_store_review_get(struct bw_store *s, const char *org_id, const char *id,
                            struct bw_review_item *out) BW_MUST_CHECK;

@@ -8,6 +8,7 @@
 
 #include "store/store_internal.h"
 #include "util/log.h"
+#include "util/thread_role.h"
 
 struct bw_sql_row {
     sqlite3_stmt *st; /* SQLite */
@@ -253,7 +254,8 @@ bw_err bw_sql_tenant(struct bw_store *s, const char *org_id) {
     return s->kind == BW_STORE_POSTGRES ? set_tenant(s, org_id) : BW_OK;
 }
 
-bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) {
+bw_err bw_sql_begin_at(struct bw_store *s, const char *org_id, int write, const char *caller) {
+    bw_thread_check_store(caller);
     BW_ENSURE(!s->in_tx, BW_E_INTERNAL);
     if (org_id && !*org_id)
         org_id = NULL;
@@ -310,10 +312,10 @@ bw_err bw_sql_run(struct bw_store *s, const char *sql, const struct bw_sql_arg *
                                       : pg_run(s, sql, args, n, fn, arg, changes);
 }
 
-bw_err bw_sql_once(struct bw_store *s, const char *org_id, int write, const char *sql,
-                   const struct bw_sql_arg *args, int n, bw_sql_row_fn fn, void *arg,
-                   int64_t *changes) {
-    BW_TRY(bw_sql_begin(s, org_id, write));
+bw_err bw_sql_once_at(struct bw_store *s, const char *org_id, int write, const char *sql,
+                      const struct bw_sql_arg *args, int n, bw_sql_row_fn fn, void *arg,
+                      int64_t *changes, const char *caller) {
+    BW_TRY(bw_sql_begin_at(s, org_id, write, caller));
     bw_err e = bw_sql_run(s, sql, args, n, fn, arg, changes);
     if (e != BW_OK) {
         bw_sql_rollback(s);

@@ -58,6 +58,11 @@ typedef int (*bw_sql_row_fn)(void *arg, const struct bw_sql_row *row);
 /* Opens the tenant scope (see above). write: take the write lock now (SQLite). org_id "" is
  * the same as NULL (no tenant: only rows whose org_id is '' where a policy allows them). */
 bw_err bw_sql_begin(struct bw_store *s, const char *org_id, int write) BW_MUST_CHECK;
+/* Every transaction starts here, so this is where the store checks it is not on an event
+ * worker (util/thread_role.h): the macros pass the calling function's name for the report. */
+bw_err bw_sql_begin_at(struct bw_store *s, const char *org_id, int write,
+                       const char *caller) BW_MUST_CHECK;
+#define bw_sql_begin(s, org_id, write) bw_sql_begin_at((s), (org_id), (write), __func__)
 /* Switches the open scope to another tenant (PostgreSQL: set_config again, still transaction
  * local; SQLite: only the shape check). For batches that write rows of several orgs. */
 bw_err bw_sql_tenant(struct bw_store *s, const char *org_id) BW_MUST_CHECK;
@@ -74,6 +79,11 @@ bw_err bw_sql_run(struct bw_store *s, const char *sql, const struct bw_sql_arg *
 bw_err bw_sql_once(struct bw_store *s, const char *org_id, int write, const char *sql,
                    const struct bw_sql_arg *args, int n, bw_sql_row_fn fn, void *arg,
                    int64_t *changes) BW_MUST_CHECK;
+bw_err bw_sql_once_at(struct bw_store *s, const char *org_id, int write, const char *sql,
+                      const struct bw_sql_arg *args, int n, bw_sql_row_fn fn, void *arg,
+                      int64_t *changes, const char *caller) BW_MUST_CHECK;
+#define bw_sql_once(s, org_id, write, sql, args, n, fn, arg, changes)                              \
+    bw_sql_once_at((s), (org_id), (write), (sql), (args), (n), (fn), (arg), (changes), __func__)
 
 /* 1 if id looks like one of our ids ("<prefix>_<16 lowercase hex>", prefix 1..8 of [a-z]). */
 int bw_sql_id_ok(const char *id);

@@ -6,6 +6,7 @@
 
 #include "store/sql.h"
 #include "store/store_internal.h"
+#include "util/thread_role.h"
 
 void bw_store_new_id(const char *prefix, char id[BW_ID_SIZE]) {
     uint8_t r[8];
@@ -20,6 +21,7 @@ int bw_store_is_postgres(const char *where) {
 }
 
 bw_err bw_store_open(const char *where, int create, struct bw_store **out) {
+    bw_thread_check_store(__func__);
     struct bw_store *s = calloc(1, sizeof *s);
     if (!s)
         return BW_E_NOMEM;
@@ -50,6 +52,7 @@ void bw_store_close(struct bw_store *s) {
 }
 
 bw_err bw_store_ping(struct bw_store *s) {
+    bw_thread_check_store(__func__);
     if (s->kind == BW_STORE_POSTGRES) {
         if (!bw_store_pg_usable(s))
             return BW_E_UNAVAILABLE;

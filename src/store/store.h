@@ -111,6 +111,11 @@ struct bw_usage_record {
 /* Inserts one usage row (one model call). Errors: BW_E_INVALID (negative counts, empty
  * org/model), BW_E_EXISTS, BW_E_UNAVAILABLE. */
 bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u) BW_MUST_CHECK;
+/* rows[0..n) inside a transaction (bw_store_tx_begin), each under its own org: on PostgreSQL
+ * one statement per org per batch (unnest of column arrays), on SQLite row by row. All rows are
+ * checked first: one invalid row writes none (BW_E_INVALID). */
+bw_err bw_store_usage_insert_many(struct bw_store *s, const struct bw_usage_record *rows,
+                                  size_t n) BW_MUST_CHECK;
 
 /* Calls fn once per (org_id, agent) with that month's settled tokens and cost, agent "" being
  * the org's total. For restoring budgets at start. fn returning non-zero stops (BW_E_INTERNAL). */

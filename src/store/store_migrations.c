@@ -407,6 +407,29 @@ static const char m011_sqlite[] =
     "  UNIQUE (org_id, id)"
     ");";
 
+/* 012: console sessions (issue 16, src/console/session.h) and what a reviewer needs to decide.
+ * console_sessions: one row per signed-in browser, bound to a principal (the key it was made
+ * from, or for single sign-on only the member); only the token's keyed hash is stored. The
+ * review item's `detail` is a JSON object (model, tools declared and called with their
+ * arguments) shown to the org's reviewers by GET /api/v1/reviews/{id}, never put in receipts. */
+static const char m012_sqlite[] =
+    "CREATE TABLE console_sessions ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  key_id TEXT NOT NULL DEFAULT '',"
+    "  member_id TEXT NOT NULL CHECK (member_id <> ''),"
+    "  via TEXT NOT NULL CHECK (via IN ('key','sso')),"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  last_seen_ms INTEGER NOT NULL,"
+    "  CHECK ((via = 'key') = (key_id <> '')),"
+    "  UNIQUE (org_id, id)"
+    ");"
+    "CREATE INDEX console_sessions_member ON console_sessions(org_id, member_id);"
+    "ALTER TABLE review_items ADD COLUMN detail TEXT NOT NULL DEFAULT ''"
+    "  CHECK (length(detail) <= 65536);";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -419,5 +442,6 @@ const struct bw_migration bw_store_migrations[] = {
     {9, m009_sqlite},
     {10, m010_sqlite},
     {11, m011_sqlite},
+    {12, m012_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

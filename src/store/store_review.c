@@ -2,6 +2,7 @@
  * through sql.h. Every status change is a conditional UPDATE whose WHERE clause restates the
  * state the caller decided on, so a concurrent vote or use on another worker or replica makes
  * it change nothing (BW_E_EXISTS) instead of applying twice. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/identity.h"
@@ -18,8 +19,18 @@
     "(CASE WHEN status IN ('pending', 'approved') AND expires_ms <= " now " THEN 'expired'"        \
     " ELSE status END)"
 
-bw_err bw_store_review_insert(struct bw_store *s, const struct bw_review_item *it) {
+static const char insert_sql[] =
+    "INSERT INTO review_items(id, org_id, agent, requester_key, requester_member, route, model,"
+    " rule, reviewer_role, request_sha256, quorum, approvals, status, created_ms, expires_ms,"
+    " decision_receipt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16)";
+
+/* The item, and its detail in the same transaction (sql.h binds at most 16 arguments a
+ * statement, so the detail is its own UPDATE): an item never exists without what the
+ * reviewer is meant to see. */
+static bw_err insert_item(struct bw_store *s, const struct bw_review_item *it, const char *detail) {
     BW_ENSURE(bw_sql_id_ok(it->org_id) && bw_sql_id_ok(it->id), BW_E_INVALID);
+    BW_ENSURE(strlen(detail) <= BW_REVIEW_DETAIL_MAX, BW_E_TOO_LARGE);
     const char *status = bw_review_status_name(it->status);
     BW_ENSURE(status, BW_E_INVALID);
     struct bw_sql_arg a[16] = {
@@ -40,13 +51,54 @@ bw_err bw_store_review_insert(struct bw_store *s, const struct bw_review_item *i
         BW_SQL_I(it->expires_ms),
         BW_SQL_T(it->decision_receipt),
     };
-    return bw_sql_once(s, it->org_id, 1,
-                       "INSERT INTO review_items(id, org_id, agent, requester_key,"
-                       " requester_member, route, model, rule, reviewer_role, request_sha256,"
-                       " quorum, approvals, status, created_ms, expires_ms, decision_receipt)"
-                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-                       " $15, $16)",
-                       a, 16, NULL, NULL, NULL);
+    if (!detail[0])
+        return bw_sql_once(s, it->org_id, 1, insert_sql, a, 16, NULL, NULL, NULL);
+    struct bw_sql_arg d[3] = {BW_SQL_T(it->org_id), BW_SQL_T(it->id), BW_SQL_T(detail)};
+    BW_TRY(bw_sql_begin(s, it->org_id, 1));
+    bw_err e = bw_sql_run(s, insert_sql, a, 16, NULL, NULL, NULL);
+    if (e == BW_OK)
+        e = bw_sql_run(s, "UPDATE review_items SET detail = $3 WHERE org_id = $1 AND id = $2", d, 3,
+                       NULL, NULL, NULL);
+    if (e == BW_OK)
+        e = bw_sql_commit(s);
+    else
+        bw_sql_rollback(s);
+    return e;
+}
+
+bw_err bw_store_review_insert(struct bw_store *s, const struct bw_review_item *it) {
+    return insert_item(s, it, "");
+}
+
+bw_err bw_store_review_insert_detail(struct bw_store *s, const struct bw_review_item *it,
+                                     const char *detail) {
+    return insert_item(s, it, detail ? detail : "");
+}
+
+static int detail_row(void *arg, const struct bw_sql_row *r) {
+    char **out = arg;
+    free(*out);
+    *out = strdup(bw_sql_text(r, 0));
+    return *out == NULL;
+}
+
+bw_err bw_store_review_detail(struct bw_store *s, const char *org_id, const char *id, char **out) {
+    BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(id), BW_E_NOT_FOUND);
+    char *d = NULL;
+    struct bw_sql_arg a[2] = {BW_SQL_T(org_id), BW_SQL_T(id)};
+    bw_err e =
+        bw_sql_once(s, org_id, 0, "SELECT detail FROM review_items WHERE org_id = $1 AND id = $2",
+                    a, 2, detail_row, &d, NULL);
+    if (e == BW_E_INTERNAL)
+        e = BW_E_NOMEM;
+    if (e == BW_OK && !d)
+        e = BW_E_NOT_FOUND;
+    if (e != BW_OK) {
+        free(d);
+        return e;
+    }
+    *out = d;
+    return BW_OK;
 }
 
 struct item_each {

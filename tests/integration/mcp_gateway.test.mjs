@@ -296,6 +296,10 @@ test('require_approval: a review item; once approved the identical call on the s
     const h = { 'mcp-session-id': transport.sessionId, 'bulwark-approval': reviewId };
     const pending = await post(rpc('tools/call', call, 40), h);
     assert.equal(pending.json.error.data.code, 'APPROVAL_PENDING');
+    // the reviewer sees exactly which tool would run with which arguments (docs/API.md "Reviews")
+    const item = await api(gw.port, 'GET', `/api/v1/reviews/${reviewId}`, reviewerKey);
+    assert.equal(item.json.detail.tool, 'deploy', item.text);
+    assert.deepEqual(item.json.detail.arguments, { env: 'prod' });
     const v = await api(gw.port, 'POST', `/api/v1/reviews/${reviewId}/approve`, reviewerKey,
                         { comment: 'ok' });
     assert.equal(v.status, 200, v.text);

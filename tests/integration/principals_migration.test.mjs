@@ -112,6 +112,7 @@ ALTER TABLE operator_keys DROP COLUMN created_by; ALTER TABLE operator_keys DROP
 ALTER TABLE operator_keys DROP COLUMN last_used_ms;
 DROP TABLE mcp_pins; -- migration 10
 DROP TABLE mcp_servers; -- migration 11
+DROP TABLE console_sessions; ALTER TABLE review_items DROP COLUMN detail; -- migration 12
 PRAGMA user_version = 8;
 ${seed(liteBlob)}`);
         assert.equal(back.status, 0, back.stderr);

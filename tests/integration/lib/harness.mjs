@@ -58,6 +58,10 @@ export function childEnv(extra = {}) {
     const env = { ...process.env };
     for (const k of Object.keys(env))
         if (/^BULWARK_|^OPENAI_|_proxy$|_PROXY$/.test(k)) delete env[k];
+    // A run-wide debug switch passes through: BULWARK_ASSERT_STORE_OFF_WORKER=1 makes every
+    // gateway of the run abort when an event worker enters the store (util/thread_role.h).
+    if (process.env.BULWARK_ASSERT_STORE_OFF_WORKER)
+        env.BULWARK_ASSERT_STORE_OFF_WORKER = process.env.BULWARK_ASSERT_STORE_OFF_WORKER;
     return { ...env, ...extra };
 }
 

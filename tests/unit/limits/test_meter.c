@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "jobs/jobs.h"
 #include "limits/meter.h"
 #include "store/store.h"
 
@@ -58,8 +59,10 @@ static void every_pushed_row_is_written(void **state) {
     assert_int_equal(bw_store_open_sqlite(db, 1, &s), BW_OK);
     assert_int_equal(bw_store_org_create(s, "acme", org), BW_OK);
     struct bw_meter *m = NULL;
+    struct bw_jobs *jobs = NULL;
+    assert_int_equal(bw_jobs_new(db, 2, 0, &jobs), BW_OK);
     struct bw_meter_opts o = {.batch_max = 100, .flush_ms = 20, .queue_max = 100000};
-    assert_int_equal(bw_meter_new(db, &o, &m), BW_OK);
+    assert_int_equal(bw_meter_new(jobs, db, &o, &m), BW_OK);
     pthread_t th[THREADS];
     struct pusher p[THREADS];
     for (int t = 0; t < THREADS; t++) {
@@ -69,6 +72,7 @@ static void every_pushed_row_is_written(void **state) {
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
     bw_meter_free(m); /* writes what is still queued */
+    bw_jobs_free(jobs);
     int64_t got[2] = {0, 0};
     assert_int_equal(bw_store_usage_query(s, org, 0, 2000, BW_USAGE_BY_NONE, 10, sum_row, got),
                      BW_OK);
@@ -83,7 +87,20 @@ static void every_pushed_row_is_written(void **state) {
 static void a_bad_store_fails_to_start(void **state) {
     (void)state;
     struct bw_meter *m = NULL;
-    assert_int_not_equal(bw_meter_new("/nonexistent/dir/x.db", NULL, &m), BW_OK);
+    char dir[] = "/tmp/bw-meter-XXXXXX", db[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/t.db", dir);
+    struct bw_store *s = NULL;
+    assert_int_equal(bw_store_open_sqlite(db, 1, &s), BW_OK);
+    bw_store_close(s);
+    struct bw_jobs *jobs = NULL;
+    assert_int_equal(bw_jobs_new(db, 1, 0, &jobs), BW_OK);
+    assert_int_not_equal(bw_meter_new(jobs, "/nonexistent/dir/x.db", NULL, &m), BW_OK);
+    assert_int_equal(bw_meter_new(NULL, db, NULL, &m), BW_E_INVALID);
+    bw_jobs_free(jobs);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 int main(void) {

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "jobs/jobs.h"
 #include "limits/lease.h"
 #include "limits/limits.h"
 #include "store/leases.h"
@@ -341,9 +342,12 @@ static void manager_leases_prefetches_and_returns(void **state) {
     assert_int_equal(bw_limits_new(NULL, &l), BW_OK);
     struct bw_lease_opts o = {f->path, "cccc3333", 1, fixed_limits, NULL, NULL, 0};
     struct bw_lease *m = NULL;
-    assert_int_equal(bw_lease_new(l, &o, &m), BW_E_INVALID); /* l is not leased */
+    struct bw_jobs *jobs = NULL;
+    assert_int_equal(bw_jobs_new(f->path, 1, 0, &jobs), BW_OK);
+    assert_int_equal(bw_lease_new(jobs, l, &o, &m), BW_E_INVALID); /* l is not leased */
     bw_limits_set_leased(l);
-    assert_int_equal(bw_lease_new(l, &o, &m), BW_OK);
+    assert_int_equal(bw_lease_new(NULL, l, &o, &m), BW_E_INVALID); /* no job pool */
+    assert_int_equal(bw_lease_new(jobs, l, &o, &m), BW_OK);
     /* the lease thread works in real time: so does this test */
     int64_t now = (int64_t)time(NULL) * 1000;
     struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0, 0};
@@ -388,6 +392,7 @@ static void manager_leases_prefetches_and_returns(void **state) {
     /* graceful stop: the unused holding (1900 - 1500 reserved: open reservations count as
      * spent) goes back to the pool */
     bw_lease_free(m);
+    bw_jobs_free(jobs);
     struct bw_lease_scope sc = {f->org, "", bw_limits_month_of(now)};
     int64_t t = 0, cost = 0;
     assert_int_equal(bw_store_budget_pool_get(f->s, &sc, &t, &cost), BW_OK);
@@ -405,7 +410,9 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
     bw_limits_set_leased(l);
     struct bw_lease_opts o = {f->path, "dddd4444", 1, fixed_limits, NULL, NULL, 0};
     struct bw_lease *m = NULL;
-    assert_int_equal(bw_lease_new(l, &o, &m), BW_OK);
+    struct bw_jobs *jobs = NULL;
+    assert_int_equal(bw_jobs_new(f->path, 1, 0, &jobs), BW_OK);
+    assert_int_equal(bw_lease_new(jobs, l, &o, &m), BW_OK);
     /* the pools go away under the gateway: every lease is a store failure */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -431,6 +438,7 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
     assert_int_equal(st.failures, 2);
     bw_store_close(s);
     bw_lease_free(m);
+    bw_jobs_free(jobs);
     bw_limits_free(l);
 }
 
