@@ -32,6 +32,7 @@ static const struct bw_api_route *const tables[] = {
     bw_api_routes_posture,
     bw_api_routes_mcp_pins,
     bw_api_routes_mcp_servers,
+    bw_api_routes_sso, /* api_sso.c */
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
@@ -191,9 +192,11 @@ void bw_api_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     }
     bw_reqlog_set_route(req, r->path); /* the table's pattern, never the client's path */
-    if (r->access != BW_API_PUBLIC &&
-        !evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization")) {
-        /* bw_api_identify's answer, without queueing a job that could only give it */
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    if (r->access != BW_API_PUBLIC && !evhttp_find_header(in, "Authorization") &&
+        !evhttp_find_header(in, "Cookie")) {
+        /* bw_api_identify's answer (no key, no console session), without queueing a job that
+         * could only give it */
         bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
                             NULL);
         return;

@@ -83,6 +83,7 @@ extern const struct bw_api_route bw_api_routes_audit[];
 extern const struct bw_api_route bw_api_routes_posture[]; /* api_posture.c */
 extern const struct bw_api_route bw_api_routes_mcp_pins[]; /* api_mcp_pins.c */
 extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers.c */
+extern const struct bw_api_route bw_api_routes_sso[];         /* api_sso.c */
 
 /* Dispatches a request whose path starts with /api/. Always replies: 404 NOT_FOUND for an
  * unknown path, 405 for a known path with another method, 401/403 by access. */
@@ -100,6 +101,10 @@ void bw_api_run_route(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 void bw_api_job_identified(const struct bw_key_record *caller);
 /* The request's raw query string, or NULL (a handler's request has no parsed URI). */
 const char *bw_api_query_string(struct evhttp_request *req);
+/* The client's method (enum evhttp_cmd_type) and whether it came over TLS: a job's private
+ * request has no connection and no command of its own, so read them through these. */
+int bw_api_request_method(struct evhttp_request *req);
+int bw_api_request_tls(struct evhttp_request *req);
 /* bw_ledger_append for a handler: in a job the completion runs on the store thread before the
  * job ends (the job waits for it); on a worker, on ctx->base. */
 void bw_api_ledger_append(const struct bw_api_ctx *ctx, const struct bw_receipt *r,

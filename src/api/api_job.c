@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "console/console.h"
 #include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
@@ -52,6 +53,8 @@ struct bw_api_job {
     const struct bw_api_route *route;
     char *rest;  /* the path after the route's prefix (copied) */
     char *query; /* the raw query string (copied), or NULL */
+    int method;  /* enum evhttp_cmd_type of the client's request */
+    int tls;     /* it came over the TLS listener */
     struct bw_http_capture cap;
     /* Written by the store thread during a run, read by done on the worker: the queue's
      * hand-off orders them. */
@@ -150,6 +153,18 @@ const char *bw_api_query_string(struct evhttp_request *req) {
         return current->query;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     return uri ? evhttp_uri_get_query(uri) : NULL;
+}
+
+int bw_api_request_method(struct evhttp_request *req) {
+    if (current && req == current->priv)
+        return current->method;
+    return (int)evhttp_request_get_command(req);
+}
+
+int bw_api_request_tls(struct evhttp_request *req) {
+    if (current && req == current->priv)
+        return current->tls;
+    return bw_console_request_tls(req);
 }
 
 struct ledger_wait {
@@ -325,6 +340,8 @@ static int copy_request(struct bw_api_job *j, struct evhttp_request *req, const 
     j->rest = strdup(rest);
     j->query = q ? strdup(q) : NULL;
     j->priv = evhttp_request_new(NULL, NULL);
+    j->method = (int)evhttp_request_get_command(req);
+    j->tls = bw_console_request_tls(req);
     if (!j->rest || (q && !j->query) || !j->priv)
         return 0;
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);

@@ -28,7 +28,7 @@ static const struct bw_api_route metrics_route = {EVHTTP_REQ_GET, "/metrics", BW
                                                   metrics};
 
 void bw_api_metrics_handle(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+    if (bw_api_request_method(req) != EVHTTP_REQ_GET) {
         bw_http_reply_error(req, 405, BW_R_METHOD_NOT_ALLOWED, "method not allowed on this path",
                             NULL, NULL);
         return;

@@ -111,30 +111,49 @@ static int key_shape_ok(const char *k, size_t n) {
     return 1;
 }
 
-bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const uint8_t pepper[32],
-                        const char *authorization, int64_t now_ms, struct bw_key_record *out) {
+bw_err bw_auth_identify_cached(struct bw_auth_cache *cache, const uint8_t pepper[32],
+                               const char *authorization, int64_t now_ms, uint8_t hash[32],
+                               struct bw_key_record *out) {
     const char *key = NULL;
     size_t n = 0;
     if (bw_http_bearer_parse(authorization, BW_KEY_CHARS, &key, &n) != BW_OK ||
         !key_shape_ok(key, n))
         return BW_E_UNAUTH;
-    uint8_t h[32];
-    bw_auth_key_hash(pepper, key, n, h);
+    bw_auth_key_hash(pepper, key, n, hash);
     struct bw_key_record rec;
-    if (!cache_get(cache, h, now_ms, &rec)) {
-        bw_err e = bw_store_key_by_hash(s, h, &rec);
-        if (e == BW_E_NOT_FOUND)
-            return BW_E_UNAUTH;
-        if (e != BW_OK)
-            return BW_E_UNAVAILABLE;
-        if (sodium_memcmp(rec.hash, h, 32) != 0)
-            return BW_E_UNAUTH;
-        cache_put(cache, &rec, now_ms);
-    }
+    if (!cache_get(cache, hash, now_ms, &rec))
+        return BW_E_NOT_FOUND;
     if (rec.revoked_ms != 0 || (rec.expires_ms != 0 && rec.expires_ms <= now_ms))
         return BW_E_UNAUTH;
     *out = rec;
     return BW_OK;
+}
+
+bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32],
+                               bw_err lookup, const struct bw_key_record *rec, int64_t now_ms,
+                               struct bw_key_record *out) {
+    if (lookup == BW_E_NOT_FOUND)
+        return BW_E_UNAUTH;
+    if (lookup != BW_OK)
+        return BW_E_UNAVAILABLE;
+    if (sodium_memcmp(rec->hash, hash, 32) != 0)
+        return BW_E_UNAUTH;
+    cache_put(cache, rec, now_ms);
+    if (rec->revoked_ms != 0 || (rec->expires_ms != 0 && rec->expires_ms <= now_ms))
+        return BW_E_UNAUTH;
+    *out = *rec;
+    return BW_OK;
+}
+
+bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const uint8_t pepper[32],
+                        const char *authorization, int64_t now_ms, struct bw_key_record *out) {
+    uint8_t h[32];
+    bw_err e = bw_auth_identify_cached(cache, pepper, authorization, now_ms, h, out);
+    if (e != BW_E_NOT_FOUND)
+        return e;
+    struct bw_key_record rec;
+    bw_err lookup = bw_store_key_by_hash(s, h, &rec);
+    return bw_auth_identify_finish(cache, h, lookup, &rec, now_ms, out);
 }
 
 static unsigned role_caps(const char *role) {

@@ -62,6 +62,20 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
                         const char *authorization, int64_t now_ms,
                         struct bw_key_record *out) BW_MUST_CHECK;
 
+/* bw_auth_identify in two halves, for a caller that reads the store elsewhere (an event worker
+ * hands the read to a store job, proxy/call_jobs.c). bw_auth_identify_cached parses and hashes
+ * the presented key into hash and looks it up in cache (on the caller's thread): BW_OK (*out
+ * written), BW_E_UNAUTH, or BW_E_NOT_FOUND: not cached; then read the record with
+ * bw_store_key_by_hash(hash) anywhere and pass its result (lookup, rec) to
+ * bw_auth_identify_finish on the cache's thread, which checks, caches and answers as
+ * bw_auth_identify. */
+bw_err bw_auth_identify_cached(struct bw_auth_cache *cache, const uint8_t pepper[32],
+                               const char *authorization, int64_t now_ms, uint8_t hash[32],
+                               struct bw_key_record *out) BW_MUST_CHECK;
+bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32],
+                               bw_err lookup, const struct bw_key_record *rec, int64_t now_ms,
+                               struct bw_key_record *out) BW_MUST_CHECK;
+
 /* Capability, not rank (docs/ACCESS.md "Roles"): 1 if everything a key of role `key_role` may
  * do, a holder of role `holder_role` may do too. owner covers every org role; admin covers
  * admin, reviewer, member and agent; reviewer covers reviewer and member; member only member;

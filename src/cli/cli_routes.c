@@ -10,12 +10,14 @@
 #include "gateway/gateway.h"
 #include "mcp/mcp.h"
 #include "proxy/proxy.h"
+#include "sso/sso.h"
 
 #define ANY BW_GW_ROUTE_ANY_METHOD
 #define STOP BW_GW_REFUSE_STOPPING
 
 static const struct bw_gateway_route routes[] = {
     {"/api/", ANY, "api", 0, bw_api_route},
+    {"/console/sso/", ANY, "sso", 0, bw_sso_route}, /* OIDC sign-in (sso/sso.h) */
     {"/console/", ANY, "console", 0, bw_console_route}, /* the reviewers' console */
     {"/console", ANY, "console", 0, bw_console_route},
     {"/widget/", ANY, "widget", STOP, bw_proxy_handle_widget},

@@ -708,6 +708,8 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
         return bw_cfg_metrics_section(w, key, v); /* config_metrics.c */
     if (strcmp(key, "mcp") == 0)
         return bw_cfg_mcp_section(w, v); /* config_mcp.c */
+    if (strcmp(key, "sso") == 0)
+        return bw_cfg_sso_section(w, v); /* config_sso.c */
     return bw_cfg_fail(w, v, "unknown key '%.64s'", key);
 }
 

@@ -207,6 +207,9 @@ struct bw_config {
     char mcp_allowed_origins[BW_MCP_ORIGINS_MAX][BW_MCP_ORIGIN_MAX];
     size_t n_mcp_allowed_origins;
 
+    /* sso: the console's single sign-on (config_sso.c; docs/CONSOLE.md) */
+    char sso_public_url[512]; /* the gateway's origin for /console/sso/callback; "" = derive */
+
     uint8_t sha256[32]; /* SHA-256 of the exact file bytes: the policy in force, for receipts */
 };
 

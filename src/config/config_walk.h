@@ -58,6 +58,7 @@ bw_err bw_cfg_metrics_section(struct walk *w, const char *key, const yaml_node_t
 /* config_mcp.c: the `mcp:` section (servers, pin, limits, oauth); the check after the walk
  * (egress.allow may come later in the file) fills defaults and judges URLs; cleanup frees. */
 bw_err bw_cfg_mcp_section(struct walk *w, const yaml_node_t *v) BW_MUST_CHECK;
+bw_err bw_cfg_sso_section(struct walk *w, const yaml_node_t *v) BW_MUST_CHECK; /* config_sso.c */
 bw_err bw_cfg_mcp_check(struct walk *w, const yaml_node_t *root) BW_MUST_CHECK;
 void bw_cfg_mcp_cleanup(struct bw_config *c);
 /* mcp-orgsrv (config_mcp_cred.c): wipes and frees s->credential_auth. */

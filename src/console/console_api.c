@@ -41,14 +41,14 @@ static int same_origin(struct evhttp_request *req) {
         return 1;
     if (!host || !host[0])
         return 0;
-    const char *scheme = bw_console_request_tls(req) ? "https://" : "http://";
+    const char *scheme = bw_api_request_tls(req) ? "https://" : "http://";
     size_t sl = strlen(scheme);
     return strncmp(origin, scheme, sl) == 0 && strcmp(origin + sl, host) == 0;
 }
 
 void bw_console_set_cookie(struct evhttp_request *req, const char *token, long long max_age_s) {
     char v[256];
-    int tls = bw_console_request_tls(req);
+    int tls = bw_api_request_tls(req);
     snprintf(v, sizeof v, "%s=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s",
              tls ? BW_CONSOLE_COOKIE_TLS : BW_CONSOLE_COOKIE, token, max_age_s,
              tls ? "; Secure" : "");
@@ -203,7 +203,7 @@ static int cookie_session(const struct bw_api_ctx *ctx, struct evhttp_request *r
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *value = NULL;
     size_t len = 0;
-    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_console_request_tls(req),
+    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req),
                                 &value, &len)) {
         bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "not signed in", NULL, NULL);
         return 0;
@@ -253,7 +253,7 @@ static void session(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
     const char *value = NULL;
     size_t len = 0;
     if (!bw_console_cookie_find(evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie"),
-                                bw_console_request_tls(req), &value, &len)) {
+                                bw_api_request_tls(req), &value, &len)) {
         bw_api_reply(req, 200, json_pack("{s:b}", "signed_in", 0));
         return;
     }
@@ -278,7 +278,7 @@ static void logout(const struct bw_api_ctx *ctx, struct evhttp_request *req) {
 }
 
 void bw_console_api(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest) {
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    enum evhttp_cmd_type m = (enum evhttp_cmd_type)bw_api_request_method(req);
     int want_post = strcmp(rest, "login") == 0 || strcmp(rest, "logout") == 0;
     int want_get = strcmp(rest, "session") == 0;
     bw_reqlog_set_route(req, "console");
@@ -304,10 +304,10 @@ int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *value = NULL;
     size_t len = 0;
-    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_console_request_tls(req),
+    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req),
                                 &value, &len))
         return -1;
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    enum evhttp_cmd_type m = (enum evhttp_cmd_type)bw_api_request_method(req);
     int safe = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD || m == EVHTTP_REQ_OPTIONS;
     struct bw_console_session sess;
     return cookie_session(ctx, req, !safe, caller, &sess, NULL, 0);
@@ -318,5 +318,5 @@ int bw_console_has_cookie(struct evhttp_request *req) {
     size_t len = 0;
     return bw_console_cookie_find(
         evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie"),
-        bw_console_request_tls(req), &value, &len);
+        bw_api_request_tls(req), &value, &len);
 }

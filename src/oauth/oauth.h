@@ -102,6 +102,15 @@ enum bw_oauth_result bw_oauth_verify_jwt(const struct bw_oauth_jwks *keys,
                                          size_t len, time_t now, struct bw_oauth_claims *out,
                                          int *unknown_kid) BW_MUST_CHECK;
 
+/* The signature half of bw_oauth_verify_jwt for other JWT profiles (OpenID Connect ID tokens,
+ * src/sso/): the same header rules (alg allow-list, no none/HS*, no JWE or crit, kid against
+ * the set, key/alg fit) and signature check, but no claim is looked at. On BW_OAUTH_OK
+ * *payload is the verified claims object (a json_t *, duplicate keys refused; the caller
+ * decrefs); untouched otherwise. Pure and thread-safe. */
+enum bw_oauth_result bw_oauth_verify_jws(const struct bw_oauth_jwks *keys, const char *token,
+                                         size_t len, void **payload,
+                                         int *unknown_kid) BW_MUST_CHECK;
+
 /* The configured service. */
 struct bw_oauth;
 

@@ -106,6 +106,14 @@ static bw_err compose(const char *org_id, struct bw_policy *platform, struct bw_
     return bw_policy_compose(platform, org, out);
 }
 
+int bw_org_policies_cached(struct bw_org_policies *c, const char *org_id,
+                           struct bw_policy *platform, int64_t now_ms, struct bw_policy **out) {
+    pthread_mutex_lock(&c->mu);
+    int hit = cached(c, org_id, platform, now_ms, out);
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
 bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, const char *org_id,
                                struct bw_policy *platform, int64_t now_ms,
                                struct bw_policy **out) {

@@ -32,6 +32,12 @@ bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, co
                                struct bw_policy *platform, int64_t now_ms,
                                struct bw_policy **out) BW_MUST_CHECK;
 
+/* The cache alone (no store): 1 and a new reference in *out when org_id's entry is fresh (as
+ * bw_org_policies_acquire would answer without reading), else 0: call bw_org_policies_acquire,
+ * which may read the store (an event worker calls it from a store job). */
+int bw_org_policies_cached(struct bw_org_policies *c, const char *org_id,
+                           struct bw_policy *platform, int64_t now_ms, struct bw_policy **out);
+
 /* Forgets org_id's entry (after a change in this process). NULL org_id: every entry (after a
  * platform policy reload). */
 void bw_org_policies_invalidate(struct bw_org_policies *c, const char *org_id);

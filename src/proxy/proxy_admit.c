@@ -42,11 +42,11 @@ static struct bw_limits_rate rate_of(const struct bw_rate_config *r) {
 /* Bucket names per docs/SPEND.md: distinct prefixes per kind of limit. */
 static void bucket(char *out, size_t size, const char *kind, const struct bw_call *c) {
     if (kind[1] == 'k')
-        snprintf(out, size, "%s:%s", kind, c->key.id);
+        snprintf(out, size, "%s:%s", kind, c->ident.key.id);
     else if (kind[1] == 'a')
-        snprintf(out, size, "%s:%s/%s", kind, c->key.org_id, c->key.agent);
+        snprintf(out, size, "%s:%s/%s", kind, c->ident.key.org_id, c->ident.key.agent);
     else
-        snprintf(out, size, "%s:%s", kind, c->key.org_id);
+        snprintf(out, size, "%s:%s", kind, c->ident.key.org_id);
 }
 
 /* What an admission refusal tells the client (fixed text: never request content). */
@@ -75,18 +75,15 @@ static const char *refusal_message(const char *reason, int64_t retry_after_ms) {
 }
 
 static void refuse(struct bw_call *c, const char *reason, int status, int64_t retry_after_ms) {
-    struct bw_policy_decision *d = &c->decision;
+    struct bw_policy_decision *d = &c->decide.decision;
     memset(d, 0, sizeof *d);
-    d->effect = BW_POLICY_DENY;
-    snprintf(d->reason, sizeof d->reason, "%s", reason);
-    snprintf(d->rule, sizeof d->rule, "limits");
-    d->http_status = status;
     /* the org's part of the config, not the config itself: the receipt goes into the org's
      * evidence pack, which must not carry the operator's config (policy.h) */
-    bw_policy_models_sha256(c->w->gw->cfg, c->key.org_name, d->policy_sha256);
-    c->retry_after_ms = retry_after_ms;
-    c->admission_refused = 1;
-    c->refusal_message = refusal_message(reason, retry_after_ms);
+    bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name, d->policy_sha256);
+    (void)bw_call_deny(c, reason, status, "limits");
+    c->admit.retry_after_ms = retry_after_ms;
+    c->admit.admission_refused = 1;
+    c->decide.refusal_message = refusal_message(reason, retry_after_ms);
 }
 
 /* Takes n units from a bucket: in memory on one node; from this replica's leased holding with
@@ -111,7 +108,7 @@ static bw_err take_bucket(struct bw_call *c, struct bw_limits *l, const char *ke
             *retry = 1;
             return BW_E_LIMIT;
         }
-        e = bw_lease_rate(m, c->w->store, c->key.org_id, key, r, short_n, now_us, retry);
+        e = bw_lease_rate(m, c->w->store, c->ident.key.org_id, key, r, short_n, now_us, retry);
         if (e != BW_OK)
             return e == BW_E_LIMIT ? BW_E_LIMIT : BW_E_UNAVAILABLE;
     }
@@ -132,7 +129,7 @@ static int take_requests(struct bw_call *c, struct bw_limits *l, int64_t now_us)
         {"ra", &cfg->agent_requests, 1},
         {"ro", &cfg->org_requests, 0}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (!rate_on(kinds[i].rate) || (kinds[i].needs_agent && !c->key.agent[0]))
+        if (!rate_on(kinds[i].rate) || (kinds[i].needs_agent && !c->ident.key.agent[0]))
             continue;
         char key[BW_LIMITS_KEY_MAX];
         bucket(key, sizeof key, kinds[i].kind, c);
@@ -164,7 +161,7 @@ static const char *token_kind(int bit) {
 static void refund_tokens(struct bw_call *c, int64_t n) {
     struct bw_limits *l = c->w->gw->limits;
     for (int bit = TOK_KEY; bit <= TOK_ORG; bit <<= 1) {
-        if (!(c->tok_taken & bit) || n <= 0)
+        if (!(c->admit.tok_taken & bit) || n <= 0)
             continue;
         char key[BW_LIMITS_KEY_MAX];
         bucket(key, sizeof key, token_kind(bit), c);
@@ -177,7 +174,7 @@ static void refund_tokens(struct bw_call *c, int64_t n) {
 static int take_tokens(struct bw_call *c, struct bw_limits *l, int64_t worst, int64_t now_us) {
     const struct bw_config *cfg = c->w->gw->cfg;
     for (int bit = TOK_KEY; bit <= TOK_ORG; bit <<= 1) {
-        if (!rate_on(token_rate(cfg, bit)) || (bit == TOK_AGENT && !c->key.agent[0]))
+        if (!rate_on(token_rate(cfg, bit)) || (bit == TOK_AGENT && !c->ident.key.agent[0]))
             continue;
         char key[BW_LIMITS_KEY_MAX];
         bucket(key, sizeof key, token_kind(bit), c);
@@ -192,12 +189,12 @@ static int take_tokens(struct bw_call *c, struct bw_limits *l, int64_t worst, in
                 refuse(c, BW_R_LIMITS_UNAVAILABLE, 503, 0);
             return -1;
         }
-        c->tok_taken |= bit;
+        c->admit.tok_taken |= bit;
     }
     return 0;
 }
 
-/* The request's output caps, read once at step 1 (bw_policy_request_caps into c->view): the
+/* The request's output caps, read once at step 1 (bw_policy_request_caps into c->decide.view): the
  * per-choice cap, the choices and the extra completion. Embeddings produce no completion. -1
  * if a chat call's caps were never read (refused: its worst case is unknown). */
 static int request_caps(const struct bw_call *c, struct bw_limits_call *call) {
@@ -206,11 +203,11 @@ static int request_caps(const struct bw_call *c, struct bw_limits_call *call) {
         call->choices = 1;
         return 0;
     }
-    if (c->view.choices < 1)
+    if (c->decide.view.choices < 1)
         return -1;
-    call->max_tokens = c->view.max_tokens;
-    call->choices = c->view.choices;
-    call->extra_completion = c->view.extra_completion;
+    call->max_tokens = c->decide.view.max_tokens;
+    call->choices = c->decide.view.choices;
+    call->extra_completion = c->decide.view.extra_completion;
     return 0;
 }
 
@@ -264,15 +261,15 @@ static void send_cap(struct bw_call *c, int64_t m) {
     static const char *const keys[] = {"max_tokens", "max_completion_tokens"};
     int set = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        json_t *x = json_object_get(c->body_json, keys[i]);
+        json_t *x = json_object_get(c->in.body_json, keys[i]);
         if (x && !json_is_null(x)) {
-            json_object_set_new(c->body_json, keys[i], json_integer(m));
+            json_object_set_new(c->in.body_json, keys[i], json_integer(m));
             set = 1;
         }
     }
     if (!set)
-        json_object_set_new(c->body_json, "max_tokens", json_integer(m));
-    c->body_modified = 1;
+        json_object_set_new(c->in.body_json, "max_tokens", json_integer(m));
+    c->decide.body_modified = 1;
 }
 
 /* Leases what the verdict says each short scope lacks. 0: granted or found empty (reserve
@@ -282,8 +279,8 @@ static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, in
     for (int i = 0; i < 2; i++) {
         if (!(v->lease_short & (1 << i)))
             continue;
-        bw_err e = bw_lease_budget(c->w->gw->lease, c->w->store, c->key.org_id, c->key.org_name,
-                                   i ? c->key.agent : "", v->short_tokens[i], v->short_cost[i],
+        bw_err e = bw_lease_budget(c->w->gw->lease, c->w->store, c->ident.key.org_id, c->ident.key.org_name,
+                                   i ? c->ident.key.agent : "", v->short_tokens[i], v->short_cost[i],
                                    allow_partial, now_ms);
         if (e != BW_OK && e != BW_E_LIMIT) {
             bw_error("admit: a budget lease failed (%s): denying", bw_err_str(e));
@@ -299,19 +296,60 @@ static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, in
  * on exactly 100 %: the refusal is the event that says the budget is used up. Event ids name
  * the month, metric and threshold, so each is queued once however many workers or replicas see
  * it. Queuing is one small insert, only then; a failure is logged, never fails the call. */
+struct event_job {
+    struct bw_outbox *outbox;
+    char org_id[BW_ID_SIZE];
+    char id[64];
+    const char *type; /* static */
+    char text[200];
+    json_t *data; /* taken */
+};
+
+static void event_run(struct bw_store *s, void *arg) {
+    struct event_job *j = arg;
+    if (bw_outbox_emit_as(j->outbox, s, j->org_id, j->id, j->type, j->text, j->data) != BW_OK)
+        bw_warn("spend: the budget event %s of org %s could not be queued", j->id, j->org_id);
+}
+
+static void event_done(void *arg, bw_err err) {
+    struct event_job *j = arg;
+    if (err != BW_OK)
+        bw_warn("spend: the budget event %s of org %s could not be queued", j->id, j->org_id);
+    json_decref(j->data);
+    free(j);
+}
+
+/* Queued by a store job whose completion runs on the store thread (owner NULL): the call does
+ * not wait for it. Without a pool, on the worker's handle. */
 static void budget_event(struct bw_call *c, const char *id, const char *type, const char *text,
                          json_t *data) {
-    if (!data || bw_outbox_emit_as(c->w->gw->outbox, c->w->store, c->key.org_id, id, type, text,
-                                   data) != BW_OK)
-        bw_warn("spend: the budget event %s of org %s could not be queued", id, c->key.org_id);
-    json_decref(data);
+    struct event_job *j = data ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        bw_warn("spend: the budget event %s of org %s could not be queued", id,
+                c->ident.key.org_id);
+        json_decref(data);
+        return;
+    }
+    j->outbox = c->w->gw->outbox;
+    snprintf(j->org_id, sizeof j->org_id, "%s", c->ident.key.org_id);
+    snprintf(j->id, sizeof j->id, "%s", id);
+    j->type = type;
+    snprintf(j->text, sizeof j->text, "%s", text);
+    j->data = data;
+    struct bw_jobs *pool = c->w->gw->jobs;
+    if (!pool) {
+        event_run(c->w->store, j);
+        event_done(j, BW_OK);
+    } else if (bw_jobs_submit(pool, NULL, 0, event_run, event_done, j) != BW_OK) {
+        event_done(j, BW_E_UNAVAILABLE);
+    }
 }
 
 static void budget_exhausted(struct bw_call *c, struct bw_limits *l,
                              const struct bw_limits_call *call) {
     struct bw_limits_budget_state org;
-    if (!c->key.org_id[0] ||
-        bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) != BW_OK ||
+    if (!c->ident.key.org_id[0] ||
+        bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &org) != BW_OK ||
         org.max_tokens < 0)
         return;
     int64_t cap = call->max_tokens > 0           ? call->max_tokens
@@ -366,15 +404,15 @@ static void budget_events(struct bw_call *c, const struct bw_limits_budget_state
 
 static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     const struct bw_config *cfg = c->w->gw->cfg;
-    const struct bw_price_config *pc = bw_config_price(cfg, c->model);
+    const struct bw_price_config *pc = bw_config_price(cfg, c->in.model);
     struct bw_limits_price price = {pc ? pc->prompt_per_1m_micros : 0,
                                     pc ? pc->completion_per_1m_micros : 0};
     /* The prompt estimate reads the whole request body: an over-estimate of its text, settled
      * to the real usage when the answer ends. */
     struct bw_limits_call call = {
-        .org = c->key.org_id,
-        .agent = c->key.agent,
-        .prompt_tokens = bw_limits_estimate_prompt_tokens(c->body_len),
+        .org = c->ident.key.org_id,
+        .agent = c->ident.key.agent,
+        .prompt_tokens = bw_limits_estimate_prompt_tokens(c->in.body_len),
         .default_max_tokens = cfg->default_max_tokens,
         .price = pc ? &price : NULL,
         .allow_clamp = cfg->clamp_max_tokens,
@@ -384,10 +422,10 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
         return -1;
     }
     if (c->route == BW_ROUTE_EMBEDDINGS) {
-        int64_t ids = input_token_ids(c->body_json);
+        int64_t ids = input_token_ids(c->in.body_json);
         call.prompt_tokens = ids > call.prompt_tokens ? ids : call.prompt_tokens;
     } else {
-        int64_t images = image_tokens(c->body_json, &call.prompt_unbounded);
+        int64_t images = image_tokens(c->in.body_json, &call.prompt_unbounded);
         call.prompt_tokens = call.prompt_tokens + images < BW_LIMITS_MAX_TOKENS
                                  ? call.prompt_tokens + images
                                  : BW_LIMITS_MAX_TOKENS;
@@ -395,53 +433,54 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     struct bw_limits_verdict v;
     memset(&v, 0, sizeof v);
     int64_t now_ms = bw_now_ms();
-    bw_err e = bw_limits_reserve(l, &call, now_ms, &c->reservation, &v);
+    bw_err e = bw_limits_reserve(l, &call, now_ms, &c->admit.reservation, &v);
     /* Several replicas: the holding is short but the pool may have more. Each round either
      * grants (and the reservation is tried again) or marks the pool dry (and the next verdict
      * is final), so two rounds per scope suffice; four bounds it whatever happens. */
     for (int round = 0; e == BW_E_LIMIT && v.lease_short && round < 4; round++) {
         if (lease_budget(c, &v, cfg->clamp_max_tokens, now_ms) != 0) {
-            c->reservation = NULL;
+            c->admit.reservation = NULL;
             refuse(c, BW_R_LIMITS_UNAVAILABLE, 503, 0);
             return -1;
         }
         memset(&v, 0, sizeof v);
-        e = bw_limits_reserve(l, &call, now_ms, &c->reservation, &v);
+        e = bw_limits_reserve(l, &call, now_ms, &c->admit.reservation, &v);
     }
     if (e == BW_OK && v.lease_low && c->w->gw->lease) {
         if (v.lease_low & 1)
-            bw_lease_prefetch(c->w->gw->lease, c->key.org_id, c->key.org_name, "");
+            bw_lease_prefetch(c->w->gw->lease, c->ident.key.org_id, c->ident.key.org_name, "");
         if (v.lease_low & 2)
-            bw_lease_prefetch(c->w->gw->lease, c->key.org_id, c->key.org_name, c->key.agent);
+            bw_lease_prefetch(c->w->gw->lease, c->ident.key.org_id, c->ident.key.org_name, c->ident.key.agent);
     }
     if (e != BW_OK) {
-        c->reservation = NULL;
+        c->admit.reservation = NULL;
         int status = e == BW_E_LIMIT ? 429 : e == BW_E_DENIED ? 403 : e == BW_E_INVALID ? 400 : 503;
         if (e == BW_E_LIMIT && v.reason && strcmp(v.reason, BW_R_BUDGET_EXHAUSTED) == 0)
             budget_exhausted(c, l, &call);
         refuse(c, v.reason ? v.reason : BW_R_LIMITS_UNAVAILABLE, status, e == BW_E_LIMIT ? -1 : 0);
         return -1;
     }
-    c->worst_tokens = v.worst_tokens;
-    c->prompt_estimate = call.prompt_tokens;
-    c->worst_cost_micros = pc ? v.worst_cost_micros : -1;
+    c->admit.worst_tokens = v.worst_tokens;
+    c->admit.prompt_estimate = call.prompt_tokens;
+    c->admit.worst_cost_micros = pc ? v.worst_cost_micros : -1;
     /* A stream is cut off past its reservation only when a finite budget is at stake (only a
      * stream needs to know: plain answers are settled whole). */
     struct bw_limits_budget_state org;
-    if (c->stream && bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &org) == BW_OK &&
+    if (c->in.stream && bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &org) == BW_OK &&
         (org.max_tokens >= 0 || org.max_cost_micros >= 0))
-        c->cap_tokens = v.worst_tokens - call.prompt_tokens;
+        c->admit.cap_tokens = v.worst_tokens - call.prompt_tokens;
     /* The budget fits less than asked, or the request has no cap and the default was reserved:
      * forward the cap the reservation holds, so it is the upstream's worst case too. */
-    if (c->body_json && c->route != BW_ROUTE_EMBEDDINGS &&
+    if (c->in.body_json && c->route != BW_ROUTE_EMBEDDINGS &&
         (v.clamped || (call.max_tokens < 0 && v.max_tokens > 0)))
         send_cap(c, v.max_tokens);
     return 0;
 }
 
-int bw_call_admit(struct bw_call *c) {
+/* The admit step (DESIGN.md step 3): CONTINUE, or DENY (refused: the refusal is recorded). */
+static int admit(struct bw_call *c) {
     struct bw_limits *l = c->w->gw->limits;
-    c->worst_cost_micros = -1;
+    c->admit.worst_cost_micros = -1;
     if (!l || c->route == BW_ROUTE_MODELS)
         return 0;
     int64_t now_us = bw_mono_us();
@@ -449,32 +488,36 @@ int bw_call_admit(struct bw_call *c) {
         return -1;
     int64_t cap = c->w->gw->cfg->org_max_concurrent;
     if (cap > 0) {
-        if (bw_limits_inflight_acquire(l, c->key.org_id, cap) != BW_OK) {
+        if (bw_limits_inflight_acquire(l, c->ident.key.org_id, cap) != BW_OK) {
             refuse(c, BW_R_CONCURRENCY_LIMITED, 429, 1000);
             return -1;
         }
-        c->inflight_held = 1;
+        c->admit.inflight_held = 1;
     }
-    if (reserve_budget(c, l) != 0 || take_tokens(c, l, c->worst_tokens, now_us) != 0) {
+    if (reserve_budget(c, l) != 0 || take_tokens(c, l, c->admit.worst_tokens, now_us) != 0) {
         bw_call_release_admission(c);
         return -1;
     }
     return 0;
 }
 
+enum bw_step_verdict bw_step_admit(struct bw_call *c) {
+    return admit(c) == 0 ? BW_STEP_CONTINUE : BW_STEP_DENY;
+}
+
 void bw_call_release_admission(struct bw_call *c) {
     struct bw_limits *l = c->w->gw->limits;
     if (!l)
         return;
-    if (c->reservation) {
-        bw_limits_cancel(l, c->reservation);
-        c->reservation = NULL;
+    if (c->admit.reservation) {
+        bw_limits_cancel(l, c->admit.reservation);
+        c->admit.reservation = NULL;
     }
-    refund_tokens(c, c->worst_tokens);
-    c->tok_taken = 0;
-    if (c->inflight_held) {
-        bw_limits_inflight_release(l, c->key.org_id);
-        c->inflight_held = 0;
+    refund_tokens(c, c->admit.worst_tokens);
+    c->admit.tok_taken = 0;
+    if (c->admit.inflight_held) {
+        bw_limits_inflight_release(l, c->ident.key.org_id);
+        c->admit.inflight_held = 0;
     }
 }
 
@@ -485,17 +528,17 @@ void bw_call_release_admission(struct bw_call *c) {
  * cap). Anything else: the reservation, its completion part as completion (priced at the
  * completion price: where the split is unknown, the dearer one). */
 static void estimate_usage(const struct bw_call *c, int64_t *prompt, int64_t *completion) {
-    int64_t reserved = c->worst_tokens - c->prompt_estimate;
-    if (c->unproduced) {
+    int64_t reserved = c->admit.worst_tokens - c->admit.prompt_estimate;
+    if (c->answer.unproduced) {
         *prompt = *completion = 0;
-    } else if (c->streaming) {
-        int64_t by_bytes = (c->stream_bytes + 3) / 4;
-        *prompt = c->prompt_estimate;
-        *completion = c->stream_units > by_bytes ? c->stream_units : by_bytes;
+    } else if (c->answer.streaming) {
+        int64_t by_bytes = (c->answer.stream_bytes + 3) / 4;
+        *prompt = c->admit.prompt_estimate;
+        *completion = c->answer.stream_units > by_bytes ? c->answer.stream_units : by_bytes;
         if (reserved > 0 && *completion > reserved)
             *completion = reserved;
     } else {
-        *prompt = c->prompt_estimate;
+        *prompt = c->admit.prompt_estimate;
         *completion = reserved > 0 ? reserved : 0;
     }
 }
@@ -504,54 +547,54 @@ static void estimate_usage(const struct bw_call *c, int64_t *prompt, int64_t *co
  * back. The settled numbers are kept on c for the outcome receipt. */
 int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
     struct bw_limits *l = c->w->gw->limits;
-    int64_t prompt = c->prompt_tokens, completion = c->completion_tokens;
-    if (!c->has_usage)
+    int64_t prompt = c->answer.prompt_tokens, completion = c->answer.completion_tokens;
+    if (!c->answer.has_usage)
         estimate_usage(c, &prompt, &completion);
     int64_t cost = 0;
     int32_t month = bw_limits_month_of(bw_now_ms());
-    if (l && c->reservation) {
-        month = bw_limits_reservation_month(c->reservation);
+    if (l && c->admit.reservation) {
+        month = bw_limits_reservation_month(c->admit.reservation);
         struct bw_limits_budget_state before, after;
-        int budget = c->key.org_id[0] &&
-                     bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &before) == BW_OK;
-        bw_limits_settle(l, c->reservation, prompt, completion, &cost);
-        if (budget && bw_limits_budget_get(l, c->key.org_id, "", bw_now_ms(), &after) == BW_OK)
+        int budget = c->ident.key.org_id[0] &&
+                     bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &before) == BW_OK;
+        bw_limits_settle(l, c->admit.reservation, prompt, completion, &cost);
+        if (budget && bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &after) == BW_OK)
             budget_events(c, &before, &after);
-        c->reservation = NULL;
-        int64_t unused = c->worst_tokens - (prompt + completion);
+        c->admit.reservation = NULL;
+        int64_t unused = c->admit.worst_tokens - (prompt + completion);
         refund_tokens(c, unused);
-        c->tok_taken = 0;
+        c->admit.tok_taken = 0;
     }
-    if (l && c->inflight_held) {
-        bw_limits_inflight_release(l, c->key.org_id);
-        c->inflight_held = 0;
+    if (l && c->admit.inflight_held) {
+        bw_limits_inflight_release(l, c->ident.key.org_id);
+        c->admit.inflight_held = 0;
     }
-    c->settled = 1;
-    c->usage_estimated = !c->has_usage;
-    c->settled_prompt = prompt;
-    c->settled_completion = completion;
-    c->cost_micros = cost;
+    c->settle.settled = 1;
+    c->settle.usage_estimated = !c->answer.has_usage;
+    c->settle.settled_prompt = prompt;
+    c->settle.settled_completion = completion;
+    c->settle.cost_micros = cost;
     if (u) {
         memset(u, 0, sizeof *u);
-        snprintf(u->org_id, sizeof u->org_id, "%s", c->key.org_id);
-        snprintf(u->agent, sizeof u->agent, "%s", c->key.agent);
-        snprintf(u->key_id, sizeof u->key_id, "%s", c->key.id);
-        snprintf(u->model, sizeof u->model, "%s", c->model);
+        snprintf(u->org_id, sizeof u->org_id, "%s", c->ident.key.org_id);
+        snprintf(u->agent, sizeof u->agent, "%s", c->ident.key.agent);
+        snprintf(u->key_id, sizeof u->key_id, "%s", c->ident.key.id);
+        snprintf(u->model, sizeof u->model, "%s", c->in.model);
         u->prompt_tokens = prompt;
         u->completion_tokens = completion;
         u->total_tokens = prompt + completion;
         u->cost_micros = cost;
-        u->estimated = c->usage_estimated;
+        u->estimated = c->settle.usage_estimated;
         u->started_ms = c->start_ms;
         u->ended_ms = bw_now_ms();
         u->month = month;
-        snprintf(u->receipt_id, sizeof u->receipt_id, "%s", c->receipt_id);
+        snprintf(u->receipt_id, sizeof u->receipt_id, "%s", c->record.receipt_id);
         /* Receipt ids are unique per log and logs per replica: no random id needed. */
-        snprintf(u->id, sizeof u->id, "use_%s", c->receipt_id);
+        snprintf(u->id, sizeof u->id, "use_%s", c->record.receipt_id);
     }
     return cost;
 }
 
 void bw_call_add_retry_after(struct bw_call *c) {
-    bw_http_add_retry_headers(c->req, c->retry_after_ms);
+    bw_http_add_retry_headers(c->req, c->admit.retry_after_ms);
 }

@@ -17,15 +17,15 @@
 /* The approval this call spent, if any: a re-send whose require_approval decision an approved
  * review turned into allow keeps the approved rule's id (proxy_review.c). */
 static const char *approved_rule(const struct bw_call *c) {
-    return c->review && strcmp(c->decision.reason, BW_R_APPROVAL_GRANTED) == 0 &&
-                   c->decision.rule[0]
-               ? c->decision.rule
+    return c->review.item && strcmp(c->decide.decision.reason, BW_R_APPROVAL_GRANTED) == 0 &&
+                   c->decide.decision.rule[0]
+               ? c->decide.decision.rule
                : NULL;
 }
 
 /* Step 9 lists every decided call in the outcome receipt: name, decision, argument hash. */
 static void record_verdict(struct bw_call *c, const struct bw_policy_call_verdict *v) {
-    bw_receipt_add_tool_call(&c->tool_calls, v->name[0] ? v->name : NULL,
+    bw_receipt_add_tool_call(&c->answer.tool_calls, v->name[0] ? v->name : NULL,
                              bw_policy_effect_name(v->decision.effect), v->decision.reason,
                              v->has_args ? v->args_sha256 : NULL);
 }
@@ -36,12 +36,12 @@ static void on_stream_verdict(void *arg, const struct bw_policy_call_verdict *v)
 
 const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error, int *changed) {
     *changed = 0;
-    if (!c->policy || !bw_route_is_chat(c->route))
+    if (!c->decide.policy || !bw_route_is_chat(c->route))
         return NULL;
     struct bw_policy_answer a;
     bw_err e = is_error
-                   ? bw_policy_govern_error_answer(c->policy, answer, &a)
-                   : bw_policy_govern_answer(c->policy, &c->input, approved_rule(c), answer, &a);
+                   ? bw_policy_govern_error_answer(c->decide.policy, answer, &a)
+                   : bw_policy_govern_answer(c->decide.policy, &c->decide.input, approved_rule(c), answer, &a);
     if (e != BW_OK)
         return BW_R_INTERNAL;
     for (size_t i = 0; i < a.n; i++) {
@@ -63,35 +63,35 @@ static bw_err emit_chunk(void *arg, const json_t *chunk) {
 }
 
 int bw_call_govern_stream(struct bw_call *c, json_t *chunk) {
-    if (!c->toolstream) {
+    if (!c->answer.toolstream) {
         struct bw_toolstream_config cfg = {
-            .policy = c->policy,
-            .ctx = &c->input,
+            .policy = c->decide.policy,
+            .ctx = &c->decide.input,
             .call_timeout_ms = STREAM_CALL_TIMEOUT_MS,
             .emit = emit_chunk,
             .on_verdict = on_stream_verdict,
             .arg = c,
             .approved_rule = approved_rule(c),
         };
-        if (bw_toolstream_new(&cfg, &c->toolstream) != BW_OK)
+        if (bw_toolstream_new(&cfg, &c->answer.toolstream) != BW_OK)
             return -1;
     }
     int64_t now = bw_mono_us() / 1000;
-    if (bw_toolstream_feed(c->toolstream, chunk, now) != BW_OK ||
-        bw_toolstream_expire(c->toolstream, now) != BW_OK)
+    if (bw_toolstream_feed(c->answer.toolstream, chunk, now) != BW_OK ||
+        bw_toolstream_expire(c->answer.toolstream, now) != BW_OK)
         return -1;
     return 0;
 }
 
 int bw_call_govern_stream_end(struct bw_call *c) {
-    return c->toolstream && bw_toolstream_finish(c->toolstream) != BW_OK ? -1 : 0;
+    return c->answer.toolstream && bw_toolstream_finish(c->answer.toolstream) != BW_OK ? -1 : 0;
 }
 
 const char *bw_call_stream_fail_reason(const struct bw_call *c) {
-    const char *r = c->toolstream ? bw_toolstream_fail_reason(c->toolstream) : NULL;
+    const char *r = c->answer.toolstream ? bw_toolstream_fail_reason(c->answer.toolstream) : NULL;
     return r ? r : BW_R_TOOL_STREAM_INVALID;
 }
 
 int bw_call_stream_calls_open(const struct bw_call *c) {
-    return c->toolstream ? bw_toolstream_open_calls(c->toolstream) : 0;
+    return c->answer.toolstream ? bw_toolstream_open_calls(c->answer.toolstream) : 0;
 }

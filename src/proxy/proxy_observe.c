@@ -29,9 +29,9 @@ static enum bw_metrics_route metrics_route(enum bw_route r) {
 
 /* The decision only exists once its receipt does (a call refused earlier has none). */
 static enum bw_metrics_decision metrics_decision(const struct bw_call *c) {
-    if (!c->receipt_id[0])
+    if (!c->record.receipt_id[0])
         return BW_METRICS_DECISION_NONE;
-    switch (c->decision.effect) {
+    switch (c->decide.decision.effect) {
     case BW_POLICY_ALLOW:
         return BW_METRICS_DECISION_ALLOW;
     case BW_POLICY_REQUIRE_APPROVAL:
@@ -71,13 +71,13 @@ static void export_span(struct bw_call *c, const struct bw_metrics_request *m) {
     s.start_unix_ns = s.end_unix_ns - m->total_us * 1000;
     snprintf(s.operation, sizeof s.operation, "%s", operation_name(c->route));
     snprintf(s.route, sizeof s.route, "%s", bw_route_name(c->route));
-    snprintf(s.request_model, sizeof s.request_model, "%s", c->model);
-    if (c->settled || c->has_usage) {
+    snprintf(s.request_model, sizeof s.request_model, "%s", c->in.model);
+    if (c->settle.settled || c->answer.has_usage) {
         s.has_usage = 1;
-        s.input_tokens = c->settled ? c->settled_prompt : c->prompt_tokens;
-        s.output_tokens = c->settled ? c->settled_completion : c->completion_tokens;
+        s.input_tokens = c->settle.settled ? c->settle.settled_prompt : c->answer.prompt_tokens;
+        s.output_tokens = c->settle.settled ? c->settle.settled_completion : c->answer.completion_tokens;
     }
-    snprintf(s.receipt_id, sizeof s.receipt_id, "%s", c->receipt_id);
+    snprintf(s.receipt_id, sizeof s.receipt_id, "%s", c->record.receipt_id);
     snprintf(s.decision, sizeof s.decision, "%s", bw_metrics_decision_name(m->decision));
     snprintf(s.reason, sizeof s.reason, "%s", m->reason ? m->reason : "");
     s.http_status = m->http_status;
@@ -85,21 +85,21 @@ static void export_span(struct bw_call *c, const struct bw_metrics_request *m) {
 }
 
 void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason) {
-    if (c->observed)
+    if (c->observe.observed)
         return;
-    c->observed = 1;
+    c->observe.observed = 1;
     int64_t now = bw_mono_us();
     int64_t upstream = 0;
-    if (c->upstream_start_us)
-        upstream = (c->upstream_end_us ? c->upstream_end_us : now) - c->upstream_start_us;
-    if (!reason && c->receipt_id[0] && c->decision.effect != BW_POLICY_ALLOW)
-        reason = c->decision.reason;
+    if (c->fwd.upstream_start_us)
+        upstream = (c->fwd.upstream_end_us ? c->fwd.upstream_end_us : now) - c->fwd.upstream_start_us;
+    if (!reason && c->record.receipt_id[0] && c->decide.decision.effect != BW_POLICY_ALLOW)
+        reason = c->decide.decision.reason;
     /* An org's own policy names its own reason codes (any ^[A-Z][A-Z0-9_]{2,47}$): a tenant
      * admin must not be able to fill the metrics' reason table and push the platform's codes
      * into OTHER, so its decisions are one label. The span keeps the real code. */
     const char *label = reason;
-    if (reason && c->receipt_id[0] && c->decision.layer &&
-        strcmp(c->decision.layer, "org") == 0 && strcmp(reason, c->decision.reason) == 0)
+    if (reason && c->record.receipt_id[0] && c->decide.decision.layer &&
+        strcmp(c->decide.decision.layer, "org") == 0 && strcmp(reason, c->decide.decision.reason) == 0)
         label = "ORG_POLICY";
     struct bw_metrics_request m = {
         .route = metrics_route(c->route),
@@ -108,8 +108,8 @@ void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason)
         .reason = label,
         .total_us = now - c->start_us,
         .upstream_us = upstream,
-        .forwarded = c->forwarded,
-        .upstream_status = c->upstream_status,
+        .forwarded = c->fwd.forwarded,
+        .upstream_status = c->fwd.upstream_status,
     };
     bw_metrics_request_end(&m);
     if (c->w->gw->otel) {

@@ -100,6 +100,17 @@ void bw_widget_cache_free(struct bw_widget_cache *c); /* NULL is a no-op */
 bw_err bw_widget_lookup(struct bw_widget_cache *c, struct bw_store *s, const char *key,
                         int64_t now_ms, struct bw_agent_record *out) BW_MUST_CHECK;
 
+/* bw_widget_lookup in two halves, for a caller that reads the store elsewhere (a store job):
+ * bw_widget_cached answers 1 (*out) from a fresh entry, else 0; then, with the generation
+ * (bw_auth_cache_generation) read BEFORE bw_store_agent_by_widget_key ran, bw_widget_fetched
+ * checks that read's result (err, a), caches it on the cache's thread and answers as
+ * bw_widget_lookup. */
+int bw_widget_cached(struct bw_widget_cache *c, const char *key, int64_t now_ms,
+                     struct bw_agent_record *out);
+bw_err bw_widget_fetched(struct bw_widget_cache *c, const char *key, bw_err err,
+                         const struct bw_agent_record *a, unsigned long generation,
+                         int64_t now_ms, struct bw_agent_record *out) BW_MUST_CHECK;
+
 /* ---- the endpoint ---- */
 
 struct bw_gw_worker;

@@ -56,31 +56,45 @@ static struct widget_entry *slot_for(struct bw_widget_cache *c, const char *key)
     return &c->slots[x % c->n];
 }
 
-bw_err bw_widget_lookup(struct bw_widget_cache *c, struct bw_store *s, const char *key,
-                        int64_t now_ms, struct bw_agent_record *out) {
+int bw_widget_cached(struct bw_widget_cache *c, const char *key, int64_t now_ms,
+                     struct bw_agent_record *out) {
     struct widget_entry *e = c ? slot_for(c, key) : NULL;
     if (e && e->used && e->generation == bw_auth_cache_generation() && now_ms >= e->fetched_ms &&
         now_ms - e->fetched_ms < c->ttl_ms && strcmp(e->agent.widget_key, key) == 0) {
         *out = e->agent;
-        return BW_OK;
+        return 1;
     }
+    return 0;
+}
+
+bw_err bw_widget_fetched(struct bw_widget_cache *c, const char *key, bw_err err,
+                         const struct bw_agent_record *a, unsigned long generation,
+                         int64_t now_ms, struct bw_agent_record *out) {
+    if (err == BW_E_NOT_FOUND || err == BW_E_INVALID)
+        return BW_E_NOT_FOUND;
+    if (err != BW_OK)
+        return BW_E_UNAVAILABLE;
+    if (strcmp(a->widget_key, key) != 0) /* the store's answer must be for this key */
+        return BW_E_NOT_FOUND;
+    struct widget_entry *e = c ? slot_for(c, key) : NULL;
+    if (e) {
+        e->agent = *a;
+        e->fetched_ms = now_ms;
+        e->generation = generation;
+        e->used = 1;
+    }
+    *out = *a;
+    return BW_OK;
+}
+
+bw_err bw_widget_lookup(struct bw_widget_cache *c, struct bw_store *s, const char *key,
+                        int64_t now_ms, struct bw_agent_record *out) {
+    if (bw_widget_cached(c, key, now_ms, out))
+        return BW_OK;
     /* Read the generation before the store: an invalidation racing with this read makes the
      * entry stale at once rather than letting it live for a TTL. */
     unsigned long generation = bw_auth_cache_generation();
     struct bw_agent_record a;
     bw_err err = bw_store_agent_by_widget_key(s, key, &a);
-    if (err == BW_E_NOT_FOUND || err == BW_E_INVALID)
-        return BW_E_NOT_FOUND;
-    if (err != BW_OK)
-        return BW_E_UNAVAILABLE;
-    if (strcmp(a.widget_key, key) != 0) /* the store's answer must be for this key */
-        return BW_E_NOT_FOUND;
-    if (e) {
-        e->agent = a;
-        e->fetched_ms = now_ms;
-        e->generation = generation;
-        e->used = 1;
-    }
-    *out = a;
-    return BW_OK;
+    return bw_widget_fetched(c, key, err, &a, generation, now_ms, out);
 }

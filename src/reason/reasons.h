@@ -131,5 +131,20 @@
 
 /* The console (docs/CONSOLE.md). */
 #define BW_R_CSRF_INVALID "CSRF_INVALID" /* 403: a cookie call that changes state without its token */
+/* Console single sign-on (issue 16; docs/CONSOLE.md "Single sign-on (OpenID Connect)"). */
+#define BW_R_SSO_NOT_CONFIGURED "SSO_NOT_CONFIGURED"   /* 404: the org has no identity provider */
+#define BW_R_SSO_STATE_INVALID "SSO_STATE_INVALID"     /* 400: state unknown, used, expired or not
+                                                          this browser's */
+#define BW_R_SSO_IDP_ERROR "SSO_IDP_ERROR"             /* 401: the IdP answered error= or refused
+                                                          the code */
+#define BW_R_SSO_IDP_UNAVAILABLE "SSO_IDP_UNAVAILABLE" /* 502: discovery, token or JWKS fetch
+                                                          failed or was refused by the guard */
+#define BW_R_SSO_TOKEN_INVALID "SSO_TOKEN_INVALID"     /* 401: ID token signature, alg, iss, aud,
+                                                          exp/iat or claims */
+#define BW_R_SSO_NONCE_MISMATCH "SSO_NONCE_MISMATCH"   /* 401: the ID token's nonce is not ours */
+#define BW_R_SSO_EMAIL_UNVERIFIED "SSO_EMAIL_UNVERIFIED" /* 403: email_verified is not true */
+#define BW_R_SSO_UNKNOWN_USER "SSO_UNKNOWN_USER"       /* 403: no member for the claim */
+#define BW_R_SSO_NO_PUBLIC_URL "SSO_NO_PUBLIC_URL"     /* 503: no origin for the redirect URI */
+#define BW_R_SSO_BUSY "SSO_BUSY"                       /* 503: too many sign-ins in flight */
 
 #endif

@@ -430,6 +430,34 @@ static const char m012_sqlite[] =
     "ALTER TABLE review_items ADD COLUMN detail TEXT NOT NULL DEFAULT ''"
     "  CHECK (length(detail) <= 65536);";
 
+/* 013: per-org OpenID Connect single sign-on (issue 16, docs/CONSOLE.md "Single sign-on").
+ * sso_configs: one row per org, the IdP's issuer and client id, the claim that names a member,
+ * the opt-in for unknown people, and the client secret sealed for (org, row id) with its master
+ * key id in clear (a master key rotation re-wraps it like the `secrets` rows). sso_subjects: an
+ * IdP subject linked to one member (claim "sub"); removed with the member. */
+static const char m013_sqlite[] =
+    "CREATE TABLE sso_configs ("
+    "  id TEXT PRIMARY KEY,"
+    "  org_id TEXT NOT NULL UNIQUE REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  issuer TEXT NOT NULL CHECK (length(issuer) BETWEEN 1 AND 511),"
+    "  client_id TEXT NOT NULL CHECK (length(client_id) BETWEEN 1 AND 255),"
+    "  claim TEXT NOT NULL CHECK (claim IN ('email','sub')),"
+    "  allow_unknown INTEGER NOT NULL DEFAULT 0 CHECK (allow_unknown IN (0,1)),"
+    "  sealed BLOB NOT NULL CHECK (length(sealed) BETWEEN 126 AND 8317),"
+    "  master_id BLOB NOT NULL CHECK (length(master_id) = 8),"
+    "  fingerprint TEXT NOT NULL DEFAULT '',"
+    "  updated_by TEXT NOT NULL DEFAULT '',"
+    "  updated_ms INTEGER NOT NULL,"
+    "  UNIQUE (org_id, id)"
+    ");"
+    "CREATE TABLE sso_subjects ("
+    "  org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,"
+    "  subject TEXT NOT NULL CHECK (length(subject) BETWEEN 1 AND 255),"
+    "  member_id TEXT NOT NULL UNIQUE REFERENCES members(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (org_id, subject)"
+    ");";
+
 const struct bw_migration bw_store_migrations[] = {
     {1, m001_sqlite},
     {2, m002_sqlite},
@@ -443,5 +471,6 @@ const struct bw_migration bw_store_migrations[] = {
     {10, m010_sqlite},
     {11, m011_sqlite},
     {12, m012_sqlite},
+    {13, m013_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

@@ -60,7 +60,10 @@ bw_err bw_store_secrets_not_wrapped_by(struct bw_store *s, const char *org_id,
                         * 10): their ids ("mcs_") never collide with secrets' ("sec_") */
                        "SELECT id, master_id, length(sealed), sealed FROM (SELECT id, master_id,"
                        " sealed FROM secrets WHERE org_id = $1 UNION ALL SELECT id, master_id,"
-                       " sealed FROM mcp_servers WHERE org_id = $1 AND sealed IS NOT NULL) t"
+                       " sealed FROM mcp_servers WHERE org_id = $1 AND sealed IS NOT NULL"
+                       /* and the orgs' SSO client secrets (migration 13, "sso_" ids) */
+                       " UNION ALL SELECT id, master_id, sealed FROM sso_configs WHERE"
+                       " org_id = $1) t"
                        " WHERE master_id <> $2 AND id > $3 ORDER BY id LIMIT $4",
                        v, 4, blob_row, &x, NULL));
     BW_ENSURE(!x.bad, BW_E_UNAVAILABLE);
@@ -88,7 +91,13 @@ bw_err bw_store_secrets_swap(struct bw_store *s, const char *org_id, const struc
                            "UPDATE mcp_servers SET sealed = $4, master_id = $5 WHERE org_id = $1"
                            " AND id = $2 AND sealed = $3",
                            a, 5, NULL, NULL, &mcp);
-        done += changed + mcp == 1;
+        int64_t sso = 0;
+        if (e == BW_OK && changed + mcp == 0) /* an SSO client secret (migration 13) */
+            e = bw_sql_run(s,
+                           "UPDATE sso_configs SET sealed = $4, master_id = $5 WHERE org_id = $1"
+                           " AND id = $2 AND sealed = $3",
+                           a, 5, NULL, NULL, &sso);
+        done += changed + mcp + sso == 1;
     }
     if (e != BW_OK) {
         bw_sql_rollback(s);

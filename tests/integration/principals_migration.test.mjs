@@ -113,6 +113,7 @@ ALTER TABLE operator_keys DROP COLUMN last_used_ms;
 DROP TABLE mcp_pins; -- migration 10
 DROP TABLE mcp_servers; -- migration 11
 DROP TABLE console_sessions; ALTER TABLE review_items DROP COLUMN detail; -- migration 12
+DROP TABLE sso_subjects; DROP TABLE sso_configs; -- migration 13
 PRAGMA user_version = 8;
 ${seed(liteBlob)}`);
         assert.equal(back.status, 0, back.stderr);

@@ -154,6 +154,46 @@ static void cache_serves_then_expires_and_invalidates(void **state) {
     bw_auth_cache_free(cache);
 }
 
+/* The two halves an event worker uses (the read in a store job): a miss says so without the
+ * store and hands back the hash; the read's result is checked and cached by the second half;
+ * a store failure or an unknown key answers as bw_auth_identify does. */
+static void identify_in_two_halves(void **state) {
+    struct fixture *f = *state;
+    char key[BW_KEY_SIZE], header[80];
+    bw_auth_key_generate(key);
+    insert_key(f, key, 5000, "agent");
+    snprintf(header, sizeof header, "Bearer %s", key);
+    struct bw_auth_cache *cache = NULL;
+    assert_int_equal(bw_auth_cache_new(64, 1000, &cache), BW_OK);
+    struct bw_key_record rec, read;
+    uint8_t hash[32];
+    assert_int_equal(bw_auth_identify_cached(cache, f->pepper, "Bearer nope", 100, hash, &rec),
+                     BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify_cached(cache, f->pepper, header, 100, hash, &rec),
+                     BW_E_NOT_FOUND);
+    /* the store failed: unavailable, nothing cached */
+    assert_int_equal(bw_auth_identify_finish(cache, hash, BW_E_UNAVAILABLE, &read, 100, &rec),
+                     BW_E_UNAVAILABLE);
+    assert_int_equal(bw_auth_identify_finish(cache, hash, BW_E_NOT_FOUND, &read, 100, &rec),
+                     BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify_cached(cache, f->pepper, header, 100, hash, &rec),
+                     BW_E_NOT_FOUND);
+    /* a record whose hash is not the presented key's is refused */
+    assert_int_equal(bw_store_key_by_hash(f->s, hash, &read), BW_OK);
+    struct bw_key_record other = read;
+    other.hash[0] ^= 1;
+    assert_int_equal(bw_auth_identify_finish(cache, hash, BW_OK, &other, 100, &rec), BW_E_UNAUTH);
+    assert_int_equal(bw_auth_identify_finish(cache, hash, BW_OK, &read, 100, &rec), BW_OK);
+    assert_string_equal(rec.org_name, "acme");
+    /* now cached; its expiry is still checked on every use */
+    memset(&rec, 0, sizeof rec);
+    assert_int_equal(bw_auth_identify_cached(cache, f->pepper, header, 200, hash, &rec), BW_OK);
+    assert_string_equal(rec.org_name, "acme");
+    assert_int_equal(bw_auth_identify_cached(cache, f->pepper, header, 900, hash, &rec), BW_OK);
+    assert_int_equal(bw_auth_identify_finish(cache, hash, BW_OK, &read, 5000, &rec), BW_E_UNAUTH);
+    bw_auth_cache_free(cache);
+}
+
 /* Capability, not rank: reviewer and member were the same rank, but a member covers no review. */
 static void roles_cover_by_capability(void **state) {
     (void)state;
@@ -182,6 +222,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(expired_keys_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(store_refuses_duplicates_and_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(cache_serves_then_expires_and_invalidates, setup, teardown),
+        cmocka_unit_test_setup_teardown(identify_in_two_halves, setup, teardown),
     };
     return cmocka_run_group_tests_name("auth", tests, NULL, NULL);
 }
