@@ -367,7 +367,7 @@ static void step(evutil_socket_t fd, short what, void *arg) {
     (void)fd;
     (void)what;
     struct audit_stream *st = arg;
-    if (bw_jobs_submit(st->gw->jobs, st->base, bw_jobs_deadline(SLICE_QUEUE_MS), slice_run,
+    if (bw_jobs_submit_bulk(st->gw->jobs, st->base, bw_jobs_deadline(SLICE_QUEUE_MS), slice_run,
                        slice_done, st) != BW_OK) {
         finish(st, BW_R_STORE_UNAVAILABLE);
         return;

@@ -229,7 +229,8 @@ static bw_err submit(struct bw_api_job *j) {
             atomic_fetch_sub(&api_jobs, 1);
         return BW_E_UNAVAILABLE;
     }
-    bw_err e = bw_jobs_submit(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run, job_done, j);
+    bw_err e =
+        bw_jobs_submit_bulk(pool, j->base, bw_jobs_deadline(API_QUEUE_MS), job_run, job_done, j);
     if (e != BW_OK) {
         atomic_fetch_sub(&api_jobs, 1);
         return e;

@@ -76,6 +76,13 @@ int64_t bw_jobs_deadline(int64_t budget_ms);
  * and the caller still owns arg; fail closed right there. */
 bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
                       bw_job_run_fn run, bw_job_done_fn done, void *arg) BW_MUST_CHECK;
+/* The same on the bulk lane, for work that may be slow and is not on a call's path (the
+ * management API): request-path jobs (bw_jobs_submit) are always taken first, and bulk jobs
+ * never occupy every store thread at once (at most threads - 1, or 1 with one thread), so a
+ * flood of slow management queries cannot make a call wait past its deadline. Same rule,
+ * same queue bound. */
+bw_err bw_jobs_submit_bulk(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
+                           bw_job_run_fn run, bw_job_done_fn done, void *arg) BW_MUST_CHECK;
 
 /* A periodic job: every period_ms (monotonic) a store thread runs tick(store, arg), never two
  * ticks of one periodic job at once. A tick is not a queued job: the queue being full never

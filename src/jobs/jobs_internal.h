@@ -18,6 +18,7 @@ struct bw_job {
     struct bw_jobs_baseq *q; /* the owner's delivery queue; NULL: owner NULL */
     int64_t deadline_ms;     /* monotonic; 0 = none */
     bw_err err;
+    int bulk; /* the bulk lane (bw_jobs_submit_bulk) */
 };
 
 /* Completions for one owner event_base, as src/ledger/log_complete.c: store threads append,
@@ -57,8 +58,10 @@ struct bw_jobs {
     pthread_mutex_t mu;
     pthread_cond_t cond; /* store threads: a job, a kick, a stop */
     pthread_cond_t idle; /* a periodic job finished its last tick */
-    struct bw_job *head, *tail;
-    size_t n, cap;
+    struct bw_job *head, *tail;   /* the request path's lane: taken first */
+    struct bw_job *bhead, *btail; /* the bulk lane: never on every thread at once */
+    size_t n, cap;                /* queued in both lanes, and the bound on it */
+    size_t bulk_running;          /* bulk jobs in run now */
     struct bw_jobs_baseq **baseqs;
     size_t nbaseqs, baseqs_cap;
     struct bw_jobs_every *every;

@@ -53,13 +53,23 @@ static void deadline_at(struct timespec *ts, int64_t wait_ms) {
     }
 }
 
-/* Under mu: runs one queued job (dropping mu around run and done). */
-static void take_one(struct bw_jobs *j, struct bw_store *store) {
-    struct bw_job *job = j->head;
-    j->head = job->next;
-    if (!j->head)
-        j->tail = NULL;
+/* Under mu: may a store thread take a bulk job now? Bulk jobs never hold every thread, so a
+ * request's job always finds one (a slow management query cannot starve the data plane). */
+static int bulk_may_run(const struct bw_jobs *j) {
+    size_t limit = j->nthreads > 1 ? j->nthreads - 1 : 1;
+    return j->bhead && j->bulk_running < limit;
+}
+
+/* Under mu: runs one queued job of a lane (dropping mu around run and done). */
+static void take_one(struct bw_jobs *j, struct bw_store *store, int bulk) {
+    struct bw_job **head = bulk ? &j->bhead : &j->head, **tail = bulk ? &j->btail : &j->tail;
+    struct bw_job *job = *head;
+    *head = job->next;
+    if (!*head)
+        *tail = NULL;
     j->n--;
+    if (bulk)
+        j->bulk_running++;
     int expired = job->deadline_ms && bw_jobs_mono_ms() > job->deadline_ms;
     if (expired)
         j->stats.expired++;
@@ -76,6 +86,8 @@ static void take_one(struct bw_jobs *j, struct bw_store *store) {
     }
     bw_jobs_complete(job);
     pthread_mutex_lock(&j->mu);
+    if (bulk)
+        j->bulk_running--;
 }
 
 static void *store_thread(void *arg) {
@@ -91,8 +103,8 @@ static void *store_thread(void *arg) {
             bw_jobs_every_run(j, p, t->store);
             continue;
         }
-        if (j->head) {
-            take_one(j, t->store);
+        if (j->head || bulk_may_run(j)) {
+            take_one(j, t->store, !j->head);
             continue;
         }
         if (j->stopping && !bw_jobs_every_pending(j))
@@ -171,14 +183,14 @@ static bw_err admit(struct bw_jobs *j) {
     return BW_OK;
 }
 
-bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
-                      bw_job_run_fn run, bw_job_done_fn done, void *arg) {
+static bw_err submit_lane(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
+                         bw_job_run_fn run, bw_job_done_fn done, void *arg, int bulk) {
     if (!j || !run || !done)
         return BW_E_INVALID;
     struct bw_job *job = calloc(1, sizeof *job);
     if (!job)
         return BW_E_NOMEM;
-    *job = (struct bw_job){NULL, run, done, arg, NULL, deadline_ms, BW_OK};
+    *job = (struct bw_job){NULL, run, done, arg, NULL, deadline_ms, BW_OK, bulk};
     pthread_mutex_lock(&j->mu);
     if (owner) {
         job->q = bw_jobs_baseq_get(j, owner);
@@ -198,11 +210,12 @@ bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadl
     bw_err verdict = admit(j);
     job->err = verdict;
     if (verdict == BW_OK) {
-        if (j->tail)
-            j->tail->next = job;
+        struct bw_job **head = bulk ? &j->bhead : &j->head, **tail = bulk ? &j->btail : &j->tail;
+        if (*tail)
+            (*tail)->next = job;
         else
-            j->head = job;
-        j->tail = job;
+            *head = job;
+        *tail = job;
         j->n++;
         pthread_cond_signal(&j->cond);
     }
@@ -210,6 +223,16 @@ bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadl
     if (verdict != BW_OK)
         bw_jobs_complete(job); /* owner NULL: done runs here (jobs.h) */
     return BW_OK;
+}
+
+bw_err bw_jobs_submit(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
+                      bw_job_run_fn run, bw_job_done_fn done, void *arg) {
+    return submit_lane(j, owner, deadline_ms, run, done, arg, 0);
+}
+
+bw_err bw_jobs_submit_bulk(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
+                           bw_job_run_fn run, bw_job_done_fn done, void *arg) {
+    return submit_lane(j, owner, deadline_ms, run, done, arg, 1);
 }
 
 void bw_jobs_stats(struct bw_jobs *j, struct bw_jobs_stats *out) {
@@ -227,8 +250,13 @@ static void drain(struct bw_jobs *j) {
     pthread_mutex_lock(&j->mu);
     j->stopping = 1;
     struct bw_job *list = j->head;
+    if (j->tail)
+        j->tail->next = j->bhead; /* one list: the request lane, then the bulk lane */
+    else
+        list = j->bhead;
     j->stats.stopped += j->n;
     j->head = j->tail = NULL;
+    j->bhead = j->btail = NULL;
     j->n = 0;
     bw_jobs_every_stop_all(j);
     pthread_cond_broadcast(&j->cond);

@@ -4,11 +4,12 @@
 // bulwark_store_calls_on_worker_total and logs the function's name (at most once a second);
 // with BULWARK_ASSERT_STORE_OFF_WORKER=1 it logs one line naming the function and aborts.
 //
-// The request used here is a management API call (GET /api/v1/keys): its key lookup still runs
-// on the worker today (src/api/api.c). A chat completion no longer does (its identify step reads
-// the key in a store job, src/proxy/call_jobs.c). When the API's store calls move to the store
-// jobs too, this file's route must change to one that still enters the store on a worker, or the
-// file goes and tests/unit/util/test_thread_role.c (a fake worker thread) remains the proof.
+// The request used here is the console's key sign-in (POST /console/api/login): it still reads
+// the key and writes the session on the worker (src/console/console_api.c). Chat completions and
+// the management API no longer do (store jobs: src/proxy/call_jobs.c, src/api/api_job.c). When
+// sign-in moves to a store job too, this file's route must change to one that still enters the
+// store on a worker (the MCP gateway's, today), or the file goes and
+// tests/unit/util/test_thread_role.c (a fake worker thread) remains the proof.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Scope, request, waitFor } from './lib/harness.mjs';
@@ -29,13 +30,17 @@ const onWorker = async (gw) => {
     return sampleValue(parsePrometheus(r.text), 'bulwark_store_calls_on_worker_total');
 };
 
+const signIn = (gw) => request(gw.port, {
+    method: 'POST', path: '/console/api/login', body: JSON.stringify({ key: gw.keys.admin_key }),
+    headers: { 'content-type': 'application/json' },
+});
+
 test('without the assertion a worker entering the store is counted and named, never fatal',
      async () => {
     up = up || await startUpstream();
     const gw = await startObservedGateway(scope, { upstream: up.v1 });
     const before = await onWorker(gw);
-    const r = await request(gw.port, { path: '/api/v1/keys',
-                                       headers: { authorization: `Bearer ${gw.keys.admin_key}` } });
+    const r = await signIn(gw);
     assert.equal(r.status, 200, r.text);
     const after = await onWorker(gw);
     assert.ok(after > before, `bulwark_store_calls_on_worker_total ${before} -> ${after}`);
@@ -56,9 +61,7 @@ test('with BULWARK_ASSERT_STORE_OFF_WORKER=1 a worker entering the store aborts 
     gw.proc.sentSignals.add('SIGABRT'); // expected: the scope must not report it as a crash
     // Start-up (migrations, the pepper, restoring spend) runs on the main thread: no abort.
     assert.ok(gw.proc.alive);
-    const r = await request(gw.port, { path: '/api/v1/keys',
-                                       headers: { authorization: `Bearer ${gw.keys.admin_key}` } })
-        .catch((e) => ({ error: e }));
+    const r = await signIn(gw).catch((e) => ({ error: e }));
     assert.ok(r.error, `the call must not be answered (got ${r.status})`);
     await gw.proc.waitExit(10000);
     assert.equal(gw.proc.signal, 'SIGABRT');

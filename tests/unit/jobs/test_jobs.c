@@ -184,6 +184,40 @@ static void a_full_queue_refuses_with_unavailable(void **state) {
     gate_cleanup(&g);
 }
 
+/* Bulk jobs (the management API) never hold every store thread: with two threads and two
+ * blocked bulk jobs, only one of them runs, and a request-path job submitted after both runs on
+ * the other thread at once, ahead of the waiting bulk job. */
+static void bulk_jobs_leave_a_thread_for_the_request_path(void **state) {
+    (void)state;
+    struct bw_jobs *j = NULL;
+    assert_int_equal(bw_jobs_new(db_path, 2, 0, &j), BW_OK);
+    struct event_base *base = event_base_new();
+    struct gate g1, g2;
+    gate_init(&g1);
+    gate_init(&g2);
+    assert_int_equal(bw_jobs_submit_bulk(j, base, 0, run_gate, gate_done, &g1), BW_OK);
+    assert_int_equal(bw_jobs_submit_bulk(j, base, 0, run_gate, gate_done, &g2), BW_OK);
+    gate_wait_entered(&g1);
+    struct rec r;
+    atomic_int finished = 0;
+    memset(&r, 0, sizeof r);
+    r.finished = &finished;
+    assert_int_equal(bw_jobs_submit(j, base, 0, run_rec, done_rec, &r), BW_OK);
+    loop_until(base, &finished, 1); /* ran although both bulk jobs came first */
+    assert_int_equal(r.err, BW_OK);
+    pthread_mutex_lock(&g2.mu);
+    int second_entered = g2.entered; /* the second bulk job still waits for a thread */
+    pthread_mutex_unlock(&g2.mu);
+    assert_int_equal(second_entered, 0);
+    gate_open(&g1);
+    gate_wait_entered(&g2);
+    gate_open(&g2);
+    bw_jobs_free(j);
+    event_base_free(base);
+    gate_cleanup(&g1);
+    gate_cleanup(&g2);
+}
+
 static void a_job_past_its_deadline_in_the_queue_never_runs(void **state) {
     (void)state;
     struct bw_jobs *j = NULL;
@@ -464,6 +498,7 @@ int main(void) {
         cmocka_unit_test(jobs_run_in_fifo_order_and_done_runs_once_on_the_owner),
         cmocka_unit_test(a_full_queue_refuses_with_unavailable),
         cmocka_unit_test(a_job_past_its_deadline_in_the_queue_never_runs),
+        cmocka_unit_test(bulk_jobs_leave_a_thread_for_the_request_path),
         cmocka_unit_test(stopping_drains_the_queue_with_unavailable),
         cmocka_unit_test(an_owner_gone_gets_its_dones_on_the_calling_thread),
         cmocka_unit_test(submit_refuses_null_arguments),
