@@ -35,6 +35,7 @@ struct conn_guard {
     _Atomic uint32_t handoff;
     const void *bev;
     uint64_t cookie;
+    uint64_t epoch; /* the visiting thread's attach_epoch when the cookie was last checked */
     /* slowloris */
     int64_t request_start_us;
     int receiving;
@@ -59,20 +60,34 @@ static int64_t guard_limit_us;
 static size_t max_head;
 static uint64_t max_body;
 
+/* Source of attach epochs: every value handed out is new, so an epoch names one thread's
+ * stretch between two attaches, process-wide. */
+static _Atomic uint64_t epoch_source;
+/* Owner: the calling thread (each worker its own). A new value from epoch_source at every
+ * bw_http_guard_attach on this thread; 0 before the first. */
+static _Thread_local uint64_t attach_epoch;
+
 /* The entry for bev's connection, reset when the connection is not the one it was last used
  * for. A bufferevent's address may be reused by the next connection on the same fd, so the
  * socket's cookie (Linux: unique per socket until reboot) tells them apart. NULL when the
- * connection cannot be identified. */
+ * connection cannot be identified.
+ * The cookie costs a system call, and the callbacks run a dozen times per request, so it is
+ * checked again only when a new bufferevent may have taken bev's address: bufferevents that
+ * reach here are made on this thread and attached by bw_http_guard_attach, which starts a new
+ * epoch. Same entry owner, same bev and same epoch as at the last check: no bufferevent was
+ * made on this thread since, so bev is still the object that was checked, on the same fd. */
 static struct conn_guard *guard_for(struct bufferevent *bev) {
     evutil_socket_t fd = bufferevent_getfd(bev);
     if (fd < 0 || (size_t)fd >= n_guards)
         return NULL;
+    struct conn_guard *g = &guards[fd];
+    uint32_t handoff = atomic_load_explicit(&g->handoff, memory_order_acquire);
+    if (attach_epoch != 0 && g->bev == bev && g->epoch == attach_epoch)
+        return g;
     uint64_t cookie = 0;
     socklen_t len = sizeof cookie;
     if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) != 0 || len != sizeof cookie)
         return NULL;
-    struct conn_guard *g = &guards[fd];
-    uint32_t handoff = atomic_load_explicit(&g->handoff, memory_order_acquire);
     if (g->bev != bev || g->cookie != cookie) {
         memset(g, 0, sizeof *g);
         atomic_store_explicit(&g->handoff, handoff, memory_order_relaxed);
@@ -80,6 +95,7 @@ static struct conn_guard *guard_for(struct bufferevent *bev) {
         g->cookie = cookie;
         g->phase = PH_HEAD;
     }
+    g->epoch = attach_epoch;
     return g;
 }
 
@@ -366,6 +382,8 @@ static void guard_output(struct evbuffer *buf, const struct evbuffer_cb_info *in
 }
 
 bw_err bw_http_guard_attach(struct bufferevent *bev) {
+    /* bev may sit where a freed bufferevent was: entries checked before now are re-checked */
+    attach_epoch = atomic_fetch_add_explicit(&epoch_source, 1, memory_order_relaxed) + 1;
     if (!evbuffer_add_cb(bufferevent_get_input(bev), guard_input, bev) ||
         !evbuffer_add_cb(bufferevent_get_output(bev), guard_output, bev))
         return BW_E_NOMEM;

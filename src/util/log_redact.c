@@ -22,7 +22,8 @@ static const char *const token_prefixes[] = {
     "ghs_", "ghu_", "ghr_", "github_pat_", "secret_", "ntn_", "xoxb-",  "xoxp-", "AKIA",
 };
 
-/* Names whose value (after ':' or '=') is masked up to the end of the value. */
+/* Names whose value (after ':' or '=') is masked up to the end of the value; in lower case, each
+ * beginning with a letter (secret_name_at's first-byte filter relies on both). */
 static const char *const secret_names[] = {
     "authorization", "proxy-authorization",
     "x-api-key",     "api-key",
@@ -81,6 +82,11 @@ static size_t value_run(const char *s) {
 /* "name" [quote] [spaces] (':' | '=') [spaces] [quote] value: masks the value. */
 static size_t secret_name_at(const char *s, struct out *o) {
     for (size_t k = 0; k < sizeof secret_names / sizeof secret_names[0]; k++) {
+        /* names begin with a letter: c | 0x20 equals its lower case only for that letter, in
+         * either case, so this skips exactly the names strncasecmp would refuse at byte 0 (the
+         * common case, at every word of every line) */
+        if ((s[0] | 0x20) != secret_names[k][0])
+            continue;
         size_t n = strlen(secret_names[k]);
         if (strncasecmp(s, secret_names[k], n) != 0 || is_alnum(s[n]))
             continue;
@@ -102,6 +108,8 @@ static size_t secret_name_at(const char *s, struct out *o) {
 /* "Bearer"/"Basic" followed by a credential. */
 static size_t scheme_at(const char *s, struct out *o) {
     static const char *const schemes[] = {"bearer ", "basic "};
+    if ((s[0] | 0x20) != 'b') /* both schemes begin with b */
+        return 0;
     for (size_t k = 0; k < 2; k++) {
         size_t n = strlen(schemes[k]);
         if (strncasecmp(s, schemes[k], n) != 0)
@@ -120,6 +128,8 @@ static size_t scheme_at(const char *s, struct out *o) {
 
 static size_t prefix_at(const char *s, struct out *o) {
     for (size_t k = 0; k < sizeof token_prefixes / sizeof token_prefixes[0]; k++) {
+        if (s[0] != token_prefixes[k][0]) /* what strncmp would refuse at byte 0, cheaply */
+            continue;
         size_t n = strlen(token_prefixes[k]);
         if (strncmp(s, token_prefixes[k], n) != 0)
             continue;

@@ -148,12 +148,17 @@ static void linger(size_t last_batch) {
     lingering = 0;
 }
 
-/* Writes n lines with as few write(2) calls as keep each line whole for a reader: a write to a
- * pipe or socket holds whole lines up to PIPE_BUF bytes (atomic there, so another writer's
- * bytes never land inside a line); a write to a file holds the whole batch. */
-static void write_batch(const struct slot *lines, size_t n, char *out) {
+/* The most one write(2) to `to` may hold: a write to a pipe or socket keeps whole lines up to
+ * PIPE_BUF bytes (atomic there, so another writer's bytes never land inside a line); a write to
+ * a file holds the whole batch. What `to` is changes only when the writer opens another file,
+ * so the writer asks once per descriptor, not once per batch. */
+static size_t write_cap(int to) {
     struct stat st;
-    size_t cap = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? OUT_BYTES : PIPE_BUF;
+    return fstat(to, &st) == 0 && S_ISREG(st.st_mode) ? OUT_BYTES : PIPE_BUF;
+}
+
+/* Writes n lines with as few write(2) calls of at most cap bytes as keep each line whole. */
+static void write_batch(const struct slot *lines, size_t n, char *out, size_t cap) {
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
         if (len > 0 && len + lines[i].len > cap) {
@@ -179,6 +184,7 @@ static void *writer_main(void *arg) {
     }
     unsigned long long reported = atomic_load(&dropped); /* earlier runs were reported then */
     size_t last_batch = 0;
+    size_t cap = write_cap(fd);
     for (;;) {
         pthread_mutex_lock(&mu);
         while (count == 0 && !stopping && !reopen_wanted) {
@@ -202,10 +208,12 @@ static void *writer_main(void *arg) {
         }
         pthread_mutex_unlock(&mu);
         last_batch = n;
-        write_batch(batch, n, out);
+        write_batch(batch, n, out, cap);
         report_drops(&reported);
-        if (do_reopen && file_path[0])
+        if (do_reopen && file_path[0]) {
             reopen();
+            cap = write_cap(fd);
+        }
         if (stop) {
             free(batch);
             free(out);

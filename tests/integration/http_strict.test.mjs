@@ -223,3 +223,23 @@ test('"close" in a Connection list with other options is 400: nothing behind it 
     const r = await raw(chatHead(`Content-Length: ${BODY.length}\r\nConnection: CLOSE\r\n\r\n`) + BODY + smuggled());
     assert.deepEqual(r.statuses, [200], r.text.slice(0, 300));
 });
+
+test('a connection closed in the middle of a body leaves nothing to the next one on its descriptor', async () => {
+    // The framing state is kept per file descriptor and tagged with the connection; the next
+    // connection usually gets the same descriptor number, and often a bufferevent at the same
+    // address on the same worker. Were the old state (a body still expected) carried over,
+    // the new connection's head would be taken as body and never framed: evhttp would serve a
+    // bare-LF head the guard refuses. Many rounds, so both workers and address reuse are hit.
+    const before0 = await sideEffects();
+    for (let i = 0; i < 24; i++) {
+        const a = await rawConnect(gw.port);
+        a.sock.write(chatHead('Content-Length: 100000\r\n\r\n') + BODY.slice(0, 10));
+        await sleep(30); // read by the gateway: it now expects the rest of the body
+        a.sock.destroy();
+        await sleep(30); // the gateway sees the close and frees the connection
+        const r = await raw('GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n');
+        assert.deepEqual(r.statuses, [400], `round ${i}: ${JSON.stringify(r.text.slice(0, 200))}`);
+    }
+    assert.deepEqual(await sideEffects(), before0);
+    await assertHealthy(gw.port);
+});

@@ -74,6 +74,39 @@ static void redact_masks_credentials(void **state) {
     assert_masked(m, sealed + 20);
 }
 
+/* Every name and scheme in any case, every prefix as written: the redactor skips a table entry
+ * on its first byte before comparing the rest, so each must still be reached. */
+static void redact_every_name_scheme_and_prefix(void **state) {
+    (void)state;
+    static const char *const names[] = {"authorization", "proxy-authorization",
+                                        "x-api-key",     "api-key",
+                                        "api_key",       "apikey",
+                                        "password",      "passwd",
+                                        "secret",        "token",
+                                        "cookie",        "set-cookie"};
+    static const char *const prefixes[] = {
+        "bwk_", "bwp_", "bwc_", "sk-",         "sk_",     "rk_",  "whsec_", "ghp_",  "gho_",
+        "ghs_", "ghu_", "ghr_", "github_pat_", "secret_", "ntn_", "xoxb-",  "xoxp-", "AKIA"};
+    char m[200], name[40];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        for (int form = 0; form < 3; form++) { /* lower, UPPER, Capitalized */
+            size_t n = strlen(names[i]);
+            for (size_t k = 0; k <= n; k++)
+                name[k] = form == 1 || (form == 2 && k == 0)
+                              ? (char)(names[i][k] >= 'a' && names[i][k] <= 'z' ? names[i][k] - 32
+                                                                                : names[i][k])
+                              : names[i][k];
+            snprintf(m, sizeof m, "sent %s: CANARYvalue42 then", name);
+            assert_masked(m, "CANARYvalue42");
+        }
+    assert_masked("auth BEARER CANARYtoken1234", "CANARYtoken1234");
+    assert_masked("auth Basic CANARYtoken1234", "CANARYtoken1234");
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        snprintf(m, sizeof m, "saw %sCANARY0123456789 here", prefixes[i]);
+        assert_masked(m, "CANARY0123456789");
+    }
+}
+
 static void redact_keeps_ordinary_text(void **state) {
     (void)state;
     const char *plain[] = {
@@ -138,6 +171,7 @@ static void reqlog_line_is_typed(void **state) {
     char out[1024];
     size_t n = format(&f, 0, out, sizeof out);
     assert_true(n > 0);
+    assert_int_equal(strlen(out), n);
     json_error_t e;
     json_t *j = json_loadb(out, n, 0, &e);
     assert_non_null(j);
@@ -157,6 +191,7 @@ static void reqlog_line_is_typed(void **state) {
     f.receipt_id = "not-a-receipt";
     f.decision = "DENY";
     n = format(&f, 0, out, sizeof out);
+    assert_int_equal(strlen(out), n); /* one whole line: no NUL inside (JSON parsers skip it) */
     j = json_loadb(out, n, 0, &e);
     assert_non_null(j);
     const char *nulls[] = {"agent", "reason_code", "route", "org", "receipt_id", "decision"};
@@ -284,6 +319,7 @@ static void sink_batches_whole_lines(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(redact_masks_credentials),
+        cmocka_unit_test(redact_every_name_scheme_and_prefix),
         cmocka_unit_test(redact_keeps_ordinary_text),
         cmocka_unit_test(redact_bounds_and_control_bytes),
         cmocka_unit_test(reqlog_line_is_typed),
