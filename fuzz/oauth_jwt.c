@@ -7,10 +7,9 @@
 
 #include "oauth/oauth.h"
 
-static const char jwks[] =
-    "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"f1\","
-    "\"x\":\"4fS7M9nJZHalSe_RLDpermKhz-2rUEdFJr322YqbsMQ\","
-    "\"y\":\"YUTIxVm-JZe7zwup1B6Ib-I8hMIdeh024cEPGBnC12Y\"}]}";
+static const char jwks[] = "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"f1\","
+                           "\"x\":\"4fS7M9nJZHalSe_RLDpermKhz-2rUEdFJr322YqbsMQ\","
+                           "\"y\":\"YUTIxVm-JZe7zwup1B6Ib-I8hMIdeh024cEPGBnC12Y\"}]}";
 
 /* Owner: the fuzzing thread (libFuzzer runs inputs one at a time); set once, never freed. */
 static struct bw_oauth_jwks *keys;
@@ -27,12 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             bw_oauth_jwks_unref(s);
         return 0;
     }
-    const struct bw_oauth_params p = {"https://idp.example.com", "https://gw.example.com/mcp/x",
-                                      "mcp", "org", "sub", 60};
+    const struct bw_oauth_params p = {
+        "https://idp.example.com", "https://gw.example.com/mcp/x", "mcp", "org", "sub", 60};
     struct bw_oauth_claims c;
     int unknown = 0;
-    enum bw_oauth_result r = bw_oauth_verify_jwt(keys, &p, (const char *)data + 1, size - 1,
-                                                 1800000000, &c, &unknown);
+    enum bw_oauth_result r =
+        bw_oauth_verify_jwt(keys, &p, (const char *)data + 1, size - 1, 1800000000, &c, &unknown);
     if (r == BW_OAUTH_OK && (!c.org[0] || !c.principal[0]))
         __builtin_trap(); /* an accepted token always names its org and principal */
     return 0;

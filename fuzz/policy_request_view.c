@@ -47,8 +47,9 @@ static void check(const struct bw_policy_request_view *v) {
             __builtin_trap();
     if (v->n_texts > BW_POLICY_MAX_TEXTS || v->n_tools > BW_POLICY_MAX_TOOLS)
         __builtin_trap();
-    struct bw_policy_input in = {"o",      NULL,     NULL,     "chat",   v->model, v->max_tokens,
-                                 0.0,      v->tools, v->n_tools, v->texts, v->n_texts, 0, NULL, NULL, NULL};
+    struct bw_policy_input in = {"o",           NULL, NULL,     "chat",     v->model,
+                                 v->max_tokens, 0.0,  v->tools, v->n_tools, v->texts,
+                                 v->n_texts,    0,    NULL,     NULL,       NULL};
     struct bw_policy_decision d;
     (void)bw_policy_eval(policy, &in, &d);
 }

@@ -7,19 +7,9 @@
 #include "cli/cli.h"
 
 static const struct bw_cmd *const commands[] = {
-    &bw_cmd_init,
-    &bw_cmd_serve,
-    &bw_cmd_org,
-    &bw_cmd_key,
-    &bw_cmd_agent,
-    &bw_cmd_vault,
-    &bw_cmd_policy,
-    &bw_cmd_egress,
-    &bw_cmd_export,
-    &bw_cmd_verify,
-    &bw_cmd_mock_upstream,
-    &bw_cmd_mock_mcp,
-    &bw_cmd_version,
+    &bw_cmd_init,          &bw_cmd_serve,    &bw_cmd_org,     &bw_cmd_key,    &bw_cmd_agent,
+    &bw_cmd_vault,         &bw_cmd_policy,   &bw_cmd_egress,  &bw_cmd_export, &bw_cmd_verify,
+    &bw_cmd_mock_upstream, &bw_cmd_mock_mcp, &bw_cmd_version,
 };
 
 static void usage(FILE *f) {

@@ -8,31 +8,22 @@
 #include <string.h>
 
 #include "console/console.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
-#include "gateway/gateway.h"
+#include "reason/reasons.h"
 #include "store/identity.h"
 #include "util/log.h"
 #include "util/time.h"
 
 /* One table per surface (api_<surface>.c), each ending with a {0, NULL, 0, NULL} entry. */
 static const struct bw_api_route *const tables[] = {
-    bw_api_routes_ledger,
-    bw_api_routes_billing,
-    bw_api_routes_keys,
-    bw_api_routes_agents,
-    bw_api_routes_orgs,
-    bw_api_routes_connections,
-    bw_api_routes_policies,
-    bw_api_routes_review,
-    bw_api_routes_platform,
-    bw_api_routes_audit,
-    bw_api_routes_posture,
-    bw_api_routes_mcp_pins,
-    bw_api_routes_mcp_servers,
-    bw_api_routes_sso, /* api_sso.c */
+    bw_api_routes_ledger,      bw_api_routes_billing, bw_api_routes_keys,
+    bw_api_routes_agents,      bw_api_routes_orgs,    bw_api_routes_connections,
+    bw_api_routes_policies,    bw_api_routes_review,  bw_api_routes_platform,
+    bw_api_routes_audit,       bw_api_routes_posture, bw_api_routes_mcp_pins,
+    bw_api_routes_mcp_servers, bw_api_routes_sso, /* api_sso.c */
 };
 
 void bw_api_reply(struct evhttp_request *req, int status, void *json_value) {
@@ -154,8 +145,7 @@ int bw_api_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         if (by_session >= 0)
             return by_session;
     }
-    bw_err e =
-        bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), caller);
+    bw_err e = bw_auth_identify(ctx->store, ctx->keys, ctx->gw->pepper, authz, bw_now_ms(), caller);
     if (e == BW_E_UNAUTH) {
         bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL,
                             NULL);

@@ -67,7 +67,7 @@ typedef void (*bw_api_handler)(const struct bw_api_ctx *ctx, struct evhttp_reque
 struct bw_api_route {
     int method;       /* enum evhttp_cmd_type */
     const char *path; /* exact path, or a prefix when it ends with '/' */
-    unsigned access; /* BW_API_PUBLIC or a set of BW_ROLE_* */
+    unsigned access;  /* BW_API_PUBLIC or a set of BW_ROLE_* */
     bw_api_handler handler;
 };
 
@@ -82,8 +82,8 @@ extern const struct bw_api_route bw_api_routes_policies[];
 extern const struct bw_api_route bw_api_routes_review[];
 extern const struct bw_api_route bw_api_routes_platform[]; /* api_platform.c */
 extern const struct bw_api_route bw_api_routes_audit[];
-extern const struct bw_api_route bw_api_routes_posture[]; /* api_posture.c */
-extern const struct bw_api_route bw_api_routes_mcp_pins[]; /* api_mcp_pins.c */
+extern const struct bw_api_route bw_api_routes_posture[];     /* api_posture.c */
+extern const struct bw_api_route bw_api_routes_mcp_pins[];    /* api_mcp_pins.c */
 extern const struct bw_api_route bw_api_routes_mcp_servers[]; /* api_mcp_servers.c */
 extern const struct bw_api_route bw_api_routes_sso[];         /* api_sso.c */
 
@@ -243,7 +243,8 @@ void bw_api_confirm_offer(const struct bw_api_ctx *ctx, struct evhttp_request *r
 /* 1 if action needs a second admin's approval (an owner deleting the org, purging
  * transcripts): its dry run also opens a review item bound to the plan (review_id in the
  * reply), and the confirm waits for that review to be approved (409 APPROVAL_PENDING, ...). */
-int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *caller) BW_MUST_CHECK;
+int bw_api_confirm_needs_review(const char *action,
+                                const struct bw_key_record *caller) BW_MUST_CHECK;
 /* Confirm: takes the token once; returns 1 if it was issued in org_id for this action and
  * target, is unexpired, and plan_json (computed now; borrowed) hashes like the dry run's. Else
  * it has replied (409 CONFIRM_INVALID, or a store error) and returns 0.
@@ -257,7 +258,8 @@ int bw_api_confirm_check(const struct bw_api_ctx *ctx, struct evhttp_request *re
 /* Starts fn(arg) on a detached thread, counted in gw->verifying (at most BW_API_MAX_CHECKS) and
  * gw->inflight (a graceful shutdown waits for it). 0; or -1 with nothing counted: *busy 1 when
  * the cap is reached, 0 when the thread could not start. The job ends with bw_api_check_done. */
-int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg, int *busy) BW_MUST_CHECK;
+int bw_api_check_start(struct bw_gateway *gw, void *(*fn)(void *), void *arg,
+                       int *busy) BW_MUST_CHECK;
 /* Releases what bw_api_check_start counted (on the worker, when the job's result is used). */
 void bw_api_check_done(struct bw_gateway *gw);
 

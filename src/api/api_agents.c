@@ -18,10 +18,10 @@
 
 #include "api/api.h"
 #include "gateway/gateway.h"
+#include "http/origin.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "http/origin.h"
 #include "store/identity.h"
 #include "util/codec.h"
 #include "util/text.h"
@@ -114,10 +114,10 @@ static void create(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
         return;
     struct bw_agent_record a;
     memset(&a, 0, sizeof a);
-    int ok = bw_api_text(req, body, "name", 63, 1, a.name, sizeof a.name) > 0 &&
-             bw_api_text(req, body, "description", 255, 0, a.description,
-                         sizeof a.description) >= 0 &&
-             bw_api_text(req, body, "model", 127, 0, a.model, sizeof a.model) >= 0;
+    int ok =
+        bw_api_text(req, body, "name", 63, 1, a.name, sizeof a.name) > 0 &&
+        bw_api_text(req, body, "description", 255, 0, a.description, sizeof a.description) >= 0 &&
+        bw_api_text(req, body, "model", 127, 0, a.model, sizeof a.model) >= 0;
     json_decref(body);
     if (!ok)
         return;
@@ -184,9 +184,9 @@ static void update(const struct bw_api_ctx *ctx, struct evhttp_request *req, con
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)
         return;
-    int ok = bw_api_text(req, body, "description", 255, 0, a.description, sizeof a.description) >=
-                 0 &&
-             bw_api_text(req, body, "model", 127, 0, a.model, sizeof a.model) >= 0;
+    int ok =
+        bw_api_text(req, body, "description", 255, 0, a.description, sizeof a.description) >= 0 &&
+        bw_api_text(req, body, "model", 127, 0, a.model, sizeof a.model) >= 0;
     json_decref(body);
     if (!ok)
         return;
@@ -238,8 +238,7 @@ static void widget(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     if (ok) {
         a->widget_enabled = json_is_true(enabled);
         if (((a->widget_enabled && !a->widget_key[0]) || json_is_true(rotate)) &&
-            bw_token_generate(BW_WIDGET_KEY_PREFIX, a->widget_key, sizeof a->widget_key) !=
-                BW_OK)
+            bw_token_generate(BW_WIDGET_KEY_PREFIX, a->widget_key, sizeof a->widget_key) != BW_OK)
             bw_http_reply_error(req, 500, BW_R_INTERNAL, "cannot make a widget key", NULL, NULL);
         else
             record_change(ctx, req, caller, a, "agent.widget", 0, 0);

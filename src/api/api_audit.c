@@ -29,22 +29,22 @@
 #include <sys/queue.h>
 
 #include "api/audit.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
+#include "jobs/jobs.h"
 #include "ledger/ledger.h"
 #include "ledger/merkle.h"
 #include "ledger/note.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/codec.h"
-#include "jobs/jobs.h"
 #include "util/log.h"
 
 #define SLICE_LEAVES 256
 #define CHUNK_BYTES (64u << 10)
 #define LINE_MAX_BYTES (32u << 10)
-#define MAX_EXPORTS 8 /* streaming at once, gateway-wide: each scans the log */
-#define ACTOR_MEMO 32 /* distinct (org, key) -> person answers an export remembers */
+#define MAX_EXPORTS 8       /* streaming at once, gateway-wide: each scans the log */
+#define ACTOR_MEMO 32       /* distinct (org, key) -> person answers an export remembers */
 #define SLICE_QUEUE_MS 5000 /* a slice not taken by a store thread by then ends the export */
 
 /* Exports streaming now, across every worker thread: atomic, taken in get_export and given back
@@ -368,7 +368,7 @@ static void step(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct audit_stream *st = arg;
     if (bw_jobs_submit_bulk(st->gw->jobs, st->base, bw_jobs_deadline(SLICE_QUEUE_MS), slice_run,
-                       slice_done, st) != BW_OK) {
+                            slice_done, st) != BW_OK) {
         finish(st, BW_R_STORE_UNAVAILABLE);
         return;
     }

@@ -27,17 +27,17 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/ledger.h"
 #include "limits/limits.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "util/codec.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 #include "webhook/billing.h"
-#include "util/text.h"
 
 #define WEBHOOK_JSON_DEPTH 64
 #define MAX_EVENT_ID 63 /* fits the receipt's rule field */

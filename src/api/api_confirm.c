@@ -20,11 +20,11 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "http/reply.h"
-#include "reason/reasons.h"
 #include "connect/outbox.h"
-#include "ledger/receipt.h"
 #include "gateway/gateway.h"
+#include "http/reply.h"
+#include "ledger/receipt.h"
+#include "reason/reasons.h"
 #include "review/review.h"
 #include "store/identity.h"
 #include "store/review_store.h"
@@ -84,8 +84,8 @@ int bw_api_confirm_needs_review(const char *action, const struct bw_key_record *
            strcmp(action, "transcripts.purge") == 0;
 }
 
-static void reply_offer(struct evhttp_request *req, const struct bw_plan_record *p,
-                        json_t *plan, const char *token) {
+static void reply_offer(struct evhttp_request *req, const struct bw_plan_record *p, json_t *plan,
+                        const char *token) {
     json_t *o = json_pack("{s:b, s:s, s:s, s:o, s:s, s:I}", "dry_run", 1, "action", p->action,
                           "target", p->target, "plan", plan, "confirm_token", token, "expires_ms",
                           (json_int_t)p->expires_ms);
@@ -120,8 +120,8 @@ static void offer_apply(void *arg, bw_err err, const char *rid) {
         bw_api_reply_store_error(o->req, e, "plan");
         json_decref(o->plan_json);
     } else {
-        if (bw_outbox_emit_review(o->outbox, o->store, o->item.org_id, o->item.id, "pending",
-                                  "") != BW_OK)
+        if (bw_outbox_emit_review(o->outbox, o->store, o->item.org_id, o->item.id, "pending", "") !=
+            BW_OK)
             bw_warn("api: review %s opened but its notification was not queued", o->item.id);
         bw_http_add_receipt_headers(o->req, rid, NULL);
         reply_offer(o->req, &o->plan, o->plan_json, o->token);

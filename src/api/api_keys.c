@@ -27,10 +27,10 @@
 
 #include "api/api.h"
 #include "connect/outbox.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -55,14 +55,13 @@ static const char *status_of(const struct bw_key_record *k, int64_t now) {
 }
 
 static json_t *key_json(const struct bw_key_record *k) {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
-                     "id", k->id, "object", "api_key", "principal", k->member_id, "status",
-                     status_of(k, bw_now_ms()), "role", k->role, "agent", k->agent, "name",
-                     k->name, "member_id", k->member_id,
-                     "created_by", k->created_by, "rotated_to", k->rotated_to, "created_ms",
-                     (json_int_t)k->created_ms, "expires_ms", (json_int_t)k->expires_ms,
-                     "revoked_ms", (json_int_t)k->revoked_ms, "last_used_ms",
-                     (json_int_t)k->last_used_ms);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id",
+                     k->id, "object", "api_key", "principal", k->member_id, "status",
+                     status_of(k, bw_now_ms()), "role", k->role, "agent", k->agent, "name", k->name,
+                     "member_id", k->member_id, "created_by", k->created_by, "rotated_to",
+                     k->rotated_to, "created_ms", (json_int_t)k->created_ms, "expires_ms",
+                     (json_int_t)k->expires_ms, "revoked_ms", (json_int_t)k->revoked_ms,
+                     "last_used_ms", (json_int_t)k->last_used_ms);
 }
 
 int bw_api_principal_may_hold(const struct bw_api_ctx *ctx, struct evhttp_request *req,
@@ -103,9 +102,8 @@ struct change {
 /* Queues the key event for the org's connections (connect/outbox.h): metadata only, never the
  * key. A failure to queue does not undo the change (its receipt is durable); it is logged. */
 static void notify(struct change *c, const char *type) {
-    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key_id", c->key.id, "role",
-                             c->key.role, "agent", c->key.agent, "name", c->key.name, "by",
-                             c->caller.id);
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s}", "key_id", c->key.id, "role", c->key.role,
+                             "agent", c->key.agent, "name", c->key.name, "by", c->caller.id);
     if (data && c->old_id[0])
         json_object_set_new(data, "replaces", json_string(c->old_id));
     char text[200];
@@ -114,8 +112,8 @@ static void notify(struct change *c, const char *type) {
              : strcmp(type, "key.revoke") == 0 ? "revoked"
                                                : "rotated",
              c->caller.id);
-    if (!data || bw_outbox_emit(c->outbox, c->store, c->key.org_id, type, text, data, NULL) !=
-                     BW_OK)
+    if (!data ||
+        bw_outbox_emit(c->outbox, c->store, c->key.org_id, type, text, data, NULL) != BW_OK)
         bw_warn("keys: the %s event for key %s could not be queued", type, c->key.id);
     json_decref(data);
 }
@@ -244,13 +242,13 @@ static int forbid_rank(struct evhttp_request *req) {
 
 /* Reads the create body into k. 0 after replying. */
 static int read_create(struct evhttp_request *req, const json_t *body,
-                      const struct bw_key_record *caller, struct bw_key_record *k) {
+                       const struct bw_key_record *caller, struct bw_key_record *k) {
     int64_t expires_in = 0;
     if (bw_api_text(req, body, "role", 15, 1, k->role, sizeof k->role) < 0 ||
         bw_api_text(req, body, "agent", 63, 0, k->agent, sizeof k->agent) < 0 ||
         bw_api_text(req, body, "name", 63, 0, k->name, sizeof k->name) < 0 ||
-        bw_api_text(req, body, "member_id", BW_ID_SIZE - 1, 0, k->member_id,
-                    sizeof k->member_id) < 0 ||
+        bw_api_text(req, body, "member_id", BW_ID_SIZE - 1, 0, k->member_id, sizeof k->member_id) <
+            0 ||
         bw_api_int(req, body, "expires_in_s", 1, MAX_EXPIRES_S, &expires_in) < 0)
         return 0;
     if (!role_known(k->role)) {
@@ -300,9 +298,9 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
     char flag[8];
     bw_api_query(req, "include_revoked", flag, sizeof flag);
     json_t *data = json_array();
-    bw_err e = data ? bw_store_key_list(ctx->store, caller->org_id, strcmp(flag, "1") == 0,
-                                        add_key, data)
-                    : BW_E_NOMEM;
+    bw_err e =
+        data ? bw_store_key_list(ctx->store, caller->org_id, strcmp(flag, "1") == 0, add_key, data)
+             : BW_E_NOMEM;
     bw_api_reply_list(req, e, data, "key");
 }
 
@@ -411,8 +409,7 @@ static void revoke(const struct bw_api_ctx *ctx, struct evhttp_request *req,
         return;
     }
     struct bw_receipt r;
-    bw_api_admin_receipt(&r, caller, caller->org_id, "key.revoke", id, BW_R_ADMIN_CHANGE, NULL,
-                         0);
+    bw_api_admin_receipt(&r, caller, caller->org_id, "key.revoke", id, BW_R_ADMIN_CHANGE, NULL, 0);
     bw_api_record(ctx, &r, revoke_apply, c);
 }
 
@@ -421,12 +418,11 @@ static void revoke(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 static void rotate_apply(void *arg, bw_err err, const char *rid) {
     struct change *c = arg;
     int64_t now = bw_now_ms();
-    bw_err e = err != BW_OK ? err
-               : !c->key.org_id[0]
-                   ? bw_store_operator_key_rotate(c->store, c->old_id, &c->key, c->grace_until_ms,
-                                                  now)
-                   : bw_store_key_rotate(c->store, c->key.org_id, c->old_id, &c->key,
-                                         c->grace_until_ms, now);
+    bw_err e = err != BW_OK        ? err
+               : !c->key.org_id[0] ? bw_store_operator_key_rotate(c->store, c->old_id, &c->key,
+                                                                  c->grace_until_ms, now)
+                                   : bw_store_key_rotate(c->store, c->key.org_id, c->old_id,
+                                                         &c->key, c->grace_until_ms, now);
     if (err != BW_OK) {
         bw_api_reply_ledger_error(c->req);
     } else if (e != BW_OK) {
@@ -492,8 +488,8 @@ static void rotate(const struct bw_api_ctx *ctx, struct evhttp_request *req,
 static void revoke_all_apply(void *arg, bw_err err, const char *rid) {
     struct change *c = arg;
     int64_t n = 0;
-    bw_err e = err == BW_OK ? bw_store_key_revoke_all(c->store, c->caller.org_id, bw_now_ms(), &n)
-                            : err;
+    bw_err e =
+        err == BW_OK ? bw_store_key_revoke_all(c->store, c->caller.org_id, bw_now_ms(), &n) : err;
     if (err != BW_OK) {
         bw_api_reply_ledger_error(c->req);
     } else if (e != BW_OK) {
@@ -676,8 +672,8 @@ static void op_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, co
     bw_api_reply_list(req, e, data, "key");
 }
 
-static void op_item_get(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        const char *rest, const struct bw_key_record *caller) {
+static void op_item_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                        const struct bw_key_record *caller) {
     (void)caller;
     char id[BW_ID_SIZE], action[32];
     struct bw_key_record k;
@@ -688,8 +684,8 @@ static void op_item_get(const struct bw_api_ctx *ctx, struct evhttp_request *req
         bw_api_reply(req, 200, key_json(&k));
 }
 
-static void op_item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void op_item_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     char id[BW_ID_SIZE], action[32];
     if (!bw_api_split_rest(rest, id, action))
         bw_api_reply_store_error(req, BW_E_NOT_FOUND, "key");

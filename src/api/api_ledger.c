@@ -18,11 +18,11 @@
 #include "evidence/pack.h"
 #include "evidence/proof.h"
 #include "evidence/receipt_check.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/dsse.h"
 #include "ledger/ledger.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "util/codec.h"
 
 #define HTTP_PACK_MAX (UINT64_C(256) << 20)
@@ -32,8 +32,7 @@ static void not_found(struct evhttp_request *req) {
 }
 
 static void unavailable(struct evhttp_request *req) {
-    bw_http_reply_error(req, 503, BW_R_LEDGER_UNAVAILABLE, "the ledger is unavailable", NULL,
-                        NULL);
+    bw_http_reply_error(req, 503, BW_R_LEDGER_UNAVAILABLE, "the ledger is unavailable", NULL, NULL);
 }
 
 static void reply_text(struct evhttp_request *req, const char *type, const void *p, size_t n) {
@@ -66,8 +65,7 @@ static bw_err build_proof(struct bw_ledger *l, uint64_t index, struct bw_buf *ou
     BW_TRY(bw_ledger_checkpoint(l, note, sizeof note, &size));
     BW_ENSURE(index < size, BW_E_NOT_FOUND);
     BW_TRY(bw_ledger_inclusion_proof(l, index, size, proof, BW_MERKLE_MAX_PROOF, &n));
-    return bw_evidence_proof_encode(index, (const uint8_t(*)[32])proof, n, note, strlen(note),
-                                    out);
+    return bw_evidence_proof_encode(index, (const uint8_t(*)[32])proof, n, note, strlen(note), out);
 }
 
 /* The DSSE envelope (docs/EVIDENCE.md section 11) as a JSON object, or NULL on failure. */
@@ -112,8 +110,8 @@ static int own_receipt(const struct bw_buf *bytes, const struct bw_key_record *c
     return own;
 }
 
-static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        const char *rest, const struct bw_key_record *caller) {
+static void get_receipt(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                        const struct bw_key_record *caller) {
     struct bw_ledger *l = ctx->gw->ledger;
     uint64_t index = 0;
     if (!parse_receipt_id(l, rest, &index) || index >= bw_ledger_size(l)) {
@@ -235,8 +233,8 @@ static void send_pack(struct evhttp_request *req, struct evbuffer *pack) {
 
 /* The caller's org only, up to the durable size (never a checkpoint whose commit has not been
  * fsynced), with only the policy texts that org may see. Optional ?since=<unix ms>. */
-static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        const char *rest, const struct bw_key_record *caller) {
+static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                        const struct bw_key_record *caller) {
     (void)rest;
     struct bw_ledger *l = ctx->gw->ledger;
     uint64_t since = 0;
@@ -248,9 +246,14 @@ static void post_export(const struct bw_api_ctx *ctx, struct evhttp_request *req
     }
     (void)query_u64(req, "since", &since);
     struct bw_evidence_export_opts o = {
-        .ledger_dir = bw_ledger_dir(l), .origin = bw_ledger_origin(l), .verifier = &v,
-        .org_id = caller->org_id, .since_ms = (int64_t)since, .max_size = bw_ledger_size(l),
-        .sign = sign_live, .sign_ctx = l,
+        .ledger_dir = bw_ledger_dir(l),
+        .origin = bw_ledger_origin(l),
+        .verifier = &v,
+        .org_id = caller->org_id,
+        .since_ms = (int64_t)since,
+        .max_size = bw_ledger_size(l),
+        .sign = sign_live,
+        .sign_ctx = l,
     };
     /* Policy texts come from the database only: the platform's kept texts and the org's own
      * (db_policies.h), never the files of the data directory, where the operator's config

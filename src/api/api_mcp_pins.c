@@ -52,15 +52,15 @@ static int list_row(void *arg, const struct bw_mcp_pin *p) {
     struct listing *l = arg;
     if (++l->n > LIST_MAX)
         return 0; /* the extra row only says there is more */
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "server", p->server,
-        "tool", p->tool, "state", bw_mcp_pin_state_name(p->state), "pinned_sha256",
-        hex_or_null(p->has_pinned, p->pinned_sha256), "pending_sha256",
-        hex_or_null(p->has_pending, p->pending_sha256), "pinned_definition",
-        definition(p->pinned_def), "pending_definition", definition(p->pending_def),
-        "first_seen_ms", (json_int_t)p->first_seen_ms, "last_seen_ms",
-        (json_int_t)p->last_seen_ms, "changed_ms", (json_int_t)p->changed_ms, "approved_ms",
-        (json_int_t)p->approved_ms, "approved_by", p->approved_by);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:s}", "server",
+                  p->server, "tool", p->tool, "state", bw_mcp_pin_state_name(p->state),
+                  "pinned_sha256", hex_or_null(p->has_pinned, p->pinned_sha256), "pending_sha256",
+                  hex_or_null(p->has_pending, p->pending_sha256), "pinned_definition",
+                  definition(p->pinned_def), "pending_definition", definition(p->pending_def),
+                  "first_seen_ms", (json_int_t)p->first_seen_ms, "last_seen_ms",
+                  (json_int_t)p->last_seen_ms, "changed_ms", (json_int_t)p->changed_ms,
+                  "approved_ms", (json_int_t)p->approved_ms, "approved_by", p->approved_by);
     return !o || json_array_append_new(l->data, o) != 0;
 }
 
@@ -68,13 +68,14 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
                  const struct bw_key_record *caller) {
     (void)rest;
     char server[80] = "", state[16] = "", tool[160] = "", after[160] = "";
-    int bad = (bw_api_query(req, "server", server, sizeof server) && !bw_config_mcp_name_ok(server)) ||
-              (bw_api_query(req, "state", state, sizeof state) && strcmp(state, "pinned") != 0 &&
-               strcmp(state, "changed") != 0 && strcmp(state, "pending") != 0) ||
-              (bw_api_query(req, "tool", tool, sizeof tool) &&
-               !bw_mcp_pin_tool_name_ok(tool, strlen(tool))) ||
-              (bw_api_query(req, "after", after, sizeof after) &&
-               (!server[0] || !bw_mcp_pin_tool_name_ok(after, strlen(after))));
+    int bad =
+        (bw_api_query(req, "server", server, sizeof server) && !bw_config_mcp_name_ok(server)) ||
+        (bw_api_query(req, "state", state, sizeof state) && strcmp(state, "pinned") != 0 &&
+         strcmp(state, "changed") != 0 && strcmp(state, "pending") != 0) ||
+        (bw_api_query(req, "tool", tool, sizeof tool) &&
+         !bw_mcp_pin_tool_name_ok(tool, strlen(tool))) ||
+        (bw_api_query(req, "after", after, sizeof after) &&
+         (!server[0] || !bw_mcp_pin_tool_name_ok(after, strlen(after))));
     if (bad) {
         bw_http_reply_error(req, 400, BW_R_INVALID_REQUEST,
                             "server: a server name; state: pinned, changed or pending; tool and "
@@ -89,16 +90,16 @@ static void list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const
     }
     struct bw_mcp_pin_filter f = {server[0] ? server : NULL, state[0] ? state : NULL,
                                   tool[0] ? tool : NULL, after[0] ? after : NULL};
-    bw_err e = bw_store_mcp_pins_each(ctx->store, caller->org_id, &f, 1, LIST_MAX + 1, list_row,
-                                      &l);
+    bw_err e =
+        bw_store_mcp_pins_each(ctx->store, caller->org_id, &f, 1, LIST_MAX + 1, list_row, &l);
     if (e != BW_OK) {
         json_decref(l.data);
         bw_api_reply_store_error(req, e, "pin");
         return;
     }
-    bw_api_reply(req, 200,
-                 json_pack("{s:s, s:o, s:b}", "object", "list", "data", l.data, "has_more",
-                           l.n > LIST_MAX));
+    bw_api_reply(
+        req, 200,
+        json_pack("{s:s, s:o, s:b}", "object", "list", "data", l.data, "has_more", l.n > LIST_MAX));
 }
 
 /* ---- approve ---- */
@@ -178,8 +179,7 @@ static int parse_path(const char *rest, struct approval *a) {
     const char *last = strrchr(rest, '/');
     if (!slash || last == slash || strcmp(last, "/approve") != 0)
         return 0;
-    if (segment(rest, slash, a->server, sizeof a->server) != 0 ||
-        !bw_config_mcp_name_ok(a->server))
+    if (segment(rest, slash, a->server, sizeof a->server) != 0 || !bw_config_mcp_name_ok(a->server))
         return 0;
     return segment(slash + 1, last, a->tool, sizeof a->tool) == 0;
 }

@@ -6,10 +6,10 @@
 #include <stdatomic.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "metrics/metrics_service.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/log.h"
 #include "util/time.h"

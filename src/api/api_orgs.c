@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "store/identity.h"
 #include "util/time.h"
 
@@ -84,9 +84,9 @@ static json_t *apply_op(struct change *c, bw_err *e) {
         return json_pack("{s:s, s:I}", "action", "transcripts.purge", "deleted", (json_int_t)n);
     case OP_ORG_CREATE:
         *e = org_create(c);
-        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id", c->org_id, "name",
-                         c->org_name, "owner_member_id", c->member.id, "owner_key", "id",
-                         c->owner.id, "role", "owner", "key", c->secret);
+        return json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "id", c->org_id, "name", c->org_name,
+                         "owner_member_id", c->member.id, "owner_key", "id", c->owner.id, "role",
+                         "owner", "key", c->secret);
     default:
         *e = BW_E_INTERNAL;
         return NULL;
@@ -181,20 +181,21 @@ static void org_get(const struct bw_api_ctx *ctx, struct evhttp_request *req, co
         bw_api_reply_store_error(req, e, "org");
         return;
     }
-    bw_api_reply(req, 200, json_pack("{s:s, s:s, s:s, s:I}", "id", o.id, "object", "org", "name",
-                                     o.name, "created_ms", (json_int_t)o.created_ms));
+    bw_api_reply(req, 200,
+                 json_pack("{s:s, s:s, s:s, s:I}", "id", o.id, "object", "org", "name", o.name,
+                           "created_ms", (json_int_t)o.created_ms));
 }
 
 static json_t *org_plan(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                         const char *org_id) {
     struct bw_org_counts n;
     bw_err e = bw_store_org_counts(ctx->store, org_id, &n);
-    json_t *plan = e == BW_OK ? json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "org_id", org_id,
-                                          "keys", (json_int_t)n.keys, "members",
-                                          (json_int_t)n.members, "agents", (json_int_t)n.agents,
-                                          "transcripts", (json_int_t)n.transcripts,
-                                          "usage_rows", (json_int_t)n.usage)
-                              : NULL;
+    json_t *plan = e == BW_OK
+                       ? json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "org_id", org_id, "keys",
+                                   (json_int_t)n.keys, "members", (json_int_t)n.members, "agents",
+                                   (json_int_t)n.agents, "transcripts", (json_int_t)n.transcripts,
+                                   "usage_rows", (json_int_t)n.usage)
+                       : NULL;
     if (!plan)
         bw_api_reply_store_error(req, e == BW_OK ? BW_E_UNAVAILABLE : e, "org");
     return plan;
@@ -226,16 +227,17 @@ static void org_post(const struct bw_api_ctx *ctx, struct evhttp_request *req, c
 /* ---- members ---- */
 
 static int add_member(void *arg, const struct bw_member_record *m) {
-    return json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", m->id,
-                                                "object", "member", "email", m->email, "role",
-                                                m->role, "created_ms", (json_int_t)m->created_ms));
+    return json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", m->id, "object",
+                                                "member", "email", m->email, "role", m->role,
+                                                "created_ms", (json_int_t)m->created_ms));
 }
 
-static void members_list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void members_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     (void)rest;
     json_t *data = json_array();
-    bw_err e = data ? bw_store_member_list(ctx->store, caller->org_id, add_member, data) : BW_E_NOMEM;
+    bw_err e =
+        data ? bw_store_member_list(ctx->store, caller->org_id, add_member, data) : BW_E_NOMEM;
     bw_api_reply_list(req, e, data, "member");
 }
 
@@ -246,8 +248,8 @@ static int role_allowed_for(const char *caller_role, const char *role) {
            strcmp(role, "member") == 0;
 }
 
-static void members_add(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        const char *rest, const struct bw_key_record *caller) {
+static void members_add(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                        const struct bw_key_record *caller) {
     (void)rest;
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)
@@ -302,10 +304,9 @@ static void members_delete(const struct bw_api_ctx *ctx, struct evhttp_request *
 
 static int add_message(void *arg, const struct bw_transcript_record *t) {
     return json_array_append_new(
-        arg, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", t->id, "agent_id",
-                       t->agent_id, "conversation_id", t->conversation, "role", t->role,
-                       "content", t->content, "receipt_id", t->receipt_id, "created_ms",
-                       (json_int_t)t->created_ms));
+        arg, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", t->id, "agent_id", t->agent_id,
+                       "conversation_id", t->conversation, "role", t->role, "content", t->content,
+                       "receipt_id", t->receipt_id, "created_ms", (json_int_t)t->created_ms));
 }
 
 static void transcripts_list(const struct bw_api_ctx *ctx, struct evhttp_request *req,
@@ -334,13 +335,14 @@ static void transcripts_purge(const struct bw_api_ctx *ctx, struct evhttp_reques
     if (!body)
         return;
     struct change *c = change_new(req, ctx, OP_PURGE, caller->org_id, "");
-    int ok = c && bw_api_text(req, body, "agent_id", BW_ID_SIZE - 1, 0, c->target,
-                              sizeof c->target) >= 0 &&
-             bw_api_int(req, body, "before_ms", 1, INT64_MAX, &c->before_ms) >= 0;
+    int ok =
+        c &&
+        bw_api_text(req, body, "agent_id", BW_ID_SIZE - 1, 0, c->target, sizeof c->target) >= 0 &&
+        bw_api_int(req, body, "before_ms", 1, INT64_MAX, &c->before_ms) >= 0;
     int64_t n = 0;
-    bw_err e = ok ? bw_store_transcript_purge(ctx->store, caller->org_id, c->target, c->before_ms,
-                                              1, &n)
-                  : BW_OK;
+    bw_err e =
+        ok ? bw_store_transcript_purge(ctx->store, caller->org_id, c->target, c->before_ms, 1, &n)
+           : BW_OK;
     json_t *plan = ok && e == BW_OK
                        ? json_pack("{s:s, s:I, s:I}", "agent_id", c->target, "before_ms",
                                    (json_int_t)c->before_ms, "messages_deleted", (json_int_t)n)
@@ -357,8 +359,8 @@ static void transcripts_purge(const struct bw_api_ctx *ctx, struct evhttp_reques
 /* ---- operator ---- */
 
 static int add_org(void *arg, const char *id, const char *name) {
-    return json_array_append_new(arg, json_pack("{s:s, s:s, s:s}", "id", id, "object", "org",
-                                                "name", name));
+    return json_array_append_new(
+        arg, json_pack("{s:s, s:s, s:s}", "id", id, "object", "org", "name", name));
 }
 
 static void orgs_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
@@ -370,16 +372,16 @@ static void orgs_list(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
     bw_api_reply_list(req, e, data, "org");
 }
 
-static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                        const char *rest, const struct bw_key_record *caller) {
+static void orgs_create(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                        const struct bw_key_record *caller) {
     (void)rest;
     json_t *body = bw_api_body_object(ctx, req);
     if (!body)
         return;
     struct change *c = change_new(req, ctx, OP_ORG_CREATE, "", "");
-    int ok = c && bw_api_text(req, body, "name", 63, 1, c->org_name, sizeof c->org_name) > 0 &&
-             bw_api_text(req, body, "owner_email", 254, 0, c->member.email,
-                         sizeof c->member.email) >= 0;
+    int ok =
+        c && bw_api_text(req, body, "name", 63, 1, c->org_name, sizeof c->org_name) > 0 &&
+        bw_api_text(req, body, "owner_email", 254, 0, c->member.email, sizeof c->member.email) >= 0;
     json_decref(body);
     if (ok && !c->member.email[0])
         snprintf(c->member.email, sizeof c->member.email, "owner@org.invalid");

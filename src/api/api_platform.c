@@ -36,8 +36,8 @@ static void operator_view(struct evhttp_request *req) {
         struct bw_health_entry e;
         bw_health_get((enum bw_health_dep)d, &e);
         worst = worse(worst, e.status);
-        json_array_append_new(deps, entry_json("name", bw_health_dep_name((enum bw_health_dep)d),
-                                               &e));
+        json_array_append_new(deps,
+                              entry_json("name", bw_health_dep_name((enum bw_health_dep)d), &e));
     }
     static const size_t max = BW_HEALTH_MAX_CONNECTIONS;
     struct bw_health_conn *c = calloc(max, sizeof *c);
@@ -91,11 +91,11 @@ static void org_view(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                      const struct bw_key_record *caller) {
     static const size_t max = BW_HEALTH_MAX_CONNECTIONS;
     struct bw_health_conn *seen = calloc(max, sizeof *seen);
-    struct org_view v = {json_array(), seen, seen ? bw_health_connections(caller->org_id, seen, max)
-                                                  : 0};
-    bw_err e = seen && v.conns ? bw_store_connection_list(ctx->store, caller->org_id,
-                                                          add_connection, &v)
-                               : BW_E_NOMEM;
+    struct org_view v = {json_array(), seen,
+                         seen ? bw_health_connections(caller->org_id, seen, max) : 0};
+    bw_err e = seen && v.conns
+                   ? bw_store_connection_list(ctx->store, caller->org_id, add_connection, &v)
+                   : BW_E_NOMEM;
     free(seen);
     if (e != BW_OK) {
         json_decref(v.conns);
@@ -107,8 +107,8 @@ static void org_view(const struct bw_api_ctx *ctx, struct evhttp_request *req,
                            caller->org_id, "connections", v.conns));
 }
 
-static void get_services(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                         const char *rest, const struct bw_key_record *caller) {
+static void get_services(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                         const struct bw_key_record *caller) {
     (void)rest;
     if (bw_api_role_bit(caller->role) == BW_ROLE_OPERATOR && !caller->org_id[0])
         operator_view(req);

@@ -19,12 +19,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "policy/engine.h"
-#include "reason/reasons.h"
 #include "policy/org_policies.h"
-#include "gateway/gateway.h"
+#include "reason/reasons.h"
 #include "store/org_policy.h"
 #include "util/codec.h"
 #include "util/time.h"
@@ -52,8 +52,8 @@ static void get(const struct bw_api_ctx *ctx, struct evhttp_request *req, const 
         return;
     }
     json_t *org = e == BW_OK ? json_pack("{s:o, s:s%, s:I, s:s}", "sha256", hex_of(m.sha256),
-                                         "text", text, len, "updated_ms",
-                                         (json_int_t)m.updated_ms, "updated_by", m.updated_by)
+                                         "text", text, len, "updated_ms", (json_int_t)m.updated_ms,
+                                         "updated_by", m.updated_by)
                              : json_null();
     free(text);
     bw_api_reply(req, 200, json_pack("{s:o, s:o}", "platform", plat, "org", org));
@@ -113,8 +113,7 @@ static struct change *change_new(const struct bw_api_ctx *ctx, struct evhttp_req
 }
 
 /* Copies and compiles the body. 0 after replying. */
-static int read_policy(const struct bw_api_ctx *ctx, struct evhttp_request *req,
-                       struct change *c) {
+static int read_policy(const struct bw_api_ctx *ctx, struct evhttp_request *req, struct change *c) {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > BW_POLICY_MAX_BYTES || len > ctx->gw->cfg->max_body_bytes) {
@@ -181,8 +180,8 @@ static void put(const struct bw_api_ctx *ctx, struct evhttp_request *req, const 
     bw_api_record(ctx, &r, apply, c);
 }
 
-static void delete(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
-                   const struct bw_key_record *caller) {
+static void delete (const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,
+                    const struct bw_key_record *caller) {
     (void)rest;
     struct bw_org_policy_meta m;
     bw_err e = bw_store_org_policy_meta(ctx->store, caller->org_id, &m);

@@ -17,10 +17,10 @@
 
 #include "api/api.h"
 #include "console/console.h"
-#include "http/reply.h"
-#include "reason/reasons.h"
-#include "posture/readiness.h"
 #include "gateway/gateway.h"
+#include "http/reply.h"
+#include "posture/readiness.h"
+#include "reason/reasons.h"
 #include "util/time.h"
 
 static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, const char *rest,

@@ -15,10 +15,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "reason/reasons.h"
-#include "gateway/gateway.h"
 #include "store/sql.h"
 #include "util/codec.h"
 #include "util/json.h"
@@ -29,8 +29,8 @@ void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *re
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > cfg->max_body_bytes) {
-        bw_http_reply_error(req, 413, BW_R_BODY_TOO_LARGE, "request body over max_body_bytes",
-                            NULL, NULL);
+        bw_http_reply_error(req, 413, BW_R_BODY_TOO_LARGE, "request body over max_body_bytes", NULL,
+                            NULL);
         return NULL;
     }
     if (len == 0)
@@ -38,8 +38,8 @@ void *bw_api_body_object(const struct bw_api_ctx *ctx, struct evhttp_request *re
     const char *body = (const char *)evbuffer_pullup(in, -1);
     json_t *root = NULL;
     char why[128];
-    bw_err e = body ? bw_json_parse(body, len, cfg->max_json_depth, &root, why, sizeof why)
-                    : BW_E_NOMEM;
+    bw_err e =
+        body ? bw_json_parse(body, len, cfg->max_json_depth, &root, why, sizeof why) : BW_E_NOMEM;
     if (e == BW_E_TOO_LARGE) {
         bw_http_reply_error(req, 400, BW_R_JSON_TOO_DEEP, "JSON nested too deeply", NULL, NULL);
         return NULL;

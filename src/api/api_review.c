@@ -19,12 +19,12 @@
 #include <string.h>
 
 #include "connect/outbox.h"
+#include "gateway/gateway.h"
 #include "http/reply.h"
 #include "ledger/receipt.h"
 #include "policy/engine.h"
-#include "reason/reasons.h"
 #include "policy/org_policies.h"
-#include "gateway/gateway.h"
+#include "reason/reasons.h"
 #include "review/review.h"
 #include "store/identity.h"
 #include "store/review_store.h"
@@ -489,10 +489,10 @@ static void readiness(const struct bw_api_ctx *ctx, struct evhttp_request *req, 
         e = bw_store_review_reviewers(ctx->store, org, rs.r[i].role, now, &people);
         int ok = people >= (int64_t)rs.r[i].quorum;
         covered &= ok;
-        json_array_append_new(roles, json_pack("{s:s, s:I, s:I, s:I, s:b}", "role", rs.r[i].role,
-                                               "quorum", (json_int_t)rs.r[i].quorum, "people",
-                                               (json_int_t)people, "keys", (json_int_t)people,
-                                               "covered", ok));
+        json_array_append_new(roles,
+                              json_pack("{s:s, s:I, s:I, s:I, s:b}", "role", rs.r[i].role, "quorum",
+                                        (json_int_t)rs.r[i].quorum, "people", (json_int_t)people,
+                                        "keys", (json_int_t)people, "covered", ok));
     }
     if (e != BW_OK) {
         json_decref(roles);

@@ -129,8 +129,8 @@ bw_err bw_auth_identify_cached(struct bw_auth_cache *cache, const uint8_t pepper
     return BW_OK;
 }
 
-bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32],
-                               bw_err lookup, const struct bw_key_record *rec, int64_t now_ms,
+bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32], bw_err lookup,
+                               const struct bw_key_record *rec, int64_t now_ms,
                                struct bw_key_record *out) {
     if (lookup == BW_E_NOT_FOUND)
         return BW_E_UNAUTH;

@@ -49,7 +49,7 @@ void bw_auth_key_hash(const uint8_t pepper[32], const char *key, size_t len, uin
 struct bw_auth_cache;
 bw_err bw_auth_cache_new(size_t slots, int64_t ttl_ms, struct bw_auth_cache **out) BW_MUST_CHECK;
 void bw_auth_cache_free(struct bw_auth_cache *c); /* NULL is a no-op */
-void bw_auth_cache_invalidate_all(void);           /* thread-safe */
+void bw_auth_cache_invalidate_all(void);          /* thread-safe */
 /* The current invalidation generation (thread-safe): a cache of anything derived from keys or
  * agents (the widget's agent cache, proxy/widget.h) drops entries fetched under an older one. */
 unsigned long bw_auth_cache_generation(void);
@@ -72,8 +72,8 @@ bw_err bw_auth_identify(struct bw_store *s, struct bw_auth_cache *cache, const u
 bw_err bw_auth_identify_cached(struct bw_auth_cache *cache, const uint8_t pepper[32],
                                const char *authorization, int64_t now_ms, uint8_t hash[32],
                                struct bw_key_record *out) BW_MUST_CHECK;
-bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32],
-                               bw_err lookup, const struct bw_key_record *rec, int64_t now_ms,
+bw_err bw_auth_identify_finish(struct bw_auth_cache *cache, const uint8_t hash[32], bw_err lookup,
+                               const struct bw_key_record *rec, int64_t now_ms,
                                struct bw_key_record *out) BW_MUST_CHECK;
 
 /* Capability, not rank (docs/ACCESS.md "Roles"): 1 if everything a key of role `key_role` may

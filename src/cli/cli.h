@@ -11,8 +11,8 @@
 
 struct bw_cmd {
     const char *name;
-    const char *summary; /* one line for `bulwark --help` */
-    const char *usage;   /* full usage text for `bulwark <name> --help` */
+    const char *summary;               /* one line for `bulwark --help` */
+    const char *usage;                 /* full usage text for `bulwark <name> --help` */
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 };
 
@@ -20,12 +20,14 @@ struct bw_cmd {
 int bw_cli_usage_error(const struct bw_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
 /* Runtime failure: prints "bulwark <cmd>: <msg>" to stderr; returns 1. */
-int bw_cli_fail(const struct bw_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
+int bw_cli_fail(const struct bw_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3))) BW_MUST_CHECK;
 /* 1 if argv contains --help or -h (then prints usage to stdout). */
 int bw_cli_wants_help(const struct bw_cmd *cmd, int argc, char **argv) BW_MUST_CHECK;
 /* Parses "HOST:PORT" (IPv4 literal or name; port 1..65535, or 0 when allow_zero). host gets a
  * copy (size host_size). Returns 0 on success, -1 on malformed input. */
-int bw_cli_parse_hostport(const char *s, char *host, unsigned host_size, int *port, int allow_zero) BW_MUST_CHECK;
+int bw_cli_parse_hostport(const char *s, char *host, unsigned host_size, int *port,
+                          int allow_zero) BW_MUST_CHECK;
 
 extern const struct bw_cmd bw_cmd_init;
 extern const struct bw_cmd bw_cmd_serve;

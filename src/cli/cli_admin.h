@@ -1,5 +1,6 @@
 /* cli_admin.h: what the operator subcommands (org, key, agent) share: the data directory's
- * config, the key-hash pepper (sealed in the store), store, and ledger, and "receipt first, then the change".
+ * config, the key-hash pepper (sealed in the store), store, and ledger, and "receipt first, then
+ * the change".
  *
  * The ledger has one writer: while `bulwark serve` runs on DIR, these commands refuse (use the
  * API with an admin or operator key instead), because a change without its admin receipt is not
@@ -27,8 +28,8 @@ int bw_cli_admin_open(const struct bw_cmd *cmd, const char *dir, const char *dat
                       struct bw_cli_admin *a) BW_MUST_CHECK;
 /* As bw_cli_admin_open; pepper = 0 leaves a->pepper NULL and does not read the master keys
  * (for `bulwark vault`, which loads them itself). */
-int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database,
-                         int write, int pepper, struct bw_cli_admin *a) BW_MUST_CHECK;
+int bw_cli_admin_open_ex(const struct bw_cmd *cmd, const char *dir, const char *database, int write,
+                         int pepper, struct bw_cli_admin *a) BW_MUST_CHECK;
 void bw_cli_admin_close(struct bw_cli_admin *a);
 
 /* Appends an admin receipt (principal "cli", route = action, rule = target) and waits until it

@@ -21,8 +21,7 @@ static int print_agent(void *arg, const struct bw_agent_record *r) {
     return 0;
 }
 
-static int create(struct bw_cli_admin *a, const char *org_id, const char *name,
-                  const char *model) {
+static int create(struct bw_cli_admin *a, const char *org_id, const char *name, const char *model) {
     struct bw_agent_record r;
     memset(&r, 0, sizeof r);
     if (!bw_text_agent_ok(name))

@@ -163,8 +163,8 @@ static int write_pack(const struct export_args *a, struct bw_evidence_export_opt
     const struct bw_cmd *cmd = &bw_cmd_export;
     char tmp[PATH_SIZE + 32], why[256];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", a->out, (long)getpid());
-    struct file_sink f = {open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644),
-                          malloc(OUT_BUF), 0};
+    struct file_sink f = {open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), malloc(OUT_BUF),
+                          0};
     if (f.fd < 0 || !f.buf) {
         if (f.fd >= 0)
             close(f.fd);

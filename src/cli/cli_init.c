@@ -142,9 +142,8 @@ static bw_err new_agent(struct bw_store *s, const char *org_id, const char *name
 
 /* Everything after the directory exists: local files first, the database last (a database
  * write cannot be undone by removing DIR). Keys go to the caller's secure buffers. */
-static bw_err populate(const struct init_opts *o, const struct paths *p, char *org_id,
-                       char *owner, char *admin_key, char *agent_key, char *vkey,
-                       size_t vkey_size) {
+static bw_err populate(const struct init_opts *o, const struct paths *p, char *org_id, char *owner,
+                       char *admin_key, char *agent_key, char *vkey, size_t vkey_size) {
     bw_err result = BW_OK;
     struct bw_keyring *keys = NULL;
     struct bw_store *s = NULL;

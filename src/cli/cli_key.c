@@ -201,9 +201,9 @@ static int rotate(struct bw_cli_admin *a, const struct key_args *k, const char *
     bw_auth_key_hash(a->pepper, secret, strlen(secret), r.hash);
     int rc = bw_cli_admin_record(a, org_id, "key.rotate", target);
     if (!rc) {
-        e = org_id[0] ? bw_store_key_rotate(a->store, org_id, old.id, &r, grace_until, r.created_ms)
-                      : bw_store_operator_key_rotate(a->store, old.id, &r, grace_until,
-                                                     r.created_ms);
+        e = org_id[0]
+                ? bw_store_key_rotate(a->store, org_id, old.id, &r, grace_until, r.created_ms)
+                : bw_store_operator_key_rotate(a->store, old.id, &r, grace_until, r.created_ms);
         if (e != BW_OK)
             rc = bw_cli_fail(&bw_cmd_key, "cannot rotate (revoked, expired or rotated?): %s",
                              bw_err_str(e));

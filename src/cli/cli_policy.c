@@ -181,8 +181,9 @@ static int eval(int argc, char **argv) {
         rc = bw_cli_fail(cmd, "%s: not a usable request body (%s)", a.request, bw_err_str(e));
         goto out;
     }
-    struct bw_policy_input in = {a.org,  a.agent, a.role,    a.route, v.model,   v.max_tokens,
-                                 a.cost, v.tools, v.n_tools, v.texts, v.n_texts, a.now_s, NULL, NULL, NULL};
+    struct bw_policy_input in = {a.org,        a.agent, a.role,  a.route,   v.model,
+                                 v.max_tokens, a.cost,  v.tools, v.n_tools, v.texts,
+                                 v.n_texts,    a.now_s, NULL,    NULL,      NULL};
     if (eval_json(p, &in, &out) != BW_OK) {
         rc = bw_cli_fail(cmd, "evaluation failed");
         goto out;

@@ -17,7 +17,7 @@
 
 static const struct bw_gateway_route routes[] = {
     {"/api/", ANY, "api", 0, bw_api_route},
-    {"/console/sso/", ANY, "sso", 0, bw_sso_route}, /* OIDC sign-in (sso/sso.h) */
+    {"/console/sso/", ANY, "sso", 0, bw_sso_route},     /* OIDC sign-in (sso/sso.h) */
     {"/console/", ANY, "console", 0, bw_console_route}, /* the reviewers' console */
     {"/console", ANY, "console", 0, bw_console_route},
     {"/widget/", ANY, "widget", STOP, bw_proxy_handle_widget},

@@ -19,11 +19,8 @@
 #include "connect/connect.h"
 #include "connect/outbox.h"
 #include "egress/egress.h"
-#include "metrics/metrics.h"
-#include "metrics/metrics_service.h"
-#include "oauth/oauth.h"
-#include "otel/otel.h"
 #include "evidence/db_policies.h"
+#include "gateway/gateway.h"
 #include "http/bearer.h"
 #include "http/reqlog.h"
 #include "http/server.h"
@@ -33,12 +30,15 @@
 #include "limits/lease.h"
 #include "limits/limits.h"
 #include "limits/meter.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_service.h"
 #include "mock/mock.h"
+#include "oauth/oauth.h"
+#include "otel/otel.h"
 #include "policy/engine.h"
+#include "policy/org_policies.h"
 #include "posture/health.h"
 #include "posture/readiness.h"
-#include "policy/org_policies.h"
-#include "gateway/gateway.h"
 #include "store/store.h"
 #include "util/codec.h"
 #include "util/log.h"
@@ -84,9 +84,9 @@ struct serve_state {
     struct bw_egress_policy *egress; /* the operator allowlist (egress.allow) */
     struct bw_connect_env connect;
     struct bw_gateway gw;
-    struct bw_tls *tls; /* listen_tls's context (tls.h), or NULL */
+    struct bw_tls *tls;                 /* listen_tls's context (tls.h), or NULL */
     struct bw_metrics_service *metrics; /* gauge refresher, optional listener */
-    char config_path[4096]; /* the config file loaded (readiness scans it) */
+    char config_path[4096];             /* the config file loaded (readiness scans it) */
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a) {
@@ -267,9 +267,8 @@ static int setup_limits(struct serve_state *st, struct bw_store *s) {
     return 0;
 }
 
-static bw_err lease_limits(void *arg, struct bw_store *s, const char *org_id,
-                           const char *org_name, const char *agent, int64_t *max_tokens,
-                           int64_t *max_cost) {
+static bw_err lease_limits(void *arg, struct bw_store *s, const char *org_id, const char *org_name,
+                           const char *agent, int64_t *max_tokens, int64_t *max_cost) {
     return bw_billing_scope_limits(arg, s, org_id, org_name, agent, max_tokens, max_cost);
 }
 
@@ -468,11 +467,11 @@ static int setup(const struct serve_args *a, struct serve_state *st) {
 }
 
 static void teardown(struct serve_state *st) {
-    bw_health_stop(); /* first: it borrows the ledger */
+    bw_health_stop();                     /* first: it borrows the ledger */
     bw_metrics_service_stop(st->metrics); /* the workers are stopped: no scrape in progress */
-    bw_oauth_free(st->gw.oauth); /* after the workers: joins the JWKS refresher */
+    bw_oauth_free(st->gw.oauth);          /* after the workers: joins the JWKS refresher */
     st->gw.oauth = NULL;
-    bw_otel_free(st->gw.otel);            /* after the workers: no submit in progress */
+    bw_otel_free(st->gw.otel); /* after the workers: no submit in progress */
     st->gw.otel = NULL;
     bw_readiness_stop(st->gw.readiness); /* first: it reads the ledger and the policy */
     st->gw.readiness = NULL;
@@ -482,11 +481,11 @@ static void teardown(struct serve_state *st) {
     st->gw.org_policies = NULL;
     bw_billing_attach_limits(NULL);
     bw_billing_unload();
-    bw_lease_free(st->gw.lease); /* after the workers: gives unused leases back */
-    bw_meter_free(st->gw.meter); /* after the workers: writes every queued row */
+    bw_lease_free(st->gw.lease);   /* after the workers: gives unused leases back */
+    bw_meter_free(st->gw.meter);   /* after the workers: writes every queued row */
     bw_outbox_free(st->gw.outbox); /* after the workers: undelivered rows stay queued */
     bw_metrics_set_jobs(NULL);     /* the workers are stopped: no scrape reads the pool */
-    bw_jobs_free(st->gw.jobs); /* after the workers (each was through bw_jobs_owner_gone) */
+    bw_jobs_free(st->gw.jobs);     /* after the workers (each was through bw_jobs_owner_gone) */
     st->gw.jobs = NULL;
     bw_egress_policy_free(st->egress);
     bw_limits_free(st->gw.limits);
@@ -535,15 +534,19 @@ static void reload_tls(struct serve_state *st) {
  * exporter, whose collector is an outbound destination under the egress guard. */
 static int setup_observability(struct serve_state *st, const struct bw_server_app *app) {
     const struct bw_config *c = &st->cfg;
-    struct bw_metrics_service_opts mo = {st->gw.db_path,         c->metrics_refresh_ms,
-                                         c->metrics_listen_host, c->metrics_listen_port,
-                                         c->metrics_allow_remote, app->inflight,
+    struct bw_metrics_service_opts mo = {st->gw.db_path,
+                                         c->metrics_refresh_ms,
+                                         c->metrics_listen_host,
+                                         c->metrics_listen_port,
+                                         c->metrics_allow_remote,
+                                         app->inflight,
                                          app->arg};
     int port = 0;
     bw_err e = bw_metrics_service_start(&mo, &st->metrics, &port);
     if (e == BW_E_INVALID)
-        return bw_cli_fail(&bw_cmd_serve, "metrics.listen %s is not loopback: its /metrics has "
-                                          "no authentication (set metrics.allow_remote: true)",
+        return bw_cli_fail(&bw_cmd_serve,
+                           "metrics.listen %s is not loopback: its /metrics has "
+                           "no authentication (set metrics.allow_remote: true)",
                            c->metrics_listen_host);
     if (e != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot serve metrics on %s:%d", c->metrics_listen_host,
@@ -556,12 +559,14 @@ static int setup_observability(struct serve_state *st, const struct bw_server_ap
     const char *headers = c->otel_headers_env[0] ? getenv(c->otel_headers_env) : NULL;
     if (c->otel_headers_env[0] && !headers) /* named but unset: a collector would refuse us */
         return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not set", c->otel_headers_env);
-    struct bw_otel_opts oo = {c->otel_endpoint, c->otel_service_name, c->otel_timeout_ms,
-                              (size_t)c->otel_queue_max, st->egress, headers};
+    struct bw_otel_opts oo = {c->otel_endpoint,          c->otel_service_name, c->otel_timeout_ms,
+                              (size_t)c->otel_queue_max, st->egress,           headers};
     bw_err oe = bw_otel_new(&oo, &st->gw.otel);
     if (oe == BW_E_INVALID) /* never the value: it holds a token */
-        return bw_cli_fail(&bw_cmd_serve, "otel.headers_env: %s is not Name=value,... with "
-                                          "printable values", c->otel_headers_env);
+        return bw_cli_fail(&bw_cmd_serve,
+                           "otel.headers_env: %s is not Name=value,... with "
+                           "printable values",
+                           c->otel_headers_env);
     if (oe != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the OpenTelemetry exporter");
     bw_info("otel: exporting spans (OTLP/HTTP JSON)"); /* no URL: it may carry a token */
@@ -575,11 +580,10 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     struct bw_readiness_env re = {&st->cfg, a->dir, st->config_path, &st->gw};
     if (bw_readiness_start(&re, &st->gw.readiness) != BW_OK)
         return bw_cli_fail(&bw_cmd_serve, "cannot start the readiness checks");
-    struct bw_server_opts so = {st->cfg.listen_host,      st->cfg.listen_port,
-                                st->cfg.workers,          st->cfg.max_body_bytes,
-                                st->cfg.max_header_bytes, st->cfg.client_timeout_s,
-                                st->tls,                  st->cfg.tls_host,
-                                st->cfg.tls_port};
+    struct bw_server_opts so = {
+        st->cfg.listen_host,      st->cfg.listen_port,      st->cfg.workers, st->cfg.max_body_bytes,
+        st->cfg.max_header_bytes, st->cfg.client_timeout_s, st->tls,         st->cfg.tls_host,
+        st->cfg.tls_port};
     struct bw_server_app app;
     bw_cli_gateway_app(&st->gw, &app);
     if ((rc = setup_observability(st, &app)) != 0)
@@ -595,8 +599,8 @@ static int serve(const struct serve_args *a, struct serve_state *st) {
     if (st->tls) {
         char what[256];
         bw_tls_describe(st->tls, what, sizeof what);
-        bw_info("bulwark listening with TLS on %s:%d (%s)", so.tls_host,
-                bw_server_tls_port(server), what);
+        bw_info("bulwark listening with TLS on %s:%d (%s)", so.tls_host, bw_server_tls_port(server),
+                what);
     }
     if (so.host[0])
         bw_info("bulwark listening on %s:%d (workers=%d, ledger %s)", so.host, port, so.workers,

@@ -234,7 +234,7 @@ static void after_batch(struct rotation *r) {
     r->batches++;
     if (r->crash_after > 0 && r->batches >= r->crash_after) {
         (void)fflush(stdout); /* the test hook exits at once: best effort */
-        _exit(75); /* the test hook: a crash between batches (docs/SECURITY.md) */
+        _exit(75);            /* the test hook: a crash between batches (docs/SECURITY.md) */
     }
 }
 

@@ -84,19 +84,18 @@ static void print_text(const struct bw_evidence_report *r, const char *pack) {
 static int print_json(const struct bw_evidence_report *r, const char *pack) {
     json_t *checks = json_array();
     for (int c = 0; c < BW_CHECK_COUNT; c++)
-        json_array_append_new(
-            checks, json_pack("{s:s, s:s, s:s}", "name",
-                              bw_evidence_check_name((enum bw_evidence_check)c), "status",
-                              bw_evidence_status_name(r->status[c]), "detail", r->detail[c]));
+        json_array_append_new(checks, json_pack("{s:s, s:s, s:s}", "name",
+                                                bw_evidence_check_name((enum bw_evidence_check)c),
+                                                "status", bw_evidence_status_name(r->status[c]),
+                                                "detail", r->detail[c]));
     json_t *missing = json_array();
     for (size_t i = 0; i < r->n_missing_policies && i < 16; i++)
         json_array_append_new(missing, json_string(r->missing_policies[i]));
-    json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "ok", r->ok,
-                          "pack", pack, "origin", r->origin, "scope", r->scope, "receipts",
-                          (json_int_t)r->receipts, "checkpoints", (json_int_t)r->checkpoints,
-                          "size", (json_int_t)r->size, "missing_policy_count",
-                          (json_int_t)r->n_missing_policies, "missing_policies", missing,
-                          "checks", checks);
+    json_t *o = json_pack(
+        "{s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o}", "ok", r->ok, "pack", pack, "origin",
+        r->origin, "scope", r->scope, "receipts", (json_int_t)r->receipts, "checkpoints",
+        (json_int_t)r->checkpoints, "size", (json_int_t)r->size, "missing_policy_count",
+        (json_int_t)r->n_missing_policies, "missing_policies", missing, "checks", checks);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text)
@@ -145,8 +144,7 @@ static int run(int argc, char **argv) {
     }
     if ((uint64_t)st.st_size > BW_PACK_MAX_BYTES || st.st_size < 1024) {
         close(fd);
-        return bw_cli_fail(&bw_cmd_verify, "FAILED pack-format: %s has an impossible size",
-                           a.pack);
+        return bw_cli_fail(&bw_cmd_verify, "FAILED pack-format: %s has an impossible size", a.pack);
     }
     void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);

@@ -59,10 +59,8 @@ void bw_config_defaults(struct bw_config *c) {
     c->billing_tolerance_s = 300;
     c->billing_max_body_bytes = 1u << 20;
     snprintf(c->billing_free_plan, sizeof c->billing_free_plan, "free");
-    snprintf(c->connections_github_api, sizeof c->connections_github_api,
-             "https://api.github.com");
-    snprintf(c->connections_notion_api, sizeof c->connections_notion_api,
-             "https://api.notion.com");
+    snprintf(c->connections_github_api, sizeof c->connections_github_api, "https://api.github.com");
+    snprintf(c->connections_notion_api, sizeof c->connections_notion_api, "https://api.notion.com");
     c->connections_verify_timeout_ms = 10000;
     c->outbox_max_attempts = 10;
     c->outbox_backoff_base_ms = 1000;
@@ -180,10 +178,10 @@ static bw_err upstream_field(struct walk *w, const char *key, const yaml_node_t 
         return bw_cfg_str(w, v, "upstream.url", c->upstream_url, sizeof c->upstream_url);
     if (strcmp(key, "api_key_env") == 0)
         return bw_cfg_str(w, v, "upstream.api_key_env", c->upstream_key_env,
-                       sizeof c->upstream_key_env);
+                          sizeof c->upstream_key_env);
     if (strcmp(key, "api_key_file") == 0)
         return bw_cfg_str(w, v, "upstream.api_key_file", c->upstream_key_file,
-                       sizeof c->upstream_key_file);
+                          sizeof c->upstream_key_file);
     if (strcmp(key, "connect_timeout_ms") == 0) {
         BW_TRY(bw_cfg_int(w, v, "upstream.connect_timeout_ms", 1, 600000, &n));
         c->connect_timeout_ms = (int)n;
@@ -265,7 +263,6 @@ static bw_err limits_field(struct walk *w, const char *key, const yaml_node_t *v
     }
     return BW_OK;
 }
-
 
 static bw_err widget_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_config *c = w->c;
@@ -388,19 +385,19 @@ static bw_err billing_field(struct walk *w, const char *key, const yaml_node_t *
     long n;
     if (strcmp(key, "stripe_secret_env") == 0)
         return bw_cfg_str(w, v, "billing.stripe_secret_env", c->billing_stripe_secret_env,
-                       sizeof c->billing_stripe_secret_env);
+                          sizeof c->billing_stripe_secret_env);
     if (strcmp(key, "stripe_secret_file") == 0)
         return bw_cfg_str(w, v, "billing.stripe_secret_file", c->billing_stripe_secret_file,
-                       sizeof c->billing_stripe_secret_file);
+                          sizeof c->billing_stripe_secret_file);
     if (strcmp(key, "standard_secret_env") == 0)
         return bw_cfg_str(w, v, "billing.standard_secret_env", c->billing_standard_secret_env,
-                       sizeof c->billing_standard_secret_env);
+                          sizeof c->billing_standard_secret_env);
     if (strcmp(key, "standard_secret_file") == 0)
         return bw_cfg_str(w, v, "billing.standard_secret_file", c->billing_standard_secret_file,
-                       sizeof c->billing_standard_secret_file);
+                          sizeof c->billing_standard_secret_file);
     if (strcmp(key, "free_plan") == 0) {
-        BW_TRY(
-            bw_cfg_str(w, v, "billing.free_plan", c->billing_free_plan, sizeof c->billing_free_plan));
+        BW_TRY(bw_cfg_str(w, v, "billing.free_plan", c->billing_free_plan,
+                          sizeof c->billing_free_plan));
         if (!bw_text_model_ok(c->billing_free_plan))
             return bw_cfg_fail(w, v, "billing.free_plan: invalid plan name");
         return BW_OK;
@@ -438,7 +435,8 @@ static bw_err budget_limit_field(struct walk *w, const char *key, const yaml_nod
 static bw_err agent_budget_field(struct walk *w, const char *key, const yaml_node_t *v) {
     struct bw_budget_config *b = w->budget;
     if (b->n_agents >= BW_CONFIG_MAX_AGENTS)
-        return bw_cfg_fail(w, v, "budgets.%s.agents: more than %d agents", b->org, BW_CONFIG_MAX_AGENTS);
+        return bw_cfg_fail(w, v, "budgets.%s.agents: more than %d agents", b->org,
+                           BW_CONFIG_MAX_AGENTS);
     if (!bw_text_model_ok(key) || strlen(key) > 63)
         return bw_cfg_fail(w, v, "budgets.%s.agents: invalid agent name", b->org);
     for (size_t i = 0; i < b->n_agents; i++)
@@ -544,9 +542,9 @@ static bw_err prices_field(struct walk *w, const char *key, const yaml_node_t *v
         }
         if (seen != 2)
             return bw_cfg_fail(w, v,
-                        "prices.%.64s: needs prompt_per_1m_micros and "
-                        "completion_per_1m_micros",
-                        key);
+                               "prices.%.64s: needs prompt_per_1m_micros and "
+                               "completion_per_1m_micros",
+                               key);
     }
     return bw_cfg_each_pair(w, v, key, price_field);
 }
@@ -718,9 +716,11 @@ static bw_err top_field(struct walk *w, const char *key, const yaml_node_t *v) {
 static bw_err check_spend(struct walk *w, const yaml_node_t *root) {
     struct bw_config *c = w->c;
     if (c->billing_stripe_secret_env[0] && c->billing_stripe_secret_file[0])
-        return bw_cfg_fail(w, root, "billing: set stripe_secret_env or stripe_secret_file, not both");
+        return bw_cfg_fail(w, root,
+                           "billing: set stripe_secret_env or stripe_secret_file, not both");
     if (c->billing_standard_secret_env[0] && c->billing_standard_secret_file[0])
-        return bw_cfg_fail(w, root, "billing: set standard_secret_env or standard_secret_file, not both");
+        return bw_cfg_fail(w, root,
+                           "billing: set standard_secret_env or standard_secret_file, not both");
     const struct bw_rate_config *rates[] = {&c->key_requests, &c->key_tokens,   &c->agent_requests,
                                             &c->agent_tokens, &c->org_requests, &c->org_tokens};
     for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)

@@ -66,12 +66,12 @@ struct bw_plan_config {
 /* mcp.servers entries (config_mcp.c). */
 #define BW_MCP_SERVERS_MAX 64
 #define BW_MCP_URL_MAX 2048
-#define BW_MCP_ORIGINS_MAX 32  /* mcp.allowed_origins entries */
-#define BW_MCP_ORIGIN_MAX 256  /* one origin, with its NUL */
+#define BW_MCP_ORIGINS_MAX 32 /* mcp.allowed_origins entries */
+#define BW_MCP_ORIGIN_MAX 256 /* one origin, with its NUL */
 struct bw_mcp_server_config {
-    char name[64];                /* ^[a-z0-9][a-z0-9_-]{0,62}$: the {server} path segment */
-    char url[BW_MCP_URL_MAX];     /* http(s); checked by the egress guard at load (static) */
-    char credential[256];         /* a reference as written (env:NAME, file:/PATH); "" = none */
+    char name[64];            /* ^[a-z0-9][a-z0-9_-]{0,62}$: the {server} path segment */
+    char url[BW_MCP_URL_MAX]; /* http(s); checked by the egress guard at load (static) */
+    char credential[256];     /* a reference as written (env:NAME, file:/PATH); "" = none */
     /* mcp-orgsrv: "Bearer <secret>" read from the reference by bw_config_mcp_load_credentials
      * at serve start (sodium_malloc'd, wiped by bw_config_cleanup); NULL = none or not loaded */
     char *credential_auth;
@@ -80,7 +80,7 @@ struct bw_mcp_server_config {
 struct bw_config {
     char listen_host[256];
     int listen_port;
-    int workers; /* 0 = one per core */
+    int workers;         /* 0 = one per core */
     char database[1024]; /* postgres:// URL; empty = DIR/bulwark.db (SQLite) */
     char policy[1024];   /* rule-engine policy file (relative to the config's folder); empty =
                           * orgs.*.allowed_models decide */
@@ -100,18 +100,18 @@ struct bw_config {
     struct bw_rate_config key_requests, key_tokens;     /* per API key */
     struct bw_rate_config agent_requests, agent_tokens; /* per (org, agent) */
     struct bw_rate_config org_requests, org_tokens;     /* per org (burst across its keys) */
-    int64_t org_max_concurrent;  /* in-flight calls per org; 0 = no cap */
-    int64_t default_max_tokens;  /* completion cap assumed when a request has none; -1 = none */
-    int clamp_max_tokens;        /* 1: lower max_tokens to what the budget fits */
+    int64_t org_max_concurrent;                         /* in-flight calls per org; 0 = no cap */
+    int64_t default_max_tokens; /* completion cap assumed when a request has none; -1 = none */
+    int clamp_max_tokens;       /* 1: lower max_tokens to what the budget fits */
 
     /* billing: webhook secrets are named here (env var or 0600 file), never held here */
     char billing_stripe_secret_env[128];
     char billing_stripe_secret_file[1024];
     char billing_standard_secret_env[128];
     char billing_standard_secret_file[1024];
-    int billing_tolerance_s;         /* accepted webhook timestamp skew, default 300 */
-    size_t billing_max_body_bytes;   /* default 1 MiB */
-    char billing_free_plan[64];      /* plan after customer.subscription.deleted ("free") */
+    int billing_tolerance_s;       /* accepted webhook timestamp skew, default 300 */
+    size_t billing_max_body_bytes; /* default 1 MiB */
+    char billing_free_plan[64];    /* plan after customer.subscription.deleted ("free") */
 
     struct bw_budget_config *budgets;
     size_t n_budgets;
@@ -121,19 +121,19 @@ struct bw_config {
     size_t n_plans;
 
     /* widget: the public browser chat widget (proxy/widget.h, docs/API.md "Widget") */
-    char widget_model[128];               /* for agents without a model; "" = none (503) */
-    size_t widget_max_message_bytes;      /* one user message, bytes of UTF-8 (413 over it) */
-    int64_t widget_max_tokens;            /* completion cap the gateway sends upstream */
-    int widget_history_messages;          /* previous messages of the conversation sent along */
-    size_t widget_history_bytes;          /* ... and at most this many bytes of them */
-    int widget_max_conversation_messages; /* a conversation ends here (409) */
+    char widget_model[128];                /* for agents without a model; "" = none (503) */
+    size_t widget_max_message_bytes;       /* one user message, bytes of UTF-8 (413 over it) */
+    int64_t widget_max_tokens;             /* completion cap the gateway sends upstream */
+    int widget_history_messages;           /* previous messages of the conversation sent along */
+    size_t widget_history_bytes;           /* ... and at most this many bytes of them */
+    int widget_max_conversation_messages;  /* a conversation ends here (409) */
     struct bw_rate_config widget_requests; /* per widget (public key); on by default */
 
     size_t ledger_batch_max;
     int ledger_batch_wait_us;
     int ledger_commit_interval_us; /* under load, at most one commit per interval */
-    size_t ledger_preallocate; /* zero-filled runway ahead of the log, bytes (0 = none) */
-    int ledger_fsync; /* 0 only for measuring the cost of durability: receipts may be lost */
+    size_t ledger_preallocate;     /* zero-filled runway ahead of the log, bytes (0 = none) */
+    int ledger_fsync;     /* 0 only for measuring the cost of durability: receipts may be lost */
     int ledger_sign_each; /* 1: a DSSE signature per receipt (docs/EVIDENCE.md section 11) */
 
     struct bw_org_config *orgs;
@@ -147,13 +147,13 @@ struct bw_config {
     size_t n_egress_allow;
 
     /* connections: (docs/API.md "Connections") */
-    int connections_allow_http;           /* 1: generic webhooks may use http:// (tests only) */
-    char connections_github_api[256];     /* GitHub API base, default https://api.github.com */
-    char connections_notion_api[256];     /* Notion API base, default https://api.notion.com */
-    long connections_verify_timeout_ms;   /* a live verification call, default 10000 */
+    int connections_allow_http;         /* 1: generic webhooks may use http:// (tests only) */
+    char connections_github_api[256];   /* GitHub API base, default https://api.github.com */
+    char connections_notion_api[256];   /* Notion API base, default https://api.notion.com */
+    long connections_verify_timeout_ms; /* a live verification call, default 10000 */
 
     /* outbox: durable delivery (docs/API.md "Outbox") */
-    long outbox_max_attempts;   /* then `dead`; default 10 */
+    long outbox_max_attempts;    /* then `dead`; default 10 */
     long outbox_backoff_base_ms; /* first retry after about this; default 1000 */
     long outbox_backoff_max_ms;  /* cap of one wait; default 3600000 */
     long outbox_poll_ms;         /* how often the queue is looked at; default 1000 */
@@ -171,37 +171,38 @@ struct bw_config {
     char tls_cert_file[4096];
     char tls_key_file[4096];
     int allow_plain_http; /* a plain listener on a non-loopback address is refused without it */
-    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "Metrics and OpenTelemetry"). 0 = default */
+    /* metrics: and otel: (config_metrics.c; docs/CONFIG.md "Metrics and OpenTelemetry"). 0 =
+     * default */
     char metrics_listen_host[256]; /* "" = no separate listener (GET /metrics: operator key) */
     int metrics_listen_port;
-    int metrics_allow_remote;  /* a non-loopback metrics listener is refused unless set */
-    long metrics_refresh_ms;   /* store-backed gauges refresh; default 5000 */
-    char otel_endpoint[1024];  /* OTLP/HTTP traces URL; "" = export off */
+    int metrics_allow_remote;   /* a non-loopback metrics listener is refused unless set */
+    long metrics_refresh_ms;    /* store-backed gauges refresh; default 5000 */
+    char otel_endpoint[1024];   /* OTLP/HTTP traces URL; "" = export off */
     char otel_service_name[64]; /* default "bulwark" */
-    long otel_timeout_ms;      /* one export POST; default 2000 */
-    long otel_queue_max;       /* spans waiting; default 2048 */
+    long otel_timeout_ms;       /* one export POST; default 2000 */
+    long otel_queue_max;        /* spans waiting; default 2048 */
     char otel_headers_env[128]; /* env var with "Name=value,..." headers (a collector token) */
 
     /* mcp: (config_mcp.c; docs/CONFIG.md "mcp"). Defaults are filled after the walk. */
     struct bw_mcp_server_config *mcp_servers; /* mcp.servers, heap (n_mcp_servers entries) */
     size_t n_mcp_servers;
-    int mcp_pin_approve;             /* mcp.pin: approve (1) or auto (0, default) */
-    long mcp_calls_per_minute;       /* per principal and tool; default 60 */
-    long mcp_result_max_bytes;       /* one result; default 1 MiB */
-    long mcp_call_timeout_ms;        /* one upstream call; default 60000 */
-    long mcp_max_sessions_per_key;   /* concurrent sessions; default 16 */
-    int mcp_oauth;                   /* 1: mcp.oauth is configured */
-    char mcp_oauth_issuer[512];      /* exact `iss`; https (http: loopback only) */
-    char mcp_oauth_public_url[512];  /* this gateway's public base URL (PRM `resource`) */
+    int mcp_pin_approve;                     /* mcp.pin: approve (1) or auto (0, default) */
+    long mcp_calls_per_minute;               /* per principal and tool; default 60 */
+    long mcp_result_max_bytes;               /* one result; default 1 MiB */
+    long mcp_call_timeout_ms;                /* one upstream call; default 60000 */
+    long mcp_max_sessions_per_key;           /* concurrent sessions; default 16 */
+    int mcp_oauth;                           /* 1: mcp.oauth is configured */
+    char mcp_oauth_issuer[512];              /* exact `iss`; https (http: loopback only) */
+    char mcp_oauth_public_url[512];          /* this gateway's public base URL (PRM `resource`) */
     char mcp_oauth_jwks_url[BW_MCP_URL_MAX]; /* fetched through the egress guard */
-    char mcp_oauth_jwks_file[4096];  /* or a local JWKS (resolved against the config's folder) */
-    char mcp_oauth_audience[512];    /* "" = per server: public_url + "/mcp/" + name (RFC 8707) */
-    char mcp_oauth_scopes[512];      /* required scopes, space-separated ("" = none) */
-    char mcp_oauth_org_claim[64];    /* default "org" */
+    char mcp_oauth_jwks_file[4096]; /* or a local JWKS (resolved against the config's folder) */
+    char mcp_oauth_audience[512];   /* "" = per server: public_url + "/mcp/" + name (RFC 8707) */
+    char mcp_oauth_scopes[512];     /* required scopes, space-separated ("" = none) */
+    char mcp_oauth_org_claim[64];   /* default "org" */
     char mcp_oauth_principal_claim[64]; /* default "sub" */
-    long mcp_oauth_leeway_s;         /* exp/nbf/iat clock skew; default 60 */
-    long mcp_oauth_jwks_ttl_s;       /* JWKS cache lifetime; default 300 */
-    long mcp_oauth_jwks_min_refetch_s; /* unknown-kid refetch at most this often; default 30 */
+    long mcp_oauth_leeway_s;            /* exp/nbf/iat clock skew; default 60 */
+    long mcp_oauth_jwks_ttl_s;          /* JWKS cache lifetime; default 300 */
+    long mcp_oauth_jwks_min_refetch_s;  /* unknown-kid refetch at most this often; default 30 */
 
     /* mcp.allowed_origins (mcp-oauth2; config_mcp.c): browser origins allowed on /mcp/ */
     char mcp_allowed_origins[BW_MCP_ORIGINS_MAX][BW_MCP_ORIGIN_MAX];
@@ -239,7 +240,8 @@ int bw_config_mcp_credential_ref_ok(const char *s) BW_MUST_CHECK;
 /* Reads every mcp.servers credential reference into credential_auth (an unset variable, an
  * unreadable file or one with group/other bits, an empty, over 1024-byte or non-printable
  * secret: an error naming the server, never the value). For serve, after bw_config_load. */
-bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err, size_t err_size) BW_MUST_CHECK;
+bw_err bw_config_mcp_load_credentials(struct bw_config *c, char *err,
+                                      size_t err_size) BW_MUST_CHECK;
 /* The mcp.servers entry named `name` (exact), or NULL. */
 const struct bw_mcp_server_config *bw_config_mcp_server(const struct bw_config *c,
                                                         const char *name);

@@ -114,8 +114,9 @@ static bw_err server_field(struct walk *w, const char *key, const yaml_node_t *v
     if (strcmp(key, "credential") == 0) {
         BW_TRY(bw_cfg_str(w, v, "mcp.servers.credential", s->credential, sizeof s->credential));
         if (!bw_config_mcp_credential_ref_ok(s->credential))
-            return bw_cfg_fail(w, v, "mcp.servers.credential: a reference, env:NAME or "
-                                     "file:/PATH (never the secret itself)");
+            return bw_cfg_fail(w, v,
+                               "mcp.servers.credential: a reference, env:NAME or "
+                               "file:/PATH (never the secret itself)");
         return BW_OK;
     }
     return bw_cfg_fail(w, v, "mcp.servers: unknown key '%.64s'", key);
@@ -256,8 +257,7 @@ static bw_err mcp_field(struct walk *w, const char *key, const yaml_node_t *v) {
     if (strcmp(key, "call_timeout_ms") == 0)
         return bw_cfg_int(w, v, "mcp.call_timeout_ms", 100, 3600000, &c->mcp_call_timeout_ms);
     if (strcmp(key, "max_sessions_per_key") == 0)
-        return bw_cfg_int(w, v, "mcp.max_sessions_per_key", 1, 10000,
-                          &c->mcp_max_sessions_per_key);
+        return bw_cfg_int(w, v, "mcp.max_sessions_per_key", 1, 10000, &c->mcp_max_sessions_per_key);
     return bw_cfg_fail(w, v, "mcp: unknown key '%.64s'", key);
 }
 
@@ -328,8 +328,7 @@ static bw_err fetch_url(struct walk *w, const struct bw_egress_policy *p, const 
     if (e != BW_OK)
         return bw_cfg_fail(w, n, "%s: not an http(s) URL: %s", key, why);
     if (strcmp(t.scheme, "http") == 0 && !loopback_target(&t) && !t.allowlisted && !t.literal)
-        return bw_cfg_fail(w, n, "%s: https required (http only for loopback or allowlisted)",
-                           key);
+        return bw_cfg_fail(w, n, "%s: https required (http only for loopback or allowlisted)", key);
     return BW_OK;
 }
 
@@ -390,8 +389,8 @@ bw_err bw_cfg_mcp_check(struct walk *w, const yaml_node_t *root) {
     yaml_node_t *servers = find_key(w, mcp, "servers");
     for (size_t i = 0; i < c->n_mcp_servers && servers; i++) {
         yaml_node_t *item = yaml_document_get_node(w->doc, servers->data.sequence.items.start[i]);
-        BW_GOTO(fetch_url(w, p, find_key(w, item, "url"), "mcp.servers.url",
-                          c->mcp_servers[i].url));
+        BW_GOTO(
+            fetch_url(w, p, find_key(w, item, "url"), "mcp.servers.url", c->mcp_servers[i].url));
     }
     if (c->mcp_oauth)
         BW_GOTO(check_oauth(w, p, find_key(w, mcp, "oauth")));

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "http/bearer.h"
 #include "config/config_walk.h"
+#include "http/bearer.h"
 #include "util/text.h"
 
 #define CRED_MAX 1024 /* bytes of one secret, as a BYOK provider key */

@@ -63,8 +63,8 @@ static bw_err otel_field(struct walk *w, const char *key, const yaml_node_t *v) 
     if (strcmp(key, "timeout_ms") == 0)
         return bw_cfg_int(w, v, "otel.timeout_ms", 50, 30000, &c->otel_timeout_ms);
     if (strcmp(key, "headers_env") == 0) {
-        BW_TRY(bw_cfg_str(w, v, "otel.headers_env", c->otel_headers_env,
-                          sizeof c->otel_headers_env));
+        BW_TRY(
+            bw_cfg_str(w, v, "otel.headers_env", c->otel_headers_env, sizeof c->otel_headers_env));
         for (const char *p = c->otel_headers_env; *p; p++)
             if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
                   (*p >= '0' && *p <= '9') || *p == '_'))

@@ -45,10 +45,12 @@ bw_err bw_cfg_str(struct walk *w, const yaml_node_t *n, const char *key, char *o
 bw_err bw_cfg_bool(struct walk *w, const yaml_node_t *n, const char *key, int *out) BW_MUST_CHECK;
 /* Calls fn for each key of a mapping; a non-mapping is an error (non-string, merge and duplicate
  * keys were refused when the document was loaded). */
-bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what, field_fn fn) BW_MUST_CHECK;
+bw_err bw_cfg_each_pair(struct walk *w, const yaml_node_t *map, const char *what,
+                        field_fn fn) BW_MUST_CHECK;
 
 /* Section readers in their own files. */
-bw_err bw_config_log_field(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK; /* log: */
+bw_err bw_config_log_field(struct walk *w, const char *key,
+                           const yaml_node_t *v) BW_MUST_CHECK; /* log: */
 /* config_tls.c: the listen_tls section and allow_plain_http (top-level keys), and the check
  * that at least one listener is configured. */
 bw_err bw_cfg_tls_field(struct walk *w, const char *key, const yaml_node_t *v) BW_MUST_CHECK;

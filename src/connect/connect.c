@@ -11,11 +11,11 @@
 
 #include "deliver/deliver.h"
 #include "util/buf.h"
+#include "util/text.h"
 #include "util/time.h"
 #include "util/version.h"
 #include "webhook/webhook.h"
 #include "webhook/webhook_sign.h"
-#include "util/text.h"
 
 static const char *const kind_names[] = {"slack", "discord", "webhook", "github", "notion"};
 

@@ -15,9 +15,9 @@
 #include "posture/health.h"
 #include "store/connections.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 #include "webhook/webhook_sign.h"
-#include "util/text.h"
 
 #define BATCH_ROWS 32
 /* Deliveries in flight at once, and how many of them one org may hold. A delivery waits at
@@ -381,15 +381,13 @@ static int event_id_ok(const char *id) {
 bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *org_id,
                          const char *event_id, const char *type, const char *text,
                          const json_t *data) {
-    BW_ENSURE(event_id_ok(event_id) && type_ok(type) && text && strlen(text) <= 4000,
-              BW_E_INVALID);
+    BW_ENSURE(event_id_ok(event_id) && type_ok(type) && text && strlen(text) <= 4000, BW_E_INVALID);
     BW_ENSURE(!data || json_is_object(data), BW_E_INVALID);
     char *payload = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
     if (!payload)
         return BW_E_NOMEM;
     int64_t now = bw_now_ms(), queued = 0;
-    bw_err e = bw_store_outbox_enqueue(s, org_id, event_id, type, text, payload, now, now,
-                                       &queued);
+    bw_err e = bw_store_outbox_enqueue(s, org_id, event_id, type, text, payload, now, now, &queued);
     free(payload);
     BW_TRY(e);
     if (queued > 0)
@@ -397,8 +395,8 @@ bw_err bw_outbox_emit_as(struct bw_outbox *o, struct bw_store *s, const char *or
     return BW_OK;
 }
 
-bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id,
-                      const char *type, const char *text, const json_t *data, char *event_id) {
+bw_err bw_outbox_emit(struct bw_outbox *o, struct bw_store *s, const char *org_id, const char *type,
+                      const char *text, const json_t *data, char *event_id) {
     char id[BW_WEBHOOK_MSG_ID_SIZE];
     bw_webhook_msg_id_new(id);
     BW_TRY(bw_outbox_emit_as(o, s, org_id, id, type, text, data));

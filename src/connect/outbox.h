@@ -2,9 +2,9 @@
  * "Outbox"). Events are rows in the store's outbox table (store/connections.h), written by the
  * code that makes the event (bw_outbox_emit, on the caller's own store handle). A dispatcher
  * (a periodic store job) looks for due rows and hands them to a small pool of delivery threads
- * (each with its own store handle). Fairness: at most OUTBOX_PER_ORG (1) of the OUTBOX_WORKERS (4) deliveries
- * in flight belong to one org, and orgs are visited from a rotating start, so a receiver that
- * never answers holds its own org's slot for at most the delivery timeout and never delays
+ * (each with its own store handle). Fairness: at most OUTBOX_PER_ORG (1) of the OUTBOX_WORKERS (4)
+ * deliveries in flight belong to one org, and orgs are visited from a rotating start, so a receiver
+ * that never answers holds its own org's slot for at most the delivery timeout and never delays
  * another org's deliveries (unless as many orgs as there are workers all hang at once: then
  * the others wait at most that timeout).
  *
@@ -59,8 +59,9 @@ bw_err bw_outbox_new(struct bw_jobs *jobs, const char *where, const struct bw_co
                      const struct bw_outbox_opts *opts, struct bw_outbox **out) BW_MUST_CHECK;
 /* Lets the dispatcher look at the queue now. NULL is a no-op. */
 void bw_outbox_wake(struct bw_outbox *o);
-/* Stops the dispatcher, then the delivery threads after the attempts in progress (bounded by the delivery timeout), closes
- * their stores. Rows not yet delivered stay queued for the next start. NULL is a no-op. */
+/* Stops the dispatcher, then the delivery threads after the attempts in progress (bounded by the
+ * delivery timeout), closes their stores. Rows not yet delivered stay queued for the next start.
+ * NULL is a no-op. */
 void bw_outbox_free(struct bw_outbox *o);
 
 /* Queues an event for every delivery connection of the org on the caller's store handle s

@@ -203,8 +203,8 @@ static int cookie_session(const struct bw_api_ctx *ctx, struct evhttp_request *r
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *value = NULL;
     size_t len = 0;
-    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req),
-                                &value, &len)) {
+    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req), &value,
+                                &len)) {
         bw_http_reply_error(req, 401, BW_R_UNAUTHENTICATED, "not signed in", NULL, NULL);
         return 0;
     }
@@ -304,8 +304,8 @@ int bw_console_identify(const struct bw_api_ctx *ctx, struct evhttp_request *req
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *value = NULL;
     size_t len = 0;
-    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req),
-                                &value, &len))
+    if (!bw_console_cookie_find(evhttp_find_header(h, "Cookie"), bw_api_request_tls(req), &value,
+                                &len))
         return -1;
     enum evhttp_cmd_type m = (enum evhttp_cmd_type)bw_api_request_method(req);
     int safe = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD || m == EVHTTP_REQ_OPTIONS;

@@ -134,6 +134,7 @@ bw_err bw_console_session_end_member(struct bw_store *s, const char *org_id, con
 /* The cookie's value in a Cookie header (name per tls: BW_CONSOLE_COOKIE_TLS or
  * BW_CONSOLE_COOKIE; exactly one cookie of that name, shaped like a session token): 1 and
  * *value and *len pointing into header (borrowed), else 0. */
-int bw_console_cookie_find(const char *header, int tls, const char **value, size_t *len) BW_MUST_CHECK;
+int bw_console_cookie_find(const char *header, int tls, const char **value,
+                           size_t *len) BW_MUST_CHECK;
 
 #endif

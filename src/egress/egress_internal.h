@@ -3,8 +3,8 @@
 #define BW_EGRESS_EGRESS_INTERNAL_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "egress/egress.h"
 

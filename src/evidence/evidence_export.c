@@ -261,8 +261,8 @@ static bw_err put_receipts(struct exporter *x) {
         snprintf(name, sizeof name, "receipts/%020llu.json", (unsigned long long)i);
         BW_TRY(put_member(x, name, x->log.map + x->log.payload_off[i], x->log.payload_len[i]));
         size_t plen = 0;
-        BW_TRY(bw_merkle_cache_inclusion(x->cache, i, fin->size, proof, BW_MERKLE_MAX_PROOF,
-                                         &plen));
+        BW_TRY(
+            bw_merkle_cache_inclusion(x->cache, i, fin->size, proof, BW_MERKLE_MAX_PROOF, &plen));
         bw_buf_reset(&x->scratch);
         BW_TRY(bw_evidence_proof_encode(i, (const uint8_t(*)[32])proof, plen, note, fin->len,
                                         &x->scratch));
@@ -327,13 +327,13 @@ static bw_err put_manifest(struct exporter *x) {
     struct bw_buf text, note;
     bw_buf_init(&text, BW_NOTE_MAX_TEXT);
     bw_buf_init(&note, BW_NOTE_MAX_TEXT);
-    bw_err e = bw_buf_appendf(&text, BW_PACK_STATEMENT_MAGIC "\norigin %s\nscope %s%s\nsince %lld\n"
-                              "first %llu\nsize %llu\nreceipts %llu\nmanifest %s\n",
-                              x->o->origin, x->o->org_id ? "org " : "all",
-                              x->o->org_id ? x->o->org_id : "", (long long)x->o->since_ms,
-                              (unsigned long long)x->first,
-                              (unsigned long long)x->cps[x->ncps - 1].size,
-                              (unsigned long long)x->count, hex);
+    bw_err e = bw_buf_appendf(
+        &text,
+        BW_PACK_STATEMENT_MAGIC "\norigin %s\nscope %s%s\nsince %lld\n"
+                                "first %llu\nsize %llu\nreceipts %llu\nmanifest %s\n",
+        x->o->origin, x->o->org_id ? "org " : "all", x->o->org_id ? x->o->org_id : "",
+        (long long)x->o->since_ms, (unsigned long long)x->first,
+        (unsigned long long)x->cps[x->ncps - 1].size, (unsigned long long)x->count, hex);
     if (e == BW_OK)
         e = x->o->sign(x->o->sign_ctx, (const char *)text.ptr, text.len, &note);
     if (e == BW_OK)
@@ -361,8 +361,9 @@ static bw_err run_export(struct exporter *x) {
     const struct bw_evidence_export_opts *o = x->o;
     bw_err e = bw_evidence_log_open(o->ledger_dir, o->origin, o->verifier, o->max_size, &x->log);
     if (e != BW_OK)
-        return fail(x, e, e == BW_E_NOT_FOUND ? "the log has no signed checkpoint yet"
-                                              : "cannot read the ledger log file");
+        return fail(x, e,
+                    e == BW_E_NOT_FOUND ? "the log has no signed checkpoint yet"
+                                        : "cannot read the ledger log file");
     BW_TRY(select_receipts(x));
     BW_TRY(select_checkpoints(x));
     find_policies(x);
@@ -421,8 +422,7 @@ size_t bw_evidence_policy_candidates(const char *data_dir, char (*paths)[BW_PACK
     while (d && n < max && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.' || !is_yaml(de->d_name))
             continue;
-        if (snprintf(paths[n], BW_PACK_PATH_MAX, "%s/%s", data_dir, de->d_name) <
-            BW_PACK_PATH_MAX)
+        if (snprintf(paths[n], BW_PACK_PATH_MAX, "%s/%s", data_dir, de->d_name) < BW_PACK_PATH_MAX)
             n++;
     }
     if (d)

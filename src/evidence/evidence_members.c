@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "evidence/verify_internal.h"
 #include "evidence/proof.h"
+#include "evidence/verify_internal.h"
 #include "ledger/dsse.h"
 #include "ledger/receipt.h"
 
@@ -25,8 +25,7 @@ static int digits20(const char *p, uint64_t *out) {
 }
 
 /* "<prefix><20 digits><suffix>": exact, so one name per number. */
-static int parse_numbered(const char *name, const char *prefix, const char *suffix,
-                          uint64_t *out) {
+static int parse_numbered(const char *name, const char *prefix, const char *suffix, uint64_t *out) {
     size_t p = strlen(prefix), s = strlen(suffix), n = strlen(name);
     return n == p + IDX_DIGITS + s && memcmp(name, prefix, p) == 0 &&
            memcmp(name + p + IDX_DIGITS, suffix, s) == 0 && digits20(name + p, out);
@@ -111,12 +110,14 @@ static const char *order_error(const struct member *prev, const struct member *m
                    ? NULL
                    : "pack must start with a receipt or a checkpoint of size > 0";
     if (prev->kind == M_RECEIPT)
-        return m->kind == M_PROOF && m->a == prev->a ? NULL : "a receipt must be followed by its proof";
+        return m->kind == M_PROOF && m->a == prev->a ? NULL
+                                                     : "a receipt must be followed by its proof";
     if (m->kind == M_PROOF)
         return "a proof without its receipt";
     if (m->kind == M_ENVELOPE)
-        return prev->kind == M_PROOF && m->a == prev->a ? NULL
-                                                         : "an envelope without its receipt and proof";
+        return prev->kind == M_PROOF && m->a == prev->a
+                   ? NULL
+                   : "an envelope without its receipt and proof";
     if (m->kind == M_RECEIPT)
         return (prev->kind == M_PROOF || prev->kind == M_ENVELOPE) && m->a > prev->a
                    ? NULL
@@ -201,7 +202,8 @@ static int walk(struct vstate *v, const uint8_t *pack, size_t len) {
         if (err != BW_OK) {
             bw_evidence_vfail(v, BW_CHECK_PACK_FORMAT, "%s after member %zu",
                               err == BW_E_TOO_LARGE ? "member too large"
-                                                    : "malformed or truncated tar data", v->nm);
+                                                    : "malformed or truncated tar data",
+                              v->nm);
             return 0;
         }
         if (v->nm >= BW_PACK_MAX_ENTRIES || !grow(v)) {
@@ -213,7 +215,7 @@ static int walk(struct vstate *v, const uint8_t *pack, size_t len) {
         m->name = e.name;
         m->data = e.data;
         uint64_t max = classify(m);
-        const char *why = !max ? "unexpected member name"
+        const char *why = !max                ? "unexpected member name"
                           : m->data.len > max ? "member larger than its limit"
                                               : order_error(v->nm ? &v->m[v->nm - 1] : NULL, m);
         if (why) {

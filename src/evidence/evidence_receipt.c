@@ -29,8 +29,8 @@
 
 struct slice {
     const char *p;
-    size_t n;   /* raw bytes between the quotes, escapes included */
-    int plain;  /* 1: no escapes (raw bytes are the string) */
+    size_t n;  /* raw bytes between the quotes, escapes included */
+    int plain; /* 1: no escapes (raw bytes are the string) */
 };
 
 struct cur {
@@ -316,9 +316,8 @@ static int copy_slice(const struct slice *s, char *out, size_t size) {
 
 /* Lowercase hex digit value + 1; 0 for anything else. */
 static const uint8_t hex_table[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
-    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
-    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
 };
 
 static int hex_val(char ch) {
@@ -393,10 +392,10 @@ static const char *extract(const struct bw_jdoc *d, struct bw_evidence_receipt *
     /* the first subject's digest, when it is well formed (the profile requires exactly one) */
     size_t subj = bw_jdoc_member(d, 0, "subject");
     size_t first = subj && d->node[subj].type == BW_J_ARR && d->node[subj].num > 0 ? subj + 1 : 0;
-    size_t digest = first && d->node[first].type == BW_J_OBJ
-                        ? bw_jdoc_member(d, first, "digest") : 0;
-    size_t sha = digest && d->node[digest].type == BW_J_OBJ
-                     ? bw_jdoc_member(d, digest, "sha256") : 0;
+    size_t digest =
+        first && d->node[first].type == BW_J_OBJ ? bw_jdoc_member(d, first, "digest") : 0;
+    size_t sha =
+        digest && d->node[digest].type == BW_J_OBJ ? bw_jdoc_member(d, digest, "sha256") : 0;
     r->has_request = get_hash(d, sha, r->request_sha256) == 1;
     size_t dec = bw_jdoc_member(d, pred, "decision");
     struct slice ds = dec ? node_str(d, dec) : (struct slice){NULL, 0, 0};

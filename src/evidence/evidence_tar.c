@@ -34,8 +34,8 @@ int bw_evidence_tar_name_ok(const char *name) {
             comp = i + 1;
             continue;
         }
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                 c == '-';
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!ok)
             return 0;
     }
@@ -100,8 +100,7 @@ bw_err bw_evidence_tar_finish(struct bw_evidence_sink *s) {
     return sink_write(s, zero_block, BW_TAR_BLOCK);
 }
 
-void bw_evidence_tar_reader_init(struct bw_evidence_tar_reader *r, const uint8_t *buf,
-                                 size_t len) {
+void bw_evidence_tar_reader_init(struct bw_evidence_tar_reader *r, const uint8_t *buf, size_t len) {
     r->buf = buf;
     r->len = len;
     r->off = 0;

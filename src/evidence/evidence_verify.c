@@ -14,9 +14,9 @@
 #include "util/codec.h"
 
 static const char *const check_names[BW_CHECK_COUNT] = {
-    "pack-format",      "manifest-signature", "file-hashes",     "checkpoint-signatures",
-    "consistency",      "receipt-canonical",  "inclusion-proofs", "sequence",
-    "parent-links",     "policies",           "receipt-signatures",
+    "pack-format",  "manifest-signature", "file-hashes",        "checkpoint-signatures",
+    "consistency",  "receipt-canonical",  "inclusion-proofs",   "sequence",
+    "parent-links", "policies",           "receipt-signatures",
 };
 
 const char *bw_evidence_check_name(enum bw_evidence_check c) {
@@ -270,7 +270,7 @@ void bw_evidence_check_checkpoints(struct vstate *v) {
     if (v->st.trusted && v->st.size != final) {
         bw_evidence_vfail(v, BW_CHECK_CHECKPOINT_SIGNATURES,
                           "final checkpoint size %llu is not the signed statement's %llu",
-                          (unsigned long long)final, (unsigned long long)v->st.size);
+                          (unsigned long long) final, (unsigned long long)v->st.size);
         return;
     }
     bw_evidence_vpass(v, BW_CHECK_CHECKPOINT_SIGNATURES);
@@ -283,7 +283,7 @@ void bw_evidence_check_consistency(struct vstate *v) {
                           v->ncons, v->ncp);
         return;
     }
-    uint8_t (*proof)[32] = malloc(BW_EVIDENCE_MAX_PROOF * 32);
+    uint8_t(*proof)[32] = malloc(BW_EVIDENCE_MAX_PROOF * 32);
     for (size_t k = 0; proof && k < v->ncons; k++) {
         const struct member *m = &v->m[v->cons0 + k];
         uint64_t a = v->m[v->cp0 + k].a, b = v->m[v->cp0 + k + 1].a;

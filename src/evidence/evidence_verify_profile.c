@@ -55,15 +55,24 @@ struct shape {
 
 #define REQ 1
 #define OPT 0
-#define STR(k, need, max) {k, V_STR, need, 1, max, NULL, NULL}
-#define ENUM(k, need, vals) {k, V_ENUM, need, 0, 0, vals, NULL}
-#define CODE(k, need, max) {k, V_CODE, need, 3, max, NULL, NULL}
-#define NAME(k, need, max) {k, V_NAME, need, 1, max, NULL, NULL}
-#define HEX(k, need) {k, V_HEX, need, 0, 0, NULL, NULL}
-#define INT(k, need, lo, hi) {k, V_INT, need, lo, hi, NULL, NULL}
-#define OBJ(k, need, sub) {k, V_OBJ, need, 0, 0, NULL, &(sub)}
-#define ARR(k, need, sub, lo, hi) {k, V_ARR, need, lo, hi, NULL, &(sub)}
-#define SHAPE(rows) {rows, sizeof(rows) / sizeof((rows)[0])}
+#define STR(k, need, max)                                                                          \
+    { k, V_STR, need, 1, max, NULL, NULL }
+#define ENUM(k, need, vals)                                                                        \
+    { k, V_ENUM, need, 0, 0, vals, NULL }
+#define CODE(k, need, max)                                                                         \
+    { k, V_CODE, need, 3, max, NULL, NULL }
+#define NAME(k, need, max)                                                                         \
+    { k, V_NAME, need, 1, max, NULL, NULL }
+#define HEX(k, need)                                                                               \
+    { k, V_HEX, need, 0, 0, NULL, NULL }
+#define INT(k, need, lo, hi)                                                                       \
+    { k, V_INT, need, lo, hi, NULL, NULL }
+#define OBJ(k, need, sub)                                                                          \
+    { k, V_OBJ, need, 0, 0, NULL, &(sub) }
+#define ARR(k, need, sub, lo, hi)                                                                  \
+    { k, V_ARR, need, lo, hi, NULL, &(sub) }
+#define SHAPE(rows)                                                                                \
+    { rows, sizeof(rows) / sizeof((rows)[0]) }
 
 /* ---- allowed values ---- */
 
@@ -86,34 +95,39 @@ static const char *const v_route[] = {"chat",
                                       "models",
                                       "widget",
                                       NULL};
-static const char *const v_review_route[] = {"admin",
-                                             "chat",
-                                             "embeddings",
-                                             "mcp.prompts_get",
-                                             "mcp.resources_read",
-                                             "mcp.tools_call",
-                                             "models",
-                                             "widget",
-                                             NULL};
+static const char *const v_review_route[] = {
+    "admin",  "chat",   "embeddings", "mcp.prompts_get", "mcp.resources_read", "mcp.tools_call",
+    "models", "widget", NULL};
 /* the request's decision (policy/engine.h effects; strip is per tool only) */
 static const char *const v_decision[] = {"allow", "deny", "require_approval", NULL};
 static const char *const v_layer[] = {"config", "default", "global", "org", "rules", NULL};
 static const char *const v_tool_decision[] = {"allow", "deny", "require_approval", "strip", NULL};
 /* review actions and the item's status after them (review/review.c) */
 static const char *const v_review_action[] = {"approve", "create", "deny", "expire", "use", NULL};
-static const char *const v_review_status[] = {"approved", "denied", "expired", "pending", "used",
-                                              NULL};
+static const char *const v_review_status[] = {"approved", "denied", "expired",
+                                              "pending",  "used",   NULL};
 static const char *const v_admin_decision[] = {"apply", NULL};
 /* every status src/proxy/ passes to bw_call_finish / bw_call_respond / bw_call_fail, and the
  * MCP gateway's (src/mcp/ bw_mcp_outcome: client_too_slow, ledger_unavailable,
  * result_too_large, tool_error, upstream_invalid) */
 static const char *const v_outcome_status[] = {
-    "answer_refused",        "budget_cut_off",        "client_disconnected",
-    "client_too_slow",       "internal_error",        "ledger_unavailable",
-    "ok",                    "ok_tool_calls_removed", "result_too_large",
-    "tool_call_incomplete",  "tool_error",            "upstream_bad_response",
-    "upstream_error",        "upstream_invalid",      "upstream_timeout",
-    "upstream_unavailable",  NULL,
+    "answer_refused",
+    "budget_cut_off",
+    "client_disconnected",
+    "client_too_slow",
+    "internal_error",
+    "ledger_unavailable",
+    "ok",
+    "ok_tool_calls_removed",
+    "result_too_large",
+    "tool_call_incomplete",
+    "tool_error",
+    "upstream_bad_response",
+    "upstream_error",
+    "upstream_invalid",
+    "upstream_timeout",
+    "upstream_unavailable",
+    NULL,
 };
 static const char *const v_usage_source[] = {"estimated", NULL};
 
@@ -126,10 +140,8 @@ static const struct field log_rows[] = {
 static const struct shape log_shape = SHAPE(log_rows);
 
 static const struct field usage_rows[] = {
-    INT("completion_tokens", REQ, 0, SAFE_INT_MAX),
-    INT("cost_micros", OPT, 0, SAFE_INT_MAX),
-    INT("prompt_tokens", REQ, 0, SAFE_INT_MAX),
-    ENUM("source", OPT, v_usage_source),
+    INT("completion_tokens", REQ, 0, SAFE_INT_MAX), INT("cost_micros", OPT, 0, SAFE_INT_MAX),
+    INT("prompt_tokens", REQ, 0, SAFE_INT_MAX),     ENUM("source", OPT, v_usage_source),
     INT("total_tokens", REQ, 0, SAFE_INT_MAX),
 };
 static const struct shape usage_shape = SHAPE(usage_rows);
@@ -181,20 +193,13 @@ static const struct field outcome_rows[] = {
 };
 
 static const struct field review_rows[] = {
-    STR("agent", OPT, LEN(agent)),
-    ENUM("decision", REQ, v_review_action),
-    ENUM("kind", REQ, v_kind_review),
-    OBJ("log", REQ, log_shape),
-    STR("model", OPT, LEN(model)),
-    STR("org_id", OPT, LEN(org_id)),
-    HEX("parent_leaf_hash", OPT),
-    HEX("policy_sha256", OPT),
-    STR("principal", OPT, LEN(principal)),
-    CODE("reason", REQ, LEN(reason)),
-    ENUM("route", OPT, v_review_route),
-    STR("rule", REQ, LEN(rule)),
-    ENUM("status", REQ, v_review_status),
-    INT("time_ms", REQ, 0, SAFE_INT_MAX),
+    STR("agent", OPT, LEN(agent)),         ENUM("decision", REQ, v_review_action),
+    ENUM("kind", REQ, v_kind_review),      OBJ("log", REQ, log_shape),
+    STR("model", OPT, LEN(model)),         STR("org_id", OPT, LEN(org_id)),
+    HEX("parent_leaf_hash", OPT),          HEX("policy_sha256", OPT),
+    STR("principal", OPT, LEN(principal)), CODE("reason", REQ, LEN(reason)),
+    ENUM("route", OPT, v_review_route),    STR("rule", REQ, LEN(rule)),
+    ENUM("status", REQ, v_review_status),  INT("time_ms", REQ, 0, SAFE_INT_MAX),
 };
 
 static const struct field admin_rows[] = {
@@ -298,8 +303,8 @@ static int code_byte(unsigned char c, size_t pos) {
 
 static int name_byte(unsigned char c, size_t pos) {
     (void)pos;
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
 }
 
 static int hex_byte(unsigned char c, size_t pos) {
@@ -335,7 +340,7 @@ static const char *string_rule(struct walk *w, size_t i, const struct field *f) 
                    : "not a tool name of 1..64 bytes of [A-Za-z0-9_.:-]";
     case V_HEX:
         return n == 64 && x->plain && all_bytes(p, n, hex_byte) ? NULL
-                                                               : "not 64 lowercase hex digits";
+                                                                : "not 64 lowercase hex digits";
     case V_INT:
     case V_OBJ:
     case V_ARR:
@@ -349,8 +354,9 @@ static const char *check_array(struct walk *w, size_t i, const struct field *f,
                                const struct path *path) {
     const struct bw_jnode *x = &w->d->node[i];
     if (x->num < f->lo || x->num > f->hi)
-        return bad(w, path, f->key, f->lo == f->hi ? "array must hold exactly one element"
-                                                   : "array length outside the profile");
+        return bad(w, path, f->key,
+                   f->lo == f->hi ? "array must hold exactly one element"
+                                  : "array length outside the profile");
     struct path sub = {path, f->key, 1};
     for (size_t k = i + 1; k < x->end; k = w->d->node[k].end) {
         if (w->d->node[k].type != BW_J_OBJ)
@@ -476,10 +482,9 @@ const char *bw_evidence_profile_check(const struct bw_jdoc *d, char *detail, siz
 }
 
 int bw_evidence_profile_tables_sorted(void) {
-    const struct shape *all[] = {&statement_shape, &subject_shape,   &digest_shape,
-                                 &log_shape,       &usage_shape,     &tool_call_shape,
-                                 &kind_shapes[0],  &kind_shapes[1],  &kind_shapes[2],
-                                 &kind_shapes[3]};
+    const struct shape *all[] = {
+        &statement_shape, &subject_shape,  &digest_shape,   &log_shape,      &usage_shape,
+        &tool_call_shape, &kind_shapes[0], &kind_shapes[1], &kind_shapes[2], &kind_shapes[3]};
     for (size_t s = 0; s < sizeof all / sizeof all[0]; s++)
         for (size_t r = 1; r < all[s]->n; r++)
             if (strcmp(all[s]->f[r - 1].key, all[s]->f[r].key) >= 0)

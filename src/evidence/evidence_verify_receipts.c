@@ -55,7 +55,7 @@ static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidenc
     memcpy(r->policy, info->policy_sha256, 32);
     memcpy(r->org_policy, info->org_policy_sha256, 32);
     memcpy(r->request, info->request_sha256, 32);
-    r->verdict = info->kind != BW_RECEIPT_DECISION               ? REC_OTHER
+    r->verdict = info->kind != BW_RECEIPT_DECISION                 ? REC_OTHER
                  : strcmp(info->decision, "allow") == 0            ? REC_ALLOW
                  : strcmp(info->decision, "require_approval") == 0 ? REC_APPROVAL
                                                                    : REC_DENY;
@@ -65,8 +65,7 @@ static const char *canon_one(struct rec_job *j, struct rec *r, struct bw_evidenc
 
 /* The per-receipt inclusion check (RFC 9162 2.1.3.2 on the decoded proof); p is scratch and
  * holds the decoded proof afterwards. */
-static const char *incl_check(struct rec_job *j, const struct rec *r,
-                              struct bw_evidence_proof *p) {
+static const char *incl_check(struct rec_job *j, const struct rec *r, struct bw_evidence_proof *p) {
     const struct member *m = &j->v->m[r->pos + 1];
     uint64_t size = j->final->a;
     if (bw_evidence_proof_decode((const char *)m->data.ptr, m->data.len, p) != BW_OK)
@@ -143,8 +142,7 @@ static struct bw_evidence_tree *build_tree(struct rec_job *j) {
     }
     if (bw_evidence_tree_new(v->recs, v->recs[0].index, size,
                              p ? (const uint8_t(*)[32])p->hashes : NULL, p ? p->n : 0,
-                             j->final_root, j->final->data.ptr, j->final->data.len,
-                             &t) != BW_OK)
+                             j->final_root, j->final->data.ptr, j->final->data.len, &t) != BW_OK)
         t = NULL;
     free(p);
     return t;
@@ -325,7 +323,7 @@ static const struct member *unreferenced_policy(struct vstate *v, const uint8_t 
 static void check_policies(struct vstate *v) {
     if (!policy_files_ok(v))
         return;
-    uint8_t (*refs)[32] = malloc((2 * v->nrec + 1) * 32);
+    uint8_t(*refs)[32] = malloc((2 * v->nrec + 1) * 32);
     struct bw_buf missing;
     bw_buf_init(&missing, 1u << 24);
     size_t n = refs ? referenced(v, refs) : 0;
@@ -344,19 +342,22 @@ static void check_policies(struct vstate *v) {
     }
     const struct member *listed = v->missing >= 0 ? &v->m[v->missing] : NULL;
     size_t llen = listed ? listed->data.len : 0;
-    const struct member *extra = refs ? unreferenced_policy(v, (const uint8_t(*)[32])refs, n)
-                                      : NULL;
+    const struct member *extra =
+        refs ? unreferenced_policy(v, (const uint8_t(*)[32])refs, n) : NULL;
     if (e != BW_OK)
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "out of memory");
     else if (extra)
         bw_evidence_vfail(v, BW_CHECK_POLICIES, "%s: no exported receipt references it",
                           extra->name);
     else if (llen != missing.len || (llen && memcmp(listed->data.ptr, missing.ptr, llen) != 0))
-        bw_evidence_vfail(v, BW_CHECK_POLICIES, "missing-policies.txt does not list exactly the "
-                                                "referenced policies absent from the pack");
+        bw_evidence_vfail(v, BW_CHECK_POLICIES,
+                          "missing-policies.txt does not list exactly the "
+                          "referenced policies absent from the pack");
     else if (rep->n_missing_policies && !v->opts->allow_missing_policies)
-        bw_evidence_vfail(v, BW_CHECK_POLICIES, "%zu referenced policy hash(es) not in the pack, "
-                          "first %s", rep->n_missing_policies, rep->missing_policies[0]);
+        bw_evidence_vfail(v, BW_CHECK_POLICIES,
+                          "%zu referenced policy hash(es) not in the pack, "
+                          "first %s",
+                          rep->n_missing_policies, rep->missing_policies[0]);
     else if (rep->n_missing_policies) {
         rep->status[BW_CHECK_POLICIES] = BW_STATUS_WARN;
         snprintf(rep->detail[BW_CHECK_POLICIES], sizeof rep->detail[0],
@@ -492,8 +493,7 @@ bw_err bw_evidence_verify(const uint8_t *pack, size_t len, const struct bw_note_
         if (v.recs && v.cp_root) {
             locate_receipts(&v);
             run_checks(&v);
-        }
-        else
+        } else
             e = BW_E_NOMEM;
     }
     fill_summary(&v);

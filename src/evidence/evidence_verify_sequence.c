@@ -58,9 +58,8 @@ static int checkpoints_ok(struct vstate *v) {
         return 0;
     }
     if (v->nrec && v->m[v->cp0].a <= v->st.first) {
-        bw_evidence_vfail(v, BW_CHECK_SEQUENCE,
-                          "%s does not contain the first exported leaf %llu", v->m[v->cp0].name,
-                          (unsigned long long)v->st.first);
+        bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "%s does not contain the first exported leaf %llu",
+                          v->m[v->cp0].name, (unsigned long long)v->st.first);
         return 0;
     }
     return 1;
@@ -90,7 +89,7 @@ static int since_ok(struct vstate *v) {
     }
     if (st->since == 0 || v->nrec == 0)
         return 1;
-    uint8_t (*parents)[32] = malloc(v->nrec * 32);
+    uint8_t(*parents)[32] = malloc(v->nrec * 32);
     if (!parents) {
         bw_evidence_vfail(v, BW_CHECK_SEQUENCE, "out of memory");
         return 0;

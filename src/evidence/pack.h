@@ -28,9 +28,9 @@
 #include "util/err.h"
 
 #define BW_PACK_STATEMENT_MAGIC "bulwark.dev/evidence-pack/v1"
-#define BW_PACK_MAX_BYTES (UINT64_C(64) << 30)    /* whole pack */
-#define BW_PACK_MAX_ENTRIES (UINT64_C(1) << 23)    /* ~4 million receipts */
-#define BW_PACK_MAX_CHECKPOINTS 1024                /* exporter thins beyond this */
+#define BW_PACK_MAX_BYTES (UINT64_C(64) << 30)  /* whole pack */
+#define BW_PACK_MAX_ENTRIES (UINT64_C(1) << 23) /* ~4 million receipts */
+#define BW_PACK_MAX_CHECKPOINTS 1024            /* exporter thins beyond this */
 #define BW_PACK_MAX_POLICY_BYTES (UINT64_C(1) << 20)
 #define BW_PACK_MAX_PROOF_BYTES 16384
 #define BW_PACK_MAX_MANIFEST_BYTES (BW_PACK_MAX_ENTRIES * 128)
@@ -38,8 +38,7 @@
 
 /* Signs the statement text (appends the signed note to out): bw_ledger_sign_statement with the
  * log key, offline or through the open ledger. */
-typedef bw_err (*bw_evidence_sign_fn)(void *ctx, const char *text, size_t len,
-                                      struct bw_buf *out);
+typedef bw_err (*bw_evidence_sign_fn)(void *ctx, const char *text, size_t len, struct bw_buf *out);
 
 /* Bytes held by the caller (borrowed for the call). */
 struct bw_evidence_blob {
@@ -48,12 +47,12 @@ struct bw_evidence_blob {
 };
 
 struct bw_evidence_export_opts {
-    const char *ledger_dir;    /* the log directory (DATA/ledger) */
-    const char *origin;        /* the log's origin (key name) */
+    const char *ledger_dir;                  /* the log directory (DATA/ledger) */
+    const char *origin;                      /* the log's origin (key name) */
     const struct bw_note_verifier *verifier; /* the log key, for the recovery scan */
-    const char *org_id;        /* NULL: every receipt (scope all); else that org's receipts */
-    int64_t since_ms;          /* receipts with time_ms >= since_ms (0: all) */
-    uint64_t max_size;         /* only checkpoints of at most this size (UINT64_MAX: no cap) */
+    const char *org_id; /* NULL: every receipt (scope all); else that org's receipts */
+    int64_t since_ms;   /* receipts with time_ms >= since_ms (0: all) */
+    uint64_t max_size;  /* only checkpoints of at most this size (UINT64_MAX: no cap) */
     const char *const *policy_paths; /* candidate policy files, included if referenced */
     size_t n_policy_paths;
     const struct bw_evidence_blob *policy_blobs; /* candidate policies held in memory (org */

@@ -20,9 +20,9 @@
 
 struct bw_evidence_receipt {
     enum bw_receipt_kind kind;
-    uint64_t index;                        /* predicate.log.index */
-    char origin[BW_NOTE_NAME_MAX + 1];     /* predicate.log.origin */
-    char org_id[64];                       /* "" when absent */
+    uint64_t index;                    /* predicate.log.index */
+    char origin[BW_NOTE_NAME_MAX + 1]; /* predicate.log.origin */
+    char org_id[64];                   /* "" when absent */
     int64_t time_ms;
     int has_parent;
     uint8_t parent_leaf_hash[32];
@@ -33,21 +33,21 @@ struct bw_evidence_receipt {
     char decision[24];          /* predicate.decision, "" when absent or not a short string */
     int has_request;            /* subject[0].digest.sha256 is 64 lowercase hex */
     uint8_t request_sha256[32]; /* the request the receipt is about */
-    char detail[128]; /* bw_evidence_receipt_check's reason, naming the member */
+    char detail[128];           /* bw_evidence_receipt_check's reason, naming the member */
 };
 
 /* Parses and checks receipt bytes (at most BW_RECEIPT_MAX_BYTES). On failure *why (if why is
  * not NULL) points to a static reason. Errors: BW_E_INVALID (not JSON, duplicate keys, shape),
  * BW_E_CRYPTO (valid JSON in the profile but not byte-identical to its canonical form),
  * BW_E_TOO_LARGE. */
-bw_err bw_evidence_receipt_parse(const uint8_t *bytes, size_t len,
-                                 struct bw_evidence_receipt *out, const char **why) BW_MUST_CHECK;
+bw_err bw_evidence_receipt_parse(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
+                                 const char **why) BW_MUST_CHECK;
 
 /* As bw_evidence_receipt_parse, and the receipt must also hold to the whole documented profile
  * of its kind (docs/EVIDENCE.md 1.1): the verifier's check. The exporter and the receipt API use
  * the parse above, so a receipt outside the profile is still exported and served, and the
  * verifier says why. On failure *why may point into out->detail. Errors as above. */
-bw_err bw_evidence_receipt_check(const uint8_t *bytes, size_t len,
-                                 struct bw_evidence_receipt *out, const char **why) BW_MUST_CHECK;
+bw_err bw_evidence_receipt_check(const uint8_t *bytes, size_t len, struct bw_evidence_receipt *out,
+                                 const char **why) BW_MUST_CHECK;
 
 #endif

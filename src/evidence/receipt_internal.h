@@ -7,8 +7,8 @@
 #define BW_EVIDENCE_RECEIPT_INTERNAL_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "ledger/receipt.h"
 

@@ -20,11 +20,11 @@ struct bw_evidence_cp {
 struct bw_evidence_log {
     const uint8_t *map;
     size_t map_len;
-    uint64_t n;           /* receipts covered by the final checkpoint */
-    uint8_t (*leaf)[32];  /* n leaf hashes */
+    uint64_t n;            /* receipts covered by the final checkpoint */
+    uint8_t (*leaf)[32];   /* n leaf hashes */
     uint64_t *payload_off; /* receipt bytes: map + payload_off[i], payload_len[i] bytes */
     uint32_t *payload_len;
-    uint64_t *sig_off;     /* DSSE signature (64 bytes) at map + sig_off[i]; 0: not signed */
+    uint64_t *sig_off;          /* DSSE signature (64 bytes) at map + sig_off[i]; 0: not signed */
     struct bw_evidence_cp *cps; /* distinct sizes, increasing; the last is the final one */
     size_t ncps;
     int frozen; /* the scan found damage: only the prefix before it is used */

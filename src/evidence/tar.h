@@ -51,8 +51,7 @@ struct bw_evidence_tar_reader {
     size_t off;
 };
 
-void bw_evidence_tar_reader_init(struct bw_evidence_tar_reader *r, const uint8_t *buf,
-                                 size_t len);
+void bw_evidence_tar_reader_init(struct bw_evidence_tar_reader *r, const uint8_t *buf, size_t len);
 /* Next member. BW_OK with *out filled; BW_E_NOT_FOUND at the (well-formed) end; BW_E_INVALID
  * for anything malformed (non-canonical header, truncation, bad name, trailing bytes);
  * BW_E_TOO_LARGE if the member is larger than max_size. */

@@ -22,9 +22,9 @@ enum member_kind {
 
 /* 48 bytes: packs hold millions of members. */
 struct member {
-    const char *name;    /* NUL-terminated, inside the pack's header (borrowed) */
+    const char *name; /* NUL-terminated, inside the pack's header (borrowed) */
     struct bw_slice data;
-    uint64_t a, b;       /* index / size / consistency pair */
+    uint64_t a, b; /* index / size / consistency pair */
     enum member_kind kind;
 };
 
@@ -49,7 +49,7 @@ enum rec_verdict { REC_OTHER = 0, REC_ALLOW, REC_DENY, REC_APPROVAL };
 #define REC_HAS_REVIEW 2
 
 struct statement {
-    int trusted; /* signature verified and well formed */
+    int trusted;                   /* signature verified and well formed */
     char org[BW_PACK_ORG_MAX + 1]; /* "" = scope all */
     int64_t since;
     uint64_t first, size, receipts;

@@ -11,10 +11,10 @@
 #define BW_GATEWAY_GATEWAY_H
 
 #include <pthread.h>
-#include "util/err.h"
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #include "config/config.h"
 #include "http/server.h"
@@ -47,20 +47,20 @@ struct bw_gateway {
     pthread_mutex_t policy_mu; /* guards `policy` between a reader's ref and a swap */
     struct bw_policy *policy;  /* the rule engine's policy, or NULL: orgs.allowed_models */
     struct bw_org_policies *org_policies; /* per-org policies (org_policies.h); NULL = none */
-    struct bw_limits *limits;  /* admission state (rates, in-flight, budgets); NULL = none */
-    struct bw_meter *meter;    /* metering writer; NULL: no usage table on this backend */
-    struct bw_lease *lease;    /* budget and rate leases (several replicas); NULL: one node */
-    atomic_int stopping;       /* set on SIGTERM: new requests get 503 */
+    struct bw_limits *limits; /* admission state (rates, in-flight, budgets); NULL = none */
+    struct bw_meter *meter;   /* metering writer; NULL: no usage table on this backend */
+    struct bw_lease *lease;   /* budget and rate leases (several replicas); NULL: one node */
+    atomic_int stopping;      /* set on SIGTERM: new requests get 503 */
     const struct bw_connect_env *connect; /* vault and egress for connections; NULL = none */
-    struct bw_outbox *outbox;  /* durable delivery of events (connect/outbox.h); may be NULL */
-    atomic_int verifying;      /* connection checks in flight (api_connections.c) */
-    atomic_long byok_generation; /* bumped when a provider key changes (proxy_byok.c) */
-    struct bw_otel *otel; /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
+    struct bw_outbox *outbox;       /* durable delivery of events (connect/outbox.h); may be NULL */
+    atomic_int verifying;           /* connection checks in flight (api_connections.c) */
+    atomic_long byok_generation;    /* bumped when a provider key changes (proxy_byok.c) */
+    struct bw_otel *otel;           /* OpenTelemetry span exporter (otel/otel.h); NULL = off */
     struct bw_readiness *readiness; /* security readiness (posture/readiness.h); NULL = none */
     struct bw_oauth *oauth; /* MCP OAuth resource server (oauth/oauth.h); NULL = mcp.oauth off */
     struct bw_jobs *jobs;   /* store job pool (jobs/jobs.h): store work off the workers */
     /* set by bw_gateway_app, read-only afterwards */
-    const struct bw_gateway_route *routes; /* the routing table, ended by a NULL path */
+    const struct bw_gateway_route *routes;         /* the routing table, ended by a NULL path */
     bw_err (*worker_init)(struct bw_gw_worker *w); /* the modules' per-worker state, or NULL */
     void (*worker_fini)(struct bw_gw_worker *w);   /* undoes worker_init; NULL-safe fields */
 };

@@ -2,8 +2,8 @@
 #include "http/bearer.h"
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>

@@ -26,8 +26,8 @@
 #define BW_HTTP_FRAMING_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 /* Why a request was refused. 0 = accepted. The status and message are fixed (bw_http_reject_*). */
 enum bw_http_reject {

@@ -54,8 +54,8 @@ void bw_http_send(struct evhttp_request *req, int status, struct evbuffer *body)
  * headers on the (private) request, and nothing is freed. The worker later sends it
  * (bw_http_capture_send). Only the first reply counts; a later one is dropped (and logged). */
 struct bw_http_capture {
-    int status;            /* 0 until a reply */
-    struct evbuffer *body; /* the reply's body, or NULL */
+    int status;                                    /* 0 until a reply */
+    struct evbuffer *body;                         /* the reply's body, or NULL */
     char decision[32], reason[64], receipt_id[64]; /* for the request log ("" = none) */
 };
 /* Sets the calling thread's capture (NULL: none; replies are sent again). */

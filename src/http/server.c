@@ -24,9 +24,9 @@
 struct worker {
     struct bw_server *server;
     struct event_base *base;
-    struct evhttp *http;   /* plain listener, or NULL */
+    struct evhttp *http; /* plain listener, or NULL */
     struct evhttp_bound_socket *bound;
-    struct evhttp *https;  /* TLS listener (same handler, TLS bufferevents), or NULL */
+    struct evhttp *https; /* TLS listener (same handler, TLS bufferevents), or NULL */
     struct evhttp_bound_socket *bound_tls;
     void *ctx;
     pthread_t thread;
@@ -83,8 +83,7 @@ static bw_err bind_one(struct evhttp *http, struct evhttp_bound_socket **bound,
         BW_TRY(port_is_free(&sa));
     struct evconnlistener *l = evconnlistener_new_bind(
         base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE |
-            LEV_OPT_CLOSE_ON_EXEC,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
         1024, (struct sockaddr *)&sa, sizeof sa);
     if (!l) {
         bw_error("server: cannot listen on %s:%d: %s", host, port, strerror(errno));
@@ -124,8 +123,8 @@ static struct evhttp *new_http(struct bw_server *s, struct worker *w) {
     evhttp_set_max_headers_size(http, (ev_ssize_t)s->opts.max_header_bytes);
     evhttp_set_timeout(http, s->opts.client_timeout_s);
     evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-                                         EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
+                                         EVHTTP_REQ_OPTIONS);
     evhttp_set_default_content_type(http, "application/json");
     evhttp_set_gencb(http, on_request, w);
     return http;
@@ -203,7 +202,7 @@ bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server
     s->workers = calloc((size_t)s->n_workers, sizeof *s->workers);
     BW_GOTO_IF(!s->workers, BW_E_NOMEM);
     BW_GOTO(bw_http_guard_init(opts->client_timeout_s, opts->max_header_bytes,
-                              (uint64_t)opts->max_body_bytes));
+                               (uint64_t)opts->max_body_bytes));
     BW_GOTO_IF(!(opts->host && opts->host[0]) && !opts->tls, BW_E_INVALID);
     int port = opts->port, tls_port = opts->tls_port;
     for (int i = 0; i < s->n_workers; i++) {
@@ -252,8 +251,7 @@ int bw_server_tls_port(const struct bw_server *s) {
 
 long bw_server_stop(struct bw_server *s, int drain_ms) {
     for (int i = 0; i < s->n_workers; i++)
-        event_base_once(s->workers[i].base, -1, EV_TIMEOUT, stop_accepting, &s->workers[i],
-                        NULL);
+        event_base_once(s->workers[i].base, -1, EV_TIMEOUT, stop_accepting, &s->workers[i], NULL);
     int64_t deadline = bw_mono_us() + (int64_t)drain_ms * 1000;
     while (s->app.inflight(s->app.arg) > 0 && bw_mono_us() < deadline)
         usleep(10000);

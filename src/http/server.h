@@ -47,7 +47,8 @@ struct bw_server_app {
 };
 
 /* Binds, starts the threads and returns once all workers are accepting. *bound_port gets the
- * plain listener's port (0 when there is none). Errors: BW_E_IO (bind), BW_E_UNAVAILABLE (a worker_init failed). */
+ * plain listener's port (0 when there is none). Errors: BW_E_IO (bind), BW_E_UNAVAILABLE (a
+ * worker_init failed). */
 bw_err bw_server_start(const struct bw_server_opts *opts, const struct bw_server_app *app,
                        struct bw_server **out, int *bound_port) BW_MUST_CHECK;
 

@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 
 #include "http/framing.h"
-#include "http/reqlog.h"
 #include "http/reply.h"
+#include "http/reqlog.h"
 #include "util/time.h"
 
 /* The stand-in's marker field. Its name holds a space, which framing refuses in any field name

@@ -26,9 +26,9 @@
 #define MAX_KEY_BYTES (64u << 10)
 
 /* TLS 1.2: forward secrecy (ECDHE) and an AEAD only; no CBC, no RSA key exchange, no DHE. */
-#define TLS12_CIPHERS                                                                          \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+#define TLS12_CIPHERS                                                                              \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                                   \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define GROUPS "X25519:P-256:P-384"
@@ -190,8 +190,8 @@ static void openssl_reason(char *out, size_t size) {
 
 static bw_err harden(SSL_CTX *ctx) {
     if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
-        !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) || !SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) ||
-        !SSL_CTX_set1_groups_list(ctx, GROUPS))
+        !SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) ||
+        !SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) || !SSL_CTX_set1_groups_list(ctx, GROUPS))
         return BW_E_INVALID;
     SSL_CTX_set_security_level(ctx, 2);
     /* NO_RENEGOTIATION refuses TLS 1.2 renegotiation both ways (OpenSSL 3 also refuses a

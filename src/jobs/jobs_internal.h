@@ -57,8 +57,8 @@ struct bw_jobs_thread {
 
 struct bw_jobs {
     pthread_mutex_t mu;
-    pthread_cond_t cond; /* store threads: a job, a kick, a stop */
-    pthread_cond_t idle; /* a periodic job finished its last tick */
+    pthread_cond_t cond;          /* store threads: a job, a kick, a stop */
+    pthread_cond_t idle;          /* a periodic job finished its last tick */
     struct bw_job *head, *tail;   /* the request path's lane: taken first */
     struct bw_job *bhead, *btail; /* the bulk lane: never on every thread at once */
     size_t n, cap;                /* queued in both lanes, and the bound on it */
@@ -86,7 +86,8 @@ void bw_jobs_baseqs_free(struct bw_jobs *j);
 
 /* Under the pool's mu, on a store thread: a periodic job due now (marked running), or NULL;
  * *wait_ms gets the time to the next due one (-1 if none). */
-struct bw_jobs_every *bw_jobs_every_due(struct bw_jobs *j, int64_t now_ms, int64_t *wait_ms) BW_MUST_CHECK;
+struct bw_jobs_every *bw_jobs_every_due(struct bw_jobs *j, int64_t now_ms,
+                                        int64_t *wait_ms) BW_MUST_CHECK;
 /* Called with the pool's mu held; drops it around the tick. */
 void bw_jobs_every_run(struct bw_jobs *j, struct bw_jobs_every *p, struct bw_store *store);
 /* Under the pool's mu: asks every periodic job for its last tick. */

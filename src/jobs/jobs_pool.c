@@ -184,7 +184,7 @@ static bw_err admit(struct bw_jobs *j) {
 }
 
 static bw_err submit_lane(struct bw_jobs *j, struct event_base *owner, int64_t deadline_ms,
-                         bw_job_run_fn run, bw_job_done_fn done, void *arg, int bulk) {
+                          bw_job_run_fn run, bw_job_done_fn done, void *arg, int bulk) {
     if (!j || !run || !done)
         return BW_E_INVALID;
     struct bw_job *job = calloc(1, sizeof *job);

@@ -5,7 +5,8 @@
  * thread owns the file and the signing key: it takes every pending append (group commit: up to
  * batch_max entries; under load at most one commit per commit_interval_us), encodes and frames
  * them, writes them plus a signed C2SP checkpoint for the new size, fdatasyncs once, then
- * completes the waiters, and keeps `preallocate` zero bytes ahead of the data. A completion with BW_OK means the receipt is durable: nothing is forwarded before.
+ * completes the waiters, and keeps `preallocate` zero bytes ahead of the data. A completion with
+ * BW_OK means the receipt is durable: nothing is forwarded before.
  *
  * Files under `dir` (created by bw_ledger_create): signing.key (0600, Ed25519 seed), origin
  * (the log's name), log (framed records), log.lock. Record framing, recovery and formats are in
@@ -26,16 +27,16 @@ struct event_base;
 struct bw_ledger;
 
 struct bw_ledger_opts {
-    size_t batch_max;  /* flush at this many entries (default 256) */
-    int batch_wait_us; /* or after waiting this long for more (default 0: no added wait) */
+    size_t batch_max;       /* flush at this many entries (default 256) */
+    int batch_wait_us;      /* or after waiting this long for more (default 0: no added wait) */
     int commit_interval_us; /* under load, at most one commit per this interval (0 = none):
                                fewer, fuller batches (log_commit.c wait_for_more) */
-    int no_sync;       /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
-    int sign_each;     /* 1 = also sign each receipt: a DSSE envelope (dsse.h), one Ed25519
-                          signature per receipt on the ledger thread (~30k/s per core) */
-    size_t preallocate; /* bytes of zero-filled space kept ahead of the log (0 = none): an
-                           fdatasync that overwrites blocks already in the file need not also
-                           write the inode for a new size (docs/EVIDENCE.md "Files") */
+    int no_sync;            /* 1 = skip fdatasync (benchmarks of the evidence cost only) */
+    int sign_each;          /* 1 = also sign each receipt: a DSSE envelope (dsse.h), one Ed25519
+                               signature per receipt on the ledger thread (~30k/s per core) */
+    size_t preallocate;     /* bytes of zero-filled space kept ahead of the log (0 = none): an
+                               fdatasync that overwrites blocks already in the file need not also
+                               write the inode for a new size (docs/EVIDENCE.md "Files") */
 };
 
 /* Completion: err is BW_OK (durable) or BW_E_UNAVAILABLE (ledger failed or closing: the caller
@@ -144,8 +145,7 @@ int bw_ledger_frozen(const struct bw_ledger *l) BW_MUST_CHECK;
  * failed (0 = never), the errno of that failure (ENOSPC, EFBIG, EIO, ...), and whether a batch
  * was made durable after it (*recovered = 1). A receipt rejected alone (it does not encode) is
  * not a write failure. Thread-safe. */
-void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err,
-                           int *recovered);
+void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err, int *recovered);
 
 /* ---- Evidence export helpers (src/evidence/). ---- */
 

@@ -13,8 +13,8 @@
  * not (it must also write the inode for the new size): ~100 vs ~50 us of CPU and ~250 vs
  * ~130 us of wall time per sync. The zero fill and its own sync delay only the next batch,
  * once per half the preallocation. */
-#include <pthread.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,9 +24,9 @@
 #include "ledger/log_frame.h"
 #include "ledger/log_internal.h"
 #include "metrics/metrics.h"
+#include "util/codec.h"
 #include "util/log.h"
 #include "util/time.h"
-#include "util/codec.h"
 
 /* A batch this full means receipts arrive faster than commits complete: the ledger is busy. */
 #define BW_LEDGER_LOAD_BATCH 4
@@ -72,7 +72,6 @@ static struct bw_ledger_pending *take_batch(struct bw_ledger *l) {
     l->last_batch = n;
     return first;
 }
-
 
 /* Encodes p's receipt as leaf `index` straight into the write buffer as an R frame. On error
  * the buffer is rolled back to where it was. */

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "ledger/log_internal.h"
-#include "util/time.h"
 #include "util/log.h"
+#include "util/time.h"
 
 void bw_ledger_pending_free_all(struct bw_ledger_pending *list) {
     while (list) {

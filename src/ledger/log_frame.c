@@ -33,8 +33,7 @@ bw_err bw_ledger_frame_parse(const uint8_t *buf, size_t len, size_t off,
     BW_ENSURE(bw_cursor_u8(&cur, &type) && bw_cursor_be32(&cur, &plen), BW_E_INVALID);
     BW_ENSURE(plen >= 1 && plen <= payload_limit(type), BW_E_INVALID);
     BW_ENSURE(type != BW_FRAME_SIGNATURE || plen == 64, BW_E_INVALID);
-    BW_ENSURE(bw_cursor_take(&cur, plen, &payload) && bw_cursor_take(&cur, 32, &sum),
-              BW_E_INVALID);
+    BW_ENSURE(bw_cursor_take(&cur, plen, &payload) && bw_cursor_take(&cur, 32, &sum), BW_E_INVALID);
     uint8_t want[32];
     if (type == BW_FRAME_RECEIPT)
         bw_merkle_leaf_hash(payload.ptr, payload.len, want);

@@ -105,20 +105,20 @@ struct bw_ledger {
     _Atomic int64_t write_fail_ms;
     atomic_int write_errno;
     atomic_int write_recovered;
-    _Atomic int64_t checkpoint_ms;    /* wall time of the last published checkpoint (or open) */
-    _Atomic int64_t write_failed_ms;  /* wall time of the last failed commit write; 0 = none */
+    _Atomic int64_t checkpoint_ms;   /* wall time of the last published checkpoint (or open) */
+    _Atomic int64_t write_failed_ms; /* wall time of the last failed commit write; 0 = none */
 
     /* Owned by the ledger thread (by open before it starts). */
     struct bw_ledger_chunk **chunks;              /* BW_LEDGER_MAX_CHUNKS slots */
     uint8_t (**nodes[BW_LEDGER_NODE_LEVELS])[32]; /* nodes[k][chunk]: level k >= 1 */
     struct bw_merkle_frontier frontier;
-    size_t last_batch;       /* receipts taken by the previous commit */
-    int64_t last_commit_us;  /* when it began (bw_mono_us) */
-    uint64_t file_end;  /* durable length of the log (frames) */
-    uint64_t alloc_end; /* file size: [file_end, alloc_end) is zero-filled runway */
+    size_t last_batch;         /* receipts taken by the previous commit */
+    int64_t last_commit_us;    /* when it began (bw_mono_us) */
+    uint64_t file_end;         /* durable length of the log (frames) */
+    uint64_t alloc_end;        /* file size: [file_end, alloc_end) is zero-filled runway */
     int64_t prealloc_retry_us; /* after a failed zero fill, not again before this (bw_mono_us) */
-    struct bw_buf wbuf; /* one commit: R frames + C frame */
-    struct bw_buf note; /* checkpoint body and signed note */
+    struct bw_buf wbuf;        /* one commit: R frames + C frame */
+    struct bw_buf note;        /* checkpoint body and signed note */
 };
 
 /* log_open.c */

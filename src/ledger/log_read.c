@@ -17,8 +17,7 @@ int bw_ledger_frozen(const struct bw_ledger *l) {
     return atomic_load(&((struct bw_ledger *)l)->frozen);
 }
 
-void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err,
-                           int *recovered) {
+void bw_ledger_write_state(const struct bw_ledger *l, int64_t *fail_ms, int *err, int *recovered) {
     struct bw_ledger *m = (struct bw_ledger *)l; /* atomics: loads only */
     *recovered = atomic_load(&m->write_recovered);
     *fail_ms = atomic_load(&m->write_fail_ms);

@@ -12,7 +12,7 @@
 
 struct bw_merkle_cache {
     uint64_t n;
-    int levels;               /* number of levels in use (level 0 = leaves) */
+    int levels; /* number of levels in use (level 0 = leaves) */
     uint8_t (*level[BW_MERKLE_MAX_DEPTH])[32];
 };
 
@@ -46,8 +46,7 @@ bw_err bw_merkle_cache_new(const uint8_t (*leaves)[32], uint64_t n, struct bw_me
             continue;
         }
         for (uint64_t i = 0; i < count; i++)
-            bw_merkle_node_hash(c->level[k - 1][2 * i], c->level[k - 1][2 * i + 1],
-                                c->level[k][i]);
+            bw_merkle_node_hash(c->level[k - 1][2 * i], c->level[k - 1][2 * i + 1], c->level[k][i]);
     }
     *out = c;
     return BW_OK;
@@ -159,6 +158,6 @@ bw_err bw_merkle_cache_consistency(const struct bw_merkle_cache *c, uint64_t old
                                    uint64_t new_size, uint8_t (*proof)[32], size_t max,
                                    size_t *len) {
     BW_ENSURE(old_size > 0 && old_size <= new_size && new_size <= c->n, BW_E_INVALID);
-    return bw_merkle_consistency_proof_nodes(cache_node, (void *)c, old_size, new_size, proof,
-                                             max, len);
+    return bw_merkle_consistency_proof_nodes(cache_node, (void *)c, old_size, new_size, proof, max,
+                                             len);
 }

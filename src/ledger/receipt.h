@@ -58,7 +58,7 @@ struct bw_receipt {
     char decision[24]; /* allow | deny | require_approval (decision kind) */
     char reason[49];   /* stable reason code, docs/REASON_CODES.md */
     char rule[65];     /* matched rule id */
-    char layer[16];    /* decision: the layer that decided: global | rules | org | config | default */
+    char layer[16];  /* decision: the layer that decided: global | rules | org | config | default */
     char status[32]; /* outcome: ok | upstream_error | upstream_timeout | client_disconnected ... */
     int http_status; /* outcome: status sent to the client (0 = absent) */
     uint8_t request_sha256[32];
@@ -74,8 +74,8 @@ struct bw_receipt {
     int64_t prompt_tokens, completion_tokens, total_tokens;
     int usage_estimated; /* 1: counted by the gateway, the upstream reported none */
     int has_cost;
-    int64_t cost_micros; /* settled cost in micro-units (docs/SPEND.md) */
-    int64_t duration_ms; /* outcome: time from admission to end (-1 = absent) */
+    int64_t cost_micros;                     /* settled cost in micro-units (docs/SPEND.md) */
+    int64_t duration_ms;                     /* outcome: time from admission to end (-1 = absent) */
     struct bw_receipt_tool_calls tool_calls; /* outcome: the answer's decided tool calls */
 };
 
@@ -90,10 +90,11 @@ bw_err bw_receipt_encode(const struct bw_receipt *r, const char *origin, uint64_
                          struct bw_buf *out) BW_MUST_CHECK;
 
 /* Counts one decided tool call and lists it while there is room. A name, decision or reason
- * (any may be NULL) that is not 1..size-1 bytes of [A-Za-z0-9_.:-] is recorded as absent; args_sha256 may be NULL (arguments
- * never received whole). decision and reason are static codes. */
-void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name, const char *decision,
-                              const char *reason, const uint8_t *args_sha256);
+ * (any may be NULL) that is not 1..size-1 bytes of [A-Za-z0-9_.:-] is recorded as absent;
+ * args_sha256 may be NULL (arguments never received whole). decision and reason are static codes.
+ */
+void bw_receipt_add_tool_call(struct bw_receipt_tool_calls *tc, const char *name,
+                              const char *decision, const char *reason, const uint8_t *args_sha256);
 
 const char *bw_receipt_kind_name(enum bw_receipt_kind kind);
 

@@ -7,10 +7,10 @@
  * store handle (bw_lease_budget / bw_lease_rate: one short transaction, the one wait on the
  * database in admission) and reserves again. When a reservation leaves a budget holding below
  * half its last grant, the worker queues the scope (bw_lease_prefetch, never blocks) and the
- * manager's periodic store job tops it up on its own handle, so in steady state no worker waits. A pool found
- * empty is not asked again for BW_LIMITS_DRY_MS (so a flood of refused calls does not become a
- * flood of database round trips). A database that cannot be reached denies the calls that need
- * a lease (BW_E_UNAVAILABLE → LIMITS_UNAVAILABLE); calls within what is held still pass.
+ * manager's periodic store job tops it up on its own handle, so in steady state no worker waits. A
+ * pool found empty is not asked again for BW_LIMITS_DRY_MS (so a flood of refused calls does not
+ * become a flood of database round trips). A database that cannot be reached denies the calls that
+ * need a lease (BW_E_UNAVAILABLE → LIMITS_UNAVAILABLE); calls within what is held still pass.
  *
  * Identity: the replica's evidence-log key id (which prefixes its receipt ids) plus this
  * process's start time (its incarnation). At start, open leases of earlier incarnations are
@@ -34,8 +34,8 @@ struct bw_lease;
  * and the config at the moment of the lease, so a plan change applies to the very next grant.
  * -1 = unlimited. */
 typedef bw_err (*bw_lease_limits_fn)(void *arg, struct bw_store *s, const char *org_id,
-                                     const char *org_name, const char *agent,
-                                     int64_t *max_tokens, int64_t *max_cost);
+                                     const char *org_name, const char *agent, int64_t *max_tokens,
+                                     int64_t *max_cost);
 
 /* Re-reads every org's limits into l (the periodic job calls it every refresh_ms, so a plan
  * recorded through another replica reaches scopes this replica never leased for). */

@@ -33,9 +33,9 @@ struct entry {
     /* leased mode (several replicas): budget scopes hold b.held_* granted from the shared pool;
      * buckets hold `level` leased from the shared bucket until expires_us */
     int64_t last_grant_tokens, last_grant_cost;
-    int64_t dry_until;   /* the shared pool or bucket said no: budgets ms (wall), buckets us */
+    int64_t dry_until;    /* the shared pool or bucket said no: budgets ms (wall), buckets us */
     int64_t dry_retry_ms; /* buckets: the Retry-After the shared bucket gave */
-    int64_t expires_us;  /* buckets: the holding is void after this */
+    int64_t expires_us;   /* buckets: the holding is void after this */
     int prefetch_pending;
     int left_known; /* budgets: the pool's remainder after the last grant */
     int64_t left_tokens, left_cost;
@@ -567,8 +567,7 @@ static int lease_shortfall(const struct entry *eo, const struct entry *ea,
         if (!scopes[i])
             continue;
         scope_short(scopes[i], tokens, cost, &v->short_tokens[i], &v->short_cost[i]);
-        if ((v->short_tokens[i] == 0 && v->short_cost[i] == 0) ||
-            scopes[i]->dry_until > now_ms) {
+        if ((v->short_tokens[i] == 0 && v->short_cost[i] == 0) || scopes[i]->dry_until > now_ms) {
             v->short_tokens[i] = v->short_cost[i] = 0; /* enough, or its pool is empty */
             continue;
         }
@@ -805,7 +804,6 @@ int64_t bw_limits_rate_lease_want(const struct bw_limits_rate *rate, int64_t nee
     return want > rate->burst ? rate->burst : want;
 }
 
-
 struct grant_args {
     int32_t month;
     int64_t tokens, cost, left_tokens, left_cost;
@@ -846,8 +844,7 @@ static void do_dry(struct entry *e, void *arg) {
     e->prefetch_pending = 0;
 }
 
-void bw_limits_budget_dry(struct bw_limits *l, const char *org, const char *agent,
-                          int64_t now_ms) {
+void bw_limits_budget_dry(struct bw_limits *l, const char *org, const char *agent, int64_t now_ms) {
     (void)with_scope(l, org, agent, 0, do_dry, &now_ms);
 }
 
@@ -988,8 +985,8 @@ static void evict_leased(struct shard *s, int64_t now_us) {
     }
 }
 
-static bw_err leased_bucket(struct bw_limits *l, const char *key, int64_t now_us,
-                            struct shard **sp, struct entry **out) {
+static bw_err leased_bucket(struct bw_limits *l, const char *key, int64_t now_us, struct shard **sp,
+                            struct entry **out) {
     uint64_t h = hash_str(key, strlen(key));
     struct shard *s = shard_of(&l->buckets, h);
     *sp = s;

@@ -191,9 +191,9 @@ int32_t bw_limits_reservation_month(const struct bw_limits_reservation *r);
 
 /* ---- Leased mode (several replicas; see the top of this file) ---- */
 
-#define BW_LIMITS_LEASE_DIV 8            /* a budget lease asks for 1/8 of the pool's remainder */
-#define BW_LIMITS_DRY_MS 1000            /* a pool found empty is not asked again for this long */
-#define BW_LIMITS_RATE_LEASE_US 1000000  /* leased bucket units expire after 1 s */
+#define BW_LIMITS_LEASE_DIV 8           /* a budget lease asks for 1/8 of the pool's remainder */
+#define BW_LIMITS_DRY_MS 1000           /* a pool found empty is not asked again for this long */
+#define BW_LIMITS_RATE_LEASE_US 1000000 /* leased bucket units expire after 1 s */
 
 /* Switches l to leased mode. Call once, before any other use. */
 void bw_limits_set_leased(struct bw_limits *l);

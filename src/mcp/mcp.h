@@ -28,10 +28,10 @@ struct bw_config;
 struct bw_policy;
 struct bw_policy_input;
 
-#define BW_MCP_MAX_BODY (4u << 20)   /* a request body larger is refused (JSON-RPC error) */
+#define BW_MCP_MAX_BODY (4u << 20) /* a request body larger is refused (JSON-RPC error) */
 /* Hard ceilings: the configured limits (mcp.result_max_bytes, mcp.call_timeout_ms,
  * mcp.max_sessions_per_key; bw_mcp_limits) are used, clamped to these. */
-#define BW_MCP_MAX_RESULT (64u << 20) /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
+#define BW_MCP_MAX_RESULT (64u << 20)  /* an upstream answer larger: MCP_RESULT_TOO_LARGE */
 #define BW_MCP_CALL_TIMEOUT_MS 3600000 /* one upstream request, whole answer */
 #define BW_MCP_CONNECT_TIMEOUT_MS 5000
 /* streams (docs/MCP.md "Streams") */
@@ -41,19 +41,19 @@ struct bw_policy_input;
 #define BW_MCP_GET_STREAM_RESULTS 16     /* a GET stream carries at most this many result caps */
 #define BW_MCP_CLIENT_HIGH (256u << 10)  /* client output held above this: upstream paused */
 #define BW_MCP_GET_STREAMS_PER_SESSION 2 /* GET streams open at once on one session */
-#define BW_MCP_MAX_SESSIONS 4096        /* gateway sessions at once, every key together */
-#define BW_MCP_MAX_SESSIONS_PER_KEY 16  /* concurrent sessions of one key (the default) */
-#define BW_MCP_SESSION_IDLE_MS 3600000  /* a session unused this long is forgotten */
-#define BW_MCP_SESSION_ID_LEN 32        /* hex of 16 random bytes (128 bits) */
-#define BW_MCP_UPSTREAM_SESSION_MAX 128 /* an upstream session id longer is refused */
-#define BW_MCP_SERVER_NAME_MAX_BYTES 65 /* a server name and its NUL */
+#define BW_MCP_MAX_SESSIONS 4096         /* gateway sessions at once, every key together */
+#define BW_MCP_MAX_SESSIONS_PER_KEY 16   /* concurrent sessions of one key (the default) */
+#define BW_MCP_SESSION_IDLE_MS 3600000   /* a session unused this long is forgotten */
+#define BW_MCP_SESSION_ID_LEN 32         /* hex of 16 random bytes (128 bits) */
+#define BW_MCP_UPSTREAM_SESSION_MAX 128  /* an upstream session id longer is refused */
+#define BW_MCP_SERVER_NAME_MAX_BYTES 65  /* a server name and its NUL */
 
 /* JSON-RPC error codes the gateway answers with (docs/MCP.md "Errors"). */
 #define BW_MCP_RPC_PARSE_ERROR (-32700)
 #define BW_MCP_RPC_INVALID_REQUEST (-32600)
 #define BW_MCP_RPC_INTERNAL (-32603)
-#define BW_MCP_RPC_DENIED (-32001)          /* the policy refused the call (data.code, receipt) */
-#define BW_MCP_RPC_UPSTREAM (-32002)        /* the upstream failed, timed out or answered too much */
+#define BW_MCP_RPC_DENIED (-32001)   /* the policy refused the call (data.code, receipt) */
+#define BW_MCP_RPC_UPSTREAM (-32002) /* the upstream failed, timed out or answered too much */
 #define BW_MCP_RPC_HEADER_MISMATCH (-32020) /* Mcp-Method / Mcp-Name disagree with the body */
 
 /* ---- upstream servers (TEMPORARY: from config `mcp.servers`, config_mcp.c) ---- */
@@ -103,7 +103,8 @@ int bw_mcp_version_ok(const char *v) BW_MUST_CHECK;
 
 /* The Mcp-Method / Mcp-Name header check: 0 if each present header equals the body's method /
  * name exactly, -1 otherwise (the gateway decides on the body, never on the header). */
-int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method, const char *h_name) BW_MUST_CHECK;
+int bw_mcp_headers_agree(const struct bw_mcp_msg *m, const char *h_method,
+                         const char *h_name) BW_MUST_CHECK;
 
 /* A JSON-RPC error response (malloc'd, compact JSON) for id (NULL: null), with data.code =
  * reason and, when given (non-empty), data.receipt_id and data.review_id. NULL when out of
@@ -126,7 +127,8 @@ bw_err bw_mcp_session_bind_max(const char *org_id, const char *principal, const 
 /* The upstream id bound to id for exactly this (org_id, principal, server), refreshed; 0 and
  * the id copied into out, or -1 (unknown, expired or another caller's: the same answer). */
 int bw_mcp_session_lookup(const char *id, const char *org_id, const char *principal,
-                          const char *server, int64_t now_ms, char *out, size_t out_size) BW_MUST_CHECK;
+                          const char *server, int64_t now_ms, char *out,
+                          size_t out_size) BW_MUST_CHECK;
 /* GET streams of a session (mcp-stream): delta +1 opens one (0, or -1 when the session has
  * BW_MCP_GET_STREAMS_PER_SESSION open or is not this caller's), -1 closes one. */
 int bw_mcp_session_stream(const char *id, const char *org_id, const char *principal,

@@ -9,8 +9,8 @@
 #include "http/reqlog.h"
 #include "ledger/ledger.h"
 #include "mcp/mcp_internal.h"
-#include "reason/reasons.h"
 #include "policy/org_policies.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -317,7 +317,7 @@ int bw_mcp_govern_list(struct bw_mcp_call *c) {
             set_deny(&d, BW_R_INTERNAL, 500);
     }
     if (d.effect == BW_POLICY_ALLOW || d.effect == BW_POLICY_REQUIRE_APPROVAL)
-        return 0; /* a listing needs no approval: the calls are decided one by one */
+        return 0;              /* a listing needs no approval: the calls are decided one by one */
     bw_mcp_refuse_list(c, &d); /* with its decision receipt (mcp_decide_other.c) */
     return -1;
 }

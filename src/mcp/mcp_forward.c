@@ -14,8 +14,8 @@
 #include "reason/reasons.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/time.h"
 #include "util/text.h"
+#include "util/time.h"
 
 void bw_mcp_call_free(struct bw_mcp_call *c) {
     struct bw_gateway *gw = c->w->gw;
@@ -312,8 +312,8 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     if (get) /* a session's long-lived stream: many messages, each bounded like a result */
         c->max_bytes *= BW_MCP_GET_STREAM_RESULTS;
     bw_buf_init(&c->resp, c->max_bytes); /* still empty: the configured cap replaces the default */
-    c->headers[n++] = get ? "Accept: text/event-stream"
-                          : "Accept: application/json, text/event-stream";
+    c->headers[n++] =
+        get ? "Accept: text/event-stream" : "Accept: application/json, text/event-stream";
     if (c->h_session[0])
         c->headers[n++] = c->h_session;
     if (c->h_version[0])
@@ -327,7 +327,9 @@ void bw_mcp_forward(struct bw_mcp_call *c) {
     }
     long timeout = lim.call_timeout_ms; /* mcp.call_timeout_ms */
     struct bw_upstream_request r = {
-        .method = get ? "GET" : c->method == EVHTTP_REQ_DELETE ? "DELETE" : "POST",
+        .method = get                              ? "GET"
+                  : c->method == EVHTTP_REQ_DELETE ? "DELETE"
+                                                   : "POST",
         .url = c->server.url,
         .body = c->fwd_body,
         .body_len = c->fwd_len,

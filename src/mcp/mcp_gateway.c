@@ -9,8 +9,8 @@
 #include "http/reply.h"
 #include "http/reqlog.h"
 #include "mcp/mcp_internal.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -29,7 +29,7 @@ static void reply_http(struct evhttp_request *req, int status, const char *code,
 /* "/mcp/NAME" with NAME the operator's server or the caller's org's (mcp_orgsrv.c); anything
  * after it (another segment) is unknown. 1, 0 (unknown), -1 (store or vault down: 503). */
 static int server_of(struct bw_mcp_call *c, const char *path) {
-    const char *name = path + 5; /* after "/mcp/" */
+    const char *name = path + 5;      /* after "/mcp/" */
     if (!bw_config_mcp_name_ok(name)) /* the config's own rule: no '/', bounded length */
         return 0;
     bw_err e = bw_mcp_server_resolve(c, name);
@@ -163,7 +163,7 @@ void bw_mcp_handle(struct bw_gw_worker *w, struct evhttp_request *req, const cha
         }
         bw_mcp_forward(c);
         return;
-    case EVHTTP_REQ_GET: /* the session's server-to-client stream (mcp_stream.c) */
+    case EVHTTP_REQ_GET:      /* the session's server-to-client stream (mcp_stream.c) */
         if (!c->session[0]) { /* a stream belongs to a session: no session, nothing to relay */
             reply_http(req, 400, BW_R_INVALID_REQUEST, "Mcp-Session-Id is required");
             bw_mcp_call_free(c);

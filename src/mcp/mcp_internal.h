@@ -2,20 +2,20 @@
 #ifndef BW_MCP_INTERNAL_H
 #define BW_MCP_INTERNAL_H
 
-#include "config/config.h"
-#include "util/err.h"
-#include "mcp/mcp.h"
-#include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
 #include "auth/auth.h"
+#include "config/config.h"
 #include "gateway/gateway.h"
 #include "http/sse.h"
 #include "ledger/receipt.h"
+#include "mcp/mcp.h"
+#include "mcp/mcp_pin.h" /* tool pinning (mcp-pin) */
 #include "policy/engine.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/buf.h"
 #include "util/codec.h"
+#include "util/err.h"
 
 struct bw_mcp_call {
     struct bw_gw_worker *w;
@@ -63,43 +63,43 @@ struct bw_mcp_call {
     /* mcp-stream: SSE answers relayed event by event, GET streams, sampling (mcp_stream.c,
      * mcp_sampling.c). Everything here is the event worker's own: no other thread sees c. */
     struct bw_sse sse;
-    int streaming;              /* the upstream answered 200 text/event-stream: relayed live */
-    int reply_started;          /* evhttp_send_reply_start was called */
-    int client_gone;            /* the client's connection closed (req detached) */
-    int close_cb_set;           /* c is the connection's close callback argument */
-    int paused;                 /* upstream paused: the client's output is over the high mark */
-    int answered;               /* the response to the request's id was relayed */
-    int stream_setup_failed;    /* the stream could not start (session, memory): c->fail_* */
-    const char *fail_reason;    /* the reason that ended the stream, or NULL */
-    const char *fail_status;    /* its outcome receipt status */
-    int fail_http;              /* its HTTP status (what the client would have got) */
-    size_t received;            /* upstream bytes of this answer so far */
-    size_t max_bytes;           /* the bound on them (mcp.result_max_bytes, or for GET more) */
-    int64_t last_data_ms;       /* the upstream's last bytes (idle bound) */
-    int64_t paused_ms;          /* when the upstream was paused (slow-client bound) */
+    int streaming;           /* the upstream answered 200 text/event-stream: relayed live */
+    int reply_started;       /* evhttp_send_reply_start was called */
+    int client_gone;         /* the client's connection closed (req detached) */
+    int close_cb_set;        /* c is the connection's close callback argument */
+    int paused;              /* upstream paused: the client's output is over the high mark */
+    int answered;            /* the response to the request's id was relayed */
+    int stream_setup_failed; /* the stream could not start (session, memory): c->fail_* */
+    const char *fail_reason; /* the reason that ended the stream, or NULL */
+    const char *fail_status; /* its outcome receipt status */
+    int fail_http;           /* its HTTP status (what the client would have got) */
+    size_t received;         /* upstream bytes of this answer so far */
+    size_t max_bytes;        /* the bound on them (mcp.result_max_bytes, or for GET more) */
+    int64_t last_data_ms;    /* the upstream's last bytes (idle bound) */
+    int64_t paused_ms;       /* when the upstream was paused (slow-client bound) */
     struct bw_sha256_stream relay_sha; /* what the client was sent, for the outcome receipt */
     int relay_sha_ready;
-    size_t max_event;        /* one event's bound (mcp.result_max_bytes) */
-    struct event *idle_ev;   /* the upstream's idle bound */
-    struct event *tick_ev;   /* while paused: resume when the client drained, or give up */
-    struct event *gone_ev;   /* the client hung up: handled outside evhttp's callback */
+    size_t max_event;      /* one event's bound (mcp.result_max_bytes) */
+    struct event *idle_ev; /* the upstream's idle bound */
+    struct event *tick_ev; /* while paused: resume when the client drained, or give up */
+    struct event *gone_ev; /* the client hung up: handled outside evhttp's callback */
     /* an allowed sampling request waits for its receipt to be durable: it and every event
      * after it are held (in order) until then; c lives until the last receipt lands */
-    int holds;               /* sampling receipts not yet durable */
-    int held_drop;           /* a receipt failed: what is held is never sent */
-    int finishing;           /* the stream ended while holding: the last receipt finishes it */
+    int holds;     /* sampling receipts not yet durable */
+    int held_drop; /* a receipt failed: what is held is never sent */
+    int finishing; /* the stream ended while holding: the last receipt finishes it */
     struct evbuffer *held;
-    int get_stream_counted;  /* this GET holds one of its session's stream slots */
-    struct event *keep_ev;   /* keep-alive comments while nothing else is sent */
-    int64_t last_sent_ms;    /* when bytes last went to the client */
+    int get_stream_counted; /* this GET holds one of its session's stream slots */
+    struct event *keep_ev;  /* keep-alive comments while nothing else is sent */
+    int64_t last_sent_ms;   /* when bytes last went to the client */
     /* mcp-orgsrv (mcp_orgsrv.c): where {server} came from, its URL as checked at this connect,
      * and the gateway's own credential for it (never the caller's) */
-    int org_server;                         /* 1: the caller's org's own server (store) */
-    char srv_name[64];                      /* c->server.name/url point here for org servers */
+    int org_server;    /* 1: the caller's org's own server (store) */
+    char srv_name[64]; /* c->server.name/url point here for org servers */
     char srv_url[BW_MCP_URL_MAX];
     struct bw_egress_target *egress_target; /* the guard's verdict on srv_url (malloc'd) */
-    char *upstream_auth;                    /* an org server's "Bearer <credential>" (sodium_malloc'd) */
-    const char *auth_header;                /* what goes upstream: upstream_auth, the config's, or NULL */
+    char *upstream_auth;     /* an org server's "Bearer <credential>" (sodium_malloc'd) */
+    const char *auth_header; /* what goes upstream: upstream_auth, the config's, or NULL */
 };
 
 /* mcp-oauth2 (mcp_rate.c): an allowed tools/call takes one unit of its (org, principal, tool)
@@ -131,8 +131,8 @@ struct bw_mcp_upstream_copy {
     struct bw_egress_target *target;       /* malloc'd */
     char *auth;                            /* sodium_malloc'd, or NULL */
 };
-bw_err bw_mcp_upstream_copy(const struct bw_mcp_call *c, struct bw_mcp_upstream_copy *out)
-    BW_MUST_CHECK;
+bw_err bw_mcp_upstream_copy(const struct bw_mcp_call *c,
+                            struct bw_mcp_upstream_copy *out) BW_MUST_CHECK;
 /* Sets url, egress, egress_target and authorization of r from cp (borrowed). */
 void bw_mcp_upstream_apply(const struct bw_mcp_upstream_copy *cp, struct bw_upstream_request *r);
 /* Frees cp's copies (the credential wiped). */

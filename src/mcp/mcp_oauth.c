@@ -22,8 +22,8 @@
 #include "http/reqlog.h"
 #include "mcp/mcp_internal.h"
 #include "oauth/oauth.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
+#include "reason/reasons.h"
 #include "store/identity.h"
 #include "util/time.h"
 

@@ -101,8 +101,8 @@ static bw_err lookup(struct bw_gw_worker *w, const char *org, const char *name, 
     struct slot *s = cache ? &cache->slots[slot_hash(org, name) % SLOTS] : tmp;
     int64_t now = bw_mono_us();
     long gen = atomic_load(&g_generation);
-    if (cache && s->generation == gen && now - s->fetched_us < TTL_US &&
-        strcmp(s->org, org) == 0 && strcmp(s->name, name) == 0) {
+    if (cache && s->generation == gen && now - s->fetched_us < TTL_US && strcmp(s->org, org) == 0 &&
+        strcmp(s->name, name) == 0) {
         *out = s;
         return BW_OK;
     }

@@ -36,7 +36,7 @@ struct pin_set {
     char server[BW_MCP_SERVER_NAME_MAX_BYTES];
     int64_t loaded_ms; /* 0: invalidated */
     size_t n;
-    int truncated; /* the store holds more than PIN_LOAD_MAX: an absent tool is unknown */
+    int truncated;          /* the store holds more than PIN_LOAD_MAX: an absent tool is unknown */
     struct pin_entry *pins; /* sorted by tool (strcmp) */
 };
 

@@ -22,12 +22,12 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define BW_MCP_PIN_TTL_MS 2000           /* a cached (org, server) pin set is reread after this */
-#define BW_MCP_PIN_MAX_PER_SERVER 1024   /* pins kept per (org, server); more are hidden */
-#define BW_MCP_PIN_MAX_WRITES 64         /* new or changed pins recorded per tools/list answer */
-#define BW_MCP_PIN_DEF_MAX (64u << 10)   /* a canonical definition longer is kept as hash only */
-#define BW_MCP_PIN_SEEN_EVERY_MS 60000   /* last_seen_ms is refreshed at most this often */
-#define BW_MCP_PIN_TOOL_MAX 128          /* MCP tool names: 1..128 of [A-Za-z0-9_.-] */
+#define BW_MCP_PIN_TTL_MS 2000         /* a cached (org, server) pin set is reread after this */
+#define BW_MCP_PIN_MAX_PER_SERVER 1024 /* pins kept per (org, server); more are hidden */
+#define BW_MCP_PIN_MAX_WRITES 64       /* new or changed pins recorded per tools/list answer */
+#define BW_MCP_PIN_DEF_MAX (64u << 10) /* a canonical definition longer is kept as hash only */
+#define BW_MCP_PIN_SEEN_EVERY_MS 60000 /* last_seen_ms is refreshed at most this often */
+#define BW_MCP_PIN_TOOL_MAX 128        /* MCP tool names: 1..128 of [A-Za-z0-9_.-] */
 
 /* Appends the RFC 8785 canonical form of v to out: object members sorted by UTF-16 code units
  * of their names, no whitespace, strings escaped as ECMAScript does (\b \t \n \f \r \" \\ and

@@ -20,14 +20,29 @@ static bw_err put_string(struct bw_buf *out, const char *s, size_t n) {
         unsigned char ch = (unsigned char)s[i];
         const char *esc = NULL;
         switch (ch) {
-        case '\b': esc = "\\b"; break;
-        case '\t': esc = "\\t"; break;
-        case '\n': esc = "\\n"; break;
-        case '\f': esc = "\\f"; break;
-        case '\r': esc = "\\r"; break;
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        default: break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        default:
+            break;
         }
         if (esc)
             BW_TRY(bw_buf_append_str(out, esc));
@@ -173,7 +188,7 @@ static bw_err put_object(struct bw_buf *out, const json_t *v, int depth) {
     const char *k;
     json_t *e;
     json_object_foreach((json_t *)v, k, e) if (i < n) keys[i++] = k; /* never past n */
-    if (n > 1) /* keys is NULL for {} */
+    if (n > 1)                                                       /* keys is NULL for {} */
         qsort(keys, n, sizeof *keys, cmp_keys);
     bw_err err = bw_buf_append(out, "{", 1);
     for (i = 0; i < n && err == BW_OK; i++) {

@@ -6,24 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/reply.h"
-#include "oauth/oauth.h"
-#include "reason/reasons.h"
 #include "auth/auth.h"
-#include "mcp/mcp.h"
 #include "gateway/gateway.h"
+#include "http/reply.h"
 #include "http/sse.h"
 #include "ledger/receipt.h"
+#include "mcp/mcp.h"
+#include "oauth/oauth.h"
 #include "policy/engine.h"
 #include "policy/policy.h"
+#include "reason/reasons.h"
 #include "store/store.h"
 #include "upstream/upstream.h"
 #include "util/buf.h"
 #include "util/codec.h"
 
 #define PRM_PREFIX "/.well-known/oauth-protected-resource/mcp/"
-
-
 
 void bw_mcp_prm_handle(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
     const struct bw_config *c = w->gw->cfg;

@@ -412,7 +412,8 @@ void bw_mcp_stream_release(struct bw_mcp_call *c, int ok) {
 void bw_mcp_stream_cleanup(struct bw_mcp_call *c) {
     if (c->get_stream_counted)
         /* closing: -1 only when the session is already gone, and with it the count */
-        BW_IGNORE(bw_mcp_session_stream(c->session, c->key.org_id, c->key.id, c->server.name, -1, 0));
+        BW_IGNORE(
+            bw_mcp_session_stream(c->session, c->key.org_id, c->key.id, c->server.name, -1, 0));
     c->get_stream_counted = 0;
     if (c->held)
         evbuffer_free(c->held);

@@ -16,8 +16,8 @@ static pthread_mutex_t reasons_mu = PTHREAD_MUTEX_INITIALIZER;
 #define RELAXED memory_order_relaxed
 
 const int64_t bw_metrics_latency_bounds[] = {
-    1000,    2500,    5000,    10000,   25000,    50000,    100000,   250000,
-    500000,  1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 120000000,
+    1000,   2500,    5000,    10000,   25000,    50000,    100000,   250000,
+    500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 120000000,
 };
 const int bw_metrics_latency_nb = (int)(sizeof bw_metrics_latency_bounds / sizeof(int64_t));
 const int64_t bw_metrics_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
@@ -104,12 +104,12 @@ static int reason_slot(const char *r) {
 }
 
 static void count_limit(const char *reason) {
-    int k = strcmp(reason, BW_R_RATE_LIMITED) == 0          ? BW_METRICS_LIMIT_RATE
-            : strcmp(reason, BW_R_CONCURRENCY_LIMITED) == 0 ? BW_METRICS_LIMIT_CONCURRENCY
-            : strcmp(reason, BW_R_BUDGET_EXHAUSTED) == 0 ||
-                    strcmp(reason, BW_R_BUDGET_UNBOUNDED) == 0
-                ? BW_METRICS_LIMIT_BUDGET
-                : -1;
+    int k =
+        strcmp(reason, BW_R_RATE_LIMITED) == 0          ? BW_METRICS_LIMIT_RATE
+        : strcmp(reason, BW_R_CONCURRENCY_LIMITED) == 0 ? BW_METRICS_LIMIT_CONCURRENCY
+        : strcmp(reason, BW_R_BUDGET_EXHAUSTED) == 0 || strcmp(reason, BW_R_BUDGET_UNBOUNDED) == 0
+            ? BW_METRICS_LIMIT_BUDGET
+            : -1;
     if (k >= 0)
         atomic_fetch_add_explicit(&bw_metrics_reg.limit_refusals[k], 1, RELAXED);
 }

@@ -55,12 +55,12 @@ const char *bw_metrics_decision_name(enum bw_metrics_decision d);
 struct bw_metrics_request {
     enum bw_metrics_route route;
     enum bw_metrics_decision decision;
-    int http_status;       /* what the client was answered (499: the client went away) */
-    const char *reason;    /* the refusal's or failure's reason code, or NULL */
-    int64_t total_us;      /* from the first byte handled to the end */
-    int64_t upstream_us;   /* spent waiting for the upstream (0 if never forwarded) */
-    int forwarded;         /* the upstream was called */
-    long upstream_status;  /* the upstream's HTTP status, 0 if none (unreached) */
+    int http_status;      /* what the client was answered (499: the client went away) */
+    const char *reason;   /* the refusal's or failure's reason code, or NULL */
+    int64_t total_us;     /* from the first byte handled to the end */
+    int64_t upstream_us;  /* spent waiting for the upstream (0 if never forwarded) */
+    int forwarded;        /* the upstream was called */
+    long upstream_status; /* the upstream's HTTP status, 0 if none (unreached) */
 };
 
 /* The end of one governed call. Any thread; lock-free. */

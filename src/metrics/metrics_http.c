@@ -15,13 +15,12 @@
 
 #define BW_METRICS_HTTP_ROUTES 256
 
-static const int codes[] = {200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403,
-                            404, 405, 409, 410, 413, 415, 422, 429, 431, 499, 500,
-                            501, 502, 503, 504, 505};
+static const int codes[] = {200, 201, 202, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 409,
+                            410, 413, 415, 422, 429, 431, 499, 500, 501, 502, 503, 504, 505};
 #define N_CODES (sizeof codes / sizeof codes[0])
 
 struct http_route {
-    _Atomic(const char *) name; /* NULL = free; set once (CAS), then read-only */
+    _Atomic(const char *) name;          /* NULL = free; set once (CAS), then read-only */
     atomic_uint_fast64_t n[N_CODES + 1]; /* [N_CODES]: any other status */
 };
 
@@ -33,8 +32,8 @@ static struct http_route http_routes[BW_METRICS_HTTP_ROUTES];
 static int name_ok(const char *s) {
     size_t n = 0;
     for (; s[n]; n++)
-        if (n >= 80 || !(s[n] == '/' || s[n] == '_' || s[n] == '-' || s[n] == '.' ||
-                         s[n] == '{' || s[n] == '}' || (s[n] >= 'a' && s[n] <= 'z') ||
+        if (n >= 80 || !(s[n] == '/' || s[n] == '_' || s[n] == '-' || s[n] == '.' || s[n] == '{' ||
+                         s[n] == '}' || (s[n] >= 'a' && s[n] <= 'z') ||
                          (s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= '0' && s[n] <= '9')))
             return 0;
     return n > 0;
@@ -52,8 +51,7 @@ static struct http_route *intern(const char *route) {
         if (!cur) {
             const char *expect = NULL;
             if (atomic_compare_exchange_strong_explicit(&r->name, &expect, route,
-                                                        memory_order_acq_rel,
-                                                        memory_order_acquire))
+                                                        memory_order_acq_rel, memory_order_acquire))
                 return r;
             cur = expect; /* another thread took the slot: it may have taken it for this name */
         }
@@ -90,10 +88,9 @@ bw_err bw_metrics_render_http(struct bw_buf *o) {
                 snprintf(code, sizeof code, "%d", codes[i]);
             else
                 memcpy(code, "other", 6);
-            BW_TRY(bw_buf_appendf(o,
-                                  "bulwark_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64
-                                  "\n",
-                                  name, code, v));
+            BW_TRY(bw_buf_appendf(
+                o, "bulwark_http_requests_total{route=\"%s\",code=\"%s\"} %" PRIu64 "\n", name,
+                code, v));
         }
     }
     return BW_OK;

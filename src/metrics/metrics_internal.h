@@ -4,8 +4,8 @@
 #define BW_METRICS_METRICS_INTERNAL_H
 
 #include <stdatomic.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "metrics/metrics.h"
 
@@ -28,8 +28,12 @@ enum bw_metrics_upstream_kind {
     BW_METRICS_UP_N
 };
 
-enum bw_metrics_limit { BW_METRICS_LIMIT_RATE, BW_METRICS_LIMIT_CONCURRENCY,
-                        BW_METRICS_LIMIT_BUDGET, BW_METRICS_LIMIT_N };
+enum bw_metrics_limit {
+    BW_METRICS_LIMIT_RATE,
+    BW_METRICS_LIMIT_CONCURRENCY,
+    BW_METRICS_LIMIT_BUDGET,
+    BW_METRICS_LIMIT_N
+};
 
 struct bw_metrics_reason {
     char name[48]; /* written once before the table's count is published (release) */
@@ -52,8 +56,8 @@ struct bw_metrics_registry {
     atomic_uint_fast64_t outbox_attempts[BW_METRICS_OUTBOX_N];
     atomic_uint_fast64_t otel[BW_METRICS_OTEL_N];
     atomic_int_fast64_t outbox_pending, outbox_dead, review_pending;
-    atomic_int gauges_ok;      /* the last refresh read the store */
-    atomic_int gauges_set;     /* a refresh has run at least once */
+    atomic_int gauges_ok;  /* the last refresh read the store */
+    atomic_int gauges_set; /* a refresh has run at least once */
 };
 
 /* bulwark_http_requests_total (metrics_http.c). */
@@ -67,6 +71,5 @@ extern const int64_t bw_metrics_latency_bounds[];
 extern const int bw_metrics_latency_nb;
 extern const int64_t bw_metrics_batch_bounds[];
 extern const int bw_metrics_batch_nb;
-
 
 #endif

@@ -103,11 +103,9 @@ static bw_err render_refusals(struct bw_buf *o) {
         for (int r = 0; r < BW_METRICS_ROUTE_N; r++) {
             uint64_t v = ld(&g->reasons[i].n[r]);
             if (v)
-                BW_TRY(bw_buf_appendf(o,
-                                      "bulwark_refusals_total{route=\"%s\",reason=\"%s\"} %" PRIu64
-                                      "\n",
-                                      bw_metrics_route_name(r), i ? g->reasons[i].name : "OTHER",
-                                      v));
+                BW_TRY(bw_buf_appendf(
+                    o, "bulwark_refusals_total{route=\"%s\",reason=\"%s\"} %" PRIu64 "\n",
+                    bw_metrics_route_name(r), i ? g->reasons[i].name : "OTHER", v));
         }
     BW_TRY(head(o, "bulwark_limit_refusals_total", "counter",
                 "Calls refused by a rate, concurrency or budget limit."));
@@ -118,10 +116,9 @@ static bw_err render_refusals(struct bw_buf *o) {
                 "Forwarded calls the upstream failed: timeout, unreachable, bad answer, 5xx."));
     for (int r = 0; r < BW_METRICS_ROUTE_N; r++)
         for (int k = 0; k < BW_METRICS_UP_N; k++)
-            BW_TRY(bw_buf_appendf(o,
-                                  "bulwark_upstream_errors_total{route=\"%s\",kind=\"%s\"} %" PRIu64
-                                  "\n",
-                                  bw_metrics_route_name(r), up[k], ld(&g->upstream_errors[r][k])));
+            BW_TRY(bw_buf_appendf(
+                o, "bulwark_upstream_errors_total{route=\"%s\",kind=\"%s\"} %" PRIu64 "\n",
+                bw_metrics_route_name(r), up[k], ld(&g->upstream_errors[r][k])));
     return BW_OK;
 }
 

@@ -124,8 +124,7 @@ static void *refresher(void *arg) {
         long ns = deadline.tv_nsec + (every % 1000) * 1000000L;
         deadline.tv_sec += every / 1000 + ns / 1000000000L;
         deadline.tv_nsec = ns % 1000000000L;
-        while (!m->stopping &&
-               pthread_cond_timedwait(&m->cond, &m->mu, &deadline) != ETIMEDOUT) {
+        while (!m->stopping && pthread_cond_timedwait(&m->cond, &m->mu, &deadline) != ETIMEDOUT) {
         }
     }
     pthread_mutex_unlock(&m->mu);

@@ -21,7 +21,7 @@ struct bw_metrics_service_opts {
     long refresh_ms;         /* [5000] */
     const char *listen_host; /* "" or NULL = no separate listener */
     int listen_port;
-    int allow_remote;        /* allow a non-loopback listen_host */
+    int allow_remote;             /* allow a non-loopback listen_host */
     long (*in_flight)(void *arg); /* the gateway's in-flight count, any thread */
     void *in_flight_arg;
 };

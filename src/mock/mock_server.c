@@ -20,7 +20,7 @@
 
 static const char *const MODELS[] = {
     "gpt-4o-mini",  "gpt-4o",     "text-embedding-3-small", "mock-hang",
-    "mock-garbage", "mock-error", "mock-slow-stream", "mock-runaway",
+    "mock-garbage", "mock-error", "mock-slow-stream",       "mock-runaway",
 };
 
 static const char GARBAGE_BODY[] = "this is not json {{{";

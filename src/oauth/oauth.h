@@ -26,30 +26,30 @@
 #include "config/config.h"
 #include "util/err.h"
 
-#define BW_OAUTH_TOKEN_MAX 8192            /* a longer bearer token is refused */
+#define BW_OAUTH_TOKEN_MAX 8192              /* a longer bearer token is refused */
 #define BW_OAUTH_JWKS_MAX_BYTES (256 * 1024) /* a JWK Set document (fetched or file) */
-#define BW_OAUTH_JWKS_KEYS_MAX 32          /* usable keys kept from one set */
-#define BW_OAUTH_ID_MAX 256                /* org and principal claim values, with NUL */
+#define BW_OAUTH_JWKS_KEYS_MAX 32            /* usable keys kept from one set */
+#define BW_OAUTH_ID_MAX 256                  /* org and principal claim values, with NUL */
 #define BW_OAUTH_WHY_SIZE 160
 
 /* The outcome of one verification. Each refusal has its own value so callers (and tests) can
  * tell the attacks apart; the HTTP mapping is bw_oauth_result_status. */
 enum bw_oauth_result {
     BW_OAUTH_OK = 0,
-    BW_OAUTH_MALFORMED,        /* not three base64url parts, bad JSON, duplicate keys, crit */
-    BW_OAUTH_TOO_LARGE,        /* token over BW_OAUTH_TOKEN_MAX */
-    BW_OAUTH_JWE,              /* five parts or `enc`: encrypted tokens are not accepted */
-    BW_OAUTH_ALG,              /* alg not in {RS256, PS256, ES256, EdDSA} (none, HS256, ...) */
-    BW_OAUTH_KEY_MISMATCH,     /* alg does not fit the JWK's kty/crv/alg */
-    BW_OAUTH_KID_UNKNOWN,      /* no key with that kid (or no kid and not exactly one key) */
-    BW_OAUTH_NO_KEYS,          /* no key set loaded yet (JWKS unreachable): 503 */
-    BW_OAUTH_SIGNATURE,        /* the signature does not verify */
-    BW_OAUTH_ISSUER,           /* iss missing or not exactly the configured issuer */
-    BW_OAUTH_EXPIRED,          /* exp missing, or past (with leeway) */
-    BW_OAUTH_NOT_YET_VALID,    /* nbf or iat in the future (with leeway) */
-    BW_OAUTH_AUDIENCE,         /* aud does not contain the expected audience */
-    BW_OAUTH_CLAIM,            /* org or principal claim missing, not a string, too long, bad
-                                  characters */
+    BW_OAUTH_MALFORMED,         /* not three base64url parts, bad JSON, duplicate keys, crit */
+    BW_OAUTH_TOO_LARGE,         /* token over BW_OAUTH_TOKEN_MAX */
+    BW_OAUTH_JWE,               /* five parts or `enc`: encrypted tokens are not accepted */
+    BW_OAUTH_ALG,               /* alg not in {RS256, PS256, ES256, EdDSA} (none, HS256, ...) */
+    BW_OAUTH_KEY_MISMATCH,      /* alg does not fit the JWK's kty/crv/alg */
+    BW_OAUTH_KID_UNKNOWN,       /* no key with that kid (or no kid and not exactly one key) */
+    BW_OAUTH_NO_KEYS,           /* no key set loaded yet (JWKS unreachable): 503 */
+    BW_OAUTH_SIGNATURE,         /* the signature does not verify */
+    BW_OAUTH_ISSUER,            /* iss missing or not exactly the configured issuer */
+    BW_OAUTH_EXPIRED,           /* exp missing, or past (with leeway) */
+    BW_OAUTH_NOT_YET_VALID,     /* nbf or iat in the future (with leeway) */
+    BW_OAUTH_AUDIENCE,          /* aud does not contain the expected audience */
+    BW_OAUTH_CLAIM,             /* org or principal claim missing, not a string, too long, bad
+                                   characters */
     BW_OAUTH_INSUFFICIENT_SCOPE /* valid token without every required scope: 403 */
 };
 

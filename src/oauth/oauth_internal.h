@@ -3,16 +3,16 @@
 #define BW_OAUTH_OAUTH_INTERNAL_H
 
 #include <openssl/evp.h>
-#include "util/err.h"
 #include <stdatomic.h>
+#include "util/err.h"
 
 #include "oauth/oauth.h"
 
 enum oauth_kty { KTY_RSA = 1, KTY_EC_P256, KTY_ED25519 };
 
 struct oauth_key {
-    char kid[257];  /* "" when the JWK had none */
-    char alg[16];   /* the JWK's alg member, "" when absent */
+    char kid[257]; /* "" when the JWK had none */
+    char alg[16];  /* the JWK's alg member, "" when absent */
     enum oauth_kty kty;
     EVP_PKEY *pkey;
 };
@@ -26,6 +26,7 @@ struct bw_oauth_jwks {
 /* Strict base64url (RFC 7515 2 / RFC 4648 5): alphabet only, no padding, no whitespace, unused
  * trailing bits zero (one encoding per value). Returns the decoded length, or -1. out_size must
  * be at least len * 3 / 4 + 1. */
-long bw_oauth_b64url_decode(const char *in, size_t len, uint8_t *out, size_t out_size) BW_MUST_CHECK;
+long bw_oauth_b64url_decode(const char *in, size_t len, uint8_t *out,
+                            size_t out_size) BW_MUST_CHECK;
 
 #endif

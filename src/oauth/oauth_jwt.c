@@ -391,30 +391,50 @@ enum bw_oauth_result bw_oauth_verify_jws(const struct bw_oauth_jwks *keys, const
 
 const char *bw_oauth_result_name(enum bw_oauth_result r) {
     switch (r) {
-    case BW_OAUTH_OK: return "ok";
-    case BW_OAUTH_MALFORMED: return "malformed";
-    case BW_OAUTH_TOO_LARGE: return "too_large";
-    case BW_OAUTH_JWE: return "jwe";
-    case BW_OAUTH_ALG: return "alg";
-    case BW_OAUTH_KEY_MISMATCH: return "key_mismatch";
-    case BW_OAUTH_KID_UNKNOWN: return "kid_unknown";
-    case BW_OAUTH_NO_KEYS: return "no_keys";
-    case BW_OAUTH_SIGNATURE: return "signature";
-    case BW_OAUTH_ISSUER: return "issuer";
-    case BW_OAUTH_EXPIRED: return "expired";
-    case BW_OAUTH_NOT_YET_VALID: return "not_yet_valid";
-    case BW_OAUTH_AUDIENCE: return "audience";
-    case BW_OAUTH_CLAIM: return "claim";
-    case BW_OAUTH_INSUFFICIENT_SCOPE: return "insufficient_scope";
-    default: return "unknown";
+    case BW_OAUTH_OK:
+        return "ok";
+    case BW_OAUTH_MALFORMED:
+        return "malformed";
+    case BW_OAUTH_TOO_LARGE:
+        return "too_large";
+    case BW_OAUTH_JWE:
+        return "jwe";
+    case BW_OAUTH_ALG:
+        return "alg";
+    case BW_OAUTH_KEY_MISMATCH:
+        return "key_mismatch";
+    case BW_OAUTH_KID_UNKNOWN:
+        return "kid_unknown";
+    case BW_OAUTH_NO_KEYS:
+        return "no_keys";
+    case BW_OAUTH_SIGNATURE:
+        return "signature";
+    case BW_OAUTH_ISSUER:
+        return "issuer";
+    case BW_OAUTH_EXPIRED:
+        return "expired";
+    case BW_OAUTH_NOT_YET_VALID:
+        return "not_yet_valid";
+    case BW_OAUTH_AUDIENCE:
+        return "audience";
+    case BW_OAUTH_CLAIM:
+        return "claim";
+    case BW_OAUTH_INSUFFICIENT_SCOPE:
+        return "insufficient_scope";
+    default:
+        return "unknown";
     }
 }
 
 int bw_oauth_result_status(enum bw_oauth_result r) {
     switch (r) {
-    case BW_OAUTH_OK: return 200;
-    case BW_OAUTH_INSUFFICIENT_SCOPE: return 403;
-    case BW_OAUTH_NO_KEYS: return 503;
-    default: return 401;
+    case BW_OAUTH_OK:
+        return 200;
+    case BW_OAUTH_INSUFFICIENT_SCOPE:
+        return 403;
+    case BW_OAUTH_NO_KEYS:
+        return 503;
+    default:
+        return 401;
     }
 }

@@ -76,7 +76,8 @@ bw_err bw_oauth_www_authenticate(const struct bw_config *c, const char *server,
                                                            : "invalid_token";
     /* Config-checked values only: public_url, server names and scope tokens contain no '"' or
      * '\\', so quoting needs no escaping. */
-    n = snprintf(out, out_size, "Bearer %s%s%sresource_metadata=\"%s/.well-known/oauth-protected-resource%s\"",
+    n = snprintf(out, out_size,
+                 "Bearer %s%s%sresource_metadata=\"%s/.well-known/oauth-protected-resource%s\"",
                  error ? "error=\"" : "", error ? error : "", error ? "\", " : "",
                  c->mcp_oauth_public_url, path ? path : "");
     if (n >= 0 && (size_t)n < out_size && c->mcp_oauth_scopes[0])

@@ -62,8 +62,7 @@ static bw_err load_file(struct bw_oauth *o, const char *path, char *why, size_t 
     return e;
 }
 
-bw_err bw_oauth_new(const struct bw_config *c, struct bw_oauth **out, char *why,
-                    size_t why_size) {
+bw_err bw_oauth_new(const struct bw_config *c, struct bw_oauth **out, char *why, size_t why_size) {
     if (!c->mcp_oauth) {
         snprintf(why, why_size, "mcp.oauth is not configured");
         return BW_E_INVALID;
@@ -174,8 +173,8 @@ static void *refresher(void *arg) {
         long since = (long)(now.tv_sec - last.tv_sec);
         /* Fetch at start, when the TTL has run out, after a failed load, or on an unknown kid,
          * but never twice within min_refetch_s. */
-        int due = first || since >= o->ttl_s || ((o->want_refetch || !o->keys) &&
-                                                 since >= o->min_refetch_s);
+        int due = first || since >= o->ttl_s ||
+                  ((o->want_refetch || !o->keys) && since >= o->min_refetch_s);
         if (due) {
             first = 0;
             o->want_refetch = 0;
@@ -236,16 +235,16 @@ enum bw_oauth_result bw_oauth_verify(struct bw_oauth *o, const char *server, con
     else if (snprintf(audience, sizeof audience, "%s/mcp/%s", o->public_url, server) >=
              (int)sizeof audience)
         return BW_OAUTH_AUDIENCE;
-    struct bw_oauth_params p = {o->issuer, audience, o->scopes, o->org_claim, o->principal_claim,
-                                o->leeway_s};
+    struct bw_oauth_params p = {o->issuer,    audience,           o->scopes,
+                                o->org_claim, o->principal_claim, o->leeway_s};
     pthread_mutex_lock(&o->mu);
     struct bw_oauth_jwks *keys = o->keys;
     if (keys)
         bw_oauth_jwks_ref(keys);
     pthread_mutex_unlock(&o->mu);
     int unknown_kid = 0;
-    enum bw_oauth_result r = bw_oauth_verify_jwt(keys, &p, token, len, time(NULL), out,
-                                                 &unknown_kid);
+    enum bw_oauth_result r =
+        bw_oauth_verify_jwt(keys, &p, token, len, time(NULL), out, &unknown_kid);
     bw_oauth_jwks_unref(keys);
     if ((unknown_kid || r == BW_OAUTH_NO_KEYS) && o->thread_started) {
         pthread_mutex_lock(&o->mu); /* a flag and a signal: never waits on the fetch */

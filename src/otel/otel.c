@@ -5,8 +5,8 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,7 +115,7 @@ static int post(struct bw_otel *o, const struct bw_buf *body) {
     if (cr == CURLE_OK && status >= 200 && status <= 299)
         rc = 0;
     else
-        warn_limited(o, conn.blocked ? "the egress guard refused the address"
+        warn_limited(o, conn.blocked     ? "the egress guard refused the address"
                         : cr != CURLE_OK ? curl_easy_strerror(cr)
                                          : "the collector answered an error status");
 out:

@@ -28,10 +28,10 @@ struct bw_otel;
 struct bw_egress_policy;
 
 struct bw_otel_opts {
-    const char *endpoint;     /* http(s)://host:port/v1/traces */
-    const char *service_name; /* resource service.name */
-    long timeout_ms;          /* [2000] whole POST (connect included) */
-    size_t queue_max;         /* [2048] spans waiting; more are dropped */
+    const char *endpoint;                  /* http(s)://host:port/v1/traces */
+    const char *service_name;              /* resource service.name */
+    long timeout_ms;                       /* [2000] whole POST (connect included) */
+    size_t queue_max;                      /* [2048] spans waiting; more are dropped */
     const struct bw_egress_policy *egress; /* borrowed; must outlive the exporter */
     const char *headers; /* NULL, or "Name=value,Name2=value2" (OTEL_EXPORTER_OTLP_HEADERS
                           * form, e.g. a collector's token): sent with every export, never logged.
@@ -45,14 +45,14 @@ struct bw_otel_span {
     uint8_t parent_span_id[8];
     int has_parent;
     int64_t start_unix_ns, end_unix_ns;
-    char operation[16];       /* gen_ai.operation.name: chat, embeddings, models */
-    char route[16];           /* bulwark.route */
-    char request_model[128];  /* gen_ai.request.model ("" = omitted) */
+    char operation[16];      /* gen_ai.operation.name: chat, embeddings, models */
+    char route[16];          /* bulwark.route */
+    char request_model[128]; /* gen_ai.request.model ("" = omitted) */
     int has_usage;
     int64_t input_tokens, output_tokens;
-    char receipt_id[32];      /* "" before a decision receipt */
-    char decision[24];        /* allow, deny, require_approval, none */
-    char reason[48];          /* "" = none */
+    char receipt_id[32]; /* "" before a decision receipt */
+    char decision[24];   /* allow, deny, require_approval, none */
+    char reason[48];     /* "" = none */
     int http_status;
 };
 
@@ -68,7 +68,8 @@ void bw_otel_submit(struct bw_otel *o, const struct bw_otel_span *s);
 /* W3C Trace Context: parses a traceparent header ("00-<32 hex>-<16 hex>-<2 hex>", lower case,
  * ids not all zero; version ff refused; a higher version is read by its first four fields).
  * 1 and the ids on success, else 0 (the caller starts a new trace). */
-int bw_otel_traceparent_parse(const char *h, uint8_t trace_id[16], uint8_t parent_span_id[8]) BW_MUST_CHECK;
+int bw_otel_traceparent_parse(const char *h, uint8_t trace_id[16],
+                              uint8_t parent_span_id[8]) BW_MUST_CHECK;
 
 /* Fills fresh random ids (libsodium). */
 void bw_otel_new_ids(uint8_t trace_id[16], uint8_t span_id[8]);

@@ -2,8 +2,8 @@
  * JSON mapping as OTLP/HTTP specifies it: traceId/spanId as lower-case hex, not base64; 64-bit
  * integers and unix-nano times as decimal strings; enums as integers). Attributes follow the
  * GenAI semantic conventions (gen_ai.*) plus bulwark.* for the gateway's own facts. */
-#include <jansson.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +30,15 @@ static int attr_str(json_t *attrs, const char *key, const char *value) {
     json_t *s = json_string(value); /* NULL for invalid UTF-8: omitted */
     if (!s)
         return 0;
-    return json_array_append_new(attrs, json_pack("{s:s, s:{s:o}}", "key", key, "value",
-                                                  "stringValue", s));
+    return json_array_append_new(
+        attrs, json_pack("{s:s, s:{s:o}}", "key", key, "value", "stringValue", s));
 }
 
 static int attr_int(json_t *attrs, const char *key, int64_t v) {
     char text[24];
     snprintf(text, sizeof text, "%" PRId64, v);
-    return json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value",
-                                                  "intValue", text));
+    return json_array_append_new(
+        attrs, json_pack("{s:s, s:{s:s}}", "key", key, "value", "intValue", text));
 }
 
 static json_t *span_json(const struct bw_otel_span *s) {
@@ -77,8 +77,8 @@ static json_t *span_json(const struct bw_otel_span *s) {
                          ? json_pack("{s:i, s:s}", "code", STATUS_ERROR, "message", s->reason)
                          : json_pack("{s:i}", "code", STATUS_UNSET);
     json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:o}", "traceId", trace, "spanId",
-                          span, "name", name, "kind", SPAN_KIND_CLIENT, "startTimeUnixNano",
-                          start, "endTimeUnixNano", end, "attributes", attrs, "status",
+                          span, "name", name, "kind", SPAN_KIND_CLIENT, "startTimeUnixNano", start,
+                          "endTimeUnixNano", end, "attributes", attrs, "status",
                           status ? status : json_object());
     if (j && s->has_parent && json_object_set_new(j, "parentSpanId", json_string(parent)) != 0)
         bad = 1;

@@ -12,9 +12,9 @@
  *   bw_policy_budget), is a deny with POLICY_MATCH_LIMIT (fail closed).
  * A request is decided once on its own (no tool: rules with a `tool` matcher cannot match) and
  * once per tool name it uses (declared, forced or called in its history: the request view below;
- * as if it carried only that tool). Tool matchers compare names ASCII case-insensitively. The result is the first deny, else
- * the first require_approval, else allow with the tools whose decision was `strip` marked as
- * stripped. So cost is (1 + tools) x rules at worst.
+ * as if it carried only that tool). Tool matchers compare names ASCII case-insensitively. The
+ * result is the first deny, else the first require_approval, else allow with the tools whose
+ * decision was `strip` marked as stripped. So cost is (1 + tools) x rules at worst.
  *
  * Threads: a compiled policy is never modified after bw_policy_parse returns; any number of
  * threads may evaluate it at once. Reference counting is atomic: a worker takes a reference for
@@ -99,13 +99,13 @@ struct bw_policy_input {
 /* A self-contained verdict (no pointer into the policy): it may outlive the policy. */
 struct bw_policy_decision {
     enum bw_policy_effect effect;
-    char reason[BW_POLICY_REASON_SIZE];      /* ALLOWED, a registered code, or a custom code */
-    char rule[BW_POLICY_ID_SIZE];            /* id of the deciding rule; "" when no rule matched */
+    char reason[BW_POLICY_REASON_SIZE]; /* ALLOWED, a registered code, or a custom code */
+    char rule[BW_POLICY_ID_SIZE];       /* id of the deciding rule; "" when no rule matched */
     const char *layer; /* static: "global", "rules", "org" (an org policy's rules) or "default" */
-    int http_status;                         /* 200 for allow, else the reason's status */
-    char reviewer_role[BW_POLICY_ROLE_SIZE]; /* require_approval only */
-    uint32_t quorum;                         /* require_approval only */
-    uint32_t expiry_s;                       /* require_approval only */
+    int http_status;   /* 200 for allow, else the reason's status */
+    char reviewer_role[BW_POLICY_ROLE_SIZE];     /* require_approval only */
+    uint32_t quorum;                             /* require_approval only */
+    uint32_t expiry_s;                           /* require_approval only */
     uint64_t stripped[BW_POLICY_MAX_TOOLS / 64]; /* bit i: input tool i was stripped */
     uint8_t policy_sha256[32];                   /* SHA-256 of the exact policy file bytes */
     int has_org_policy;            /* the rules layer came from the org's own policy: */
@@ -240,14 +240,13 @@ enum bw_policy_tool_place {
 
 struct bw_policy_tool_ref {
     enum bw_policy_tool_place place;
-    size_t tool;          /* index into the view's tools */
-    const json_t *node;   /* TOOLS / FUNCTIONS: the declaration (the element of its array) */
+    size_t tool;        /* index into the view's tools */
+    const json_t *node; /* TOOLS / FUNCTIONS: the declaration (the element of its array) */
 };
 
 /* Keeps node alive as long as the view (take a reference before removing it from the body:
  * the view's names and texts may point into it). Errors: BW_E_NOMEM. */
-bw_err bw_policy_request_view_retain(struct bw_policy_request_view *v,
-                                     json_t *node) BW_MUST_CHECK;
+bw_err bw_policy_request_view_retain(struct bw_policy_request_view *v, json_t *node) BW_MUST_CHECK;
 
 /* 1 if name (len bytes, NULs included) is a tool name Bulwark accepts: 1..64 bytes of
  * [A-Za-z0-9_.-]. Anything else (unicode, spaces, control bytes, empty, longer) is refused. */

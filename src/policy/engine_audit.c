@@ -38,8 +38,8 @@ static int bounds_accept_all(const struct bw_policy_rule *r) {
 static int rule_allows_all(const struct bw_policy_rule *r) {
     if (r->effect != BW_POLICY_ALLOW)
         return 0;
-    if ((r->fields & (BW_PF_TOOL | BW_PF_CONTENT | BW_PF_RESOURCE | BW_PF_PROMPT)) ||
-        r->n_args || !bounds_accept_all(r))
+    if ((r->fields & (BW_PF_TOOL | BW_PF_CONTENT | BW_PF_RESOURCE | BW_PF_PROMPT)) || r->n_args ||
+        !bounds_accept_all(r))
         return 0;
     const struct {
         unsigned bit;

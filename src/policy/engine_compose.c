@@ -23,15 +23,19 @@ bw_err bw_policy_compose_check(const struct bw_policy *platform, const struct bw
         return BW_E_INVALID;
     }
     if (org->global.n) {
-        snprintf(err, err_size, "policy:%zu: an org policy has rules only: the global layer is "
-                 "the platform's", org->global.rules[0].line);
+        snprintf(err, err_size,
+                 "policy:%zu: an org policy has rules only: the global layer is "
+                 "the platform's",
+                 org->global.rules[0].line);
         return BW_E_INVALID;
     }
     for (size_t i = 0; platform && i < org->rules.n; i++) {
         const struct bw_policy_rule *r = &org->rules.rules[i];
         if (find_id(&platform->global, r->id) || find_id(&platform->rules, r->id)) {
-            snprintf(err, err_size, "policy:%zu: rule id '%s' is a rule of the platform policy "
-                     "(receipts name rules by id: choose another)", r->line, r->id);
+            snprintf(err, err_size,
+                     "policy:%zu: rule id '%s' is a rule of the platform policy "
+                     "(receipts name rules by id: choose another)",
+                     r->line, r->id);
             return BW_E_INVALID;
         }
     }
@@ -46,10 +50,10 @@ static uint32_t min_u32(uint32_t a, uint32_t b) {
  * operator's ceiling; the built-in defaults without a platform policy). */
 static bw_err compose_limits(struct bw_policy *p, const struct bw_policy *platform,
                              const struct bw_policy *org) {
-    p->match_limit = min_u32(org->match_limit,
-                             platform ? platform->match_limit : BW_POLICY_DEFAULT_MATCH_LIMIT);
-    p->depth_limit = min_u32(org->depth_limit,
-                             platform ? platform->depth_limit : BW_POLICY_DEFAULT_DEPTH_LIMIT);
+    p->match_limit =
+        min_u32(org->match_limit, platform ? platform->match_limit : BW_POLICY_DEFAULT_MATCH_LIMIT);
+    p->depth_limit =
+        min_u32(org->depth_limit, platform ? platform->depth_limit : BW_POLICY_DEFAULT_DEPTH_LIMIT);
     p->budget_ms =
         min_u32(org->budget_ms, platform ? platform->budget_ms : BW_POLICY_DEFAULT_BUDGET_MS);
     p->mctx = pcre2_match_context_copy(org->mctx);

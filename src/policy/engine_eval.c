@@ -77,8 +77,8 @@ static int cache_get(const struct bw_policy_budget *b, const void *key) {
 static void cache_put(struct bw_policy_budget *b, const void *key, int v) {
     if ((b->n + 1) * 2 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
-        struct bw_policy_budget grown = {b->spent_us, b->exhausted, calloc(cap, sizeof *b->keys),
-                                         calloc(cap, 1), cap, 0};
+        struct bw_policy_budget grown = {b->spent_us,    b->exhausted, calloc(cap, sizeof *b->keys),
+                                         calloc(cap, 1), cap,          0};
         if (!grown.keys || !grown.vals) {
             free(grown.keys);
             free(grown.vals);
@@ -205,8 +205,8 @@ static int scalars_match(const struct eval *e, const struct bw_policy_rule *r) {
         return 0;
     if ((f & BW_PF_MODEL) && !bw_policy_strset_match(&r->model, in->model, e->h_model))
         return 0;
-    if ((f & BW_PF_RESOURCE) && !bw_policy_strset_match(&r->resource, in->resource,
-                                                        hash_or_zero(in->resource)))
+    if ((f & BW_PF_RESOURCE) &&
+        !bw_policy_strset_match(&r->resource, in->resource, hash_or_zero(in->resource)))
         return 0;
     if ((f & BW_PF_PROMPT) &&
         !bw_policy_strset_match(&r->prompt, in->prompt, hash_or_zero(in->prompt)))
@@ -273,8 +273,8 @@ static long request_layer(struct eval *e, const struct bw_policy *owner,
 /* Tool pass over one layer: the first tool rule before the request pass's hit that matches
  * with the tool, else that hit. NULL: no match; *limit on a regex limit. */
 static const struct bw_policy_rule *tool_layer(struct eval *e, const struct bw_policy *owner,
-                                               const struct bw_policy_layer *l,
-                                               size_t request_idx, int *limit) {
+                                               const struct bw_policy_layer *l, size_t request_idx,
+                                               int *limit) {
     e->cur = owner;
     for (size_t i = 0; i < request_idx; i++) {
         if (!(l->hot[i].fields & BW_PF_TOOL) || hot_miss(e, &l->hot[i]))

@@ -5,8 +5,8 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
-#include "util/err.h"
 #include <stdatomic.h>
+#include "util/err.h"
 
 #include "policy/engine.h"
 
@@ -147,7 +147,8 @@ int bw_policy_glob_match(const char *pat, const char *s) BW_MUST_CHECK;
 const char *bw_policy_glob_invalid(const char *pat);
 
 /* 1 if s matches any pattern of set (s NULL matches nothing). h is bw_policy_hash(s). */
-int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s, uint64_t h) BW_MUST_CHECK;
+int bw_policy_strset_match(const struct bw_policy_strset *set, const char *s,
+                           uint64_t h) BW_MUST_CHECK;
 
 /* Tool names (docs/POLICY.md "Tool names"): the same glob and exact matching, but ASCII
  * case-insensitive, so `shell*` also matches `Shell` and `SHELL_exec`. */
@@ -169,9 +170,9 @@ const json_t *bw_policy_jpath_get(const struct bw_policy_jpath *path, const json
  * start and the per-decision copies of the match contexts that carry the callout. */
 struct bw_policy_rxrun {
     struct bw_policy_budget *budget;
-    int64_t limit_us;   /* the policy's budget for the whole request */
-    int64_t start_us;   /* thread CPU time when this decision's first regex ran; 0: none yet */
-    uint32_t ticks;     /* callouts and matches since the last clock read */
+    int64_t limit_us; /* the policy's budget for the whole request */
+    int64_t start_us; /* thread CPU time when this decision's first regex ran; 0: none yet */
+    uint32_t ticks;   /* callouts and matches since the last clock read */
     pcre2_match_data *md;
 };
 

@@ -15,9 +15,9 @@
 #include <yaml.h>
 
 #include "policy/engine_internal.h"
-#include "util/file.h"
 #include "reason/reasons.h"
 #include "util/codec.h"
+#include "util/file.h"
 #include "util/yaml_strict.h"
 
 #define MAX_LIST 1024 /* entries of one string list / content list / args list */
@@ -48,7 +48,7 @@ struct load {
      * once (event workers loading org policies, PUT /api/v1/policies, SIGHUP reload). */
     struct arg_build *arg;
     struct bounds *bounds;
-    int pass;                    /* top level: 0 reads limits, 1 the rest */
+    int pass; /* top level: 0 reads limits, 1 the rest */
     int have_version;
 };
 
@@ -220,10 +220,9 @@ static bw_err compile_rx(struct load *w, const yaml_node_t *n, const char *what,
 /* ---- string matchers ---- */
 
 static const char *const known_routes[] = {
-    "chat",        "completions",    "responses",      "embeddings",         "models",
-    "moderations", "mcp.tools_list", "mcp.tools_call", "mcp.resources_read", "mcp.prompts_get",
-    "mcp.sampling",
-    "widget",
+    "chat",         "completions",    "responses",      "embeddings",         "models",
+    "moderations",  "mcp.tools_list", "mcp.tools_call", "mcp.resources_read", "mcp.prompts_get",
+    "mcp.sampling", "widget",
 };
 
 static const char *route_invalid(const char *s) {
@@ -878,9 +877,8 @@ static bw_err check_ids(struct load *w) {
 /* ---- object lifetime ---- */
 
 void bw_policy_rule_cleanup(struct bw_policy_rule *r) {
-    struct bw_policy_strset *sets[] = {&r->org,   &r->agent, &r->role,
-                                       &r->route, &r->model, &r->tool,
-                                       &r->resource, &r->prompt};
+    struct bw_policy_strset *sets[] = {&r->org,   &r->agent, &r->role,     &r->route,
+                                       &r->model, &r->tool,  &r->resource, &r->prompt};
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
         for (size_t j = 0; j < sets[i]->n; j++)
             free(sets[i]->v[j].text);
@@ -942,8 +940,7 @@ size_t bw_policy_global_count(const struct bw_policy *p) {
 }
 
 size_t bw_policy_rule_count(const struct bw_policy *p) {
-    return p->overlay ? bw_policy_global_count(p) + p->overlay->rules.n
-                      : p->global.n + p->rules.n;
+    return p->overlay ? bw_policy_global_count(p) + p->overlay->rules.n : p->global.n + p->rules.n;
 }
 
 void bw_policy_each_approval(const struct bw_policy *p,

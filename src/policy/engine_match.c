@@ -248,8 +248,8 @@ int bw_policy_rx_match(struct bw_policy_rxrun *run, pcre2_match_context *mctx,
         run->budget->exhausted = 1;
         return -1; /* out of memory: fail closed like a limit */
     }
-    int rc = pcre2_match(rx->code, (PCRE2_SPTR)(s ? s : (const uint8_t *)""), n, 0, 0, run->md,
-                         mctx);
+    int rc =
+        pcre2_match(rx->code, (PCRE2_SPTR)(s ? s : (const uint8_t *)""), n, 0, 0, run->md, mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)

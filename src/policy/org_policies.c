@@ -10,11 +10,11 @@
 #include "util/log.h"
 
 struct entry {
-    char org_id[BW_ID_SIZE];   /* "" = free slot */
-    int has_policy;            /* the org has its own policy */
-    uint8_t sha256[32];        /* of its bytes */
-    struct bw_policy *org;     /* compiled org policy (a reference), when has_policy */
-    struct bw_policy *composed; /* composite with `platform` (a reference) */
+    char org_id[BW_ID_SIZE];          /* "" = free slot */
+    int has_policy;                   /* the org has its own policy */
+    uint8_t sha256[32];               /* of its bytes */
+    struct bw_policy *org;            /* compiled org policy (a reference), when has_policy */
+    struct bw_policy *composed;       /* composite with `platform` (a reference) */
     const struct bw_policy *platform; /* the platform policy composed with (identity only) */
     int64_t checked_ms;
 };
@@ -115,8 +115,7 @@ int bw_org_policies_cached(struct bw_org_policies *c, const char *org_id,
 }
 
 bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, const char *org_id,
-                               struct bw_policy *platform, int64_t now_ms,
-                               struct bw_policy **out) {
+                               struct bw_policy *platform, int64_t now_ms, struct bw_policy **out) {
     pthread_mutex_lock(&c->mu);
     int hit = cached(c, org_id, platform, now_ms, out);
     pthread_mutex_unlock(&c->mu);
@@ -142,8 +141,8 @@ bw_err bw_org_policies_acquire(struct bw_org_policies *c, struct bw_store *s, co
     pthread_mutex_unlock(&c->mu);
     struct bw_policy *org = NULL, *composed = NULL;
     uint8_t sha[32];
-    if (has && (load(s, org_id, &org, sha) != BW_OK || (org && compose(org_id, platform, org,
-                                                                       &composed) != BW_OK))) {
+    if (has && (load(s, org_id, &org, sha) != BW_OK ||
+                (org && compose(org_id, platform, org, &composed) != BW_OK))) {
         bw_policy_unref(org);
         return BW_E_UNAVAILABLE;
     }

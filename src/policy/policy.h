@@ -6,8 +6,8 @@
 #define BW_POLICY_POLICY_H
 
 #include "config/config.h"
-#include "util/err.h"
 #include "util/buf.h"
+#include "util/err.h"
 
 enum bw_decision { BW_DECISION_ALLOW = 0, BW_DECISION_DENY };
 
@@ -22,7 +22,8 @@ void bw_policy_decide_model(const struct bw_config *c, const char *org_name, con
                             struct bw_verdict *out);
 
 /* 1 if org_name may use model (same rule, for filtering model lists). */
-int bw_policy_model_allowed(const struct bw_config *c, const char *org_name, const char *model) BW_MUST_CHECK;
+int bw_policy_model_allowed(const struct bw_config *c, const char *org_name,
+                            const char *model) BW_MUST_CHECK;
 
 const char *bw_decision_name(enum bw_decision d);
 

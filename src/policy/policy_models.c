@@ -34,8 +34,7 @@ void bw_policy_decide_model(const struct bw_config *c, const char *org_name, con
 
 /* The org's name is left out on purpose: the text is shared by every org with the same models
  * and says nothing about who they are; the receipt names the org. */
-bw_err bw_policy_models_text(const struct bw_config *c, const char *org_name,
-                             struct bw_buf *out) {
+bw_err bw_policy_models_text(const struct bw_config *c, const char *org_name, struct bw_buf *out) {
     const struct bw_org_config *o = org_name ? bw_config_org(c, org_name) : NULL;
     BW_TRY(bw_buf_append_str(out, "# bulwark.dev/config-models/v1\n"
                                   "# The platform policy without a policy file: the operator's "

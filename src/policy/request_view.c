@@ -25,50 +25,147 @@
 
 /* OpenAI's chat completion request members (the API reference, 2025), plus best_of, which the
  * budget step reads. Anything else is refused. */
-static const char *const chat_members[] = {
-    "audio",          "best_of",       "frequency_penalty", "function_call",
-    "functions",      "logit_bias",    "logprobs",          "max_completion_tokens",
-    "max_tokens",     "messages",      "metadata",          "modalities",
-    "model",          "n",             "parallel_tool_calls", "prediction",
-    "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format",
-    "safety_identifier", "seed",       "service_tier",      "stop",
-    "store",          "stream",        "stream_options",    "temperature",
-    "tool_choice",    "tools",         "top_logprobs",      "top_p",
-    "user",           "verbosity",     "web_search_options", NULL};
+static const char *const chat_members[] = {"audio",
+                                           "best_of",
+                                           "frequency_penalty",
+                                           "function_call",
+                                           "functions",
+                                           "logit_bias",
+                                           "logprobs",
+                                           "max_completion_tokens",
+                                           "max_tokens",
+                                           "messages",
+                                           "metadata",
+                                           "modalities",
+                                           "model",
+                                           "n",
+                                           "parallel_tool_calls",
+                                           "prediction",
+                                           "presence_penalty",
+                                           "prompt_cache_key",
+                                           "reasoning_effort",
+                                           "response_format",
+                                           "safety_identifier",
+                                           "seed",
+                                           "service_tier",
+                                           "stop",
+                                           "store",
+                                           "stream",
+                                           "stream_options",
+                                           "temperature",
+                                           "tool_choice",
+                                           "tools",
+                                           "top_logprobs",
+                                           "top_p",
+                                           "user",
+                                           "verbosity",
+                                           "web_search_options",
+                                           NULL};
 
-static const char *const embeddings_members[] = {"dimensions", "encoding_format", "input",
-                                                 "model",      "user",            NULL};
+static const char *const embeddings_members[] = {
+    "dimensions", "encoding_format", "input", "model", "user", NULL};
 
 /* Object keys that are API or JSON Schema member names: not texts (every other key is, e.g. a
  * schema's property names or metadata keys). A fixed list of words hides nothing. */
-static const char *const member_names[] = {
-    "role", "content", "name", "tool_calls", "tool_call_id", "function_call", "refusal", "audio",
-    "id", "type", "function", "custom", "arguments", "input", "description", "parameters",
-    "strict", "properties", "required", "items", "additionalProperties", "enum", "format", "text",
-    "image_url", "url", "detail", "input_audio", "data", "file", "file_id", "filename",
-    "file_data", "json_schema", "schema", "mode", "allowed_tools", "tools", "include_usage",
-    "voice", "grammar", "definition", "syntax", "title", "default", "minimum", "maximum",
-    "anyOf", "allOf", "oneOf", "$ref", "$defs", "definitions", "pattern", "minItems", "maxItems",
-    "minLength", "maxLength", "const", "nullable", "search_context_size", "user_location",
-    "approximate", "city", "country", "region", "timezone", "index", NULL};
+static const char *const member_names[] = {"role",
+                                           "content",
+                                           "name",
+                                           "tool_calls",
+                                           "tool_call_id",
+                                           "function_call",
+                                           "refusal",
+                                           "audio",
+                                           "id",
+                                           "type",
+                                           "function",
+                                           "custom",
+                                           "arguments",
+                                           "input",
+                                           "description",
+                                           "parameters",
+                                           "strict",
+                                           "properties",
+                                           "required",
+                                           "items",
+                                           "additionalProperties",
+                                           "enum",
+                                           "format",
+                                           "text",
+                                           "image_url",
+                                           "url",
+                                           "detail",
+                                           "input_audio",
+                                           "data",
+                                           "file",
+                                           "file_id",
+                                           "filename",
+                                           "file_data",
+                                           "json_schema",
+                                           "schema",
+                                           "mode",
+                                           "allowed_tools",
+                                           "tools",
+                                           "include_usage",
+                                           "voice",
+                                           "grammar",
+                                           "definition",
+                                           "syntax",
+                                           "title",
+                                           "default",
+                                           "minimum",
+                                           "maximum",
+                                           "anyOf",
+                                           "allOf",
+                                           "oneOf",
+                                           "$ref",
+                                           "$defs",
+                                           "definitions",
+                                           "pattern",
+                                           "minItems",
+                                           "maxItems",
+                                           "minLength",
+                                           "maxLength",
+                                           "const",
+                                           "nullable",
+                                           "search_context_size",
+                                           "user_location",
+                                           "approximate",
+                                           "city",
+                                           "country",
+                                           "region",
+                                           "timezone",
+                                           "index",
+                                           NULL};
 
 /* Members whose value is an enum; their values from this list are not texts (any other value
  * is). */
-static const char *const enum_keys[] = {
-    "role",   "type",          "tool_choice",     "function_call", "mode",
-    "detail", "format",        "reasoning_effort", "service_tier", "verbosity",
-    "encoding_format", "modalities", "syntax", "search_context_size", NULL};
+static const char *const enum_keys[] = {"role",
+                                        "type",
+                                        "tool_choice",
+                                        "function_call",
+                                        "mode",
+                                        "detail",
+                                        "format",
+                                        "reasoning_effort",
+                                        "service_tier",
+                                        "verbosity",
+                                        "encoding_format",
+                                        "modalities",
+                                        "syntax",
+                                        "search_context_size",
+                                        NULL};
 
 static const char *const enum_values[] = {
-    "system", "developer", "user", "assistant", "tool", "function", "custom", "text",
-    "image_url", "input_audio", "file", "refusal", "json_schema", "json_object", "content",
-    "allowed_tools", "grammar", "none", "auto", "required", "object", "string", "number",
-    "integer", "boolean", "array", "null", "low", "medium", "high", "minimal", "default",
-    "flex", "scale", "priority", "float", "base64", "wav", "mp3", "flac", "opus", "pcm16", "aac",
-    "lark", "regex", "audio", "approximate", NULL};
+    "system",      "developer",   "user",      "assistant",     "tool",        "function",
+    "custom",      "text",        "image_url", "input_audio",   "file",        "refusal",
+    "json_schema", "json_object", "content",   "allowed_tools", "grammar",     "none",
+    "auto",        "required",    "object",    "string",        "number",      "integer",
+    "boolean",     "array",       "null",      "low",           "medium",      "high",
+    "minimal",     "default",     "flex",      "scale",         "priority",    "float",
+    "base64",      "wav",         "mp3",       "flac",          "opus",        "pcm16",
+    "aac",         "lark",        "regex",     "audio",         "approximate", NULL};
 
-static const char *const function_members[] = {"name", "description", "parameters", "strict",
-                                               NULL};
+static const char *const function_members[] = {"name", "description", "parameters", "strict", NULL};
 static const char *const custom_members[] = {"name", "description", "format", NULL};
 static const char *const legacy_function_members[] = {"name", "description", "parameters", NULL};
 static const char *const name_only[] = {"name", NULL};
@@ -85,9 +182,8 @@ struct vb {
     int numbers; /* numbers below the top level are texts (chat bodies) */
 };
 
-__attribute__((format(printf, 4, 5))) static bw_err refuse(struct vb *b, bw_err e,
-                                                           const char *reason, const char *fmt,
-                                                           ...) {
+__attribute__((format(printf, 4, 5))) static bw_err
+refuse(struct vb *b, bw_err e, const char *reason, const char *fmt, ...) {
     *b->reason = reason;
     if (b->why && b->why_size) {
         va_list ap;

@@ -25,8 +25,8 @@
 #define BW_POLICY_TOOLSTREAM_H
 
 #include <jansson.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "policy/engine.h"
 

@@ -32,7 +32,7 @@
 
 #include "util/err.h"
 
-#define BW_HEALTH_HOLD_MS 5000 /* how long a failure reported by traffic is held */
+#define BW_HEALTH_HOLD_MS 5000        /* how long a failure reported by traffic is held */
 #define BW_HEALTH_MAX_CONNECTIONS 256 /* connection entries kept (oldest replaced) */
 
 enum bw_health_dep {
@@ -67,9 +67,9 @@ enum bw_health_class {
     BW_HC_N
 };
 
-const char *bw_health_dep_name(enum bw_health_dep d);         /* "store", "ledger", ... */
-const char *bw_health_status_name(enum bw_health_status s);   /* "up", "degraded", "down" */
-const char *bw_health_class_name(enum bw_health_class c);     /* "" for BW_HC_NONE */
+const char *bw_health_dep_name(enum bw_health_dep d);       /* "store", "ledger", ... */
+const char *bw_health_status_name(enum bw_health_status s); /* "up", "degraded", "down" */
+const char *bw_health_class_name(enum bw_health_class c);   /* "" for BW_HC_NONE */
 
 /* The class of a connection's recorded status reason or of an outbox failure class
  * ("HTTP_503", "NETWORK", "EGRESS_BLOCKED", "CONNECTION_CREDENTIAL", ...). Never echoes its
@@ -119,7 +119,8 @@ size_t bw_health_connections(const char *org_id, struct bw_health_conn *out, siz
  * {"status":"ready"}, or 503 {"status":"not_ready","failing":[names]} naming each of store,
  * ledger, signer, policy that is not usable (store or ledger DOWN by the prober, or never
  * probed; signer_ok / policy_ok 0), and "draining" when stopping. out must hold 160 bytes. */
-int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out, size_t size) BW_MUST_CHECK;
+int bw_health_readyz(int signer_ok, int policy_ok, int stopping, char *out,
+                     size_t size) BW_MUST_CHECK;
 
 /* ---- the prober ---- */
 

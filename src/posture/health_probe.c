@@ -31,7 +31,7 @@ struct prober {
     pthread_cond_t cond; /* signalled by bw_health_stop */
     int stopping;        /* under mu */
     pthread_t thread;
-    char where[4096]; /* store path or URL: used to open, never shown */
+    char where[4096];       /* store path or URL: used to open, never shown */
     struct bw_store *store; /* the prober's own handle; NULL until opened (reopened on failure) */
     struct bw_ledger *ledger;
     char host[256], port[8]; /* the upstream's address, "" = none */
@@ -98,8 +98,7 @@ static void probe_ledger(struct prober *p) {
 
 /* One non-blocking connect, waited for at most timeout_ms. */
 static enum bw_health_class connect_one(const struct addrinfo *ai, int timeout_ms) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0)
         return BW_HC_NETWORK;
     enum bw_health_class c = BW_HC_NONE;

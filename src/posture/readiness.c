@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "posture/readiness_internal.h"
 #include "gateway/gateway.h"
+#include "posture/readiness_internal.h"
 #include "store/isolation.h"
 #include "store/store.h"
 #include "util/log.h"

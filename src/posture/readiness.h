@@ -69,7 +69,8 @@ void bw_readiness_stop(struct bw_readiness *r);
 /* The view as a JSON object (json_t *, new reference; NULL on allocation failure). org_id is
  * the admin's org for BW_READINESS_ORG_ADMIN, else ignored. An authenticated view may wait up
  * to BW_READINESS_WAIT_MS for a fresher snapshot. Thread-safe. */
-void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view, const char *org_id) BW_MUST_CHECK;
+void *bw_readiness_render(struct bw_readiness *r, enum bw_readiness_view view,
+                          const char *org_id) BW_MUST_CHECK;
 
 /* "pass", "warn" or "fail". */
 const char *bw_readiness_level_name(int level);

@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "gateway/gateway.h"
+#include "http/tls.h"
 #include "ledger/ledger.h"
 #include "policy/engine.h"
-#include "http/tls.h"
 #include "posture/readiness_internal.h"
-#include "gateway/gateway.h"
 #include "util/codec.h"
 #include "vault/keyring.h"
 #include "vault/master.h"

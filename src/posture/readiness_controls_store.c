@@ -9,8 +9,8 @@
 #include "config/config.h"
 #include "connect/connect.h"
 #include "egress/egress.h"
-#include "posture/readiness_internal.h"
 #include "gateway/gateway.h"
+#include "posture/readiness_internal.h"
 #include "store/isolation.h"
 #include "store/store.h"
 

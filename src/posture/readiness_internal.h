@@ -4,9 +4,9 @@
 #define BW_POSTURE_READINESS_INTERNAL_H
 
 #include <jansson.h>
-#include "util/err.h"
 #include <stddef.h>
 #include <stdint.h>
+#include "util/err.h"
 
 #include "posture/readiness.h"
 #include "store/store.h"
@@ -125,8 +125,8 @@ void bw_ready_stat(const char *path, struct bw_ready_file *f);
 int bw_ready_private(const struct bw_ready_file *f) BW_MUST_CHECK;
 
 /* Pure helpers of the controls, for the unit tests (tests/unit/posture/). */
-size_t bw_ready_secret_shapes(const char *text, size_t len); /* secret-shaped tokens in text */
-int bw_ready_url_has_password(const char *url) BW_MUST_CHECK;              /* user:password@ or password= */
-int bw_ready_host_is_loopback(const char *host) BW_MUST_CHECK;             /* 127.0.0.0/8, ::1, localhost */
+size_t bw_ready_secret_shapes(const char *text, size_t len);   /* secret-shaped tokens in text */
+int bw_ready_url_has_password(const char *url) BW_MUST_CHECK;  /* user:password@ or password= */
+int bw_ready_host_is_loopback(const char *host) BW_MUST_CHECK; /* 127.0.0.0/8, ::1, localhost */
 
 #endif

@@ -12,14 +12,14 @@
 #include <stdlib.h>
 
 #include "jobs/jobs.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 
 struct bw_call_job {
-    struct bw_call *c;    /* NULL once the call stopped waiting: done only frees */
-    struct event *timer;  /* the call's deadline */
+    struct bw_call *c;   /* NULL once the call stopped waiting: done only frees */
+    struct event *timer; /* the call's deadline */
     bw_job_run_fn run;
     bw_call_job_apply_fn apply;
     void (*free_arg)(void *arg);
@@ -70,7 +70,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg) {
     struct bw_call *c = j->c;
     j->c = NULL; /* the job's done frees j; the call goes on without it */
     c->job = NULL;
-    bw_warn("proxy: a store job took longer than %d ms: the call is refused", BW_CALL_STORE_WAIT_MS);
+    bw_warn("proxy: a store job took longer than %d ms: the call is refused",
+            BW_CALL_STORE_WAIT_MS);
     bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DEGRADED, BW_HC_TIMEOUT, -1);
     /* a forwarded call (a BYOK read before the transfer, the widget's answer transcript) gets
      * its outcome receipt; one whose transfer never started produced nothing to bill */
@@ -103,14 +104,13 @@ enum bw_step_verdict bw_call_wait_job(struct bw_call *c, bw_job_run_fn run,
     }
     struct timeval tv = {BW_CALL_STORE_WAIT_MS / 1000, (BW_CALL_STORE_WAIT_MS % 1000) * 1000};
     if (!j || !j->timer || evtimer_add(j->timer, &tv) != 0 ||
-        bw_jobs_submit(pool, c->w->base, bw_jobs_deadline(BW_CALL_STORE_WAIT_MS), job_run,
-                       job_done, j) != BW_OK) {
+        bw_jobs_submit(pool, c->w->base, bw_jobs_deadline(BW_CALL_STORE_WAIT_MS), job_run, job_done,
+                       j) != BW_OK) {
         if (j)
             job_free(j); /* never submitted: ours to free, with the argument */
         else if (free_arg)
             free_arg(arg);
-        return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable",
-                                 NULL);
+        return bw_call_fail_with(c, 503, BW_R_STORE_UNAVAILABLE, "the store is unavailable", NULL);
     }
     c->job = j;
     return BW_STEP_WAIT;

@@ -21,8 +21,8 @@
 #include "http/reqlog.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
-#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -38,7 +38,8 @@ struct bw_call_steps {
     size_t n;
 };
 
-#define STEP(fn) {#fn, bw_step_##fn}
+#define STEP(fn)                                                                                   \
+    { #fn, bw_step_##fn }
 
 /* /v1/chat/completions, /v1/embeddings, /v1/models. The JSON body is parsed after identify,
  * so a client without a valid key never reaches the parser (the bound is the server's size
@@ -61,9 +62,9 @@ static const struct step call_steps[] = {
 /* The widget (proxy_widget.c): its own first steps (key, origin, message, history) ran before
  * the call began; then the same steps, with its hook (the transcript) before forwarding. */
 static const struct step prepared_steps[] = {
-    STEP(prepared),    STEP(admit),          STEP(decide),  STEP(review_gate),
-    STEP(record),      STEP(review_item),    STEP(before_forward),
-    STEP(forward),     STEP(govern_answer),  STEP(settle),  STEP(record_outcome),
+    STEP(prepared),      STEP(admit),       STEP(decide),         STEP(review_gate),
+    STEP(record),        STEP(review_item), STEP(before_forward), STEP(forward),
+    STEP(govern_answer), STEP(settle),      STEP(record_outcome),
 };
 
 #define N(a) (sizeof a / sizeof a[0])

@@ -18,9 +18,7 @@ void bw_proxy_worker_fini(struct bw_gw_worker *w);
 void bw_proxy_handle_chat(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 void bw_proxy_handle_embeddings(struct bw_gw_worker *w, struct evhttp_request *req,
                                 const char *path);
-void bw_proxy_handle_models(struct bw_gw_worker *w, struct evhttp_request *req,
-                            const char *path);
-void bw_proxy_handle_widget(struct bw_gw_worker *w, struct evhttp_request *req,
-                            const char *path);
+void bw_proxy_handle_models(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
+void bw_proxy_handle_widget(struct bw_gw_worker *w, struct evhttp_request *req, const char *path);
 
 #endif

@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connect/outbox.h"
 #include "http/reply.h"
 #include "limits/lease.h"
-#include "connect/outbox.h"
 #include "limits/limits.h"
-#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -279,9 +279,9 @@ static int lease_budget(struct bw_call *c, const struct bw_limits_verdict *v, in
     for (int i = 0; i < 2; i++) {
         if (!(v->lease_short & (1 << i)))
             continue;
-        bw_err e = bw_lease_budget(c->w->gw->lease, c->w->store, c->ident.key.org_id, c->ident.key.org_name,
-                                   i ? c->ident.key.agent : "", v->short_tokens[i], v->short_cost[i],
-                                   allow_partial, now_ms);
+        bw_err e = bw_lease_budget(c->w->gw->lease, c->w->store, c->ident.key.org_id,
+                                   c->ident.key.org_name, i ? c->ident.key.agent : "",
+                                   v->short_tokens[i], v->short_cost[i], allow_partial, now_ms);
         if (e != BW_OK && e != BW_E_LIMIT) {
             bw_error("admit: a budget lease failed (%s): denying", bw_err_str(e));
             return -1;
@@ -450,7 +450,8 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
         if (v.lease_low & 1)
             bw_lease_prefetch(c->w->gw->lease, c->ident.key.org_id, c->ident.key.org_name, "");
         if (v.lease_low & 2)
-            bw_lease_prefetch(c->w->gw->lease, c->ident.key.org_id, c->ident.key.org_name, c->ident.key.agent);
+            bw_lease_prefetch(c->w->gw->lease, c->ident.key.org_id, c->ident.key.org_name,
+                              c->ident.key.agent);
     }
     if (e != BW_OK) {
         c->admit.reservation = NULL;
@@ -466,7 +467,8 @@ static int reserve_budget(struct bw_call *c, struct bw_limits *l) {
     /* A stream is cut off past its reservation only when a finite budget is at stake (only a
      * stream needs to know: plain answers are settled whole). */
     struct bw_limits_budget_state org;
-    if (c->in.stream && bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &org) == BW_OK &&
+    if (c->in.stream &&
+        bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &org) == BW_OK &&
         (org.max_tokens >= 0 || org.max_cost_micros >= 0))
         c->admit.cap_tokens = v.worst_tokens - call.prompt_tokens;
     /* The budget fits less than asked, or the request has no cap and the default was reserved:
@@ -555,10 +557,11 @@ int64_t bw_call_settle(struct bw_call *c, struct bw_usage_record *u) {
     if (l && c->admit.reservation) {
         month = bw_limits_reservation_month(c->admit.reservation);
         struct bw_limits_budget_state before, after;
-        int budget = c->ident.key.org_id[0] &&
-                     bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &before) == BW_OK;
+        int budget = c->ident.key.org_id[0] && bw_limits_budget_get(l, c->ident.key.org_id, "",
+                                                                    bw_now_ms(), &before) == BW_OK;
         bw_limits_settle(l, c->admit.reservation, prompt, completion, &cost);
-        if (budget && bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &after) == BW_OK)
+        if (budget &&
+            bw_limits_budget_get(l, c->ident.key.org_id, "", bw_now_ms(), &after) == BW_OK)
             budget_events(c, &before, &after);
         c->admit.reservation = NULL;
         int64_t unused = c->admit.worst_tokens - (prompt + completion);

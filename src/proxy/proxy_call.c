@@ -10,15 +10,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
 #include "auth/auth.h"
 #include "http/reply.h"
 #include "http/reqlog.h"
-#include "util/text.h"
 #include "ledger/ledger.h"
 #include "limits/meter.h"
-#include "reason/reasons.h"
 #include "posture/health.h"
-#include <sodium.h>
+#include "reason/reasons.h"
+#include "util/text.h"
 
 #include "proxy/proxy_internal.h"
 #include "util/codec.h"
@@ -135,9 +135,8 @@ enum bw_step_verdict bw_step_parse(struct bw_call *c) {
     bw_err e = bw_json_parse((const char *)c->in.body, c->in.body_len, cfg->max_json_depth, &j,
                              c->end.why, sizeof c->end.why);
     if (e != BW_OK)
-        return bw_call_fail_with(c, 400, e == BW_E_TOO_LARGE ? BW_R_JSON_TOO_DEEP
-                                                             : BW_R_INVALID_JSON,
-                                 c->end.why, NULL);
+        return bw_call_fail_with(
+            c, 400, e == BW_E_TOO_LARGE ? BW_R_JSON_TOO_DEEP : BW_R_INVALID_JSON, c->end.why, NULL);
     const char *model = bw_json_str(j, "model");
     json_t *stream = json_object_get(j, "stream");
     const char *problem = NULL;
@@ -170,8 +169,7 @@ hash:
 static enum bw_step_verdict identified(struct bw_call *c, bw_err e) {
     if (e == BW_E_UNAUTH) {
         evhttp_add_header(evhttp_request_get_output_headers(c->req), "WWW-Authenticate", "Bearer");
-        return bw_call_fail_with(c, 401, BW_R_UNAUTHENTICATED, "a valid API key is required",
-                                 NULL);
+        return bw_call_fail_with(c, 401, BW_R_UNAUTHENTICATED, "a valid API key is required", NULL);
     }
     if (e != BW_OK) {
         bw_health_report(BW_HEALTH_STORE, BW_HEALTH_DOWN, BW_HC_UNAVAILABLE, -1);
@@ -198,8 +196,8 @@ static void identify_run(struct bw_store *s, void *arg) {
 
 static enum bw_step_verdict identify_apply(struct bw_call *c, void *arg, bw_err err) {
     struct identify_job *j = arg;
-    bw_err e = bw_auth_identify_finish(c->w->keys, j->hash, err != BW_OK ? err : j->lookup,
-                                       &j->rec, bw_now_ms(), &c->ident.key);
+    bw_err e = bw_auth_identify_finish(c->w->keys, j->hash, err != BW_OK ? err : j->lookup, &j->rec,
+                                       bw_now_ms(), &c->ident.key);
     return identified(c, e);
 }
 
@@ -209,8 +207,8 @@ enum bw_step_verdict bw_step_identify(struct bw_call *c) {
     const char *authz =
         evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
     uint8_t hash[32];
-    bw_err e = bw_auth_identify_cached(w->keys, w->gw->pepper, authz, bw_now_ms(), hash,
-                                       &c->ident.key);
+    bw_err e =
+        bw_auth_identify_cached(w->keys, w->gw->pepper, authz, bw_now_ms(), hash, &c->ident.key);
     if (e != BW_E_NOT_FOUND)
         return identified(c, e);
     struct identify_job *j = calloc(1, sizeof *j);

@@ -9,14 +9,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/reqlog.h"
 #include "http/reply.h"
-#include "reason/reasons.h"
+#include "http/reqlog.h"
 #include "posture/health.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/json.h"
-#include "util/time.h"
 #include "util/log.h"
+#include "util/time.h"
 
 #define MAX_STREAM_MS (3600L * 1000) /* hard cap on one streamed answer */
 #define RESPONSE_JSON_DEPTH 64
@@ -210,7 +210,8 @@ static void end_stream_with_error(struct bw_call *c, const char *code, const cha
                      message, code, c->record.receipt_id);
     if (n > 0 && (size_t)n < sizeof ev)
         send_chunk(c, ev, (size_t)n);
-    c->answer.end_reason = code; /* the reason code the stream ended with, for bw_call_observe_end */
+    c->answer.end_reason =
+        code; /* the reason code the stream ended with, for bw_call_observe_end */
     bw_call_finish(c, status, http_status);
 }
 
@@ -261,8 +262,8 @@ static void refuse_answer(struct bw_call *c, const char *reason) {
 static enum bw_step_verdict finish_buffered(struct bw_call *c, long status) {
     json_t *j = NULL;
     char why[160];
-    if (bw_json_parse((const char *)c->answer.resp.ptr, c->answer.resp.len, RESPONSE_JSON_DEPTH, &j, why,
-                      sizeof why) != BW_OK) {
+    if (bw_json_parse((const char *)c->answer.resp.ptr, c->answer.resp.len, RESPONSE_JSON_DEPTH, &j,
+                      why, sizeof why) != BW_OK) {
         bw_warn("proxy: upstream answered %ld with a body that is not a JSON object", status);
         fail_forwarded(c, 502, BW_R_UPSTREAM_BAD_RESPONSE,
                        "the upstream answered with an invalid body", "upstream_bad_response");
@@ -361,8 +362,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
         r = BW_UP_ABORTED;
     /* a stream that stops (closed early, reset) while a tool call is open: the call is dropped
      * and that is what the client is told, whatever broke the connection */
-    if ((r == BW_UP_OK || r == BW_UP_ERROR) && c->answer.streaming && governed && !c->answer.stream_fail &&
-        govern_end(c) != 0) {
+    if ((r == BW_UP_OK || r == BW_UP_ERROR) && c->answer.streaming && governed &&
+        !c->answer.stream_fail && govern_end(c) != 0) {
         /* the upstream closed without [DONE] while a tool call was still open: dropped */
         fail_forwarded(c, 502, BW_R_TOOL_CALL_INCOMPLETE,
                        "the upstream's stream ended while a tool call was incomplete; the call "
@@ -370,7 +371,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                        "tool_call_incomplete");
         return;
     }
-    if (r == BW_UP_OK && c->answer.streaming && bw_sse_pending(&c->answer.sse) == 0 && c->answer.reply_started) {
+    if (r == BW_UP_OK && c->answer.streaming && bw_sse_pending(&c->answer.sse) == 0 &&
+        c->answer.reply_started) {
         bw_call_finish(c, "ok", 200);
         return;
     }
@@ -401,7 +403,8 @@ static void on_done(void *arg, enum bw_upstream_result r, long status, const cha
                            "budget_cut_off");
             return;
         }
-        if (c->answer.stream_fail && strcmp(c->answer.stream_fail, BW_R_TOOL_CALL_INCOMPLETE) == 0) {
+        if (c->answer.stream_fail &&
+            strcmp(c->answer.stream_fail, BW_R_TOOL_CALL_INCOMPLETE) == 0) {
             fail_forwarded(c, 502, c->answer.stream_fail,
                            "the stream ended while a tool call was incomplete; the call was "
                            "dropped",
@@ -483,10 +486,9 @@ static enum bw_step_verdict forward_start(struct bw_call *c) {
 static enum bw_step_verdict byok_apply(struct bw_call *c, void *arg, bw_err err) {
     bw_err e = bw_byok_fetch_put(c->w, arg, err);
     if (e != BW_OK)
-        return bw_call_fail_with(c, 503,
-                                 e == BW_E_UNAVAILABLE ? BW_R_STORE_UNAVAILABLE
-                                                       : BW_R_PROVIDER_KEY_UNAVAILABLE,
-                                 "the org's provider key cannot be read", "upstream_unavailable");
+        return bw_call_fail_with(
+            c, 503, e == BW_E_UNAVAILABLE ? BW_R_STORE_UNAVAILABLE : BW_R_PROVIDER_KEY_UNAVAILABLE,
+            "the org's provider key cannot be read", "upstream_unavailable");
     return forward_start(c);
 }
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "policy/answer.h"
-#include "reason/reasons.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -39,9 +39,9 @@ const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_erro
     if (!c->decide.policy || !bw_route_is_chat(c->route))
         return NULL;
     struct bw_policy_answer a;
-    bw_err e = is_error
-                   ? bw_policy_govern_error_answer(c->decide.policy, answer, &a)
-                   : bw_policy_govern_answer(c->decide.policy, &c->decide.input, approved_rule(c), answer, &a);
+    bw_err e = is_error ? bw_policy_govern_error_answer(c->decide.policy, answer, &a)
+                        : bw_policy_govern_answer(c->decide.policy, &c->decide.input,
+                                                  approved_rule(c), answer, &a);
     if (e != BW_OK)
         return BW_R_INTERNAL;
     for (size_t i = 0; i < a.n; i++) {

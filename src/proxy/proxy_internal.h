@@ -5,16 +5,16 @@
 #include <jansson.h>
 
 #include "auth/auth.h"
+#include "http/sse.h"
+#include "jobs/jobs.h"
 #include "ledger/receipt.h"
 #include "policy/engine.h"
 #include "policy/policy.h"
 #include "policy/toolstream.h"
-#include "http/sse.h"
 #include "proxy/proxy.h"
-#include "upstream/upstream.h"
 #include "review/review.h"
-#include "jobs/jobs.h"
 #include "store/store.h"
+#include "upstream/upstream.h"
 #include "util/buf.h"
 #include "util/codec.h"
 
@@ -48,7 +48,6 @@ enum bw_step_verdict {
 struct bw_widget_cache;
 
 struct bw_byok_cache;
-
 
 struct bw_call;
 
@@ -96,11 +95,9 @@ struct bw_byok_fetch;
 int bw_byok_cached(struct bw_gw_worker *w, const char *org_id);
 struct bw_byok_fetch *bw_byok_fetch_new(struct bw_gw_worker *w, const char *org_id);
 void bw_byok_fetch_run(struct bw_store *store, void *f);
-bw_err bw_byok_fetch_put(struct bw_gw_worker *w, struct bw_byok_fetch *f,
-                         bw_err err) BW_MUST_CHECK;
+bw_err bw_byok_fetch_put(struct bw_gw_worker *w, struct bw_byok_fetch *f, bw_err err) BW_MUST_CHECK;
 void bw_byok_fetch_free(void *f);
-bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id,
-                             char **out) BW_MUST_CHECK;
+bw_err bw_byok_authorization(struct bw_gw_worker *w, const char *org_id, char **out) BW_MUST_CHECK;
 
 /* How the call ends, set once (the first end set wins) and written by the driver. */
 enum bw_call_end_kind {
@@ -118,11 +115,11 @@ struct bw_call_end {
     const char *outcome; /* the outcome receipt's status; NULL: no outcome receipt (ERROR) */
     char *body;          /* BODY: owned (malloc), or NULL for the bytes in answer.resp */
     size_t len;
-    char why[200];       /* room for an ERROR message built for this call */
+    char why[200]; /* room for an ERROR message built for this call */
 };
 
 /* The sub-structs below each belong to one step: it writes them, later steps read them. */
-struct bw_call_in { /* bound + parse (proxy_call.c), or the prepared start (widget) */
+struct bw_call_in {      /* bound + parse (proxy_call.c), or the prepared start (widget) */
     const uint8_t *body; /* the request's input buffer, pulled up; lives as long as req */
     size_t body_len;
     char *built_body; /* the gateway-built request bytes (body points here; widget) */
@@ -151,10 +148,10 @@ struct bw_call_admit { /* admit (proxy_admit.c); settle gives all of it back */
 };
 
 struct bw_call_decide { /* decide (proxy_policy.c); the review gate may turn it into allow */
-    struct bw_policy_decision decision; /* from the engine, or the allowed_models step */
-    struct bw_policy *policy;           /* a reference held for the whole call, or NULL */
-    struct bw_policy_request_view view; /* policy-relevant parts of in.body_json */
-    struct bw_policy_input input;       /* the decision's input, reused for tool calls */
+    struct bw_policy_decision decision;    /* from the engine, or the allowed_models step */
+    struct bw_policy *policy;              /* a reference held for the whole call, or NULL */
+    struct bw_policy_request_view view;    /* policy-relevant parts of in.body_json */
+    struct bw_policy_input input;          /* the decision's input, reused for tool calls */
     struct bw_policy_budget policy_budget; /* the call's regex budget and content verdicts */
     int no_platform_policy; /* no `policy:` file: the config's allowed_models are the platform */
     char *forward_body;     /* the body to forward when it was changed */
@@ -166,7 +163,7 @@ struct bw_call_decide { /* decide (proxy_policy.c); the review gate may turn it 
                                                  * the decision receipt (proxy_policy.c) */
 };
 
-struct bw_call_review { /* review gate and review item (proxy_review.c) */
+struct bw_call_review {          /* review gate and review item (proxy_review.c) */
     struct bw_review_item *item; /* the item created or presented, or NULL */
     int create;                  /* require_approval without a header: create one */
     char id[BW_ID_SIZE];         /* set once created: sent in the 403's error body */
@@ -179,9 +176,9 @@ struct bw_call_record { /* record (proxy_call.c): the decision receipt */
 
 struct bw_call_fwd { /* forward (proxy_forward.c) */
     struct bw_upstream_xfer *xfer;
-    char *byok_auth;   /* the org's own "Bearer <key>" (sodium_malloc), or NULL */
-    int64_t forward_us; /* when the upstream request started (health latency) */
-    int forwarded;      /* the decision allowed it and the upstream was called */
+    char *byok_auth;       /* the org's own "Bearer <key>" (sodium_malloc), or NULL */
+    int64_t forward_us;    /* when the upstream request started (health latency) */
+    int forwarded;         /* the decision allowed it and the upstream was called */
     struct event *idle_ev; /* stream idle timeout */
     int64_t upstream_start_us, upstream_end_us; /* bw_mono_us around the upstream transfer */
     long upstream_status; /* the upstream's HTTP status, 0 if it never answered */
@@ -193,12 +190,12 @@ struct bw_call_answer { /* the answer, streamed or whole, and its governance */
     struct bw_sha256_stream resp_sha;
     int streaming; /* upstream answered 200 text/event-stream */
     int reply_started;
-    const char *stream_fail; /* reason code when stream governance ended the stream */
-    int stream_done;         /* the upstream's stream sent [DONE] */
+    const char *stream_fail;          /* reason code when stream governance ended the stream */
+    int stream_done;                  /* the upstream's stream sent [DONE] */
     struct bw_toolstream *toolstream; /* stream tool-call governance (policy + stream) */
     struct bw_receipt_tool_calls tool_calls; /* the answer's decided calls, for the outcome */
     int64_t prompt_tokens, completion_tokens, total_tokens;
-    int has_usage; /* the upstream reported usage */
+    int has_usage;        /* the upstream reported usage */
     int64_t stream_units; /* delta events that carried text or tool-call bytes */
     int64_t stream_bytes; /* those bytes */
     int unproduced; /* provably nothing produced (upstream unreached, error answer): no charge */
@@ -213,7 +210,7 @@ struct bw_call_settle { /* settle (proxy_admit.c), for the outcome receipt */
 };
 
 struct bw_call_observe { /* observe (proxy_observe.c) */
-    int observed; /* bw_call_observe_end ran */
+    int observed;        /* bw_call_observe_end ran */
 };
 
 struct bw_call_steps; /* call_steps.c: a route's table */
@@ -231,9 +228,9 @@ struct bw_call {
     void *hook_arg;
     /* the driver (call_steps.c) */
     const struct bw_call_steps *table;
-    size_t step;         /* the index of the step running or waited on */
-    int driving;         /* the driver is on the stack: a completion only records its verdict */
-    int woken;           /* a completion arrived while driving */
+    size_t step; /* the index of the step running or waited on */
+    int driving; /* the driver is on the stack: a completion only records its verdict */
+    int woken;   /* a completion arrived while driving */
     enum bw_step_verdict wake_verdict;
     struct bw_call_end end;
     struct bw_call_job *job; /* the store job the call waits on, or NULL (call_jobs.c) */
@@ -324,19 +321,19 @@ enum bw_step_verdict bw_call_wait_job(struct bw_call *c, bw_job_run_fn run,
 void bw_call_job_detach(struct bw_call *c);
 
 /* The steps (each returns a verdict to the driver; docs/INTERNALS.md "The call"). */
-enum bw_step_verdict bw_step_bound(struct bw_call *c);      /* proxy_call.c */
-enum bw_step_verdict bw_step_identify(struct bw_call *c);   /* proxy_call.c */
-enum bw_step_verdict bw_step_parse(struct bw_call *c);      /* proxy_call.c */
-enum bw_step_verdict bw_step_prepared(struct bw_call *c);   /* proxy_call.c (widget) */
-enum bw_step_verdict bw_step_admit(struct bw_call *c);      /* proxy_admit.c */
-enum bw_step_verdict bw_step_decide(struct bw_call *c);     /* proxy_policy.c */
-enum bw_step_verdict bw_step_review_gate(struct bw_call *c); /* proxy_review.c */
-enum bw_step_verdict bw_step_record(struct bw_call *c);     /* proxy_call.c */
-enum bw_step_verdict bw_step_review_item(struct bw_call *c); /* proxy_review.c */
+enum bw_step_verdict bw_step_bound(struct bw_call *c);          /* proxy_call.c */
+enum bw_step_verdict bw_step_identify(struct bw_call *c);       /* proxy_call.c */
+enum bw_step_verdict bw_step_parse(struct bw_call *c);          /* proxy_call.c */
+enum bw_step_verdict bw_step_prepared(struct bw_call *c);       /* proxy_call.c (widget) */
+enum bw_step_verdict bw_step_admit(struct bw_call *c);          /* proxy_admit.c */
+enum bw_step_verdict bw_step_decide(struct bw_call *c);         /* proxy_policy.c */
+enum bw_step_verdict bw_step_review_gate(struct bw_call *c);    /* proxy_review.c */
+enum bw_step_verdict bw_step_record(struct bw_call *c);         /* proxy_call.c */
+enum bw_step_verdict bw_step_review_item(struct bw_call *c);    /* proxy_review.c */
 enum bw_step_verdict bw_step_before_forward(struct bw_call *c); /* call_steps.c: the hook */
-enum bw_step_verdict bw_step_forward(struct bw_call *c);    /* proxy_forward.c */
-enum bw_step_verdict bw_step_govern_answer(struct bw_call *c); /* proxy_forward.c */
-enum bw_step_verdict bw_step_settle(struct bw_call *c);     /* call_steps.c */
+enum bw_step_verdict bw_step_forward(struct bw_call *c);        /* proxy_forward.c */
+enum bw_step_verdict bw_step_govern_answer(struct bw_call *c);  /* proxy_forward.c */
+enum bw_step_verdict bw_step_settle(struct bw_call *c);         /* call_steps.c */
 enum bw_step_verdict bw_step_record_outcome(struct bw_call *c); /* call_steps.c */
 
 /* proxy_admit.c */
@@ -357,8 +354,7 @@ const char *bw_call_decision_name(const struct bw_call *c);
 /* Governs a plain answer (parsed; modified in place; is_error: a non-2xx status, where any call
  * refuses it). NULL = forward it (*changed: calls were removed); else a static reason code:
  * refuse the whole answer. */
-const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error,
-                                  int *changed);
+const char *bw_call_govern_answer(struct bw_call *c, json_t *answer, int is_error, int *changed);
 /* Governs one streamed event's JSON: emits what may reach the client through
  * bw_forward_send_json_event. 0 = ok, -1 = the stream must end with an error
  * (bw_call_stream_fail_reason says why). */

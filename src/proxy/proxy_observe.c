@@ -60,8 +60,7 @@ static const char *operation_name(enum bw_route r) {
 static void export_span(struct bw_call *c, const struct bw_metrics_request *m) {
     struct bw_otel_span s;
     memset(&s, 0, sizeof s);
-    const char *tp =
-        evhttp_find_header(evhttp_request_get_input_headers(c->req), "traceparent");
+    const char *tp = evhttp_find_header(evhttp_request_get_input_headers(c->req), "traceparent");
     bw_otel_new_ids(s.trace_id, s.span_id);
     if (tp && bw_otel_traceparent_parse(tp, s.trace_id, s.parent_span_id))
         s.has_parent = 1; /* the client's trace continues: new span id, its trace id */
@@ -75,7 +74,8 @@ static void export_span(struct bw_call *c, const struct bw_metrics_request *m) {
     if (c->settle.settled || c->answer.has_usage) {
         s.has_usage = 1;
         s.input_tokens = c->settle.settled ? c->settle.settled_prompt : c->answer.prompt_tokens;
-        s.output_tokens = c->settle.settled ? c->settle.settled_completion : c->answer.completion_tokens;
+        s.output_tokens =
+            c->settle.settled ? c->settle.settled_completion : c->answer.completion_tokens;
     }
     snprintf(s.receipt_id, sizeof s.receipt_id, "%s", c->record.receipt_id);
     snprintf(s.decision, sizeof s.decision, "%s", bw_metrics_decision_name(m->decision));
@@ -91,7 +91,8 @@ void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason)
     int64_t now = bw_mono_us();
     int64_t upstream = 0;
     if (c->fwd.upstream_start_us)
-        upstream = (c->fwd.upstream_end_us ? c->fwd.upstream_end_us : now) - c->fwd.upstream_start_us;
+        upstream =
+            (c->fwd.upstream_end_us ? c->fwd.upstream_end_us : now) - c->fwd.upstream_start_us;
     if (!reason && c->record.receipt_id[0] && c->decide.decision.effect != BW_POLICY_ALLOW)
         reason = c->decide.decision.reason;
     /* An org's own policy names its own reason codes (any ^[A-Z][A-Z0-9_]{2,47}$): a tenant
@@ -99,7 +100,8 @@ void bw_call_observe_end(struct bw_call *c, int http_status, const char *reason)
      * into OTHER, so its decisions are one label. The span keeps the real code. */
     const char *label = reason;
     if (reason && c->record.receipt_id[0] && c->decide.decision.layer &&
-        strcmp(c->decide.decision.layer, "org") == 0 && strcmp(reason, c->decide.decision.reason) == 0)
+        strcmp(c->decide.decision.layer, "org") == 0 &&
+        strcmp(reason, c->decide.decision.reason) == 0)
         label = "ORG_POLICY";
     struct bw_metrics_request m = {
         .route = metrics_route(c->route),

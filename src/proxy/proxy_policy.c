@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reason/reasons.h"
 #include "policy/org_policies.h"
 #include "proxy/proxy_internal.h"
+#include "reason/reasons.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -68,9 +68,10 @@ static int refuse_strip_conflicts(struct bw_call *c) {
         snprintf(c->decide.decision.rule, sizeof c->decide.decision.rule, "%s", strip.rule);
         c->decide.decision.layer = strip.layer;
         memset(c->decide.decision.stripped, 0, sizeof c->decide.decision.stripped);
-        c->decide.refusal_message = r->place == BW_POLICY_PLACE_HISTORY
-                                 ? "the history has a call to a tool the policy strips"
-                                 : "tool_choice or function_call names a tool the policy strips";
+        c->decide.refusal_message =
+            r->place == BW_POLICY_PLACE_HISTORY
+                ? "the history has a call to a tool the policy strips"
+                : "tool_choice or function_call names a tool the policy strips";
         return -1;
     }
     return 0;
@@ -85,7 +86,8 @@ static int remove_node(struct bw_call *c, const char *array, const json_t *node)
         json_t *el = json_array_get(a, j);
         if (el != node)
             continue;
-        if (bw_policy_request_view_retain(&c->decide.view, el) != BW_OK || json_array_remove(a, j) != 0)
+        if (bw_policy_request_view_retain(&c->decide.view, el) != BW_OK ||
+            json_array_remove(a, j) != 0)
             return -1;
         return 0;
     }
@@ -122,7 +124,8 @@ static int strip_tools(struct bw_call *c) {
         if (bw_policy_stripped(&c->decide.decision, i))
             bw_receipt_add_tool_call(&c->answer.tool_calls, c->decide.view.tools[i].name, "strip",
                                      BW_R_TOOL_STRIPPED, NULL);
-    memset(c->decide.decision.stripped, 0, sizeof c->decide.decision.stripped); /* done: never twice */
+    memset(c->decide.decision.stripped, 0,
+           sizeof c->decide.decision.stripped); /* done: never twice */
     c->decide.body_modified = 1;
     drop_if_empty(c->in.body_json, "tools",
                   (const char *const[]){"tool_choice", "parallel_tool_calls", NULL});
@@ -152,7 +155,8 @@ static void fill_input(struct bw_call *c) {
     in->max_tokens = c->decide.view.max_tokens;
     /* the worst case admission reserved, in currency units (the price table's micro-units
      * / 1e6); unknown price: -1, which a cost bound treats as unbounded (docs/POLICY.md) */
-    in->estimated_cost = c->admit.worst_cost_micros >= 0 ? (double)c->admit.worst_cost_micros / 1e6 : -1;
+    in->estimated_cost =
+        c->admit.worst_cost_micros >= 0 ? (double)c->admit.worst_cost_micros / 1e6 : -1;
     in->tools = c->decide.view.tools;
     in->n_tools = c->decide.view.n_tools;
     in->texts = c->decide.view.texts;
@@ -166,8 +170,7 @@ static void fill_input(struct bw_call *c) {
 /* The org's policy could not be read: fail closed. */
 static void policy_unavailable(struct bw_call *c) {
     c->decide.policy = NULL;
-    bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name,
-                            c->decide.decision.policy_sha256);
+    bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name, c->decide.decision.policy_sha256);
     deny(c, BW_R_POLICY_UNAVAILABLE, 503);
 }
 
@@ -181,7 +184,8 @@ static int decide_platform_config(struct bw_call *c) {
     if (c->decide.policy) {
         const uint8_t *org = bw_policy_org_sha256(c->decide.policy);
         c->decide.decision.has_org_policy = 1;
-        memcpy(c->decide.decision.org_policy_sha256, org ? org : bw_policy_sha256(c->decide.policy), 32);
+        memcpy(c->decide.decision.org_policy_sha256, org ? org : bw_policy_sha256(c->decide.policy),
+               32);
     }
     return !c->decide.policy || c->decide.decision.effect != BW_POLICY_ALLOW;
 }
@@ -205,7 +209,8 @@ static int build_view(struct bw_call *c) {
                                             c->decide.refusal_buf, sizeof c->decide.refusal_buf);
     if (e != BW_OK) {
         if (c->decide.no_platform_policy)
-            bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name, c->decide.decision.policy_sha256);
+            bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name,
+                                    c->decide.decision.policy_sha256);
         else
             memcpy(c->decide.decision.policy_sha256, bw_policy_sha256(c->decide.policy), 32);
         if (e == BW_E_NOMEM) {
@@ -231,8 +236,8 @@ static void list_request_tools(struct bw_call *c) {
     if (c->decide.decision.effect == BW_POLICY_ALLOW) {
         for (size_t i = 0; i < n; i++)
             if (bw_policy_stripped(&c->decide.decision, i))
-                bw_receipt_add_tool_call(&c->decide.request_tools, c->decide.view.tools[i].name, "strip",
-                                         BW_R_TOOL_STRIPPED, NULL);
+                bw_receipt_add_tool_call(&c->decide.request_tools, c->decide.view.tools[i].name,
+                                         "strip", BW_R_TOOL_STRIPPED, NULL);
         return;
     }
     struct bw_policy_decision *d = n ? calloc(n, sizeof *d) : NULL;
@@ -251,11 +256,10 @@ static void list_request_tools(struct bw_call *c) {
     for (size_t i = 0; i < n; i++)
         if (d[i].effect != BW_POLICY_ALLOW &&
             (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))
-            bw_receipt_add_tool_call(&c->decide.request_tools, c->decide.view.tools[i].name,
-                                     bw_policy_effect_name(d[i].effect),
-                                     d[i].effect == BW_POLICY_STRIP ? BW_R_TOOL_STRIPPED
-                                                                    : d[i].reason,
-                                     NULL);
+            bw_receipt_add_tool_call(
+                &c->decide.request_tools, c->decide.view.tools[i].name,
+                bw_policy_effect_name(d[i].effect),
+                d[i].effect == BW_POLICY_STRIP ? BW_R_TOOL_STRIPPED : d[i].reason, NULL);
     free(d);
 }
 
@@ -272,13 +276,15 @@ static void decide(struct bw_call *c) {
     fill_input(c);
     if (bw_policy_eval(c->decide.policy, &c->decide.input, &c->decide.decision) != BW_OK &&
         c->decide.decision.effect == BW_POLICY_ALLOW)
-        deny(c, BW_R_INTERNAL, 500); /* eval always denies on failure; be sure */
+        deny(c, BW_R_INTERNAL, 500);  /* eval always denies on failure; be sure */
     if (c->decide.no_platform_policy) /* the config's text stood in for the platform policy */
-        bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name, c->decide.decision.policy_sha256);
+        bw_policy_models_sha256(c->w->gw->cfg, c->ident.key.org_name,
+                                c->decide.decision.policy_sha256);
     if (c->decide.decision.effect != BW_POLICY_DENY)
         (void)refuse_strip_conflicts(c);
     list_request_tools(c);
-    if (c->decide.decision.effect == BW_POLICY_ALLOW && (strip_tools(c) != 0 || finalize_body(c) != 0))
+    if (c->decide.decision.effect == BW_POLICY_ALLOW &&
+        (strip_tools(c) != 0 || finalize_body(c) != 0))
         deny(c, BW_R_INTERNAL, 500);
 }
 

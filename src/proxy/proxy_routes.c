@@ -52,15 +52,13 @@ void bw_proxy_handle_embeddings(struct bw_gw_worker *w, struct evhttp_request *r
     bw_call_begin(w, req, BW_ROUTE_EMBEDDINGS);
 }
 
-void bw_proxy_handle_models(struct bw_gw_worker *w, struct evhttp_request *req,
-                            const char *path) {
+void bw_proxy_handle_models(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
     (void)path;
     bw_call_begin(w, req, BW_ROUTE_MODELS);
 }
 
 /* The public browser widget: its own identification and CORS (proxy_widget.c), then the same
  * governed call. */
-void bw_proxy_handle_widget(struct bw_gw_worker *w, struct evhttp_request *req,
-                            const char *path) {
+void bw_proxy_handle_widget(struct bw_gw_worker *w, struct evhttp_request *req, const char *path) {
     bw_widget_handle(w, req, path);
 }

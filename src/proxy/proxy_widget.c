@@ -23,16 +23,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http/reqlog.h"
 #include "auth/auth.h"
-#include "jobs/jobs.h"
 #include "http/reply.h"
-#include "util/text.h"
-#include "reason/reasons.h"
+#include "http/reqlog.h"
+#include "jobs/jobs.h"
 #include "proxy/proxy_internal.h"
 #include "proxy/widget.h"
+#include "reason/reasons.h"
 #include "store/identity.h"
 #include "util/log.h"
+#include "util/text.h"
 #include "util/time.h"
 
 #define WIDGET_MAX_ANSWER_BYTES (256u << 10) /* an answer longer than this is refused (502) */
@@ -80,8 +80,8 @@ static void transcript_run(struct bw_store *s, void *arg) {
 }
 
 static struct transcript_job *transcript_job_new(struct bw_call *c, const struct widget_call *wc,
-                                                 const char *role, const char *content,
-                                                 size_t len, int64_t created_ms) {
+                                                 const char *role, const char *content, size_t len,
+                                                 int64_t created_ms) {
     struct transcript_job *j = calloc(1, sizeof *j);
     if (!j || !(j->content = malloc(len + 1))) {
         free(j);
@@ -243,7 +243,6 @@ static void reply_disabled(struct evhttp_request *req) {
                         NULL);
 }
 
-
 static void preflight(struct evhttp_request *req) {
     struct evkeyvalq *in = evhttp_request_get_input_headers(req);
     if (!bw_widget_preflight_ok(evhttp_find_header(in, "Access-Control-Request-Method"),
@@ -372,8 +371,8 @@ static void history_deadline(evutil_socket_t fd, short what, void *arg) {
     x->req = NULL; /* the job's done frees x */
     event_free(x->timer);
     x->timer = NULL;
-    bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store did not answer in time",
-                        NULL, NULL);
+    bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store did not answer in time", NULL,
+                        NULL);
 }
 
 /* The parsed message becomes a governed call. Replies on every failure. */
@@ -527,8 +526,8 @@ static void lookup_deadline(evutil_socket_t fd, short what, void *arg) {
     l->req = NULL; /* the job's done frees l */
     event_free(l->timer);
     l->timer = NULL;
-    bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store did not answer in time",
-                        NULL, NULL);
+    bw_http_reply_error(req, 503, BW_R_STORE_UNAVAILABLE, "the store did not answer in time", NULL,
+                        NULL);
 }
 
 static void lookup_start(struct bw_gw_worker *w, struct evhttp_request *req, const char *key) {

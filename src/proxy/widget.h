@@ -80,7 +80,6 @@ int bw_widget_utf8_ok(const char *s, size_t n) BW_MUST_CHECK;
  * BW_WIDGET_MAX_ORIGIN bytes are never allowed. */
 int bw_widget_origin_allowed(const char *allowed, const char *origin) BW_MUST_CHECK;
 
-
 /* 1 if a preflight's Access-Control-Request-Method / -Headers ask for nothing but what the
  * widget needs: method POST, headers a comma-separated subset of {Content-Type} (any case,
  * optional whitespace; absent or empty = none). */
@@ -108,8 +107,8 @@ bw_err bw_widget_lookup(struct bw_widget_cache *c, struct bw_store *s, const cha
 int bw_widget_cached(struct bw_widget_cache *c, const char *key, int64_t now_ms,
                      struct bw_agent_record *out);
 bw_err bw_widget_fetched(struct bw_widget_cache *c, const char *key, bw_err err,
-                         const struct bw_agent_record *a, unsigned long generation,
-                         int64_t now_ms, struct bw_agent_record *out) BW_MUST_CHECK;
+                         const struct bw_agent_record *a, unsigned long generation, int64_t now_ms,
+                         struct bw_agent_record *out) BW_MUST_CHECK;
 
 /* ---- the endpoint ---- */
 

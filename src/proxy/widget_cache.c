@@ -68,8 +68,8 @@ int bw_widget_cached(struct bw_widget_cache *c, const char *key, int64_t now_ms,
 }
 
 bw_err bw_widget_fetched(struct bw_widget_cache *c, const char *key, bw_err err,
-                         const struct bw_agent_record *a, unsigned long generation,
-                         int64_t now_ms, struct bw_agent_record *out) {
+                         const struct bw_agent_record *a, unsigned long generation, int64_t now_ms,
+                         struct bw_agent_record *out) {
     if (err == BW_E_NOT_FOUND || err == BW_E_INVALID)
         return BW_E_NOT_FOUND;
     if (err != BW_OK)

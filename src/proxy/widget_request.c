@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "reason/reasons.h"
 #include "proxy/widget.h"
+#include "reason/reasons.h"
 #include "store/sql.h"
 #include "util/json.h"
 

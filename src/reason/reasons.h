@@ -40,10 +40,11 @@
 #define BW_R_TOKENS_OVER_LIMIT "TOKENS_OVER_LIMIT"
 #define BW_R_COST_OVER_LIMIT "COST_OVER_LIMIT"
 #define BW_R_OUTSIDE_TIME_WINDOW "OUTSIDE_TIME_WINDOW"
-#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID"     /* a tool name outside ^[A-Za-z0-9_.-]{1,64}$ */
+#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID" /* a tool name outside ^[A-Za-z0-9_.-]{1,64}$   \
+                                                    */
 #define BW_R_TOOL_STRIP_CONFLICT "TOOL_STRIP_CONFLICT" /* a stripped tool forced or in history */
 #define BW_R_ANSWER_UNGOVERNABLE "ANSWER_UNGOVERNABLE" /* answer shape outside the profile */
-#define BW_R_TOOL_CALLS_TOO_MANY "TOOL_CALLS_TOO_MANY"   /* more calls than one answer may hold */
+#define BW_R_TOOL_CALLS_TOO_MANY "TOOL_CALLS_TOO_MANY" /* more calls than one answer may hold */
 
 /* Review queue (issue 3; src/review/). APPROVAL_*: a call re-sent with bulwark-approval;
  * REVIEW_*: the reviewers' API. */
@@ -81,10 +82,11 @@
 #define BW_R_BILLING_EVENT_APPLIED "BILLING_EVENT_APPLIED"
 
 /* Management API (docs/ACCESS.md). */
-#define BW_R_CONFLICT "CONFLICT"                     /* a name taken, or a state that forbids it */
-#define BW_R_CONFIRM_REQUIRED "CONFIRM_REQUIRED"     /* destructive: dry run first */
-#define BW_R_CONFIRM_INVALID "CONFIRM_INVALID"       /* token unknown, used, expired, or for another plan */
-#define BW_R_ADMIN_CHANGE "ADMIN_CHANGE"             /* an admin receipt's reason */
+#define BW_R_CONFLICT "CONFLICT"                 /* a name taken, or a state that forbids it */
+#define BW_R_CONFIRM_REQUIRED "CONFIRM_REQUIRED" /* destructive: dry run first */
+#define BW_R_CONFIRM_INVALID                                                                       \
+    "CONFIRM_INVALID"                    /* token unknown, used, expired, or for another plan */
+#define BW_R_ADMIN_CHANGE "ADMIN_CHANGE" /* an admin receipt's reason */
 #define BW_R_WIDGET_DISABLED "WIDGET_DISABLED"       /* widget key unknown or its widget off */
 #define BW_R_ORIGIN_NOT_ALLOWED "ORIGIN_NOT_ALLOWED" /* widget call from an origin not listed */
 
@@ -93,58 +95,69 @@
 #define BW_R_CONNECTION_URL_REJECTED "CONNECTION_URL_REJECTED"   /* not the kind's scheme/host */
 #define BW_R_CONNECTION_VERIFY_FAILED "CONNECTION_VERIFY_FAILED" /* the live call failed */
 #define BW_R_CONNECTION_CREDENTIAL "CONNECTION_CREDENTIAL" /* the sealed credential won't open */
-#define BW_R_CONNECTIONS_BUSY "CONNECTIONS_BUSY" /* too many verifications in flight */
+#define BW_R_CONNECTIONS_BUSY "CONNECTIONS_BUSY"           /* too many verifications in flight */
 #define BW_R_PROVIDER_KEY_UNAVAILABLE "PROVIDER_KEY_UNAVAILABLE" /* BYOK record won't open */
 #define BW_R_HEADERS_TOO_LARGE "HEADERS_TOO_LARGE" /* 431: request head over max_header_bytes */
 #define BW_R_HTTP_VERSION_NOT_SUPPORTED "HTTP_VERSION_NOT_SUPPORTED" /* 505 */
 #define BW_R_EXPORTS_BUSY "EXPORTS_BUSY" /* 503: too many audit exports in flight */
 
-
 /* MCP gateway (docs/MCP.md "Gateway"). */
-#define BW_R_MCP_SERVER_UNKNOWN "MCP_SERVER_UNKNOWN"       /* 404: no such configured server */
-#define BW_R_MCP_SESSION_UNKNOWN "MCP_SESSION_UNKNOWN"     /* 404: unknown, expired or another key's */
+#define BW_R_MCP_SERVER_UNKNOWN "MCP_SERVER_UNKNOWN"   /* 404: no such configured server */
+#define BW_R_MCP_SESSION_UNKNOWN "MCP_SESSION_UNKNOWN" /* 404: unknown, expired or another key's   \
+                                                        */
 #define BW_R_MCP_SESSIONS_EXHAUSTED "MCP_SESSIONS_EXHAUSTED" /* 429: the key's session cap */
-#define BW_R_MCP_PROTOCOL_VERSION "MCP_PROTOCOL_VERSION"   /* 400: MCP-Protocol-Version unsupported */
-#define BW_R_MCP_INVALID_MESSAGE "MCP_INVALID_MESSAGE"     /* 400: not a strict JSON-RPC 2.0 message */
-#define BW_R_MCP_BATCH_REFUSED "MCP_BATCH_REFUSED"         /* 400: a JSON-RPC batch */
-#define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"     /* 400: Mcp-Method/Mcp-Name vs body */
-#define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE"   /* the upstream answer is over the cap */
-#define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID"   /* the upstream answer is malformed */
+#define BW_R_MCP_PROTOCOL_VERSION "MCP_PROTOCOL_VERSION" /* 400: MCP-Protocol-Version unsupported  \
+                                                          */
+#define BW_R_MCP_INVALID_MESSAGE "MCP_INVALID_MESSAGE"   /* 400: not a strict JSON-RPC 2.0 message \
+                                                          */
+#define BW_R_MCP_BATCH_REFUSED "MCP_BATCH_REFUSED"       /* 400: a JSON-RPC batch */
+#define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"   /* 400: Mcp-Method/Mcp-Name vs body */
+#define BW_R_MCP_RESULT_TOO_LARGE "MCP_RESULT_TOO_LARGE" /* the upstream answer is over the cap */
+#define BW_R_MCP_UPSTREAM_INVALID "MCP_UPSTREAM_INVALID" /* the upstream answer is malformed */
 /* MCP limits and OAuth (mcp-oauth2; docs/MCP.md "OAuth callers", "Limits"). */
-#define BW_R_MCP_RATE_LIMITED "MCP_RATE_LIMITED"           /* 429: calls/min of (principal, tool) */
-#define BW_R_MCP_OAUTH_TOKEN_INVALID "MCP_OAUTH_TOKEN_INVALID" /* 401: malformed, alg, kid, sig, claims */
-#define BW_R_MCP_OAUTH_ISSUER "MCP_OAUTH_ISSUER"           /* 401: iss is not the configured issuer */
-#define BW_R_MCP_OAUTH_EXPIRED "MCP_OAUTH_EXPIRED"         /* 401: exp past, or nbf/iat in the future */
-#define BW_R_MCP_OAUTH_AUDIENCE "MCP_OAUTH_AUDIENCE"       /* 401: aud is not this server's */
-#define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE "MCP_OAUTH_INSUFFICIENT_SCOPE" /* 403: a scope missing */
+#define BW_R_MCP_RATE_LIMITED "MCP_RATE_LIMITED" /* 429: calls/min of (principal, tool) */
+#define BW_R_MCP_OAUTH_TOKEN_INVALID                                                               \
+    "MCP_OAUTH_TOKEN_INVALID"                        /* 401: malformed, alg, kid, sig, claims */
+#define BW_R_MCP_OAUTH_ISSUER "MCP_OAUTH_ISSUER"     /* 401: iss is not the configured issuer */
+#define BW_R_MCP_OAUTH_EXPIRED "MCP_OAUTH_EXPIRED"   /* 401: exp past, or nbf/iat in the future */
+#define BW_R_MCP_OAUTH_AUDIENCE "MCP_OAUTH_AUDIENCE" /* 401: aud is not this server's */
+#define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE "MCP_OAUTH_INSUFFICIENT_SCOPE" /* 403: a scope missing   \
+                                                                          */
 #define BW_R_MCP_OAUTH_ORG_UNKNOWN "MCP_OAUTH_ORG_UNKNOWN" /* 403: the org claim names no org */
 #define BW_R_MCP_OAUTH_UNAVAILABLE "MCP_OAUTH_UNAVAILABLE" /* 503: no key set loaded yet */
-#define BW_R_MCP_STREAM_INCOMPLETE "MCP_STREAM_INCOMPLETE" /* the upstream's stream ended unanswered */
-#define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW"     /* the client did not read its stream */
-#define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"             /* the client hung up mid-answer */
+#define BW_R_MCP_STREAM_INCOMPLETE                                                                 \
+    "MCP_STREAM_INCOMPLETE"                            /* the upstream's stream ended unanswered */
+#define BW_R_MCP_CLIENT_TOO_SLOW "MCP_CLIENT_TOO_SLOW" /* the client did not read its stream */
+#define BW_R_MCP_CLIENT_GONE "MCP_CLIENT_GONE"         /* the client hung up mid-answer */
 #define BW_R_MCP_STREAMS_EXHAUSTED "MCP_STREAMS_EXHAUSTED" /* 429: the session's GET streams */
 /* MCP tool pinning (docs/MCP.md "Tool pinning"; mcp-pin). */
-#define BW_R_TOOL_DEFINITION_CHANGED "TOOL_DEFINITION_CHANGED" /* a pinned tool's definition changed */
-#define BW_R_TOOL_NOT_APPROVED "TOOL_NOT_APPROVED"   /* mcp.pin approve: no approved definition */
-#define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"       /* receipt: a first-seen definition pinned */
-#define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"     /* 409: approve names another hash */
+#define BW_R_TOOL_DEFINITION_CHANGED                                                               \
+    "TOOL_DEFINITION_CHANGED"                      /* a pinned tool's definition changed */
+#define BW_R_TOOL_NOT_APPROVED "TOOL_NOT_APPROVED" /* mcp.pin approve: no approved definition */
+#define BW_R_MCP_TOOL_PINNED "MCP_TOOL_PINNED"     /* receipt: a first-seen definition pinned */
+#define BW_R_MCP_PIN_MISMATCH "MCP_PIN_MISMATCH"   /* 409: approve names another hash */
 
 /* The console (docs/CONSOLE.md). */
-#define BW_R_CSRF_INVALID "CSRF_INVALID" /* 403: a cookie call that changes state without its token */
+#define BW_R_CSRF_INVALID                                                                          \
+    "CSRF_INVALID" /* 403: a cookie call that changes state without its token */
 /* Console single sign-on (issue 16; docs/CONSOLE.md "Single sign-on (OpenID Connect)"). */
-#define BW_R_SSO_NOT_CONFIGURED "SSO_NOT_CONFIGURED"   /* 404: the org has no identity provider */
-#define BW_R_SSO_STATE_INVALID "SSO_STATE_INVALID"     /* 400: state unknown, used, expired or not
-                                                          this browser's */
-#define BW_R_SSO_IDP_ERROR "SSO_IDP_ERROR"             /* 401: the IdP answered error= or refused
-                                                          the code */
-#define BW_R_SSO_IDP_UNAVAILABLE "SSO_IDP_UNAVAILABLE" /* 502: discovery, token or JWKS fetch
-                                                          failed or was refused by the guard */
-#define BW_R_SSO_TOKEN_INVALID "SSO_TOKEN_INVALID"     /* 401: ID token signature, alg, iss, aud,
-                                                          exp/iat or claims */
-#define BW_R_SSO_NONCE_MISMATCH "SSO_NONCE_MISMATCH"   /* 401: the ID token's nonce is not ours */
+#define BW_R_SSO_NOT_CONFIGURED "SSO_NOT_CONFIGURED" /* 404: the org has no identity provider */
+#define BW_R_SSO_STATE_INVALID                                                                     \
+    "SSO_STATE_INVALID" /* 400: state unknown, used, expired or not                                \
+                           this browser's */
+#define BW_R_SSO_IDP_ERROR                                                                         \
+    "SSO_IDP_ERROR" /* 401: the IdP answered error= or refused                                     \
+                       the code */
+#define BW_R_SSO_IDP_UNAVAILABLE                                                                   \
+    "SSO_IDP_UNAVAILABLE" /* 502: discovery, token or JWKS fetch                                   \
+                             failed or was refused by the guard */
+#define BW_R_SSO_TOKEN_INVALID                                                                     \
+    "SSO_TOKEN_INVALID"                              /* 401: ID token signature, alg, iss, aud,    \
+                                                        exp/iat or claims */
+#define BW_R_SSO_NONCE_MISMATCH "SSO_NONCE_MISMATCH" /* 401: the ID token's nonce is not ours */
 #define BW_R_SSO_EMAIL_UNVERIFIED "SSO_EMAIL_UNVERIFIED" /* 403: email_verified is not true */
-#define BW_R_SSO_UNKNOWN_USER "SSO_UNKNOWN_USER"       /* 403: no member for the claim */
-#define BW_R_SSO_NO_PUBLIC_URL "SSO_NO_PUBLIC_URL"     /* 503: no origin for the redirect URI */
-#define BW_R_SSO_BUSY "SSO_BUSY"                       /* 503: too many sign-ins in flight */
+#define BW_R_SSO_UNKNOWN_USER "SSO_UNKNOWN_USER"         /* 403: no member for the claim */
+#define BW_R_SSO_NO_PUBLIC_URL "SSO_NO_PUBLIC_URL"       /* 503: no origin for the redirect URI */
+#define BW_R_SSO_BUSY "SSO_BUSY"                         /* 503: too many sign-ins in flight */
 
 #endif

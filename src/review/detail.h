@@ -16,6 +16,7 @@
 /* body: the parsed chat request (a json_t *, borrowed). */
 char *bw_review_detail_chat(const void *body, const char *model) BW_MUST_CHECK;
 /* arguments: the tools/call params.arguments (a json_t *, borrowed; may be NULL). */
-char *bw_review_detail_mcp(const char *server, const char *tool, const void *arguments) BW_MUST_CHECK;
+char *bw_review_detail_mcp(const char *server, const char *tool,
+                           const void *arguments) BW_MUST_CHECK;
 
 #endif

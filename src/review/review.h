@@ -13,8 +13,8 @@
  * principal (store.h: the person a key belongs to; for an agent key, the member who made it), is
  * refused; so is a vote by a key with no principal, or on an item with none (fail closed), except
  * a widget's call, whose requester is the public. Quorum N means N approving votes of N distinct
- * keys and N distinct principals (the store enforces both). One denying vote denies. An approval lets
- * through exactly one call: same org, agent, requester key, route, model, rule and request
+ * keys and N distinct principals (the store enforces both). One denying vote denies. An approval
+ * lets through exactly one call: same org, agent, requester key, route, model, rule and request
  * hash, before expires_ms.
  *
  * These functions are pure (no I/O, no clock): the store applies the transitions with
@@ -24,8 +24,8 @@
 #define BW_REVIEW_REVIEW_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "store/store.h"
 
@@ -66,7 +66,8 @@ const char *bw_review_status_name(enum bw_review_status s);
 int bw_review_status_parse(const char *name, enum bw_review_status *out) BW_MUST_CHECK;
 
 /* The status at now_ms: a pending or approved item whose expires_ms <= now_ms is expired. */
-enum bw_review_status bw_review_status_at(const struct bw_review_item *it, int64_t now_ms) BW_MUST_CHECK;
+enum bw_review_status bw_review_status_at(const struct bw_review_item *it,
+                                          int64_t now_ms) BW_MUST_CHECK;
 
 /* Whether a key of this role may act on items needing reviewer_role: its own role, or owner or
  * admin (who hold every reviewer right of their org). */

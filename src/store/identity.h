@@ -161,7 +161,7 @@ struct bw_transcript_record {
     char org_id[BW_ID_SIZE];
     char agent_id[BW_ID_SIZE];
     char conversation[BW_ID_SIZE];
-    char role[16]; /* user | assistant */
+    char role[16];       /* user | assistant */
     const char *content; /* borrowed (insert) or valid during the callback (list) */
     char receipt_id[32];
     int64_t created_ms;

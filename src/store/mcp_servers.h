@@ -37,8 +37,8 @@ bw_err bw_store_mcp_server_create(struct bw_store *s, const struct bw_mcp_server
 
 typedef int (*bw_store_mcp_server_fn)(void *arg, const struct bw_mcp_server_record *r);
 /* The org's servers by name (at most BW_STORE_LIST_MAX). fn returning non-zero stops. */
-bw_err bw_store_mcp_server_list(struct bw_store *s, const char *org_id,
-                                bw_store_mcp_server_fn fn, void *arg) BW_MUST_CHECK;
+bw_err bw_store_mcp_server_list(struct bw_store *s, const char *org_id, bw_store_mcp_server_fn fn,
+                                void *arg) BW_MUST_CHECK;
 
 /* The org's server named name; with sealed non-NULL, its sealed credential copied into
  * sealed[0..size) (*sealed_len = 0 when it has none). BW_E_NOT_FOUND (none of that name in the

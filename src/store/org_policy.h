@@ -14,9 +14,10 @@ struct bw_org_policy_meta {
     char updated_by[BW_ID_SIZE];
 };
 
-/* Makes text the org's active policy (stored by its SHA-256; earlier versions are kept). Errors: BW_E_NOT_FOUND (no such org), BW_E_UNAVAILABLE. */
-bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text,
-                               size_t len, const uint8_t sha256[32], int64_t now_ms,
+/* Makes text the org's active policy (stored by its SHA-256; earlier versions are kept). Errors:
+ * BW_E_NOT_FOUND (no such org), BW_E_UNAVAILABLE. */
+bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text, size_t len,
+                               const uint8_t sha256[32], int64_t now_ms,
                                const char *updated_by) BW_MUST_CHECK;
 /* The org goes back to the platform's rules (BW_E_NOT_FOUND if it had no active policy). Stored
  * versions are kept: receipts that name them stay provable. */

@@ -125,8 +125,8 @@ static bw_err sqlite_error(struct bw_store *s, int rc) {
     }
 }
 
-static bw_err sqlite_run(struct bw_store *s, const char *sql, const struct bw_sql_arg *args,
-                         int n, bw_sql_row_fn fn, void *arg, int64_t *changes) {
+static bw_err sqlite_run(struct bw_store *s, const char *sql, const struct bw_sql_arg *args, int n,
+                         bw_sql_row_fn fn, void *arg, int64_t *changes) {
     sqlite3_stmt *st = sqlite_prepare(s, sql);
     if (!st)
         return BW_E_UNAVAILABLE;

@@ -34,8 +34,8 @@ struct bw_key_record {
     char rotated_to[BW_ID_SIZE]; /* the replacing key's id after a rotation */
     uint8_t hash[32];
     int64_t created_ms;
-    int64_t expires_ms; /* 0 = never; a rotated key's grace period ends here */
-    int64_t revoked_ms; /* 0 = active */
+    int64_t expires_ms;   /* 0 = never; a rotated key's grace period ends here */
+    int64_t revoked_ms;   /* 0 = active */
     int64_t last_used_ms; /* 0 = never (listing only) */
 };
 

@@ -8,7 +8,7 @@
 #include "store/store_internal.h"
 
 #define AGENT_COLUMNS                                                                              \
-    "a.id, a.org_id, o.name, a.name, a.description, a.model, a.widget_enabled,"                   \
+    "a.id, a.org_id, o.name, a.name, a.description, a.model, a.widget_enabled,"                    \
     " coalesce(a.widget_key, ''), a.widget_origins, a.created_ms"
 
 static int count_row(void *arg, const struct bw_sql_row *r) {
@@ -20,9 +20,9 @@ static int count_row(void *arg, const struct bw_sql_row *r) {
 
 bw_err bw_store_agent_insert(struct bw_store *s, const struct bw_agent_record *a) {
     BW_ENSURE(bw_sql_id_ok(a->org_id), BW_E_NOT_FOUND);
-    struct bw_sql_arg v[6] = {BW_SQL_T(a->id),          BW_SQL_T(a->org_id),
-                              BW_SQL_T(a->name),        BW_SQL_T(a->description),
-                              BW_SQL_T(a->model),       BW_SQL_I(a->created_ms)};
+    struct bw_sql_arg v[6] = {BW_SQL_T(a->id),    BW_SQL_T(a->org_id),
+                              BW_SQL_T(a->name),  BW_SQL_T(a->description),
+                              BW_SQL_T(a->model), BW_SQL_I(a->created_ms)};
     return bw_sql_once(s, a->org_id, 1,
                        "INSERT INTO agents(id, org_id, name, description, model, created_ms)"
                        " VALUES ($1, $2, $3, $4, $5, $6)",
@@ -141,8 +141,7 @@ bw_err bw_store_agent_counts(struct bw_store *s, const char *org_id, const char 
 }
 
 bw_err bw_store_agent_bound_keys(struct bw_store *s, const char *org_id, const char *agent_id,
-                                 const char *role, const char *except_principal,
-                                 int64_t *count) {
+                                 const char *role, const char *except_principal, int64_t *count) {
     struct bw_agent_record a;
     BW_TRY(bw_store_agent_get(s, org_id, agent_id, &a));
     struct bw_sql_arg v[4] = {BW_SQL_T(org_id), BW_SQL_T(a.name), BW_SQL_T(role),
@@ -166,8 +165,8 @@ bw_err bw_store_agent_delete(struct bw_store *s, const char *org_id, const char 
                               BW_SQL_I(now_ms)};
     int64_t n = 0;
     BW_TRY(bw_sql_begin(s, org_id, 1));
-    bw_err e = bw_sql_run(s, "DELETE FROM agents WHERE org_id = $1 AND id = $2", v, 2, NULL, NULL,
-                          &n);
+    bw_err e =
+        bw_sql_run(s, "DELETE FROM agents WHERE org_id = $1 AND id = $2", v, 2, NULL, NULL, &n);
     if (e == BW_OK && n != 1)
         e = BW_E_NOT_FOUND;
     /* keys bound to the agent would otherwise outlive it and act in its name */
@@ -188,9 +187,9 @@ bw_err bw_store_agent_by_widget_key(struct bw_store *s, const char *widget_key,
     static const char pg[] =
         "SELECT agent_id, org_id, org_name, agent_name, '', model, widget_enabled, $1,"
         " widget_origins, 0 FROM bulwark_widget_lookup($1)";
-    static const char lite[] = "SELECT " AGENT_COLUMNS
-                               " FROM agents a JOIN orgs o ON o.id = a.org_id"
-                               " WHERE a.widget_key = $1";
+    static const char lite[] =
+        "SELECT " AGENT_COLUMNS " FROM agents a JOIN orgs o ON o.id = a.org_id"
+        " WHERE a.widget_key = $1";
     size_t n = strnlen(widget_key, BW_WIDGET_KEY_SIZE);
     BW_ENSURE(n < BW_WIDGET_KEY_SIZE && strncmp(widget_key, BW_WIDGET_KEY_PREFIX, 4) == 0,
               BW_E_NOT_FOUND);
@@ -202,10 +201,9 @@ bw_err bw_store_agent_by_widget_key(struct bw_store *s, const char *widget_key,
 
 bw_err bw_store_transcript_insert(struct bw_store *s, const struct bw_transcript_record *t) {
     BW_ENSURE(bw_sql_id_ok(t->org_id) && bw_sql_id_ok(t->agent_id), BW_E_NOT_FOUND);
-    struct bw_sql_arg v[8] = {BW_SQL_T(t->id),           BW_SQL_T(t->org_id),
-                              BW_SQL_T(t->agent_id),     BW_SQL_T(t->conversation),
-                              BW_SQL_T(t->role),         BW_SQL_T(t->content),
-                              BW_SQL_T(t->receipt_id),   BW_SQL_I(t->created_ms)};
+    struct bw_sql_arg v[8] = {
+        BW_SQL_T(t->id),   BW_SQL_T(t->org_id),  BW_SQL_T(t->agent_id),   BW_SQL_T(t->conversation),
+        BW_SQL_T(t->role), BW_SQL_T(t->content), BW_SQL_T(t->receipt_id), BW_SQL_I(t->created_ms)};
     return bw_sql_once(s, t->org_id, 1,
                        "INSERT INTO transcripts(id, org_id, agent_id, conversation, role, content,"
                        " receipt_id, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -275,9 +273,9 @@ bw_err bw_store_transcript_purge(struct bw_store *s, const char *org_id, const c
 bw_err bw_store_plan_insert(struct bw_store *s, const struct bw_plan_record *p) {
     BW_ENSURE(bw_sql_id_ok(p->org_id), BW_E_NOT_FOUND);
     struct bw_sql_arg v[10] = {
-        BW_SQL_T(p->id),          BW_SQL_T(p->org_id),          BW_SQL_T(p->action),
-        BW_SQL_T(p->target),      BW_SQL_B(p->plan_sha256, 32), BW_SQL_B(p->token_hash, 32),
-        BW_SQL_T(p->created_by),  BW_SQL_I(p->created_ms),      BW_SQL_I(p->expires_ms),
+        BW_SQL_T(p->id),         BW_SQL_T(p->org_id),          BW_SQL_T(p->action),
+        BW_SQL_T(p->target),     BW_SQL_B(p->plan_sha256, 32), BW_SQL_B(p->token_hash, 32),
+        BW_SQL_T(p->created_by), BW_SQL_I(p->created_ms),      BW_SQL_I(p->expires_ms),
         BW_SQL_T(p->review_id),
     };
     return bw_sql_once(s, p->org_id, 1,

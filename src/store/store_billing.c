@@ -36,11 +36,21 @@ bw_err bw_store_usage_insert(struct bw_store *s, const struct bw_usage_record *u
         " total_tokens, cost_micros, status, started_ms, ended_ms, month, receipt_id, estimated)"
         " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)";
     struct bw_sql_arg a[15] = {
-        BW_SQL_T(id),           BW_SQL_T(u->org_id),        BW_SQL_T(u->agent),
-        BW_SQL_T(u->key_id),    BW_SQL_T(u->model),         BW_SQL_I(u->prompt_tokens),
-        BW_SQL_I(u->completion_tokens), BW_SQL_I(u->total_tokens), BW_SQL_I(u->cost_micros),
-        BW_SQL_T(u->status),    BW_SQL_I(u->started_ms),    BW_SQL_I(u->ended_ms),
-        BW_SQL_I(u->month),     BW_SQL_T(u->receipt_id),    BW_SQL_I(u->estimated ? 1 : 0),
+        BW_SQL_T(id),
+        BW_SQL_T(u->org_id),
+        BW_SQL_T(u->agent),
+        BW_SQL_T(u->key_id),
+        BW_SQL_T(u->model),
+        BW_SQL_I(u->prompt_tokens),
+        BW_SQL_I(u->completion_tokens),
+        BW_SQL_I(u->total_tokens),
+        BW_SQL_I(u->cost_micros),
+        BW_SQL_T(u->status),
+        BW_SQL_I(u->started_ms),
+        BW_SQL_I(u->ended_ms),
+        BW_SQL_I(u->month),
+        BW_SQL_T(u->receipt_id),
+        BW_SQL_I(u->estimated ? 1 : 0),
     };
     if (!s->in_tx) /* one row, its own transaction */
         return bw_sql_once(s, u->org_id, 1, sql, a, 15, NULL, NULL, NULL);
@@ -181,8 +191,7 @@ struct totals {
 
 static int total_row(void *arg, const struct bw_sql_row *r) {
     struct totals *t = arg;
-    return t->fn(t->arg, bw_sql_text(r, 0), bw_sql_text(r, 1), bw_sql_int(r, 2),
-                 bw_sql_int(r, 3));
+    return t->fn(t->arg, bw_sql_text(r, 0), bw_sql_text(r, 1), bw_sql_int(r, 2), bw_sql_int(r, 3));
 }
 
 bw_err bw_store_usage_month_totals(struct bw_store *s, int32_t month, bw_store_usage_total_fn fn,
@@ -243,13 +252,14 @@ static int usage_row(void *arg, const struct bw_sql_row *r) {
 /* The statement for a grouping: fixed texts, never caller text. Days are UTC. */
 static const char *usage_sql(const struct bw_store *s, enum bw_usage_group group) {
 #define USAGE_SQL(KEY)                                                                             \
-    "SELECT " KEY " AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"                  \
-    " SUM(total_tokens), SUM(cost_micros) FROM usage"                                             \
+    "SELECT " KEY " AS g, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"                   \
+    " SUM(total_tokens), SUM(cost_micros) FROM usage"                                              \
     " WHERE org_id = $1 AND started_ms >= $2 AND started_ms < $3 GROUP BY g ORDER BY g"
     static const char none[] = USAGE_SQL("''");
     static const char model[] = USAGE_SQL("model");
     static const char agent[] = USAGE_SQL("agent");
-    static const char day_lite[] = USAGE_SQL("strftime('%Y-%m-%d', started_ms / 1000, 'unixepoch')");
+    static const char day_lite[] =
+        USAGE_SQL("strftime('%Y-%m-%d', started_ms / 1000, 'unixepoch')");
     static const char day_pg[] =
         USAGE_SQL("to_char(to_timestamp(started_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
 #undef USAGE_SQL
@@ -334,8 +344,10 @@ bw_err bw_store_billing_event_seen(struct bw_store *s, const char *event_id, cha
  * *dup = 1. The outcome is corrected by apply once decided. */
 static bw_err claim_event(struct bw_store *s, const struct bw_billing_event *ev, int *dup) {
     int64_t n = 0;
-    struct bw_sql_arg a[6] = {BW_SQL_T(ev->event_id), BW_SQL_T(ev->org_id ? ev->org_id : ""),
-                              BW_SQL_T(ev->type),     BW_SQL_I(ev->created),
+    struct bw_sql_arg a[6] = {BW_SQL_T(ev->event_id),
+                              BW_SQL_T(ev->org_id ? ev->org_id : ""),
+                              BW_SQL_T(ev->type),
+                              BW_SQL_I(ev->created),
                               BW_SQL_T(ev->receipt_id ? ev->receipt_id : ""),
                               BW_SQL_I(bw_now_ms())};
     BW_TRY(bw_sql_run(s,

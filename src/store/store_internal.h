@@ -4,8 +4,8 @@
 #define BW_STORE_INTERNAL_H
 
 #include <libpq-fe.h>
-#include "util/err.h"
 #include <sqlite3.h>
+#include "util/err.h"
 
 #include "store/store.h"
 

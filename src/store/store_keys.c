@@ -10,7 +10,7 @@
 #include "util/time.h"
 
 #define KEY_COLUMNS                                                                                \
-    "k.id, k.org_id, o.name, k.role, k.agent, k.name, k.member_id, k.created_by, k.rotated_to,"   \
+    "k.id, k.org_id, o.name, k.role, k.agent, k.name, k.member_id, k.created_by, k.rotated_to,"    \
     " k.created_ms, k.expires_ms, k.revoked_ms, k.last_used_ms"
 
 /* ---- orgs ---- */
@@ -159,9 +159,9 @@ bw_err bw_store_key_insert(struct bw_store *s, const struct bw_key_record *k) {
     BW_ENSURE(k->member_id[0], BW_E_INVALID);
     BW_ENSURE(bw_sql_id_ok(k->org_id), BW_E_NOT_FOUND);
     struct bw_sql_arg a[10] = {
-        BW_SQL_T(k->id),         BW_SQL_T(k->org_id),     BW_SQL_T(k->role),
-        BW_SQL_T(k->agent),      BW_SQL_B(k->hash, 32),   BW_SQL_I(k->created_ms),
-        BW_SQL_I(k->expires_ms), BW_SQL_T(k->name),       BW_SQL_T(k->member_id),
+        BW_SQL_T(k->id),         BW_SQL_T(k->org_id),   BW_SQL_T(k->role),
+        BW_SQL_T(k->agent),      BW_SQL_B(k->hash, 32), BW_SQL_I(k->created_ms),
+        BW_SQL_I(k->expires_ms), BW_SQL_T(k->name),     BW_SQL_T(k->member_id),
         BW_SQL_T(k->created_by),
     };
     return bw_sql_once(s, k->org_id, 1,
@@ -216,8 +216,8 @@ bw_err bw_store_key_by_hash(struct bw_store *s, const uint8_t hash[32], struct b
     struct key_found f;
     memset(&f, 0, sizeof f);
     struct bw_sql_arg a = BW_SQL_B(hash, 32);
-    BW_TRY(bw_sql_once(s, NULL, 0, s->kind == BW_STORE_POSTGRES ? pg : lite, &a, 1,
-                       key_lookup_row, &f, NULL));
+    BW_TRY(bw_sql_once(s, NULL, 0, s->kind == BW_STORE_POSTGRES ? pg : lite, &a, 1, key_lookup_row,
+                       &f, NULL));
     BW_ENSURE(f.rows <= 1 && !f.bad, BW_E_UNAVAILABLE);
     BW_ENSURE(f.rows == 1, BW_E_NOT_FOUND);
     if (strcmp(f.rec.role, "operator") == 0) /* the operator principal */
@@ -313,13 +313,13 @@ bw_err bw_store_key_rotate(struct bw_store *s, const char *org_id, const char *o
     BW_ENSURE(bw_sql_id_ok(org_id) && bw_sql_id_ok(old_id), BW_E_NOT_FOUND);
     BW_ENSURE(strcmp(fresh->org_id, org_id) == 0, BW_E_INTERNAL);
     BW_ENSURE(fresh->member_id[0], BW_E_INVALID);
-    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),         BW_SQL_T(old_id),
-                              BW_SQL_T(fresh->id),      BW_SQL_I(grace_until_ms),
-                              BW_SQL_I(now_ms),         BW_SQL_T(fresh->member_id)};
+    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),    BW_SQL_T(old_id),
+                              BW_SQL_T(fresh->id), BW_SQL_I(grace_until_ms),
+                              BW_SQL_I(now_ms),    BW_SQL_T(fresh->member_id)};
     struct bw_sql_arg k[10] = {
-        BW_SQL_T(fresh->id),         BW_SQL_T(fresh->org_id),     BW_SQL_T(fresh->role),
-        BW_SQL_T(fresh->agent),      BW_SQL_B(fresh->hash, 32),   BW_SQL_I(fresh->created_ms),
-        BW_SQL_I(fresh->expires_ms), BW_SQL_T(fresh->name),       BW_SQL_T(fresh->member_id),
+        BW_SQL_T(fresh->id),         BW_SQL_T(fresh->org_id),   BW_SQL_T(fresh->role),
+        BW_SQL_T(fresh->agent),      BW_SQL_B(fresh->hash, 32), BW_SQL_I(fresh->created_ms),
+        BW_SQL_I(fresh->expires_ms), BW_SQL_T(fresh->name),     BW_SQL_T(fresh->member_id),
         BW_SQL_T(fresh->created_by),
     };
     int64_t n = 0;
@@ -428,8 +428,8 @@ bw_err bw_store_member_delete(struct bw_store *s, const char *org_id, const char
     struct bw_sql_arg a[3] = {BW_SQL_T(org_id), BW_SQL_T(member_id), BW_SQL_I(now_ms)};
     int64_t n = 0, revoked = 0;
     BW_TRY(bw_sql_begin(s, org_id, 1));
-    bw_err e = bw_sql_run(s, "DELETE FROM members WHERE org_id = $1 AND id = $2", a, 2, NULL,
-                          NULL, &n);
+    bw_err e =
+        bw_sql_run(s, "DELETE FROM members WHERE org_id = $1 AND id = $2", a, 2, NULL, NULL, &n);
     if (e == BW_OK && n != 1)
         e = BW_E_NOT_FOUND;
     if (e == BW_OK)

@@ -26,8 +26,8 @@ static int limit_ok(int64_t v) {
 }
 
 static int scope_ok(const struct bw_lease_scope *sc) {
-    return sc && sc->org_id && bw_sql_id_ok(sc->org_id) && sc->agent &&
-           strlen(sc->agent) < 128 && sc->month > 0;
+    return sc && sc->org_id && bw_sql_id_ok(sc->org_id) && sc->agent && strlen(sc->agent) < 128 &&
+           sc->month > 0;
 }
 
 static int holder_ok(const struct bw_lease_holder *h) {
@@ -46,13 +46,13 @@ static int holder_ok(const struct bw_lease_holder *h) {
 /* grant = min(rem, max(need, min(want, rem / div))), rem = limit - granted: a fraction of what
  * the pool has NOW, so leases shrink as it empties whoever emptied it; 0 when unlimited. */
 #define GRANT_OF(LIM, GRANTED, WANT, NEED)                                                         \
-    "(CASE WHEN " LIM " < 0 THEN 0 WHEN (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV     \
-    " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED \
-    " ELSE (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED     \
-    ") / " DIV " ELSE " WANT " END) END) > " LIM " - " GRANTED " THEN " LIM " - " GRANTED         \
-    " ELSE (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - "   \
-    GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED " ELSE (CASE WHEN (" LIM       \
-    " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT     \
+    "(CASE WHEN " LIM " < 0 THEN 0 WHEN (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV      \
+    " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED  \
+    " ELSE (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED       \
+    ") / " DIV " ELSE " WANT " END) END) > " LIM " - " GRANTED " THEN " LIM " - " GRANTED          \
+    " ELSE (CASE WHEN (CASE WHEN (" LIM " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM          \
+    " - " GRANTED ") / " DIV " ELSE " WANT " END) < " NEED " THEN " NEED " ELSE (CASE WHEN (" LIM  \
+    " - " GRANTED ") / " DIV " < " WANT " THEN (" LIM " - " GRANTED ") / " DIV " ELSE " WANT       \
     " END) END) END)"
 #define GRANT_T GRANT_OF(LIM_T, "granted_tokens", WANT_T, NEED_T)
 #define GRANT_C GRANT_OF(LIM_C, "granted_cost", WANT_C, NEED_C)
@@ -74,9 +74,8 @@ static const char pool_create_sql[] =
     " FROM usage WHERE org_id = $1 AND month = $3 AND ($2 = '' OR agent = $2)"
     " ON CONFLICT (org_id, agent, month) DO NOTHING";
 
-static const char pool_get_sql[] =
-    "SELECT granted_tokens, granted_cost FROM budget_pools"
-    " WHERE org_id = $1 AND agent = $2 AND month = $3";
+static const char pool_get_sql[] = "SELECT granted_tokens, granted_cost FROM budget_pools"
+                                   " WHERE org_id = $1 AND agent = $2 AND month = $3";
 
 static const char lease_grant_sql[] =
     "INSERT INTO budget_leases(org_id, agent, month, replica, incarnation, granted_tokens,"
@@ -117,10 +116,11 @@ static int64_t left_of(int64_t limit, int64_t granted) {
 static bw_err grant_in_scope(struct bw_store *s, const struct bw_lease_scope *sc,
                              const struct bw_budget_ask *ask, struct grant_row *g) {
     struct bw_sql_arg a[10] = {
-        BW_SQL_T(sc->org_id),         BW_SQL_T(sc->agent),          BW_SQL_I(sc->month),
-        BW_SQL_I(ask->limit_tokens),  BW_SQL_I(ask->limit_cost),    BW_SQL_I(ask->want_tokens),
-        BW_SQL_I(ask->want_cost),     BW_SQL_I(ask->need_tokens),   BW_SQL_I(ask->need_cost),
-        BW_SQL_I(ask->divisor > 0 ? ask->divisor : 1),
+        BW_SQL_T(sc->org_id),      BW_SQL_T(sc->agent),
+        BW_SQL_I(sc->month),       BW_SQL_I(ask->limit_tokens),
+        BW_SQL_I(ask->limit_cost), BW_SQL_I(ask->want_tokens),
+        BW_SQL_I(ask->want_cost),  BW_SQL_I(ask->need_tokens),
+        BW_SQL_I(ask->need_cost),  BW_SQL_I(ask->divisor > 0 ? ask->divisor : 1),
     };
     int64_t n = 0;
     BW_TRY(bw_sql_run(s, grant_sql, a, 10, four_ints, g, &n));
@@ -158,10 +158,10 @@ bw_err bw_store_budget_lease(struct bw_store *s, const struct bw_lease_scope *sc
     BW_TRY(bw_sql_begin(s, sc->org_id, 1));
     bw_err e = grant_in_scope(s, sc, ask, &g);
     if (e == BW_OK) {
-        struct bw_sql_arg a[8] = {BW_SQL_T(sc->org_id), BW_SQL_T(sc->agent),
-                                  BW_SQL_I(sc->month),  BW_SQL_T(h->replica),
+        struct bw_sql_arg a[8] = {BW_SQL_T(sc->org_id),     BW_SQL_T(sc->agent),
+                                  BW_SQL_I(sc->month),      BW_SQL_T(h->replica),
                                   BW_SQL_I(h->incarnation), BW_SQL_I(g.v[0]),
-                                  BW_SQL_I(g.v[1]),     BW_SQL_I(now_ms)};
+                                  BW_SQL_I(g.v[1]),         BW_SQL_I(now_ms)};
         e = bw_sql_run(s, lease_grant_sql, a, 8, NULL, NULL, NULL);
     }
     if (e != BW_OK) {
@@ -204,9 +204,9 @@ bw_err bw_store_budget_return(struct bw_store *s, const struct bw_lease_scope *s
     BW_ENSURE(tokens >= -AMOUNT_MAX && tokens <= AMOUNT_MAX && cost >= -AMOUNT_MAX &&
                   cost <= AMOUNT_MAX,
               BW_E_INVALID);
-    struct bw_sql_arg a[8] = {BW_SQL_T(sc->org_id),     BW_SQL_T(sc->agent), BW_SQL_I(sc->month),
-                              BW_SQL_I(tokens),         BW_SQL_I(cost),      BW_SQL_I(now_ms),
-                              BW_SQL_T(h->replica),     BW_SQL_I(h->incarnation)};
+    struct bw_sql_arg a[8] = {BW_SQL_T(sc->org_id), BW_SQL_T(sc->agent),     BW_SQL_I(sc->month),
+                              BW_SQL_I(tokens),     BW_SQL_I(cost),          BW_SQL_I(now_ms),
+                              BW_SQL_T(h->replica), BW_SQL_I(h->incarnation)};
     struct bw_sql_arg l[8] = {a[0], a[1], a[2], a[6], a[7], a[3], a[4], a[5]};
     BW_TRY(bw_sql_begin(s, sc->org_id, 1));
     bw_err e = bw_sql_run(s, return_sql, a, 5, NULL, NULL, NULL);
@@ -259,8 +259,8 @@ static const char refill_sql[] =
     "UPDATE rate_buckets SET"
     " level = CASE WHEN " NOW " <= last_ms THEN (CASE WHEN level > " CAP " THEN " CAP
     " ELSE level END)"
-    " WHEN " NOW " - last_ms >= (" CAP " - level) / " RATE " + 1 THEN " CAP
-    " ELSE level + (" NOW " - last_ms) * " RATE " END,"
+    " WHEN " NOW " - last_ms >= (" CAP " - level) / " RATE " + 1 THEN " CAP " ELSE level + (" NOW
+    " - last_ms) * " RATE " END,"
     " last_ms = CASE WHEN " NOW " > last_ms THEN " NOW " ELSE last_ms END"
     " WHERE org_id = $1 AND bucket = $2";
 
@@ -268,8 +268,9 @@ static const char bucket_create_sql[] =
     "INSERT INTO rate_buckets(org_id, bucket, level, last_ms) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT (org_id, bucket) DO NOTHING";
 
-#define TAKE "(CASE WHEN level / 60000 < CAST($3 AS BIGINT) THEN level / 60000" \
-             " ELSE CAST($3 AS BIGINT) END)"
+#define TAKE                                                                                       \
+    "(CASE WHEN level / 60000 < CAST($3 AS BIGINT) THEN level / 60000"                             \
+    " ELSE CAST($3 AS BIGINT) END)"
 static const char take_sql[] =
     "UPDATE rate_buckets SET last_grant = " TAKE ", level = level - 60000 * " TAKE
     " WHERE org_id = $1 AND bucket = $2 AND level >= 60000 * CAST($4 AS BIGINT)"
@@ -301,8 +302,8 @@ static bw_err rate_in_scope(struct bw_store *s, const struct bw_rate_ask *q, int
         return BW_OK;
     }
     g.found = 0;
-    BW_TRY(bw_sql_run(s, "SELECT level FROM rate_buckets WHERE org_id = $1 AND bucket = $2", a,
-                      2, one_int, &g, NULL));
+    BW_TRY(bw_sql_run(s, "SELECT level FROM rate_buckets WHERE org_id = $1 AND bucket = $2", a, 2,
+                      one_int, &g, NULL));
     if (q->need > q->burst) {
         *retry_after_ms = -1;
     } else {

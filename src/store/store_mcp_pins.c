@@ -78,8 +78,8 @@ bw_err bw_store_mcp_pins_each(struct bw_store *s, const char *org_id,
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct each e = {fn, arg, with_defs, 0};
 #define OR_EMPTY(x) BW_SQL_T(f && f->x ? f->x : "")
-    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),   OR_EMPTY(server), OR_EMPTY(state),
-                              BW_SQL_I((int64_t)max), OR_EMPTY(tool), OR_EMPTY(after)};
+    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),       OR_EMPTY(server), OR_EMPTY(state),
+                              BW_SQL_I((int64_t)max), OR_EMPTY(tool),   OR_EMPTY(after)};
 #undef OR_EMPTY
     bw_err err = bw_sql_once(s, org_id, 0,
                              with_defs ? "SELECT " PIN_COLUMNS ", pinned_def, pending_def"
@@ -127,14 +127,10 @@ static bw_err record_one(struct bw_store *s, const char *org_id, const char *ser
                           a, 4, NULL, NULL, NULL);
     }
     struct bw_sql_arg hash = BW_SQL_B(w->sha256, 32), none = {.kind = BW_SQL_NULL};
-    struct bw_sql_arg ins[9] = {BW_SQL_T(org_id),
-                                BW_SQL_T(server),
-                                BW_SQL_T(w->tool),
-                                BW_SQL_T(approve ? "pending" : "pinned"),
-                                approve ? none : hash,
-                                BW_SQL_T(approve ? "" : w->def),
-                                approve ? hash : none,
-                                BW_SQL_T(approve ? w->def : ""),
+    struct bw_sql_arg ins[9] = {BW_SQL_T(org_id),      BW_SQL_T(server),
+                                BW_SQL_T(w->tool),     BW_SQL_T(approve ? "pending" : "pinned"),
+                                approve ? none : hash, BW_SQL_T(approve ? "" : w->def),
+                                approve ? hash : none, BW_SQL_T(approve ? w->def : ""),
                                 BW_SQL_I(now_ms)};
     BW_TRY(bw_sql_run(s,
                       "INSERT INTO mcp_pins(org_id, server, tool, state, pinned_sha256, pinned_def,"
@@ -148,8 +144,8 @@ static bw_err record_one(struct bw_store *s, const char *org_id, const char *ser
     }
     /* The row exists: a hash that is neither the pinned nor the pending one is a change. A
      * pending (never approved) tool stays pending, now with this definition. */
-    struct bw_sql_arg up[6] = {BW_SQL_T(org_id), BW_SQL_T(server), BW_SQL_T(w->tool),
-                               hash,             BW_SQL_T(w->def), BW_SQL_I(now_ms)};
+    struct bw_sql_arg up[6] = {BW_SQL_T(org_id), BW_SQL_T(server), BW_SQL_T(w->tool), hash,
+                               BW_SQL_T(w->def), BW_SQL_I(now_ms)};
     BW_TRY(bw_sql_run(s,
                       "UPDATE mcp_pins SET state = CASE WHEN state = 'pending' THEN 'pending'"
                       " ELSE 'changed' END, pending_sha256 = $4, pending_def = $5,"
@@ -187,7 +183,7 @@ bw_err bw_store_mcp_pin_approve(struct bw_store *s, const char *org_id, const ch
                                 const char *tool, const uint8_t sha256[32], const char *by,
                                 int64_t now_ms) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
-    struct bw_sql_arg a[6] = {BW_SQL_T(org_id), BW_SQL_T(server),  BW_SQL_T(tool),
+    struct bw_sql_arg a[6] = {BW_SQL_T(org_id),     BW_SQL_T(server), BW_SQL_T(tool),
                               BW_SQL_B(sha256, 32), BW_SQL_I(now_ms), BW_SQL_T(by)};
     int64_t n = 0;
     /* Conditional on the exact pending hash: a definition that arrived after the admin looked

@@ -9,8 +9,7 @@
 #include "store/sql.h"
 #include "store/store_internal.h"
 
-#define COLUMNS                                                                                    \
-    "id, org_id, name, url, sealed IS NOT NULL, fingerprint, created_by, created_ms"
+#define COLUMNS "id, org_id, name, url, sealed IS NOT NULL, fingerprint, created_by, created_ms"
 
 static void fill(const struct bw_sql_row *r, struct bw_mcp_server_record *o) {
     memset(o, 0, sizeof *o);
@@ -60,8 +59,8 @@ static int each_row(void *arg, const struct bw_sql_row *r) {
     return e->fn(e->arg, &o);
 }
 
-bw_err bw_store_mcp_server_list(struct bw_store *s, const char *org_id,
-                                bw_store_mcp_server_fn fn, void *arg) {
+bw_err bw_store_mcp_server_list(struct bw_store *s, const char *org_id, bw_store_mcp_server_fn fn,
+                                void *arg) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     struct each e = {fn, arg};
     struct bw_sql_arg v[2] = {BW_SQL_T(org_id), BW_SQL_I(BW_STORE_LIST_MAX)};

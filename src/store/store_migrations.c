@@ -313,16 +313,15 @@ static const char m007_sqlite[] =
  * when there is none (org_id ''), and every org policy version (org_id: that org; no foreign
  * key, so deleting the org or replacing its policy leaves older receipts provable). The
  * stored org policy versions are copied in. */
-static const char m008_sqlite[] =
-    "CREATE TABLE policy_texts ("
-    "  org_id TEXT NOT NULL,"
-    "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
-    "  text TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (org_id, sha256)"
-    ");"
-    "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
-    "  SELECT org_id, sha256, text, updated_ms FROM org_policies;";
+static const char m008_sqlite[] = "CREATE TABLE policy_texts ("
+                                  "  org_id TEXT NOT NULL,"
+                                  "  sha256 BLOB NOT NULL CHECK (length(sha256) = 32),"
+                                  "  text TEXT NOT NULL,"
+                                  "  created_ms INTEGER NOT NULL,"
+                                  "  PRIMARY KEY (org_id, sha256)"
+                                  ");"
+                                  "INSERT INTO policy_texts(org_id, sha256, text, created_ms)"
+                                  "  SELECT org_id, sha256, text, updated_ms FROM org_policies;";
 
 /* 009: accountable principals (issue 12, docs/ACCESS.md "Principals"). Every org key belongs to
  * one person: api_keys.member_id becomes the key's principal, fixed at creation (a member id,
@@ -343,8 +342,8 @@ static const char m008_sqlite[] =
 static const char m009_sqlite[] =
     "ALTER TABLE operator_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE operator_keys ADD COLUMN rotated_to TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE operator_keys ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
-    M009_CREATOR_PASS M009_CREATOR_PASS M009_CREATOR_PASS
+    "ALTER TABLE operator_keys ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT "
+    "0;" M009_CREATOR_PASS M009_CREATOR_PASS M009_CREATOR_PASS
     "INSERT INTO members(id, org_id, email, role, created_ms)"
     " SELECT 'mem_' || lower(hex(randomblob(8))), o.id, 'owner@legacy.invalid', 'owner',"
     "  CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM orgs o"
@@ -459,18 +458,8 @@ static const char m013_sqlite[] =
     ");";
 
 const struct bw_migration bw_store_migrations[] = {
-    {1, m001_sqlite},
-    {2, m002_sqlite},
-    {3, m003_sqlite},
-    {4, m004_sqlite},
-    {5, m005_sqlite},
-    {6, m006_sqlite},
-    {7, m007_sqlite},
-    {8, m008_sqlite},
-    {9, m009_sqlite},
-    {10, m010_sqlite},
-    {11, m011_sqlite},
-    {12, m012_sqlite},
-    {13, m013_sqlite},
+    {1, m001_sqlite},  {2, m002_sqlite},  {3, m003_sqlite},  {4, m004_sqlite}, {5, m005_sqlite},
+    {6, m006_sqlite},  {7, m007_sqlite},  {8, m008_sqlite},  {9, m009_sqlite}, {10, m010_sqlite},
+    {11, m011_sqlite}, {12, m012_sqlite}, {13, m013_sqlite},
 };
 const size_t bw_store_n_migrations = sizeof bw_store_migrations / sizeof bw_store_migrations[0];

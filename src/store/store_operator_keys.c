@@ -44,11 +44,11 @@ static int op_list_row(void *arg, const struct bw_sql_row *r) {
 static bw_err op_select(struct bw_store *s, struct op_list *l) {
     struct bw_sql_arg a = BW_SQL_I(l->include_revoked ? 1 : 0);
     return bw_sql_once(s, NULL, 0,
-                       s->kind == BW_STORE_POSTGRES
-                           ? "SELECT " OP_COLUMNS " FROM bulwark_operator_keys_list($1)"
-                           : "SELECT " OP_COLUMNS " FROM operator_keys"
-                             " WHERE $1 = 1 OR revoked_ms = 0"
-                             " ORDER BY created_ms DESC, id LIMIT 1000",
+                       s->kind == BW_STORE_POSTGRES ? "SELECT " OP_COLUMNS
+                                                      " FROM bulwark_operator_keys_list($1)"
+                                                    : "SELECT " OP_COLUMNS " FROM operator_keys"
+                                                      " WHERE $1 = 1 OR revoked_ms = 0"
+                                                      " ORDER BY created_ms DESC, id LIMIT 1000",
                        &a, 1, op_list_row, l, NULL);
 }
 
@@ -133,9 +133,8 @@ bw_err bw_store_operator_key_revoke(struct bw_store *s, const char *key_id, int6
     return result == 1 ? BW_OK : BW_E_NOT_FOUND;
 }
 
-static bw_err rotate_sqlite(struct bw_store *s, const char *old_id,
-                            const struct bw_key_record *f, int64_t grace_until_ms,
-                            int64_t now_ms) {
+static bw_err rotate_sqlite(struct bw_store *s, const char *old_id, const struct bw_key_record *f,
+                            int64_t grace_until_ms, int64_t now_ms) {
     struct bw_sql_arg a[4] = {BW_SQL_T(old_id), BW_SQL_T(f->id), BW_SQL_I(grace_until_ms),
                               BW_SQL_I(now_ms)};
     struct bw_sql_arg k[6] = {BW_SQL_T(f->id),         BW_SQL_T(f->name),
@@ -171,10 +170,15 @@ bw_err bw_store_operator_key_rotate(struct bw_store *s, const char *old_id,
     BW_ENSURE(strcmp(fresh->role, "operator") == 0 && !fresh->org_id[0], BW_E_INTERNAL);
     if (s->kind != BW_STORE_POSTGRES)
         return rotate_sqlite(s, old_id, fresh, grace_until_ms, now_ms);
-    struct bw_sql_arg a[9] = {
-        BW_SQL_T(old_id),         BW_SQL_T(fresh->id),         BW_SQL_T(fresh->name),
-        BW_SQL_B(fresh->hash, 32), BW_SQL_I(fresh->created_ms), BW_SQL_I(fresh->expires_ms),
-        BW_SQL_T(fresh->created_by), BW_SQL_I(grace_until_ms),  BW_SQL_I(now_ms)};
+    struct bw_sql_arg a[9] = {BW_SQL_T(old_id),
+                              BW_SQL_T(fresh->id),
+                              BW_SQL_T(fresh->name),
+                              BW_SQL_B(fresh->hash, 32),
+                              BW_SQL_I(fresh->created_ms),
+                              BW_SQL_I(fresh->expires_ms),
+                              BW_SQL_T(fresh->created_by),
+                              BW_SQL_I(grace_until_ms),
+                              BW_SQL_I(now_ms)};
     int64_t result = 0;
     BW_TRY(bw_sql_once(s, NULL, 1,
                        "SELECT bulwark_operator_key_rotate($1, $2, $3, $4, $5, $6, $7, $8, $9)", a,
@@ -186,9 +190,8 @@ bw_err bw_store_operator_key_touch(struct bw_store *s, const char *key_id, int64
     BW_ENSURE(bw_sql_id_ok(key_id), BW_E_NOT_FOUND);
     struct bw_sql_arg a[2] = {BW_SQL_T(key_id), BW_SQL_I(now_ms)};
     return bw_sql_once(s, NULL, 1,
-                       s->kind == BW_STORE_POSTGRES
-                           ? "SELECT bulwark_operator_key_touch($1, $2)"
-                           : "UPDATE operator_keys SET last_used_ms = $2"
-                             " WHERE id = $1 AND last_used_ms < $2",
+                       s->kind == BW_STORE_POSTGRES ? "SELECT bulwark_operator_key_touch($1, $2)"
+                                                    : "UPDATE operator_keys SET last_used_ms = $2"
+                                                      " WHERE id = $1 AND last_used_ms < $2",
                        a, 2, NULL, NULL, NULL);
 }

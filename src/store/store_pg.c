@@ -24,9 +24,12 @@ bw_err bw_store_pg_open(const char *conninfo, struct bw_store *s) {
      * hold the calling worker for the kernel's TCP timeout, minutes. */
     /* tcp_user_timeout and keepalives: a server that vanishes from the network (no RST) fails a
      * statement in seconds instead of the kernel's retransmission timeout (TCP only). */
-    static const char *const keys[] = {"connect_timeout",     "tcp_user_timeout",
-                                       "keepalives_idle",     "keepalives_interval",
-                                       "keepalives_count",    "dbname",
+    static const char *const keys[] = {"connect_timeout",
+                                       "tcp_user_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "dbname",
                                        NULL};
     const char *vals[] = {"3", "10000", "5", "2", "3", conninfo, NULL};
     s->pg = PQconnectdbParams(keys, vals, 1);

@@ -7,9 +7,8 @@
 #include "store/sql.h"
 #include "util/codec.h"
 
-bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text,
-                               size_t len, const uint8_t sha256[32], int64_t now_ms,
-                               const char *updated_by) {
+bw_err bw_store_org_policy_put(struct bw_store *s, const char *org_id, const char *text, size_t len,
+                               const uint8_t sha256[32], int64_t now_ms, const char *updated_by) {
     BW_ENSURE(bw_sql_id_ok(org_id), BW_E_NOT_FOUND);
     BW_ENSURE(strlen(text) == len, BW_E_INVALID); /* no NUL inside: TEXT columns end there */
     struct bw_sql_arg a[5] = {BW_SQL_T(org_id), BW_SQL_T(text), BW_SQL_B(sha256, 32),

@@ -250,8 +250,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *arg) {
 static bw_err set_guard(struct bw_upstream_xfer *x, const struct bw_upstream_request *r) {
     struct bw_egress_limits lim = {r->connect_timeout_ms, r->timeout_ms > 0 ? r->timeout_ms : 0,
                                    (curl_off_t)1 << 60};
-    if (bw_egress_curl_apply(x->easy, r->egress, r->egress_target, &lim, NULL, NULL,
-                             &x->guard) != BW_OK)
+    if (bw_egress_curl_apply(x->easy, r->egress, r->egress_target, &lim, NULL, NULL, &x->guard) !=
+        BW_OK)
         return BW_E_INTERNAL;
     /* our own write function again: the guard's only caps the size (on_data caps it here) and
      * could not pass on_data's pause (back-pressure, CURL_WRITEFUNC_PAUSE) */

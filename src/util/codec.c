@@ -2,8 +2,8 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 bw_err bw_hex_encode(const uint8_t *in, size_t n, char *out, size_t out_size) {
@@ -23,8 +23,8 @@ bw_err bw_b64_encode(const uint8_t *in, size_t n, char *out, size_t out_size) {
 bw_err bw_b64_decode(const char *in, size_t n, uint8_t *out, size_t out_size, size_t *out_len) {
     size_t len = 0;
     const char *end = NULL;
-    if (sodium_base642bin(out, out_size, in, n, NULL, &len, &end,
-                          sodium_base64_VARIANT_ORIGINAL) != 0)
+    if (sodium_base642bin(out, out_size, in, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) !=
+        0)
         return BW_E_INVALID;
     if (end != in + n)
         return BW_E_INVALID;

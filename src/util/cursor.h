@@ -8,8 +8,8 @@
 #define BW_UTIL_CURSOR_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "util/buf.h"
 

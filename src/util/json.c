@@ -35,15 +35,23 @@ size_t bw_json_depth(const json_t *v, size_t limit) {
 
 static const char *json_problem(enum json_error_code code) {
     switch (code) {
-    case json_error_duplicate_key: return "duplicate object key";
-    case json_error_invalid_utf8: return "invalid UTF-8";
-    case json_error_premature_end_of_input: return "unexpected end of input";
-    case json_error_end_of_input_expected: return "trailing data after the value";
+    case json_error_duplicate_key:
+        return "duplicate object key";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "unexpected end of input";
+    case json_error_end_of_input_expected:
+        return "trailing data after the value";
     case json_error_null_character:
-    case json_error_null_byte_in_key: return "NUL character";
-    case json_error_numeric_overflow: return "number out of range";
-    case json_error_out_of_memory: return "out of memory";
-    default: return "syntax error";
+    case json_error_null_byte_in_key:
+        return "NUL character";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_out_of_memory:
+        return "out of memory";
+    default:
+        return "syntax error";
     }
 }
 

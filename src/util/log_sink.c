@@ -22,9 +22,10 @@ struct slot {
 };
 
 #define BATCH 64
-#define STOP_WAIT_S 5  /* how long a stop waits for the queue to be written */
+#define STOP_WAIT_S 5                       /* how long a stop waits for the queue to be written */
 #define OUT_BYTES (BATCH * BW_LOG_MAX_LINE) /* the writer's buffer: one batch */
-#define LINGER_US 2000 /* under load, a batch of fewer than BATCH lines waits this long for more */
+#define LINGER_US 2000 /* under load, a batch of fewer than BATCH lines waits this long for more   \
+                        */
 #define BUSY_LINES 8   /* a previous batch this large means load: the next one lingers */
 
 /* The sink's state. Owner: the main thread starts and stops it (bw_log_sink_start/stop, before
@@ -40,11 +41,11 @@ static int closed;                   /* guarded by mu: the writer has drained an
 /* guarded by mu: the writer waits for a first line (idle) or for a batch to fill (lingering);
  * a caller wakes it only then, so a busy gateway does not pay a wake-up per line */
 static int idle, lingering;
-static pthread_t writer;             /* main thread only */
-static char file_path[4096];         /* set before the writer starts; read by it */
-static int fd = 2;                   /* see above */
-static atomic_int running;           /* 1 between start and stop: lines go to the ring */
-static atomic_ullong dropped;        /* lines lost to a full ring */
+static pthread_t writer;      /* main thread only */
+static char file_path[4096];  /* set before the writer starts; read by it */
+static int fd = 2;            /* see above */
+static atomic_int running;    /* 1 between start and stop: lines go to the ring */
+static atomic_ullong dropped; /* lines lost to a full ring */
 
 static void write_all(int to, const char *p, size_t n) {
     while (n > 0) {

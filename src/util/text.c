@@ -12,8 +12,7 @@ int bw_text_visible(const char *s, size_t n) {
 
 int bw_text_visible_unquoted(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e || s[i] == '"' ||
-            s[i] == '\\')
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
             return 0;
     return 1;
 }

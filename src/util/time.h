@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-int64_t bw_now_ms(void);      /* Unix time in milliseconds (CLOCK_REALTIME) */
-int64_t bw_mono_us(void);     /* monotonic microseconds */
+int64_t bw_now_ms(void);  /* Unix time in milliseconds (CLOCK_REALTIME) */
+int64_t bw_mono_us(void); /* monotonic microseconds */
 
 /* A month index (year * 12 + month - 1, as budgets and usage count them) as "YYYY-MM". */
 #define BW_MONTH_LABEL_SIZE 16

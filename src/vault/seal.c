@@ -1,7 +1,7 @@
 /* seal.c: envelope encryption of per-org secrets (seal.h has the format and the contract). */
 #include "vault/seal.h"
-#include "util/text.h"
 #include "util/codec.h"
+#include "util/text.h"
 
 #include <sodium.h>
 #include <stddef.h>

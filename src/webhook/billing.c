@@ -231,9 +231,9 @@ static int restore_spent(void *arg, const char *org_id, const char *agent, int64
     return r->err != BW_OK;
 }
 
-bw_err bw_billing_scope_limits(const struct bw_config *cfg, struct bw_store *s,
-                               const char *org_id, const char *org_name, const char *agent,
-                               int64_t *max_tokens, int64_t *max_cost) {
+bw_err bw_billing_scope_limits(const struct bw_config *cfg, struct bw_store *s, const char *org_id,
+                               const char *org_name, const char *agent, int64_t *max_tokens,
+                               int64_t *max_cost) {
     if (agent && agent[0]) {
         const struct bw_budget_config *b = bw_config_budget(cfg, org_name);
         for (size_t i = 0; b && i < b->n_agents; i++) {

@@ -56,9 +56,9 @@ bw_err bw_billing_org_limits(const struct bw_config *cfg, struct bw_store *s, co
 
 /* The limits in force for a budget scope: the org's (bw_billing_org_limits) for agent "", else
  * the agent's budget in budgets.<org_name>.agents (-1, -1 if none). For leases (lease.h). */
-bw_err bw_billing_scope_limits(const struct bw_config *cfg, struct bw_store *s,
-                               const char *org_id, const char *org_name, const char *agent,
-                               int64_t *max_tokens, int64_t *max_cost) BW_MUST_CHECK;
+bw_err bw_billing_scope_limits(const struct bw_config *cfg, struct bw_store *s, const char *org_id,
+                               const char *org_name, const char *agent, int64_t *max_tokens,
+                               int64_t *max_cost) BW_MUST_CHECK;
 
 /* Startup restore into l as of now_ms: every org's limits (bw_billing_org_limits), the agent
  * budgets of the config, and the month's settled spend from the usage table, so a restart keeps

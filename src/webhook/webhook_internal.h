@@ -5,8 +5,8 @@
 #define BW_WEBHOOK_INTERNAL_H
 
 #include <stddef.h>
-#include "util/err.h"
 #include <stdint.h>
+#include "util/err.h"
 
 #include "util/buf.h"
 #include "webhook/webhook.h"

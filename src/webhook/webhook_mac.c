@@ -5,8 +5,8 @@
 #include <openssl/params.h>
 #include <string.h>
 
-#include "webhook/webhook_internal.h"
 #include "util/text.h"
+#include "webhook/webhook_internal.h"
 
 bw_err bw_webhook_hmac_sha256(const uint8_t *key, size_t key_len, const struct bw_slice *parts,
                               size_t n_parts, uint8_t out[32]) {

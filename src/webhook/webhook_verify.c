@@ -8,8 +8,8 @@
 #include "reason/reasons.h"
 #include "util/buf.h"
 #include "util/codec.h"
-#include "webhook/webhook_internal.h"
 #include "util/text.h"
+#include "webhook/webhook_internal.h"
 
 void bw_webhook_keys_free(struct bw_webhook_keys *k) {
     if (!k)

@@ -1,5 +1,6 @@
 /* Unit tests: the audit export's pure parts (src/api/audit.h): time bounds, cursors, and which
  * receipts become which lines. */
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include <jansson.h>
 
 #include "api/audit.h"
 
@@ -42,17 +42,42 @@ static void time_accepts_ms_and_rfc3339(void **state) {
 static void time_refuses_garbage(void **state) {
     (void)state;
     static const char *const bad[] = {
-        "", "-5", "+5", "1e3", " 1", "1 ", "9007199254740992", "12345678901234567",
-        "yesterday", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
-        "2026-01-01T00:00:00", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z",
-        "2026-01-01 00:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T24:00:00Z",
-        "2026-01-01T00:60:00Z", "2026-12-31T23:59:60Z", "2026-13-01T00:00:00Z",
-        "2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "1969-12-31T23:59:59Z",
+        "",
+        "-5",
+        "+5",
+        "1e3",
+        " 1",
+        "1 ",
+        "9007199254740992",
+        "12345678901234567",
+        "yesterday",
+        "2026-02-30T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2026-01-01T00:00:00",
+        "2026-01-01t00:00:00Z",
+        "2026-01-01T00:00:00z",
+        "2026-01-01 00:00:00Z",
+        "2026-1-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:60:00Z",
+        "2026-12-31T23:59:60Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-01-00T00:00:00Z",
+        "1969-12-31T23:59:59Z",
         "1970-01-01T00:00:00+00:01", /* before the epoch once the offset is applied */
-        "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567890Z", "2026-01-01T00:00:00+1:00",
-        "2026-01-01T00:00:00+01:60", "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+0100",
-        "2026-01-01T00:00:00Z ", "2026-01-01T00:00:00ZZ", "2026-01-01T00:00:00+01:00Z",
-        "99999-01-01T00:00:00Z", "2026-01-01T00:00:00 01:00",
+        "2026-01-01T00:00:00.Z",
+        "2026-01-01T00:00:00.1234567890Z",
+        "2026-01-01T00:00:00+1:00",
+        "2026-01-01T00:00:00+01:60",
+        "2026-01-01T00:00:00+24:00",
+        "2026-01-01T00:00:00+0100",
+        "2026-01-01T00:00:00Z ",
+        "2026-01-01T00:00:00ZZ",
+        "2026-01-01T00:00:00+01:00Z",
+        "99999-01-01T00:00:00Z",
+        "2026-01-01T00:00:00 01:00",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t t = 42;
@@ -75,8 +100,16 @@ static void cursor_round_trips_and_names_its_log(void **state) {
     assert_int_equal(next, 0);
     static const char *const bad[] = {
         "c1.ffffffff.17", /* another log */
-        "", "c1", "c1.0a1b2c3d.", "c1.0a1b2c3d.017", "c1.0a1b2c3d.-1", "c1.0a1b2c3d.1x",
-        "c2.0a1b2c3d.1", "c1.0a1b2c3d.12345678901234567", "c1.0a1b2c3.12", "c1.0a1b2c3d:1",
+        "",
+        "c1",
+        "c1.0a1b2c3d.",
+        "c1.0a1b2c3d.017",
+        "c1.0a1b2c3d.-1",
+        "c1.0a1b2c3d.1x",
+        "c2.0a1b2c3d.1",
+        "c1.0a1b2c3d.12345678901234567",
+        "c1.0a1b2c3.12",
+        "c1.0a1b2c3d:1",
         "c1.0a1b2c3d.1 ",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -88,11 +121,11 @@ static void cursor_round_trips_and_names_its_log(void **state) {
 }
 
 #define ADMIN_A                                                                                    \
-    "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"decision\":\"apply\","      \
-    "\"kind\":\"admin\",\"log\":{\"index\":5,\"origin\":\"o/1\"},\"org_id\":\"org_a\","          \
-    "\"policy_sha256\":\"" HEX64 "\",\"principal\":\"key_1\",\"reason\":\"ADMIN_CHANGE\","       \
-    "\"route\":\"key.create\",\"rule\":\"key_2\",\"time_ms\":1000},\"predicateType\":"          \
-    "\"https://bulwark.dev/receipt/v1\",\"subject\":[{\"digest\":{\"sha256\":\"" HEX64 "\"},"    \
+    "{\"_type\":\"https://in-toto.io/Statement/v1\",\"predicate\":{\"decision\":\"apply\","        \
+    "\"kind\":\"admin\",\"log\":{\"index\":5,\"origin\":\"o/1\"},\"org_id\":\"org_a\","            \
+    "\"policy_sha256\":\"" HEX64 "\",\"principal\":\"key_1\",\"reason\":\"ADMIN_CHANGE\","         \
+    "\"route\":\"key.create\",\"rule\":\"key_2\",\"time_ms\":1000},\"predicateType\":"             \
+    "\"https://bulwark.dev/receipt/v1\",\"subject\":[{\"digest\":{\"sha256\":\"" HEX64 "\"},"      \
     "\"name\":\"request\"}]}"
 #define HEX64 "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 

@@ -1,5 +1,6 @@
 /* Unit tests: auth/ + store/ (key generation, keyed hashing, identify against SQLite). */
 #include <setjmp.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "auth/auth.h"
 #include "store/store.h"
@@ -197,8 +197,8 @@ static void identify_in_two_halves(void **state) {
 /* Capability, not rank: reviewer and member were the same rank, but a member covers no review. */
 static void roles_cover_by_capability(void **state) {
     (void)state;
-    static const char *const roles[] = {"owner", "admin", "reviewer", "member", "agent",
-                                        "operator"};
+    static const char *const roles[] = {"owner",  "admin", "reviewer",
+                                        "member", "agent", "operator"};
     /* expected[holder][key] */
     static const int expected[6][6] = {
         {1, 1, 1, 1, 1, 0}, {0, 1, 1, 1, 1, 0}, {0, 0, 1, 1, 0, 0},

@@ -66,9 +66,9 @@ static void errors_name_line_and_key(void **state) {
     assert_non_null(strstr(err, "duplicate"));
     assert_int_equal(parse("orgs:\n  a:\n    allowed_models: [\"bad model\"]\n", &c, err),
                      BW_E_INVALID);
-    assert_int_equal(parse("orgs:\n  a:\n    allowed_models: [x]\n    allowed_models: [y]\n", &c,
-                           err),
-                     BW_E_INVALID);
+    assert_int_equal(
+        parse("orgs:\n  a:\n    allowed_models: [x]\n    allowed_models: [y]\n", &c, err),
+        BW_E_INVALID);
     assert_int_equal(parse("listen: [unclosed\n", &c, err), BW_E_INVALID);
     assert_non_null(strstr(err, "test.yaml:"));
     assert_int_equal(parse("", &c, err), BW_E_INVALID);
@@ -78,8 +78,7 @@ static void policy_allows_only_listed_models(void **state) {
     (void)state;
     struct bw_config c;
     char err[300] = "";
-    assert_int_equal(parse("orgs:\n  acme:\n    allowed_models: [gpt-4o-mini]\n", &c, err),
-                     BW_OK);
+    assert_int_equal(parse("orgs:\n  acme:\n    allowed_models: [gpt-4o-mini]\n", &c, err), BW_OK);
     struct bw_verdict v;
     bw_policy_decide_model(&c, "acme", "gpt-4o-mini", &v);
     assert_int_equal(v.decision, BW_DECISION_ALLOW);
@@ -116,9 +115,9 @@ static void egress_connections_outbox(void **state) {
     assert_int_equal(c.outbox_backoff_max_ms, 400);
     bw_config_cleanup(&c);
     const char *bad[] = {
-        "egress:\n  allow: [\"10.0.0.1/8\"]\n",   /* host bits set */
-        "egress:\n  allow: [\"127.0.0.1\"]\n",    /* bare address: how much does it open? */
-        "egress:\n  allow: \"127.0.0.1/32\"\n",   /* not a list */
+        "egress:\n  allow: [\"10.0.0.1/8\"]\n", /* host bits set */
+        "egress:\n  allow: [\"127.0.0.1\"]\n",  /* bare address: how much does it open? */
+        "egress:\n  allow: \"127.0.0.1/32\"\n", /* not a list */
         "egress:\n  deny: []\n",
         "egress:\n  allow: [\"\"]\n",
         "connections:\n  allow_http: yes\n",

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "config/config.h"
 #include "oauth/oauth.h"
@@ -89,9 +89,9 @@ static void full_section(void **state) {
     assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_OK, h, sizeof h), BW_OK);
     assert_string_equal(h, "Bearer resource_metadata=\"https://gw.example.com/.well-known/"
                            "oauth-protected-resource/mcp/everything\", scope=\"mcp tools\"");
-    assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_INSUFFICIENT_SCOPE, h,
-                                               sizeof h),
-                     BW_OK);
+    assert_int_equal(
+        bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_INSUFFICIENT_SCOPE, h, sizeof h),
+        BW_OK);
     assert_non_null(strstr(h, "Bearer error=\"insufficient_scope\", resource_metadata="));
     assert_int_equal(bw_oauth_www_authenticate(&c, "everything", BW_OAUTH_EXPIRED, h, sizeof h),
                      BW_OK);
@@ -150,25 +150,31 @@ static void refused(void **state) {
         {"mcp:\n  pin: maybe\n", "mcp.pin"},
         {"mcp:\n  calls_per_minute: 0\n", "calls_per_minute"},
         {"mcp:\n  result_max_bytes: 10\n", "result_max_bytes"},
-        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n",
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: "
+         "https://g.example.com\n",
          "exactly one of jwks_url and jwks_file"},
-        {"mcp:\n  oauth:\n    issuer: http://idp.example.com\n    public_url: https://g.example.com\n"
+        {"mcp:\n  oauth:\n    issuer: http://idp.example.com\n    public_url: "
+         "https://g.example.com\n"
          "    jwks_url: https://idp.example.com/j\n",
          "test.yaml:3: mcp.oauth.issuer: https required"},
-        {"mcp:\n  oauth:\n    issuer: https://i.example.com/?x=1\n    public_url: https://g.example.com\n"
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com/?x=1\n    public_url: "
+         "https://g.example.com\n"
          "    jwks_url: https://i.example.com/j\n",
          "mcp.oauth.issuer: no userinfo"},
         {"mcp:\n  oauth:\n    issuer: https://i.example.com\n"
          "    jwks_url: https://i.example.com/j\n",
          "issuer and public_url are required"},
-        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n"
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: "
+         "https://g.example.com\n"
          "    jwks_url: https://10.0.0.5/jwks\n",
          "test.yaml:5: mcp.oauth.jwks_url: refused by the egress guard"},
-        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: https://g.example.com\n"
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    public_url: "
+         "https://g.example.com\n"
          "    jwks_url: https://i.example.com/j\n    jwks_file: k.json\n",
          "exactly one"},
         {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    scopes: mcp\n", "scopes"},
-        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    scopes: [\"a\\\"b\"]\n", "scope token"},
+        {"mcp:\n  oauth:\n    issuer: https://i.example.com\n    scopes: [\"a\\\"b\"]\n",
+         "scope token"},
         {"mcp:\n  oauth:\n    org_claim: \"a b\"\n", "org_claim"},
         {"mcp:\n  oauth:\n    leeway_s: 0\n", "leeway_s"},
         {"mcp:\n  oauth:\n    audiences: x\n", "mcp.oauth: unknown key 'audiences'"},
@@ -213,7 +219,8 @@ static void allowed_origins(void **state) {
     }
     char many[4096] = "mcp:\n  allowed_origins:\n";
     for (int i = 0; i <= BW_MCP_ORIGINS_MAX; i++)
-        snprintf(many + strlen(many), sizeof many - strlen(many), "    - https://a%d.example.com\n", i);
+        snprintf(many + strlen(many), sizeof many - strlen(many), "    - https://a%d.example.com\n",
+                 i);
     assert_int_equal(parse(many, &c, err), BW_E_INVALID);
     assert_non_null(strstr(err, "more than"));
 }

@@ -42,7 +42,7 @@ static void listen_tls_shape_errors(void **state) {
     char err[300] = "";
     const char *bad[] = {
         "listen_tls:\n  address: 0.0.0.0:8443\n  cert_file: c.pem\n", /* no key_file */
-        "listen_tls:\n  cert_file: c.pem\n  key_file: k.pem\n",     /* no address */
+        "listen_tls:\n  cert_file: c.pem\n  key_file: k.pem\n",       /* no address */
         "listen_tls:\n  address: 0.0.0.0\n  cert_file: c.pem\n  key_file: k.pem\n",
         "listen_tls:\n  address: 0.0.0.0:70000\n  cert_file: c.pem\n  key_file: k.pem\n",
         "listen_tls:\n  address: 0.0.0.0:1\n  cert_file: ''\n  key_file: k.pem\n",
@@ -105,9 +105,9 @@ static void missing_files_are_refused_naming_them(void **state) {
     (void)state;
     struct bw_tls *t = NULL;
     char err[600] = "";
-    assert_int_equal(bw_tls_new("/nonexistent/cert.pem", "/nonexistent/key.pem", 30, &t, err,
-                                sizeof err),
-                     BW_E_INVALID);
+    assert_int_equal(
+        bw_tls_new("/nonexistent/cert.pem", "/nonexistent/key.pem", 30, &t, err, sizeof err),
+        BW_E_INVALID);
     assert_null(t);
     assert_non_null(strstr(err, "listen_tls.cert_file /nonexistent/cert.pem"));
 }

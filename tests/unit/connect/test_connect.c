@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <curl/curl.h>
 #include <sodium.h>
+#include <cmocka.h>
 
 #include "connect/connect.h"
 #include "connect/outbox.h"
@@ -47,8 +47,8 @@ static int setup(void **state) {
         return -1;
     if (bw_store_org_create(s, "a", org_a) != BW_OK || bw_store_org_create(s, "b", org_b) != BW_OK)
         return -1;
-    env = (struct bw_connect_env){
-        keys, NULL, 0, "https://api.github.com", "https://api.notion.com", 2000};
+    env = (struct bw_connect_env){keys, NULL, 0, "https://api.github.com", "https://api.notion.com",
+                                  2000};
     return 0;
 }
 

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <cmocka.h>
 
 #include "console/session.h"
 #include "review/detail.h"

@@ -279,12 +279,8 @@ static void idna(void **state) {
 
 static void allowlist(void **state) {
     (void)state;
-    const char *entries[] = {"127.0.0.1:8080",
-                             "10.1.0.0/16",
-                             "fd00::/8",
-                             "localhost:9000",
-                             "[::1]:7000",
-                             "B\303\274cher.de:81"};
+    const char *entries[] = {"127.0.0.1:8080", "10.1.0.0/16", "fd00::/8",
+                             "localhost:9000", "[::1]:7000",  "B\303\274cher.de:81"};
     struct bw_egress_policy *p = NULL;
     char why[BW_EGRESS_WHY_SIZE];
     struct bw_egress_target t;

@@ -48,7 +48,9 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
                                   : BW_RECEIPT_OUTCOME);
     r->time_ms = 1700000000000 + (int64_t)i;
     snprintf(r->org_id, sizeof r->org_id, "%s",
-             gen_org ? gen_org : pair % 3 == 2 ? "org_b" : "org_a");
+             gen_org         ? gen_org
+             : pair % 3 == 2 ? "org_b"
+                             : "org_a");
     snprintf(r->principal, sizeof r->principal, "key_%llu", (unsigned long long)(pair % 7));
     snprintf(r->route, sizeof r->route, "chat");
     snprintf(r->model, sizeof r->model, "gpt-4o-mini");
@@ -77,8 +79,7 @@ static void gen_receipt(uint64_t i, const uint8_t policy_hash[32], const uint8_t
 }
 
 static void gen_frame(FILE *f, uint8_t type, const void *p, size_t n, const uint8_t sum[32]) {
-    uint8_t hdr[5] = {type, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
-                      (uint8_t)n};
+    uint8_t hdr[5] = {type, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
     if (fwrite(hdr, 1, 5, f) != 5 || fwrite(p, 1, n, f) != n || fwrite(sum, 1, 32, f) != 32)
         gen_die("write");
 }
@@ -117,7 +118,7 @@ static void gen_log(const char *dir, uint64_t n, uint64_t batch, const uint8_t p
     struct bw_buf enc;
     bw_buf_init(&enc, BW_RECEIPT_MAX_BYTES);
     uint8_t leaf[32] = {0};
-    uint8_t (*leaves)[32] = gen_fill ? malloc((size_t)(n ? n : 1) * 32) : NULL;
+    uint8_t(*leaves)[32] = gen_fill ? malloc((size_t)(n ? n : 1) * 32) : NULL;
     if (gen_fill && !leaves)
         gen_die("malloc");
     for (uint64_t i = 0; i < n; i++) {

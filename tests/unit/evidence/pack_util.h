@@ -54,8 +54,8 @@ static inline void remove_mem(struct mem *m, size_t *n, size_t i) {
 /* Writes the members (the last two, manifest.txt and manifest.sig, are regenerated; the
  * statement keeps every line of the original but the manifest hash, and `line` (e.g.
  * "since 0"), if not NULL, replaces the line that starts with the same word). */
-static inline void repack_with(struct mem *m, size_t n, const struct bw_note_signer *s, const char *line,
-                        struct bw_buf *out) {
+static inline void repack_with(struct mem *m, size_t n, const struct bw_note_signer *s,
+                               const char *line, struct bw_buf *out) {
     struct bw_buf man, text, note;
     bw_buf_init(&man, 1u << 24);
     bw_buf_init(&text, 8192);

@@ -69,9 +69,16 @@ static int teardown(void **state) {
 static bw_err export_pack(const char *org, int64_t since, int with_policy, struct bw_buf *out) {
     const char *paths[1] = {policy_path};
     struct bw_evidence_export_opts o = {
-        .ledger_dir = dir, .origin = trust.name, .verifier = &trust, .org_id = org,
-        .since_ms = since, .max_size = UINT64_MAX, .policy_paths = paths,
-        .n_policy_paths = with_policy ? 1 : 0, .sign = sign_with, .sign_ctx = signer,
+        .ledger_dir = dir,
+        .origin = trust.name,
+        .verifier = &trust,
+        .org_id = org,
+        .since_ms = since,
+        .max_size = UINT64_MAX,
+        .policy_paths = paths,
+        .n_policy_paths = with_policy ? 1 : 0,
+        .sign = sign_with,
+        .sign_ctx = signer,
     };
     struct bw_evidence_sink sink = {buf_write, out, 0};
     char why[256];
@@ -271,9 +278,8 @@ static void test_proof_length(void **state) {
             memcpy(pr->hashes[pr->n], pr->hashes[0], 32);
         struct bw_buf nb;
         bw_buf_init(&nb, 1u << 16);
-        assert_int_equal(bw_evidence_proof_encode(pr->index, (const uint8_t(*)[32])pr->hashes,
-                                                  len, (const char *)pr->note.ptr, pr->note.len,
-                                                  &nb),
+        assert_int_equal(bw_evidence_proof_encode(pr->index, (const uint8_t(*)[32])pr->hashes, len,
+                                                  (const char *)pr->note.ptr, pr->note.len, &nb),
                          BW_OK);
         bw_buf_cleanup(&m[p].data);
         m[p].data = nb;
@@ -293,8 +299,8 @@ static void test_proof_length(void **state) {
  * the spec's optional "extra" line (not what the tree gives, still valid per RFC 9162). */
 static void rewrite_proof(struct mem *m, size_t p, int swap, int extra) {
     struct bw_evidence_proof *pr = malloc(sizeof *pr);
-    assert_int_equal(
-        bw_evidence_proof_decode((const char *)m[p].data.ptr, m[p].data.len, pr), BW_OK);
+    assert_int_equal(bw_evidence_proof_decode((const char *)m[p].data.ptr, m[p].data.len, pr),
+                     BW_OK);
     if (swap) {
         assert_true(pr->n >= 2);
         uint8_t t[32];
@@ -305,8 +311,7 @@ static void rewrite_proof(struct mem *m, size_t p, int swap, int extra) {
     struct bw_buf nb;
     bw_buf_init(&nb, 1u << 16);
     if (extra)
-        assert_int_equal(bw_buf_append_str(&nb, BW_EVIDENCE_PROOF_MAGIC "\nextra AAAA\n"),
-                         BW_OK);
+        assert_int_equal(bw_buf_append_str(&nb, BW_EVIDENCE_PROOF_MAGIC "\nextra AAAA\n"), BW_OK);
     struct bw_buf body;
     bw_buf_init(&body, 1u << 16);
     assert_int_equal(bw_evidence_proof_encode(pr->index, (const uint8_t(*)[32])pr->hashes, pr->n,
@@ -371,9 +376,15 @@ static void test_signed_receipts(void **state) {
     assert_int_equal(bw_ledger_load_signer(sdir, &ss), BW_OK);
     const char *paths[1] = {policy_path};
     struct bw_evidence_export_opts o = {
-        .ledger_dir = sdir, .origin = st.name, .verifier = &st, .since_ms = 0,
-        .max_size = UINT64_MAX, .policy_paths = paths, .n_policy_paths = 1,
-        .sign = sign_with, .sign_ctx = ss,
+        .ledger_dir = sdir,
+        .origin = st.name,
+        .verifier = &st,
+        .since_ms = 0,
+        .max_size = UINT64_MAX,
+        .policy_paths = paths,
+        .n_policy_paths = 1,
+        .sign = sign_with,
+        .sign_ctx = ss,
     };
     struct bw_buf a, b;
     bw_buf_init(&a, 64u << 20);
@@ -445,8 +456,8 @@ static void test_truncated_and_hostile_container(void **state) {
     }
     a.len = full;
     /* Path traversal, absolute, and unknown names. */
-    const char *names[] = {"../etc/passwd", "/etc/passwd", "receipts/../x", "x/./y",
-                           "Receipts/1.json", "receipts/1.json"};
+    const char *names[] = {"../etc/passwd", "/etc/passwd",     "receipts/../x",
+                           "x/./y",         "Receipts/1.json", "receipts/1.json"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         uint8_t hdr[512];
         bw_buf_init(&b, 1u << 20);
@@ -528,15 +539,15 @@ static void test_receipt_profile(void **state) {
     assert_int_equal(r.has_org_policy, 1);
     assert_int_equal(r.org_policy_sha256[31], 1);
     const char *bad[] = {
-        "{\"b\":1,\"a\":2}",           /* member order */
-        "{\"a\": 1}",                  /* whitespace */
-        "{\"a\":1.5}",                 /* float */
-        "{\"a\":9007199254740992}",    /* beyond 2^53-1 */
-        "{\"a\":\"\\u00e9\"}",         /* non-ASCII */
-        "{\"a\":\"\\/\"}",             /* needless escape */
-        "{\"a\":1,\"a\":1}",           /* duplicate key */
-        "[1]",                         /* not an object */
-        "{\"a\":1}",                   /* canonical but not a receipt */
+        "{\"b\":1,\"a\":2}",        /* member order */
+        "{\"a\": 1}",               /* whitespace */
+        "{\"a\":1.5}",              /* float */
+        "{\"a\":9007199254740992}", /* beyond 2^53-1 */
+        "{\"a\":\"\\u00e9\"}",      /* non-ASCII */
+        "{\"a\":\"\\/\"}",          /* needless escape */
+        "{\"a\":1,\"a\":1}",        /* duplicate key */
+        "[1]",                      /* not an object */
+        "{\"a\":1}",                /* canonical but not a receipt */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_not_equal(
@@ -556,12 +567,12 @@ static void test_proof_text(void **state) {
         "c2sp.org/tlog-proof@v1\nindex 0\n\n",
         "c2sp.org/tlog-proof@v1\nindex 0\n",
         "c2sp.org/tlog-proof@v1\nindex -1\n\nx",
-        "c2sp.org/tlog-proof@v1\nextra \nindex 0\n\nx",          /* extra: base64 of 1+ bytes */
+        "c2sp.org/tlog-proof@v1\nextra \nindex 0\n\nx", /* extra: base64 of 1+ bytes */
         "c2sp.org/tlog-proof@v1\nextra !!notbase64!!\nindex 0\n\nx",
         "c2sp.org/tlog-proof@v1\nextra AAA\nindex 0\n\nx",
         "c2sp.org/tlog-proof@v1\nextra A=AA\nindex 0\n\nx",
         "c2sp.org/tlog-proof@v1\nextra AAAA\nextra AAAA\nindex 0\n\nx", /* at most one */
-        "c2sp.org/tlog-proof@v1\nindex 0\nextra AAAA\n\nx",      /* after the first line only */
+        "c2sp.org/tlog-proof@v1\nindex 0\nextra AAAA\n\nx", /* after the first line only */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(bw_evidence_proof_decode(bad[i], strlen(bad[i]), p), BW_E_INVALID);
@@ -570,8 +581,8 @@ static void test_proof_text(void **state) {
     bw_buf_init(&b, 1u << 16);
     assert_int_equal(bw_buf_append_str(&b, "c2sp.org/tlog-proof@v1\nindex 0\n"), BW_OK);
     for (int i = 0; i <= BW_EVIDENCE_MAX_PROOF; i++)
-        assert_int_equal(
-            bw_buf_append_str(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), BW_OK);
+        assert_int_equal(bw_buf_append_str(&b, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"),
+                         BW_OK);
     assert_int_equal(bw_buf_append_str(&b, "\nx"), BW_OK);
     assert_int_equal(bw_evidence_proof_decode((const char *)b.ptr, b.len, p), BW_E_INVALID);
     bw_buf_cleanup(&b);
@@ -599,16 +610,16 @@ static void test_merkle_cache_matches_reference(void **state) {
             size_t la = 0, lb = 0;
             assert_int_equal(bw_merkle_cache_inclusion(c, i, size, a, BW_MERKLE_MAX_PROOF, &la),
                              BW_OK);
-            assert_int_equal(bw_merkle_inclusion_proof(test_leaf, leaves, i, size, b,
-                                                       BW_MERKLE_MAX_PROOF, &lb),
-                             BW_OK);
+            assert_int_equal(
+                bw_merkle_inclusion_proof(test_leaf, leaves, i, size, b, BW_MERKLE_MAX_PROOF, &lb),
+                BW_OK);
             assert_int_equal(la, lb);
             assert_memory_equal(a, b, la * 32);
         }
         for (uint64_t old = 1; old <= size; old++) {
             size_t la = 0, lb = 0;
-            assert_int_equal(
-                bw_merkle_cache_consistency(c, old, size, a, BW_MERKLE_MAX_PROOF, &la), BW_OK);
+            assert_int_equal(bw_merkle_cache_consistency(c, old, size, a, BW_MERKLE_MAX_PROOF, &la),
+                             BW_OK);
             assert_int_equal(bw_merkle_consistency_proof(test_leaf, leaves, old, size, b,
                                                          BW_MERKLE_MAX_PROOF, &lb),
                              BW_OK);

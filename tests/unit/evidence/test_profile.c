@@ -86,9 +86,16 @@ static void log_drop(struct log *l) {
 static void export_log(const struct log *l, const char *org, int64_t since, struct bw_buf *out) {
     const char *paths[1] = {policy_path};
     struct bw_evidence_export_opts o = {
-        .ledger_dir = l->dir, .origin = l->trust.name, .verifier = &l->trust, .org_id = org,
-        .since_ms = since, .max_size = UINT64_MAX, .policy_paths = paths, .n_policy_paths = 1,
-        .sign = sign_with, .sign_ctx = l->signer,
+        .ledger_dir = l->dir,
+        .origin = l->trust.name,
+        .verifier = &l->trust,
+        .org_id = org,
+        .since_ms = since,
+        .max_size = UINT64_MAX,
+        .policy_paths = paths,
+        .n_policy_paths = 1,
+        .sign = sign_with,
+        .sign_ctx = l->signer,
     };
     struct bw_evidence_sink sink = {buf_write, out, 0};
     char why[256];
@@ -166,8 +173,8 @@ struct mutation {
 #define D 12
 #define N_MUT 13
 #define ZEROS64 "0606060606060606060606060606060606060606060606060606060606060606"
-#define LONG128                                                                                 \
-    "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm" \
+#define LONG128                                                                                    \
+    "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"    \
     "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
 #define END_PRED "},\"predicateType\""
 
@@ -185,7 +192,8 @@ static const struct mutation mutations[] = {
     /* unknown members, at every level, and members of another kind */
     {D, "\"predicate\":{", "\"predicate\":{\"aaa\":1,", "predicate.aaa: member not in the profile"},
     {D, ",\"subject\":", ",\"signature\":\"x\",\"subject\":", "signature: member not in"},
-    {D, "\"log\":{\"index\":12,", "\"log\":{\"extra\":1,\"index\":12,", "predicate.log.extra: member"},
+    {D, "\"log\":{\"index\":12,", "\"log\":{\"extra\":1,\"index\":12,",
+     "predicate.log.extra: member"},
     {D, "\"name\":\"request\"}", "\"name\":\"request\",\"uri\":\"x\"}", "subject[].uri: member"},
     {D, "\"predicate\":{", "\"predicate\":{\"\\\"agent\":\"x\",", "member not in the profile"},
     {D, ",\"time_ms\":", ",\"status\":\"ok\",\"time_ms\":", "predicate.status: member not in"},
@@ -219,12 +227,12 @@ static const struct mutation mutations[] = {
     /* tool calls and usage */
     {1, END_PRED, ",\"tool_calls_total\":1" END_PRED, "come together or not at all"},
     {1, END_PRED,
-     ",\"tool_calls\":[{\"decision\":\"allow\",\"reason\":\"ALLOWED\"}],\"tool_calls_total\":3"
-     END_PRED,
+     ",\"tool_calls\":[{\"decision\":\"allow\",\"reason\":\"ALLOWED\"}],\"tool_calls_total\":"
+     "3" END_PRED,
      "lists fewer calls"},
     {1, END_PRED,
-     ",\"tool_calls\":[{\"decision\":\"maybe\",\"reason\":\"ALLOWED\"}],\"tool_calls_total\":1"
-     END_PRED,
+     ",\"tool_calls\":[{\"decision\":\"maybe\",\"reason\":\"ALLOWED\"}],\"tool_calls_total\":"
+     "1" END_PRED,
      "predicate.tool_calls[].decision: not one of"},
     {1, END_PRED,
      ",\"tool_calls\":[{\"args_sha256\":\"" ZEROS64 "\",\"decision\":\"deny\",\"name\":\"rm -rf\","
@@ -373,8 +381,7 @@ static void fill_review_kinds(uint64_t i, const uint8_t ph[32], const uint8_t (*
         bw_review_receipt(r, &it, T0, "", "expire", BW_R_REVIEW_EXPIRED, BW_REVIEW_EXPIRED);
         break;
     default:
-        bw_review_receipt(r, &it, T0, "key_reviewer", "deny", BW_R_REVIEW_DENIED,
-                          BW_REVIEW_DENIED);
+        bw_review_receipt(r, &it, T0, "key_reviewer", "deny", BW_R_REVIEW_DENIED, BW_REVIEW_DENIED);
         break;
     }
 }
@@ -387,8 +394,7 @@ static void fill_admin_kinds(uint64_t i, const uint8_t ph[32], struct bw_receipt
         return;
     }
     if (i == 8) { /* api_agents.c: the agent's name is recorded */
-        bw_api_admin_receipt(r, NULL, "org_a", "agent.create", "agt_1", BW_R_ADMIN_CHANGE, NULL,
-                             0);
+        bw_api_admin_receipt(r, NULL, "org_a", "agent.create", "agt_1", BW_R_ADMIN_CHANGE, NULL, 0);
         snprintf(r->agent, sizeof r->agent, "mailer");
         return;
     }
@@ -483,8 +489,7 @@ static void test_every_kind_verifies(void **state) {
 
 static void fill_mcp_kinds(uint64_t i, const uint8_t ph[32], const uint8_t (*leaves)[32],
                            struct bw_receipt *r) {
-    static const char *const routes[] = {"mcp.tools_call", "mcp.resources_read",
-                                         "mcp.prompts_get"};
+    static const char *const routes[] = {"mcp.tools_call", "mcp.resources_read", "mcp.prompts_get"};
     static const char *const statuses[] = {"tool_error", "result_too_large", "upstream_invalid"};
     uint8_t args[32];
     memset(args, 7, sizeof args);
@@ -499,8 +504,8 @@ static void fill_mcp_kinds(uint64_t i, const uint8_t ph[32], const uint8_t (*lea
         fill_decision(r, "mcp.tools_list", "deny", BW_R_NO_MATCHING_RULE, ph);
     } else if (i == 7) {
         fill_decision(r, "mcp.tools_call", "require_approval", BW_R_APPROVAL_REQUIRED, ph);
-        bw_receipt_add_tool_call(&r->tool_calls, "echo", "require_approval",
-                                 BW_R_APPROVAL_REQUIRED, args);
+        bw_receipt_add_tool_call(&r->tool_calls, "echo", "require_approval", BW_R_APPROVAL_REQUIRED,
+                                 args);
     } else if (i == 8) {
         struct bw_review_item it;
         memset(&it, 0, sizeof it);

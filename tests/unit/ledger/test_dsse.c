@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <cmocka.h>
 
 #include "ledger/dsse.h"
 #include "ledger/ledger.h"

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <cmocka.h>
 
 #include "ledger/ledger.h"
 #include "ledger/log_frame.h"
@@ -502,7 +502,7 @@ static void test_fail_next_write(void **state) {
     append_n(l, base, &d, 27, 5);
     assert_int_equal(d.ok, 25);
     bw_ledger_write_state(l, &fail_ms, &err, &recovered);
-    assert_int_equal(recovered, 1); /* a batch was made durable after the failure */
+    assert_int_equal(recovered, 1);      /* a batch was made durable after the failure */
     assert_int_equal(d.indices[20], 20); /* no gap: the failed batch's indices are reused */
     check_checkpoint(l, t.vkey, 25);
     bw_ledger_close(l);

@@ -26,14 +26,15 @@ static struct bw_limits *leased(void) {
 
 static void lease_want_arithmetic(void **state) {
     (void)state;
-    assert_int_equal(bw_limits_lease_want(-1, -2, 500), 0);   /* unlimited: nothing to lease */
-    assert_int_equal(bw_limits_lease_want(8000, -2, 10), 1000); /* first: an eighth of the limit */
+    assert_int_equal(bw_limits_lease_want(-1, -2, 500), 0);      /* unlimited: nothing to lease */
+    assert_int_equal(bw_limits_lease_want(8000, -2, 10), 1000);  /* first: an eighth of the limit */
     assert_int_equal(bw_limits_lease_want(8000, 4000, 10), 500); /* an eighth of what is left */
     assert_int_equal(bw_limits_lease_want(8000, 40, 10), 10);    /* the tail: one call's worth */
     assert_int_equal(bw_limits_lease_want(8000, 0, 300), 300);
     assert_int_equal(bw_limits_lease_want(8000, 9000, 1), 1000); /* a stale view above the limit */
     assert_int_equal(bw_limits_lease_want(8000, -2, 5000), 5000);
-    assert_int_equal(bw_limits_lease_want(100, -2, 500), 500);   /* more than the limit: refused by the pool */
+    assert_int_equal(bw_limits_lease_want(100, -2, 500),
+                     500); /* more than the limit: refused by the pool */
     assert_int_equal(bw_limits_lease_want(0, -2, 1), 1);
     assert_int_equal(bw_limits_lease_want(BW_LIMITS_MAX_BUDGET, -2, 1), BW_LIMITS_MAX_BUDGET / 8);
     /* the sizes shrink geometrically as the pool empties: 1/8 of the rest each time */
@@ -253,9 +254,9 @@ static void leased_buckets(void **state) {
     /* held units never refill by themselves, and expire */
     assert_int_equal(bw_limits_take_held(l, "rk:a", 1, t0 + 900000, &short_n, &retry), BW_OK);
     assert_int_equal(bw_limits_bucket_grant(l, "rk:a", &r, 2, t0), BW_OK);
-    assert_int_equal(bw_limits_take_held(l, "rk:a", 1, t0 + BW_LIMITS_RATE_LEASE_US + 1, &short_n,
-                                         &retry),
-                     BW_E_LIMIT);
+    assert_int_equal(
+        bw_limits_take_held(l, "rk:a", 1, t0 + BW_LIMITS_RATE_LEASE_US + 1, &short_n, &retry),
+        BW_E_LIMIT);
     assert_int_equal(short_n, 1);
     /* a refund goes back into a valid holding, capped at the burst */
     assert_int_equal(bw_limits_bucket_grant(l, "rk:a", &r, 9, t0), BW_OK);
@@ -306,9 +307,9 @@ static void holding_exact_under_concurrency(void **state) {
     enum { N = 32, K = 37 };
     struct bw_limits *l = leased();
     assert_int_equal(bw_limits_budget_set(l, "acme", "", 1000000, -1), BW_OK);
-    assert_int_equal(bw_limits_budget_grant(l, "acme", "", bw_limits_month_of(MARCH_MS), K * 100 + 99,
-                                            0, 0, -1),
-                     BW_OK);
+    assert_int_equal(
+        bw_limits_budget_grant(l, "acme", "", bw_limits_month_of(MARCH_MS), K * 100 + 99, 0, 0, -1),
+        BW_OK);
     static struct race rs[N];
     pthread_t th[N];
     pthread_barrier_t barrier;

@@ -1,10 +1,10 @@
 /* Unit tests: limits/meter (the metering writer): rows pushed from several threads are all
  * written, in batches, by the time it is freed. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -143,12 +143,9 @@ static void tool_names(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_order),
-        cmocka_unit_test(strings),
-        cmocka_unit_test(numbers),
-        cmocka_unit_test(same_definition_same_hash),
-        cmocka_unit_test(bounds),
-        cmocka_unit_test(tool_names),
+        cmocka_unit_test(key_order), cmocka_unit_test(strings),
+        cmocka_unit_test(numbers),   cmocka_unit_test(same_definition_same_hash),
+        cmocka_unit_test(bounds),    cmocka_unit_test(tool_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

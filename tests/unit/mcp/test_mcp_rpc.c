@@ -32,9 +32,9 @@ static void accepted(void **state) {
     assert_int_equal(bw_mcp_headers_agree(&m, "tools/list", NULL), -1);
     assert_int_equal(bw_mcp_headers_agree(&m, NULL, "Echo"), -1);
     bw_mcp_msg_cleanup(&m);
-    assert_int_equal(parse("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &m,
-                           &code, &reason),
-                     BW_OK);
+    assert_int_equal(
+        parse("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", &m, &code, &reason),
+        BW_OK);
     assert_int_equal(m.kind, BW_MCP_NOTIFICATION);
     assert_int_equal(bw_mcp_headers_agree(&m, NULL, "x"), -1); /* names nothing */
     bw_mcp_msg_cleanup(&m);
@@ -124,11 +124,10 @@ static void sessions(void **state) {
     assert_int_equal(bw_mcp_session_lookup(id, "org_b", "key_1", "s", 2000, up, sizeof up), -1);
     assert_int_equal(bw_mcp_session_lookup(id, "org_a", "key_1", "t", 2000, up, sizeof up), -1);
     /* idle expiry */
-    assert_int_equal(bw_mcp_session_lookup(id, "org_a", "key_1", "s",
-                                           2000 + BW_MCP_SESSION_IDLE_MS, up, sizeof up),
+    assert_int_equal(bw_mcp_session_lookup(id, "org_a", "key_1", "s", 2000 + BW_MCP_SESSION_IDLE_MS,
+                                           up, sizeof up),
                      -1);
-    assert_int_equal(bw_mcp_session_bind("org_a", "key_1", "s", "bad id", 1000, id),
-                     BW_E_INVALID);
+    assert_int_equal(bw_mcp_session_bind("org_a", "key_1", "s", "bad id", 1000, id), BW_E_INVALID);
     assert_int_equal(bw_mcp_session_bind("org_a", "key_1", "s", "", 1000, id), BW_E_INVALID);
     /* per-key cap; another key is unaffected; ending frees a place */
     char ids[BW_MCP_MAX_SESSIONS_PER_KEY][BW_MCP_SESSION_ID_LEN + 1];
@@ -143,7 +142,7 @@ static void sessions(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accepted),  cmocka_unit_test(refused),  cmocka_unit_test(versions),
+        cmocka_unit_test(accepted),   cmocka_unit_test(refused),  cmocka_unit_test(versions),
         cmocka_unit_test(error_body), cmocka_unit_test(sessions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

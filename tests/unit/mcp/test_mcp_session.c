@@ -66,9 +66,9 @@ static void nearly_full_table(void **state) {
     }
     /* expired sessions make room again */
     char id[BW_MCP_SESSION_ID_LEN + 1];
-    assert_int_equal(bw_mcp_session_bind("org_f", "late", "srv", "up",
-                                         5000 + BW_MCP_SESSION_IDLE_MS, id),
-                     BW_OK);
+    assert_int_equal(
+        bw_mcp_session_bind("org_f", "late", "srv", "up", 5000 + BW_MCP_SESSION_IDLE_MS, id),
+        BW_OK);
 }
 
 int main(void) {

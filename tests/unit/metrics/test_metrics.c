@@ -40,8 +40,14 @@ static size_t lines(const char *text) {
 
 static void request_counted(void **state) {
     (void)state;
-    struct bw_metrics_request r = {BW_METRICS_ROUTE_EMBEDDINGS, BW_METRICS_DECISION_DENY, 403,
-                                   "MODEL_NOT_ALLOWED", 2000, 0, 0, 0};
+    struct bw_metrics_request r = {BW_METRICS_ROUTE_EMBEDDINGS,
+                                   BW_METRICS_DECISION_DENY,
+                                   403,
+                                   "MODEL_NOT_ALLOWED",
+                                   2000,
+                                   0,
+                                   0,
+                                   0};
     bw_metrics_request_end(&r);
     bw_metrics_request_end(&r);
     char *t = render();
@@ -60,8 +66,8 @@ static void request_counted(void **state) {
 
 static void limits_and_upstream(void **state) {
     (void)state;
-    struct bw_metrics_request r = {BW_METRICS_ROUTE_WIDGET, BW_METRICS_DECISION_DENY, 429,
-                                   "RATE_LIMITED", 10, 0, 0, 0};
+    struct bw_metrics_request r = {
+        BW_METRICS_ROUTE_WIDGET, BW_METRICS_DECISION_DENY, 429, "RATE_LIMITED", 10, 0, 0, 0};
     bw_metrics_request_end(&r);
     r.reason = "BUDGET_EXHAUSTED";
     bw_metrics_request_end(&r);
@@ -69,15 +75,15 @@ static void limits_and_upstream(void **state) {
     bw_metrics_request_end(&r);
     r.reason = "CONCURRENCY_LIMITED";
     bw_metrics_request_end(&r);
-    struct bw_metrics_request u = {BW_METRICS_ROUTE_MODELS, BW_METRICS_DECISION_ALLOW, 502, NULL,
-                                   10, 5, 1, 503};
+    struct bw_metrics_request u = {
+        BW_METRICS_ROUTE_MODELS, BW_METRICS_DECISION_ALLOW, 502, NULL, 10, 5, 1, 503};
     bw_metrics_request_end(&u);
     char *t = render();
     assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"rate\"}") >= 1);
     assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"budget\"}") == 2);
     assert_true(value_of(t, "bulwark_limit_refusals_total{limit=\"concurrency\"}") == 1);
-    assert_true(value_of(t, "bulwark_upstream_errors_total{route=\"models\",kind=\"status_5xx\"}") ==
-                1);
+    assert_true(
+        value_of(t, "bulwark_upstream_errors_total{route=\"models\",kind=\"status_5xx\"}") == 1);
     free(t);
 }
 
@@ -86,8 +92,8 @@ static void limits_and_upstream(void **state) {
 static void cardinality_bounded(void **state) {
     (void)state;
     char reason[64];
-    struct bw_metrics_request r = {BW_METRICS_ROUTE_CHAT, BW_METRICS_DECISION_DENY, 403, reason,
-                                   1, 0, 0, 0};
+    struct bw_metrics_request r = {
+        BW_METRICS_ROUTE_CHAT, BW_METRICS_DECISION_DENY, 403, reason, 1, 0, 0, 0};
     for (int i = 0; i < 1000; i++) {
         snprintf(reason, sizeof reason, "CUSTOM_%d", i);
         bw_metrics_request_end(&r);
@@ -118,8 +124,8 @@ static void cardinality_bounded(void **state) {
 
 static void *hammer(void *arg) {
     (void)arg;
-    struct bw_metrics_request r = {BW_METRICS_ROUTE_CHAT, BW_METRICS_DECISION_ALLOW, 201, NULL,
-                                   300, 100, 1, 201};
+    struct bw_metrics_request r = {
+        BW_METRICS_ROUTE_CHAT, BW_METRICS_DECISION_ALLOW, 201, NULL, 300, 100, 1, 201};
     for (int i = 0; i < 100000; i++)
         bw_metrics_request_end(&r);
     return NULL;
@@ -168,12 +174,9 @@ static void render_cap(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gauges_only_after_refresh),
-        cmocka_unit_test(request_counted),
-        cmocka_unit_test(limits_and_upstream),
-        cmocka_unit_test(cardinality_bounded),
-        cmocka_unit_test(concurrent_exact),
-        cmocka_unit_test(render_cap),
+        cmocka_unit_test(gauges_only_after_refresh), cmocka_unit_test(request_counted),
+        cmocka_unit_test(limits_and_upstream),       cmocka_unit_test(cardinality_bounded),
+        cmocka_unit_test(concurrent_exact),          cmocka_unit_test(render_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

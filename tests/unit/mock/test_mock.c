@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -19,6 +18,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <cmocka.h>
 
 #include "mock/mock.h"
 #include "mock/mock_internal.h"
@@ -249,7 +249,7 @@ static void test_models(void **state) {
     json_t *v = json_of(&r);
     assert_string_equal(json_string_value(json_object_get(v, "object")), "list");
     const char *want[] = {"gpt-4o-mini",  "gpt-4o",     "text-embedding-3-small", "mock-hang",
-                          "mock-garbage", "mock-error", "mock-slow-stream", "mock-runaway"};
+                          "mock-garbage", "mock-error", "mock-slow-stream",       "mock-runaway"};
     json_t *data = json_object_get(v, "data");
     assert_int_equal(json_array_size(data), 8);
     for (size_t i = 0; i < 8; i++) {

@@ -50,8 +50,8 @@ static char *jwk_of(EVP_PKEY *k, const char *kid, const char *extra) {
     char *out = malloc(4096);
     if (EVP_PKEY_is_a(k, "RSA")) {
         char *n = bn_b64u(k, OSSL_PKEY_PARAM_RSA_N), *e = bn_b64u(k, OSSL_PKEY_PARAM_RSA_E);
-        snprintf(out, 4096, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"n\":\"%s\",\"e\":\"%s\"%s}", kid,
-                 n, e, extra);
+        snprintf(out, 4096, "{\"kty\":\"RSA\",\"kid\":\"%s\",\"n\":\"%s\",\"e\":\"%s\"%s}", kid, n,
+                 e, extra);
         free(n);
         free(e);
     } else if (EVP_PKEY_is_a(k, "EC")) {
@@ -80,8 +80,8 @@ static char *sign_b64u(EVP_PKEY *k, const char *alg, const char *input) {
     size_t sig_len = sizeof sig;
     if (strncmp(alg, "HS", 2) == 0) { /* key confusion: the "secret" is the public JWK text */
         unsigned int n = 0;
-        HMAC(EVP_sha256(), "public-key-as-secret", 20, (const unsigned char *)input,
-             strlen(input), sig, &n);
+        HMAC(EVP_sha256(), "public-key-as-secret", 20, (const unsigned char *)input, strlen(input),
+             sig, &n);
         return b64u(sig, n);
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();

@@ -34,8 +34,8 @@ static int setup(void **state) {
     char *d = jwk_of(rsa2, "r2", ",\"alg\":\"PS256\",\"use\":\"sig\"");
     char set[16384];
     snprintf(set, sizeof set,
-             "{\"keys\":[%s,%s,%s,%s,{\"kty\":\"oct\",\"kid\":\"h1\",\"alg\":\"HS256\"}]}", a, b,
-             c, d);
+             "{\"keys\":[%s,%s,%s,%s,{\"kty\":\"oct\",\"kid\":\"h1\",\"alg\":\"HS256\"}]}", a, b, c,
+             d);
     free(a);
     free(b);
     free(c);
@@ -182,47 +182,67 @@ static void claim_checks(void **state) {
         enum bw_oauth_result want;
     } cases[] = {
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1799999900,\"sub\":\"a\",\"org\":\"o\","
-         "\"scope\":\"mcp tools\"}", BW_OAUTH_EXPIRED},
+         "\"scope\":\"mcp tools\"}",
+         BW_OAUTH_EXPIRED},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\",\"org\":\"o\","
-         "\"scope\":\"mcp tools\"}", BW_OAUTH_EXPIRED},
+         "\"scope\":\"mcp tools\"}",
+         BW_OAUTH_EXPIRED},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":\"1800000300\",\"sub\":\"a\","
-         "\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_EXPIRED},
+         "\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_EXPIRED},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"nbf\":1800000100,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_NOT_YET_VALID},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_NOT_YET_VALID},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"iat\":1800000100,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_NOT_YET_VALID},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_NOT_YET_VALID},
         {"{\"iss\":\"https://evil.example.com\",\"aud\":\"" AUD "\",\"exp\":1800000300,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_ISSUER},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_ISSUER},
         {"{\"iss\":\"" ISS "/\",\"aud\":\"" AUD "\",\"exp\":1800000300,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_ISSUER},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_ISSUER},
         {"{\"iss\":\"" ISS "\",\"aud\":\"https://gw.example.com/mcp/other\",\"exp\":1800000300,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_AUDIENCE},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_AUDIENCE},
         {"{\"iss\":\"" ISS "\",\"aud\":[],\"exp\":1800000300,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_AUDIENCE},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_AUDIENCE},
         {"{\"iss\":\"" ISS "\",\"exp\":1800000300,"
-         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_AUDIENCE},
+         "\"sub\":\"a\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_AUDIENCE},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"org\":\"o\",\"scope\":\"mcp\"}", BW_OAUTH_INSUFFICIENT_SCOPE},
+         "\"org\":\"o\",\"scope\":\"mcp\"}",
+         BW_OAUTH_INSUFFICIENT_SCOPE},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"org\":\"o\",\"scope\":\"mcptools\"}", BW_OAUTH_INSUFFICIENT_SCOPE},
+         "\"org\":\"o\",\"scope\":\"mcptools\"}",
+         BW_OAUTH_INSUFFICIENT_SCOPE},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"org\":\"o\"}", BW_OAUTH_INSUFFICIENT_SCOPE},
+         "\"org\":\"o\"}",
+         BW_OAUTH_INSUFFICIENT_SCOPE},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"scope\":\"mcp tools\"}", BW_OAUTH_CLAIM},
+         "\"scope\":\"mcp tools\"}",
+         BW_OAUTH_CLAIM},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"org\":7,\"scope\":\"mcp tools\"}", BW_OAUTH_CLAIM},
+         "\"org\":7,\"scope\":\"mcp tools\"}",
+         BW_OAUTH_CLAIM},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a b\","
-         "\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_CLAIM},
+         "\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_CLAIM},
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\\u0000b\","
-         "\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_MALFORMED}, /* jansson: no NUL */
+         "\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_MALFORMED}, /* jansson: no NUL */
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"\","
-         "\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_CLAIM},
+         "\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_CLAIM},
         /* duplicate keys in the payload: which `sub` wins would depend on the parser */
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"sub\":\"admin\",\"org\":\"o\",\"scope\":\"mcp tools\"}", BW_OAUTH_MALFORMED},
+         "\"sub\":\"admin\",\"org\":\"o\",\"scope\":\"mcp tools\"}",
+         BW_OAUTH_MALFORMED},
         /* trailing garbage after the JSON object */
         {"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"sub\":\"a\","
-         "\"org\":\"o\",\"scope\":\"mcp tools\"}xyz", BW_OAUTH_MALFORMED},
+         "\"org\":\"o\",\"scope\":\"mcp tools\"}xyz",
+         BW_OAUTH_MALFORMED},
         {"[1]", BW_OAUTH_MALFORMED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -236,13 +256,15 @@ static void claim_checks(void **state) {
     pad[300] = 0;
     snprintf(bigger, sizeof bigger,
              "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"exp\":1800000300,\"org\":\"o\","
-             "\"scope\":\"mcp tools\",\"sub\":\"%s\"}", pad);
+             "\"scope\":\"mcp tools\",\"sub\":\"%s\"}",
+             pad);
     assert_int_equal(signed_check(ec, "ES256", hdr, bigger), BW_OAUTH_CLAIM);
 }
 
 static void header_attacks(void **state) {
     (void)state;
-    assert_int_equal(signed_check(ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"e1\",\"alg\":\"none\"}",
+    assert_int_equal(signed_check(ec, "ES256",
+                                  "{\"alg\":\"ES256\",\"kid\":\"e1\",\"alg\":\"none\"}",
                                   good_claims),
                      BW_OAUTH_MALFORMED);
     assert_int_equal(signed_check(ec, "ES256",
@@ -288,7 +310,7 @@ static void encoding_attacks(void **state) {
      * the last one carries 4 unused bits */
     snprintf(buf, sizeof buf, "%s", tok);
     assert_non_null(strchr("AQgw", buf[n - 1])); /* the only canonical last characters */
-    buf[n - 1] = (char)(buf[n - 1] + 1);          /* same data bits, one unused bit set */
+    buf[n - 1] = (char)(buf[n - 1] + 1);         /* same data bits, one unused bit set */
     assert_int_equal(check(buf), BW_OAUTH_MALFORMED);
     /* padding inside the header segment */
     char *hp = b64u("{\"alg\":\"ES256\",\"kid\":\"e1\"}", 26);
@@ -316,9 +338,9 @@ static void signature_attacks(void **state) {
     free(b);
     /* signed by a key that is not in the set but claiming a kid that is */
     EVP_PKEY *other = gen_key("ED25519", NULL);
-    assert_int_equal(signed_check(other, "EdDSA", "{\"alg\":\"EdDSA\",\"kid\":\"d1\"}",
-                                  good_claims),
-                     BW_OAUTH_SIGNATURE);
+    assert_int_equal(
+        signed_check(other, "EdDSA", "{\"alg\":\"EdDSA\",\"kid\":\"d1\"}", good_claims),
+        BW_OAUTH_SIGNATURE);
     EVP_PKEY_free(other);
     /* an RS256 signature with three zero bytes appended (still canonical base64url) */
     char *r = make_token(rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", good_claims);
@@ -395,7 +417,8 @@ static void service_with_file(void **state) {
     free(jwk);
     snprintf(yaml, sizeof yaml,
              "mcp:\n  oauth:\n    issuer: " ISS "\n    public_url: https://gw.example.com\n"
-             "    jwks_file: %s\n    scopes: [mcp]\n", path);
+             "    jwks_file: %s\n    scopes: [mcp]\n",
+             path);
     struct bw_config c;
     assert_int_equal(bw_config_parse(yaml, strlen(yaml), "t.yaml", &c, err, sizeof err), BW_OK);
     struct bw_oauth *o = NULL;

@@ -13,9 +13,9 @@
 static void traceparent(void **state) {
     (void)state;
     uint8_t t[16], p[8];
-    assert_int_equal(bw_otel_traceparent_parse(
-                         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", t, p),
-                     1);
+    assert_int_equal(
+        bw_otel_traceparent_parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", t, p),
+        1);
     assert_int_equal(t[0], 0x4b);
     assert_int_equal(t[15], 0x36);
     assert_int_equal(p[7], 0xb7);
@@ -25,12 +25,12 @@ static void traceparent(void **state) {
                      1);
     static const char *const bad[] = {
         "",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",        /* no flags */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",     /* upper case */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",     /* zero trace */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",     /* zero parent */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",     /* version ff */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",   /* 00 has 4 fields */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",      /* no flags */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* upper case */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", /* 00 has 4 fields */
         "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz",

@@ -118,8 +118,7 @@ static void pathological_patterns_deny_fast(void **state) {
  * composite even though the org's own limits would let it run. */
 static void org_cannot_raise_the_ceiling(void **state) {
     (void)state;
-    struct bw_policy *platform =
-        compile("version: 1\nlimits: {regex_budget_ms: 5}\nrules: []\n");
+    struct bw_policy *platform = compile("version: 1\nlimits: {regex_budget_ms: 5}\nrules: []\n");
     char buf[1024];
     struct bw_policy *org = compile(org_policy("[a-z]{1,40000}[0-9]", buf, sizeof buf));
     struct bw_policy *comp = NULL;
@@ -264,9 +263,9 @@ static void tool_globs_are_budgeted(void **state) {
     assert_non_null(text);
     size_t off = (size_t)snprintf(text, size, "version: 1\nrules:\n");
     for (int i = 0; i < RULES; i++)
-        off += (size_t)snprintf(text + off, size - off,
-                                "  - id: g%d\n    match: {tool: '%s'}\n    effect: deny\n", i,
-                                glob);
+        off +=
+            (size_t)snprintf(text + off, size - off,
+                             "  - id: g%d\n    match: {tool: '%s'}\n    effect: deny\n", i, glob);
     off += (size_t)snprintf(text + off, size - off, "  - id: rest\n    effect: allow\n");
     struct bw_policy *p = NULL;
     err[0] = 0;

@@ -41,8 +41,9 @@ static void rejects(const char *text, int line, const char *why) {
 }
 
 static struct bw_policy_input base(void) {
-    struct bw_policy_input in = {"acme", "bot", "agent", "chat", "gpt-4o-mini", 100, 0.01,
-                                 NULL,   0,     NULL,    0,      1700000000, NULL, NULL, NULL};
+    struct bw_policy_input in = {"acme", "bot",      "agent", "chat", "gpt-4o-mini",
+                                 100,    0.01,       NULL,    0,      NULL,
+                                 0,      1700000000, NULL,    NULL,   NULL};
     return in;
 }
 
@@ -503,8 +504,8 @@ static void request_view(void **state) {
     for (int i = 0; i <= BW_POLICY_MAX_TOOLS; i++) { /* 129 different names */
         char name[16];
         snprintf(name, sizeof name, "t%d", i);
-        json_array_append_new(tools, json_pack("{s:s,s:{s:s}}", "type", "function", "function",
-                                               "name", name));
+        json_array_append_new(
+            tools, json_pack("{s:s,s:{s:s}}", "type", "function", "function", "name", name));
     }
     j = json_pack("{s:o}", "tools", tools);
     assert_int_equal(bw_policy_request_view_init(&v, j), BW_E_TOO_LARGE);
@@ -614,16 +615,17 @@ static void thousand_rules(void **state) {
  * without that field (a chat, a tools/call); a tool rule never matches a resource read. */
 static void mcp_resource_prompt(void **state) {
     (void)state;
-    const char *text = "version: 1\n"
-                       "rules:\n"
-                       "  - {id: no-secret, match: {resource: 'file:///secret/*'}, effect: deny}\n"
-                       "  - {id: docs, match: {route: mcp.resources_read,\n"
-                       "       resource: ['demo://resource/static/*', 'demo://x']}, effect: allow}\n"
-                       "  - {id: no-env-prompt, match: {prompt: env-*}, effect: deny,\n"
-                       "     reason: TOOL_DENIED}\n"
-                       "  - {id: prompts, match: {route: mcp.prompts_get, prompt: '*'},\n"
-                       "     effect: allow}\n"
-                       "  - {id: tools, match: {tool: '*'}, effect: allow}\n";
+    const char *text =
+        "version: 1\n"
+        "rules:\n"
+        "  - {id: no-secret, match: {resource: 'file:///secret/*'}, effect: deny}\n"
+        "  - {id: docs, match: {route: mcp.resources_read,\n"
+        "       resource: ['demo://resource/static/*', 'demo://x']}, effect: allow}\n"
+        "  - {id: no-env-prompt, match: {prompt: env-*}, effect: deny,\n"
+        "     reason: TOOL_DENIED}\n"
+        "  - {id: prompts, match: {route: mcp.prompts_get, prompt: '*'},\n"
+        "     effect: allow}\n"
+        "  - {id: tools, match: {tool: '*'}, effect: allow}\n";
     struct bw_policy *p = compile(text);
     struct bw_policy_input in = base();
     in.model = NULL;

@@ -72,9 +72,10 @@ struct eval_case {
 };
 
 static const struct eval_case evals[] = {
-    {100, 0.01, "hello"},   {4096, 0.49, "hello"}, {4097, 0.01, "hello"},
-    {5000, 0.01, "hello"},  {100, 0.5, "hello"},   {100, -1, "hello"},
-    {-1, 0.01, "hello"},    {100, 0.01, "my key is SK-abcdefgh1"},
+    {100, 0.01, "hello"},  {4096, 0.49, "hello"},
+    {4097, 0.01, "hello"}, {5000, 0.01, "hello"},
+    {100, 0.5, "hello"},   {100, -1, "hello"},
+    {-1, 0.01, "hello"},   {100, 0.01, "my key is SK-abcdefgh1"},
 };
 #define N_EVALS (sizeof evals / sizeof evals[0])
 #define N_OUT (N_CALLS + N_EVALS)
@@ -134,7 +135,8 @@ static int decide_all(struct verdict out[N_OUT]) {
         e.texts = &text;
         e.n_texts = 1;
         struct bw_policy_decision d;
-        BW_IGNORE(bw_policy_eval(bounds, &e, &d)); /* the test checks the decision (a deny on failure) */
+        BW_IGNORE(
+            bw_policy_eval(bounds, &e, &d)); /* the test checks the decision (a deny on failure) */
         keep(&out[N_CALLS + i], &d);
     }
     bw_policy_unref(tools);

@@ -63,7 +63,8 @@ static void every_form_of_tool(void **state) {
         "\"function_call\":{\"name\":\"legacy_fn\"},"
         "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
         "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
-        "{\"id\":\"1\",\"type\":\"function\",\"function\":{\"name\":\"hist_a\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"1\",\"type\":\"function\",\"function\":{\"name\":\"hist_a\",\"arguments\":\"{}"
+        "\"}},"
         "{\"id\":\"2\",\"function\":{\"name\":\"hist_b\",\"arguments\":\"{}\"}},"
         "{\"id\":\"3\",\"type\":\"custom\",\"custom\":{\"name\":\"hist_c\",\"input\":\"x\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"1\",\"content\":\"r\"},"
@@ -168,10 +169,11 @@ static void every_text_place(void **state) {
     /* structural words and the model are not texts */
     struct bw_policy_request_view v;
     const char *reason = NULL;
-    assert_int_equal(view_of("{\"model\":\"gpt-4o\",\"tool_choice\":\"auto\",\"messages\":["
-                             "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"t\"}]}]}",
-                             &v, &reason),
-                     BW_OK);
+    assert_int_equal(
+        view_of("{\"model\":\"gpt-4o\",\"tool_choice\":\"auto\",\"messages\":["
+                "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"t\"}]}]}",
+                &v, &reason),
+        BW_OK);
     assert_int_equal(v.n_texts, 1);
     assert_memory_equal(v.texts[0].ptr, "t", 1);
     bw_policy_request_view_cleanup(&v);
@@ -199,7 +201,13 @@ static void expect_refused(const char *body, const char *code) {
 
 static void refused_names(void **state) {
     (void)state;
-    const char *bad[] = {"shell\\u200b", "Sh\\u0435ll", "she ll", "", "a/b", "a:b", "a\\tb",
+    const char *bad[] = {"shell\\u200b",
+                         "Sh\\u0435ll",
+                         "she ll",
+                         "",
+                         "a/b",
+                         "a:b",
+                         "a\\tb",
                          "x\\u00e9",
                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     char body[512];
@@ -225,10 +233,11 @@ static void refused_names(void **state) {
     /* 64 bytes of the alphabet is fine */
     struct bw_policy_request_view v;
     const char *reason = NULL;
-    assert_int_equal(view_of("{\"functions\":[{\"name\":"
-                             "\"a.b-c_D012345678901234567890123456789012345678901234567890123456\"}]}",
-                             &v, &reason),
-                     BW_OK);
+    assert_int_equal(
+        view_of("{\"functions\":[{\"name\":"
+                "\"a.b-c_D012345678901234567890123456789012345678901234567890123456\"}]}",
+                &v, &reason),
+        BW_OK);
     bw_policy_request_view_cleanup(&v);
     /* a NUL inside a name (a body built in memory: the HTTP parser refuses \u0000) */
     json_t *j = json_pack("{s:[{s:s,s:{s:s%}}]}", "tools", "type", "function", "function", "name",
@@ -282,9 +291,9 @@ static void decoys_and_unknown_members(void **state) {
     /* the real name of a custom tool is its custom.name */
     struct bw_policy_request_view v;
     const char *reason = NULL;
-    assert_int_equal(view_of("{\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"shell\"}}]}",
-                             &v, &reason),
-                     BW_OK);
+    assert_int_equal(
+        view_of("{\"tools\":[{\"type\":\"custom\",\"custom\":{\"name\":\"shell\"}}]}", &v, &reason),
+        BW_OK);
     assert_string_equal(v.tools[0].name, "shell");
     bw_policy_request_view_cleanup(&v);
     /* embeddings know their own members only */
@@ -316,8 +325,9 @@ static struct bw_policy_decision decide(const struct bw_policy *p, const char *b
     const char *reason = NULL;
     if (view_of(body, &v, &reason) != BW_OK)
         fail_msg("refused: %s", body);
-    struct bw_policy_input in = {"acme",  "bot",   "agent", "chat",  v.model,   v.max_tokens,
-                                 0.01,    v.tools, v.n_tools, v.texts, v.n_texts, 1700000000, NULL, NULL, NULL};
+    struct bw_policy_input in = {"acme",       "bot",      "agent", "chat",    v.model,
+                                 v.max_tokens, 0.01,       v.tools, v.n_tools, v.texts,
+                                 v.n_texts,    1700000000, NULL,    NULL,      NULL};
     struct bw_policy_decision d;
     BW_IGNORE(bw_policy_eval(p, &in, &d)); /* the test checks the decision (a deny on failure) */
     bw_policy_request_view_cleanup(&v);
@@ -365,8 +375,9 @@ static void decisions_from_the_view(void **state) {
     assert_string_equal(d.rule, "no-shell");
     d = decide(p, "{\"function_call\":{\"name\":\"shell_x\"}}");
     assert_string_equal(d.rule, "no-shell");
-    d = decide(p, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"1\","
-                  "\"type\":\"function\",\"function\":{\"name\":\"SHELL\",\"arguments\":\"{}\"}}]}]}");
+    d = decide(p,
+               "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"1\","
+               "\"type\":\"function\",\"function\":{\"name\":\"SHELL\",\"arguments\":\"{}\"}}]}]}");
     assert_string_equal(d.rule, "no-shell");
     d = decide(p, "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\",\"parameters\":"
                   "{\"properties\":{\"p\":{\"description\":\"say XYZZY\"}}}}}]}");
@@ -402,13 +413,15 @@ static void glob_case(void **state) {
     const char *names[] = {"READ_FILE", "Read_x", "rEad_"};
     for (size_t i = 0; i < 3; i++) {
         struct bw_policy_tool t = {names[i], NULL};
-        struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL};
+        struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m",  -1,   0,   NULL,
+                                     0,      NULL, 0,    0,      NULL, NULL, NULL};
         struct bw_policy_decision d;
         assert_int_equal(bw_policy_decide_tools(p, &in, &t, 1, &d), BW_OK);
         assert_int_equal(d.effect, BW_POLICY_DENY);
     }
     struct bw_policy_tool t = {"ready", NULL};
-    struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m", -1, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL};
+    struct bw_policy_input in = {"acme", NULL, NULL, "chat", "m",  -1,   0,   NULL,
+                                 0,      NULL, 0,    0,      NULL, NULL, NULL};
     struct bw_policy_decision d;
     assert_int_equal(bw_policy_decide_tools(p, &in, &t, 1, &d), BW_OK);
     assert_int_equal(d.effect, BW_POLICY_ALLOW);
@@ -417,12 +430,9 @@ static void glob_case(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_form_of_tool),
-        cmocka_unit_test(every_text_place),
-        cmocka_unit_test(refused_names),
-        cmocka_unit_test(decoys_and_unknown_members),
-        cmocka_unit_test(decisions_from_the_view),
-        cmocka_unit_test(glob_case),
+        cmocka_unit_test(every_form_of_tool),      cmocka_unit_test(every_text_place),
+        cmocka_unit_test(refused_names),           cmocka_unit_test(decoys_and_unknown_members),
+        cmocka_unit_test(decisions_from_the_view), cmocka_unit_test(glob_case),
     };
     return cmocka_run_group_tests_name("policy_request_view", tests, NULL, NULL);
 }

@@ -10,8 +10,8 @@
 
 #include <cmocka.h> /* after setjmp.h, stdarg.h, stddef.h: it needs them */
 
-#include "reason/reasons.h"
 #include "policy/toolstream.h"
+#include "reason/reasons.h"
 
 static const char policy_text[] = "version: 1\n"
                                   "rules:\n"

@@ -175,8 +175,7 @@ static void upstream_url_split(void **state) {
     assert_int_equal(bw_health_split_url("http://127.0.0.1:9000/v1", host, sizeof host, port), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_string_equal(port, "9000");
-    assert_int_equal(bw_health_split_url("https://api.example.com/v1", host, sizeof host, port),
-                     0);
+    assert_int_equal(bw_health_split_url("https://api.example.com/v1", host, sizeof host, port), 0);
     assert_string_equal(host, "api.example.com");
     assert_string_equal(port, "443");
     assert_int_equal(bw_health_split_url("http://u:p@h.example:81", host, sizeof host, port), 0);

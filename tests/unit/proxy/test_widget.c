@@ -12,9 +12,9 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
-#include "reason/reasons.h"
 #include "http/origin.h"
 #include "proxy/widget.h"
+#include "reason/reasons.h"
 #include "store/identity.h"
 
 static const char KEY[] = "bwp_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

@@ -93,11 +93,9 @@ static void test_four_eyes(void **state) {
     assert_null(bw_review_check_vote(&it, &other, 1, NOW, &st));
     /* An unknown principal on either side is never a second person (fail closed). */
     struct bw_review_voter nobody = {"key_other000000000", "", "reviewer"};
-    assert_string_equal(bw_review_check_vote(&it, &nobody, 1, NOW, &st),
-                        BW_R_REVIEW_SELF_APPROVAL);
+    assert_string_equal(bw_review_check_vote(&it, &nobody, 1, NOW, &st), BW_R_REVIEW_SELF_APPROVAL);
     it.requester_member[0] = 0;
-    assert_string_equal(bw_review_check_vote(&it, &other, 1, NOW, &st),
-                        BW_R_REVIEW_SELF_APPROVAL);
+    assert_string_equal(bw_review_check_vote(&it, &other, 1, NOW, &st), BW_R_REVIEW_SELF_APPROVAL);
     /* ... except a widget's call: its requester is the public, no member */
     snprintf(it.requester_key, sizeof it.requester_key, "widget:agt_0123456789abcdef");
     assert_null(bw_review_check_vote(&it, &other, 1, NOW, &st));

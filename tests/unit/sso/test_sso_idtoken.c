@@ -22,7 +22,7 @@ static const struct bw_sso_expect by_email = {ISS, CID, NONCE, BW_SSO_BY_EMAIL, 
 static const struct bw_sso_expect by_sub = {ISS, CID, NONCE, BW_SSO_BY_SUB, 60};
 
 #define CLAIMS(extra)                                                                              \
-    "{\"iss\":\"" ISS "\",\"aud\":\"" CID "\",\"exp\":1800000300,\"iat\":1800000000,"            \
+    "{\"iss\":\"" ISS "\",\"aud\":\"" CID "\",\"exp\":1800000300,\"iat\":1800000000,"              \
     "\"sub\":\"248289761001\",\"nonce\":\"" NONCE "\"" extra "}"
 #define VERIFIED ",\"email\":\"Alice@Example.com\",\"email_verified\":true"
 
@@ -58,15 +58,16 @@ static enum bw_sso_check run(const struct bw_sso_expect *x, EVP_PKEY *k, const c
     return r;
 }
 
-#define RS(payload) run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", payload, NULL)
+#define RS(payload)                                                                                \
+    run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", payload, NULL)
 
 static void valid_tokens_pass(void **state) {
     (void)state;
     struct bw_sso_identity id;
     memset(&id, 0, sizeof id);
-    assert_int_equal(run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}",
-                         CLAIMS(VERIFIED), &id),
-                     BW_SSO_OK);
+    assert_int_equal(
+        run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", CLAIMS(VERIFIED), &id),
+        BW_SSO_OK);
     assert_string_equal(id.sub, "248289761001");
     assert_string_equal(id.value, "Alice@Example.com");
     assert_int_equal(run(&by_email, ec, "ES256",
@@ -74,9 +75,9 @@ static void valid_tokens_pass(void **state) {
                          NULL),
                      BW_SSO_OK);
     /* by subject: no email needed */
-    assert_int_equal(run(&by_sub, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", CLAIMS(""),
-                         &id),
-                     BW_SSO_OK);
+    assert_int_equal(
+        run(&by_sub, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", CLAIMS(""), &id),
+        BW_SSO_OK);
     assert_string_equal(id.value, "248289761001");
     /* aud as an array with azp naming us; within the leeway on exp */
     assert_int_equal(RS("{\"iss\":\"" ISS "\",\"aud\":[\"x\",\"" CID "\"],\"azp\":\"" CID
@@ -97,20 +98,20 @@ static void signature_attacks(void **state) {
     free(h);
     free(p);
     /* HS256 with the public key as the secret */
-    assert_int_equal(run(&by_email, rsa, "HS256", "{\"alg\":\"HS256\",\"kid\":\"r1\"}",
-                         CLAIMS(VERIFIED), NULL),
-                     BW_SSO_TOKEN_INVALID);
+    assert_int_equal(
+        run(&by_email, rsa, "HS256", "{\"alg\":\"HS256\",\"kid\":\"r1\"}", CLAIMS(VERIFIED), NULL),
+        BW_SSO_TOKEN_INVALID);
     /* signed by a key the IdP does not publish, under its kid */
     assert_int_equal(run(&by_email, other, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}",
                          CLAIMS(VERIFIED), NULL),
                      BW_SSO_TOKEN_INVALID);
     /* unknown kid; ES256 header on the RSA key */
-    assert_int_equal(run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"zz\"}",
-                         CLAIMS(VERIFIED), NULL),
-                     BW_SSO_TOKEN_INVALID);
-    assert_int_equal(run(&by_email, ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"r1\"}",
-                         CLAIMS(VERIFIED), NULL),
-                     BW_SSO_TOKEN_INVALID);
+    assert_int_equal(
+        run(&by_email, rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"zz\"}", CLAIMS(VERIFIED), NULL),
+        BW_SSO_TOKEN_INVALID);
+    assert_int_equal(
+        run(&by_email, ec, "ES256", "{\"alg\":\"ES256\",\"kid\":\"r1\"}", CLAIMS(VERIFIED), NULL),
+        BW_SSO_TOKEN_INVALID);
     /* a tampered payload keeps the old signature */
     char *good = make_token(rsa, "RS256", "{\"alg\":\"RS256\",\"kid\":\"r1\"}", CLAIMS(VERIFIED));
     char *evil = b64u(CLAIMS(",\"email\":\"root@example.com\",\"email_verified\":true"),

@@ -94,16 +94,16 @@ static void form_escape(void **state) {
     assert_string_equal(out, "a-b_c.d~e");
     assert_int_equal(sso_form_escape("a b&c=d/+%", out, sizeof out), 22);
     assert_string_equal(out, "a%20b%26c%3Dd%2F%2B%25");
-    assert_int_equal(sso_form_escape("abc", out, 3), -1);  /* no room for the NUL */
-    assert_int_equal(sso_form_escape("a&", out, 4), -1);   /* an escape cut short */
+    assert_int_equal(sso_form_escape("abc", out, 3), -1); /* no room for the NUL */
+    assert_int_equal(sso_form_escape("a&", out, 4), -1);  /* an escape cut short */
     assert_int_equal(sso_form_escape("", out, 1), 0);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(single_use),      cmocka_unit_test(bound_to_browser),
-        cmocka_unit_test(expires),         cmocka_unit_test(malformed_state),
-        cmocka_unit_test(bounded),         cmocka_unit_test(pkce_vector),
+        cmocka_unit_test(single_use),  cmocka_unit_test(bound_to_browser),
+        cmocka_unit_test(expires),     cmocka_unit_test(malformed_state),
+        cmocka_unit_test(bounded),     cmocka_unit_test(pkce_vector),
         cmocka_unit_test(form_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
 #include <sqlite3.h>
+#include <cmocka.h>
 
 #include "jobs/jobs.h"
 #include "limits/lease.h"
@@ -324,9 +324,8 @@ static void replicas_together_never_pass_the_limit(void **state) {
 
 static int64_t limit_tokens = 8000;
 
-static bw_err fixed_limits(void *arg, struct bw_store *s, const char *org_id,
-                           const char *org_name, const char *agent, int64_t *max_tokens,
-                           int64_t *max_cost) {
+static bw_err fixed_limits(void *arg, struct bw_store *s, const char *org_id, const char *org_name,
+                           const char *agent, int64_t *max_tokens, int64_t *max_cost) {
     (void)arg;
     (void)s;
     (void)org_id;
@@ -416,9 +415,9 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
     /* the pools go away under the gateway: every lease is a store failure */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE budget_pools; DROP TABLE rate_buckets", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "DROP TABLE budget_pools; DROP TABLE rate_buckets", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     struct bw_store *s = NULL;
     assert_int_equal(bw_store_open_sqlite(f->path, 0, &s), BW_OK);
@@ -426,8 +425,7 @@ static void manager_fails_closed_when_the_store_fails(void **state) {
                      BW_E_UNAVAILABLE);
     struct bw_limits_rate rate = {60, 10};
     int64_t retry = 0;
-    assert_int_equal(bw_lease_rate(m, s, f->org, "rk:x", &rate, 1, 1000, &retry),
-                     BW_E_UNAVAILABLE);
+    assert_int_equal(bw_lease_rate(m, s, f->org, "rk:x", &rate, 1, 1000, &retry), BW_E_UNAVAILABLE);
     struct bw_limits_call c = {f->org, "", 100, 400, -1, NULL, 0, 1, 0, 0};
     struct bw_limits_verdict v;
     struct bw_limits_reservation *r = NULL;
@@ -452,8 +450,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(shared_rate_bucket, setup, teardown),
         cmocka_unit_test_setup_teardown(replicas_together_never_pass_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(manager_leases_prefetches_and_returns, setup, teardown),
-        cmocka_unit_test_setup_teardown(manager_fails_closed_when_the_store_fails, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(manager_fails_closed_when_the_store_fails, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

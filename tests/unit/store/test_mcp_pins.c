@@ -76,7 +76,8 @@ static void auto_mode(void **state) {
     assert_memory_equal(p.pending_sha256, h, 32);
     assert_int_equal(record(org_a, 0, "t1", 3), 2); /* yet another: it is now the pending one */
     /* approval: exactly the pending hash */
-    assert_int_equal(bw_store_mcp_pin_approve(s, org_a, "srv", "t1", h, "key_1", 2000), BW_E_EXISTS);
+    assert_int_equal(bw_store_mcp_pin_approve(s, org_a, "srv", "t1", h, "key_1", 2000),
+                     BW_E_EXISTS);
     hash_of(h, 3);
     assert_int_equal(bw_store_mcp_pin_approve(s, org_b, "srv", "t1", h, "key_1", 2000),
                      BW_E_NOT_FOUND); /* another org's */
@@ -87,7 +88,8 @@ static void auto_mode(void **state) {
     assert_false(p.has_pending);
     assert_int_equal(p.approved_ms, 2000);
     assert_string_equal(p.approved_by, "key_1");
-    assert_int_equal(bw_store_mcp_pin_approve(s, org_a, "srv", "t1", h, "key_1", 2000), BW_E_EXISTS);
+    assert_int_equal(bw_store_mcp_pin_approve(s, org_a, "srv", "t1", h, "key_1", 2000),
+                     BW_E_EXISTS);
     assert_int_equal(bw_store_mcp_pin_approve(s, org_a, "srv", "nope", h, "key_1", 2000),
                      BW_E_NOT_FOUND);
 }
@@ -103,7 +105,8 @@ static void approve_mode(void **state) {
     p = get(org_b, "t2");
     assert_int_equal(p.state, BW_PIN_PENDING);
     hash_of(h, 7);
-    assert_int_equal(bw_store_mcp_pin_approve(s, org_b, "srv", "t2", h, "key_2", 3000), BW_E_EXISTS);
+    assert_int_equal(bw_store_mcp_pin_approve(s, org_b, "srv", "t2", h, "key_2", 3000),
+                     BW_E_EXISTS);
     hash_of(h, 8);
     assert_int_equal(bw_store_mcp_pin_approve(s, org_b, "srv", "t2", h, "key_2", 3000), BW_OK);
     assert_int_equal(get(org_b, "t2").state, BW_PIN_PINNED);

@@ -44,10 +44,10 @@ static void id_shapes(void **state) {
     (void)state;
     assert_true(bw_sql_id_ok("key_0123456789abcdef"));
     assert_true(bw_sql_id_ok("org_0123456789abcdef"));
-    assert_false(bw_sql_id_ok("key_0123456789abcde"));   /* short */
-    assert_false(bw_sql_id_ok("key_0123456789abcdef0")); /* long */
-    assert_false(bw_sql_id_ok("key_0123456789ABCDEF"));  /* upper case */
-    assert_false(bw_sql_id_ok("_0123456789abcdef"));     /* no prefix */
+    assert_false(bw_sql_id_ok("key_0123456789abcde"));        /* short */
+    assert_false(bw_sql_id_ok("key_0123456789abcdef0"));      /* long */
+    assert_false(bw_sql_id_ok("key_0123456789ABCDEF"));       /* upper case */
+    assert_false(bw_sql_id_ok("_0123456789abcdef"));          /* no prefix */
     assert_false(bw_sql_id_ok("abcdefghi_0123456789abcdef")); /* prefix over 8 */
     assert_false(bw_sql_id_ok("key_' OR 1=1 --abcd"));
     assert_false(bw_sql_id_ok(""));
@@ -80,9 +80,9 @@ static void scope_rules(void **state) {
     struct bw_sql_arg many[BW_SQL_MAX_ARGS + 1];
     for (int i = 0; i <= BW_SQL_MAX_ARGS; i++)
         many[i] = BW_SQL_I(i);
-    assert_int_equal(bw_sql_once(s, NULL, 0, "SELECT 1", many, BW_SQL_MAX_ARGS + 1, NULL, NULL,
-                                 NULL),
-                     BW_E_INTERNAL);
+    assert_int_equal(
+        bw_sql_once(s, NULL, 0, "SELECT 1", many, BW_SQL_MAX_ARGS + 1, NULL, NULL, NULL),
+        BW_E_INTERNAL);
 }
 
 static struct bw_key_record key_in(const char *org, const char *role, uint8_t fill) {
@@ -153,7 +153,8 @@ static void rotation_once_and_plans_taken_once(void **state) {
     struct bw_key_record again = key_in(org_a, "member", 0x33);
     assert_int_equal(bw_store_key_rotate(s, org_a, old.id, &again, 9000, 2000), BW_E_NOT_FOUND);
     /* a successor keeps its predecessor's principal: another one is refused */
-    struct bw_key_record other = key_in(org_a, "member", 0x34), moved = key_in(org_a, "member", 0x35);
+    struct bw_key_record other = key_in(org_a, "member", 0x34),
+                         moved = key_in(org_a, "member", 0x35);
     assert_int_equal(bw_store_key_insert(s, &other), BW_OK);
     snprintf(moved.member_id, sizeof moved.member_id, "mem_0123456789abcdef");
     assert_int_equal(bw_store_key_rotate(s, org_a, other.id, &moved, 9000, 2000), BW_E_NOT_FOUND);

@@ -80,8 +80,10 @@ static void span(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reads_in_order),          cmocka_unit_test(short_reads_fail_and_stick),
-        cmocka_unit_test(take_huge_length),        cmocka_unit_test(literal_mismatch),
+        cmocka_unit_test(reads_in_order),
+        cmocka_unit_test(short_reads_fail_and_stick),
+        cmocka_unit_test(take_huge_length),
+        cmocka_unit_test(literal_mismatch),
         cmocka_unit_test(span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
