@@ -291,7 +291,7 @@ static bw_err judge_host(const struct bw_egress_policy *p, struct bw_egress_targ
     return BW_E_DENIED;
 }
 
-bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *url,
+bw_err bw_egress_probe_url_static(const struct bw_egress_policy *p, const char *url,
                                   struct bw_egress_target *out, char *why, size_t ws) {
     static const struct bw_egress_target zero; /* an all-zero initialiser, never written */
     struct bw_egress_target t = zero;
@@ -299,11 +299,17 @@ bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *
     bw_err e = bw_egress_parse_url(url, &t, why, ws);
     if (e == BW_OK)
         e = judge_host(p, &t, why, ws);
-    if (e == BW_E_DENIED)
-        bw_metrics_egress_block(BW_METRICS_EGRESS_URL);
     BW_TRY(e);
     *out = t;
     return BW_OK;
+}
+
+bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *url,
+                                  struct bw_egress_target *out, char *why, size_t ws) {
+    bw_err e = bw_egress_probe_url_static(p, url, out, why, ws);
+    if (e == BW_E_DENIED)
+        bw_metrics_egress_block(BW_METRICS_EGRESS_URL);
+    return e;
 }
 
 /* RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then ':'. */

@@ -114,7 +114,7 @@ void bw_ready_store_isolation(const struct bw_ready_ctx *c, struct bw_ready_resu
 static int guard_refuses(const struct bw_egress_policy *p, const char *url) {
     struct bw_egress_target *t = malloc(sizeof *t); /* ~4.5 KiB: not on the stack */
     char why[BW_EGRESS_WHY_SIZE];
-    int refused = !t || bw_egress_check_url_static(p, url, t, why, sizeof why) != BW_OK;
+    int refused = !t || bw_egress_probe_url_static(p, url, t, why, sizeof why) != BW_OK;
     free(t);
     return refused || !t;
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Scope, initData, configYaml, run, request, postJson, chatBody, waitFor } from './lib/harness.mjs';
+import { Scope, initData, configYaml, run, request, postJson, chatBody, waitFor, sleep } from './lib/harness.mjs';
 import { parsePrometheus, sampleValue } from './lib/prometheus.mjs';
 import { startUpstream, startObservedGateway } from './lib/observe.mjs';
 import { startTenants } from './lib/tenants.mjs';
@@ -78,6 +78,15 @@ test('the separate listener serves /metrics without a key, and nothing else', as
     const fam = parsePrometheus((await request(metricsPort, { path: '/metrics' })).text);
     assert.equal(sampleValue(fam, 'bulwark_gauges_ok'), 1);
     assert.equal(sampleValue(fam, 'bulwark_outbox_queue_depth'), 0);
+});
+
+test('the readiness self-probes of the egress guard are not counted as egress blocks', async () => {
+    // security readiness probes a metadata and a loopback URL on every refresh (every 2 s);
+    // counting them made bulwark_egress_blocks_total move with no traffic at all
+    const before = sampleValue((await metrics(gw)).fam, 'bulwark_egress_blocks_total', { stage: 'url' });
+    await sleep(4500);
+    const after = sampleValue((await metrics(gw)).fam, 'bulwark_egress_blocks_total', { stage: 'url' });
+    assert.equal(after, before);
 });
 
 test('counters move with traffic: allowed, denied, upstream error, egress block, ledger', async () => {
