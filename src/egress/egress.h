@@ -78,8 +78,7 @@ bw_err bw_egress_check_url_static(const struct bw_egress_policy *p, const char *
  * self-tests of the guard (security readiness probes a metadata and a loopback URL every
  * refresh), which are not blocked traffic. */
 bw_err bw_egress_probe_url_static(const struct bw_egress_policy *p, const char *url,
-                                  struct bw_egress_target *out, char *why,
-                                  size_t ws) BW_MUST_CHECK;
+                                  struct bw_egress_target *out, char *why, size_t ws) BW_MUST_CHECK;
 
 /* Connect-time check of one socket address (AF_INET or AF_INET6; anything else blocks).
  * Allowed if the operator allowlist has a CIDR containing it or an address HOST:PORT entry equal

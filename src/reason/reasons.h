@@ -40,8 +40,9 @@
 #define BW_R_TOKENS_OVER_LIMIT "TOKENS_OVER_LIMIT"
 #define BW_R_COST_OVER_LIMIT "COST_OVER_LIMIT"
 #define BW_R_OUTSIDE_TIME_WINDOW "OUTSIDE_TIME_WINDOW"
-#define BW_R_TOOL_NAME_INVALID "TOOL_NAME_INVALID" /* a tool name outside ^[A-Za-z0-9_.-]{1,64}$   \
-                                                    */
+#define BW_R_TOOL_NAME_INVALID                                                                     \
+    "TOOL_NAME_INVALID" /* a tool name outside ^[A-Za-z0-9_.-]{1,64}$                              \
+                         */
 #define BW_R_TOOL_STRIP_CONFLICT "TOOL_STRIP_CONFLICT" /* a stripped tool forced or in history */
 #define BW_R_ANSWER_UNGOVERNABLE "ANSWER_UNGOVERNABLE" /* answer shape outside the profile */
 #define BW_R_TOOL_CALLS_TOO_MANY "TOOL_CALLS_TOO_MANY" /* more calls than one answer may hold */
@@ -102,13 +103,16 @@
 #define BW_R_EXPORTS_BUSY "EXPORTS_BUSY" /* 503: too many audit exports in flight */
 
 /* MCP gateway (docs/MCP.md "Gateway"). */
-#define BW_R_MCP_SERVER_UNKNOWN "MCP_SERVER_UNKNOWN"   /* 404: no such configured server */
-#define BW_R_MCP_SESSION_UNKNOWN "MCP_SESSION_UNKNOWN" /* 404: unknown, expired or another key's   \
-                                                        */
+#define BW_R_MCP_SERVER_UNKNOWN "MCP_SERVER_UNKNOWN" /* 404: no such configured server */
+#define BW_R_MCP_SESSION_UNKNOWN                                                                   \
+    "MCP_SESSION_UNKNOWN" /* 404: unknown, expired or another key's                                \
+                           */
 #define BW_R_MCP_SESSIONS_EXHAUSTED "MCP_SESSIONS_EXHAUSTED" /* 429: the key's session cap */
-#define BW_R_MCP_PROTOCOL_VERSION "MCP_PROTOCOL_VERSION" /* 400: MCP-Protocol-Version unsupported  \
-                                                          */
-#define BW_R_MCP_INVALID_MESSAGE "MCP_INVALID_MESSAGE"   /* 400: not a strict JSON-RPC 2.0 message \
+#define BW_R_MCP_PROTOCOL_VERSION                                                                  \
+    "MCP_PROTOCOL_VERSION" /* 400: MCP-Protocol-Version unsupported                                \
+                            */
+#define BW_R_MCP_INVALID_MESSAGE                                                                   \
+    "MCP_INVALID_MESSAGE"                                /* 400: not a strict JSON-RPC 2.0 message \
                                                           */
 #define BW_R_MCP_BATCH_REFUSED "MCP_BATCH_REFUSED"       /* 400: a JSON-RPC batch */
 #define BW_R_MCP_HEADER_MISMATCH "MCP_HEADER_MISMATCH"   /* 400: Mcp-Method/Mcp-Name vs body */
@@ -121,8 +125,9 @@
 #define BW_R_MCP_OAUTH_ISSUER "MCP_OAUTH_ISSUER"     /* 401: iss is not the configured issuer */
 #define BW_R_MCP_OAUTH_EXPIRED "MCP_OAUTH_EXPIRED"   /* 401: exp past, or nbf/iat in the future */
 #define BW_R_MCP_OAUTH_AUDIENCE "MCP_OAUTH_AUDIENCE" /* 401: aud is not this server's */
-#define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE "MCP_OAUTH_INSUFFICIENT_SCOPE" /* 403: a scope missing   \
-                                                                          */
+#define BW_R_MCP_OAUTH_INSUFFICIENT_SCOPE                                                          \
+    "MCP_OAUTH_INSUFFICIENT_SCOPE"                         /* 403: a scope missing                 \
+                                                            */
 #define BW_R_MCP_OAUTH_ORG_UNKNOWN "MCP_OAUTH_ORG_UNKNOWN" /* 403: the org claim names no org */
 #define BW_R_MCP_OAUTH_UNAVAILABLE "MCP_OAUTH_UNAVAILABLE" /* 503: no key set loaded yet */
 #define BW_R_MCP_STREAM_INCOMPLETE                                                                 \

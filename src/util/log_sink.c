@@ -24,9 +24,10 @@ struct slot {
 #define BATCH 64
 #define STOP_WAIT_S 5                       /* how long a stop waits for the queue to be written */
 #define OUT_BYTES (BATCH * BW_LOG_MAX_LINE) /* the writer's buffer: one batch */
-#define LINGER_US 2000 /* under load, a batch of fewer than BATCH lines waits this long for more   \
-                        */
-#define BUSY_LINES 8   /* a previous batch this large means load: the next one lingers */
+#define LINGER_US                                                                                  \
+    2000             /* under load, a batch of fewer than BATCH lines waits this long for more     \
+                      */
+#define BUSY_LINES 8 /* a previous batch this large means load: the next one lingers */
 
 /* The sink's state. Owner: the main thread starts and stops it (bw_log_sink_start/stop, before
  * and after every other thread that logs runs its course); between those, every field below
