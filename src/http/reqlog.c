@@ -368,7 +368,7 @@ static int put_str(char *out, size_t out_size, size_t *at, const char *s, size_t
 }
 
 /* put_str of a string literal (its length without the NUL). */
-#define PUT_LIT(out, size, at, lit) put_str(out, size, at, lit, sizeof lit - 1)
+#define PUT_LIT(out, size, at, lit) put_str(out, size, at, lit, sizeof(lit) - 1)
 
 /* ,"name":"value" or ,"name":null */
 static int put_field(char *out, size_t out_size, size_t *at, const char *name, const char *v) {

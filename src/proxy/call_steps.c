@@ -67,7 +67,7 @@ static const struct step prepared_steps[] = {
     STEP(govern_answer), STEP(settle),      STEP(record_outcome),
 };
 
-#define N(a) (sizeof a / sizeof a[0])
+#define N(a) (sizeof(a) / sizeof((a)[0]))
 static const struct bw_call_steps tables[] = {
     [BW_TABLE_CALL] = {call_steps, N(call_steps)},
     [BW_TABLE_PREPARED] = {prepared_steps, N(prepared_steps)},

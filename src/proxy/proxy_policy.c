@@ -251,8 +251,9 @@ static void list_request_tools(struct bw_call *c) {
     struct bw_policy_decision req;
     /* both always write their decisions (a deny on failure), which is all that is read here */
     BW_IGNORE(bw_policy_eval(c->decide.policy, &alone, &req));
-    BW_IGNORE(bw_policy_decide_tools(c->decide.policy, &c->decide.input, c->decide.view.tools, n,
-                                     d)); /* as above */
+    /* as above: a failure writes a deny into each of d */
+    BW_IGNORE(
+        bw_policy_decide_tools(c->decide.policy, &c->decide.input, c->decide.view.tools, n, d));
     for (size_t i = 0; i < n; i++)
         if (d[i].effect != BW_POLICY_ALLOW &&
             (d[i].effect != req.effect || strcmp(d[i].rule, req.rule) != 0))

@@ -118,13 +118,14 @@ struct member_pick {
 
 /* ASCII case folding only: PostgreSQL's lower() may fold other characters (U+212A KELVIN SIGN
  * to 'k'), so a row it found is kept only if it matches byte for byte up to ASCII case. */
+static unsigned char ascii_lower(unsigned char c) {
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
 static int ascii_case_equal(const char *a, const char *b) {
-    for (; *a && *b; a++, b++) {
-        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
-        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
-        if (x != y)
+    for (; *a && *b; a++, b++)
+        if (ascii_lower((unsigned char)*a) != ascii_lower((unsigned char)*b))
             return 0;
-    }
     return *a == *b;
 }
 
