@@ -118,9 +118,11 @@ struct bw_jobs_baseq *bw_jobs_baseq_get(struct bw_jobs *j, struct event_base *ba
     return q;
 }
 
-/* Under the pool's mu: unlinks owner q's queued jobs into a list, refused. */
-static struct bw_job *take_queued(struct bw_jobs *j, struct bw_jobs_baseq *q) {
-    struct bw_job *out = NULL, **tail = &out, **pp = &j->head, *prev = NULL;
+/* Under the pool's mu: unlinks owner q's jobs queued in one lane (head/tail) onto *tail_out,
+ * refused. */
+static void take_lane(struct bw_jobs *j, struct bw_jobs_baseq *q, struct bw_job **head,
+                      struct bw_job **tail_ptr, struct bw_job ***tail_out) {
+    struct bw_job **pp = head, *prev = NULL;
     while (*pp) {
         struct bw_job *job = *pp;
         if (job->q != q) {
@@ -129,15 +131,22 @@ static struct bw_job *take_queued(struct bw_jobs *j, struct bw_jobs_baseq *q) {
             continue;
         }
         *pp = job->next;
-        if (j->tail == job)
-            j->tail = prev;
+        if (*tail_ptr == job)
+            *tail_ptr = prev;
         j->n--;
         j->stats.stopped++;
         job->err = BW_E_UNAVAILABLE;
         job->next = NULL;
-        *tail = job;
-        tail = &job->next;
+        **tail_out = job;
+        *tail_out = &job->next;
     }
+}
+
+/* Under the pool's mu: unlinks owner q's queued jobs, both lanes, into a list, refused. */
+static struct bw_job *take_queued(struct bw_jobs *j, struct bw_jobs_baseq *q) {
+    struct bw_job *out = NULL, **tail = &out;
+    take_lane(j, q, &j->head, &j->tail, &tail);
+    take_lane(j, q, &j->bhead, &j->btail, &tail);
     return out;
 }
 

@@ -331,6 +331,43 @@ static void an_owner_gone_gets_its_dones_on_the_calling_thread(void **state) {
     assert_int_equal(atomic_load(&late.dones), 0);
 }
 
+static void *open_gate_later(void *arg) {
+    usleep(3000 * 1000); /* only reached when owner_gone waits for a queued bulk job (the bug) */
+    gate_open(arg);
+    return NULL;
+}
+
+/* A bulk job still queued when its owner goes is refused (never run), as a request-path job
+ * is: the one store thread is held by a job of no owner, so owner_gone must not wait. */
+static void an_owner_gone_refuses_its_queued_bulk_jobs(void **state) {
+    (void)state;
+    struct bw_jobs *j = NULL;
+    assert_int_equal(bw_jobs_new(db_path, 1, 0, &j), BW_OK);
+    struct event_base *base = event_base_new();
+    struct gate g;
+    gate_init(&g);
+    assert_int_equal(bw_jobs_submit(j, NULL, 0, run_gate, gate_done, &g), BW_OK);
+    gate_wait_entered(&g);
+    struct rec r;
+    atomic_int finished = 0;
+    memset(&r, 0, sizeof r);
+    r.finished = &finished;
+    assert_int_equal(bw_jobs_submit_bulk(j, base, 0, run_rec, done_rec, &r), BW_OK);
+    pthread_t opener;
+    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, &g), 0);
+    int64_t t0 = bw_mono_us();
+    bw_jobs_owner_gone(j, base);
+    int64_t waited_ms = (bw_mono_us() - t0) / 1000;
+    assert_int_equal(atomic_load(&r.dones), 1);
+    assert_int_equal(r.err, BW_E_UNAVAILABLE);
+    assert_int_equal(atomic_load(&r.ran), 0);
+    assert_true(waited_ms < 2500);
+    pthread_join(opener, NULL);
+    bw_jobs_free(j);
+    event_base_free(base);
+    gate_cleanup(&g);
+}
+
 static void submit_refuses_null_arguments(void **state) {
     (void)state;
     struct bw_jobs *j = NULL;
@@ -511,6 +548,7 @@ int main(void) {
         cmocka_unit_test(bulk_jobs_leave_a_thread_for_the_request_path),
         cmocka_unit_test(stopping_drains_the_queue_with_unavailable),
         cmocka_unit_test(an_owner_gone_gets_its_dones_on_the_calling_thread),
+        cmocka_unit_test(an_owner_gone_refuses_its_queued_bulk_jobs),
         cmocka_unit_test(submit_refuses_null_arguments),
         cmocka_unit_test(periodic_jobs_tick_kick_and_stop_with_a_last_tick),
         cmocka_unit_test(the_slow_store_hook_needs_both_variables),
