@@ -36,6 +36,7 @@ PROFILE="${PROFILE:-}"
 LUA="$here/chat.lua"
 
 die() { echo "cpu_per_req: $*" >&2; exit 1; }
+. "$here/lib.sh" # wait_listen
 [ "$#" -ge 1 ] || die "usage: bench/cpu_per_req.sh NAME=path/to/bulwark [NAME=path ...]"
 for n in ROUNDS DURATION CONNS THREADS WARMUP; do
     [[ "${!n}" =~ ^[0-9]+$ ]] && [ "${!n}" -gt 0 ] || die "$n must be a positive integer"
@@ -71,17 +72,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_listen() { # LOG WHAT PID: prints the port from "<WHAT> listening on 127.0.0.1:PORT"
-    local port=""
-    for _ in $(seq 200); do
-        port="$(sed -n "s/.*$2 listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$1" | head -1)"
-        [ -n "$port" ] && { echo "$port"; return 0; }
-        kill -0 "$3" 2>/dev/null || { cat "$1" >&2; die "$2 exited before listening"; }
-        sleep 0.05
-    done
-    cat "$1" >&2
-    die "$2 did not report its port"
-}
 
 first="${BIN[${names[0]}]}"
 "$first" mock-upstream --listen 127.0.0.1:0 --threads 1 2>"$tmp/mock.log" &

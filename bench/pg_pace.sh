@@ -26,6 +26,7 @@ WARMUP="${WARMUP:-2}"
 BIN="${BULWARK_BIN:-$repo/build/bulwark}"
 LUA="$here/chat.lua"
 die() { echo "pg_pace: $*" >&2; exit 1; }
+. "$here/lib.sh" # wait_listen
 for n in ROUNDS DURATION CONNS THREADS WARMUP; do
     [[ "${!n}" =~ ^[0-9]+$ ]] && [ "${!n}" -gt 0 ] || die "$n must be a positive integer"
 done
@@ -48,17 +49,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_listen() {
-    local log="$1" what="$2" pid="$3" port=""
-    for _ in $(seq 300); do
-        port="$(sed -n "s/.*$what listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$log" | head -1)"
-        [ -n "$port" ] && { echo "$port"; return 0; }
-        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$what exited before listening"; }
-        sleep 0.05
-    done
-    cat "$log" >&2
-    die "$what did not report its port"
-}
 
 limits() { # the same limits as bench/run.sh LIMITS=1
     sed -i 's/^limits:$/limits:\n  key_requests_per_minute: 100000000\n  agent_requests_per_minute: 100000000\n  org_requests_per_minute: 100000000\n  key_tokens_per_minute: 1000000000\n  org_max_concurrent: 100000\n  default_max_tokens: 256/' "$1/bulwark.yaml"
@@ -82,7 +72,7 @@ psql_pg() { psql -X -q -At -h "$tmp/pg" -p "$pgport" -U postgres -d bulwark -c "
 # the mock
 "$BIN" mock-upstream --listen 127.0.0.1:0 --threads 1 2>"$tmp/mock.log" &
 pids+=("$!")
-mock_port="$(wait_listen "$tmp/mock.log" mock-upstream "$!")"
+mock_port="$(wait_listen "$tmp/mock.log" mock-upstream "$!" 300)"
 
 # gateways
 "$BIN" init --data "$tmp/s" >"$tmp/s.json"
@@ -98,7 +88,7 @@ serve() { # name dir
         2>"$tmp/$1.log" &
     pids+=("$!")
     PID[$1]="$!"
-    PORT[$1]="$(wait_listen "$tmp/$1.log" bulwark "$!")"
+    PORT[$1]="$(wait_listen "$tmp/$1.log" bulwark "$!" 300)"
 }
 serve sqlite s
 serve pg p1

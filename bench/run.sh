@@ -56,6 +56,7 @@ PORTKEY_DIR="$here/portkey"
 PORTKEY_JS="$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js"
 
 die() { echo "bench: $*" >&2; exit 1; }
+. "$here/lib.sh" # wait_listen
 case "$RACE" in 0|1) ;; *) die "RACE must be 0 or 1" ;; esac
 read -r -a TARGETS <<<"${TARGETS:-$DEFAULT_TARGETS}"
 [ "${#TARGETS[@]}" -gt 0 ] || die "TARGETS is empty"
@@ -123,18 +124,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Waits for "<what> listening on 127.0.0.1:PORT" in a log file; prints PORT.
-wait_listen() {
-    local log="$1" what="$2" pid="$3" port=""
-    for _ in $(seq 200); do
-        port="$(sed -n "s/.*$what listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$log" | head -1)"
-        [ -n "$port" ] && { echo "$port"; return 0; }
-        kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; die "$what exited before listening"; }
-        sleep 0.05
-    done
-    cat "$log" >&2
-    die "$what did not report its port"
-}
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
